@@ -1,0 +1,207 @@
+// See agent.h.
+#include "agent.h"
+
+#include "iptables.h"
+#include "logging.h"
+#include "streambridge.h"
+
+#include <QWebSocket>
+
+#include <arpa/inet.h>
+#include <linux/netfilter_ipv4.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace lanes::agent {
+namespace {
+
+// The destination the client asked for, before REDIRECT rewrote it.
+std::optional<std::pair<QHostAddress, quint16>> originalDestination(qintptr fd)
+{
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    if (getsockopt(int(fd), SOL_IP, SO_ORIGINAL_DST, &addr, &len) != 0)
+        return std::nullopt;
+    return std::make_pair(QHostAddress(ntohl(addr.sin_addr.s_addr)), ntohs(addr.sin_port));
+}
+
+// A socket to the app that our own chain lets through. The app lives in this pod, so connect() completes at once.
+Result<QTcpSocket*> connectMarked(const QHostAddress& address, quint16 port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(ErrorCode::Internal, QStringLiteral("socket: %1").arg(qt_error_string(errno)));
+    const int mark = kAgentMark;
+    setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(address.toIPv4Address());
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+        const QString why = qt_error_string(errno);
+        ::close(fd);
+        return fail(ErrorCode::ConnectFailed, QStringLiteral("connect to %1:%2: %3").arg(address.toString()).arg(port).arg(why));
+    }
+    auto* socket = new QTcpSocket;
+    socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
+    return socket;
+}
+
+} // namespace
+
+Agent::Agent(AgentOptions options, QObject* parent) : QObject(parent), m_options(std::move(options))
+{
+    connect(&m_listener, &QTcpServer::newConnection, this, &Agent::onConnection);
+}
+
+Result<void> Agent::start()
+{
+    m_listener.setMaxPendingConnections(1024);
+    if (!m_listener.listen(QHostAddress::AnyIPv4, 0))
+        return fail(ErrorCode::Internal, QStringLiteral("cannot listen: %1").arg(m_listener.errorString()));
+    auto* socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest);
+    socket->setSslConfiguration(m_options.tls);
+    m_link = new FrameLink(socket, this);
+    m_mux = new Mux(m_link, Mux::Side::Client, this);
+    connect(m_link, &FrameLink::connected, this, [this] {
+        v1::Frame hello;
+        hello.mutable_hello()->set_protocol_version(kProtocolVersion);
+        hello.mutable_hello()->add_features("streams.v1");
+        hello.mutable_hello()->add_features("steal.tcp");
+        auto* peer = hello.mutable_hello()->mutable_peer_info();
+        peer->set_role("agent");
+        peer->set_name(ss(m_options.id));
+        peer->set_pod(ss(m_options.pod));
+        m_link->send(hello);
+        qCInfo(lcAgent) << "agent" << m_options.id << "of" << m_options.pod << "connected; listening on port"
+                        << m_listener.serverPort();
+    });
+    connect(m_link, &FrameLink::frameReceived, this, &Agent::onFrame);
+    connect(m_link, &FrameLink::closed, this, [this](const QString& why) {
+        // Without the operator nobody can reach our sessions: leave, and the supervisor removes every rule.
+        qCWarning(lcAgent) << "operator link closed:" << why << "- exiting";
+        m_mux->resetAll(Error{ErrorCode::AgentLost, why, {}});
+        emit finished(0);
+    });
+    socket->open(QUrl(m_options.operatorUrl));
+    return {};
+}
+
+void Agent::reply(quint32 rpcId, const std::optional<Error>& error)
+{
+    v1::Frame frame;
+    frame.set_rpc_id(rpcId);
+    if (error)
+        *frame.mutable_ack()->mutable_error() = toWire(*error);
+    else
+        frame.mutable_ack();
+    m_link->send(frame);
+}
+
+void Agent::onFrame(const v1::Frame& frame)
+{
+    if (m_mux->handleFrame(frame))
+        return;
+    switch (frame.body_case()) {
+    case v1::Frame::kHelloReply:
+        if (frame.hello_reply().has_error()) {
+            qCCritical(lcAgent) << "the operator refused us:" << describe(fromWire(frame.hello_reply().error()));
+            emit finished(2);
+        }
+        return;
+    case v1::Frame::kSubscribe:
+        onSubscribe(frame.rpc_id(), frame.subscribe().subscription());
+        return;
+    case v1::Frame::kUnsubscribe:
+        onUnsubscribe(frame.rpc_id(), frame.unsubscribe());
+        return;
+    case v1::Frame::kClose:
+        return; // closed() follows
+    default:
+        count("agent.unexpected_frame");
+        qCWarning(lcAgent) << "ignoring an unexpected frame" << frame.body_case();
+    }
+}
+
+void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
+{
+    const quint32 port = subscription.port();
+    if (port == 0 || port > 65535) {
+        reply(rpcId, Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(port), {}});
+        return;
+    }
+    const QString session = qs(subscription.session_id());
+    if (const QString holder = m_stealers.value(quint16(port)); !holder.isEmpty() && holder != session) {
+        reply(rpcId, Error{ErrorCode::PortLocked, QStringLiteral("port %1 is stolen by session %2").arg(port).arg(holder), {}});
+        return;
+    }
+    if (!m_stealers.contains(quint16(port))) {
+        std::string error;
+        if (!addRedirect(ss(m_options.id), int(port), m_listener.serverPort(), &error)) {
+            reply(rpcId, Error{ErrorCode::Internal, QString::fromStdString(error), {}});
+            return;
+        }
+    }
+    m_stealers.insert(quint16(port), session);
+    qCInfo(lcAgent) << "port" << port << "now stolen by session" << session;
+    reply(rpcId, std::nullopt);
+}
+
+void Agent::onUnsubscribe(quint32 rpcId, const v1::Unsubscribe& unsubscribe)
+{
+    const quint16 port = quint16(unsubscribe.port());
+    if (m_stealers.value(port) == qs(unsubscribe.session_id())) {
+        m_stealers.remove(port);
+        std::string error;
+        if (!removeRedirect(ss(m_options.id), port, m_listener.serverPort(), &error))
+            qCWarning(lcAgent) << "could not remove the redirect of port" << port << QString::fromStdString(error);
+        qCInfo(lcAgent) << "port" << port << "released by session" << qs(unsubscribe.session_id());
+    }
+    reply(rpcId, std::nullopt);
+}
+
+void Agent::onConnection()
+{
+    while (QTcpSocket* client = m_listener.nextPendingConnection()) {
+        const auto dst = originalDestination(client->socketDescriptor());
+        if (!dst) {
+            count("agent.no_original_dst");
+            qCWarning(lcAgent) << "a connection without an original destination; closing it";
+            client->abort();
+            client->deleteLater();
+            continue;
+        }
+        const auto [address, port] = *dst;
+        const QString session = m_stealers.value(port);
+        if (session.isEmpty() || !m_link->isOpen()) {
+            passThrough(client, address, port);
+            continue;
+        }
+        v1::StreamMeta meta;
+        meta.set_session_id(ss(session));
+        meta.set_port(port);
+        meta.set_original_dst(ss(QStringLiteral("%1:%2").arg(address.toString()).arg(port)));
+        meta.set_peer(ss(QStringLiteral("%1:%2").arg(client->peerAddress().toString()).arg(client->peerPort())));
+        meta.set_pod(ss(m_options.pod));
+        Stream* stream = m_mux->open(v1::TCP, meta);
+        count("agent.stolen_connections");
+        new StreamBridge(stream, client, this);
+    }
+}
+
+void Agent::passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port)
+{
+    auto app = connectMarked(address, port);
+    if (!app) {
+        count("agent.app_unreachable");
+        qCWarning(lcAgent) << "pass-through failed:" << app.error().message;
+        client->abort();
+        client->deleteLater();
+        return;
+    }
+    count("agent.passed_through");
+    new SocketSplice(client, *app, this);
+}
+
+} // namespace lanes::agent

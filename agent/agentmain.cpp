@@ -1,0 +1,65 @@
+// See agentmain.h. Arguments are parsed before Qt starts, because the supervisor forks the Qt worker.
+#include "agentmain.h"
+
+#include "agent.h"
+#include "logging.h"
+#include "iptables.h"
+#include "supervisor.h"
+
+#include <QCoreApplication>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+
+namespace lanes::agent {
+
+int agentMain(int argc, char** argv)
+{
+    std::map<std::string, std::string> args;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strncmp(argv[i], "--", 2) != 0) {
+            fprintf(stderr, "lanes-agent: unexpected argument %s\n", argv[i]);
+            return 2;
+        }
+        args[argv[i] + 2] = argv[i + 1];
+    }
+    const bool cleanup = args.count("cleanup") > 0;
+    for (const char* required : {"netns", cleanup ? "cleanup" : "id", cleanup ? "netns" : "credentials"}) {
+        if (args[required].empty()) {
+            fprintf(stderr, "usage: lanes-agent --netns NAME --id ID [--pod POD] --credentials FILE\n"
+                            "       lanes-agent --netns NAME --cleanup ID   (removes a dead agent's chain)\n");
+            return 2;
+        }
+    }
+    if (const std::string error = joinNetworkNamespace(args["netns"]); !error.empty()) {
+        fprintf(stderr, "lanes-agent: %s\n", error.c_str());
+        return 3;
+    }
+    if (cleanup)
+        return removeChains(args["cleanup"]) < 0 ? 3 : 0;
+    return superviseWorker(args["id"], [&]() -> int {
+        QCoreApplication app(argc, argv);
+        installLogFormat();
+        auto credentials = loadCredentials(QString::fromStdString(args["credentials"]));
+        if (!credentials) {
+            qCCritical(lcAgent) << credentials.error().message;
+            return 2;
+        }
+        auto tls = mtlsConfiguration({credentials->certificate, credentials->key}, credentials->ca);
+        if (!tls) {
+            qCCritical(lcAgent) << tls.error().message;
+            return 2;
+        }
+        const std::string pod = args["pod"].empty() ? args["netns"] : args["pod"];
+        Agent agent({QString::fromStdString(args["id"]), QString::fromStdString(pod), credentials->operatorUrl, *tls});
+        QObject::connect(&agent, &Agent::finished, &app, [](int code) { QCoreApplication::exit(code); });
+        if (auto started = agent.start(); !started) {
+            qCCritical(lcAgent) << started.error().message;
+            return 3;
+        }
+        return app.exec();
+    });
+}
+
+} // namespace lanes::agent

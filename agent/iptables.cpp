@@ -1,0 +1,88 @@
+// See iptables.h.
+#include "iptables.h"
+
+#include <sstream>
+
+namespace lanes::agent {
+
+std::string chainName(const std::string& agentId)
+{
+    return kChainPrefix + agentId;
+}
+
+namespace {
+bool restore(const std::string& batch, std::string* error)
+{
+    const int rc = runTool({"iptables-restore", "-w", "--noflush"}, batch);
+    if (rc != 0 && error)
+        *error = "iptables-restore exited with " + std::to_string(rc) + " for:\n" + batch;
+    return rc == 0;
+}
+
+std::string redirectRule(const std::string& chain, int port, int toPort)
+{
+    return chain + " -p tcp -m tcp --dport " + std::to_string(port) + " -j REDIRECT --to-ports " +
+           std::to_string(toPort);
+}
+} // namespace
+
+bool createChain(const std::string& agentId, std::string* error)
+{
+    const std::string chain = chainName(agentId);
+    std::ostringstream batch;
+    batch << "*nat\n"
+          << ":" << chain << " - [0:0]\n"
+          << "-A " << chain << " -m mark --mark 0x" << std::hex << kAgentMark << std::dec << " -j RETURN\n"
+          << "-I PREROUTING 1 -j " << chain << "\n"
+          << "-I OUTPUT 1 -o lo -j " << chain << "\n"
+          << "COMMIT\n";
+    return restore(batch.str(), error);
+}
+
+int removeChains(const std::string& agentId)
+{
+    std::string saved;
+    if (runTool({"iptables-save", "-t", "nat"}, {}, &saved) != 0)
+        return -1;
+    const std::string wanted = agentId.empty() ? std::string(kChainPrefix) : chainName(agentId);
+    auto matches = [&](const std::string& chain) {
+        return agentId.empty() ? chain.rfind(kChainPrefix, 0) == 0 : chain == wanted;
+    };
+    std::vector<std::string> chains, jumps;
+    std::istringstream lines(saved);
+    for (std::string line; std::getline(lines, line);) {
+        if (line.rfind(":", 0) == 0) {
+            const std::string chain = line.substr(1, line.find(' ') - 1);
+            if (matches(chain))
+                chains.push_back(chain);
+        } else if (line.rfind("-A ", 0) == 0) {
+            const size_t jump = line.find(" -j ");
+            const std::string owner = line.substr(3, line.find(' ', 3) - 3);
+            if (jump != std::string::npos && !matches(owner) && matches(line.substr(jump + 4)))
+                jumps.push_back("-D" + line.substr(2));
+        }
+    }
+    if (chains.empty() && jumps.empty())
+        return 0;
+    std::string batch = "*nat\n";
+    for (const std::string& j : jumps)
+        batch += j + "\n";
+    for (const std::string& c : chains)
+        batch += "-F " + c + "\n";
+    for (const std::string& c : chains)
+        batch += "-X " + c + "\n";
+    batch += "COMMIT\n";
+    return restore(batch, nullptr) ? int(chains.size()) : -1;
+}
+
+bool addRedirect(const std::string& agentId, int port, int toPort, std::string* error)
+{
+    return restore("*nat\n-A " + redirectRule(chainName(agentId), port, toPort) + "\nCOMMIT\n", error);
+}
+
+bool removeRedirect(const std::string& agentId, int port, int toPort, std::string* error)
+{
+    return restore("*nat\n-D " + redirectRule(chainName(agentId), port, toPort) + "\nCOMMIT\n", error);
+}
+
+} // namespace lanes::agent

@@ -1,0 +1,53 @@
+// See framecodec.h.
+#include "framecodec.h"
+
+#include "logging.h"
+
+namespace lanes {
+
+QByteArray encodeFrame(const v1::Frame& frame)
+{
+    QByteArray out(qsizetype(frame.ByteSizeLong()), Qt::Uninitialized);
+    frame.SerializeToArray(out.data(), int(out.size()));
+    return out;
+}
+
+Result<v1::Frame> decodeFrame(const QByteArray& bytes)
+{
+    if (bytes.isEmpty()) {
+        count("frame.empty");
+        return fail(ErrorCode::Protocol, QStringLiteral("empty frame"));
+    }
+    if (bytes.size() > kMaxFrameBytes) {
+        count("frame.oversized");
+        return fail(ErrorCode::Protocol,
+                    QStringLiteral("frame of %1 bytes exceeds the limit of %2").arg(bytes.size()).arg(kMaxFrameBytes));
+    }
+    v1::Frame frame;
+    if (!frame.ParseFromArray(bytes.constData(), int(bytes.size()))) {
+        count("frame.undecodable");
+        return fail(ErrorCode::Protocol, QStringLiteral("frame does not decode as lanes.v1.Frame"));
+    }
+    if (frame.body_case() == v1::Frame::BODY_NOT_SET) {
+        count("frame.no_body");
+        return fail(ErrorCode::Protocol, QStringLiteral("frame has no known body"));
+    }
+    return frame;
+}
+
+v1::Error toWire(const Error& error)
+{
+    v1::Error out;
+    out.set_code(v1::ErrorCode(int(error.code)));
+    out.set_message(ss(error.message));
+    out.set_policy(ss(error.policy));
+    return out;
+}
+
+Error fromWire(const v1::Error& error)
+{
+    const int code = v1::ErrorCode_IsValid(error.code()) ? int(error.code()) : int(ErrorCode::Unspecified);
+    return Error{ErrorCode(code), qs(error.message()), qs(error.policy())};
+}
+
+} // namespace lanes

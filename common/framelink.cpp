@@ -1,0 +1,131 @@
+// See framelink.h.
+#include "framelink.h"
+
+#include "logging.h"
+
+#include <QWebSocket>
+
+namespace lanes {
+
+FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_socket(socket)
+{
+    socket->setParent(this);
+    socket->setMaxAllowedIncomingMessageSize(quint64(kMaxFrameBytes));
+    m_clock.start();
+    m_sinceHeard.start();
+    connect(socket, &QWebSocket::binaryMessageReceived, this, &FrameLink::onBinary);
+    connect(socket, &QWebSocket::textMessageReceived, this, &FrameLink::onText);
+    connect(socket, &QWebSocket::connected, this, [this] {
+        m_sinceHeard.restart();
+        emit connected();
+    });
+    connect(socket, &QWebSocket::disconnected, this, [this] {
+        finish(m_remoteReason.isEmpty() ? QStringLiteral("connection closed: %1").arg(m_socket->errorString())
+                                        : m_remoteReason);
+    });
+    connect(socket, qOverload<QAbstractSocket::SocketError>(&QWebSocket::error), this, [this](QAbstractSocket::SocketError) {
+        if (m_socket->state() == QAbstractSocket::UnconnectedState)
+            finish(QStringLiteral("connection failed: %1").arg(m_socket->errorString()));
+    });
+    connect(&m_ticker, &QTimer::timeout, this, &FrameLink::onTick);
+    m_ticker.start(kPingIntervalMs);
+}
+
+FrameLink::~FrameLink()
+{
+    if (m_socket)
+        m_socket->disconnect(this);
+}
+
+QString FrameLink::peerName() const
+{
+    return m_socket ? QStringLiteral("%1:%2").arg(m_socket->peerAddress().toString()).arg(m_socket->peerPort())
+                    : QString();
+}
+
+void FrameLink::send(const v1::Frame& frame)
+{
+    if (m_closed || !m_socket)
+        return;
+    m_socket->sendBinaryMessage(encodeFrame(frame));
+}
+
+void FrameLink::close(const QString& reason, const std::optional<Error>& error)
+{
+    if (m_closed)
+        return;
+    v1::Frame frame;
+    frame.mutable_close()->set_reason(ss(reason));
+    if (error)
+        *frame.mutable_close()->mutable_error() = toWire(*error);
+    send(frame);
+    m_socket->flush();
+    m_socket->close(QWebSocketProtocol::CloseCodeNormal, reason.left(120));
+    finish(reason);
+}
+
+void FrameLink::onBinary(const QByteArray& bytes)
+{
+    m_sinceHeard.restart();
+    auto frame = decodeFrame(bytes);
+    if (!frame) {
+        qCWarning(lcLink) << "closing link to" << peerName() << "after a bad frame:" << frame.error().message;
+        close(frame.error().message, frame.error());
+        return;
+    }
+    switch (frame->body_case()) {
+    case v1::Frame::kPing: {
+        v1::Frame pong;
+        pong.mutable_pong()->set_seq(frame->ping().seq());
+        pong.mutable_pong()->set_sent_at_us(frame->ping().sent_at_us());
+        send(pong);
+        return;
+    }
+    case v1::Frame::kPong:
+        m_latencyUs = qint64(m_clock.nsecsElapsed() / 1000) - qint64(frame->pong().sent_at_us());
+        return;
+    case v1::Frame::kClose:
+        m_remoteReason = qs(frame->close().reason());
+        break;
+    default:
+        break;
+    }
+    emit frameReceived(*frame);
+}
+
+void FrameLink::onText(const QString&)
+{
+    count("link.text_frame");
+    close(QStringLiteral("text WebSocket frames are a protocol error"), Error{ErrorCode::Protocol, {}, {}});
+}
+
+void FrameLink::onTick()
+{
+    if (m_socket->state() != QAbstractSocket::ConnectedState) {
+        return; // still connecting: the connect timeout belongs to whoever dialled
+    }
+    if (m_sinceHeard.elapsed() > kLinkDeadAfterMs) {
+        count("link.lost");
+        const QString reason = QStringLiteral("link lost: no answer from %1 for %2 ms")
+                                   .arg(peerName())
+                                   .arg(m_sinceHeard.elapsed());
+        m_socket->abort();
+        finish(reason);
+        return;
+    }
+    v1::Frame ping;
+    ping.mutable_ping()->set_seq(++m_pingSeq);
+    ping.mutable_ping()->set_sent_at_us(quint64(m_clock.nsecsElapsed() / 1000));
+    send(ping);
+}
+
+void FrameLink::finish(const QString& reason)
+{
+    if (m_closed)
+        return;
+    m_closed = true;
+    m_ticker.stop();
+    emit closed(reason);
+}
+
+} // namespace lanes

@@ -1,0 +1,59 @@
+// FrameLink carries cluster-protocol frames over one WebSocket (lanesd<->operator, operator<->agent).
+// It answers pings itself and declares the link lost when nothing arrives for kLinkDeadAfter, so a dead
+// peer is noticed within 3 s. Lives in the thread of its socket; not thread-safe.
+#pragma once
+
+#include "framecodec.h"
+
+#include <QElapsedTimer>
+#include <QObject>
+#include <QPointer>
+#include <QTimer>
+
+#include <QWebSocket>
+
+namespace lanes {
+
+constexpr int kPingIntervalMs = 1000;
+constexpr int kLinkDeadAfterMs = 3000;
+
+class FrameLink final : public QObject
+{
+    Q_OBJECT
+public:
+    // Takes ownership of `socket`, which may still be connecting.
+    explicit FrameLink(QWebSocket* socket, QObject* parent = nullptr);
+    ~FrameLink() override;
+
+    void send(const v1::Frame& frame);
+    // Sends Close{reason} and closes. closed() follows.
+    void close(const QString& reason, const std::optional<Error>& error = std::nullopt);
+    bool isOpen() const { return !m_closed; }
+    QWebSocket* socket() const { return m_socket; }
+    // Round trip of the last ping, in microseconds; -1 before the first pong.
+    qint64 latencyUs() const { return m_latencyUs; }
+    QString peerName() const;
+
+signals:
+    void connected();
+    void frameReceived(const lanes::v1::Frame& frame);
+    // Emitted once, whatever ended the link.
+    void closed(const QString& reason);
+
+private:
+    void onBinary(const QByteArray& bytes);
+    void onText(const QString& text);
+    void onTick();
+    void finish(const QString& reason);
+
+    QPointer<QWebSocket> m_socket;
+    QTimer m_ticker;
+    QElapsedTimer m_sinceHeard;
+    QElapsedTimer m_clock;
+    quint64 m_pingSeq = 0;
+    qint64 m_latencyUs = -1;
+    QString m_remoteReason;
+    bool m_closed = false;
+};
+
+} // namespace lanes

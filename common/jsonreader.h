@@ -1,0 +1,113 @@
+// JsonReader reads one JSON object into typed fields and keeps the first error with its key path
+// ("feature.network.incoming.ports[1]: expected an integer"). Keys that nobody read are errors too, when the
+// caller asks (configs and IDE messages must not be silently half-understood). Plain value; any thread.
+#pragma once
+
+#include "result.h"
+
+#include <QJsonArray>
+#include <QJsonObject>
+#include <QJsonValue>
+#include <QMap>
+#include <QSet>
+#include <QStringList>
+#include <optional>
+
+namespace lanes {
+
+class JsonReader;
+
+// Overloads for the leaf types; message structs add their own `fromJson(JsonReader&, T&)`.
+void readValue(JsonReader& r, QString& out);
+void readValue(JsonReader& r, int& out);
+void readValue(JsonReader& r, qint64& out);
+void readValue(JsonReader& r, bool& out);
+void readValue(JsonReader& r, QStringList& out);
+void readValue(JsonReader& r, QJsonObject& out);
+void readValue(JsonReader& r, QJsonValue& out);
+void readValue(JsonReader& r, QMap<QString, QString>& out);
+
+class JsonReader
+{
+public:
+    JsonReader(const QJsonValue& value, QString path = {}, std::shared_ptr<std::optional<Error>> error = {});
+
+    const QJsonValue& value() const { return m_value; }
+    const QString& path() const { return m_path; }
+    bool failed() const { return m_error->has_value(); }
+    bool has(const QString& key) const { return m_value.toObject().contains(key); }
+    void error(const QString& what);
+    // "a.b" for a key of this object, "a[3]" for an index.
+    QString pathOf(const QString& key) const;
+
+    // Fields: `required` ones are errors when missing. Both reject the wrong JSON type.
+    template <class T> void required(const QString& key, T& out) { field(key, out, true); }
+    template <class T> void optional(const QString& key, T& out) { field(key, out, false); }
+    template <class T> void optional(const QString& key, std::optional<T>& out)
+    {
+        if (!has(key) || m_value.toObject().value(key).isNull())
+            return;
+        out.emplace();
+        field(key, *out, false);
+    }
+    template <class T> void field(const QString& key, T& out, bool isRequired)
+    {
+        m_seen.insert(key);
+        if (failed())
+            return;
+        if (!m_value.isObject()) {
+            error(QStringLiteral("expected an object"));
+            return;
+        }
+        const QJsonObject o = m_value.toObject();
+        if (!o.contains(key)) {
+            if (isRequired)
+                error(QStringLiteral("the required key \"%1\" is missing").arg(key));
+            return;
+        }
+        JsonReader child(o.value(key), pathOf(key), m_error);
+        readValue(child, out);
+    }
+    // Marks keys as known without reading them (read elsewhere, or deliberately ignored).
+    void known(std::initializer_list<QString> keys);
+    // Unread keys of this object become an error that names the first of them.
+    void rejectUnknown();
+    Result<void> result() const;
+
+    template <class T> void list(QList<T>& out)
+    {
+        if (!m_value.isArray()) {
+            error(QStringLiteral("expected an array"));
+            return;
+        }
+        const QJsonArray a = m_value.toArray();
+        out.clear();
+        for (int i = 0; i < a.size() && !failed(); ++i) {
+            JsonReader child(a.at(i), m_path + QStringLiteral("[%1]").arg(i), m_error);
+            T item{};
+            readValue(child, item);
+            out.append(std::move(item));
+        }
+    }
+
+private:
+    QJsonValue m_value;
+    QString m_path;
+    std::shared_ptr<std::optional<Error>> m_error;
+    QSet<QString> m_seen;
+};
+
+template <class T> void readValue(JsonReader& r, QList<T>& out)
+{
+    r.list(out);
+}
+
+// Parses a whole message struct (anything with readValue) and returns the first error.
+template <class T> Result<void> fromJson(const QJsonValue& value, T& out, const QString& path = {})
+{
+    JsonReader r(value, path);
+    readValue(r, out);
+    return r.result();
+}
+
+} // namespace lanes

@@ -1,0 +1,226 @@
+// See mux.h.
+#include "mux.h"
+
+#include "logging.h"
+
+namespace lanes {
+
+Stream::Stream(Mux* mux, quint32 id, v1::StreamKind kind, v1::StreamMeta meta)
+    : QObject(mux), m_mux(mux), m_id(id), m_kind(kind), m_meta(std::move(meta))
+{
+}
+
+void Stream::write(const QByteArray& data)
+{
+    if (m_done || m_endQueued || data.isEmpty())
+        return;
+    for (qsizetype at = 0; at < data.size(); at += kMaxChunk) {
+        m_out.push_back(data.mid(at, kMaxChunk));
+        m_queued += m_out.back().size();
+    }
+    pump();
+}
+
+void Stream::end()
+{
+    if (m_done || m_endQueued)
+        return;
+    m_endQueued = true;
+    pump();
+}
+
+void Stream::reset(const Error& error)
+{
+    if (m_done)
+        return;
+    v1::Frame frame;
+    frame.mutable_stream_reset()->set_id(m_id);
+    *frame.mutable_stream_reset()->mutable_error() = toWire(error);
+    m_mux->send(frame);
+    m_out.clear();
+    m_queued = 0;
+    m_done = true;
+    m_mux->release(m_id);
+}
+
+void Stream::consumed(qint64 bytes)
+{
+    if (m_done || m_peerEnded || bytes <= 0)
+        return;
+    m_toGrant += bytes;
+    if (m_toGrant < kInitialWindow / 4)
+        return;
+    v1::Frame frame;
+    frame.mutable_stream_window()->set_id(m_id);
+    frame.mutable_stream_window()->set_credit(quint32(m_toGrant));
+    m_recvWindow += m_toGrant;
+    m_toGrant = 0;
+    m_mux->send(frame);
+}
+
+void Stream::pump()
+{
+    const bool wasFull = m_queued > 0;
+    while (!m_out.empty() && m_sendCredit > 0) {
+        QByteArray& head = m_out.front();
+        const qsizetype n = qMin<qint64>(head.size(), m_sendCredit);
+        v1::Frame frame;
+        frame.mutable_stream_data()->set_id(m_id);
+        frame.mutable_stream_data()->set_data(head.constData(), size_t(n));
+        m_mux->send(frame);
+        m_sendCredit -= n;
+        m_queued -= n;
+        if (n == head.size())
+            m_out.pop_front();
+        else
+            head.remove(0, n);
+    }
+    if (m_out.empty() && m_endQueued && !m_endSent) {
+        v1::Frame frame;
+        frame.mutable_stream_end()->set_id(m_id);
+        m_mux->send(frame);
+        m_endSent = true;
+        maybeDone();
+    }
+    if (wasFull && m_queued == 0 && !m_done)
+        emit drained();
+}
+
+void Stream::onData(const std::string& data)
+{
+    if (m_peerEnded) {
+        count("stream.data_after_end");
+        reset(Error{ErrorCode::Protocol, QStringLiteral("data after the end of stream %1").arg(m_id), {}});
+        emit wasReset(Error{ErrorCode::Protocol, QStringLiteral("peer sent data after its end"), {}});
+        return;
+    }
+    if (qint64(data.size()) > m_recvWindow) {
+        count("stream.window_exceeded");
+        const Error error{ErrorCode::FlowControl,
+                          QStringLiteral("stream %1 got %2 bytes with a window of %3")
+                              .arg(m_id)
+                              .arg(data.size())
+                              .arg(m_recvWindow),
+                          {}};
+        reset(error);
+        emit wasReset(error);
+        return;
+    }
+    m_recvWindow -= qint64(data.size());
+    emit dataReceived(QByteArray(data.data(), qsizetype(data.size())));
+}
+
+void Stream::onEnd()
+{
+    m_peerEnded = true;
+    emit peerFinished();
+    maybeDone();
+}
+
+void Stream::onReset(const Error& error)
+{
+    m_done = true;
+    m_out.clear();
+    m_queued = 0;
+    m_mux->release(m_id);
+    emit wasReset(error);
+}
+
+void Stream::onWindow(quint32 credit)
+{
+    m_sendCredit += credit;
+    pump();
+}
+
+void Stream::maybeDone()
+{
+    if (!m_done && m_endSent && m_peerEnded) {
+        m_done = true;
+        m_mux->release(m_id);
+    }
+}
+
+Mux::Mux(FrameLink* link, Side side, QObject* parent)
+    : QObject(parent), m_link(link), m_side(side), m_nextId(side == Side::Client ? 1 : 2)
+{
+}
+
+Stream* Mux::open(v1::StreamKind kind, const v1::StreamMeta& meta)
+{
+    const quint32 id = m_nextId;
+    m_nextId += 2;
+    auto* stream = new Stream(this, id, kind, meta);
+    m_streams.insert(id, stream);
+    v1::Frame frame;
+    frame.mutable_stream_open()->set_id(id);
+    frame.mutable_stream_open()->set_kind(kind);
+    *frame.mutable_stream_open()->mutable_meta() = meta;
+    send(frame);
+    return stream;
+}
+
+void Mux::refuse(quint32 id, ErrorCode code, const QString& why)
+{
+    v1::Frame frame;
+    frame.mutable_stream_reset()->set_id(id);
+    *frame.mutable_stream_reset()->mutable_error() = toWire(Error{code, why, {}});
+    send(frame);
+}
+
+bool Mux::handleFrame(const v1::Frame& frame)
+{
+    auto find = [this](quint32 id) -> Stream* {
+        Stream* s = m_streams.value(id);
+        if (!s)
+            count("stream.unknown_id"); // normal after a reset races with data in flight
+        return s;
+    };
+    switch (frame.body_case()) {
+    case v1::Frame::kStreamOpen: {
+        const auto& open = frame.stream_open();
+        const bool peerParity = (open.id() % 2 == 1) == (m_side == Side::Server);
+        if (open.id() == 0 || !peerParity || m_streams.contains(open.id())) {
+            count("stream.bad_open");
+            refuse(open.id(), ErrorCode::Protocol, QStringLiteral("stream id %1 is not the peer's to open").arg(open.id()));
+            return true;
+        }
+        auto* stream = new Stream(this, open.id(), open.kind(), open.meta());
+        m_streams.insert(open.id(), stream);
+        emit incoming(stream);
+        return true;
+    }
+    case v1::Frame::kStreamData:
+        if (Stream* s = find(frame.stream_data().id()))
+            s->onData(frame.stream_data().data());
+        return true;
+    case v1::Frame::kStreamEnd:
+        if (Stream* s = find(frame.stream_end().id()))
+            s->onEnd();
+        return true;
+    case v1::Frame::kStreamReset:
+        if (Stream* s = find(frame.stream_reset().id()))
+            s->onReset(fromWire(frame.stream_reset().error()));
+        return true;
+    case v1::Frame::kStreamWindow:
+        if (Stream* s = find(frame.stream_window().id()))
+            s->onWindow(frame.stream_window().credit());
+        return true;
+    default:
+        return false;
+    }
+}
+
+void Mux::resetAll(const Error& error)
+{
+    const auto streams = m_streams.values();
+    for (Stream* s : streams)
+        s->onReset(error);
+}
+
+void Mux::release(quint32 id)
+{
+    if (Stream* s = m_streams.take(id))
+        s->deleteLater();
+}
+
+} // namespace lanes

@@ -1,0 +1,103 @@
+// Mux multiplexes byte streams over one FrameLink with credit-based flow control, in the manner of HTTP/2:
+// each side may send at most the credit the other granted (kInitialWindow to start, then StreamWindow
+// updates as the receiver consumes). A slow consumer stalls only its own stream. Event-loop thread only.
+#pragma once
+
+#include "framelink.h"
+
+#include <QHash>
+#include <QObject>
+#include <QPointer>
+#include <deque>
+
+namespace lanes {
+
+constexpr qint64 kInitialWindow = 256 * 1024;
+constexpr qsizetype kMaxChunk = 64 * 1024;
+
+class Mux;
+
+class Stream final : public QObject
+{
+    Q_OBJECT
+public:
+    quint32 id() const { return m_id; }
+    v1::StreamKind kind() const { return m_kind; }
+    const v1::StreamMeta& meta() const { return m_meta; }
+
+    // Queues bytes; they leave as the peer's credit allows.
+    void write(const QByteArray& data);
+    // Half-closes our direction once the queue is sent.
+    void end();
+    void reset(const Error& error);
+    // The receiver processed `bytes` of what dataReceived() gave; grants the peer that credit again.
+    void consumed(qint64 bytes);
+    // Bytes written but not yet sent for lack of credit: the producer should pause above its mark.
+    qint64 queuedBytes() const { return m_queued; }
+    bool isClosed() const { return m_done; }
+    bool peerEnded() const { return m_peerEnded; }
+
+signals:
+    void dataReceived(const QByteArray& data);
+    void peerFinished();
+    void wasReset(const lanes::Error& error);
+    // The queue went below what a producer may add again.
+    void drained();
+
+private:
+    friend class Mux;
+    Stream(Mux* mux, quint32 id, v1::StreamKind kind, v1::StreamMeta meta);
+    void pump();
+    void onData(const std::string& data);
+    void onEnd();
+    void onReset(const Error& error);
+    void onWindow(quint32 credit);
+    void maybeDone();
+
+    Mux* m_mux;
+    quint32 m_id;
+    v1::StreamKind m_kind;
+    v1::StreamMeta m_meta;
+    std::deque<QByteArray> m_out;
+    qint64 m_queued = 0;
+    qint64 m_sendCredit = kInitialWindow;
+    qint64 m_recvWindow = kInitialWindow;
+    qint64 m_toGrant = 0;
+    bool m_endQueued = false;
+    bool m_endSent = false;
+    bool m_peerEnded = false;
+    bool m_done = false;
+};
+
+class Mux final : public QObject
+{
+    Q_OBJECT
+public:
+    enum class Side { Client, Server }; // the client numbers its streams odd, the server even
+
+    Mux(FrameLink* link, Side side, QObject* parent = nullptr);
+
+    Stream* open(v1::StreamKind kind, const v1::StreamMeta& meta);
+    // Consumes stream frames; returns false for any other frame.
+    bool handleFrame(const v1::Frame& frame);
+    // Ends every stream with `error` (the link went away).
+    void resetAll(const Error& error);
+    int streamCount() const { return int(m_streams.size()); }
+    FrameLink* link() const { return m_link; }
+
+signals:
+    void incoming(lanes::Stream* stream);
+
+private:
+    friend class Stream;
+    void send(const v1::Frame& frame) { m_link->send(frame); }
+    void release(quint32 id);
+    void refuse(quint32 id, ErrorCode code, const QString& why);
+
+    QPointer<FrameLink> m_link;
+    Side m_side;
+    quint32 m_nextId;
+    QHash<quint32, Stream*> m_streams;
+};
+
+} // namespace lanes

@@ -1,0 +1,149 @@
+// See streambridge.h.
+#include "streambridge.h"
+
+#include "logging.h"
+
+#include <sys/socket.h>
+
+namespace lanes {
+
+void tuneSocket(QTcpSocket* socket)
+{
+    socket->setReadBufferSize(kSocketReadBuffer);
+    socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+}
+
+StreamBridge::StreamBridge(Stream* stream, QTcpSocket* socket, QObject* parent)
+    : QObject(parent), m_stream(stream), m_socket(socket)
+{
+    socket->setParent(this);
+    tuneSocket(socket);
+    connect(socket, &QTcpSocket::readyRead, this, &StreamBridge::pumpUp);
+    connect(socket, &QTcpSocket::connected, this, &StreamBridge::pumpUp);
+    connect(socket, &QTcpSocket::bytesWritten, this, [this](qint64 n) {
+        if (m_stream)
+            m_stream->consumed(n);
+        maybeFinish();
+    });
+    connect(socket, &QTcpSocket::disconnected, this, [this] {
+        pumpUp();
+        m_socketEof = true;
+        if (m_stream && m_socket->bytesAvailable() == 0)
+            m_stream->end();
+        maybeFinish();
+    });
+    connect(socket, &QTcpSocket::errorOccurred, this, [this](QAbstractSocket::SocketError e) {
+        if (e == QAbstractSocket::RemoteHostClosedError)
+            return; // an orderly close; disconnected() handles it
+        if (m_stream)
+            m_stream->reset(Error{ErrorCode::ConnectFailed, m_socket->errorString(), {}});
+        finish(QStringLiteral("socket error: ") + m_socket->errorString());
+    });
+    connect(stream, &Stream::dataReceived, this, &StreamBridge::onStreamData);
+    connect(stream, &Stream::drained, this, &StreamBridge::pumpUp);
+    connect(stream, &Stream::peerFinished, this, [this] {
+        m_streamEof = true;
+        maybeFinish();
+    });
+    connect(stream, &Stream::wasReset, this, [this](const Error& e) {
+        m_socket->abort();
+        finish(QStringLiteral("stream reset: ") + describe(e));
+    });
+    connect(stream, &QObject::destroyed, this, [this] { maybeFinish(); });
+    if (socket->state() == QAbstractSocket::ConnectedState)
+        pumpUp();
+}
+
+StreamBridge::~StreamBridge()
+{
+    if (m_stream && !m_stream->isClosed())
+        m_stream->reset(Error{ErrorCode::Cancelled, QStringLiteral("bridge went away"), {}});
+}
+
+void StreamBridge::pumpUp()
+{
+    if (!m_stream || m_stream->isClosed())
+        return;
+    while (m_socket->bytesAvailable() > 0 && m_stream->queuedBytes() < kBridgeHighWater) {
+        const QByteArray chunk = m_socket->read(kMaxChunk);
+        m_up += chunk.size();
+        m_stream->write(chunk);
+    }
+    if (m_socketEof && m_socket->bytesAvailable() == 0)
+        m_stream->end();
+}
+
+void StreamBridge::onStreamData(const QByteArray& data)
+{
+    if (m_down == 0)
+        emit firstByteFromStream();
+    m_down += data.size();
+    if (m_socket->state() == QAbstractSocket::ConnectedState || m_socket->state() == QAbstractSocket::ConnectingState)
+        m_socket->write(data);
+    else if (m_stream)
+        m_stream->consumed(data.size()); // the socket is gone; drop the bytes but keep the window honest
+}
+
+void StreamBridge::maybeFinish()
+{
+    if (m_finished)
+        return;
+    const bool streamGone = !m_stream || m_stream->isClosed();
+    if (m_streamEof && m_socket->bytesToWrite() == 0 && m_socket->state() == QAbstractSocket::ConnectedState)
+        ::shutdown(int(m_socket->socketDescriptor()), SHUT_WR); // pass the half-close on
+    if ((m_streamEof || streamGone) && (m_socketEof || streamGone) && m_socket->bytesToWrite() == 0) {
+        m_socket->disconnectFromHost();
+        finish(QStringLiteral("closed"));
+    }
+}
+
+void StreamBridge::finish(const QString& outcome)
+{
+    if (m_finished)
+        return;
+    m_finished = true;
+    emit done(outcome);
+    deleteLater();
+}
+
+SocketSplice::SocketSplice(QTcpSocket* a, QTcpSocket* b, QObject* parent) : QObject(parent), m_a(a), m_b(b)
+{
+    for (QTcpSocket* s : {a, b}) {
+        s->setParent(this);
+        tuneSocket(s);
+        QTcpSocket* other = s == a ? b : a;
+        connect(s, &QTcpSocket::readyRead, this, [this, s, other] { pump(s, other); });
+        connect(s, &QTcpSocket::connected, this, [this, s, other] {
+            pump(other, s);
+            pump(s, other);
+        });
+        connect(s, &QTcpSocket::bytesWritten, this, [this, s, other] { pump(other, s); });
+        connect(s, &QTcpSocket::disconnected, this, [this, s, other] {
+            pump(s, other);
+            other->disconnectFromHost();
+            if (other->state() == QAbstractSocket::UnconnectedState)
+                closeBoth();
+        });
+        connect(s, &QTcpSocket::errorOccurred, this, [this](QAbstractSocket::SocketError e) {
+            if (e != QAbstractSocket::RemoteHostClosedError)
+                closeBoth();
+        });
+    }
+}
+
+void SocketSplice::pump(QTcpSocket* from, QTcpSocket* to)
+{
+    if (to->state() != QAbstractSocket::ConnectedState)
+        return;
+    while (from->bytesAvailable() > 0 && to->bytesToWrite() < kBridgeHighWater)
+        to->write(from->read(kMaxChunk));
+}
+
+void SocketSplice::closeBoth()
+{
+    m_a->abort();
+    m_b->abort();
+    deleteLater();
+}
+
+} // namespace lanes

@@ -1,0 +1,66 @@
+// StreamBridge joins a mux Stream and a TCP socket, with back-pressure both ways: the socket is read only
+// while the stream's queue is below kBridgeHighWater, and stream credit is granted back only as the
+// socket's kernel buffer accepts the bytes. It deletes itself (and the socket) when both directions end.
+// Event-loop thread only.
+#pragma once
+
+#include "mux.h"
+
+#include <QPointer>
+#include <QTcpSocket>
+
+namespace lanes {
+
+constexpr qint64 kBridgeHighWater = 128 * 1024;
+constexpr qint64 kSocketReadBuffer = 64 * 1024;
+
+class StreamBridge final : public QObject
+{
+    Q_OBJECT
+public:
+    // Takes ownership of `socket` (connected or still connecting).
+    StreamBridge(Stream* stream, QTcpSocket* socket, QObject* parent = nullptr);
+    ~StreamBridge() override;
+
+    qint64 bytesUp() const { return m_up; }     // socket -> stream
+    qint64 bytesDown() const { return m_down; } // stream -> socket
+
+signals:
+    // The first bytes came from the stream's peer.
+    void firstByteFromStream();
+    void done(const QString& outcome);
+
+private:
+    void pumpUp();
+    void onStreamData(const QByteArray& data);
+    void maybeFinish();
+    void finish(const QString& outcome);
+
+    QPointer<Stream> m_stream;
+    QTcpSocket* m_socket;
+    qint64 m_up = 0;
+    qint64 m_down = 0;
+    bool m_socketEof = false;
+    bool m_streamEof = false;
+    bool m_finished = false;
+};
+
+// Joins two TCP sockets (the agent's fail-open path to the original app), with the same back-pressure.
+class SocketSplice final : public QObject
+{
+    Q_OBJECT
+public:
+    SocketSplice(QTcpSocket* a, QTcpSocket* b, QObject* parent = nullptr);
+
+private:
+    void pump(QTcpSocket* from, QTcpSocket* to);
+    void closeBoth();
+
+    QTcpSocket* m_a;
+    QTcpSocket* m_b;
+};
+
+// Lets the kernel's TCP window push back on a fast sender, and disables Nagle on every hop.
+void tuneSocket(QTcpSocket* socket);
+
+} // namespace lanes

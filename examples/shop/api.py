@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""The shop's `api` service. Deployed in the cluster it answers as its pod; run on a developer's machine
+(API_FLAVOUR=local) it answers as the local version that the developer is changing."""
+import os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+FLAVOUR = os.environ.get("API_FLAVOUR", "local")
+WHERE = os.environ.get("POD_NAME", "developer-machine")
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = f"api {FLAVOUR} @ {WHERE}: {self.command} {self.path}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Served-By", f"{FLAVOUR}/{WHERE}")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, fmt, *args):
+        pass
+
+
+if __name__ == "__main__":
+    port = int(os.environ.get("PORT", "8080"))
+    host = os.environ.get("HOST", "0.0.0.0")
+    ThreadingHTTPServer.allow_reuse_address = True
+    ThreadingHTTPServer((host, port), Handler).serve_forever()

@@ -1,0 +1,276 @@
+// See protocol.h. Readers reject unknown keys only where the client writes the message (params); results
+// and notifications tolerate new keys, so that an older client keeps working with a newer lanesd.
+#include "protocol.h"
+
+namespace lanes::ide {
+namespace {
+
+template <class T> QJsonArray array(const QList<T>& items)
+{
+    QJsonArray out;
+    for (const T& item : items) {
+        if constexpr (std::is_same_v<T, int> || std::is_same_v<T, QString>)
+            out.append(item);
+        else
+            out.append(toJson(item));
+    }
+    return out;
+}
+
+QJsonObject strings(const QMap<QString, QString>& map)
+{
+    QJsonObject out;
+    for (auto it = map.begin(); it != map.end(); ++it)
+        out.insert(it.key(), it.value());
+    return out;
+}
+
+} // namespace
+
+void readValue(JsonReader& r, Empty&)
+{
+    if (!r.value().isNull() && !r.value().isObject() && !r.value().isUndefined())
+        r.error(QStringLiteral("expected an object or null"));
+}
+QJsonValue toJson(const Empty&)
+{
+    return QJsonValue::Null;
+}
+
+void readValue(JsonReader& r, InitializeParams& p)
+{
+    if (r.has(QStringLiteral("processId")) && r.value().toObject().value(u"processId").isNull())
+        r.known({QStringLiteral("processId")});
+    else
+        r.optional(QStringLiteral("processId"), p.processId);
+    r.optional(QStringLiteral("clientInfo"), p.clientInfo);
+    r.optional(QStringLiteral("capabilities"), p.capabilities);
+    r.optional(QStringLiteral("rootPath"), p.rootPath);
+    r.known({QStringLiteral("rootUri"), QStringLiteral("workspaceFolders"), QStringLiteral("trace"),
+             QStringLiteral("locale"), QStringLiteral("initializationOptions")});
+}
+QJsonValue toJson(const InitializeParams& p)
+{
+    return QJsonObject{{"processId", p.processId}, {"clientInfo", p.clientInfo}, {"capabilities", p.capabilities},
+                       {"rootPath", p.rootPath}};
+}
+
+void readValue(JsonReader& r, InitializeResult& p)
+{
+    QJsonObject info, caps;
+    r.optional(QStringLiteral("serverInfo"), info);
+    r.optional(QStringLiteral("capabilities"), caps);
+    p.serverName = info.value(u"name").toString();
+    p.serverVersion = info.value(u"version").toString();
+    for (const QJsonValue& m : caps.value(u"methods").toArray())
+        p.methods << m.toString();
+}
+QJsonValue toJson(const InitializeResult& p)
+{
+    return QJsonObject{{"serverInfo", QJsonObject{{"name", p.serverName}, {"version", p.serverVersion}}},
+                       {"capabilities", QJsonObject{{"methods", array(p.methods)}}}};
+}
+
+void readValue(JsonReader& r, PortMapping& p)
+{
+    r.required(QStringLiteral("remote"), p.remote);
+    r.optional(QStringLiteral("local"), p.local);
+    r.rejectUnknown();
+    if (!r.failed() && (p.remote < 1 || p.remote > 65535 || p.local < 0 || p.local > 65535))
+        r.error(QStringLiteral("ports must be within 1..65535"));
+    if (p.local == 0)
+        p.local = p.remote;
+}
+QJsonValue toJson(const PortMapping& p)
+{
+    return QJsonObject{{"remote", p.remote}, {"local", p.local}};
+}
+
+void readValue(JsonReader& r, SessionStartParams& p)
+{
+    r.required(QStringLiteral("credentials"), p.credentials);
+    r.optional(QStringLiteral("configPath"), p.configPath);
+    r.optional(QStringLiteral("config"), p.config);
+    r.optional(QStringLiteral("target"), p.target);
+    r.optional(QStringLiteral("steal"), p.steal);
+    r.optional(QStringLiteral("cwd"), p.cwd);
+    r.rejectUnknown();
+}
+QJsonValue toJson(const SessionStartParams& p)
+{
+    return QJsonObject{{"credentials", p.credentials}, {"configPath", p.configPath}, {"config", p.config},
+                       {"target", p.target},           {"steal", array(p.steal)},      {"cwd", p.cwd}};
+}
+
+void readValue(JsonReader& r, SessionStartResult& p)
+{
+    r.required(QStringLiteral("sessionId"), p.sessionId);
+    r.optional(QStringLiteral("target"), p.target);
+    r.optional(QStringLiteral("ports"), p.ports);
+    r.optional(QStringLiteral("env"), p.env);
+    r.optional(QStringLiteral("pods"), p.pods);
+}
+QJsonValue toJson(const SessionStartResult& p)
+{
+    return QJsonObject{{"sessionId", p.sessionId}, {"target", p.target}, {"ports", array(p.ports)},
+                       {"env", strings(p.env)},    {"pods", array(p.pods)}};
+}
+
+void readValue(JsonReader& r, SessionIdParams& p)
+{
+    r.required(QStringLiteral("sessionId"), p.sessionId);
+    r.rejectUnknown();
+}
+QJsonValue toJson(const SessionIdParams& p)
+{
+    return QJsonObject{{"sessionId", p.sessionId}};
+}
+
+void readValue(JsonReader& r, SessionSummary& p)
+{
+    r.required(QStringLiteral("sessionId"), p.sessionId);
+    r.optional(QStringLiteral("target"), p.target);
+    r.optional(QStringLiteral("state"), p.state);
+    r.optional(QStringLiteral("reason"), p.reason);
+    r.optional(QStringLiteral("startedAt"), p.startedAt);
+    r.optional(QStringLiteral("user"), p.user);
+    r.optional(QStringLiteral("ports"), p.ports);
+}
+QJsonValue toJson(const SessionSummary& p)
+{
+    return QJsonObject{{"sessionId", p.sessionId}, {"target", p.target},       {"state", p.state},
+                       {"reason", p.reason},       {"startedAt", p.startedAt}, {"user", p.user},
+                       {"ports", array(p.ports)}};
+}
+
+void readValue(JsonReader& r, SessionListResult& p)
+{
+    r.required(QStringLiteral("sessions"), p.sessions);
+}
+QJsonValue toJson(const SessionListResult& p)
+{
+    return QJsonObject{{"sessions", array(p.sessions)}};
+}
+
+void readValue(JsonReader& r, CredentialsParams& p)
+{
+    r.required(QStringLiteral("credentials"), p.credentials);
+    r.rejectUnknown();
+}
+QJsonValue toJson(const CredentialsParams& p)
+{
+    return QJsonObject{{"credentials", p.credentials}};
+}
+
+void readValue(JsonReader& r, PodSummary& p)
+{
+    r.required(QStringLiteral("name"), p.name);
+    r.optional(QStringLiteral("ip"), p.ip);
+    r.optional(QStringLiteral("ports"), p.ports);
+}
+QJsonValue toJson(const PodSummary& p)
+{
+    return QJsonObject{{"name", p.name}, {"ip", p.ip}, {"ports", array(p.ports)}};
+}
+
+void readValue(JsonReader& r, TargetSummary& p)
+{
+    r.required(QStringLiteral("path"), p.path);
+    r.optional(QStringLiteral("kind"), p.kind);
+    r.optional(QStringLiteral("pods"), p.pods);
+    r.optional(QStringLiteral("ports"), p.ports);
+}
+QJsonValue toJson(const TargetSummary& p)
+{
+    return QJsonObject{{"path", p.path}, {"kind", p.kind}, {"pods", array(p.pods)}, {"ports", array(p.ports)}};
+}
+
+void readValue(JsonReader& r, TargetsListResult& p)
+{
+    r.required(QStringLiteral("targets"), p.targets);
+}
+QJsonValue toJson(const TargetsListResult& p)
+{
+    return QJsonObject{{"targets", array(p.targets)}};
+}
+
+void readValue(JsonReader& r, ClusterSession& p)
+{
+    r.required(QStringLiteral("id"), p.id);
+    r.optional(QStringLiteral("user"), p.user);
+    r.optional(QStringLiteral("target"), p.target);
+    r.optional(QStringLiteral("ports"), p.ports);
+    r.optional(QStringLiteral("filters"), p.filters);
+    r.optional(QStringLiteral("ageSeconds"), p.ageSeconds);
+    r.optional(QStringLiteral("pods"), p.pods);
+}
+QJsonValue toJson(const ClusterSession& p)
+{
+    return QJsonObject{{"id", p.id},           {"user", p.user},           {"target", p.target},
+                       {"ports", array(p.ports)}, {"filters", array(p.filters)}, {"ageSeconds", p.ageSeconds},
+                       {"pods", array(p.pods)}};
+}
+
+void readValue(JsonReader& r, PortLockSummary& p)
+{
+    r.required(QStringLiteral("pod"), p.pod);
+    r.required(QStringLiteral("port"), p.port);
+    r.optional(QStringLiteral("sessionId"), p.sessionId);
+    r.optional(QStringLiteral("user"), p.user);
+}
+QJsonValue toJson(const PortLockSummary& p)
+{
+    return QJsonObject{{"pod", p.pod}, {"port", p.port}, {"sessionId", p.sessionId}, {"user", p.user}};
+}
+
+void readValue(JsonReader& r, ClusterSessionsResult& p)
+{
+    r.required(QStringLiteral("sessions"), p.sessions);
+    r.optional(QStringLiteral("locks"), p.locks);
+}
+QJsonValue toJson(const ClusterSessionsResult& p)
+{
+    return QJsonObject{{"sessions", array(p.sessions)}, {"locks", array(p.locks)}};
+}
+
+void readValue(JsonReader& r, ProgressParams& p)
+{
+    QJsonObject value;
+    r.required(QStringLiteral("token"), p.token);
+    r.required(QStringLiteral("value"), value);
+    p.kind = value.value(u"kind").toString();
+    p.title = value.value(u"title").toString();
+    p.message = value.value(u"message").toString();
+}
+QJsonValue toJson(const ProgressParams& p)
+{
+    QJsonObject value{{"kind", p.kind}};
+    if (!p.title.isEmpty())
+        value.insert(QStringLiteral("title"), p.title);
+    if (!p.message.isEmpty())
+        value.insert(QStringLiteral("message"), p.message);
+    return QJsonObject{{"token", p.token}, {"value", value}};
+}
+
+void readValue(JsonReader& r, SessionStateChangedParams& p)
+{
+    r.required(QStringLiteral("sessionId"), p.sessionId);
+    r.required(QStringLiteral("state"), p.state);
+    r.optional(QStringLiteral("reason"), p.reason);
+}
+QJsonValue toJson(const SessionStateChangedParams& p)
+{
+    return QJsonObject{{"sessionId", p.sessionId}, {"state", p.state}, {"reason", p.reason}};
+}
+
+void readValue(JsonReader& r, ShowMessageParams& p)
+{
+    r.required(QStringLiteral("type"), p.type);
+    r.required(QStringLiteral("message"), p.message);
+}
+QJsonValue toJson(const ShowMessageParams& p)
+{
+    return QJsonObject{{"type", p.type}, {"message", p.message}};
+}
+
+} // namespace lanes::ide

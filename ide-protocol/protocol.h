@@ -1,0 +1,188 @@
+// The IDE protocol's message types (ide-protocol/openrpc.json is the contract). Plain structs with free
+// readValue/toJson, wire names as on the wire. Shared by lanesd, the CLI and the GUI. Any thread.
+#pragma once
+
+#include "jsonreader.h"
+
+namespace lanes::ide {
+
+// Method and notification names, one place.
+namespace method {
+inline const QString initialize = QStringLiteral("initialize");
+inline const QString initialized = QStringLiteral("initialized");
+inline const QString shutdown = QStringLiteral("shutdown");
+inline const QString exit = QStringLiteral("exit");
+inline const QString targetsList = QStringLiteral("targets/list");
+inline const QString sessionStart = QStringLiteral("session/start");
+inline const QString sessionStop = QStringLiteral("session/stop");
+inline const QString sessionList = QStringLiteral("session/list");
+inline const QString clusterSessions = QStringLiteral("cluster/sessions");
+inline const QString progress = QStringLiteral("$/progress");
+inline const QString stateChanged = QStringLiteral("session/stateChanged");
+inline const QString showMessage = QStringLiteral("window/showMessage");
+} // namespace method
+
+struct Empty
+{
+    bool operator==(const Empty&) const = default;
+};
+
+struct InitializeParams
+{
+    qint64 processId = 0;
+    QJsonObject clientInfo;
+    QJsonObject capabilities;
+    QString rootPath;
+};
+
+struct InitializeResult
+{
+    QString serverName;
+    QString serverVersion;
+    QStringList methods;
+};
+
+struct PortMapping
+{
+    int remote = 0;
+    int local = 0;
+    bool operator==(const PortMapping&) const = default;
+};
+
+struct SessionStartParams
+{
+    QString credentials;   // path of the credentials file
+    QString configPath;    // .lanes/lanes.json or a mirrord config; empty for none
+    QJsonObject config;    // an inline config, merged under the command-line overrides
+    QString target;        // overrides the config's target
+    QList<PortMapping> steal; // overrides the config's incoming ports
+    QString cwd;           // where a relative configPath is resolved
+};
+
+struct SessionStartResult
+{
+    QString sessionId;
+    QString target;
+    QList<PortMapping> ports;
+    QMap<QString, QString> env; // the launch environment
+    QStringList pods;
+};
+
+struct SessionIdParams
+{
+    QString sessionId;
+};
+
+struct SessionSummary
+{
+    QString sessionId;
+    QString target;
+    QString state; // starting, running, lost, stopped
+    QString reason;
+    QString startedAt;
+    QString user;
+    QList<PortMapping> ports;
+};
+
+struct SessionListResult
+{
+    QList<SessionSummary> sessions;
+};
+
+struct CredentialsParams
+{
+    QString credentials;
+};
+
+struct PodSummary
+{
+    QString name;
+    QString ip;
+    QList<int> ports;
+};
+
+struct TargetSummary
+{
+    QString path;
+    QString kind;
+    QList<PodSummary> pods;
+    QList<int> ports;
+};
+
+struct TargetsListResult
+{
+    QList<TargetSummary> targets;
+};
+
+struct ClusterSession
+{
+    QString id;
+    QString user;
+    QString target;
+    QList<int> ports;
+    QStringList filters;
+    qint64 ageSeconds = 0;
+    QStringList pods;
+};
+
+struct PortLockSummary
+{
+    QString pod;
+    int port = 0;
+    QString sessionId;
+    QString user;
+};
+
+struct ClusterSessionsResult
+{
+    QList<ClusterSession> sessions;
+    QList<PortLockSummary> locks;
+};
+
+// $/progress, in LSP's shape: {token, value: {kind: begin|report|end, title, message}}.
+struct ProgressParams
+{
+    QString token;
+    QString kind;
+    QString title;
+    QString message;
+};
+
+struct SessionStateChangedParams
+{
+    QString sessionId;
+    QString state;
+    QString reason;
+};
+
+struct ShowMessageParams
+{
+    int type = 3; // 1 error, 2 warning, 3 info, as in LSP
+    QString message;
+};
+
+#define LANES_IDE_MESSAGE(T)                                                                                 \
+    void readValue(JsonReader& r, T& out);                                                                     \
+    QJsonValue toJson(const T& in);
+LANES_IDE_MESSAGE(Empty)
+LANES_IDE_MESSAGE(InitializeParams)
+LANES_IDE_MESSAGE(InitializeResult)
+LANES_IDE_MESSAGE(PortMapping)
+LANES_IDE_MESSAGE(SessionStartParams)
+LANES_IDE_MESSAGE(SessionStartResult)
+LANES_IDE_MESSAGE(SessionIdParams)
+LANES_IDE_MESSAGE(SessionSummary)
+LANES_IDE_MESSAGE(SessionListResult)
+LANES_IDE_MESSAGE(CredentialsParams)
+LANES_IDE_MESSAGE(PodSummary)
+LANES_IDE_MESSAGE(TargetSummary)
+LANES_IDE_MESSAGE(TargetsListResult)
+LANES_IDE_MESSAGE(ClusterSession)
+LANES_IDE_MESSAGE(PortLockSummary)
+LANES_IDE_MESSAGE(ClusterSessionsResult)
+LANES_IDE_MESSAGE(ProgressParams)
+LANES_IDE_MESSAGE(SessionStateChangedParams)
+LANES_IDE_MESSAGE(ShowMessageParams)
+#undef LANES_IDE_MESSAGE
+
+} // namespace lanes::ide

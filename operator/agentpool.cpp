@@ -1,0 +1,191 @@
+// See agentpool.h.
+#include "agentpool.h"
+
+#include "logging.h"
+
+#include <QRandomGenerator>
+
+namespace lanes::op {
+
+AgentPool::AgentPool(ClusterBackend* cluster, QString credentialsPath, QObject* parent)
+    : QObject(parent), m_cluster(cluster), m_credentialsPath(std::move(credentialsPath))
+{
+    connect(cluster, &ClusterBackend::agentExited, this, [this](const QString& id, const QString& pod, const QString& how) {
+        if (Agent* agent = m_agents.value(pod); agent && agent->id == id)
+            lose(pod, QStringLiteral("the agent of %1 %2").arg(pod, how));
+    });
+}
+
+AgentPool::~AgentPool()
+{
+    qDeleteAll(m_agents);
+}
+
+AgentPool::Agent* AgentPool::byId(const QString& id) const
+{
+    for (Agent* agent : m_agents)
+        if (agent->id == id)
+            return agent;
+    return nullptr;
+}
+
+FrameLink* AgentPool::linkOf(const QString& pod) const
+{
+    const Agent* agent = m_agents.value(pod);
+    return agent ? agent->link : nullptr;
+}
+
+QString AgentPool::podOf(FrameLink* link) const
+{
+    for (const Agent* agent : m_agents)
+        if (agent->link == link)
+            return agent->pod;
+    return {};
+}
+
+void AgentPool::ensure(const Pod& pod, Done done)
+{
+    if (Agent* agent = m_agents.value(pod.name)) {
+        if (agent->link)
+            done({});
+        else
+            agent->waiters.append(std::move(done));
+        return;
+    }
+    auto* agent = new Agent;
+    agent->id = QString::number(QRandomGenerator::global()->generate64() & 0xffffffffffULL, 16);
+    agent->pod = pod.name;
+    agent->waiters.append(std::move(done));
+    m_agents.insert(pod.name, agent);
+    if (auto started = m_cluster->startAgent(pod, agent->id, m_credentialsPath); !started) {
+        lose(pod.name, started.error().message);
+        return;
+    }
+    agent->deadline = std::make_unique<QTimer>();
+    agent->deadline->setSingleShot(true);
+    connect(agent->deadline.get(), &QTimer::timeout, this, [this, pod = pod.name] {
+        lose(pod, QStringLiteral("the agent of %1 did not connect within %2 ms").arg(pod).arg(kAgentStartTimeoutMs));
+    });
+    agent->deadline->start(kAgentStartTimeoutMs);
+    qCInfo(lcOperator) << "starting agent" << agent->id << "in" << pod.netns;
+}
+
+void AgentPool::adopt(FrameLink* link, const QSslCertificate& certificate)
+{
+    link->setParent(this);
+    if (certificateUnit(certificate) != u"agent") {
+        count("operator.agent_link_not_agent");
+        link->close(QStringLiteral("only agents may use this listener"), Error{ErrorCode::Unauthorized, {}, {}});
+        link->deleteLater();
+        return;
+    }
+    connect(link, &FrameLink::frameReceived, this, [this, link](const v1::Frame& frame) {
+        if (!frame.has_hello()) {
+            if (Agent* agent = byId(link->property("lanes.agentId").toString()); agent && agent->link == link)
+                onFrame(agent, frame);
+            return;
+        }
+        Agent* agent = byId(qs(frame.hello().peer_info().name()));
+        v1::Frame reply;
+        reply.mutable_hello_reply()->set_protocol_version(kProtocolVersion);
+        reply.mutable_hello_reply()->mutable_peer_info()->set_role("operator");
+        if (!agent || agent->link) {
+            count("operator.unknown_agent");
+            *reply.mutable_hello_reply()->mutable_error() =
+                toWire(Error{ErrorCode::Unauthenticated, QStringLiteral("no agent by that id was started"), {}});
+            link->send(reply);
+            link->close(QStringLiteral("unknown agent"));
+            return;
+        }
+        link->send(reply);
+        link->setProperty("lanes.agentId", agent->id);
+        agent->link = link;
+        agent->deadline.reset();
+        qCInfo(lcOperator) << "agent" << agent->id << "of" << agent->pod << "connected from" << link->peerName();
+        for (const Done& done : std::exchange(agent->waiters, {}))
+            done({});
+    });
+    connect(link, &FrameLink::closed, this, [this, link](const QString& why) {
+        if (Agent* agent = byId(link->property("lanes.agentId").toString()); agent && agent->link == link)
+            lose(agent->pod, QStringLiteral("the agent link of %1 closed: %2").arg(agent->pod, why));
+        link->deleteLater();
+    });
+}
+
+void AgentPool::onFrame(Agent* agent, const v1::Frame& frame)
+{
+    if (agent->rpc.resolve(frame))
+        return;
+    switch (frame.body_case()) {
+    case v1::Frame::kStreamOpen:
+    case v1::Frame::kStreamData:
+    case v1::Frame::kStreamEnd:
+    case v1::Frame::kStreamReset:
+    case v1::Frame::kStreamWindow:
+        emit streamFrame(agent->link, frame);
+        return;
+    case v1::Frame::kClose:
+        return;
+    default:
+        count("operator.unexpected_agent_frame");
+    }
+}
+
+void AgentPool::subscribe(const QString& pod, const v1::Subscription& subscription, Done done)
+{
+    Agent* agent = m_agents.value(pod);
+    if (!agent || !agent->link) {
+        done(fail(ErrorCode::AgentLost, QStringLiteral("no agent in %1").arg(pod)));
+        return;
+    }
+    v1::Frame frame;
+    *frame.mutable_subscribe()->mutable_subscription() = subscription;
+    agent->rpc.call(agent->link, frame, [done](Result<v1::Frame> reply) {
+        if (!reply)
+            done(std::unexpected(reply.error()));
+        else
+            done({});
+    });
+}
+
+void AgentPool::unsubscribe(const QString& pod, quint32 port, const QString& sessionId)
+{
+    Agent* agent = m_agents.value(pod);
+    if (!agent || !agent->link)
+        return;
+    v1::Frame frame;
+    frame.mutable_unsubscribe()->set_port(port);
+    frame.mutable_unsubscribe()->set_session_id(ss(sessionId));
+    agent->rpc.call(agent->link, frame, [pod, port](Result<v1::Frame> reply) {
+        if (!reply)
+            qCWarning(lcOperator) << "unsubscribing port" << port << "of" << pod << "failed:" << reply.error().message;
+    });
+}
+
+void AgentPool::lose(const QString& pod, const QString& why)
+{
+    Agent* agent = m_agents.take(pod);
+    if (!agent)
+        return;
+    qCWarning(lcOperator) << why;
+    const Error error{ErrorCode::AgentLost, why, {}};
+    agent->rpc.failAll(error);
+    for (const Done& done : std::exchange(agent->waiters, {}))
+        done(std::unexpected(error));
+    emit agentLost(pod, why, agent->link);
+    if (agent->link) {
+        agent->link->disconnect(this);
+        agent->link->close(why);
+        agent->link->deleteLater();
+    }
+    m_cluster->stopAgent(agent->id);
+    delete agent;
+}
+
+void AgentPool::stopAll()
+{
+    for (const QString& pod : m_agents.keys())
+        lose(pod, QStringLiteral("the operator is stopping"));
+}
+
+} // namespace lanes::op

@@ -1,0 +1,62 @@
+// AgentPool keeps one agent per pod: starts it through the cluster backend on first use, waits for it to dial
+// in over mTLS, and carries Subscribe/Unsubscribe to it. An agent that dies or drops its link is reported
+// once, through agentLost(). Event-loop thread only.
+#pragma once
+
+#include "clusterbackend.h"
+#include "linkserver.h"
+#include "rpctracker.h"
+#include "tls.h"
+
+#include <QHash>
+#include <QTimer>
+#include <memory>
+
+namespace lanes::op {
+
+constexpr int kAgentStartTimeoutMs = 10000;
+
+class AgentPool final : public QObject
+{
+    Q_OBJECT
+public:
+    using Done = std::function<void(Result<void>)>;
+
+    AgentPool(ClusterBackend* cluster, QString credentialsPath, QObject* parent = nullptr);
+    ~AgentPool() override;
+
+    // Links from agents, accepted by the operator's agent listener.
+    void adopt(FrameLink* link, const QSslCertificate& certificate);
+    // Starts the pod's agent if it has none, and calls `done` once it is connected.
+    void ensure(const Pod& pod, Done done);
+    void subscribe(const QString& pod, const v1::Subscription& subscription, Done done);
+    void unsubscribe(const QString& pod, quint32 port, const QString& sessionId);
+    FrameLink* linkOf(const QString& pod) const;
+    QString podOf(FrameLink* link) const;
+    void stopAll();
+
+signals:
+    void agentLost(const QString& pod, const QString& why, lanes::FrameLink* link);
+    // A stream frame from an agent, for the relay.
+    void streamFrame(lanes::FrameLink* link, const lanes::v1::Frame& frame);
+
+private:
+    struct Agent
+    {
+        QString id;
+        QString pod;
+        FrameLink* link = nullptr;
+        RpcTracker rpc;
+        QList<Done> waiters;
+        std::unique_ptr<QTimer> deadline;
+    };
+    void onFrame(Agent* agent, const v1::Frame& frame);
+    void lose(const QString& pod, const QString& why);
+    Agent* byId(const QString& id) const;
+
+    ClusterBackend* m_cluster;
+    QString m_credentialsPath;
+    QHash<QString, Agent*> m_agents; // pod -> agent
+};
+
+} // namespace lanes::op

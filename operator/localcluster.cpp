@@ -1,0 +1,242 @@
+// See localcluster.h.
+#include "localcluster.h"
+
+#include "logging.h"
+#include "runtool.h"
+
+#include <QDir>
+#include <QFile>
+#include <QProcess>
+
+#include <csignal>
+#include <unistd.h>
+
+namespace lanes::op {
+namespace {
+
+std::string ipBatch(const QStringList& commands)
+{
+    return commands.join(u'\n').toStdString() + "\n";
+}
+
+QString podAddress(int index)
+{
+    const int host = index + 10; // .1 is the bridge
+    return QStringLiteral("10.213.%1.%2").arg(host / 256).arg(host % 256);
+}
+
+} // namespace
+
+Result<TargetView> ClusterBackend::resolve(const QString& target) const
+{
+    QString path = target.trimmed();
+    if (!path.contains(u'/'))
+        path = QStringLiteral("deploy/") + path;
+    if (path.startsWith(u"deployment/"))
+        path = QStringLiteral("deploy/") + path.mid(11);
+    for (const TargetView& t : targets())
+        if (t.path == path)
+            return t;
+    return fail(ErrorCode::TargetNotFound, QStringLiteral("no target \"%1\" in the cluster").arg(target));
+}
+
+LocalCluster::LocalCluster(Manifest manifest, QString logDir, QString agentBinary, QObject* parent)
+    : ClusterBackend(parent), m_manifest(std::move(manifest)), m_logDir(std::move(logDir)),
+      m_agentBinary(std::move(agentBinary))
+{
+    int index = 0;
+    for (const Workload& w : m_manifest.workloads) {
+        for (int i = 0; i < w.replicas; ++i, ++index) {
+            const QString name = QStringLiteral("%1-%2").arg(w.name).arg(i);
+            m_pods.append(Pod{name, w.name, QString::fromLatin1(kNetnsPrefix) + name, podAddress(index), w.ports,
+                              w.labels, w.env});
+        }
+    }
+}
+
+LocalCluster::~LocalCluster()
+{
+    stop();
+}
+
+int LocalCluster::removeLeftovers()
+{
+    std::string list;
+    runTool({"ip", "netns", "list"}, {}, &list);
+    QStringList commands;
+    int removed = 0;
+    for (const QString& line : QString::fromStdString(list).split(u'\n', Qt::SkipEmptyParts)) {
+        const QString ns = line.section(u' ', 0, 0);
+        if (!ns.startsWith(QLatin1String(kNetnsPrefix)))
+            continue;
+        // Processes a previous run of ours started in its own namespace; nothing else lives there.
+        std::string pids;
+        runTool({"ip", "netns", "pids", ns.toStdString()}, {}, &pids);
+        for (const QString& pid : QString::fromStdString(pids).split(u'\n', Qt::SkipEmptyParts))
+            ::kill(pid.toInt(), SIGKILL);
+        commands << QStringLiteral("netns del ") + ns;
+        QDir(QStringLiteral("/etc/netns/") + ns).removeRecursively();
+        ++removed;
+    }
+    commands << QStringLiteral("link del ") + QLatin1String(kBridge);
+    runTool({"ip", "-force", "-batch", "-"}, ipBatch(commands), nullptr, true);
+    return removed;
+}
+
+Result<void> LocalCluster::createNetwork()
+{
+    QStringList commands{QStringLiteral("link add %1 type bridge").arg(QLatin1String(kBridge)),
+                         QStringLiteral("addr add %1/16 dev %2").arg(QLatin1String(kBridgeAddress), QLatin1String(kBridge)),
+                         QStringLiteral("link set %1 up").arg(QLatin1String(kBridge))};
+    int index = 0;
+    for (const Pod& pod : m_pods) {
+        const QString veth = QStringLiteral("lanesv%1").arg(index++);
+        commands << QStringLiteral("netns add ") + pod.netns
+                 << QStringLiteral("link add %1 type veth peer name eth0 netns %2").arg(veth, pod.netns)
+                 << QStringLiteral("link set %1 master %2 up").arg(veth, QLatin1String(kBridge));
+    }
+    if (runTool({"ip", "-batch", "-"}, ipBatch(commands)) != 0)
+        return fail(ErrorCode::Internal, QStringLiteral("`ip -batch` could not build the pod network (root needed)"));
+    for (const Pod& pod : m_pods) {
+        // No default route: a pod reaches the other pods and the operator, nothing beyond this machine.
+        const QStringList inside{QStringLiteral("addr add %1/16 dev eth0").arg(pod.ip),
+                                 QStringLiteral("link set eth0 up"), QStringLiteral("link set lo up")};
+        if (runTool({"ip", "-n", pod.netns.toStdString(), "-batch", "-"}, ipBatch(inside)) != 0)
+            return fail(ErrorCode::Internal, QStringLiteral("cannot configure the network of %1").arg(pod.name));
+    }
+    QByteArray hosts = "127.0.0.1 localhost\n::1 localhost\n";
+    for (const Pod& pod : m_pods)
+        hosts += pod.ip.toUtf8() + ' ' + pod.name.toUtf8() + ' ' + pod.workload.toUtf8() + '\n';
+    hosts += QByteArray(kBridgeAddress) + " lanes-operator\n";
+    for (const Pod& pod : m_pods) {
+        const QString dir = QStringLiteral("/etc/netns/") + pod.netns;
+        QDir().mkpath(dir);
+        QFile file(dir + QStringLiteral("/hosts"));
+        if (!file.open(QIODevice::WriteOnly) || file.write(hosts) != hosts.size())
+            return fail(ErrorCode::Internal, QStringLiteral("cannot write %1/hosts").arg(dir));
+    }
+    return {};
+}
+
+Result<void> LocalCluster::start()
+{
+    if (const int removed = removeLeftovers(); removed > 0)
+        qCInfo(lcCluster) << "removed" << removed << "namespace(s) left by a previous run";
+    QDir().mkpath(m_logDir);
+    m_started = true;
+    if (auto network = createNetwork(); !network)
+        return network;
+    for (const Workload& w : m_manifest.workloads)
+        for (const Pod& pod : m_pods)
+            if (pod.workload == w.name)
+                if (auto started = startPod(pod, w); !started)
+                    return started;
+    qCInfo(lcCluster) << "local cluster up:" << m_pods.size() << "pod(s) on" << kBridge;
+    return {};
+}
+
+Result<void> LocalCluster::startPod(const Pod& pod, const Workload& workload)
+{
+    auto* process = new QProcess(this);
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    for (auto it = workload.env.begin(); it != workload.env.end(); ++it)
+        env.insert(it.key(), it.value());
+    env.insert(QStringLiteral("POD_NAME"), pod.name);
+    env.insert(QStringLiteral("POD_IP"), pod.ip);
+    env.insert(QStringLiteral("PYTHONUNBUFFERED"), QStringLiteral("1"));
+    process->setProcessEnvironment(env);
+    process->setWorkingDirectory(m_manifest.directory);
+    process->setStandardOutputFile(QStringLiteral("%1/pod-%2.log").arg(m_logDir, pod.name), QIODevice::Append);
+    process->setProcessChannelMode(QProcess::MergedChannels);
+    process->setChildProcessModifier([] { ::setsid(); }); // its own group, so stop() ends all it forked
+    process->start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), pod.netns,
+                                          QStringLiteral("sh"), QStringLiteral("-c"),
+                                          QStringLiteral("exec ") + workload.command});
+    if (!process->waitForStarted(5000))
+        return fail(ErrorCode::Internal, QStringLiteral("pod %1 did not start: %2").arg(pod.name, process->errorString()));
+    connect(process, &QProcess::finished, this, [name = pod.name](int code, QProcess::ExitStatus status) {
+        qCWarning(lcCluster) << "pod" << name << (status == QProcess::CrashExit ? "crashed" : "exited with") << code;
+    });
+    m_podProcesses.insert(pod.name, process);
+    return {};
+}
+
+QList<TargetView> LocalCluster::targets() const
+{
+    QList<TargetView> out;
+    for (const Workload& w : m_manifest.workloads) {
+        TargetView deploy{QStringLiteral("deploy/") + w.name, QStringLiteral("deployment"), {}, w.ports};
+        for (const Pod& pod : m_pods)
+            if (pod.workload == w.name)
+                deploy.pods.append(pod);
+        out.append(deploy);
+    }
+    for (const Pod& pod : m_pods)
+        out.append(TargetView{QStringLiteral("pod/") + pod.name, QStringLiteral("pod"), {pod}, pod.ports});
+    return out;
+}
+
+Result<void> LocalCluster::startAgent(const Pod& pod, const QString& agentId, const QString& credentialsPath)
+{
+    auto* process = new QProcess(this);
+    process->setStandardOutputFile(QStringLiteral("%1/agent-%2.log").arg(m_logDir, pod.name), QIODevice::Append);
+    process->setProcessChannelMode(QProcess::MergedChannels);
+    process->start(m_agentBinary, {QStringLiteral("--netns"), pod.netns, QStringLiteral("--id"), agentId,
+                                   QStringLiteral("--pod"), pod.name, QStringLiteral("--credentials"),
+                                   credentialsPath});
+    if (!process->waitForStarted(5000)) {
+        process->deleteLater();
+        return fail(ErrorCode::AgentLost, QStringLiteral("the agent for %1 did not start: %2").arg(pod.name, process->errorString()));
+    }
+    m_agents.insert(agentId, process);
+    connect(process, &QProcess::finished, this,
+            [this, process, agentId, pod](int code, QProcess::ExitStatus status) {
+                m_agents.remove(agentId);
+                process->deleteLater();
+                // The supervisor normally removed the chain; if it was killed too, we do it.
+                auto* cleanup = new QProcess(this);
+                connect(cleanup, &QProcess::finished, cleanup, &QObject::deleteLater);
+                cleanup->start(m_agentBinary, {QStringLiteral("--netns"), pod.netns, QStringLiteral("--cleanup"), agentId});
+                emit agentExited(agentId, pod.name,
+                                 status == QProcess::CrashExit ? QStringLiteral("killed") : QStringLiteral("exited with %1").arg(code));
+            });
+    return {};
+}
+
+void LocalCluster::terminate(QProcess* process, bool group)
+{
+    if (process->state() == QProcess::NotRunning)
+        return;
+    const pid_t pid = pid_t(process->processId());
+    process->disconnect(this);
+    ::kill(group ? -pid : pid, SIGTERM);
+    if (!process->waitForFinished(kStopGraceMs)) {
+        ::kill(group ? -pid : pid, SIGKILL);
+        process->waitForFinished(kStopGraceMs);
+    }
+}
+
+void LocalCluster::stopAgent(const QString& agentId)
+{
+    if (QProcess* process = m_agents.take(agentId)) {
+        terminate(process, false);
+        process->deleteLater();
+    }
+}
+
+void LocalCluster::stop()
+{
+    if (!m_started)
+        return;
+    m_started = false;
+    for (const QString& id : m_agents.keys())
+        stopAgent(id);
+    for (QProcess* process : std::as_const(m_podProcesses))
+        terminate(process, true);
+    qDeleteAll(m_podProcesses);
+    m_podProcesses.clear();
+    const int removed = removeLeftovers();
+    qCInfo(lcCluster) << "local cluster down:" << removed << "namespace(s) removed";
+}
+
+} // namespace lanes::op

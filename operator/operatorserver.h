@@ -1,0 +1,73 @@
+// The operator's session side: authenticates lanesd links (mTLS + users.json), starts sessions on targets,
+// holds the port locks, relays the sessions' streams to and from the agents, and answers the admin RPCs.
+// Event-loop thread only.
+#pragma once
+
+#include "agentpool.h"
+#include "relay.h"
+#include "state.h"
+
+#include <QDateTime>
+#include <QHash>
+#include <memory>
+
+namespace lanes::op {
+
+constexpr int kHelloTimeoutMs = 10000;
+
+class OperatorServer final : public QObject
+{
+    Q_OBJECT
+public:
+    OperatorServer(StatePaths paths, ClusterBackend* cluster, QObject* parent = nullptr);
+    ~OperatorServer() override;
+
+    // Listens for sessions on host:port and for agents on the cluster's side; writes the agents' credentials.
+    Result<void> listen(const QString& host, quint16 port);
+    QString url() const;
+    void shutdown();
+
+private:
+    struct Peer
+    {
+        FrameLink* link = nullptr;
+        QString user;
+        QString role;
+        bool greeted = false;
+        QString sessionId;
+    };
+    struct Session
+    {
+        QString id;
+        QString user;
+        QString target;
+        QStringList pods;
+        QList<quint32> ports;
+        QDateTime started;
+        FrameLink* link = nullptr;
+        bool running = false;
+    };
+
+    void onSessionLink(FrameLink* link, const QSslCertificate& certificate);
+    void onFrame(Peer* peer, const v1::Frame& frame);
+    void onHello(Peer* peer, const v1::Frame& frame);
+    void onSessionStart(Peer* peer, quint32 rpcId, const v1::SessionStart& start);
+    void onAgentStream(FrameLink* agentLink, const v1::Frame& frame);
+    void endSession(const QString& sessionId, const QString& reason, const std::optional<Error>& error);
+    bool allowed(Peer* peer, const char* verb, quint32 rpcId);
+    void replyError(FrameLink* link, quint32 rpcId, const Error& error);
+    v1::SessionList sessionList() const;
+    v1::TargetList targetList() const;
+
+    StatePaths m_paths;
+    ClusterBackend* m_cluster;
+    LinkServer* m_sessionServer = nullptr;
+    LinkServer* m_agentServer = nullptr;
+    AgentPool* m_agents = nullptr;
+    Relay m_relay;
+    QHash<FrameLink*, std::shared_ptr<Peer>> m_peers;
+    QHash<QString, std::shared_ptr<Session>> m_sessions;
+    QHash<QPair<QString, quint32>, QString> m_locks; // (pod, port) -> session id
+};
+
+} // namespace lanes::op
