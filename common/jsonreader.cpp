@@ -111,4 +111,14 @@ void readValue(JsonReader& r, QMap<QString, QString>& out)
     }
 }
 
+void readValue(JsonReader& r, std::pair<int, int>& out)
+{
+    QList<int> items;
+    r.list(items);
+    if (!r.failed() && items.size() != 2)
+        r.error(QStringLiteral("expected a pair of integers"));
+    if (!r.failed())
+        out = {items[0], items[1]};
+}
+
 } // namespace lanes

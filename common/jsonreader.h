@@ -26,6 +26,8 @@ void readValue(JsonReader& r, QStringList& out);
 void readValue(JsonReader& r, QJsonObject& out);
 void readValue(JsonReader& r, QJsonValue& out);
 void readValue(JsonReader& r, QMap<QString, QString>& out);
+// A two-element array of integers, such as mirrord's [local, remote] port pairs.
+void readValue(JsonReader& r, std::pair<int, int>& out);
 
 class JsonReader
 {
@@ -67,6 +69,12 @@ public:
         }
         JsonReader child(o.value(key), pathOf(key), m_error);
         readValue(child, out);
+    }
+    // A reader of this object's `key` that shares this reader's error; marks the key as read.
+    JsonReader child(const QString& key)
+    {
+        m_seen.insert(key);
+        return JsonReader(m_value.toObject().value(key), pathOf(key), m_error);
     }
     // Marks keys as known without reading them (read elsewhere, or deliberately ignored).
     void known(std::initializer_list<QString> keys);

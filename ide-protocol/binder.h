@@ -5,6 +5,7 @@
 
 #include "endpoint.h"
 #include "jsonreader.h"
+#include "logging.h"
 
 #include <QPointer>
 

@@ -38,6 +38,8 @@ struct ReplyOnce::State
     QString method;
     bool replied = false;
 
+    State(Endpoint* e, QJsonValue i, QString m) : endpoint(e), id(std::move(i)), method(std::move(m)) {}
+    State(const State&) = delete;
     ~State()
     {
         if (!replied && endpoint) {
@@ -48,7 +50,7 @@ struct ReplyOnce::State
 };
 
 ReplyOnce::ReplyOnce(Endpoint* endpoint, QJsonValue id, QString method)
-    : m_state(std::make_shared<State>(State{endpoint, std::move(id), std::move(method)}))
+    : m_state(std::make_shared<State>(endpoint, std::move(id), std::move(method)))
 {
 }
 

@@ -215,7 +215,16 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
     session->link = peer->link;
     for (const Pod& pod : target->pods)
         session->pods << pod.name;
-    for (const auto& sub : start.subscriptions()) {
+    auto subscriptions = start.subscriptions();
+    if (subscriptions.empty()) { // no ports named: steal every port of the target, as mirrord does
+        for (int port : target->ports)
+            subscriptions.Add()->set_port(quint32(port));
+    }
+    if (subscriptions.empty()) {
+        replyError(peer->link, rpcId, Error{ErrorCode::InvalidArgument, QStringLiteral("%1 has no ports to steal").arg(target->path), {}});
+        return;
+    }
+    for (const auto& sub : subscriptions) {
         if (sub.port() == 0 || sub.port() > 65535) {
             replyError(peer->link, rpcId, Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(sub.port()), {}});
             return;
@@ -275,6 +284,8 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
         auto* started = reply.mutable_session_started();
         started->set_session_id(ss(id));
         started->set_target(ss(target.path));
+        for (quint32 port : session->ports)
+            started->add_ports(port);
         for (const Pod& pod : target.pods) {
             auto* info = started->add_pods();
             info->set_name(ss(pod.name));

@@ -1,0 +1,295 @@
+// See cli.h.
+#include "cli.h"
+
+#include "signalwatcher.h"
+#include "socketpath.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QDir>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <csignal>
+#include <cstdio>
+
+namespace lanes::cli {
+namespace {
+
+void out(const QString& text)
+{
+    fputs(qPrintable(text + u'\n'), stdout);
+    fflush(stdout);
+}
+
+void err(const QString& text)
+{
+    fputs(qPrintable(QStringLiteral("lanes: ") + text + u'\n'), stderr);
+    fflush(stderr);
+}
+
+QString ports(const QList<int>& list)
+{
+    QStringList items;
+    for (int p : list)
+        items << QString::number(p);
+    return items.isEmpty() ? QStringLiteral("-") : items.join(u',');
+}
+
+QString age(qint64 seconds)
+{
+    if (seconds < 120)
+        return QStringLiteral("%1s").arg(seconds);
+    if (seconds < 7200)
+        return QStringLiteral("%1m").arg(seconds / 60);
+    return QStringLiteral("%1h").arg(seconds / 3600);
+}
+
+} // namespace
+
+Result<CliOptions> parseCli(const QStringList& arguments)
+{
+    QCommandLineParser parser;
+    const QCommandLineOption socket(QStringLiteral("socket"), QString(), QStringLiteral("PATH"));
+    const QCommandLineOption credentials(QStringLiteral("credentials"), QString(), QStringLiteral("FILE"));
+    const QCommandLineOption config(QStringLiteral("f"), QString(), QStringLiteral("CONFIG"));
+    const QCommandLineOption target(QStringLiteral("t"), QString(), QStringLiteral("TARGET"));
+    const QCommandLineOption steal(QStringLiteral("steal"), QString(), QStringLiteral("PORT[:LOCAL]"));
+    const QCommandLineOption json(QStringLiteral("json"));
+    parser.addOptions({socket, credentials, config, target, steal, json});
+    if (!parser.parse(arguments))
+        return fail(ErrorCode::InvalidArgument, parser.errorText());
+    CliOptions options;
+    options.socketPath = parser.isSet(socket) ? parser.value(socket) : ide::defaultSocketPath();
+    options.credentials = parser.isSet(credentials) ? parser.value(credentials) : qEnvironmentVariable("LANES_CREDENTIALS");
+    if (!options.credentials.isEmpty())
+        options.credentials = QFileInfo(options.credentials).absoluteFilePath();
+    options.configPath = parser.value(config);
+    options.target = parser.value(target);
+    options.json = parser.isSet(json);
+    for (const QString& item : parser.values(steal)) {
+        const QStringList parts = item.split(u':');
+        bool okRemote = false, okLocal = true;
+        const int remote = parts.value(0).toInt(&okRemote);
+        const int local = parts.size() > 1 ? parts[1].toInt(&okLocal) : remote;
+        if (parts.size() > 2 || !okRemote || !okLocal || remote < 1 || remote > 65535 || local < 1 || local > 65535)
+            return fail(ErrorCode::InvalidArgument, QStringLiteral("--steal %1: expected PORT or PORT:LOCAL").arg(item));
+        options.steal.append({remote, local});
+    }
+    const QStringList words = parser.positionalArguments();
+    if (words.value(0) == u"exec") {
+        options.command = QStringLiteral("exec");
+        options.program = words.mid(1);
+        if (options.program.isEmpty())
+            return fail(ErrorCode::InvalidArgument, QStringLiteral("exec needs a command: lanes exec [options] -- CMD ARGS..."));
+    } else if (words == QStringList{QStringLiteral("ls")}) {
+        options.command = QStringLiteral("ls");
+    } else if (words == QStringList{QStringLiteral("operator"), QStringLiteral("status")}) {
+        options.command = QStringLiteral("operator-status");
+    } else {
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("usage: lanes [--socket PATH] [--credentials FILE] COMMAND\n"
+                                   "  exec [-f CONFIG] [-t TARGET] [--steal PORT[:LOCAL]]... -- CMD ARGS...\n"
+                                   "  ls [--json]\n"
+                                   "  operator status [--json]"));
+    }
+    return options;
+}
+
+Cli::Cli(CliOptions options, QObject* parent) : QObject(parent), m_options(std::move(options))
+{
+    m_retry.setSingleShot(true);
+    connect(&m_retry, &QTimer::timeout, this, &Cli::connectDaemon);
+    connect(&m_socket, &QLocalSocket::connected, this, &Cli::onConnected);
+    connect(&m_socket, &QLocalSocket::errorOccurred, this, [this](QLocalSocket::LocalSocketError) {
+        if (m_endpoint)
+            return; // Endpoint::closed handles a drop after the connection
+        if (!m_spawned) {
+            m_spawned = true;
+            QProcess daemon;
+            const QString local = QCoreApplication::applicationDirPath() + QStringLiteral("/lanesd");
+            daemon.setProgram(QFileInfo::exists(local) ? local : QStringLiteral("lanesd"));
+            daemon.setArguments({QStringLiteral("--socket"), m_options.socketPath, QStringLiteral("--idle-exit"),
+                                 QString::number(kSpawnedIdleExitSeconds)});
+            QDir().mkpath(QFileInfo(m_options.socketPath).absolutePath());
+            daemon.setStandardOutputFile(QFileInfo(m_options.socketPath).absolutePath() + QStringLiteral("/lanesd.log"), QIODevice::Append);
+            daemon.setStandardErrorFile(QFileInfo(m_options.socketPath).absolutePath() + QStringLiteral("/lanesd.log"), QIODevice::Append);
+            daemon.setStandardInputFile(QProcess::nullDevice());
+            if (!daemon.startDetached())
+                return done(1, QStringLiteral("cannot start lanesd: %1").arg(daemon.errorString()));
+        }
+        m_waitedMs += kDaemonRetryMs;
+        if (m_waitedMs > kDaemonStartTimeoutMs)
+            return done(1, QStringLiteral("lanesd did not come up on %1").arg(m_options.socketPath));
+        m_retry.start(kDaemonRetryMs);
+    });
+}
+
+void Cli::run()
+{
+    connectDaemon();
+}
+
+void Cli::connectDaemon()
+{
+    m_socket.abort();
+    m_socket.connectToServer(m_options.socketPath);
+}
+
+void Cli::onConnected()
+{
+    auto* transport = new rpc::DeviceTransport(&m_socket, this);
+    m_endpoint = new rpc::Endpoint(transport, this);
+    connect(m_endpoint, &rpc::Endpoint::closed, this, [this](const QString& why) {
+        if (m_child && m_child->state() != QProcess::NotRunning) {
+            m_lostReason = QStringLiteral("lanesd went away (%1)").arg(why);
+            ::kill(pid_t(m_child->processId()), SIGTERM);
+            return;
+        }
+        done(1, QStringLiteral("lanesd went away: ") + why);
+    });
+    m_endpoint->onNotification(ide::method::stateChanged, [this](const QJsonValue& params) {
+        ide::SessionStateChangedParams change;
+        if (!fromJson(params, change) || change.sessionId != m_sessionId || change.state != u"lost")
+            return;
+        m_lostReason = change.reason;
+        err(QStringLiteral("session %1 lost: %2").arg(change.sessionId, change.reason));
+        if (m_child && m_child->state() != QProcess::NotRunning)
+            ::kill(pid_t(m_child->processId()), SIGTERM);
+    });
+    m_endpoint->onNotification(ide::method::showMessage, [](const QJsonValue& params) {
+        ide::ShowMessageParams message;
+        if (fromJson(params, message))
+            err(message.message);
+    });
+    m_endpoint->onNotification(ide::method::progress, [this](const QJsonValue& params) {
+        ide::ProgressParams progress;
+        if (!m_options.json && fromJson(params, progress) && progress.kind == u"report")
+            err(progress.message);
+    });
+    rpc::call<ide::InitializeResult>(*m_endpoint, ide::method::initialize,
+                                     ide::InitializeParams{QCoreApplication::applicationPid(), QJsonObject{{"name", "lanes"}}, {}, QDir::currentPath()},
+                                     [this](Result<ide::InitializeResult> result) {
+                                         if (!result)
+                                             return done(1, describe(result.error()));
+                                         m_endpoint->notify(ide::method::initialized, QJsonObject());
+                                         runCommand();
+                                     });
+}
+
+void Cli::runCommand()
+{
+    if (m_options.command == u"exec")
+        runExec();
+    else if (m_options.command == u"ls")
+        runLs();
+    else
+        runStatus();
+}
+
+void Cli::runLs()
+{
+    rpc::call<ide::TargetsListResult>(*m_endpoint, ide::method::targetsList, ide::CredentialsParams{m_options.credentials},
+                                      [this](Result<ide::TargetsListResult> result) {
+        if (!result)
+            return done(1, describe(result.error()));
+        if (m_options.json)
+            return out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson())), done(0);
+        out(QStringLiteral("%1 %2 %3 %4").arg(QStringLiteral("TARGET"), -22).arg(QStringLiteral("KIND"), -11).arg(QStringLiteral("PORTS"), -8).arg(QStringLiteral("PODS")));
+        for (const ide::TargetSummary& t : result->targets) {
+            QStringList pods;
+            for (const ide::PodSummary& p : t.pods)
+                pods << QStringLiteral("%1 (%2)").arg(p.name, p.ip);
+            out(QStringLiteral("%1 %2 %3 %4").arg(t.path, -22).arg(t.kind, -11).arg(ports(t.ports), -8).arg(pods.join(QStringLiteral(", "))));
+        }
+        done(0);
+    });
+}
+
+void Cli::runStatus()
+{
+    rpc::call<ide::ClusterSessionsResult>(*m_endpoint, ide::method::clusterSessions, ide::CredentialsParams{m_options.credentials},
+                                          [this](Result<ide::ClusterSessionsResult> result) {
+        if (!result)
+            return done(1, describe(result.error()));
+        if (m_options.json)
+            return out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson())), done(0);
+        out(QStringLiteral("%1 %2 %3 %4 %5").arg(QStringLiteral("SESSION"), -14).arg(QStringLiteral("USER"), -10).arg(QStringLiteral("TARGET"), -18).arg(QStringLiteral("PORTS"), -8).arg(QStringLiteral("AGE")));
+        for (const ide::ClusterSession& s : result->sessions)
+            out(QStringLiteral("%1 %2 %3 %4 %5").arg(s.id, -14).arg(s.user, -10).arg(s.target, -18).arg(ports(s.ports), -8).arg(age(s.ageSeconds)));
+        if (result->sessions.isEmpty())
+            out(QStringLiteral("(no sessions)"));
+        if (!result->locks.isEmpty()) {
+            out(QString());
+            out(QStringLiteral("%1 %2 %3 %4").arg(QStringLiteral("POD"), -14).arg(QStringLiteral("PORT"), -6).arg(QStringLiteral("HELD BY"), -10).arg(QStringLiteral("SESSION")));
+            for (const ide::PortLockSummary& l : result->locks)
+                out(QStringLiteral("%1 %2 %3 %4").arg(l.pod, -14).arg(l.port, -6).arg(l.user, -10).arg(l.sessionId));
+        }
+        done(0);
+    });
+}
+
+void Cli::runExec()
+{
+    ide::SessionStartParams params;
+    params.credentials = m_options.credentials;
+    params.configPath = m_options.configPath;
+    params.target = m_options.target;
+    params.steal = m_options.steal;
+    params.cwd = QDir::currentPath();
+    rpc::call<ide::SessionStartResult>(*m_endpoint, ide::method::sessionStart, params,
+                                       [this](Result<ide::SessionStartResult> result) {
+        if (!result)
+            return done(1, describe(result.error()));
+        m_sessionId = result->sessionId;
+        QStringList routes;
+        for (const ide::PortMapping& p : result->ports)
+            routes << QStringLiteral("%1 -> 127.0.0.1:%2").arg(p.remote).arg(p.local);
+        err(QStringLiteral("session %1 on %2 (%3): stealing %4").arg(result->sessionId, result->target,
+                                                                     result->pods.join(QStringLiteral(", ")), routes.join(QStringLiteral(", "))));
+        startChild(*result);
+    });
+}
+
+void Cli::startChild(const ide::SessionStartResult& session)
+{
+    m_child = new QProcess(this);
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    for (auto it = session.env.begin(); it != session.env.end(); ++it)
+        env.insert(it.key(), it.value());
+    env.insert(QStringLiteral("LANES_SOCKET"), m_options.socketPath);
+    m_child->setProcessEnvironment(env);
+    m_child->setProcessChannelMode(QProcess::ForwardedChannels);
+    m_child->setInputChannelMode(QProcess::ForwardedInputChannel);
+    auto* watcher = new SignalWatcher(this);
+    connect(watcher, &SignalWatcher::received, this, [this](int sig) {
+        if (m_child->state() != QProcess::NotRunning)
+            ::kill(pid_t(m_child->processId()), sig);
+    });
+    connect(m_child, &QProcess::errorOccurred, this, [this](QProcess::ProcessError error) {
+        if (error == QProcess::FailedToStart)
+            done(127, QStringLiteral("cannot run %1: %2").arg(m_options.program.first(), m_child->errorString()));
+    });
+    connect(m_child, &QProcess::finished, this, [this](int code, QProcess::ExitStatus status) {
+        const int exitCode = status == QProcess::CrashExit ? 128 + SIGTERM : code;
+        if (!m_lostReason.isEmpty())
+            return done(exitCode == 0 ? 1 : exitCode);
+        rpc::call<ide::Empty>(*m_endpoint, ide::method::sessionStop, ide::SessionIdParams{m_sessionId},
+                              [this, exitCode](Result<ide::Empty>) {
+                                  rpc::call<ide::Empty>(*m_endpoint, ide::method::shutdown, ide::Empty{},
+                                                        [this, exitCode](Result<ide::Empty>) { done(exitCode); });
+                              });
+    });
+    m_child->start(m_options.program.first(), m_options.program.mid(1));
+}
+
+void Cli::done(int code, const QString& error)
+{
+    if (!error.isEmpty())
+        err(error);
+    if (m_endpoint)
+        m_endpoint->disconnect(this);
+    emit finished(code);
+}
+
+} // namespace lanes::cli

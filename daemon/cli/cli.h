@@ -1,0 +1,64 @@
+// The `lanes` command line: a JSON-RPC client of lanesd (started on demand) that runs one command:
+// `exec`, `ls` or `operator status`. Event-loop thread only; the process exits through finished().
+#pragma once
+
+#include "binder.h"
+#include "protocol.h"
+
+#include <QLocalSocket>
+#include <QProcess>
+#include <QTimer>
+
+namespace lanes::cli {
+
+constexpr int kDaemonStartTimeoutMs = 5000;
+constexpr int kDaemonRetryMs = 50;
+constexpr int kSpawnedIdleExitSeconds = 60;
+
+struct CliOptions
+{
+    QString command; // exec, ls, operator-status
+    QString socketPath;
+    QString credentials;
+    QString configPath;
+    QString target;
+    QList<ide::PortMapping> steal;
+    QStringList program; // exec: CMD ARGS...
+    bool json = false;
+};
+
+// Parses argv; an error is a usage error.
+Result<CliOptions> parseCli(const QStringList& arguments);
+
+class Cli final : public QObject
+{
+    Q_OBJECT
+public:
+    explicit Cli(CliOptions options, QObject* parent = nullptr);
+    void run();
+
+signals:
+    void finished(int exitCode);
+
+private:
+    void connectDaemon();
+    void onConnected();
+    void runCommand();
+    void runExec();
+    void runLs();
+    void runStatus();
+    void startChild(const ide::SessionStartResult& session);
+    void done(int code, const QString& error = {});
+
+    CliOptions m_options;
+    QLocalSocket m_socket;
+    QTimer m_retry;
+    int m_waitedMs = 0;
+    bool m_spawned = false;
+    rpc::Endpoint* m_endpoint = nullptr;
+    QProcess* m_child = nullptr;
+    QString m_sessionId;
+    QString m_lostReason;
+};
+
+} // namespace lanes::cli

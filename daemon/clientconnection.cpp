@@ -1,0 +1,122 @@
+// See clientconnection.h.
+#include "clientconnection.h"
+
+#include "logging.h"
+
+#include <QCoreApplication>
+
+namespace lanes::daemon {
+
+ClientConnection::ClientConnection(rpc::Transport* transport, SessionManager* sessions, QObject* parent)
+    : QObject(parent), m_transport(transport), m_endpoint(new rpc::Endpoint(transport, this)), m_sessions(sessions)
+{
+    transport->setParent(this);
+    bindMethods();
+    m_endpoint->setGate([this](const QString& method) -> std::optional<rpc::RpcError> {
+        if (!m_initialized && method != ide::method::initialize && method != ide::method::exit)
+            return rpc::RpcError{rpc::kServerNotInitialized, QStringLiteral("initialize first"), {}};
+        if (m_shutdown && method != ide::method::exit)
+            return rpc::RpcError{rpc::kInvalidRequest, QStringLiteral("the server is shutting down"), {}};
+        return std::nullopt;
+    });
+    connect(m_endpoint, &rpc::Endpoint::closed, this, [this] { finish(); });
+    connect(sessions, &SessionManager::stateChanged, this, [this](const ide::SessionStateChangedParams& change) {
+        if (m_initialized)
+            rpc::notify(*m_endpoint, ide::method::stateChanged, change);
+    });
+    connect(sessions, &SessionManager::message, this, [this](int type, const QString& text) {
+        if (m_initialized)
+            rpc::notify(*m_endpoint, ide::method::showMessage, ide::ShowMessageParams{type, text});
+    });
+}
+
+void ClientConnection::bindMethods()
+{
+    rpc::Endpoint& e = *m_endpoint;
+    rpc::bindMethod(e, ide::method::initialize, this, &ClientConnection::onInitialize);
+    rpc::bindNotification(e, ide::method::initialized, this, &ClientConnection::onInitialized);
+    rpc::bindMethod(e, ide::method::shutdown, this, &ClientConnection::onShutdown);
+    rpc::bindNotification(e, ide::method::exit, this, &ClientConnection::onExit);
+    rpc::bindMethod(e, ide::method::targetsList, this, &ClientConnection::onTargetsList);
+    rpc::bindMethod(e, ide::method::sessionStart, this, &ClientConnection::onSessionStart);
+    rpc::bindMethod(e, ide::method::sessionStop, this, &ClientConnection::onSessionStop);
+    rpc::bindMethod(e, ide::method::sessionList, this, &ClientConnection::onSessionList);
+    rpc::bindMethod(e, ide::method::clusterSessions, this, &ClientConnection::onClusterSessions);
+}
+
+void ClientConnection::onInitialize(const ide::InitializeParams&, rpc::Callback<ide::InitializeResult> reply)
+{
+    if (m_initialized)
+        return reply(fail(ErrorCode::InvalidArgument, QStringLiteral("initialize was already called")));
+    m_initialized = true;
+    reply(ide::InitializeResult{QStringLiteral("lanesd"), QCoreApplication::applicationVersion(), m_endpoint->methods()});
+}
+
+void ClientConnection::onInitialized(const ide::Empty&) {}
+
+void ClientConnection::onShutdown(const ide::Empty&, rpc::Callback<ide::Empty> reply)
+{
+    m_shutdown = true;
+    m_sessions->stopOwnedBy(this, QStringLiteral("the client shut down"));
+    reply(ide::Empty{});
+}
+
+void ClientConnection::onExit(const ide::Empty&)
+{
+    m_transport->close();
+    finish();
+}
+
+void ClientConnection::finish()
+{
+    if (m_finished)
+        return;
+    m_finished = true;
+    m_sessions->stopOwnedBy(this, QStringLiteral("the client disconnected"));
+    emit finished(m_shutdown);
+    deleteLater();
+}
+
+void ClientConnection::onTargetsList(const ide::CredentialsParams& params, rpc::Callback<ide::TargetsListResult> reply)
+{
+    m_sessions->targets(params.credentials, std::move(reply));
+}
+
+void ClientConnection::onClusterSessions(const ide::CredentialsParams& params,
+                                         rpc::Callback<ide::ClusterSessionsResult> reply)
+{
+    m_sessions->clusterSessions(params.credentials, std::move(reply));
+}
+
+void ClientConnection::onSessionStart(const ide::SessionStartParams& params, rpc::Callback<ide::SessionStartResult> reply)
+{
+    const QString token = QStringLiteral("session-start-%1").arg(++m_progressTokens);
+    QPointer<ClientConnection> self(this);
+    auto progress = [self, token](const QString& message) {
+        if (self)
+            rpc::notify(*self->m_endpoint, ide::method::progress, ide::ProgressParams{token, QStringLiteral("report"), {}, message});
+    };
+    rpc::notify(*m_endpoint, ide::method::progress,
+                ide::ProgressParams{token, QStringLiteral("begin"), QStringLiteral("Starting a lanes session"), {}});
+    m_sessions->start(params, this, progress, [self, token, reply](Result<ide::SessionStartResult> result) {
+        if (self)
+            rpc::notify(*self->m_endpoint, ide::method::progress,
+                        ide::ProgressParams{token, QStringLiteral("end"), {}, result ? QStringLiteral("running") : describe(result.error())});
+        reply(std::move(result));
+    });
+}
+
+void ClientConnection::onSessionStop(const ide::SessionIdParams& params, rpc::Callback<ide::Empty> reply)
+{
+    auto stopped = m_sessions->stop(params.sessionId, QStringLiteral("stopped by the client"));
+    if (!stopped)
+        return reply(std::unexpected(stopped.error()));
+    reply(ide::Empty{});
+}
+
+void ClientConnection::onSessionList(const ide::Empty&, rpc::Callback<ide::SessionListResult> reply)
+{
+    reply(m_sessions->list());
+}
+
+} // namespace lanes::daemon

@@ -1,0 +1,150 @@
+// See config.h.
+#include "config.h"
+
+#include "jsonreader.h"
+#include "tls.h"
+
+#include <QDir>
+#include <QFile>
+#include <QJsonDocument>
+
+namespace lanes::daemon {
+namespace {
+
+// mirrord keys that lanes knows but does not implement yet: an error that says so, not "unknown".
+void notYet(JsonReader& r, std::initializer_list<const char*> keys)
+{
+    for (const char* key : keys) {
+        if (r.has(QLatin1String(key)) && !r.failed()) {
+            r.error(QStringLiteral("\"%1\" is not supported by lanes yet").arg(QLatin1String(key)));
+            return;
+        }
+    }
+}
+
+void readIncoming(JsonReader& r, IncomingConfig& in)
+{
+    if (r.value().isString()) { // "incoming": "steal"
+        in.mode = r.value().toString();
+    } else {
+        notYet(r, {"http_filter", "http_header_filter", "listen_ports", "ignore_localhost", "https_delivery"});
+        r.optional(QStringLiteral("mode"), in.mode);
+        r.optional(QStringLiteral("ports"), in.ports);
+        r.optional(QStringLiteral("ignore_ports"), in.ignorePorts);
+        r.optional(QStringLiteral("port_mapping"), in.portMapping);
+        r.optional(QStringLiteral("on_concurrent_steal"), in.onConcurrentSteal);
+        r.rejectUnknown();
+    }
+    if (r.failed())
+        return;
+    if (in.mode == u"off")
+        return;
+    if (in.mode != u"steal" && in.mode != u"mirror")
+        return r.error(QStringLiteral("mode \"%1\" is not steal, mirror or off").arg(in.mode));
+    if (in.mode == u"mirror")
+        return r.error(QStringLiteral("mode \"mirror\" is not supported by lanes yet"));
+    if (in.onConcurrentSteal != u"abort")
+        return r.error(QStringLiteral("on_concurrent_steal \"%1\" is not supported yet (only abort)").arg(in.onConcurrentSteal));
+    auto checkPort = [&r](int port) {
+        if (port < 1 || port > 65535)
+            r.error(QStringLiteral("port %1 is out of range").arg(port));
+    };
+    for (int p : in.ports)
+        checkPort(p);
+    for (const auto& [local, remote] : in.portMapping) {
+        checkPort(local);
+        checkPort(remote);
+    }
+}
+
+void readNetwork(JsonReader& r, IncomingConfig& in)
+{
+    notYet(r, {"outgoing", "dns"});
+    if (r.has(QStringLiteral("incoming"))) {
+        JsonReader incoming = r.child(QStringLiteral("incoming"));
+        readIncoming(incoming, in);
+    }
+    r.rejectUnknown();
+}
+
+} // namespace
+
+QList<PortMap> LanesConfig::stealPorts(const QList<int>& targetPorts) const
+{
+    if (incoming.mode == u"off")
+        return {};
+    QList<int> remotes = incoming.ports.isEmpty() ? targetPorts : incoming.ports;
+    QList<PortMap> out;
+    for (int remote : remotes) {
+        if (incoming.ignorePorts.contains(remote))
+            continue;
+        int local = remote;
+        for (const auto& [l, r] : incoming.portMapping)
+            if (r == remote)
+                local = l;
+        out.append({remote, local});
+    }
+    return out;
+}
+
+Result<LanesConfig> parseConfig(const QJsonObject& json)
+{
+    LanesConfig config;
+    JsonReader r(json);
+    notYet(r, {"agent", "operator", "kube_context", "kubeconfig", "accept_invalid_certificates", "key",
+               "skip_processes", "connect_tcp", "internal_proxy", "external_proxy", "container"});
+    if (r.has(QStringLiteral("target"))) {
+        JsonReader target = r.child(QStringLiteral("target"));
+        if (target.value().isString()) {
+            config.targetPath = target.value().toString();
+        } else {
+            target.optional(QStringLiteral("path"), config.targetPath);
+            target.optional(QStringLiteral("namespace"), config.targetNamespace);
+            target.rejectUnknown();
+        }
+    }
+    if (r.has(QStringLiteral("feature"))) {
+        JsonReader feature = r.child(QStringLiteral("feature"));
+        notYet(feature, {"env", "fs", "split_queues", "hostname", "copy_target"});
+        if (feature.has(QStringLiteral("network"))) {
+            JsonReader network = feature.child(QStringLiteral("network"));
+            if (!network.value().isObject())
+                network.error(QStringLiteral("expected an object"));
+            else
+                readNetwork(network, config.incoming);
+        }
+        feature.rejectUnknown();
+    }
+    r.rejectUnknown();
+    if (auto ok = r.result(); !ok)
+        return std::unexpected(ok.error());
+    return config;
+}
+
+Result<LanesConfig> loadConfig(const QString& path)
+{
+    auto bytes = readFile(path);
+    if (!bytes)
+        return std::unexpected(bytes.error());
+    QJsonParseError error;
+    const QJsonDocument doc = QJsonDocument::fromJson(*bytes, &error);
+    if (error.error != QJsonParseError::NoError || !doc.isObject())
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("%1: not a JSON object: %2").arg(path, error.errorString()));
+    auto config = parseConfig(doc.object());
+    if (!config)
+        return fail(ErrorCode::InvalidArgument, path + QStringLiteral(": ") + config.error().message);
+    return config;
+}
+
+QString findConfig(const QString& dir)
+{
+    for (const char* candidate : {".lanes/lanes.json", ".mirrord/mirrord.json"}) {
+        const QString path = QDir(dir).filePath(QLatin1String(candidate));
+        if (QFile::exists(path))
+            return path;
+    }
+    return {};
+}
+
+} // namespace lanes::daemon

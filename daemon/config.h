@@ -1,0 +1,45 @@
+// The user's session config: `.lanes/lanes.json`, or a mirrord config (`.mirrord/mirrord.json`) for the keys
+// lanes implements, with mirrord's meaning. Strict: an unknown key, or one lanes does not implement yet, is an
+// error that names its path; a wrong type names the path too. Plain functions; any thread.
+#pragma once
+
+#include "result.h"
+
+#include <QJsonObject>
+#include <QList>
+#include <QPair>
+
+namespace lanes::daemon {
+
+struct PortMap
+{
+    int remote = 0;
+    int local = 0;
+    bool operator==(const PortMap&) const = default;
+};
+
+struct IncomingConfig
+{
+    QString mode = QStringLiteral("steal"); // steal or mirror
+    QList<int> ports;                       // remote ports; empty means every port of the target
+    QList<int> ignorePorts;
+    QList<QPair<int, int>> portMapping;     // mirrord's [[local, remote]]
+    QString onConcurrentSteal = QStringLiteral("abort");
+};
+
+struct LanesConfig
+{
+    QString targetPath; // deploy/api, pod/api-0
+    QString targetNamespace;
+    IncomingConfig incoming;
+
+    // The remote ports to steal and where each one lands locally, given the target's own ports.
+    QList<PortMap> stealPorts(const QList<int>& targetPorts) const;
+};
+
+Result<LanesConfig> parseConfig(const QJsonObject& json);
+Result<LanesConfig> loadConfig(const QString& path);
+// .lanes/lanes.json, else .mirrord/mirrord.json, under `dir`; empty when neither exists.
+QString findConfig(const QString& dir);
+
+} // namespace lanes::daemon

@@ -1,0 +1,120 @@
+// See operatorclient.h.
+#include "operatorclient.h"
+
+#include "logging.h"
+
+#include <QCoreApplication>
+#include <QWebSocket>
+
+namespace lanes::daemon {
+
+OperatorClient::OperatorClient(Credentials credentials, QObject* parent)
+    : QObject(parent), m_credentials(std::move(credentials))
+{
+    m_deadline.setSingleShot(true);
+}
+
+void OperatorClient::open(std::function<void(Result<void>)> ready)
+{
+    m_ready = std::move(ready);
+    auto finishReady = [this](Result<void> result) {
+        m_deadline.stop();
+        if (auto ready = std::exchange(m_ready, nullptr))
+            ready(result);
+    };
+    auto tls = mtlsConfiguration({m_credentials.certificate, m_credentials.key}, m_credentials.ca);
+    if (!tls) {
+        finishReady(std::unexpected(tls.error()));
+        return;
+    }
+    auto* socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest);
+    socket->setSslConfiguration(*tls);
+    m_link = new FrameLink(socket, this);
+    m_mux = new Mux(m_link, Mux::Side::Client, this);
+    connect(m_link, &FrameLink::connected, this, [this] {
+        v1::Frame hello;
+        hello.mutable_hello()->set_protocol_version(kProtocolVersion);
+        hello.mutable_hello()->add_features("streams.v1");
+        hello.mutable_hello()->add_features("steal.tcp");
+        hello.mutable_hello()->mutable_peer_info()->set_role("lanesd");
+        hello.mutable_hello()->mutable_peer_info()->set_name(ss(m_credentials.user));
+        hello.mutable_hello()->mutable_peer_info()->set_version(ss(QCoreApplication::applicationVersion()));
+        m_link->send(hello);
+    });
+    connect(m_link, &FrameLink::frameReceived, this, [this, finishReady](const v1::Frame& frame) {
+        if (frame.has_hello_reply()) {
+            if (frame.hello_reply().has_error())
+                finishReady(std::unexpected(fromWire(frame.hello_reply().error())));
+            else
+                finishReady({});
+            return;
+        }
+        onFrame(frame);
+    });
+    connect(m_link, &FrameLink::closed, this, [this, finishReady](const QString& why) {
+        finishReady(std::unexpected(Error{m_closeError ? m_closeError->code : ErrorCode::ConnectFailed,
+                                          QStringLiteral("operator %1: %2").arg(m_credentials.operatorUrl, why), {}}));
+        m_rpc.failAll(Error{ErrorCode::ConnectFailed, why, {}});
+        m_mux->resetAll(Error{ErrorCode::ConnectFailed, why, {}});
+        emit closed(why, m_closeError);
+    });
+    connect(&m_deadline, &QTimer::timeout, this, [this, finishReady] {
+        finishReady(fail(ErrorCode::ConnectFailed, QStringLiteral("the operator at %1 did not answer within %2 ms")
+                                                       .arg(m_credentials.operatorUrl).arg(kConnectTimeoutMs)));
+        m_link->close(QStringLiteral("connect timeout"));
+    });
+    m_deadline.start(kConnectTimeoutMs);
+    socket->open(QUrl(m_credentials.operatorUrl));
+}
+
+void OperatorClient::onFrame(const v1::Frame& frame)
+{
+    if (m_rpc.resolve(frame) || m_mux->handleFrame(frame))
+        return;
+    switch (frame.body_case()) {
+    case v1::Frame::kNotice:
+        emit notice(frame.notice());
+        return;
+    case v1::Frame::kClose:
+        if (frame.close().has_error())
+            m_closeError = fromWire(frame.close().error());
+        return;
+    default:
+        count("daemon.unexpected_frame");
+    }
+}
+
+void OperatorClient::call(const v1::Frame& request, RpcTracker::Reply reply)
+{
+    if (!m_link || !m_link->isOpen()) {
+        reply(fail(ErrorCode::ConnectFailed, QStringLiteral("not connected to the operator")));
+        return;
+    }
+    m_rpc.call(m_link, request, std::move(reply));
+}
+
+void OperatorClient::close(const QString& reason)
+{
+    if (m_link)
+        m_link->close(reason);
+}
+
+void OperatorClient::query(const Credentials& credentials, const v1::Frame& request, RpcTracker::Reply reply)
+{
+    auto* client = new OperatorClient(credentials);
+    auto done = std::make_shared<RpcTracker::Reply>(std::move(reply));
+    auto finish = [client, done](Result<v1::Frame> result) {
+        if (auto r = std::exchange(*done, nullptr))
+            r(std::move(result));
+        client->close(QStringLiteral("query done"));
+        client->deleteLater();
+    };
+    client->open([client, request, finish](Result<void> ready) {
+        if (!ready)
+            finish(std::unexpected(ready.error()));
+        else
+            client->call(request, finish);
+    });
+}
+
+} // namespace lanes::daemon

@@ -1,0 +1,48 @@
+// OperatorClient is lanesd's end of one mTLS link to the operator: it dials, says Hello, and then carries
+// control calls (RpcTracker) and the session's streams (Mux). Event-loop thread only.
+#pragma once
+
+#include "mux.h"
+#include "rpctracker.h"
+#include "tls.h"
+
+#include <QTimer>
+
+namespace lanes::daemon {
+
+constexpr int kConnectTimeoutMs = 10000;
+
+class OperatorClient final : public QObject
+{
+    Q_OBJECT
+public:
+    explicit OperatorClient(Credentials credentials, QObject* parent = nullptr);
+
+    // Dials and greets the operator; `ready` is called once.
+    void open(std::function<void(Result<void>)> ready);
+    void call(const v1::Frame& request, RpcTracker::Reply reply);
+    void close(const QString& reason);
+    Mux* mux() const { return m_mux; }
+    FrameLink* link() const { return m_link; }
+    const Credentials& credentials() const { return m_credentials; }
+
+    // A one-shot request on a link of its own (targets, cluster sessions): dial, ask, close.
+    static void query(const Credentials& credentials, const v1::Frame& request, RpcTracker::Reply reply);
+
+signals:
+    void closed(const QString& reason, const std::optional<lanes::Error>& error);
+    void notice(const lanes::v1::Notice& notice);
+
+private:
+    void onFrame(const v1::Frame& frame);
+
+    Credentials m_credentials;
+    FrameLink* m_link = nullptr;
+    Mux* m_mux = nullptr;
+    RpcTracker m_rpc;
+    QTimer m_deadline;
+    std::function<void(Result<void>)> m_ready;
+    std::optional<Error> m_closeError;
+};
+
+} // namespace lanes::daemon

@@ -1,0 +1,51 @@
+// One developer session: its own operator link, the ports it steals, and the delivery of each stolen
+// connection to 127.0.0.1:<local port>. States: starting -> running -> stopped, or lost when the link
+// drops (reported within 3 s by the link's pings). Event-loop thread only.
+#pragma once
+
+#include "operatorclient.h"
+#include "protocol.h"
+
+#include <QDateTime>
+
+namespace lanes::daemon {
+
+class Session final : public QObject
+{
+    Q_OBJECT
+public:
+    enum class State { Starting, Running, Lost, Stopped };
+
+    // `ports` empty: every port of the target, each landing on the same local port unless `portMapping`
+    // ([local, remote] pairs) says otherwise.
+    Session(Credentials credentials, QString target, QList<ide::PortMapping> ports,
+            QList<QPair<int, int>> portMapping, QObject* parent = nullptr);
+
+    using Progress = std::function<void(const QString& message)>;
+    void start(Progress progress, std::function<void(Result<ide::SessionStartResult>)> done);
+    void stop(const QString& reason);
+
+    QString id() const { return m_id; }
+    State state() const { return m_state; }
+    ide::SessionSummary summary() const;
+    static QString stateName(State state);
+
+signals:
+    void stateChanged(const lanes::ide::SessionStateChangedParams& change);
+    void message(int type, const QString& text);
+
+private:
+    void setState(State state, const QString& reason);
+    void onStream(Stream* stream);
+
+    OperatorClient* m_client;
+    QString m_target;
+    QList<ide::PortMapping> m_ports;
+    QList<QPair<int, int>> m_portMapping;
+    QString m_id;
+    State m_state = State::Starting;
+    QString m_reason;
+    QDateTime m_started;
+};
+
+} // namespace lanes::daemon

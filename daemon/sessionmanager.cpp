@@ -1,0 +1,175 @@
+// See sessionmanager.h.
+#include "sessionmanager.h"
+
+#include "config.h"
+#include "logging.h"
+
+#include <QDir>
+
+namespace lanes::daemon {
+namespace {
+
+QString resolvePath(const QString& path, const QString& cwd)
+{
+    return path.isEmpty() || QDir::isAbsolutePath(path) || cwd.isEmpty() ? path : QDir(cwd).filePath(path);
+}
+
+Result<Credentials> credentialsAt(const QString& path, const QString& cwd)
+{
+    if (path.isEmpty())
+        return fail(ErrorCode::InvalidArgument, QStringLiteral("no credentials: pass --credentials FILE or set LANES_CREDENTIALS"));
+    return loadCredentials(resolvePath(path, cwd));
+}
+
+} // namespace
+
+SessionManager::~SessionManager()
+{
+    stopAll(QStringLiteral("lanesd is exiting"));
+}
+
+void SessionManager::start(const ide::SessionStartParams& params, QObject* owner, Session::Progress progress,
+                           rpc::Callback<ide::SessionStartResult> done)
+{
+    auto credentials = credentialsAt(params.credentials, params.cwd);
+    if (!credentials)
+        return done(std::unexpected(credentials.error()));
+    LanesConfig config;
+    if (!params.config.isEmpty()) {
+        auto parsed = parseConfig(params.config);
+        if (!parsed)
+            return done(std::unexpected(parsed.error()));
+        config = *parsed;
+    } else {
+        const QString path = params.configPath.isEmpty() ? findConfig(params.cwd) : resolvePath(params.configPath, params.cwd);
+        if (!path.isEmpty()) {
+            auto loaded = loadConfig(path);
+            if (!loaded)
+                return done(std::unexpected(loaded.error()));
+            config = *loaded;
+        }
+    }
+    const QString target = params.target.isEmpty() ? config.targetPath : params.target;
+    if (target.isEmpty())
+        return done(fail(ErrorCode::InvalidArgument, QStringLiteral("no target: pass -t TARGET or set target.path in the config")));
+    QList<ide::PortMapping> ports = params.steal;
+    if (ports.isEmpty())
+        for (const PortMap& p : config.stealPorts(config.incoming.ports))
+            ports.append({p.remote, p.local});
+    auto* session = new Session(*credentials, target, ports, config.incoming.portMapping, this);
+    m_sessions.append({session, owner});
+    connect(session, &Session::stateChanged, this, &SessionManager::stateChanged);
+    connect(session, &Session::message, this, &SessionManager::message);
+    connect(session, &Session::stateChanged, this, &SessionManager::activityChanged);
+    session->start(std::move(progress), [this, session, done](Result<ide::SessionStartResult> result) {
+        if (!result) {
+            m_sessions.removeIf([session](const Entry& e) { return e.session == session; });
+            session->deleteLater();
+            emit activityChanged();
+        }
+        done(std::move(result));
+    });
+}
+
+Result<void> SessionManager::stop(const QString& sessionId, const QString& reason)
+{
+    for (qsizetype i = 0; i < m_sessions.size(); ++i) {
+        Session* session = m_sessions[i].session;
+        if (session->id() != sessionId)
+            continue;
+        m_sessions.removeAt(i);
+        session->stop(reason);
+        session->deleteLater();
+        emit activityChanged();
+        return {};
+    }
+    return fail(ErrorCode::SessionNotFound, QStringLiteral("no session %1 in this lanesd").arg(sessionId));
+}
+
+void SessionManager::stopOwnedBy(QObject* owner, const QString& reason)
+{
+    QStringList ids;
+    for (const Entry& e : std::as_const(m_sessions))
+        if (e.owner == owner || e.owner.isNull())
+            ids << e.session->id();
+    for (const QString& id : ids)
+        stop(id, reason);
+}
+
+void SessionManager::stopAll(const QString& reason)
+{
+    for (const Entry& e : std::exchange(m_sessions, {})) {
+        e.session->stop(reason);
+        delete e.session;
+    }
+}
+
+ide::SessionListResult SessionManager::list() const
+{
+    ide::SessionListResult result;
+    for (const Entry& e : m_sessions)
+        if (!e.session->id().isEmpty())
+            result.sessions.append(e.session->summary());
+    return result;
+}
+
+int SessionManager::activeCount() const
+{
+    return int(m_sessions.size());
+}
+
+void SessionManager::targets(const QString& credentialsPath, rpc::Callback<ide::TargetsListResult> done)
+{
+    auto credentials = credentialsAt(credentialsPath, QDir::currentPath());
+    if (!credentials)
+        return done(std::unexpected(credentials.error()));
+    v1::Frame request;
+    request.mutable_list_targets();
+    OperatorClient::query(*credentials, request, [done](Result<v1::Frame> reply) {
+        if (!reply)
+            return done(std::unexpected(reply.error()));
+        ide::TargetsListResult result;
+        for (const auto& t : reply->target_list().targets()) {
+            ide::TargetSummary target{qs(t.path()), qs(t.kind()), {}, {}};
+            for (quint32 port : t.ports())
+                target.ports << int(port);
+            for (const auto& p : t.pods()) {
+                ide::PodSummary pod{qs(p.name()), qs(p.ip()), {}};
+                for (quint32 port : p.ports())
+                    pod.ports << int(port);
+                target.pods << pod;
+            }
+            result.targets << target;
+        }
+        done(result);
+    });
+}
+
+void SessionManager::clusterSessions(const QString& credentialsPath, rpc::Callback<ide::ClusterSessionsResult> done)
+{
+    auto credentials = credentialsAt(credentialsPath, QDir::currentPath());
+    if (!credentials)
+        return done(std::unexpected(credentials.error()));
+    v1::Frame request;
+    request.mutable_list_sessions();
+    OperatorClient::query(*credentials, request, [done](Result<v1::Frame> reply) {
+        if (!reply)
+            return done(std::unexpected(reply.error()));
+        ide::ClusterSessionsResult result;
+        for (const auto& s : reply->session_list().sessions()) {
+            ide::ClusterSession session{qs(s.id()), qs(s.user()), qs(s.target()), {}, {}, qint64(s.age_seconds()), {}};
+            for (quint32 port : s.ports())
+                session.ports << int(port);
+            for (const auto& f : s.filters())
+                session.filters << qs(f);
+            for (const auto& p : s.pods())
+                session.pods << qs(p);
+            result.sessions << session;
+        }
+        for (const auto& l : reply->session_list().locks())
+            result.locks << ide::PortLockSummary{qs(l.pod()), int(l.port()), qs(l.session_id()), qs(l.user())};
+        done(result);
+    });
+}
+
+} // namespace lanes::daemon

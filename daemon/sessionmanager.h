@@ -1,0 +1,46 @@
+// SessionManager owns every session of this lanesd, whichever client started it. A session belongs to the
+// client connection that started it and ends when that connection closes, so a killed CLI or IDE never
+// leaves a stealing session behind. Event-loop thread only.
+#pragma once
+
+#include "binder.h"
+#include "session.h"
+
+#include <QHash>
+#include <QPointer>
+
+namespace lanes::daemon {
+
+class SessionManager final : public QObject
+{
+    Q_OBJECT
+public:
+    using QObject::QObject;
+    ~SessionManager() override;
+
+    void start(const ide::SessionStartParams& params, QObject* owner, Session::Progress progress,
+               rpc::Callback<ide::SessionStartResult> done);
+    Result<void> stop(const QString& sessionId, const QString& reason);
+    void stopOwnedBy(QObject* owner, const QString& reason);
+    void stopAll(const QString& reason);
+    ide::SessionListResult list() const;
+    int activeCount() const;
+
+    void targets(const QString& credentialsPath, rpc::Callback<ide::TargetsListResult> done);
+    void clusterSessions(const QString& credentialsPath, rpc::Callback<ide::ClusterSessionsResult> done);
+
+signals:
+    void stateChanged(const lanes::ide::SessionStateChangedParams& change);
+    void message(int type, const QString& text);
+    void activityChanged();
+
+private:
+    struct Entry
+    {
+        Session* session;
+        QPointer<QObject> owner;
+    };
+    QList<Entry> m_sessions;
+};
+
+} // namespace lanes::daemon
