@@ -15,13 +15,18 @@ FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_s
     m_sinceHeard.start();
     connect(socket, &QWebSocket::binaryMessageReceived, this, &FrameLink::onBinary);
     connect(socket, &QWebSocket::textMessageReceived, this, &FrameLink::onText);
+    peerName(); // remember it while the socket still knows it
     connect(socket, &QWebSocket::connected, this, [this] {
+        peerName();
         m_sinceHeard.restart();
         emit connected();
     });
     connect(socket, &QWebSocket::disconnected, this, [this] {
-        finish(m_remoteReason.isEmpty() ? QStringLiteral("connection closed: %1").arg(m_socket->errorString())
-                                        : m_remoteReason);
+        const bool plainClose = m_socket->error() == QAbstractSocket::UnknownSocketError ||
+                                m_socket->error() == QAbstractSocket::RemoteHostClosedError;
+        finish(!m_remoteReason.isEmpty() ? m_remoteReason
+               : plainClose             ? QStringLiteral("%1 closed the connection").arg(peerName())
+                                        : QStringLiteral("connection to %1 failed: %2").arg(peerName(), m_socket->errorString()));
     });
     connect(socket, qOverload<QAbstractSocket::SocketError>(&QWebSocket::error), this, [this](QAbstractSocket::SocketError) {
         if (m_socket->state() == QAbstractSocket::UnconnectedState)
@@ -39,8 +44,9 @@ FrameLink::~FrameLink()
 
 QString FrameLink::peerName() const
 {
-    return m_socket ? QStringLiteral("%1:%2").arg(m_socket->peerAddress().toString()).arg(m_socket->peerPort())
-                    : QString();
+    if (m_peerName.isEmpty() && m_socket && m_socket->state() == QAbstractSocket::ConnectedState)
+        m_peerName = QStringLiteral("%1:%2").arg(m_socket->peerAddress().toString()).arg(m_socket->peerPort());
+    return m_peerName.isEmpty() ? QStringLiteral("the peer") : m_peerName;
 }
 
 void FrameLink::send(const v1::Frame& frame)
@@ -60,8 +66,8 @@ void FrameLink::close(const QString& reason, const std::optional<Error>& error)
         *frame.mutable_close()->mutable_error() = toWire(*error);
     send(frame);
     m_socket->flush();
+    finish(reason); // before close(), which may report the disconnection synchronously
     m_socket->close(QWebSocketProtocol::CloseCodeNormal, reason.left(120));
-    finish(reason);
 }
 
 void FrameLink::onBinary(const QByteArray& bytes)

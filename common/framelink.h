@@ -53,6 +53,7 @@ private:
     quint64 m_pingSeq = 0;
     qint64 m_latencyUs = -1;
     QString m_remoteReason;
+    mutable QString m_peerName;
     bool m_closed = false;
 };
 

@@ -143,6 +143,7 @@ void Cli::onConnected()
     connect(m_endpoint, &rpc::Endpoint::closed, this, [this](const QString& why) {
         if (m_child && m_child->state() != QProcess::NotRunning) {
             m_lostReason = QStringLiteral("lanesd went away (%1)").arg(why);
+            err(m_lostReason + QStringLiteral("; ending %1").arg(m_options.program.first()));
             ::kill(pid_t(m_child->processId()), SIGTERM);
             return;
         }

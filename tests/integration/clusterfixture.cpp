@@ -1,0 +1,182 @@
+// See clusterfixture.h.
+#include "clusterfixture.h"
+
+#include <QDir>
+#include <QFile>
+#include <QSignalSpy>
+#include <QTcpServer>
+#include <QTest>
+
+#include <csignal>
+
+static const QString kBin = QStringLiteral(LANES_BIN_DIR);
+
+ClusterFixture::~ClusterFixture()
+{
+    stop();
+}
+
+QString ClusterFixture::run(const QString& program, const QStringList& args, int* exitCode)
+{
+    QProcess p;
+    p.setProcessChannelMode(QProcess::SeparateChannels);
+    p.start(program, args);
+    if (!p.waitForFinished(30000)) {
+        p.kill();
+        p.waitForFinished();
+    }
+    if (exitCode)
+        *exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+    return QString::fromUtf8(p.readAllStandardOutput());
+}
+
+QString ClusterFixture::start()
+{
+    if (!m_dir.isValid())
+        return QStringLiteral("no temporary directory");
+    int code = 0;
+    run(kBin + QStringLiteral("/lanes-operator"), {QStringLiteral("init"), QStringLiteral("--state"), stateDir()}, &code);
+    if (code != 0)
+        return QStringLiteral("operator init failed");
+    m_operator.setProcessChannelMode(QProcess::MergedChannels);
+    QObject::connect(&m_operator, &QProcess::readyRead, [this] { m_operatorOutput += m_operator.readAll(); });
+    m_operator.start(kBin + QStringLiteral("/lanes-operator"),
+                     {QStringLiteral("serve"), QStringLiteral("--state"), stateDir(), QStringLiteral("--listen"),
+                      QStringLiteral("127.0.0.1:0"), QStringLiteral("--manifest"),
+                      QStringLiteral(LANES_SOURCE_DIR "/examples/shop/cluster.json")});
+    if (!m_operator.waitForStarted())
+        return QStringLiteral("operator did not start");
+    QTest::qWaitFor([this] { return m_operatorOutput.contains("serving wss://") || m_operator.state() == QProcess::NotRunning; }, 20000);
+    const int at = int(m_operatorOutput.indexOf("serving "));
+    if (at < 0)
+        return QStringLiteral("operator did not come up:\n") + QString::fromUtf8(m_operatorOutput);
+    m_url = QString::fromUtf8(m_operatorOutput.mid(at + 8, m_operatorOutput.indexOf('\n', at) - at - 8)).trimmed();
+    for (const auto& [user, role] : {std::pair{"alice", "developer"}, std::pair{"root", "admin"}}) {
+        run(kBin + QStringLiteral("/lanes-operator"),
+            {QStringLiteral("user"), QStringLiteral("add"), QLatin1String(user), QStringLiteral("--role"), QLatin1String(role),
+             QStringLiteral("--state"), stateDir(), QStringLiteral("--out"), credentials(QLatin1String(user))}, &code);
+        if (code != 0)
+            return QStringLiteral("user add failed");
+    }
+    return startDaemon();
+}
+
+QString ClusterFixture::startDaemon()
+{
+    m_daemon = std::make_unique<QProcess>();
+    m_daemon->setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    m_daemon->start(kBin + QStringLiteral("/lanesd"), {QStringLiteral("--socket"), socketPath()});
+    if (!m_daemon->waitForStarted())
+        return QStringLiteral("lanesd did not start");
+    QTest::qWaitFor([this] { return QFile::exists(socketPath()); }, 5000);
+    return QFile::exists(socketPath()) ? QString() : QStringLiteral("lanesd did not listen");
+}
+
+void ClusterFixture::killDaemon(int signal)
+{
+    if (!m_daemon)
+        return;
+    ::kill(pid_t(m_daemon->processId()), signal);
+    m_daemon->waitForFinished(5000);
+    m_daemon.reset();
+    QFile::remove(socketPath());
+}
+
+void ClusterFixture::stop()
+{
+    for (QProcess* cli : std::as_const(m_clis)) {
+        if (cli->state() != QProcess::NotRunning) {
+            ::kill(pid_t(cli->processId()), SIGTERM);
+            if (!cli->waitForFinished(5000))
+                cli->kill();
+        }
+        delete cli;
+    }
+    m_clis.clear();
+    killDaemon(SIGTERM);
+    if (m_operator.state() != QProcess::NotRunning) {
+        ::kill(pid_t(m_operator.processId()), SIGTERM);
+        if (!m_operator.waitForFinished(15000)) {
+            m_operator.kill();
+            m_operator.waitForFinished();
+        }
+    }
+}
+
+QString ClusterFixture::credentials(const QString& user) const
+{
+    return m_dir.path() + QStringLiteral("/%1.json").arg(user);
+}
+
+QProcess* ClusterFixture::lanes(const QStringList& args, const QMap<QString, QString>& env)
+{
+    auto* p = new QProcess;
+    QProcessEnvironment e = QProcessEnvironment::systemEnvironment();
+    e.insert(QStringLiteral("LANES_SOCKET"), socketPath());
+    e.insert(QStringLiteral("LANES_CREDENTIALS"), credentials(QStringLiteral("alice")));
+    for (auto it = env.begin(); it != env.end(); ++it)
+        e.insert(it.key(), it.value());
+    p->setProcessEnvironment(e);
+    p->setWorkingDirectory(QStringLiteral(LANES_SOURCE_DIR "/examples/shop"));
+    p->setProcessChannelMode(QProcess::MergedChannels);
+    p->start(kBin + QStringLiteral("/lanes"), args);
+    p->waitForStarted();
+    m_clis << p;
+    return p;
+}
+
+QString ClusterFixture::lanesOutput(const QStringList& args, int* exitCode)
+{
+    QProcess* p = lanes(args);
+    p->waitForFinished(30000);
+    if (exitCode)
+        *exitCode = p->exitCode();
+    return QString::fromUtf8(p->readAll());
+}
+
+QString ClusterFixture::curlFromClient(const QString& url)
+{
+    int code = 0;
+    const QString body = run(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                                                    QStringLiteral("curl"), QStringLiteral("-s"), QStringLiteral("-m"), QStringLiteral("2"), url}, &code);
+    return code == 0 ? body : QString();
+}
+
+bool ClusterFixture::chainPresent(const QString& pod)
+{
+    return run(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-") + pod,
+                                      QStringLiteral("iptables-save"), QStringLiteral("-t"), QStringLiteral("nat")})
+        .contains(u":LANES_");
+}
+
+bool ClusterFixture::redirectPresent(const QString& pod, int port)
+{
+    return run(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-") + pod,
+                                      QStringLiteral("iptables-save"), QStringLiteral("-t"), QStringLiteral("nat")})
+        .contains(QStringLiteral("--dport %1 -j REDIRECT").arg(port));
+}
+
+QList<qint64> ClusterFixture::pidsInPod(const QString& pod, const QString& comm)
+{
+    QList<qint64> out;
+    const QString pids = run(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("pids"), QStringLiteral("lanes-") + pod});
+    for (const QString& pid : pids.split(u'\n', Qt::SkipEmptyParts)) {
+        QFile f(QStringLiteral("/proc/%1/comm").arg(pid));
+        if (f.open(QIODevice::ReadOnly) && QString::fromUtf8(f.readAll()).trimmed() == comm)
+            out << pid.toLongLong();
+    }
+    return out;
+}
+
+int ClusterFixture::freePort()
+{
+    QTcpServer s;
+    s.listen(QHostAddress::LocalHost, 0);
+    return s.serverPort();
+}
+
+QString ClusterFixture::operatorLog()
+{
+    m_operatorOutput += m_operator.readAll();
+    return QString::fromUtf8(m_operatorOutput);
+}

@@ -1,0 +1,49 @@
+// A real local cluster for integration tests: an operator (with its pods and agents) on a fresh state
+// directory, users alice (developer) and root (admin), and a lanesd on a private socket. Every process it
+// starts it ends by PID; the operator removes its namespaces and chains when it gets SIGTERM.
+#pragma once
+
+#include <QProcess>
+#include <QStringList>
+#include <QTemporaryDir>
+#include <memory>
+
+class ClusterFixture
+{
+public:
+    ~ClusterFixture();
+    // Returns an error text, or empty.
+    QString start();
+    void stop();
+    QString startDaemon();
+    void killDaemon(int signal);
+
+    // `lanes ARGS...` in the background, with this fixture's socket and alice's credentials.
+    QProcess* lanes(const QStringList& args, const QMap<QString, QString>& env = {});
+    // Runs `lanes ARGS...` to completion and returns its stdout.
+    QString lanesOutput(const QStringList& args, int* exitCode = nullptr);
+    // `curl` from the client pod; the body, or "" on failure.
+    static QString curlFromClient(const QString& url);
+    static bool chainPresent(const QString& pod);
+    static bool redirectPresent(const QString& pod, int port);
+    // PIDs in pod `pod` whose /proc/PID/comm is `comm`.
+    static QList<qint64> pidsInPod(const QString& pod, const QString& comm);
+    static int freePort();
+
+    QString operatorLog();
+    QString credentials(const QString& user) const;
+    QString stateDir() const { return m_dir.path() + QStringLiteral("/state"); }
+    QString socketPath() const { return m_dir.path() + QStringLiteral("/lanesd.sock"); }
+    QString operatorUrl() const { return m_url; }
+    qint64 daemonPid() const { return m_daemon ? m_daemon->processId() : 0; }
+
+private:
+    static QString run(const QString& program, const QStringList& args, int* exitCode = nullptr);
+
+    QTemporaryDir m_dir;
+    QProcess m_operator;
+    QByteArray m_operatorOutput;
+    std::unique_ptr<QProcess> m_daemon;
+    QList<QProcess*> m_clis;
+    QString m_url;
+};

@@ -1,0 +1,224 @@
+// Integration tests on the real local cluster: real namespaces, iptables, operator, agents, lanesd and CLI.
+// Needs root. Each test asserts what a user would check: who answers curl from the client pod.
+#include "clusterfixture.h"
+#include "mux.h"
+#include "tls.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSignalSpy>
+#include <QTest>
+#include <QWebSocket>
+
+#include <csignal>
+#include <unistd.h>
+
+class TstCluster : public QObject
+{
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void cleanupTestCase();
+    void init();
+    void cleanup();
+    void lsListsTheTargets();
+    void stealReachesTheLocalProcessOnEveryReplica();
+    void execReturnsTheCommandsExitCode();
+    void aSecondStealOfTheSamePortIsRefused();
+    void agentSigkillRemovesTheChainWithinOneSecond();
+    void supervisorSigkillRemovesTheChainWithinOneSecond();
+    void lanesdSigkillRestoresTheDeployedApiWithinOneSecond();
+    void clientWithoutCertificateIsRefusedAndLogged();
+    void clientFromAnotherCaIsRefusedAndLogged();
+
+private:
+    // Starts `lanes exec` stealing api:8080 into a local api.py; waits until api-0 answers from it.
+    QProcess* stealApi(int* localPort = nullptr);
+    ClusterFixture fixture;
+};
+
+void TstCluster::initTestCase()
+{
+    if (geteuid() != 0)
+        QSKIP("the local cluster needs root (network namespaces, iptables)");
+    const QString error = fixture.start();
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+}
+
+void TstCluster::cleanupTestCase()
+{
+    fixture.stop();
+    QVERIFY(!ClusterFixture::chainPresent(QStringLiteral("api-0")));
+}
+
+void TstCluster::init()
+{
+    if (fixture.daemonPid() == 0)
+        QVERIFY(fixture.startDaemon().isEmpty());
+}
+
+void TstCluster::cleanup()
+{
+    // No session outlives its test: the deployed api answers everywhere again.
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api deployed @ api-0"), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api deployed @ api-1"), 5000);
+}
+
+QProcess* TstCluster::stealApi(int* localPort)
+{
+    const int port = ClusterFixture::freePort();
+    if (localPort)
+        *localPort = port;
+    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
+                                   QStringLiteral("8080:%1").arg(port), QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
+                                  {{QStringLiteral("PORT"), QString::number(port)}, {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+                                   {QStringLiteral("API_FLAVOUR"), QStringLiteral("local")}});
+    QTest::qWaitFor([] { return ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api local"); }, 15000);
+    return cli;
+}
+
+void TstCluster::lsListsTheTargets()
+{
+    int code = -1;
+    const QString out = fixture.lanesOutput({QStringLiteral("ls"), QStringLiteral("--json")}, &code);
+    QCOMPARE(code, 0);
+    const QJsonArray targets = QJsonDocument::fromJson(out.toUtf8()).object().value(u"targets").toArray();
+    QJsonObject api;
+    for (const QJsonValue& t : targets)
+        if (t.toObject().value(u"path").toString() == u"deploy/api")
+            api = t.toObject();
+    QCOMPARE(api.value(u"pods").toArray().size(), 2);
+    QCOMPARE(api.value(u"ports").toArray().first().toInt(), 8080);
+}
+
+void TstCluster::stealReachesTheLocalProcessOnEveryReplica()
+{
+    QProcess* cli = stealApi();
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/a")).contains(u"api local @ developer-machine: GET /a"), 15000);
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/b")).contains(u"api local @ developer-machine: GET /b"));
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api:8080/c")).contains(u"api local"));
+
+    // Everyone can see the session and its locks.
+    const QJsonObject status = QJsonDocument::fromJson(
+        fixture.lanesOutput({QStringLiteral("operator"), QStringLiteral("status"), QStringLiteral("--json")}).toUtf8()).object();
+    const QJsonArray sessions = status.value(u"sessions").toArray();
+    QCOMPARE(sessions.size(), 1);
+    QCOMPARE(sessions.first().toObject().value(u"user").toString(), QStringLiteral("alice"));
+    QCOMPARE(sessions.first().toObject().value(u"target").toString(), QStringLiteral("deploy/api"));
+    QCOMPARE(sessions.first().toObject().value(u"ports").toArray(), QJsonArray{8080});
+    QCOMPARE(status.value(u"locks").toArray().size(), 2);
+
+    // Ending the command ends the session: the deployed api answers again and the redirect is gone.
+    ::kill(pid_t(cli->processId()), SIGTERM);
+    QVERIFY(cli->waitForFinished(10000));
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api deployed @ api-0"), 3000);
+    QVERIFY(!ClusterFixture::redirectPresent(QStringLiteral("api-0"), 8080));
+    QVERIFY(!ClusterFixture::redirectPresent(QStringLiteral("api-1"), 8080));
+}
+
+void TstCluster::execReturnsTheCommandsExitCode()
+{
+    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
+                                   QStringLiteral("8080:%1").arg(ClusterFixture::freePort()), QStringLiteral("--"),
+                                   QStringLiteral("sh"), QStringLiteral("-c"), QStringLiteral("test -n \"$LANES_SESSION_ID\" && exit 7")});
+    QVERIFY(cli->waitForFinished(20000));
+    QCOMPARE(cli->exitCode(), 7);
+}
+
+void TstCluster::aSecondStealOfTheSamePortIsRefused()
+{
+    QProcess* first = stealApi();
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api local"));
+    QProcess* second = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("pod/api-1"), QStringLiteral("--steal"),
+                                      QStringLiteral("8080:1"), QStringLiteral("--"), QStringLiteral("true")});
+    QVERIFY(second->waitForFinished(20000));
+    QCOMPARE(second->exitCode(), 1);
+    const QString said = QString::fromUtf8(second->readAll());
+    QVERIFY2(said.contains(u"PORT_LOCKED: port 8080 of api-1 is stolen by alice"), qPrintable(said));
+    ::kill(pid_t(first->processId()), SIGTERM);
+    QVERIFY(first->waitForFinished(10000));
+}
+
+void TstCluster::agentSigkillRemovesTheChainWithinOneSecond()
+{
+    QProcess* cli = stealApi();
+    QVERIFY(ClusterFixture::chainPresent(QStringLiteral("api-0")));
+    const QList<qint64> workers = ClusterFixture::pidsInPod(QStringLiteral("api-0"), QStringLiteral("lanes-agent"));
+    QCOMPARE(workers.size(), 1);
+    ::kill(pid_t(workers.first()), SIGKILL);
+    QTRY_VERIFY_WITH_TIMEOUT(!ClusterFixture::chainPresent(QStringLiteral("api-0")), 1000);
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api deployed @ api-0"));
+    // The session depended on that agent: the developer is told, and the command is ended.
+    QTRY_COMPARE_WITH_TIMEOUT(cli->state(), QProcess::NotRunning, 10000);
+    QVERIFY(cli->exitCode() != 0);
+    QVERIFY2(QString::fromUtf8(cli->readAll()).contains(u"AGENT_LOST"), "the CLI did not report the lost agent");
+}
+
+void TstCluster::supervisorSigkillRemovesTheChainWithinOneSecond()
+{
+    QProcess* cli = stealApi();
+    const QList<qint64> supervisors = ClusterFixture::pidsInPod(QStringLiteral("api-1"), QStringLiteral("lanes-agent-sup"));
+    QCOMPARE(supervisors.size(), 1);
+    ::kill(pid_t(supervisors.first()), SIGKILL);
+    QTRY_VERIFY_WITH_TIMEOUT(!ClusterFixture::chainPresent(QStringLiteral("api-1")), 1000);
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api deployed @ api-1"));
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::pidsInPod(QStringLiteral("api-1"), QStringLiteral("lanes-agent")).isEmpty(), 1000);
+    QTRY_COMPARE_WITH_TIMEOUT(cli->state(), QProcess::NotRunning, 10000);
+}
+
+void TstCluster::lanesdSigkillRestoresTheDeployedApiWithinOneSecond()
+{
+    QProcess* cli = stealApi();
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api local"));
+    fixture.killDaemon(SIGKILL);
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api deployed @ api-0"), 1000);
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api deployed @ api-1"));
+    // The CLI notices too and ends its command rather than leave it running unseen.
+    QTRY_COMPARE_WITH_TIMEOUT(cli->state(), QProcess::NotRunning, 10000);
+    QVERIFY(QString::fromUtf8(cli->readAll()).contains(u"lanesd went away"));
+}
+
+void TstCluster::clientWithoutCertificateIsRefusedAndLogged()
+{
+    QSslSocket socket;
+    QSslConfiguration config;
+    config.setProtocol(QSsl::TlsV1_3OrLater);
+    config.setPeerVerifyMode(QSslSocket::VerifyNone);
+    socket.setSslConfiguration(config);
+    const QUrl url(fixture.operatorUrl());
+    QSignalSpy disconnected(&socket, &QSslSocket::disconnected);
+    socket.connectToHostEncrypted(url.host(), quint16(url.port()));
+    QTRY_VERIFY_WITH_TIMEOUT(socket.state() == QAbstractSocket::UnconnectedState, 10000);
+    const QString local = QStringLiteral("127.0.0.1:%1").arg(socket.localPort());
+    QTRY_VERIFY_WITH_TIMEOUT(fixture.operatorLog().contains(QStringLiteral("refused a link from")), 5000);
+    const QString log = fixture.operatorLog();
+    const QString line = log.mid(log.lastIndexOf(u"refused a link from")).section(u'\n', 0, 0);
+    QVERIFY2(line.contains(u"did not present") || line.contains(u"no client certificate") || line.contains(u"handshake failed"),
+             qPrintable(line));
+}
+
+void TstCluster::clientFromAnotherCaIsRefusedAndLogged()
+{
+    auto ca = lanes::makeCa(QStringLiteral("some other CA"));
+    QVERIFY(ca);
+    auto cert = lanes::issueCertificate(*ca, QStringLiteral("alice"), QStringLiteral("developer"), lanes::CertUsage::Client);
+    QVERIFY(cert);
+    auto ours = lanes::loadCredentials(fixture.credentials(QStringLiteral("alice")));
+    QVERIFY(ours);
+    auto tls = lanes::mtlsConfiguration(*cert, ours->ca); // trusts the operator, but is not trusted by it
+    QVERIFY(tls);
+    const int before = int(fixture.operatorLog().count(u"refused a link from"));
+    auto* socket = new QWebSocket;
+    socket->setSslConfiguration(*tls);
+    lanes::FrameLink link(socket);
+    QSignalSpy closed(&link, &lanes::FrameLink::closed);
+    QSignalSpy connected(&link, &lanes::FrameLink::connected);
+    socket->open(QUrl(fixture.operatorUrl()));
+    QVERIFY(closed.wait(10000));
+    QCOMPARE(connected.count(), 0);
+    QTRY_VERIFY_WITH_TIMEOUT(fixture.operatorLog().count(u"refused a link from") > before, 5000);
+}
+
+QTEST_GUILESS_MAIN(TstCluster)
+#include "tst_cluster.moc"

@@ -1,0 +1,207 @@
+// The cluster protocol's framing and streams: frame decoding in a table, then FrameLink and Mux over a real
+// loopback WebSocket (text frames, garbage, flow control that stalls a stream and resumes it).
+#include "framelink.h"
+#include "logging.h"
+#include "mux.h"
+
+#include <QCryptographicHash>
+#include <QSignalSpy>
+#include <QTest>
+#include <QWebSocketServer>
+
+using namespace lanes;
+
+// A connected pair of WebSockets on 127.0.0.1, server side wrapped in a FrameLink.
+struct SocketPair
+{
+    QWebSocketServer server{QStringLiteral("test"), QWebSocketServer::NonSecureMode};
+    QWebSocket* client = new QWebSocket;
+    QWebSocket* accepted = nullptr;
+
+    bool open()
+    {
+        if (!server.listen(QHostAddress::LocalHost, 0))
+            return false;
+        QSignalSpy spy(&server, &QWebSocketServer::newConnection);
+        client->open(QUrl(QStringLiteral("ws://127.0.0.1:%1").arg(server.serverPort())));
+        if (!spy.wait(5000))
+            return false;
+        accepted = server.nextPendingConnection();
+        QSignalSpy connected(client, &QWebSocket::connected);
+        return client->state() == QAbstractSocket::ConnectedState || connected.wait(5000);
+    }
+};
+
+class TstClusterFraming : public QObject
+{
+    Q_OBJECT
+private slots:
+    void decode_data();
+    void decode();
+    void roundTrip();
+    void textFrameClosesTheLink();
+    void garbageClosesTheLink();
+    void flowControlStallsAndResumes();
+    void exceedingTheWindowResetsOnlyThatStream();
+};
+
+void TstClusterFraming::decode_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<QString>("error");
+    QTest::addColumn<QString>("counter");
+    v1::Frame ping;
+    ping.mutable_ping()->set_seq(7);
+    QTest::newRow("valid") << encodeFrame(ping) << QString() << QString();
+    QTest::newRow("empty") << QByteArray() << QString("empty") << QString("frame.empty");
+    QTest::newRow("garbage") << QByteArray("\xff\xff\xff\xff\xff\xff", 6) << QString("does not decode") << QString("frame.undecodable");
+    QTest::newRow("no body") << QByteArray("\x08\x05", 2) << QString("no known body") << QString("frame.no_body");
+    QTest::newRow("truncated") << encodeFrame(ping).chopped(1) << QString("does not decode") << QString("frame.undecodable");
+    QTest::newRow("oversized") << QByteArray(kMaxFrameBytes + 1, '\0') << QString("exceeds") << QString("frame.oversized");
+}
+
+void TstClusterFraming::decode()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(QString, error);
+    QFETCH(QString, counter);
+    const QByteArray name = counter.toUtf8();
+    const quint64 before = counter.isEmpty() ? 0 : counterValue(name.constData());
+    auto frame = decodeFrame(bytes);
+    if (error.isEmpty()) {
+        QVERIFY(frame.has_value());
+        return;
+    }
+    QVERIFY(!frame);
+    QCOMPARE(frame.error().code, ErrorCode::Protocol);
+    QVERIFY2(frame.error().message.contains(error), qPrintable(frame.error().message));
+    QCOMPARE(counterValue(name.constData()), before + 1);
+}
+
+void TstClusterFraming::roundTrip()
+{
+    v1::Frame frame;
+    frame.set_rpc_id(42);
+    auto* start = frame.mutable_session_start();
+    start->set_target("deploy/api");
+    start->add_subscriptions()->set_port(8080);
+    auto decoded = decodeFrame(encodeFrame(frame));
+    QVERIFY(decoded);
+    QCOMPARE(decoded->rpc_id(), 42u);
+    QCOMPARE(decoded->session_start().target(), std::string("deploy/api"));
+    QCOMPARE(decoded->session_start().subscriptions(0).port(), 8080u);
+}
+
+void TstClusterFraming::textFrameClosesTheLink()
+{
+    SocketPair pair;
+    QVERIFY(pair.open());
+    FrameLink link(pair.accepted);
+    QSignalSpy closed(&link, &FrameLink::closed);
+    const quint64 before = counterValue("link.text_frame");
+    pair.client->sendTextMessage(QStringLiteral("{\"hello\": 1}"));
+    QVERIFY(closed.wait(5000));
+    QVERIFY(closed.first().first().toString().contains(u"text WebSocket frames"));
+    QCOMPARE(counterValue("link.text_frame"), before + 1);
+    QTRY_COMPARE(pair.client->state(), QAbstractSocket::UnconnectedState);
+    delete pair.client;
+}
+
+void TstClusterFraming::garbageClosesTheLink()
+{
+    SocketPair pair;
+    QVERIFY(pair.open());
+    FrameLink link(pair.accepted);
+    QSignalSpy closed(&link, &FrameLink::closed);
+    QSignalSpy frames(&link, &FrameLink::frameReceived);
+    pair.client->sendBinaryMessage(QByteArray("\xff\xfe\xfd", 3));
+    QVERIFY(closed.wait(5000));
+    QCOMPARE(frames.count(), 0);
+    delete pair.client;
+}
+
+void TstClusterFraming::flowControlStallsAndResumes()
+{
+    SocketPair pair;
+    QVERIFY(pair.open());
+    FrameLink serverLink(pair.accepted);
+    FrameLink clientLink(pair.client);
+    Mux serverMux(&serverLink, Mux::Side::Server);
+    Mux clientMux(&clientLink, Mux::Side::Client);
+    connect(&serverLink, &FrameLink::frameReceived, &serverMux, [&](const v1::Frame& f) { serverMux.handleFrame(f); });
+    connect(&clientLink, &FrameLink::frameReceived, &clientMux, [&](const v1::Frame& f) { clientMux.handleFrame(f); });
+
+    Stream* incoming = nullptr;
+    QByteArray received;
+    bool ended = false;
+    connect(&serverMux, &Mux::incoming, this, [&](Stream* s) {
+        incoming = s;
+        connect(s, &Stream::dataReceived, this, [&](const QByteArray& d) { received += d; });
+        connect(s, &Stream::peerFinished, this, [&] { ended = true; });
+    });
+
+    QByteArray payload(4 * kInitialWindow, Qt::Uninitialized);
+    for (qsizetype i = 0; i < payload.size(); ++i)
+        payload[i] = char((i * 131) >> 3);
+    v1::StreamMeta meta;
+    meta.set_port(8080);
+    Stream* out = clientMux.open(v1::TCP, meta);
+    out->write(payload);
+    out->end();
+
+    // Nobody consumes: exactly one window arrives and the rest waits at the sender.
+    QTRY_COMPARE(received.size(), qsizetype(kInitialWindow));
+    QVERIFY(incoming);
+    QCOMPARE(incoming->meta().port(), 8080u);
+    QCOMPARE(out->queuedBytes(), payload.size() - kInitialWindow);
+    QVERIFY(!ended);
+
+    // The receiver consumes as it goes: everything arrives, in order, and the end follows.
+    connect(incoming, &Stream::dataReceived, this, [&](const QByteArray& d) { incoming->consumed(d.size()); });
+    incoming->consumed(received.size());
+    QTRY_VERIFY(ended);
+    QCOMPARE(received.size(), payload.size());
+    QCOMPARE(QCryptographicHash::hash(received, QCryptographicHash::Sha256),
+             QCryptographicHash::hash(payload, QCryptographicHash::Sha256));
+}
+
+void TstClusterFraming::exceedingTheWindowResetsOnlyThatStream()
+{
+    SocketPair pair;
+    QVERIFY(pair.open());
+    FrameLink serverLink(pair.accepted);
+    FrameLink clientLink(pair.client);
+    Mux serverMux(&serverLink, Mux::Side::Server);
+    connect(&serverLink, &FrameLink::frameReceived, &serverMux, [&](const v1::Frame& f) { serverMux.handleFrame(f); });
+    QList<Error> resets;
+    connect(&serverMux, &Mux::incoming, this, [&](Stream* s) {
+        connect(s, &Stream::wasReset, this, [&](const Error& e) { resets << e; });
+    });
+    QList<v1::Frame> back;
+    connect(&clientLink, &FrameLink::frameReceived, this, [&](const v1::Frame& f) { back << f; });
+    const quint64 before = counterValue("stream.window_exceeded");
+
+    // A misbehaving peer: two streams, one of which ignores the window.
+    for (quint32 id : {1u, 3u}) {
+        v1::Frame open;
+        open.mutable_stream_open()->set_id(id);
+        open.mutable_stream_open()->set_kind(v1::TCP);
+        clientLink.send(open);
+    }
+    v1::Frame flood;
+    flood.mutable_stream_data()->set_id(1);
+    flood.mutable_stream_data()->set_data(std::string(kInitialWindow + 1, 'x'));
+    clientLink.send(flood);
+
+    QTRY_COMPARE(resets.size(), 1);
+    QCOMPARE(resets.first().code, ErrorCode::FlowControl);
+    QCOMPARE(counterValue("stream.window_exceeded"), before + 1);
+    QTRY_VERIFY(std::any_of(back.begin(), back.end(), [](const v1::Frame& f) {
+        return f.has_stream_reset() && f.stream_reset().id() == 1 && f.stream_reset().error().code() == v1::FLOW_CONTROL;
+    }));
+    QCOMPARE(serverMux.streamCount(), 1); // stream 3 lives on
+    QVERIFY(serverLink.isOpen());
+}
+
+QTEST_GUILESS_MAIN(TstClusterFraming)
+#include "tst_clusterframing.moc"
