@@ -16,8 +16,10 @@ FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_s
     connect(socket, &QWebSocket::binaryMessageReceived, this, &FrameLink::onBinary);
     connect(socket, &QWebSocket::textMessageReceived, this, &FrameLink::onText);
     peerName(); // remember it while the socket still knows it
+    disableNagle();
     connect(socket, &QWebSocket::connected, this, [this] {
         peerName();
+        disableNagle();
         m_sinceHeard.restart();
         emit connected();
     });
@@ -40,6 +42,14 @@ FrameLink::~FrameLink()
 {
     if (m_socket)
         m_socket->disconnect(this);
+}
+
+void FrameLink::disableNagle()
+{
+    // Small frames (one HTTP request, a window update) must not wait for the peer's delayed ACK. QWebSocket
+    // does not expose its TCP socket, but owns it as a child.
+    for (QAbstractSocket* tcp : m_socket->findChildren<QAbstractSocket*>())
+        tcp->setSocketOption(QAbstractSocket::LowDelayOption, 1);
 }
 
 QString FrameLink::peerName() const

@@ -45,6 +45,7 @@ private:
     void onText(const QString& text);
     void onTick();
     void finish(const QString& reason);
+    void disableNagle();
 
     QPointer<QWebSocket> m_socket;
     QTimer m_ticker;

@@ -52,6 +52,7 @@ void LinkServer::incomingConnection(qintptr descriptor)
         return;
     }
     socket->setSslConfiguration(m_tls);
+    socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
     const QString peer = peerKey(socket->peerAddress(), socket->peerPort());
     auto refuse = [this, socket, peer](const QString& why) {
         if (socket->property("lanes.refused").toBool())

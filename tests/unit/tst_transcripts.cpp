@@ -49,6 +49,7 @@ class TstTranscripts : public QObject
 private slots:
     void transcript_data();
     void transcript();
+    void implementsEveryOpenRpcMethod();
 };
 
 void TstTranscripts::transcript_data()
@@ -123,6 +124,41 @@ void TstTranscripts::transcript()
         }
     }
     QVERIFY2(inbox.isEmpty(), qPrintable(QStringLiteral("unexpected extra messages: %1").arg(inbox.size())));
+}
+
+// ide-protocol/openrpc.json is the contract: lanesd serves exactly its methods (and notifications).
+void TstTranscripts::implementsEveryOpenRpcMethod()
+{
+    QFile file(QStringLiteral(LANES_SOURCE_DIR "/ide-protocol/openrpc.json"));
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const QJsonObject doc = QJsonDocument::fromJson(file.readAll()).object();
+    QStringList contract;
+    for (const QJsonValue& m : doc.value(u"methods").toArray())
+        contract << m.toObject().value(u"name").toString();
+    contract.sort();
+    QVERIFY(contract.size() >= 9);
+
+    QProcess lanesd;
+    lanesd.start(QStringLiteral(LANES_BIN_DIR "/lanesd"), {QStringLiteral("--stdio")});
+    QVERIFY(lanesd.waitForStarted());
+    lanesd.write(rpc::frameMessage(R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{}})"));
+    rpc::ContentLengthDecoder decoder;
+    std::optional<QByteArray> body;
+    QTRY_VERIFY_WITH_TIMEOUT([&] {
+        decoder.feed(lanesd.readAllStandardOutput());
+        auto next = decoder.next();
+        if (next && *next)
+            body = **next;
+        return body.has_value();
+    }(), 10000);
+    QStringList served;
+    for (const QJsonValue& m : QJsonDocument::fromJson(*body).object().value(u"result").toObject()
+                                   .value(u"capabilities").toObject().value(u"methods").toArray())
+        served << m.toString();
+    served.sort();
+    QCOMPARE(served, contract);
+    lanesd.closeWriteChannel();
+    QVERIFY(lanesd.waitForFinished(5000));
 }
 
 QTEST_GUILESS_MAIN(TstTranscripts)

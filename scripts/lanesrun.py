@@ -1,0 +1,106 @@
+"""Runs a lanes local cluster for the demo and the benchmarks: an operator with its pods, users, one lanesd per
+simulated developer machine, and `lanes exec` sessions. Everything it starts it ends by PID on the way out,
+and the operator removes its namespaces and chains when it gets SIGTERM."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "build" / "bin"
+
+
+def _terminate(proc, grace=10):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _raise_exit(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+class Cluster:
+    def __init__(self, manifest=ROOT / "examples/shop/cluster.json", quiet=False):
+        self.manifest = Path(manifest)
+        self.tmp = Path(tempfile.mkdtemp(prefix="lanes-run-"))
+        self.state = self.tmp / "state"
+        self.quiet = quiet
+        self.procs = []
+        self.operator = None
+        self.url = None
+
+    def __enter__(self):
+        signal.signal(signal.SIGTERM, _raise_exit)
+        signal.signal(signal.SIGHUP, _raise_exit)
+        subprocess.run([BIN / "lanes-operator", "init", "--state", self.state], check=True, stdout=subprocess.DEVNULL)
+        self.operator_log = open(self.tmp / "operator.log", "w+")
+        self.operator = subprocess.Popen(
+            [BIN / "lanes-operator", "serve", "--state", self.state, "--listen", "127.0.0.1:0",
+             "--manifest", self.manifest], stdout=subprocess.PIPE, stderr=self.operator_log, text=True)
+        line = self.operator.stdout.readline()
+        if "serving" not in line:
+            self.operator_log.seek(0)
+            raise RuntimeError("the operator did not start:\n" + self.operator_log.read())
+        self.url = line.split()[-1]
+        self.wait_for(lambda: "api deployed" in self.curl("http://api-0:8080/"), 10, "the deployed api")
+        return self
+
+    def __exit__(self, *exc):
+        for proc in reversed(self.procs):
+            _terminate(proc)
+        if self.operator:
+            _terminate(self.operator, 20)
+        return False
+
+    def add_user(self, name, role="developer"):
+        out = self.tmp / f"{name}.json"
+        subprocess.run([BIN / "lanes-operator", "user", "add", name, "--role", role, "--state", self.state,
+                        "--out", out], check=True, stdout=subprocess.DEVNULL)
+        return out
+
+    def lanesd(self, name):
+        """A lanesd standing for one developer's machine."""
+        sock = self.tmp / f"{name}.sock"
+        log = open(self.tmp / f"lanesd-{name}.log", "w")
+        proc = subprocess.Popen([BIN / "lanesd", "--socket", sock], stdout=log, stderr=log)
+        self.procs.append(proc)
+        self.wait_for(sock.exists, 5, f"lanesd of {name}")
+        return sock
+
+    def lanes(self, socket, credentials, args, env=None, **popen):
+        full_env = dict(os.environ, LANES_SOCKET=str(socket), LANES_CREDENTIALS=str(credentials), **(env or {}))
+        proc = subprocess.Popen([BIN / "lanes", *args], env=full_env, cwd=ROOT / "examples/shop", **popen)
+        self.procs.append(proc)
+        return proc
+
+    def lanes_output(self, socket, credentials, args):
+        env = dict(os.environ, LANES_SOCKET=str(socket), LANES_CREDENTIALS=str(credentials))
+        return subprocess.run([BIN / "lanes", *args], env=env, capture_output=True, text=True).stdout
+
+    def stop(self, proc):
+        _terminate(proc)
+
+    @staticmethod
+    def curl(url, pod="client-0", headers=()):
+        args = ["ip", "netns", "exec", f"lanes-{pod}", "curl", "-s", "-m", "2"]
+        for h in headers:
+            args += ["-H", h]
+        r = subprocess.run(args + [url], capture_output=True, text=True)
+        return r.stdout if r.returncode == 0 else ""
+
+    @staticmethod
+    def wait_for(predicate, seconds, what):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"timed out waiting for {what}")

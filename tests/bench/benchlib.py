@@ -1,0 +1,112 @@
+"""Shared pieces of the lanes benchmarks: wrk runs and their parsing, a fast local app (HAProxy answering
+by itself), and the section of docs/benchmarks.md that a benchmark owns."""
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url, connections, seconds, netns=None):
+    """Runs wrk and returns {rps, p50, p90, p99} (latencies in ms)."""
+    threads = 1 if connections == 1 else 2
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if netns:
+        cmd = ["ip", "netns", "exec", netns] + cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
+    for pct in ("50", "90", "99"):
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        result[f"p{pct}"] = float(m.group(1)) * UNITS[m.group(2)]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+    result["errors"] = errors.group(0) if errors else ""
+    if result["rps"] <= 0:
+        raise RuntimeError("wrk measured nothing:\n" + out)
+    return result
+
+
+class FastApp:
+    """HAProxy answering 200 by itself on 127.0.0.1:port: an app that costs next to nothing per request."""
+
+    def __init__(self, port):
+        self.port = port
+        self.cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
+        self.cfg.write(f"""global
+  maxconn 4096
+  nbthread 1
+defaults
+  mode http
+  timeout client 30s
+  timeout server 30s
+  timeout connect 5s
+frontend app
+  bind 127.0.0.1:{port}
+  http-request return status 200 content-type text/plain string "hello from the local app"
+""")
+        self.cfg.close()
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", self.cfg.name], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 5
+        while True:  # ready when it accepts
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("haproxy (the local app) did not start")
+                time.sleep(0.02)
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(10)
+        Path(self.cfg.name).unlink()
+
+
+def write_section(name, markdown, smoke):
+    """Replaces the benchmark's own section of docs/benchmarks.md (not in a smoke run)."""
+    if smoke:
+        print(markdown)
+        return
+    path = ROOT / "docs" / "benchmarks.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n\nEach section is written by its benchmark under tests/bench/.\n"
+    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{begin}\n{markdown.rstrip()}\n{end}"
+    if begin in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    path.write_text(text)
+    print(f"wrote the {name} section of {path}")
+
+
+def plot(png, title, ylabel, labels, series):
+    """A grouped bar chart with gnuplot: `series` is {name: [value per label]}."""
+    data = tempfile.NamedTemporaryFile("w", suffix=".dat", delete=False)
+    names = list(series)
+    data.write("label " + " ".join(f'"{n}"' for n in names) + "\n")
+    for i, label in enumerate(labels):
+        data.write(f'"{label}" ' + " ".join(f"{series[n][i]:.3f}" for n in names) + "\n")
+    data.close()
+    columns = ", ".join(f"'{data.name}' using {i + 2}:xtic(1) title columnheader" for i in range(len(names)))
+    script = f"""set terminal pngcairo size 800,420 font ',10'
+set output '{png}'
+set title '{title}'
+set ylabel '{ylabel}'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key top left
+set grid ytics
+set yrange [0:*]
+plot {columns}
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+    Path(data.name).unlink()
