@@ -79,7 +79,8 @@ int operatorMain(int argc, char** argv)
         "The lanes operator.\n"
         "  init --state DIR [--url URL] [--san NAME]...   make the CA and the server certificate\n"
         "  user add NAME --role developer|admin --state DIR --out FILE   write a user's credentials\n"
-        "  serve --state DIR --listen HOST:PORT --cluster local --manifest FILE"));
+        "  serve --state DIR --listen HOST:PORT --cluster local --manifest FILE\n"
+        "  cleanup   remove what a crashed local cluster left (namespaces, their processes, the bridge)"));
     parser.addHelpOption();
     parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("init, user add, or serve"));
     const QCommandLineOption state(QStringLiteral("state"), QStringLiteral("State directory."), QStringLiteral("DIR"));
@@ -95,6 +96,11 @@ int operatorMain(int argc, char** argv)
     parser.process(app);
 
     const QStringList args = parser.positionalArguments();
+    if (args == QStringList{QStringLiteral("cleanup")}) {
+        // What a crashed `serve` left behind: lanes- namespaces, the processes in them, the bridge.
+        printf("lanes-operator: removed %d namespace(s)\n", LocalCluster::removeLeftovers());
+        return 0;
+    }
     if (!parser.isSet(state))
         return failWith(QStringLiteral("--state DIR is required"));
     const StatePaths paths{QDir(parser.value(state)).absolutePath()};

@@ -42,7 +42,7 @@ def main():
         d, s = results[("direct", c)], results[("stolen", c)]
         rows.append(f"| {c} | {d['rps']:.0f} | {s['rps']:.0f} | {s['rps'] / d['rps']:.2f} "
                     f"| {d['p50']:.3f} / {d['p99']:.3f} | {s['p50']:.3f} / {s['p99']:.3f} "
-                    f"| +{s['p50'] - d['p50']:.3f} / +{s['p99'] - d['p99']:.3f} |")
+                    f"| {s['p50'] - d['p50']:+.3f} / {s['p99'] - d['p99']:+.3f} |")
         if s["errors"] or d["errors"]:
             rows.append(f"|   | errors: {d['errors']} | {s['errors']} | | | | |")
     png = ROOT / "docs" / "bench-steal.png"
