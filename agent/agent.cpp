@@ -60,20 +60,13 @@ Result<void> Agent::start()
     m_listener.setMaxPendingConnections(1024);
     if (!m_listener.listen(QHostAddress::AnyIPv4, 0))
         return fail(ErrorCode::Internal, QStringLiteral("cannot listen: %1").arg(m_listener.errorString()));
-    auto* socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest);
-    socket->setSslConfiguration(m_options.tls);
-    m_link = new FrameLink(socket, this);
+    v1::PeerInfo me;
+    me.set_role("agent");
+    me.set_name(ss(m_options.id));
+    me.set_pod(ss(m_options.pod));
+    m_link = dialLink(m_options.operatorUrl, m_options.tls, me, this);
     m_mux = new Mux(m_link, Mux::Side::Client, this);
     connect(m_link, &FrameLink::connected, this, [this] {
-        v1::Frame hello;
-        hello.mutable_hello()->set_protocol_version(kProtocolVersion);
-        hello.mutable_hello()->add_features("streams.v1");
-        hello.mutable_hello()->add_features("steal.tcp");
-        auto* peer = hello.mutable_hello()->mutable_peer_info();
-        peer->set_role("agent");
-        peer->set_name(ss(m_options.id));
-        peer->set_pod(ss(m_options.pod));
-        m_link->send(hello);
         qCInfo(lcAgent) << "agent" << m_options.id << "of" << m_options.pod << "connected; listening on port"
                         << m_listener.serverPort();
     });
@@ -84,7 +77,6 @@ Result<void> Agent::start()
         m_mux->resetAll(Error{ErrorCode::AgentLost, why, {}});
         emit finished(0);
     });
-    socket->open(QUrl(m_options.operatorUrl));
     return {};
 }
 

@@ -144,4 +144,21 @@ void FrameLink::finish(const QString& reason)
     emit closed(reason);
 }
 
+FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer, QObject* parent)
+{
+    auto* socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest);
+    socket->setSslConfiguration(tls);
+    auto* link = new FrameLink(socket, parent);
+    QObject::connect(link, &FrameLink::connected, link, [link, peer] {
+        v1::Frame hello;
+        hello.mutable_hello()->set_protocol_version(kProtocolVersion);
+        hello.mutable_hello()->add_features("streams.v1");
+        hello.mutable_hello()->add_features("steal.tcp");
+        *hello.mutable_hello()->mutable_peer_info() = peer;
+        link->send(hello);
+    });
+    socket->open(QUrl(url));
+    return link;
+}
+
 } // namespace lanes

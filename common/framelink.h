@@ -58,4 +58,7 @@ private:
     bool m_closed = false;
 };
 
+// Dials `url` with `tls` and, once connected, says Hello as `peer` with the features of this build.
+FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer, QObject* parent);
+
 } // namespace lanes

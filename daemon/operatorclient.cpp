@@ -27,20 +27,12 @@ void OperatorClient::open(std::function<void(Result<void>)> ready)
         finishReady(std::unexpected(tls.error()));
         return;
     }
-    auto* socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest);
-    socket->setSslConfiguration(*tls);
-    m_link = new FrameLink(socket, this);
+    v1::PeerInfo me;
+    me.set_role("lanesd");
+    me.set_name(ss(m_credentials.user));
+    me.set_version(ss(QCoreApplication::applicationVersion()));
+    m_link = dialLink(m_credentials.operatorUrl, *tls, me, this);
     m_mux = new Mux(m_link, Mux::Side::Client, this);
-    connect(m_link, &FrameLink::connected, this, [this] {
-        v1::Frame hello;
-        hello.mutable_hello()->set_protocol_version(kProtocolVersion);
-        hello.mutable_hello()->add_features("streams.v1");
-        hello.mutable_hello()->add_features("steal.tcp");
-        hello.mutable_hello()->mutable_peer_info()->set_role("lanesd");
-        hello.mutable_hello()->mutable_peer_info()->set_name(ss(m_credentials.user));
-        hello.mutable_hello()->mutable_peer_info()->set_version(ss(QCoreApplication::applicationVersion()));
-        m_link->send(hello);
-    });
     connect(m_link, &FrameLink::frameReceived, this, [this, finishReady](const v1::Frame& frame) {
         if (frame.has_hello_reply()) {
             if (frame.hello_reply().has_error())
@@ -64,7 +56,6 @@ void OperatorClient::open(std::function<void(Result<void>)> ready)
         m_link->close(QStringLiteral("connect timeout"));
     });
     m_deadline.start(kConnectTimeoutMs);
-    socket->open(QUrl(m_credentials.operatorUrl));
 }
 
 void OperatorClient::onFrame(const v1::Frame& frame)

@@ -118,18 +118,27 @@ int SessionManager::activeCount() const
     return int(m_sessions.size());
 }
 
-void SessionManager::targets(const QString& credentialsPath, rpc::Callback<ide::TargetsListResult> done)
+template <class R>
+void SessionManager::queryOperator(const QString& credentialsPath, const v1::Frame& request,
+                                   std::function<R(const v1::Frame&)> convert, rpc::Callback<R> done)
 {
     auto credentials = credentialsAt(credentialsPath, QDir::currentPath());
     if (!credentials)
         return done(std::unexpected(credentials.error()));
-    v1::Frame request;
-    request.mutable_list_targets();
-    OperatorClient::query(*credentials, request, [done](Result<v1::Frame> reply) {
+    OperatorClient::query(*credentials, request, [convert, done](Result<v1::Frame> reply) {
         if (!reply)
             return done(std::unexpected(reply.error()));
+        done(convert(*reply));
+    });
+}
+
+void SessionManager::targets(const QString& credentialsPath, rpc::Callback<ide::TargetsListResult> done)
+{
+    v1::Frame request;
+    request.mutable_list_targets();
+    queryOperator<ide::TargetsListResult>(credentialsPath, request, [](const v1::Frame& reply) {
         ide::TargetsListResult result;
-        for (const auto& t : reply->target_list().targets()) {
+        for (const auto& t : reply.target_list().targets()) {
             ide::TargetSummary target{qs(t.path()), qs(t.kind()), {}, {}};
             for (quint32 port : t.ports())
                 target.ports << int(port);
@@ -141,22 +150,17 @@ void SessionManager::targets(const QString& credentialsPath, rpc::Callback<ide::
             }
             result.targets << target;
         }
-        done(result);
-    });
+        return result;
+    }, std::move(done));
 }
 
 void SessionManager::clusterSessions(const QString& credentialsPath, rpc::Callback<ide::ClusterSessionsResult> done)
 {
-    auto credentials = credentialsAt(credentialsPath, QDir::currentPath());
-    if (!credentials)
-        return done(std::unexpected(credentials.error()));
     v1::Frame request;
     request.mutable_list_sessions();
-    OperatorClient::query(*credentials, request, [done](Result<v1::Frame> reply) {
-        if (!reply)
-            return done(std::unexpected(reply.error()));
+    queryOperator<ide::ClusterSessionsResult>(credentialsPath, request, [](const v1::Frame& reply) {
         ide::ClusterSessionsResult result;
-        for (const auto& s : reply->session_list().sessions()) {
+        for (const auto& s : reply.session_list().sessions()) {
             ide::ClusterSession session{qs(s.id()), qs(s.user()), qs(s.target()), {}, {}, qint64(s.age_seconds()), {}};
             for (quint32 port : s.ports())
                 session.ports << int(port);
@@ -166,10 +170,10 @@ void SessionManager::clusterSessions(const QString& credentialsPath, rpc::Callba
                 session.pods << qs(p);
             result.sessions << session;
         }
-        for (const auto& l : reply->session_list().locks())
+        for (const auto& l : reply.session_list().locks())
             result.locks << ide::PortLockSummary{qs(l.pod()), int(l.port()), qs(l.session_id()), qs(l.user())};
-        done(result);
-    });
+        return result;
+    }, std::move(done));
 }
 
 } // namespace lanes::daemon

@@ -35,6 +35,11 @@ signals:
     void activityChanged();
 
 private:
+    // A one-shot request on a link of its own, its reply converted to the IDE type.
+    template <class R>
+    void queryOperator(const QString& credentialsPath, const v1::Frame& request,
+                       std::function<R(const v1::Frame&)> convert, rpc::Callback<R> done);
+
     struct Entry
     {
         Session* session;
