@@ -26,7 +26,8 @@ std::optional<std::pair<QHostAddress, quint16>> originalDestination(qintptr fd)
     return std::make_pair(QHostAddress(ntohl(addr.sin_addr.s_addr)), ntohs(addr.sin_port));
 }
 
-// A socket to the app that our own chain lets through. The app lives in this pod, so connect() completes at once.
+// A socket to the app that our own chain lets through. The app lives in this pod, so connect() completes at
+// once.
 Result<QTcpSocket*> connectMarked(const QHostAddress& address, quint16 port)
 {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -41,7 +42,8 @@ Result<QTcpSocket*> connectMarked(const QHostAddress& address, quint16 port)
     if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
         const QString why = qt_error_string(errno);
         ::close(fd);
-        return fail(ErrorCode::ConnectFailed, QStringLiteral("connect to %1:%2: %3").arg(address.toString()).arg(port).arg(why));
+        return fail(ErrorCode::ConnectFailed,
+                    QStringLiteral("connect to %1:%2: %3").arg(address.toString()).arg(port).arg(why));
     }
     auto* socket = new QTcpSocket;
     socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
@@ -98,7 +100,8 @@ void Agent::onFrame(const v1::Frame& frame)
     switch (frame.body_case()) {
     case v1::Frame::kHelloReply:
         if (frame.hello_reply().has_error()) {
-            qCCritical(lcAgent) << "the operator refused us:" << describe(fromWire(frame.hello_reply().error()));
+            qCCritical(lcAgent) << "the operator refused us:"
+                                << describe(fromWire(frame.hello_reply().error()));
             emit finished(2);
         }
         return;
@@ -120,12 +123,15 @@ void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
 {
     const quint32 port = subscription.port();
     if (port == 0 || port > 65535) {
-        reply(rpcId, Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(port), {}});
+        reply(rpcId,
+              Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(port), {}});
         return;
     }
     const QString session = qs(subscription.session_id());
     if (const QString holder = m_stealers.value(quint16(port)); !holder.isEmpty() && holder != session) {
-        reply(rpcId, Error{ErrorCode::PortLocked, QStringLiteral("port %1 is stolen by session %2").arg(port).arg(holder), {}});
+        reply(rpcId, Error{ErrorCode::PortLocked,
+                           QStringLiteral("port %1 is stolen by session %2").arg(port).arg(holder),
+                           {}});
         return;
     }
     if (!m_stealers.contains(quint16(port))) {
@@ -147,7 +153,8 @@ void Agent::onUnsubscribe(quint32 rpcId, const v1::Unsubscribe& unsubscribe)
         m_stealers.remove(port);
         std::string error;
         if (!removeRedirect(ss(m_options.id), port, m_listener.serverPort(), &error))
-            qCWarning(lcAgent) << "could not remove the redirect of port" << port << QString::fromStdString(error);
+            qCWarning(lcAgent) << "could not remove the redirect of port" << port
+                               << QString::fromStdString(error);
         qCInfo(lcAgent) << "port" << port << "released by session" << qs(unsubscribe.session_id());
     }
     reply(rpcId, std::nullopt);
@@ -174,7 +181,8 @@ void Agent::onConnection()
         meta.set_session_id(ss(session));
         meta.set_port(port);
         meta.set_original_dst(ss(QStringLiteral("%1:%2").arg(address.toString()).arg(port)));
-        meta.set_peer(ss(QStringLiteral("%1:%2").arg(client->peerAddress().toString()).arg(client->peerPort())));
+        meta.set_peer(
+            ss(QStringLiteral("%1:%2").arg(client->peerAddress().toString()).arg(client->peerPort())));
         meta.set_pod(ss(m_options.pod));
         Stream* stream = m_mux->open(v1::TCP, meta);
         count("agent.stolen_connections");

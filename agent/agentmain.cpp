@@ -2,8 +2,8 @@
 #include "agentmain.h"
 
 #include "agent.h"
-#include "logging.h"
 #include "iptables.h"
+#include "logging.h"
 #include "supervisor.h"
 
 #include <QCoreApplication>
@@ -27,8 +27,9 @@ int agentMain(int argc, char** argv)
     const bool cleanup = args.count("cleanup") > 0;
     for (const char* required : {"netns", cleanup ? "cleanup" : "id", cleanup ? "netns" : "credentials"}) {
         if (args[required].empty()) {
-            fprintf(stderr, "usage: lanes-agent --netns NAME --id ID [--pod POD] --credentials FILE\n"
-                            "       lanes-agent --netns NAME --cleanup ID   (removes a dead agent's chain)\n");
+            fprintf(stderr,
+                    "usage: lanes-agent --netns NAME --id ID [--pod POD] --credentials FILE\n"
+                    "       lanes-agent --netns NAME --cleanup ID   (removes a dead agent's chain)\n");
             return 2;
         }
     }
@@ -52,7 +53,8 @@ int agentMain(int argc, char** argv)
             return 2;
         }
         const std::string pod = args["pod"].empty() ? args["netns"] : args["pod"];
-        Agent agent({QString::fromStdString(args["id"]), QString::fromStdString(pod), credentials->operatorUrl, *tls});
+        Agent agent({QString::fromStdString(args["id"]), QString::fromStdString(pod),
+                     credentials->operatorUrl, *tls});
         QObject::connect(&agent, &Agent::finished, &app, [](int code) { QCoreApplication::exit(code); });
         if (auto started = agent.start(); !started) {
             qCCritical(lcAgent) << started.error().message;

@@ -71,8 +71,8 @@ int superviseWorker(const std::string& agentId, const std::function<int()>& work
     }
     removeChains(agentId);
     if (WIFSIGNALED(status)) {
-        fprintf(stderr, "lanes-agent: worker %d died of signal %d; chain %s removed\n", child, WTERMSIG(status),
-                chainName(agentId).c_str());
+        fprintf(stderr, "lanes-agent: worker %d died of signal %d; chain %s removed\n", child,
+                WTERMSIG(status), chainName(agentId).c_str());
         return 128 + WTERMSIG(status);
     }
     return WEXITSTATUS(status);

@@ -20,8 +20,9 @@ Result<v1::Frame> decodeFrame(const QByteArray& bytes)
     }
     if (bytes.size() > kMaxFrameBytes) {
         count("frame.oversized");
-        return fail(ErrorCode::Protocol,
-                    QStringLiteral("frame of %1 bytes exceeds the limit of %2").arg(bytes.size()).arg(kMaxFrameBytes));
+        return fail(ErrorCode::Protocol, QStringLiteral("frame of %1 bytes exceeds the limit of %2")
+                                             .arg(bytes.size())
+                                             .arg(kMaxFrameBytes));
     }
     v1::Frame frame;
     if (!frame.ParseFromArray(bytes.constData(), int(bytes.size()))) {

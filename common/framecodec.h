@@ -10,7 +10,8 @@
 namespace lanes {
 
 constexpr quint32 kProtocolVersion = 1;
-// A frame carries at most one stream chunk (kMaxChunk) plus headers; anything far larger is an attack or a bug.
+// A frame carries at most one stream chunk (kMaxChunk) plus headers; anything far larger is an attack or a
+// bug.
 constexpr qsizetype kMaxFrameBytes = 1024 * 1024;
 
 QByteArray encodeFrame(const v1::Frame& frame);

@@ -27,13 +27,15 @@ FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_s
         const bool plainClose = m_socket->error() == QAbstractSocket::UnknownSocketError ||
                                 m_socket->error() == QAbstractSocket::RemoteHostClosedError;
         finish(!m_remoteReason.isEmpty() ? m_remoteReason
-               : plainClose             ? QStringLiteral("%1 closed the connection").arg(peerName())
-                                        : QStringLiteral("connection to %1 failed: %2").arg(peerName(), m_socket->errorString()));
+               : plainClose
+                   ? QStringLiteral("%1 closed the connection").arg(peerName())
+                   : QStringLiteral("connection to %1 failed: %2").arg(peerName(), m_socket->errorString()));
     });
-    connect(socket, qOverload<QAbstractSocket::SocketError>(&QWebSocket::error), this, [this](QAbstractSocket::SocketError) {
-        if (m_socket->state() == QAbstractSocket::UnconnectedState)
-            finish(QStringLiteral("connection failed: %1").arg(m_socket->errorString()));
-    });
+    connect(socket, qOverload<QAbstractSocket::SocketError>(&QWebSocket::error), this,
+            [this](QAbstractSocket::SocketError) {
+                if (m_socket->state() == QAbstractSocket::UnconnectedState)
+                    finish(QStringLiteral("connection failed: %1").arg(m_socket->errorString()));
+            });
     connect(&m_ticker, &QTimer::timeout, this, &FrameLink::onTick);
     m_ticker.start(kPingIntervalMs);
 }
@@ -55,7 +57,8 @@ void FrameLink::disableNagle()
 QString FrameLink::peerName() const
 {
     if (m_peerName.isEmpty() && m_socket && m_socket->state() == QAbstractSocket::ConnectedState)
-        m_peerName = QStringLiteral("%1:%2").arg(m_socket->peerAddress().toString()).arg(m_socket->peerPort());
+        m_peerName =
+            QStringLiteral("%1:%2").arg(m_socket->peerAddress().toString()).arg(m_socket->peerPort());
     return m_peerName.isEmpty() ? QStringLiteral("the peer") : m_peerName;
 }
 
@@ -144,7 +147,8 @@ void FrameLink::finish(const QString& reason)
     emit closed(reason);
 }
 
-FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer, QObject* parent)
+FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
+                    QObject* parent)
 {
     auto* socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest);
     socket->setSslConfiguration(tls);

@@ -59,6 +59,7 @@ private:
 };
 
 // Dials `url` with `tls` and, once connected, says Hello as `peer` with the features of this build.
-FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer, QObject* parent);
+FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
+                    QObject* parent);
 
 } // namespace lanes

@@ -35,8 +35,8 @@ void JsonReader::rejectUnknown()
     const QJsonObject o = m_value.toObject();
     for (auto it = o.begin(); it != o.end(); ++it) {
         if (!m_seen.contains(it.key())) {
-            *m_error = Error{ErrorCode::InvalidArgument,
-                             QStringLiteral("%1: unknown key").arg(pathOf(it.key())), {}};
+            *m_error = Error{
+                ErrorCode::InvalidArgument, QStringLiteral("%1: unknown key").arg(pathOf(it.key())), {}};
             return;
         }
     }

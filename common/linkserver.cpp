@@ -23,7 +23,8 @@ LinkServer::LinkServer(const QSslConfiguration& tls, QObject* parent)
     m_ws->setMaxPendingConnections(256);
     connect(m_ws, &QWebSocketServer::newConnection, this, [this] {
         while (QWebSocket* socket = m_ws->nextPendingConnection()) {
-            const QSslCertificate cert = m_pendingCerts.take(peerKey(socket->peerAddress(), socket->peerPort()));
+            const QSslCertificate cert =
+                m_pendingCerts.take(peerKey(socket->peerAddress(), socket->peerPort()));
             if (cert.isNull()) {
                 count("link.upgrade_without_tls");
                 socket->abort();

@@ -62,9 +62,10 @@ QMap<QString, quint64> counterSnapshot()
 
 void installLogFormat()
 {
-    qSetMessagePattern(QStringLiteral(
-        "%{time hh:mm:ss.zzz} %{if-debug}D%{endif}%{if-info}I%{endif}%{if-warning}W%{endif}%{if-critical}E%{endif}"
-        "%{if-fatal}F%{endif} %{category}: %{message}"));
+    qSetMessagePattern(
+        QStringLiteral("%{time hh:mm:ss.zzz} "
+                       "%{if-debug}D%{endif}%{if-info}I%{endif}%{if-warning}W%{endif}%{if-critical}E%{endif}"
+                       "%{if-fatal}F%{endif} %{category}: %{message}"));
 }
 
 } // namespace lanes

@@ -1,5 +1,5 @@
-// Logging categories of every lanes process, and named drop counters. Counters are process-wide and atomic, so
-// any thread may bump them; a snapshot is what diagnostics and tests read.
+// Logging categories of every lanes process, and named drop counters. Counters are process-wide and atomic,
+// so any thread may bump them; a snapshot is what diagnostics and tests read.
 #pragma once
 
 #include <QLoggingCategory>

@@ -181,7 +181,8 @@ bool Mux::handleFrame(const v1::Frame& frame)
         const bool peerParity = (open.id() % 2 == 1) == (m_side == Side::Server);
         if (open.id() == 0 || !peerParity || m_streams.contains(open.id())) {
             count("stream.bad_open");
-            refuse(open.id(), ErrorCode::Protocol, QStringLiteral("stream id %1 is not the peer's to open").arg(open.id()));
+            refuse(open.id(), ErrorCode::Protocol,
+                   QStringLiteral("stream id %1 is not the peer's to open").arg(open.id()));
             return true;
         }
         auto* stream = new Stream(this, open.id(), open.kind(), open.meta());

@@ -1,6 +1,6 @@
 // Result<T>, the one error vocabulary of lanes: every fallible call returns std::expected<T, Error>.
-// Errors become wire errors in one function per protocol (framecodec.h for the cluster, rpcerrors for JSON-RPC).
-// Plain values; safe to use from any thread.
+// Errors become wire errors in one function per protocol (framecodec.h for the cluster, rpcerrors for
+// JSON-RPC). Plain values; safe to use from any thread.
 #pragma once
 
 #include <QString>

@@ -22,7 +22,8 @@ bool RpcTracker::resolve(const v1::Frame& frame)
     auto reply = m_pending.take(frame.rpc_id());
     if (!reply)
         return false;
-    if (frame.has_ack() && frame.ack().has_error() && frame.ack().error().code() != v1::ERROR_CODE_UNSPECIFIED)
+    if (frame.has_ack() && frame.ack().has_error() &&
+        frame.ack().error().code() != v1::ERROR_CODE_UNSPECIFIED)
         reply(std::unexpected(fromWire(frame.ack().error())));
     else
         reply(frame);

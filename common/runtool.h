@@ -9,7 +9,7 @@ namespace lanes {
 
 // Runs argv[0] (found on PATH) with `input` on stdin; returns its exit code (-1 if it could not start or was
 // killed) and fills `output` with its stdout when given. Its stderr is ours unless `quiet`.
-int runTool(const std::vector<std::string>& argv, const std::string& input = {}, std::string* output = nullptr,
-            bool quiet = false);
+int runTool(const std::vector<std::string>& argv, const std::string& input = {},
+            std::string* output = nullptr, bool quiet = false);
 
 } // namespace lanes

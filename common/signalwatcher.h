@@ -1,5 +1,5 @@
-// Turns SIGINT, SIGTERM and SIGHUP into a Qt signal through a self-pipe, so that daemons clean up on the event
-// loop instead of inside a signal handler. One per process; create it in main's thread.
+// Turns SIGINT, SIGTERM and SIGHUP into a Qt signal through a self-pipe, so that daemons clean up on the
+// event loop instead of inside a signal handler. One per process; create it in main's thread.
 #pragma once
 
 #include <QObject>

@@ -78,7 +78,8 @@ void StreamBridge::onStreamData(const QByteArray& data)
     if (m_down == 0)
         emit firstByteFromStream();
     m_down += data.size();
-    if (m_socket->state() == QAbstractSocket::ConnectedState || m_socket->state() == QAbstractSocket::ConnectingState)
+    if (m_socket->state() == QAbstractSocket::ConnectedState ||
+        m_socket->state() == QAbstractSocket::ConnectingState)
         m_socket->write(data);
     else if (m_stream)
         m_stream->consumed(data.size()); // the socket is gone; drop the bytes but keep the window honest

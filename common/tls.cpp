@@ -53,8 +53,8 @@ bool addExtension(X509* cert, X509* issuer, int nid, const QByteArray& value)
     return ok;
 }
 
-Result<PemPair> makeCertificate(const QString& cn, const QString& unit, CertUsage usage, const QStringList& sans,
-                                const PemPair* ca)
+Result<PemPair> makeCertificate(const QString& cn, const QString& unit, CertUsage usage,
+                                const QStringList& sans, const PemPair* ca)
 {
     PkeyPtr key(EVP_EC_gen("P-256"));
     if (!key)
@@ -71,14 +71,15 @@ Result<PemPair> makeCertificate(const QString& cn, const QString& unit, CertUsag
     X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 365 * 24 * 3600);
     X509_set_pubkey(cert.get(), key.get());
     X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("lanes"), -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("lanes"), -1,
+                               -1, 0);
     const QByteArray unitUtf8 = unit.toUtf8();
     if (!unit.isEmpty())
         X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8,
                                    reinterpret_cast<const unsigned char*>(unitUtf8.constData()), -1, -1, 0);
     const QByteArray cnUtf8 = cn.toUtf8();
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cnUtf8.constData()),
-                               -1, -1, 0);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                               reinterpret_cast<const unsigned char*>(cnUtf8.constData()), -1, -1, 0);
 
     X509Ptr caCert;
     PkeyPtr caKey;
@@ -88,7 +89,8 @@ Result<PemPair> makeCertificate(const QString& cn, const QString& unit, CertUsag
         BioPtr kb(BIO_new_mem_buf(ca->key.constData(), int(ca->key.size())));
         caKey.reset(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
         if (!caCert || !caKey)
-            return fail(ErrorCode::InvalidArgument, QStringLiteral("the CA certificate or key does not load"));
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("the CA certificate or key does not load"));
         X509_set_issuer_name(cert.get(), X509_get_subject_name(caCert.get()));
     } else {
         X509_set_issuer_name(cert.get(), name);
@@ -134,7 +136,8 @@ Result<QSslConfiguration> mtlsConfiguration(const PemPair& identity, const QByte
     if (cert.isNull())
         return fail(ErrorCode::InvalidArgument, QStringLiteral("the certificate does not load"));
     if (key.isNull())
-        return fail(ErrorCode::InvalidArgument, QStringLiteral("the private key does not load (P-256 expected)"));
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("the private key does not load (P-256 expected)"));
     if (ca.isEmpty())
         return fail(ErrorCode::InvalidArgument, QStringLiteral("the CA certificate does not load"));
     QSslConfiguration config;
@@ -171,7 +174,8 @@ Result<QByteArray> readFile(const QString& path)
 {
     QFile file(path);
     if (!file.open(QIODevice::ReadOnly))
-        return fail(ErrorCode::InvalidArgument, QStringLiteral("cannot read %1: %2").arg(path, file.errorString()));
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("cannot read %1: %2").arg(path, file.errorString()));
     return file.readAll();
 }
 
@@ -179,12 +183,14 @@ Result<void> writeFile(const QString& path, const QByteArray& bytes, bool privat
 {
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly))
-        return fail(ErrorCode::InvalidArgument, QStringLiteral("cannot write %1: %2").arg(path, file.errorString()));
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("cannot write %1: %2").arg(path, file.errorString()));
     if (privateFile)
         file.setPermissions(QFileDevice::ReadOwner | QFileDevice::WriteOwner);
     file.write(bytes);
     if (!file.commit())
-        return fail(ErrorCode::InvalidArgument, QStringLiteral("cannot write %1: %2").arg(path, file.errorString()));
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("cannot write %1: %2").arg(path, file.errorString()));
     return {};
 }
 
@@ -203,8 +209,9 @@ Result<Credentials> loadCredentials(const QString& path)
                   o.value(u"ca").toString().toUtf8()};
     for (const char* field : {"operator", "user", "certificate", "key", "ca"})
         if (o.value(QLatin1String(field)).toString().isEmpty())
-            return fail(ErrorCode::InvalidArgument,
-                        QStringLiteral("credentials %1 lack the field \"%2\"").arg(path, QLatin1String(field)));
+            return fail(
+                ErrorCode::InvalidArgument,
+                QStringLiteral("credentials %1 lack the field \"%2\"").arg(path, QLatin1String(field)));
     return c;
 }
 

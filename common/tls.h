@@ -21,7 +21,8 @@ enum class CertUsage { Ca, Server, Client };
 
 // A fresh P-256 CA certificate and key, valid for ten years.
 Result<PemPair> makeCa(const QString& commonName);
-// A certificate signed by `ca`: subject CN=`commonName`, OU=`unit` (a role); `sans` are DNS names or IP addresses.
+// A certificate signed by `ca`: subject CN=`commonName`, OU=`unit` (a role); `sans` are DNS names or IP
+// addresses.
 Result<PemPair> issueCertificate(const PemPair& ca, const QString& commonName, const QString& unit,
                                  CertUsage usage, const QStringList& sans = {});
 

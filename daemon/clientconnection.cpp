@@ -8,7 +8,8 @@
 namespace lanes::daemon {
 
 ClientConnection::ClientConnection(rpc::Transport* transport, SessionManager* sessions, QObject* parent)
-    : QObject(parent), m_transport(transport), m_endpoint(new rpc::Endpoint(transport, this)), m_sessions(sessions)
+    : QObject(parent), m_transport(transport), m_endpoint(new rpc::Endpoint(transport, this)),
+      m_sessions(sessions)
 {
     transport->setParent(this);
     bindMethods();
@@ -20,10 +21,11 @@ ClientConnection::ClientConnection(rpc::Transport* transport, SessionManager* se
         return std::nullopt;
     });
     connect(m_endpoint, &rpc::Endpoint::closed, this, [this] { finish(); });
-    connect(sessions, &SessionManager::stateChanged, this, [this](const ide::SessionStateChangedParams& change) {
-        if (m_initialized)
-            rpc::notify(*m_endpoint, ide::method::stateChanged, change);
-    });
+    connect(sessions, &SessionManager::stateChanged, this,
+            [this](const ide::SessionStateChangedParams& change) {
+                if (m_initialized)
+                    rpc::notify(*m_endpoint, ide::method::stateChanged, change);
+            });
     connect(sessions, &SessionManager::message, this, [this](int type, const QString& text) {
         if (m_initialized)
             rpc::notify(*m_endpoint, ide::method::showMessage, ide::ShowMessageParams{type, text});
@@ -49,7 +51,8 @@ void ClientConnection::onInitialize(const ide::InitializeParams&, rpc::Callback<
     if (m_initialized)
         return reply(fail(ErrorCode::InvalidArgument, QStringLiteral("initialize was already called")));
     m_initialized = true;
-    reply(ide::InitializeResult{QStringLiteral("lanesd"), QCoreApplication::applicationVersion(), m_endpoint->methods()});
+    reply(ide::InitializeResult{QStringLiteral("lanesd"), QCoreApplication::applicationVersion(),
+                                m_endpoint->methods()});
 }
 
 void ClientConnection::onInitialized(const ide::Empty&) {}
@@ -77,7 +80,8 @@ void ClientConnection::finish()
     deleteLater();
 }
 
-void ClientConnection::onTargetsList(const ide::CredentialsParams& params, rpc::Callback<ide::TargetsListResult> reply)
+void ClientConnection::onTargetsList(const ide::CredentialsParams& params,
+                                     rpc::Callback<ide::TargetsListResult> reply)
 {
     m_sessions->targets(params.credentials, std::move(reply));
 }
@@ -88,20 +92,26 @@ void ClientConnection::onClusterSessions(const ide::CredentialsParams& params,
     m_sessions->clusterSessions(params.credentials, std::move(reply));
 }
 
-void ClientConnection::onSessionStart(const ide::SessionStartParams& params, rpc::Callback<ide::SessionStartResult> reply)
+void ClientConnection::onSessionStart(const ide::SessionStartParams& params,
+                                      rpc::Callback<ide::SessionStartResult> reply)
 {
     const QString token = QStringLiteral("session-start-%1").arg(++m_progressTokens);
     QPointer<ClientConnection> self(this);
     auto progress = [self, token](const QString& message) {
         if (self)
-            rpc::notify(*self->m_endpoint, ide::method::progress, ide::ProgressParams{token, QStringLiteral("report"), {}, message});
+            rpc::notify(*self->m_endpoint, ide::method::progress,
+                        ide::ProgressParams{token, QStringLiteral("report"), {}, message});
     };
-    rpc::notify(*m_endpoint, ide::method::progress,
-                ide::ProgressParams{token, QStringLiteral("begin"), QStringLiteral("Starting a lanes session"), {}});
+    rpc::notify(
+        *m_endpoint, ide::method::progress,
+        ide::ProgressParams{token, QStringLiteral("begin"), QStringLiteral("Starting a lanes session"), {}});
     m_sessions->start(params, this, progress, [self, token, reply](Result<ide::SessionStartResult> result) {
         if (self)
             rpc::notify(*self->m_endpoint, ide::method::progress,
-                        ide::ProgressParams{token, QStringLiteral("end"), {}, result ? QStringLiteral("running") : describe(result.error())});
+                        ide::ProgressParams{token,
+                                            QStringLiteral("end"),
+                                            {},
+                                            result ? QStringLiteral("running") : describe(result.error())});
         reply(std::move(result));
     });
 }

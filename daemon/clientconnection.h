@@ -30,7 +30,8 @@ private:
     void onSessionStart(const ide::SessionStartParams& params, rpc::Callback<ide::SessionStartResult> reply);
     void onSessionStop(const ide::SessionIdParams& params, rpc::Callback<ide::Empty> reply);
     void onSessionList(const ide::Empty& params, rpc::Callback<ide::SessionListResult> reply);
-    void onClusterSessions(const ide::CredentialsParams& params, rpc::Callback<ide::ClusterSessionsResult> reply);
+    void onClusterSessions(const ide::CredentialsParams& params,
+                           rpc::Callback<ide::ClusterSessionsResult> reply);
     void finish();
 
     rpc::Transport* m_transport;

@@ -27,7 +27,8 @@ void readIncoming(JsonReader& r, IncomingConfig& in)
     if (r.value().isString()) { // "incoming": "steal"
         in.mode = r.value().toString();
     } else {
-        notYet(r, {"http_filter", "http_header_filter", "listen_ports", "ignore_localhost", "https_delivery"});
+        notYet(r,
+               {"http_filter", "http_header_filter", "listen_ports", "ignore_localhost", "https_delivery"});
         r.optional(QStringLiteral("mode"), in.mode);
         r.optional(QStringLiteral("ports"), in.ports);
         r.optional(QStringLiteral("ignore_ports"), in.ignorePorts);
@@ -44,7 +45,8 @@ void readIncoming(JsonReader& r, IncomingConfig& in)
     if (in.mode == u"mirror")
         return r.error(QStringLiteral("mode \"mirror\" is not supported by lanes yet"));
     if (in.onConcurrentSteal != u"abort")
-        return r.error(QStringLiteral("on_concurrent_steal \"%1\" is not supported yet (only abort)").arg(in.onConcurrentSteal));
+        return r.error(QStringLiteral("on_concurrent_steal \"%1\" is not supported yet (only abort)")
+                           .arg(in.onConcurrentSteal));
     auto checkPort = [&r](int port) {
         if (port < 1 || port > 65535)
             r.error(QStringLiteral("port %1 is out of range").arg(port));

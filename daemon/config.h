@@ -1,6 +1,6 @@
 // The user's session config: `.lanes/lanes.json`, or a mirrord config (`.mirrord/mirrord.json`) for the keys
-// lanes implements, with mirrord's meaning. Strict: an unknown key, or one lanes does not implement yet, is an
-// error that names its path; a wrong type names the path too. Plain functions; any thread.
+// lanes implements, with mirrord's meaning. Strict: an unknown key, or one lanes does not implement yet, is
+// an error that names its path; a wrong type names the path too. Plain functions; any thread.
 #pragma once
 
 #include "result.h"
@@ -23,7 +23,7 @@ struct IncomingConfig
     QString mode = QStringLiteral("steal"); // steal or mirror
     QList<int> ports;                       // remote ports; empty means every port of the target
     QList<int> ignorePorts;
-    QList<QPair<int, int>> portMapping;     // mirrord's [[local, remote]]
+    QList<QPair<int, int>> portMapping; // mirrord's [[local, remote]]
     QString onConcurrentSteal = QStringLiteral("abort");
 };
 

@@ -20,12 +20,17 @@ int daemonMain(int argc, char** argv)
     QCoreApplication::setApplicationVersion(QStringLiteral(LANES_VERSION));
     installLogFormat();
     QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral("The lanes daemon: JSON-RPC 2.0 for IDEs, the GUI and the CLI."));
+    parser.setApplicationDescription(
+        QStringLiteral("The lanes daemon: JSON-RPC 2.0 for IDEs, the GUI and the CLI."));
     parser.addHelpOption();
     parser.addVersionOption();
-    const QCommandLineOption stdio(QStringLiteral("stdio"), QStringLiteral("Serve one client on stdin/stdout."));
-    const QCommandLineOption socket(QStringLiteral("socket"), QStringLiteral("Unix socket to serve."), QStringLiteral("PATH"), ide::defaultSocketPath());
-    const QCommandLineOption idleExit(QStringLiteral("idle-exit"), QStringLiteral("Exit after SECONDS without clients or sessions."), QStringLiteral("SECONDS"), QStringLiteral("0"));
+    const QCommandLineOption stdio(QStringLiteral("stdio"),
+                                   QStringLiteral("Serve one client on stdin/stdout."));
+    const QCommandLineOption socket(QStringLiteral("socket"), QStringLiteral("Unix socket to serve."),
+                                    QStringLiteral("PATH"), ide::defaultSocketPath());
+    const QCommandLineOption idleExit(QStringLiteral("idle-exit"),
+                                      QStringLiteral("Exit after SECONDS without clients or sessions."),
+                                      QStringLiteral("SECONDS"), QStringLiteral("0"));
     parser.addOptions({stdio, socket, idleExit});
     parser.process(app);
 
@@ -34,7 +39,8 @@ int daemonMain(int argc, char** argv)
     SessionManager sessions;
     if (parser.isSet(stdio)) {
         auto* client = new ClientConnection(new rpc::StdioTransport, &sessions, &app);
-        QObject::connect(client, &ClientConnection::finished, &app, [](bool clean) { QCoreApplication::exit(clean ? 0 : 1); });
+        QObject::connect(client, &ClientConnection::finished, &app,
+                         [](bool clean) { QCoreApplication::exit(clean ? 0 : 1); });
         return app.exec();
     }
     DaemonServer server(&sessions);

@@ -36,7 +36,8 @@ DaemonServer::DaemonServer(SessionManager* sessions, QObject* parent) : QObject(
 Result<void> DaemonServer::listen(const QString& path)
 {
     const QString dir = QFileInfo(path).absolutePath();
-    if (!QDir().mkpath(dir) || !QFile::setPermissions(dir, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner))
+    if (!QDir().mkpath(dir) ||
+        !QFile::setPermissions(dir, QFileDevice::ReadOwner | QFileDevice::WriteOwner | QFileDevice::ExeOwner))
         return fail(ErrorCode::Internal, QStringLiteral("cannot make %1").arg(dir));
     QLocalSocket probe;
     probe.connectToServer(path);
@@ -45,7 +46,8 @@ Result<void> DaemonServer::listen(const QString& path)
     QLocalServer::removeServer(path);
     m_server.setSocketOptions(QLocalServer::UserAccessOption);
     if (!m_server.listen(path))
-        return fail(ErrorCode::Internal, QStringLiteral("cannot listen on %1: %2").arg(path, m_server.errorString()));
+        return fail(ErrorCode::Internal,
+                    QStringLiteral("cannot listen on %1: %2").arg(path, m_server.errorString()));
     qCInfo(lcDaemon) << "lanesd listening on" << path;
     return {};
 }

@@ -44,15 +44,19 @@ void OperatorClient::open(std::function<void(Result<void>)> ready)
         onFrame(frame);
     });
     connect(m_link, &FrameLink::closed, this, [this, finishReady](const QString& why) {
-        finishReady(std::unexpected(Error{m_closeError ? m_closeError->code : ErrorCode::ConnectFailed,
-                                          QStringLiteral("operator %1: %2").arg(m_credentials.operatorUrl, why), {}}));
+        finishReady(
+            std::unexpected(Error{m_closeError ? m_closeError->code : ErrorCode::ConnectFailed,
+                                  QStringLiteral("operator %1: %2").arg(m_credentials.operatorUrl, why),
+                                  {}}));
         m_rpc.failAll(Error{ErrorCode::ConnectFailed, why, {}});
         m_mux->resetAll(Error{ErrorCode::ConnectFailed, why, {}});
         emit closed(why, m_closeError);
     });
     connect(&m_deadline, &QTimer::timeout, this, [this, finishReady] {
-        finishReady(fail(ErrorCode::ConnectFailed, QStringLiteral("the operator at %1 did not answer within %2 ms")
-                                                       .arg(m_credentials.operatorUrl).arg(kConnectTimeoutMs)));
+        finishReady(
+            fail(ErrorCode::ConnectFailed, QStringLiteral("the operator at %1 did not answer within %2 ms")
+                                               .arg(m_credentials.operatorUrl)
+                                               .arg(kConnectTimeoutMs)));
         m_link->close(QStringLiteral("connect timeout"));
     });
     m_deadline.start(kConnectTimeoutMs);

@@ -8,26 +8,36 @@ namespace lanes::daemon {
 
 Session::Session(Credentials credentials, QString target, QList<ide::PortMapping> ports,
                  QList<QPair<int, int>> portMapping, QObject* parent)
-    : QObject(parent), m_client(new OperatorClient(std::move(credentials), this)), m_target(std::move(target)),
-      m_ports(std::move(ports)), m_portMapping(std::move(portMapping)), m_started(QDateTime::currentDateTimeUtc())
+    : QObject(parent), m_client(new OperatorClient(std::move(credentials), this)),
+      m_target(std::move(target)), m_ports(std::move(ports)), m_portMapping(std::move(portMapping)),
+      m_started(QDateTime::currentDateTimeUtc())
 {
 }
 
 QString Session::stateName(State state)
 {
     switch (state) {
-    case State::Starting: return QStringLiteral("starting");
-    case State::Running: return QStringLiteral("running");
-    case State::Lost: return QStringLiteral("lost");
-    case State::Stopped: return QStringLiteral("stopped");
+    case State::Starting:
+        return QStringLiteral("starting");
+    case State::Running:
+        return QStringLiteral("running");
+    case State::Lost:
+        return QStringLiteral("lost");
+    case State::Stopped:
+        return QStringLiteral("stopped");
     }
     return {};
 }
 
 ide::SessionSummary Session::summary() const
 {
-    return {m_id, m_target, stateName(m_state), m_reason, m_started.toString(Qt::ISODate),
-            m_client->credentials().user, m_ports};
+    return {m_id,
+            m_target,
+            stateName(m_state),
+            m_reason,
+            m_started.toString(Qt::ISODate),
+            m_client->credentials().user,
+            m_ports};
 }
 
 void Session::setState(State state, const QString& reason)
@@ -59,7 +69,9 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             if (!reply || !reply->has_session_started()) {
                 m_state = State::Stopped;
                 m_client->close(QStringLiteral("session refused"));
-                done(std::unexpected(reply ? Error{ErrorCode::Protocol, QStringLiteral("unexpected reply"), {}} : reply.error()));
+                done(std::unexpected(reply
+                                         ? Error{ErrorCode::Protocol, QStringLiteral("unexpected reply"), {}}
+                                         : reply.error()));
                 return;
             }
             const auto& started = reply->session_started();
@@ -81,12 +93,17 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             result.env.insert(QStringLiteral("LANES_SESSION_ID"), m_id);
             result.env.insert(QStringLiteral("LANES_TARGET"), m_target);
             connect(m_client->mux(), &Mux::incoming, this, &Session::onStream);
-            connect(m_client, &OperatorClient::closed, this, [this](const QString& why, const std::optional<Error>& error) {
-                if (m_state == State::Running)
-                    setState(State::Lost, error ? describe(*error) : QStringLiteral("operator link lost: ") + why);
-            });
+            connect(m_client, &OperatorClient::closed, this,
+                    [this](const QString& why, const std::optional<Error>& error) {
+                        if (m_state == State::Running)
+                            setState(State::Lost,
+                                     error ? describe(*error) : QStringLiteral("operator link lost: ") + why);
+                    });
             connect(m_client, &OperatorClient::notice, this, [this](const v1::Notice& notice) {
-                emit message(notice.level() == "error" ? 1 : notice.level() == "warning" ? 2 : 3, qs(notice.text()));
+                emit message(notice.level() == "error"     ? 1
+                             : notice.level() == "warning" ? 2
+                                                           : 3,
+                             qs(notice.text()));
             });
             setState(State::Running, {});
             done(result);
@@ -106,7 +123,8 @@ void Session::onStream(Stream* stream)
 {
     if (stream->kind() != v1::TCP) {
         count("daemon.unsupported_stream");
-        stream->reset(Error{ErrorCode::Unsupported, QStringLiteral("lanesd takes only TCP streams so far"), {}});
+        stream->reset(
+            Error{ErrorCode::Unsupported, QStringLiteral("lanesd takes only TCP streams so far"), {}});
         return;
     }
     int local = 0;
@@ -115,14 +133,17 @@ void Session::onStream(Stream* stream)
             local = port.local;
     if (local == 0) {
         count("daemon.stream_for_unknown_port");
-        stream->reset(Error{ErrorCode::InvalidArgument, QStringLiteral("this session does not steal port %1").arg(stream->meta().port()), {}});
+        stream->reset(Error{ErrorCode::InvalidArgument,
+                            QStringLiteral("this session does not steal port %1").arg(stream->meta().port()),
+                            {}});
         return;
     }
     auto* socket = new QTcpSocket;
     auto* bridge = new StreamBridge(stream, socket, this);
     connect(bridge, &StreamBridge::done, this, [this, local](const QString& outcome) {
         if (outcome.startsWith(u"socket error") && outcome.contains(u"refused"))
-            emit message(1, QStringLiteral("a stolen connection found nothing listening on 127.0.0.1:%1").arg(local));
+            emit message(
+                1, QStringLiteral("a stolen connection found nothing listening on 127.0.0.1:%1").arg(local));
     });
     socket->connectToHost(QHostAddress::LocalHost, quint16(local));
 }

@@ -17,7 +17,8 @@ QString resolvePath(const QString& path, const QString& cwd)
 Result<Credentials> credentialsAt(const QString& path, const QString& cwd)
 {
     if (path.isEmpty())
-        return fail(ErrorCode::InvalidArgument, QStringLiteral("no credentials: pass --credentials FILE or set LANES_CREDENTIALS"));
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("no credentials: pass --credentials FILE or set LANES_CREDENTIALS"));
     return loadCredentials(resolvePath(path, cwd));
 }
 
@@ -41,7 +42,8 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
             return done(std::unexpected(parsed.error()));
         config = *parsed;
     } else {
-        const QString path = params.configPath.isEmpty() ? findConfig(params.cwd) : resolvePath(params.configPath, params.cwd);
+        const QString path =
+            params.configPath.isEmpty() ? findConfig(params.cwd) : resolvePath(params.configPath, params.cwd);
         if (!path.isEmpty()) {
             auto loaded = loadConfig(path);
             if (!loaded)
@@ -51,7 +53,8 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
     }
     const QString target = params.target.isEmpty() ? config.targetPath : params.target;
     if (target.isEmpty())
-        return done(fail(ErrorCode::InvalidArgument, QStringLiteral("no target: pass -t TARGET or set target.path in the config")));
+        return done(fail(ErrorCode::InvalidArgument,
+                         QStringLiteral("no target: pass -t TARGET or set target.path in the config")));
     QList<ide::PortMapping> ports = params.steal;
     if (ports.isEmpty())
         for (const PortMap& p : config.stealPorts(config.incoming.ports))
@@ -136,44 +139,53 @@ void SessionManager::targets(const QString& credentialsPath, rpc::Callback<ide::
 {
     v1::Frame request;
     request.mutable_list_targets();
-    queryOperator<ide::TargetsListResult>(credentialsPath, request, [](const v1::Frame& reply) {
-        ide::TargetsListResult result;
-        for (const auto& t : reply.target_list().targets()) {
-            ide::TargetSummary target{qs(t.path()), qs(t.kind()), {}, {}};
-            for (quint32 port : t.ports())
-                target.ports << int(port);
-            for (const auto& p : t.pods()) {
-                ide::PodSummary pod{qs(p.name()), qs(p.ip()), {}};
-                for (quint32 port : p.ports())
-                    pod.ports << int(port);
-                target.pods << pod;
+    queryOperator<ide::TargetsListResult>(
+        credentialsPath, request,
+        [](const v1::Frame& reply) {
+            ide::TargetsListResult result;
+            for (const auto& t : reply.target_list().targets()) {
+                ide::TargetSummary target{qs(t.path()), qs(t.kind()), {}, {}};
+                for (quint32 port : t.ports())
+                    target.ports << int(port);
+                for (const auto& p : t.pods()) {
+                    ide::PodSummary pod{qs(p.name()), qs(p.ip()), {}};
+                    for (quint32 port : p.ports())
+                        pod.ports << int(port);
+                    target.pods << pod;
+                }
+                result.targets << target;
             }
-            result.targets << target;
-        }
-        return result;
-    }, std::move(done));
+            return result;
+        },
+        std::move(done));
 }
 
-void SessionManager::clusterSessions(const QString& credentialsPath, rpc::Callback<ide::ClusterSessionsResult> done)
+void SessionManager::clusterSessions(const QString& credentialsPath,
+                                     rpc::Callback<ide::ClusterSessionsResult> done)
 {
     v1::Frame request;
     request.mutable_list_sessions();
-    queryOperator<ide::ClusterSessionsResult>(credentialsPath, request, [](const v1::Frame& reply) {
-        ide::ClusterSessionsResult result;
-        for (const auto& s : reply.session_list().sessions()) {
-            ide::ClusterSession session{qs(s.id()), qs(s.user()), qs(s.target()), {}, {}, qint64(s.age_seconds()), {}};
-            for (quint32 port : s.ports())
-                session.ports << int(port);
-            for (const auto& f : s.filters())
-                session.filters << qs(f);
-            for (const auto& p : s.pods())
-                session.pods << qs(p);
-            result.sessions << session;
-        }
-        for (const auto& l : reply.session_list().locks())
-            result.locks << ide::PortLockSummary{qs(l.pod()), int(l.port()), qs(l.session_id()), qs(l.user())};
-        return result;
-    }, std::move(done));
+    queryOperator<ide::ClusterSessionsResult>(
+        credentialsPath, request,
+        [](const v1::Frame& reply) {
+            ide::ClusterSessionsResult result;
+            for (const auto& s : reply.session_list().sessions()) {
+                ide::ClusterSession session{
+                    qs(s.id()), qs(s.user()), qs(s.target()), {}, {}, qint64(s.age_seconds()), {}};
+                for (quint32 port : s.ports())
+                    session.ports << int(port);
+                for (const auto& f : s.filters())
+                    session.filters << qs(f);
+                for (const auto& p : s.pods())
+                    session.pods << qs(p);
+                result.sessions << session;
+            }
+            for (const auto& l : reply.session_list().locks())
+                result.locks << ide::PortLockSummary{qs(l.pod()), int(l.port()), qs(l.session_id()),
+                                                     qs(l.user())};
+            return result;
+        },
+        std::move(done));
 }
 
 } // namespace lanes::daemon

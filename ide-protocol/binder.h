@@ -14,7 +14,8 @@ namespace lanes::rpc {
 template <class R> using Callback = std::function<void(Result<R>)>;
 
 template <class C, class P, class R>
-void bindMethod(Endpoint& endpoint, const QString& name, C* receiver, void (C::*handler)(const P&, Callback<R>))
+void bindMethod(Endpoint& endpoint, const QString& name, C* receiver,
+                void (C::*handler)(const P&, Callback<R>))
 {
     QPointer<C> guard(receiver);
     endpoint.onRequest(name, [guard, handler, name](const QJsonValue& params, ReplyOnce reply) {
@@ -23,7 +24,8 @@ void bindMethod(Endpoint& endpoint, const QString& name, C* receiver, void (C::*
             return;
         }
         P parsed{};
-        if (auto ok = fromJson(params.isUndefined() ? QJsonValue(QJsonObject()) : params, parsed, QStringLiteral("params"));
+        if (auto ok = fromJson(params.isUndefined() ? QJsonValue(QJsonObject()) : params, parsed,
+                               QStringLiteral("params"));
             !ok) {
             reply(std::unexpected(ok.error()));
             return;

@@ -13,9 +13,12 @@ RpcError toRpcError(const Error& error)
     if (!error.policy.isEmpty())
         data.insert(QStringLiteral("policy"), error.policy);
     switch (error.code) {
-    case ErrorCode::InvalidArgument: return {kInvalidParams, error.message, data};
-    case ErrorCode::Internal: return {kInternalError, error.message, data};
-    default: return {kProjectCodeBase - int(error.code), error.message, data};
+    case ErrorCode::InvalidArgument:
+        return {kInvalidParams, error.message, data};
+    case ErrorCode::Internal:
+        return {kInternalError, error.message, data};
+    default:
+        return {kProjectCodeBase - int(error.code), error.message, data};
     }
 }
 
@@ -121,7 +124,8 @@ void Endpoint::notify(const QString& method, const QJsonValue& params)
 
 void Endpoint::sendResult(const QJsonValue& id, const QJsonValue& result)
 {
-    m_transport->send(QJsonObject{{"jsonrpc", "2.0"}, {"id", id}, {"result", result.isUndefined() ? QJsonValue() : result}});
+    m_transport->send(QJsonObject{
+        {"jsonrpc", "2.0"}, {"id", id}, {"result", result.isUndefined() ? QJsonValue() : result}});
 }
 
 void Endpoint::sendError(const QJsonValue& id, const RpcError& error)
@@ -139,7 +143,8 @@ void Endpoint::onMessage(const QJsonObject& message)
     const bool validId = id.isUndefined() || id.isDouble() || id.isString() || id.isNull();
     if (message.value(u"jsonrpc") != QJsonValue(QStringLiteral("2.0")) || !validId) {
         count("rpc.invalid_request");
-        sendError(validId ? id : QJsonValue::Null, {kInvalidRequest, QStringLiteral("not a JSON-RPC 2.0 message"), {}});
+        sendError(validId ? id : QJsonValue::Null,
+                  {kInvalidRequest, QStringLiteral("not a JSON-RPC 2.0 message"), {}});
         return;
     }
     if (method.isUndefined()) { // a response to one of our calls
@@ -156,7 +161,8 @@ void Endpoint::onMessage(const QJsonObject& message)
     }
     if (!method.isString()) {
         count("rpc.invalid_request");
-        sendError(id.isUndefined() ? QJsonValue::Null : id, {kInvalidRequest, QStringLiteral("method must be a string"), {}});
+        sendError(id.isUndefined() ? QJsonValue::Null : id,
+                  {kInvalidRequest, QStringLiteral("method must be a string"), {}});
         return;
     }
     const QString name = method.toString();

@@ -39,7 +39,8 @@ Result<std::optional<QByteArray>> ContentLengthDecoder::next()
             return std::nullopt;
         }
         if (end - m_pos > kMaxHeadBytes)
-            return broken("rpc.head_too_large", QStringLiteral("message head exceeds %1 bytes").arg(kMaxHeadBytes));
+            return broken("rpc.head_too_large",
+                          QStringLiteral("message head exceeds %1 bytes").arg(kMaxHeadBytes));
         const QList<QByteArray> lines = m_buffer.mid(m_pos, end - m_pos).split('\n');
         qsizetype length = -1;
         for (qsizetype i = 0; i < lines.size(); ++i) {

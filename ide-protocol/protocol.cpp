@@ -51,7 +51,9 @@ void readValue(JsonReader& r, InitializeParams& p)
 }
 QJsonValue toJson(const InitializeParams& p)
 {
-    return QJsonObject{{"processId", p.processId}, {"clientInfo", p.clientInfo}, {"capabilities", p.capabilities},
+    return QJsonObject{{"processId", p.processId},
+                       {"clientInfo", p.clientInfo},
+                       {"capabilities", p.capabilities},
                        {"rootPath", p.rootPath}};
 }
 
@@ -99,7 +101,7 @@ void readValue(JsonReader& r, SessionStartParams& p)
 QJsonValue toJson(const SessionStartParams& p)
 {
     return QJsonObject{{"credentials", p.credentials}, {"configPath", p.configPath}, {"config", p.config},
-                       {"target", p.target},           {"steal", array(p.steal)},      {"cwd", p.cwd}};
+                       {"target", p.target},           {"steal", array(p.steal)},    {"cwd", p.cwd}};
 }
 
 void readValue(JsonReader& r, SessionStartResult& p)
@@ -112,8 +114,11 @@ void readValue(JsonReader& r, SessionStartResult& p)
 }
 QJsonValue toJson(const SessionStartResult& p)
 {
-    return QJsonObject{{"sessionId", p.sessionId}, {"target", p.target}, {"ports", array(p.ports)},
-                       {"env", strings(p.env)},    {"pods", array(p.pods)}};
+    return QJsonObject{{"sessionId", p.sessionId},
+                       {"target", p.target},
+                       {"ports", array(p.ports)},
+                       {"env", strings(p.env)},
+                       {"pods", array(p.pods)}};
 }
 
 void readValue(JsonReader& r, SessionIdParams& p)
@@ -182,7 +187,8 @@ void readValue(JsonReader& r, TargetSummary& p)
 }
 QJsonValue toJson(const TargetSummary& p)
 {
-    return QJsonObject{{"path", p.path}, {"kind", p.kind}, {"pods", array(p.pods)}, {"ports", array(p.ports)}};
+    return QJsonObject{
+        {"path", p.path}, {"kind", p.kind}, {"pods", array(p.pods)}, {"ports", array(p.ports)}};
 }
 
 void readValue(JsonReader& r, TargetsListResult& p)
@@ -206,8 +212,12 @@ void readValue(JsonReader& r, ClusterSession& p)
 }
 QJsonValue toJson(const ClusterSession& p)
 {
-    return QJsonObject{{"id", p.id},           {"user", p.user},           {"target", p.target},
-                       {"ports", array(p.ports)}, {"filters", array(p.filters)}, {"ageSeconds", p.ageSeconds},
+    return QJsonObject{{"id", p.id},
+                       {"user", p.user},
+                       {"target", p.target},
+                       {"ports", array(p.ports)},
+                       {"filters", array(p.filters)},
+                       {"ageSeconds", p.ageSeconds},
                        {"pods", array(p.pods)}};
 }
 

@@ -51,12 +51,12 @@ struct PortMapping
 
 struct SessionStartParams
 {
-    QString credentials;   // path of the credentials file
-    QString configPath;    // .lanes/lanes.json or a mirrord config; empty for none
-    QJsonObject config;    // an inline config, merged under the command-line overrides
-    QString target;        // overrides the config's target
+    QString credentials;      // path of the credentials file
+    QString configPath;       // .lanes/lanes.json or a mirrord config; empty for none
+    QJsonObject config;       // an inline config, merged under the command-line overrides
+    QString target;           // overrides the config's target
     QList<PortMapping> steal; // overrides the config's incoming ports
-    QString cwd;           // where a relative configPath is resolved
+    QString cwd;              // where a relative configPath is resolved
 };
 
 struct SessionStartResult
@@ -162,7 +162,7 @@ struct ShowMessageParams
 };
 
 #define LANES_IDE_MESSAGE(T)                                                                                 \
-    void readValue(JsonReader& r, T& out);                                                                     \
+    void readValue(JsonReader& r, T& out);                                                                   \
     QJsonValue toJson(const T& in);
 LANES_IDE_MESSAGE(Empty)
 LANES_IDE_MESSAGE(InitializeParams)

@@ -30,8 +30,9 @@ void Transport::feed(const QByteArray& bytes)
         const QJsonDocument doc = QJsonDocument::fromJson(**body, &error);
         if (error.error != QJsonParseError::NoError || !doc.isObject()) {
             count("rpc.malformed_json");
-            emit malformed(error.error != QJsonParseError::NoError ? error.errorString()
-                                                                   : QStringLiteral("message is not an object"));
+            emit malformed(error.error != QJsonParseError::NoError
+                               ? error.errorString()
+                               : QStringLiteral("message is not an object"));
             continue;
         }
         emit messageReceived(doc.object());
@@ -51,7 +52,8 @@ DeviceTransport::DeviceTransport(QIODevice* device, QObject* parent) : Transport
     connect(device, &QIODevice::readyRead, this, [this] { feed(m_device->readAll()); });
     connect(device, &QIODevice::aboutToClose, this, [this] { finish(QStringLiteral("closed")); });
     if (auto* local = qobject_cast<QLocalSocket*>(device))
-        connect(local, &QLocalSocket::disconnected, this, [this] { finish(QStringLiteral("peer disconnected")); });
+        connect(local, &QLocalSocket::disconnected, this,
+                [this] { finish(QStringLiteral("peer disconnected")); });
     if (device->bytesAvailable() > 0)
         feed(device->readAll());
 }
@@ -69,7 +71,8 @@ void DeviceTransport::close()
 }
 
 StdioTransport::StdioTransport(QObject* parent, int inFd, int outFd)
-    : Transport(parent), m_in(inFd), m_out(outFd), m_notifier(new QSocketNotifier(inFd, QSocketNotifier::Read, this))
+    : Transport(parent), m_in(inFd), m_out(outFd),
+      m_notifier(new QSocketNotifier(inFd, QSocketNotifier::Read, this))
 {
     connect(m_notifier, &QSocketNotifier::activated, this, &StdioTransport::onReadable);
 }

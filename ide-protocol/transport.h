@@ -1,6 +1,6 @@
 // The wire behind a JSON-RPC endpoint, as in clangd's Transport.h: messages in, messages out, and the engine
-// never sees bytes. DeviceTransport frames over any QIODevice (QLocalSocket); StdioTransport over fds 0 and 1.
-// Event-loop thread only.
+// never sees bytes. DeviceTransport frames over any QIODevice (QLocalSocket); StdioTransport over fds 0
+// and 1. Event-loop thread only.
 #pragma once
 
 #include "framing.h"
@@ -42,7 +42,8 @@ class DeviceTransport final : public Transport
 {
     Q_OBJECT
 public:
-    // Does not take ownership; `device` must emit readyRead and aboutToClose (QLocalSocket, QTcpSocket, QBuffer).
+    // Does not take ownership; `device` must emit readyRead and aboutToClose (QLocalSocket, QTcpSocket,
+    // QBuffer).
     explicit DeviceTransport(QIODevice* device, QObject* parent = nullptr);
     void send(const QJsonObject& message) override;
     void close() override;

@@ -10,10 +10,11 @@ namespace lanes::op {
 AgentPool::AgentPool(ClusterBackend* cluster, QString credentialsPath, QObject* parent)
     : QObject(parent), m_cluster(cluster), m_credentialsPath(std::move(credentialsPath))
 {
-    connect(cluster, &ClusterBackend::agentExited, this, [this](const QString& id, const QString& pod, const QString& how) {
-        if (Agent* agent = m_agents.value(pod); agent && agent->id == id)
-            lose(pod, QStringLiteral("the agent of %1 %2").arg(pod, how));
-    });
+    connect(cluster, &ClusterBackend::agentExited, this,
+            [this](const QString& id, const QString& pod, const QString& how) {
+                if (Agent* agent = m_agents.value(pod); agent && agent->id == id)
+                    lose(pod, QStringLiteral("the agent of %1 %2").arg(pod, how));
+            });
 }
 
 AgentPool::~AgentPool()
@@ -64,7 +65,9 @@ void AgentPool::ensure(const Pod& pod, Done done)
     agent->deadline = std::make_unique<QTimer>();
     agent->deadline->setSingleShot(true);
     connect(agent->deadline.get(), &QTimer::timeout, this, [this, pod = pod.name] {
-        lose(pod, QStringLiteral("the agent of %1 did not connect within %2 ms").arg(pod).arg(kAgentStartTimeoutMs));
+        lose(pod, QStringLiteral("the agent of %1 did not connect within %2 ms")
+                      .arg(pod)
+                      .arg(kAgentStartTimeoutMs));
     });
     agent->deadline->start(kAgentStartTimeoutMs);
     qCInfo(lcOperator) << "starting agent" << agent->id << "in" << pod.netns;
@@ -75,7 +78,8 @@ void AgentPool::adopt(FrameLink* link, const QSslCertificate& certificate)
     link->setParent(this);
     if (certificateUnit(certificate) != u"agent") {
         count("operator.agent_link_not_agent");
-        link->close(QStringLiteral("only agents may use this listener"), Error{ErrorCode::Unauthorized, {}, {}});
+        link->close(QStringLiteral("only agents may use this listener"),
+                    Error{ErrorCode::Unauthorized, {}, {}});
         link->deleteLater();
         return;
     }
@@ -91,8 +95,8 @@ void AgentPool::adopt(FrameLink* link, const QSslCertificate& certificate)
         reply.mutable_hello_reply()->mutable_peer_info()->set_role("operator");
         if (!agent || agent->link) {
             count("operator.unknown_agent");
-            *reply.mutable_hello_reply()->mutable_error() =
-                toWire(Error{ErrorCode::Unauthenticated, QStringLiteral("no agent by that id was started"), {}});
+            *reply.mutable_hello_reply()->mutable_error() = toWire(
+                Error{ErrorCode::Unauthenticated, QStringLiteral("no agent by that id was started"), {}});
             link->send(reply);
             link->close(QStringLiteral("unknown agent"));
             return;
@@ -101,7 +105,8 @@ void AgentPool::adopt(FrameLink* link, const QSslCertificate& certificate)
         link->setProperty("lanes.agentId", agent->id);
         agent->link = link;
         agent->deadline.reset();
-        qCInfo(lcOperator) << "agent" << agent->id << "of" << agent->pod << "connected from" << link->peerName();
+        qCInfo(lcOperator) << "agent" << agent->id << "of" << agent->pod << "connected from"
+                           << link->peerName();
         for (const Done& done : std::exchange(agent->waiters, {}))
             done({});
     });
@@ -158,7 +163,8 @@ void AgentPool::unsubscribe(const QString& pod, quint32 port, const QString& ses
     frame.mutable_unsubscribe()->set_session_id(ss(sessionId));
     agent->rpc.call(agent->link, frame, [pod, port](Result<v1::Frame> reply) {
         if (!reply)
-            qCWarning(lcOperator) << "unsubscribing port" << port << "of" << pod << "failed:" << reply.error().message;
+            qCWarning(lcOperator) << "unsubscribing port" << port << "of" << pod
+                                  << "failed:" << reply.error().message;
     });
 }
 

@@ -40,7 +40,8 @@ public:
     virtual QList<TargetView> targets() const = 0;
     // The address agents dial the operator on, as seen from inside a pod.
     virtual QString agentListenAddress() const = 0;
-    virtual Result<void> startAgent(const Pod& pod, const QString& agentId, const QString& credentialsPath) = 0;
+    virtual Result<void> startAgent(const Pod& pod, const QString& agentId,
+                                    const QString& credentialsPath) = 0;
     virtual void stopAgent(const QString& agentId) = 0;
 
     // "deploy/api", "pod/api-0" or a bare "api" (a deployment).

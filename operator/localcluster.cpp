@@ -48,8 +48,8 @@ LocalCluster::LocalCluster(Manifest manifest, QString logDir, QString agentBinar
     for (const Workload& w : m_manifest.workloads) {
         for (int i = 0; i < w.replicas; ++i, ++index) {
             const QString name = QStringLiteral("%1-%2").arg(w.name).arg(i);
-            m_pods.append(Pod{name, w.name, QString::fromLatin1(kNetnsPrefix) + name, podAddress(index), w.ports,
-                              w.labels, w.env});
+            m_pods.append(Pod{name, w.name, QString::fromLatin1(kNetnsPrefix) + name, podAddress(index),
+                              w.ports, w.labels, w.env});
         }
     }
 }
@@ -85,9 +85,10 @@ int LocalCluster::removeLeftovers()
 
 Result<void> LocalCluster::createNetwork()
 {
-    QStringList commands{QStringLiteral("link add %1 type bridge").arg(QLatin1String(kBridge)),
-                         QStringLiteral("addr add %1/16 dev %2").arg(QLatin1String(kBridgeAddress), QLatin1String(kBridge)),
-                         QStringLiteral("link set %1 up").arg(QLatin1String(kBridge))};
+    QStringList commands{
+        QStringLiteral("link add %1 type bridge").arg(QLatin1String(kBridge)),
+        QStringLiteral("addr add %1/16 dev %2").arg(QLatin1String(kBridgeAddress), QLatin1String(kBridge)),
+        QStringLiteral("link set %1 up").arg(QLatin1String(kBridge))};
     int index = 0;
     for (const Pod& pod : m_pods) {
         const QString veth = QStringLiteral("lanesv%1").arg(index++);
@@ -96,13 +97,15 @@ Result<void> LocalCluster::createNetwork()
                  << QStringLiteral("link set %1 master %2 up").arg(veth, QLatin1String(kBridge));
     }
     if (runTool({"ip", "-batch", "-"}, ipBatch(commands)) != 0)
-        return fail(ErrorCode::Internal, QStringLiteral("`ip -batch` could not build the pod network (root needed)"));
+        return fail(ErrorCode::Internal,
+                    QStringLiteral("`ip -batch` could not build the pod network (root needed)"));
     for (const Pod& pod : m_pods) {
         // No default route: a pod reaches the other pods and the operator, nothing beyond this machine.
         const QStringList inside{QStringLiteral("addr add %1/16 dev eth0").arg(pod.ip),
                                  QStringLiteral("link set eth0 up"), QStringLiteral("link set lo up")};
         if (runTool({"ip", "-n", pod.netns.toStdString(), "-batch", "-"}, ipBatch(inside)) != 0)
-            return fail(ErrorCode::Internal, QStringLiteral("cannot configure the network of %1").arg(pod.name));
+            return fail(ErrorCode::Internal,
+                        QStringLiteral("cannot configure the network of %1").arg(pod.name));
     }
     QByteArray hosts = "127.0.0.1 localhost\n::1 localhost\n";
     for (const Pod& pod : m_pods)
@@ -146,16 +149,19 @@ Result<void> LocalCluster::startPod(const Pod& pod, const Workload& workload)
     env.insert(QStringLiteral("PYTHONUNBUFFERED"), QStringLiteral("1"));
     process->setProcessEnvironment(env);
     process->setWorkingDirectory(m_manifest.directory);
-    process->setStandardOutputFile(QStringLiteral("%1/pod-%2.log").arg(m_logDir, pod.name), QIODevice::Append);
+    process->setStandardOutputFile(QStringLiteral("%1/pod-%2.log").arg(m_logDir, pod.name),
+                                   QIODevice::Append);
     process->setProcessChannelMode(QProcess::MergedChannels);
     process->setChildProcessModifier([] { ::setsid(); }); // its own group, so stop() ends all it forked
-    process->start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), pod.netns,
-                                          QStringLiteral("sh"), QStringLiteral("-c"),
-                                          QStringLiteral("exec ") + workload.command});
+    process->start(QStringLiteral("ip"),
+                   {QStringLiteral("netns"), QStringLiteral("exec"), pod.netns, QStringLiteral("sh"),
+                    QStringLiteral("-c"), QStringLiteral("exec ") + workload.command});
     if (!process->waitForStarted(5000))
-        return fail(ErrorCode::Internal, QStringLiteral("pod %1 did not start: %2").arg(pod.name, process->errorString()));
+        return fail(ErrorCode::Internal,
+                    QStringLiteral("pod %1 did not start: %2").arg(pod.name, process->errorString()));
     connect(process, &QProcess::finished, this, [name = pod.name](int code, QProcess::ExitStatus status) {
-        qCWarning(lcCluster) << "pod" << name << (status == QProcess::CrashExit ? "crashed" : "exited with") << code;
+        qCWarning(lcCluster) << "pod" << name << (status == QProcess::CrashExit ? "crashed" : "exited with")
+                             << code;
     });
     m_podProcesses.insert(pod.name, process);
     return {};
@@ -179,14 +185,17 @@ QList<TargetView> LocalCluster::targets() const
 Result<void> LocalCluster::startAgent(const Pod& pod, const QString& agentId, const QString& credentialsPath)
 {
     auto* process = new QProcess(this);
-    process->setStandardOutputFile(QStringLiteral("%1/agent-%2.log").arg(m_logDir, pod.name), QIODevice::Append);
+    process->setStandardOutputFile(QStringLiteral("%1/agent-%2.log").arg(m_logDir, pod.name),
+                                   QIODevice::Append);
     process->setProcessChannelMode(QProcess::MergedChannels);
-    process->start(m_agentBinary, {QStringLiteral("--netns"), pod.netns, QStringLiteral("--id"), agentId,
-                                   QStringLiteral("--pod"), pod.name, QStringLiteral("--credentials"),
-                                   credentialsPath});
+    process->start(m_agentBinary,
+                   {QStringLiteral("--netns"), pod.netns, QStringLiteral("--id"), agentId,
+                    QStringLiteral("--pod"), pod.name, QStringLiteral("--credentials"), credentialsPath});
     if (!process->waitForStarted(5000)) {
         process->deleteLater();
-        return fail(ErrorCode::AgentLost, QStringLiteral("the agent for %1 did not start: %2").arg(pod.name, process->errorString()));
+        return fail(
+            ErrorCode::AgentLost,
+            QStringLiteral("the agent for %1 did not start: %2").arg(pod.name, process->errorString()));
     }
     m_agents.insert(agentId, process);
     connect(process, &QProcess::finished, this,
@@ -196,9 +205,11 @@ Result<void> LocalCluster::startAgent(const Pod& pod, const QString& agentId, co
                 // The supervisor normally removed the chain; if it was killed too, we do it.
                 auto* cleanup = new QProcess(this);
                 connect(cleanup, &QProcess::finished, cleanup, &QObject::deleteLater);
-                cleanup->start(m_agentBinary, {QStringLiteral("--netns"), pod.netns, QStringLiteral("--cleanup"), agentId});
+                cleanup->start(m_agentBinary,
+                               {QStringLiteral("--netns"), pod.netns, QStringLiteral("--cleanup"), agentId});
                 emit agentExited(agentId, pod.name,
-                                 status == QProcess::CrashExit ? QStringLiteral("killed") : QStringLiteral("exited with %1").arg(code));
+                                 status == QProcess::CrashExit ? QStringLiteral("killed")
+                                                               : QStringLiteral("exited with %1").arg(code));
             });
     return {};
 }

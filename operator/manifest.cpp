@@ -40,14 +40,16 @@ Result<Manifest> parseManifest(const QByteArray& json, const QString& directory)
     QJsonParseError error;
     const QJsonDocument doc = QJsonDocument::fromJson(json, &error);
     if (error.error != QJsonParseError::NoError)
-        return fail(ErrorCode::InvalidArgument, QStringLiteral("manifest is not JSON: %1").arg(error.errorString()));
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("manifest is not JSON: %1").arg(error.errorString()));
     Manifest manifest;
     if (auto ok = fromJson(doc.object(), manifest); !ok)
         return std::unexpected(ok.error());
     QStringList seen;
     for (const Workload& w : manifest.workloads) {
         if (seen.contains(w.name))
-            return fail(ErrorCode::InvalidArgument, QStringLiteral("workload \"%1\" is declared twice").arg(w.name));
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("workload \"%1\" is declared twice").arg(w.name));
         seen << w.name;
     }
     manifest.directory = directory;

@@ -21,10 +21,12 @@ int failWith(const QString& message)
     return 1;
 }
 
-int serve(const StatePaths& paths, const QString& listen, const QString& clusterKind, const QString& manifestPath)
+int serve(const StatePaths& paths, const QString& listen, const QString& clusterKind,
+          const QString& manifestPath)
 {
     if (clusterKind != u"local")
-        return failWith(QStringLiteral("--cluster %1: only the local cluster exists so far").arg(clusterKind));
+        return failWith(
+            QStringLiteral("--cluster %1: only the local cluster exists so far").arg(clusterKind));
     auto manifest = loadManifest(manifestPath);
     if (!manifest)
         return failWith(manifest.error().message);
@@ -83,15 +85,24 @@ int operatorMain(int argc, char** argv)
         "  cleanup   remove what a crashed local cluster left (namespaces, their processes, the bridge)"));
     parser.addHelpOption();
     parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("init, user add, or serve"));
-    const QCommandLineOption state(QStringLiteral("state"), QStringLiteral("State directory."), QStringLiteral("DIR"));
-    const QCommandLineOption url(QStringLiteral("url"), QStringLiteral("The URL users reach the operator at."), QStringLiteral("URL"));
-    const QCommandLineOption san(QStringLiteral("san"), QStringLiteral("Extra name for the server certificate."), QStringLiteral("NAME"));
+    const QCommandLineOption state(QStringLiteral("state"), QStringLiteral("State directory."),
+                                   QStringLiteral("DIR"));
+    const QCommandLineOption url(
+        QStringLiteral("url"), QStringLiteral("The URL users reach the operator at."), QStringLiteral("URL"));
+    const QCommandLineOption san(QStringLiteral("san"),
+                                 QStringLiteral("Extra name for the server certificate."),
+                                 QStringLiteral("NAME"));
     const QCommandLineOption force(QStringLiteral("force"), QStringLiteral("Replace an existing CA."));
-    const QCommandLineOption role(QStringLiteral("role"), QStringLiteral("developer or admin."), QStringLiteral("ROLE"), QStringLiteral("developer"));
-    const QCommandLineOption out(QStringLiteral("out"), QStringLiteral("Credentials file to write."), QStringLiteral("FILE"));
-    const QCommandLineOption listen(QStringLiteral("listen"), QStringLiteral("HOST:PORT for sessions."), QStringLiteral("HOST:PORT"), QStringLiteral("127.0.0.1:7443"));
-    const QCommandLineOption cluster(QStringLiteral("cluster"), QStringLiteral("Cluster backend (local)."), QStringLiteral("KIND"), QStringLiteral("local"));
-    const QCommandLineOption manifest(QStringLiteral("manifest"), QStringLiteral("Local cluster manifest."), QStringLiteral("FILE"));
+    const QCommandLineOption role(QStringLiteral("role"), QStringLiteral("developer or admin."),
+                                  QStringLiteral("ROLE"), QStringLiteral("developer"));
+    const QCommandLineOption out(QStringLiteral("out"), QStringLiteral("Credentials file to write."),
+                                 QStringLiteral("FILE"));
+    const QCommandLineOption listen(QStringLiteral("listen"), QStringLiteral("HOST:PORT for sessions."),
+                                    QStringLiteral("HOST:PORT"), QStringLiteral("127.0.0.1:7443"));
+    const QCommandLineOption cluster(QStringLiteral("cluster"), QStringLiteral("Cluster backend (local)."),
+                                     QStringLiteral("KIND"), QStringLiteral("local"));
+    const QCommandLineOption manifest(QStringLiteral("manifest"), QStringLiteral("Local cluster manifest."),
+                                      QStringLiteral("FILE"));
     parser.addOptions({state, url, san, force, role, out, listen, cluster, manifest});
     parser.process(app);
 

@@ -32,13 +32,19 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
 
     m_sessionServer = new LinkServer(*tls, this);
     if (!m_sessionServer->listen(QHostAddress(host), port))
-        return fail(ErrorCode::Internal, QStringLiteral("cannot listen on %1:%2: %3").arg(host).arg(port).arg(m_sessionServer->errorString()));
+        return fail(ErrorCode::Internal, QStringLiteral("cannot listen on %1:%2: %3")
+                                             .arg(host)
+                                             .arg(port)
+                                             .arg(m_sessionServer->errorString()));
     connect(m_sessionServer, &LinkServer::linkAccepted, this, &OperatorServer::onSessionLink);
 
     m_agentServer = new LinkServer(*tls, this);
     if (!m_agentServer->listen(QHostAddress(m_cluster->agentListenAddress()), 0))
-        return fail(ErrorCode::Internal, QStringLiteral("cannot listen for agents on %1: %2").arg(m_cluster->agentListenAddress(), m_agentServer->errorString()));
-    auto agentCert = issueCertificate(*ca, QStringLiteral("lanes-agent"), QStringLiteral("agent"), CertUsage::Client);
+        return fail(ErrorCode::Internal,
+                    QStringLiteral("cannot listen for agents on %1: %2")
+                        .arg(m_cluster->agentListenAddress(), m_agentServer->errorString()));
+    auto agentCert =
+        issueCertificate(*ca, QStringLiteral("lanes-agent"), QStringLiteral("agent"), CertUsage::Client);
     if (!agentCert)
         return std::unexpected(agentCert.error());
     if (auto saved = saveCredentials(m_paths.agentCredentials(),
@@ -49,14 +55,15 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
     m_agents = new AgentPool(m_cluster, m_paths.agentCredentials(), this);
     connect(m_agentServer, &LinkServer::linkAccepted, m_agents, &AgentPool::adopt);
     connect(m_agents, &AgentPool::streamFrame, this, &OperatorServer::onAgentStream);
-    connect(m_agents, &AgentPool::agentLost, this, [this](const QString& pod, const QString& why, FrameLink* link) {
-        if (link)
-            m_relay.dropLink(link, Error{ErrorCode::AgentLost, why, {}});
-        const auto sessions = m_sessions.values();
-        for (const auto& session : sessions)
-            if (session->pods.contains(pod))
-                endSession(session->id, why, Error{ErrorCode::AgentLost, why, {}});
-    });
+    connect(m_agents, &AgentPool::agentLost, this,
+            [this](const QString& pod, const QString& why, FrameLink* link) {
+                if (link)
+                    m_relay.dropLink(link, Error{ErrorCode::AgentLost, why, {}});
+                const auto sessions = m_sessions.values();
+                for (const auto& session : sessions)
+                    if (session->pods.contains(pod))
+                        endSession(session->id, why, Error{ErrorCode::AgentLost, why, {}});
+            });
     return {};
 }
 
@@ -81,13 +88,15 @@ void OperatorServer::onSessionLink(FrameLink* link, const QSslCertificate& certi
     peer->link = link;
     peer->user = certificateCommonName(certificate);
     m_peers.insert(link, peer);
-    connect(link, &FrameLink::frameReceived, this, [this, weak = std::weak_ptr<Peer>(peer)](const v1::Frame& frame) {
-        if (const auto peer = weak.lock())
-            onFrame(peer.get(), frame);
-    });
+    connect(link, &FrameLink::frameReceived, this,
+            [this, weak = std::weak_ptr<Peer>(peer)](const v1::Frame& frame) {
+                if (const auto peer = weak.lock())
+                    onFrame(peer.get(), frame);
+            });
     connect(link, &FrameLink::closed, this, [this, link](const QString& why) {
         const auto peer = m_peers.take(link);
-        m_relay.dropLink(link, Error{ErrorCode::SessionNotFound, QStringLiteral("the session's link closed"), {}});
+        m_relay.dropLink(link,
+                         Error{ErrorCode::SessionNotFound, QStringLiteral("the session's link closed"), {}});
         if (peer && !peer->sessionId.isEmpty())
             endSession(peer->sessionId, QStringLiteral("the lanesd link closed: ") + why, std::nullopt);
         link->deleteLater();
@@ -95,7 +104,8 @@ void OperatorServer::onSessionLink(FrameLink* link, const QSslCertificate& certi
     QTimer::singleShot(kHelloTimeoutMs, link, [this, link] {
         if (const auto peer = m_peers.value(link); peer && !peer->greeted) {
             count("operator.hello_timeout");
-            link->close(QStringLiteral("no Hello within %1 ms").arg(kHelloTimeoutMs), Error{ErrorCode::Protocol, {}, {}});
+            link->close(QStringLiteral("no Hello within %1 ms").arg(kHelloTimeoutMs),
+                        Error{ErrorCode::Protocol, {}, {}});
         }
     });
 }
@@ -113,8 +123,11 @@ bool OperatorServer::allowed(Peer* peer, const char* verb, quint32 rpcId)
     if (verbsOf(peer->role).contains(QLatin1String(verb)))
         return true;
     count("operator.unauthorized");
-    replyError(peer->link, rpcId,
-               Error{ErrorCode::Unauthorized, QStringLiteral("%1 (role %2) may not %3").arg(peer->user, peer->role, QLatin1String(verb)), {}});
+    replyError(
+        peer->link, rpcId,
+        Error{ErrorCode::Unauthorized,
+              QStringLiteral("%1 (role %2) may not %3").arg(peer->user, peer->role, QLatin1String(verb)),
+              {}});
     return false;
 }
 
@@ -131,12 +144,19 @@ void OperatorServer::onHello(Peer* peer, const v1::Frame& frame)
     const QString role = users ? users->value(peer->user) : QString();
     std::optional<Error> refusal;
     if (frame.hello().protocol_version() != kProtocolVersion)
-        refusal = Error{ErrorCode::Unsupported, QStringLiteral("protocol version %1 is not %2").arg(frame.hello().protocol_version()).arg(kProtocolVersion), {}};
+        refusal = Error{ErrorCode::Unsupported,
+                        QStringLiteral("protocol version %1 is not %2")
+                            .arg(frame.hello().protocol_version())
+                            .arg(kProtocolVersion),
+                        {}};
     else if (role.isEmpty())
-        refusal = Error{ErrorCode::Unauthenticated, QStringLiteral("user \"%1\" is not known to this operator").arg(peer->user), {}};
+        refusal = Error{ErrorCode::Unauthenticated,
+                        QStringLiteral("user \"%1\" is not known to this operator").arg(peer->user),
+                        {}};
     if (refusal) {
         count("operator.hello_refused");
-        qCWarning(lcOperator) << "refused" << peer->user << "from" << peer->link->peerName() << ":" << refusal->message;
+        qCWarning(lcOperator) << "refused" << peer->user << "from" << peer->link->peerName() << ":"
+                              << refusal->message;
         *hello->mutable_error() = toWire(*refusal);
         peer->link->send(reply);
         peer->link->close(refusal->message);
@@ -153,7 +173,8 @@ void OperatorServer::onFrame(Peer* peer, const v1::Frame& frame)
         if (frame.has_hello())
             onHello(peer, frame);
         else
-            peer->link->close(QStringLiteral("the first frame must be Hello"), Error{ErrorCode::Protocol, {}, {}});
+            peer->link->close(QStringLiteral("the first frame must be Hello"),
+                              Error{ErrorCode::Protocol, {}, {}});
         return;
     }
     if (m_relay.forward(peer->link, frame))
@@ -199,7 +220,9 @@ void OperatorServer::onFrame(Peer* peer, const v1::Frame& frame)
 void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::SessionStart& start)
 {
     if (!peer->sessionId.isEmpty()) {
-        replyError(peer->link, rpcId, Error{ErrorCode::InvalidArgument, QStringLiteral("this link already carries a session"), {}});
+        replyError(
+            peer->link, rpcId,
+            Error{ErrorCode::InvalidArgument, QStringLiteral("this link already carries a session"), {}});
         return;
     }
     auto target = m_cluster->resolve(qs(start.target()));
@@ -221,16 +244,23 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
             subscriptions.Add()->set_port(quint32(port));
     }
     if (subscriptions.empty()) {
-        replyError(peer->link, rpcId, Error{ErrorCode::InvalidArgument, QStringLiteral("%1 has no ports to steal").arg(target->path), {}});
+        replyError(peer->link, rpcId,
+                   Error{ErrorCode::InvalidArgument,
+                         QStringLiteral("%1 has no ports to steal").arg(target->path),
+                         {}});
         return;
     }
     for (const auto& sub : subscriptions) {
         if (sub.port() == 0 || sub.port() > 65535) {
-            replyError(peer->link, rpcId, Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(sub.port()), {}});
+            replyError(peer->link, rpcId,
+                       Error{ErrorCode::InvalidArgument,
+                             QStringLiteral("port %1 is out of range").arg(sub.port()),
+                             {}});
             return;
         }
         if (sub.mode() != v1::STEAL) {
-            replyError(peer->link, rpcId, Error{ErrorCode::Unsupported, QStringLiteral("mirror mode is not supported yet"), {}});
+            replyError(peer->link, rpcId,
+                       Error{ErrorCode::Unsupported, QStringLiteral("mirror mode is not supported yet"), {}});
             return;
         }
         for (const QString& pod : session->pods) {
@@ -240,7 +270,8 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
                 replyError(peer->link, rpcId,
                            Error{ErrorCode::PortLocked,
                                  QStringLiteral("port %1 of %2 is stolen by %3 (session %4)")
-                                     .arg(sub.port()).arg(pod, other ? other->user : QStringLiteral("?"), holder),
+                                     .arg(sub.port())
+                                     .arg(pod, other ? other->user : QStringLiteral("?"), holder),
                                  {}});
                 return;
             }
@@ -252,8 +283,8 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
             m_locks.insert({pod, port}, session->id);
     m_sessions.insert(session->id, session);
     peer->sessionId = session->id;
-    qCInfo(lcOperator) << "session" << session->id << "of" << session->user << "starting on" << session->target
-                       << "ports" << session->ports;
+    qCInfo(lcOperator) << "session" << session->id << "of" << session->user << "starting on"
+                       << session->target << "ports" << session->ports;
 
     // Each pod: its agent, then one Subscribe per port. The reply goes out when all have answered.
     struct Join
@@ -335,14 +366,17 @@ void OperatorServer::onAgentStream(FrameLink* agentLink, const v1::Frame& frame)
         v1::Frame reset;
         reset.mutable_stream_reset()->set_id(open.id());
         *reset.mutable_stream_reset()->mutable_error() =
-            toWire(Error{ErrorCode::SessionNotFound, QStringLiteral("session %1 is gone").arg(qs(open.meta().session_id())), {}});
+            toWire(Error{ErrorCode::SessionNotFound,
+                         QStringLiteral("session %1 is gone").arg(qs(open.meta().session_id())),
+                         {}});
         agentLink->send(reset);
         return;
     }
     m_relay.open(agentLink, open.id(), session->link, open);
 }
 
-void OperatorServer::endSession(const QString& sessionId, const QString& reason, const std::optional<Error>& error)
+void OperatorServer::endSession(const QString& sessionId, const QString& reason,
+                                const std::optional<Error>& error)
 {
     const auto session = m_sessions.take(sessionId);
     if (!session)

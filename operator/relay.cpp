@@ -31,11 +31,20 @@ bool Relay::forward(FrameLink* from, const v1::Frame& frame)
 {
     quint32 id = 0;
     switch (frame.body_case()) {
-    case v1::Frame::kStreamData: id = frame.stream_data().id(); break;
-    case v1::Frame::kStreamEnd: id = frame.stream_end().id(); break;
-    case v1::Frame::kStreamReset: id = frame.stream_reset().id(); break;
-    case v1::Frame::kStreamWindow: id = frame.stream_window().id(); break;
-    default: return false;
+    case v1::Frame::kStreamData:
+        id = frame.stream_data().id();
+        break;
+    case v1::Frame::kStreamEnd:
+        id = frame.stream_end().id();
+        break;
+    case v1::Frame::kStreamReset:
+        id = frame.stream_reset().id();
+        break;
+    case v1::Frame::kStreamWindow:
+        id = frame.stream_window().id();
+        break;
+    default:
+        return false;
     }
     const Key key{from, id};
     auto it = m_routes.find(key);
@@ -50,11 +59,20 @@ bool Relay::forward(FrameLink* from, const v1::Frame& frame)
     }
     v1::Frame out = frame;
     switch (frame.body_case()) {
-    case v1::Frame::kStreamData: out.mutable_stream_data()->set_id(to.id); break;
-    case v1::Frame::kStreamWindow: out.mutable_stream_window()->set_id(to.id); break;
-    case v1::Frame::kStreamEnd: out.mutable_stream_end()->set_id(to.id); break;
-    case v1::Frame::kStreamReset: out.mutable_stream_reset()->set_id(to.id); break;
-    default: break;
+    case v1::Frame::kStreamData:
+        out.mutable_stream_data()->set_id(to.id);
+        break;
+    case v1::Frame::kStreamWindow:
+        out.mutable_stream_window()->set_id(to.id);
+        break;
+    case v1::Frame::kStreamEnd:
+        out.mutable_stream_end()->set_id(to.id);
+        break;
+    case v1::Frame::kStreamReset:
+        out.mutable_stream_reset()->set_id(to.id);
+        break;
+    default:
+        break;
     }
     to.link->send(out);
     if (frame.has_stream_reset()) {

@@ -59,7 +59,8 @@ Result<QMap<QString, QString>> loadUsers(const StatePaths& paths)
     QJsonParseError error;
     const QJsonDocument doc = QJsonDocument::fromJson(*bytes, &error);
     if (error.error != QJsonParseError::NoError)
-        return fail(ErrorCode::InvalidArgument, QStringLiteral("%1: %2").arg(paths.users(), error.errorString()));
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("%1: %2").arg(paths.users(), error.errorString()));
     for (const QJsonValue& u : doc.object().value(u"users").toArray())
         users.insert(u.toObject().value(u"name").toString(), u.toObject().value(u"role").toString());
     return users;
@@ -80,8 +81,9 @@ Result<PemPair> loadServerIdentity(const StatePaths& paths)
     auto cert = readFile(paths.serverCert());
     auto key = readFile(paths.serverKey());
     if (!cert || !key)
-        return fail(ErrorCode::InvalidArgument,
-                    QStringLiteral("no server certificate in %1: run `lanes-operator init` first").arg(paths.dir));
+        return fail(
+            ErrorCode::InvalidArgument,
+            QStringLiteral("no server certificate in %1: run `lanes-operator init` first").arg(paths.dir));
     return PemPair{*cert, *key};
 }
 
@@ -96,10 +98,12 @@ Result<void> addUser(const StatePaths& paths, const QString& name, const QString
 {
     static const QRegularExpression validName(QStringLiteral("^[a-z0-9][a-z0-9._-]{0,62}$"));
     if (!validName.match(name).hasMatch())
-        return fail(ErrorCode::InvalidArgument,
-                    QStringLiteral("user name \"%1\" must be lowercase letters, digits, '.', '_' or '-'").arg(name));
+        return fail(
+            ErrorCode::InvalidArgument,
+            QStringLiteral("user name \"%1\" must be lowercase letters, digits, '.', '_' or '-'").arg(name));
     if (verbsOf(role).isEmpty())
-        return fail(ErrorCode::InvalidArgument, QStringLiteral("role \"%1\" is not developer or admin").arg(role));
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("role \"%1\" is not developer or admin").arg(role));
     auto ca = loadCa(paths);
     if (!ca)
         return std::unexpected(ca.error());
@@ -110,7 +114,8 @@ Result<void> addUser(const StatePaths& paths, const QString& name, const QString
     QJsonArray list;
     for (auto it = users->begin(); it != users->end(); ++it)
         list.append(QJsonObject{{"name", it.key()}, {"role", it.value()}});
-    if (auto written = writeFile(paths.users(), QJsonDocument(QJsonObject{{"users", list}}).toJson()); !written)
+    if (auto written = writeFile(paths.users(), QJsonDocument(QJsonObject{{"users", list}}).toJson());
+        !written)
         return written;
     auto cert = issueCertificate(*ca, name, role, CertUsage::Client);
     if (!cert)

@@ -61,7 +61,8 @@ Result<CliOptions> parseCli(const QStringList& arguments)
         return fail(ErrorCode::InvalidArgument, parser.errorText());
     CliOptions options;
     options.socketPath = parser.isSet(socket) ? parser.value(socket) : ide::defaultSocketPath();
-    options.credentials = parser.isSet(credentials) ? parser.value(credentials) : qEnvironmentVariable("LANES_CREDENTIALS");
+    options.credentials =
+        parser.isSet(credentials) ? parser.value(credentials) : qEnvironmentVariable("LANES_CREDENTIALS");
     if (!options.credentials.isEmpty())
         options.credentials = QFileInfo(options.credentials).absoluteFilePath();
     options.configPath = parser.value(config);
@@ -72,8 +73,10 @@ Result<CliOptions> parseCli(const QStringList& arguments)
         bool okRemote = false, okLocal = true;
         const int remote = parts.value(0).toInt(&okRemote);
         const int local = parts.size() > 1 ? parts[1].toInt(&okLocal) : remote;
-        if (parts.size() > 2 || !okRemote || !okLocal || remote < 1 || remote > 65535 || local < 1 || local > 65535)
-            return fail(ErrorCode::InvalidArgument, QStringLiteral("--steal %1: expected PORT or PORT:LOCAL").arg(item));
+        if (parts.size() > 2 || !okRemote || !okLocal || remote < 1 || remote > 65535 || local < 1 ||
+            local > 65535)
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("--steal %1: expected PORT or PORT:LOCAL").arg(item));
         options.steal.append({remote, local});
     }
     const QStringList words = parser.positionalArguments();
@@ -81,7 +84,8 @@ Result<CliOptions> parseCli(const QStringList& arguments)
         options.command = QStringLiteral("exec");
         options.program = words.mid(1);
         if (options.program.isEmpty())
-            return fail(ErrorCode::InvalidArgument, QStringLiteral("exec needs a command: lanes exec [options] -- CMD ARGS..."));
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("exec needs a command: lanes exec [options] -- CMD ARGS..."));
     } else if (words == QStringList{QStringLiteral("ls")}) {
         options.command = QStringLiteral("ls");
     } else if (words == QStringList{QStringLiteral("operator"), QStringLiteral("status")}) {
@@ -109,11 +113,15 @@ Cli::Cli(CliOptions options, QObject* parent) : QObject(parent), m_options(std::
             QProcess daemon;
             const QString local = QCoreApplication::applicationDirPath() + QStringLiteral("/lanesd");
             daemon.setProgram(QFileInfo::exists(local) ? local : QStringLiteral("lanesd"));
-            daemon.setArguments({QStringLiteral("--socket"), m_options.socketPath, QStringLiteral("--idle-exit"),
-                                 QString::number(kSpawnedIdleExitSeconds)});
+            daemon.setArguments({QStringLiteral("--socket"), m_options.socketPath,
+                                 QStringLiteral("--idle-exit"), QString::number(kSpawnedIdleExitSeconds)});
             QDir().mkpath(QFileInfo(m_options.socketPath).absolutePath());
-            daemon.setStandardOutputFile(QFileInfo(m_options.socketPath).absolutePath() + QStringLiteral("/lanesd.log"), QIODevice::Append);
-            daemon.setStandardErrorFile(QFileInfo(m_options.socketPath).absolutePath() + QStringLiteral("/lanesd.log"), QIODevice::Append);
+            daemon.setStandardOutputFile(QFileInfo(m_options.socketPath).absolutePath() +
+                                             QStringLiteral("/lanesd.log"),
+                                         QIODevice::Append);
+            daemon.setStandardErrorFile(QFileInfo(m_options.socketPath).absolutePath() +
+                                            QStringLiteral("/lanesd.log"),
+                                        QIODevice::Append);
             daemon.setStandardInputFile(QProcess::nullDevice());
             if (!daemon.startDetached())
                 return done(1, QStringLiteral("cannot start lanesd: %1").arg(daemon.errorString()));
@@ -168,14 +176,16 @@ void Cli::onConnected()
         if (!m_options.json && fromJson(params, progress) && progress.kind == u"report")
             err(progress.message);
     });
-    rpc::call<ide::InitializeResult>(*m_endpoint, ide::method::initialize,
-                                     ide::InitializeParams{QCoreApplication::applicationPid(), QJsonObject{{"name", "lanes"}}, {}, QDir::currentPath()},
-                                     [this](Result<ide::InitializeResult> result) {
-                                         if (!result)
-                                             return done(1, describe(result.error()));
-                                         m_endpoint->notify(ide::method::initialized, QJsonObject());
-                                         runCommand();
-                                     });
+    rpc::call<ide::InitializeResult>(
+        *m_endpoint, ide::method::initialize,
+        ide::InitializeParams{
+            QCoreApplication::applicationPid(), QJsonObject{{"name", "lanes"}}, {}, QDir::currentPath()},
+        [this](Result<ide::InitializeResult> result) {
+            if (!result)
+                return done(1, describe(result.error()));
+            m_endpoint->notify(ide::method::initialized, QJsonObject());
+            runCommand();
+        });
 }
 
 void Cli::runCommand()
@@ -190,44 +200,72 @@ void Cli::runCommand()
 
 void Cli::runLs()
 {
-    rpc::call<ide::TargetsListResult>(*m_endpoint, ide::method::targetsList, ide::CredentialsParams{m_options.credentials},
-                                      [this](Result<ide::TargetsListResult> result) {
-        if (!result)
-            return done(1, describe(result.error()));
-        if (m_options.json)
-            return out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson())), done(0);
-        out(QStringLiteral("%1 %2 %3 %4").arg(QStringLiteral("TARGET"), -22).arg(QStringLiteral("KIND"), -11).arg(QStringLiteral("PORTS"), -8).arg(QStringLiteral("PODS")));
-        for (const ide::TargetSummary& t : result->targets) {
-            QStringList pods;
-            for (const ide::PodSummary& p : t.pods)
-                pods << QStringLiteral("%1 (%2)").arg(p.name, p.ip);
-            out(QStringLiteral("%1 %2 %3 %4").arg(t.path, -22).arg(t.kind, -11).arg(ports(t.ports), -8).arg(pods.join(QStringLiteral(", "))));
-        }
-        done(0);
-    });
+    rpc::call<ide::TargetsListResult>(
+        *m_endpoint, ide::method::targetsList, ide::CredentialsParams{m_options.credentials},
+        [this](Result<ide::TargetsListResult> result) {
+            if (!result)
+                return done(1, describe(result.error()));
+            if (m_options.json)
+                return out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson())), done(0);
+            out(QStringLiteral("%1 %2 %3 %4")
+                    .arg(QStringLiteral("TARGET"), -22)
+                    .arg(QStringLiteral("KIND"), -11)
+                    .arg(QStringLiteral("PORTS"), -8)
+                    .arg(QStringLiteral("PODS")));
+            for (const ide::TargetSummary& t : result->targets) {
+                QStringList pods;
+                for (const ide::PodSummary& p : t.pods)
+                    pods << QStringLiteral("%1 (%2)").arg(p.name, p.ip);
+                out(QStringLiteral("%1 %2 %3 %4")
+                        .arg(t.path, -22)
+                        .arg(t.kind, -11)
+                        .arg(ports(t.ports), -8)
+                        .arg(pods.join(QStringLiteral(", "))));
+            }
+            done(0);
+        });
 }
 
 void Cli::runStatus()
 {
-    rpc::call<ide::ClusterSessionsResult>(*m_endpoint, ide::method::clusterSessions, ide::CredentialsParams{m_options.credentials},
-                                          [this](Result<ide::ClusterSessionsResult> result) {
-        if (!result)
-            return done(1, describe(result.error()));
-        if (m_options.json)
-            return out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson())), done(0);
-        out(QStringLiteral("%1 %2 %3 %4 %5").arg(QStringLiteral("SESSION"), -14).arg(QStringLiteral("USER"), -10).arg(QStringLiteral("TARGET"), -18).arg(QStringLiteral("PORTS"), -8).arg(QStringLiteral("AGE")));
-        for (const ide::ClusterSession& s : result->sessions)
-            out(QStringLiteral("%1 %2 %3 %4 %5").arg(s.id, -14).arg(s.user, -10).arg(s.target, -18).arg(ports(s.ports), -8).arg(age(s.ageSeconds)));
-        if (result->sessions.isEmpty())
-            out(QStringLiteral("(no sessions)"));
-        if (!result->locks.isEmpty()) {
-            out(QString());
-            out(QStringLiteral("%1 %2 %3 %4").arg(QStringLiteral("POD"), -14).arg(QStringLiteral("PORT"), -6).arg(QStringLiteral("HELD BY"), -10).arg(QStringLiteral("SESSION")));
-            for (const ide::PortLockSummary& l : result->locks)
-                out(QStringLiteral("%1 %2 %3 %4").arg(l.pod, -14).arg(l.port, -6).arg(l.user, -10).arg(l.sessionId));
-        }
-        done(0);
-    });
+    rpc::call<ide::ClusterSessionsResult>(
+        *m_endpoint, ide::method::clusterSessions, ide::CredentialsParams{m_options.credentials},
+        [this](Result<ide::ClusterSessionsResult> result) {
+            if (!result)
+                return done(1, describe(result.error()));
+            if (m_options.json)
+                return out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson())), done(0);
+            out(QStringLiteral("%1 %2 %3 %4 %5")
+                    .arg(QStringLiteral("SESSION"), -14)
+                    .arg(QStringLiteral("USER"), -10)
+                    .arg(QStringLiteral("TARGET"), -18)
+                    .arg(QStringLiteral("PORTS"), -8)
+                    .arg(QStringLiteral("AGE")));
+            for (const ide::ClusterSession& s : result->sessions)
+                out(QStringLiteral("%1 %2 %3 %4 %5")
+                        .arg(s.id, -14)
+                        .arg(s.user, -10)
+                        .arg(s.target, -18)
+                        .arg(ports(s.ports), -8)
+                        .arg(age(s.ageSeconds)));
+            if (result->sessions.isEmpty())
+                out(QStringLiteral("(no sessions)"));
+            if (!result->locks.isEmpty()) {
+                out(QString());
+                out(QStringLiteral("%1 %2 %3 %4")
+                        .arg(QStringLiteral("POD"), -14)
+                        .arg(QStringLiteral("PORT"), -6)
+                        .arg(QStringLiteral("HELD BY"), -10)
+                        .arg(QStringLiteral("SESSION")));
+                for (const ide::PortLockSummary& l : result->locks)
+                    out(QStringLiteral("%1 %2 %3 %4")
+                            .arg(l.pod, -14)
+                            .arg(l.port, -6)
+                            .arg(l.user, -10)
+                            .arg(l.sessionId));
+            }
+            done(0);
+        });
 }
 
 void Cli::runExec()
@@ -238,18 +276,19 @@ void Cli::runExec()
     params.target = m_options.target;
     params.steal = m_options.steal;
     params.cwd = QDir::currentPath();
-    rpc::call<ide::SessionStartResult>(*m_endpoint, ide::method::sessionStart, params,
-                                       [this](Result<ide::SessionStartResult> result) {
-        if (!result)
-            return done(1, describe(result.error()));
-        m_sessionId = result->sessionId;
-        QStringList routes;
-        for (const ide::PortMapping& p : result->ports)
-            routes << QStringLiteral("%1 -> 127.0.0.1:%2").arg(p.remote).arg(p.local);
-        err(QStringLiteral("session %1 on %2 (%3): stealing %4").arg(result->sessionId, result->target,
-                                                                     result->pods.join(QStringLiteral(", ")), routes.join(QStringLiteral(", "))));
-        startChild(*result);
-    });
+    rpc::call<ide::SessionStartResult>(
+        *m_endpoint, ide::method::sessionStart, params, [this](Result<ide::SessionStartResult> result) {
+            if (!result)
+                return done(1, describe(result.error()));
+            m_sessionId = result->sessionId;
+            QStringList routes;
+            for (const ide::PortMapping& p : result->ports)
+                routes << QStringLiteral("%1 -> 127.0.0.1:%2").arg(p.remote).arg(p.local);
+            err(QStringLiteral("session %1 on %2 (%3): stealing %4")
+                    .arg(result->sessionId, result->target, result->pods.join(QStringLiteral(", ")),
+                         routes.join(QStringLiteral(", "))));
+            startChild(*result);
+        });
 }
 
 void Cli::startChild(const ide::SessionStartResult& session)
@@ -269,7 +308,8 @@ void Cli::startChild(const ide::SessionStartResult& session)
     });
     connect(m_child, &QProcess::errorOccurred, this, [this](QProcess::ProcessError error) {
         if (error == QProcess::FailedToStart)
-            done(127, QStringLiteral("cannot run %1: %2").arg(m_options.program.first(), m_child->errorString()));
+            done(127,
+                 QStringLiteral("cannot run %1: %2").arg(m_options.program.first(), m_child->errorString()));
     });
     connect(m_child, &QProcess::finished, this, [this](int code, QProcess::ExitStatus status) {
         const int exitCode = status == QProcess::CrashExit ? 128 + SIGTERM : code;
@@ -277,8 +317,9 @@ void Cli::startChild(const ide::SessionStartResult& session)
             return done(exitCode == 0 ? 1 : exitCode);
         rpc::call<ide::Empty>(*m_endpoint, ide::method::sessionStop, ide::SessionIdParams{m_sessionId},
                               [this, exitCode](Result<ide::Empty>) {
-                                  rpc::call<ide::Empty>(*m_endpoint, ide::method::shutdown, ide::Empty{},
-                                                        [this, exitCode](Result<ide::Empty>) { done(exitCode); });
+                                  rpc::call<ide::Empty>(
+                                      *m_endpoint, ide::method::shutdown, ide::Empty{},
+                                      [this, exitCode](Result<ide::Empty>) { done(exitCode); });
                               });
     });
     m_child->start(m_options.program.first(), m_options.program.mid(1));

@@ -35,26 +35,34 @@ QString ClusterFixture::start()
     if (!m_dir.isValid())
         return QStringLiteral("no temporary directory");
     int code = 0;
-    run(kBin + QStringLiteral("/lanes-operator"), {QStringLiteral("init"), QStringLiteral("--state"), stateDir()}, &code);
+    run(kBin + QStringLiteral("/lanes-operator"),
+        {QStringLiteral("init"), QStringLiteral("--state"), stateDir()}, &code);
     if (code != 0)
         return QStringLiteral("operator init failed");
     m_operator.setProcessChannelMode(QProcess::MergedChannels);
     QObject::connect(&m_operator, &QProcess::readyRead, [this] { m_operatorOutput += m_operator.readAll(); });
     m_operator.start(kBin + QStringLiteral("/lanes-operator"),
-                     {QStringLiteral("serve"), QStringLiteral("--state"), stateDir(), QStringLiteral("--listen"),
-                      QStringLiteral("127.0.0.1:0"), QStringLiteral("--manifest"),
+                     {QStringLiteral("serve"), QStringLiteral("--state"), stateDir(),
+                      QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"), QStringLiteral("--manifest"),
                       QStringLiteral(LANES_SOURCE_DIR "/examples/shop/cluster.json")});
     if (!m_operator.waitForStarted())
         return QStringLiteral("operator did not start");
-    QTest::qWaitFor([this] { return m_operatorOutput.contains("serving wss://") || m_operator.state() == QProcess::NotRunning; }, 20000);
+    QTest::qWaitFor(
+        [this] {
+            return m_operatorOutput.contains("serving wss://") || m_operator.state() == QProcess::NotRunning;
+        },
+        20000);
     const int at = int(m_operatorOutput.indexOf("serving "));
     if (at < 0)
         return QStringLiteral("operator did not come up:\n") + QString::fromUtf8(m_operatorOutput);
-    m_url = QString::fromUtf8(m_operatorOutput.mid(at + 8, m_operatorOutput.indexOf('\n', at) - at - 8)).trimmed();
+    m_url = QString::fromUtf8(m_operatorOutput.mid(at + 8, m_operatorOutput.indexOf('\n', at) - at - 8))
+                .trimmed();
     for (const auto& [user, role] : {std::pair{"alice", "developer"}, std::pair{"root", "admin"}}) {
         run(kBin + QStringLiteral("/lanes-operator"),
-            {QStringLiteral("user"), QStringLiteral("add"), QLatin1String(user), QStringLiteral("--role"), QLatin1String(role),
-             QStringLiteral("--state"), stateDir(), QStringLiteral("--out"), credentials(QLatin1String(user))}, &code);
+            {QStringLiteral("user"), QStringLiteral("add"), QLatin1String(user), QStringLiteral("--role"),
+             QLatin1String(role), QStringLiteral("--state"), stateDir(), QStringLiteral("--out"),
+             credentials(QLatin1String(user))},
+            &code);
         if (code != 0)
             return QStringLiteral("user add failed");
     }
@@ -137,29 +145,35 @@ QString ClusterFixture::lanesOutput(const QStringList& args, int* exitCode)
 QString ClusterFixture::curlFromClient(const QString& url)
 {
     int code = 0;
-    const QString body = run(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
-                                                    QStringLiteral("curl"), QStringLiteral("-s"), QStringLiteral("-m"), QStringLiteral("2"), url}, &code);
+    const QString body =
+        run(QStringLiteral("ip"),
+            {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+             QStringLiteral("curl"), QStringLiteral("-s"), QStringLiteral("-m"), QStringLiteral("2"), url},
+            &code);
     return code == 0 ? body : QString();
 }
 
 bool ClusterFixture::chainPresent(const QString& pod)
 {
-    return run(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-") + pod,
-                                      QStringLiteral("iptables-save"), QStringLiteral("-t"), QStringLiteral("nat")})
+    return run(QStringLiteral("ip"),
+               {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-") + pod,
+                QStringLiteral("iptables-save"), QStringLiteral("-t"), QStringLiteral("nat")})
         .contains(u":LANES_");
 }
 
 bool ClusterFixture::redirectPresent(const QString& pod, int port)
 {
-    return run(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-") + pod,
-                                      QStringLiteral("iptables-save"), QStringLiteral("-t"), QStringLiteral("nat")})
+    return run(QStringLiteral("ip"),
+               {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-") + pod,
+                QStringLiteral("iptables-save"), QStringLiteral("-t"), QStringLiteral("nat")})
         .contains(QStringLiteral("--dport %1 -j REDIRECT").arg(port));
 }
 
 QList<qint64> ClusterFixture::pidsInPod(const QString& pod, const QString& comm)
 {
     QList<qint64> out;
-    const QString pids = run(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("pids"), QStringLiteral("lanes-") + pod});
+    const QString pids = run(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("pids"),
+                                                    QStringLiteral("lanes-") + pod});
     for (const QString& pid : pids.split(u'\n', Qt::SkipEmptyParts)) {
         QFile f(QStringLiteral("/proc/%1/comm").arg(pid));
         if (f.open(QIODevice::ReadOnly) && QString::fromUtf8(f.readAll()).trimmed() == comm)

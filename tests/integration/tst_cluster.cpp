@@ -61,8 +61,12 @@ void TstCluster::init()
 void TstCluster::cleanup()
 {
     // No session outlives its test: the deployed api answers everywhere again.
-    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api deployed @ api-0"), 5000);
-    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api deployed @ api-1"), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
+                                 .contains(u"api deployed @ api-0"),
+                             5000);
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/"))
+                                 .contains(u"api deployed @ api-1"),
+                             5000);
 }
 
 QProcess* TstCluster::stealApi(int* localPort)
@@ -70,11 +74,18 @@ QProcess* TstCluster::stealApi(int* localPort)
     const int port = ClusterFixture::freePort();
     if (localPort)
         *localPort = port;
-    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
-                                   QStringLiteral("8080:%1").arg(port), QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
-                                  {{QStringLiteral("PORT"), QString::number(port)}, {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
+                                   QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
+                                   QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
+                                  {{QStringLiteral("PORT"), QString::number(port)},
+                                   {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
                                    {QStringLiteral("API_FLAVOUR"), QStringLiteral("local")}});
-    QTest::qWaitFor([] { return ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api local"); }, 15000);
+    QTest::qWaitFor(
+        [] {
+            return ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
+                .contains(u"api local");
+        },
+        15000);
     return cli;
 }
 
@@ -95,13 +106,20 @@ void TstCluster::lsListsTheTargets()
 void TstCluster::stealReachesTheLocalProcessOnEveryReplica()
 {
     QProcess* cli = stealApi();
-    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/a")).contains(u"api local @ developer-machine: GET /a"), 15000);
-    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/b")).contains(u"api local @ developer-machine: GET /b"));
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/a"))
+                                 .contains(u"api local @ developer-machine: GET /a"),
+                             15000);
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/b"))
+                .contains(u"api local @ developer-machine: GET /b"));
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api:8080/c")).contains(u"api local"));
 
     // Everyone can see the session and its locks.
-    const QJsonObject status = QJsonDocument::fromJson(
-        fixture.lanesOutput({QStringLiteral("operator"), QStringLiteral("status"), QStringLiteral("--json")}).toUtf8()).object();
+    const QJsonObject status =
+        QJsonDocument::fromJson(
+            fixture
+                .lanesOutput({QStringLiteral("operator"), QStringLiteral("status"), QStringLiteral("--json")})
+                .toUtf8())
+            .object();
     const QJsonArray sessions = status.value(u"sessions").toArray();
     QCOMPARE(sessions.size(), 1);
     QCOMPARE(sessions.first().toObject().value(u"user").toString(), QStringLiteral("alice"));
@@ -112,16 +130,20 @@ void TstCluster::stealReachesTheLocalProcessOnEveryReplica()
     // Ending the command ends the session: the deployed api answers again and the redirect is gone.
     ::kill(pid_t(cli->processId()), SIGTERM);
     QVERIFY(cli->waitForFinished(10000));
-    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api deployed @ api-0"), 3000);
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
+                                 .contains(u"api deployed @ api-0"),
+                             3000);
     QVERIFY(!ClusterFixture::redirectPresent(QStringLiteral("api-0"), 8080));
     QVERIFY(!ClusterFixture::redirectPresent(QStringLiteral("api-1"), 8080));
 }
 
 void TstCluster::execReturnsTheCommandsExitCode()
 {
-    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
-                                   QStringLiteral("8080:%1").arg(ClusterFixture::freePort()), QStringLiteral("--"),
-                                   QStringLiteral("sh"), QStringLiteral("-c"), QStringLiteral("test -n \"$LANES_SESSION_ID\" && exit 7")});
+    QProcess* cli =
+        fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
+                       QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(ClusterFixture::freePort()),
+                       QStringLiteral("--"), QStringLiteral("sh"), QStringLiteral("-c"),
+                       QStringLiteral("test -n \"$LANES_SESSION_ID\" && exit 7")});
     QVERIFY(cli->waitForFinished(20000));
     QCOMPARE(cli->exitCode(), 7);
 }
@@ -130,8 +152,9 @@ void TstCluster::aSecondStealOfTheSamePortIsRefused()
 {
     QProcess* first = stealApi();
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api local"));
-    QProcess* second = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("pod/api-1"), QStringLiteral("--steal"),
-                                      QStringLiteral("8080:1"), QStringLiteral("--"), QStringLiteral("true")});
+    QProcess* second = fixture.lanes(
+        {QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("pod/api-1"), QStringLiteral("--steal"),
+         QStringLiteral("8080:1"), QStringLiteral("--"), QStringLiteral("true")});
     QVERIFY(second->waitForFinished(20000));
     QCOMPARE(second->exitCode(), 1);
     const QString said = QString::fromUtf8(second->readAll());
@@ -144,26 +167,32 @@ void TstCluster::agentSigkillRemovesTheChainWithinOneSecond()
 {
     QProcess* cli = stealApi();
     QVERIFY(ClusterFixture::chainPresent(QStringLiteral("api-0")));
-    const QList<qint64> workers = ClusterFixture::pidsInPod(QStringLiteral("api-0"), QStringLiteral("lanes-agent"));
+    const QList<qint64> workers =
+        ClusterFixture::pidsInPod(QStringLiteral("api-0"), QStringLiteral("lanes-agent"));
     QCOMPARE(workers.size(), 1);
     ::kill(pid_t(workers.first()), SIGKILL);
     QTRY_VERIFY_WITH_TIMEOUT(!ClusterFixture::chainPresent(QStringLiteral("api-0")), 1000);
-    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api deployed @ api-0"));
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
+                .contains(u"api deployed @ api-0"));
     // The session depended on that agent: the developer is told, and the command is ended.
     QTRY_COMPARE_WITH_TIMEOUT(cli->state(), QProcess::NotRunning, 10000);
     QVERIFY(cli->exitCode() != 0);
-    QVERIFY2(QString::fromUtf8(cli->readAll()).contains(u"AGENT_LOST"), "the CLI did not report the lost agent");
+    QVERIFY2(QString::fromUtf8(cli->readAll()).contains(u"AGENT_LOST"),
+             "the CLI did not report the lost agent");
 }
 
 void TstCluster::supervisorSigkillRemovesTheChainWithinOneSecond()
 {
     QProcess* cli = stealApi();
-    const QList<qint64> supervisors = ClusterFixture::pidsInPod(QStringLiteral("api-1"), QStringLiteral("lanes-agent-sup"));
+    const QList<qint64> supervisors =
+        ClusterFixture::pidsInPod(QStringLiteral("api-1"), QStringLiteral("lanes-agent-sup"));
     QCOMPARE(supervisors.size(), 1);
     ::kill(pid_t(supervisors.first()), SIGKILL);
     QTRY_VERIFY_WITH_TIMEOUT(!ClusterFixture::chainPresent(QStringLiteral("api-1")), 1000);
-    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api deployed @ api-1"));
-    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::pidsInPod(QStringLiteral("api-1"), QStringLiteral("lanes-agent")).isEmpty(), 1000);
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/"))
+                .contains(u"api deployed @ api-1"));
+    QTRY_VERIFY_WITH_TIMEOUT(
+        ClusterFixture::pidsInPod(QStringLiteral("api-1"), QStringLiteral("lanes-agent")).isEmpty(), 1000);
     QTRY_COMPARE_WITH_TIMEOUT(cli->state(), QProcess::NotRunning, 10000);
 }
 
@@ -172,8 +201,11 @@ void TstCluster::lanesdSigkillRestoresTheDeployedApiWithinOneSecond()
     QProcess* cli = stealApi();
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api local"));
     fixture.killDaemon(SIGKILL);
-    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api deployed @ api-0"), 1000);
-    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api deployed @ api-1"));
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
+                                 .contains(u"api deployed @ api-0"),
+                             1000);
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/"))
+                .contains(u"api deployed @ api-1"));
     // The CLI notices too and ends its command rather than leave it running unseen.
     QTRY_COMPARE_WITH_TIMEOUT(cli->state(), QProcess::NotRunning, 10000);
     QVERIFY(QString::fromUtf8(cli->readAll()).contains(u"lanesd went away"));
@@ -194,7 +226,8 @@ void TstCluster::clientWithoutCertificateIsRefusedAndLogged()
     QTRY_VERIFY_WITH_TIMEOUT(fixture.operatorLog().contains(QStringLiteral("refused a link from")), 5000);
     const QString log = fixture.operatorLog();
     const QString line = log.mid(log.lastIndexOf(u"refused a link from")).section(u'\n', 0, 0);
-    QVERIFY2(line.contains(u"did not present") || line.contains(u"no client certificate") || line.contains(u"handshake failed"),
+    QVERIFY2(line.contains(u"did not present") || line.contains(u"no client certificate") ||
+                 line.contains(u"handshake failed"),
              qPrintable(line));
 }
 
@@ -202,7 +235,8 @@ void TstCluster::clientFromAnotherCaIsRefusedAndLogged()
 {
     auto ca = lanes::makeCa(QStringLiteral("some other CA"));
     QVERIFY(ca);
-    auto cert = lanes::issueCertificate(*ca, QStringLiteral("alice"), QStringLiteral("developer"), lanes::CertUsage::Client);
+    auto cert = lanes::issueCertificate(*ca, QStringLiteral("alice"), QStringLiteral("developer"),
+                                        lanes::CertUsage::Client);
     QVERIFY(cert);
     auto ours = lanes::loadCredentials(fixture.credentials(QStringLiteral("alice")));
     QVERIFY(ours);

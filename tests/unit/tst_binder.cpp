@@ -44,7 +44,10 @@ class Service : public QObject
 public:
     rpc::Callback<EchoResult> parked;
     int notified = 0;
-    void onEcho(const EchoParams& p, rpc::Callback<EchoResult> reply) { reply(EchoResult{p.text.repeated(p.times)}); }
+    void onEcho(const EchoParams& p, rpc::Callback<EchoResult> reply)
+    {
+        reply(EchoResult{p.text.repeated(p.times)});
+    }
     void onFail(const EchoParams&, rpc::Callback<EchoResult> reply)
     {
         reply(std::unexpected(Error{ErrorCode::PortLocked, QStringLiteral("held by bob"), {}}));
@@ -98,24 +101,37 @@ void TstBinder::calls_data()
     QTest::addColumn<QByteArray>("request");
     QTest::addColumn<QByteArray>("expected"); // the reply's "result" or "error", as JSON
 
-    QTest::newRow("ok") << QByteArray(R"({"jsonrpc":"2.0","id":1,"method":"echo","params":{"text":"ab","times":2}})")
+    QTest::newRow("ok") << QByteArray(
+                               R"({"jsonrpc":"2.0","id":1,"method":"echo","params":{"text":"ab","times":2}})")
                         << QByteArray(R"({"result":{"text":"abab"}})");
-    QTest::newRow("missing key") << QByteArray(R"({"jsonrpc":"2.0","id":2,"method":"echo","params":{}})")
-                                 << QByteArray(R"({"error":{"code":-32602,"message":"params: the required key \"text\" is missing","data":{"code":"INVALID_ARGUMENT"}}})");
-    QTest::newRow("wrong type") << QByteArray(R"({"jsonrpc":"2.0","id":3,"method":"echo","params":{"text":"a","times":"2"}})")
-                                << QByteArray(R"({"error":{"code":-32602,"message":"params.times: expected an integer","data":{"code":"INVALID_ARGUMENT"}}})");
-    QTest::newRow("unknown key") << QByteArray(R"({"jsonrpc":"2.0","id":4,"method":"echo","params":{"text":"a","colour":1}})")
-                                 << QByteArray(R"({"error":{"code":-32602,"message":"params.colour: unknown key","data":{"code":"INVALID_ARGUMENT"}}})");
-    QTest::newRow("params not an object") << QByteArray(R"({"jsonrpc":"2.0","id":5,"method":"echo","params":[1]})")
-                                          << QByteArray(R"({"error":{"code":-32602,"message":"params: expected an object","data":{"code":"INVALID_ARGUMENT"}}})");
+    QTest::newRow("missing key")
+        << QByteArray(R"({"jsonrpc":"2.0","id":2,"method":"echo","params":{}})")
+        << QByteArray(
+               R"({"error":{"code":-32602,"message":"params: the required key \"text\" is missing","data":{"code":"INVALID_ARGUMENT"}}})");
+    QTest::newRow("wrong type")
+        << QByteArray(R"({"jsonrpc":"2.0","id":3,"method":"echo","params":{"text":"a","times":"2"}})")
+        << QByteArray(
+               R"({"error":{"code":-32602,"message":"params.times: expected an integer","data":{"code":"INVALID_ARGUMENT"}}})");
+    QTest::newRow("unknown key")
+        << QByteArray(R"({"jsonrpc":"2.0","id":4,"method":"echo","params":{"text":"a","colour":1}})")
+        << QByteArray(
+               R"({"error":{"code":-32602,"message":"params.colour: unknown key","data":{"code":"INVALID_ARGUMENT"}}})");
+    QTest::newRow("params not an object")
+        << QByteArray(R"({"jsonrpc":"2.0","id":5,"method":"echo","params":[1]})")
+        << QByteArray(
+               R"({"error":{"code":-32602,"message":"params: expected an object","data":{"code":"INVALID_ARGUMENT"}}})");
     QTest::newRow("unknown method") << QByteArray(R"({"jsonrpc":"2.0","id":6,"method":"nope"})")
-                                    << QByteArray(R"({"error":{"code":-32601,"message":"method not found: nope"}})");
-    QTest::newRow("project error") << QByteArray(R"({"jsonrpc":"2.0","id":7,"method":"fail","params":{"text":"a"}})")
-                                   << QByteArray(R"({"error":{"code":-32013,"message":"held by bob","data":{"code":"PORT_LOCKED"}}})");
+                                    << QByteArray(
+                                           R"({"error":{"code":-32601,"message":"method not found: nope"}})");
+    QTest::newRow("project error")
+        << QByteArray(R"({"jsonrpc":"2.0","id":7,"method":"fail","params":{"text":"a"}})")
+        << QByteArray(R"({"error":{"code":-32013,"message":"held by bob","data":{"code":"PORT_LOCKED"}}})");
     QTest::newRow("not 2.0") << QByteArray(R"({"jsonrpc":"1.0","id":8,"method":"echo"})")
-                             << QByteArray(R"({"error":{"code":-32600,"message":"not a JSON-RPC 2.0 message"}})");
+                             << QByteArray(
+                                    R"({"error":{"code":-32600,"message":"not a JSON-RPC 2.0 message"}})");
     QTest::newRow("object id") << QByteArray(R"({"jsonrpc":"2.0","id":{},"method":"echo"})")
-                               << QByteArray(R"({"error":{"code":-32600,"message":"not a JSON-RPC 2.0 message"}})");
+                               << QByteArray(
+                                      R"({"error":{"code":-32600,"message":"not a JSON-RPC 2.0 message"}})");
 }
 
 void TstBinder::calls()
@@ -139,7 +155,8 @@ void TstBinder::replyLater()
     service->parked(EchoResult{QStringLiteral("twice")}); // refused: a request is answered once
     QCOMPARE(transport->sent.size(), 1);
     QCOMPARE(transport->sent.first().value(u"id").toString(), QStringLiteral("a"));
-    QCOMPARE(transport->sent.first().value(u"result").toObject().value(u"text").toString(), QStringLiteral("late"));
+    QCOMPARE(transport->sent.first().value(u"result").toObject().value(u"text").toString(),
+             QStringLiteral("late"));
 }
 
 void TstBinder::droppedReplyIsAnswered()
@@ -165,7 +182,8 @@ void TstBinder::gateRefusesBeforeTheHandler()
         return std::nullopt;
     });
     transport->deliver(R"({"jsonrpc":"2.0","id":1,"method":"echo","params":{"text":"a"}})");
-    QCOMPARE(transport->sent.first().value(u"error").toObject().value(u"code").toInt(), rpc::kServerNotInitialized);
+    QCOMPARE(transport->sent.first().value(u"error").toObject().value(u"code").toInt(),
+             rpc::kServerNotInitialized);
 }
 
 void TstBinder::parseErrorKeepsTheStream()

@@ -54,10 +54,14 @@ void TstClusterFraming::decode_data()
     ping.mutable_ping()->set_seq(7);
     QTest::newRow("valid") << encodeFrame(ping) << QString() << QString();
     QTest::newRow("empty") << QByteArray() << QString("empty") << QString("frame.empty");
-    QTest::newRow("garbage") << QByteArray("\xff\xff\xff\xff\xff\xff", 6) << QString("does not decode") << QString("frame.undecodable");
-    QTest::newRow("no body") << QByteArray("\x08\x05", 2) << QString("no known body") << QString("frame.no_body");
-    QTest::newRow("truncated") << encodeFrame(ping).chopped(1) << QString("does not decode") << QString("frame.undecodable");
-    QTest::newRow("oversized") << QByteArray(kMaxFrameBytes + 1, '\0') << QString("exceeds") << QString("frame.oversized");
+    QTest::newRow("garbage") << QByteArray("\xff\xff\xff\xff\xff\xff", 6) << QString("does not decode")
+                             << QString("frame.undecodable");
+    QTest::newRow("no body") << QByteArray("\x08\x05", 2) << QString("no known body")
+                             << QString("frame.no_body");
+    QTest::newRow("truncated") << encodeFrame(ping).chopped(1) << QString("does not decode")
+                               << QString("frame.undecodable");
+    QTest::newRow("oversized") << QByteArray(kMaxFrameBytes + 1, '\0') << QString("exceeds")
+                               << QString("frame.oversized");
 }
 
 void TstClusterFraming::decode()
@@ -128,8 +132,10 @@ void TstClusterFraming::flowControlStallsAndResumes()
     FrameLink clientLink(pair.client);
     Mux serverMux(&serverLink, Mux::Side::Server);
     Mux clientMux(&clientLink, Mux::Side::Client);
-    connect(&serverLink, &FrameLink::frameReceived, &serverMux, [&](const v1::Frame& f) { serverMux.handleFrame(f); });
-    connect(&clientLink, &FrameLink::frameReceived, &clientMux, [&](const v1::Frame& f) { clientMux.handleFrame(f); });
+    connect(&serverLink, &FrameLink::frameReceived, &serverMux,
+            [&](const v1::Frame& f) { serverMux.handleFrame(f); });
+    connect(&clientLink, &FrameLink::frameReceived, &clientMux,
+            [&](const v1::Frame& f) { clientMux.handleFrame(f); });
 
     Stream* incoming = nullptr;
     QByteArray received;
@@ -157,7 +163,8 @@ void TstClusterFraming::flowControlStallsAndResumes()
     QVERIFY(!ended);
 
     // The receiver consumes as it goes: everything arrives, in order, and the end follows.
-    connect(incoming, &Stream::dataReceived, this, [&](const QByteArray& d) { incoming->consumed(d.size()); });
+    connect(incoming, &Stream::dataReceived, this,
+            [&](const QByteArray& d) { incoming->consumed(d.size()); });
     incoming->consumed(received.size());
     QTRY_VERIFY(ended);
     QCOMPARE(received.size(), payload.size());
@@ -172,11 +179,11 @@ void TstClusterFraming::exceedingTheWindowResetsOnlyThatStream()
     FrameLink serverLink(pair.accepted);
     FrameLink clientLink(pair.client);
     Mux serverMux(&serverLink, Mux::Side::Server);
-    connect(&serverLink, &FrameLink::frameReceived, &serverMux, [&](const v1::Frame& f) { serverMux.handleFrame(f); });
+    connect(&serverLink, &FrameLink::frameReceived, &serverMux,
+            [&](const v1::Frame& f) { serverMux.handleFrame(f); });
     QList<Error> resets;
-    connect(&serverMux, &Mux::incoming, this, [&](Stream* s) {
-        connect(s, &Stream::wasReset, this, [&](const Error& e) { resets << e; });
-    });
+    connect(&serverMux, &Mux::incoming, this,
+            [&](Stream* s) { connect(s, &Stream::wasReset, this, [&](const Error& e) { resets << e; }); });
     QList<v1::Frame> back;
     connect(&clientLink, &FrameLink::frameReceived, this, [&](const v1::Frame& f) { back << f; });
     const quint64 before = counterValue("stream.window_exceeded");
@@ -197,7 +204,8 @@ void TstClusterFraming::exceedingTheWindowResetsOnlyThatStream()
     QCOMPARE(resets.first().code, ErrorCode::FlowControl);
     QCOMPARE(counterValue("stream.window_exceeded"), before + 1);
     QTRY_VERIFY(std::any_of(back.begin(), back.end(), [](const v1::Frame& f) {
-        return f.has_stream_reset() && f.stream_reset().id() == 1 && f.stream_reset().error().code() == v1::FLOW_CONTROL;
+        return f.has_stream_reset() && f.stream_reset().id() == 1 &&
+               f.stream_reset().error().code() == v1::FLOW_CONTROL;
     }));
     QCOMPARE(serverMux.streamCount(), 1); // stream 3 lives on
     QVERIFY(serverLink.isOpen());

@@ -29,30 +29,43 @@ void TstConfig::config_data()
 
     QTest::newRow("empty") << QByteArray("{}") << QString();
     QTest::newRow("target string") << QByteArray(R"({"target": "deploy/api"})") << QString();
-    QTest::newRow("target object") << QByteArray(R"({"target": {"path": "pod/api-0", "namespace": "shop"}})") << QString();
-    QTest::newRow("incoming string") << QByteArray(R"({"feature": {"network": {"incoming": "steal"}}})") << QString();
+    QTest::newRow("target object") << QByteArray(R"({"target": {"path": "pod/api-0", "namespace": "shop"}})")
+                                   << QString();
+    QTest::newRow("incoming string") << QByteArray(R"({"feature": {"network": {"incoming": "steal"}}})")
+                                     << QString();
     QTest::newRow("unknown top key") << QByteArray(R"({"targte": "x"})") << QString("targte: unknown key");
-    QTest::newRow("unknown nested key") << QByteArray(R"({"target": {"path": "a", "pth": "b"}})") << QString("target.pth: unknown key");
-    QTest::newRow("target wrong type") << QByteArray(R"({"target": 5})") << QString("target: expected an object");
-    QTest::newRow("ports wrong type") << QByteArray(R"({"feature": {"network": {"incoming": {"ports": "8080"}}}})")
-                                      << QString("feature.network.incoming.ports: expected an array");
-    QTest::newRow("port item wrong type") << QByteArray(R"({"feature": {"network": {"incoming": {"ports": [8080, "x"]}}}})")
-                                          << QString("feature.network.incoming.ports[1]: expected an integer");
-    QTest::newRow("port out of range") << QByteArray(R"({"feature": {"network": {"incoming": {"ports": [70000]}}}})")
-                                       << QString("feature.network.incoming: port 70000 is out of range");
-    QTest::newRow("bad mapping") << QByteArray(R"({"feature": {"network": {"incoming": {"port_mapping": [[1, 2, 3]]}}}})")
-                                 << QString("feature.network.incoming.port_mapping[0]: expected a pair");
+    QTest::newRow("unknown nested key")
+        << QByteArray(R"({"target": {"path": "a", "pth": "b"}})") << QString("target.pth: unknown key");
+    QTest::newRow("target wrong type")
+        << QByteArray(R"({"target": 5})") << QString("target: expected an object");
+    QTest::newRow("ports wrong type")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"ports": "8080"}}}})")
+        << QString("feature.network.incoming.ports: expected an array");
+    QTest::newRow("port item wrong type")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"ports": [8080, "x"]}}}})")
+        << QString("feature.network.incoming.ports[1]: expected an integer");
+    QTest::newRow("port out of range")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"ports": [70000]}}}})")
+        << QString("feature.network.incoming: port 70000 is out of range");
+    QTest::newRow("bad mapping")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"port_mapping": [[1, 2, 3]]}}}})")
+        << QString("feature.network.incoming.port_mapping[0]: expected a pair");
     QTest::newRow("bad mode") << QByteArray(R"({"feature": {"network": {"incoming": {"mode": "borrow"}}}})")
                               << QString("feature.network.incoming: mode \"borrow\"");
-    QTest::newRow("unknown incoming key") << QByteArray(R"({"feature": {"network": {"incoming": {"mode": "steal", "prots": [1]}}}})")
-                                          << QString("feature.network.incoming.prots: unknown key");
-    QTest::newRow("http filter not yet") << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter": {}}}}})")
-                                         << QString("feature.network.incoming: \"http_filter\" is not supported by lanes yet");
-    QTest::newRow("outgoing not yet") << QByteArray(R"({"feature": {"network": {"outgoing": true}}})")
-                                      << QString("feature.network: \"outgoing\" is not supported by lanes yet");
-    QTest::newRow("split queues not yet") << QByteArray(R"({"feature": {"split_queues": {}}})")
-                                          << QString("feature: \"split_queues\" is not supported by lanes yet");
-    QTest::newRow("network not object") << QByteArray(R"({"feature": {"network": []}})") << QString("feature.network: expected an object");
+    QTest::newRow("unknown incoming key")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"mode": "steal", "prots": [1]}}}})")
+        << QString("feature.network.incoming.prots: unknown key");
+    QTest::newRow("http filter not yet")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter": {}}}}})")
+        << QString("feature.network.incoming: \"http_filter\" is not supported by lanes yet");
+    QTest::newRow("outgoing not yet")
+        << QByteArray(R"({"feature": {"network": {"outgoing": true}}})")
+        << QString("feature.network: \"outgoing\" is not supported by lanes yet");
+    QTest::newRow("split queues not yet")
+        << QByteArray(R"({"feature": {"split_queues": {}}})")
+        << QString("feature: \"split_queues\" is not supported by lanes yet");
+    QTest::newRow("network not object")
+        << QByteArray(R"({"feature": {"network": []}})") << QString("feature.network: expected an object");
 }
 
 void TstConfig::config()
@@ -71,8 +84,10 @@ void TstConfig::config()
 
 void TstConfig::stealPorts()
 {
-    auto parsed = daemon::parseConfig(QJsonDocument::fromJson(
-        R"({"feature": {"network": {"incoming": {"ports": [80, 8080, 9000], "ignore_ports": [9000], "port_mapping": [[3000, 8080]]}}}})").object());
+    auto parsed = daemon::parseConfig(
+        QJsonDocument::fromJson(
+            R"({"feature": {"network": {"incoming": {"ports": [80, 8080, 9000], "ignore_ports": [9000], "port_mapping": [[3000, 8080]]}}}})")
+            .object());
     QVERIFY(parsed);
     const QList<daemon::PortMap> expected{{80, 80}, {8080, 3000}};
     QCOMPARE(parsed->stealPorts({}), expected);
@@ -95,13 +110,26 @@ void TstConfig::manifest_data()
 {
     QTest::addColumn<QByteArray>("json");
     QTest::addColumn<QString>("error");
-    QTest::newRow("valid") << QByteArray(R"({"workloads": [{"name": "api", "command": "true", "ports": [8080], "replicas": 2}]})") << QString();
-    QTest::newRow("missing command") << QByteArray(R"({"workloads": [{"name": "api"}]})") << QString("workloads[0]: the required key \"command\" is missing");
-    QTest::newRow("bad name") << QByteArray(R"({"workloads": [{"name": "Api_1", "command": "true"}]})") << QString("workloads[0]: workload name");
-    QTest::newRow("unknown key") << QByteArray(R"({"workloads": [{"name": "api", "command": "true", "replica": 2}]})") << QString("workloads[0].replica: unknown key");
-    QTest::newRow("replicas range") << QByteArray(R"({"workloads": [{"name": "api", "command": "true", "replicas": 0}]})") << QString("workloads[0]: replicas");
-    QTest::newRow("twice") << QByteArray(R"({"workloads": [{"name": "a", "command": "x"}, {"name": "a", "command": "y"}]})") << QString("workload \"a\" is declared twice");
-    QTest::newRow("env type") << QByteArray(R"({"workloads": [{"name": "a", "command": "x", "env": {"A": 1}}]})") << QString("workloads[0].env: the value of \"A\"");
+    QTest::newRow("valid")
+        << QByteArray(
+               R"({"workloads": [{"name": "api", "command": "true", "ports": [8080], "replicas": 2}]})")
+        << QString();
+    QTest::newRow("missing command") << QByteArray(R"({"workloads": [{"name": "api"}]})")
+                                     << QString("workloads[0]: the required key \"command\" is missing");
+    QTest::newRow("bad name") << QByteArray(R"({"workloads": [{"name": "Api_1", "command": "true"}]})")
+                              << QString("workloads[0]: workload name");
+    QTest::newRow("unknown key")
+        << QByteArray(R"({"workloads": [{"name": "api", "command": "true", "replica": 2}]})")
+        << QString("workloads[0].replica: unknown key");
+    QTest::newRow("replicas range")
+        << QByteArray(R"({"workloads": [{"name": "api", "command": "true", "replicas": 0}]})")
+        << QString("workloads[0]: replicas");
+    QTest::newRow("twice")
+        << QByteArray(R"({"workloads": [{"name": "a", "command": "x"}, {"name": "a", "command": "y"}]})")
+        << QString("workload \"a\" is declared twice");
+    QTest::newRow("env type") << QByteArray(
+                                     R"({"workloads": [{"name": "a", "command": "x", "env": {"A": 1}}]})")
+                              << QString("workloads[0].env: the value of \"A\"");
 }
 
 void TstConfig::manifest()
@@ -122,12 +150,17 @@ void TstConfig::cli_data()
 {
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<QString>("error");
-    QTest::newRow("exec") << QStringList{"lanes", "exec", "-t", "deploy/api", "--steal", "8080:9080", "--", "python3", "-u", "x.py"} << QString();
+    QTest::newRow("exec") << QStringList{"lanes",     "exec", "-t",      "deploy/api", "--steal",
+                                         "8080:9080", "--",   "python3", "-u",         "x.py"}
+                          << QString();
     QTest::newRow("ls") << QStringList{"lanes", "ls", "--json"} << QString();
     QTest::newRow("status") << QStringList{"lanes", "operator", "status"} << QString();
-    QTest::newRow("exec without command") << QStringList{"lanes", "exec", "-t", "x"} << QString("exec needs a command");
-    QTest::newRow("bad steal") << QStringList{"lanes", "exec", "--steal", "80:x", "--", "true"} << QString("--steal 80:x");
-    QTest::newRow("steal range") << QStringList{"lanes", "exec", "--steal", "0", "--", "true"} << QString("--steal 0");
+    QTest::newRow("exec without command")
+        << QStringList{"lanes", "exec", "-t", "x"} << QString("exec needs a command");
+    QTest::newRow("bad steal") << QStringList{"lanes", "exec", "--steal", "80:x", "--", "true"}
+                               << QString("--steal 80:x");
+    QTest::newRow("steal range") << QStringList{"lanes", "exec", "--steal", "0", "--", "true"}
+                                 << QString("--steal 0");
     QTest::newRow("unknown command") << QStringList{"lanes", "frobnicate"} << QString("usage:");
     QTest::newRow("unknown option") << QStringList{"lanes", "ls", "--colour"} << QString("Unknown option");
 }

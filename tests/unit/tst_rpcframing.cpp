@@ -23,26 +23,43 @@ void TstRpcFraming::decode_data()
     QTest::addColumn<QList<QByteArray>>("bodies");
     QTest::addColumn<QString>("error"); // a substring of the error, or empty
 
-    QTest::newRow("one message") << QByteArray("Content-Length: 2\r\n\r\n{}") << QList<QByteArray>{"{}"} << QString();
+    QTest::newRow("one message") << QByteArray("Content-Length: 2\r\n\r\n{}") << QList<QByteArray>{"{}"}
+                                 << QString();
     QTest::newRow("two in one read") << QByteArray("Content-Length: 2\r\n\r\n{}Content-Length: 3\r\n\r\n[1]")
                                      << QList<QByteArray>{"{}", "[1]"} << QString();
-    QTest::newRow("content-type too") << QByteArray("Content-Length: 2\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{}")
-                                      << QList<QByteArray>{"{}"} << QString();
-    QTest::newRow("case-insensitive name") << QByteArray("content-length:2\r\n\r\n{}") << QList<QByteArray>{"{}"} << QString();
-    QTest::newRow("empty body") << QByteArray("Content-Length: 0\r\n\r\n") << QList<QByteArray>{""} << QString();
-    QTest::newRow("partial body") << QByteArray("Content-Length: 10\r\n\r\n{\"a\"") << QList<QByteArray>{} << QString();
+    QTest::newRow("content-type too")
+        << QByteArray(
+               "Content-Length: 2\r\nContent-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{}")
+        << QList<QByteArray>{"{}"} << QString();
+    QTest::newRow("case-insensitive name")
+        << QByteArray("content-length:2\r\n\r\n{}") << QList<QByteArray>{"{}"} << QString();
+    QTest::newRow("empty body") << QByteArray("Content-Length: 0\r\n\r\n") << QList<QByteArray>{""}
+                                << QString();
+    QTest::newRow("partial body") << QByteArray("Content-Length: 10\r\n\r\n{\"a\"") << QList<QByteArray>{}
+                                  << QString();
     QTest::newRow("partial head") << QByteArray("Content-Len") << QList<QByteArray>{} << QString();
-    QTest::newRow("trailing bytes wait") << QByteArray("Content-Length: 2\r\n\r\n{}Cont") << QList<QByteArray>{"{}"} << QString();
-    QTest::newRow("garbage") << QByteArray("hello world\r\n\r\n") << QList<QByteArray>{} << QString("without a name");
-    QTest::newRow("no length") << QByteArray("Content-Type: x\r\n\r\n{}") << QList<QByteArray>{} << QString("without Content-Length");
-    QTest::newRow("duplicate length") << QByteArray("Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}") << QList<QByteArray>{} << QString("duplicate");
-    QTest::newRow("negative length") << QByteArray("Content-Length: -1\r\n\r\n") << QList<QByteArray>{} << QString("not a number");
-    QTest::newRow("plus sign") << QByteArray("Content-Length: +2\r\n\r\n{}") << QList<QByteArray>{} << QString("not a number");
-    QTest::newRow("hex length") << QByteArray("Content-Length: 0x10\r\n\r\n") << QList<QByteArray>{} << QString("not a number");
-    QTest::newRow("bare LF") << QByteArray("Content-Length: 2\nX: y\r\n\r\n{}") << QList<QByteArray>{} << QString("bare LF");
-    QTest::newRow("bare CR") << QByteArray("Content-Length: 2\rX: y\r\n\r\n{}") << QList<QByteArray>{} << QString("bare CR");
-    QTest::newRow("oversized head") << QByteArray("X: " + QByteArray(lanes::rpc::kMaxHeadBytes + 10, 'a')) << QList<QByteArray>{} << QString("head exceeds");
-    QTest::newRow("huge length") << QByteArray("Content-Length: 99999999999\r\n\r\n") << QList<QByteArray>{} << QString("exceeds");
+    QTest::newRow("trailing bytes wait")
+        << QByteArray("Content-Length: 2\r\n\r\n{}Cont") << QList<QByteArray>{"{}"} << QString();
+    QTest::newRow("garbage") << QByteArray("hello world\r\n\r\n") << QList<QByteArray>{}
+                             << QString("without a name");
+    QTest::newRow("no length") << QByteArray("Content-Type: x\r\n\r\n{}") << QList<QByteArray>{}
+                               << QString("without Content-Length");
+    QTest::newRow("duplicate length") << QByteArray("Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}")
+                                      << QList<QByteArray>{} << QString("duplicate");
+    QTest::newRow("negative length") << QByteArray("Content-Length: -1\r\n\r\n") << QList<QByteArray>{}
+                                     << QString("not a number");
+    QTest::newRow("plus sign") << QByteArray("Content-Length: +2\r\n\r\n{}") << QList<QByteArray>{}
+                               << QString("not a number");
+    QTest::newRow("hex length") << QByteArray("Content-Length: 0x10\r\n\r\n") << QList<QByteArray>{}
+                                << QString("not a number");
+    QTest::newRow("bare LF") << QByteArray("Content-Length: 2\nX: y\r\n\r\n{}") << QList<QByteArray>{}
+                             << QString("bare LF");
+    QTest::newRow("bare CR") << QByteArray("Content-Length: 2\rX: y\r\n\r\n{}") << QList<QByteArray>{}
+                             << QString("bare CR");
+    QTest::newRow("oversized head") << QByteArray("X: " + QByteArray(lanes::rpc::kMaxHeadBytes + 10, 'a'))
+                                    << QList<QByteArray>{} << QString("head exceeds");
+    QTest::newRow("huge length") << QByteArray("Content-Length: 99999999999\r\n\r\n") << QList<QByteArray>{}
+                                 << QString("exceeds");
 }
 
 static QPair<QList<QByteArray>, QString> drain(ContentLengthDecoder& decoder)
@@ -84,7 +101,8 @@ void TstRpcFraming::decode()
         }
     }
     QCOMPARE(trickled, bodies);
-    QVERIFY2(error.isEmpty() ? trickleError.isEmpty() : trickleError.contains(error), qPrintable(trickleError));
+    QVERIFY2(error.isEmpty() ? trickleError.isEmpty() : trickleError.contains(error),
+             qPrintable(trickleError));
 }
 
 void TstRpcFraming::completedBySecondRead()

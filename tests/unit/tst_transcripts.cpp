@@ -6,8 +6,8 @@
 
 #include <QDir>
 #include <QJsonArray>
-#include <QJsonObject>
 #include <QJsonDocument>
+#include <QJsonObject>
 #include <QProcess>
 #include <QTest>
 
@@ -109,13 +109,15 @@ void TstTranscripts::transcript()
             QJsonParseError error;
             const QJsonDocument expected = QJsonDocument::fromJson(line.mid(3).trimmed().toUtf8(), &error);
             QVERIFY2(error.error == QJsonParseError::NoError, qPrintable(at + u' ' + error.errorString()));
-            QTRY_VERIFY2_WITH_TIMEOUT(!inbox.isEmpty(), qPrintable(at + QStringLiteral(": lanesd sent nothing")), 10000);
+            QTRY_VERIFY2_WITH_TIMEOUT(!inbox.isEmpty(),
+                                      qPrintable(at + QStringLiteral(": lanesd sent nothing")), 10000);
             const QJsonObject actual = inbox.takeFirst();
             QString where;
             QVERIFY2(matches(expected.object(), actual, where),
-                     qPrintable(QStringLiteral("%1: mismatch at %2\n  expected %3\n  actual   %4")
-                                    .arg(at, where, line.mid(3).trimmed(),
-                                         QString::fromUtf8(QJsonDocument(actual).toJson(QJsonDocument::Compact)))));
+                     qPrintable(
+                         QStringLiteral("%1: mismatch at %2\n  expected %3\n  actual   %4")
+                             .arg(at, where, line.mid(3).trimmed(),
+                                  QString::fromUtf8(QJsonDocument(actual).toJson(QJsonDocument::Compact)))));
         } else if (line.startsWith(u"exit")) {
             QVERIFY2(lanesd.waitForFinished(10000), qPrintable(at + QStringLiteral(": lanesd did not exit")));
             QCOMPARE(lanesd.exitCode(), line.mid(4).trimmed().toInt());
@@ -144,16 +146,24 @@ void TstTranscripts::implementsEveryOpenRpcMethod()
     lanesd.write(rpc::frameMessage(R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{}})"));
     rpc::ContentLengthDecoder decoder;
     std::optional<QByteArray> body;
-    QTRY_VERIFY_WITH_TIMEOUT([&] {
-        decoder.feed(lanesd.readAllStandardOutput());
-        auto next = decoder.next();
-        if (next && *next)
-            body = **next;
-        return body.has_value();
-    }(), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [&] {
+            decoder.feed(lanesd.readAllStandardOutput());
+            auto next = decoder.next();
+            if (next && *next)
+                body = **next;
+            return body.has_value();
+        }(),
+        10000);
     QStringList served;
-    for (const QJsonValue& m : QJsonDocument::fromJson(*body).object().value(u"result").toObject()
-                                   .value(u"capabilities").toObject().value(u"methods").toArray())
+    for (const QJsonValue& m : QJsonDocument::fromJson(*body)
+                                   .object()
+                                   .value(u"result")
+                                   .toObject()
+                                   .value(u"capabilities")
+                                   .toObject()
+                                   .value(u"methods")
+                                   .toArray())
         served << m.toString();
     served.sort();
     QCOMPARE(served, contract);
