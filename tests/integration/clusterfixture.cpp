@@ -47,7 +47,7 @@ QString ClusterFixture::start()
                       QStringLiteral(LANES_SOURCE_DIR "/examples/shop/cluster.json")});
     if (!m_operator.waitForStarted())
         return QStringLiteral("operator did not start");
-    QTest::qWaitFor(
+    (void)QTest::qWaitFor(
         [this] {
             return m_operatorOutput.contains("serving wss://") || m_operator.state() == QProcess::NotRunning;
         },
@@ -76,7 +76,7 @@ QString ClusterFixture::startDaemon()
     m_daemon->start(kBin + QStringLiteral("/lanesd"), {QStringLiteral("--socket"), socketPath()});
     if (!m_daemon->waitForStarted())
         return QStringLiteral("lanesd did not start");
-    QTest::qWaitFor([this] { return QFile::exists(socketPath()); }, 5000);
+    (void)QTest::qWaitFor([this] { return QFile::exists(socketPath()); }, 5000);
     return QFile::exists(socketPath()) ? QString() : QStringLiteral("lanesd did not listen");
 }
 

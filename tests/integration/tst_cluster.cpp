@@ -80,7 +80,7 @@ QProcess* TstCluster::stealApi(int* localPort)
                                   {{QStringLiteral("PORT"), QString::number(port)},
                                    {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
                                    {QStringLiteral("API_FLAVOUR"), QStringLiteral("local")}});
-    QTest::qWaitFor(
+    (void)QTest::qWaitFor(
         [] {
             return ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
                 .contains(u"api local");
