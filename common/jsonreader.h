@@ -76,6 +76,11 @@ public:
         m_seen.insert(key);
         return JsonReader(m_value.toObject().value(key), pathOf(key), m_error);
     }
+    // A reader of element `index` of this array that shares this reader's error.
+    JsonReader element(int index) const
+    {
+        return JsonReader(m_value.toArray().at(index), m_path + QStringLiteral("[%1]").arg(index), m_error);
+    }
     // Marks keys as known without reading them (read elsewhere, or deliberately ignored).
     void known(std::initializer_list<QString> keys);
     // Unread keys of this object become an error that names the first of them.

@@ -1,6 +1,7 @@
 // See config.h.
 #include "config.h"
 
+#include "httpfilter.h"
 #include "jsonreader.h"
 #include "tls.h"
 
@@ -19,6 +20,65 @@ void notYet(JsonReader& r, std::initializer_list<const char*> keys)
             r.error(QStringLiteral("\"%1\" is not supported by lanes yet").arg(QLatin1String(key)));
             return;
         }
+    }
+}
+
+// One filter: exactly one of `keys` (header/path/method or the *_filter forms, all_of, any_of).
+void readFilterNode(JsonReader& r, v1::HttpFilter& out, bool top, int depth)
+{
+    if (!r.value().isObject())
+        return r.error(QStringLiteral("expected an object"));
+    if (depth > kMaxFilterDepth)
+        return r.error(QStringLiteral("filters nest deeper than %1").arg(kMaxFilterDepth));
+    const QString header = top ? QStringLiteral("header_filter") : QStringLiteral("header");
+    const QString path = top ? QStringLiteral("path_filter") : QStringLiteral("path");
+    const QString method = top ? QStringLiteral("method_filter") : QStringLiteral("method");
+    int kinds = 0;
+    for (const QString& key : {header, path, method, QStringLiteral("all_of"), QStringLiteral("any_of")})
+        kinds += r.has(key) ? 1 : 0;
+    if (kinds != 1 && !(top && kinds == 0))
+        return r.error(QStringLiteral("give exactly one of %1, %2, %3, all_of or any_of").arg(header, path, method));
+    QString text;
+    if (r.has(header)) {
+        r.required(header, text);
+        out.set_header(text.toStdString());
+    } else if (r.has(path)) {
+        r.required(path, text);
+        out.set_path(text.toStdString());
+    } else if (r.has(method)) {
+        r.required(method, text);
+        out.set_method(text.toStdString());
+    } else {
+        for (const char* key : {"all_of", "any_of"}) {
+            if (!r.has(QLatin1String(key)))
+                continue;
+            JsonReader list = r.child(QLatin1String(key));
+            if (!list.value().isArray() || list.value().toArray().isEmpty())
+                return list.error(QStringLiteral("expected a non-empty array of filters"));
+            v1::FilterList* target = QLatin1String(key) == u"all_of" ? out.mutable_all_of() : out.mutable_any_of();
+            const QJsonArray items = list.value().toArray();
+            for (int i = 0; i < items.size() && !r.failed(); ++i) {
+                JsonReader item = list.element(i);
+                readFilterNode(item, *target->add_filters(), false, depth + 1);
+            }
+        }
+    }
+    if (!top)
+        r.rejectUnknown();
+}
+
+void readHttpFilter(JsonReader& r, IncomingConfig& in)
+{
+    v1::HttpFilter filter;
+    readFilterNode(r, filter, true, 0);
+    if (r.has(QStringLiteral("ports"))) {
+        r.optional(QStringLiteral("ports"), in.httpFilterPorts);
+    }
+    r.rejectUnknown();
+    if (!r.failed() && filter.kind_case() != v1::HttpFilter::KIND_NOT_SET) {
+        if (auto ok = validateFilter(filter); !ok)
+            return r.error(ok.error().message);
+        in.httpFilter = filter;
     }
 }
 
@@ -84,7 +144,7 @@ QList<PortMap> LanesConfig::stealPorts(const QList<int>& targetPorts) const
         for (const auto& [l, r] : incoming.portMapping)
             if (r == remote)
                 local = l;
-        out.append({remote, local});
+        out.append({remote, local, incoming.httpFilter && incoming.httpFilterPorts.contains(remote)});
     }
     return out;
 }
@@ -121,6 +181,18 @@ Result<LanesConfig> parseConfig(const QJsonObject& json)
     if (auto ok = r.result(); !ok)
         return std::unexpected(ok.error());
     return config;
+}
+
+Result<v1::HttpFilter> parseHttpFilter(const QJsonValue& json, const QString& path)
+{
+    JsonReader r(json, path);
+    IncomingConfig in;
+    readHttpFilter(r, in);
+    if (auto ok = r.result(); !ok)
+        return std::unexpected(ok.error());
+    if (!in.httpFilter)
+        return fail(ErrorCode::InvalidArgument, path + QStringLiteral(": an empty filter"));
+    return *in.httpFilter;
 }
 
 Result<LanesConfig> loadConfig(const QString& path)

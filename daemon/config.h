@@ -3,6 +3,7 @@
 // an error that names its path; a wrong type names the path too. Plain functions; any thread.
 #pragma once
 
+#include "proto/lanes.pb.h"
 #include "result.h"
 
 #include <QJsonObject>
@@ -15,6 +16,7 @@ struct PortMap
 {
     int remote = 0;
     int local = 0;
+    bool filtered = false; // the config's http_filter applies to this port
     bool operator==(const PortMap&) const = default;
 };
 
@@ -25,6 +27,8 @@ struct IncomingConfig
     QList<int> ignorePorts;
     QList<QPair<int, int>> portMapping; // mirrord's [[local, remote]]
     QString onConcurrentSteal = QStringLiteral("abort");
+    std::optional<v1::HttpFilter> httpFilter;
+    QList<int> httpFilterPorts{80, 8080}; // mirrord's default: other stolen ports are stolen unfiltered
 };
 
 struct LanesConfig
@@ -38,6 +42,8 @@ struct LanesConfig
 };
 
 Result<LanesConfig> parseConfig(const QJsonObject& json);
+// mirrord's http_filter object ({"header_filter": ...} or {"all_of": [...]}, ...), `path` for errors.
+Result<v1::HttpFilter> parseHttpFilter(const QJsonValue& json, const QString& path);
 Result<LanesConfig> loadConfig(const QString& path);
 // .lanes/lanes.json, else .mirrord/mirrord.json, under `dir`; empty when neither exists.
 QString findConfig(const QString& dir);

@@ -1,0 +1,251 @@
+// See httpfilter.h.
+#include "httpfilter.h"
+
+#include "framecodec.h"
+#include "logging.h"
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <re2/re2.h>
+#include <re2/set.h>
+
+namespace lanes {
+
+QString describeFilter(const v1::HttpFilter& filter)
+{
+    auto list = [](const char* name, const v1::FilterList& l) {
+        QStringList parts;
+        for (const auto& f : l.filters())
+            parts << describeFilter(f);
+        return QStringLiteral("%1(%2)").arg(QLatin1String(name), parts.join(QStringLiteral(", ")));
+    };
+    switch (filter.kind_case()) {
+    case v1::HttpFilter::kHeader: return QStringLiteral("header(%1)").arg(qs(filter.header()));
+    case v1::HttpFilter::kPath: return QStringLiteral("path(%1)").arg(qs(filter.path()));
+    case v1::HttpFilter::kMethod: return QStringLiteral("method(%1)").arg(qs(filter.method()).toUpper());
+    case v1::HttpFilter::kAllOf: return list("all_of", filter.all_of());
+    case v1::HttpFilter::kAnyOf: return list("any_of", filter.any_of());
+    case v1::HttpFilter::KIND_NOT_SET: break;
+    }
+    return QStringLiteral("(empty)");
+}
+
+namespace {
+Result<void> validate(const v1::HttpFilter& filter, int depth, int& leaves)
+{
+    if (depth > kMaxFilterDepth)
+        return fail(ErrorCode::InvalidArgument, QStringLiteral("filters nest deeper than %1").arg(kMaxFilterDepth));
+    switch (filter.kind_case()) {
+    case v1::HttpFilter::kHeader:
+    case v1::HttpFilter::kPath:
+    case v1::HttpFilter::kMethod: {
+        if (++leaves > kMaxFilterLeaves)
+            return fail(ErrorCode::InvalidArgument, QStringLiteral("a filter has more than %1 patterns").arg(kMaxFilterLeaves));
+        const std::string& text = filter.has_header() ? filter.header() : filter.has_path() ? filter.path() : filter.method();
+        if (text.empty())
+            return fail(ErrorCode::InvalidArgument, QStringLiteral("an empty pattern in %1").arg(describeFilter(filter)));
+        return {};
+    }
+    case v1::HttpFilter::kAllOf:
+    case v1::HttpFilter::kAnyOf: {
+        const auto& list = filter.has_all_of() ? filter.all_of() : filter.any_of();
+        if (list.filters().empty())
+            return fail(ErrorCode::InvalidArgument, QStringLiteral("all_of and any_of need at least one filter"));
+        for (const auto& f : list.filters())
+            if (auto ok = validate(f, depth + 1, leaves); !ok)
+                return ok;
+        return {};
+    }
+    case v1::HttpFilter::KIND_NOT_SET: break;
+    }
+    return fail(ErrorCode::InvalidArgument, QStringLiteral("a filter with nothing in it"));
+}
+} // namespace
+
+Result<void> validateFilter(const v1::HttpFilter& filter)
+{
+    int leaves = 0;
+    return validate(filter, 0, leaves);
+}
+
+struct FilterSet::Sets
+{
+    RE2::Set headers;
+    RE2::Set paths;
+};
+
+struct FilterSet::Leaf
+{
+    enum class Kind { Header, Path, Method } kind;
+    QByteArray method;                              // Method
+    pcre2_code* pcre = nullptr;                     // Header/Path patterns that RE2 refused
+    pcre2_match_data* data = nullptr;
+};
+
+struct FilterSet::Node
+{
+    enum class Kind { Leaf, AllOf, AnyOf } kind;
+    int leaf = -1;
+    std::vector<int> children;
+};
+
+FilterSet::~FilterSet()
+{
+    for (Leaf& leaf : m_leaves) {
+        if (leaf.data)
+            pcre2_match_data_free(leaf.data);
+        if (leaf.pcre)
+            pcre2_code_free(leaf.pcre);
+    }
+}
+
+Result<int> FilterSet::addNode(const v1::HttpFilter& filter, QStringList* warnings)
+{
+    if (filter.has_all_of() || filter.has_any_of()) {
+        Node node{filter.has_all_of() ? Node::Kind::AllOf : Node::Kind::AnyOf, -1, {}};
+        for (const auto& child : (filter.has_all_of() ? filter.all_of() : filter.any_of()).filters()) {
+            auto id = addNode(child, warnings);
+            if (!id)
+                return id;
+            node.children.push_back(*id);
+        }
+        m_nodes.push_back(std::move(node));
+        return int(m_nodes.size() - 1);
+    }
+    Leaf leaf{filter.has_header() ? Leaf::Kind::Header : filter.has_path() ? Leaf::Kind::Path : Leaf::Kind::Method};
+    const int leafId = int(m_leaves.size());
+    if (leaf.kind == Leaf::Kind::Method) {
+        leaf.method = QByteArray::fromStdString(filter.method()).toUpper();
+    } else {
+        const std::string& pattern = filter.has_header() ? filter.header() : filter.path();
+        RE2::Set* set = leaf.kind == Leaf::Kind::Header ? &m_sets->headers : &m_sets->paths;
+        std::string error;
+        // Probe alone first: a pattern RE2 refuses must not poison the set.
+        RE2::Options options;
+        options.set_case_sensitive(leaf.kind != Leaf::Kind::Header);
+        options.set_log_errors(false);
+        const RE2 probe(pattern, options);
+        if (probe.ok()) {
+            const int index = set->Add(pattern, &error);
+            (leaf.kind == Leaf::Kind::Header ? m_headerSetLeaf : m_pathSetLeaf).push_back(leafId);
+            Q_ASSERT(index == int((leaf.kind == Leaf::Kind::Header ? m_headerSetLeaf : m_pathSetLeaf).size()) - 1);
+        } else {
+            int code = 0;
+            PCRE2_SIZE offset = 0;
+            const uint32_t flags = leaf.kind == Leaf::Kind::Header ? PCRE2_CASELESS : 0;
+            leaf.pcre = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), flags | PCRE2_UTF,
+                                      &code, &offset, nullptr);
+            if (!leaf.pcre) {
+                PCRE2_UCHAR message[256];
+                pcre2_get_error_message(code, message, sizeof message);
+                return fail(ErrorCode::InvalidArgument,
+                            QStringLiteral("pattern \"%1\" does not compile: %2 (RE2: %3)")
+                                .arg(QString::fromStdString(pattern), QString::fromUtf8(reinterpret_cast<char*>(message)),
+                                     QString::fromStdString(probe.error())));
+            }
+            leaf.data = pcre2_match_data_create_from_pattern(leaf.pcre, nullptr);
+            count("filter.pcre2_fallback");
+            if (warnings)
+                *warnings << QStringLiteral("pattern \"%1\" uses features RE2 refuses (%2); it runs on PCRE2 with a "
+                                            "match limit of %3, which is slower and may give up on a request")
+                                 .arg(QString::fromStdString(pattern), QString::fromStdString(probe.error()))
+                                 .arg(kPcre2MatchLimit);
+        }
+    }
+    m_leaves.push_back(leaf);
+    m_nodes.push_back(Node{Node::Kind::Leaf, leafId, {}});
+    return int(m_nodes.size() - 1);
+}
+
+Result<std::shared_ptr<const FilterSet>> FilterSet::build(std::vector<Entry> entries, QStringList* warnings)
+{
+    std::shared_ptr<FilterSet> set(new FilterSet);
+    RE2::Options headerOptions;
+    headerOptions.set_case_sensitive(false);
+    headerOptions.set_log_errors(false);
+    RE2::Options pathOptions;
+    pathOptions.set_log_errors(false);
+    set->m_sets.reset(new Sets{RE2::Set(headerOptions, RE2::UNANCHORED), RE2::Set(pathOptions, RE2::UNANCHORED)});
+    for (const Entry& entry : entries) {
+        if (!entry.filter) {
+            set->m_roots.push_back(-1);
+            continue;
+        }
+        if (auto ok = validateFilter(*entry.filter); !ok)
+            return std::unexpected(ok.error());
+        auto root = set->addNode(*entry.filter, warnings);
+        if (!root)
+            return std::unexpected(root.error());
+        set->m_roots.push_back(*root);
+    }
+    if ((!set->m_headerSetLeaf.empty() && !set->m_sets->headers.Compile()) ||
+        (!set->m_pathSetLeaf.empty() && !set->m_sets->paths.Compile()))
+        return fail(ErrorCode::Internal, QStringLiteral("the filter set does not compile (out of memory?)"));
+    set->m_entries = std::move(entries);
+    return std::shared_ptr<const FilterSet>(std::move(set));
+}
+
+bool FilterSet::eval(int node, const std::vector<char>& leafHits) const
+{
+    const Node& n = m_nodes[size_t(node)];
+    switch (n.kind) {
+    case Node::Kind::Leaf: return leafHits[size_t(n.leaf)] != 0;
+    case Node::Kind::AllOf:
+        return std::all_of(n.children.begin(), n.children.end(), [&](int c) { return eval(c, leafHits); });
+    case Node::Kind::AnyOf:
+        return std::any_of(n.children.begin(), n.children.end(), [&](int c) { return eval(c, leafHits); });
+    }
+    return false;
+}
+
+std::vector<int> FilterSet::match(const RequestView& request) const
+{
+    std::vector<char> hits(m_leaves.size(), 0);
+    std::vector<int> found;
+    auto runSet = [&](const RE2::Set& set, const std::vector<int>& leafOf, const std::string& text) {
+        found.clear();
+        if (!leafOf.empty() && set.Match(text, &found))
+            for (int index : found)
+                hits[size_t(leafOf[size_t(index)])] = 1;
+    };
+    std::vector<std::string> headerLines;
+    headerLines.reserve(size_t(request.headers.size()));
+    for (const HeaderView& h : request.headers) {
+        headerLines.push_back(h.name.toLower().toStdString() + ": " + h.value.toStdString());
+        runSet(m_sets->headers, m_headerSetLeaf, headerLines.back());
+    }
+    const std::string target = request.target.toStdString();
+    const size_t query = target.find('?');
+    runSet(m_sets->paths, m_pathSetLeaf, target.substr(0, query));
+    if (query != std::string::npos)
+        runSet(m_sets->paths, m_pathSetLeaf, target);
+    const QByteArray method = request.method.toUpper();
+    for (size_t i = 0; i < m_leaves.size(); ++i) {
+        const Leaf& leaf = m_leaves[i];
+        if (leaf.kind == Leaf::Kind::Method) {
+            hits[i] = leaf.method == method;
+        } else if (leaf.pcre && !hits[i]) {
+            pcre2_match_context* context = pcre2_match_context_create(nullptr);
+            pcre2_set_match_limit(context, kPcre2MatchLimit);
+            auto tryText = [&](const std::string& text) {
+                const int rc = pcre2_match(leaf.pcre, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0,
+                                           leaf.data, context);
+                if (rc == PCRE2_ERROR_MATCHLIMIT)
+                    count("filter.pcre2_match_limit");
+                return rc >= 0;
+            };
+            if (leaf.kind == Leaf::Kind::Header)
+                hits[i] = std::any_of(headerLines.begin(), headerLines.end(), tryText);
+            else
+                hits[i] = tryText(target.substr(0, query)) || (query != std::string::npos && tryText(target));
+            pcre2_match_context_free(context);
+        }
+    }
+    std::vector<int> matched;
+    for (size_t e = 0; e < m_roots.size(); ++e)
+        if (m_roots[e] < 0 || eval(m_roots[e], hits))
+            matched.push_back(int(e));
+    return matched;
+}
+
+} // namespace lanes
