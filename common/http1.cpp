@@ -1,0 +1,391 @@
+// See http1.h.
+#include "http1.h"
+
+#include "logging.h"
+
+namespace lanes::http {
+namespace {
+
+bool isTokenChar(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           QByteArrayView("!#$%&'*+-.^_`|~").contains(c);
+}
+
+bool isToken(QByteArrayView s)
+{
+    return !s.isEmpty() && std::all_of(s.begin(), s.end(), isTokenChar);
+}
+
+bool hasToken(QByteArrayView list, QByteArrayView token)
+{
+    for (QByteArrayView part : QByteArray(list.toByteArray()).split(','))
+        if (part.trimmed().compare(token, Qt::CaseInsensitive) == 0)
+            return true;
+    return false;
+}
+
+} // namespace
+
+QByteArray Head::header(QByteArrayView lowercaseName) const
+{
+    for (const HeaderView& h : headers)
+        if (h.name.compare(lowercaseName, Qt::CaseInsensitive) == 0)
+            return h.value;
+    return {};
+}
+
+void Parser::feed(QByteArrayView bytes)
+{
+    if (m_state == State::Failed)
+        return;
+    m_buffer.append(bytes);
+}
+
+void Parser::compact()
+{
+    const qsizetype drop = qMin(m_pos, m_consumedFrom);
+    if (drop > 64 * 1024 || drop == m_buffer.size()) {
+        m_buffer.remove(0, drop);
+        m_pos -= drop;
+        m_consumedFrom -= drop;
+        m_headScan = qMax<qsizetype>(0, m_headScan - drop);
+    }
+}
+
+QByteArray Parser::takeConsumed()
+{
+    QByteArray out = m_buffer.mid(m_consumedFrom, m_pos - m_consumedFrom);
+    m_consumedFrom = m_pos;
+    compact();
+    return out;
+}
+
+QByteArray Parser::takeUnparsed()
+{
+    QByteArray out = m_buffer.mid(m_pos);
+    m_buffer.clear();
+    m_pos = m_consumedFrom = m_headScan = 0;
+    return out;
+}
+
+Parser::Event Parser::fail(int status, const char* counter, const QString& message)
+{
+    count(counter);
+    m_state = State::Failed;
+    m_errorStatus = status;
+    m_errorMessage = message;
+    return Event::Error;
+}
+
+bool Parser::parseHeaderLine(QByteArrayView line, QList<HeaderView>& into, QString& why)
+{
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+        why = QStringLiteral("obsolete line folding");
+        return false;
+    }
+    const qsizetype colon = line.indexOf(':');
+    if (colon <= 0) {
+        why = QStringLiteral("a header line without a name");
+        return false;
+    }
+    const QByteArrayView name = line.first(colon);
+    if (!isToken(name)) {
+        why = QStringLiteral("header name \"%1\" is not a token").arg(QString::fromLatin1(name.first(qMin<qsizetype>(64, name.size()))));
+        return false;
+    }
+    const QByteArrayView value = line.sliced(colon + 1).trimmed();
+    for (char c : value) {
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            why = QStringLiteral("a control character in header %1").arg(QString::fromLatin1(name));
+            return false;
+        }
+    }
+    into.append({name.toByteArray(), value.toByteArray()});
+    return true;
+}
+
+Parser::Event Parser::parseHead()
+{
+    // Resume the search where the last one stopped, so a head trickling in byte by byte costs linear time.
+    const qsizetype end = m_buffer.indexOf("\r\n\r\n", qMax(m_pos, m_headScan));
+    m_headScan = end < 0 ? qMax(m_pos, m_buffer.size() - 3) : 0;
+    const qsizetype available = end < 0 ? m_buffer.size() - m_pos : end - m_pos;
+    // The start line alone may not pass its own limit, even before the head completes.
+    const qsizetype firstLf = m_buffer.indexOf('\n', m_pos); // short: the request line is bounded below
+    const qsizetype lineLength = firstLf < 0 ? m_buffer.size() - m_pos : firstLf - m_pos;
+    if (m_mode == Mode::Request && lineLength > kMaxRequestLineBytes)
+        return fail(414, "http.request_line_too_long",
+                    QStringLiteral("request line over %1 bytes").arg(kMaxRequestLineBytes));
+    if (available > kMaxHeadBytes)
+        return fail(431, "http.head_too_large", QStringLiteral("head over %1 bytes").arg(kMaxHeadBytes));
+    if (end < 0)
+        return Event::NeedMore;
+    const QByteArrayView head(m_buffer.constData() + m_pos, end - m_pos);
+    if (head.contains('\r') && QByteArray(head.toByteArray()).replace("\r\n", "").contains('\r'))
+        return fail(400, "http.bare_cr", QStringLiteral("a bare CR in the head"));
+    const QList<QByteArray> lines = head.toByteArray().split('\n');
+    if (lines.size() - 1 > kMaxHeaderLines)
+        return fail(431, "http.too_many_headers", QStringLiteral("more than %1 header lines").arg(kMaxHeaderLines));
+    QList<QByteArrayView> clean;
+    for (qsizetype i = 0; i < lines.size(); ++i) {
+        const QByteArray& line = lines[i];
+        const bool last = i == lines.size() - 1;
+        if (!last && !line.endsWith('\r'))
+            return fail(400, "http.bare_lf", QStringLiteral("a bare LF in the head"));
+        clean.append(last ? QByteArrayView(line) : QByteArrayView(line).chopped(1));
+    }
+    Head h;
+    const QList<QByteArray> start = clean.first().toByteArray().split(' ');
+    if (m_mode == Mode::Request) {
+        if (start.size() != 3 || !isToken(start[0]) || start[1].isEmpty())
+            return fail(400, "http.bad_request_line", QStringLiteral("malformed request line"));
+        h.method = start[0];
+        h.target = start[1];
+        h.version = start[2];
+    } else {
+        if (start.size() < 2 || start[1].size() != 3)
+            return fail(502, "http.bad_status_line", QStringLiteral("malformed status line"));
+        bool ok = false;
+        h.version = start[0];
+        h.status = start[1].toInt(&ok);
+        if (!ok || h.status < 100)
+            return fail(502, "http.bad_status_line", QStringLiteral("malformed status code"));
+        const QByteArray statusLine = clean.first().toByteArray();
+        const qsizetype second = statusLine.indexOf(' ', statusLine.indexOf(' ') + 1);
+        h.reason = second < 0 ? QByteArray() : statusLine.mid(second + 1);
+    }
+    if (h.version != "HTTP/1.1" && h.version != "HTTP/1.0")
+        return fail(m_mode == Mode::Request ? 400 : 502, "http.bad_version", QStringLiteral("unsupported version"));
+    QString why;
+    for (qsizetype i = 1; i < clean.size(); ++i) {
+        if (clean[i].contains(':') && clean[i].indexOf(':') > 0 &&
+            (clean[i].at(clean[i].indexOf(':') - 1) == ' ' || clean[i].at(clean[i].indexOf(':') - 1) == '\t'))
+            return fail(400, "http.space_before_colon", QStringLiteral("whitespace before a header's colon"));
+        if (!parseHeaderLine(clean[i], h.headers, why))
+            return fail(400, "http.bad_header", why);
+    }
+    m_pos = end + 4;
+    m_head = std::move(h);
+    m_trailers.clear();
+    m_inMessage = true;
+    return afterHead();
+}
+
+Parser::Event Parser::afterHead()
+{
+    Head& h = m_head;
+    int lengths = 0;
+    QByteArray transferEncoding;
+    bool connectionClose = false, connectionKeepAlive = false, connectionUpgrade = false;
+    for (const HeaderView& header : h.headers) {
+        if (header.name.compare("content-length", Qt::CaseInsensitive) == 0) {
+            if (++lengths > 1)
+                return fail(400, "http.duplicate_content_length", QStringLiteral("more than one Content-Length"));
+            bool ok = false;
+            h.contentLength = header.value.toLongLong(&ok);
+            if (!ok || h.contentLength < 0 || !std::all_of(header.value.begin(), header.value.end(), [](char c) { return c >= '0' && c <= '9'; }))
+                return fail(400, "http.bad_content_length", QStringLiteral("Content-Length is not a number"));
+        } else if (header.name.compare("transfer-encoding", Qt::CaseInsensitive) == 0) {
+            if (!transferEncoding.isEmpty())
+                transferEncoding += ',';
+            transferEncoding += header.value;
+        } else if (header.name.compare("connection", Qt::CaseInsensitive) == 0) {
+            connectionClose |= hasToken(header.value, "close");
+            connectionKeepAlive |= hasToken(header.value, "keep-alive");
+            connectionUpgrade |= hasToken(header.value, "upgrade");
+        } else if (header.name.compare("expect", Qt::CaseInsensitive) == 0) {
+            h.expectContinue = header.value.compare("100-continue", Qt::CaseInsensitive) == 0;
+        }
+    }
+    if (!transferEncoding.isEmpty()) {
+        if (lengths > 0)
+            return fail(400, "http.length_and_chunked", QStringLiteral("both Content-Length and Transfer-Encoding"));
+        if (transferEncoding.trimmed().compare("chunked", Qt::CaseInsensitive) != 0)
+            return fail(m_mode == Mode::Request ? 501 : 502, "http.unsupported_transfer_encoding",
+                        QStringLiteral("Transfer-Encoding other than chunked"));
+        h.chunked = true;
+    }
+    h.keepAlive = h.version == "HTTP/1.1" ? !connectionClose : connectionKeepAlive;
+    if (m_mode == Mode::Request) {
+        h.upgrade = connectionUpgrade && !h.header("upgrade").isEmpty();
+        m_state = h.chunked ? State::ChunkSize : h.contentLength > 0 ? State::Body : State::Start;
+        m_remaining = qMax<qint64>(h.contentLength, 0);
+        return Event::Head;
+    }
+    h.upgrade = h.status == 101;
+    const bool bodiless = (h.status >= 100 && h.status < 200) || h.status == 204 || h.status == 304 ||
+                          m_requestMethod.compare("HEAD", Qt::CaseInsensitive) == 0;
+    if (bodiless)
+        m_state = State::Start;
+    else if (h.chunked)
+        m_state = State::ChunkSize;
+    else if (h.contentLength >= 0)
+        m_state = h.contentLength > 0 ? State::Body : State::Start;
+    else {
+        m_state = State::BodyToEof;
+        h.keepAlive = false;
+    }
+    m_remaining = qMax<qint64>(h.contentLength, 0);
+    return Event::Head;
+}
+
+Parser::Event Parser::next()
+{
+    for (;;) {
+        switch (m_state) {
+        case State::Failed: return Event::Error;
+        case State::Start:
+            if (m_inMessage) { // the message just ended: its head stays readable until the next one
+                m_inMessage = false;
+                compact();
+                return Event::End;
+            }
+            if (buffered() == 0)
+                return Event::NeedMore;
+            return parseHead();
+        case State::Body: {
+            if (buffered() == 0)
+                return Event::NeedMore;
+            const qsizetype n = qsizetype(qMin<qint64>(m_remaining, buffered()));
+            m_body = m_buffer.mid(m_pos, n);
+            m_pos += n;
+            m_remaining -= n;
+            if (m_remaining == 0)
+                m_state = State::Start;
+            return Event::Body;
+        }
+        case State::BodyToEof: {
+            if (buffered() == 0)
+                return Event::NeedMore;
+            m_body = m_buffer.mid(m_pos);
+            m_pos = m_buffer.size();
+            return Event::Body;
+        }
+        case State::ChunkSize: {
+            const qsizetype lf = m_buffer.indexOf('\n', m_pos);
+            if (lf < 0)
+                return buffered() > kMaxChunkLineBytes ? fail(400, "http.bad_chunk", QStringLiteral("chunk size line too long")) : Event::NeedMore;
+            if (lf == m_pos || m_buffer.at(lf - 1) != '\r')
+                return fail(400, "http.bad_chunk", QStringLiteral("chunk size line without CRLF"));
+            QByteArray line = m_buffer.mid(m_pos, lf - 1 - m_pos);
+            const qsizetype semicolon = line.indexOf(';');
+            if (semicolon >= 0)
+                line.truncate(semicolon);
+            if (line.isEmpty() || line.size() > 15 || line.contains('\r') ||
+                !std::all_of(line.begin(), line.end(), [](char c) { return std::isxdigit(uchar(c)); }))
+                return fail(400, "http.bad_chunk", QStringLiteral("bad chunk size"));
+            m_remaining = line.toLongLong(nullptr, 16);
+            m_pos = lf + 1;
+            m_state = m_remaining == 0 ? State::Trailers : State::ChunkData;
+            continue;
+        }
+        case State::ChunkData: {
+            if (buffered() == 0)
+                return Event::NeedMore;
+            const qsizetype n = qsizetype(qMin<qint64>(m_remaining, buffered()));
+            m_body = m_buffer.mid(m_pos, n);
+            m_pos += n;
+            m_remaining -= n;
+            if (m_remaining == 0)
+                m_state = State::ChunkDataEnd;
+            return Event::Body;
+        }
+        case State::ChunkDataEnd: {
+            if (buffered() < 2)
+                return Event::NeedMore;
+            if (m_buffer.at(m_pos) != '\r' || m_buffer.at(m_pos + 1) != '\n')
+                return fail(400, "http.bad_chunk", QStringLiteral("chunk data not followed by CRLF"));
+            m_pos += 2;
+            m_state = State::ChunkSize;
+            continue;
+        }
+        case State::Trailers: {
+            const qsizetype lf = m_buffer.indexOf('\n', m_pos);
+            if (lf < 0)
+                return buffered() > kMaxHeadBytes ? fail(431, "http.head_too_large", QStringLiteral("trailers too large")) : Event::NeedMore;
+            if (lf == m_pos || m_buffer.at(lf - 1) != '\r')
+                return fail(400, "http.bare_lf", QStringLiteral("a bare LF in the trailers"));
+            const QByteArray line = m_buffer.mid(m_pos, lf - 1 - m_pos);
+            m_pos = lf + 1;
+            if (line.isEmpty()) {
+                m_state = State::Start;
+                continue;
+            }
+            QString why;
+            if (m_trailers.size() >= kMaxHeaderLines)
+                return fail(431, "http.too_many_headers", QStringLiteral("too many trailers"));
+            if (line.contains('\r') || !parseHeaderLine(line, m_trailers, why))
+                return fail(400, "http.bad_header", QStringLiteral("bad trailer: ") + why);
+            continue;
+        }
+        }
+    }
+}
+
+bool Parser::finishAtEof()
+{
+    if (m_state != State::BodyToEof)
+        return false;
+    m_state = State::Start;
+    return true;
+}
+
+QByteArray serializeHead(const Head& head, Parser::Mode mode)
+{
+    QByteArray out;
+    if (mode == Parser::Mode::Request)
+        out = head.method + ' ' + head.target + ' ' + head.version + "\r\n";
+    else
+        out = head.version + ' ' + QByteArray::number(head.status) + ' ' + head.reason + "\r\n";
+    for (const HeaderView& h : head.headers)
+        out += h.name + ": " + h.value + "\r\n";
+    return out + "\r\n";
+}
+
+QByteArray encodeChunk(const QByteArray& data)
+{
+    return data.isEmpty() ? QByteArray() : QByteArray::number(data.size(), 16) + "\r\n" + data + "\r\n";
+}
+
+QByteArray lastChunk(const QList<HeaderView>& trailers)
+{
+    QByteArray out = "0\r\n";
+    for (const HeaderView& h : trailers)
+        out += h.name + ": " + h.value + "\r\n";
+    return out + "\r\n";
+}
+
+QByteArray reasonPhrase(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Error";
+    }
+}
+
+QByteArray errorResponse(int status, const QString& why)
+{
+    const QByteArray body = why.toUtf8() + '\n';
+    QByteArray reason = why.toUtf8();
+    reason.replace('\r', ' ').replace('\n', ' ');
+    return "HTTP/1.1 " + QByteArray::number(status) + ' ' + reasonPhrase(status) +
+           "\r\ncontent-type: text/plain\r\nconnection: close\r\nlanes-error: " + reason.left(200) +
+           "\r\ncontent-length: " + QByteArray::number(body.size()) + "\r\n\r\n" + body;
+}
+
+bool isIdempotent(const QByteArray& method)
+{
+    static const QList<QByteArray> idempotent{"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"};
+    return idempotent.contains(method.toUpper());
+}
+
+} // namespace lanes::http
