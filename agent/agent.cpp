@@ -119,45 +119,131 @@ void Agent::onFrame(const v1::Frame& frame)
     }
 }
 
+void Agent::updateRedirect(quint16 port, bool wanted)
+{
+    const bool present = m_stealers.contains(port) || m_filtered.contains(port);
+    std::string error;
+    if (wanted && !present && !addRedirect(ss(m_options.id), port, m_listener.serverPort(), &error))
+        qCWarning(lcAgent) << "could not redirect port" << port << QString::fromStdString(error);
+    if (!wanted && !present && !removeRedirect(ss(m_options.id), port, m_listener.serverPort(), &error))
+        qCWarning(lcAgent) << "could not remove the redirect of port" << port << QString::fromStdString(error);
+}
+
+Result<void> Agent::rebuildFilters(quint16 port, QStringList* warnings)
+{
+    PortFilters& filters = m_filtered[port];
+    std::vector<FilterSet::Entry> entries;
+    for (const FilteredSub& sub : filters.subs)
+        entries.push_back({sub.sessionId, sub.filter});
+    auto set = FilterSet::build(std::move(entries), warnings);
+    if (!set)
+        return std::unexpected(set.error());
+    filters.set = *set; // connections read the new set from their next request on
+    return {};
+}
+
 void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
 {
     const quint32 port = subscription.port();
     if (port == 0 || port > 65535) {
-        reply(rpcId,
-              Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(port), {}});
+        reply(rpcId, Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(port), {}});
         return;
     }
+    const quint16 p = quint16(port);
     const QString session = qs(subscription.session_id());
-    if (const QString holder = m_stealers.value(quint16(port)); !holder.isEmpty() && holder != session) {
-        reply(rpcId, Error{ErrorCode::PortLocked,
-                           QStringLiteral("port %1 is stolen by session %2").arg(port).arg(holder),
-                           {}});
+    const QString holder = m_stealers.value(p);
+    if ((!holder.isEmpty() && holder != session) || (!subscription.has_filter() && m_filtered.contains(p))) {
+        reply(rpcId, Error{ErrorCode::PortLocked, QStringLiteral("port %1 is already stolen here").arg(port), {}});
         return;
     }
-    if (!m_stealers.contains(quint16(port))) {
-        std::string error;
-        if (!addRedirect(ss(m_options.id), int(port), m_listener.serverPort(), &error)) {
-            reply(rpcId, Error{ErrorCode::Internal, QString::fromStdString(error), {}});
-            return;
-        }
+    if (!subscription.has_filter()) {
+        updateRedirect(p, true);
+        m_stealers.insert(p, session);
+        qCInfo(lcAgent) << "port" << port << "now stolen whole by session" << session;
+        reply(rpcId, std::nullopt);
+        return;
     }
-    m_stealers.insert(quint16(port), session);
-    qCInfo(lcAgent) << "port" << port << "now stolen by session" << session;
+    updateRedirect(p, true); // adds the rule only when nothing steals the port yet
+    const PortFilters before = m_filtered.value(p);
+    m_filtered[p].subs.push_back({session, qs(subscription.user()), subscription.filter()});
+    QStringList warnings;
+    if (auto built = rebuildFilters(p, &warnings); !built) {
+        if (before.subs.empty()) {
+            m_filtered.remove(p);
+            updateRedirect(p, false);
+        } else {
+            m_filtered[p] = before;
+        }
+        reply(rpcId, built.error());
+        return;
+    }
+    for (const QString& w : warnings)
+        notice(session, QStringLiteral("warning"), w);
+    qCInfo(lcAgent) << "port" << port << "filter of session" << session << ":" << describeFilter(subscription.filter());
     reply(rpcId, std::nullopt);
 }
 
 void Agent::onUnsubscribe(quint32 rpcId, const v1::Unsubscribe& unsubscribe)
 {
     const quint16 port = quint16(unsubscribe.port());
-    if (m_stealers.value(port) == qs(unsubscribe.session_id())) {
+    const QString session = qs(unsubscribe.session_id());
+    if (m_stealers.value(port) == session)
         m_stealers.remove(port);
-        std::string error;
-        if (!removeRedirect(ss(m_options.id), port, m_listener.serverPort(), &error))
-            qCWarning(lcAgent) << "could not remove the redirect of port" << port
-                               << QString::fromStdString(error);
-        qCInfo(lcAgent) << "port" << port << "released by session" << qs(unsubscribe.session_id());
+    if (m_filtered.contains(port)) {
+        auto& subs = m_filtered[port].subs;
+        std::erase_if(subs, [&](const FilteredSub& s) { return s.sessionId == session; });
+        if (subs.empty())
+            m_filtered.remove(port);
+        else
+            rebuildFilters(port, nullptr);
     }
+    updateRedirect(port, false);
+    qCInfo(lcAgent) << "port" << port << "released by session" << session;
     reply(rpcId, std::nullopt);
+}
+
+void Agent::notice(const QString& sessionId, const QString& level, const QString& text)
+{
+    v1::Frame frame;
+    frame.mutable_notice()->set_session_id(ss(sessionId));
+    frame.mutable_notice()->set_level(ss(level));
+    frame.mutable_notice()->set_text(ss(text));
+    m_link->send(frame);
+}
+
+Route Agent::route(quint16 port, const http::Head& head)
+{
+    const auto it = m_filtered.constFind(port);
+    if (it == m_filtered.constEnd() || !it->set)
+        return {};
+    const std::shared_ptr<const FilterSet> set = it->set;
+    const std::vector<int> matched = set->match(head.view());
+    if (matched.empty())
+        return {};
+    const FilteredSub& winner = it->subs[size_t(matched.front())];
+    Route r{winner.sessionId, winner.user, {}};
+    for (size_t i = 1; i < matched.size(); ++i) {
+        const QString loser = it->subs[size_t(matched[i])].sessionId;
+        r.losers << loser;
+        QElapsedTimer& last = m_lastNotice[loser];
+        if (!last.isValid() || last.elapsed() >= kNoticeIntervalMs) { // at most one a second per session
+            last.start();
+            notice(loser, QStringLiteral("info"),
+                   QStringLiteral("%1 %2 matched your filter but went to %3, whose filter on port %4 is older")
+                       .arg(QString::fromLatin1(head.method), QString::fromLatin1(head.target.left(200)), winner.user)
+                       .arg(port));
+        }
+    }
+    return r;
+}
+
+UpstreamPool* Agent::appPool(const QHostAddress& address, quint16 port)
+{
+    const QString key = QStringLiteral("%1:%2").arg(address.toString()).arg(port);
+    UpstreamPool*& pool = m_appPools[key];
+    if (!pool)
+        pool = new UpstreamPool([address, port] { return connectMarked(address, port); }, this);
+    return pool;
 }
 
 void Agent::onConnection()
@@ -173,6 +259,14 @@ void Agent::onConnection()
         }
         const auto [address, port] = *dst;
         const QString session = m_stealers.value(port);
+        if (session.isEmpty() && m_filtered.contains(port)) {
+            count("agent.http_connections");
+            new HttpConnection(
+                client, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
+                appPool(address, port),
+                [this, address, port](QTcpSocket* c, const QByteArray& read) { passThrough(c, address, port, read); }, this);
+            continue;
+        }
         if (session.isEmpty() || !m_link->isOpen()) {
             passThrough(client, address, port);
             continue;
@@ -190,7 +284,7 @@ void Agent::onConnection()
     }
 }
 
-void Agent::passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port)
+void Agent::passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port, const QByteArray& alreadyRead)
 {
     auto app = connectMarked(address, port);
     if (!app) {
@@ -201,6 +295,7 @@ void Agent::passThrough(QTcpSocket* client, const QHostAddress& address, quint16
         return;
     }
     count("agent.passed_through");
+    (*app)->write(alreadyRead);
     new SocketSplice(client, *app, this);
 }
 

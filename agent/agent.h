@@ -4,13 +4,18 @@
 // straight to the original app. Event-loop thread only.
 #pragma once
 
+#include "httpconnection.h"
+#include "httpfilter.h"
 #include "mux.h"
 #include "tls.h"
 
+#include <QElapsedTimer>
 #include <QHash>
 #include <QTcpServer>
 
 namespace lanes::agent {
+
+constexpr int kNoticeIntervalMs = 1000;
 
 struct AgentOptions
 {
@@ -36,14 +41,35 @@ private:
     void onSubscribe(quint32 rpcId, const v1::Subscription& subscription);
     void onUnsubscribe(quint32 rpcId, const v1::Unsubscribe& unsubscribe);
     void onConnection();
-    void passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port);
+    void passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port, const QByteArray& alreadyRead = {});
     void reply(quint32 rpcId, const std::optional<Error>& error);
+    Result<void> rebuildFilters(quint16 port, QStringList* warnings);
+    Route route(quint16 port, const http::Head& head);
+    void notice(const QString& sessionId, const QString& level, const QString& text);
+    UpstreamPool* appPool(const QHostAddress& address, quint16 port);
+    void updateRedirect(quint16 port, bool wanted);
+
+    // Filtered subscriptions of one port, in subscription order (the earlier one wins a request).
+    struct FilteredSub
+    {
+        QString sessionId;
+        QString user;
+        v1::HttpFilter filter;
+    };
+    struct PortFilters
+    {
+        std::vector<FilteredSub> subs;
+        std::shared_ptr<const FilterSet> set;
+    };
 
     AgentOptions m_options;
     QTcpServer m_listener;
     FrameLink* m_link = nullptr;
     Mux* m_mux = nullptr;
-    QHash<quint16, QString> m_stealers; // port -> session id
+    QHash<quint16, QString> m_stealers; // port -> session id of its unfiltered steal
+    QHash<quint16, PortFilters> m_filtered;
+    QHash<QString, UpstreamPool*> m_appPools; // "address:port" of the original destination
+    QHash<QString, QElapsedTimer> m_lastNotice; // session -> when it was last told about a lost request
 };
 
 } // namespace lanes::agent

@@ -129,6 +129,9 @@ void AgentPool::onFrame(Agent* agent, const v1::Frame& frame)
     case v1::Frame::kStreamWindow:
         emit streamFrame(agent->link, frame);
         return;
+    case v1::Frame::kNotice:
+        emit notice(frame.notice());
+        return;
     case v1::Frame::kClose:
         return;
     default:

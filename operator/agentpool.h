@@ -37,6 +37,8 @@ public:
 
 signals:
     void agentLost(const QString& pod, const QString& why, lanes::FrameLink* link);
+    // A notice from an agent for one session ("a request matching your filter went to bob").
+    void notice(const lanes::v1::Notice& notice);
     // A stream frame from an agent, for the relay.
     void streamFrame(lanes::FrameLink* link, const lanes::v1::Frame& frame);
 

@@ -55,6 +55,9 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
     m_agents = new AgentPool(m_cluster, m_paths.agentCredentials(), this);
     connect(m_agentServer, &LinkServer::linkAccepted, m_agents, &AgentPool::adopt);
     connect(m_agents, &AgentPool::streamFrame, this, &OperatorServer::onAgentStream);
+    connect(m_agents, &AgentPool::notice, this, [this](const v1::Notice& notice) {
+        sendNotice(qs(notice.session_id()), qs(notice.level()), qs(notice.text()));
+    });
     connect(m_agents, &AgentPool::agentLost, this,
             [this](const QString& pod, const QString& why, FrameLink* link) {
                 if (link)
@@ -250,37 +253,11 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
                          {}});
         return;
     }
-    for (const auto& sub : subscriptions) {
-        if (sub.port() == 0 || sub.port() > 65535) {
-            replyError(peer->link, rpcId,
-                       Error{ErrorCode::InvalidArgument,
-                             QStringLiteral("port %1 is out of range").arg(sub.port()),
-                             {}});
-            return;
-        }
-        if (sub.mode() != v1::STEAL) {
-            replyError(peer->link, rpcId,
-                       Error{ErrorCode::Unsupported, QStringLiteral("mirror mode is not supported yet"), {}});
-            return;
-        }
-        for (const QString& pod : session->pods) {
-            const QString holder = m_locks.value({pod, sub.port()});
-            if (!holder.isEmpty()) {
-                const auto other = m_sessions.value(holder);
-                replyError(peer->link, rpcId,
-                           Error{ErrorCode::PortLocked,
-                                 QStringLiteral("port %1 of %2 is stolen by %3 (session %4)")
-                                     .arg(sub.port())
-                                     .arg(pod, other ? other->user : QStringLiteral("?"), holder),
-                                 {}});
-                return;
-            }
-        }
-        session->ports << sub.port();
+    if (auto claimed = claim(*session, subscriptions, qs(start.on_concurrent_steal())); !claimed) {
+        m_claims.removeSession(session->id);
+        replyError(peer->link, rpcId, claimed.error());
+        return;
     }
-    for (const QString& pod : session->pods)
-        for (quint32 port : session->ports)
-            m_locks.insert({pod, port}, session->id);
     m_sessions.insert(session->id, session);
     peer->sessionId = session->id;
     qCInfo(lcOperator) << "session" << session->id << "of" << session->user << "starting on"
@@ -331,17 +308,14 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
         qCInfo(lcOperator) << "session" << id << "running";
     };
     for (const Pod& pod : target->pods) {
-        m_agents->ensure(pod, [this, pod, id, ports = session->ports, finishOne](Result<void> ready) {
-            if (!ready || ports.isEmpty()) {
+        m_agents->ensure(pod, [this, pod, subs = session->subscriptions, finishOne](Result<void> ready) {
+            if (!ready || subs.isEmpty()) {
                 finishOne(ready);
                 return;
             }
-            auto pending = std::make_shared<int>(int(ports.size()));
+            auto pending = std::make_shared<int>(int(subs.size()));
             auto firstError = std::make_shared<std::optional<Error>>();
-            for (quint32 port : ports) {
-                v1::Subscription sub;
-                sub.set_port(port);
-                sub.set_session_id(ss(id));
+            for (const v1::Subscription& sub : subs) {
                 m_agents->subscribe(pod.name, sub, [pending, firstError, finishOne](Result<void> done) {
                     if (!done && !*firstError)
                         *firstError = done.error();
@@ -382,13 +356,10 @@ void OperatorServer::endSession(const QString& sessionId, const QString& reason,
     if (!session)
         return;
     qCInfo(lcOperator) << "session" << sessionId << "of" << session->user << "ended:" << reason;
-    for (const QString& pod : session->pods) {
-        for (quint32 port : session->ports) {
-            if (m_locks.value({pod, port}) == sessionId)
-                m_locks.remove({pod, port});
+    m_claims.removeSession(sessionId);
+    for (const QString& pod : session->pods)
+        for (quint32 port : session->ports)
             m_agents->unsubscribe(pod, port, sessionId);
-        }
-    }
     if (session->link && session->link->isOpen()) {
         m_relay.dropLink(session->link, Error{ErrorCode::SessionNotFound, reason, {}});
         if (error)
@@ -411,15 +382,19 @@ v1::SessionList OperatorServer::sessionList() const
             info->add_ports(port);
         for (const QString& pod : s->pods)
             info->add_pods(ss(pod));
+        for (const v1::Subscription& sub : s->subscriptions)
+            if (sub.has_filter())
+                info->add_filters(ss(QStringLiteral("%1: %2").arg(sub.port()).arg(describeFilter(sub.filter()))));
         info->set_age_seconds(quint64(s->started.secsTo(now)));
     }
-    for (auto it = m_locks.begin(); it != m_locks.end(); ++it) {
+    for (const ClaimRow& row : m_claims.rows()) {
         auto* lock = list.add_locks();
-        lock->set_pod(ss(it.key().first));
-        lock->set_port(it.key().second);
-        lock->set_session_id(ss(it.value()));
-        if (const auto s = m_sessions.value(it.value()))
-            lock->set_user(ss(s->user));
+        lock->set_pod(ss(row.pod));
+        lock->set_port(row.port);
+        lock->set_session_id(ss(row.claim.sessionId));
+        lock->set_user(ss(row.claim.user));
+        if (row.claim.filter)
+            lock->set_filter(ss(describeFilter(*row.claim.filter)));
     }
     return list;
 }
@@ -442,6 +417,79 @@ v1::TargetList OperatorServer::targetList() const
         }
     }
     return list;
+}
+
+Result<void> OperatorServer::claim(Session& session,
+                                   const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
+                                   const QString& onConcurrentSteal)
+{
+    const QString policy = onConcurrentSteal.isEmpty() ? QStringLiteral("abort") : onConcurrentSteal;
+    if (policy != u"abort" && policy != u"continue" && policy != u"override")
+        return fail(ErrorCode::InvalidArgument, QStringLiteral("on_concurrent_steal \"%1\" is not abort, continue or override").arg(policy));
+    QStringList overridden;
+    for (const v1::Subscription& requested : subscriptions) {
+        if (requested.port() == 0 || requested.port() > 65535)
+            return fail(ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(requested.port()));
+        if (requested.mode() != v1::STEAL)
+            return fail(ErrorCode::Unsupported, QStringLiteral("mirror mode is not supported yet"));
+        if (requested.has_filter())
+            if (auto valid = validateFilter(requested.filter()); !valid)
+                return valid;
+        const Claim claim{session.id, session.user,
+                          requested.has_filter() ? std::optional(requested.filter()) : std::nullopt};
+        QStringList blocking;
+        for (const QString& pod : session.pods) {
+            auto in = m_claims.blockers(pod, requested.port(), claim);
+            if (!in)
+                return std::unexpected(in.error());
+            blocking += *in;
+        }
+        blocking.removeDuplicates();
+        if (!blocking.isEmpty() && policy == u"continue") {
+            sendNotice(session.link, session.id, QStringLiteral("warning"),
+                       QStringLiteral("port %1 is held by another session; continuing without it").arg(requested.port()));
+            continue;
+        }
+        if (!blocking.isEmpty() && policy == u"abort") {
+            const auto holder = m_sessions.value(blocking.first());
+            return fail(ErrorCode::PortLocked,
+                        QStringLiteral("port %1 of %2 is stolen by %3 (session %4)%5")
+                            .arg(requested.port())
+                            .arg(session.pods.join(u','), holder ? holder->user : QStringLiteral("?"), blocking.first(),
+                                 holder && !claim.filter ? QString() : QStringLiteral("; a filtered steal cannot share a port with an unfiltered one")));
+        }
+        overridden += blocking;
+        for (const QString& pod : session.pods)
+            m_claims.add(pod, requested.port(), claim);
+        v1::Subscription sub = requested;
+        sub.set_session_id(ss(session.id));
+        sub.set_user(ss(session.user));
+        session.subscriptions << sub;
+        session.ports << requested.port();
+    }
+    overridden.removeDuplicates();
+    for (const QString& victim : overridden)
+        endSession(victim, QStringLiteral("%1 took over its port (on_concurrent_steal: override)").arg(session.user),
+                   Error{ErrorCode::PortLocked, QStringLiteral("overridden by %1").arg(session.user), {}});
+    return {};
+}
+
+void OperatorServer::sendNotice(const QString& sessionId, const QString& level, const QString& text)
+{
+    const auto session = m_sessions.value(sessionId);
+    if (session)
+        sendNotice(session->link, sessionId, level, text);
+}
+
+void OperatorServer::sendNotice(FrameLink* link, const QString& sessionId, const QString& level, const QString& text)
+{
+    if (!link || !link->isOpen())
+        return;
+    v1::Frame frame;
+    frame.mutable_notice()->set_session_id(ss(sessionId));
+    frame.mutable_notice()->set_level(ss(level));
+    frame.mutable_notice()->set_text(ss(text));
+    link->send(frame);
 }
 
 } // namespace lanes::op

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "agentpool.h"
+#include "portarbiter.h"
 #include "relay.h"
 #include "state.h"
 
@@ -43,6 +44,7 @@ private:
         QString target;
         QStringList pods;
         QList<quint32> ports;
+        QList<v1::Subscription> subscriptions; // as sent to the agents
         QDateTime started;
         FrameLink* link = nullptr;
         bool running = false;
@@ -54,6 +56,11 @@ private:
     void onSessionStart(Peer* peer, quint32 rpcId, const v1::SessionStart& start);
     void onAgentStream(FrameLink* agentLink, const v1::Frame& frame);
     void endSession(const QString& sessionId, const QString& reason, const std::optional<Error>& error);
+    void sendNotice(const QString& sessionId, const QString& level, const QString& text);
+    void sendNotice(FrameLink* link, const QString& sessionId, const QString& level, const QString& text);
+    // Claims every port of `subscriptions` on every pod for `session`, as on_concurrent_steal says.
+    Result<void> claim(Session& session, const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
+                       const QString& onConcurrentSteal);
     bool allowed(Peer* peer, const char* verb, quint32 rpcId);
     void replyError(FrameLink* link, quint32 rpcId, const Error& error);
     v1::SessionList sessionList() const;
@@ -67,7 +74,7 @@ private:
     Relay m_relay;
     QHash<FrameLink*, std::shared_ptr<Peer>> m_peers;
     QHash<QString, std::shared_ptr<Session>> m_sessions;
-    QHash<QPair<QString, quint32>, QString> m_locks; // (pod, port) -> session id
+    PortArbiter m_claims;
 };
 
 } // namespace lanes::op

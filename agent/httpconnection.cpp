@@ -1,0 +1,450 @@
+// See httpconnection.h.
+#include "httpconnection.h"
+
+#include "logging.h"
+#include "streambridge.h"
+
+namespace lanes::agent {
+
+struct HttpConnection::Exchange
+{
+    http::Head head;
+    QByteArray out;       // response bytes waiting for their turn
+    qint64 unconsumed = 0; // of `out`, bytes the session's stream has not been credited for
+    qint64 flushed = 0;   // response bytes already written to the client
+    bool requestDone = false;
+    bool responseDone = false;
+    bool closeAfter = false;
+    bool tunnel = false; // an upgraded connection: raw bytes both ways
+    QString sessionId;
+    QPointer<Stream> stream;
+    QTcpSocket* app = nullptr;
+    bool appReused = false;
+    std::unique_ptr<http::Parser> response;
+    QByteArray replay; // what went upstream so far, while it fits kReplayLimit
+    bool replayable = true;
+};
+
+HttpConnection::HttpConnection(QTcpSocket* client, quint16 port, Router router, Mux* mux, UpstreamPool* app,
+                               RawFallback notHttp, QObject* parent)
+    : QObject(parent), m_client(client), m_port(port), m_router(std::move(router)), m_mux(mux), m_app(app),
+      m_notHttp(std::move(notHttp))
+{
+    client->setParent(this);
+    tuneSocket(client);
+    connect(client, &QTcpSocket::readyRead, this, &HttpConnection::onClientData);
+    connect(client, &QTcpSocket::bytesWritten, this, [this] {
+        flush();
+        if (m_closing && m_client->bytesToWrite() == 0)
+            m_client->disconnectFromHost();
+    });
+    connect(client, &QTcpSocket::disconnected, this, &HttpConnection::closeAll);
+    m_headTimer.setSingleShot(true);
+    connect(&m_headTimer, &QTimer::timeout, this, [this] {
+        if (!m_detected) { // nothing said: maybe a protocol where the server speaks first
+            m_detected = true;
+            auto fallback = m_notHttp;
+            QTcpSocket* socket = m_client;
+            socket->disconnect(this);
+            socket->setParent(nullptr);
+            m_client = nullptr;
+            fallback(socket, std::exchange(m_sniffed, {}));
+            deleteLater();
+            return;
+        }
+        if (!m_current && m_parser.buffered() > 0 && !m_stopReading) {
+            count("http.head_timeout");
+            auto ex = std::make_unique<Exchange>();
+            ex->out = http::errorResponse(408, QStringLiteral("the request head was not complete within %1 ms").arg(http::kHeadTimeoutMs));
+            ex->responseDone = ex->closeAfter = true;
+            m_exchanges.push_back(std::move(ex));
+            m_stopReading = true;
+            flush();
+        } else if (m_exchanges.empty() && m_parser.buffered() == 0) {
+            m_client->disconnectFromHost(); // idle keep-alive connection
+        } else {
+            m_headTimer.start(http::kHeadTimeoutMs);
+        }
+    });
+    m_headTimer.start(kDetectTimeoutMs);
+    if (client->bytesAvailable() > 0)
+        onClientData();
+}
+
+HttpConnection::~HttpConnection()
+{
+    for (auto& ex : m_exchanges) {
+        if (ex->stream && !ex->stream->isClosed())
+            ex->stream->reset(Error{ErrorCode::Cancelled, QStringLiteral("the client went away"), {}});
+        if (ex->app)
+            ex->app->deleteLater();
+    }
+}
+
+HttpConnection::Exchange* HttpConnection::find(Exchange* ex) const
+{
+    for (const auto& e : m_exchanges)
+        if (e.get() == ex)
+            return ex;
+    return nullptr;
+}
+
+bool HttpConnection::congested() const
+{
+    if (!m_current)
+        return false;
+    if (m_current->stream)
+        return m_current->stream->queuedBytes() > kBridgeHighWater;
+    return m_current->app && m_current->app->bytesToWrite() > kBridgeHighWater;
+}
+
+void HttpConnection::onClientData()
+{
+    if (!m_client)
+        return;
+    if (!m_detected) {
+        m_sniffed += m_client->read(64);
+        const qsizetype space = m_sniffed.indexOf(' ');
+        const QByteArray method = space < 0 ? m_sniffed : m_sniffed.left(space);
+        const bool tokenSoFar = std::all_of(method.begin(), method.end(), [](char c) {
+            return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '-' || c == '_';
+        });
+        if (tokenSoFar && space < 0 && m_sniffed.size() < 24)
+            return; // not enough to tell yet
+        m_detected = true;
+        if (!tokenSoFar || space <= 0) {
+            count("agent.not_http");
+            QTcpSocket* socket = m_client;
+            socket->disconnect(this);
+            socket->setParent(nullptr);
+            m_client = nullptr;
+            m_notHttp(socket, std::exchange(m_sniffed, {}));
+            deleteLater();
+            return;
+        }
+        m_headTimer.start(http::kHeadTimeoutMs);
+        m_parser.feed(std::exchange(m_sniffed, {}));
+    }
+    if (!m_exchanges.empty() && m_exchanges.back()->tunnel) {
+        Exchange& ex = *m_exchanges.back();
+        const QByteArray raw = m_client->readAll();
+        if (ex.stream)
+            ex.stream->write(raw);
+        else if (ex.app)
+            ex.app->write(raw);
+        return;
+    }
+    if (m_stopReading || congested())
+        return; // the bytes wait in the socket; TCP pushes back on the client
+    m_parser.feed(m_client->readAll());
+    parseRequests();
+}
+
+void HttpConnection::parseRequests()
+{
+    while (!m_stopReading && !congested()) {
+        switch (m_parser.next()) {
+        case http::Parser::Event::NeedMore:
+            return;
+        case http::Parser::Event::Head:
+            m_headTimer.start(http::kHeadTimeoutMs);
+            startExchange();
+            break;
+        case http::Parser::Event::Body: {
+            const QByteArray body = m_parser.takeBody();
+            if (m_current)
+                sendToUpstream(*m_current, m_current->head.chunked ? http::encodeChunk(body) : body);
+            break;
+        }
+        case http::Parser::Event::End: {
+            Exchange* ex = m_current;
+            m_current = nullptr;
+            if (!ex)
+                break;
+            if (ex->head.chunked)
+                sendToUpstream(*ex, http::lastChunk(m_parser.trailers()));
+            ex->requestDone = true;
+            if (ex->head.upgrade) {
+                // The rest of the connection belongs to the upgraded protocol once the upstream agrees (101).
+                m_stopReading = true;
+                if (ex->stream) {
+                    ex->tunnel = true;
+                    ex->stream->write(m_parser.takeUnparsed());
+                }
+                return;
+            }
+            if (ex->stream)
+                ex->stream->end();
+            if (!ex->head.keepAlive)
+                m_stopReading = true;
+            break;
+        }
+        case http::Parser::Event::Error: {
+            auto ex = std::make_unique<Exchange>();
+            ex->out = http::errorResponse(m_parser.errorStatus(), m_parser.errorMessage());
+            ex->responseDone = ex->closeAfter = true;
+            if (m_current) { // the broken request was half sent: its upstream must not wait for the rest
+                failExchange(m_current, 400, m_parser.errorMessage());
+                m_current = nullptr;
+            } else {
+                m_exchanges.push_back(std::move(ex));
+            }
+            m_stopReading = true;
+            flush();
+            return;
+        }
+        }
+    }
+}
+
+void HttpConnection::startExchange()
+{
+    auto owned = std::make_unique<Exchange>();
+    Exchange& ex = *owned;
+    ex.head = m_parser.head();
+    ++m_requests;
+    m_current = owned.get();
+    m_exchanges.push_back(std::move(owned));
+    const Route route = m_router(ex.head);
+    emit routed(route, ex.head.method, ex.head.target);
+    if (route.sessionId.isEmpty() || !m_mux || !m_mux->link()->isOpen())
+        attachApp(ex, false);
+    else
+        attachSession(ex, route);
+    sendToUpstream(ex, http::serializeHead(ex.head, http::Parser::Mode::Request));
+}
+
+void HttpConnection::sendToUpstream(Exchange& ex, const QByteArray& bytes)
+{
+    if (bytes.isEmpty())
+        return;
+    if (ex.replayable) {
+        if (ex.replay.size() + bytes.size() <= kReplayLimit) {
+            ex.replay += bytes;
+        } else {
+            ex.replayable = false;
+            ex.replay.clear();
+        }
+    }
+    if (ex.stream)
+        ex.stream->write(bytes);
+    else if (ex.app)
+        ex.app->write(bytes);
+}
+
+void HttpConnection::attachApp(Exchange& ex, bool retrying)
+{
+    auto socket = m_app->acquire(&ex.appReused);
+    if (!socket) {
+        failExchange(&ex, 502, QStringLiteral("the app is unreachable: ") + socket.error().message);
+        return;
+    }
+    ex.app = *socket;
+    ex.app->setParent(this);
+    ex.response = std::make_unique<http::Parser>(http::Parser::Mode::Response);
+    ex.response->setRequestMethod(ex.head.method);
+    Exchange* p = &ex;
+    connect(ex.app, &QTcpSocket::readyRead, this, [this, p] { onAppData(p); });
+    connect(ex.app, &QTcpSocket::disconnected, this, [this, p] { onAppClosed(p); });
+    connect(ex.app, &QTcpSocket::errorOccurred, this, [this, p](QAbstractSocket::SocketError) {
+        if (find(p) && p->app && p->app->state() == QAbstractSocket::UnconnectedState)
+            onAppClosed(p);
+    });
+    connect(ex.app, &QTcpSocket::bytesWritten, this, [this] { onClientData(); });
+    if (retrying)
+        ex.app->write(ex.replay);
+    if (ex.app->bytesAvailable() > 0)
+        onAppData(p);
+}
+
+void HttpConnection::attachSession(Exchange& ex, const Route& route)
+{
+    v1::StreamMeta meta;
+    meta.set_session_id(ss(route.sessionId));
+    meta.set_port(m_port);
+    meta.set_method(ex.head.method.toStdString());
+    meta.set_target(ex.head.target.toStdString());
+    meta.set_version(ex.head.version.toStdString());
+    for (const HeaderView& h : ex.head.headers) {
+        auto* header = meta.add_headers();
+        header->set_name(h.name.toStdString());
+        header->set_value(h.value.toStdString());
+    }
+    meta.set_connection_id(quint64(quintptr(this)));
+    meta.set_request_id(m_requests);
+    meta.set_peer(ss(QStringLiteral("%1:%2").arg(m_client->peerAddress().toString()).arg(m_client->peerPort())));
+    ex.sessionId = route.sessionId;
+    ex.stream = m_mux->open(v1::HTTP_REQUEST, meta);
+    Exchange* p = &ex;
+    connect(ex.stream, &Stream::dataReceived, this, [this, p](const QByteArray& data) {
+        if (!find(p))
+            return;
+        p->out += data;
+        p->unconsumed += data.size();
+        flush();
+    });
+    connect(ex.stream, &Stream::peerFinished, this, [this, p] {
+        if (!find(p))
+            return;
+        p->responseDone = true;
+        if (p->tunnel)
+            p->closeAfter = true;
+        flush();
+    });
+    connect(ex.stream, &Stream::wasReset, this, [this, p](const Error& e) {
+        if (find(p))
+            onSessionReset(p, e);
+    });
+    connect(ex.stream, &Stream::drained, this, &HttpConnection::onClientData);
+}
+
+void HttpConnection::onAppData(Exchange* ex)
+{
+    if (!find(ex) || !ex->app)
+        return;
+    if (ex->tunnel) {
+        ex->out += ex->app->readAll();
+        flush();
+        return;
+    }
+    ex->response->feed(ex->app->readAll());
+    for (;;) {
+        const auto event = ex->response->next();
+        if (event == http::Parser::Event::NeedMore)
+            break;
+        if (event == http::Parser::Event::Error) {
+            failExchange(ex, 502, QStringLiteral("the app's response is malformed: ") + ex->response->errorMessage());
+            return;
+        }
+        if (event == http::Parser::Event::Body)
+            ex->response->takeBody();
+        if (event == http::Parser::Event::Head && ex->response->head().upgrade) {
+            ex->out += ex->response->takeConsumed() + ex->response->takeUnparsed();
+            ex->tunnel = true;
+            m_stopReading = true;
+            const QByteArray pending = m_parser.takeUnparsed() + m_client->readAll();
+            ex->app->write(pending);
+            break;
+        }
+        ex->out += ex->response->takeConsumed();
+        if (event == http::Parser::Event::End && ex->response->head().status >= 200) {
+            ex->responseDone = true;
+            ex->closeAfter |= !ex->response->head().keepAlive;
+            QTcpSocket* app = std::exchange(ex->app, nullptr);
+            app->disconnect(this);
+            if (ex->requestDone && ex->response->head().keepAlive && ex->head.keepAlive)
+                m_app->release(app);
+            else
+                app->deleteLater();
+            if (ex->head.upgrade) { // the app declined the upgrade: HTTP goes on
+                m_stopReading = false;
+                QMetaObject::invokeMethod(this, &HttpConnection::parseRequests, Qt::QueuedConnection);
+            }
+            break;
+        }
+    }
+    flush();
+}
+
+void HttpConnection::onAppClosed(Exchange* ex)
+{
+    if (!find(ex) || !ex->app || ex->responseDone)
+        return;
+    if (ex->tunnel || (ex->response && ex->response->finishAtEof())) {
+        if (ex->response)
+            ex->out += ex->response->takeConsumed();
+        ex->responseDone = ex->closeAfter = true;
+        std::exchange(ex->app, nullptr)->deleteLater();
+        flush();
+        return;
+    }
+    const bool nothingBack = ex->out.isEmpty() && ex->flushed == 0;
+    const QString why = ex->app->errorString();
+    std::exchange(ex->app, nullptr)->deleteLater();
+    if (nothingBack && ex->appReused && ex->replayable) {
+        count("agent.app_retry_stale"); // the pooled connection had been closed by the app while idle
+        attachApp(*ex, true);
+        return;
+    }
+    failExchange(ex, 502, QStringLiteral("the app closed the connection before answering (%1)").arg(why));
+}
+
+void HttpConnection::onSessionReset(Exchange* ex, const Error& error)
+{
+    if (ex->responseDone)
+        return;
+    ex->stream = nullptr;
+    const bool nothingBack = ex->out.isEmpty() && ex->flushed == 0;
+    const bool neverDelivered = error.code == ErrorCode::SessionNotFound;
+    const bool safeToReplay = ex->requestDone && http::isIdempotent(ex->head.method);
+    if (nothingBack && ex->replayable && (neverDelivered || safeToReplay) && !ex->tunnel) {
+        count("agent.fail_open");
+        qCInfo(lcAgent) << "session" << ex->sessionId << "failed (" << error.message << "); replaying"
+                        << ex->head.method << ex->head.target << "to the app";
+        ex->sessionId.clear();
+        attachApp(*ex, true);
+        return;
+    }
+    failExchange(ex, 502, QStringLiteral("the session that stole this request failed: %1").arg(describe(error)));
+}
+
+void HttpConnection::failExchange(Exchange* ex, int status, const QString& why)
+{
+    count("agent.error_responses");
+    qCWarning(lcAgent) << status << ex->head.method << ex->head.target << "-" << why;
+    if (ex->stream && !ex->stream->isClosed())
+        ex->stream->reset(Error{ErrorCode::Cancelled, why, {}});
+    ex->stream = nullptr;
+    if (ex->app)
+        std::exchange(ex->app, nullptr)->deleteLater();
+    if (ex->flushed > 0) {
+        // Part of a response already went out: the only honest signal left is to close the connection.
+        ex->out.clear();
+        m_closing = true;
+    } else {
+        ex->out = http::errorResponse(status, why);
+    }
+    ex->unconsumed = 0;
+    ex->responseDone = ex->closeAfter = true;
+    if (ex == m_current) {
+        m_current = nullptr;
+        m_stopReading = true;
+    }
+    flush();
+}
+
+void HttpConnection::flush()
+{
+    while (m_client && !m_exchanges.empty()) {
+        Exchange& ex = *m_exchanges.front();
+        if (!ex.out.isEmpty()) {
+            if (m_client->bytesToWrite() > kClientHighWater)
+                return; // bytesWritten() calls back
+            m_client->write(ex.out);
+            ex.flushed += ex.out.size();
+            ex.out.clear();
+            if (ex.stream && ex.unconsumed > 0)
+                ex.stream->consumed(std::exchange(ex.unconsumed, 0));
+        }
+        if (!ex.responseDone || m_closing)
+            break;
+        const bool close = ex.closeAfter || !ex.head.keepAlive;
+        if (ex.app)
+            ex.app->deleteLater();
+        m_exchanges.pop_front();
+        if (close) {
+            m_closing = true;
+            break;
+        }
+    }
+    if (m_closing && m_client && m_client->bytesToWrite() == 0)
+        m_client->disconnectFromHost();
+}
+
+void HttpConnection::closeAll()
+{
+    m_closing = true;
+    deleteLater();
+}
+
+} // namespace lanes::agent

@@ -1,0 +1,79 @@
+// One client connection on a port with filtered steals. It parses requests one by one (strict, bounded),
+// routes each by the port's filter set -- to a session as an HTTP_REQUEST stream, or to the original app over
+// pooled keep-alive connections -- and writes the responses back in request order. Every request gets exactly
+// one response: the session's, the app's, or a 4xx/5xx with a lanes-error header (DESIGN §8).
+// Event-loop thread only.
+#pragma once
+
+#include "http1.h"
+#include "mux.h"
+#include "upstreampool.h"
+
+#include <QElapsedTimer>
+#include <QTimer>
+#include <deque>
+#include <memory>
+
+namespace lanes::agent {
+
+constexpr int kDetectTimeoutMs = 1000;         // a client silent this long may speak a server-first protocol
+constexpr qsizetype kReplayLimit = 64 * 1024;  // requests up to this size can be replayed to the app
+constexpr qsizetype kClientHighWater = 256 * 1024;
+
+// Where a request goes.
+struct Route
+{
+    QString sessionId; // empty: the app
+    QString user;
+    QStringList losers; // other sessions whose filters matched too
+};
+
+class HttpConnection final : public QObject
+{
+    Q_OBJECT
+public:
+    using Router = std::function<Route(const http::Head&)>;
+    using RawFallback = std::function<void(QTcpSocket* client, const QByteArray& alreadyRead)>;
+
+    HttpConnection(QTcpSocket* client, quint16 port, Router router, Mux* mux, UpstreamPool* app,
+                   RawFallback notHttp, QObject* parent = nullptr);
+    ~HttpConnection() override;
+
+signals:
+    void routed(const lanes::agent::Route& route, const QByteArray& method, const QByteArray& target);
+
+private:
+    struct Exchange;
+    void onClientData();
+    void parseRequests();
+    void startExchange();
+    void sendToUpstream(Exchange& ex, const QByteArray& bytes);
+    void attachApp(Exchange& ex, bool retrying);
+    void attachSession(Exchange& ex, const Route& route);
+    void onAppData(Exchange* ex);
+    void onAppClosed(Exchange* ex);
+    void onSessionReset(Exchange* ex, const Error& error);
+    void failExchange(Exchange* ex, int status, const QString& why);
+    bool congested() const;
+    void flush();
+    void closeAll();
+    Exchange* find(Exchange* ex) const;
+
+    QTcpSocket* m_client;
+    quint16 m_port;
+    Router m_router;
+    QPointer<Mux> m_mux;
+    UpstreamPool* m_app;
+    RawFallback m_notHttp;
+    http::Parser m_parser{http::Parser::Mode::Request};
+    std::deque<std::unique_ptr<Exchange>> m_exchanges;
+    Exchange* m_current = nullptr; // the request being read
+    QTimer m_headTimer;
+    bool m_detected = false;
+    bool m_stopReading = false;
+    bool m_closing = false;
+    quint64 m_requests = 0;
+    QByteArray m_sniffed; // bytes read before detection decided
+};
+
+} // namespace lanes::agent

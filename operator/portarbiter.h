@@ -1,0 +1,41 @@
+// The operator's table of who steals what: per (pod, port), an unfiltered claim that locks the port, or any
+// number of filtered claims that share it. Identical filters on one port are an overlap. Plain value;
+// event-loop thread only.
+#pragma once
+
+#include "httpfilter.h"
+
+#include <QHash>
+#include <QStringList>
+
+namespace lanes::op {
+
+struct Claim
+{
+    QString sessionId;
+    QString user;
+    std::optional<v1::HttpFilter> filter; // none: the whole port
+};
+
+struct ClaimRow
+{
+    QString pod;
+    quint32 port = 0;
+    Claim claim;
+};
+
+class PortArbiter
+{
+public:
+    // The sessions whose claims keep `claim` off (pod, port) -- an unfiltered claim against anything, anything
+    // against an unfiltered claim -- or FILTER_OVERLAP when another session has the very same filter.
+    Result<QStringList> blockers(const QString& pod, quint32 port, const Claim& claim) const;
+    void add(const QString& pod, quint32 port, const Claim& claim);
+    void removeSession(const QString& sessionId);
+    QList<ClaimRow> rows() const;
+
+private:
+    QHash<QPair<QString, quint32>, QList<Claim>> m_claims; // in claim order: the earlier filter wins a request
+};
+
+} // namespace lanes::op
