@@ -26,6 +26,14 @@ ClientConnection::ClientConnection(rpc::Transport* transport, SessionManager* se
                 if (m_initialized)
                     rpc::notify(*m_endpoint, ide::method::stateChanged, change);
             });
+    connect(sessions, &SessionManager::traffic, this, [this](const ide::TrafficParams& traffic) {
+        if (m_initialized)
+            rpc::notify(*m_endpoint, ide::method::traffic, traffic);
+    });
+    connect(sessions, &SessionManager::notice, this, [this](const ide::NoticeParams& notice) {
+        if (m_initialized)
+            rpc::notify(*m_endpoint, ide::method::notice, notice);
+    });
     connect(sessions, &SessionManager::message, this, [this](int type, const QString& text) {
         if (m_initialized)
             rpc::notify(*m_endpoint, ide::method::showMessage, ide::ShowMessageParams{type, text});

@@ -2,15 +2,14 @@
 #include "session.h"
 
 #include "logging.h"
+#include "httpdelivery.h"
 #include "streambridge.h"
 
 namespace lanes::daemon {
 
-Session::Session(Credentials credentials, QString target, QList<ide::PortMapping> ports,
-                 QList<QPair<int, int>> portMapping, QObject* parent)
-    : QObject(parent), m_client(new OperatorClient(std::move(credentials), this)),
-      m_target(std::move(target)), m_ports(std::move(ports)), m_portMapping(std::move(portMapping)),
-      m_started(QDateTime::currentDateTimeUtc())
+Session::Session(Credentials credentials, QString target, Steal steal, QObject* parent)
+    : QObject(parent), m_client(new OperatorClient(std::move(credentials), this)), m_target(std::move(target)),
+      m_ports(steal.ports), m_steal(std::move(steal)), m_started(QDateTime::currentDateTimeUtc())
 {
 }
 
@@ -63,8 +62,18 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
         v1::Frame request;
         auto* start = request.mutable_session_start();
         start->set_target(ss(m_target));
+        start->set_on_concurrent_steal(ss(m_steal.onConcurrentSteal));
+        QList<int> remotes;
         for (const ide::PortMapping& port : m_ports)
-            start->add_subscriptions()->set_port(quint32(port.remote));
+            remotes << port.remote;
+        if (remotes.isEmpty() && m_steal.filter) // a filter and no ports: the filter's ports, as mirrord does
+            remotes = m_steal.filterPorts;
+        for (int remote : remotes) {
+            auto* sub = start->add_subscriptions();
+            sub->set_port(quint32(remote));
+            if (m_steal.filter && (m_steal.filterPorts.isEmpty() || m_steal.filterPorts.contains(remote)))
+                *sub->mutable_filter() = *m_steal.filter;
+        }
         m_client->call(request, [this, done](Result<v1::Frame> reply) {
             if (!reply || !reply->has_session_started()) {
                 m_state = State::Stopped;
@@ -80,7 +89,7 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             if (m_ports.isEmpty()) {
                 for (quint32 remote : started.ports()) {
                     int local = int(remote);
-                    for (const auto& [l, r] : m_portMapping)
+                    for (const auto& [l, r] : m_steal.portMapping)
                         if (r == int(remote))
                             local = l;
                     m_ports.append({int(remote), local});
@@ -99,12 +108,8 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
                             setState(State::Lost,
                                      error ? describe(*error) : QStringLiteral("operator link lost: ") + why);
                     });
-            connect(m_client, &OperatorClient::notice, this, [this](const v1::Notice& notice) {
-                emit message(notice.level() == "error"     ? 1
-                             : notice.level() == "warning" ? 2
-                                                           : 3,
-                             qs(notice.text()));
-            });
+            connect(m_client, &OperatorClient::notice, this,
+                    [this](const v1::Notice& n) { emit notice({m_id, qs(n.level()), qs(n.text())}); });
             setState(State::Running, {});
             done(result);
         });
@@ -121,10 +126,9 @@ void Session::stop(const QString& reason)
 
 void Session::onStream(Stream* stream)
 {
-    if (stream->kind() != v1::TCP) {
+    if (stream->kind() != v1::TCP && stream->kind() != v1::HTTP_REQUEST) {
         count("daemon.unsupported_stream");
-        stream->reset(
-            Error{ErrorCode::Unsupported, QStringLiteral("lanesd takes only TCP streams so far"), {}});
+        stream->reset(Error{ErrorCode::Unsupported, QStringLiteral("lanesd does not take this kind of stream yet"), {}});
         return;
     }
     int local = 0;
@@ -138,6 +142,10 @@ void Session::onStream(Stream* stream)
                             {}});
         return;
     }
+    if (stream->kind() == v1::HTTP_REQUEST) {
+        deliverHttp(stream, local);
+        return;
+    }
     auto* socket = new QTcpSocket;
     auto* bridge = new StreamBridge(stream, socket, this);
     connect(bridge, &StreamBridge::done, this, [this, local](const QString& outcome) {
@@ -146,6 +154,33 @@ void Session::onStream(Stream* stream)
                 1, QStringLiteral("a stolen connection found nothing listening on 127.0.0.1:%1").arg(local));
     });
     socket->connectToHost(QHostAddress::LocalHost, quint16(local));
+}
+
+UpstreamPool* Session::localPool(int localPort)
+{
+    UpstreamPool*& pool = m_localPools[localPort];
+    if (!pool) {
+        pool = new UpstreamPool(
+            [localPort]() -> Result<QTcpSocket*> {
+                auto* socket = new QTcpSocket;
+                socket->connectToHost(QHostAddress::LocalHost, quint16(localPort));
+                return socket;
+            },
+            this);
+    }
+    return pool;
+}
+
+void Session::deliverHttp(Stream* stream, int localPort)
+{
+    auto* delivery = new HttpDelivery(stream, localPool(localPort), localPort, this);
+    connect(delivery, &HttpDelivery::finished, this, [this](const Traffic& t) {
+        emit traffic({m_id, t.method, t.path, t.status, double(t.latencyUs) / 1000.0,
+                      t.error.isEmpty() ? QStringLiteral("local") : QStringLiteral("error"), t.error});
+    });
+    connect(delivery, &HttpDelivery::localAppDown, this, [this](int port) {
+        emit message(1, QStringLiteral("a stolen request found nothing listening on 127.0.0.1:%1; it got a 502").arg(port));
+    });
 }
 
 } // namespace lanes::daemon

@@ -5,6 +5,7 @@
 
 #include "operatorclient.h"
 #include "protocol.h"
+#include "upstreampool.h"
 
 #include <QDateTime>
 
@@ -18,8 +19,15 @@ public:
 
     // `ports` empty: every port of the target, each landing on the same local port unless `portMapping`
     // ([local, remote] pairs) says otherwise.
-    Session(Credentials credentials, QString target, QList<ide::PortMapping> ports,
-            QList<QPair<int, int>> portMapping, QObject* parent = nullptr);
+    struct Steal
+    {
+        QList<ide::PortMapping> ports;        // empty: every port of the target
+        QList<QPair<int, int>> portMapping;    // mirrord's [local, remote]
+        std::optional<v1::HttpFilter> filter;  // none: whole ports
+        QList<int> filterPorts;                // the ports the filter applies to; empty: all
+        QString onConcurrentSteal;
+    };
+    Session(Credentials credentials, QString target, Steal steal, QObject* parent = nullptr);
 
     using Progress = std::function<void(const QString& message)>;
     void start(Progress progress, std::function<void(Result<ide::SessionStartResult>)> done);
@@ -33,15 +41,20 @@ public:
 signals:
     void stateChanged(const lanes::ide::SessionStateChangedParams& change);
     void message(int type, const QString& text);
+    void traffic(const lanes::ide::TrafficParams& traffic);
+    void notice(const lanes::ide::NoticeParams& notice);
 
 private:
     void setState(State state, const QString& reason);
     void onStream(Stream* stream);
+    void deliverHttp(Stream* stream, int localPort);
+    UpstreamPool* localPool(int localPort);
 
     OperatorClient* m_client;
     QString m_target;
     QList<ide::PortMapping> m_ports;
-    QList<QPair<int, int>> m_portMapping;
+    Steal m_steal;
+    QHash<int, UpstreamPool*> m_localPools; // local port -> keep-alive connections to the local process
     QString m_id;
     State m_state = State::Starting;
     QString m_reason;

@@ -55,14 +55,28 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
     if (target.isEmpty())
         return done(fail(ErrorCode::InvalidArgument,
                          QStringLiteral("no target: pass -t TARGET or set target.path in the config")));
-    QList<ide::PortMapping> ports = params.steal;
-    if (ports.isEmpty())
+    Session::Steal steal;
+    steal.ports = params.steal;
+    if (steal.ports.isEmpty())
         for (const PortMap& p : config.stealPorts(config.incoming.ports))
-            ports.append({p.remote, p.local});
-    auto* session = new Session(*credentials, target, ports, config.incoming.portMapping, this);
+            steal.ports.append({p.remote, p.local});
+    steal.portMapping = config.incoming.portMapping;
+    steal.filter = config.incoming.httpFilter;
+    steal.filterPorts = config.incoming.httpFilterPorts;
+    if (!params.httpFilter.isEmpty()) { // from the command line: applies to every stolen port
+        auto filter = parseHttpFilter(params.httpFilter, QStringLiteral("params.httpFilter"));
+        if (!filter)
+            return done(std::unexpected(filter.error()));
+        steal.filter = *filter;
+        steal.filterPorts.clear();
+    }
+    steal.onConcurrentSteal = params.onConcurrentSteal.isEmpty() ? config.incoming.onConcurrentSteal : params.onConcurrentSteal;
+    auto* session = new Session(*credentials, target, steal, this);
     m_sessions.append({session, owner});
     connect(session, &Session::stateChanged, this, &SessionManager::stateChanged);
     connect(session, &Session::message, this, &SessionManager::message);
+    connect(session, &Session::traffic, this, &SessionManager::traffic);
+    connect(session, &Session::notice, this, &SessionManager::notice);
     connect(session, &Session::stateChanged, this, &SessionManager::activityChanged);
     session->start(std::move(progress), [this, session, done](Result<ide::SessionStartResult> result) {
         if (!result) {
@@ -182,7 +196,7 @@ void SessionManager::clusterSessions(const QString& credentialsPath,
             }
             for (const auto& l : reply.session_list().locks())
                 result.locks << ide::PortLockSummary{qs(l.pod()), int(l.port()), qs(l.session_id()),
-                                                     qs(l.user())};
+                                                     qs(l.user()), qs(l.filter())};
             return result;
         },
         std::move(done));

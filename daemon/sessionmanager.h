@@ -32,6 +32,8 @@ public:
 signals:
     void stateChanged(const lanes::ide::SessionStateChangedParams& change);
     void message(int type, const QString& text);
+    void traffic(const lanes::ide::TrafficParams& traffic);
+    void notice(const lanes::ide::NoticeParams& notice);
     void activityChanged();
 
 private:

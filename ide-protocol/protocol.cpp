@@ -96,12 +96,19 @@ void readValue(JsonReader& r, SessionStartParams& p)
     r.optional(QStringLiteral("target"), p.target);
     r.optional(QStringLiteral("steal"), p.steal);
     r.optional(QStringLiteral("cwd"), p.cwd);
+    r.optional(QStringLiteral("httpFilter"), p.httpFilter);
+    r.optional(QStringLiteral("onConcurrentSteal"), p.onConcurrentSteal);
     r.rejectUnknown();
 }
 QJsonValue toJson(const SessionStartParams& p)
 {
-    return QJsonObject{{"credentials", p.credentials}, {"configPath", p.configPath}, {"config", p.config},
-                       {"target", p.target},           {"steal", array(p.steal)},    {"cwd", p.cwd}};
+    QJsonObject o{{"credentials", p.credentials}, {"configPath", p.configPath}, {"config", p.config},
+                  {"target", p.target},           {"steal", array(p.steal)},      {"cwd", p.cwd}};
+    if (!p.httpFilter.isEmpty())
+        o.insert(QStringLiteral("httpFilter"), p.httpFilter);
+    if (!p.onConcurrentSteal.isEmpty())
+        o.insert(QStringLiteral("onConcurrentSteal"), p.onConcurrentSteal);
+    return o;
 }
 
 void readValue(JsonReader& r, SessionStartResult& p)
@@ -227,10 +234,11 @@ void readValue(JsonReader& r, PortLockSummary& p)
     r.required(QStringLiteral("port"), p.port);
     r.optional(QStringLiteral("sessionId"), p.sessionId);
     r.optional(QStringLiteral("user"), p.user);
+    r.optional(QStringLiteral("filter"), p.filter);
 }
 QJsonValue toJson(const PortLockSummary& p)
 {
-    return QJsonObject{{"pod", p.pod}, {"port", p.port}, {"sessionId", p.sessionId}, {"user", p.user}};
+    return QJsonObject{{"pod", p.pod}, {"port", p.port}, {"sessionId", p.sessionId}, {"user", p.user}, {"filter", p.filter}};
 }
 
 void readValue(JsonReader& r, ClusterSessionsResult& p)
@@ -281,6 +289,38 @@ void readValue(JsonReader& r, ShowMessageParams& p)
 QJsonValue toJson(const ShowMessageParams& p)
 {
     return QJsonObject{{"type", p.type}, {"message", p.message}};
+}
+
+void readValue(JsonReader& r, TrafficParams& p)
+{
+    r.required(QStringLiteral("sessionId"), p.sessionId);
+    r.optional(QStringLiteral("method"), p.method);
+    r.optional(QStringLiteral("path"), p.path);
+    r.optional(QStringLiteral("status"), p.status);
+    QJsonValue latency;
+    r.optional(QStringLiteral("latencyMs"), latency);
+    p.latencyMs = latency.toDouble();
+    r.optional(QStringLiteral("to"), p.to);
+    r.optional(QStringLiteral("error"), p.error);
+}
+QJsonValue toJson(const TrafficParams& p)
+{
+    QJsonObject o{{"sessionId", p.sessionId}, {"method", p.method}, {"path", p.path},
+                  {"status", p.status},       {"latencyMs", p.latencyMs}, {"to", p.to}};
+    if (!p.error.isEmpty())
+        o.insert(QStringLiteral("error"), p.error);
+    return o;
+}
+
+void readValue(JsonReader& r, NoticeParams& p)
+{
+    r.required(QStringLiteral("sessionId"), p.sessionId);
+    r.optional(QStringLiteral("level"), p.level);
+    r.required(QStringLiteral("message"), p.message);
+}
+QJsonValue toJson(const NoticeParams& p)
+{
+    return QJsonObject{{"sessionId", p.sessionId}, {"level", p.level}, {"message", p.message}};
 }
 
 } // namespace lanes::ide

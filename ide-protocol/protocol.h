@@ -20,6 +20,8 @@ inline const QString clusterSessions = QStringLiteral("cluster/sessions");
 inline const QString progress = QStringLiteral("$/progress");
 inline const QString stateChanged = QStringLiteral("session/stateChanged");
 inline const QString showMessage = QStringLiteral("window/showMessage");
+inline const QString traffic = QStringLiteral("session/traffic");
+inline const QString notice = QStringLiteral("session/notice");
 } // namespace method
 
 struct Empty
@@ -57,6 +59,8 @@ struct SessionStartParams
     QString target;           // overrides the config's target
     QList<PortMapping> steal; // overrides the config's incoming ports
     QString cwd;              // where a relative configPath is resolved
+    QJsonObject httpFilter;   // mirrord's http_filter object; overrides the config's, for every stolen port
+    QString onConcurrentSteal; // abort, continue or override; overrides the config's
 };
 
 struct SessionStartResult
@@ -131,6 +135,7 @@ struct PortLockSummary
     int port = 0;
     QString sessionId;
     QString user;
+    QString filter; // empty: the whole port is locked
 };
 
 struct ClusterSessionsResult
@@ -153,6 +158,26 @@ struct SessionStateChangedParams
     QString sessionId;
     QString state;
     QString reason;
+};
+
+// One routed request: where it went and how it ended.
+struct TrafficParams
+{
+    QString sessionId;
+    QString method;
+    QString path;
+    int status = 0;
+    double latencyMs = 0;
+    QString to; // local, or error
+    QString error;
+};
+
+// Something the cluster said about a session ("a request matching your filter went to bob").
+struct NoticeParams
+{
+    QString sessionId;
+    QString level;
+    QString message;
 };
 
 struct ShowMessageParams
@@ -183,6 +208,8 @@ LANES_IDE_MESSAGE(ClusterSessionsResult)
 LANES_IDE_MESSAGE(ProgressParams)
 LANES_IDE_MESSAGE(SessionStateChangedParams)
 LANES_IDE_MESSAGE(ShowMessageParams)
+LANES_IDE_MESSAGE(TrafficParams)
+LANES_IDE_MESSAGE(NoticeParams)
 #undef LANES_IDE_MESSAGE
 
 } // namespace lanes::ide

@@ -56,7 +56,11 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     const QCommandLineOption target(QStringLiteral("t"), QString(), QStringLiteral("TARGET"));
     const QCommandLineOption steal(QStringLiteral("steal"), QString(), QStringLiteral("PORT[:LOCAL]"));
     const QCommandLineOption json(QStringLiteral("json"));
-    parser.addOptions({socket, credentials, config, target, steal, json});
+    const QCommandLineOption header(QStringLiteral("header-filter"), QString(), QStringLiteral("RE"));
+    const QCommandLineOption path(QStringLiteral("path-filter"), QString(), QStringLiteral("RE"));
+    const QCommandLineOption method(QStringLiteral("method"), QString(), QStringLiteral("M"));
+    const QCommandLineOption concurrent(QStringLiteral("on-concurrent-steal"), QString(), QStringLiteral("abort|continue|override"));
+    parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent});
     if (!parser.parse(arguments))
         return fail(ErrorCode::InvalidArgument, parser.errorText());
     CliOptions options;
@@ -68,6 +72,20 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     options.configPath = parser.value(config);
     options.target = parser.value(target);
     options.json = parser.isSet(json);
+    options.onConcurrentSteal = parser.value(concurrent);
+    QJsonArray filters;
+    for (const QString& v : parser.values(header))
+        filters.append(QJsonObject{{"header", v}});
+    for (const QString& v : parser.values(path))
+        filters.append(QJsonObject{{"path", v}});
+    for (const QString& v : parser.values(method))
+        filters.append(QJsonObject{{"method", v}});
+    if (filters.size() == 1) {
+        const QJsonObject only = filters.first().toObject();
+        options.httpFilter.insert(only.begin().key() + QStringLiteral("_filter"), only.begin().value());
+    } else if (filters.size() > 1) {
+        options.httpFilter.insert(QStringLiteral("all_of"), filters);
+    }
     for (const QString& item : parser.values(steal)) {
         const QStringList parts = item.split(u':');
         bool okRemote = false, okLocal = true;
@@ -93,7 +111,8 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     } else {
         return fail(ErrorCode::InvalidArgument,
                     QStringLiteral("usage: lanes [--socket PATH] [--credentials FILE] COMMAND\n"
-                                   "  exec [-f CONFIG] [-t TARGET] [--steal PORT[:LOCAL]]... -- CMD ARGS...\n"
+                                   "  exec [-f CONFIG] [-t TARGET] [--steal PORT[:LOCAL]]... [--header-filter RE] [--path-filter RE]\n"
+                                   "       [--method M] [--on-concurrent-steal abort|continue|override] -- CMD ARGS...\n"
                                    "  ls [--json]\n"
                                    "  operator status [--json]"));
     }
@@ -165,6 +184,11 @@ void Cli::onConnected()
         err(QStringLiteral("session %1 lost: %2").arg(change.sessionId, change.reason));
         if (m_child && m_child->state() != QProcess::NotRunning)
             ::kill(pid_t(m_child->processId()), SIGTERM);
+    });
+    m_endpoint->onNotification(ide::method::notice, [](const QJsonValue& params) {
+        ide::NoticeParams notice;
+        if (fromJson(params, notice))
+            err(notice.message);
     });
     m_endpoint->onNotification(ide::method::showMessage, [](const QJsonValue& params) {
         ide::ShowMessageParams message;
@@ -252,17 +276,19 @@ void Cli::runStatus()
                 out(QStringLiteral("(no sessions)"));
             if (!result->locks.isEmpty()) {
                 out(QString());
-                out(QStringLiteral("%1 %2 %3 %4")
+                out(QStringLiteral("%1 %2 %3 %4 %5")
                         .arg(QStringLiteral("POD"), -14)
                         .arg(QStringLiteral("PORT"), -6)
-                        .arg(QStringLiteral("HELD BY"), -10)
-                        .arg(QStringLiteral("SESSION")));
+                        .arg(QStringLiteral("USER"), -10)
+                        .arg(QStringLiteral("SESSION"), -14)
+                        .arg(QStringLiteral("FILTER")));
                 for (const ide::PortLockSummary& l : result->locks)
-                    out(QStringLiteral("%1 %2 %3 %4")
+                    out(QStringLiteral("%1 %2 %3 %4 %5")
                             .arg(l.pod, -14)
                             .arg(l.port, -6)
                             .arg(l.user, -10)
-                            .arg(l.sessionId));
+                            .arg(l.sessionId, -14)
+                            .arg(l.filter.isEmpty() ? QStringLiteral("(whole port, locked)") : l.filter));
             }
             done(0);
         });
@@ -276,6 +302,8 @@ void Cli::runExec()
     params.target = m_options.target;
     params.steal = m_options.steal;
     params.cwd = QDir::currentPath();
+    params.httpFilter = m_options.httpFilter;
+    params.onConcurrentSteal = m_options.onConcurrentSteal;
     rpc::call<ide::SessionStartResult>(
         *m_endpoint, ide::method::sessionStart, params, [this](Result<ide::SessionStartResult> result) {
             if (!result)

@@ -24,6 +24,8 @@ struct CliOptions
     QString target;
     QList<ide::PortMapping> steal;
     QStringList program; // exec: CMD ARGS...
+    QJsonObject httpFilter; // from --header-filter, --path-filter and --method (all_of when several)
+    QString onConcurrentSteal;
     bool json = false;
 };
 
