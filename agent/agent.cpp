@@ -5,6 +5,8 @@
 #include "logging.h"
 #include "streambridge.h"
 
+#include <QSet>
+#include <QTimer>
 #include <QWebSocket>
 
 #include <arpa/inet.h>
@@ -74,12 +76,48 @@ Result<void> Agent::start()
     });
     connect(m_link, &FrameLink::frameReceived, this, &Agent::onFrame);
     connect(m_link, &FrameLink::closed, this, [this](const QString& why) {
-        // Without the operator nobody can reach our sessions: leave, and the supervisor removes every rule.
-        qCWarning(lcAgent) << "operator link closed:" << why << "- exiting";
+        // Without the operator nobody can reach our sessions: requests in flight fail open to the app.
         m_mux->resetAll(Error{ErrorCode::AgentLost, why, {}});
-        emit finished(0);
+        drainAndExit(QStringLiteral("operator link closed: ") + why);
     });
     return {};
+}
+
+void Agent::track(QObject* connection, quint16 port)
+{
+    ++m_live;
+    ++m_portLive[port];
+    connect(connection, &QObject::destroyed, this, [this, port] {
+        if (--m_portLive[port] == 0) {
+            m_portLive.remove(port);
+            if (!m_draining)
+                updateRedirect(port, false);
+        }
+        if (--m_live == 0 && m_draining)
+            emit finished(0);
+    });
+}
+
+void Agent::drainAndExit(const QString& why)
+{
+    if (m_draining)
+        return;
+    m_draining = true;
+    // New connections go straight to the app; the ones we hold finish what they started (NAT keeps them).
+    const auto ports = QSet<quint16>(m_stealers.keyBegin(), m_stealers.keyEnd()) +
+                       QSet<quint16>(m_filtered.keyBegin(), m_filtered.keyEnd());
+    m_stealers.clear();
+    m_filtered.clear();
+    for (quint16 port : ports)
+        if (m_portLive.value(port) == 0)
+            updateRedirect(port, false);
+    // The rules of ports with open connections stay until we exit (the supervisor removes the chain): new
+    // connections meanwhile are passed straight through to the app.
+    qCWarning(lcAgent) << why << "- draining" << m_live << "connection(s), then exiting";
+    if (m_live == 0)
+        emit finished(0);
+    else
+        QTimer::singleShot(kDrainTimeoutMs, this, [this] { emit finished(0); });
 }
 
 void Agent::reply(quint32 rpcId, const std::optional<Error>& error)
@@ -121,7 +159,9 @@ void Agent::onFrame(const v1::Frame& frame)
 
 void Agent::updateRedirect(quint16 port, bool wanted)
 {
-    const bool present = m_stealers.contains(port) || m_filtered.contains(port);
+    // A rule stays while connections it redirected are open: removing it resets them (conntrack forgets the
+    // mapping), so it goes when the last of them closes.
+    const bool present = m_stealers.contains(port) || m_filtered.contains(port) || m_portLive.value(port) > 0;
     std::string error;
     if (wanted && !present && !addRedirect(ss(m_options.id), port, m_listener.serverPort(), &error))
         qCWarning(lcAgent) << "could not redirect port" << port << QString::fromStdString(error);
@@ -261,10 +301,12 @@ void Agent::onConnection()
         const QString session = m_stealers.value(port);
         if (session.isEmpty() && m_filtered.contains(port)) {
             count("agent.http_connections");
-            new HttpConnection(
+            track(
+                new HttpConnection(
                 client, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
                 appPool(address, port),
-                [this, address, port](QTcpSocket* c, const QByteArray& read) { passThrough(c, address, port, read); }, this);
+                [this, address, port](QTcpSocket* c, const QByteArray& read) { passThrough(c, address, port, read); }, this),
+                port);
             continue;
         }
         if (session.isEmpty() || !m_link->isOpen()) {
@@ -280,7 +322,7 @@ void Agent::onConnection()
         meta.set_pod(ss(m_options.pod));
         Stream* stream = m_mux->open(v1::TCP, meta);
         count("agent.stolen_connections");
-        new StreamBridge(stream, client, this);
+        track(new StreamBridge(stream, client, this), port);
     }
 }
 
@@ -296,7 +338,7 @@ void Agent::passThrough(QTcpSocket* client, const QHostAddress& address, quint16
     }
     count("agent.passed_through");
     (*app)->write(alreadyRead);
-    new SocketSplice(client, *app, this);
+    track(new SocketSplice(client, *app, this), port);
 }
 
 } // namespace lanes::agent

@@ -16,6 +16,7 @@
 namespace lanes::agent {
 
 constexpr int kNoticeIntervalMs = 1000;
+constexpr int kDrainTimeoutMs = 5000;
 
 struct AgentOptions
 {
@@ -31,6 +32,9 @@ class Agent final : public QObject
 public:
     explicit Agent(AgentOptions options, QObject* parent = nullptr);
     Result<void> start();
+    // Stops stealing (new connections go straight to the app), lets held connections finish for up to
+    // kDrainTimeoutMs, then finishes. SIGTERM and a lost operator link both end here.
+    void drainAndExit(const QString& why);
 
 signals:
     // The worker should exit with `code`.
@@ -48,6 +52,7 @@ private:
     void notice(const QString& sessionId, const QString& level, const QString& text);
     UpstreamPool* appPool(const QHostAddress& address, quint16 port);
     void updateRedirect(quint16 port, bool wanted);
+    void track(QObject* connection, quint16 port);
 
     // Filtered subscriptions of one port, in subscription order (the earlier one wins a request).
     struct FilteredSub
@@ -69,7 +74,10 @@ private:
     QHash<quint16, QString> m_stealers; // port -> session id of its unfiltered steal
     QHash<quint16, PortFilters> m_filtered;
     QHash<QString, UpstreamPool*> m_appPools; // "address:port" of the original destination
-    QHash<QString, QElapsedTimer> m_lastNotice; // session -> when it was last told about a lost request
+    QHash<QString, QElapsedTimer> m_lastNotice;
+    int m_live = 0;                   // connections we hold
+    QHash<quint16, int> m_portLive;   // of them, per original port
+    bool m_draining = false; // session -> when it was last told about a lost request
 };
 
 } // namespace lanes::agent

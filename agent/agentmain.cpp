@@ -4,6 +4,7 @@
 #include "agent.h"
 #include "iptables.h"
 #include "logging.h"
+#include "signalwatcher.h"
 #include "supervisor.h"
 
 #include <QCoreApplication>
@@ -56,6 +57,9 @@ int agentMain(int argc, char** argv)
         Agent agent({QString::fromStdString(args["id"]), QString::fromStdString(pod),
                      credentials->operatorUrl, *tls});
         QObject::connect(&agent, &Agent::finished, &app, [](int code) { QCoreApplication::exit(code); });
+        SignalWatcher watcher; // the supervisor forwards SIGTERM: drain instead of dropping connections
+        QObject::connect(&watcher, &SignalWatcher::received, &agent,
+                         [&agent](int sig) { agent.drainAndExit(QStringLiteral("signal %1").arg(sig)); });
         if (auto started = agent.start(); !started) {
             qCCritical(lcAgent) << started.error().message;
             return 3;

@@ -39,6 +39,10 @@ HttpConnection::HttpConnection(QTcpSocket* client, quint16 port, Router router, 
             m_client->disconnectFromHost();
     });
     connect(client, &QTcpSocket::disconnected, this, &HttpConnection::closeAll);
+    connect(client, &QTcpSocket::errorOccurred, this, [this](QAbstractSocket::SocketError e) {
+        if (e != QAbstractSocket::RemoteHostClosedError)
+            qCInfo(lcAgent) << "client connection error:" << m_client->errorString() << "with" << m_exchanges.size() << "exchange(s) open";
+    });
     m_headTimer.setSingleShot(true);
     connect(&m_headTimer, &QTimer::timeout, this, [this] {
         if (!m_detected) { // nothing said: maybe a protocol where the server speaks first
@@ -206,6 +210,8 @@ void HttpConnection::startExchange()
     m_current = owned.get();
     m_exchanges.push_back(std::move(owned));
     const Route route = m_router(ex.head);
+    qCDebug(lcAgent) << this << "request" << m_requests << ex.head.method << ex.head.target << "->"
+                     << (route.sessionId.isEmpty() ? QStringLiteral("app") : route.sessionId);
     emit routed(route, ex.head.method, ex.head.target);
     if (route.sessionId.isEmpty() || !m_mux || !m_mux->link()->isOpen())
         attachApp(ex, false);
@@ -429,6 +435,7 @@ void HttpConnection::flush()
         if (!ex.responseDone || m_closing)
             break;
         const bool close = ex.closeAfter || !ex.head.keepAlive;
+        qCDebug(lcAgent) << this << "answered" << ex.head.target << "close" << close;
         if (ex.app)
             ex.app->deleteLater();
         m_exchanges.pop_front();
@@ -443,6 +450,7 @@ void HttpConnection::flush()
 
 void HttpConnection::closeAll()
 {
+    qCDebug(lcAgent) << this << "client closed with" << m_exchanges.size() << "exchange(s) open";
     m_closing = true;
     deleteLater();
 }

@@ -78,6 +78,15 @@ int LocalCluster::removeLeftovers()
         QDir(QStringLiteral("/etc/netns/") + ns).removeRecursively();
         ++removed;
     }
+    // A deleted namespace takes its veth pair with it, but the kernel does that later: remove the host ends
+    // now, or the next start finds them still there.
+    std::string links;
+    runTool({"ip", "-o", "link", "show"}, {}, &links);
+    for (const QString& line : QString::fromStdString(links).split(u'\n', Qt::SkipEmptyParts)) {
+        const QString name = line.section(u':', 1, 1).trimmed().section(u'@', 0, 0);
+        if (name.startsWith(u"lanesv"))
+            commands << QStringLiteral("link del ") + name;
+    }
     commands << QStringLiteral("link del ") + QLatin1String(kBridge);
     runTool({"ip", "-force", "-batch", "-"}, ipBatch(commands), nullptr, true);
     return removed;

@@ -10,9 +10,25 @@ WHERE = os.environ.get("POD_NAME", "developer-machine")
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
 
     def do_GET(self):
-        body = f"api {FLAVOUR} @ {WHERE}: {self.command} {self.path}\n".encode()
+        received = self.read_body()
+        extra = f" ({len(received)} bytes)" if received else ""
+        body = f"api {FLAVOUR} @ {WHERE}: {self.command} {self.path}{extra}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
@@ -20,7 +36,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    do_POST = do_GET
+    do_POST = do_PUT = do_DELETE = do_GET
 
     def log_message(self, fmt, *args):
         pass

@@ -90,7 +90,41 @@ void ClusterFixture::killDaemon(int signal)
     QFile::remove(socketPath());
 }
 
+QByteArray ClusterFixture::clientScript(const QStringList& args)
+{
+    return run(QStringLiteral("ip"), QStringList{QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                                                 QStringLiteral("python3"), QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py")} + args)
+        .toUtf8();
+}
+
+void ClusterFixture::killOperator()
+{
+    ::kill(pid_t(m_operator.processId()), SIGKILL);
+    m_operator.waitForFinished(5000);
+}
+
 void ClusterFixture::stop()
+{
+    if (const QString keep = qEnvironmentVariable("LANES_TEST_LOGS"); !keep.isEmpty()) {
+        QDir().mkpath(keep);
+        for (const QFileInfo& f : QDir(stateDir() + QStringLiteral("/logs")).entryInfoList(QDir::Files))
+            QFile::copy(f.absoluteFilePath(), keep + u'/' + f.fileName());
+        QFile log(keep + QStringLiteral("/operator.log"));
+        if (log.open(QIODevice::WriteOnly))
+            log.write(operatorLog().toUtf8());
+    }
+    stopClis();
+    killDaemon(SIGTERM);
+    if (m_operator.state() != QProcess::NotRunning) {
+        ::kill(pid_t(m_operator.processId()), SIGTERM);
+        if (!m_operator.waitForFinished(15000)) {
+            m_operator.kill();
+            m_operator.waitForFinished();
+        }
+    }
+}
+
+void ClusterFixture::stopClis()
 {
     for (QProcess* cli : std::as_const(m_clis)) {
         if (cli->state() != QProcess::NotRunning) {
@@ -101,14 +135,6 @@ void ClusterFixture::stop()
         delete cli;
     }
     m_clis.clear();
-    killDaemon(SIGTERM);
-    if (m_operator.state() != QProcess::NotRunning) {
-        ::kill(pid_t(m_operator.processId()), SIGTERM);
-        if (!m_operator.waitForFinished(15000)) {
-            m_operator.kill();
-            m_operator.waitForFinished();
-        }
-    }
 }
 
 QString ClusterFixture::credentials(const QString& user) const

@@ -29,6 +29,11 @@ public:
     // PIDs in pod `pod` whose /proc/PID/comm is `comm`.
     static QList<qint64> pidsInPod(const QString& pod, const QString& comm);
     static int freePort();
+    // tests/integration/httpclient.py ARGS... inside the client pod; its JSON output.
+    static QByteArray clientScript(const QStringList& args);
+    // Ends every `lanes` started so far (SIGTERM: as a developer's Ctrl-C would).
+    void stopClis();
+    void killOperator();
 
     QString operatorLog();
     QString credentials(const QString& user) const;

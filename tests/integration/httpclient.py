@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""HTTP clients that the integration tests run inside the client pod. Each prints one JSON document.
+
+  mixed URL LANE...      one keep-alive connection, one request per LANE ("-" for no header): bodies in order
+  load URL THREADS N LANE...  THREADS connections, N requests each, cycling LANEs: counts per (lane, answer)
+  raw HOST PORT HEX      sends raw bytes (hex), prints the status code of the answer (0 for none)
+  expect HOST PORT       a POST with Expect: 100-continue and a chunked body with trailers
+"""
+import http.client
+import json
+import socket
+import sys
+import threading
+
+
+def lane_headers(lane):
+    return {} if lane == "-" else {"x-lane": lane}
+
+
+def who(body):
+    # "api alice-local @ developer-machine: GET /x" -> "alice-local"; "api deployed @ api-0: ..." -> "deployed"
+    return body.split(" ")[1] if body.startswith("api ") else body.strip()[:60]
+
+
+def mixed(url, lanes):
+    host, port = url.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    out = []
+    for i, lane in enumerate(lanes):
+        conn.request("GET", f"/mixed/{i}", headers=lane_headers(lane))
+        r = conn.getresponse()
+        out.append({"lane": lane, "status": r.status, "who": who(r.read().decode())})
+    print(json.dumps(out))
+
+
+def load(url, threads, n, lanes):
+    host, port = url.split(":")
+    counts, lock, errors = {}, threading.Lock(), []
+
+    def worker(t):
+        conn = http.client.HTTPConnection(host, int(port), timeout=20)
+        for i in range(n):
+            lane = lanes[(t + i) % len(lanes)]
+            try:
+                conn.request("GET", f"/load/{t}/{i}", headers=lane_headers(lane))
+                r = conn.getresponse()
+                key = f"{lane}->{r.status}:{who(r.read().decode())}"
+            except Exception as e:  # a lost request is what the test looks for
+                key = f"{lane}->error:{type(e).__name__}"
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=20)
+            with lock:
+                counts[key] = counts.get(key, 0) + 1
+
+    ts = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    print(json.dumps(counts))
+
+
+def raw(host, port, hexbytes):
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(bytes.fromhex(hexbytes))
+    data = b""
+    try:
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    line = data.split(b"\r\n")[0].decode(errors="replace")
+    status = int(line.split(" ")[1]) if line.startswith("HTTP/1.") else 0
+    print(json.dumps({"status": status, "line": line}))
+
+
+def expect(host, port):
+    s = socket.create_connection((host, int(port)), timeout=10)
+    s.sendall(b"POST /upload HTTP/1.1\r\nHost: api\r\nx-lane: alice\r\nExpect: 100-continue\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n")
+    first = s.recv(4096).decode()
+    s.sendall(b"5\r\nhello\r\n0\r\nX-Trailer: yes\r\n\r\n")
+    rest = b""
+    while b"developer-machine" not in rest and b"deployed" not in rest:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        rest += chunk
+    print(json.dumps({"interim": first.split("\r\n")[0], "final": rest.decode().split("\r\n")[0],
+                      "body": rest.decode().split("\r\n\r\n")[-1].strip()}))
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "mixed":
+        mixed(args[0], args[1:])
+    elif cmd == "load":
+        load(args[0], int(args[1]), int(args[2]), args[3:])
+    elif cmd == "raw":
+        raw(*args)
+    elif cmd == "expect":
+        expect(*args)

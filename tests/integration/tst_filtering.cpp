@@ -1,0 +1,263 @@
+// Concurrent HTTP filtering on the real local cluster: several sessions share api:8080, each gets only the
+// requests its filter matches, everything else reaches the deployed api, and bad requests get their status.
+#include "clusterfixture.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTest>
+
+#include <csignal>
+#include <unistd.h>
+
+class TstFiltering : public QObject
+{
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void cleanupTestCase();
+    void cleanup();
+    void keepAliveConnectionMixesMatchedAndUnmatched();
+    void threeSessionsUnderLoadGetOnlyTheirRequests();
+    void badRequestsGetTheirStatus_data();
+    void badRequestsGetTheirStatus();
+    void expectContinueChunkedAndTrailersReachTheLocalApp();
+    void identicalFiltersOverlap();
+    void unfilteredStealIsLockedOutAndOverrideTakesOver();
+    void theLosingSessionIsTold();
+    void localAppDownGivesA502WithAReason();
+    void endingASessionUnderLoadLosesNoRequest();
+    void operatorDeathLeavesTrafficFlowing();
+
+private:
+    QProcess* steal(const QString& lane, const QStringList& extra = {}, const QString& user = QStringLiteral("alice"));
+    static QString who(const QString& lane) { return lane + QStringLiteral("-local"); }
+    ClusterFixture fixture;
+};
+
+void TstFiltering::initTestCase()
+{
+    if (geteuid() != 0)
+        QSKIP("the local cluster needs root (network namespaces, iptables)");
+    const QString error = fixture.start();
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+}
+
+void TstFiltering::cleanupTestCase()
+{
+    fixture.stop();
+}
+
+void TstFiltering::cleanup()
+{
+    fixture.stopClis();
+}
+
+QProcess* TstFiltering::steal(const QString& lane, const QStringList& extra, const QString& user)
+{
+    const int port = ClusterFixture::freePort();
+    QProcess* cli = fixture.lanes(QStringList{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
+                                              QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
+                                              QStringLiteral("--header-filter"), QStringLiteral("^x-lane: %1$").arg(lane)} +
+                                      extra + QStringList{QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
+                                  {{QStringLiteral("PORT"), QString::number(port)}, {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+                                   {QStringLiteral("API_FLAVOUR"), who(lane)},
+                                   {QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(user)}});
+    (void)QTest::qWaitFor([&] {
+        return ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-0:8080"), lane}).contains(who(lane).toUtf8()) ||
+               cli->state() == QProcess::NotRunning;
+    }, 15000);
+    return cli;
+}
+
+void TstFiltering::keepAliveConnectionMixesMatchedAndUnmatched()
+{
+    steal(QStringLiteral("alice"));
+    steal(QStringLiteral("bob"), {}, QStringLiteral("root"));
+    const QStringList lanes{"alice", "-", "bob", "alice", "-", "-", "bob"};
+    const QJsonArray answers = QJsonDocument::fromJson(
+        ClusterFixture::clientScript(QStringList{QStringLiteral("mixed"), QStringLiteral("api-1:8080")} + lanes)).array();
+    QCOMPARE(answers.size(), lanes.size());
+    for (int i = 0; i < lanes.size(); ++i) {
+        const QJsonObject a = answers[i].toObject();
+        QCOMPARE(a.value(u"status").toInt(), 200);
+        QCOMPARE(a.value(u"who").toString(), lanes[i] == u"-" ? QStringLiteral("deployed") : who(lanes[i]));
+    }
+}
+
+void TstFiltering::threeSessionsUnderLoadGetOnlyTheirRequests()
+{
+    for (const char* lane : {"alice", "bob", "carol"})
+        QVERIFY(steal(QLatin1String(lane))->state() == QProcess::Running);
+    const int threads = 8, perThread = 60;
+    const QJsonObject counts = QJsonDocument::fromJson(ClusterFixture::clientScript(
+        {QStringLiteral("load"), QStringLiteral("api:8080"), QString::number(threads), QString::number(perThread),
+         QStringLiteral("alice"), QStringLiteral("bob"), QStringLiteral("carol"), QStringLiteral("-")})).object();
+    int total = 0;
+    for (auto it = counts.begin(); it != counts.end(); ++it) {
+        const QString lane = it.key().section(QStringLiteral("->"), 0, 0);
+        const QString expected = QStringLiteral("%1->200:%2").arg(lane, lane == u"-" ? QStringLiteral("deployed") : who(lane));
+        QVERIFY2(it.key() == expected, qPrintable(QStringLiteral("%1 x%2").arg(it.key()).arg(it.value().toInt())));
+        total += it.value().toInt();
+    }
+    QCOMPARE(total, threads * perThread);
+}
+
+void TstFiltering::badRequestsGetTheirStatus_data()
+{
+    QTest::addColumn<QByteArray>("request");
+    QTest::addColumn<int>("status");
+    QTest::newRow("CL and TE") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") << 400;
+    QTest::newRow("duplicate CL") << QByteArray("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab") << 400;
+    QTest::newRow("bad chunk size") << QByteArray("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n") << 400;
+    QTest::newRow("obs-fold") << QByteArray("GET / HTTP/1.1\r\nx-lane: alice\r\n bob\r\n\r\n") << 400;
+    QTest::newRow("bare CR") << QByteArray("GET / HTTP/1.1\r\nx-a: 1\rx-b: 2\r\n\r\n") << 400;
+    QTest::newRow("431 size") << QByteArray("GET / HTTP/1.1\r\nx-big: " + QByteArray(61 * 1024, 'a') + "\r\n\r\n") << 431;
+    QByteArray many = "GET / HTTP/1.1\r\n";
+    for (int i = 0; i < 101; ++i)
+        many += "x-h" + QByteArray::number(i) + ": v\r\n";
+    QTest::newRow("431 lines") << QByteArray(many + "\r\n") << 431;
+    QTest::newRow("414") << QByteArray("GET /" + QByteArray(9 * 1024, 'a') + " HTTP/1.1\r\n\r\n") << 414;
+    QTest::newRow("501 gzip TE") << QByteArray("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n") << 501;
+    QTest::newRow("good one") << QByteArray("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n") << 200;
+}
+
+void TstFiltering::badRequestsGetTheirStatus()
+{
+    QFETCH(QByteArray, request);
+    QFETCH(int, status);
+    steal(QStringLiteral("alice")); // cleanup() ends sessions after every row
+
+    const QJsonObject answer = QJsonDocument::fromJson(
+        ClusterFixture::clientScript({QStringLiteral("raw"), QStringLiteral("api-0"), QStringLiteral("8080"), QString::fromLatin1(request.toHex())})).object();
+    QCOMPARE(answer.value(u"status").toInt(), status);
+    // The agent stays up for everyone else.
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/after")).contains(u"api deployed"));
+}
+
+void TstFiltering::expectContinueChunkedAndTrailersReachTheLocalApp()
+{
+    steal(QStringLiteral("alice"));
+    const QJsonObject answer = QJsonDocument::fromJson(
+        ClusterFixture::clientScript({QStringLiteral("expect"), QStringLiteral("api-0"), QStringLiteral("8080")})).object();
+    QCOMPARE(answer.value(u"interim").toString(), QStringLiteral("HTTP/1.1 100 Continue"));
+    QVERIFY2(answer.value(u"final").toString().startsWith(u"HTTP/1.1 200"), qPrintable(answer.value(u"final").toString()));
+    QVERIFY2(answer.value(u"body").toString().contains(u"alice-local @ developer-machine: POST /upload (5 bytes)"),
+             qPrintable(answer.value(u"body").toString()));
+}
+
+void TstFiltering::identicalFiltersOverlap()
+{
+    steal(QStringLiteral("alice"));
+    QProcess* twin = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
+                                    QStringLiteral("8080:1"), QStringLiteral("--header-filter"), QStringLiteral("^x-lane: alice$"),
+                                    QStringLiteral("--"), QStringLiteral("true")},
+                                   {{QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
+    QVERIFY(twin->waitForFinished(20000));
+    QCOMPARE(twin->exitCode(), 1);
+    const QString said = QString::fromUtf8(twin->readAll());
+    QVERIFY2(said.contains(u"FILTER_OVERLAP: alice already steals port 8080"), qPrintable(said));
+}
+
+void TstFiltering::unfilteredStealIsLockedOutAndOverrideTakesOver()
+{
+    QProcess* alice = steal(QStringLiteral("alice"));
+    const QStringList whole{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
+                            QStringLiteral("8080:%1").arg(ClusterFixture::freePort())};
+    QProcess* refused = fixture.lanes(whole + QStringList{QStringLiteral("--"), QStringLiteral("true")});
+    QVERIFY(refused->waitForFinished(20000));
+    QCOMPARE(refused->exitCode(), 1);
+    QVERIFY(QString::fromUtf8(refused->readAll()).contains(u"PORT_LOCKED"));
+
+    const int port = ClusterFixture::freePort();
+    QProcess* taker = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
+                                     QStringLiteral("8080:%1").arg(port), QStringLiteral("--on-concurrent-steal"), QStringLiteral("override"),
+                                     QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
+                                    {{QStringLiteral("PORT"), QString::number(port)}, {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+                                     {QStringLiteral("API_FLAVOUR"), QStringLiteral("whole-local")}});
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"whole-local"), 15000);
+    QTRY_COMPARE_WITH_TIMEOUT(alice->state(), QProcess::NotRunning, 10000);
+    QVERIFY(QString::fromUtf8(alice->readAll()).contains(u"overridden"));
+    QVERIFY(taker->state() == QProcess::Running);
+}
+
+void TstFiltering::theLosingSessionIsTold()
+{
+    steal(QStringLiteral("alice"));
+    const int port = ClusterFixture::freePort();
+    QProcess* wide = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
+                                    QStringLiteral("8080:%1").arg(port), QStringLiteral("--header-filter"), QStringLiteral("^x-lane: "),
+                                    QStringLiteral("--"), QStringLiteral("sleep"), QStringLiteral("60")},
+                                   {{QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
+    QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(wide->peek(4096)).contains(u"stealing"), 15000);
+    const QJsonArray answers = QJsonDocument::fromJson(
+        ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-0:8080"), QStringLiteral("alice")})).array();
+    QCOMPARE(answers.first().toObject().value(u"who").toString(), who(QStringLiteral("alice"))); // the older subscription wins
+    QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(wide->peek(8192)).contains(u"matched your filter but went to alice"), 5000);
+}
+
+void TstFiltering::localAppDownGivesA502WithAReason()
+{
+    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
+                                   QStringLiteral("8080:%1").arg(ClusterFixture::freePort()), QStringLiteral("--header-filter"),
+                                   QStringLiteral("^x-lane: dave$"), QStringLiteral("--"), QStringLiteral("sleep"), QStringLiteral("60")});
+    QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(cli->peek(4096)).contains(u"stealing"), 15000);
+    QProcess curl;
+    curl.start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"), QStringLiteral("curl"),
+                                      QStringLiteral("-s"), QStringLiteral("-i"), QStringLiteral("-H"), QStringLiteral("x-lane: dave"),
+                                      QStringLiteral("http://api-0:8080/")});
+    QVERIFY(curl.waitForFinished(10000));
+    const QString response = QString::fromUtf8(curl.readAll());
+    QVERIFY2(response.startsWith(u"HTTP/1.1 502"), qPrintable(response));
+    QVERIFY2(response.contains(u"lanes-error: nothing answered on 127.0.0.1:"), qPrintable(response));
+    QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(cli->peek(8192)).contains(u"found nothing listening"), 5000);
+}
+
+void TstFiltering::endingASessionUnderLoadLosesNoRequest()
+{
+    QProcess* alice = steal(QStringLiteral("alice"));
+    QProcess load;
+    load.start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"), QStringLiteral("python3"),
+                                      QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py"), QStringLiteral("load"),
+                                      QStringLiteral("api-0:8080"), QStringLiteral("4"), QStringLiteral("3000"), QStringLiteral("alice"), QStringLiteral("-")});
+    QVERIFY(load.waitForStarted());
+    (void)QTest::qWaitFor([] { return false; }, 500); // let the load get going
+    ::kill(pid_t(alice->processId()), SIGTERM);
+    QVERIFY(load.state() == QProcess::NotRunning || load.waitForFinished(60000));
+    const QJsonObject counts = QJsonDocument::fromJson(load.readAllStandardOutput()).object();
+    int total = 0;
+    for (auto it = counts.begin(); it != counts.end(); ++it) {
+        const bool fine = it.key() == u"alice->200:alice-local" || it.key() == u"alice->200:deployed" ||
+                          it.key().startsWith(u"alice->502") || it.key() == u"-->200:deployed";
+        QVERIFY2(fine, qPrintable(QStringLiteral("%1 x%2").arg(it.key()).arg(it.value().toInt())));
+        total += it.value().toInt();
+    }
+    QCOMPARE(total, 4 * 3000); // every request got exactly one answer
+    QVERIFY(counts.contains(u"alice->200:alice-local"));
+    QVERIFY(counts.contains(u"alice->200:deployed"));
+}
+
+void TstFiltering::operatorDeathLeavesTrafficFlowing()
+{
+    steal(QStringLiteral("alice"));
+    QProcess load;
+    load.start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"), QStringLiteral("python3"),
+                                      QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py"), QStringLiteral("load"),
+                                      QStringLiteral("api-1:8080"), QStringLiteral("4"), QStringLiteral("3000"), QStringLiteral("-"), QStringLiteral("alice")});
+    QVERIFY(load.waitForStarted());
+    (void)QTest::qWaitFor([] { return false; }, 500);
+    fixture.killOperator();
+    QVERIFY(load.state() == QProcess::NotRunning || load.waitForFinished(60000));
+    const QJsonObject counts = QJsonDocument::fromJson(load.readAllStandardOutput()).object();
+    int total = 0;
+    for (auto it = counts.begin(); it != counts.end(); ++it) {
+        QVERIFY2(!it.key().contains(u"error") && (it.key().startsWith(u"-->200:deployed") || it.key().startsWith(u"alice->")),
+                 qPrintable(QStringLiteral("%1 x%2").arg(it.key()).arg(it.value().toInt())));
+        total += it.value().toInt();
+    }
+    QCOMPARE(total, 4 * 3000);
+    QCOMPARE(counts.value(u"-->200:deployed").toInt(), 4 * 1500); // unmatched traffic never noticed
+}
+
+QTEST_GUILESS_MAIN(TstFiltering)
+#include "tst_filtering.moc"
