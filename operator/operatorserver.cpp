@@ -451,12 +451,16 @@ Result<void> OperatorServer::claim(Session& session,
             continue;
         }
         if (!blocking.isEmpty() && policy == u"abort") {
-            const auto holder = m_sessions.value(blocking.first());
+            QStringList holders;
+            for (const QString& id : blocking)
+                if (const auto holder = m_sessions.value(id))
+                    holders << QStringLiteral("%1 (session %2)").arg(holder->user, id);
             return fail(ErrorCode::PortLocked,
-                        QStringLiteral("port %1 of %2 is stolen by %3 (session %4)%5")
+                        QStringLiteral("port %1 of %2 is stolen by %3%4")
                             .arg(requested.port())
-                            .arg(session.pods.join(u','), holder ? holder->user : QStringLiteral("?"), blocking.first(),
-                                 holder && !claim.filter ? QString() : QStringLiteral("; a filtered steal cannot share a port with an unfiltered one")));
+                            .arg(session.pods.join(u','), holders.join(QStringLiteral(", ")),
+                                 claim.filter ? QStringLiteral(" without a filter, which locks it")
+                                              : QStringLiteral("; an unfiltered steal needs the port to itself")));
         }
         overridden += blocking;
         for (const QString& pod : session.pods)

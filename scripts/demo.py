@@ -1,5 +1,6 @@
-"""The lanes demo on the local cluster of examples/shop: alice steals api:8080 on both replicas, then alice and
-bob work side by side, each on their own machine (their own lanesd) and their own pod of `api`."""
+"""The lanes demo on the local cluster of examples/shop: alice and bob, each on their own machine (their own
+lanesd), steal the requests of the shared `api` that carry their header, side by side; everything else still
+reaches the deployed api. Then an unfiltered steal of the whole port."""
 import sys
 import time
 
@@ -14,14 +15,16 @@ def say(text):
     print(f"\n{BOLD}== {text}{RESET}", flush=True)
 
 
-def show(cluster, *urls):
-    for url in urls:
-        print(f"  client-0$ curl {url:28} -> {cluster.curl(url).strip() or '(no answer)'}", flush=True)
+def show(cluster, *requests):
+    for url, header in requests:
+        shown = f"-H '{header}' {url}" if header else url
+        answer = cluster.curl(url, headers=[header] if header else []).strip() or "(no answer)"
+        print(f"  client-0$ curl {shown:46} -> {answer}", flush=True)
 
 
-def local_api(name, port):
-    return ["exec", "-t", "deploy/api", "--steal", f"8080:{port}", "--", "python3", "api.py"], \
-        {"PORT": str(port), "HOST": "127.0.0.1", "API_FLAVOUR": f"local ({name}'s laptop)"}
+def filtered_api(name, port):
+    return ["exec", "-t", "deploy/api", "--steal", f"8080:{port}", "--header-filter", f"^x-lane: {name}$", "--",
+            "python3", "api.py"], {"PORT": str(port), "HOST": "127.0.0.1", "API_FLAVOUR": f"local ({name}'s laptop)"}
 
 
 def main():
@@ -33,37 +36,41 @@ def main():
         bob_machine = cluster.lanesd("bob")
         print(cluster.lanes_output(alice_machine, alice, ["ls"]), end="")
 
-        say("Before any session, the deployed api answers on both replicas")
-        show(cluster, "http://api-0:8080/orders", "http://api-1:8080/orders")
+        say("Before any session, the deployed api answers everyone")
+        show(cluster, ("http://api:8080/orders", None), ("http://api:8080/orders", "x-lane: alice"))
 
-        say("alice: lanes exec -t deploy/api --steal 8080:9081 -- python3 api.py")
-        args, env = local_api("alice", 9081)
-        session = cluster.lanes(alice_machine, alice, args, env)
-        cluster.wait_for(lambda: "local" in cluster.curl("http://api-0:8080/"), 15, "alice's steal")
-        show(cluster, "http://api-0:8080/orders", "http://api-1:8080/orders", "http://api:8080/orders")
-        print(cluster.lanes_output(alice_machine, alice, ["operator", "status"]), end="")
+        say("Side by side on one service: alice and bob each steal api:8080 with their own header filter")
+        print("  alice$ lanes exec -t deploy/api --steal 8080:9081 --header-filter '^x-lane: alice$' -- python3 api.py")
+        print("  bob$   lanes exec -t deploy/api --steal 8080:9082 --header-filter '^x-lane: bob$' -- python3 api.py")
+        args, env = filtered_api("alice", 9081)
+        alice_session = cluster.lanes(alice_machine, alice, args, env)
+        args, env = filtered_api("bob", 9082)
+        bob_session = cluster.lanes(bob_machine, bob, args, env)
+        cluster.wait_for(lambda: "alice" in cluster.curl("http://api:8080/", headers=["x-lane: alice"])
+                         and "bob" in cluster.curl("http://api:8080/", headers=["x-lane: bob"]), 15, "both sessions")
+        say("Who got what (requests from the client pod, to both replicas)")
+        show(cluster, ("http://api-0:8080/cart", "x-lane: alice"), ("http://api-1:8080/cart", "x-lane: alice"),
+             ("http://api-0:8080/cart", "x-lane: bob"), ("http://api-1:8080/cart", "x-lane: bob"),
+             ("http://api-0:8080/cart", None), ("http://api-1:8080/cart", "x-lane: carol"))
+        print(cluster.lanes_output(bob_machine, bob, ["operator", "status"]), end="")
 
-        say("bob tries the same port while alice holds it")
-        args, env = local_api("bob", 9082)
-        refused = cluster.lanes(bob_machine, bob, args, env)
+        say("bob tries to steal the whole port while filtered sessions share it")
+        refused = cluster.lanes(bob_machine, bob, ["exec", "-t", "deploy/api", "--steal", "8080:9083", "--", "true"])
         refused.wait(20)
 
-        say("alice's command ends, so her session ends: the deployed api answers again")
-        cluster.stop(session)
-        cluster.wait_for(lambda: "deployed" in cluster.curl("http://api-0:8080/"), 5, "the deployed api")
-        show(cluster, "http://api-0:8080/orders", "http://api-1:8080/orders")
+        say("alice's command ends, so her session ends: her requests reach the deployed api again, bob's still reach him")
+        cluster.stop(alice_session)
+        cluster.wait_for(lambda: "deployed" in cluster.curl("http://api-0:8080/", headers=["x-lane: alice"]), 5, "alice's end")
+        show(cluster, ("http://api-0:8080/cart", "x-lane: alice"), ("http://api-0:8080/cart", "x-lane: bob"))
+        cluster.stop(bob_session)
 
-        say("Side by side: alice steals pod/api-0, bob steals pod/api-1, each into their own local api")
-        args, env = local_api("alice", 9081)
-        args[2] = "pod/api-0"
-        cluster.lanes(alice_machine, alice, args, env)
-        args, env = local_api("bob", 9082)
-        args[2] = "pod/api-1"
-        cluster.lanes(bob_machine, bob, args, env)
-        cluster.wait_for(lambda: "alice" in cluster.curl("http://api-0:8080/")
-                         and "bob" in cluster.curl("http://api-1:8080/"), 15, "both sessions")
-        show(cluster, "http://api-0:8080/cart", "http://api-1:8080/cart")
-        print(cluster.lanes_output(bob_machine, bob, ["operator", "status"]), end="")
+        say("An unfiltered steal: every request to api, on both replicas, reaches alice")
+        args = ["exec", "-t", "deploy/api", "--steal", "8080:9081", "--", "python3", "api.py"]
+        env = {"PORT": "9081", "HOST": "127.0.0.1", "API_FLAVOUR": "local (alice's laptop)"}
+        session = cluster.lanes(alice_machine, alice, args, env)
+        cluster.wait_for(lambda: "alice" in cluster.curl("http://api-1:8080/"), 15, "alice's steal")
+        show(cluster, ("http://api-0:8080/orders", None), ("http://api-1:8080/orders", "x-lane: bob"))
+        cluster.stop(session)
 
         say("Cleaning up: sessions, lanesd, operator, namespaces and chains")
     print("done: the local cluster is gone")
