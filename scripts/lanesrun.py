@@ -28,11 +28,11 @@ def _raise_exit(signum, _frame):
 
 
 class Cluster:
-    def __init__(self, manifest=ROOT / "examples/shop/cluster.json", quiet=False):
+    def __init__(self, manifest=ROOT / "examples/shop/cluster.json", ready=("http://api-0:8080/", "api deployed")):
         self.manifest = Path(manifest)
+        self.ready = ready
         self.tmp = Path(tempfile.mkdtemp(prefix="lanes-run-"))
         self.state = self.tmp / "state"
-        self.quiet = quiet
         self.procs = []
         self.operator = None
         self.url = None
@@ -50,7 +50,8 @@ class Cluster:
             self.operator_log.seek(0)
             raise RuntimeError("the operator did not start:\n" + self.operator_log.read())
         self.url = line.split()[-1]
-        self.wait_for(lambda: "api deployed" in self.curl("http://api-0:8080/"), 10, "the deployed api")
+        url, text = self.ready
+        self.wait_for(lambda: text in self.curl(url), 10, f"{url} to answer")
         return self
 
     def __exit__(self, *exc):

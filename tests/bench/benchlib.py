@@ -14,10 +14,12 @@ sys.path.insert(0, str(ROOT / "scripts"))
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(url, connections, seconds, netns=None):
+def wrk(url, connections, seconds, netns=None, headers=()):
     """Runs wrk and returns {rps, p50, p90, p99} (latencies in ms)."""
     threads = 1 if connections == 1 else 2
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    for h in headers:
+        cmd[1:1] = ["-H", h]
     if netns:
         cmd = ["ip", "netns", "exec", netns] + cmd
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -110,3 +112,53 @@ plot {columns}
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=True)
     Path(data.name).unlink()
+
+
+class RpcClient:
+    """A minimal JSON-RPC 2.0 client of lanesd over its Unix socket (Content-Length framing)."""
+
+    def __init__(self, path):
+        import json as _json
+        self.json = _json
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(str(path))
+        self.buf = b""
+        self.next_id = 0
+        self.call("initialize", {"clientInfo": {"name": "bench"}})
+
+    def _read(self):
+        while True:
+            head_end = self.buf.find(b"\r\n\r\n")
+            if head_end >= 0:
+                length = int(re.search(rb"Content-Length: (\d+)", self.buf[:head_end]).group(1))
+                if len(self.buf) >= head_end + 4 + length:
+                    body = self.buf[head_end + 4:head_end + 4 + length]
+                    self.buf = self.buf[head_end + 4 + length:]
+                    return self.json.loads(body)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("lanesd closed the connection")
+            self.buf += chunk
+
+    def call(self, method, params):
+        self.next_id += 1
+        body = self.json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}).encode()
+        self.sock.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        while True:
+            msg = self._read()
+            if msg.get("id") == self.next_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg["result"]
+
+
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def pids_in_pod(pod, comm):
+    out = subprocess.run(["ip", "netns", "pids", f"lanes-{pod}"], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out if Path(f"/proc/{p}/comm").exists() and Path(f"/proc/{p}/comm").read_text().strip() == comm]
