@@ -191,12 +191,13 @@ void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
     }
     const quint16 p = quint16(port);
     const QString session = qs(subscription.session_id());
+    const bool mirror = subscription.mode() == v1::MIRROR;
     const QString holder = m_stealers.value(p);
-    if ((!holder.isEmpty() && holder != session) || (!subscription.has_filter() && m_filtered.contains(p))) {
+    if ((!holder.isEmpty() && holder != session) || (!subscription.has_filter() && !mirror && m_filtered.contains(p))) {
         reply(rpcId, Error{ErrorCode::PortLocked, QStringLiteral("port %1 is already stolen here").arg(port), {}});
         return;
     }
-    if (!subscription.has_filter()) {
+    if (!subscription.has_filter() && !mirror) {
         updateRedirect(p, true);
         m_stealers.insert(p, session);
         qCInfo(lcAgent) << "port" << port << "now stolen whole by session" << session;
@@ -205,7 +206,9 @@ void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
     }
     updateRedirect(p, true); // adds the rule only when nothing steals the port yet
     const PortFilters before = m_filtered.value(p);
-    m_filtered[p].subs.push_back({session, qs(subscription.user()), subscription.filter()});
+    m_filtered[p].subs.push_back({session, qs(subscription.user()),
+                                  subscription.has_filter() ? std::optional(subscription.filter()) : std::nullopt,
+                                  mirror});
     QStringList warnings;
     if (auto built = rebuildFilters(p, &warnings); !built) {
         if (before.subs.empty()) {
@@ -219,7 +222,8 @@ void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
     }
     for (const QString& w : warnings)
         notice(session, QStringLiteral("warning"), w);
-    qCInfo(lcAgent) << "port" << port << "filter of session" << session << ":" << describeFilter(subscription.filter());
+    qCInfo(lcAgent) << "port" << port << (mirror ? "mirror" : "filter") << "of session" << session << ":"
+                    << (subscription.has_filter() ? describeFilter(subscription.filter()) : QStringLiteral("everything"));
     reply(rpcId, std::nullopt);
 }
 
@@ -260,17 +264,31 @@ Route Agent::route(quint16 port, const http::Head& head)
     const std::vector<int> matched = set->match(head.view());
     if (matched.empty())
         return {};
-    const FilteredSub& winner = it->subs[size_t(matched.front())];
-    Route r{winner.sessionId, winner.user, {}};
-    for (size_t i = 1; i < matched.size(); ++i) {
-        const QString loser = it->subs[size_t(matched[i])].sessionId;
+    Route r;
+    const FilteredSub* winner = nullptr;
+    for (int index : matched) {
+        const FilteredSub& sub = it->subs[size_t(index)];
+        if (sub.mirror)
+            r.mirrors << sub.sessionId;
+        else if (!winner)
+            winner = &sub;
+    }
+    if (!winner)
+        return r;
+    r.sessionId = winner->sessionId;
+    r.user = winner->user;
+    for (int index : matched) {
+        const FilteredSub& sub = it->subs[size_t(index)];
+        if (sub.mirror || &sub == winner)
+            continue;
+        const QString loser = sub.sessionId;
         r.losers << loser;
         QElapsedTimer& last = m_lastNotice[loser];
         if (!last.isValid() || last.elapsed() >= kNoticeIntervalMs) { // at most one a second per session
             last.start();
             notice(loser, QStringLiteral("info"),
                    QStringLiteral("%1 %2 matched your filter but went to %3, whose filter on port %4 is older")
-                       .arg(QString::fromLatin1(head.method), QString::fromLatin1(head.target.left(200)), winner.user)
+                       .arg(QString::fromLatin1(head.method), QString::fromLatin1(head.target.left(200)), winner->user)
                        .arg(port));
         }
     }

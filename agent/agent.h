@@ -59,7 +59,8 @@ private:
     {
         QString sessionId;
         QString user;
-        v1::HttpFilter filter;
+        std::optional<v1::HttpFilter> filter; // none: every request (mirrors only)
+        bool mirror = false;
     };
     struct PortFilters
     {

@@ -20,6 +20,7 @@ struct HttpConnection::Exchange
     QPointer<Stream> stream;
     QTcpSocket* app = nullptr;
     bool appReused = false;
+    QList<QPointer<Stream>> mirrors; // copies of the request, whose responses are dropped
     std::unique_ptr<http::Parser> response;
     QByteArray replay; // what went upstream so far, while it fits kReplayLimit
     bool replayable = true;
@@ -168,6 +169,9 @@ void HttpConnection::parseRequests()
             if (ex->head.chunked)
                 sendToUpstream(*ex, http::lastChunk(m_parser.trailers()));
             ex->requestDone = true;
+            for (const QPointer<Stream>& mirror : ex->mirrors)
+                if (mirror)
+                    mirror->end();
             if (ex->head.upgrade) {
                 // The rest of the connection belongs to the upgraded protocol once the upstream agrees (101).
                 m_stopReading = true;
@@ -217,6 +221,13 @@ void HttpConnection::startExchange()
         attachApp(ex, false);
     else
         attachSession(ex, route);
+    if (m_mux && m_mux->link()->isOpen()) {
+        for (const QString& session : route.mirrors) {
+            Stream* copy = openStream(ex, session);
+            connect(copy, &Stream::dataReceived, copy, [copy](const QByteArray& d) { copy->consumed(d.size()); });
+            ex.mirrors << copy;
+        }
+    }
     sendToUpstream(ex, http::serializeHead(ex.head, http::Parser::Mode::Request));
 }
 
@@ -236,6 +247,16 @@ void HttpConnection::sendToUpstream(Exchange& ex, const QByteArray& bytes)
         ex.stream->write(bytes);
     else if (ex.app)
         ex.app->write(bytes);
+    for (const QPointer<Stream>& mirror : ex.mirrors) {
+        if (!mirror || mirror->isClosed())
+            continue;
+        if (mirror->queuedBytes() > kBridgeHighWater) { // a slow mirror loses its copy, never slows the request
+            count("agent.mirror_dropped");
+            mirror->reset(Error{ErrorCode::FlowControl, QStringLiteral("the mirror fell behind"), {}});
+            continue;
+        }
+        mirror->write(bytes);
+    }
 }
 
 void HttpConnection::attachApp(Exchange& ex, bool retrying)
@@ -263,10 +284,10 @@ void HttpConnection::attachApp(Exchange& ex, bool retrying)
         onAppData(p);
 }
 
-void HttpConnection::attachSession(Exchange& ex, const Route& route)
+Stream* HttpConnection::openStream(const Exchange& ex, const QString& sessionId)
 {
     v1::StreamMeta meta;
-    meta.set_session_id(ss(route.sessionId));
+    meta.set_session_id(ss(sessionId));
     meta.set_port(m_port);
     meta.set_method(ex.head.method.toStdString());
     meta.set_target(ex.head.target.toStdString());
@@ -279,8 +300,13 @@ void HttpConnection::attachSession(Exchange& ex, const Route& route)
     meta.set_connection_id(quint64(quintptr(this)));
     meta.set_request_id(m_requests);
     meta.set_peer(ss(QStringLiteral("%1:%2").arg(m_client->peerAddress().toString()).arg(m_client->peerPort())));
+    return m_mux->open(v1::HTTP_REQUEST, meta);
+}
+
+void HttpConnection::attachSession(Exchange& ex, const Route& route)
+{
     ex.sessionId = route.sessionId;
-    ex.stream = m_mux->open(v1::HTTP_REQUEST, meta);
+    ex.stream = openStream(ex, route.sessionId);
     Exchange* p = &ex;
     connect(ex.stream, &Stream::dataReceived, this, [this, p](const QByteArray& data) {
         if (!find(p))

@@ -26,6 +26,7 @@ struct Route
     QString sessionId; // empty: the app
     QString user;
     QStringList losers; // other sessions whose filters matched too
+    QStringList mirrors; // sessions that get a copy (their response is discarded)
 };
 
 class HttpConnection final : public QObject
@@ -50,6 +51,7 @@ private:
     void sendToUpstream(Exchange& ex, const QByteArray& bytes);
     void attachApp(Exchange& ex, bool retrying);
     void attachSession(Exchange& ex, const Route& route);
+    Stream* openStream(const Exchange& ex, const QString& sessionId);
     void onAppData(Exchange* ex);
     void onAppClosed(Exchange* ex);
     void onSessionReset(Exchange* ex, const Error& error);

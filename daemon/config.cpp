@@ -102,8 +102,6 @@ void readIncoming(JsonReader& r, IncomingConfig& in)
         return;
     if (in.mode != u"steal" && in.mode != u"mirror")
         return r.error(QStringLiteral("mode \"%1\" is not steal, mirror or off").arg(in.mode));
-    if (in.mode == u"mirror")
-        return r.error(QStringLiteral("mode \"mirror\" is not supported by lanes yet"));
     if (in.onConcurrentSteal != u"abort")
         return r.error(QStringLiteral("on_concurrent_steal \"%1\" is not supported yet (only abort)")
                            .arg(in.onConcurrentSteal));

@@ -71,6 +71,7 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
         for (int remote : remotes) {
             auto* sub = start->add_subscriptions();
             sub->set_port(quint32(remote));
+            sub->set_mode(m_steal.mirror ? v1::MIRROR : v1::STEAL);
             if (m_steal.filter && (m_steal.filterPorts.isEmpty() || m_steal.filterPorts.contains(remote)))
                 *sub->mutable_filter() = *m_steal.filter;
         }

@@ -26,6 +26,7 @@ public:
         std::optional<v1::HttpFilter> filter;  // none: whole ports
         QList<int> filterPorts;                // the ports the filter applies to; empty: all
         QString onConcurrentSteal;
+        bool mirror = false; // copies of the matching requests; the deployed app still answers
     };
     Session(Credentials credentials, QString target, Steal steal, QObject* parent = nullptr);
 

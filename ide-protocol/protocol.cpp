@@ -98,7 +98,10 @@ void readValue(JsonReader& r, SessionStartParams& p)
     r.optional(QStringLiteral("cwd"), p.cwd);
     r.optional(QStringLiteral("httpFilter"), p.httpFilter);
     r.optional(QStringLiteral("onConcurrentSteal"), p.onConcurrentSteal);
+    r.optional(QStringLiteral("mode"), p.mode);
     r.rejectUnknown();
+    if (!r.failed() && !p.mode.isEmpty() && p.mode != u"steal" && p.mode != u"mirror")
+        r.error(QStringLiteral("mode \"%1\" is not steal or mirror").arg(p.mode));
 }
 QJsonValue toJson(const SessionStartParams& p)
 {
@@ -108,6 +111,8 @@ QJsonValue toJson(const SessionStartParams& p)
         o.insert(QStringLiteral("httpFilter"), p.httpFilter);
     if (!p.onConcurrentSteal.isEmpty())
         o.insert(QStringLiteral("onConcurrentSteal"), p.onConcurrentSteal);
+    if (!p.mode.isEmpty())
+        o.insert(QStringLiteral("mode"), p.mode);
     return o;
 }
 

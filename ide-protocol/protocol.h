@@ -61,6 +61,7 @@ struct SessionStartParams
     QString cwd;              // where a relative configPath is resolved
     QJsonObject httpFilter;   // mirrord's http_filter object; overrides the config's, for every stolen port
     QString onConcurrentSteal; // abort, continue or override; overrides the config's
+    QString mode;              // steal or mirror; overrides the config's
 };
 
 struct SessionStartResult

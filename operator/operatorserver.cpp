@@ -393,8 +393,11 @@ v1::SessionList OperatorServer::sessionList() const
         lock->set_port(row.port);
         lock->set_session_id(ss(row.claim.sessionId));
         lock->set_user(ss(row.claim.user));
-        if (row.claim.filter)
-            lock->set_filter(ss(describeFilter(*row.claim.filter)));
+        const QString filter = row.claim.filter ? describeFilter(*row.claim.filter) : QString();
+        if (row.claim.mirror)
+            lock->set_filter(ss(QStringLiteral("mirror %1").arg(filter.isEmpty() ? QStringLiteral("(everything)") : filter)));
+        else if (row.claim.filter)
+            lock->set_filter(ss(filter));
     }
     return list;
 }
@@ -430,13 +433,12 @@ Result<void> OperatorServer::claim(Session& session,
     for (const v1::Subscription& requested : subscriptions) {
         if (requested.port() == 0 || requested.port() > 65535)
             return fail(ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(requested.port()));
-        if (requested.mode() != v1::STEAL)
-            return fail(ErrorCode::Unsupported, QStringLiteral("mirror mode is not supported yet"));
         if (requested.has_filter())
             if (auto valid = validateFilter(requested.filter()); !valid)
                 return valid;
         const Claim claim{session.id, session.user,
-                          requested.has_filter() ? std::optional(requested.filter()) : std::nullopt};
+                          requested.has_filter() ? std::optional(requested.filter()) : std::nullopt,
+                          requested.mode() == v1::MIRROR};
         QStringList blocking;
         for (const QString& pod : session.pods) {
             auto in = m_claims.blockers(pod, requested.port(), claim);

@@ -7,8 +7,10 @@ Result<QStringList> PortArbiter::blockers(const QString& pod, quint32 port, cons
 {
     QStringList in;
     for (const Claim& held : m_claims.value({pod, port})) {
-        if (held.sessionId == claim.sessionId)
+        if (held.sessionId == claim.sessionId || held.mirror != claim.mirror)
             continue;
+        if (claim.mirror)
+            continue; // mirrors copy traffic: any number share a port, even with the same filter
         if (!held.filter || !claim.filter) {
             in << held.sessionId;
             continue;

@@ -15,6 +15,7 @@ struct Claim
     QString sessionId;
     QString user;
     std::optional<v1::HttpFilter> filter; // none: the whole port
+    bool mirror = false;                  // a copy of the traffic: shares the port with anything
 };
 
 struct ClaimRow

@@ -60,7 +60,8 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     const QCommandLineOption path(QStringLiteral("path-filter"), QString(), QStringLiteral("RE"));
     const QCommandLineOption method(QStringLiteral("method"), QString(), QStringLiteral("M"));
     const QCommandLineOption concurrent(QStringLiteral("on-concurrent-steal"), QString(), QStringLiteral("abort|continue|override"));
-    parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent});
+    const QCommandLineOption mirror(QStringLiteral("mirror"));
+    parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent, mirror});
     if (!parser.parse(arguments))
         return fail(ErrorCode::InvalidArgument, parser.errorText());
     CliOptions options;
@@ -73,6 +74,7 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     options.target = parser.value(target);
     options.json = parser.isSet(json);
     options.onConcurrentSteal = parser.value(concurrent);
+    options.mirror = parser.isSet(mirror);
     QJsonArray filters;
     for (const QString& v : parser.values(header))
         filters.append(QJsonObject{{"header", v}});
@@ -112,7 +114,7 @@ Result<CliOptions> parseCli(const QStringList& arguments)
         return fail(ErrorCode::InvalidArgument,
                     QStringLiteral("usage: lanes [--socket PATH] [--credentials FILE] COMMAND\n"
                                    "  exec [-f CONFIG] [-t TARGET] [--steal PORT[:LOCAL]]... [--header-filter RE] [--path-filter RE]\n"
-                                   "       [--method M] [--on-concurrent-steal abort|continue|override] -- CMD ARGS...\n"
+                                   "       [--method M] [--on-concurrent-steal abort|continue|override] [--mirror] -- CMD ARGS...\n"
                                    "  ls [--json]\n"
                                    "  operator status [--json]"));
     }
@@ -304,6 +306,8 @@ void Cli::runExec()
     params.cwd = QDir::currentPath();
     params.httpFilter = m_options.httpFilter;
     params.onConcurrentSteal = m_options.onConcurrentSteal;
+    if (m_options.mirror)
+        params.mode = QStringLiteral("mirror");
     rpc::call<ide::SessionStartResult>(
         *m_endpoint, ide::method::sessionStart, params, [this](Result<ide::SessionStartResult> result) {
             if (!result)

@@ -26,6 +26,7 @@ struct CliOptions
     QStringList program; // exec: CMD ARGS...
     QJsonObject httpFilter; // from --header-filter, --path-filter and --method (all_of when several)
     QString onConcurrentSteal;
+    bool mirror = false;
     bool json = false;
 };
 

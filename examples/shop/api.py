@@ -27,6 +27,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         received = self.read_body()
+        if os.environ.get("API_LOG"):
+            print(f"served {self.command} {self.path}", flush=True)
         extra = f" ({len(received)} bytes)" if received else ""
         body = f"api {FLAVOUR} @ {WHERE}: {self.command} {self.path}{extra}\n".encode()
         self.send_response(200)

@@ -26,6 +26,7 @@ private slots:
     void unfilteredStealIsLockedOutAndOverrideTakesOver();
     void theLosingSessionIsTold();
     void localAppDownGivesA502WithAReason();
+    void mirrorGetsACopyWhileTheAppAnswers();
     void endingASessionUnderLoadLosesNoRequest();
     void operatorDeathLeavesTrafficFlowing();
 
@@ -211,6 +212,29 @@ void TstFiltering::localAppDownGivesA502WithAReason()
     QVERIFY2(response.startsWith(u"HTTP/1.1 502"), qPrintable(response));
     QVERIFY2(response.contains(u"lanes-error: nothing answered on 127.0.0.1:"), qPrintable(response));
     QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(cli->peek(8192)).contains(u"found nothing listening"), 5000);
+}
+
+void TstFiltering::mirrorGetsACopyWhileTheAppAnswers()
+{
+    steal(QStringLiteral("alice")); // a steal and a mirror share the port
+    const int port = ClusterFixture::freePort();
+    QProcess* mirror = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--mirror"),
+                                      QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port), QStringLiteral("--path-filter"),
+                                      QStringLiteral("^/mirrored"), QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
+                                     {{QStringLiteral("PORT"), QString::number(port)}, {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+                                      {QStringLiteral("API_LOG"), QStringLiteral("1")},
+                                      {QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
+    QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(mirror->peek(4096)).contains(u"stealing"), 15000);
+    (void)QTest::qWaitFor([] { return false; }, 300); // the local app of the mirror starts listening
+    // The client is answered by the deployed app; the mirror's local app serves a copy, whose answer is dropped.
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/mirrored/1")).contains(u"api deployed @ api-0"), 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(mirror->peek(16384)).contains(u"served GET /mirrored/1"), 5000);
+    QVERIFY(!QString::fromUtf8(mirror->peek(16384)).contains(u"served GET /other"));
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/other")).contains(u"api deployed"));
+    // A request that alice steals is copied to the mirror too, and answered by alice.
+    const QJsonArray answers = QJsonDocument::fromJson(
+        ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-1:8080"), QStringLiteral("alice")})).array();
+    QCOMPARE(answers.first().toObject().value(u"who").toString(), who(QStringLiteral("alice")));
 }
 
 void TstFiltering::endingASessionUnderLoadLosesNoRequest()
