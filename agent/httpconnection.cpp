@@ -351,7 +351,8 @@ void HttpConnection::onAppData(Exchange* ex)
         if (event == http::Parser::Event::Body)
             ex->response->takeBody();
         if (event == http::Parser::Event::Head && ex->response->head().upgrade) {
-            ex->out += ex->response->takeConsumed() + ex->response->takeUnparsed();
+            ex->out += ex->response->takeConsumed(); // two statements: the order matters
+            ex->out += ex->response->takeUnparsed();
             ex->tunnel = true;
             m_stopReading = true;
             const QByteArray pending = m_parser.takeUnparsed() + m_client->readAll();

@@ -88,7 +88,8 @@ void HttpDelivery::onLocalData()
             case http::Parser::Event::Head:
                 m_status = m_response.head().status;
                 if (m_response.head().upgrade) {
-                    m_stream->write(m_response.takeConsumed() + m_response.takeUnparsed());
+                    m_stream->write(m_response.takeConsumed()); // two statements: the order matters
+                    m_stream->write(m_response.takeUnparsed());
                     m_tunnel = true;
                     more = false;
                 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """The shop's `api` service. Deployed in the cluster it answers as its pod; run on a developer's machine
 (API_FLAVOUR=local) it answers as the local version that the developer is changing."""
+import base64
+import hashlib
 import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,7 +27,30 @@ class Handler(BaseHTTPRequestHandler):
                 self.rfile.readline()
         return self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
 
+    def websocket(self):
+        """A WebSocket echo (RFC 6455): one text message back for each one received, until the client closes."""
+        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1(key.encode()).digest()).decode())
+        self.end_headers()
+        self.wfile.flush()
+        while True:
+            head = self.rfile.read(2)
+            if len(head) < 2 or head[0] & 0x0F == 8:
+                return
+            length = head[1] & 0x7F
+            mask = self.rfile.read(4)
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(length)))
+            answer = f"echo from {FLAVOUR}: ".encode() + payload
+            self.wfile.write(bytes([0x81, len(answer)]) + answer)
+            self.wfile.flush()
+
     def do_GET(self):
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self.close_connection = True
+            return self.websocket()
         received = self.read_body()
         if os.environ.get("API_LOG"):
             print(f"served {self.command} {self.path}", flush=True)

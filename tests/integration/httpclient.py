@@ -5,6 +5,7 @@
   load URL THREADS N LANE...  THREADS connections, N requests each, cycling LANEs: counts per (lane, answer)
   raw HOST PORT HEX      sends raw bytes (hex), prints the status code of the answer (0 for none)
   expect HOST PORT       a POST with Expect: 100-continue and a chunked body with trailers
+  websocket HOST PORT LANE  a WebSocket handshake, then two text messages: the echoes
 """
 import http.client
 import json
@@ -93,6 +94,27 @@ def expect(host, port):
                       "body": rest.decode().split("\r\n\r\n")[-1].strip()}))
 
 
+def websocket(host, port, lane):
+    s = socket.create_connection((host, int(port)), timeout=10)
+    lane_header = "" if lane == "-" else f"x-lane: {lane}\r\n"
+    s.sendall(("GET /ws HTTP/1.1\r\nHost: api\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               f"{lane_header}\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(1)
+    status = head.split(b"\r\n")[0].decode()
+    accept = [l.split(b": ")[1].decode() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-accept")]
+    echoes = []
+    for text in (b"hello", b"again"):
+        mask = b"\x01\x02\x03\x04"
+        s.sendall(bytes([0x81, 0x80 | len(text)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(text)))
+        frame = s.recv(2)
+        echoes.append(s.recv(frame[1] & 0x7F).decode())
+    s.sendall(b"\x88\x80\x00\x00\x00\x00")
+    print(json.dumps({"status": status, "accept": accept[0] if accept else "", "echoes": echoes}))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "mixed":
@@ -103,3 +125,5 @@ if __name__ == "__main__":
         raw(*args)
     elif cmd == "expect":
         expect(*args)
+    elif cmd == "websocket":
+        websocket(*args)

@@ -26,6 +26,7 @@ private slots:
     void unfilteredStealIsLockedOutAndOverrideTakesOver();
     void theLosingSessionIsTold();
     void localAppDownGivesA502WithAReason();
+    void websocketUpgradeFollowsTheFilter();
     void mirrorGetsACopyWhileTheAppAnswers();
     void endingASessionUnderLoadLosesNoRequest();
     void operatorDeathLeavesTrafficFlowing();
@@ -212,6 +213,20 @@ void TstFiltering::localAppDownGivesA502WithAReason()
     QVERIFY2(response.startsWith(u"HTTP/1.1 502"), qPrintable(response));
     QVERIFY2(response.contains(u"lanes-error: nothing answered on 127.0.0.1:"), qPrintable(response));
     QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(cli->peek(8192)).contains(u"found nothing listening"), 5000);
+}
+
+void TstFiltering::websocketUpgradeFollowsTheFilter()
+{
+    steal(QStringLiteral("alice"));
+    for (const QString& lane : {QStringLiteral("alice"), QStringLiteral("-")}) {
+        const QJsonObject ws = QJsonDocument::fromJson(
+            ClusterFixture::clientScript({QStringLiteral("websocket"), QStringLiteral("api-0"), QStringLiteral("8080"), lane})).object();
+        QCOMPARE(ws.value(u"status").toString(), QStringLiteral("HTTP/1.1 101 Switching Protocols"));
+        QCOMPARE(ws.value(u"accept").toString(), QStringLiteral("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")); // RFC 6455's example
+        const QString from = lane == u"alice" ? who(lane) : QStringLiteral("deployed");
+        QCOMPARE(ws.value(u"echoes").toArray(), (QJsonArray{QStringLiteral("echo from %1: hello").arg(from),
+                                                            QStringLiteral("echo from %1: again").arg(from)}));
+    }
 }
 
 void TstFiltering::mirrorGetsACopyWhileTheAppAnswers()
