@@ -1,0 +1,107 @@
+// HttpConnection, the app side: requests that no session takes go to the original app over pooled keep-alive
+// connections, and a pooled connection the app closed while idle is retried once. See httpconnection.h.
+#include "httpconnection.h"
+#include "httpexchange.h"
+
+#include "logging.h"
+
+namespace lanes::agent {
+
+void HttpConnection::attachApp(Exchange& ex, bool retrying)
+{
+    auto socket = m_app->acquire(&ex.appReused);
+    if (!socket) {
+        failExchange(&ex, 502, QStringLiteral("the app is unreachable: ") + socket.error().message);
+        return;
+    }
+    ex.app = *socket;
+    ex.app->setParent(this);
+    ex.response = std::make_unique<http::Parser>(http::Parser::Mode::Response);
+    ex.response->setRequestMethod(ex.head.method);
+    Exchange* p = &ex;
+    connect(ex.app, &QTcpSocket::readyRead, this, [this, p] { onAppData(p); });
+    connect(ex.app, &QTcpSocket::disconnected, this, [this, p] { onAppClosed(p); });
+    connect(ex.app, &QTcpSocket::errorOccurred, this, [this, p](QAbstractSocket::SocketError) {
+        if (find(p) && p->app && p->app->state() == QAbstractSocket::UnconnectedState)
+            onAppClosed(p);
+    });
+    connect(ex.app, &QTcpSocket::bytesWritten, this, [this] { onClientData(); });
+    if (retrying)
+        ex.app->write(ex.replay);
+    if (ex.app->bytesAvailable() > 0)
+        onAppData(p);
+}
+
+void HttpConnection::onAppData(Exchange* ex)
+{
+    if (!find(ex) || !ex->app)
+        return;
+    if (ex->tunnel) {
+        ex->out += ex->app->readAll();
+        flush();
+        return;
+    }
+    ex->response->feed(ex->app->readAll());
+    for (;;) {
+        const auto event = ex->response->next();
+        if (event == http::Parser::Event::NeedMore)
+            break;
+        if (event == http::Parser::Event::Error) {
+            failExchange(ex, 502, QStringLiteral("the app's response is malformed: ") + ex->response->errorMessage());
+            return;
+        }
+        if (event == http::Parser::Event::Body)
+            ex->response->takeBody();
+        if (event == http::Parser::Event::Head && ex->response->head().upgrade) {
+            ex->out += ex->response->takeConsumed(); // two statements: the order matters
+            ex->out += ex->response->takeUnparsed();
+            ex->tunnel = true;
+            m_stopReading = true;
+            const QByteArray pending = m_parser.takeUnparsed() + m_client->readAll();
+            ex->app->write(pending);
+            break;
+        }
+        ex->out += ex->response->takeConsumed();
+        if (event == http::Parser::Event::End && ex->response->head().status >= 200) {
+            ex->responseDone = true;
+            ex->closeAfter |= !ex->response->head().keepAlive;
+            QTcpSocket* app = std::exchange(ex->app, nullptr);
+            app->disconnect(this);
+            if (ex->requestDone && ex->response->head().keepAlive && ex->head.keepAlive)
+                m_app->release(app);
+            else
+                app->deleteLater();
+            if (ex->head.upgrade) { // the app declined the upgrade: HTTP goes on
+                m_stopReading = false;
+                QMetaObject::invokeMethod(this, &HttpConnection::parseRequests, Qt::QueuedConnection);
+            }
+            break;
+        }
+    }
+    flush();
+}
+
+void HttpConnection::onAppClosed(Exchange* ex)
+{
+    if (!find(ex) || !ex->app || ex->responseDone)
+        return;
+    if (ex->tunnel || (ex->response && ex->response->finishAtEof())) {
+        if (ex->response)
+            ex->out += ex->response->takeConsumed();
+        ex->responseDone = ex->closeAfter = true;
+        std::exchange(ex->app, nullptr)->deleteLater();
+        flush();
+        return;
+    }
+    const bool nothingBack = ex->out.isEmpty() && ex->flushed == 0;
+    const QString why = ex->app->errorString();
+    std::exchange(ex->app, nullptr)->deleteLater();
+    if (nothingBack && ex->appReused && ex->replayable) {
+        count("agent.app_retry_stale"); // the pooled connection had been closed by the app while idle
+        attachApp(*ex, true);
+        return;
+    }
+    failExchange(ex, 502, QStringLiteral("the app closed the connection before answering (%1)").arg(why));
+}
+
+} // namespace lanes::agent

@@ -1,0 +1,229 @@
+// OperatorServer, the session side: starting a session (target, claims, agents, subscriptions) and the
+// tables that `lanes operator status` and `lanes ls` show. See operatorserver.h.
+#include "operatorserver.h"
+
+#include "logging.h"
+
+#include <QRandomGenerator>
+
+namespace lanes::op {
+
+void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::SessionStart& start)
+{
+    if (!peer->sessionId.isEmpty()) {
+        replyError(
+            peer->link, rpcId,
+            Error{ErrorCode::InvalidArgument, QStringLiteral("this link already carries a session"), {}});
+        return;
+    }
+    auto target = m_cluster->resolve(qs(start.target()));
+    if (!target) {
+        replyError(peer->link, rpcId, target.error());
+        return;
+    }
+    auto session = std::make_shared<Session>();
+    session->id = QString::number(QRandomGenerator::global()->generate64() & 0xffffffffffffULL, 16);
+    session->user = peer->user;
+    session->target = target->path;
+    session->started = QDateTime::currentDateTimeUtc();
+    session->link = peer->link;
+    for (const Pod& pod : target->pods)
+        session->pods << pod.name;
+    auto subscriptions = start.subscriptions();
+    if (subscriptions.empty()) { // no ports named: steal every port of the target, as mirrord does
+        for (int port : target->ports)
+            subscriptions.Add()->set_port(quint32(port));
+    }
+    if (subscriptions.empty()) {
+        replyError(peer->link, rpcId,
+                   Error{ErrorCode::InvalidArgument,
+                         QStringLiteral("%1 has no ports to steal").arg(target->path),
+                         {}});
+        return;
+    }
+    if (auto claimed = claim(*session, subscriptions, qs(start.on_concurrent_steal())); !claimed) {
+        m_claims.removeSession(session->id);
+        replyError(peer->link, rpcId, claimed.error());
+        return;
+    }
+    m_sessions.insert(session->id, session);
+    peer->sessionId = session->id;
+    qCInfo(lcOperator) << "session" << session->id << "of" << session->user << "starting on"
+                       << session->target << "ports" << session->ports;
+
+    // Each pod: its agent, then one Subscribe per port. The reply goes out when all have answered.
+    struct Join
+    {
+        int remaining = 0;
+        std::optional<Error> error;
+    };
+    auto join = std::make_shared<Join>();
+    join->remaining = int(target->pods.size());
+    const QString id = session->id;
+    QPointer<FrameLink> link = peer->link;
+    auto finishOne = [this, join, id, link, rpcId, target = *target](const Result<void>& result) {
+        if (!result && !join->error)
+            join->error = result.error();
+        if (--join->remaining > 0)
+            return;
+        const auto session = m_sessions.value(id);
+        if (!session || !link)
+            return;
+        if (join->error) {
+            replyError(link, rpcId, *join->error);
+            endSession(id, QStringLiteral("failed to start: ") + join->error->message, std::nullopt);
+            return;
+        }
+        session->running = true;
+        v1::Frame reply;
+        reply.set_rpc_id(rpcId);
+        auto* started = reply.mutable_session_started();
+        started->set_session_id(ss(id));
+        started->set_target(ss(target.path));
+        for (quint32 port : session->ports)
+            started->add_ports(port);
+        for (const Pod& pod : target.pods) {
+            auto* info = started->add_pods();
+            info->set_name(ss(pod.name));
+            info->set_ip(ss(pod.ip));
+            for (int port : pod.ports)
+                info->add_ports(quint32(port));
+        }
+        if (!target.pods.isEmpty())
+            for (auto it = target.pods.first().env.begin(); it != target.pods.first().env.end(); ++it)
+                (*started->mutable_env())[ss(it.key())] = ss(it.value());
+        link->send(reply);
+        qCInfo(lcOperator) << "session" << id << "running";
+    };
+    for (const Pod& pod : target->pods) {
+        m_agents->ensure(pod, [this, pod, subs = session->subscriptions, finishOne](Result<void> ready) {
+            if (!ready || subs.isEmpty()) {
+                finishOne(ready);
+                return;
+            }
+            auto pending = std::make_shared<int>(int(subs.size()));
+            auto firstError = std::make_shared<std::optional<Error>>();
+            for (const v1::Subscription& sub : subs) {
+                m_agents->subscribe(pod.name, sub, [pending, firstError, finishOne](Result<void> done) {
+                    if (!done && !*firstError)
+                        *firstError = done.error();
+                    if (--*pending == 0)
+                        finishOne(*firstError ? Result<void>(std::unexpected(**firstError)) : Result<void>());
+                });
+            }
+        });
+    }
+}
+
+Result<void> OperatorServer::claim(Session& session,
+                                   const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
+                                   const QString& onConcurrentSteal)
+{
+    const QString policy = onConcurrentSteal.isEmpty() ? QStringLiteral("abort") : onConcurrentSteal;
+    if (policy != u"abort" && policy != u"continue" && policy != u"override")
+        return fail(ErrorCode::InvalidArgument, QStringLiteral("on_concurrent_steal \"%1\" is not abort, continue or override").arg(policy));
+    QStringList overridden;
+    for (const v1::Subscription& requested : subscriptions) {
+        if (requested.port() == 0 || requested.port() > 65535)
+            return fail(ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(requested.port()));
+        if (requested.has_filter())
+            if (auto valid = validateFilter(requested.filter()); !valid)
+                return valid;
+        const Claim claim{session.id, session.user,
+                          requested.has_filter() ? std::optional(requested.filter()) : std::nullopt,
+                          requested.mode() == v1::MIRROR};
+        QStringList blocking;
+        for (const QString& pod : session.pods) {
+            auto in = m_claims.blockers(pod, requested.port(), claim);
+            if (!in)
+                return std::unexpected(in.error());
+            blocking += *in;
+        }
+        blocking.removeDuplicates();
+        if (!blocking.isEmpty() && policy == u"continue") {
+            sendNotice(session.link, session.id, QStringLiteral("warning"),
+                       QStringLiteral("port %1 is held by another session; continuing without it").arg(requested.port()));
+            continue;
+        }
+        if (!blocking.isEmpty() && policy == u"abort") {
+            QStringList holders;
+            for (const QString& id : blocking)
+                if (const auto holder = m_sessions.value(id))
+                    holders << QStringLiteral("%1 (session %2)").arg(holder->user, id);
+            return fail(ErrorCode::PortLocked,
+                        QStringLiteral("port %1 of %2 is stolen by %3%4")
+                            .arg(requested.port())
+                            .arg(session.pods.join(u','), holders.join(QStringLiteral(", ")),
+                                 claim.filter ? QStringLiteral(" without a filter, which locks it")
+                                              : QStringLiteral("; an unfiltered steal needs the port to itself")));
+        }
+        overridden += blocking;
+        for (const QString& pod : session.pods)
+            m_claims.add(pod, requested.port(), claim);
+        v1::Subscription sub = requested;
+        sub.set_session_id(ss(session.id));
+        sub.set_user(ss(session.user));
+        session.subscriptions << sub;
+        session.ports << requested.port();
+    }
+    overridden.removeDuplicates();
+    for (const QString& victim : overridden)
+        endSession(victim, QStringLiteral("%1 took over its port (on_concurrent_steal: override)").arg(session.user),
+                   Error{ErrorCode::PortLocked, QStringLiteral("overridden by %1").arg(session.user), {}});
+    return {};
+}
+
+v1::SessionList OperatorServer::sessionList() const
+{
+    v1::SessionList list;
+    const QDateTime now = QDateTime::currentDateTimeUtc();
+    for (const auto& s : m_sessions) {
+        auto* info = list.add_sessions();
+        info->set_id(ss(s->id));
+        info->set_user(ss(s->user));
+        info->set_target(ss(s->target));
+        for (quint32 port : s->ports)
+            info->add_ports(port);
+        for (const QString& pod : s->pods)
+            info->add_pods(ss(pod));
+        for (const v1::Subscription& sub : s->subscriptions)
+            if (sub.has_filter())
+                info->add_filters(ss(QStringLiteral("%1: %2").arg(sub.port()).arg(describeFilter(sub.filter()))));
+        info->set_age_seconds(quint64(s->started.secsTo(now)));
+    }
+    for (const ClaimRow& row : m_claims.rows()) {
+        auto* lock = list.add_locks();
+        lock->set_pod(ss(row.pod));
+        lock->set_port(row.port);
+        lock->set_session_id(ss(row.claim.sessionId));
+        lock->set_user(ss(row.claim.user));
+        const QString filter = row.claim.filter ? describeFilter(*row.claim.filter) : QString();
+        if (row.claim.mirror)
+            lock->set_filter(ss(QStringLiteral("mirror %1").arg(filter.isEmpty() ? QStringLiteral("(everything)") : filter)));
+        else if (row.claim.filter)
+            lock->set_filter(ss(filter));
+    }
+    return list;
+}
+
+v1::TargetList OperatorServer::targetList() const
+{
+    v1::TargetList list;
+    for (const TargetView& t : m_cluster->targets()) {
+        auto* target = list.add_targets();
+        target->set_path(ss(t.path));
+        target->set_kind(ss(t.kind));
+        for (int port : t.ports)
+            target->add_ports(quint32(port));
+        for (const Pod& pod : t.pods) {
+            auto* info = target->add_pods();
+            info->set_name(ss(pod.name));
+            info->set_ip(ss(pod.ip));
+            for (int port : pod.ports)
+                info->add_ports(quint32(port));
+        }
+    }
+    return list;
+}
+
+} // namespace lanes::op
