@@ -244,17 +244,8 @@ Parser::Event Parser::next()
             if (buffered() == 0)
                 return Event::NeedMore;
             return parseHead();
-        case State::Body: {
-            if (buffered() == 0)
-                return Event::NeedMore;
-            const qsizetype n = qsizetype(qMin<qint64>(m_remaining, buffered()));
-            m_body = m_buffer.mid(m_pos, n);
-            m_pos += n;
-            m_remaining -= n;
-            if (m_remaining == 0)
-                m_state = State::Start;
-            return Event::Body;
-        }
+        case State::Body:
+            return takeBody(State::Start);
         case State::BodyToEof: {
             if (buffered() == 0)
                 return Event::NeedMore;
@@ -280,17 +271,8 @@ Parser::Event Parser::next()
             m_state = m_remaining == 0 ? State::Trailers : State::ChunkData;
             continue;
         }
-        case State::ChunkData: {
-            if (buffered() == 0)
-                return Event::NeedMore;
-            const qsizetype n = qsizetype(qMin<qint64>(m_remaining, buffered()));
-            m_body = m_buffer.mid(m_pos, n);
-            m_pos += n;
-            m_remaining -= n;
-            if (m_remaining == 0)
-                m_state = State::ChunkDataEnd;
-            return Event::Body;
-        }
+        case State::ChunkData:
+            return takeBody(State::ChunkDataEnd);
         case State::ChunkDataEnd: {
             if (buffered() < 2)
                 return Event::NeedMore;
@@ -321,6 +303,19 @@ Parser::Event Parser::next()
         }
         }
     }
+}
+
+Parser::Event Parser::takeBody(State afterwards)
+{
+    if (buffered() == 0)
+        return Event::NeedMore;
+    const qsizetype n = qsizetype(qMin<qint64>(m_remaining, buffered()));
+    m_body = m_buffer.mid(m_pos, n);
+    m_pos += n;
+    m_remaining -= n;
+    if (m_remaining == 0)
+        m_state = afterwards;
+    return Event::Body;
 }
 
 bool Parser::finishAtEof()

@@ -72,6 +72,7 @@ private:
     Event fail(int status, const char* counter, const QString& message);
     Event parseHead();
     Event afterHead();
+    Event takeBody(State afterwards); // the next piece of a counted body or chunk
     bool parseHeaderLine(QByteArrayView line, QList<HeaderView>& into, QString& why);
     void compact();
 

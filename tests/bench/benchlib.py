@@ -14,6 +14,22 @@ sys.path.insert(0, str(ROOT / "scripts"))
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
+def bench_args(doc):
+    """The benchmarks' command line: --smoke (1 s per point, prints only) or --seconds N."""
+    import argparse
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--seconds", type=int, default=10)
+    args = parser.parse_args()
+    return args, 1 if args.smoke else args.seconds
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wrk(url, connections, seconds, netns=None, headers=()):
     """Runs wrk and returns {rps, p50, p90, p99} (latencies in ms)."""
     threads = 1 if connections == 1 else 2

@@ -8,25 +8,19 @@
   python3 tests/bench/filter_bench.py            full run (10 s per point); writes docs/benchmarks.md
   python3 tests/bench/filter_bench.py --smoke    1 s per point, up to 10 filters, prints only (CI)
 """
-import argparse
 import os
 import subprocess
 import time
 
-from benchlib import ROOT, FastApp, RpcClient, pids_in_pod, plot, rss_kb, write_section, wrk
+from benchlib import ROOT, FastApp, RpcClient, bench_args, free_port, pids_in_pod, plot, rss_kb, write_section, wrk
 from lanesrun import Cluster
-from steal_bench import free_port
 
 URL = "http://fast-0:8080/"
 CLIENT = "lanes-client-0"
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
-    seconds = 1 if args.smoke else args.seconds
+    args, seconds = bench_args(__doc__)
     counts = [1, 10] if args.smoke else [1, 10, 100, 1000]
     many = 100 if args.smoke else 1000
     local_port = free_port()

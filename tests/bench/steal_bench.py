@@ -4,25 +4,12 @@ connection to the same local app, in the same run. HTTP/1.1 keep-alive with wrk,
   python3 tests/bench/steal_bench.py            full run (10 s per point); writes docs/benchmarks.md
   python3 tests/bench/steal_bench.py --smoke    1 s per point, prints only (CI)
 """
-import argparse
-import socket
-
-from benchlib import ROOT, FastApp, plot, write_section, wrk
+from benchlib import ROOT, FastApp, bench_args, free_port, plot, write_section, wrk
 from lanesrun import Cluster
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--smoke", action="store_true")
-    parser.add_argument("--seconds", type=int, default=10)
-    args = parser.parse_args()
-    seconds = 1 if args.smoke else args.seconds
+    args, seconds = bench_args(__doc__)
     port = free_port()
     results = {}
     with Cluster() as cluster, FastApp(port):
