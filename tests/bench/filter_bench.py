@@ -8,6 +8,7 @@
   python3 tests/bench/filter_bench.py            full run (10 s per point); writes docs/benchmarks.md
   python3 tests/bench/filter_bench.py --smoke    1 s per point, up to 10 filters, prints only (CI)
 """
+import json
 import os
 import subprocess
 import time
@@ -53,6 +54,11 @@ def main():
             r[("stolen", c)] = wrk(URL, c, seconds, CLIENT, headers=["x-lane: user-0"])
             r[("local", c)] = wrk(f"http://127.0.0.1:{local_port}/", c, seconds)
 
+    micro = [json.loads(line) for line in subprocess.run(
+        [ROOT / "build" / "bin" / "filter_micro", "2000" if args.smoke else "50000"], capture_output=True, text=True,
+        check=True).stdout.splitlines()]
+    if any(m["matched"] != m["iterations"] for m in micro):
+        raise RuntimeError(f"the filter engine missed matches: {micro}")
     top = counts[-1]
     def row(name, res):
         return f"| {name} | {res['rps']:.0f} | {res['p50']:.3f} | {res['p99']:.3f} |"
@@ -95,6 +101,13 @@ Agent RSS: {", ".join(f"{rss[n] / 1024:.1f} MB with {n} filter{'s' if n > 1 else
 | connections | local app rps | stolen rps | ratio | added p50 ms | added p99 ms |
 |---|---|---|---|---|---|
 """ + "\n".join(stolen) + f"""
+
+**The filter engine alone** (`filter_micro`: parse a request head, match it against N sessions' header filters,
+the last of which matches, serialize the head; no network), against its 1-filter baseline:
+
+| filters | µs per request | / 1 filter |
+|---|---|---|
+""" + "\n".join(f"| {m['filters']} | {m['us_per_request']:.2f} | {m['us_per_request'] / micro[0]['us_per_request']:.2f} |" for m in micro) + f"""
 
 **Goals** (issue 3), as measured in this run:
 
