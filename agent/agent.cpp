@@ -242,6 +242,7 @@ void Agent::onUnsubscribe(quint32 rpcId, const v1::Unsubscribe& unsubscribe)
             rebuildFilters(port, nullptr);
     }
     updateRedirect(port, false);
+    m_lastNotice.remove(session);
     qCInfo(lcAgent) << "port" << port << "released by session" << session;
     reply(rpcId, std::nullopt);
 }
