@@ -29,14 +29,7 @@ HttpConnection::HttpConnection(QTcpSocket* client, quint16 port, Router router, 
     m_headTimer.setSingleShot(true);
     connect(&m_headTimer, &QTimer::timeout, this, [this] {
         if (!m_detected) { // nothing said: maybe a protocol where the server speaks first
-            m_detected = true;
-            auto fallback = m_notHttp;
-            QTcpSocket* socket = m_client;
-            socket->disconnect(this);
-            socket->setParent(nullptr);
-            m_client = nullptr;
-            fallback(socket, std::exchange(m_sniffed, {}));
-            deleteLater();
+            handOffRaw("agent.silent_client");
             return;
         }
         if (!m_current && m_parser.buffered() > 0 && !m_stopReading) {
@@ -68,6 +61,18 @@ HttpConnection::~HttpConnection()
     }
 }
 
+void HttpConnection::handOffRaw(const char* counter)
+{
+    count(counter);
+    m_detected = true;
+    QTcpSocket* socket = m_client;
+    socket->disconnect(this);
+    socket->setParent(nullptr);
+    m_client = nullptr;
+    m_notHttp(socket, std::exchange(m_sniffed, {}));
+    deleteLater();
+}
+
 HttpConnection::Exchange* HttpConnection::find(Exchange* ex) const
 {
     for (const auto& e : m_exchanges)
@@ -91,6 +96,14 @@ void HttpConnection::onClientData()
         return;
     if (!m_detected) {
         m_sniffed += m_client->read(64);
+        // HTTP/2 with prior knowledge (h2c, gRPC) is not routed per request yet: it goes to the app whole.
+        static const QByteArray h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        if (h2Preface.startsWith(m_sniffed.left(h2Preface.size())) || m_sniffed.startsWith(h2Preface)) {
+            if (m_sniffed.size() < h2Preface.size())
+                return; // not enough to tell yet
+            handOffRaw("agent.h2c_passed_through");
+            return;
+        }
         const qsizetype space = m_sniffed.indexOf(' ');
         const QByteArray method = space < 0 ? m_sniffed : m_sniffed.left(space);
         const bool tokenSoFar = std::all_of(method.begin(), method.end(), [](char c) {
@@ -100,13 +113,7 @@ void HttpConnection::onClientData()
             return; // not enough to tell yet
         m_detected = true;
         if (!tokenSoFar || space <= 0) {
-            count("agent.not_http");
-            QTcpSocket* socket = m_client;
-            socket->disconnect(this);
-            socket->setParent(nullptr);
-            m_client = nullptr;
-            m_notHttp(socket, std::exchange(m_sniffed, {}));
-            deleteLater();
+            handOffRaw("agent.not_http");
             return;
         }
         m_headTimer.start(http::kHeadTimeoutMs);

@@ -46,6 +46,8 @@ signals:
 private:
     struct Exchange;
     void onClientData();
+    // Not HTTP/1 (or silent): the connection goes whole to the app, with what was read so far.
+    void handOffRaw(const char* counter);
     void parseRequests();
     void startExchange();
     void sendToUpstream(Exchange& ex, const QByteArray& bytes);
