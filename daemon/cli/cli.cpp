@@ -61,7 +61,8 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     const QCommandLineOption method(QStringLiteral("method"), QString(), QStringLiteral("M"));
     const QCommandLineOption concurrent(QStringLiteral("on-concurrent-steal"), QString(), QStringLiteral("abort|continue|override"));
     const QCommandLineOption mirror(QStringLiteral("mirror"));
-    parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent, mirror});
+    const QCommandLineOption verbose(QStringList{QStringLiteral("v"), QStringLiteral("verbose")});
+    parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent, mirror, verbose});
     if (!parser.parse(arguments))
         return fail(ErrorCode::InvalidArgument, parser.errorText());
     CliOptions options;
@@ -75,6 +76,7 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     options.json = parser.isSet(json);
     options.onConcurrentSteal = parser.value(concurrent);
     options.mirror = parser.isSet(mirror);
+    options.verbose = parser.isSet(verbose);
     QJsonArray filters;
     for (const QString& v : parser.values(header))
         filters.append(QJsonObject{{"header", v}});
@@ -114,7 +116,7 @@ Result<CliOptions> parseCli(const QStringList& arguments)
         return fail(ErrorCode::InvalidArgument,
                     QStringLiteral("usage: lanes [--socket PATH] [--credentials FILE] COMMAND\n"
                                    "  exec [-f CONFIG] [-t TARGET] [--steal PORT[:LOCAL]]... [--header-filter RE] [--path-filter RE]\n"
-                                   "       [--method M] [--on-concurrent-steal abort|continue|override] [--mirror] -- CMD ARGS...\n"
+                                   "       [--method M] [--on-concurrent-steal abort|continue|override] [--mirror] [-v] -- CMD ARGS...\n"
                                    "  ls [--json]\n"
                                    "  operator status [--json]"));
     }
@@ -186,6 +188,14 @@ void Cli::onConnected()
         err(QStringLiteral("session %1 lost: %2").arg(change.sessionId, change.reason));
         if (m_child && m_child->state() != QProcess::NotRunning)
             ::kill(pid_t(m_child->processId()), SIGTERM);
+    });
+    m_endpoint->onNotification(ide::method::traffic, [this](const QJsonValue& params) {
+        ide::TrafficParams t;
+        if (m_options.verbose && fromJson(params, t) && t.sessionId == m_sessionId)
+            err(QStringLiteral("%1 %2 -> %3 (%4 ms)%5")
+                    .arg(t.method, t.path, t.status ? QString::number(t.status) : QStringLiteral("no answer"))
+                    .arg(t.latencyMs, 0, 'f', 1)
+                    .arg(t.error.isEmpty() ? QString() : QStringLiteral(": ") + t.error));
     });
     m_endpoint->onNotification(ide::method::notice, [](const QJsonValue& params) {
         ide::NoticeParams notice;

@@ -27,6 +27,7 @@ struct CliOptions
     QJsonObject httpFilter; // from --header-filter, --path-filter and --method (all_of when several)
     QString onConcurrentSteal;
     bool mirror = false;
+    bool verbose = false; // exec: one line per stolen request (session/traffic)
     bool json = false;
 };
 

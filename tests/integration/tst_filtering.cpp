@@ -75,7 +75,7 @@ QProcess* TstFiltering::steal(const QString& lane, const QStringList& extra, con
 
 void TstFiltering::keepAliveConnectionMixesMatchedAndUnmatched()
 {
-    steal(QStringLiteral("alice"));
+    QProcess* alice = steal(QStringLiteral("alice"), {QStringLiteral("--verbose")});
     steal(QStringLiteral("bob"), {}, QStringLiteral("root"));
     const QStringList lanes{"alice", "-", "bob", "alice", "-", "-", "bob"};
     const QJsonArray answers = QJsonDocument::fromJson(
@@ -86,6 +86,9 @@ void TstFiltering::keepAliveConnectionMixesMatchedAndUnmatched()
         QCOMPARE(a.value(u"status").toInt(), 200);
         QCOMPARE(a.value(u"who").toString(), lanes[i] == u"-" ? QStringLiteral("deployed") : who(lanes[i]));
     }
+    // lanesd reports each stolen request (session/traffic); `lanes exec -v` prints them.
+    QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(alice->peek(65536)).contains(u"GET /mixed/3 -> 200"), 5000);
+    QVERIFY(!QString::fromUtf8(alice->peek(65536)).contains(u"GET /mixed/1 "));
 }
 
 void TstFiltering::threeSessionsUnderLoadGetOnlyTheirRequests()
