@@ -166,7 +166,8 @@ void Agent::updateRedirect(quint16 port, bool wanted)
     if (wanted && !present && !addRedirect(ss(m_options.id), port, m_listener.serverPort(), &error))
         qCWarning(lcAgent) << "could not redirect port" << port << QString::fromStdString(error);
     if (!wanted && !present && !removeRedirect(ss(m_options.id), port, m_listener.serverPort(), &error))
-        qCWarning(lcAgent) << "could not remove the redirect of port" << port << QString::fromStdString(error);
+        qCWarning(lcAgent) << "could not remove the redirect of port" << port
+                           << QString::fromStdString(error);
 }
 
 Result<void> Agent::rebuildFilters(quint16 port, QStringList* warnings)
@@ -186,15 +187,18 @@ void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
 {
     const quint32 port = subscription.port();
     if (port == 0 || port > 65535) {
-        reply(rpcId, Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(port), {}});
+        reply(rpcId,
+              Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(port), {}});
         return;
     }
     const quint16 p = quint16(port);
     const QString session = qs(subscription.session_id());
     const bool mirror = subscription.mode() == v1::MIRROR;
     const QString holder = m_stealers.value(p);
-    if ((!holder.isEmpty() && holder != session) || (!subscription.has_filter() && !mirror && m_filtered.contains(p))) {
-        reply(rpcId, Error{ErrorCode::PortLocked, QStringLiteral("port %1 is already stolen here").arg(port), {}});
+    if ((!holder.isEmpty() && holder != session) ||
+        (!subscription.has_filter() && !mirror && m_filtered.contains(p))) {
+        reply(rpcId,
+              Error{ErrorCode::PortLocked, QStringLiteral("port %1 is already stolen here").arg(port), {}});
         return;
     }
     if (!subscription.has_filter() && !mirror) {
@@ -206,9 +210,9 @@ void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
     }
     updateRedirect(p, true); // adds the rule only when nothing steals the port yet
     const PortFilters before = m_filtered.value(p);
-    m_filtered[p].subs.push_back({session, qs(subscription.user()),
-                                  subscription.has_filter() ? std::optional(subscription.filter()) : std::nullopt,
-                                  mirror});
+    m_filtered[p].subs.push_back(
+        {session, qs(subscription.user()),
+         subscription.has_filter() ? std::optional(subscription.filter()) : std::nullopt, mirror});
     QStringList warnings;
     if (auto built = rebuildFilters(p, &warnings); !built) {
         if (before.subs.empty()) {
@@ -223,7 +227,8 @@ void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
     for (const QString& w : warnings)
         notice(session, QStringLiteral("warning"), w);
     qCInfo(lcAgent) << "port" << port << (mirror ? "mirror" : "filter") << "of session" << session << ":"
-                    << (subscription.has_filter() ? describeFilter(subscription.filter()) : QStringLiteral("everything"));
+                    << (subscription.has_filter() ? describeFilter(subscription.filter())
+                                                  : QStringLiteral("everything"));
     reply(rpcId, std::nullopt);
 }
 
@@ -287,10 +292,12 @@ Route Agent::route(quint16 port, const http::Head& head)
         QElapsedTimer& last = m_lastNotice[loser];
         if (!last.isValid() || last.elapsed() >= kNoticeIntervalMs) { // at most one a second per session
             last.start();
-            notice(loser, QStringLiteral("info"),
-                   QStringLiteral("%1 %2 matched your filter but went to %3, whose filter on port %4 is older")
-                       .arg(QString::fromLatin1(head.method), QString::fromLatin1(head.target.left(200)), winner->user)
-                       .arg(port));
+            notice(
+                loser, QStringLiteral("info"),
+                QStringLiteral("%1 %2 matched your filter but went to %3, whose filter on port %4 is older")
+                    .arg(QString::fromLatin1(head.method), QString::fromLatin1(head.target.left(200)),
+                         winner->user)
+                    .arg(port));
         }
     }
     return r;
@@ -320,12 +327,14 @@ void Agent::onConnection()
         const QString session = m_stealers.value(port);
         if (session.isEmpty() && m_filtered.contains(port)) {
             count("agent.http_connections");
-            track(
-                new HttpConnection(
-                client, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
-                appPool(address, port),
-                [this, address, port](QTcpSocket* c, const QByteArray& read) { passThrough(c, address, port, read); }, this),
-                port);
+            track(new HttpConnection(
+                      client, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
+                      appPool(address, port),
+                      [this, address, port](QTcpSocket* c, const QByteArray& read) {
+                          passThrough(c, address, port, read);
+                      },
+                      this),
+                  port);
             continue;
         }
         if (session.isEmpty() || !m_link->isOpen()) {
@@ -345,7 +354,8 @@ void Agent::onConnection()
     }
 }
 
-void Agent::passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port, const QByteArray& alreadyRead)
+void Agent::passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port,
+                        const QByteArray& alreadyRead)
 {
     auto app = connectMarked(address, port);
     if (!app) {

@@ -45,7 +45,8 @@ private:
     void onSubscribe(quint32 rpcId, const v1::Subscription& subscription);
     void onUnsubscribe(quint32 rpcId, const v1::Unsubscribe& unsubscribe);
     void onConnection();
-    void passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port, const QByteArray& alreadyRead = {});
+    void passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port,
+                     const QByteArray& alreadyRead = {});
     void reply(quint32 rpcId, const std::optional<Error>& error);
     Result<void> rebuildFilters(quint16 port, QStringList* warnings);
     Route route(quint16 port, const http::Head& head);
@@ -76,9 +77,9 @@ private:
     QHash<quint16, PortFilters> m_filtered;
     QHash<QString, UpstreamPool*> m_appPools; // "address:port" of the original destination
     QHash<QString, QElapsedTimer> m_lastNotice;
-    int m_live = 0;                   // connections we hold
-    QHash<quint16, int> m_portLive;   // of them, per original port
-    bool m_draining = false; // session -> when it was last told about a lost request
+    int m_live = 0;                 // connections we hold
+    QHash<quint16, int> m_portLive; // of them, per original port
+    bool m_draining = false;        // session -> when it was last told about a lost request
 };
 
 } // namespace lanes::agent

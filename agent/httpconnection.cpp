@@ -7,7 +7,6 @@
 
 namespace lanes::agent {
 
-
 HttpConnection::HttpConnection(QTcpSocket* client, quint16 port, Router router, Mux* mux, UpstreamPool* app,
                                RawFallback notHttp, QObject* parent)
     : QObject(parent), m_client(client), m_port(port), m_router(std::move(router)), m_mux(mux), m_app(app),
@@ -24,7 +23,8 @@ HttpConnection::HttpConnection(QTcpSocket* client, quint16 port, Router router, 
     connect(client, &QTcpSocket::disconnected, this, &HttpConnection::closeAll);
     connect(client, &QTcpSocket::errorOccurred, this, [this](QAbstractSocket::SocketError e) {
         if (e != QAbstractSocket::RemoteHostClosedError)
-            qCInfo(lcAgent) << "client connection error:" << m_client->errorString() << "with" << m_exchanges.size() << "exchange(s) open";
+            qCInfo(lcAgent) << "client connection error:" << m_client->errorString() << "with"
+                            << m_exchanges.size() << "exchange(s) open";
     });
     m_headTimer.setSingleShot(true);
     connect(&m_headTimer, &QTimer::timeout, this, [this] {
@@ -35,7 +35,9 @@ HttpConnection::HttpConnection(QTcpSocket* client, quint16 port, Router router, 
         if (!m_current && m_parser.buffered() > 0 && !m_stopReading) {
             count("http.head_timeout");
             auto ex = std::make_unique<Exchange>();
-            ex->out = http::errorResponse(408, QStringLiteral("the request head was not complete within %1 ms").arg(http::kHeadTimeoutMs));
+            ex->out = http::errorResponse(
+                408,
+                QStringLiteral("the request head was not complete within %1 ms").arg(http::kHeadTimeoutMs));
             ex->responseDone = ex->closeAfter = true;
             m_exchanges.push_back(std::move(ex));
             m_stopReading = true;
@@ -213,7 +215,8 @@ void HttpConnection::startExchange()
     if (m_mux && m_mux->link()->isOpen()) {
         for (const QString& session : route.mirrors) {
             Stream* copy = openStream(ex, session);
-            connect(copy, &Stream::dataReceived, copy, [copy](const QByteArray& d) { copy->consumed(d.size()); });
+            connect(copy, &Stream::dataReceived, copy,
+                    [copy](const QByteArray& d) { copy->consumed(d.size()); });
             ex.mirrors << copy;
         }
     }
@@ -239,7 +242,8 @@ void HttpConnection::sendToUpstream(Exchange& ex, const QByteArray& bytes)
     for (const QPointer<Stream>& mirror : ex.mirrors) {
         if (!mirror || mirror->isClosed())
             continue;
-        if (mirror->queuedBytes() > kBridgeHighWater) { // a slow mirror loses its copy, never slows the request
+        if (mirror->queuedBytes() >
+            kBridgeHighWater) { // a slow mirror loses its copy, never slows the request
             count("agent.mirror_dropped");
             mirror->reset(Error{ErrorCode::FlowControl, QStringLiteral("the mirror fell behind"), {}});
             continue;
@@ -263,7 +267,8 @@ Stream* HttpConnection::openStream(const Exchange& ex, const QString& sessionId)
     }
     meta.set_connection_id(quint64(quintptr(this)));
     meta.set_request_id(m_requests);
-    meta.set_peer(ss(QStringLiteral("%1:%2").arg(m_client->peerAddress().toString()).arg(m_client->peerPort())));
+    meta.set_peer(
+        ss(QStringLiteral("%1:%2").arg(m_client->peerAddress().toString()).arg(m_client->peerPort())));
     return m_mux->open(v1::HTTP_REQUEST, meta);
 }
 
@@ -310,7 +315,8 @@ void HttpConnection::onSessionReset(Exchange* ex, const Error& error)
         attachApp(*ex, true);
         return;
     }
-    failExchange(ex, 502, QStringLiteral("the session that stole this request failed: %1").arg(describe(error)));
+    failExchange(ex, 502,
+                 QStringLiteral("the session that stole this request failed: %1").arg(describe(error)));
 }
 
 void HttpConnection::failExchange(Exchange* ex, int status, const QString& why)

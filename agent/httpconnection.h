@@ -16,8 +16,8 @@
 
 namespace lanes::agent {
 
-constexpr int kDetectTimeoutMs = 1000;         // a client silent this long may speak a server-first protocol
-constexpr qsizetype kReplayLimit = 64 * 1024;  // requests up to this size can be replayed to the app
+constexpr int kDetectTimeoutMs = 1000;        // a client silent this long may speak a server-first protocol
+constexpr qsizetype kReplayLimit = 64 * 1024; // requests up to this size can be replayed to the app
 constexpr qsizetype kClientHighWater = 256 * 1024;
 
 // Where a request goes.
@@ -25,7 +25,7 @@ struct Route
 {
     QString sessionId; // empty: the app
     QString user;
-    QStringList losers; // other sessions whose filters matched too
+    QStringList losers;  // other sessions whose filters matched too
     QStringList mirrors; // sessions that get a copy (their response is discarded)
 };
 

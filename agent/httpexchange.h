@@ -9,9 +9,9 @@ namespace lanes::agent {
 struct HttpConnection::Exchange
 {
     http::Head head;
-    QByteArray out;       // response bytes waiting for their turn
+    QByteArray out;        // response bytes waiting for their turn
     qint64 unconsumed = 0; // of `out`, bytes the session's stream has not been credited for
-    qint64 flushed = 0;   // response bytes already written to the client
+    qint64 flushed = 0;    // response bytes already written to the client
     bool requestDone = false;
     bool responseDone = false;
     bool closeAfter = false;

@@ -47,7 +47,8 @@ void HttpConnection::onAppData(Exchange* ex)
         if (event == http::Parser::Event::NeedMore)
             break;
         if (event == http::Parser::Event::Error) {
-            failExchange(ex, 502, QStringLiteral("the app's response is malformed: ") + ex->response->errorMessage());
+            failExchange(ex, 502,
+                         QStringLiteral("the app's response is malformed: ") + ex->response->errorMessage());
             return;
         }
         if (event == http::Parser::Event::Body)

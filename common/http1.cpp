@@ -91,7 +91,8 @@ bool Parser::parseHeaderLine(QByteArrayView line, QList<HeaderView>& into, QStri
     }
     const QByteArrayView name = line.first(colon);
     if (!isToken(name)) {
-        why = QStringLiteral("header name \"%1\" is not a token").arg(QString::fromLatin1(name.first(qMin<qsizetype>(64, name.size()))));
+        why = QStringLiteral("header name \"%1\" is not a token")
+                  .arg(QString::fromLatin1(name.first(qMin<qsizetype>(64, name.size()))));
         return false;
     }
     const QByteArrayView value = line.sliced(colon + 1).trimmed();
@@ -126,7 +127,8 @@ Parser::Event Parser::parseHead()
         return fail(400, "http.bare_cr", QStringLiteral("a bare CR in the head"));
     const QList<QByteArray> lines = head.toByteArray().split('\n');
     if (lines.size() - 1 > kMaxHeaderLines)
-        return fail(431, "http.too_many_headers", QStringLiteral("more than %1 header lines").arg(kMaxHeaderLines));
+        return fail(431, "http.too_many_headers",
+                    QStringLiteral("more than %1 header lines").arg(kMaxHeaderLines));
     QList<QByteArrayView> clean;
     for (qsizetype i = 0; i < lines.size(); ++i) {
         const QByteArray& line = lines[i];
@@ -156,7 +158,8 @@ Parser::Event Parser::parseHead()
         h.reason = second < 0 ? QByteArray() : statusLine.mid(second + 1);
     }
     if (h.version != "HTTP/1.1" && h.version != "HTTP/1.0")
-        return fail(m_mode == Mode::Request ? 400 : 502, "http.bad_version", QStringLiteral("unsupported version"));
+        return fail(m_mode == Mode::Request ? 400 : 502, "http.bad_version",
+                    QStringLiteral("unsupported version"));
     QString why;
     for (qsizetype i = 1; i < clean.size(); ++i) {
         if (clean[i].contains(':') && clean[i].indexOf(':') > 0 &&
@@ -181,10 +184,13 @@ Parser::Event Parser::afterHead()
     for (const HeaderView& header : h.headers) {
         if (header.name.compare("content-length", Qt::CaseInsensitive) == 0) {
             if (++lengths > 1)
-                return fail(400, "http.duplicate_content_length", QStringLiteral("more than one Content-Length"));
+                return fail(400, "http.duplicate_content_length",
+                            QStringLiteral("more than one Content-Length"));
             bool ok = false;
             h.contentLength = header.value.toLongLong(&ok);
-            if (!ok || h.contentLength < 0 || !std::all_of(header.value.begin(), header.value.end(), [](char c) { return c >= '0' && c <= '9'; }))
+            if (!ok || h.contentLength < 0 ||
+                !std::all_of(header.value.begin(), header.value.end(),
+                             [](char c) { return c >= '0' && c <= '9'; }))
                 return fail(400, "http.bad_content_length", QStringLiteral("Content-Length is not a number"));
         } else if (header.name.compare("transfer-encoding", Qt::CaseInsensitive) == 0) {
             if (!transferEncoding.isEmpty())
@@ -200,7 +206,8 @@ Parser::Event Parser::afterHead()
     }
     if (!transferEncoding.isEmpty()) {
         if (lengths > 0)
-            return fail(400, "http.length_and_chunked", QStringLiteral("both Content-Length and Transfer-Encoding"));
+            return fail(400, "http.length_and_chunked",
+                        QStringLiteral("both Content-Length and Transfer-Encoding"));
         if (transferEncoding.trimmed().compare("chunked", Qt::CaseInsensitive) != 0)
             return fail(m_mode == Mode::Request ? 501 : 502, "http.unsupported_transfer_encoding",
                         QStringLiteral("Transfer-Encoding other than chunked"));
@@ -234,7 +241,8 @@ Parser::Event Parser::next()
 {
     for (;;) {
         switch (m_state) {
-        case State::Failed: return Event::Error;
+        case State::Failed:
+            return Event::Error;
         case State::Start:
             if (m_inMessage) { // the message just ended: its head stays readable until the next one
                 m_inMessage = false;
@@ -256,7 +264,9 @@ Parser::Event Parser::next()
         case State::ChunkSize: {
             const qsizetype lf = m_buffer.indexOf('\n', m_pos);
             if (lf < 0)
-                return buffered() > kMaxChunkLineBytes ? fail(400, "http.bad_chunk", QStringLiteral("chunk size line too long")) : Event::NeedMore;
+                return buffered() > kMaxChunkLineBytes
+                           ? fail(400, "http.bad_chunk", QStringLiteral("chunk size line too long"))
+                           : Event::NeedMore;
             if (lf == m_pos || m_buffer.at(lf - 1) != '\r')
                 return fail(400, "http.bad_chunk", QStringLiteral("chunk size line without CRLF"));
             QByteArray line = m_buffer.mid(m_pos, lf - 1 - m_pos);
@@ -285,7 +295,9 @@ Parser::Event Parser::next()
         case State::Trailers: {
             const qsizetype lf = m_buffer.indexOf('\n', m_pos);
             if (lf < 0)
-                return buffered() > kMaxHeadBytes ? fail(431, "http.head_too_large", QStringLiteral("trailers too large")) : Event::NeedMore;
+                return buffered() > kMaxHeadBytes
+                           ? fail(431, "http.head_too_large", QStringLiteral("trailers too large"))
+                           : Event::NeedMore;
             if (lf == m_pos || m_buffer.at(lf - 1) != '\r')
                 return fail(400, "http.bare_lf", QStringLiteral("a bare LF in the trailers"));
             const QByteArray line = m_buffer.mid(m_pos, lf - 1 - m_pos);
@@ -354,16 +366,26 @@ QByteArray lastChunk(const QList<HeaderView>& trailers)
 QByteArray reasonPhrase(int status)
 {
     switch (status) {
-    case 400: return "Bad Request";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 431: return "Request Header Fields Too Large";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
+    case 400:
+        return "Bad Request";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Error";
     }
 }
 

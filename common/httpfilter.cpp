@@ -20,12 +20,18 @@ QString describeFilter(const v1::HttpFilter& filter)
         return QStringLiteral("%1(%2)").arg(QLatin1String(name), parts.join(QStringLiteral(", ")));
     };
     switch (filter.kind_case()) {
-    case v1::HttpFilter::kHeader: return QStringLiteral("header(%1)").arg(qs(filter.header()));
-    case v1::HttpFilter::kPath: return QStringLiteral("path(%1)").arg(qs(filter.path()));
-    case v1::HttpFilter::kMethod: return QStringLiteral("method(%1)").arg(qs(filter.method()).toUpper());
-    case v1::HttpFilter::kAllOf: return list("all_of", filter.all_of());
-    case v1::HttpFilter::kAnyOf: return list("any_of", filter.any_of());
-    case v1::HttpFilter::KIND_NOT_SET: break;
+    case v1::HttpFilter::kHeader:
+        return QStringLiteral("header(%1)").arg(qs(filter.header()));
+    case v1::HttpFilter::kPath:
+        return QStringLiteral("path(%1)").arg(qs(filter.path()));
+    case v1::HttpFilter::kMethod:
+        return QStringLiteral("method(%1)").arg(qs(filter.method()).toUpper());
+    case v1::HttpFilter::kAllOf:
+        return list("all_of", filter.all_of());
+    case v1::HttpFilter::kAnyOf:
+        return list("any_of", filter.any_of());
+    case v1::HttpFilter::KIND_NOT_SET:
+        break;
     }
     return QStringLiteral("(empty)");
 }
@@ -34,29 +40,36 @@ namespace {
 Result<void> validate(const v1::HttpFilter& filter, int depth, int& leaves)
 {
     if (depth > kMaxFilterDepth)
-        return fail(ErrorCode::InvalidArgument, QStringLiteral("filters nest deeper than %1").arg(kMaxFilterDepth));
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("filters nest deeper than %1").arg(kMaxFilterDepth));
     switch (filter.kind_case()) {
     case v1::HttpFilter::kHeader:
     case v1::HttpFilter::kPath:
     case v1::HttpFilter::kMethod: {
         if (++leaves > kMaxFilterLeaves)
-            return fail(ErrorCode::InvalidArgument, QStringLiteral("a filter has more than %1 patterns").arg(kMaxFilterLeaves));
-        const std::string& text = filter.has_header() ? filter.header() : filter.has_path() ? filter.path() : filter.method();
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("a filter has more than %1 patterns").arg(kMaxFilterLeaves));
+        const std::string& text = filter.has_header() ? filter.header()
+                                  : filter.has_path() ? filter.path()
+                                                      : filter.method();
         if (text.empty())
-            return fail(ErrorCode::InvalidArgument, QStringLiteral("an empty pattern in %1").arg(describeFilter(filter)));
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("an empty pattern in %1").arg(describeFilter(filter)));
         return {};
     }
     case v1::HttpFilter::kAllOf:
     case v1::HttpFilter::kAnyOf: {
         const auto& list = filter.has_all_of() ? filter.all_of() : filter.any_of();
         if (list.filters().empty())
-            return fail(ErrorCode::InvalidArgument, QStringLiteral("all_of and any_of need at least one filter"));
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("all_of and any_of need at least one filter"));
         for (const auto& f : list.filters())
             if (auto ok = validate(f, depth + 1, leaves); !ok)
                 return ok;
         return {};
     }
-    case v1::HttpFilter::KIND_NOT_SET: break;
+    case v1::HttpFilter::KIND_NOT_SET:
+        break;
     }
     return fail(ErrorCode::InvalidArgument, QStringLiteral("a filter with nothing in it"));
 }
@@ -77,8 +90,8 @@ struct FilterSet::Sets
 struct FilterSet::Leaf
 {
     enum class Kind { Header, Path, Method } kind;
-    QByteArray method;                              // Method
-    pcre2_code* pcre = nullptr;                     // Header/Path patterns that RE2 refused
+    QByteArray method;          // Method
+    pcre2_code* pcre = nullptr; // Header/Path patterns that RE2 refused
     pcre2_match_data* data = nullptr;
 };
 
@@ -112,7 +125,9 @@ Result<int> FilterSet::addNode(const v1::HttpFilter& filter, QStringList* warnin
         m_nodes.push_back(std::move(node));
         return int(m_nodes.size() - 1);
     }
-    Leaf leaf{filter.has_header() ? Leaf::Kind::Header : filter.has_path() ? Leaf::Kind::Path : Leaf::Kind::Method};
+    Leaf leaf{filter.has_header() ? Leaf::Kind::Header
+              : filter.has_path() ? Leaf::Kind::Path
+                                  : Leaf::Kind::Method};
     const int leafId = int(m_leaves.size());
     if (leaf.kind == Leaf::Kind::Method) {
         leaf.method = QByteArray::fromStdString(filter.method()).toUpper();
@@ -128,26 +143,29 @@ Result<int> FilterSet::addNode(const v1::HttpFilter& filter, QStringList* warnin
         if (probe.ok()) {
             const int index = set->Add(pattern, &error);
             (leaf.kind == Leaf::Kind::Header ? m_headerSetLeaf : m_pathSetLeaf).push_back(leafId);
-            Q_ASSERT(index == int((leaf.kind == Leaf::Kind::Header ? m_headerSetLeaf : m_pathSetLeaf).size()) - 1);
+            Q_ASSERT(index ==
+                     int((leaf.kind == Leaf::Kind::Header ? m_headerSetLeaf : m_pathSetLeaf).size()) - 1);
         } else {
             int code = 0;
             PCRE2_SIZE offset = 0;
             const uint32_t flags = leaf.kind == Leaf::Kind::Header ? PCRE2_CASELESS : 0;
-            leaf.pcre = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), flags | PCRE2_UTF,
-                                      &code, &offset, nullptr);
+            leaf.pcre = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
+                                      flags | PCRE2_UTF, &code, &offset, nullptr);
             if (!leaf.pcre) {
                 PCRE2_UCHAR message[256];
                 pcre2_get_error_message(code, message, sizeof message);
                 return fail(ErrorCode::InvalidArgument,
                             QStringLiteral("pattern \"%1\" does not compile: %2 (RE2: %3)")
-                                .arg(QString::fromStdString(pattern), QString::fromUtf8(reinterpret_cast<char*>(message)),
+                                .arg(QString::fromStdString(pattern),
+                                     QString::fromUtf8(reinterpret_cast<char*>(message)),
                                      QString::fromStdString(probe.error())));
             }
             leaf.data = pcre2_match_data_create_from_pattern(leaf.pcre, nullptr);
             count("filter.pcre2_fallback");
             if (warnings)
-                *warnings << QStringLiteral("pattern \"%1\" uses features RE2 refuses (%2); it runs on PCRE2 with a "
-                                            "match limit of %3, which is slower and may give up on a request")
+                *warnings << QStringLiteral(
+                                 "pattern \"%1\" uses features RE2 refuses (%2); it runs on PCRE2 with a "
+                                 "match limit of %3, which is slower and may give up on a request")
                                  .arg(QString::fromStdString(pattern), QString::fromStdString(probe.error()))
                                  .arg(kPcre2MatchLimit);
         }
@@ -165,7 +183,8 @@ Result<std::shared_ptr<const FilterSet>> FilterSet::build(std::vector<Entry> ent
     headerOptions.set_log_errors(false);
     RE2::Options pathOptions;
     pathOptions.set_log_errors(false);
-    set->m_sets.reset(new Sets{RE2::Set(headerOptions, RE2::UNANCHORED), RE2::Set(pathOptions, RE2::UNANCHORED)});
+    set->m_sets.reset(
+        new Sets{RE2::Set(headerOptions, RE2::UNANCHORED), RE2::Set(pathOptions, RE2::UNANCHORED)});
     for (const Entry& entry : entries) {
         if (!entry.filter) {
             set->m_roots.push_back(-1);
@@ -189,7 +208,8 @@ bool FilterSet::eval(int node, const std::vector<char>& leafHits) const
 {
     const Node& n = m_nodes[size_t(node)];
     switch (n.kind) {
-    case Node::Kind::Leaf: return leafHits[size_t(n.leaf)] != 0;
+    case Node::Kind::Leaf:
+        return leafHits[size_t(n.leaf)] != 0;
     case Node::Kind::AllOf:
         return std::all_of(n.children.begin(), n.children.end(), [&](int c) { return eval(c, leafHits); });
     case Node::Kind::AnyOf:
@@ -228,8 +248,8 @@ std::vector<int> FilterSet::match(const RequestView& request) const
             pcre2_match_context* context = pcre2_match_context_create(nullptr);
             pcre2_set_match_limit(context, kPcre2MatchLimit);
             auto tryText = [&](const std::string& text) {
-                const int rc = pcre2_match(leaf.pcre, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), 0, 0,
-                                           leaf.data, context);
+                const int rc = pcre2_match(leaf.pcre, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(),
+                                           0, 0, leaf.data, context);
                 if (rc == PCRE2_ERROR_MATCHLIMIT)
                     count("filter.pcre2_match_limit");
                 return rc >= 0;

@@ -1,5 +1,5 @@
-// HTTP filters, mirrord's semantics: header patterns match each "lowercase-name: value" case-insensitively and
-// unanchored, path patterns the path or the path with its query, methods by name; all_of/any_of nest.
+// HTTP filters, mirrord's semantics: header patterns match each "lowercase-name: value" case-insensitively
+// and unanchored, path patterns the path or the path with its query, methods by name; all_of/any_of nest.
 // FilterSet compiles every session's filter on one port into two RE2::Sets (headers, paths), so a request is
 // scanned once whatever the number of sessions. Patterns RE2 refuses run on PCRE2 with a match limit.
 // A FilterSet is immutable once built; share it with shared_ptr<const FilterSet> across readers.
@@ -49,7 +49,8 @@ public:
 
     // Entries in priority order (the earlier subscription wins). `warnings` gets one line per pattern
     // that had to fall back to PCRE2; a pattern neither engine accepts is an error that names it.
-    static Result<std::shared_ptr<const FilterSet>> build(std::vector<Entry> entries, QStringList* warnings = nullptr);
+    static Result<std::shared_ptr<const FilterSet>> build(std::vector<Entry> entries,
+                                                          QStringList* warnings = nullptr);
     ~FilterSet();
 
     // Indexes into entries() of every entry the request matches, in priority order.

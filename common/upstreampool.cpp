@@ -5,7 +5,10 @@
 
 namespace lanes {
 
-UpstreamPool::UpstreamPool(Connector connector, QObject* parent) : QObject(parent), m_connector(std::move(connector)) {}
+UpstreamPool::UpstreamPool(Connector connector, QObject* parent)
+    : QObject(parent), m_connector(std::move(connector))
+{
+}
 
 Result<QTcpSocket*> UpstreamPool::acquire(bool* reused)
 {

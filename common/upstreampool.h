@@ -23,7 +23,8 @@ public:
     explicit UpstreamPool(Connector connector, QObject* parent = nullptr);
 
     // A socket for one exchange, owned by the caller until release() or deleteLater().
-    // `reused` says whether it served an exchange before (and so may have been closed by the upstream meanwhile).
+    // `reused` says whether it served an exchange before (and so may have been closed by the upstream
+    // meanwhile).
     Result<QTcpSocket*> acquire(bool* reused = nullptr);
     void release(QTcpSocket* socket);
     int idleCount() const { return int(m_idle.size()); }

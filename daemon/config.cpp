@@ -37,7 +37,8 @@ void readFilterNode(JsonReader& r, v1::HttpFilter& out, bool top, int depth)
     for (const QString& key : {header, path, method, QStringLiteral("all_of"), QStringLiteral("any_of")})
         kinds += r.has(key) ? 1 : 0;
     if (kinds != 1 && !(top && kinds == 0))
-        return r.error(QStringLiteral("give exactly one of %1, %2, %3, all_of or any_of").arg(header, path, method));
+        return r.error(
+            QStringLiteral("give exactly one of %1, %2, %3, all_of or any_of").arg(header, path, method));
     QString text;
     if (r.has(header)) {
         r.required(header, text);
@@ -55,7 +56,8 @@ void readFilterNode(JsonReader& r, v1::HttpFilter& out, bool top, int depth)
             JsonReader list = r.child(QLatin1String(key));
             if (!list.value().isArray() || list.value().toArray().isEmpty())
                 return list.error(QStringLiteral("expected a non-empty array of filters"));
-            v1::FilterList* target = QLatin1String(key) == u"all_of" ? out.mutable_all_of() : out.mutable_any_of();
+            v1::FilterList* target =
+                QLatin1String(key) == u"all_of" ? out.mutable_all_of() : out.mutable_any_of();
             const QJsonArray items = list.value().toArray();
             for (int i = 0; i < items.size() && !r.failed(); ++i) {
                 JsonReader item = list.element(i);

@@ -77,12 +77,19 @@ void HttpDelivery::onLocalData()
         m_response.feed(bytes);
         for (bool more = true; more;) {
             switch (m_response.next()) {
-            case http::Parser::Event::NeedMore: more = false; break;
-            case http::Parser::Event::Body: m_response.takeBody(); break;
+            case http::Parser::Event::NeedMore:
+                more = false;
+                break;
+            case http::Parser::Event::Body:
+                m_response.takeBody();
+                break;
             case http::Parser::Event::Error:
                 m_stream->write(m_response.takeConsumed());
                 m_socket->abort();
-                m_stream->reset(Error{ErrorCode::Protocol, QStringLiteral("the local app's response is malformed: ") + m_response.errorMessage(), {}});
+                m_stream->reset(Error{ErrorCode::Protocol,
+                                      QStringLiteral("the local app's response is malformed: ") +
+                                          m_response.errorMessage(),
+                                      {}});
                 done(QStringLiteral("malformed response: ") + m_response.errorMessage());
                 return;
             case http::Parser::Event::Head:
@@ -137,12 +144,15 @@ void HttpDelivery::onLocalClosed()
         return;
     }
     if (m_responseStarted) {
-        m_stream->reset(Error{ErrorCode::ConnectFailed, QStringLiteral("the local app closed mid-response"), {}});
+        m_stream->reset(
+            Error{ErrorCode::ConnectFailed, QStringLiteral("the local app closed mid-response"), {}});
         done(QStringLiteral("the local app closed mid-response"));
         return;
     }
     emit localAppDown(m_localPort);
-    fail(502, QStringLiteral("nothing answered on 127.0.0.1:%1 on the developer's machine (%2)").arg(m_localPort).arg(why));
+    fail(502, QStringLiteral("nothing answered on 127.0.0.1:%1 on the developer's machine (%2)")
+                  .arg(m_localPort)
+                  .arg(why));
 }
 
 void HttpDelivery::fail(int status, const QString& why)

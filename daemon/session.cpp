@@ -1,15 +1,16 @@
 // See session.h.
 #include "session.h"
 
-#include "logging.h"
 #include "httpdelivery.h"
+#include "logging.h"
 #include "streambridge.h"
 
 namespace lanes::daemon {
 
 Session::Session(Credentials credentials, QString target, Steal steal, QObject* parent)
-    : QObject(parent), m_client(new OperatorClient(std::move(credentials), this)), m_target(std::move(target)),
-      m_ports(steal.ports), m_steal(std::move(steal)), m_started(QDateTime::currentDateTimeUtc())
+    : QObject(parent), m_client(new OperatorClient(std::move(credentials), this)),
+      m_target(std::move(target)), m_ports(steal.ports), m_steal(std::move(steal)),
+      m_started(QDateTime::currentDateTimeUtc())
 {
 }
 
@@ -109,8 +110,9 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
                             setState(State::Lost,
                                      error ? describe(*error) : QStringLiteral("operator link lost: ") + why);
                     });
-            connect(m_client, &OperatorClient::notice, this,
-                    [this](const v1::Notice& n) { emit notice({m_id, qs(n.level()), qs(n.text())}); });
+            connect(m_client, &OperatorClient::notice, this, [this](const v1::Notice& n) {
+                emit notice({m_id, qs(n.level()), qs(n.text())});
+            });
             setState(State::Running, {});
             done(result);
         });
@@ -129,7 +131,8 @@ void Session::onStream(Stream* stream)
 {
     if (stream->kind() != v1::TCP && stream->kind() != v1::HTTP_REQUEST) {
         count("daemon.unsupported_stream");
-        stream->reset(Error{ErrorCode::Unsupported, QStringLiteral("lanesd does not take this kind of stream yet"), {}});
+        stream->reset(Error{
+            ErrorCode::Unsupported, QStringLiteral("lanesd does not take this kind of stream yet"), {}});
         return;
     }
     int local = 0;
@@ -180,7 +183,9 @@ void Session::deliverHttp(Stream* stream, int localPort)
                       t.error.isEmpty() ? QStringLiteral("local") : QStringLiteral("error"), t.error});
     });
     connect(delivery, &HttpDelivery::localAppDown, this, [this](int port) {
-        emit message(1, QStringLiteral("a stolen request found nothing listening on 127.0.0.1:%1; it got a 502").arg(port));
+        emit message(1,
+                     QStringLiteral("a stolen request found nothing listening on 127.0.0.1:%1; it got a 502")
+                         .arg(port));
     });
 }
 

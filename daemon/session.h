@@ -22,9 +22,9 @@ public:
     struct Steal
     {
         QList<ide::PortMapping> ports;        // empty: every port of the target
-        QList<QPair<int, int>> portMapping;    // mirrord's [local, remote]
-        std::optional<v1::HttpFilter> filter;  // none: whole ports
-        QList<int> filterPorts;                // the ports the filter applies to; empty: all
+        QList<QPair<int, int>> portMapping;   // mirrord's [local, remote]
+        std::optional<v1::HttpFilter> filter; // none: whole ports
+        QList<int> filterPorts;               // the ports the filter applies to; empty: all
         QString onConcurrentSteal;
         bool mirror = false; // copies of the matching requests; the deployed app still answers
     };

@@ -71,7 +71,8 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
         steal.filterPorts.clear();
     }
     steal.mirror = params.mode.isEmpty() ? config.incoming.mode == u"mirror" : params.mode == u"mirror";
-    steal.onConcurrentSteal = params.onConcurrentSteal.isEmpty() ? config.incoming.onConcurrentSteal : params.onConcurrentSteal;
+    steal.onConcurrentSteal =
+        params.onConcurrentSteal.isEmpty() ? config.incoming.onConcurrentSteal : params.onConcurrentSteal;
     auto* session = new Session(*credentials, target, steal, this);
     m_sessions.append({session, owner});
     connect(session, &Session::stateChanged, this, &SessionManager::stateChanged);

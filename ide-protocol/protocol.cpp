@@ -106,7 +106,7 @@ void readValue(JsonReader& r, SessionStartParams& p)
 QJsonValue toJson(const SessionStartParams& p)
 {
     QJsonObject o{{"credentials", p.credentials}, {"configPath", p.configPath}, {"config", p.config},
-                  {"target", p.target},           {"steal", array(p.steal)},      {"cwd", p.cwd}};
+                  {"target", p.target},           {"steal", array(p.steal)},    {"cwd", p.cwd}};
     if (!p.httpFilter.isEmpty())
         o.insert(QStringLiteral("httpFilter"), p.httpFilter);
     if (!p.onConcurrentSteal.isEmpty())
@@ -243,7 +243,8 @@ void readValue(JsonReader& r, PortLockSummary& p)
 }
 QJsonValue toJson(const PortLockSummary& p)
 {
-    return QJsonObject{{"pod", p.pod}, {"port", p.port}, {"sessionId", p.sessionId}, {"user", p.user}, {"filter", p.filter}};
+    return QJsonObject{
+        {"pod", p.pod}, {"port", p.port}, {"sessionId", p.sessionId}, {"user", p.user}, {"filter", p.filter}};
 }
 
 void readValue(JsonReader& r, ClusterSessionsResult& p)
@@ -310,7 +311,7 @@ void readValue(JsonReader& r, TrafficParams& p)
 }
 QJsonValue toJson(const TrafficParams& p)
 {
-    QJsonObject o{{"sessionId", p.sessionId}, {"method", p.method}, {"path", p.path},
+    QJsonObject o{{"sessionId", p.sessionId}, {"method", p.method},       {"path", p.path},
                   {"status", p.status},       {"latencyMs", p.latencyMs}, {"to", p.to}};
     if (!p.error.isEmpty())
         o.insert(QStringLiteral("error"), p.error);

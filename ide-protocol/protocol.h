@@ -53,13 +53,13 @@ struct PortMapping
 
 struct SessionStartParams
 {
-    QString credentials;      // path of the credentials file
-    QString configPath;       // .lanes/lanes.json or a mirrord config; empty for none
-    QJsonObject config;       // an inline config, merged under the command-line overrides
-    QString target;           // overrides the config's target
-    QList<PortMapping> steal; // overrides the config's incoming ports
-    QString cwd;              // where a relative configPath is resolved
-    QJsonObject httpFilter;   // mirrord's http_filter object; overrides the config's, for every stolen port
+    QString credentials;       // path of the credentials file
+    QString configPath;        // .lanes/lanes.json or a mirrord config; empty for none
+    QJsonObject config;        // an inline config, merged under the command-line overrides
+    QString target;            // overrides the config's target
+    QList<PortMapping> steal;  // overrides the config's incoming ports
+    QString cwd;               // where a relative configPath is resolved
+    QJsonObject httpFilter;    // mirrord's http_filter object; overrides the config's, for every stolen port
     QString onConcurrentSteal; // abort, continue or override; overrides the config's
     QString mode;              // steal or mirror; overrides the config's
 };

@@ -269,7 +269,8 @@ void OperatorServer::sendNotice(const QString& sessionId, const QString& level, 
         sendNotice(session->link, sessionId, level, text);
 }
 
-void OperatorServer::sendNotice(FrameLink* link, const QString& sessionId, const QString& level, const QString& text)
+void OperatorServer::sendNotice(FrameLink* link, const QString& sessionId, const QString& level,
+                                const QString& text)
 {
     if (!link || !link->isOpen())
         return;

@@ -59,7 +59,8 @@ private:
     void sendNotice(const QString& sessionId, const QString& level, const QString& text);
     void sendNotice(FrameLink* link, const QString& sessionId, const QString& level, const QString& text);
     // Claims every port of `subscriptions` on every pod for `session`, as on_concurrent_steal says.
-    Result<void> claim(Session& session, const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
+    Result<void> claim(Session& session,
+                       const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
                        const QString& onConcurrentSteal);
     bool allowed(Peer* peer, const char* verb, quint32 rpcId);
     void replyError(FrameLink* link, quint32 rpcId, const Error& error);

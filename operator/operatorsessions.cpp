@@ -121,11 +121,14 @@ Result<void> OperatorServer::claim(Session& session,
 {
     const QString policy = onConcurrentSteal.isEmpty() ? QStringLiteral("abort") : onConcurrentSteal;
     if (policy != u"abort" && policy != u"continue" && policy != u"override")
-        return fail(ErrorCode::InvalidArgument, QStringLiteral("on_concurrent_steal \"%1\" is not abort, continue or override").arg(policy));
+        return fail(
+            ErrorCode::InvalidArgument,
+            QStringLiteral("on_concurrent_steal \"%1\" is not abort, continue or override").arg(policy));
     QStringList overridden;
     for (const v1::Subscription& requested : subscriptions) {
         if (requested.port() == 0 || requested.port() > 65535)
-            return fail(ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(requested.port()));
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("port %1 is out of range").arg(requested.port()));
         if (requested.has_filter())
             if (auto valid = validateFilter(requested.filter()); !valid)
                 return valid;
@@ -142,7 +145,8 @@ Result<void> OperatorServer::claim(Session& session,
         blocking.removeDuplicates();
         if (!blocking.isEmpty() && policy == u"continue") {
             sendNotice(session.link, session.id, QStringLiteral("warning"),
-                       QStringLiteral("port %1 is held by another session; continuing without it").arg(requested.port()));
+                       QStringLiteral("port %1 is held by another session; continuing without it")
+                           .arg(requested.port()));
             continue;
         }
         if (!blocking.isEmpty() && policy == u"abort") {
@@ -154,8 +158,9 @@ Result<void> OperatorServer::claim(Session& session,
                         QStringLiteral("port %1 of %2 is stolen by %3%4")
                             .arg(requested.port())
                             .arg(session.pods.join(u','), holders.join(QStringLiteral(", ")),
-                                 claim.filter ? QStringLiteral(" without a filter, which locks it")
-                                              : QStringLiteral("; an unfiltered steal needs the port to itself")));
+                                 claim.filter
+                                     ? QStringLiteral(" without a filter, which locks it")
+                                     : QStringLiteral("; an unfiltered steal needs the port to itself")));
         }
         overridden += blocking;
         for (const QString& pod : session.pods)
@@ -168,7 +173,8 @@ Result<void> OperatorServer::claim(Session& session,
     }
     overridden.removeDuplicates();
     for (const QString& victim : overridden)
-        endSession(victim, QStringLiteral("%1 took over its port (on_concurrent_steal: override)").arg(session.user),
+        endSession(victim,
+                   QStringLiteral("%1 took over its port (on_concurrent_steal: override)").arg(session.user),
                    Error{ErrorCode::PortLocked, QStringLiteral("overridden by %1").arg(session.user), {}});
     return {};
 }
@@ -188,7 +194,8 @@ v1::SessionList OperatorServer::sessionList() const
             info->add_pods(ss(pod));
         for (const v1::Subscription& sub : s->subscriptions)
             if (sub.has_filter())
-                info->add_filters(ss(QStringLiteral("%1: %2").arg(sub.port()).arg(describeFilter(sub.filter()))));
+                info->add_filters(
+                    ss(QStringLiteral("%1: %2").arg(sub.port()).arg(describeFilter(sub.filter()))));
         info->set_age_seconds(quint64(s->started.secsTo(now)));
     }
     for (const ClaimRow& row : m_claims.rows()) {
@@ -199,7 +206,8 @@ v1::SessionList OperatorServer::sessionList() const
         lock->set_user(ss(row.claim.user));
         const QString filter = row.claim.filter ? describeFilter(*row.claim.filter) : QString();
         if (row.claim.mirror)
-            lock->set_filter(ss(QStringLiteral("mirror %1").arg(filter.isEmpty() ? QStringLiteral("(everything)") : filter)));
+            lock->set_filter(ss(
+                QStringLiteral("mirror %1").arg(filter.isEmpty() ? QStringLiteral("(everything)") : filter)));
         else if (row.claim.filter)
             lock->set_filter(ss(filter));
     }

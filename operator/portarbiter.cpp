@@ -16,12 +16,13 @@ Result<QStringList> PortArbiter::blockers(const QString& pod, quint32 port, cons
             continue;
         }
         if (describeFilter(*held.filter) == describeFilter(*claim.filter))
-            return std::unexpected(Error{ErrorCode::FilterOverlap,
-                                         QStringLiteral("%1 already steals port %2 of %3 with the same filter %4 (session %5)")
-                                             .arg(held.user)
-                                             .arg(port)
-                                             .arg(pod, describeFilter(*claim.filter), held.sessionId),
-                                         {}});
+            return std::unexpected(
+                Error{ErrorCode::FilterOverlap,
+                      QStringLiteral("%1 already steals port %2 of %3 with the same filter %4 (session %5)")
+                          .arg(held.user)
+                          .arg(port)
+                          .arg(pod, describeFilter(*claim.filter), held.sessionId),
+                      {}});
     }
     return in;
 }

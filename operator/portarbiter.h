@@ -28,15 +28,17 @@ struct ClaimRow
 class PortArbiter
 {
 public:
-    // The sessions whose claims keep `claim` off (pod, port) -- an unfiltered claim against anything, anything
-    // against an unfiltered claim -- or FILTER_OVERLAP when another session has the very same filter.
+    // The sessions whose claims keep `claim` off (pod, port) -- an unfiltered claim against anything,
+    // anything against an unfiltered claim -- or FILTER_OVERLAP when another session has the very same
+    // filter.
     Result<QStringList> blockers(const QString& pod, quint32 port, const Claim& claim) const;
     void add(const QString& pod, quint32 port, const Claim& claim);
     void removeSession(const QString& sessionId);
     QList<ClaimRow> rows() const;
 
 private:
-    QHash<QPair<QString, quint32>, QList<Claim>> m_claims; // in claim order: the earlier filter wins a request
+    QHash<QPair<QString, quint32>, QList<Claim>>
+        m_claims; // in claim order: the earlier filter wins a request
 };
 
 } // namespace lanes::op

@@ -59,10 +59,12 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     const QCommandLineOption header(QStringLiteral("header-filter"), QString(), QStringLiteral("RE"));
     const QCommandLineOption path(QStringLiteral("path-filter"), QString(), QStringLiteral("RE"));
     const QCommandLineOption method(QStringLiteral("method"), QString(), QStringLiteral("M"));
-    const QCommandLineOption concurrent(QStringLiteral("on-concurrent-steal"), QString(), QStringLiteral("abort|continue|override"));
+    const QCommandLineOption concurrent(QStringLiteral("on-concurrent-steal"), QString(),
+                                        QStringLiteral("abort|continue|override"));
     const QCommandLineOption mirror(QStringLiteral("mirror"));
     const QCommandLineOption verbose(QStringList{QStringLiteral("v"), QStringLiteral("verbose")});
-    parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent, mirror, verbose});
+    parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent,
+                       mirror, verbose});
     if (!parser.parse(arguments))
         return fail(ErrorCode::InvalidArgument, parser.errorText());
     CliOptions options;
@@ -115,8 +117,10 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     } else {
         return fail(ErrorCode::InvalidArgument,
                     QStringLiteral("usage: lanes [--socket PATH] [--credentials FILE] COMMAND\n"
-                                   "  exec [-f CONFIG] [-t TARGET] [--steal PORT[:LOCAL]]... [--header-filter RE] [--path-filter RE]\n"
-                                   "       [--method M] [--on-concurrent-steal abort|continue|override] [--mirror] [-v] -- CMD ARGS...\n"
+                                   "  exec [-f CONFIG] [-t TARGET] [--steal PORT[:LOCAL]]... "
+                                   "[--header-filter RE] [--path-filter RE]\n"
+                                   "       [--method M] [--on-concurrent-steal abort|continue|override] "
+                                   "[--mirror] [-v] -- CMD ARGS...\n"
                                    "  ls [--json]\n"
                                    "  operator status [--json]"));
     }

@@ -23,7 +23,7 @@ struct CliOptions
     QString configPath;
     QString target;
     QList<ide::PortMapping> steal;
-    QStringList program; // exec: CMD ARGS...
+    QStringList program;    // exec: CMD ARGS...
     QJsonObject httpFilter; // from --header-filter, --path-filter and --method (all_of when several)
     QString onConcurrentSteal;
     bool mirror = false;

@@ -23,8 +23,10 @@ int main(int argc, char** argv)
         const auto set = FilterSet::build(entries);
         if (!set)
             return 1;
-        const QByteArray request = "GET /api/v1/orders?id=7 HTTP/1.1\r\nHost: fast-0:8080\r\nUser-Agent: wrk\r\n"
-                                   "Accept: */*\r\nx-lane: user-" + QByteArray::number(n - 1) + "\r\nx-request-id: 1234\r\n\r\n";
+        const QByteArray request =
+            "GET /api/v1/orders?id=7 HTTP/1.1\r\nHost: fast-0:8080\r\nUser-Agent: wrk\r\n"
+            "Accept: */*\r\nx-lane: user-" +
+            QByteArray::number(n - 1) + "\r\nx-request-id: 1234\r\n\r\n";
         int matched = 0;
         const auto start = std::chrono::steady_clock::now();
         for (int i = 0; i < iterations; ++i) {
@@ -36,7 +38,8 @@ int main(int argc, char** argv)
             matched += !hits.empty() && hits.front() == n - 1;
             (void)http::serializeHead(parser.head(), http::Parser::Mode::Request);
         }
-        const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+        const double us =
+            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
         std::printf("{\"filters\": %d, \"us_per_request\": %.3f, \"matched\": %d, \"iterations\": %d}\n", n,
                     us / iterations, matched, iterations);
     }

@@ -1,6 +1,7 @@
 // An open-loop HTTP/1.1 load generator: CONNECTIONS keep-alive connections send requests on a fixed schedule
-// that adds up to RATE requests a second, and each latency is measured from the request's scheduled time, so a
-// stall is not hidden by the requests it delayed (no coordinated omission). Prints JSON with p50/p90/p99/max.
+// that adds up to RATE requests a second, and each latency is measured from the request's scheduled time, so
+// a stall is not hidden by the requests it delayed (no coordinated omission). Prints JSON with
+// p50/p90/p99/max.
 //   fixedrate HOST PORT RATE CONNECTIONS SECONDS [HEADER]
 #include <algorithm>
 #include <arpa/inet.h>
@@ -43,7 +44,9 @@ static bool readResponse(int fd, std::string& buffer)
             size_t length = 0;
             const size_t cl = buffer.find("ontent-Length:");
             const size_t cl2 = buffer.find("ontent-length:");
-            const size_t at = cl != std::string::npos && cl < head ? cl : cl2 != std::string::npos && cl2 < head ? cl2 : std::string::npos;
+            const size_t at = cl != std::string::npos && cl < head     ? cl
+                              : cl2 != std::string::npos && cl2 < head ? cl2
+                                                                       : std::string::npos;
             if (at != std::string::npos)
                 length = std::strtoul(buffer.c_str() + at + 14, nullptr, 10);
             if (buffer.size() >= head + 4 + length) {
@@ -88,9 +91,11 @@ int main(int argc, char** argv)
             std::string buffer;
             std::vector<double> mine;
             // Connections are staggered across one interval so that the total rate is even.
-            const auto offset = std::chrono::duration_cast<Clock::duration>(interval * (double(c) / connections));
+            const auto offset =
+                std::chrono::duration_cast<Clock::duration>(interval * (double(c) / connections));
             for (long k = 0;; ++k) {
-                const auto due = start + offset + std::chrono::duration_cast<Clock::duration>(interval * double(k));
+                const auto due =
+                    start + offset + std::chrono::duration_cast<Clock::duration>(interval * double(k));
                 if (due - start > std::chrono::duration<double>(seconds))
                     break;
                 std::this_thread::sleep_until(due);
@@ -109,8 +114,11 @@ int main(int argc, char** argv)
     for (auto& t : threads)
         t.join();
     std::sort(latencies.begin(), latencies.end());
-    auto pct = [&](double p) { return latencies.empty() ? 0.0 : latencies[size_t(p * double(latencies.size() - 1))]; };
-    std::printf("{\"requests\": %zu, \"errors\": %d, \"rate\": %.0f, \"connections\": %d, \"p50\": %.3f, \"p90\": %.3f, "
+    auto pct = [&](double p) {
+        return latencies.empty() ? 0.0 : latencies[size_t(p * double(latencies.size() - 1))];
+    };
+    std::printf("{\"requests\": %zu, \"errors\": %d, \"rate\": %.0f, \"connections\": %d, \"p50\": %.3f, "
+                "\"p90\": %.3f, "
                 "\"p99\": %.3f, \"max\": %.3f}\n",
                 latencies.size(), errors.load(), rate, connections, pct(0.5), pct(0.9), pct(0.99),
                 latencies.empty() ? 0.0 : latencies.back());

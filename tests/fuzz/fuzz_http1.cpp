@@ -12,7 +12,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         v1::HttpFilter header, path;
         header.set_header("^x-lane: (alice|bob)$");
         path.set_path("^/api/v[0-9]+/");
-        return *FilterSet::build({{QStringLiteral("a"), header}, {QStringLiteral("b"), path}, {QStringLiteral("c"), std::nullopt}});
+        return *FilterSet::build({{QStringLiteral("a"), header},
+                                  {QStringLiteral("b"), path},
+                                  {QStringLiteral("c"), std::nullopt}});
     }();
     const auto mode = data[0] & 1 ? http::Parser::Mode::Response : http::Parser::Mode::Request;
     const size_t split = data[1] % (size - 1);
@@ -28,10 +30,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
                     (void)filters->match(parser.head().view());
                 (void)http::serializeHead(parser.head(), mode);
                 break;
-            case http::Parser::Event::Body: (void)http::encodeChunk(parser.takeBody()); break;
-            case http::Parser::Event::End: (void)parser.takeConsumed(); break;
+            case http::Parser::Event::Body:
+                (void)http::encodeChunk(parser.takeBody());
+                break;
+            case http::Parser::Event::End:
+                (void)parser.takeConsumed();
+                break;
             case http::Parser::Event::NeedMore:
-            case http::Parser::Event::Error: more = false; break;
+            case http::Parser::Event::Error:
+                more = false;
+                break;
             }
         }
     }

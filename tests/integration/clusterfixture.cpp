@@ -92,8 +92,11 @@ void ClusterFixture::killDaemon(int signal)
 
 QByteArray ClusterFixture::clientScript(const QStringList& args)
 {
-    return run(QStringLiteral("ip"), QStringList{QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
-                                                 QStringLiteral("python3"), QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py")} + args)
+    return run(QStringLiteral("ip"),
+               QStringList{QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                           QStringLiteral("python3"),
+                           QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py")} +
+                   args)
         .toUtf8();
 }
 

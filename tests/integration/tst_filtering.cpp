@@ -33,7 +33,8 @@ private slots:
     void operatorDeathLeavesTrafficFlowing();
 
 private:
-    QProcess* steal(const QString& lane, const QStringList& extra = {}, const QString& user = QStringLiteral("alice"));
+    QProcess* steal(const QString& lane, const QStringList& extra = {},
+                    const QString& user = QStringLiteral("alice"));
     static QString who(const QString& lane) { return lane + QStringLiteral("-local"); }
     ClusterFixture fixture;
 };
@@ -59,17 +60,22 @@ void TstFiltering::cleanup()
 QProcess* TstFiltering::steal(const QString& lane, const QStringList& extra, const QString& user)
 {
     const int port = ClusterFixture::freePort();
-    QProcess* cli = fixture.lanes(QStringList{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
-                                              QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
-                                              QStringLiteral("--header-filter"), QStringLiteral("^x-lane: %1$").arg(lane)} +
-                                      extra + QStringList{QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
-                                  {{QStringLiteral("PORT"), QString::number(port)}, {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
-                                   {QStringLiteral("API_FLAVOUR"), who(lane)},
-                                   {QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(user)}});
-    (void)QTest::qWaitFor([&] {
-        return ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-0:8080"), lane}).contains(who(lane).toUtf8()) ||
-               cli->state() == QProcess::NotRunning;
-    }, 15000);
+    QProcess* cli = fixture.lanes(
+        QStringList{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
+                    QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
+                    QStringLiteral("--header-filter"), QStringLiteral("^x-lane: %1$").arg(lane)} +
+            extra + QStringList{QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
+        {{QStringLiteral("PORT"), QString::number(port)},
+         {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+         {QStringLiteral("API_FLAVOUR"), who(lane)},
+         {QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(user)}});
+    (void)QTest::qWaitFor(
+        [&] {
+            return ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-0:8080"), lane})
+                       .contains(who(lane).toUtf8()) ||
+                   cli->state() == QProcess::NotRunning;
+        },
+        15000);
     return cli;
 }
 
@@ -78,8 +84,11 @@ void TstFiltering::keepAliveConnectionMixesMatchedAndUnmatched()
     QProcess* alice = steal(QStringLiteral("alice"), {QStringLiteral("--verbose")});
     steal(QStringLiteral("bob"), {}, QStringLiteral("root"));
     const QStringList lanes{"alice", "-", "bob", "alice", "-", "-", "bob"};
-    const QJsonArray answers = QJsonDocument::fromJson(
-        ClusterFixture::clientScript(QStringList{QStringLiteral("mixed"), QStringLiteral("api-1:8080")} + lanes)).array();
+    const QJsonArray answers =
+        QJsonDocument::fromJson(
+            ClusterFixture::clientScript(QStringList{QStringLiteral("mixed"), QStringLiteral("api-1:8080")} +
+                                         lanes))
+            .array();
     QCOMPARE(answers.size(), lanes.size());
     for (int i = 0; i < lanes.size(); ++i) {
         const QJsonObject a = answers[i].toObject();
@@ -96,14 +105,20 @@ void TstFiltering::threeSessionsUnderLoadGetOnlyTheirRequests()
     for (const char* lane : {"alice", "bob", "carol"})
         QVERIFY(steal(QLatin1String(lane))->state() == QProcess::Running);
     const int threads = 8, perThread = 60;
-    const QJsonObject counts = QJsonDocument::fromJson(ClusterFixture::clientScript(
-        {QStringLiteral("load"), QStringLiteral("api:8080"), QString::number(threads), QString::number(perThread),
-         QStringLiteral("alice"), QStringLiteral("bob"), QStringLiteral("carol"), QStringLiteral("-")})).object();
+    const QJsonObject counts =
+        QJsonDocument::fromJson(
+            ClusterFixture::clientScript({QStringLiteral("load"), QStringLiteral("api:8080"),
+                                          QString::number(threads), QString::number(perThread),
+                                          QStringLiteral("alice"), QStringLiteral("bob"),
+                                          QStringLiteral("carol"), QStringLiteral("-")}))
+            .object();
     int total = 0;
     for (auto it = counts.begin(); it != counts.end(); ++it) {
         const QString lane = it.key().section(QStringLiteral("->"), 0, 0);
-        const QString expected = QStringLiteral("%1->200:%2").arg(lane, lane == u"-" ? QStringLiteral("deployed") : who(lane));
-        QVERIFY2(it.key() == expected, qPrintable(QStringLiteral("%1 x%2").arg(it.key()).arg(it.value().toInt())));
+        const QString expected =
+            QStringLiteral("%1->200:%2").arg(lane, lane == u"-" ? QStringLiteral("deployed") : who(lane));
+        QVERIFY2(it.key() == expected,
+                 qPrintable(QStringLiteral("%1 x%2").arg(it.key()).arg(it.value().toInt())));
         total += it.value().toInt();
     }
     QCOMPARE(total, threads * perThread);
@@ -113,12 +128,19 @@ void TstFiltering::badRequestsGetTheirStatus_data()
 {
     QTest::addColumn<QByteArray>("request");
     QTest::addColumn<int>("status");
-    QTest::newRow("CL and TE") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n") << 400;
-    QTest::newRow("duplicate CL") << QByteArray("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab") << 400;
-    QTest::newRow("bad chunk size") << QByteArray("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n") << 400;
+    QTest::newRow("CL and TE") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "
+                                             "4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+                               << 400;
+    QTest::newRow("duplicate CL")
+        << QByteArray("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab") << 400;
+    QTest::newRow("bad chunk size") << QByteArray(
+                                           "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n")
+                                    << 400;
     QTest::newRow("obs-fold") << QByteArray("GET / HTTP/1.1\r\nx-lane: alice\r\n bob\r\n\r\n") << 400;
     QTest::newRow("bare CR") << QByteArray("GET / HTTP/1.1\r\nx-a: 1\rx-b: 2\r\n\r\n") << 400;
-    QTest::newRow("431 size") << QByteArray("GET / HTTP/1.1\r\nx-big: " + QByteArray(61 * 1024, 'a') + "\r\n\r\n") << 431;
+    QTest::newRow("431 size") << QByteArray("GET / HTTP/1.1\r\nx-big: " + QByteArray(61 * 1024, 'a') +
+                                            "\r\n\r\n")
+                              << 431;
     QByteArray many = "GET / HTTP/1.1\r\n";
     for (int i = 0; i < 101; ++i)
         many += "x-h" + QByteArray::number(i) + ": v\r\n";
@@ -134,11 +156,15 @@ void TstFiltering::badRequestsGetTheirStatus()
     QFETCH(int, status);
     steal(QStringLiteral("alice")); // cleanup() ends sessions after every row
 
-    const QJsonObject answer = QJsonDocument::fromJson(
-        ClusterFixture::clientScript({QStringLiteral("raw"), QStringLiteral("api-0"), QStringLiteral("8080"), QString::fromLatin1(request.toHex())})).object();
+    const QJsonObject answer =
+        QJsonDocument::fromJson(
+            ClusterFixture::clientScript({QStringLiteral("raw"), QStringLiteral("api-0"),
+                                          QStringLiteral("8080"), QString::fromLatin1(request.toHex())}))
+            .object();
     QCOMPARE(answer.value(u"status").toInt(), status);
     // The agent stays up for everyone else.
-    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/after")).contains(u"api deployed"));
+    QVERIFY(
+        ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/after")).contains(u"api deployed"));
 }
 
 // h2c is not routed per request yet: a connection that opens with the HTTP/2 preface goes whole to the app.
@@ -146,30 +172,40 @@ void TstFiltering::http2PriorKnowledgePassesThroughToTheApp()
 {
     steal(QStringLiteral("alice"));
     const QByteArray preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    const QJsonObject answer = QJsonDocument::fromJson(
-        ClusterFixture::clientScript({QStringLiteral("raw"), QStringLiteral("api-0"), QStringLiteral("8080"), QString::fromLatin1(preface.toHex())})).object();
-    // python's http.server answers HTTP/2 with its own refusal; the agent would have said 400 with lanes-error.
-    QVERIFY2(answer.value(u"line").toString().contains(u"Invalid HTTP version (2.0)"), qPrintable(answer.value(u"line").toString()));
+    const QJsonObject answer =
+        QJsonDocument::fromJson(
+            ClusterFixture::clientScript({QStringLiteral("raw"), QStringLiteral("api-0"),
+                                          QStringLiteral("8080"), QString::fromLatin1(preface.toHex())}))
+            .object();
+    // python's http.server answers HTTP/2 with its own refusal; the agent would have said 400 with
+    // lanes-error.
+    QVERIFY2(answer.value(u"line").toString().contains(u"Invalid HTTP version (2.0)"),
+             qPrintable(answer.value(u"line").toString()));
 }
 
 void TstFiltering::expectContinueChunkedAndTrailersReachTheLocalApp()
 {
     steal(QStringLiteral("alice"));
-    const QJsonObject answer = QJsonDocument::fromJson(
-        ClusterFixture::clientScript({QStringLiteral("expect"), QStringLiteral("api-0"), QStringLiteral("8080")})).object();
+    const QJsonObject answer = QJsonDocument::fromJson(ClusterFixture::clientScript({QStringLiteral("expect"),
+                                                                                     QStringLiteral("api-0"),
+                                                                                     QStringLiteral("8080")}))
+                                   .object();
     QCOMPARE(answer.value(u"interim").toString(), QStringLiteral("HTTP/1.1 100 Continue"));
-    QVERIFY2(answer.value(u"final").toString().startsWith(u"HTTP/1.1 200"), qPrintable(answer.value(u"final").toString()));
-    QVERIFY2(answer.value(u"body").toString().contains(u"alice-local @ developer-machine: POST /upload (5 bytes)"),
-             qPrintable(answer.value(u"body").toString()));
+    QVERIFY2(answer.value(u"final").toString().startsWith(u"HTTP/1.1 200"),
+             qPrintable(answer.value(u"final").toString()));
+    QVERIFY2(
+        answer.value(u"body").toString().contains(u"alice-local @ developer-machine: POST /upload (5 bytes)"),
+        qPrintable(answer.value(u"body").toString()));
 }
 
 void TstFiltering::identicalFiltersOverlap()
 {
     steal(QStringLiteral("alice"));
-    QProcess* twin = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
-                                    QStringLiteral("8080:1"), QStringLiteral("--header-filter"), QStringLiteral("^x-lane: alice$"),
-                                    QStringLiteral("--"), QStringLiteral("true")},
-                                   {{QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
+    QProcess* twin =
+        fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
+                       QStringLiteral("--steal"), QStringLiteral("8080:1"), QStringLiteral("--header-filter"),
+                       QStringLiteral("^x-lane: alice$"), QStringLiteral("--"), QStringLiteral("true")},
+                      {{QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
     QVERIFY(twin->waitForFinished(20000));
     QCOMPARE(twin->exitCode(), 1);
     const QString said = QString::fromUtf8(twin->readAll());
@@ -179,7 +215,8 @@ void TstFiltering::identicalFiltersOverlap()
 void TstFiltering::unfilteredStealIsLockedOutAndOverrideTakesOver()
 {
     QProcess* alice = steal(QStringLiteral("alice"));
-    const QStringList whole{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
+    const QStringList whole{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
+                            QStringLiteral("--steal"),
                             QStringLiteral("8080:%1").arg(ClusterFixture::freePort())};
     QProcess* refused = fixture.lanes(whole + QStringList{QStringLiteral("--"), QStringLiteral("true")});
     QVERIFY(refused->waitForFinished(20000));
@@ -187,12 +224,16 @@ void TstFiltering::unfilteredStealIsLockedOutAndOverrideTakesOver()
     QVERIFY(QString::fromUtf8(refused->readAll()).contains(u"PORT_LOCKED"));
 
     const int port = ClusterFixture::freePort();
-    QProcess* taker = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
-                                     QStringLiteral("8080:%1").arg(port), QStringLiteral("--on-concurrent-steal"), QStringLiteral("override"),
-                                     QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
-                                    {{QStringLiteral("PORT"), QString::number(port)}, {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
-                                     {QStringLiteral("API_FLAVOUR"), QStringLiteral("whole-local")}});
-    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"whole-local"), 15000);
+    QProcess* taker =
+        fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
+                       QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
+                       QStringLiteral("--on-concurrent-steal"), QStringLiteral("override"),
+                       QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
+                      {{QStringLiteral("PORT"), QString::number(port)},
+                       {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+                       {QStringLiteral("API_FLAVOUR"), QStringLiteral("whole-local")}});
+    QTRY_VERIFY_WITH_TIMEOUT(
+        ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"whole-local"), 15000);
     QTRY_COMPARE_WITH_TIMEOUT(alice->state(), QProcess::NotRunning, 10000);
     QVERIFY(QString::fromUtf8(alice->readAll()).contains(u"overridden"));
     QVERIFY(taker->state() == QProcess::Running);
@@ -202,27 +243,36 @@ void TstFiltering::theLosingSessionIsTold()
 {
     steal(QStringLiteral("alice"));
     const int port = ClusterFixture::freePort();
-    QProcess* wide = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
-                                    QStringLiteral("8080:%1").arg(port), QStringLiteral("--header-filter"), QStringLiteral("^x-lane: "),
-                                    QStringLiteral("--"), QStringLiteral("sleep"), QStringLiteral("60")},
-                                   {{QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
+    QProcess* wide = fixture.lanes(
+        {QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
+         QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port), QStringLiteral("--header-filter"),
+         QStringLiteral("^x-lane: "), QStringLiteral("--"), QStringLiteral("sleep"), QStringLiteral("60")},
+        {{QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
     QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(wide->peek(4096)).contains(u"stealing"), 15000);
-    const QJsonArray answers = QJsonDocument::fromJson(
-        ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-0:8080"), QStringLiteral("alice")})).array();
-    QCOMPARE(answers.first().toObject().value(u"who").toString(), who(QStringLiteral("alice"))); // the older subscription wins
-    QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(wide->peek(8192)).contains(u"matched your filter but went to alice"), 5000);
+    const QJsonArray answers =
+        QJsonDocument::fromJson(
+            ClusterFixture::clientScript(
+                {QStringLiteral("mixed"), QStringLiteral("api-0:8080"), QStringLiteral("alice")}))
+            .array();
+    QCOMPARE(answers.first().toObject().value(u"who").toString(),
+             who(QStringLiteral("alice"))); // the older subscription wins
+    QTRY_VERIFY_WITH_TIMEOUT(
+        QString::fromUtf8(wide->peek(8192)).contains(u"matched your filter but went to alice"), 5000);
 }
 
 void TstFiltering::localAppDownGivesA502WithAReason()
 {
-    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--steal"),
-                                   QStringLiteral("8080:%1").arg(ClusterFixture::freePort()), QStringLiteral("--header-filter"),
-                                   QStringLiteral("^x-lane: dave$"), QStringLiteral("--"), QStringLiteral("sleep"), QStringLiteral("60")});
+    QProcess* cli =
+        fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
+                       QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(ClusterFixture::freePort()),
+                       QStringLiteral("--header-filter"), QStringLiteral("^x-lane: dave$"),
+                       QStringLiteral("--"), QStringLiteral("sleep"), QStringLiteral("60")});
     QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(cli->peek(4096)).contains(u"stealing"), 15000);
     QProcess curl;
-    curl.start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"), QStringLiteral("curl"),
-                                      QStringLiteral("-s"), QStringLiteral("-i"), QStringLiteral("-H"), QStringLiteral("x-lane: dave"),
-                                      QStringLiteral("http://api-0:8080/")});
+    curl.start(QStringLiteral("ip"),
+               {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                QStringLiteral("curl"), QStringLiteral("-s"), QStringLiteral("-i"), QStringLiteral("-H"),
+                QStringLiteral("x-lane: dave"), QStringLiteral("http://api-0:8080/")});
     QVERIFY(curl.waitForFinished(10000));
     const QString response = QString::fromUtf8(curl.readAll());
     QVERIFY2(response.startsWith(u"HTTP/1.1 502"), qPrintable(response));
@@ -234,13 +284,18 @@ void TstFiltering::websocketUpgradeFollowsTheFilter()
 {
     steal(QStringLiteral("alice"));
     for (const QString& lane : {QStringLiteral("alice"), QStringLiteral("-")}) {
-        const QJsonObject ws = QJsonDocument::fromJson(
-            ClusterFixture::clientScript({QStringLiteral("websocket"), QStringLiteral("api-0"), QStringLiteral("8080"), lane})).object();
+        const QJsonObject ws =
+            QJsonDocument::fromJson(
+                ClusterFixture::clientScript(
+                    {QStringLiteral("websocket"), QStringLiteral("api-0"), QStringLiteral("8080"), lane}))
+                .object();
         QCOMPARE(ws.value(u"status").toString(), QStringLiteral("HTTP/1.1 101 Switching Protocols"));
-        QCOMPARE(ws.value(u"accept").toString(), QStringLiteral("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")); // RFC 6455's example
+        QCOMPARE(ws.value(u"accept").toString(),
+                 QStringLiteral("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")); // RFC 6455's example
         const QString from = lane == u"alice" ? who(lane) : QStringLiteral("deployed");
-        QCOMPARE(ws.value(u"echoes").toArray(), (QJsonArray{QStringLiteral("echo from %1: hello").arg(from),
-                                                            QStringLiteral("echo from %1: again").arg(from)}));
+        QCOMPARE(ws.value(u"echoes").toArray(),
+                 (QJsonArray{QStringLiteral("echo from %1: hello").arg(from),
+                             QStringLiteral("echo from %1: again").arg(from)}));
     }
 }
 
@@ -248,22 +303,33 @@ void TstFiltering::mirrorGetsACopyWhileTheAppAnswers()
 {
     steal(QStringLiteral("alice")); // a steal and a mirror share the port
     const int port = ClusterFixture::freePort();
-    QProcess* mirror = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"), QStringLiteral("--mirror"),
-                                      QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port), QStringLiteral("--path-filter"),
-                                      QStringLiteral("^/mirrored"), QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
-                                     {{QStringLiteral("PORT"), QString::number(port)}, {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
-                                      {QStringLiteral("API_LOG"), QStringLiteral("1")},
-                                      {QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
+    QProcess* mirror = fixture.lanes(
+        {QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
+         QStringLiteral("--mirror"), QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
+         QStringLiteral("--path-filter"), QStringLiteral("^/mirrored"), QStringLiteral("--"),
+         QStringLiteral("python3"), QStringLiteral("api.py")},
+        {{QStringLiteral("PORT"), QString::number(port)},
+         {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+         {QStringLiteral("API_LOG"), QStringLiteral("1")},
+         {QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
     QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(mirror->peek(4096)).contains(u"stealing"), 15000);
     (void)QTest::qWaitFor([] { return false; }, 300); // the local app of the mirror starts listening
-    // The client is answered by the deployed app; the mirror's local app serves a copy, whose answer is dropped.
-    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/mirrored/1")).contains(u"api deployed @ api-0"), 5000);
-    QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(mirror->peek(16384)).contains(u"served GET /mirrored/1"), 5000);
+    // The client is answered by the deployed app; the mirror's local app serves a copy, whose answer is
+    // dropped.
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/mirrored/1"))
+                                 .contains(u"api deployed @ api-0"),
+                             5000);
+    QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(mirror->peek(16384)).contains(u"served GET /mirrored/1"),
+                             5000);
     QVERIFY(!QString::fromUtf8(mirror->peek(16384)).contains(u"served GET /other"));
-    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/other")).contains(u"api deployed"));
+    QVERIFY(
+        ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/other")).contains(u"api deployed"));
     // A request that alice steals is copied to the mirror too, and answered by alice.
-    const QJsonArray answers = QJsonDocument::fromJson(
-        ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-1:8080"), QStringLiteral("alice")})).array();
+    const QJsonArray answers =
+        QJsonDocument::fromJson(
+            ClusterFixture::clientScript(
+                {QStringLiteral("mixed"), QStringLiteral("api-1:8080"), QStringLiteral("alice")}))
+            .array();
     QCOMPARE(answers.first().toObject().value(u"who").toString(), who(QStringLiteral("alice")));
 }
 
@@ -271,9 +337,12 @@ void TstFiltering::endingASessionUnderLoadLosesNoRequest()
 {
     QProcess* alice = steal(QStringLiteral("alice"));
     QProcess load;
-    load.start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"), QStringLiteral("python3"),
-                                      QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py"), QStringLiteral("load"),
-                                      QStringLiteral("api-0:8080"), QStringLiteral("4"), QStringLiteral("3000"), QStringLiteral("alice"), QStringLiteral("-")});
+    load.start(QStringLiteral("ip"),
+               {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                QStringLiteral("python3"),
+                QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py"), QStringLiteral("load"),
+                QStringLiteral("api-0:8080"), QStringLiteral("4"), QStringLiteral("3000"),
+                QStringLiteral("alice"), QStringLiteral("-")});
     QVERIFY(load.waitForStarted());
     (void)QTest::qWaitFor([] { return false; }, 500); // let the load get going
     ::kill(pid_t(alice->processId()), SIGTERM);
@@ -295,9 +364,12 @@ void TstFiltering::operatorDeathLeavesTrafficFlowing()
 {
     steal(QStringLiteral("alice"));
     QProcess load;
-    load.start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"), QStringLiteral("python3"),
-                                      QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py"), QStringLiteral("load"),
-                                      QStringLiteral("api-1:8080"), QStringLiteral("4"), QStringLiteral("3000"), QStringLiteral("-"), QStringLiteral("alice")});
+    load.start(QStringLiteral("ip"),
+               {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                QStringLiteral("python3"),
+                QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py"), QStringLiteral("load"),
+                QStringLiteral("api-1:8080"), QStringLiteral("4"), QStringLiteral("3000"),
+                QStringLiteral("-"), QStringLiteral("alice")});
     QVERIFY(load.waitForStarted());
     (void)QTest::qWaitFor([] { return false; }, 500);
     fixture.killOperator();
@@ -305,7 +377,8 @@ void TstFiltering::operatorDeathLeavesTrafficFlowing()
     const QJsonObject counts = QJsonDocument::fromJson(load.readAllStandardOutput()).object();
     int total = 0;
     for (auto it = counts.begin(); it != counts.end(); ++it) {
-        QVERIFY2(!it.key().contains(u"error") && (it.key().startsWith(u"-->200:deployed") || it.key().startsWith(u"alice->")),
+        QVERIFY2(!it.key().contains(u"error") &&
+                     (it.key().startsWith(u"-->200:deployed") || it.key().startsWith(u"alice->")),
                  qPrintable(QStringLiteral("%1 x%2").arg(it.key()).arg(it.value().toInt())));
         total += it.value().toInt();
     }

@@ -22,7 +22,8 @@ static RequestView request(const QByteArray& method, const QByteArray& target, c
 
 static std::shared_ptr<const FilterSet> compile(const QByteArray& json, QStringList* warnings = nullptr)
 {
-    auto filter = daemon::parseHttpFilter(QJsonDocument::fromJson(json).object(), QStringLiteral("http_filter"));
+    auto filter =
+        daemon::parseHttpFilter(QJsonDocument::fromJson(json).object(), QStringLiteral("http_filter"));
     if (!filter)
         qWarning() << filter.error().message;
     if (!filter)
@@ -53,35 +54,65 @@ void TstHttpFilter::semantics_data()
     QTest::addColumn<bool>("matches");
 
     const QByteArray alice = R"({"header_filter": "x-lane: alice"})";
-    QTest::newRow("header exact") << alice << QByteArray("GET") << QByteArray("/") << QByteArray("x-lane: alice") << true;
-    QTest::newRow("header name case-insensitive") << alice << QByteArray("GET") << QByteArray("/") << QByteArray("X-Lane: alice") << true;
-    QTest::newRow("header value case-insensitive") << alice << QByteArray("GET") << QByteArray("/") << QByteArray("x-lane: ALICE") << true;
-    QTest::newRow("header unanchored") << alice << QByteArray("GET") << QByteArray("/") << QByteArray("x-lane: alice-2") << true;
-    QTest::newRow("header other value") << alice << QByteArray("GET") << QByteArray("/") << QByteArray("x-lane: bob") << false;
-    QTest::newRow("header absent") << alice << QByteArray("GET") << QByteArray("/") << QByteArray("accept: */*") << false;
-    QTest::newRow("header among many") << alice << QByteArray("POST") << QByteArray("/x") << QByteArray("host: api\nx-lane: alice\naccept: */*") << true;
-    QTest::newRow("header anchored") << QByteArray(R"({"header_filter": "^x-lane: alice$"})") << QByteArray("GET") << QByteArray("/") << QByteArray("x-lane: alice-2") << false;
-    QTest::newRow("header spans name and value") << QByteArray(R"({"header_filter": "^x-(lane|user): (alice|bob)$"})") << QByteArray("GET") << QByteArray("/") << QByteArray("x-user: bob") << true;
+    QTest::newRow("header exact") << alice << QByteArray("GET") << QByteArray("/")
+                                  << QByteArray("x-lane: alice") << true;
+    QTest::newRow("header name case-insensitive")
+        << alice << QByteArray("GET") << QByteArray("/") << QByteArray("X-Lane: alice") << true;
+    QTest::newRow("header value case-insensitive")
+        << alice << QByteArray("GET") << QByteArray("/") << QByteArray("x-lane: ALICE") << true;
+    QTest::newRow("header unanchored")
+        << alice << QByteArray("GET") << QByteArray("/") << QByteArray("x-lane: alice-2") << true;
+    QTest::newRow("header other value")
+        << alice << QByteArray("GET") << QByteArray("/") << QByteArray("x-lane: bob") << false;
+    QTest::newRow("header absent") << alice << QByteArray("GET") << QByteArray("/")
+                                   << QByteArray("accept: */*") << false;
+    QTest::newRow("header among many") << alice << QByteArray("POST") << QByteArray("/x")
+                                       << QByteArray("host: api\nx-lane: alice\naccept: */*") << true;
+    QTest::newRow("header anchored") << QByteArray(R"({"header_filter": "^x-lane: alice$"})")
+                                     << QByteArray("GET") << QByteArray("/") << QByteArray("x-lane: alice-2")
+                                     << false;
+    QTest::newRow("header spans name and value")
+        << QByteArray(R"({"header_filter": "^x-(lane|user): (alice|bob)$"})") << QByteArray("GET")
+        << QByteArray("/") << QByteArray("x-user: bob") << true;
     // mirrord's documented examples, as written.
-    QTest::newRow("mirrord header_filter") << QByteArray(R"({"header_filter": "x-user: alice"})") << QByteArray("GET") << QByteArray("/") << QByteArray("X-User: alice") << true;
-    QTest::newRow("mirrord path_filter") << QByteArray(R"({"path_filter": "^/api/v1"})") << QByteArray("GET") << QByteArray("/api/v1/users?id=1") << QByteArray() << true;
-    QTest::newRow("path no match") << QByteArray(R"({"path_filter": "^/api/v1"})") << QByteArray("GET") << QByteArray("/api/v2") << QByteArray() << false;
-    QTest::newRow("path with query") << QByteArray(R"({"path_filter": "debug=1"})") << QByteArray("GET") << QByteArray("/a?debug=1") << QByteArray() << true;
-    QTest::newRow("path anchored end without query") << QByteArray(R"({"path_filter": "^/a$"})") << QByteArray("GET") << QByteArray("/a?x=1") << QByteArray() << true;
-    QTest::newRow("path case-sensitive") << QByteArray(R"({"path_filter": "^/API"})") << QByteArray("GET") << QByteArray("/api") << QByteArray() << false;
-    QTest::newRow("method") << QByteArray(R"({"method_filter": "post"})") << QByteArray("POST") << QByteArray("/") << QByteArray() << true;
-    QTest::newRow("method other") << QByteArray(R"({"method_filter": "POST"})") << QByteArray("GET") << QByteArray("/") << QByteArray() << false;
+    QTest::newRow("mirrord header_filter")
+        << QByteArray(R"({"header_filter": "x-user: alice"})") << QByteArray("GET") << QByteArray("/")
+        << QByteArray("X-User: alice") << true;
+    QTest::newRow("mirrord path_filter") << QByteArray(R"({"path_filter": "^/api/v1"})") << QByteArray("GET")
+                                         << QByteArray("/api/v1/users?id=1") << QByteArray() << true;
+    QTest::newRow("path no match") << QByteArray(R"({"path_filter": "^/api/v1"})") << QByteArray("GET")
+                                   << QByteArray("/api/v2") << QByteArray() << false;
+    QTest::newRow("path with query") << QByteArray(R"({"path_filter": "debug=1"})") << QByteArray("GET")
+                                     << QByteArray("/a?debug=1") << QByteArray() << true;
+    QTest::newRow("path anchored end without query")
+        << QByteArray(R"({"path_filter": "^/a$"})") << QByteArray("GET") << QByteArray("/a?x=1")
+        << QByteArray() << true;
+    QTest::newRow("path case-sensitive") << QByteArray(R"({"path_filter": "^/API"})") << QByteArray("GET")
+                                         << QByteArray("/api") << QByteArray() << false;
+    QTest::newRow("method") << QByteArray(R"({"method_filter": "post"})") << QByteArray("POST")
+                            << QByteArray("/") << QByteArray() << true;
+    QTest::newRow("method other") << QByteArray(R"({"method_filter": "POST"})") << QByteArray("GET")
+                                  << QByteArray("/") << QByteArray() << false;
     const QByteArray allOf = R"({"all_of": [{"header": "x-debug-session: 4a4b"}, {"path": "^/api/users"}]})";
-    QTest::newRow("mirrord all_of both") << allOf << QByteArray("GET") << QByteArray("/api/users/7") << QByteArray("x-debug-session: 4a4b") << true;
-    QTest::newRow("mirrord all_of one") << allOf << QByteArray("GET") << QByteArray("/api/orders") << QByteArray("x-debug-session: 4a4b") << false;
+    QTest::newRow("mirrord all_of both") << allOf << QByteArray("GET") << QByteArray("/api/users/7")
+                                         << QByteArray("x-debug-session: 4a4b") << true;
+    QTest::newRow("mirrord all_of one") << allOf << QByteArray("GET") << QByteArray("/api/orders")
+                                        << QByteArray("x-debug-session: 4a4b") << false;
     const QByteArray anyOf = R"({"any_of": [{"header": "^x-debug-session: 4a4b"}, {"path": "^/api/users"}]})";
-    QTest::newRow("mirrord any_of header") << anyOf << QByteArray("GET") << QByteArray("/x") << QByteArray("x-debug-session: 4a4b") << true;
-    QTest::newRow("mirrord any_of path") << anyOf << QByteArray("GET") << QByteArray("/api/users") << QByteArray() << true;
-    QTest::newRow("mirrord any_of neither") << anyOf << QByteArray("GET") << QByteArray("/x") << QByteArray("a: b") << false;
-    const QByteArray nested = R"({"any_of": [{"all_of": [{"method": "GET"}, {"path": "^/health"}]}, {"header": "x-lane: alice"}]})";
-    QTest::newRow("nested inner") << nested << QByteArray("GET") << QByteArray("/health") << QByteArray() << true;
-    QTest::newRow("nested inner half") << nested << QByteArray("POST") << QByteArray("/health") << QByteArray() << false;
-    QTest::newRow("nested outer") << nested << QByteArray("POST") << QByteArray("/") << QByteArray("x-lane: alice") << true;
+    QTest::newRow("mirrord any_of header")
+        << anyOf << QByteArray("GET") << QByteArray("/x") << QByteArray("x-debug-session: 4a4b") << true;
+    QTest::newRow("mirrord any_of path")
+        << anyOf << QByteArray("GET") << QByteArray("/api/users") << QByteArray() << true;
+    QTest::newRow("mirrord any_of neither")
+        << anyOf << QByteArray("GET") << QByteArray("/x") << QByteArray("a: b") << false;
+    const QByteArray nested =
+        R"({"any_of": [{"all_of": [{"method": "GET"}, {"path": "^/health"}]}, {"header": "x-lane: alice"}]})";
+    QTest::newRow("nested inner") << nested << QByteArray("GET") << QByteArray("/health") << QByteArray()
+                                  << true;
+    QTest::newRow("nested inner half")
+        << nested << QByteArray("POST") << QByteArray("/health") << QByteArray() << false;
+    QTest::newRow("nested outer") << nested << QByteArray("POST") << QByteArray("/")
+                                  << QByteArray("x-lane: alice") << true;
 }
 
 void TstHttpFilter::semantics()
@@ -100,20 +131,28 @@ void TstHttpFilter::configErrors_data()
 {
     QTest::addColumn<QByteArray>("json");
     QTest::addColumn<QString>("error");
-    QTest::newRow("two kinds") << QByteArray(R"({"header_filter": "a", "path_filter": "b"})") << QString("http_filter: give exactly one of");
-    QTest::newRow("inner two kinds") << QByteArray(R"({"all_of": [{"header": "a", "path": "b"}]})") << QString("http_filter.all_of[0]: give exactly one of");
-    QTest::newRow("inner unknown key") << QByteArray(R"({"any_of": [{"header": "a", "colour": 1}]})") << QString("http_filter.any_of[0].colour: unknown key");
-    QTest::newRow("empty all_of") << QByteArray(R"({"all_of": []})") << QString("http_filter.all_of: expected a non-empty array");
-    QTest::newRow("wrong type") << QByteArray(R"({"header_filter": 5})") << QString("http_filter.header_filter: expected a string");
-    QTest::newRow("empty pattern") << QByteArray(R"({"header_filter": ""})") << QString("http_filter: an empty pattern");
-    QTest::newRow("ports wrong") << QByteArray(R"({"header_filter": "a", "ports": "80"})") << QString("http_filter.ports: expected an array");
+    QTest::newRow("two kinds") << QByteArray(R"({"header_filter": "a", "path_filter": "b"})")
+                               << QString("http_filter: give exactly one of");
+    QTest::newRow("inner two kinds") << QByteArray(R"({"all_of": [{"header": "a", "path": "b"}]})")
+                                     << QString("http_filter.all_of[0]: give exactly one of");
+    QTest::newRow("inner unknown key") << QByteArray(R"({"any_of": [{"header": "a", "colour": 1}]})")
+                                       << QString("http_filter.any_of[0].colour: unknown key");
+    QTest::newRow("empty all_of") << QByteArray(R"({"all_of": []})")
+                                  << QString("http_filter.all_of: expected a non-empty array");
+    QTest::newRow("wrong type") << QByteArray(R"({"header_filter": 5})")
+                                << QString("http_filter.header_filter: expected a string");
+    QTest::newRow("empty pattern") << QByteArray(R"({"header_filter": ""})")
+                                   << QString("http_filter: an empty pattern");
+    QTest::newRow("ports wrong") << QByteArray(R"({"header_filter": "a", "ports": "80"})")
+                                 << QString("http_filter.ports: expected an array");
 }
 
 void TstHttpFilter::configErrors()
 {
     QFETCH(QByteArray, json);
     QFETCH(QString, error);
-    auto parsed = daemon::parseHttpFilter(QJsonDocument::fromJson(json).object(), QStringLiteral("http_filter"));
+    auto parsed =
+        daemon::parseHttpFilter(QJsonDocument::fromJson(json).object(), QStringLiteral("http_filter"));
     QVERIFY(!parsed);
     QVERIFY2(parsed.error().message.startsWith(error), qPrintable(parsed.error().message));
 }
@@ -134,7 +173,8 @@ void TstHttpFilter::earlierSubscriptionWins()
 void TstHttpFilter::pcre2FallbackWarnsAndWorks()
 {
     QStringList warnings;
-    const auto set = compile(R"j({"header_filter": "^x-lane: (?!bob)"})j", &warnings); // look-around: RE2 refuses
+    const auto set =
+        compile(R"j({"header_filter": "^x-lane: (?!bob)"})j", &warnings); // look-around: RE2 refuses
     QVERIFY(set);
     QCOMPARE(warnings.size(), 1);
     QVERIFY(warnings.first().contains(u"PCRE2"));
