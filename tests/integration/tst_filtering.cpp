@@ -5,6 +5,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QTcpSocket>
 #include <QTest>
 
 #include <csignal>
@@ -313,7 +314,11 @@ void TstFiltering::mirrorGetsACopyWhileTheAppAnswers()
          {QStringLiteral("API_LOG"), QStringLiteral("1")},
          {QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
     QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(mirror->peek(4096)).contains(u"stealing"), 15000);
-    (void)QTest::qWaitFor([] { return false; }, 300); // the local app of the mirror starts listening
+    QTRY_VERIFY_WITH_TIMEOUT([port] { // the mirror's local app is listening
+        QTcpSocket probe;
+        probe.connectToHost(QHostAddress::LocalHost, quint16(port));
+        return probe.waitForConnected(200);
+    }(), 10000);
     // The client is answered by the deployed app; the mirror's local app serves a copy, whose answer is
     // dropped.
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/mirrored/1"))
