@@ -130,7 +130,7 @@ void HttpConnection::onClientData()
             ex.app->write(raw);
         return;
     }
-    if (m_stopReading || congested())
+    if (m_stopReading || congested() || (!m_current && int(m_exchanges.size()) >= kMaxPipelined))
         return; // the bytes wait in the socket; TCP pushes back on the client
     m_parser.feed(m_client->readAll());
     parseRequests();
@@ -138,7 +138,8 @@ void HttpConnection::onClientData()
 
 void HttpConnection::parseRequests()
 {
-    while (!m_stopReading && !congested()) {
+    // A pipelining client gets at most kMaxPipelined requests in flight; the rest waits in the socket.
+    while (!m_stopReading && !congested() && (m_current || int(m_exchanges.size()) < kMaxPipelined)) {
         switch (m_parser.next()) {
         case http::Parser::Event::NeedMore:
             return;
@@ -368,6 +369,11 @@ void HttpConnection::flush()
             m_closing = true;
             break;
         }
+        // The new head of the line may have held its app response back, and requests may wait to be parsed.
+        if (!m_exchanges.empty() && m_exchanges.front()->app && m_exchanges.front()->app->bytesAvailable() > 0)
+            QMetaObject::invokeMethod(this, [this, ex = m_exchanges.front().get()] { onAppData(ex); }, Qt::QueuedConnection);
+        if (int(m_exchanges.size()) == kMaxPipelined - 1)
+            QMetaObject::invokeMethod(this, &HttpConnection::onClientData, Qt::QueuedConnection);
     }
     if (m_closing && m_client && m_client->bytesToWrite() == 0)
         m_client->disconnectFromHost();

@@ -41,6 +41,8 @@ void HttpConnection::onAppData(Exchange* ex)
         flush();
         return;
     }
+    if (ex != m_exchanges.front().get() && ex->out.size() > kMaxWaitingResponse)
+        return; // queued behind a slower response: the app waits (TCP) until this one is at the head
     ex->response->feed(ex->app->readAll());
     for (;;) {
         const auto event = ex->response->next();

@@ -6,6 +6,7 @@
   raw HOST PORT HEX      sends raw bytes (hex), prints the status code of the answer (0 for none)
   expect HOST PORT       a POST with Expect: 100-continue and a chunked body with trailers
   websocket HOST PORT LANE  a WebSocket handshake, then two text messages: the echoes
+  pipeline HOST PORT N LANE...  N requests in one write, cycling LANEs; the answers, in the order they came
 """
 import http.client
 import json
@@ -115,6 +116,33 @@ def websocket(host, port, lane):
     print(json.dumps({"status": status, "accept": accept[0] if accept else "", "echoes": echoes}))
 
 
+def pipeline(host, port, n, lanes):
+    s = socket.create_connection((host, int(port)), timeout=20)
+    wire = b""
+    for i in range(n):
+        lane = lanes[i % len(lanes)]
+        wire += f"GET /pipe/{i} HTTP/1.1\r\nHost: api\r\n".encode()
+        wire += b"" if lane == "-" else f"x-lane: {lane}\r\n".encode()
+        wire += b"\r\n"
+    s.sendall(wire)
+    data, answers = b"", []
+    while len(answers) < n:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = data[:head_end].decode()
+            length = int([l.split(": ")[1] for l in head.split("\r\n") if l.lower().startswith("content-length")][0])
+            if len(data) >= head_end + 4 + length:
+                body = data[head_end + 4:head_end + 4 + length].decode()
+                answers.append(f"{who(body)} {body.split(' ')[-1].strip()}")
+                data = data[head_end + 4 + length:]
+                continue
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    print(json.dumps(answers))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "mixed":
@@ -127,3 +155,5 @@ if __name__ == "__main__":
         expect(*args)
     elif cmd == "websocket":
         websocket(*args)
+    elif cmd == "pipeline":
+        pipeline(args[0], args[1], int(args[2]), args[3:])

@@ -11,6 +11,9 @@
 #include <csignal>
 #include <unistd.h>
 
+// More than the agent keeps in flight (16), so that the cap is crossed.
+constexpr int kPipelineTestRequests = 20;
+
 class TstFiltering : public QObject
 {
     Q_OBJECT
@@ -20,6 +23,7 @@ private slots:
     void cleanup();
     void keepAliveConnectionMixesMatchedAndUnmatched();
     void threeSessionsUnderLoadGetOnlyTheirRequests();
+    void pipelinedRequestsAreAnsweredInOrder();
     void badRequestsGetTheirStatus_data();
     void badRequestsGetTheirStatus();
     void http2PriorKnowledgePassesThroughToTheApp();
@@ -123,6 +127,20 @@ void TstFiltering::threeSessionsUnderLoadGetOnlyTheirRequests()
         total += it.value().toInt();
     }
     QCOMPARE(total, threads * perThread);
+}
+
+void TstFiltering::pipelinedRequestsAreAnsweredInOrder()
+{
+    steal(QStringLiteral("alice"));
+    const int n = 3 * kPipelineTestRequests;
+    const QJsonArray answers = QJsonDocument::fromJson(ClusterFixture::clientScript(
+        {QStringLiteral("pipeline"), QStringLiteral("api-0"), QStringLiteral("8080"), QString::number(n), QStringLiteral("alice"),
+         QStringLiteral("-"), QStringLiteral("-")})).array();
+    QCOMPARE(answers.size(), n);
+    for (int i = 0; i < n; ++i) {
+        const QString expected = QStringLiteral("%1 /pipe/%2").arg(i % 3 == 0 ? who(QStringLiteral("alice")) : QStringLiteral("deployed")).arg(i);
+        QCOMPARE(answers[i].toString(), expected);
+    }
 }
 
 void TstFiltering::badRequestsGetTheirStatus_data()
