@@ -16,7 +16,8 @@
 namespace lanes::agent {
 
 constexpr int kNoticeIntervalMs = 1000;
-constexpr int kDrainTimeoutMs = 5000;
+constexpr int kDrainTimeoutMs =
+    30000; // long enough for clients to finish; their connections break when we go
 
 struct AgentOptions
 {

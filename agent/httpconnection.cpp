@@ -370,8 +370,10 @@ void HttpConnection::flush()
             break;
         }
         // The new head of the line may have held its app response back, and requests may wait to be parsed.
-        if (!m_exchanges.empty() && m_exchanges.front()->app && m_exchanges.front()->app->bytesAvailable() > 0)
-            QMetaObject::invokeMethod(this, [this, ex = m_exchanges.front().get()] { onAppData(ex); }, Qt::QueuedConnection);
+        if (!m_exchanges.empty() && m_exchanges.front()->app &&
+            m_exchanges.front()->app->bytesAvailable() > 0)
+            QMetaObject::invokeMethod(
+                this, [this, ex = m_exchanges.front().get()] { onAppData(ex); }, Qt::QueuedConnection);
         if (int(m_exchanges.size()) == kMaxPipelined - 1)
             QMetaObject::invokeMethod(this, &HttpConnection::onClientData, Qt::QueuedConnection);
     }

@@ -19,7 +19,7 @@ namespace lanes::agent {
 constexpr int kDetectTimeoutMs = 1000;        // a client silent this long may speak a server-first protocol
 constexpr qsizetype kReplayLimit = 64 * 1024; // requests up to this size can be replayed to the app
 constexpr qsizetype kClientHighWater = 256 * 1024;
-constexpr int kMaxPipelined = 16;                  // requests in flight on one connection; more wait unread
+constexpr int kMaxPipelined = 16; // requests in flight on one connection; more wait unread
 constexpr qsizetype kMaxWaitingResponse = 256 * 1024; // an app response queued behind others reads no further
 
 // Where a request goes.

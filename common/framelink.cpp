@@ -132,6 +132,8 @@ void FrameLink::onTick()
         finish(reason);
         return;
     }
+    if (!m_pinging)
+        return;
     v1::Frame ping;
     ping.mutable_ping()->set_seq(++m_pingSeq);
     ping.mutable_ping()->set_sent_at_us(quint64(m_clock.nsecsElapsed() / 1000));

@@ -33,6 +33,9 @@ public:
     // Round trip of the last ping, in microseconds; -1 before the first pong.
     qint64 latencyUs() const { return m_latencyUs; }
     QString peerName() const;
+    // The dialling side pings; the accepting side only answers and watches for silence, which halves the
+    // keepalive traffic of an operator with many sessions.
+    void setPinging(bool pinging) { m_pinging = pinging; }
 
 signals:
     void connected();
@@ -56,6 +59,7 @@ private:
     QString m_remoteReason;
     mutable QString m_peerName;
     bool m_closed = false;
+    bool m_pinging = true;
 };
 
 // Dials `url` with `tls` and, once connected, says Hello as `peer` with the features of this build.

@@ -31,7 +31,9 @@ LinkServer::LinkServer(const QSslConfiguration& tls, QObject* parent)
                 socket->deleteLater();
                 continue;
             }
-            emit linkAccepted(new FrameLink(socket), cert);
+            auto* link = new FrameLink(socket);
+            link->setPinging(false); // the dialler pings; we answer
+            emit linkAccepted(link, cert);
         }
     });
 }

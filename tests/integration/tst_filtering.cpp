@@ -133,12 +133,18 @@ void TstFiltering::pipelinedRequestsAreAnsweredInOrder()
 {
     steal(QStringLiteral("alice"));
     const int n = 3 * kPipelineTestRequests;
-    const QJsonArray answers = QJsonDocument::fromJson(ClusterFixture::clientScript(
-        {QStringLiteral("pipeline"), QStringLiteral("api-0"), QStringLiteral("8080"), QString::number(n), QStringLiteral("alice"),
-         QStringLiteral("-"), QStringLiteral("-")})).array();
+    const QJsonArray answers =
+        QJsonDocument::fromJson(
+            ClusterFixture::clientScript({QStringLiteral("pipeline"), QStringLiteral("api-0"),
+                                          QStringLiteral("8080"), QString::number(n), QStringLiteral("alice"),
+                                          QStringLiteral("-"), QStringLiteral("-")}))
+            .array();
     QCOMPARE(answers.size(), n);
     for (int i = 0; i < n; ++i) {
-        const QString expected = QStringLiteral("%1 /pipe/%2").arg(i % 3 == 0 ? who(QStringLiteral("alice")) : QStringLiteral("deployed")).arg(i);
+        const QString expected =
+            QStringLiteral("%1 /pipe/%2")
+                .arg(i % 3 == 0 ? who(QStringLiteral("alice")) : QStringLiteral("deployed"))
+                .arg(i);
         QCOMPARE(answers[i].toString(), expected);
     }
 }
@@ -332,11 +338,13 @@ void TstFiltering::mirrorGetsACopyWhileTheAppAnswers()
          {QStringLiteral("API_LOG"), QStringLiteral("1")},
          {QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
     QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(mirror->peek(4096)).contains(u"stealing"), 15000);
-    QTRY_VERIFY_WITH_TIMEOUT([port] { // the mirror's local app is listening
-        QTcpSocket probe;
-        probe.connectToHost(QHostAddress::LocalHost, quint16(port));
-        return probe.waitForConnected(200);
-    }(), 10000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        [port] { // the mirror's local app is listening
+            QTcpSocket probe;
+            probe.connectToHost(QHostAddress::LocalHost, quint16(port));
+            return probe.waitForConnected(200);
+        }(),
+        10000);
     // The client is answered by the deployed app; the mirror's local app serves a copy, whose answer is
     // dropped.
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/mirrored/1"))
@@ -373,8 +381,11 @@ void TstFiltering::endingASessionUnderLoadLosesNoRequest()
     const QJsonObject counts = QJsonDocument::fromJson(load.readAllStandardOutput()).object();
     int total = 0;
     for (auto it = counts.begin(); it != counts.end(); ++it) {
-        const bool fine = it.key() == u"alice->200:alice-local" || it.key() == u"alice->200:deployed" ||
-                          it.key().startsWith(u"alice->502") || it.key() == u"-->200:deployed";
+        const bool fine =
+            it.key() == u"alice->200:alice-local" || it.key() == u"alice->200:deployed" ||
+            it.key().startsWith(u"alice->502") ||
+            // the local app died mid-response (Ctrl-C): what it had sent went out, then the close
+            it.key() == u"alice->error:IncompleteRead" || it.key() == u"-->200:deployed";
         QVERIFY2(fine, qPrintable(QStringLiteral("%1 x%2").arg(it.key()).arg(it.value().toInt())));
         total += it.value().toInt();
     }
@@ -391,7 +402,7 @@ void TstFiltering::operatorDeathLeavesTrafficFlowing()
                {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
                 QStringLiteral("python3"),
                 QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py"), QStringLiteral("load"),
-                QStringLiteral("api-1:8080"), QStringLiteral("4"), QStringLiteral("3000"),
+                QStringLiteral("api-1:8080"), QStringLiteral("4"), QStringLiteral("2000"),
                 QStringLiteral("-"), QStringLiteral("alice")});
     QVERIFY(load.waitForStarted());
     (void)QTest::qWaitFor([] { return false; }, 500);
@@ -405,8 +416,8 @@ void TstFiltering::operatorDeathLeavesTrafficFlowing()
                  qPrintable(QStringLiteral("%1 x%2").arg(it.key()).arg(it.value().toInt())));
         total += it.value().toInt();
     }
-    QCOMPARE(total, 4 * 3000);
-    QCOMPARE(counts.value(u"-->200:deployed").toInt(), 4 * 1500); // unmatched traffic never noticed
+    QCOMPARE(total, 4 * 2000);
+    QCOMPARE(counts.value(u"-->200:deployed").toInt(), 4 * 1000); // unmatched traffic never noticed
 }
 
 QTEST_GUILESS_MAIN(TstFiltering)
