@@ -238,75 +238,68 @@ void Cli::runCommand()
         runStatus();
 }
 
+// One line of a table: each cell padded to its width (the last one is not padded).
+static QString row(const QStringList& cells, const QList<int>& widths)
+{
+    QString line;
+    for (qsizetype i = 0; i < cells.size(); ++i)
+        line += i + 1 < cells.size() ? cells[i].leftJustified(widths.value(i)) + u' ' : cells[i];
+    return line;
+}
+
+template <class R> void Cli::query(const QString& method, std::function<void(const R&)> printTable)
+{
+    rpc::call<R>(*m_endpoint, method, ide::CredentialsParams{m_options.credentials},
+                 [this, printTable](Result<R> result) {
+                     if (!result)
+                         return done(1, describe(result.error()));
+                     if (m_options.json)
+                         out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson()));
+                     else
+                         printTable(*result);
+                     done(0);
+                 });
+}
+
 void Cli::runLs()
 {
-    rpc::call<ide::TargetsListResult>(
-        *m_endpoint, ide::method::targetsList, ide::CredentialsParams{m_options.credentials},
-        [this](Result<ide::TargetsListResult> result) {
-            if (!result)
-                return done(1, describe(result.error()));
-            if (m_options.json)
-                return out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson())), done(0);
-            out(QStringLiteral("%1 %2 %3 %4")
-                    .arg(QStringLiteral("TARGET"), -22)
-                    .arg(QStringLiteral("KIND"), -11)
-                    .arg(QStringLiteral("PORTS"), -8)
-                    .arg(QStringLiteral("PODS")));
-            for (const ide::TargetSummary& t : result->targets) {
-                QStringList pods;
-                for (const ide::PodSummary& p : t.pods)
-                    pods << QStringLiteral("%1 (%2)").arg(p.name, p.ip);
-                out(QStringLiteral("%1 %2 %3 %4")
-                        .arg(t.path, -22)
-                        .arg(t.kind, -11)
-                        .arg(ports(t.ports), -8)
-                        .arg(pods.join(QStringLiteral(", "))));
-            }
-            done(0);
-        });
+    const QList<int> widths{22, 11, 8};
+    query<ide::TargetsListResult>(ide::method::targetsList, [widths](const ide::TargetsListResult& result) {
+        out(row({QStringLiteral("TARGET"), QStringLiteral("KIND"), QStringLiteral("PORTS"),
+                 QStringLiteral("PODS")},
+                widths));
+        for (const ide::TargetSummary& t : result.targets) {
+            QStringList pods;
+            for (const ide::PodSummary& p : t.pods)
+                pods << QStringLiteral("%1 (%2)").arg(p.name, p.ip);
+            out(row({t.path, t.kind, ports(t.ports), pods.join(QStringLiteral(", "))}, widths));
+        }
+    });
 }
 
 void Cli::runStatus()
 {
-    rpc::call<ide::ClusterSessionsResult>(
-        *m_endpoint, ide::method::clusterSessions, ide::CredentialsParams{m_options.credentials},
-        [this](Result<ide::ClusterSessionsResult> result) {
-            if (!result)
-                return done(1, describe(result.error()));
-            if (m_options.json)
-                return out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson())), done(0);
-            out(QStringLiteral("%1 %2 %3 %4 %5")
-                    .arg(QStringLiteral("SESSION"), -14)
-                    .arg(QStringLiteral("USER"), -10)
-                    .arg(QStringLiteral("TARGET"), -18)
-                    .arg(QStringLiteral("PORTS"), -8)
-                    .arg(QStringLiteral("AGE")));
-            for (const ide::ClusterSession& s : result->sessions)
-                out(QStringLiteral("%1 %2 %3 %4 %5")
-                        .arg(s.id, -14)
-                        .arg(s.user, -10)
-                        .arg(s.target, -18)
-                        .arg(ports(s.ports), -8)
-                        .arg(age(s.ageSeconds)));
-            if (result->sessions.isEmpty())
+    query<ide::ClusterSessionsResult>(
+        ide::method::clusterSessions, [](const ide::ClusterSessionsResult& result) {
+            const QList<int> sessionWidths{14, 10, 18, 8};
+            out(row({QStringLiteral("SESSION"), QStringLiteral("USER"), QStringLiteral("TARGET"),
+                     QStringLiteral("PORTS"), QStringLiteral("AGE")},
+                    sessionWidths));
+            for (const ide::ClusterSession& s : result.sessions)
+                out(row({s.id, s.user, s.target, ports(s.ports), age(s.ageSeconds)}, sessionWidths));
+            if (result.sessions.isEmpty())
                 out(QStringLiteral("(no sessions)"));
-            if (!result->locks.isEmpty()) {
-                out(QString());
-                out(QStringLiteral("%1 %2 %3 %4 %5")
-                        .arg(QStringLiteral("POD"), -14)
-                        .arg(QStringLiteral("PORT"), -6)
-                        .arg(QStringLiteral("USER"), -10)
-                        .arg(QStringLiteral("SESSION"), -14)
-                        .arg(QStringLiteral("FILTER")));
-                for (const ide::PortLockSummary& l : result->locks)
-                    out(QStringLiteral("%1 %2 %3 %4 %5")
-                            .arg(l.pod, -14)
-                            .arg(l.port, -6)
-                            .arg(l.user, -10)
-                            .arg(l.sessionId, -14)
-                            .arg(l.filter.isEmpty() ? QStringLiteral("(whole port, locked)") : l.filter));
-            }
-            done(0);
+            if (result.locks.isEmpty())
+                return;
+            const QList<int> lockWidths{14, 6, 10, 14};
+            out(QString());
+            out(row({QStringLiteral("POD"), QStringLiteral("PORT"), QStringLiteral("USER"),
+                     QStringLiteral("SESSION"), QStringLiteral("FILTER")},
+                    lockWidths));
+            for (const ide::PortLockSummary& l : result.locks)
+                out(row({l.pod, QString::number(l.port), l.user, l.sessionId,
+                         l.filter.isEmpty() ? QStringLiteral("(whole port, locked)") : l.filter},
+                        lockWidths));
         });
 }
 

@@ -49,6 +49,8 @@ private:
     void onConnected();
     void runCommand();
     void runExec();
+    // A one-shot question to the operator through lanesd: JSON with --json, else `printTable`.
+    template <class R> void query(const QString& method, std::function<void(const R&)> printTable);
     void runLs();
     void runStatus();
     void startChild(const ide::SessionStartResult& session);
