@@ -3,6 +3,7 @@
 
 #include "iptables.h"
 #include "logging.h"
+#include "outgoing.h"
 #include "streambridge.h"
 
 #include <QSet>
@@ -75,6 +76,12 @@ Result<void> Agent::start()
                         << m_listener.serverPort();
     });
     connect(m_link, &FrameLink::frameReceived, this, &Agent::onFrame);
+    connect(m_mux, &Mux::incoming, this, [this](Stream* stream) {
+        if (!serveOutgoing(stream, this)) {
+            count("agent.unexpected_stream");
+            stream->reset(Error{ErrorCode::Unsupported, QStringLiteral("agents take only outgoing and DNS streams"), {}});
+        }
+    });
     connect(m_link, &FrameLink::closed, this, [this](const QString& why) {
         // Without the operator nobody can reach our sessions: requests in flight fail open to the app.
         m_mux->resetAll(Error{ErrorCode::AgentLost, why, {}});

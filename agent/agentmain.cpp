@@ -40,6 +40,10 @@ int agentMain(int argc, char** argv)
     }
     if (cleanup)
         return removeChains(args["cleanup"]) < 0 ? 3 : 0;
+    if (const std::string error = enterPodFiles(args["netns"]); !error.empty()) {
+        fprintf(stderr, "lanes-agent: %s\n", error.c_str());
+        return 3;
+    }
     return superviseWorker(args["id"], [&]() -> int {
         QCoreApplication app(argc, argv);
         installLogFormat();

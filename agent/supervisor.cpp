@@ -7,8 +7,10 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +36,30 @@ std::string joinNetworkNamespace(const std::string& name)
     const int err = errno;
     close(fd);
     return rc == 0 ? std::string() : "cannot enter " + path + ": " + strerror(err);
+}
+
+std::string enterPodFiles(const std::string& name)
+{
+    if (unshare(CLONE_NEWNS) != 0)
+        return std::string("unshare(CLONE_NEWNS): ") + strerror(errno);
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        return std::string("cannot make / private: ") + strerror(errno);
+    const std::string dir = "/etc/netns/" + name;
+    DIR* d = opendir(dir.c_str());
+    if (!d)
+        return {}; // nothing of its own: the pod sees the node's files
+    std::string error;
+    while (const dirent* entry = readdir(d)) {
+        const std::string file = entry->d_name;
+        if (file == "." || file == "..")
+            continue;
+        const std::string from = dir + "/" + file;
+        const std::string onto = "/etc/" + file;
+        if (mount(from.c_str(), onto.c_str(), nullptr, MS_BIND, nullptr) != 0 && error.empty())
+            error = "cannot bind " + from + " onto " + onto + ": " + strerror(errno);
+    }
+    closedir(d);
+    return error;
 }
 
 int superviseWorker(const std::string& agentId, const std::function<int()>& worker)

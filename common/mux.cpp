@@ -43,6 +43,16 @@ void Stream::reset(const Error& error)
     m_mux->release(m_id);
 }
 
+void Stream::accept(const v1::StreamMeta& outcome)
+{
+    if (m_done)
+        return;
+    v1::Frame frame;
+    frame.mutable_stream_accepted()->set_id(m_id);
+    *frame.mutable_stream_accepted()->mutable_meta() = outcome;
+    m_mux->send(frame);
+}
+
 void Stream::consumed(qint64 bytes)
 {
     if (m_done || m_peerEnded || bytes <= 0)
@@ -205,6 +215,10 @@ bool Mux::handleFrame(const v1::Frame& frame)
     case v1::Frame::kStreamWindow:
         if (Stream* s = find(frame.stream_window().id()))
             s->onWindow(frame.stream_window().credit());
+        return true;
+    case v1::Frame::kStreamAccepted:
+        if (Stream* s = find(frame.stream_accepted().id()))
+            emit s->accepted(frame.stream_accepted().meta());
         return true;
     default:
         return false;

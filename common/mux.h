@@ -30,6 +30,8 @@ public:
     // Half-closes our direction once the queue is sent.
     void end();
     void reset(const Error& error);
+    // The receiver of an OUTGOING or DNS stream tells the opener the outcome (StreamAccepted).
+    void accept(const v1::StreamMeta& outcome);
     // The receiver processed `bytes` of what dataReceived() gave; grants the peer that credit again.
     void consumed(qint64 bytes);
     // Bytes written but not yet sent for lack of credit: the producer should pause above its mark.
@@ -43,6 +45,8 @@ signals:
     void wasReset(const lanes::Error& error);
     // The queue went below what a producer may add again.
     void drained();
+    // The peer's StreamAccepted: the outcome of an OUTGOING or DNS stream we opened.
+    void accepted(const lanes::v1::StreamMeta& outcome);
 
 private:
     friend class Mux;

@@ -3,11 +3,13 @@
 
 #include "httpfilter.h"
 #include "jsonreader.h"
+#include "rules.h"
 #include "tls.h"
 
 #include <QDir>
 #include <QFile>
 #include <QJsonDocument>
+#include <QRegularExpression>
 
 namespace lanes::daemon {
 namespace {
@@ -119,14 +121,115 @@ void readIncoming(JsonReader& r, IncomingConfig& in)
     }
 }
 
-void readNetwork(JsonReader& r, IncomingConfig& in)
+// A filter object: {"local": [items]} or {"remote": [items]}, each item checked by the layer's own parser.
+void readItemFilter(JsonReader& r, QString& mode, QStringList& items)
 {
-    notYet(r, {"outgoing", "dns"});
-    if (r.has(QStringLiteral("incoming"))) {
-        JsonReader incoming = r.child(QStringLiteral("incoming"));
-        readIncoming(incoming, in);
+    if (!r.value().isObject())
+        return r.error(QStringLiteral("expected an object with \"local\" or \"remote\""));
+    const bool local = r.has(QStringLiteral("local"));
+    const bool remote = r.has(QStringLiteral("remote"));
+    if (local == remote)
+        return r.error(QStringLiteral("expected exactly one of \"local\" and \"remote\""));
+    mode = local ? QStringLiteral("local") : QStringLiteral("remote");
+    JsonReader list = r.child(mode);
+    if (list.value().isString()) { // mirrord takes one item as a string too
+        items = {list.value().toString()};
+    } else {
+        readValue(list, items);
     }
     r.rejectUnknown();
+    for (int i = 0; i < items.size() && !r.failed(); ++i) {
+        const QByteArray item = items[i].toUtf8();
+        layer::RuleItem parsed;
+        char error[layer::kRuleErrorSize];
+        if (item.contains(';') || !layer::parseRuleItem(item.constData(), size_t(item.size()), &parsed, error,
+                                                        sizeof error))
+            list.element(i).error(item.contains(';') ? QStringLiteral("\"%1\": a ; in an item").arg(items[i])
+                                                     : QString::fromUtf8(error));
+    }
+}
+
+void readOutgoing(JsonReader& r, OutgoingConfig& out)
+{
+    if (r.value().isBool()) { // "outgoing": false
+        out.tcp = out.udp = r.value().toBool();
+        return;
+    }
+    notYet(r, {"unix_streams"});
+    r.optional(QStringLiteral("tcp"), out.tcp);
+    r.optional(QStringLiteral("udp"), out.udp);
+    r.optional(QStringLiteral("ignore_localhost"), out.ignoreLocalhost);
+    if (r.has(QStringLiteral("filter"))) {
+        JsonReader filter = r.child(QStringLiteral("filter"));
+        readItemFilter(filter, out.filterMode, out.filterItems);
+    }
+    r.rejectUnknown();
+}
+
+void readDns(JsonReader& r, OutgoingConfig& out)
+{
+    if (r.value().isBool()) {
+        out.dns = r.value().toBool();
+        return;
+    }
+    r.optional(QStringLiteral("enabled"), out.dns);
+    if (r.has(QStringLiteral("filter"))) {
+        JsonReader filter = r.child(QStringLiteral("filter"));
+        readItemFilter(filter, out.dnsFilterMode, out.dnsFilterItems);
+    }
+    r.rejectUnknown();
+}
+
+void readNetwork(JsonReader& r, LanesConfig& config)
+{
+    if (r.has(QStringLiteral("incoming"))) {
+        JsonReader incoming = r.child(QStringLiteral("incoming"));
+        readIncoming(incoming, config.incoming);
+    }
+    if (r.has(QStringLiteral("outgoing"))) {
+        JsonReader outgoing = r.child(QStringLiteral("outgoing"));
+        readOutgoing(outgoing, config.outgoing);
+    }
+    if (r.has(QStringLiteral("dns"))) {
+        JsonReader dns = r.child(QStringLiteral("dns"));
+        readDns(dns, config.outgoing);
+    }
+    r.rejectUnknown();
+}
+
+// mirrord's include/exclude: a list, or one string with ;-separated names.
+void readNames(JsonReader& r, const QString& key, QStringList& out)
+{
+    if (!r.has(key))
+        return;
+    JsonReader names = r.child(key);
+    if (names.value().isString())
+        out = names.value().toString().split(u';', Qt::SkipEmptyParts);
+    else
+        readValue(names, out);
+}
+
+void readEnv(JsonReader& r, EnvConfig& env)
+{
+    if (r.value().isBool()) { // "env": false takes nothing from the target
+        if (!r.value().toBool())
+            env.include = {QStringLiteral("!")};
+        return;
+    }
+    notYet(r, {"env_file", "mapping", "unset", "load_from_process"});
+    readNames(r, QStringLiteral("include"), env.include);
+    readNames(r, QStringLiteral("exclude"), env.exclude);
+    r.optional(QStringLiteral("override"), env.override);
+    r.rejectUnknown();
+}
+
+bool wildcardMatch(const QString& pattern, const QString& name)
+{
+    return QRegularExpression(QRegularExpression::wildcardToRegularExpression(
+                                  pattern, QRegularExpression::UnanchoredWildcardConversion),
+                              QRegularExpression::NoPatternOption)
+        .match(name, 0, QRegularExpression::NormalMatch)
+        .capturedLength() == name.size();
 }
 
 } // namespace
@@ -149,6 +252,54 @@ QList<PortMap> LanesConfig::stealPorts(const QList<int>& targetPorts) const
     return out;
 }
 
+QString OutgoingConfig::layerRules() const
+{
+    QStringList parts{QStringLiteral("tcp=%1").arg(tcp ? 1 : 0), QStringLiteral("udp=%1").arg(udp ? 1 : 0),
+                      QStringLiteral("localhost=%1").arg(ignoreLocalhost ? 1 : 0),
+                      QStringLiteral("dns=%1").arg(dns ? 1 : 0)};
+    if (!filterMode.isEmpty())
+        parts << QStringLiteral("mode=") + filterMode;
+    for (const QString& item : filterItems)
+        parts << QStringLiteral("item=") + item;
+    if (!dnsFilterMode.isEmpty())
+        parts << QStringLiteral("dnsmode=") + dnsFilterMode;
+    for (const QString& item : dnsFilterItems)
+        parts << QStringLiteral("dnsitem=") + item;
+    return parts.join(u';');
+}
+
+QStringList OutgoingConfig::localNames() const
+{
+    QStringList names;
+    if (filterMode != u"local")
+        return names;
+    for (const QString& item : filterItems) {
+        const QByteArray bytes = item.toUtf8();
+        layer::RuleItem parsed;
+        if (layer::parseRuleItem(bytes.constData(), size_t(bytes.size()), &parsed, nullptr, 0) &&
+            parsed.host == layer::RuleItem::Host::Name && !names.contains(QLatin1String(parsed.name)))
+            names << QLatin1String(parsed.name);
+    }
+    return names;
+}
+
+QMap<QString, QString> EnvConfig::apply(const QMap<QString, QString>& remote) const
+{
+    QMap<QString, QString> out;
+    for (auto it = remote.begin(); it != remote.end(); ++it) {
+        const QString& name = it.key();
+        auto matches = [&name](const QString& p) { return wildcardMatch(p, name); };
+        if (!include.isEmpty() && std::none_of(include.begin(), include.end(), matches))
+            continue;
+        if (std::any_of(exclude.begin(), exclude.end(), matches))
+            continue;
+        out.insert(name, it.value());
+    }
+    for (auto it = override.begin(); it != override.end(); ++it)
+        out.insert(it.key(), it.value());
+    return out;
+}
+
 Result<LanesConfig> parseConfig(const QJsonObject& json)
 {
     LanesConfig config;
@@ -167,13 +318,17 @@ Result<LanesConfig> parseConfig(const QJsonObject& json)
     }
     if (r.has(QStringLiteral("feature"))) {
         JsonReader feature = r.child(QStringLiteral("feature"));
-        notYet(feature, {"env", "fs", "split_queues", "hostname", "copy_target"});
+        notYet(feature, {"fs", "split_queues", "hostname", "copy_target"});
         if (feature.has(QStringLiteral("network"))) {
             JsonReader network = feature.child(QStringLiteral("network"));
             if (!network.value().isObject())
                 network.error(QStringLiteral("expected an object"));
             else
-                readNetwork(network, config.incoming);
+                readNetwork(network, config);
+        }
+        if (feature.has(QStringLiteral("env"))) {
+            JsonReader env = feature.child(QStringLiteral("env"));
+            readEnv(env, config.env);
         }
         feature.rejectUnknown();
     }

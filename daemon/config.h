@@ -31,11 +31,41 @@ struct IncomingConfig
     QList<int> httpFilterPorts{80, 8080}; // mirrord's default: other stolen ports are stolen unfiltered
 };
 
+// mirrord's feature.network.outgoing and feature.network.dns, as the layer enforces them (layer/rules.h).
+struct OutgoingConfig
+{
+    bool tcp = true;
+    bool udp = true;
+    bool ignoreLocalhost = false;
+    QString filterMode; // "", "local" or "remote"
+    QStringList filterItems;
+    bool dns = true;
+    QString dnsFilterMode;
+    QStringList dnsFilterItems;
+
+    // The layer's LANES_OUTGOING form.
+    QString layerRules() const;
+    // The host names the filter keeps local, which must resolve on this machine.
+    QStringList localNames() const;
+};
+
+// mirrord's feature.env: which of the target's environment variables join the launch environment.
+struct EnvConfig
+{
+    QStringList include; // empty: all; `*` and `?` are wildcards
+    QStringList exclude;
+    QMap<QString, QString> override;
+
+    QMap<QString, QString> apply(const QMap<QString, QString>& remote) const;
+};
+
 struct LanesConfig
 {
     QString targetPath; // deploy/api, pod/api-0
     QString targetNamespace;
     IncomingConfig incoming;
+    OutgoingConfig outgoing;
+    EnvConfig env;
 
     // The remote ports to steal and where each one lands locally, given the target's own ports.
     QList<PortMap> stealPorts(const QList<int>& targetPorts) const;

@@ -5,13 +5,56 @@
 #include "logging.h"
 #include "streambridge.h"
 
+#include <QHostInfo>
+#include <QRandomGenerator>
+
 namespace lanes::daemon {
 
-Session::Session(Credentials credentials, QString target, Steal steal, QObject* parent)
+Session::Session(Credentials credentials, QString target, Steal steal, Launch launch, QObject* parent)
     : QObject(parent), m_client(new OperatorClient(std::move(credentials), this)),
-      m_target(std::move(target)), m_ports(steal.ports), m_steal(std::move(steal)),
+      m_target(std::move(target)), m_ports(steal.ports), m_steal(std::move(steal)), m_launch(std::move(launch)),
+      m_token(QString::number(QRandomGenerator::system()->generate64(), 16) +
+              QString::number(QRandomGenerator::system()->generate64(), 16)),
       m_started(QDateTime::currentDateTimeUtc())
 {
+}
+
+void Session::answerLayer(const LayerRequest& request, Answer answer)
+{
+    if (m_state != State::Running) {
+        answer(QStringLiteral("ERR %1 the session is %2")
+                   .arg(request.kind == LayerRequest::Kind::Resolve ? QStringLiteral("EAI_AGAIN")
+                                                                    : QStringLiteral("ECONNREFUSED"),
+                        stateName(m_state))
+                   .toUtf8());
+        return;
+    }
+    if (request.kind == LayerRequest::Kind::Resolve) {
+        resolveRemotely(m_client->mux(), request.name, std::move(answer));
+        return;
+    }
+    connectRemotely(m_client->mux(), request, std::move(answer),
+                    [this](const QString& text) { emit message(2, QStringLiteral("outgoing: ") + text); }, this);
+}
+
+void Session::addLaunchEnvironment(const QMap<QString, QString>& remote, QMap<QString, QString>& env)
+{
+    for (auto [name, value] : m_launch.env.apply(remote).asKeyValueRange())
+        env.insert(name, value);
+    if (m_launch.layerSocket.isEmpty() || m_launch.layerLibrary.isEmpty())
+        return;
+    env.insert(QStringLiteral("LD_PRELOAD"), m_launch.layerLibrary);
+    env.insert(QStringLiteral("LANES_LAYER_SOCKET"), m_launch.layerSocket);
+    env.insert(QStringLiteral("LANES_SESSION_TOKEN"), m_token);
+    env.insert(QStringLiteral("LANES_OUTGOING"), m_launch.outgoing.layerRules());
+    for (const QString& name : m_launch.outgoing.localNames()) {
+        QHostInfo::lookupHost(name, this, [this, name](const QHostInfo& info) {
+            if (info.error() != QHostInfo::NoError || info.addresses().isEmpty())
+                emit message(2, QStringLiteral("the outgoing filter keeps %1 local, but %1 does not resolve on "
+                                               "this machine; connections to it will fail")
+                                    .arg(name));
+        });
+    }
 }
 
 QString Session::stateName(State state)
@@ -100,7 +143,10 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             ide::SessionStartResult result{m_id, m_target, m_ports, {}, {}};
             for (const auto& pod : started.pods())
                 result.pods << qs(pod.name());
-            // The target's own environment joins the launch environment with feature.env (not yet built).
+            QMap<QString, QString> remote;
+            for (const auto& [name, value] : started.env())
+                remote.insert(qs(name), qs(value));
+            addLaunchEnvironment(remote, result.env);
             result.env.insert(QStringLiteral("LANES_SESSION_ID"), m_id);
             result.env.insert(QStringLiteral("LANES_TARGET"), m_target);
             connect(m_client->mux(), &Mux::incoming, this, &Session::onStream);

@@ -3,7 +3,9 @@
 // drops (reported within 3 s by the link's pings). Event-loop thread only.
 #pragma once
 
+#include "config.h"
 #include "operatorclient.h"
+#include "outgoing.h"
 #include "protocol.h"
 #include "upstreampool.h"
 
@@ -28,11 +30,22 @@ public:
         QString onConcurrentSteal;
         bool mirror = false; // copies of the matching requests; the deployed app still answers
     };
-    Session(Credentials credentials, QString target, Steal steal, QObject* parent = nullptr);
+    // What the launched process gets: the layer and its outgoing rules, and the target's environment.
+    struct Launch
+    {
+        OutgoingConfig outgoing;
+        EnvConfig env;
+        QString layerSocket; // empty: no layer (outgoing traffic stays local)
+        QString layerLibrary;
+    };
+    Session(Credentials credentials, QString target, Steal steal, Launch launch, QObject* parent = nullptr);
 
     using Progress = std::function<void(const QString& message)>;
     void start(Progress progress, std::function<void(Result<ide::SessionStartResult>)> done);
     void stop(const QString& reason);
+    // A question of the layer in a process launched for this session.
+    void answerLayer(const LayerRequest& request, Answer answer);
+    QString token() const { return m_token; }
 
     QString id() const { return m_id; }
     State state() const { return m_state; }
@@ -48,6 +61,8 @@ signals:
 private:
     void setState(State state, const QString& reason);
     void onStream(Stream* stream);
+    // The target's environment (filtered by feature.env) and the layer's variables.
+    void addLaunchEnvironment(const QMap<QString, QString>& remote, QMap<QString, QString>& env);
     void deliverHttp(Stream* stream, int localPort);
     UpstreamPool* localPool(int localPort);
 
@@ -55,6 +70,8 @@ private:
     QString m_target;
     QList<ide::PortMapping> m_ports;
     Steal m_steal;
+    Launch m_launch;
+    QString m_token; // the launched process's credential toward the layer socket
     QHash<int, UpstreamPool*> m_localPools; // local port -> keep-alive connections to the local process
     QString m_id;
     State m_state = State::Starting;

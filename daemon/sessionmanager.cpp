@@ -4,7 +4,11 @@
 #include "config.h"
 #include "logging.h"
 
+#include "socketpath.h"
+
+#include <QCoreApplication>
 #include <QDir>
+#include <QFileInfo>
 
 namespace lanes::daemon {
 namespace {
@@ -23,6 +27,39 @@ Result<Credentials> credentialsAt(const QString& path, const QString& cwd)
 }
 
 } // namespace
+
+QString SessionManager::layerLibrary()
+{
+    const QString path = QCoreApplication::applicationDirPath() + QStringLiteral("/liblanes-layer.so");
+    return QFileInfo::exists(path) ? path : QString();
+}
+
+QString SessionManager::layerSocket()
+{
+    if (!m_layer) {
+        m_layer = new LayerServer(
+            [this](const LayerRequest& request, Answer answer) {
+                for (const Entry& e : std::as_const(m_sessions)) {
+                    if (e.session->token() == request.token) {
+                        e.session->answerLayer(request, std::move(answer));
+                        return true;
+                    }
+                }
+                return false;
+            },
+            this);
+        const QString dir = QFileInfo(ide::defaultSocketPath()).absolutePath();
+        QDir().mkpath(dir);
+        const QString path = QStringLiteral("%1/layer-%2.sock").arg(dir).arg(QCoreApplication::applicationPid());
+        if (auto listening = m_layer->listen(path); !listening) {
+            qCWarning(lcDaemon) << "no outgoing traffic through the cluster:" << listening.error().message;
+            delete m_layer;
+            m_layer = nullptr;
+            return {};
+        }
+    }
+    return m_layer->path();
+}
 
 SessionManager::~SessionManager()
 {
@@ -73,7 +110,8 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
     steal.mirror = params.mode.isEmpty() ? config.incoming.mode == u"mirror" : params.mode == u"mirror";
     steal.onConcurrentSteal =
         params.onConcurrentSteal.isEmpty() ? config.incoming.onConcurrentSteal : params.onConcurrentSteal;
-    auto* session = new Session(*credentials, target, steal, this);
+    Session::Launch launch{config.outgoing, config.env, layerSocket(), layerLibrary()};
+    auto* session = new Session(*credentials, target, steal, launch, this);
     m_sessions.append({session, owner});
     connect(session, &Session::stateChanged, this, &SessionManager::stateChanged);
     connect(session, &Session::message, this, &SessionManager::message);

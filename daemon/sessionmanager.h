@@ -37,6 +37,8 @@ signals:
     void activityChanged();
 
 private:
+    QString layerSocket();
+    static QString layerLibrary();
     // A one-shot request on a link of its own, its reply converted to the IDE type.
     template <class R>
     void queryOperator(const QString& credentialsPath, const v1::Frame& request,
@@ -48,6 +50,7 @@ private:
         QPointer<QObject> owner;
     };
     QList<Entry> m_sessions;
+    LayerServer* m_layer = nullptr; // listens from the first session on
 };
 
 } // namespace lanes::daemon

@@ -127,6 +127,7 @@ void AgentPool::onFrame(Agent* agent, const v1::Frame& frame)
     case v1::Frame::kStreamEnd:
     case v1::Frame::kStreamReset:
     case v1::Frame::kStreamWindow:
+    case v1::Frame::kStreamAccepted:
         emit streamFrame(agent->link, frame);
         return;
     case v1::Frame::kNotice:

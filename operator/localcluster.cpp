@@ -126,6 +126,12 @@ Result<void> LocalCluster::createNetwork()
         QFile file(dir + QStringLiteral("/hosts"));
         if (!file.open(QIODevice::WriteOnly) || file.write(hosts) != hosts.size())
             return fail(ErrorCode::Internal, QStringLiteral("cannot write %1/hosts").arg(dir));
+        // The pods' resolver is their own loopback, where nothing answers: a name that is not in the hosts
+        // file fails at once, and no query leaves this machine.
+        QFile resolv(dir + QStringLiteral("/resolv.conf"));
+        const QByteArray conf = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
+        if (!resolv.open(QIODevice::WriteOnly) || resolv.write(conf) != conf.size())
+            return fail(ErrorCode::Internal, QStringLiteral("cannot write %1/resolv.conf").arg(dir));
     }
     return {};
 }

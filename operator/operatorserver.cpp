@@ -204,20 +204,44 @@ void OperatorServer::onFrame(Peer* peer, const v1::Frame& frame)
             peer->link->send(reply);
         }
         return;
-    case v1::Frame::kStreamOpen: {
-        v1::Frame reset;
-        reset.mutable_stream_reset()->set_id(frame.stream_open().id());
-        *reset.mutable_stream_reset()->mutable_error() =
-            toWire(Error{ErrorCode::Unsupported, QStringLiteral("sessions cannot open streams yet"), {}});
-        peer->link->send(reset);
+    case v1::Frame::kStreamOpen:
+        onSessionStream(peer, frame.stream_open());
         return;
-    }
     case v1::Frame::kClose:
         return; // closed() follows
     default:
         count("operator.unexpected_frame");
         replyError(peer->link, rpcId, Error{ErrorCode::Unsupported, QStringLiteral("unexpected frame"), {}});
     }
+}
+
+void OperatorServer::onSessionStream(Peer* peer, const v1::StreamOpen& open)
+{
+    auto refuse = [&](const Error& error) {
+        count("operator.stream_refused");
+        v1::Frame reset;
+        reset.mutable_stream_reset()->set_id(open.id());
+        *reset.mutable_stream_reset()->mutable_error() = toWire(error);
+        peer->link->send(reset);
+    };
+    if (open.kind() != v1::OUTGOING_TCP && open.kind() != v1::OUTGOING_UDP && open.kind() != v1::DNS)
+        return refuse(Error{ErrorCode::Unsupported,
+                            QStringLiteral("sessions open only OUTGOING_TCP, OUTGOING_UDP and DNS streams"),
+                            {}});
+    const auto session = m_sessions.value(peer->sessionId);
+    if (!session || !session->running)
+        return refuse(Error{ErrorCode::SessionNotFound, QStringLiteral("no running session on this link"), {}});
+    // Outgoing traffic leaves from the target's first pod, as mirrord's does from its one target pod.
+    FrameLink* agent = session->pods.isEmpty() ? nullptr : m_agents->linkOf(session->pods.first());
+    if (!agent || !agent->isOpen())
+        return refuse(Error{ErrorCode::AgentLost,
+                            QStringLiteral("the agent of %1 is gone").arg(session->pods.value(0)),
+                            {}});
+    v1::StreamOpen forwarded = open;
+    forwarded.mutable_meta()->set_session_id(ss(session->id));
+    forwarded.mutable_meta()->set_pod(ss(session->pods.first()));
+    count(open.kind() == v1::DNS ? "operator.dns_streams" : "operator.outgoing_streams");
+    m_relay.open(peer->link, open.id(), agent, forwarded);
 }
 
 void OperatorServer::onAgentStream(FrameLink* agentLink, const v1::Frame& frame)

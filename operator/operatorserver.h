@@ -55,6 +55,8 @@ private:
     void onHello(Peer* peer, const v1::Frame& frame);
     void onSessionStart(Peer* peer, quint32 rpcId, const v1::SessionStart& start);
     void onAgentStream(FrameLink* agentLink, const v1::Frame& frame);
+    // lanesd's OUTGOING_TCP, OUTGOING_UDP and DNS streams go to the agent of the session's first pod.
+    void onSessionStream(Peer* peer, const v1::StreamOpen& open);
     void endSession(const QString& sessionId, const QString& reason, const std::optional<Error>& error);
     void sendNotice(const QString& sessionId, const QString& level, const QString& text);
     void sendNotice(FrameLink* link, const QString& sessionId, const QString& level, const QString& text);

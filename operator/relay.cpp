@@ -43,6 +43,9 @@ bool Relay::forward(FrameLink* from, const v1::Frame& frame)
     case v1::Frame::kStreamWindow:
         id = frame.stream_window().id();
         break;
+    case v1::Frame::kStreamAccepted:
+        id = frame.stream_accepted().id();
+        break;
     default:
         return false;
     }
@@ -70,6 +73,9 @@ bool Relay::forward(FrameLink* from, const v1::Frame& frame)
         break;
     case v1::Frame::kStreamReset:
         out.mutable_stream_reset()->set_id(to.id);
+        break;
+    case v1::Frame::kStreamAccepted:
+        out.mutable_stream_accepted()->set_id(to.id);
         break;
     default:
         break;

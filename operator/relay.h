@@ -15,7 +15,7 @@ class Relay
 public:
     // Opens a stream on `to` that mirrors stream `fromId` of `from`; returns the new stream's id.
     quint32 open(FrameLink* from, quint32 fromId, FrameLink* to, const v1::StreamOpen& open);
-    // Forwards a Data/End/Reset/Window frame of a joined stream; false for any other frame.
+    // Forwards a Data/End/Reset/Window/Accepted frame of a joined stream; false for any other frame.
     bool forward(FrameLink* from, const v1::Frame& frame);
     // The link is gone: reset the far end of each of its streams with `error`.
     void dropLink(FrameLink* link, const Error& error);

@@ -10,6 +10,8 @@
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QStandardPaths>
+#include <QtEndian>
 #include <csignal>
 #include <cstdio>
 
@@ -43,6 +45,32 @@ QString age(qint64 seconds)
     if (seconds < 7200)
         return QStringLiteral("%1m").arg(seconds / 60);
     return QStringLiteral("%1h").arg(seconds / 3600);
+}
+
+// True for an ELF executable without an interpreter: LD_PRELOAD cannot reach it.
+bool isStaticallyLinked(const QString& path)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return false;
+    const QByteArray head = file.read(64);
+    if (head.size() < 64 || !head.startsWith("\x7f" "ELF") || head[4] != 2) // 64-bit ELF only
+        return false;
+    auto u16 = [&head](int at) { return quint16(uchar(head[at]) | uchar(head[at + 1]) << 8); };
+    const quint64 phoff = qFromLittleEndian<quint64>(head.constData() + 32);
+    const int phentsize = u16(54);
+    const int phnum = u16(56);
+    for (int i = 0; i < phnum; ++i) {
+        if (!file.seek(qint64(phoff) + qint64(i) * phentsize))
+            return false;
+        const QByteArray entry = file.read(4);
+        if (entry.size() < 4)
+            return false;
+        const quint32 type = qFromLittleEndian<quint32>(entry.constData());
+        if (type == 3 /* PT_INTERP */ || type == 2 /* PT_DYNAMIC */)
+            return false;
+    }
+    return true;
 }
 
 } // namespace
@@ -334,9 +362,17 @@ void Cli::startChild(const ide::SessionStartResult& session)
 {
     m_child = new QProcess(this);
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    const QString preload = env.value(QStringLiteral("LD_PRELOAD"));
     for (auto it = session.env.begin(); it != session.env.end(); ++it)
         env.insert(it.key(), it.value());
+    if (session.env.contains(QStringLiteral("LD_PRELOAD")) && !preload.isEmpty()) // the layer goes first
+        env.insert(QStringLiteral("LD_PRELOAD"), session.env.value(QStringLiteral("LD_PRELOAD")) + u':' + preload);
     env.insert(QStringLiteral("LANES_SOCKET"), m_options.socketPath);
+    const QString program = QStandardPaths::findExecutable(m_options.program.first());
+    if (session.env.contains(QStringLiteral("LD_PRELOAD")) && !program.isEmpty() && isStaticallyLinked(program))
+        err(QStringLiteral("warning: %1 is statically linked, so the lanes layer cannot hook it: its outgoing "
+                           "connections and DNS stay on this machine")
+                .arg(program));
     m_child->setProcessEnvironment(env);
     m_child->setProcessChannelMode(QProcess::ForwardedChannels);
     m_child->setInputChannelMode(QProcess::ForwardedInputChannel);

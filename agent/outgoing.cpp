@@ -1,0 +1,285 @@
+// See outgoing.h.
+#include "outgoing.h"
+
+#include "datagrams.h"
+#include "iptables.h"
+#include "logging.h"
+#include "streambridge.h"
+
+#include <QHostInfo>
+#include <QSocketNotifier>
+#include <QTimer>
+#include <QUdpSocket>
+
+#include <cstring>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace lanes::agent {
+namespace {
+
+struct Destination
+{
+    QHostAddress address;
+    quint16 port = 0;
+};
+
+// "10.0.0.1:80" or "[fe80::1]:80".
+std::optional<Destination> parseDestination(const QString& text)
+{
+    const qsizetype colon = text.lastIndexOf(u':');
+    if (colon <= 0)
+        return std::nullopt;
+    QString host = text.left(colon);
+    if (host.startsWith(u'[') && host.endsWith(u']'))
+        host = host.mid(1, host.size() - 2);
+    bool ok = false;
+    const uint port = text.mid(colon + 1).toUInt(&ok);
+    QHostAddress address;
+    if (!ok || port == 0 || port > 65535 || !address.setAddress(host))
+        return std::nullopt;
+    return Destination{address, quint16(port)};
+}
+
+QString endpointText(const QHostAddress& address, quint16 port)
+{
+    return address.protocol() == QAbstractSocket::IPv6Protocol
+               ? QStringLiteral("[%1]:%2").arg(address.toString()).arg(port)
+               : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
+}
+
+void refuse(Stream* stream, const QString& errorName, const QString& why)
+{
+    count("agent.outgoing_failed");
+    v1::StreamMeta outcome;
+    outcome.set_error_name(ss(errorName));
+    stream->accept(outcome);
+    stream->reset(Error{ErrorCode::ConnectFailed, why, {}});
+}
+
+int markedSocket(const QHostAddress& address, int type)
+{
+    const int family = address.protocol() == QAbstractSocket::IPv6Protocol ? AF_INET6 : AF_INET;
+    const int fd = ::socket(family, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0) {
+        const int mark = kAgentMark;
+        setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
+    }
+    return fd;
+}
+
+socklen_t toSockaddr(const QHostAddress& address, quint16 port, sockaddr_storage* out)
+{
+    std::memset(out, 0, sizeof *out);
+    if (address.protocol() == QAbstractSocket::IPv6Protocol) {
+        auto* sa = reinterpret_cast<sockaddr_in6*>(out);
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons(port);
+        const Q_IPV6ADDR bytes = address.toIPv6Address();
+        std::memcpy(&sa->sin6_addr, &bytes, 16);
+        return sizeof *sa;
+    }
+    auto* sa = reinterpret_cast<sockaddr_in*>(out);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    sa->sin_addr.s_addr = htonl(address.toIPv4Address());
+    return sizeof *sa;
+}
+
+QString localEndpoint(int fd)
+{
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+        return {};
+    QHostAddress address(reinterpret_cast<sockaddr*>(&ss));
+    return endpointText(address, quint16(address.protocol() == QAbstractSocket::IPv6Protocol
+                                             ? ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port)
+                                             : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port)));
+}
+
+// A non-blocking connect from the pod; the stream is bridged to the socket once it is connected.
+void connectTcp(Stream* stream, const Destination& to, QObject* parent)
+{
+    const int fd = markedSocket(to.address, SOCK_STREAM);
+    if (fd < 0)
+        return refuse(stream, errnoName(errno), QStringLiteral("socket: %1").arg(qt_error_string(errno)));
+    sockaddr_storage sa;
+    const socklen_t len = toSockaddr(to.address, to.port, &sa);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0 && errno != EINPROGRESS) {
+        const int error = errno;
+        ::close(fd);
+        return refuse(stream, errnoName(error),
+                      QStringLiteral("connect to %1: %2")
+                          .arg(endpointText(to.address, to.port), qt_error_string(error)));
+    }
+    auto* notifier = new QSocketNotifier(fd, QSocketNotifier::Write, parent);
+    auto* deadline = new QTimer(notifier);
+    deadline->setSingleShot(true);
+    QPointer<Stream> guarded(stream);
+    auto finish = [notifier, fd, guarded, to, parent](int error) {
+        notifier->setEnabled(false);
+        notifier->deleteLater();
+        if (!guarded) { // lanesd gave up meanwhile
+            ::close(fd);
+            return;
+        }
+        if (error != 0) {
+            ::close(fd);
+            return refuse(guarded, errnoName(error),
+                          QStringLiteral("connect to %1: %2")
+                              .arg(endpointText(to.address, to.port), qt_error_string(error)));
+        }
+        v1::StreamMeta outcome;
+        outcome.set_local_address(ss(localEndpoint(fd)));
+        auto* socket = new QTcpSocket;
+        socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
+        count("agent.outgoing_tcp");
+        guarded->accept(outcome);
+        new StreamBridge(guarded, socket, parent);
+    };
+    QObject::connect(notifier, &QSocketNotifier::activated, notifier, [fd, finish] {
+        int error = 0;
+        socklen_t n = sizeof error;
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &n);
+        finish(error);
+    });
+    QObject::connect(deadline, &QTimer::timeout, notifier, [finish] { finish(ETIMEDOUT); });
+    QObject::connect(stream, &Stream::wasReset, notifier, [finish] { finish(ECANCELED); });
+    deadline->start(kOutgoingConnectTimeoutMs);
+}
+
+// One connected UDP socket in the pod; datagrams travel framed (datagrams.h). Datagrams are dropped, as
+// UDP may, when the stream toward lanesd is backed up.
+class UdpRelay final : public QObject
+{
+public:
+    UdpRelay(Stream* stream, QUdpSocket* socket, QObject* parent)
+        : QObject(parent), m_stream(stream), m_socket(socket)
+    {
+        m_socket->setParent(this);
+        connect(m_socket, &QUdpSocket::readyRead, this, [this] {
+            while (m_socket->hasPendingDatagrams()) {
+                QByteArray datagram(qMax<qint64>(m_socket->pendingDatagramSize(), 0), Qt::Uninitialized);
+                const qint64 n = m_socket->readDatagram(datagram.data(), datagram.size());
+                if (n < 0 || !m_stream)
+                    continue;
+                if (m_stream->queuedBytes() > kBridgeHighWater) {
+                    count("agent.udp_dropped");
+                    continue;
+                }
+                m_stream->write(frameDatagram(QByteArrayView(datagram).first(n)));
+            }
+        });
+        connect(m_stream, &Stream::dataReceived, this, [this](const QByteArray& bytes) {
+            m_stream->consumed(bytes.size());
+            auto datagrams = m_reader.feed(bytes);
+            if (!datagrams) {
+                m_stream->reset(datagrams.error());
+                deleteLater();
+                return;
+            }
+            for (const QByteArray& d : *datagrams)
+                if (m_socket->write(d) < 0)
+                    count("agent.udp_send_failed");
+        });
+        connect(m_stream, &Stream::peerFinished, this, [this] {
+            m_stream->end();
+            deleteLater();
+        });
+        connect(m_stream, &Stream::wasReset, this, &QObject::deleteLater);
+    }
+
+private:
+    QPointer<Stream> m_stream;
+    QUdpSocket* m_socket;
+    DatagramReader m_reader;
+};
+
+void connectUdp(Stream* stream, const Destination& to, QObject* parent)
+{
+    const int fd = markedSocket(to.address, SOCK_DGRAM);
+    sockaddr_storage sa;
+    const socklen_t len = toSockaddr(to.address, to.port, &sa);
+    if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&sa), len) != 0) {
+        const int error = errno;
+        if (fd >= 0)
+            ::close(fd);
+        return refuse(stream, errnoName(error), QStringLiteral("udp to %1: %2")
+                                                    .arg(endpointText(to.address, to.port),
+                                                         qt_error_string(error)));
+    }
+    v1::StreamMeta outcome;
+    outcome.set_local_address(ss(localEndpoint(fd)));
+    auto* socket = new QUdpSocket;
+    socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
+    count("agent.outgoing_udp");
+    stream->accept(outcome);
+    new UdpRelay(stream, socket, parent);
+}
+
+void resolve(Stream* stream, const QString& name, QObject* parent)
+{
+    QPointer<Stream> guarded(stream);
+    count("agent.dns_queries");
+    QHostInfo::lookupHost(name, parent, [guarded, name](const QHostInfo& info) {
+        if (!guarded)
+            return;
+        v1::StreamMeta outcome;
+        if (info.error() == QHostInfo::HostNotFound || (info.error() == QHostInfo::NoError &&
+                                                         info.addresses().isEmpty())) {
+            outcome.set_error_name("EAI_NONAME");
+        } else if (info.error() != QHostInfo::NoError) {
+            outcome.set_error_name("EAI_AGAIN");
+        }
+        for (const QHostAddress& a : info.addresses())
+            outcome.add_addresses(ss(a.toString()));
+        qCDebug(lcAgent) << "resolved" << name << "->" << info.addresses() << info.errorString();
+        guarded->accept(outcome);
+        guarded->end();
+    });
+}
+
+} // namespace
+
+QString errnoName(int error)
+{
+    const char* name = strerrorname_np(error);
+    return QString::fromLatin1(name ? name : "EIO");
+}
+
+bool serveOutgoing(Stream* stream, QObject* parent)
+{
+    const v1::StreamMeta& meta = stream->meta();
+    switch (stream->kind()) {
+    case v1::DNS: {
+        const QString name = qs(meta.target());
+        if (name.isEmpty() || name.size() > 253) {
+            refuse(stream, QStringLiteral("EAI_NONAME"), QStringLiteral("not a host name"));
+            return true;
+        }
+        resolve(stream, name, parent);
+        return true;
+    }
+    case v1::OUTGOING_TCP:
+    case v1::OUTGOING_UDP: {
+        const auto to = parseDestination(qs(meta.original_dst()));
+        if (!to) {
+            count("agent.bad_destination");
+            refuse(stream, QStringLiteral("EINVAL"),
+                   QStringLiteral("\"%1\" is not an address and port").arg(qs(meta.original_dst())));
+            return true;
+        }
+        if (stream->kind() == v1::OUTGOING_TCP)
+            connectTcp(stream, *to, parent);
+        else
+            connectUdp(stream, *to, parent);
+        return true;
+    }
+    default:
+        return false;
+    }
+}
+
+} // namespace lanes::agent

@@ -1,0 +1,289 @@
+// See outgoing.h.
+#include "outgoing.h"
+
+#include "datagrams.h"
+#include "logging.h"
+#include "streambridge.h"
+
+#include <QFile>
+#include <QLocalSocket>
+#include <QPointer>
+#include <QTcpServer>
+#include <QTimer>
+#include <QUdpSocket>
+
+#include <sys/socket.h>
+
+namespace lanes::daemon {
+namespace {
+
+QByteArray errorLine(const QString& name, const QString& text)
+{
+    QString flat = text;
+    flat.replace(u'\n', u' ');
+    return QStringLiteral("ERR %1 %2").arg(name, flat).toUtf8();
+}
+
+QString destinationText(const QHostAddress& address, quint16 port)
+{
+    return address.protocol() == QAbstractSocket::IPv6Protocol
+               ? QStringLiteral("[%1]:%2").arg(address.toString()).arg(port)
+               : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
+}
+
+// "10.0.0.1:80" -> "10.0.0.1 80"; "[fe80::1]:80" -> "fe80::1 80"; empty when it does not parse.
+QString spaced(const QString& endpoint)
+{
+    const qsizetype colon = endpoint.lastIndexOf(u':');
+    if (colon <= 0)
+        return {};
+    QString host = endpoint.left(colon);
+    if (host.startsWith(u'['))
+        host = host.mid(1, host.size() - 2);
+    return host + u' ' + endpoint.mid(colon + 1);
+}
+
+// Joins the app's UDP socket, which connected to our loopback endpoint, to an OUTGOING_UDP stream.
+class UdpEndpoint final : public QObject
+{
+public:
+    UdpEndpoint(Stream* stream, QUdpSocket* socket, QObject* parent)
+        : QObject(parent), m_stream(stream), m_socket(socket)
+    {
+        m_socket->setParent(this);
+        m_idle.setSingleShot(true);
+        m_idle.setInterval(kUdpIdleTimeoutMs);
+        connect(&m_idle, &QTimer::timeout, this, [this] {
+            if (m_stream)
+                m_stream->end();
+            deleteLater();
+        });
+        m_idle.start();
+        connect(m_socket, &QUdpSocket::readyRead, this, [this] {
+            while (m_socket->hasPendingDatagrams()) {
+                QByteArray datagram(qMax<qint64>(m_socket->pendingDatagramSize(), 0), Qt::Uninitialized);
+                QHostAddress from;
+                quint16 fromPort = 0;
+                const qint64 n = m_socket->readDatagram(datagram.data(), datagram.size(), &from, &fromPort);
+                if (n < 0 || !m_stream)
+                    continue;
+                m_app = {from, fromPort};
+                m_idle.start();
+                if (m_stream->queuedBytes() > kBridgeHighWater) {
+                    count("daemon.udp_dropped");
+                    continue;
+                }
+                m_stream->write(frameDatagram(QByteArrayView(datagram).first(n)));
+            }
+        });
+        connect(m_stream, &Stream::dataReceived, this, [this](const QByteArray& bytes) {
+            m_stream->consumed(bytes.size());
+            m_idle.start();
+            auto datagrams = m_reader.feed(bytes);
+            if (!datagrams) {
+                m_stream->reset(datagrams.error());
+                deleteLater();
+                return;
+            }
+            for (const QByteArray& d : *datagrams)
+                if (m_app.second != 0)
+                    m_socket->writeDatagram(d, m_app.first, m_app.second);
+        });
+        connect(m_stream, &Stream::peerFinished, this, &QObject::deleteLater);
+        connect(m_stream, &Stream::wasReset, this, &QObject::deleteLater);
+    }
+
+private:
+    QPointer<Stream> m_stream;
+    QUdpSocket* m_socket;
+    DatagramReader m_reader;
+    QPair<QHostAddress, quint16> m_app;
+    QTimer m_idle;
+};
+
+void handOutTcp(Stream* stream, const LayerRequest& request, const QString& podEnd, Answer answer, Tell tell,
+                QObject* parent)
+{
+    auto* server = new QTcpServer(parent);
+    server->setMaxPendingConnections(1);
+    const QHostAddress loopback = request.v6Only ? QHostAddress::LocalHostIPv6 : QHostAddress::LocalHost;
+    if (!server->listen(loopback, 0)) {
+        answer(errorLine(QStringLiteral("EADDRNOTAVAIL"), server->errorString()));
+        stream->reset(Error{ErrorCode::Internal, QStringLiteral("no local endpoint"), {}});
+        server->deleteLater();
+        return;
+    }
+    QPointer<Stream> guarded(stream);
+    auto* deadline = new QTimer(server);
+    deadline->setSingleShot(true);
+    QObject::connect(deadline, &QTimer::timeout, server, [server, guarded] {
+        count("daemon.endpoint_unused");
+        if (guarded)
+            guarded->reset(Error{ErrorCode::Cancelled, QStringLiteral("the app never connected"), {}});
+        server->deleteLater();
+    });
+    QObject::connect(server, &QTcpServer::newConnection, server, [server, guarded, parent, tell, request] {
+        QTcpSocket* socket = server->nextPendingConnection();
+        server->close();
+        server->deleteLater();
+        if (!socket)
+            return;
+        if (!guarded) {
+            socket->abort();
+            socket->deleteLater();
+            return;
+        }
+        socket->setParent(nullptr);
+        // A reset from the pod reaches the app as one: RST, so its read fails with ECONNRESET.
+        QObject::connect(guarded, &Stream::wasReset, socket, [socket, tell, request](const Error& e) {
+            const struct linger hard{1, 0};
+            setsockopt(int(socket->socketDescriptor()), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+            tell(QStringLiteral("the connection to %1 was reset: %2")
+                     .arg(destinationText(request.address, request.port), describe(e)));
+        });
+        new StreamBridge(guarded, socket, parent);
+    });
+    deadline->start(kEndpointAcceptTimeoutMs);
+    answer(QStringLiteral("OK %1 %2 %3")
+               .arg(server->serverAddress().toString())
+               .arg(server->serverPort())
+               .arg(spaced(podEnd))
+               .trimmed()
+               .toUtf8());
+}
+
+void handOutUdp(Stream* stream, const QString& podEnd, Answer answer, QObject* parent)
+{
+    auto* socket = new QUdpSocket;
+    if (!socket->bind(QHostAddress::LocalHost, 0)) {
+        answer(errorLine(QStringLiteral("EADDRNOTAVAIL"), socket->errorString()));
+        stream->reset(Error{ErrorCode::Internal, QStringLiteral("no local endpoint"), {}});
+        delete socket;
+        return;
+    }
+    new UdpEndpoint(stream, socket, parent);
+    answer(QStringLiteral("OK 127.0.0.1 %1 %2").arg(socket->localPort()).arg(spaced(podEnd)).trimmed().toUtf8());
+}
+
+} // namespace
+
+void resolveRemotely(Mux* mux, const QString& name, Answer answer)
+{
+    v1::StreamMeta meta;
+    meta.set_target(ss(name));
+    Stream* stream = mux->open(v1::DNS, meta);
+    auto answered = std::make_shared<bool>(false);
+    QObject::connect(stream, &Stream::accepted, stream, [answer, answered, stream](const v1::StreamMeta& outcome) {
+        *answered = true;
+        if (!outcome.error_name().empty()) {
+            answer(errorLine(qs(outcome.error_name()), QStringLiteral("the pod's resolver said no")));
+        } else {
+            QStringList words{QStringLiteral("OK")};
+            for (const auto& a : outcome.addresses())
+                words << qs(a);
+            answer(words.join(u' ').toUtf8());
+        }
+        stream->end();
+    });
+    QObject::connect(stream, &Stream::wasReset, stream, [answer, answered](const Error& e) {
+        if (!std::exchange(*answered, true))
+            answer(errorLine(QStringLiteral("EAI_AGAIN"), describe(e)));
+    });
+}
+
+void connectRemotely(Mux* mux, const LayerRequest& request, Answer answer, Tell tell, QObject* parent)
+{
+    v1::StreamMeta meta;
+    meta.set_original_dst(ss(destinationText(request.address, request.port)));
+    meta.set_target(ss(request.name));
+    meta.set_port(request.port);
+    Stream* stream = mux->open(request.udp ? v1::OUTGOING_UDP : v1::OUTGOING_TCP, meta);
+    count(request.udp ? "daemon.outgoing_udp" : "daemon.outgoing_tcp");
+    auto answered = std::make_shared<bool>(false);
+    QObject::connect(stream, &Stream::accepted, parent,
+                     [stream, request, answer, answered, tell, parent](const v1::StreamMeta& outcome) {
+                         if (std::exchange(*answered, true))
+                             return;
+                         if (!outcome.error_name().empty()) {
+                             count("daemon.outgoing_refused");
+                             answer(errorLine(qs(outcome.error_name()), QStringLiteral("from the pod")));
+                             return;
+                         }
+                         if (request.udp)
+                             handOutUdp(stream, qs(outcome.local_address()), answer, parent);
+                         else
+                             handOutTcp(stream, request, qs(outcome.local_address()), answer, tell, parent);
+                     });
+    QObject::connect(stream, &Stream::wasReset, parent, [request, answer, answered, tell](const Error& e) {
+        if (std::exchange(*answered, true))
+            return;
+        count("daemon.outgoing_failed");
+        tell(QStringLiteral("a connection to %1 failed: %2")
+                 .arg(destinationText(request.address, request.port), describe(e)));
+        answer(errorLine(e.code == ErrorCode::ConnectFailed ? QStringLiteral("ECONNREFUSED")
+                                                            : QStringLiteral("ENETUNREACH"),
+                         describe(e)));
+    });
+}
+
+LayerServer::LayerServer(Route route, QObject* parent) : QObject(parent), m_route(std::move(route))
+{
+    m_server.setSocketOptions(QLocalServer::UserAccessOption);
+    m_server.setMaxPendingConnections(256);
+    connect(&m_server, &QLocalServer::newConnection, this, &LayerServer::onConnection);
+}
+
+LayerServer::~LayerServer()
+{
+    const QString path = m_server.fullServerName();
+    m_server.close();
+    if (!path.isEmpty())
+        QFile::remove(path);
+}
+
+Result<void> LayerServer::listen(const QString& path)
+{
+    QLocalServer::removeServer(path);
+    if (!m_server.listen(path))
+        return fail(ErrorCode::Internal, QStringLiteral("cannot listen on %1: %2").arg(path, m_server.errorString()));
+    return {};
+}
+
+void LayerServer::onConnection()
+{
+    while (QLocalSocket* socket = m_server.nextPendingConnection()) {
+        QPointer<QLocalSocket> guarded(socket);
+        auto answer = [guarded](const QByteArray& line) {
+            if (!guarded)
+                return;
+            guarded->write(line + '\n');
+            guarded->disconnectFromServer();
+        };
+        connect(socket, &QLocalSocket::disconnected, socket, &QObject::deleteLater);
+        connect(socket, &QLocalSocket::readyRead, this, [this, socket, answer] {
+            if (socket->property("lanes.asked").toBool())
+                return;
+            if (!socket->canReadLine()) {
+                if (socket->bytesAvailable() > kMaxLayerLine) {
+                    count("layer.bad_request");
+                    socket->setProperty("lanes.asked", true);
+                    answer(errorLine(QStringLiteral("EINVAL"), QStringLiteral("a request line too long")));
+                }
+                return;
+            }
+            socket->setProperty("lanes.asked", true);
+            const QByteArray line = socket->readLine(kMaxLayerLine + 2).trimmed();
+            auto request = parseLayerRequest(line);
+            if (!request) {
+                answer(errorLine(QStringLiteral("EINVAL"), request.error().message));
+                return;
+            }
+            if (!m_route(*request, answer)) {
+                count("layer.unknown_session");
+                answer(errorLine(QStringLiteral("ECONNREFUSED"), QStringLiteral("no session has this token")));
+            }
+        });
+    }
+}
+
+} // namespace lanes::daemon

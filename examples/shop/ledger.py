@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""The shop's `ledger` service, which exists only in the cluster (the local `api` calls it through lanes):
+- HTTP on LEDGER_PORT (8080), dual-stack: GET / answers "ledger in the cluster (POD)", and /whoami tells the
+  caller's address as the ledger saw it;
+- a UDP echo on UDP_PORT (9053): "echo from POD: " and the datagram;
+- a bulk TCP service on BULK_PORT (9000) for transfer tests: the client sends two big-endian u64s (up, down),
+  then `up` bytes; the ledger sends `down` bytes of a fixed pattern at the same time, then the SHA-256 of what
+  it received and of what it sent (32 bytes each)."""
+import hashlib
+import os
+import socket
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+WHERE = os.environ.get("POD_NAME", "developer-machine")
+FLAVOUR = os.environ.get("LEDGER_FLAVOUR", "in the cluster")
+CHUNK = 256 * 1024
+PATTERN = hashlib.sha256(b"lanes").digest() * (CHUNK // 32)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_GET(self):
+        if self.path == "/whoami":
+            body = f"{self.client_address[0]}\n".encode()
+        else:
+            body = f"ledger {FLAVOUR} ({WHERE})\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class DualStackServer(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    daemon_threads = True
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def udp_echo(port):
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", port))
+    while True:
+        data, peer = sock.recvfrom(65535)
+        sock.sendto(f"echo from {WHERE}: ".encode() + data, peer)
+
+
+def bulk_client(conn):
+    with conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        head = b""
+        while len(head) < 16:
+            more = conn.recv(16 - len(head))
+            if not more:
+                return
+            head += more
+        up, down = struct.unpack(">QQ", head)
+        sent_hash = hashlib.sha256()
+
+        def send():
+            left = down
+            while left > 0:
+                piece = PATTERN[: min(left, CHUNK)]
+                conn.sendall(piece)
+                sent_hash.update(piece)
+                left -= len(piece)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        got = hashlib.sha256()
+        left = up
+        while left > 0:
+            data = conn.recv(min(left, 1 << 20))
+            if not data:
+                break
+            got.update(data)
+            left -= len(data)
+        sender.join()
+        conn.sendall(got.digest() + sent_hash.digest())
+        conn.shutdown(socket.SHUT_WR)
+        while conn.recv(65536):
+            pass
+
+
+def bulk(port):
+    server = socket.create_server(("0.0.0.0", port), reuse_port=False)
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=bulk_client, args=(conn,), daemon=True).start()
+
+
+if __name__ == "__main__":
+    threading.Thread(target=udp_echo, args=(int(os.environ.get("UDP_PORT", "9053")),), daemon=True).start()
+    threading.Thread(target=bulk, args=(int(os.environ.get("BULK_PORT", "9000")),), daemon=True).start()
+    DualStackServer(("::", int(os.environ.get("LEDGER_PORT", "8080"))), Handler).serve_forever()
