@@ -9,6 +9,7 @@
 #include <QProcess>
 
 #include <csignal>
+#include <cstring>
 #include <unistd.h>
 
 namespace lanes::op {
@@ -126,12 +127,14 @@ Result<void> LocalCluster::createNetwork()
         QFile file(dir + QStringLiteral("/hosts"));
         if (!file.open(QIODevice::WriteOnly) || file.write(hosts) != hosts.size())
             return fail(ErrorCode::Internal, QStringLiteral("cannot write %1/hosts").arg(dir));
-        // The pods' resolver is their own loopback, where nothing answers: a name that is not in the hosts
-        // file fails at once, and no query leaves this machine.
-        QFile resolv(dir + QStringLiteral("/resolv.conf"));
-        const QByteArray conf = "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n";
-        if (!resolv.open(QIODevice::WriteOnly) || resolv.write(conf) != conf.size())
-            return fail(ErrorCode::Internal, QStringLiteral("cannot write %1/resolv.conf").arg(dir));
+        // The hosts file is the cluster's DNS: a name that is not in it fails at once (EAI_NONAME), and no
+        // query leaves this machine (the resolver would be the pod's own loopback anyway).
+        for (const auto& [name, text] : {std::pair{"/resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"},
+                                         std::pair{"/nsswitch.conf", "hosts: files\n"}}) {
+            QFile file(dir + QLatin1String(name));
+            if (!file.open(QIODevice::WriteOnly) || file.write(text) != qint64(strlen(text)))
+                return fail(ErrorCode::Internal, QStringLiteral("cannot write %1%2").arg(dir, QLatin1String(name)));
+        }
     }
     return {};
 }

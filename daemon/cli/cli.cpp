@@ -363,8 +363,11 @@ void Cli::startChild(const ide::SessionStartResult& session)
     m_child = new QProcess(this);
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     const QString preload = env.value(QStringLiteral("LD_PRELOAD"));
+    // lanes' own variables always apply; the target's environment fills in what this one does not set (a
+    // PORT on the command line keeps its value).
     for (auto it = session.env.begin(); it != session.env.end(); ++it)
-        env.insert(it.key(), it.value());
+        if (it.key().startsWith(u"LANES_") || it.key() == u"LD_PRELOAD" || !env.contains(it.key()))
+            env.insert(it.key(), it.value());
     if (session.env.contains(QStringLiteral("LD_PRELOAD")) && !preload.isEmpty()) // the layer goes first
         env.insert(QStringLiteral("LD_PRELOAD"), session.env.value(QStringLiteral("LD_PRELOAD")) + u':' + preload);
     env.insert(QStringLiteral("LANES_SOCKET"), m_options.socketPath);

@@ -201,6 +201,8 @@ bool namesAnyPort(const RuleItem* items, int count, const char* name)
 bool parseRuleItem(const char* text, size_t length, RuleItem* out, char* error, size_t errorSize)
 {
     *out = RuleItem();
+    if (length == 0)
+        return fail(error, errorSize, text, length, "an empty item");
     const char* p = text;
     size_t n = length;
     if (startsWithNoCase(p, n, "tcp://")) {
@@ -255,8 +257,6 @@ bool parseRuleItem(const char* text, size_t length, RuleItem* out, char* error, 
         return fail(error, errorSize, text, length, "the port is not a number from 0 to 65535");
     if (!parseHost(host, hostLength, out))
         return fail(error, errorSize, text, length, "not a host name, an IP address or a subnet");
-    if (n == 0)
-        return fail(error, errorSize, text, length, "an empty item");
     return true;
 }
 

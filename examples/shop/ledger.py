@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The shop's `ledger` service, which exists only in the cluster (the local `api` calls it through lanes):
-- HTTP on LEDGER_PORT (8080), dual-stack: GET / answers "ledger in the cluster (POD)", and /whoami tells the
+- HTTP on LEDGER_HOST:LEDGER_PORT ([::]:8080, dual-stack): GET / answers "ledger in the cluster (POD)", and /whoami tells the
   caller's address as the ledger saw it;
 - a UDP echo on UDP_PORT (9053): "echo from POD: " and the datagram;
 - a bulk TCP service on BULK_PORT (9000) for transfer tests: the client sends two big-endian u64s (up, down),
@@ -25,7 +25,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/whoami":
-            body = f"{self.client_address[0]}\n".encode()
+            caller = self.client_address[0]
+            body = f"{caller.removeprefix('::ffff:')}\n".encode()
         else:
             body = f"ledger {FLAVOUR} ({WHERE})\n".encode()
         self.send_response(200)
@@ -38,9 +39,12 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-class DualStackServer(ThreadingHTTPServer):
-    address_family = socket.AF_INET6
+class Server(ThreadingHTTPServer):
     daemon_threads = True
+
+
+class DualStackServer(Server):
+    address_family = socket.AF_INET6
 
     def server_bind(self):
         self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
@@ -100,6 +104,12 @@ def bulk(port):
 
 
 if __name__ == "__main__":
-    threading.Thread(target=udp_echo, args=(int(os.environ.get("UDP_PORT", "9053")),), daemon=True).start()
-    threading.Thread(target=bulk, args=(int(os.environ.get("BULK_PORT", "9000")),), daemon=True).start()
-    DualStackServer(("::", int(os.environ.get("LEDGER_PORT", "8080"))), Handler).serve_forever()
+    # LEDGER_HOST: "::" (dual-stack, the default) or one IPv4 address; UDP_PORT or BULK_PORT 0: not served.
+    host = os.environ.get("LEDGER_HOST", "::")
+    if int(os.environ.get("UDP_PORT", "9053")):
+        threading.Thread(target=udp_echo, args=(int(os.environ.get("UDP_PORT", "9053")),), daemon=True).start()
+    if int(os.environ.get("BULK_PORT", "9000")):
+        threading.Thread(target=bulk, args=(int(os.environ.get("BULK_PORT", "9000")),), daemon=True).start()
+    server_class = DualStackServer if ":" in host else Server
+    print(f"ledger {FLAVOUR} on {host}", flush=True)
+    server_class((host, int(os.environ.get("LEDGER_PORT", "8080"))), Handler).serve_forever()

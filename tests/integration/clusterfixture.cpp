@@ -69,11 +69,38 @@ QString ClusterFixture::start()
     return startDaemon();
 }
 
+void ClusterFixture::startOnMachine(QProcess* process, const QString& program, const QStringList& args)
+{
+    const QString hosts = m_dir.path() + QStringLiteral("/machine-hosts");
+    const QString resolv = m_dir.path() + QStringLiteral("/machine-resolv.conf");
+    const QString nsswitch = m_dir.path() + QStringLiteral("/machine-nsswitch.conf");
+    if (!QFile::exists(hosts)) {
+        QFile h(hosts);
+        if (h.open(QIODevice::WriteOnly))
+            h.write("127.0.0.1 localhost\n::1 localhost\n" + QByteArray(kLocalLedgerAddress) + " ledger\n");
+        QFile r(resolv);
+        if (r.open(QIODevice::WriteOnly))
+            r.write("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
+        QFile n(nsswitch);
+        if (n.open(QIODevice::WriteOnly))
+            n.write("hosts: files\n");
+    }
+    // unshare execs in place: the process's PID is the program's.
+    process->start(QStringLiteral("unshare"),
+                   QStringList{QStringLiteral("--mount"), QStringLiteral("--propagation"), QStringLiteral("private"),
+                               QStringLiteral("sh"), QStringLiteral("-c"),
+                               QStringLiteral("mount --bind \"$0\" /etc/hosts && mount --bind \"$1\" "
+                                              "/etc/resolv.conf && mount --bind \"$2\" /etc/nsswitch.conf && "
+                                              "shift 2 && exec \"$@\""),
+                               hosts, resolv, nsswitch, program} +
+                       args);
+}
+
 QString ClusterFixture::startDaemon()
 {
     m_daemon = std::make_unique<QProcess>();
     m_daemon->setProcessChannelMode(QProcess::ForwardedErrorChannel);
-    m_daemon->start(kBin + QStringLiteral("/lanesd"), {QStringLiteral("--socket"), socketPath()});
+    startOnMachine(m_daemon.get(), kBin + QStringLiteral("/lanesd"), {QStringLiteral("--socket"), socketPath()});
     if (!m_daemon->waitForStarted())
         return QStringLiteral("lanesd did not start");
     (void)QTest::qWaitFor([this] { return QFile::exists(socketPath()); }, 5000);
@@ -156,7 +183,7 @@ QProcess* ClusterFixture::lanes(const QStringList& args, const QMap<QString, QSt
     p->setProcessEnvironment(e);
     p->setWorkingDirectory(QStringLiteral(LANES_SOURCE_DIR "/examples/shop"));
     p->setProcessChannelMode(QProcess::MergedChannels);
-    p->start(kBin + QStringLiteral("/lanes"), args);
+    startOnMachine(p, kBin + QStringLiteral("/lanes"), args);
     p->waitForStarted();
     m_clis << p;
     return p;

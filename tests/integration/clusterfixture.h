@@ -1,5 +1,6 @@
 // A real local cluster for integration tests: an operator (with its pods and agents) on a fresh state
-// directory, users alice (developer) and root (admin), and a lanesd on a private socket. Every process it
+// directory, users alice (developer) and root (admin), and a lanesd on a private socket, which runs with the
+// developer machine's files (startOnMachine). Every process it
 // starts it ends by PID; the operator removes its namespaces and chains when it gets SIGTERM.
 #pragma once
 
@@ -7,6 +8,9 @@
 #include <QStringList>
 #include <QTemporaryDir>
 #include <memory>
+
+// The developer machine's own "ledger" (tst_outgoing): the address that its hosts file gives the name.
+constexpr const char* kLocalLedgerAddress = "127.0.0.2";
 
 class ClusterFixture
 {
@@ -18,6 +22,10 @@ public:
     QString startDaemon();
     void killDaemon(int signal);
 
+    // Starts `program` as on the developer's machine: in a private mount namespace whose /etc/hosts names
+    // only localhost and the local ledger, and whose resolver is loopback, so no name lookup leaves the host.
+    // lanesd and every `lanes` run there.
+    void startOnMachine(QProcess* process, const QString& program, const QStringList& args);
     // `lanes ARGS...` in the background, with this fixture's socket and alice's credentials.
     QProcess* lanes(const QStringList& args, const QMap<QString, QString>& env = {});
     // Runs `lanes ARGS...` to completion and returns its stdout.

@@ -18,6 +18,7 @@ private slots:
     void mirrordExampleAsWritten();
     void manifest_data();
     void manifest();
+    void outgoingBecomesTheLayersRules();
     void cli_data();
     void cli();
 };
@@ -58,9 +59,35 @@ void TstConfig::config_data()
     QTest::newRow("http filter not yet")
         << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter": {}}}}})")
         << QString("feature.network.incoming: \"http_filter\" is not supported by lanes yet");
-    QTest::newRow("outgoing not yet")
-        << QByteArray(R"({"feature": {"network": {"outgoing": true}}})")
-        << QString("feature.network: \"outgoing\" is not supported by lanes yet");
+    QTest::newRow("outgoing bool") << QByteArray(R"({"feature": {"network": {"outgoing": true}}})") << QString();
+    QTest::newRow("outgoing filter, mirrord's example")
+        << QByteArray(R"({"feature": {"network": {"outgoing": {"tcp": true, "udp": true, "ignore_localhost": false,
+            "filter": {"local": ["tcp://1.1.1.0/24:1337", "1.1.5.0/24", "google.com", ":53"]}}}}})")
+        << QString();
+    QTest::newRow("outgoing filter, one item as a string")
+        << QByteArray(R"({"feature": {"network": {"outgoing": {"filter": {"remote": "udp://[::1]:53"}}}}})") << QString();
+    QTest::newRow("outgoing bad item names it")
+        << QByteArray(R"({"feature": {"network": {"outgoing": {"filter": {"local": ["ledger:8080", "sctp://x:1"]}}}}})")
+        << QString("feature.network.outgoing.filter.local[1]: \"sctp://x:1\"");
+    QTest::newRow("outgoing both lists")
+        << QByteArray(R"({"feature": {"network": {"outgoing": {"filter": {"local": [], "remote": []}}}}})")
+        << QString("feature.network.outgoing.filter: expected exactly one of");
+    QTest::newRow("outgoing unknown key")
+        << QByteArray(R"({"feature": {"network": {"outgoing": {"tpc": true}}}})")
+        << QString("feature.network.outgoing.tpc: unknown key");
+    QTest::newRow("outgoing item with a ;")
+        << QByteArray(R"({"feature": {"network": {"outgoing": {"filter": {"local": ["a;b"]}}}}})")
+        << QString("feature.network.outgoing.filter.local[0]: \"a;b\": a ; in an item");
+    QTest::newRow("dns object")
+        << QByteArray(R"({"feature": {"network": {"dns": {"enabled": true, "filter": {"local": ["ledger"]}}}}})")
+        << QString();
+    QTest::newRow("dns wrong type") << QByteArray(R"({"feature": {"network": {"dns": {"enabled": 1}}}})")
+                                    << QString("feature.network.dns.enabled: expected");
+    QTest::newRow("env lists and strings")
+        << QByteArray(R"({"feature": {"env": {"include": "A;B_*", "exclude": ["C"], "override": {"D": "1"}}}})")
+        << QString();
+    QTest::newRow("env not yet") << QByteArray(R"({"feature": {"env": {"env_file": ".env"}}})")
+                                 << QString("feature.env: \"env_file\" is not supported by lanes yet");
     QTest::newRow("split queues not yet")
         << QByteArray(R"({"feature": {"split_queues": {}}})")
         << QString("feature: \"split_queues\" is not supported by lanes yet");
@@ -80,6 +107,26 @@ void TstConfig::config()
     QVERIFY(!parsed);
     QCOMPARE(parsed.error().code, ErrorCode::InvalidArgument);
     QVERIFY2(parsed.error().message.startsWith(error), qPrintable(parsed.error().message));
+}
+
+void TstConfig::outgoingBecomesTheLayersRules()
+{
+    auto parsed = daemon::parseConfig(
+        QJsonDocument::fromJson(
+            R"({"feature": {"network": {"outgoing": {"ignore_localhost": true, "filter": {"local": ["tcp://ledger:8080", "db"]}},
+                                       "dns": {"filter": {"remote": ["ledger"]}}},
+                            "env": {"include": ["API_*", "LEDGER_URL"], "exclude": "API_SECRET", "override": {"X": "1"}}}})")
+            .object());
+    QVERIFY2(parsed, parsed ? "" : qPrintable(parsed.error().message));
+    QCOMPARE(parsed->outgoing.layerRules(),
+             QStringLiteral("tcp=1;udp=1;localhost=1;dns=1;mode=local;item=tcp://ledger:8080;item=db;dnsmode=remote;"
+                            "dnsitem=ledger"));
+    QCOMPARE(parsed->outgoing.localNames(), QStringList({"ledger", "db"}));
+    const QMap<QString, QString> remote{{"API_URL", "u"}, {"API_SECRET", "s"}, {"LEDGER_URL", "l"}, {"HOME", "/root"}};
+    const QMap<QString, QString> expected{{"API_URL", "u"}, {"LEDGER_URL", "l"}, {"X", "1"}};
+    QCOMPARE(parsed->env.apply(remote), expected);
+    daemon::EnvConfig nothing;
+    QCOMPARE(nothing.apply(remote), remote);
 }
 
 void TstConfig::stealPorts()

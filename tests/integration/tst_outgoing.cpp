@@ -1,0 +1,388 @@
+// Outgoing traffic through the cluster, on the real local cluster: processes run under `lanes exec` (so under
+// liblanes-layer.so) on the "developer machine" (ClusterFixture::startOnMachine, whose hosts file knows only a
+// local ledger at 127.0.0.2), and reach the cluster-only `ledger` through the agent of api-0. The ledger tells
+// who called it (/whoami), which says where each connection left from: api-0's address (through the cluster),
+// the bridge's (straight from this machine to the pod network) or loopback (the local ledger).
+#include "clusterfixture.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTemporaryFile>
+#include <QTest>
+
+#include <csignal>
+#include <unistd.h>
+
+namespace {
+
+const QString kClient = QStringLiteral(LANES_SOURCE_DIR "/tests/integration/outgoing_client.py");
+constexpr auto kClusterLedger = u"ledger in the cluster (ledger-0)";
+
+QJsonObject lastJson(const QString& output)
+{
+    const QStringList lines = output.split(u'\n', Qt::SkipEmptyParts);
+    for (auto it = lines.crbegin(); it != lines.crend(); ++it)
+        if (it->startsWith(u'{'))
+            return QJsonDocument::fromJson(it->toUtf8()).object();
+    return {};
+}
+
+// Where a connection left from, as the ledger saw its caller.
+QString classify(const QJsonObject& result)
+{
+    if (result.contains(u"error"))
+        return result.value(u"error").toString();
+    const QString caller = result.value(u"body").toString();
+    if (caller == u"10.213.0.1")
+        return QStringLiteral("bridge");
+    if (caller.startsWith(u"10.213."))
+        return QStringLiteral("pod");
+    if (caller.startsWith(u"127."))
+        return QStringLiteral("machine");
+    if (caller.startsWith(u"api deployed @ api-0"))
+        return QStringLiteral("api-0 loopback"); // the pod's own 127.0.0.2:8080 is the deployed api
+    return QStringLiteral("unknown: ") + caller;
+}
+
+// The cluster address of ledger-0, from the pods' hosts file.
+QString ledgerAddress()
+{
+    QFile hosts(QStringLiteral("/etc/netns/lanes-api-0/hosts"));
+    if (!hosts.open(QIODevice::ReadOnly))
+        return {};
+    for (const QByteArray& line : hosts.readAll().split('\n'))
+        if (line.split(' ').contains("ledger-0"))
+            return QString::fromLatin1(line.split(' ').first());
+    return {};
+}
+
+qint64 peakRssKiB(qint64 pid)
+{
+    QFile status(QStringLiteral("/proc/%1/status").arg(pid));
+    if (!status.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray& line : status.readAll().split('\n'))
+        if (line.startsWith("VmHWM:"))
+            return line.mid(6).trimmed().split(' ').first().toLongLong();
+    return -1;
+}
+
+} // namespace
+
+class TstOutgoing : public QObject
+{
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void cleanupTestCase();
+    void init();
+    void cleanup();
+    void hookedProcessesReachTheCluster_data();
+    void hookedProcessesReachTheCluster();
+    void peerAndSocketNamesAreTheRemoteOnes();
+    void outgoingFilter_data();
+    void outgoingFilter();
+    void badFilterItemIsAnErrorThatNamesIt();
+    void udpReachesAClusterEchoServer();
+    void forkedAndExecdChildrenConnectRemotely();
+    void connectErrorsAreTheKernels();
+    void largeTransfersArriveIntactBothWays();
+    void remoteEnvironmentJoinsTheLaunch();
+    void agentDeathResetsOpenConnectionsAndFailsNewOnesCleanly();
+
+private:
+    // `lanes exec` of `program` with `config` (the outgoing part of a lanes.json) in the background.
+    QProcess* exec(const QStringList& program, const QJsonObject& feature = {});
+    // The same, to completion: the merged output.
+    QString run(const QStringList& program, const QJsonObject& feature = {}, int* code = nullptr);
+
+    ClusterFixture fixture;
+    QProcess m_localLedger;
+    QList<QTemporaryFile*> m_configs;
+};
+
+void TstOutgoing::initTestCase()
+{
+    if (geteuid() != 0)
+        QSKIP("the local cluster needs root (network namespaces, iptables)");
+    const QString error = fixture.start();
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+    // The developer's own ledger, on this machine only.
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("LEDGER_HOST"), QLatin1String(kLocalLedgerAddress));
+    env.insert(QStringLiteral("LEDGER_FLAVOUR"), QStringLiteral("on this machine"));
+    env.insert(QStringLiteral("UDP_PORT"), QStringLiteral("0"));
+    env.insert(QStringLiteral("BULK_PORT"), QStringLiteral("0"));
+    m_localLedger.setProcessEnvironment(env);
+    m_localLedger.setProcessChannelMode(QProcess::MergedChannels);
+    m_localLedger.start(QStringLiteral("python3"), {QStringLiteral(LANES_SOURCE_DIR "/examples/shop/ledger.py")});
+    QVERIFY(m_localLedger.waitForReadyRead(10000));
+    QVERIFY(m_localLedger.readAll().contains("on this machine"));
+}
+
+void TstOutgoing::cleanupTestCase()
+{
+    if (m_localLedger.state() != QProcess::NotRunning) {
+        ::kill(pid_t(m_localLedger.processId()), SIGTERM);
+        m_localLedger.waitForFinished(5000);
+    }
+    fixture.stop();
+    qDeleteAll(m_configs);
+}
+
+void TstOutgoing::init()
+{
+    if (fixture.daemonPid() == 0)
+        QVERIFY(fixture.startDaemon().isEmpty());
+}
+
+void TstOutgoing::cleanup()
+{
+    fixture.stopClis();
+}
+
+QProcess* TstOutgoing::exec(const QStringList& program, const QJsonObject& feature)
+{
+    // A filtered steal that matches nothing: the session exists for its outgoing traffic.
+    QStringList args{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
+                     QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(ClusterFixture::freePort()),
+                     QStringLiteral("--header-filter"), QStringLiteral("x-test-never: 1")};
+    if (!feature.isEmpty()) {
+        auto* file = new QTemporaryFile(QDir::tempPath() + QStringLiteral("/lanes-outgoing-XXXXXX.json"));
+        file->open();
+        file->write(QJsonDocument(QJsonObject{{QStringLiteral("feature"), feature}}).toJson());
+        file->flush();
+        m_configs << file;
+        args << QStringLiteral("-f") << file->fileName();
+    }
+    return fixture.lanes(args + QStringList{QStringLiteral("--")} + program);
+}
+
+QString TstOutgoing::run(const QStringList& program, const QJsonObject& feature, int* code)
+{
+    QProcess* p = exec(program, feature);
+    if (!p->waitForFinished(120000))
+        qWarning() << "lanes exec did not finish";
+    if (code)
+        *code = p->exitCode();
+    return QString::fromUtf8(p->readAll());
+}
+
+void TstOutgoing::hookedProcessesReachTheCluster_data()
+{
+    QTest::addColumn<QStringList>("program");
+    const QString py = QStringLiteral("python3");
+    QTest::newRow("python socket") << QStringList{py, kClient, QStringLiteral("http"), QStringLiteral("ledger"),
+                                                  QStringLiteral("8080"), QStringLiteral("/")};
+    QTest::newRow("python urllib") << QStringList{py, kClient, QStringLiteral("urllib"),
+                                                  QStringLiteral("http://ledger:8080/")};
+    QTest::newRow("python asyncio") << QStringList{py, kClient, QStringLiteral("asyncio"), QStringLiteral("ledger"),
+                                                   QStringLiteral("8080"), QStringLiteral("/")};
+    QTest::newRow("curl") << QStringList{QStringLiteral("curl"), QStringLiteral("-s"), QStringLiteral("-m"),
+                                         QStringLiteral("10"), QStringLiteral("http://ledger:8080/")};
+    QTest::newRow("node") << QStringList{
+        QStringLiteral("node"), QStringLiteral("-e"),
+        QStringLiteral("require('http').get('http://ledger:8080/', r => { let b = ''; r.on('data', d => b += d); "
+                       "r.on('end', () => console.log(b)); }).on('error', e => { console.log(e.code); "
+                       "process.exit(1); })")};
+    QTest::newRow("c++ non-blocking") << QStringList{QStringLiteral(LANES_BIN_DIR "/outgoing_client"),
+                                                     QStringLiteral("ledger"), QStringLiteral("8080"),
+                                                     QStringLiteral("/")};
+}
+
+void TstOutgoing::hookedProcessesReachTheCluster()
+{
+    QFETCH(QStringList, program);
+    int code = -1;
+    const QString out = run(program, {}, &code);
+    QVERIFY2(out.contains(kClusterLedger), qPrintable(out));
+    QCOMPARE(code, 0);
+}
+
+void TstOutgoing::peerAndSocketNamesAreTheRemoteOnes()
+{
+    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("http"), QStringLiteral("ledger"),
+                             QStringLiteral("8080"), QStringLiteral("/whoami")});
+    const QJsonObject r = lastJson(out);
+    QVERIFY2(!r.isEmpty(), qPrintable(out));
+    // The app sees the ledger's address as its peer, and the pod's end as its own, as if it ran in api-0.
+    const QString podEnd = r.value(u"body").toString();
+    QVERIFY2(podEnd.startsWith(u"10.213.") && podEnd != u"10.213.0.1", qPrintable(out));
+    QVERIFY(r.value(u"peer").toArray().at(0).toString().startsWith(u"10.213."));
+    QCOMPARE(r.value(u"peer").toArray().at(1).toInt(), 8080);
+    QCOMPARE(r.value(u"sock").toArray().at(0).toString(), podEnd);
+
+    // An AF_INET6 socket with the IPv4-mapped address works the same.
+    const QJsonObject v6 = lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("http6"),
+                                         QStringLiteral("ledger"), QStringLiteral("8080"), QStringLiteral("/whoami")}));
+    QCOMPARE(classify(v6), QStringLiteral("pod"));
+    QVERIFY(v6.value(u"peer").toArray().at(0).toString().startsWith(u"::ffff:10.213."));
+}
+
+void TstOutgoing::outgoingFilter_data()
+{
+    QTest::addColumn<QJsonObject>("network");
+    QTest::addColumn<QString>("host");
+    QTest::addColumn<QString>("expected"); // pod, bridge, machine, or an errno name
+    auto local = [](const QStringList& items) {
+        return QJsonObject{{QStringLiteral("outgoing"),
+                            QJsonObject{{QStringLiteral("filter"),
+                                         QJsonObject{{QStringLiteral("local"), QJsonArray::fromStringList(items)}}}}}};
+    };
+    auto remote = [](const QStringList& items) {
+        return QJsonObject{{QStringLiteral("outgoing"),
+                            QJsonObject{{QStringLiteral("filter"),
+                                         QJsonObject{{QStringLiteral("remote"), QJsonArray::fromStringList(items)}}}}}};
+    };
+    const QString ledger = QStringLiteral("ledger");
+    QTest::newRow("no filter") << QJsonObject{} << ledger << QStringLiteral("pod");
+    QTest::newRow("local tcp://ledger:8080 (resolved again here)") << local({"tcp://ledger:8080"}) << ledger << QStringLiteral("machine");
+    QTest::newRow("local ledger (DNS here too)") << local({"ledger"}) << ledger << QStringLiteral("machine");
+    QTest::newRow("local, other port") << local({"tcp://ledger:9000"}) << ledger << QStringLiteral("pod");
+    QTest::newRow("local, other protocol") << local({"udp://ledger:8080"}) << ledger << QStringLiteral("pod");
+    QTest::newRow("local 0.0.0.0:8080") << local({"0.0.0.0:8080"}) << ledger << QStringLiteral("machine");
+    // Kept local, an address from the pod's resolver is resolved again here: the local ledger.
+    QTest::newRow("local subnet of the cluster") << local({"10.213.0.0/16"}) << ledger << QStringLiteral("machine");
+    QTest::newRow("local [::]:0 (everything)") << local({"[::]:0"}) << ledger << QStringLiteral("machine");
+    // An address the app did not resolve stays as it is: straight from this machine over the pod bridge.
+    QTest::newRow("local subnet, the ledger's address") << local({"10.213.0.0/16"}) << QStringLiteral("LEDGER_IP")
+                                                        << QStringLiteral("bridge");
+    QTest::newRow("remote subnet, the ledger's address") << remote({"10.213.0.0/16"}) << QStringLiteral("LEDGER_IP")
+                                                         << QStringLiteral("pod");
+    QTest::newRow("remote tcp://ledger:8080") << remote({"tcp://ledger:8080"}) << ledger << QStringLiteral("pod");
+    QTest::newRow("remote, other port") << remote({"tcp://ledger:9000"}) << ledger << QStringLiteral("machine");
+    QTest::newRow("remote subnet") << remote({"10.213.0.0/16"}) << ledger << QStringLiteral("pod");
+    QTest::newRow("remote, other subnet") << remote({"192.168.0.0/16"}) << ledger << QStringLiteral("machine");
+    QTest::newRow("tcp off") << QJsonObject{{"outgoing", QJsonObject{{"tcp", false}}}} << ledger << QStringLiteral("machine");
+    QTest::newRow("tcp off, the ledger's address") << QJsonObject{{"outgoing", QJsonObject{{"tcp", false}}}}
+                                                   << QStringLiteral("LEDGER_IP") << QStringLiteral("bridge");
+    QTest::newRow("dns off: the local address, through the pod") << QJsonObject{{"dns", false}} << ledger
+                                                                 << QStringLiteral("api-0 loopback");
+    QTest::newRow("dns off, ignore_localhost")
+        << QJsonObject{{"dns", false}, {"outgoing", QJsonObject{{"ignore_localhost", true}}}} << ledger << QStringLiteral("machine");
+    QTest::newRow("an address of this machine goes to the pod's loopback")
+        << QJsonObject{} << QString::fromLatin1(kLocalLedgerAddress) << QStringLiteral("api-0 loopback");
+    QTest::newRow("dns filter keeps ledger local")
+        << QJsonObject{{"dns", QJsonObject{{"filter", QJsonObject{{"local", QJsonArray{"ledger"}}}}}},
+                       {"outgoing", QJsonObject{{"ignore_localhost", true}}}}
+        << ledger << QStringLiteral("machine");
+    QTest::newRow("a name only the cluster knows, kept local") << local({"ledger-0"}) << QStringLiteral("ledger-0")
+                                                              << QStringLiteral("EAI_NONAME");
+}
+
+void TstOutgoing::outgoingFilter()
+{
+    QFETCH(QJsonObject, network);
+    QFETCH(QString, host);
+    QFETCH(QString, expected);
+    if (host == u"LEDGER_IP")
+        host = ledgerAddress();
+    QVERIFY(!host.isEmpty());
+    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("http"), host, QStringLiteral("8080"),
+                             QStringLiteral("/whoami")},
+                            network.isEmpty() ? QJsonObject{} : QJsonObject{{QStringLiteral("network"), network}});
+    QVERIFY2(classify(lastJson(out)) == expected, qPrintable(classify(lastJson(out)) + u'\n' + out));
+}
+
+void TstOutgoing::badFilterItemIsAnErrorThatNamesIt()
+{
+    int code = 0;
+    const QString out = run({QStringLiteral("true")},
+                            QJsonObject{{"network", QJsonObject{{"outgoing",
+                                                                 QJsonObject{{"filter", QJsonObject{{"local", QJsonArray{"tcp://ledger:8080", "sctp://x:1"}}}}}}}}},
+                            &code);
+    QVERIFY(code != 0);
+    QVERIFY2(out.contains(u"feature.network.outgoing.filter.local[1]") && out.contains(u"sctp://x:1"), qPrintable(out));
+    // A host that does not resolve here is a warning, and the rest works.
+    const QString warned = run({QStringLiteral("curl"), QStringLiteral("-s"), QStringLiteral("-m"), QStringLiteral("10"),
+                                QStringLiteral("http://ledger:8080/")},
+                               QJsonObject{{"network", QJsonObject{{"outgoing", QJsonObject{{"filter", QJsonObject{{"local", QJsonArray{"tcp://nowhere.invalid:5432"}}}}}}}}});
+    QVERIFY2(warned.contains(u"nowhere.invalid does not resolve on this machine"), qPrintable(warned));
+    QVERIFY2(warned.contains(kClusterLedger), qPrintable(warned));
+}
+
+void TstOutgoing::udpReachesAClusterEchoServer()
+{
+    const QJsonObject r = lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("udp"), QStringLiteral("ledger"),
+                                        QStringLiteral("9053"), QStringLiteral("hello")}));
+    QCOMPARE(r.value(u"reply").toString(), QStringLiteral("echo from ledger-0: hello"));
+}
+
+void TstOutgoing::forkedAndExecdChildrenConnectRemotely()
+{
+    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("fork"), QStringLiteral("http://ledger:8080/")});
+    const QJsonObject r = lastJson(out);
+    QVERIFY2(r.value(u"child").toString().contains(kClusterLedger), qPrintable(out));
+    // curl was exec'd with an environment without LD_PRELOAD: the layer put itself back.
+    QVERIFY2(r.value(u"curl").toString().contains(kClusterLedger), qPrintable(out));
+}
+
+void TstOutgoing::connectErrorsAreTheKernels()
+{
+    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("errors"), QStringLiteral("ledger"),
+                             QStringLiteral("1")});
+    const QJsonObject r = lastJson(out);
+    QVERIFY2(!r.isEmpty(), qPrintable(out));
+    QCOMPARE(r.value(u"blocking").toString(), QStringLiteral("ECONNREFUSED"));
+    QCOMPARE(r.value(u"nonblocking_connect").toString(), QStringLiteral("EINPROGRESS"));
+    QVERIFY(r.value(u"nonblocking_writable").toBool());
+    QCOMPARE(r.value(u"nonblocking_so_error").toString(), QStringLiteral("ECONNREFUSED"));
+    QCOMPARE(r.value(u"unknown_name").toString(), QStringLiteral("EAI_NONAME"));
+}
+
+void TstOutgoing::largeTransfersArriveIntactBothWays()
+{
+    const qint64 before = peakRssKiB(fixture.daemonPid());
+    const QString size = QString::number(256ll << 20);
+    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("bulk"), QStringLiteral("ledger"),
+                             QStringLiteral("9000"), size, size});
+    const QJsonObject r = lastJson(out);
+    QVERIFY2(r.value(u"ok").toBool(), qPrintable(out));
+    QCOMPARE(qint64(r.value(u"received").toDouble()), 256ll << 20);
+    const qint64 after = peakRssKiB(fixture.daemonPid());
+    qInfo() << "512 MiB through the cluster in" << r.value(u"seconds").toDouble() << "s; lanesd peak RSS" << before
+            << "->" << after << QStringLiteral("KiB");
+    // Flow control holds: lanesd never holds more than a few windows of the transfer.
+    QVERIFY2(after < 120 * 1024, qPrintable(QStringLiteral("lanesd peak RSS %1 KiB").arg(after)));
+}
+
+void TstOutgoing::remoteEnvironmentJoinsTheLaunch()
+{
+    const QStringList printEnv{QStringLiteral("python3"), QStringLiteral("-c"),
+                               QStringLiteral("import json, os; print(json.dumps(dict(os.environ)))")};
+    const QJsonObject all = lastJson(run(printEnv));
+    QCOMPARE(all.value(u"API_FLAVOUR").toString(), QStringLiteral("deployed"));
+    QCOMPARE(all.value(u"LEDGER_URL").toString(), QStringLiteral("http://ledger:8080/"));
+    QVERIFY(all.value(u"LD_PRELOAD").toString().endsWith(u"liblanes-layer.so"));
+    const QJsonObject filtered = lastJson(
+        run(printEnv, QJsonObject{{"env", QJsonObject{{"include", "API_*;LEDGER_URL"}, {"exclude", QJsonArray{"API_FLAVOUR"}},
+                                                      {"override", QJsonObject{{"EXTRA", "1"}}}}}}));
+    QCOMPARE(filtered.value(u"LEDGER_URL").toString(), QStringLiteral("http://ledger:8080/"));
+    QVERIFY(!filtered.contains(u"API_FLAVOUR"));
+    QVERIFY(!filtered.contains(u"POD_NAME"));
+    QCOMPARE(filtered.value(u"EXTRA").toString(), QStringLiteral("1"));
+}
+
+void TstOutgoing::agentDeathResetsOpenConnectionsAndFailsNewOnesCleanly()
+{
+    QProcess* cli = exec({QStringLiteral("python3"), kClient, QStringLiteral("hold"), QStringLiteral("ledger"),
+                          QStringLiteral("9000")});
+    QTRY_VERIFY_WITH_TIMEOUT(cli->peek(1 << 16).contains("connected"), 15000);
+    const QList<qint64> agents = ClusterFixture::pidsInPod(QStringLiteral("api-0"), QStringLiteral("lanes-agent"));
+    QVERIFY(!agents.isEmpty());
+    for (qint64 pid : agents)
+        ::kill(pid_t(pid), SIGKILL);
+    QVERIFY2(cli->waitForFinished(20000), "the app hung after its agent died");
+    const QString out = QString::fromUtf8(cli->readAll());
+    // The open connection is reset, the next one fails at once, and lanesd told the user.
+    const QJsonObject r = lastJson(out);
+    QVERIFY2(r.value(u"ended").toString() == u"ECONNRESET", qPrintable(out));
+    // A new connection fails at once: its name no longer resolves (EAI_AGAIN), or its connect is refused.
+    QVERIFY2(r.value(u"next").toString() == u"EAI_AGAIN" || r.value(u"next").toString() == u"ECONNREFUSED",
+             qPrintable(out));
+    QVERIFY2(out.contains(u"outgoing: the connection to") && out.contains(u"AGENT_LOST"), qPrintable(out));
+}
+
+QTEST_MAIN(TstOutgoing)
+#include "tst_outgoing.moc"
