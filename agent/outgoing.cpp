@@ -137,6 +137,7 @@ void connectTcp(Stream* stream, const Destination& to, QObject* parent)
         socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
         count("agent.outgoing_tcp");
         guarded->accept(outcome);
+        guarded->widenWindow(kBulkWindow - kInitialWindow);
         new StreamBridge(guarded, socket, parent);
     };
     QObject::connect(notifier, &QSocketNotifier::activated, notifier, [fd, finish] {

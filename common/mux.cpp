@@ -53,6 +53,17 @@ void Stream::accept(const v1::StreamMeta& outcome)
     m_mux->send(frame);
 }
 
+void Stream::widenWindow(qint64 bytes)
+{
+    if (m_done || m_peerEnded || bytes <= 0)
+        return;
+    v1::Frame frame;
+    frame.mutable_stream_window()->set_id(m_id);
+    frame.mutable_stream_window()->set_credit(quint32(bytes));
+    m_recvWindow += bytes;
+    m_mux->send(frame);
+}
+
 void Stream::consumed(qint64 bytes)
 {
     if (m_done || m_peerEnded || bytes <= 0)

@@ -14,6 +14,7 @@ namespace lanes {
 
 constexpr qint64 kInitialWindow = 256 * 1024;
 constexpr qsizetype kMaxChunk = 64 * 1024;
+constexpr qint64 kBulkWindow = 2 * 1024 * 1024; // OUTGOING_TCP streams: a whole transfer crosses four hops
 
 class Mux;
 
@@ -32,6 +33,9 @@ public:
     void reset(const Error& error);
     // The receiver of an OUTGOING or DNS stream tells the opener the outcome (StreamAccepted).
     void accept(const v1::StreamMeta& outcome);
+    // Lets the peer send `bytes` more than the initial window, from now on (bulk streams: a bigger window
+    // keeps a long path busy). The memory bound grows by the same amount.
+    void widenWindow(qint64 bytes);
     // The receiver processed `bytes` of what dataReceived() gave; grants the peer that credit again.
     void consumed(qint64 bytes);
     // Bytes written but not yet sent for lack of credit: the producer should pause above its mark.

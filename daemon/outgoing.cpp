@@ -198,6 +198,8 @@ void connectRemotely(Mux* mux, const LayerRequest& request, Answer answer, Tell 
     meta.set_target(ss(request.name));
     meta.set_port(request.port);
     Stream* stream = mux->open(request.udp ? v1::OUTGOING_UDP : v1::OUTGOING_TCP, meta);
+    if (!request.udp)
+        stream->widenWindow(kBulkWindow - kInitialWindow);
     count(request.udp ? "daemon.outgoing_udp" : "daemon.outgoing_tcp");
     auto answered = std::make_shared<bool>(false);
     QObject::connect(stream, &Stream::accepted, parent,

@@ -41,6 +41,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # a burst of connects is not a SYN flood
 
 
 class DualStackServer(Server):

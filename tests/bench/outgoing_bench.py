@@ -1,0 +1,120 @@
+"""Benchmark of outgoing traffic through the cluster: connect latency and bulk throughput from a process under
+the lanes layer (`lanes exec`) to the ledger in the cluster, against a direct connection from this machine to
+the same ledger over the pod bridge, in the same run; and the cost of a local connect under the layer (its
+filter keeps localhost local) against no layer.
+
+  python3 tests/bench/outgoing_bench.py            full run (1 GiB each way, 2000 connects); writes docs/benchmarks.md
+  python3 tests/bench/outgoing_bench.py --smoke    16 MiB each way, 100 connects, prints only (CI)
+"""
+import json
+import os
+import subprocess
+import sys
+
+from benchlib import ROOT, bench_args, plot, write_section
+from lanesrun import Cluster
+
+CLIENT = ROOT / "tests/integration/outgoing_client.py"
+PROBE = r'''
+import json, socket, sys, time
+host, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+samples = []
+for _ in range(n):
+    s = socket.socket()
+    t0 = time.perf_counter()
+    s.connect((host, port))
+    samples.append((time.perf_counter() - t0) * 1e6)
+    s.close()
+samples.sort()
+print(json.dumps({"p50_us": samples[len(samples) // 2], "p99_us": samples[int(len(samples) * 0.99)]}))
+'''
+
+
+def last_json(text):
+    for line in reversed(text.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError("no result in:\n" + text)
+
+
+def ledger_ip():
+    for line in open("/etc/netns/lanes-api-0/hosts"):
+        words = line.split()
+        if "ledger-0" in words:
+            return words[0]
+    raise RuntimeError("no ledger-0 in the pods' hosts file")
+
+
+def main():
+    args, _ = bench_args(__doc__)
+    size = (16 << 20) if args.smoke else int(os.environ.get("LANES_BENCH_BYTES", 1 << 30))
+    connects = 100 if args.smoke else 2000
+    micro_iterations = 2000 if args.smoke else 50000
+    with Cluster() as cluster:
+        alice = cluster.add_user("alice")
+        machine = cluster.lanesd("alice")
+        ip = ledger_ip()
+
+        def through_cluster(program):
+            proc = cluster.lanes(machine, alice, ["exec", "-t", "pod/api-0", "--steal", "8080:1",
+                                                  "--header-filter", "x-bench-never: 1", "--", *program],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            out, _ = proc.communicate(timeout=900)
+            return last_json(out)
+
+        def direct(program):
+            return last_json(subprocess.run(program, capture_output=True, text=True, timeout=900).stdout)
+
+        connect = {"direct": direct([sys.executable, "-c", PROBE, ip, "9000", str(connects)]),
+                   "cluster": through_cluster([sys.executable, "-c", PROBE, ip, "9000", str(connects)])}
+        bulk_args = [sys.executable, str(CLIENT), "bulk", ip, "9000", str(size), str(size)]
+        bulk = {"direct": direct(bulk_args), "cluster": through_cluster(bulk_args)}
+        for name, result in bulk.items():
+            if not result.get("ok"):
+                raise RuntimeError(f"the {name} transfer failed its hash check: {result}")
+
+    micro = str(ROOT / "build/bin/connect_micro")
+    layer_env = dict(os.environ, LD_PRELOAD=str(ROOT / "build/bin/liblanes-layer.so"),
+                     LANES_LAYER_SOCKET="/nonexistent", LANES_SESSION_TOKEN="bench", LANES_OUTGOING="localhost=1")
+    rounds = {"without": [], "with": []}
+    for _ in range(3):  # interleaved, so drift on the shared cores hits both
+        rounds["without"].append(last_json(subprocess.run([micro, str(micro_iterations)], capture_output=True,
+                                                          text=True, check=True).stdout)["ns_per_connect_p50"])
+        rounds["with"].append(last_json(subprocess.run([micro, str(micro_iterations)], capture_output=True,
+                                                       text=True, check=True, env=layer_env).stdout)["ns_per_connect_p50"])
+    without = sorted(rounds["without"])[1]
+    with_layer = sorted(rounds["with"])[1]
+
+    d, c = bulk["direct"], bulk["cluster"]
+    mib = size >> 20
+    markdown = f"""## Outgoing traffic through the cluster
+
+`python3 tests/bench/outgoing_bench.py`: a process under the layer (`lanes exec -t pod/api-0`) talks to the
+ledger in the cluster by its address; its connections leave from api-0 (layer -> lanesd -> operator -> agent ->
+ledger). **Direct**: the same client, without lanes, from this machine to the same ledger over the pod bridge.
+Both run in the same session on 2 shared cores.
+
+| measure | direct | through the cluster | ratio |
+|---|---|---|---|
+| connect p50 (us) | {connect['direct']['p50_us']:.0f} | {connect['cluster']['p50_us']:.0f} | {connect['cluster']['p50_us'] / connect['direct']['p50_us']:.1f}x |
+| connect p99 (us) | {connect['direct']['p99_us']:.0f} | {connect['cluster']['p99_us']:.0f} | {connect['cluster']['p99_us'] / connect['direct']['p99_us']:.1f}x |
+| bulk, {mib} MiB each way at once (MiB/s, both directions) | {d['mib_per_s']:.0f} | {c['mib_per_s']:.0f} | {c['mib_per_s'] / d['mib_per_s']:.2f} |
+
+Both transfers were checked by SHA-256 both ways. Goal: bulk through the cluster at least 0.50 of direct.
+
+**A local connection under the layer** (`tests/bench/connect_micro.cpp`: socket, connect to a listener on
+127.0.0.1, close; median of 100-connect batches, median of 3 interleaved runs; the filter keeps localhost
+local): {without:.0f} ns without the layer, {with_layer:.0f} ns with it, **{(with_layer - without) / 1000:+.2f} us per
+connect** (goal: at most +5 us). The layer's local path is one getsockopt(SO_TYPE), a look-up of the names the
+app resolved, and the filter's items.
+
+![bulk](bench-outgoing.png)
+"""
+    if not args.smoke:
+        plot(ROOT / "docs" / "bench-outgoing.png", f"Bulk transfer, {mib} MiB each way (higher is better)", "MiB/s",
+             ["both directions"], {"direct": [d["mib_per_s"]], "through the cluster": [c["mib_per_s"]]})
+    write_section("outgoing", markdown, args.smoke)
+
+
+if __name__ == "__main__":
+    main()
