@@ -1,10 +1,11 @@
 """The lanes demo on the local cluster of examples/shop: alice and bob, each on their own machine (their own
 lanesd), steal the requests of the shared `api` that carry their header, side by side; everything else still
-reaches the deployed api. Then an unfiltered steal of the whole port."""
+reaches the deployed api. Then an unfiltered steal of the whole port, and outgoing traffic: alice's local api
+calls the cluster-only ledger through the cluster, then, by her outgoing filter, a ledger on her laptop."""
 import sys
 import time
 
-from lanesrun import Cluster
+from lanesrun import LOCAL_LEDGER, Cluster
 
 BOLD, DIM, RESET = "\033[1m", "\033[2m", "\033[0m"
 if not sys.stdout.isatty():
@@ -70,6 +71,29 @@ def main():
         session = cluster.lanes(alice_machine, alice, args, env)
         cluster.wait_for(lambda: "alice" in cluster.curl("http://api-1:8080/"), 15, "alice's steal")
         show(cluster, ("http://api-0:8080/orders", None), ("http://api-1:8080/orders", "x-lane: bob"))
+        cluster.stop(session)
+
+        say("Outgoing: alice's local api calls ledger:8080, which exists only in the cluster")
+        print("  alice$ lanes exec -t deploy/api --steal 8080:9081 --header-filter '^x-lane: alice$' -- python3 api.py")
+        args, env = filtered_api("alice", 9081)
+        session = cluster.lanes(alice_machine, alice, args, env)
+        cluster.wait_for(lambda: "alice" in cluster.curl("http://api:8080/", headers=["x-lane: alice"]), 15, "alice")
+        show(cluster, ("http://api-0:8080/balance", "x-lane: alice"), ("http://api-0:8080/balance", None))
+        cluster.stop(session)
+
+        say("With filter.local [\"tcp://ledger:8080\"], the same call reaches the ledger on alice's laptop instead")
+        config = cluster.tmp / "alice-lanes.json"
+        config.write_text('{"feature": {"network": {"outgoing": {"filter": {"local": ["tcp://ledger:8080"]}}}}}\n')
+        print(f"  alice$ cat lanes.json\n  {config.read_text().strip()}")
+        print(f"  alice$ LEDGER_HOST={LOCAL_LEDGER} LEDGER_FLAVOUR=\"on alice's laptop\" python3 ledger.py &")
+        cluster.local_process(["python3", "ledger.py"], {"LEDGER_HOST": LOCAL_LEDGER, "UDP_PORT": "0", "BULK_PORT": "0",
+                                                        "LEDGER_FLAVOUR": "on alice's laptop"})
+        print("  alice$ lanes exec -f lanes.json -t deploy/api --steal 8080:9081 --header-filter '^x-lane: alice$' -- python3 api.py")
+        args, env = filtered_api("alice", 9081)
+        session = cluster.lanes(alice_machine, alice, ["exec", "-f", str(config), *args[1:]], env)
+        cluster.wait_for(lambda: "laptop" in cluster.curl("http://api:8080/balance", headers=["x-lane: alice"]), 15,
+                         "alice's local ledger")
+        show(cluster, ("http://api-0:8080/balance", "x-lane: alice"), ("http://api-1:8080/balance", None))
         cluster.stop(session)
 
         say("Cleaning up: sessions, lanesd, operator, namespaces and chains")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / "build" / "bin"
+LOCAL_LEDGER = "127.0.0.2"  # where a developer machine's own ledger listens (its hosts file names it)
 
 
 def _terminate(proc, grace=10):
@@ -67,24 +68,47 @@ class Cluster:
                         "--out", out], check=True, stdout=subprocess.DEVNULL)
         return out
 
+    def on_machine(self, command):
+        """`command` as on a developer's machine: in a private mount namespace whose hosts file knows localhost and
+        the machine's own ledger (LOCAL_LEDGER), and whose names resolve from that file only, so no lookup ever
+        leaves this host. unshare execs in place: the PID is the command's."""
+        files = []
+        for name, text in (("hosts", f"127.0.0.1 localhost\n::1 localhost\n{LOCAL_LEDGER} ledger\n"),
+                           ("resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"),
+                           ("nsswitch.conf", "hosts: files\n")):
+            path = self.tmp / f"machine-{name}"
+            path.write_text(text)
+            files.append(str(path))
+        script = ('mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/resolv.conf && '
+                  'mount --bind "$2" /etc/nsswitch.conf && shift 2 && exec "$@"')
+        return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, *files, *map(str, command)]
+
     def lanesd(self, name):
         """A lanesd standing for one developer's machine."""
         sock = self.tmp / f"{name}.sock"
         log = open(self.tmp / f"lanesd-{name}.log", "w")
-        proc = subprocess.Popen([BIN / "lanesd", "--socket", sock], stdout=log, stderr=log)
+        proc = subprocess.Popen(self.on_machine([BIN / "lanesd", "--socket", sock]), stdout=log, stderr=log)
         self.procs.append(proc)
         self.wait_for(sock.exists, 5, f"lanesd of {name}")
         return sock
 
     def lanes(self, socket, credentials, args, env=None, **popen):
         full_env = dict(os.environ, LANES_SOCKET=str(socket), LANES_CREDENTIALS=str(credentials), **(env or {}))
-        proc = subprocess.Popen([BIN / "lanes", *args], env=full_env, cwd=ROOT / "examples/shop", **popen)
+        proc = subprocess.Popen(self.on_machine([BIN / "lanes", *args]), env=full_env, cwd=ROOT / "examples/shop",
+                                **popen)
         self.procs.append(proc)
         return proc
 
     def lanes_output(self, socket, credentials, args):
         env = dict(os.environ, LANES_SOCKET=str(socket), LANES_CREDENTIALS=str(credentials))
-        return subprocess.run([BIN / "lanes", *args], env=env, capture_output=True, text=True).stdout
+        return subprocess.run(self.on_machine([BIN / "lanes", *args]), env=env, capture_output=True, text=True).stdout
+
+    def local_process(self, command, env):
+        """A process of the developer's machine that lanes does not touch (a local ledger); ended on the way out."""
+        proc = subprocess.Popen(list(map(str, command)), env=dict(os.environ, **env), cwd=ROOT / "examples/shop",
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(proc)
+        return proc
 
     def stop(self, proc):
         _terminate(proc)

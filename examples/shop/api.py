@@ -4,6 +4,7 @@
 import base64
 import hashlib
 import os
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 FLAVOUR = os.environ.get("API_FLAVOUR", "local")
@@ -55,6 +56,12 @@ class Handler(BaseHTTPRequestHandler):
         if os.environ.get("API_LOG"):
             print(f"served {self.command} {self.path}", flush=True)
         extra = f" ({len(received)} bytes)" if received else ""
+        if self.path == "/balance":  # asks the ledger, which lives only in the cluster
+            try:
+                with urllib.request.urlopen(os.environ.get("LEDGER_URL", "http://ledger:8080/"), timeout=5) as r:
+                    extra += "; the ledger says: " + r.read().decode().strip()
+            except OSError as e:
+                extra += f"; the ledger is unreachable: {e}"
         body = f"api {FLAVOUR} @ {WHERE}: {self.command} {self.path}{extra}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
