@@ -89,6 +89,7 @@ struct Remembered
 };
 Remembered g_names[kRememberedNames];
 int g_nextName = 0;
+volatile int g_nameCount = 0; // entries in use: a process that resolved nothing remotely scans nothing
 pthread_mutex_t g_namesLock = PTHREAD_MUTEX_INITIALIZER;
 
 void warn(const char* format, ...)
@@ -263,7 +264,8 @@ void remember(const char* name, const sockaddr* sa, bool remote)
     if (!addressOf(sa, &family, &bytes) || strlen(name) > size_t(kMaxNameLength))
         return;
     pthread_mutex_lock(&g_namesLock);
-    for (Remembered& r : g_names) {
+    for (int i = 0; i < g_nameCount; ++i) {
+        Remembered& r = g_names[i];
         if (r.family == family && memcmp(r.address, bytes, family == AF_INET ? 4 : 16) == 0) {
             strcpy(r.name, name);
             r.remote = remote;
@@ -273,6 +275,8 @@ void remember(const char* name, const sockaddr* sa, bool remote)
     }
     Remembered& r = g_names[g_nextName];
     g_nextName = (g_nextName + 1) % kRememberedNames;
+    if (g_nameCount < kRememberedNames)
+        g_nameCount = g_nameCount + 1;
     r.family = family;
     memcpy(r.address, bytes, family == AF_INET ? 4 : 16);
     strcpy(r.name, name);
@@ -285,11 +289,12 @@ bool recall(const sockaddr* sa, char* name, bool* remote)
 {
     int family = 0;
     const uint8_t* bytes = nullptr;
-    if (!addressOf(sa, &family, &bytes))
+    if (g_nameCount == 0 || !addressOf(sa, &family, &bytes))
         return false;
     bool found = false;
     pthread_mutex_lock(&g_namesLock);
-    for (const Remembered& r : g_names) {
+    for (int i = 0; i < g_nameCount; ++i) {
+        const Remembered& r = g_names[i];
         if (r.family == family && r.name[0] && memcmp(r.address, bytes, family == AF_INET ? 4 : 16) == 0) {
             strcpy(name, r.name);
             *remote = r.remote;
