@@ -46,6 +46,15 @@ Result<LayerRequest> parseLayerRequest(QByteArrayView line)
         request.name = QString::fromLatin1(words[2]);
         return request;
     }
+    if (words[0] == "L") {
+        bool ok = false;
+        const uint port = words.size() == 3 ? words[2].toUInt(&ok) : 0;
+        if (!ok || port == 0 || port > 65535)
+            return bad(QStringLiteral("expected L TOKEN PORT"));
+        request.kind = LayerRequest::Kind::Listen;
+        request.port = quint16(port);
+        return request;
+    }
     if (words[0] != "C")
         return bad(QStringLiteral("unknown kind"));
     if (words.size() != 7)

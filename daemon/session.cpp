@@ -19,6 +19,48 @@ Session::Session(Credentials credentials, QString target, Steal steal, Launch la
 {
 }
 
+v1::Subscription Session::subscriptionFor(int remote) const
+{
+    v1::Subscription sub;
+    sub.set_port(quint32(remote));
+    sub.set_mode(m_steal.mirror ? v1::MIRROR : v1::STEAL);
+    if (m_steal.filter && (m_steal.filterPorts.isEmpty() || m_steal.filterPorts.contains(remote)))
+        *sub.mutable_filter() = *m_steal.filter;
+    return sub;
+}
+
+void Session::onAppListening(int localPort, Answer answer)
+{
+    QList<ide::PortMapping> now;
+    for (const ide::PortMapping& p : std::as_const(m_pending))
+        if (p.local == localPort)
+            now << p;
+    if (now.isEmpty()) {
+        answer("OK 0");
+        return;
+    }
+    m_pending.removeIf([localPort](const ide::PortMapping& p) { return p.local == localPort; });
+    for (const ide::PortMapping& p : std::as_const(now)) {
+        v1::Frame request;
+        *request.mutable_subscribe()->mutable_subscription() = subscriptionFor(p.remote);
+        m_client->call(request, [this, p](Result<v1::Frame> reply) {
+            if (reply && reply->has_ack() && !reply->ack().has_error())
+                emit message(3, QStringLiteral("the app listens on port %1: port %2 of %3 is stolen now")
+                                    .arg(p.local)
+                                    .arg(p.remote)
+                                    .arg(m_target));
+            else
+                emit message(1, QStringLiteral("the app listens on port %1, but port %2 could not be stolen: %3")
+                                    .arg(p.local)
+                                    .arg(p.remote)
+                                    .arg(reply ? (reply->has_ack() ? describe(fromWire(reply->ack().error()))
+                                                                   : QStringLiteral("unexpected reply"))
+                                               : describe(reply.error())));
+        });
+    }
+    answer(QStringLiteral("OK %1").arg(now.size()).toUtf8());
+}
+
 void Session::answerLayer(const LayerRequest& request, Answer answer)
 {
     if (m_state != State::Running) {
@@ -31,6 +73,10 @@ void Session::answerLayer(const LayerRequest& request, Answer answer)
     }
     if (request.kind == LayerRequest::Kind::Resolve) {
         resolveRemotely(m_client->mux(), request.name, std::move(answer));
+        return;
+    }
+    if (request.kind == LayerRequest::Kind::Listen) {
+        onAppListening(request.port, std::move(answer));
         return;
     }
     connectRemotely(m_client->mux(), request, std::move(answer),
@@ -112,13 +158,9 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             remotes << port.remote;
         if (remotes.isEmpty() && m_steal.filter) // a filter and no ports: the filter's ports, as mirrord does
             remotes = m_steal.filterPorts;
-        for (int remote : remotes) {
-            auto* sub = start->add_subscriptions();
-            sub->set_port(quint32(remote));
-            sub->set_mode(m_steal.mirror ? v1::MIRROR : v1::STEAL);
-            if (m_steal.filter && (m_steal.filterPorts.isEmpty() || m_steal.filterPorts.contains(remote)))
-                *sub->mutable_filter() = *m_steal.filter;
-        }
+        for (int remote : remotes)
+            *start->add_subscriptions() = subscriptionFor(remote);
+        start->set_subscribe_on_listen(m_steal.onListen);
         m_client->call(request, [this, done](Result<v1::Frame> reply) {
             if (!reply || !reply->has_session_started()) {
                 m_state = State::Stopped;
@@ -139,6 +181,13 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
                             local = l;
                     m_ports.append({int(remote), local});
                 }
+            }
+            if (m_steal.onListen) {
+                m_pending = m_ports;
+                for (const ide::PortMapping& p : std::as_const(m_pending))
+                    emit message(3, QStringLiteral("port %1 will be stolen when the app listens on port %2")
+                                        .arg(p.remote)
+                                        .arg(p.local));
             }
             ide::SessionStartResult result{m_id, m_target, m_ports, {}, {}};
             for (const auto& pod : started.pods())

@@ -29,6 +29,7 @@ public:
         QList<int> filterPorts;               // the ports the filter applies to; empty: all
         QString onConcurrentSteal;
         bool mirror = false; // copies of the matching requests; the deployed app still answers
+        bool onListen = false; // steal each port when the launched process listens on its local port
     };
     // What the launched process gets: the layer and its outgoing rules, and the target's environment.
     struct Launch
@@ -61,6 +62,9 @@ signals:
 private:
     void setState(State state, const QString& reason);
     void onStream(Stream* stream);
+    v1::Subscription subscriptionFor(int remote) const;
+    // The layer saw the app listen on `localPort`: steal the ports that land there.
+    void onAppListening(int localPort, Answer answer);
     // The target's environment (filtered by feature.env) and the layer's variables.
     void addLaunchEnvironment(const QMap<QString, QString>& remote, QMap<QString, QString>& env);
     void deliverHttp(Stream* stream, int localPort);
@@ -71,6 +75,7 @@ private:
     QList<ide::PortMapping> m_ports;
     Steal m_steal;
     Launch m_launch;
+    QList<ide::PortMapping> m_pending; // onListen: ports to steal when the app listens
     QString m_token; // the launched process's credential toward the layer socket
     QHash<int, UpstreamPool*> m_localPools; // local port -> keep-alive connections to the local process
     QString m_id;

@@ -111,6 +111,9 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
     steal.onConcurrentSteal =
         params.onConcurrentSteal.isEmpty() ? config.incoming.onConcurrentSteal : params.onConcurrentSteal;
     Session::Launch launch{config.outgoing, config.env, layerSocket(), layerLibrary()};
+    // Ports named on the command line (or by the IDE) are stolen at once; the config's, or the target's own,
+    // when the launched process listens on them, as mirrord does: nothing is taken before the app can answer.
+    steal.onListen = params.steal.isEmpty() && !launch.layerSocket.isEmpty() && !launch.layerLibrary.isEmpty();
     auto* session = new Session(*credentials, target, steal, launch, this);
     m_sessions.append({session, owner});
     connect(session, &Session::stateChanged, this, &SessionManager::stateChanged);

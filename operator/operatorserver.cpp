@@ -207,6 +207,9 @@ void OperatorServer::onFrame(Peer* peer, const v1::Frame& frame)
     case v1::Frame::kStreamOpen:
         onSessionStream(peer, frame.stream_open());
         return;
+    case v1::Frame::kSubscribe:
+        onSessionSubscribe(peer, rpcId, frame.subscribe().subscription());
+        return;
     case v1::Frame::kClose:
         return; // closed() follows
     default:

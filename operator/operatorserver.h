@@ -45,6 +45,8 @@ private:
         QStringList pods;
         QList<quint32> ports;
         QList<v1::Subscription> subscriptions; // as sent to the agents
+        QList<quint32> deferred;               // subscribe_on_listen: ports lanesd will subscribe later
+        QString onConcurrentSteal;
         QDateTime started;
         FrameLink* link = nullptr;
         bool running = false;
@@ -57,6 +59,8 @@ private:
     void onAgentStream(FrameLink* agentLink, const v1::Frame& frame);
     // lanesd's OUTGOING_TCP, OUTGOING_UDP and DNS streams go to the agent of the session's first pod.
     void onSessionStream(Peer* peer, const v1::StreamOpen& open);
+    // A running session steals one more port (its local process started listening).
+    void onSessionSubscribe(Peer* peer, quint32 rpcId, const v1::Subscription& subscription);
     void endSession(const QString& sessionId, const QString& reason, const std::optional<Error>& error);
     void sendNotice(const QString& sessionId, const QString& level, const QString& text);
     void sendNotice(FrameLink* link, const QString& sessionId, const QString& level, const QString& text);

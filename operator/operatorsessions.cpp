@@ -41,7 +41,17 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
                          {}});
         return;
     }
-    if (auto claimed = claim(*session, subscriptions, qs(start.on_concurrent_steal())); !claimed) {
+    session->onConcurrentSteal = qs(start.on_concurrent_steal());
+    if (start.subscribe_on_listen()) {
+        for (const v1::Subscription& sub : subscriptions) {
+            if (sub.port() == 0 || sub.port() > 65535) {
+                replyError(peer->link, rpcId,
+                           Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(sub.port()), {}});
+                return;
+            }
+            session->deferred << sub.port();
+        }
+    } else if (auto claimed = claim(*session, subscriptions, session->onConcurrentSteal); !claimed) {
         m_claims.removeSession(session->id);
         replyError(peer->link, rpcId, claimed.error());
         return;
@@ -80,7 +90,7 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
         auto* started = reply.mutable_session_started();
         started->set_session_id(ss(id));
         started->set_target(ss(target.path));
-        for (quint32 port : session->ports)
+        for (quint32 port : session->ports + session->deferred)
             started->add_ports(port);
         for (const Pod& pod : target.pods) {
             auto* info = started->add_pods();
@@ -111,6 +121,58 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
                         finishOne(*firstError ? Result<void>(std::unexpected(**firstError)) : Result<void>());
                 });
             }
+        });
+    }
+}
+
+void OperatorServer::onSessionSubscribe(Peer* peer, quint32 rpcId, const v1::Subscription& subscription)
+{
+    const auto session = m_sessions.value(peer->sessionId);
+    if (!session || !session->running) {
+        replyError(peer->link, rpcId,
+                   Error{ErrorCode::SessionNotFound, QStringLiteral("no running session on this link"), {}});
+        return;
+    }
+    if (session->ports.contains(subscription.port())) { // already stolen: listening again changes nothing
+        v1::Frame ack;
+        ack.set_rpc_id(rpcId);
+        ack.mutable_ack();
+        peer->link->send(ack);
+        return;
+    }
+    google::protobuf::RepeatedPtrField<v1::Subscription> one;
+    *one.Add() = subscription;
+    const qsizetype before = session->subscriptions.size();
+    if (auto claimed = claim(*session, one, session->onConcurrentSteal); !claimed) {
+        replyError(peer->link, rpcId, claimed.error());
+        return;
+    }
+    session->deferred.removeAll(subscription.port());
+    if (session->subscriptions.size() == before) { // on_concurrent_steal continue: held by another session
+        replyError(peer->link, rpcId,
+                   Error{ErrorCode::PortLocked,
+                         QStringLiteral("port %1 is held by another session").arg(subscription.port()), {}});
+        return;
+    }
+    const v1::Subscription sub = session->subscriptions.last();
+    auto pending = std::make_shared<int>(int(session->pods.size()));
+    auto firstError = std::make_shared<std::optional<Error>>();
+    QPointer<FrameLink> link = peer->link;
+    qCInfo(lcOperator) << "session" << session->id << "of" << session->user << "now steals port" << sub.port();
+    for (const QString& pod : session->pods) {
+        m_agents->subscribe(pod, sub, [pending, firstError, link, rpcId, this](Result<void> done) {
+            if (!done && !*firstError)
+                *firstError = done.error();
+            if (--*pending > 0 || !link)
+                return;
+            if (*firstError) {
+                replyError(link, rpcId, **firstError);
+                return;
+            }
+            v1::Frame ack;
+            ack.set_rpc_id(rpcId);
+            ack.mutable_ack();
+            link->send(ack);
         });
     }
 }

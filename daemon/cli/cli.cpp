@@ -67,7 +67,7 @@ bool isStaticallyLinked(const QString& path)
         if (entry.size() < 4)
             return false;
         const quint32 type = qFromLittleEndian<quint32>(entry.constData());
-        if (type == 3 /* PT_INTERP */ || type == 2 /* PT_DYNAMIC */)
+        if (type == 3) // PT_INTERP: the dynamic loader runs it, and honours LD_PRELOAD (static-pie has none)
             return false;
     }
     return true;

@@ -46,6 +46,7 @@ using Dup2Fn = int (*)(int, int);
 using Dup3Fn = int (*)(int, int, int);
 using FcntlFn = int (*)(int, int, ...);
 using ExecveFn = int (*)(const char*, char* const[], char* const[]);
+using ListenFn = int (*)(int, int);
 
 struct Real
 {
@@ -60,6 +61,7 @@ struct Real
     Dup3Fn dup3;
     FcntlFn fcntl;
     ExecveFn execve;
+    ListenFn listen;
 };
 
 Real g_real;
@@ -125,6 +127,7 @@ void init()
     load(g_real.dup3, "dup3");
     load(g_real.fcntl, "fcntl");
     load(g_real.execve, "execve");
+    load(g_real.listen, "listen");
     const char* socketPath = getenv("LANES_LAYER_SOCKET");
     const char* token = getenv("LANES_SESSION_TOKEN");
     if (!socketPath || !token || !*socketPath || strlen(socketPath) >= sizeof g_socket || strlen(token) >= sizeof g_token)
@@ -639,7 +642,7 @@ bool hasInterpreter(const char* path)
             if (pread(fd, &program, sizeof program, off_t(header.e_phoff + uint64_t(i) * header.e_phentsize)) !=
                 ssize_t(sizeof program))
                 break;
-            dynamic = program.p_type == PT_INTERP || program.p_type == PT_DYNAMIC;
+            dynamic = program.p_type == PT_INTERP; // static-pie has PT_DYNAMIC but no loader
         }
     }
     g_real.close(fd);
@@ -798,6 +801,33 @@ int fcntl(int fd, int command, ...)
     const int rc = g_real.fcntl(fd, command, argument);
     if (rc >= 0 && (command == F_DUPFD || command == F_DUPFD_CLOEXEC))
         copyInfo(fd, rc);
+    return rc;
+}
+
+// Listening on a port steals it (or the remote port that port_mapping maps to it) when the session is to:
+// lanesd subscribes it in the cluster now that the app can answer.
+int listen(int fd, int backlog)
+{
+    const int rc = g_real.listen ? g_real.listen(fd, backlog) : (pthread_once(&g_once, init), g_real.listen(fd, backlog));
+    if (rc != 0 || !active())
+        return rc;
+    const int saved = errno;
+    sockaddr_storage local{};
+    socklen_t length = sizeof local;
+    int type = 0;
+    socklen_t typeLength = sizeof type;
+    if (g_real.getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0 &&
+        (local.ss_family == AF_INET || local.ss_family == AF_INET6) &&
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &typeLength) == 0 && type == SOCK_STREAM) {
+        const unsigned port = ntohs(local.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&local)->sin_port
+                                                               : reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
+        char request[160];
+        char reply[kReplySize];
+        snprintf(request, sizeof request, "L %s %u\n", g_token, port);
+        if (!ask(request, reply, sizeof reply))
+            warn("lanes: lanesd did not answer when this process started listening on port %u\n", port);
+    }
+    errno = saved;
     return rc;
 }
 

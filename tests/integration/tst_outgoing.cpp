@@ -90,6 +90,8 @@ private slots:
     void largeTransfersArriveIntactBothWays();
     void remoteEnvironmentJoinsTheLaunch();
     void agentDeathResetsOpenConnectionsAndFailsNewOnesCleanly();
+    void listeningStealsTheConfiguredPort();
+    void staticallyLinkedProgramsAreWarnedAbout();
 
 private:
     // `lanes exec` of `program` with `config` (the outgoing part of a lanes.json) in the background.
@@ -382,6 +384,49 @@ void TstOutgoing::agentDeathResetsOpenConnectionsAndFailsNewOnesCleanly()
     QVERIFY2(r.value(u"next").toString() == u"EAI_AGAIN" || r.value(u"next").toString() == u"ECONNREFUSED",
              qPrintable(out));
     QVERIFY2(out.contains(u"outgoing: the connection to") && out.contains(u"AGENT_LOST"), qPrintable(out));
+}
+
+void TstOutgoing::listeningStealsTheConfiguredPort()
+{
+    // Ports from the config are stolen when the app listens, so nothing is taken before it can answer.
+    const int port = ClusterFixture::freePort();
+    auto* config = new QTemporaryFile(QDir::tempPath() + QStringLiteral("/lanes-listen-XXXXXX.json"));
+    config->open();
+    config->write(QStringLiteral(R"({"target": "pod/api-1", "feature": {"network": {"incoming": {"mode": "steal",
+        "ports": [8080], "port_mapping": [[%1, 8080]]}}}})")
+                      .arg(port)
+                      .toUtf8());
+    config->flush();
+    m_configs << config;
+    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-f"), config->fileName(), QStringLiteral("--"),
+                                   QStringLiteral("sh"), QStringLiteral("-c"),
+                                   QStringLiteral("sleep 3; exec python3 api.py")},
+                                  {{QStringLiteral("PORT"), QString::number(port)},
+                                   {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+                                   {QStringLiteral("API_FLAVOUR"), QStringLiteral("local")}});
+    QTRY_VERIFY_WITH_TIMEOUT(cli->peek(1 << 16).contains("will be stolen when the app listens"), 15000);
+    // Started, not listening yet: the deployed api still answers, rather than a 502 from an empty port.
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/early")).contains(u"api deployed @ api-1"));
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/late"))
+                                 .contains(u"api local @ developer-machine: GET /late"),
+                             15000);
+    QVERIFY2(cli->peek(1 << 16).contains("is stolen now"), cli->peek(1 << 16).constData());
+    fixture.stopClis();
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/"))
+                                 .contains(u"api deployed @ api-1"),
+                             5000);
+}
+
+void TstOutgoing::staticallyLinkedProgramsAreWarnedAbout()
+{
+    int code = -1;
+    const QString out = run({QStringLiteral(LANES_BIN_DIR "/static_program")}, {}, &code);
+    QCOMPARE(code, 0);
+    QVERIFY2(out.contains(u"static program ran"), qPrintable(out));
+    QVERIFY2(out.contains(u"static_program is statically linked, so the lanes layer cannot hook it"), qPrintable(out));
+    // A dynamically linked one gets no such warning.
+    const QString fine = run({QStringLiteral("true")});
+    QVERIFY2(!fine.contains(u"statically linked"), qPrintable(fine));
 }
 
 QTEST_MAIN(TstOutgoing)

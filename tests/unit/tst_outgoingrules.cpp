@@ -238,6 +238,9 @@ void TstOutgoingRules::layerRequests_data()
     QTest::newRow("resolve") << QByteArray("R tok ledger.svc") << true;
     QTest::newRow("connect tcp v4") << QByteArray("C tok tcp 10.0.0.1 8080 4 ledger") << true;
     QTest::newRow("connect udp v6only without a name") << QByteArray("C tok udp fe80::1 53 6only -") << true;
+    QTest::newRow("listen") << QByteArray("L tok 9080") << true;
+    QTest::newRow("listen without a port") << QByteArray("L tok") << false;
+    QTest::newRow("listen on port 0") << QByteArray("L tok 0") << false;
     QTest::newRow("unknown kind") << QByteArray("X tok") << false;
     QTest::newRow("no token") << QByteArray("R") << false;
     QTest::newRow("bad name") << QByteArray("R tok led/ger") << false;
