@@ -1,6 +1,7 @@
 // See agent.h.
 #include "agent.h"
 
+#include "h2connection.h"
 #include "iptables.h"
 #include "logging.h"
 #include "outgoing.h"
@@ -337,8 +338,15 @@ void Agent::onConnection()
             track(new HttpConnection(
                       client, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
                       appPool(address, port),
-                      [this, address, port](QTcpSocket* c, const QByteArray& read) {
-                          passThrough(c, address, port, read);
+                      [this, address, port](QTcpSocket* c, const QByteArray& read, bool http2) {
+                          if (!http2) {
+                              passThrough(c, address, port, read);
+                              return;
+                          }
+                          track(new H2Connection(
+                                    c, read, port, [this, port](const http::Head& head) { return route(port, head); },
+                                    m_mux, [address, port] { return connectMarked(address, port); }, this),
+                                port);
                       },
                       this),
                   port);

@@ -63,7 +63,7 @@ HttpConnection::~HttpConnection()
     }
 }
 
-void HttpConnection::handOffRaw(const char* counter)
+void HttpConnection::handOffRaw(const char* counter, bool http2)
 {
     count(counter);
     m_detected = true;
@@ -71,7 +71,7 @@ void HttpConnection::handOffRaw(const char* counter)
     socket->disconnect(this);
     socket->setParent(nullptr);
     m_client = nullptr;
-    m_notHttp(socket, std::exchange(m_sniffed, {}));
+    m_notHttp(socket, std::exchange(m_sniffed, {}), http2);
     deleteLater();
 }
 
@@ -98,12 +98,12 @@ void HttpConnection::onClientData()
         return;
     if (!m_detected) {
         m_sniffed += m_client->read(64);
-        // HTTP/2 with prior knowledge (h2c, gRPC) is not routed per request yet: it goes to the app whole.
+        // HTTP/2 with prior knowledge (h2c, gRPC): routed stream by stream (H2Connection).
         static const QByteArray h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
         if (h2Preface.startsWith(m_sniffed.left(h2Preface.size())) || m_sniffed.startsWith(h2Preface)) {
             if (m_sniffed.size() < h2Preface.size())
                 return; // not enough to tell yet
-            handOffRaw("agent.h2c_passed_through");
+            handOffRaw("agent.h2c_detected", true);
             return;
         }
         const qsizetype space = m_sniffed.indexOf(' ');

@@ -36,7 +36,9 @@ class HttpConnection final : public QObject
     Q_OBJECT
 public:
     using Router = std::function<Route(const http::Head&)>;
-    using RawFallback = std::function<void(QTcpSocket* client, const QByteArray& alreadyRead)>;
+    // Not HTTP/1: `http2` when the client sent the HTTP/2 preface (h2c with prior knowledge, gRPC), else a
+    // connection to pass through whole.
+    using RawFallback = std::function<void(QTcpSocket* client, const QByteArray& alreadyRead, bool http2)>;
 
     HttpConnection(QTcpSocket* client, quint16 port, Router router, Mux* mux, UpstreamPool* app,
                    RawFallback notHttp, QObject* parent = nullptr);
@@ -48,8 +50,8 @@ signals:
 private:
     struct Exchange;
     void onClientData();
-    // Not HTTP/1 (or silent): the connection goes whole to the app, with what was read so far.
-    void handOffRaw(const char* counter);
+    // Not HTTP/1 (or silent): the connection goes to the fallback, with what was read so far.
+    void handOffRaw(const char* counter, bool http2 = false);
     void parseRequests();
     void startExchange();
     void sendToUpstream(Exchange& ex, const QByteArray& bytes);

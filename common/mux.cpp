@@ -21,11 +21,12 @@ void Stream::write(const QByteArray& data)
     pump();
 }
 
-void Stream::end()
+void Stream::end(const HeaderList& trailers)
 {
     if (m_done || m_endQueued)
         return;
     m_endQueued = true;
+    m_endTrailers = trailers;
     pump();
 }
 
@@ -99,6 +100,11 @@ void Stream::pump()
     if (m_out.empty() && m_endQueued && !m_endSent) {
         v1::Frame frame;
         frame.mutable_stream_end()->set_id(m_id);
+        for (const auto& [name, value] : std::as_const(m_endTrailers)) {
+            auto* t = frame.mutable_stream_end()->add_trailers();
+            t->set_name(name.toStdString());
+            t->set_value(value.toStdString());
+        }
         m_mux->send(frame);
         m_endSent = true;
         maybeDone();
@@ -131,8 +137,9 @@ void Stream::onData(const std::string& data)
     emit dataReceived(QByteArray(data.data(), qsizetype(data.size())));
 }
 
-void Stream::onEnd()
+void Stream::onEnd(const HeaderList& trailers)
 {
+    m_peerTrailers = trailers;
     m_peerEnded = true;
     emit peerFinished();
     maybeDone();
@@ -216,8 +223,12 @@ bool Mux::handleFrame(const v1::Frame& frame)
             s->onData(frame.stream_data().data());
         return true;
     case v1::Frame::kStreamEnd:
-        if (Stream* s = find(frame.stream_end().id()))
-            s->onEnd();
+        if (Stream* s = find(frame.stream_end().id())) {
+            HeaderList trailers;
+            for (const auto& t : frame.stream_end().trailers())
+                trailers.append({QByteArray::fromStdString(t.name()), QByteArray::fromStdString(t.value())});
+            s->onEnd(trailers);
+        }
         return true;
     case v1::Frame::kStreamReset:
         if (Stream* s = find(frame.stream_reset().id()))

@@ -13,6 +13,7 @@
 namespace lanes {
 
 constexpr qint64 kInitialWindow = 256 * 1024;
+using HeaderList = QList<QPair<QByteArray, QByteArray>>; // trailers: lowercase names
 constexpr qsizetype kMaxChunk = 64 * 1024;
 constexpr qint64 kBulkWindow = 2 * 1024 * 1024; // OUTGOING_TCP streams: a whole transfer crosses four hops
 
@@ -28,8 +29,8 @@ public:
 
     // Queues bytes; they leave as the peer's credit allows.
     void write(const QByteArray& data);
-    // Half-closes our direction once the queue is sent.
-    void end();
+    // Half-closes our direction once the queue is sent, with trailers when there are any (HTTP/2, gRPC).
+    void end(const HeaderList& trailers = {});
     void reset(const Error& error);
     // The receiver of an OUTGOING or DNS stream tells the opener the outcome (StreamAccepted).
     void accept(const v1::StreamMeta& outcome);
@@ -42,6 +43,8 @@ public:
     qint64 queuedBytes() const { return m_queued; }
     bool isClosed() const { return m_done; }
     bool peerEnded() const { return m_peerEnded; }
+    // What the peer's StreamEnd carried; valid from peerFinished() on.
+    const HeaderList& peerTrailers() const { return m_peerTrailers; }
 
 signals:
     void dataReceived(const QByteArray& data);
@@ -57,7 +60,7 @@ private:
     Stream(Mux* mux, quint32 id, v1::StreamKind kind, v1::StreamMeta meta);
     void pump();
     void onData(const std::string& data);
-    void onEnd();
+    void onEnd(const HeaderList& trailers);
     void onReset(const Error& error);
     void onWindow(quint32 credit);
     void maybeDone();
@@ -72,6 +75,8 @@ private:
     qint64 m_recvWindow = kInitialWindow;
     qint64 m_toGrant = 0;
     bool m_endQueued = false;
+    HeaderList m_endTrailers;
+    HeaderList m_peerTrailers;
     bool m_endSent = false;
     bool m_peerEnded = false;
     bool m_done = false;

@@ -1,6 +1,7 @@
 // See session.h.
 #include "session.h"
 
+#include "h2delivery.h"
 #include "httpdelivery.h"
 #include "logging.h"
 #include "streambridge.h"
@@ -241,6 +242,16 @@ void Session::onStream(Stream* stream)
                             {}});
         return;
     }
+    if (stream->kind() == v1::HTTP_REQUEST && stream->meta().version() == "HTTP/2") {
+        H2Upstream*& upstream = m_h2Upstreams[local];
+        if (!upstream) {
+            upstream = new H2Upstream(local, this);
+            connect(upstream, &H2Upstream::finished, this, &Session::reportTraffic);
+            connect(upstream, &H2Upstream::localAppDown, this, &Session::reportLocalAppDown);
+        }
+        upstream->deliver(stream);
+        return;
+    }
     if (stream->kind() == v1::HTTP_REQUEST) {
         deliverHttp(stream, local);
         return;
@@ -273,15 +284,19 @@ UpstreamPool* Session::localPool(int localPort)
 void Session::deliverHttp(Stream* stream, int localPort)
 {
     auto* delivery = new HttpDelivery(stream, localPool(localPort), localPort, this);
-    connect(delivery, &HttpDelivery::finished, this, [this](const Traffic& t) {
-        emit traffic({m_id, t.method, t.path, t.status, double(t.latencyUs) / 1000.0,
-                      t.error.isEmpty() ? QStringLiteral("local") : QStringLiteral("error"), t.error});
-    });
-    connect(delivery, &HttpDelivery::localAppDown, this, [this](int port) {
-        emit message(1,
-                     QStringLiteral("a stolen request found nothing listening on 127.0.0.1:%1; it got a 502")
-                         .arg(port));
-    });
+    connect(delivery, &HttpDelivery::finished, this, &Session::reportTraffic);
+    connect(delivery, &HttpDelivery::localAppDown, this, &Session::reportLocalAppDown);
+}
+
+void Session::reportTraffic(const Traffic& t)
+{
+    emit traffic({m_id, t.method, t.path, t.status, double(t.latencyUs) / 1000.0,
+                  t.error.isEmpty() ? QStringLiteral("local") : QStringLiteral("error"), t.error});
+}
+
+void Session::reportLocalAppDown(int port)
+{
+    emit message(1, QStringLiteral("a stolen request found nothing listening on 127.0.0.1:%1; it got a 502").arg(port));
 }
 
 } // namespace lanes::daemon

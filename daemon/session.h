@@ -68,6 +68,8 @@ private:
     // The target's environment (filtered by feature.env) and the layer's variables.
     void addLaunchEnvironment(const QMap<QString, QString>& remote, QMap<QString, QString>& env);
     void deliverHttp(Stream* stream, int localPort);
+    void reportTraffic(const struct Traffic& traffic);
+    void reportLocalAppDown(int localPort);
     UpstreamPool* localPool(int localPort);
 
     OperatorClient* m_client;
@@ -78,6 +80,7 @@ private:
     QList<ide::PortMapping> m_pending; // onListen: ports to steal when the app listens
     QString m_token; // the launched process's credential toward the layer socket
     QHash<int, UpstreamPool*> m_localPools; // local port -> keep-alive connections to the local process
+    QHash<int, class H2Upstream*> m_h2Upstreams; // local port -> the HTTP/2 connection to the local process
     QString m_id;
     State m_state = State::Starting;
     QString m_reason;

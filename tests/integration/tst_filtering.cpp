@@ -26,7 +26,7 @@ private slots:
     void pipelinedRequestsAreAnsweredInOrder();
     void badRequestsGetTheirStatus_data();
     void badRequestsGetTheirStatus();
-    void http2PriorKnowledgePassesThroughToTheApp();
+    void http2ClientOfAnHttp1AppGetsA502();
     void expectContinueChunkedAndTrailersReachTheLocalApp();
     void identicalFiltersOverlap();
     void unfilteredStealIsLockedOutAndOverrideTakesOver();
@@ -192,20 +192,20 @@ void TstFiltering::badRequestsGetTheirStatus()
         ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/after")).contains(u"api deployed"));
 }
 
-// h2c is not routed per request yet: a connection that opens with the HTTP/2 preface goes whole to the app.
-void TstFiltering::http2PriorKnowledgePassesThroughToTheApp()
+// h2c is routed stream by stream (tst_h2). An app that speaks only HTTP/1 cannot answer one: the HTTP/2
+// client gets a 502 that says why, on its own stream, rather than a broken connection.
+void TstFiltering::http2ClientOfAnHttp1AppGetsA502()
 {
     steal(QStringLiteral("alice"));
-    const QByteArray preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-    const QJsonObject answer =
-        QJsonDocument::fromJson(
-            ClusterFixture::clientScript({QStringLiteral("raw"), QStringLiteral("api-0"),
-                                          QStringLiteral("8080"), QString::fromLatin1(preface.toHex())}))
-            .object();
-    // python's http.server answers HTTP/2 with its own refusal; the agent would have said 400 with
-    // lanes-error.
-    QVERIFY2(answer.value(u"line").toString().contains(u"Invalid HTTP version (2.0)"),
-             qPrintable(answer.value(u"line").toString()));
+    QProcess nghttp;
+    nghttp.setProcessChannelMode(QProcess::MergedChannels);
+    nghttp.start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                                        QStringLiteral("nghttp"), QStringLiteral("-v"), QStringLiteral("http://api-0:8080/h2")});
+    QVERIFY(nghttp.waitForFinished(20000));
+    const QString out = QString::fromUtf8(nghttp.readAll());
+    QVERIFY2(out.contains(u":status: 502") && out.contains(u"lanes-error: the app closed its HTTP/2 connection"),
+             qPrintable(out));
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/after")).contains(u"api deployed"));
 }
 
 void TstFiltering::expectContinueChunkedAndTrailersReachTheLocalApp()

@@ -1,0 +1,317 @@
+// See h2connection.h.
+#include "h2connection.h"
+
+#include "logging.h"
+#include "streambridge.h"
+
+#include <nghttp2/nghttp2.h>
+
+namespace lanes::agent {
+namespace {
+
+QByteArray headerValue(const H2Headers& headers, QByteArrayView name)
+{
+    for (const auto& [n, v] : headers)
+        if (n == name)
+            return v;
+    return {};
+}
+
+} // namespace
+
+H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, quint16 port,
+                           HttpConnection::Router router, Mux* mux, AppConnector connectApp, QObject* parent)
+    : QObject(parent), m_client(client), m_port(port), m_router(std::move(router)), m_mux(mux),
+      m_connectApp(std::move(connectApp))
+{
+    m_client->setParent(this);
+    count("agent.h2_connections");
+    H2Session::Callbacks cb;
+    cb.write = [this](const QByteArray& bytes) { m_client->write(bytes); };
+    cb.headers = [this](qint32 stream, const H2Headers& headers, bool trailers) {
+        Exchange* ex = m_exchanges.value(stream);
+        if (!trailers) {
+            onRequestHead(stream, headers);
+            return;
+        }
+        if (ex)
+            ex->requestTrailers = headers;
+    };
+    cb.data = [this](qint32 stream, const QByteArray& data) {
+        Exchange* ex = m_exchanges.value(stream);
+        if (!ex) {
+            m_down->consumed(stream, data.size());
+            return;
+        }
+        ex->unconsumedDown += data.size();
+        if (ex->toSession && ex->stream)
+            ex->stream->write(data);
+        else if (!ex->toSession && m_up && ex->up)
+            m_up->send(ex->up, data);
+        creditBack();
+    };
+    cb.ended = [this](qint32 stream) {
+        Exchange* ex = m_exchanges.value(stream);
+        if (!ex)
+            return;
+        ex->downEnded = true;
+        if (ex->toSession && ex->stream)
+            ex->stream->end(ex->requestTrailers);
+        else if (!ex->toSession && m_up && ex->up)
+            m_up->end(ex->up, ex->requestTrailers);
+    };
+    cb.closed = [this](qint32 stream, quint32) { drop(stream); };
+    cb.failed = [this](const QString& why) {
+        qCWarning(lcAgent) << "an HTTP/2 client on port" << m_port << "broke the protocol:" << why;
+        closeAll(why);
+    };
+    m_down = std::make_unique<H2Session>(H2Session::Role::Server, cb);
+    connect(m_client, &QTcpSocket::readyRead, this, [this] {
+        if (m_down)
+            m_down->feed(m_client->readAll());
+    });
+    connect(m_client, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
+    connect(m_client, &QTcpSocket::disconnected, this, [this] { closeAll(QStringLiteral("the client closed")); });
+    m_down->feed(alreadyRead);
+    if (m_client->bytesAvailable() > 0)
+        m_down->feed(m_client->readAll());
+}
+
+H2Connection::~H2Connection()
+{
+    for (Exchange* ex : std::as_const(m_exchanges)) {
+        if (ex->stream && !ex->stream->isClosed())
+            ex->stream->reset(Error{ErrorCode::Cancelled, QStringLiteral("the HTTP/2 client went away"), {}});
+        delete ex;
+    }
+}
+
+void H2Connection::onRequestHead(qint32 down, const H2Headers& headers)
+{
+    auto* ex = new Exchange;
+    ex->down = down;
+    m_exchanges.insert(down, ex);
+    http::Head head;
+    head.method = headerValue(headers, ":method");
+    head.target = headerValue(headers, ":path");
+    head.version = "HTTP/2";
+    for (const auto& [name, value] : headers)
+        if (!name.startsWith(':'))
+            head.headers.append({name, value});
+    if (const QByteArray authority = headerValue(headers, ":authority"); !authority.isEmpty())
+        head.headers.append({QByteArrayLiteral("host"), authority});
+    const Route route = m_router(head);
+    count("agent.h2_streams");
+    if (!route.sessionId.isEmpty() && m_mux && m_mux->link() && m_mux->link()->isOpen())
+        toSession(*ex, headers, route.sessionId);
+    else
+        toApp(*ex, headers);
+}
+
+bool H2Connection::openApp()
+{
+    if (m_up && m_up->isOpen() && m_app && m_app->state() == QAbstractSocket::ConnectedState)
+        return true;
+    auto connected = m_connectApp();
+    if (!connected)
+        return false;
+    m_app = *connected;
+    m_app->setParent(this);
+    tuneSocket(m_app);
+    H2Session::Callbacks cb;
+    cb.write = [this](const QByteArray& bytes) { m_app->write(bytes); };
+    cb.headers = [this](qint32 up, const H2Headers& headers, bool trailers) {
+        Exchange* ex = m_byUp.value(up);
+        if (!ex)
+            return;
+        if (trailers) {
+            ex->responseTrailers = headers;
+            return;
+        }
+        if (headerValue(headers, ":status").startsWith('1'))
+            return; // an interim response: the final one follows
+        ex->responded = true;
+        m_down->respond(ex->down, headers, false);
+    };
+    cb.data = [this](qint32 up, const QByteArray& data) {
+        Exchange* ex = m_byUp.value(up);
+        if (!ex) {
+            m_up->consumed(up, data.size());
+            return;
+        }
+        ex->unconsumedUp += data.size();
+        m_down->send(ex->down, data);
+        creditBack();
+    };
+    cb.ended = [this](qint32 up) {
+        if (Exchange* ex = m_byUp.value(up))
+            m_down->end(ex->down, ex->responseTrailers);
+    };
+    cb.closed = [this](qint32 up, quint32 error) {
+        Exchange* ex = m_byUp.take(up);
+        if (ex && error != 0)
+            m_down->reset(ex->down, error);
+    };
+    cb.failed = [this](const QString& why) {
+        qCWarning(lcAgent) << "the app's HTTP/2 connection on port" << m_port << "failed:" << why;
+    };
+    m_up = std::make_unique<H2Session>(H2Session::Role::Client, cb);
+    QTcpSocket* app = m_app;
+    connect(app, &QTcpSocket::readyRead, this, [this, app] {
+        if (m_app == app && m_up)
+            m_up->feed(app->readAll());
+    });
+    connect(app, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
+    connect(app, &QTcpSocket::disconnected, this, [this, app] {
+        if (m_app != app)
+            return;
+        // Streams still waiting on the app end with a reset, or a 502 when nothing was answered yet.
+        const auto waiting = m_byUp.values();
+        m_byUp.clear();
+        for (Exchange* ex : waiting) {
+            if (!ex->responded)
+                failStream(*ex, 502, QStringLiteral("the app closed its HTTP/2 connection"));
+            else
+                m_down->reset(ex->down, NGHTTP2_INTERNAL_ERROR);
+        }
+        m_up.reset();
+        m_app->deleteLater();
+        m_app = nullptr;
+    });
+    return true;
+}
+
+void H2Connection::toApp(Exchange& ex, const H2Headers& headers)
+{
+    if (!openApp()) {
+        count("agent.app_unreachable");
+        failStream(ex, 502, QStringLiteral("the app is unreachable"));
+        return;
+    }
+    auto up = m_up->request(headers, false);
+    if (!up) {
+        failStream(ex, 503, up.error().message);
+        return;
+    }
+    ex.up = *up;
+    m_byUp.insert(ex.up, &ex);
+}
+
+void H2Connection::toSession(Exchange& ex, const H2Headers& headers, const QString& sessionId)
+{
+    v1::StreamMeta meta;
+    meta.set_session_id(ss(sessionId));
+    meta.set_port(m_port);
+    meta.set_method(headerValue(headers, ":method").toStdString());
+    meta.set_target(headerValue(headers, ":path").toStdString());
+    meta.set_version("HTTP/2");
+    for (const auto& [name, value] : headers) {
+        auto* h = meta.add_headers();
+        h->set_name(name.toStdString());
+        h->set_value(value.toStdString());
+    }
+    meta.set_connection_id(quint64(quintptr(this)));
+    meta.set_request_id(quint64(ex.down));
+    meta.set_peer(ss(QStringLiteral("%1:%2").arg(m_client->peerAddress().toString()).arg(m_client->peerPort())));
+    ex.toSession = true;
+    ex.stream = m_mux->open(v1::HTTP_REQUEST, meta);
+    count("agent.h2_streams_stolen");
+    Exchange* p = &ex;
+    const qint32 down = ex.down;
+    connect(ex.stream, &Stream::accepted, this, [this, p, down](const v1::StreamMeta& response) {
+        if (m_exchanges.value(down) != p)
+            return;
+        H2Headers head{{":status", QByteArray::number(response.status() ? response.status() : 200)}};
+        for (const auto& h : response.headers())
+            head.append({QByteArray::fromStdString(h.name()), QByteArray::fromStdString(h.value())});
+        p->responded = true;
+        m_down->respond(down, head, false);
+    });
+    connect(ex.stream, &Stream::dataReceived, this, [this, p, down](const QByteArray& data) {
+        if (m_exchanges.value(down) != p)
+            return;
+        p->unconsumedStream += data.size();
+        m_down->send(down, data);
+        creditBack();
+    });
+    connect(ex.stream, &Stream::drained, this, &H2Connection::creditBack);
+    connect(ex.stream, &Stream::peerFinished, this, [this, p, down] {
+        if (m_exchanges.value(down) == p && p->stream)
+            m_down->end(down, p->stream->peerTrailers());
+    });
+    connect(ex.stream, &Stream::wasReset, this, [this, p, down](const Error& e) {
+        if (m_exchanges.value(down) != p)
+            return;
+        if (!p->responded)
+            failStream(*p, 502, QStringLiteral("the session failed: ") + describe(e));
+        else
+            m_down->reset(down, NGHTTP2_INTERNAL_ERROR);
+    });
+}
+
+void H2Connection::failStream(Exchange& ex, int status, const QString& why)
+{
+    count("agent.h2_failed_streams");
+    ex.responded = true;
+    m_down->respond(ex.down,
+                    {{":status", QByteArray::number(status)},
+                     {"content-type", "text/plain"},
+                     {"lanes-error", why.toUtf8().left(200)}},
+                    false);
+    m_down->send(ex.down, why.toUtf8() + '\n');
+    m_down->end(ex.down);
+}
+
+// Credit goes back to each sender only as the receiving side takes the bytes, so one slow end stalls only its
+// own stream.
+void H2Connection::creditBack()
+{
+    for (Exchange* ex : std::as_const(m_exchanges)) {
+        if (ex->unconsumedDown > 0) {
+            const bool room = ex->toSession ? (ex->stream && ex->stream->queuedBytes() < kBridgeHighWater)
+                                            : (m_up && m_up->queued(ex->up) < kH2StreamWindow &&
+                                               (!m_app || m_app->bytesToWrite() < kBridgeHighWater));
+            if (room || (!ex->stream && !ex->up)) {
+                m_down->consumed(ex->down, std::exchange(ex->unconsumedDown, 0));
+            }
+        }
+        const bool clientRoom = m_down->queued(ex->down) < kH2StreamWindow && m_client->bytesToWrite() < kBridgeHighWater;
+        if (ex->unconsumedUp > 0 && clientRoom && m_up)
+            m_up->consumed(ex->up, std::exchange(ex->unconsumedUp, 0));
+        if (ex->unconsumedStream > 0 && clientRoom && ex->stream)
+            ex->stream->consumed(std::exchange(ex->unconsumedStream, 0));
+    }
+}
+
+void H2Connection::drop(qint32 down)
+{
+    Exchange* ex = m_exchanges.take(down);
+    if (!ex)
+        return;
+    if (ex->up)
+        m_byUp.remove(ex->up);
+    if (ex->stream && !ex->stream->isClosed() && !(ex->stream->peerEnded()))
+        ex->stream->reset(Error{ErrorCode::Cancelled, QStringLiteral("the client reset the stream"), {}});
+    delete ex;
+}
+
+void H2Connection::closeAll(const QString& why)
+{
+    if (m_closing)
+        return;
+    m_closing = true;
+    qCDebug(lcAgent) << "HTTP/2 connection on port" << m_port << "ends:" << why;
+    m_client->disconnect(this);
+    // The socket outlives us until what we wrote (a GOAWAY) is out.
+    QTcpSocket* client = m_client;
+    client->setParent(nullptr);
+    connect(client, &QTcpSocket::disconnected, client, &QObject::deleteLater);
+    client->disconnectFromHost();
+    if (client->state() == QAbstractSocket::UnconnectedState)
+        client->deleteLater();
+    if (m_app)
+        m_app->disconnect(this);
+    deleteLater();
+}
+
+} // namespace lanes::agent

@@ -1,0 +1,90 @@
+// One HTTP/2 connection through nghttp2, either side (the agent is the server toward clients and a client
+// toward the app; lanesd is a client toward the local app), reduced to what a proxy needs: streams with their
+// header blocks, body bytes and trailers. Bytes in go to feed(); bytes out come from the `write` callback.
+// Flow control is manual: the peer may send a stream only as much as its window, and the window reopens when
+// the owner calls consumed() for bytes it passed on, so a slow destination stalls only its stream. The peer's
+// bytes are untrusted: nghttp2 checks the framing, HPACK and stream states; a violation ends the connection
+// with GOAWAY and is reported once through `failed`. Event-loop thread only.
+#pragma once
+
+#include "result.h"
+
+#include <QByteArray>
+#include <QHash>
+#include <QList>
+#include <QPair>
+#include <deque>
+#include <functional>
+
+struct nghttp2_session;
+
+namespace lanes {
+
+using H2Headers = QList<QPair<QByteArray, QByteArray>>; // lowercase names, pseudo-headers first
+
+constexpr qint64 kH2StreamWindow = 256 * 1024;
+
+class H2Session
+{
+public:
+    enum class Role { Server, Client };
+    struct Callbacks
+    {
+        std::function<void(const QByteArray& bytes)> write;
+        // A header block: the request or response head (`trailers` false), or trailers.
+        std::function<void(qint32 stream, const H2Headers& headers, bool trailers)> headers;
+        std::function<void(qint32 stream, const QByteArray& data)> data;
+        // The peer ended its side of the stream (END_STREAM).
+        std::function<void(qint32 stream)> ended;
+        // The stream is gone (both sides done, or reset); `error` is the HTTP/2 error code, 0 when clean.
+        std::function<void(qint32 stream, quint32 error)> closed;
+        std::function<void(const QString& why)> failed;
+    };
+
+    H2Session(Role role, Callbacks callbacks);
+    ~H2Session();
+    H2Session(const H2Session&) = delete;
+    H2Session& operator=(const H2Session&) = delete;
+
+    // Bytes from the peer. False once the connection failed.
+    bool feed(QByteArrayView bytes);
+    // Client: starts a request; returns its stream id, or an error when the connection cannot take more.
+    Result<qint32> request(const H2Headers& headers, bool endStream);
+    // Server: the response head for `stream`.
+    void respond(qint32 stream, const H2Headers& headers, bool endStream);
+    // Queues body bytes of our side of `stream`; they leave as the peer's window allows.
+    void send(qint32 stream, const QByteArray& bytes);
+    // Ends our side of `stream`, with trailers when there are any.
+    void end(qint32 stream, const H2Headers& trailers = {});
+    void reset(qint32 stream, quint32 error);
+    // The owner passed on `bytes` of what data() gave for `stream`: the peer may send that much more.
+    void consumed(qint32 stream, qint64 bytes);
+    qint64 queued(qint32 stream) const;
+    void goAway();
+    bool isOpen() const { return m_session && !m_failed; }
+    int streamCount() const { return int(m_out.size()); }
+
+private:
+    struct Outgoing
+    {
+        std::deque<QByteArray> chunks;
+        qint64 bytes = 0;
+        bool ended = false;
+        bool deferred = false; // nghttp2 waits for resume_data
+        H2Headers trailers;
+        bool started = false; // a data provider is attached
+    };
+    friend struct H2Glue;
+    void flush();
+    void fail(const QString& why);
+
+    Role m_role;
+    Callbacks m_cb;
+    nghttp2_session* m_session = nullptr;
+    QHash<qint32, Outgoing> m_out;
+    bool m_failed = false;
+    bool m_flushing = false;
+    H2Headers m_block; // the header block being received
+};
+
+} // namespace lanes

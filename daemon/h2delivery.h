@@ -1,0 +1,58 @@
+// Delivers stolen HTTP/2 requests (HTTP_REQUEST streams whose meta says "HTTP/2": h2c, gRPC) to the developer's
+// local process over one HTTP/2 connection per local port, each request a stream of its own. The response head
+// goes back in StreamAccepted (status and headers), the body as data, the trailers (grpc-status) in StreamEnd.
+// Credit flows back to the agent only as the local app takes the bytes, and the other way round. A local app
+// that is down gets a 502 with lanes-error. Event-loop thread only.
+#pragma once
+
+#include "h2session.h"
+#include "httpdelivery.h"
+
+#include <QPointer>
+#include <QTcpSocket>
+#include <memory>
+
+namespace lanes::daemon {
+
+class H2Upstream final : public QObject
+{
+    Q_OBJECT
+public:
+    H2Upstream(int localPort, QObject* parent = nullptr);
+    void deliver(Stream* stream);
+
+signals:
+    void finished(const lanes::daemon::Traffic& traffic);
+    void localAppDown(int localPort);
+
+private:
+    struct Exchange
+    {
+        QPointer<Stream> stream;
+        qint32 id = 0;
+        bool responded = false;
+        int status = 0;
+        HeaderList trailers;
+        qint64 unconsumedLocal = 0;  // the app's bytes not yet credited back to it
+        qint64 unconsumedStream = 0; // the agent's bytes likewise
+        QElapsedTimer clock;
+        QString method;
+        QString path;
+        QByteArray early; // body bytes that came before the local connection was up
+    };
+    bool connectLocal();
+    void start(Exchange* ex);
+    void respondError(Exchange* ex, int status, const QString& why);
+    void finish(Exchange* ex, const QString& error = {});
+    void creditBack();
+    void dropConnection(const QString& why);
+
+    int m_localPort;
+    QTcpSocket* m_socket = nullptr;
+    std::unique_ptr<H2Session> m_h2;
+    QList<Exchange*> m_waiting; // until the connection is up
+    QByteArray m_early;          // what the session wrote before then
+    QHash<qint32, Exchange*> m_exchanges;
+};
+
+} // namespace lanes::daemon
