@@ -151,53 +151,6 @@ void connectTcp(Stream* stream, const Destination& to, QObject* parent)
     deadline->start(kOutgoingConnectTimeoutMs);
 }
 
-// One connected UDP socket in the pod; datagrams travel framed (datagrams.h). Datagrams are dropped, as
-// UDP may, when the stream toward lanesd is backed up.
-class UdpRelay final : public QObject
-{
-public:
-    UdpRelay(Stream* stream, QUdpSocket* socket, QObject* parent)
-        : QObject(parent), m_stream(stream), m_socket(socket)
-    {
-        m_socket->setParent(this);
-        connect(m_socket, &QUdpSocket::readyRead, this, [this] {
-            while (m_socket->hasPendingDatagrams()) {
-                QByteArray datagram(qMax<qint64>(m_socket->pendingDatagramSize(), 0), Qt::Uninitialized);
-                const qint64 n = m_socket->readDatagram(datagram.data(), datagram.size());
-                if (n < 0 || !m_stream)
-                    continue;
-                if (m_stream->queuedBytes() > kBridgeHighWater) {
-                    count("agent.udp_dropped");
-                    continue;
-                }
-                m_stream->write(frameDatagram(QByteArrayView(datagram).first(n)));
-            }
-        });
-        connect(m_stream, &Stream::dataReceived, this, [this](const QByteArray& bytes) {
-            m_stream->consumed(bytes.size());
-            auto datagrams = m_reader.feed(bytes);
-            if (!datagrams) {
-                m_stream->reset(datagrams.error());
-                deleteLater();
-                return;
-            }
-            for (const QByteArray& d : *datagrams)
-                if (m_socket->write(d) < 0)
-                    count("agent.udp_send_failed");
-        });
-        connect(m_stream, &Stream::peerFinished, this, [this] {
-            m_stream->end();
-            deleteLater();
-        });
-        connect(m_stream, &Stream::wasReset, this, &QObject::deleteLater);
-    }
-
-private:
-    QPointer<Stream> m_stream;
-    QUdpSocket* m_socket;
-    DatagramReader m_reader;
-};
-
 void connectUdp(Stream* stream, const Destination& to, QObject* parent)
 {
     const int fd = markedSocket(to.address, SOCK_DGRAM);
@@ -217,7 +170,7 @@ void connectUdp(Stream* stream, const Destination& to, QObject* parent)
     socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
     count("agent.outgoing_udp");
     stream->accept(outcome);
-    new UdpRelay(stream, socket, parent);
+    new DatagramBridge(stream, socket, "agent.udp_dropped", 0, parent);
 }
 
 void resolve(Stream* stream, const QString& name, QObject* parent)

@@ -2,6 +2,9 @@
 #include "datagrams.h"
 
 #include "logging.h"
+#include "streambridge.h"
+
+#include <QUdpSocket>
 
 namespace lanes {
 
@@ -33,6 +36,73 @@ Result<QList<QByteArray>> DatagramReader::feed(QByteArrayView bytes)
     }
     m_buffer.remove(0, at);
     return out;
+}
+
+DatagramBridge::DatagramBridge(Stream* stream, QUdpSocket* socket, const char* dropCounter, int idleMs,
+                               QObject* parent)
+    : QObject(parent), m_stream(stream), m_socket(socket), m_dropCounter(dropCounter)
+{
+    m_socket->setParent(this);
+    if (idleMs > 0) {
+        m_idle.setSingleShot(true);
+        m_idle.setInterval(idleMs);
+        connect(&m_idle, &QTimer::timeout, this, [this] {
+            if (m_stream)
+                m_stream->end();
+            deleteLater();
+        });
+        m_idle.start();
+    }
+    connect(m_socket, &QUdpSocket::readyRead, this, &DatagramBridge::onSocket);
+    connect(m_stream, &Stream::dataReceived, this, &DatagramBridge::onStream);
+    connect(m_stream, &Stream::peerFinished, this, [this] {
+        if (m_stream)
+            m_stream->end();
+        deleteLater();
+    });
+    connect(m_stream, &Stream::wasReset, this, &QObject::deleteLater);
+}
+
+void DatagramBridge::onSocket()
+{
+    while (m_socket->hasPendingDatagrams()) {
+        QByteArray datagram(qMax<qint64>(m_socket->pendingDatagramSize(), 0), Qt::Uninitialized);
+        QHostAddress from;
+        quint16 fromPort = 0;
+        const qint64 n = m_socket->readDatagram(datagram.data(), datagram.size(), &from, &fromPort);
+        if (n < 0 || !m_stream)
+            continue;
+        m_peer = from;
+        m_peerPort = fromPort;
+        if (m_idle.interval() > 0)
+            m_idle.start();
+        if (m_stream->queuedBytes() > kBridgeHighWater) {
+            count(m_dropCounter);
+            continue;
+        }
+        m_stream->write(frameDatagram(QByteArrayView(datagram).first(n)));
+    }
+}
+
+void DatagramBridge::onStream(const QByteArray& bytes)
+{
+    m_stream->consumed(bytes.size());
+    if (m_idle.interval() > 0)
+        m_idle.start();
+    auto datagrams = m_reader.feed(bytes);
+    if (!datagrams) {
+        m_stream->reset(datagrams.error());
+        deleteLater();
+        return;
+    }
+    const bool connected = m_socket->state() == QAbstractSocket::ConnectedState;
+    for (const QByteArray& d : *datagrams) {
+        const qint64 sent = connected ? m_socket->write(d)
+                            : m_peerPort != 0 ? m_socket->writeDatagram(d, m_peer, m_peerPort)
+                                              : 0;
+        if (sent < 0)
+            count("datagram.send_failed");
+    }
 }
 
 } // namespace lanes

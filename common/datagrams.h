@@ -3,10 +3,16 @@
 // bounded, typed errors, never a crash. Plain value; any thread.
 #pragma once
 
+#include "mux.h"
 #include "result.h"
 
 #include <QByteArray>
+#include <QHostAddress>
 #include <QList>
+#include <QPointer>
+#include <QTimer>
+
+class QUdpSocket;
 
 namespace lanes {
 
@@ -24,6 +30,29 @@ public:
 
 private:
     QByteArray m_buffer;
+};
+
+// Joins a UDP socket and an OUTGOING_UDP stream, datagram for datagram, and deletes itself when either ends.
+// A connected socket (the agent's, in the pod) sends with write(); an unconnected one (lanesd's loopback
+// endpoint for the app) answers whoever sent the last datagram. Datagrams are dropped, and counted under
+// `dropCounter`, while the stream is backed up, as UDP may drop them. With `idleMs`, a flow quiet that long
+// ends. Event-loop thread only.
+class DatagramBridge final : public QObject
+{
+public:
+    DatagramBridge(Stream* stream, QUdpSocket* socket, const char* dropCounter, int idleMs, QObject* parent);
+
+private:
+    void onSocket();
+    void onStream(const QByteArray& bytes);
+
+    QPointer<Stream> m_stream;
+    QUdpSocket* m_socket;
+    const char* m_dropCounter;
+    DatagramReader m_reader;
+    QHostAddress m_peer; // unconnected sockets: where answers go
+    quint16 m_peerPort = 0;
+    QTimer m_idle;
 };
 
 } // namespace lanes

@@ -121,9 +121,13 @@ void readIncoming(JsonReader& r, IncomingConfig& in)
     }
 }
 
-// A filter object: {"local": [items]} or {"remote": [items]}, each item checked by the layer's own parser.
-void readItemFilter(JsonReader& r, QString& mode, QStringList& items)
+// The optional "filter" of `parent`: {"local": [items]} or {"remote": [items]}, each item checked by the
+// layer's own parser.
+void readItemFilter(JsonReader& parent, QString& mode, QStringList& items)
 {
+    if (!parent.has(QStringLiteral("filter")))
+        return;
+    JsonReader r = parent.child(QStringLiteral("filter"));
     if (!r.value().isObject())
         return r.error(QStringLiteral("expected an object with \"local\" or \"remote\""));
     const bool local = r.has(QStringLiteral("local"));
@@ -159,10 +163,7 @@ void readOutgoing(JsonReader& r, OutgoingConfig& out)
     r.optional(QStringLiteral("tcp"), out.tcp);
     r.optional(QStringLiteral("udp"), out.udp);
     r.optional(QStringLiteral("ignore_localhost"), out.ignoreLocalhost);
-    if (r.has(QStringLiteral("filter"))) {
-        JsonReader filter = r.child(QStringLiteral("filter"));
-        readItemFilter(filter, out.filterMode, out.filterItems);
-    }
+    readItemFilter(r, out.filterMode, out.filterItems);
     r.rejectUnknown();
 }
 
@@ -173,10 +174,7 @@ void readDns(JsonReader& r, OutgoingConfig& out)
         return;
     }
     r.optional(QStringLiteral("enabled"), out.dns);
-    if (r.has(QStringLiteral("filter"))) {
-        JsonReader filter = r.child(QStringLiteral("filter"));
-        readItemFilter(filter, out.dnsFilterMode, out.dnsFilterItems);
-    }
+    readItemFilter(r, out.dnsFilterMode, out.dnsFilterItems);
     r.rejectUnknown();
 }
 

@@ -43,64 +43,6 @@ QString spaced(const QString& endpoint)
     return host + u' ' + endpoint.mid(colon + 1);
 }
 
-// Joins the app's UDP socket, which connected to our loopback endpoint, to an OUTGOING_UDP stream.
-class UdpEndpoint final : public QObject
-{
-public:
-    UdpEndpoint(Stream* stream, QUdpSocket* socket, QObject* parent)
-        : QObject(parent), m_stream(stream), m_socket(socket)
-    {
-        m_socket->setParent(this);
-        m_idle.setSingleShot(true);
-        m_idle.setInterval(kUdpIdleTimeoutMs);
-        connect(&m_idle, &QTimer::timeout, this, [this] {
-            if (m_stream)
-                m_stream->end();
-            deleteLater();
-        });
-        m_idle.start();
-        connect(m_socket, &QUdpSocket::readyRead, this, [this] {
-            while (m_socket->hasPendingDatagrams()) {
-                QByteArray datagram(qMax<qint64>(m_socket->pendingDatagramSize(), 0), Qt::Uninitialized);
-                QHostAddress from;
-                quint16 fromPort = 0;
-                const qint64 n = m_socket->readDatagram(datagram.data(), datagram.size(), &from, &fromPort);
-                if (n < 0 || !m_stream)
-                    continue;
-                m_app = {from, fromPort};
-                m_idle.start();
-                if (m_stream->queuedBytes() > kBridgeHighWater) {
-                    count("daemon.udp_dropped");
-                    continue;
-                }
-                m_stream->write(frameDatagram(QByteArrayView(datagram).first(n)));
-            }
-        });
-        connect(m_stream, &Stream::dataReceived, this, [this](const QByteArray& bytes) {
-            m_stream->consumed(bytes.size());
-            m_idle.start();
-            auto datagrams = m_reader.feed(bytes);
-            if (!datagrams) {
-                m_stream->reset(datagrams.error());
-                deleteLater();
-                return;
-            }
-            for (const QByteArray& d : *datagrams)
-                if (m_app.second != 0)
-                    m_socket->writeDatagram(d, m_app.first, m_app.second);
-        });
-        connect(m_stream, &Stream::peerFinished, this, &QObject::deleteLater);
-        connect(m_stream, &Stream::wasReset, this, &QObject::deleteLater);
-    }
-
-private:
-    QPointer<Stream> m_stream;
-    QUdpSocket* m_socket;
-    DatagramReader m_reader;
-    QPair<QHostAddress, quint16> m_app;
-    QTimer m_idle;
-};
-
 void handOutTcp(Stream* stream, const LayerRequest& request, const QString& podEnd, Answer answer, Tell tell,
                 QObject* parent)
 {
@@ -161,7 +103,7 @@ void handOutUdp(Stream* stream, const QString& podEnd, Answer answer, QObject* p
         delete socket;
         return;
     }
-    new UdpEndpoint(stream, socket, parent);
+    new DatagramBridge(stream, socket, "daemon.udp_dropped", kUdpIdleTimeoutMs, parent);
     answer(QStringLiteral("OK 127.0.0.1 %1 %2").arg(socket->localPort()).arg(spaced(podEnd)).trimmed().toUtf8());
 }
 
