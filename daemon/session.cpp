@@ -161,6 +161,8 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             remotes = m_steal.filterPorts;
         for (int remote : remotes)
             *start->add_subscriptions() = subscriptionFor(remote);
+        // No ports known here (none named, no config): the operator fills in the target's, with our filter.
+        *start->mutable_every_port() = subscriptionFor(0);
         start->set_subscribe_on_listen(m_steal.onListen);
         m_client->call(request, [this, done](Result<v1::Frame> reply) {
             if (!reply || !reply->has_session_started()) {

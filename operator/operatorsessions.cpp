@@ -31,8 +31,11 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
         session->pods << pod.name;
     auto subscriptions = start.subscriptions();
     if (subscriptions.empty()) { // no ports named: steal every port of the target, as mirrord does
-        for (int port : target->ports)
-            subscriptions.Add()->set_port(quint32(port));
+        for (int port : target->ports) {
+            v1::Subscription* sub = subscriptions.Add();
+            *sub = start.every_port();
+            sub->set_port(quint32(port));
+        }
     }
     if (subscriptions.empty()) {
         replyError(peer->link, rpcId,

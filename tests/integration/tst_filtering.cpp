@@ -6,6 +6,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QTcpSocket>
+#include <QTcpServer>
 #include <QTest>
 
 #include <csignal>
@@ -36,6 +37,7 @@ private slots:
     void mirrorGetsACopyWhileTheAppAnswers();
     void endingASessionUnderLoadLosesNoRequest();
     void operatorDeathLeavesTrafficFlowing();
+    void aFilterWithoutPortsStealsTheTargetsPortsFiltered();
 
 private:
     QProcess* steal(const QString& lane, const QStringList& extra = {},
@@ -82,6 +84,32 @@ QProcess* TstFiltering::steal(const QString& lane, const QStringList& extra, con
         },
         15000);
     return cli;
+}
+
+// `--header-filter` alone: the target's own ports, stolen with the filter when the app listens on them (the
+// local app listens on the same port number, 8080, as without a port_mapping).
+void TstFiltering::aFilterWithoutPortsStealsTheTargetsPortsFiltered()
+{
+    QTcpServer probe;
+    if (!probe.listen(QHostAddress::LocalHost, 8080))
+        QSKIP("port 8080 of this machine is taken");
+    probe.close();
+    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("pod/api-1"),
+                                   QStringLiteral("--header-filter"), QStringLiteral("^x-lane: carol$"),
+                                   QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
+                                  {{QStringLiteral("PORT"), QStringLiteral("8080")},
+                                   {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+                                   {QStringLiteral("API_FLAVOUR"), QStringLiteral("local")}});
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-1:8080"),
+                                                           QStringLiteral("carol")})
+                                 .contains("\"who\": \"local\""),
+                             20000);
+    // Requests without the header still reach the deployed api: the steal is filtered, not whole.
+    const QByteArray others = ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-1:8080"),
+                                                            QStringLiteral("-"), QStringLiteral("dave")});
+    QVERIFY2(others.contains("\"who\": \"deployed\"") && !others.contains("\"who\": \"local\""), others.constData());
+    QVERIFY2(cli->state() == QProcess::Running, cli->readAll().constData());
+    fixture.stopClis();
 }
 
 void TstFiltering::keepAliveConnectionMixesMatchedAndUnmatched()
