@@ -44,6 +44,13 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
             return;
         }
         ex->unconsumedDown += data.size();
+        if (ex->toSession && ex->replayable && ex->replay.size() + data.size() <= kReplayLimit)
+            ex->replay += data;
+        else
+            ex->replayable = false;
+        for (const QPointer<Stream>& mirror : std::as_const(ex->mirrors))
+            if (mirror && mirror->queuedBytes() <= kBridgeHighWater)
+                mirror->write(data); // a mirror that falls behind loses its copy, never slows the request
         if (ex->toSession && ex->stream)
             ex->stream->write(data);
         else if (!ex->toSession && m_up && ex->up)
@@ -55,6 +62,9 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
         if (!ex)
             return;
         ex->downEnded = true;
+        for (const QPointer<Stream>& mirror : std::as_const(ex->mirrors))
+            if (mirror)
+                mirror->end(ex->requestTrailers);
         if (ex->toSession && ex->stream)
             ex->stream->end(ex->requestTrailers);
         else if (!ex->toSession && m_up && ex->up)
@@ -100,12 +110,46 @@ void H2Connection::onRequestHead(qint32 down, const H2Headers& headers)
             head.headers.append({name, value});
     if (const QByteArray authority = headerValue(headers, ":authority"); !authority.isEmpty())
         head.headers.append({QByteArrayLiteral("host"), authority});
+    ex->head = headers;
     const Route route = m_router(head);
     count("agent.h2_streams");
-    if (!route.sessionId.isEmpty() && m_mux && m_mux->link() && m_mux->link()->isOpen())
-        toSession(*ex, headers, route.sessionId);
+    const bool linked = m_mux && m_mux->link() && m_mux->link()->isOpen();
+    if (linked && !route.mirrors.isEmpty())
+        mirrorTo(*ex, route.mirrors);
+    if (!route.sessionId.isEmpty() && linked)
+        toSession(*ex, route.sessionId);
     else
         toApp(*ex, headers);
+}
+
+Stream* H2Connection::openSessionStream(const Exchange& ex, const QString& sessionId)
+{
+    v1::StreamMeta meta;
+    meta.set_session_id(ss(sessionId));
+    meta.set_port(m_port);
+    meta.set_method(headerValue(ex.head, ":method").toStdString());
+    meta.set_target(headerValue(ex.head, ":path").toStdString());
+    meta.set_version("HTTP/2");
+    for (const auto& [name, value] : ex.head) {
+        auto* h = meta.add_headers();
+        h->set_name(name.toStdString());
+        h->set_value(value.toStdString());
+    }
+    meta.set_connection_id(quint64(quintptr(this)));
+    meta.set_request_id(quint64(ex.down));
+    meta.set_peer(ss(QStringLiteral("%1:%2").arg(m_client->peerAddress().toString()).arg(m_client->peerPort())));
+    return m_mux->open(v1::HTTP_REQUEST, meta);
+}
+
+void H2Connection::mirrorTo(Exchange& ex, const QStringList& sessions)
+{
+    for (const QString& session : sessions) {
+        Stream* mirror = openSessionStream(ex, session);
+        count("agent.h2_mirrored");
+        // The copy's answer is read and dropped.
+        connect(mirror, &Stream::dataReceived, mirror, [mirror](const QByteArray& data) { mirror->consumed(data.size()); });
+        ex.mirrors << mirror;
+    }
 }
 
 bool H2Connection::openApp()
@@ -197,24 +241,10 @@ void H2Connection::toApp(Exchange& ex, const H2Headers& headers)
     m_byUp.insert(ex.up, &ex);
 }
 
-void H2Connection::toSession(Exchange& ex, const H2Headers& headers, const QString& sessionId)
+void H2Connection::toSession(Exchange& ex, const QString& sessionId)
 {
-    v1::StreamMeta meta;
-    meta.set_session_id(ss(sessionId));
-    meta.set_port(m_port);
-    meta.set_method(headerValue(headers, ":method").toStdString());
-    meta.set_target(headerValue(headers, ":path").toStdString());
-    meta.set_version("HTTP/2");
-    for (const auto& [name, value] : headers) {
-        auto* h = meta.add_headers();
-        h->set_name(name.toStdString());
-        h->set_value(value.toStdString());
-    }
-    meta.set_connection_id(quint64(quintptr(this)));
-    meta.set_request_id(quint64(ex.down));
-    meta.set_peer(ss(QStringLiteral("%1:%2").arg(m_client->peerAddress().toString()).arg(m_client->peerPort())));
     ex.toSession = true;
-    ex.stream = m_mux->open(v1::HTTP_REQUEST, meta);
+    ex.stream = openSessionStream(ex, sessionId);
     count("agent.h2_streams_stolen");
     Exchange* p = &ex;
     const qint32 down = ex.down;
@@ -240,13 +270,36 @@ void H2Connection::toSession(Exchange& ex, const H2Headers& headers, const QStri
             m_down->end(down, p->stream->peerTrailers());
     });
     connect(ex.stream, &Stream::wasReset, this, [this, p, down](const Error& e) {
-        if (m_exchanges.value(down) != p)
-            return;
-        if (!p->responded)
-            failStream(*p, 502, QStringLiteral("the session failed: ") + describe(e));
-        else
-            m_down->reset(down, NGHTTP2_INTERNAL_ERROR);
+        if (m_exchanges.value(down) == p)
+            onSessionReset(*p, e);
     });
+}
+
+void H2Connection::onSessionReset(Exchange& ex, const Error& error)
+{
+    if (ex.responded) {
+        m_down->reset(ex.down, NGHTTP2_INTERNAL_ERROR);
+        return;
+    }
+    const bool neverDelivered = error.code == ErrorCode::SessionNotFound;
+    const bool safeToReplay = ex.downEnded && http::isIdempotent(headerValue(ex.head, ":method"));
+    if (ex.replayable && (neverDelivered || safeToReplay)) {
+        count("agent.fail_open");
+        qCInfo(lcAgent) << "session failed (" << error.message << "); replaying HTTP/2 stream"
+                        << headerValue(ex.head, ":path") << "to the app";
+        ex.toSession = false;
+        ex.stream = nullptr;
+        ex.unconsumedStream = 0;
+        toApp(ex, ex.head);
+        if (ex.up && m_up) {
+            if (!ex.replay.isEmpty())
+                m_up->send(ex.up, ex.replay);
+            if (ex.downEnded)
+                m_up->end(ex.up, ex.requestTrailers);
+        }
+        return;
+    }
+    failStream(ex, 502, QStringLiteral("the session failed: ") + describe(error));
 }
 
 void H2Connection::failStream(Exchange& ex, int status, const QString& why)
@@ -292,6 +345,10 @@ void H2Connection::drop(qint32 down)
         m_byUp.remove(ex->up);
     if (ex->stream && !ex->stream->isClosed() && !(ex->stream->peerEnded()))
         ex->stream->reset(Error{ErrorCode::Cancelled, QStringLiteral("the client reset the stream"), {}});
+    // A complete copy runs to its end on its own (its answer is dropped as it comes); an incomplete one stops.
+    for (const QPointer<Stream>& mirror : std::as_const(ex->mirrors))
+        if (mirror && !ex->downEnded && !mirror->isClosed())
+            mirror->reset(Error{ErrorCode::Cancelled, QStringLiteral("the client gave the request up"), {}});
     delete ex;
 }
 

@@ -39,11 +39,19 @@ private:
         qint64 unconsumedDown = 0; // client bytes passed on but not yet credited back to the client
         qint64 unconsumedUp = 0;   // app bytes likewise
         qint64 unconsumedStream = 0;
+        H2Headers head;                  // the request head, for a replay to the app
+        QByteArray replay;               // the body so far, while it fits kReplayLimit
+        bool replayable = true;
+        QList<QPointer<Stream>> mirrors; // copies for mirror sessions; their answers are dropped
     };
     void onRequestHead(qint32 down, const H2Headers& headers);
     bool openApp();
     void toApp(Exchange& ex, const H2Headers& headers);
-    void toSession(Exchange& ex, const H2Headers& headers, const QString& sessionId);
+    Stream* openSessionStream(const Exchange& ex, const QString& sessionId);
+    void toSession(Exchange& ex, const QString& sessionId);
+    void mirrorTo(Exchange& ex, const QStringList& sessions);
+    // The session failed: fail open to the app when the request never reached it, or may safely go again.
+    void onSessionReset(Exchange& ex, const Error& error);
     void failStream(Exchange& ex, int status, const QString& why);
     void creditBack();
     void drop(qint32 down);

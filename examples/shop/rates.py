@@ -3,7 +3,8 @@
 code (raw bytes in and out):
 - /shop.Rates/Get (unary): answers "rates FLAVOUR @ POD: REQUEST";
 - /shop.Rates/Watch (server streaming): the request is a count N; it streams N answers "... tick I".
-Each call ends with the trailing metadata x-served-by: FLAVOUR/POD, next to grpc-status. Run it with Debian's
+Each call ends with the trailing metadata x-served-by: FLAVOUR/POD, next to grpc-status. RATES_LOG=1 prints
+each call it serves. Run it with Debian's
 python3 (/usr/bin/python3), which has python3-grpcio."""
 import os
 import sys
@@ -15,12 +16,19 @@ FLAVOUR = os.environ.get("RATES_FLAVOUR", "local")
 WHERE = os.environ.get("POD_NAME", "developer-machine")
 
 
+def log(what):
+    if os.environ.get("RATES_LOG"):
+        print(f"served {what}", flush=True)
+
+
 def get(request, context):
+    log(f"Get: {request.decode()}")
     context.set_trailing_metadata((("x-served-by", f"{FLAVOUR}/{WHERE}"),))
     return f"rates {FLAVOUR} @ {WHERE}: {request.decode()}".encode()
 
 
 def watch(request, context):
+    log(f"Watch: {request.decode()}")
     context.set_trailing_metadata((("x-served-by", f"{FLAVOUR}/{WHERE}"),))
     for i in range(int(request.decode() or "3")):
         yield f"rates {FLAVOUR} @ {WHERE}: tick {i}".encode()

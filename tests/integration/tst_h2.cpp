@@ -52,10 +52,14 @@ private slots:
     void nghttpH2c();
     void localAppDownGivesA502WithTheReason();
     void brokenHttp2ClosesOnlyItsConnection();
+    void mirrorGetsACopyAndTheDeployedServiceAnswers();
+    void aCallWhoseSessionDiesIsReplayedToTheApp();
+    void init();
 
 private:
     // Steals rates:50051 for x-lane: alice into a local rates (or into `program` when given).
-    QProcess* stealRates(const QStringList& program = {});
+    // `program`'s PORT is replaced with the local port.
+    QProcess* stealRates(const QStringList& program = {}, const QStringList& extra = {});
     ClusterFixture fixture;
 };
 
@@ -73,17 +77,27 @@ void TstH2::cleanupTestCase()
     fixture.stop();
 }
 
-QProcess* TstH2::stealRates(const QStringList& program)
+void TstH2::init()
+{
+    if (fixture.daemonPid() == 0)
+        QVERIFY(fixture.startDaemon().isEmpty());
+}
+
+QProcess* TstH2::stealRates(const QStringList& program, const QStringList& extra)
 {
     const int port = ClusterFixture::freePort();
+    QStringList command =
+        program.isEmpty() ? QStringList{QStringLiteral("/usr/bin/python3"), QStringLiteral("rates.py")} : program;
+    command.replaceInStrings(QStringLiteral("PORT"), QString::number(port));
     QProcess* cli = fixture.lanes(
         QStringList{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/rates"), QStringLiteral("--steal"),
                     QStringLiteral("50051:%1").arg(port), QStringLiteral("--header-filter"),
-                    QStringLiteral("^x-lane: alice$"), QStringLiteral("--")} +
-            (program.isEmpty() ? QStringList{QStringLiteral("/usr/bin/python3"), QStringLiteral("rates.py")} : program),
+                    QStringLiteral("^x-lane: alice$")} +
+            extra + QStringList{QStringLiteral("--")} + command,
         {{QStringLiteral("PORT"), QString::number(port)},
          {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
-         {QStringLiteral("RATES_FLAVOUR"), QStringLiteral("local")}});
+         {QStringLiteral("RATES_FLAVOUR"), QStringLiteral("local")},
+         {QStringLiteral("RATES_LOG"), QStringLiteral("1")}});
     return cli;
 }
 
@@ -198,6 +212,49 @@ void TstH2::brokenHttp2ClosesOnlyItsConnection()
     const QJsonArray calls = grpc({QStringLiteral("mixed")}).array();
     QVERIFY(calls.at(0).toObject().value(u"reply").toString().startsWith(kLocal));
     QVERIFY(calls.at(1).toObject().value(u"reply").toString().startsWith(kDeployed));
+    fixture.stopClis();
+}
+
+void TstH2::mirrorGetsACopyAndTheDeployedServiceAnswers()
+{
+    QProcess* cli = stealRates({}, {QStringLiteral("--mirror")});
+    QTRY_VERIFY_WITH_TIMEOUT(cli->peek(1 << 16).contains("listening"), 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("mixed")}).isArray() && cli->peek(1 << 16).contains("served Get: call 0"),
+                             20000);
+    const QJsonArray calls = grpc({QStringLiteral("mixed")}).array();
+    for (const QJsonValue& call : calls) // the deployed service answers every call
+        QVERIFY2(call.toObject().value(u"reply").toString().startsWith(kDeployed), qPrintable(call.toObject().value(u"reply").toString()));
+    // ... and the local one saw a copy of alice's calls (0, 2, 5), not the others.
+    QTRY_VERIFY2_WITH_TIMEOUT(cli->peek(1 << 16).count("served Get: call 5") >= 1, cli->peek(1 << 16).constData(), 5000);
+    QVERIFY(!cli->peek(1 << 16).contains("served Get: call 1"));
+    QVERIFY(!cli->peek(1 << 16).contains("served Get: call 3"));
+    fixture.stopClis();
+}
+
+void TstH2::aCallWhoseSessionDiesIsReplayedToTheApp()
+{
+    // A local app that takes the connection and never answers: alice's call waits at lanesd.
+    stealRates({QStringLiteral("/usr/bin/python3"), QStringLiteral("-c"),
+                QStringLiteral("import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', PORT))\ns.listen()\n"
+                               "print('listening', flush=True)\nc = s.accept()\ntime.sleep(600)")});
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::redirectPresent(QStringLiteral("rates-0"), 50051), 20000);
+    QProcess client;
+    client.setProcessChannelMode(QProcess::MergedChannels);
+    client.start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                                        QStringLiteral("/usr/bin/python3"), kGrpcClient, QStringLiteral("rates-0:50051"),
+                                        QStringLiteral("mixed")});
+    QVERIFY(client.waitForStarted());
+    QTest::qWait(1500); // the first call (alice's) is in flight, held by the silent local app
+    QVERIFY(client.state() == QProcess::Running);
+    fixture.killDaemon(SIGKILL);
+    QVERIFY(client.waitForFinished(30000));
+    const QJsonArray calls = QJsonDocument::fromJson(client.readAll().trimmed().split('\n').last()).array();
+    QCOMPARE(calls.size(), 6);
+    // The session died before answering: the call went to the deployed service instead (fail open).
+    QCOMPARE(calls.at(0).toObject().value(u"code").toString(), QStringLiteral("OK"));
+    QCOMPARE(calls.at(0).toObject().value(u"reply").toString(), kDeployed + QStringLiteral(": call 0"));
+    for (const QJsonValue& call : calls)
+        QVERIFY(call.toObject().value(u"reply").toString().startsWith(kDeployed));
     fixture.stopClis();
 }
 
