@@ -186,16 +186,30 @@ Result<std::shared_ptr<const FilterSet>> FilterSet::build(std::vector<Entry> ent
     set->m_sets.reset(
         new Sets{RE2::Set(headerOptions, RE2::UNANCHORED), RE2::Set(pathOptions, RE2::UNANCHORED)});
     for (const Entry& entry : entries) {
+        const int index = int(set->m_roots.size());
         if (!entry.filter) {
             set->m_roots.push_back(-1);
+            set->m_alwaysEntries.push_back(index);
             continue;
         }
         if (auto ok = validateFilter(*entry.filter); !ok)
             return std::unexpected(ok.error());
+        const size_t firstLeaf = set->m_leaves.size();
         auto root = set->addNode(*entry.filter, warnings);
         if (!root)
             return std::unexpected(root.error());
         set->m_roots.push_back(*root);
+        bool always = false;
+        for (size_t leaf = firstLeaf; leaf < set->m_leaves.size(); ++leaf) {
+            set->m_leafEntry.push_back(index);
+            const Leaf& l = set->m_leaves[leaf];
+            if (l.kind == Leaf::Kind::Method || l.pcre) {
+                set->m_checkedLeaves.push_back(int(leaf));
+                always = true;
+            }
+        }
+        if (always)
+            set->m_alwaysEntries.push_back(index);
     }
     if ((!set->m_headerSetLeaf.empty() && !set->m_sets->headers.Compile()) ||
         (!set->m_pathSetLeaf.empty() && !set->m_sets->paths.Compile()))
@@ -222,11 +236,16 @@ std::vector<int> FilterSet::match(const RequestView& request) const
 {
     std::vector<char> hits(m_leaves.size(), 0);
     std::vector<int> found;
+    std::vector<int> candidates = m_alwaysEntries;
     auto runSet = [&](const RE2::Set& set, const std::vector<int>& leafOf, const std::string& text) {
         found.clear();
-        if (!leafOf.empty() && set.Match(text, &found))
-            for (int index : found)
-                hits[size_t(leafOf[size_t(index)])] = 1;
+        if (!leafOf.empty() && set.Match(text, &found)) {
+            for (int index : found) {
+                const int leaf = leafOf[size_t(index)];
+                hits[size_t(leaf)] = 1;
+                candidates.push_back(m_leafEntry[size_t(leaf)]);
+            }
+        }
     };
     std::vector<std::string> headerLines;
     headerLines.reserve(size_t(request.headers.size()));
@@ -240,7 +259,8 @@ std::vector<int> FilterSet::match(const RequestView& request) const
     if (query != std::string::npos)
         runSet(m_sets->paths, m_pathSetLeaf, target);
     const QByteArray method = request.method.toUpper();
-    for (size_t i = 0; i < m_leaves.size(); ++i) {
+    for (int checked : m_checkedLeaves) {
+        const size_t i = size_t(checked);
         const Leaf& leaf = m_leaves[i];
         if (leaf.kind == Leaf::Kind::Method) {
             hits[i] = leaf.method == method;
@@ -261,10 +281,13 @@ std::vector<int> FilterSet::match(const RequestView& request) const
             pcre2_match_context_free(context);
         }
     }
+    // Priority order: the entries in the order they were given.
+    std::sort(candidates.begin(), candidates.end());
+    candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
     std::vector<int> matched;
-    for (size_t e = 0; e < m_roots.size(); ++e)
-        if (m_roots[e] < 0 || eval(m_roots[e], hits))
-            matched.push_back(int(e));
+    for (int e : candidates)
+        if (m_roots[size_t(e)] < 0 || eval(m_roots[size_t(e)], hits))
+            matched.push_back(e);
     return matched;
 }
 
