@@ -239,7 +239,7 @@ void HttpConnection::sendToUpstream(Exchange& ex, const QByteArray& bytes)
     if (ex.stream)
         ex.stream->write(bytes);
     else if (ex.app)
-        ex.app->write(bytes);
+        writeThrough(ex.app, bytes);
     for (const QPointer<Stream>& mirror : ex.mirrors) {
         if (!mirror || mirror->isClosed())
             continue;
@@ -352,7 +352,7 @@ void HttpConnection::flush()
         if (!ex.out.isEmpty()) {
             if (m_client->bytesToWrite() > kClientHighWater)
                 return; // bytesWritten() calls back
-            m_client->write(ex.out);
+            writeThrough(m_client, ex.out);
             ex.flushed += ex.out.size();
             ex.out.clear();
             if (ex.stream && ex.unconsumed > 0)

@@ -7,6 +7,22 @@
 
 namespace lanes {
 
+void writeThrough(QTcpSocket* socket, QByteArrayView data)
+{
+    if (data.isEmpty())
+        return;
+    const qintptr fd = socket->socketDescriptor();
+    if (fd >= 0 && socket->state() == QAbstractSocket::ConnectedState && socket->bytesToWrite() == 0) {
+        const ssize_t n = ::send(int(fd), data.data(), size_t(data.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == data.size())
+            return;
+        if (n > 0)
+            data = data.sliced(n); // the rest waits in Qt's buffer for the socket to drain
+        // n < 0: EAGAIN, or an error that Qt's own write will find and report
+    }
+    socket->write(data.data(), data.size());
+}
+
 void tuneSocket(QTcpSocket* socket)
 {
     socket->setReadBufferSize(kSocketReadBuffer);

@@ -63,4 +63,10 @@ private:
 // Lets the kernel's TCP window push back on a fast sender, and disables Nagle on every hop.
 void tuneSocket(QTcpSocket* socket);
 
+// Writes `data` straight to the kernel while Qt's write buffer is empty, which is the usual case for one
+// request or one response; only what the kernel does not take goes through Qt's buffer. A socket that never
+// needed that buffer never allocates it, and Qt keeps an allocated one (16 KiB or more) for the socket's
+// whole life: with a thousand idle keep-alive connections that is most of the agent's memory.
+void writeThrough(QTcpSocket* socket, QByteArrayView data);
+
 } // namespace lanes

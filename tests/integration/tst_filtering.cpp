@@ -36,8 +36,8 @@ private slots:
     void websocketUpgradeFollowsTheFilter();
     void mirrorGetsACopyWhileTheAppAnswers();
     void endingASessionUnderLoadLosesNoRequest();
-    void operatorDeathLeavesTrafficFlowing();
     void aFilterWithoutPortsStealsTheTargetsPortsFiltered();
+    void operatorDeathLeavesTrafficFlowing(); // last: the operator does not come back
 
 private:
     QProcess* steal(const QString& lane, const QStringList& extra = {},
