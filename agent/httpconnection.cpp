@@ -97,7 +97,9 @@ void HttpConnection::onClientData()
     if (!m_client)
         return;
     if (!m_detected) {
-        m_sniffed += m_client->read(64);
+        // All of it (readAvailable hands Qt's chunk over; a partial read would leave it behind for the socket's
+        // life). The socket's read buffer limit bounds what this takes.
+        m_sniffed += readAvailable(m_client);
         // HTTP/2 with prior knowledge (h2c, gRPC): routed stream by stream (H2Connection).
         static const QByteArray h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
         if (h2Preface.startsWith(m_sniffed.left(h2Preface.size())) || m_sniffed.startsWith(h2Preface)) {
@@ -123,7 +125,7 @@ void HttpConnection::onClientData()
     }
     if (!m_exchanges.empty() && m_exchanges.back()->tunnel) {
         Exchange& ex = *m_exchanges.back();
-        const QByteArray raw = m_client->readAll();
+        const QByteArray raw = readAvailable(m_client);
         if (ex.stream)
             ex.stream->write(raw);
         else if (ex.app)
@@ -132,7 +134,7 @@ void HttpConnection::onClientData()
     }
     if (m_stopReading || congested() || (!m_current && int(m_exchanges.size()) >= kMaxPipelined))
         return; // the bytes wait in the socket; TCP pushes back on the client
-    m_parser.feed(m_client->readAll());
+    m_parser.feed(readAvailable(m_client));
     parseRequests();
 }
 

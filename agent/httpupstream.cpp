@@ -4,6 +4,7 @@
 #include "httpexchange.h"
 
 #include "logging.h"
+#include "streambridge.h"
 
 namespace lanes::agent {
 
@@ -37,13 +38,13 @@ void HttpConnection::onAppData(Exchange* ex)
     if (!find(ex) || !ex->app)
         return;
     if (ex->tunnel) {
-        ex->out += ex->app->readAll();
+        ex->out += readAvailable(ex->app);
         flush();
         return;
     }
     if (ex != m_exchanges.front().get() && ex->out.size() > kMaxWaitingResponse)
         return; // queued behind a slower response: the app waits (TCP) until this one is at the head
-    ex->response->feed(ex->app->readAll());
+    ex->response->feed(readAvailable(ex->app));
     for (;;) {
         const auto event = ex->response->next();
         if (event == http::Parser::Event::NeedMore)

@@ -23,6 +23,14 @@ void writeThrough(QTcpSocket* socket, QByteArrayView data)
     socket->write(data.data(), data.size());
 }
 
+QByteArray readAvailable(QIODevice* device)
+{
+    QByteArray out = device->read(device->bytesAvailable());
+    while (device->bytesAvailable() > 0) // more than one chunk
+        out += device->read(device->bytesAvailable());
+    return out;
+}
+
 void tuneSocket(QTcpSocket* socket)
 {
     socket->setReadBufferSize(kSocketReadBuffer);

@@ -69,4 +69,8 @@ void tuneSocket(QTcpSocket* socket);
 // whole life: with a thousand idle keep-alive connections that is most of the agent's memory.
 void writeThrough(QTcpSocket* socket, QByteArrayView data);
 
+// Everything Qt has buffered for `device`, taken without a copy: Qt hands over its buffer chunk when the read
+// asks for exactly what it holds, where readAll() copies out and keeps the 16 KiB chunk for the socket's life.
+QByteArray readAvailable(QIODevice* device);
+
 } // namespace lanes
