@@ -7,20 +7,24 @@
 
 namespace lanes {
 
-void writeThrough(QTcpSocket* socket, QByteArrayView data)
+qint64 writeThrough(QTcpSocket* socket, QByteArrayView data)
 {
     if (data.isEmpty())
-        return;
+        return 0;
+    qint64 direct = 0;
     const qintptr fd = socket->socketDescriptor();
     if (fd >= 0 && socket->state() == QAbstractSocket::ConnectedState && socket->bytesToWrite() == 0) {
         const ssize_t n = ::send(int(fd), data.data(), size_t(data.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n == data.size())
-            return;
-        if (n > 0)
+            return n;
+        if (n > 0) {
+            direct = n;
             data = data.sliced(n); // the rest waits in Qt's buffer for the socket to drain
+        }
         // n < 0: EAGAIN, or an error that Qt's own write will find and report
     }
     socket->write(data.data(), data.size());
+    return direct;
 }
 
 QByteArray readAvailable(QIODevice* device)
@@ -89,7 +93,7 @@ void StreamBridge::pumpUp()
     if (!m_stream || m_stream->isClosed())
         return;
     while (m_socket->bytesAvailable() > 0 && m_stream->queuedBytes() < kBridgeHighWater) {
-        const QByteArray chunk = m_socket->read(kMaxChunk);
+        const QByteArray chunk = readAvailable(m_socket); // at most the socket's read buffer
         m_up += chunk.size();
         m_stream->write(chunk);
     }
@@ -102,8 +106,12 @@ void StreamBridge::onStreamData(const QByteArray& data)
     if (m_down == 0)
         emit firstByteFromStream();
     m_down += data.size();
-    if (m_socket->state() == QAbstractSocket::ConnectedState ||
-        m_socket->state() == QAbstractSocket::ConnectingState)
+    if (m_socket->state() == QAbstractSocket::ConnectedState) {
+        const qint64 direct = writeThrough(m_socket, data); // bytesWritten() credits only the rest
+        if (direct > 0 && m_stream)
+            m_stream->consumed(direct);
+        maybeFinish();
+    } else if (m_socket->state() == QAbstractSocket::ConnectingState)
         m_socket->write(data);
     else if (m_stream)
         m_stream->consumed(data.size()); // the socket is gone; drop the bytes but keep the window honest
@@ -161,7 +169,7 @@ void SocketSplice::pump(QTcpSocket* from, QTcpSocket* to)
     if (to->state() != QAbstractSocket::ConnectedState)
         return;
     while (from->bytesAvailable() > 0 && to->bytesToWrite() < kBridgeHighWater)
-        to->write(from->read(kMaxChunk));
+        writeThrough(to, readAvailable(from));
 }
 
 void SocketSplice::closeBoth()

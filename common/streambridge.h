@@ -67,7 +67,8 @@ void tuneSocket(QTcpSocket* socket);
 // request or one response; only what the kernel does not take goes through Qt's buffer. A socket that never
 // needed that buffer never allocates it, and Qt keeps an allocated one (16 KiB or more) for the socket's
 // whole life: with a thousand idle keep-alive connections that is most of the agent's memory.
-void writeThrough(QTcpSocket* socket, QByteArrayView data);
+// Returns how many bytes went straight to the kernel (no bytesWritten() follows for those).
+qint64 writeThrough(QTcpSocket* socket, QByteArrayView data);
 
 // Everything Qt has buffered for `device`, taken without a copy: Qt hands over its buffer chunk when the read
 // asks for exactly what it holds, where readAll() copies out and keeps the 16 KiB chunk for the socket's life.
