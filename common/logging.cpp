@@ -1,6 +1,7 @@
 // Categories and counters; see logging.h.
 #include "logging.h"
 
+#include <QLoggingCategory>
 #include <QMutex>
 #include <atomic>
 #include <map>
@@ -62,6 +63,9 @@ QMap<QString, quint64> counterSnapshot()
 
 void installLogFormat()
 {
+    // Debug lines are per request and per frame: off unless asked for (QT_LOGGING_RULES="lanes.*.debug=true"
+    // takes precedence over this).
+    QLoggingCategory::setFilterRules(QStringLiteral("lanes.*.debug=false"));
     qSetMessagePattern(
         QStringLiteral("%{time hh:mm:ss.zzz} "
                        "%{if-debug}D%{endif}%{if-info}I%{endif}%{if-warning}W%{endif}%{if-critical}E%{endif}"
