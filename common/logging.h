@@ -16,7 +16,8 @@ Q_DECLARE_LOGGING_CATEGORY(lcDaemon)
 
 namespace lanes {
 
-// Bumps the counter called `name` ("link.bad_frame"). Every dropped or rejected input has one.
+// Bumps the counter called `name` ("link.bad_frame"). Every dropped or rejected input has one. `name` must
+// live as long as the program (a string literal): each thread caches its counter by the pointer.
 void count(const char* name, quint64 by = 1);
 quint64 counterValue(const char* name);
 QMap<QString, quint64> counterSnapshot();
