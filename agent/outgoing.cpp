@@ -99,6 +99,18 @@ QString localEndpoint(int fd)
                                              : ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port)));
 }
 
+// The connect worked: `fd` becomes a Qt socket, and lanesd learns the pod's end of it.
+template <class Socket> Socket* acceptConnected(Stream* stream, int fd, const char* counter)
+{
+    v1::StreamMeta outcome;
+    outcome.set_local_address(ss(localEndpoint(fd)));
+    auto* socket = new Socket;
+    socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
+    count(counter);
+    stream->accept(outcome);
+    return socket;
+}
+
 // A non-blocking connect from the pod; the stream is bridged to the socket once it is connected.
 void connectTcp(Stream* stream, const Destination& to, QObject* parent)
 {
@@ -131,12 +143,7 @@ void connectTcp(Stream* stream, const Destination& to, QObject* parent)
                           QStringLiteral("connect to %1: %2")
                               .arg(endpointText(to.address, to.port), qt_error_string(error)));
         }
-        v1::StreamMeta outcome;
-        outcome.set_local_address(ss(localEndpoint(fd)));
-        auto* socket = new QTcpSocket;
-        socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
-        count("agent.outgoing_tcp");
-        guarded->accept(outcome);
+        auto* socket = acceptConnected<QTcpSocket>(guarded, fd, "agent.outgoing_tcp");
         guarded->widenWindow(kBulkWindow - kInitialWindow);
         new StreamBridge(guarded, socket, parent);
     };
@@ -164,12 +171,7 @@ void connectUdp(Stream* stream, const Destination& to, QObject* parent)
                                                     .arg(endpointText(to.address, to.port),
                                                          qt_error_string(error)));
     }
-    v1::StreamMeta outcome;
-    outcome.set_local_address(ss(localEndpoint(fd)));
-    auto* socket = new QUdpSocket;
-    socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
-    count("agent.outgoing_udp");
-    stream->accept(outcome);
+    auto* socket = acceptConnected<QUdpSocket>(stream, fd, "agent.outgoing_udp");
     new DatagramBridge(stream, socket, "agent.udp_dropped", 0, parent);
 }
 
