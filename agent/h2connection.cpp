@@ -27,7 +27,7 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
     m_client->setParent(this);
     count("agent.h2_connections");
     H2Session::Callbacks cb;
-    cb.write = [this](const QByteArray& bytes) { m_client->write(bytes); };
+    cb.write = [this](const QByteArray& bytes) { writeThrough(m_client, bytes); };
     cb.headers = [this](qint32 stream, const H2Headers& headers, bool trailers) {
         Exchange* ex = m_exchanges.value(stream);
         if (!trailers) {
@@ -78,13 +78,13 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
     m_down = std::make_unique<H2Session>(H2Session::Role::Server, cb);
     connect(m_client, &QTcpSocket::readyRead, this, [this] {
         if (m_down)
-            m_down->feed(m_client->readAll());
+            m_down->feed(readAvailable(m_client));
     });
     connect(m_client, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
     connect(m_client, &QTcpSocket::disconnected, this, [this] { closeAll(QStringLiteral("the client closed")); });
     m_down->feed(alreadyRead);
     if (m_client->bytesAvailable() > 0)
-        m_down->feed(m_client->readAll());
+        m_down->feed(readAvailable(m_client));
 }
 
 H2Connection::~H2Connection()
@@ -124,21 +124,9 @@ void H2Connection::onRequestHead(qint32 down, const H2Headers& headers)
 
 Stream* H2Connection::openSessionStream(const Exchange& ex, const QString& sessionId)
 {
-    v1::StreamMeta meta;
-    meta.set_session_id(ss(sessionId));
-    meta.set_port(m_port);
-    meta.set_method(headerValue(ex.head, ":method").toStdString());
-    meta.set_target(headerValue(ex.head, ":path").toStdString());
-    meta.set_version("HTTP/2");
-    for (const auto& [name, value] : ex.head) {
-        auto* h = meta.add_headers();
-        h->set_name(name.toStdString());
-        h->set_value(value.toStdString());
-    }
-    meta.set_connection_id(quint64(quintptr(this)));
-    meta.set_request_id(quint64(ex.down));
-    meta.set_peer(ss(QStringLiteral("%1:%2").arg(m_client->peerAddress().toString()).arg(m_client->peerPort())));
-    return m_mux->open(v1::HTTP_REQUEST, meta);
+    return m_mux->open(v1::HTTP_REQUEST,
+                       requestMeta(sessionId, m_port, headerValue(ex.head, ":method"), headerValue(ex.head, ":path"),
+                                   QByteArrayLiteral("HTTP/2"), ex.head, this, quint64(ex.down), m_client));
 }
 
 void H2Connection::mirrorTo(Exchange& ex, const QStringList& sessions)
@@ -163,7 +151,7 @@ bool H2Connection::openApp()
     m_app->setParent(this);
     tuneSocket(m_app);
     H2Session::Callbacks cb;
-    cb.write = [this](const QByteArray& bytes) { m_app->write(bytes); };
+    cb.write = [this](const QByteArray& bytes) { writeThrough(m_app, bytes); };
     cb.headers = [this](qint32 up, const H2Headers& headers, bool trailers) {
         Exchange* ex = m_byUp.value(up);
         if (!ex)
@@ -203,7 +191,7 @@ bool H2Connection::openApp()
     QTcpSocket* app = m_app;
     connect(app, &QTcpSocket::readyRead, this, [this, app] {
         if (m_app == app && m_up)
-            m_up->feed(app->readAll());
+            m_up->feed(readAvailable(app));
     });
     connect(app, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
     connect(app, &QTcpSocket::disconnected, this, [this, app] {

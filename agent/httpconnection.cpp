@@ -257,22 +257,8 @@ void HttpConnection::sendToUpstream(Exchange& ex, const QByteArray& bytes)
 
 Stream* HttpConnection::openStream(const Exchange& ex, const QString& sessionId)
 {
-    v1::StreamMeta meta;
-    meta.set_session_id(ss(sessionId));
-    meta.set_port(m_port);
-    meta.set_method(ex.head.method.toStdString());
-    meta.set_target(ex.head.target.toStdString());
-    meta.set_version(ex.head.version.toStdString());
-    for (const HeaderView& h : ex.head.headers) {
-        auto* header = meta.add_headers();
-        header->set_name(h.name.toStdString());
-        header->set_value(h.value.toStdString());
-    }
-    meta.set_connection_id(quint64(quintptr(this)));
-    meta.set_request_id(m_requests);
-    meta.set_peer(
-        ss(QStringLiteral("%1:%2").arg(m_client->peerAddress().toString()).arg(m_client->peerPort())));
-    return m_mux->open(v1::HTTP_REQUEST, meta);
+    return m_mux->open(v1::HTTP_REQUEST, requestMeta(sessionId, m_port, ex.head.method, ex.head.target,
+                                                     ex.head.version, ex.head.headers, this, m_requests, m_client));
 }
 
 void HttpConnection::attachSession(Exchange& ex, const Route& route)

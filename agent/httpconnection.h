@@ -31,6 +31,30 @@ struct Route
     QStringList mirrors; // sessions that get a copy (their response is discarded)
 };
 
+// The meta of an HTTP_REQUEST stream to a session: the request head, and the connection and client it came from.
+// `headers` is an HTTP/1 head's list or an HTTP/2 header block (pseudo-headers included).
+template <class Headers>
+v1::StreamMeta requestMeta(const QString& sessionId, quint16 port, const QByteArray& method, const QByteArray& target,
+                           const QByteArray& version, const Headers& headers, const void* connection,
+                           quint64 requestId, const QTcpSocket* client)
+{
+    v1::StreamMeta meta;
+    meta.set_session_id(sessionId.toStdString());
+    meta.set_port(port);
+    meta.set_method(method.toStdString());
+    meta.set_target(target.toStdString());
+    meta.set_version(version.toStdString());
+    for (const auto& [name, value] : headers) {
+        auto* header = meta.add_headers();
+        header->set_name(name.toStdString());
+        header->set_value(value.toStdString());
+    }
+    meta.set_connection_id(quint64(quintptr(connection)));
+    meta.set_request_id(requestId);
+    meta.set_peer(QStringLiteral("%1:%2").arg(client->peerAddress().toString()).arg(client->peerPort()).toStdString());
+    return meta;
+}
+
 class HttpConnection final : public QObject
 {
     Q_OBJECT

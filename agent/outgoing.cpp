@@ -19,36 +19,6 @@
 namespace lanes::agent {
 namespace {
 
-struct Destination
-{
-    QHostAddress address;
-    quint16 port = 0;
-};
-
-// "10.0.0.1:80" or "[fe80::1]:80".
-std::optional<Destination> parseDestination(const QString& text)
-{
-    const qsizetype colon = text.lastIndexOf(u':');
-    if (colon <= 0)
-        return std::nullopt;
-    QString host = text.left(colon);
-    if (host.startsWith(u'[') && host.endsWith(u']'))
-        host = host.mid(1, host.size() - 2);
-    bool ok = false;
-    const uint port = text.mid(colon + 1).toUInt(&ok);
-    QHostAddress address;
-    if (!ok || port == 0 || port > 65535 || !address.setAddress(host))
-        return std::nullopt;
-    return Destination{address, quint16(port)};
-}
-
-QString endpointText(const QHostAddress& address, quint16 port)
-{
-    return address.protocol() == QAbstractSocket::IPv6Protocol
-               ? QStringLiteral("[%1]:%2").arg(address.toString()).arg(port)
-               : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
-}
-
 void refuse(Stream* stream, const QString& errorName, const QString& why)
 {
     count("agent.outgoing_failed");
@@ -112,7 +82,7 @@ template <class Socket> Socket* acceptConnected(Stream* stream, int fd, const ch
 }
 
 // A non-blocking connect from the pod; the stream is bridged to the socket once it is connected.
-void connectTcp(Stream* stream, const Destination& to, QObject* parent)
+void connectTcp(Stream* stream, const Endpoint& to, QObject* parent)
 {
     const int fd = markedSocket(to.address, SOCK_STREAM);
     if (fd < 0)
@@ -158,7 +128,7 @@ void connectTcp(Stream* stream, const Destination& to, QObject* parent)
     deadline->start(kOutgoingConnectTimeoutMs);
 }
 
-void connectUdp(Stream* stream, const Destination& to, QObject* parent)
+void connectUdp(Stream* stream, const Endpoint& to, QObject* parent)
 {
     const int fd = markedSocket(to.address, SOCK_DGRAM);
     sockaddr_storage sa;
@@ -220,7 +190,7 @@ bool serveOutgoing(Stream* stream, QObject* parent)
     }
     case v1::OUTGOING_TCP:
     case v1::OUTGOING_UDP: {
-        const auto to = parseDestination(qs(meta.original_dst()));
+        const auto to = parseEndpoint(qs(meta.original_dst()));
         if (!to) {
             count("agent.bad_destination");
             refuse(stream, QStringLiteral("EINVAL"),

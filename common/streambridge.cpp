@@ -27,6 +27,29 @@ qint64 writeThrough(QTcpSocket* socket, QByteArrayView data)
     return direct;
 }
 
+QString endpointText(const QHostAddress& address, quint16 port)
+{
+    return address.protocol() == QAbstractSocket::IPv6Protocol
+               ? QStringLiteral("[%1]:%2").arg(address.toString()).arg(port)
+               : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
+}
+
+std::optional<Endpoint> parseEndpoint(const QString& text)
+{
+    const qsizetype colon = text.lastIndexOf(u':');
+    if (colon <= 0)
+        return std::nullopt;
+    QString host = text.left(colon);
+    if (host.startsWith(u'[') && host.endsWith(u']'))
+        host = host.mid(1, host.size() - 2);
+    bool ok = false;
+    const uint port = text.mid(colon + 1).toUInt(&ok);
+    QHostAddress address;
+    if (!ok || port == 0 || port > 65535 || !address.setAddress(host))
+        return std::nullopt;
+    return Endpoint{address, quint16(port)};
+}
+
 QByteArray readAvailable(QIODevice* device)
 {
     QByteArray out = device->read(device->bytesAvailable());

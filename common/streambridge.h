@@ -6,8 +6,10 @@
 
 #include "mux.h"
 
+#include <QHostAddress>
 #include <QPointer>
 #include <QTcpSocket>
+#include <optional>
 
 namespace lanes {
 
@@ -59,6 +61,15 @@ private:
     QTcpSocket* m_a;
     QTcpSocket* m_b;
 };
+
+// "10.0.0.1:80", "[fe80::1]:80": the text form of an endpoint in stream metas, and its parser.
+struct Endpoint
+{
+    QHostAddress address;
+    quint16 port = 0;
+};
+QString endpointText(const QHostAddress& address, quint16 port);
+std::optional<Endpoint> parseEndpoint(const QString& text);
 
 // Lets the kernel's TCP window push back on a fast sender, and disables Nagle on every hop.
 void tuneSocket(QTcpSocket* socket);

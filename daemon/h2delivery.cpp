@@ -22,7 +22,7 @@ bool H2Upstream::connectLocal()
     H2Session::Callbacks cb;
     cb.write = [this, socket](const QByteArray& bytes) {
         if (socket->state() == QAbstractSocket::ConnectedState)
-            socket->write(bytes);
+            writeThrough(socket, bytes);
         else
             m_early += bytes; // the connection preface and settings, before the connect completed
     };
@@ -82,7 +82,7 @@ bool H2Upstream::connectLocal()
     });
     connect(socket, &QTcpSocket::readyRead, this, [this, socket] {
         if (m_socket == socket && m_h2)
-            m_h2->feed(socket->readAll());
+            m_h2->feed(readAvailable(socket));
     });
     connect(socket, &QTcpSocket::bytesWritten, this, &H2Upstream::creditBack);
     connect(socket, &QTcpSocket::errorOccurred, this, [this, socket](QAbstractSocket::SocketError) {

@@ -24,23 +24,11 @@ QByteArray errorLine(const QString& name, const QString& text)
     return QStringLiteral("ERR %1 %2").arg(name, flat).toUtf8();
 }
 
-QString destinationText(const QHostAddress& address, quint16 port)
-{
-    return address.protocol() == QAbstractSocket::IPv6Protocol
-               ? QStringLiteral("[%1]:%2").arg(address.toString()).arg(port)
-               : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
-}
-
-// "10.0.0.1:80" -> "10.0.0.1 80"; "[fe80::1]:80" -> "fe80::1 80"; empty when it does not parse.
+// "10.0.0.1:80" -> "10.0.0.1 80" for the layer's answer line; empty when it does not parse.
 QString spaced(const QString& endpoint)
 {
-    const qsizetype colon = endpoint.lastIndexOf(u':');
-    if (colon <= 0)
-        return {};
-    QString host = endpoint.left(colon);
-    if (host.startsWith(u'['))
-        host = host.mid(1, host.size() - 2);
-    return host + u' ' + endpoint.mid(colon + 1);
+    const auto parsed = parseEndpoint(endpoint);
+    return parsed ? QStringLiteral("%1 %2").arg(parsed->address.toString()).arg(parsed->port) : QString();
 }
 
 void handOutTcp(Stream* stream, const LayerRequest& request, const QString& podEnd, Answer answer, Tell tell,
@@ -81,7 +69,7 @@ void handOutTcp(Stream* stream, const LayerRequest& request, const QString& podE
             const struct linger hard{1, 0};
             setsockopt(int(socket->socketDescriptor()), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
             tell(QStringLiteral("the connection to %1 was reset: %2")
-                     .arg(destinationText(request.address, request.port), describe(e)));
+                     .arg(endpointText(request.address, request.port), describe(e)));
         });
         new StreamBridge(guarded, socket, parent);
     });
@@ -136,7 +124,7 @@ void resolveRemotely(Mux* mux, const QString& name, Answer answer)
 void connectRemotely(Mux* mux, const LayerRequest& request, Answer answer, Tell tell, QObject* parent)
 {
     v1::StreamMeta meta;
-    meta.set_original_dst(ss(destinationText(request.address, request.port)));
+    meta.set_original_dst(ss(endpointText(request.address, request.port)));
     meta.set_target(ss(request.name));
     meta.set_port(request.port);
     Stream* stream = mux->open(request.udp ? v1::OUTGOING_UDP : v1::OUTGOING_TCP, meta);
@@ -163,7 +151,7 @@ void connectRemotely(Mux* mux, const LayerRequest& request, Answer answer, Tell 
             return;
         count("daemon.outgoing_failed");
         tell(QStringLiteral("a connection to %1 failed: %2")
-                 .arg(destinationText(request.address, request.port), describe(e)));
+                 .arg(endpointText(request.address, request.port), describe(e)));
         answer(errorLine(e.code == ErrorCode::ConnectFailed ? QStringLiteral("ECONNREFUSED")
                                                             : QStringLiteral("ENETUNREACH"),
                          describe(e)));
