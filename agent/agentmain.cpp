@@ -2,6 +2,7 @@
 #include "agentmain.h"
 
 #include "agent.h"
+#include "epolldispatcher.h"
 #include "iptables.h"
 #include "logging.h"
 #include "signalwatcher.h"
@@ -45,6 +46,7 @@ int agentMain(int argc, char** argv)
         return 3;
     }
     return superviseWorker(args["id"], [&]() -> int {
+        installEpollDispatcher();
         QCoreApplication app(argc, argv);
         installLogFormat();
         auto credentials = loadCredentials(QString::fromStdString(args["credentials"]));

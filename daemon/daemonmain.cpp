@@ -3,6 +3,7 @@
 
 #include "clientconnection.h"
 #include "daemonserver.h"
+#include "epolldispatcher.h"
 #include "logging.h"
 #include "signalwatcher.h"
 #include "socketpath.h"
@@ -15,6 +16,7 @@ namespace lanes::daemon {
 
 int daemonMain(int argc, char** argv)
 {
+    installEpollDispatcher();
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lanesd"));
     QCoreApplication::setApplicationVersion(QStringLiteral(LANES_VERSION));

@@ -1,6 +1,7 @@
 // See operatormain.h.
 #include "operatormain.h"
 
+#include "epolldispatcher.h"
 #include "localcluster.h"
 #include "logging.h"
 #include "operatorserver.h"
@@ -73,6 +74,7 @@ int serve(const StatePaths& paths, const QString& listen, const QString& cluster
 
 int operatorMain(int argc, char** argv)
 {
+    installEpollDispatcher();
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lanes-operator"));
     installLogFormat();

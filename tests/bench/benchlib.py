@@ -1,5 +1,5 @@
-"""Shared pieces of the lanes benchmarks: wrk runs and their parsing, a fast local app (HAProxy answering
-by itself), and the section of docs/benchmarks.md that a benchmark owns."""
+"""Shared pieces of the lanes benchmarks: wrk runs and their parsing, HAProxy processes (a fast app that answers
+by itself, a header router), and the section of docs/benchmarks.md that a benchmark owns."""
 import re
 import socket
 import subprocess
@@ -50,13 +50,11 @@ def wrk(url, connections, seconds, netns=None, headers=()):
     return result
 
 
-class FastApp:
-    """HAProxy answering 200 by itself on 127.0.0.1:port: an app that costs next to nothing per request."""
+class Haproxy:
+    """An HAProxy 2.6 process with `config` (its frontends and backends), in network namespace `netns` or here,
+    ready once 127.0.0.1:`port` accepts inside it. Stopped by its PID on exit."""
 
-    def __init__(self, port):
-        self.port = port
-        self.cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
-        self.cfg.write(f"""global
+    GLOBAL = """global
   maxconn 4096
   nbthread 1
 defaults
@@ -64,28 +62,55 @@ defaults
   timeout client 30s
   timeout server 30s
   timeout connect 5s
-frontend app
-  bind 127.0.0.1:{port}
-  http-request return status 200 content-type text/plain string "hello from the local app"
-""")
+"""
+
+    def __init__(self, config, port, netns=None, what="haproxy"):
+        self.port, self.netns, self.what = port, netns, what
+        self.cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
+        self.cfg.write(self.GLOBAL + config)
         self.cfg.close()
 
+    def _prefix(self):
+        return ["ip", "netns", "exec", self.netns] if self.netns else []
+
     def __enter__(self):
-        self.proc = subprocess.Popen(["haproxy", "-db", "-f", self.cfg.name], stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(self._prefix() + ["haproxy", "-db", "-f", self.cfg.name],
+                                     stdout=subprocess.DEVNULL)
+        probe = f"import socket; socket.create_connection(('127.0.0.1', {self.port}), 0.2).close()"
         deadline = time.monotonic() + 5
-        while True:  # ready when it accepts
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("haproxy (the local app) did not start")
-                time.sleep(0.02)
+        while subprocess.run(self._prefix() + [sys.executable, "-c", probe], capture_output=True).returncode:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.__exit__()
+                raise RuntimeError(f"{self.what} did not start")
+            time.sleep(0.05)
+        return self
 
     def __exit__(self, *exc):
-        self.proc.terminate()
+        self.proc.terminate()  # `ip netns exec` execs haproxy, so this PID is haproxy's
         self.proc.wait(10)
-        Path(self.cfg.name).unlink()
+        Path(self.cfg.name).unlink(missing_ok=True)
+
+
+def FastApp(port):
+    """HAProxy answering 200 by itself on 127.0.0.1:port: an app that costs next to nothing per request."""
+    return Haproxy(f"""frontend app
+  bind 127.0.0.1:{port}
+  http-request return status 200 content-type text/plain string "hello from the local app"
+""", port, what="haproxy (the local app)")
+
+
+def Router(port, app_port, netns):
+    """HAProxy in its own process routing on the x-lane header to the app on 127.0.0.1:app_port, as a router in
+    front of an app is deployed: the baseline of the pass-through benchmark."""
+    return Haproxy(f"""frontend router
+  bind :{port}
+  use_backend matched if {{ req.hdr(x-lane) -m reg ^alice$ }}
+  default_backend unmatched
+backend matched
+  server app 127.0.0.1:{app_port}
+backend unmatched
+  server app 127.0.0.1:{app_port}
+""", port, netns, "haproxy (the router)")
 
 
 def write_section(name, markdown, smoke):

@@ -1,7 +1,7 @@
 """Benchmarks of the filtered steal, in one run against their baselines:
 
 - pass-through: requests that match no filter, through the agent, against a direct connection to the same app
-  in its pod and against HAProxy 2.6 routing on the same header in the same namespace;
+  in its pod and against HAProxy 2.6 in its own process routing on the same header in the same namespace;
 - filter scaling: the same with 1, 10, 100 and 1000 sessions' filters on the port, and the agent's RSS;
 - stolen path: requests that match a session, against a direct connection to the same local app.
 
@@ -13,10 +13,11 @@ import os
 import subprocess
 import time
 
-from benchlib import ROOT, FastApp, RpcClient, bench_args, free_port, pids_in_pod, plot, rss_kb, write_section, wrk
+from benchlib import ROOT, FastApp, Router, RpcClient, bench_args, free_port, pids_in_pod, plot, rss_kb, write_section, wrk
 from lanesrun import Cluster
 
 URL = "http://fast-0:8080/"
+ROUTER_PORT = 8082  # HAProxy routing on x-lane, its own process in pod fast-0
 RATE = 1000
 
 
@@ -37,14 +38,16 @@ def main():
     many = 100 if args.smoke else 1000
     local_port = free_port()
     r, rss = {}, {}
-    with Cluster(manifest=ROOT / "tests/bench/cluster.json", ready=(URL, "fast app")) as cluster, FastApp(local_port):
+    with (Cluster(manifest=ROOT / "tests/bench/cluster.json", ready=(URL, "fast app")) as cluster,
+          FastApp(local_port), Router(ROUTER_PORT, 8080, "lanes-fast-0")):
         alice = cluster.add_user("alice")
         machine = cluster.lanesd("alice")
         for c in (1, 64):
             r[("direct", c)] = wrk(URL, c, seconds, CLIENT)
-            r[("haproxy", c)] = wrk("http://fast-0:8081/", c, seconds, CLIENT)
+            r[("haproxy", c)] = wrk(f"http://fast-0:{ROUTER_PORT}/", c, seconds, CLIENT)
+            r[("haproxy-in-app", c)] = wrk("http://fast-0:8081/", c, seconds, CLIENT)
             r[("fixed-direct", c)] = fixed_rate(8080, c, seconds)
-            r[("fixed-haproxy", c)] = fixed_rate(8081, c, seconds)
+            r[("fixed-haproxy", c)] = fixed_rate(ROUTER_PORT, c, seconds)
         rpc = RpcClient(machine)
         started = 0
         for n in counts:
@@ -88,7 +91,8 @@ def main():
         lines.append(f"\n**{c} connection{'s' if c > 1 else ''}**\n")
         lines.append("| path | rps | p50 ms | p99 ms |\n|---|---|---|---|")
         lines.append(row("direct to the app", r[("direct", c)]))
-        lines.append(row("HAProxy routing on x-lane", r[("haproxy", c)]))
+        lines.append(row("HAProxy routing on x-lane (own process)", r[("haproxy", c)]))
+        lines.append(row("HAProxy routing on x-lane inside the app's process", r[("haproxy-in-app", c)]))
         for n in counts:
             lines.append(row(f"lanes agent, {n} filter{'s' if n > 1 else ''}, no match", r[("lanes", n, c)]))
     ratios = []
@@ -105,7 +109,9 @@ def main():
 
 `python3 tests/bench/filter_bench.py` ({seconds} s per point, wrk HTTP/1.1 keep-alive from pod `client-0`, 2 cores
 shared by every process). The app is HAProxy answering by itself in pod `fast-0`; the baseline router is HAProxy 2.6
-in the same namespace routing on `x-lane`. lanes: sessions with `--header-filter '^x-lane: user-N$'` on port 8080,
+in its own process (one thread, as the agent has) in the same namespace, routing on `x-lane`. A router in front of
+an app is a process of its own; the row "inside the app's process" is the same router configured in the app's
+HAProxy, where the hop to the app wakes no other process, for comparison with earlier runs. lanes: sessions with `--header-filter '^x-lane: user-N$'` on port 8080,
 requests that match none of them (pass-through), then requests that match `user-0` (stolen, delivered by lanesd to
 the same kind of app on the host).
 """ + "\n".join(lines) + f"""

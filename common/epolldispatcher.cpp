@@ -1,0 +1,341 @@
+// See epolldispatcher.h.
+#include "epolldispatcher.h"
+
+#include <QCoreApplication>
+#include <QSocketNotifier>
+#include <QTimerEvent>
+
+#include <QVarLengthArray>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <ctime>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+namespace lanes {
+
+namespace {
+
+constexpr int kMaxEventsPerWait = 256;
+constexpr qint64 kNsPerMs = 1000 * 1000;
+
+qint64 nowNs()
+{
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return qint64(ts.tv_sec) * 1000 * kNsPerMs + ts.tv_nsec;
+}
+
+// poll()'s mapping, which Qt's notifiers were written against: HUP and ERR wake every kind.
+constexpr quint32 kWakes[3] = {
+    EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR, // Read
+    EPOLLOUT | EPOLLHUP | EPOLLERR,             // Write
+    EPOLLPRI | EPOLLHUP | EPOLLERR,             // Exception
+};
+constexpr quint32 kWants[3] = {EPOLLIN, EPOLLOUT, EPOLLPRI};
+
+} // namespace
+
+EpollDispatcher::EpollDispatcher(QObject* parent) : QAbstractEventDispatcher(parent)
+{
+    m_epoll = epoll_create1(EPOLL_CLOEXEC);
+    m_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (m_epoll < 0 || m_wake < 0)
+        qFatal("EpollDispatcher: cannot create epoll or eventfd descriptors: %s", strerror(errno));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = m_wake;
+    if (epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_wake, &ev) != 0)
+        qFatal("EpollDispatcher: cannot watch the wake-up descriptor: %s", strerror(errno));
+}
+
+EpollDispatcher::~EpollDispatcher()
+{
+    ::close(m_wake);
+    ::close(m_epoll);
+}
+
+void EpollDispatcher::update(int fd, Descriptor& d)
+{
+    quint32 want = 0;
+    for (int type = 0; type < 3; ++type)
+        if (d.notifiers[type])
+            want |= kWants[type];
+    if (d.alwaysReady || want == d.events)
+        return;
+    epoll_event ev{};
+    ev.events = want | ((want & EPOLLIN) ? quint32(EPOLLRDHUP) : 0u);
+    ev.data.fd = fd;
+    int rc = 0;
+    if (want == 0) {
+        // EBADF or ENOENT: closed before its notifier went away, and the kernel already forgot it.
+        epoll_ctl(m_epoll, EPOLL_CTL_DEL, fd, nullptr);
+        --m_watched;
+        d.events = 0;
+        return;
+    }
+    if (d.events == 0) {
+        rc = epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &ev);
+        if (rc != 0 && errno == EEXIST) // a stale registration of a reused number, kept alive by a dup
+            rc = epoll_ctl(m_epoll, EPOLL_CTL_MOD, fd, &ev);
+        if (rc == 0)
+            ++m_watched;
+    } else {
+        rc = epoll_ctl(m_epoll, EPOLL_CTL_MOD, fd, &ev);
+        if (rc != 0 && errno == ENOENT) // the number was closed and reused under us
+            rc = epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &ev);
+    }
+    if (rc == 0) {
+        d.events = want;
+        return;
+    }
+    if (errno == EPERM) { // a regular file or directory: always ready, as poll() says
+        d.alwaysReady = true;
+        ++m_alwaysReady;
+        return;
+    }
+    qWarning("EpollDispatcher: cannot watch descriptor %d: %s", fd, strerror(errno));
+}
+
+void EpollDispatcher::registerSocketNotifier(QSocketNotifier* notifier)
+{
+    const int fd = int(notifier->socket());
+    Descriptor& d = m_descriptors[fd];
+    QSocketNotifier*& slot = d.notifiers[notifier->type()];
+    if (slot && slot != notifier) {
+        // Its descriptor was closed, and the number reused, before the old notifier went away; the kernel
+        // dropped the closed one from the interest set, so the new one must be added afresh.
+        qWarning("EpollDispatcher: two socket notifiers of one type for descriptor %d", fd);
+        if (d.events != 0)
+            --m_watched;
+        d.events = 0;
+    }
+    slot = notifier;
+    update(fd, d);
+}
+
+void EpollDispatcher::unregisterSocketNotifier(QSocketNotifier* notifier)
+{
+    m_pending.removeOne(notifier);
+    const int fd = int(notifier->socket());
+    auto it = m_descriptors.find(fd);
+    if (it == m_descriptors.end() || it->notifiers[notifier->type()] != notifier)
+        return;
+    it->notifiers[notifier->type()] = nullptr;
+    update(fd, *it);
+    if (!it->notifiers[0] && !it->notifiers[1] && !it->notifiers[2]) {
+        if (it->alwaysReady)
+            --m_alwaysReady;
+        m_descriptors.erase(it);
+    }
+}
+
+qint64 EpollDispatcher::schedule(const Timer& t, qint64 fromNs) const
+{
+    qint64 deadline = fromNs + t.intervalMs * kNsPerMs;
+    // Coarse timers may fire up to 5 % late, so they are aligned to a grid of that size: a thousand one-second
+    // timers then share a few wake-ups a second instead of a thousand.
+    qint64 gridMs = 0;
+    if (t.type == Qt::VeryCoarseTimer) {
+        gridMs = 1000;
+    } else if (t.type == Qt::CoarseTimer) {
+        for (qint64 g : {1000, 500, 250, 100, 50, 25, 10, 5})
+            if (g * 20 <= t.intervalMs) {
+                gridMs = g;
+                break;
+            }
+    }
+    if (gridMs > 0) {
+        const qint64 grid = gridMs * kNsPerMs;
+        deadline = (deadline + grid - 1) / grid * grid;
+    }
+    return deadline;
+}
+
+void EpollDispatcher::registerTimer(int timerId, qint64 interval, Qt::TimerType timerType, QObject* object)
+{
+    unregisterTimer(timerId);
+    Timer t{qMax<qint64>(interval, 0), timerType, object, 0};
+    t.deadlineNs = schedule(t, nowNs());
+    m_queue.insert({t.deadlineNs, timerId});
+    m_timers.insert(timerId, t);
+}
+
+bool EpollDispatcher::unregisterTimer(int timerId)
+{
+    auto it = m_timers.find(timerId);
+    if (it == m_timers.end())
+        return false;
+    m_queue.erase({it->deadlineNs, timerId});
+    m_timers.erase(it);
+    return true;
+}
+
+bool EpollDispatcher::unregisterTimers(QObject* object)
+{
+    bool any = false;
+    for (auto it = m_timers.begin(); it != m_timers.end();) {
+        if (it->object == object) {
+            m_queue.erase({it->deadlineNs, it.key()});
+            it = m_timers.erase(it);
+            any = true;
+        } else {
+            ++it;
+        }
+    }
+    return any;
+}
+
+QList<QAbstractEventDispatcher::TimerInfo> EpollDispatcher::registeredTimers(QObject* object) const
+{
+    QList<TimerInfo> out;
+    for (auto it = m_timers.cbegin(); it != m_timers.cend(); ++it)
+        if (it->object == object)
+            out.append(TimerInfo(it.key(), int(it->intervalMs), it->type));
+    return out;
+}
+
+int EpollDispatcher::remainingTime(int timerId)
+{
+    const auto it = m_timers.constFind(timerId);
+    if (it == m_timers.cend())
+        return -1;
+    return int(qMax<qint64>(0, (it->deadlineNs - nowNs() + kNsPerMs - 1) / kNsPerMs));
+}
+
+void EpollDispatcher::wakeUp()
+{
+    int idle = 0;
+    if (m_wakeUps.compare_exchange_strong(idle, 1, std::memory_order_acquire)) {
+        const eventfd_t one = 1;
+        while (eventfd_write(m_wake, one) != 0 && errno == EINTR) {
+        }
+    }
+}
+
+void EpollDispatcher::interrupt()
+{
+    m_interrupted.store(true, std::memory_order_relaxed);
+    wakeUp();
+}
+
+int EpollDispatcher::waitMs(qint64 nowNs) const
+{
+    if (m_queue.empty())
+        return -1;
+    const qint64 left = m_queue.begin()->first - nowNs;
+    return left <= 0 ? 0 : int(qMin<qint64>((left + kNsPerMs - 1) / kNsPerMs, INT_MAX));
+}
+
+void EpollDispatcher::markPending(const Descriptor& d, quint32 revents)
+{
+    for (int type = 0; type < 3; ++type) {
+        QSocketNotifier* n = d.notifiers[type];
+        if (n && (revents & kWakes[type]) && !m_pending.contains(n))
+            m_pending.append(n);
+    }
+}
+
+int EpollDispatcher::activateNotifiers()
+{
+    int activated = 0;
+    QEvent event(QEvent::SockAct);
+    while (!m_pending.isEmpty()) { // unregisterSocketNotifier() drops notifiers from it as handlers run
+        QCoreApplication::sendEvent(m_pending.takeFirst(), &event);
+        ++activated;
+    }
+    return activated;
+}
+
+int EpollDispatcher::activateTimers()
+{
+    if (m_queue.empty())
+        return 0;
+    const qint64 now = nowNs();
+    // The timers due now; those that handlers start, or that come due meanwhile, wait for the next pass.
+    QVarLengthArray<int, 64> due;
+    for (auto it = m_queue.cbegin(); it != m_queue.cend() && it->first <= now; ++it)
+        due.append(it->second);
+    int fired = 0;
+    for (int id : due) {
+        auto it = m_timers.find(id);
+        if (it == m_timers.end() || it->firing || it->deadlineNs > now)
+            continue; // stopped, running in an outer loop, or restarted by an earlier handler
+        m_queue.erase({it->deadlineNs, id});
+        const qint64 next = schedule(*it, it->deadlineNs);
+        it->deadlineNs = next > now ? next : schedule(*it, now); // missed intervals are skipped, as in Qt
+        m_queue.insert({it->deadlineNs, id});
+        it->firing = true;
+        QObject* object = it->object;
+        QTimerEvent event(id);
+        QCoreApplication::sendEvent(object, &event);
+        ++fired;
+        if (auto again = m_timers.find(id); again != m_timers.end())
+            again->firing = false;
+    }
+    return fired;
+}
+
+bool EpollDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
+{
+    m_interrupted.store(false, std::memory_order_relaxed);
+    emit awake();
+    QCoreApplication::sendPostedEvents(); // a post during this wakes the eventfd, so the wait below returns
+
+    const bool includeTimers = !(flags & QEventLoop::X11ExcludeTimers);
+    const bool includeNotifiers = !(flags & QEventLoop::ExcludeSocketNotifiers);
+    const bool canWait = (flags & QEventLoop::WaitForMoreEvents) && !m_interrupted.load(std::memory_order_relaxed);
+    if (canWait)
+        emit aboutToBlock();
+    if (m_interrupted.load(std::memory_order_relaxed))
+        return false;
+
+    int timeout = 0;
+    if (canWait && !(includeNotifiers && m_alwaysReady > 0))
+        timeout = includeTimers ? waitMs(nowNs()) : -1;
+
+    epoll_event events[kMaxEventsPerWait];
+    int n = epoll_wait(m_epoll, events, kMaxEventsPerWait, timeout);
+    if (n < 0) {
+        if (errno != EINTR)
+            qWarning("EpollDispatcher: epoll_wait failed: %s", strerror(errno));
+        n = 0;
+    }
+    int handled = 0;
+    for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == m_wake) {
+            eventfd_t value;
+            eventfd_read(m_wake, &value);
+            m_wakeUps.store(0, std::memory_order_release);
+            ++handled;
+            continue;
+        }
+        if (!includeNotifiers)
+            continue; // level-triggered: still ready on the next pass that includes them (nothing here
+                      // waits with notifiers excluded, so the early return this gives such a wait is moot)
+        if (const auto it = m_descriptors.constFind(fd); it != m_descriptors.cend())
+            markPending(*it, events[i].events);
+    }
+    if (includeNotifiers && m_alwaysReady > 0)
+        for (const Descriptor& d : std::as_const(m_descriptors))
+            if (d.alwaysReady)
+                markPending(d, EPOLLIN | EPOLLOUT);
+    if (includeNotifiers)
+        handled += activateNotifiers();
+    if (includeTimers)
+        handled += activateTimers();
+    return handled > 0;
+}
+
+void installEpollDispatcher()
+{
+    if (qEnvironmentVariable("LANES_EVENT_DISPATCHER") == QLatin1String("qt"))
+        return;
+    QCoreApplication::setEventDispatcher(new EpollDispatcher);
+}
+
+} // namespace lanes

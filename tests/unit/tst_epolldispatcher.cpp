@@ -1,0 +1,284 @@
+// EpollDispatcher under Qt's own classes: sockets, timers, posted events from other threads, processes, and
+// the corner cases that Qt's poll() dispatcher handles (notifiers deleted mid-dispatch, reused descriptor
+// numbers, regular files, nested loops).
+#include "epolldispatcher.h"
+
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <QProcess>
+#include <QSocketNotifier>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTemporaryFile>
+#include <QTest>
+#include <QTimer>
+
+#include <set>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+using lanes::EpollDispatcher;
+
+class TstEpollDispatcher : public QObject
+{
+    Q_OBJECT
+private slots:
+    void isTheThreadsDispatcher();
+    void manyConnectionsEchoAndAreForgotten();
+    void timersKeepTheirIntervals();
+    void coarseTimersShareWakeUps();
+    void zeroTimerLetsOtherEventsIn();
+    void postFromAnotherThreadWakesTheLoop();
+    void notifierDeletedByAnEarlierHandlerIsSkipped();
+    void reusedDescriptorNumberIsWatchedAgain();
+    void regularFileIsAlwaysReady();
+    void timerIsNotReenteredFromANestedLoop();
+    void processOutputAndExitArrive();
+
+private:
+    static EpollDispatcher* dispatcher()
+    {
+        return qobject_cast<EpollDispatcher*>(QAbstractEventDispatcher::instance());
+    }
+};
+
+void TstEpollDispatcher::isTheThreadsDispatcher()
+{
+    QVERIFY(dispatcher());
+}
+
+void TstEpollDispatcher::manyConnectionsEchoAndAreForgotten()
+{
+    const int before = dispatcher()->watchedDescriptors();
+    QTcpServer server;
+    QVERIFY(server.listen(QHostAddress::LocalHost));
+    QList<QTcpSocket*> accepted;
+    connect(&server, &QTcpServer::newConnection, this, [&] {
+        while (QTcpSocket* s = server.nextPendingConnection()) {
+            accepted.append(s);
+            connect(s, &QTcpSocket::readyRead, s, [s] { s->write(s->readAll()); });
+        }
+    });
+    constexpr int kClients = 300;
+    QList<QTcpSocket*> clients;
+    QHash<QTcpSocket*, QByteArray> got;
+    for (int i = 0; i < kClients; ++i) {
+        auto* c = new QTcpSocket(this);
+        clients.append(c);
+        connect(c, &QTcpSocket::connected, c, [c, i] { c->write(QByteArray::number(i) + "\n"); });
+        connect(c, &QTcpSocket::readyRead, c, [c, &got] { got[c] += c->readAll(); });
+        c->connectToHost(QHostAddress::LocalHost, server.serverPort());
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(got.size(), kClients, 10000);
+    for (int i = 0; i < kClients; ++i)
+        QTRY_COMPARE(got.value(clients[i]), QByteArray::number(i) + "\n");
+    QVERIFY(dispatcher()->watchedDescriptors() >= before + 2 * kClients);
+    qDeleteAll(clients);
+    qDeleteAll(accepted);
+    server.close();
+    QCOMPARE(dispatcher()->watchedDescriptors(), before);
+}
+
+void TstEpollDispatcher::timersKeepTheirIntervals()
+{
+    QElapsedTimer clock;
+    clock.start();
+    qint64 precise = -1;
+    QTimer::singleShot(30, Qt::PreciseTimer, this, [&] { precise = clock.elapsed(); });
+    int ticks = 0;
+    QTimer repeating;
+    repeating.setTimerType(Qt::PreciseTimer);
+    connect(&repeating, &QTimer::timeout, this, [&] { ++ticks; });
+    repeating.start(20);
+    QTimer stopped;
+    bool stoppedFired = false;
+    connect(&stopped, &QTimer::timeout, this, [&] { stoppedFired = true; });
+    stopped.start(10);
+    QVERIFY(stopped.remainingTime() <= 10 && stopped.remainingTime() >= 0);
+    stopped.stop();
+    QTest::qWait(210);
+    QVERIFY2(precise >= 30 && precise < 100, qPrintable(QString::number(precise)));
+    QVERIFY2(ticks >= 7 && ticks <= 11, qPrintable(QString::number(ticks))); // 10 expected in 210 ms
+    QVERIFY(!stoppedFired);
+}
+
+void TstEpollDispatcher::coarseTimersShareWakeUps()
+{
+    // 200 one-second coarse timers started at scattered moments fire within 5 % of their interval, on a
+    // shared grid: a handful of distinct instants rather than 200.
+    QElapsedTimer clock;
+    clock.start();
+    std::vector<std::unique_ptr<QTimer>> timers;
+    std::set<qint64> instants;
+    int fired = 0;
+    for (int i = 0; i < 200; ++i) {
+        auto t = std::make_unique<QTimer>();
+        t->setSingleShot(true);
+        QTimer* raw = t.get();
+        const qint64 startedAt = clock.elapsed();
+        connect(raw, &QTimer::timeout, this, [&, startedAt] {
+            const qint64 late = clock.elapsed() - startedAt - 1000;
+            QVERIFY2(late >= -1 && late <= 60, qPrintable(QString::number(late)));
+            instants.insert(clock.elapsed());
+            ++fired;
+        });
+        raw->start(1000);
+        timers.push_back(std::move(t));
+        if (i % 20 == 0)
+            QTest::qWait(3);
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(fired, 200, 3000);
+    QVERIFY2(instants.size() <= 6, qPrintable(QString::number(instants.size())));
+}
+
+void TstEpollDispatcher::zeroTimerLetsOtherEventsIn()
+{
+    int spins = 0;
+    QTimer zero;
+    connect(&zero, &QTimer::timeout, this, [&] { ++spins; });
+    zero.start(0);
+    bool later = false;
+    QTimer::singleShot(20, this, [&] { later = true; });
+    QTRY_VERIFY_WITH_TIMEOUT(later, 1000);
+    zero.stop();
+    QVERIFY(spins > 10);
+}
+
+void TstEpollDispatcher::postFromAnotherThreadWakesTheLoop()
+{
+    QElapsedTimer clock;
+    clock.start();
+    qint64 arrived = -1;
+    std::thread poster([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        QMetaObject::invokeMethod(this, [&] { arrived = clock.elapsed(); }, Qt::QueuedConnection);
+    });
+    QEventLoop loop;
+    QTimer::singleShot(5000, &loop, &QEventLoop::quit); // the only timer: the wait is long unless woken
+    QTimer::singleShot(60, &loop, [&] {
+        if (arrived >= 0)
+            loop.quit();
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(arrived >= 0, 2000);
+    poster.join();
+    QVERIFY2(arrived < 500, qPrintable(QString::number(arrived)));
+}
+
+void TstEpollDispatcher::notifierDeletedByAnEarlierHandlerIsSkipped()
+{
+    int a[2], b[2];
+    QVERIFY(::socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0 && ::socketpair(AF_UNIX, SOCK_STREAM, 0, b) == 0);
+    auto* first = new QSocketNotifier(a[0], QSocketNotifier::Read, this);
+    auto* second = new QSocketNotifier(b[0], QSocketNotifier::Read, this);
+    int calls = 0;
+    const auto handler = [&](QSocketNotifier* self, QSocketNotifier*& other) {
+        ++calls;
+        char c;
+        QCOMPARE(::read(int(self->socket()), &c, 1), 1);
+        delete other; // whichever runs first deletes the other, which is ready in the same pass
+        other = nullptr;
+    };
+    QSocketNotifier* firstRef = first;
+    QSocketNotifier* secondRef = second;
+    connect(first, &QSocketNotifier::activated, this, [&] { handler(firstRef, secondRef); });
+    connect(second, &QSocketNotifier::activated, this, [&] { handler(secondRef, firstRef); });
+    QCOMPARE(::write(a[1], "x", 1), 1);
+    QCOMPARE(::write(b[1], "y", 1), 1);
+    QTest::qWait(50);
+    QCOMPARE(calls, 1);
+    delete firstRef;
+    delete secondRef;
+    for (int fd : {a[0], a[1], b[0], b[1]})
+        ::close(fd);
+}
+
+void TstEpollDispatcher::reusedDescriptorNumberIsWatchedAgain()
+{
+    int a[2];
+    QVERIFY(::socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0);
+    auto* stale = new QSocketNotifier(a[0], QSocketNotifier::Read, this);
+    const int number = a[0];
+    ::close(a[0]); // closed under its notifier: the kernel drops it from the interest set
+    int b[2];
+    QVERIFY(::socketpair(AF_UNIX, SOCK_STREAM, 0, b) == 0);
+    if (b[0] != number && b[1] != number)
+        QSKIP("the descriptor number was not reused");
+    const int reused = b[0] == number ? 0 : 1;
+    QSocketNotifier fresh(b[reused], QSocketNotifier::Read);
+    bool woke = false;
+    connect(&fresh, &QSocketNotifier::activated, this, [&] {
+        char c;
+        (void)::read(b[reused], &c, 1);
+        woke = true;
+    });
+    QCOMPARE(::write(b[1 - reused], "z", 1), 1);
+    QTRY_VERIFY_WITH_TIMEOUT(woke, 1000);
+    stale->setEnabled(false); // unregistering the stale one must leave the fresh one watched
+    woke = false;
+    QCOMPARE(::write(b[1 - reused], "z", 1), 1);
+    QTRY_VERIFY_WITH_TIMEOUT(woke, 1000);
+    delete stale;
+    ::close(a[1]);
+    ::close(b[0]);
+    ::close(b[1]);
+}
+
+void TstEpollDispatcher::regularFileIsAlwaysReady()
+{
+    QTemporaryFile file;
+    QVERIFY(file.open());
+    file.write("data");
+    file.flush();
+    QSocketNotifier notifier(file.handle(), QSocketNotifier::Read);
+    int activations = 0;
+    connect(&notifier, &QSocketNotifier::activated, this, [&] { ++activations; });
+    QTRY_VERIFY_WITH_TIMEOUT(activations > 0, 1000);
+    notifier.setEnabled(false);
+    const int after = activations;
+    QTest::qWait(20);
+    QCOMPARE(activations, after);
+}
+
+void TstEpollDispatcher::timerIsNotReenteredFromANestedLoop()
+{
+    int depth = 0, deepest = 0, calls = 0;
+    QTimer timer;
+    timer.setTimerType(Qt::PreciseTimer);
+    connect(&timer, &QTimer::timeout, this, [&] {
+        ++calls;
+        deepest = qMax(deepest, ++depth);
+        if (calls == 1) {
+            QEventLoop nested;
+            QTimer::singleShot(60, &nested, &QEventLoop::quit);
+            nested.exec(); // 60 ms of a 5 ms timer's intervals pass in here
+        }
+        --depth;
+    });
+    timer.start(5);
+    QTRY_VERIFY_WITH_TIMEOUT(calls >= 3, 2000);
+    timer.stop();
+    QCOMPARE(deepest, 1);
+}
+
+void TstEpollDispatcher::processOutputAndExitArrive()
+{
+    QProcess process;
+    process.start(QStringLiteral("/bin/sh"), {QStringLiteral("-c"), QStringLiteral("sleep 0.05; echo out; exit 3")});
+    QVERIFY(process.waitForStarted());
+    bool finished = false;
+    connect(&process, &QProcess::finished, this, [&] { finished = true; });
+    QTRY_VERIFY_WITH_TIMEOUT(finished, 5000); // through the event loop: pipes and the child's exit
+    QCOMPARE(process.exitCode(), 3);
+    QCOMPARE(process.readAllStandardOutput(), QByteArray("out\n"));
+}
+
+int main(int argc, char** argv)
+{
+    lanes::installEpollDispatcher();
+    QCoreApplication app(argc, argv);
+    TstEpollDispatcher test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "tst_epolldispatcher.moc"
