@@ -28,6 +28,10 @@ HttpConnection::HttpConnection(QTcpSocket* client, quint16 port, Router router, 
     });
     m_headTimer.setSingleShot(true);
     connect(&m_headTimer, &QTimer::timeout, this, [this] {
+        if (!m_headDeadline.hasExpired()) { // re-armed by a later request: wait for the rest
+            m_headTimer.start(int(m_headDeadline.remainingTime()));
+            return;
+        }
         if (!m_detected) { // nothing said: maybe a protocol where the server speaks first
             handOffRaw("agent.silent_client");
             return;
@@ -45,12 +49,21 @@ HttpConnection::HttpConnection(QTcpSocket* client, quint16 port, Router router, 
         } else if (m_exchanges.empty() && m_parser.buffered() == 0) {
             m_client->disconnectFromHost(); // idle keep-alive connection
         } else {
-            m_headTimer.start(http::kHeadTimeoutMs);
+            armHeadTimer(http::kHeadTimeoutMs);
         }
     });
-    m_headTimer.start(kDetectTimeoutMs);
+    armHeadTimer(kDetectTimeoutMs);
     if (client->bytesAvailable() > 0)
         onClientData();
+}
+
+void HttpConnection::armHeadTimer(int ms)
+{
+    // Every request re-arms it; moving a deadline is cheaper than restarting a Qt timer, so the timer only
+    // starts when it would fire too late, and when it fires early it waits out the rest.
+    m_headDeadline.setRemainingTime(ms);
+    if (!m_headTimer.isActive() || m_headTimer.remainingTime() > ms)
+        m_headTimer.start(ms);
 }
 
 HttpConnection::~HttpConnection()
@@ -120,7 +133,7 @@ void HttpConnection::onClientData()
             handOffRaw("agent.not_http");
             return;
         }
-        m_headTimer.start(http::kHeadTimeoutMs);
+        armHeadTimer(http::kHeadTimeoutMs);
         m_parser.feed(std::exchange(m_sniffed, {}));
     }
     if (!m_exchanges.empty() && m_exchanges.back()->tunnel) {
@@ -146,7 +159,7 @@ void HttpConnection::parseRequests()
         case http::Parser::Event::NeedMore:
             return;
         case http::Parser::Event::Head:
-            m_headTimer.start(http::kHeadTimeoutMs);
+            armHeadTimer(http::kHeadTimeoutMs);
             startExchange();
             break;
         case http::Parser::Event::Body: {

@@ -9,6 +9,7 @@
 #include "mux.h"
 #include "upstreampool.h"
 
+#include <QDeadlineTimer>
 #include <QElapsedTimer>
 #include <QTimer>
 #include <deque>
@@ -89,6 +90,7 @@ private:
     bool congested() const;
     void flush();
     void closeAll();
+    void armHeadTimer(int ms);
     Exchange* find(Exchange* ex) const;
 
     QTcpSocket* m_client;
@@ -100,7 +102,8 @@ private:
     http::Parser m_parser{http::Parser::Mode::Request};
     std::deque<std::unique_ptr<Exchange>> m_exchanges;
     Exchange* m_current = nullptr; // the request being read
-    QTimer m_headTimer;
+    QTimer m_headTimer;         // fires at or before m_headDeadline (armHeadTimer)
+    QDeadlineTimer m_headDeadline;
     bool m_detected = false;
     bool m_stopReading = false;
     bool m_closing = false;

@@ -3,12 +3,45 @@
 
 #include "logging.h"
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/wire_format_lite.h>
+
+#include <cstring>
+
 namespace lanes {
 
 QByteArray encodeFrame(const v1::Frame& frame)
 {
     QByteArray out(qsizetype(frame.ByteSizeLong()), Qt::Uninitialized);
     frame.SerializeToArray(out.data(), int(out.size()));
+    return out;
+}
+
+QByteArray encodeStreamData(quint32 id, QByteArrayView data)
+{
+    using google::protobuf::io::CodedOutputStream;
+    using google::protobuf::internal::WireFormatLite;
+    const auto size = quint32(data.size());
+    const size_t inner = (id ? 1 + CodedOutputStream::VarintSize32(id) : 0) +
+                         (size ? 1 + CodedOutputStream::VarintSize32(size) + size : 0);
+    const size_t total = 1 + CodedOutputStream::VarintSize32(quint32(inner)) + inner;
+    QByteArray out(qsizetype(total), Qt::Uninitialized);
+    auto* p = reinterpret_cast<quint8*>(out.data());
+    p = CodedOutputStream::WriteTagToArray(
+        WireFormatLite::MakeTag(v1::Frame::kStreamDataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED), p);
+    p = CodedOutputStream::WriteVarint32ToArray(quint32(inner), p);
+    if (id) {
+        p = CodedOutputStream::WriteTagToArray(
+            WireFormatLite::MakeTag(v1::StreamData::kIdFieldNumber, WireFormatLite::WIRETYPE_VARINT), p);
+        p = CodedOutputStream::WriteVarint32ToArray(id, p);
+    }
+    if (size) {
+        p = CodedOutputStream::WriteTagToArray(
+            WireFormatLite::MakeTag(v1::StreamData::kDataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+            p);
+        p = CodedOutputStream::WriteVarint32ToArray(size, p);
+        memcpy(p, data.data(), size);
+    }
     return out;
 }
 

@@ -26,6 +26,8 @@ public:
     ~FrameLink() override;
 
     void send(const v1::Frame& frame);
+    // An encoded frame (encodeFrame, encodeStreamData).
+    void sendEncoded(const QByteArray& frame);
     // Sends Close{reason} and closes. closed() follows.
     void close(const QString& reason, const std::optional<Error>& error = std::nullopt);
     bool isOpen() const { return !m_closed; }
@@ -49,8 +51,14 @@ private:
     void onTick();
     void finish(const QString& reason);
     void disableNagle();
+    void writeClientFrame(const QByteArray& payload);
+    friend FrameLink* dialLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&, QObject*);
 
     QPointer<QWebSocket> m_socket;
+    // The dialling side's TLS socket once connected: binary frames are written to it directly (see
+    // writeClientFrame). Null on the accepting side, where Qt's own writing costs nothing extra.
+    QPointer<QAbstractSocket> m_clientTransport;
+    bool m_dialling = false;
     QTimer m_ticker;
     QElapsedTimer m_sinceHeard;
     QElapsedTimer m_clock;

@@ -60,11 +60,12 @@ bool Relay::forward(FrameLink* from, const v1::Frame& frame)
         erase(key);
         return true;
     }
+    if (frame.body_case() == v1::Frame::kStreamData) { // the bulk of the traffic: no copy of the message
+        to.link->sendEncoded(encodeStreamData(to.id, frame.stream_data().data()));
+        return true;
+    }
     v1::Frame out = frame;
     switch (frame.body_case()) {
-    case v1::Frame::kStreamData:
-        out.mutable_stream_data()->set_id(to.id);
-        break;
     case v1::Frame::kStreamWindow:
         out.mutable_stream_window()->set_id(to.id);
         break;

@@ -39,6 +39,8 @@ private slots:
     void decode_data();
     void decode();
     void roundTrip();
+    void streamDataEncodesAsProtobufDoes_data();
+    void streamDataEncodesAsProtobufDoes();
     void textFrameClosesTheLink();
     void garbageClosesTheLink();
     void flowControlStallsAndResumes();
@@ -94,6 +96,28 @@ void TstClusterFraming::roundTrip()
     QCOMPARE(decoded->rpc_id(), 42u);
     QCOMPARE(decoded->session_start().target(), std::string("deploy/api"));
     QCOMPARE(decoded->session_start().subscriptions(0).port(), 8080u);
+}
+
+void TstClusterFraming::streamDataEncodesAsProtobufDoes_data()
+{
+    QTest::addColumn<quint32>("id");
+    QTest::addColumn<int>("size");
+    for (quint32 id : {0u, 1u, 127u, 128u, 300000u, 0xffffffffu})
+        for (int size : {0, 1, 127, 128, 16383, 16384, 1 << 20})
+            QTest::addRow("id %u, %d bytes", id, size) << id << size;
+}
+
+void TstClusterFraming::streamDataEncodesAsProtobufDoes()
+{
+    QFETCH(quint32, id);
+    QFETCH(int, size);
+    QByteArray data(size, Qt::Uninitialized);
+    for (int i = 0; i < size; ++i)
+        data[i] = char(i * 7);
+    v1::Frame frame;
+    frame.mutable_stream_data()->set_id(id);
+    frame.mutable_stream_data()->set_data(data.constData(), size_t(size));
+    QCOMPARE(encodeStreamData(id, data), encodeFrame(frame));
 }
 
 void TstClusterFraming::textFrameClosesTheLink()
