@@ -57,17 +57,19 @@ class Haproxy:
     GLOBAL = """global
   maxconn 4096
   nbthread 1
+  ssl-default-bind-options ssl-min-ver TLSv1.3
+  ssl-default-server-options ssl-min-ver TLSv1.3
 defaults
-  mode http
-  timeout client 30s
-  timeout server 30s
+  mode {mode}
+  timeout client 60s
+  timeout server 60s
   timeout connect 5s
 """
 
-    def __init__(self, config, port, netns=None, what="haproxy"):
+    def __init__(self, config, port, netns=None, what="haproxy", mode="http"):
         self.port, self.netns, self.what = port, netns, what
         self.cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
-        self.cfg.write(self.GLOBAL + config)
+        self.cfg.write(self.GLOBAL.format(mode=mode) + config)
         self.cfg.close()
 
     def _prefix(self):
