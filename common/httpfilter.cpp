@@ -125,9 +125,10 @@ Result<int> FilterSet::addNode(const v1::HttpFilter& filter, QStringList* warnin
         m_nodes.push_back(std::move(node));
         return int(m_nodes.size() - 1);
     }
-    Leaf leaf{filter.has_header() ? Leaf::Kind::Header
-              : filter.has_path() ? Leaf::Kind::Path
-                                  : Leaf::Kind::Method};
+    Leaf leaf;
+    leaf.kind = filter.has_header() ? Leaf::Kind::Header
+                : filter.has_path() ? Leaf::Kind::Path
+                                    : Leaf::Kind::Method;
     const int leafId = int(m_leaves.size());
     if (leaf.kind == Leaf::Kind::Method) {
         leaf.method = QByteArray::fromStdString(filter.method()).toUpper();

@@ -1,5 +1,5 @@
 // liblanes-layer.so: loaded with LD_PRELOAD into the developer's process by `lanes exec` and IDE launches.
-// It hooks connect, getaddrinfo and friends, decides with the outgoing filter (rules.h) whether a destination
+// It hooks connect, sendto/sendmsg on unconnected UDP sockets, getaddrinfo and friends, decides with the outgoing filter (rules.h) whether a destination
 // stays on this machine, and otherwise asks lanesd over a Unix socket for a local endpoint that lanesd joins
 // to a connection the agent made from inside the pod. getpeername and getsockname keep reporting the
 // addresses of the remote connection.
@@ -35,6 +35,7 @@ constexpr int kMaxFds = 65536;
 constexpr int kRememberedNames = 512;
 constexpr int kReplySize = 4096;
 constexpr int kMaxAddresses = 32;
+constexpr int kUdpRoutes = 256;
 
 using ConnectFn = int (*)(int, const sockaddr*, socklen_t);
 using GetaddrinfoFn = int (*)(const char*, const char*, const addrinfo*, addrinfo**);
@@ -47,6 +48,10 @@ using Dup3Fn = int (*)(int, int, int);
 using FcntlFn = int (*)(int, int, ...);
 using ExecveFn = int (*)(const char*, char* const[], char* const[]);
 using ListenFn = int (*)(int, int);
+using SendtoFn = ssize_t (*)(int, const void*, size_t, int, const sockaddr*, socklen_t);
+using RecvfromFn = ssize_t (*)(int, void*, size_t, int, sockaddr*, socklen_t*);
+using SendmsgFn = ssize_t (*)(int, const msghdr*, int);
+using RecvmsgFn = ssize_t (*)(int, msghdr*, int);
 
 struct Real
 {
@@ -62,6 +67,10 @@ struct Real
     FcntlFn fcntl;
     ExecveFn execve;
     ListenFn listen;
+    SendtoFn sendto;
+    RecvfromFn recvfrom;
+    SendmsgFn sendmsg;
+    RecvmsgFn recvmsg;
 };
 
 Real g_real;
@@ -93,6 +102,21 @@ Remembered g_names[kRememberedNames];
 int g_nextName = 0;
 volatile int g_nameCount = 0; // entries in use: a process that resolved nothing remotely scans nothing
 pthread_mutex_t g_namesLock = PTHREAD_MUTEX_INITIALIZER;
+
+// Unconnected UDP sockets: where the app's datagrams to a destination really go (lanesd's endpoint for a flow
+// from the pod, or the destination resolved again here), and so what a reply's source is reported as.
+struct UdpRoute
+{
+    int fd; // -1: free
+    socklen_t toLength;
+    sockaddr_storage to; // what the app addressed
+    socklen_t viaLength;
+    sockaddr_storage via; // where its datagrams go
+};
+UdpRoute g_udp[kUdpRoutes];
+int g_udpNext = 0;
+int g_udpCount = 0; // routes in use (atomic): a process without any pays one load per recvfrom and close
+pthread_mutex_t g_udpLock = PTHREAD_MUTEX_INITIALIZER;
 
 void warn(const char* format, ...)
 {
@@ -128,6 +152,12 @@ void init()
     load(g_real.fcntl, "fcntl");
     load(g_real.execve, "execve");
     load(g_real.listen, "listen");
+    load(g_real.sendto, "sendto");
+    load(g_real.recvfrom, "recvfrom");
+    load(g_real.sendmsg, "sendmsg");
+    load(g_real.recvmsg, "recvmsg");
+    for (UdpRoute& route : g_udp)
+        route.fd = -1;
     const char* socketPath = getenv("LANES_LAYER_SOCKET");
     const char* token = getenv("LANES_SESSION_TOKEN");
     if (!socketPath || !token || !*socketPath || strlen(socketPath) >= sizeof g_socket || strlen(token) >= sizeof g_token)
@@ -162,10 +192,24 @@ FdInfo* fdInfo(int fd)
     return g_fds && fd >= 0 && fd < kMaxFds ? &g_fds[fd] : nullptr;
 }
 
+void forgetUdpRoutes(int fd)
+{
+    if (__atomic_load_n(&g_udpCount, __ATOMIC_RELAXED) == 0)
+        return;
+    pthread_mutex_lock(&g_udpLock);
+    for (UdpRoute& route : g_udp)
+        if (route.fd == fd) {
+            route.fd = -1;
+            __atomic_sub_fetch(&g_udpCount, 1, __ATOMIC_RELAXED);
+        }
+    pthread_mutex_unlock(&g_udpLock);
+}
+
 void forget(int fd)
 {
     if (FdInfo* info = fdInfo(fd))
         info->used = 0;
+    forgetUdpRoutes(fd);
 }
 
 void copyInfo(int from, int to)
@@ -579,7 +623,11 @@ int connectLocally(int fd, const sockaddr* address, socklen_t length, const char
     return rc;
 }
 
-int connectRemote(int fd, const sockaddr* address, socklen_t length, Proto proto, const char* name)
+// Asks lanesd for a flow from the pod to `address`. 0 and the local endpoint lanesd joined to it (in the
+// socket's family) plus the pod's end of the flow, if lanesd said; or -1 with errno, or -2 with errno
+// ECONNREFUSED when the pod's connection was refused.
+int askRemote(int fd, const sockaddr* address, Proto proto, const char* name, sockaddr_storage* endpoint,
+              socklen_t* endpointLength, sockaddr_storage* podEnd, socklen_t* podEndLength)
 {
     char ip[INET6_ADDRSTRLEN];
     unsigned port = 0;
@@ -601,30 +649,149 @@ int connectRemote(int fd, const sockaddr* address, socklen_t length, Proto proto
     if (strncmp(reply, "ERR ", 4) == 0) {
         char errorName[32] = {};
         sscanf(reply + 4, "%31s", errorName);
-        const int error = errnoFromName(errorName);
-        if (error == ECONNREFUSED && proto == Proto::Tcp)
-            return refuseLikeTheKernel(fd, address->sa_family);
-        errno = error;
-        return -1;
+        errno = errnoFromName(errorName);
+        return errno == ECONNREFUSED ? -2 : -1;
     }
     char endpointIp[INET6_ADDRSTRLEN] = {};
     char podIp[INET6_ADDRSTRLEN] = {};
     unsigned endpointPort = 0;
     unsigned podPort = 0;
     const int fields = sscanf(reply, "OK %45s %u %45s %u", endpointIp, &endpointPort, podIp, &podPort);
-    sockaddr_storage endpoint;
-    const socklen_t endpointLength = fields >= 2 ? endpointOf(endpointIp, endpointPort, address->sa_family, &endpoint) : 0;
-    if (endpointLength == 0) {
+    *endpointLength = fields >= 2 ? endpointOf(endpointIp, endpointPort, address->sa_family, endpoint) : 0;
+    if (*endpointLength == 0) {
         errno = ECONNREFUSED;
         return -1;
     }
+    *podEndLength = fields == 4 ? endpointOf(podIp, podPort, address->sa_family, podEnd) : 0;
+    return 0;
+}
+
+int connectRemote(int fd, const sockaddr* address, socklen_t length, Proto proto, const char* name)
+{
+    sockaddr_storage endpoint;
+    socklen_t endpointLength = 0;
+    sockaddr_storage podEnd;
+    socklen_t podEndLength = 0;
+    const int asked = askRemote(fd, address, proto, name, &endpoint, &endpointLength, &podEnd, &podEndLength);
+    if (asked == -2 && proto == Proto::Tcp)
+        return refuseLikeTheKernel(fd, address->sa_family);
+    if (asked < 0)
+        return -1;
     if (FdInfo* info = fdInfo(fd); info && size_t(length) <= sizeof info->peer) {
         memcpy(&info->peer, address, length);
         info->peerLength = length;
-        info->localLength = fields == 4 ? endpointOf(podIp, podPort, address->sa_family, &info->local) : 0;
+        memcpy(&info->local, &podEnd, podEndLength);
+        info->localLength = podEndLength;
         info->used = 1;
     }
     return g_real.connect(fd, reinterpret_cast<sockaddr*>(&endpoint), endpointLength);
+}
+
+bool sameEndpoint(const sockaddr* a, const sockaddr* b)
+{
+    int familyA = 0, familyB = 0;
+    const uint8_t* bytesA = nullptr;
+    const uint8_t* bytesB = nullptr;
+    if (!addressOf(a, &familyA, &bytesA) || !addressOf(b, &familyB, &bytesB) || a->sa_family != b->sa_family ||
+        familyA != familyB)
+        return false;
+    const uint16_t portA = a->sa_family == AF_INET ? reinterpret_cast<const sockaddr_in*>(a)->sin_port
+                                                   : reinterpret_cast<const sockaddr_in6*>(a)->sin6_port;
+    const uint16_t portB = b->sa_family == AF_INET ? reinterpret_cast<const sockaddr_in*>(b)->sin_port
+                                                   : reinterpret_cast<const sockaddr_in6*>(b)->sin6_port;
+    return portA == portB && memcmp(bytesA, bytesB, familyA == AF_INET ? 4 : 16) == 0;
+}
+
+bool findUdpRoute(int fd, const sockaddr* to, sockaddr_storage* via, socklen_t* viaLength)
+{
+    bool found = false;
+    pthread_mutex_lock(&g_udpLock);
+    for (const UdpRoute& route : g_udp)
+        if (route.fd == fd && sameEndpoint(reinterpret_cast<const sockaddr*>(&route.to), to)) {
+            memcpy(via, &route.via, route.viaLength);
+            *viaLength = route.viaLength;
+            found = true;
+            break;
+        }
+    pthread_mutex_unlock(&g_udpLock);
+    return found;
+}
+
+void addUdpRoute(int fd, const sockaddr* to, socklen_t toLength, const sockaddr_storage& via, socklen_t viaLength)
+{
+    pthread_mutex_lock(&g_udpLock);
+    UdpRoute& route = g_udp[g_udpNext]; // the oldest goes: its destination gets a new flow if used again
+    g_udpNext = (g_udpNext + 1) % kUdpRoutes;
+    if (route.fd < 0)
+        __atomic_add_fetch(&g_udpCount, 1, __ATOMIC_RELAXED);
+    route.fd = fd;
+    memcpy(&route.to, to, toLength);
+    route.toLength = toLength;
+    route.via = via;
+    route.viaLength = viaLength;
+    pthread_mutex_unlock(&g_udpLock);
+}
+
+// Where a datagram to `to` on an unconnected socket goes: 1 and `via`, 0 (as addressed), or -1 with errno.
+int routeDatagram(int fd, const sockaddr* to, socklen_t toLength, sockaddr_storage* via, socklen_t* viaLength)
+{
+    if (!to || (to->sa_family != AF_INET && to->sa_family != AF_INET6) || size_t(toLength) > sizeof(sockaddr_storage))
+        return 0;
+    if (findUdpRoute(fd, to, via, viaLength))
+        return 1;
+    char name[kMaxNameLength + 1] = {};
+    bool fromPod = false;
+    const bool named = recall(to, name, &fromPod);
+    Destination destination{Proto::Udp, to, named ? name : nullptr};
+    const bool remote = goesRemote(g_rules, destination);
+    if (!remote && !(named && fromPod))
+        return 0; // local, as addressed: nothing to remember
+    int type = 0;
+    socklen_t typeLength = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &typeLength) != 0 || type != SOCK_DGRAM)
+        return 0;
+    if (remote) {
+        sockaddr_storage podEnd;
+        socklen_t podEndLength = 0;
+        if (askRemote(fd, to, Proto::Udp, named ? name : nullptr, via, viaLength, &podEnd, &podEndLength) != 0)
+            return -1;
+    } else { // kept local, but the address came from the pod's resolver: the name's address here
+        char ip[INET6_ADDRSTRLEN];
+        unsigned port = 0;
+        formatAddress(to, ip, sizeof ip, &port);
+        char service[8];
+        snprintf(service, sizeof service, "%u", port);
+        addrinfo hints{};
+        hints.ai_family = to->sa_family;
+        hints.ai_socktype = SOCK_DGRAM;
+        hints.ai_flags = to->sa_family == AF_INET6 ? AI_V4MAPPED : 0;
+        addrinfo* local = nullptr;
+        if (g_real.getaddrinfo(name, service, &hints, &local) != 0 || !local) {
+            warn("lanes: %s stays local by the outgoing filter, but it does not resolve on this machine\n", name);
+            errno = EHOSTUNREACH;
+            return -1;
+        }
+        memcpy(via, local->ai_addr, local->ai_addrlen);
+        *viaLength = local->ai_addrlen;
+        freeaddrinfo(local);
+    }
+    addUdpRoute(fd, to, toLength, *via, *viaLength);
+    return 1;
+}
+
+// A datagram that came back through a route is reported as from the destination the app addressed.
+void replySource(int fd, sockaddr* from, socklen_t* fromLength)
+{
+    if (__atomic_load_n(&g_udpCount, __ATOMIC_RELAXED) == 0 || !from || !fromLength || *fromLength < socklen_t(sizeof(sockaddr_in)))
+        return;
+    pthread_mutex_lock(&g_udpLock);
+    for (const UdpRoute& route : g_udp)
+        if (route.fd == fd && sameEndpoint(reinterpret_cast<const sockaddr*>(&route.via), from)) {
+            memcpy(from, &route.to, *fromLength < route.toLength ? *fromLength : route.toLength);
+            *fromLength = route.toLength;
+            break;
+        }
+    pthread_mutex_unlock(&g_udpLock);
 }
 
 bool hasInterpreter(const char* path)
@@ -673,6 +840,55 @@ int connect(int fd, const sockaddr* address, socklen_t length)
         return g_real.connect(fd, address, length);
     }
     return connectRemote(fd, address, length, proto, named ? name : nullptr);
+}
+
+ssize_t sendto(int fd, const void* buffer, size_t length, int flags, const sockaddr* to, socklen_t toLength)
+{
+    if (!active() || !to)
+        return g_real.sendto(fd, buffer, length, flags, to, toLength);
+    sockaddr_storage via;
+    socklen_t viaLength = 0;
+    const int routed = routeDatagram(fd, to, toLength, &via, &viaLength);
+    if (routed < 0)
+        return -1;
+    return routed ? g_real.sendto(fd, buffer, length, flags, reinterpret_cast<sockaddr*>(&via), viaLength)
+                  : g_real.sendto(fd, buffer, length, flags, to, toLength);
+}
+
+ssize_t sendmsg(int fd, const msghdr* message, int flags)
+{
+    if (!active() || !message || !message->msg_name)
+        return g_real.sendmsg(fd, message, flags);
+    sockaddr_storage via;
+    socklen_t viaLength = 0;
+    const int routed = routeDatagram(fd, static_cast<const sockaddr*>(message->msg_name), message->msg_namelen,
+                                     &via, &viaLength);
+    if (routed <= 0)
+        return routed < 0 ? -1 : g_real.sendmsg(fd, message, flags);
+    msghdr rerouted = *message;
+    rerouted.msg_name = &via;
+    rerouted.msg_namelen = viaLength;
+    return g_real.sendmsg(fd, &rerouted, flags);
+}
+
+ssize_t recvfrom(int fd, void* buffer, size_t length, int flags, sockaddr* from, socklen_t* fromLength)
+{
+    if (!g_real.recvfrom)
+        pthread_once(&g_once, init);
+    const ssize_t n = g_real.recvfrom(fd, buffer, length, flags, from, fromLength);
+    if (n >= 0)
+        replySource(fd, from, fromLength);
+    return n;
+}
+
+ssize_t recvmsg(int fd, msghdr* message, int flags)
+{
+    if (!g_real.recvmsg)
+        pthread_once(&g_once, init);
+    const ssize_t n = g_real.recvmsg(fd, message, flags);
+    if (n >= 0 && message)
+        replySource(fd, static_cast<sockaddr*>(message->msg_name), &message->msg_namelen);
+    return n;
 }
 
 int getaddrinfo(const char* node, const char* service, const addrinfo* hints, addrinfo** res)

@@ -2,7 +2,7 @@
 """The shop's `ledger` service, which exists only in the cluster (the local `api` calls it through lanes):
 - HTTP on LEDGER_HOST:LEDGER_PORT ([::]:8080, dual-stack): GET / answers "ledger in the cluster (POD)", and /whoami tells the
   caller's address as the ledger saw it;
-- a UDP echo on UDP_PORT (9053): "echo from POD: " and the datagram;
+- a UDP echo on UDP_PORT (9053): "echo from POD to SENDER-IP: " and the datagram;
 - a bulk TCP service on BULK_PORT (9000) for transfer tests: the client sends two big-endian u64s (up, down),
   then `up` bytes; the ledger sends `down` bytes of a fixed pattern at the same time, then the SHA-256 of what
   it received and of what it sent (32 bytes each)."""
@@ -57,7 +57,7 @@ def udp_echo(port):
     sock.bind(("0.0.0.0", port))
     while True:
         data, peer = sock.recvfrom(65535)
-        sock.sendto(f"echo from {WHERE}: ".encode() + data, peer)
+        sock.sendto(f"echo from {WHERE} to {peer[0]}: ".encode() + data, peer)
 
 
 def bulk_client(conn):

@@ -7,6 +7,9 @@ process sees when it talks to the cluster. tst_outgoing checks the answers.
   urllib URL                 urllib.request: {"body"}
   asyncio HOST PORT PATH     asyncio.open_connection: {"body"}
   udp HOST PORT TEXT         a connected UDP socket: {"reply"}
+  udp-unconnected HOST PORT TEXT
+                             sendto/recvfrom, then sendmsg/recvmsg, on one unconnected UDP socket:
+                             {"replies", "sources", "addressed"}
   fork URL                   a forked child and an exec'd curl with a stripped environment: {"child", "curl"}
   errors HOST CLOSED_PORT    blocking and non-blocking connects to a closed port, an unknown name: {...}
   bulk HOST PORT UP DOWN     the ledger's bulk service: {"ok", "seconds"}
@@ -180,6 +183,17 @@ def main():
         u.settimeout(5)
         u.send(text.encode())
         result = {"reply": u.recv(65535).decode()}
+    elif mode == "udp-unconnected":
+        host, port, text = args
+        address = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_DGRAM)[0][4]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.settimeout(5)
+        u.sendto(f"{text} 1".encode(), address)
+        first, source1 = u.recvfrom(65535)
+        u.sendmsg([f"{text} 2".encode()], [], 0, address)
+        second, _, _, source2 = u.recvmsg(65535)
+        result = {"replies": [first.decode(), second.decode()], "sources": [list(source1), list(source2)],
+                  "addressed": list(address)}
     elif mode == "fork":
         read_end, write_end = os.pipe()
         pid = os.fork()

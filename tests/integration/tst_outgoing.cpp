@@ -45,16 +45,21 @@ QString classify(const QJsonObject& result)
     return QStringLiteral("unknown: ") + caller;
 }
 
-// The cluster address of ledger-0, from the pods' hosts file.
-QString ledgerAddress()
+// The cluster address of a pod, from the pods' hosts file.
+QString podAddress(const QByteArray& pod)
 {
     QFile hosts(QStringLiteral("/etc/netns/lanes-api-0/hosts"));
     if (!hosts.open(QIODevice::ReadOnly))
         return {};
     for (const QByteArray& line : hosts.readAll().split('\n'))
-        if (line.split(' ').contains("ledger-0"))
+        if (line.split(' ').contains(pod))
             return QString::fromLatin1(line.split(' ').first());
     return {};
+}
+
+QString ledgerAddress()
+{
+    return podAddress("ledger-0");
 }
 
 qint64 peakRssKiB(qint64 pid)
@@ -85,6 +90,7 @@ private slots:
     void outgoingFilter();
     void badFilterItemIsAnErrorThatNamesIt();
     void udpReachesAClusterEchoServer();
+    void unconnectedUdpLeavesFromThePodAndRepliesComeFromTheLedger();
     void forkedAndExecdChildrenConnectRemotely();
     void connectErrorsAreTheKernels();
     void largeTransfersArriveIntactBothWays();
@@ -308,7 +314,27 @@ void TstOutgoing::udpReachesAClusterEchoServer()
 {
     const QJsonObject r = lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("udp"), QStringLiteral("ledger"),
                                         QStringLiteral("9053"), QStringLiteral("hello")}));
-    QCOMPARE(r.value(u"reply").toString(), QStringLiteral("echo from ledger-0: hello"));
+    QCOMPARE(r.value(u"reply").toString(), QStringLiteral("echo from ledger-0 to %1: hello").arg(podAddress("api-0")));
+}
+
+void TstOutgoing::unconnectedUdpLeavesFromThePodAndRepliesComeFromTheLedger()
+{
+    // sendto/recvfrom and sendmsg/recvmsg on one socket that never connects: each datagram leaves from api-0,
+    // and each reply's source is the ledger's address that the app addressed, not lanesd's endpoint.
+    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("udp-unconnected"),
+                             QStringLiteral("ledger"), QStringLiteral("9053"), QStringLiteral("hello")});
+    const QJsonObject r = lastJson(out);
+    const QString prefix = QStringLiteral("echo from ledger-0 to %1: hello ").arg(podAddress("api-0"));
+    QCOMPARE(r.value(u"replies").toArray(), (QJsonArray{prefix + u'1', prefix + u'2'}));
+    const QJsonArray addressed = r.value(u"addressed").toArray();
+    QCOMPARE(addressed, (QJsonArray{ledgerAddress(), 9053}));
+    QCOMPARE(r.value(u"sources").toArray(), (QJsonArray{addressed, addressed}));
+    // Kept local by the filter, the same program reaches the ledger on this machine (127.0.0.2 has none on
+    // UDP 9053 here), and sends straight from this machine: no reply but no error from the layer either.
+    const QString local = run({QStringLiteral("python3"), kClient, QStringLiteral("udp-unconnected"),
+                               QStringLiteral("ledger"), QStringLiteral("9053"), QStringLiteral("hello")},
+                              QJsonObject{{"network", QJsonObject{{"outgoing", QJsonObject{{"filter", QJsonObject{{"local", QJsonArray{"udp://ledger"}}}}}}}}});
+    QVERIFY2(local.contains(u"timed out") || local.contains(u"refused"), qPrintable(local));
 }
 
 void TstOutgoing::forkedAndExecdChildrenConnectRemotely()
