@@ -40,6 +40,9 @@ constexpr int kUdpRoutes = 256;
 using ConnectFn = int (*)(int, const sockaddr*, socklen_t);
 using GetaddrinfoFn = int (*)(const char*, const char*, const addrinfo*, addrinfo**);
 using GethostbynameFn = hostent* (*)(const char*);
+using Gethostbyname2Fn = hostent* (*)(const char*, int);
+using GethostbynameRFn = int (*)(const char*, hostent*, char*, size_t, hostent**, int*);
+using Gethostbyname2RFn = int (*)(const char*, int, hostent*, char*, size_t, hostent**, int*);
 using NameFn = int (*)(int, sockaddr*, socklen_t*);
 using CloseFn = int (*)(int);
 using DupFn = int (*)(int);
@@ -58,6 +61,9 @@ struct Real
     ConnectFn connect;
     GetaddrinfoFn getaddrinfo;
     GethostbynameFn gethostbyname;
+    Gethostbyname2Fn gethostbyname2;
+    GethostbynameRFn gethostbyname_r;
+    Gethostbyname2RFn gethostbyname2_r;
     NameFn getpeername;
     NameFn getsockname;
     CloseFn close;
@@ -143,6 +149,9 @@ void init()
     load(g_real.connect, "connect");
     load(g_real.getaddrinfo, "getaddrinfo");
     load(g_real.gethostbyname, "gethostbyname");
+    load(g_real.gethostbyname2, "gethostbyname2");
+    load(g_real.gethostbyname_r, "gethostbyname_r");
+    load(g_real.gethostbyname2_r, "gethostbyname2_r");
     load(g_real.getpeername, "getpeername");
     load(g_real.getsockname, "getsockname");
     load(g_real.close, "close");
@@ -794,6 +803,87 @@ void replySource(int fd, sockaddr* from, socklen_t* fromLength)
     pthread_mutex_unlock(&g_udpLock);
 }
 
+// The gethostbyname family answered by the pod's resolver, laid out in the caller's buffer as glibc lays
+// it out (addresses, their list, an empty alias list, the name). 0 and *result set, or ERANGE when the
+// buffer is too small, or 0 with *result null and *herror set when the name has no address of `family`.
+int remoteHostent(const char* name, int family, hostent* entry, char* buffer, size_t size, hostent** result,
+                  int* herror)
+{
+    *result = nullptr;
+    if (family != AF_INET && family != AF_INET6) {
+        *herror = NO_RECOVERY;
+        return EAFNOSUPPORT;
+    }
+    char addresses[kMaxAddresses][INET6_ADDRSTRLEN];
+    int count = 0;
+    if (resolveRemote(name, addresses, &count) != 0) {
+        *herror = HOST_NOT_FOUND;
+        return 0;
+    }
+    const size_t length = family == AF_INET ? 4 : 16;
+    uint8_t parsed[kMaxAddresses][16];
+    int n = 0;
+    for (int i = 0; i < count; ++i)
+        if (inet_pton(family, addresses[i], parsed[n]) == 1)
+            ++n;
+    if (n == 0) {
+        *herror = NO_ADDRESS;
+        return 0;
+    }
+    const size_t nameSize = strlen(name) + 1;
+    const size_t pointers = sizeof(char*) * size_t(n + 1 + 1); // the address list and the alias list
+    const size_t align = alignof(char*) - reinterpret_cast<uintptr_t>(buffer) % alignof(char*);
+    const size_t skip = align == alignof(char*) ? 0 : align;
+    if (size < skip + pointers + length * size_t(n) + nameSize) {
+        *herror = NETDB_INTERNAL;
+        return ERANGE;
+    }
+    char** list = reinterpret_cast<char**>(buffer + skip);
+    char** aliases = list + n + 1;
+    char* bytes = reinterpret_cast<char*>(aliases + 1);
+    for (int i = 0; i < n; ++i) {
+        memcpy(bytes + length * size_t(i), parsed[i], length);
+        list[i] = bytes + length * size_t(i);
+        if (family == AF_INET) {
+            sockaddr_in in{};
+            in.sin_family = AF_INET;
+            memcpy(&in.sin_addr, parsed[i], 4);
+            remember(name, reinterpret_cast<sockaddr*>(&in), true);
+        } else {
+            sockaddr_in6 in6{};
+            in6.sin6_family = AF_INET6;
+            memcpy(&in6.sin6_addr, parsed[i], 16);
+            remember(name, reinterpret_cast<sockaddr*>(&in6), true);
+        }
+    }
+    list[n] = nullptr;
+    aliases[0] = nullptr;
+    char* canonical = bytes + length * size_t(n);
+    memcpy(canonical, name, nameSize);
+    entry->h_name = canonical;
+    entry->h_aliases = aliases;
+    entry->h_addrtype = family;
+    entry->h_length = int(length);
+    entry->h_addr_list = list;
+    *result = entry;
+    return 0;
+}
+
+// gethostbyname and gethostbyname2: one answer per thread, as glibc keeps one per process.
+hostent* staticHostent(const char* name, int family)
+{
+    static thread_local hostent entry;
+    static thread_local char buffer[kMaxAddresses * (16 + sizeof(char*)) + 2 * sizeof(char*) + kMaxNameLength + 16];
+    hostent* result = nullptr;
+    int herror = 0;
+    const int rc = remoteHostent(name, family, &entry, buffer, sizeof buffer, &result, &herror);
+    if (rc != 0 || !result) {
+        h_errno = rc == 0 ? herror : NO_RECOVERY;
+        return nullptr;
+    }
+    return result;
+}
+
 bool hasInterpreter(const char* path)
 {
     const int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -912,41 +1002,29 @@ hostent* gethostbyname(const char* name)
 {
     if (!active() || !name || isNumericHost(name) || !resolvesRemotely(g_rules, name))
         return g_real.gethostbyname(name);
-    static thread_local hostent entry;
-    static thread_local char* list[kMaxAddresses + 1];
-    static thread_local in_addr storage[kMaxAddresses];
-    static thread_local char* aliases[1];
-    static thread_local char canonical[kMaxNameLength + 1];
-    char addresses[kMaxAddresses][INET6_ADDRSTRLEN];
-    int count = 0;
-    if (resolveRemote(name, addresses, &count) != 0) {
-        h_errno = HOST_NOT_FOUND;
-        return nullptr;
-    }
-    int n = 0;
-    for (int i = 0; i < count; ++i) {
-        if (inet_pton(AF_INET, addresses[i], &storage[n]) == 1) {
-            list[n] = reinterpret_cast<char*>(&storage[n]);
-            sockaddr_in in{};
-            in.sin_family = AF_INET;
-            in.sin_addr = storage[n];
-            remember(name, reinterpret_cast<sockaddr*>(&in), true);
-            ++n;
-        }
-    }
-    if (n == 0) {
-        h_errno = NO_ADDRESS;
-        return nullptr;
-    }
-    list[n] = nullptr;
-    aliases[0] = nullptr;
-    snprintf(canonical, sizeof canonical, "%s", name);
-    entry.h_name = canonical;
-    entry.h_aliases = aliases;
-    entry.h_addrtype = AF_INET;
-    entry.h_length = 4;
-    entry.h_addr_list = list;
-    return &entry;
+    return staticHostent(name, AF_INET);
+}
+
+hostent* gethostbyname2(const char* name, int family)
+{
+    if (!active() || !name || isNumericHost(name) || !resolvesRemotely(g_rules, name))
+        return g_real.gethostbyname2(name, family);
+    return staticHostent(name, family);
+}
+
+int gethostbyname_r(const char* name, hostent* entry, char* buffer, size_t size, hostent** result, int* herror)
+{
+    if (!active() || !name || isNumericHost(name) || !resolvesRemotely(g_rules, name))
+        return g_real.gethostbyname_r(name, entry, buffer, size, result, herror);
+    return remoteHostent(name, AF_INET, entry, buffer, size, result, herror);
+}
+
+int gethostbyname2_r(const char* name, int family, hostent* entry, char* buffer, size_t size, hostent** result,
+                     int* herror)
+{
+    if (!active() || !name || isNumericHost(name) || !resolvesRemotely(g_rules, name))
+        return g_real.gethostbyname2_r(name, family, entry, buffer, size, result, herror);
+    return remoteHostent(name, family, entry, buffer, size, result, herror);
 }
 
 int getpeername(int fd, sockaddr* address, socklen_t* length)

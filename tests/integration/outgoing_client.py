@@ -7,6 +7,7 @@ process sees when it talks to the cluster. tst_outgoing checks the answers.
   urllib URL                 urllib.request: {"body"}
   asyncio HOST PORT PATH     asyncio.open_connection: {"body"}
   udp HOST PORT TEXT         a connected UDP socket: {"reply"}
+  hostbyname NAME            socket.gethostbyname_ex (gethostbyname_r): {"name", "addresses"}
   udp-unconnected HOST PORT TEXT
                              sendto/recvfrom, then sendmsg/recvmsg, on one unconnected UDP socket:
                              {"replies", "sources", "addressed"}
@@ -183,6 +184,14 @@ def main():
         u.settimeout(5)
         u.send(text.encode())
         result = {"reply": u.recv(65535).decode()}
+    elif mode == "hostbyname":
+        try:
+            name, _, addresses = socket.gethostbyname_ex(args[0])
+            result = {"name": name, "addresses": addresses}
+        except socket.herror as e:
+            result = {"error": str(e)}
+        except socket.gaierror as e:
+            result = {"error": str(e)}
     elif mode == "udp-unconnected":
         host, port, text = args
         address = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_DGRAM)[0][4]

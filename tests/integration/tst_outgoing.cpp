@@ -91,6 +91,7 @@ private slots:
     void badFilterItemIsAnErrorThatNamesIt();
     void udpReachesAClusterEchoServer();
     void unconnectedUdpLeavesFromThePodAndRepliesComeFromTheLedger();
+    void theHostentFamilyResolvesInThePod();
     void forkedAndExecdChildrenConnectRemotely();
     void connectErrorsAreTheKernels();
     void largeTransfersArriveIntactBothWays();
@@ -315,6 +316,23 @@ void TstOutgoing::udpReachesAClusterEchoServer()
     const QJsonObject r = lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("udp"), QStringLiteral("ledger"),
                                         QStringLiteral("9053"), QStringLiteral("hello")}));
     QCOMPARE(r.value(u"reply").toString(), QStringLiteral("echo from ledger-0 to %1: hello").arg(podAddress("api-0")));
+}
+
+void TstOutgoing::theHostentFamilyResolvesInThePod()
+{
+    // Python's gethostbyname_ex calls gethostbyname_r; getent hosts calls gethostbyname2 (AF_INET6, which the
+    // ledger lacks, then AF_INET). Both get the pod's answer; this machine only knows its own ledger.
+    const QJsonObject r = lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("hostbyname"), QStringLiteral("ledger")}));
+    QCOMPARE(r.value(u"addresses").toArray(), QJsonArray{ledgerAddress()});
+    QCOMPARE(r.value(u"name").toString(), QStringLiteral("ledger"));
+    const QString getent = run({QStringLiteral("getent"), QStringLiteral("hosts"), QStringLiteral("ledger")});
+    QVERIFY2(getent.contains(ledgerAddress() + QStringLiteral(" ")), qPrintable(getent));
+    const QJsonObject unknown = lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("hostbyname"), QStringLiteral("nowhere")}));
+    // (Python asks getaddrinfo first, which the pod's resolver also answers.)
+    QVERIFY2(unknown.value(u"error").toString().contains(u"Name or service not known"),
+             qPrintable(unknown.value(u"error").toString()));
+    const QString getentUnknown = run({QStringLiteral("getent"), QStringLiteral("hosts"), QStringLiteral("nowhere")});
+    QVERIFY2(!getentUnknown.contains(u"nowhere"), qPrintable(getentUnknown));
 }
 
 void TstOutgoing::unconnectedUdpLeavesFromThePodAndRepliesComeFromTheLedger()
