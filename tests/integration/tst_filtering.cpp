@@ -439,8 +439,11 @@ void TstFiltering::operatorDeathLeavesTrafficFlowing()
     const QJsonObject counts = QJsonDocument::fromJson(load.readAllStandardOutput()).object();
     int total = 0;
     for (auto it = counts.begin(); it != counts.end(); ++it) {
-        QVERIFY2(!it.key().contains(u"error") &&
-                     (it.key().startsWith(u"-->200:deployed") || it.key().startsWith(u"alice->")),
+        // A stolen response the operator's death cut after its head reached the client can only end in a close
+        // (as when the local app dies mid-response); unmatched traffic never errs.
+        const bool cutMidResponse = it.key() == u"alice->error:IncompleteRead";
+        QVERIFY2(cutMidResponse || (!it.key().contains(u"error") &&
+                                    (it.key().startsWith(u"-->200:deployed") || it.key().startsWith(u"alice->"))),
                  qPrintable(QStringLiteral("%1 x%2").arg(it.key()).arg(it.value().toInt())));
         total += it.value().toInt();
     }
