@@ -55,6 +55,8 @@ using SendtoFn = ssize_t (*)(int, const void*, size_t, int, const sockaddr*, soc
 using RecvfromFn = ssize_t (*)(int, void*, size_t, int, sockaddr*, socklen_t*);
 using SendmsgFn = ssize_t (*)(int, const msghdr*, int);
 using RecvmsgFn = ssize_t (*)(int, msghdr*, int);
+using SendmmsgFn = int (*)(int, mmsghdr*, unsigned, int);
+using RecvmmsgFn = int (*)(int, mmsghdr*, unsigned, int, timespec*);
 
 struct Real
 {
@@ -77,6 +79,8 @@ struct Real
     RecvfromFn recvfrom;
     SendmsgFn sendmsg;
     RecvmsgFn recvmsg;
+    SendmmsgFn sendmmsg;
+    RecvmmsgFn recvmmsg;
 };
 
 Real g_real;
@@ -165,6 +169,8 @@ void init()
     load(g_real.recvfrom, "recvfrom");
     load(g_real.sendmsg, "sendmsg");
     load(g_real.recvmsg, "recvmsg");
+    load(g_real.sendmmsg, "sendmmsg");
+    load(g_real.recvmmsg, "recvmmsg");
     for (UdpRoute& route : g_udp)
         route.fd = -1;
     const char* socketPath = getenv("LANES_LAYER_SOCKET");
@@ -978,6 +984,60 @@ ssize_t recvmsg(int fd, msghdr* message, int flags)
     const ssize_t n = g_real.recvmsg(fd, message, flags);
     if (n >= 0 && message)
         replySource(fd, static_cast<sockaddr*>(message->msg_name), &message->msg_namelen);
+    return n;
+}
+
+// libuv (node's dgram) sends queued datagrams with sendmmsg. The messages go in batches of kMmsgBatch with
+// their destinations rerouted; the kernel's count of what it sent comes back, as it would.
+int sendmmsg(int fd, mmsghdr* messages, unsigned count, int flags)
+{
+    if (!active() || !messages || count == 0)
+        return g_real.sendmmsg(fd, messages, count, flags);
+    constexpr unsigned kMmsgBatch = 64;
+    unsigned sent = 0;
+    while (sent < count) {
+        unsigned batch = count - sent < kMmsgBatch ? count - sent : kMmsgBatch;
+        mmsghdr rerouted[kMmsgBatch];
+        sockaddr_storage via[kMmsgBatch];
+        bool failed = false;
+        for (unsigned i = 0; i < batch; ++i) {
+            rerouted[i] = messages[sent + i];
+            const msghdr& h = messages[sent + i].msg_hdr;
+            socklen_t viaLength = 0;
+            const int routed = h.msg_name ? routeDatagram(fd, static_cast<const sockaddr*>(h.msg_name),
+                                                          h.msg_namelen, &via[i], &viaLength)
+                                          : 0;
+            if (routed < 0) { // the ones before it go; the caller learns of the failure on its next call
+                if (i == 0)
+                    return sent > 0 ? int(sent) : -1;
+                batch = i;
+                failed = true;
+                break;
+            }
+            if (routed > 0) {
+                rerouted[i].msg_hdr.msg_name = &via[i];
+                rerouted[i].msg_hdr.msg_namelen = viaLength;
+            }
+        }
+        const int n = g_real.sendmmsg(fd, rerouted, batch, flags);
+        if (n < 0)
+            return sent > 0 ? int(sent) : -1;
+        for (int i = 0; i < n; ++i)
+            messages[sent + unsigned(i)].msg_len = rerouted[i].msg_len;
+        sent += unsigned(n);
+        if (failed || unsigned(n) < batch)
+            break;
+    }
+    return int(sent);
+}
+
+int recvmmsg(int fd, mmsghdr* messages, unsigned count, int flags, timespec* timeout)
+{
+    if (!g_real.recvmmsg)
+        pthread_once(&g_once, init);
+    const int n = g_real.recvmmsg(fd, messages, count, flags, timeout);
+    for (int i = 0; i < n; ++i)
+        replySource(fd, static_cast<sockaddr*>(messages[i].msg_hdr.msg_name), &messages[i].msg_hdr.msg_namelen);
     return n;
 }
 

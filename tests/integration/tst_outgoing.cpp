@@ -347,6 +347,23 @@ void TstOutgoing::unconnectedUdpLeavesFromThePodAndRepliesComeFromTheLedger()
     const QJsonArray addressed = r.value(u"addressed").toArray();
     QCOMPARE(addressed, (QJsonArray{ledgerAddress(), 9053}));
     QCOMPARE(r.value(u"sources").toArray(), (QJsonArray{addressed, addressed}));
+    // sendmmsg/recvmmsg, as libuv batches queued datagrams.
+    const QJsonObject m = lastJson(run({QStringLiteral(LANES_BIN_DIR "/mmsg_client"), QStringLiteral("ledger"),
+                                        QStringLiteral("9053"), QStringLiteral("hello")}));
+    QCOMPARE(m.value(u"sent").toInt(), 2);
+    QCOMPARE(m.value(u"replies").toArray(), (QJsonArray{prefix + u'1', prefix + u'2'}));
+    const QString ledgerEnd = ledgerAddress() + QStringLiteral(":9053");
+    QCOMPARE(m.value(u"sources").toArray(), (QJsonArray{ledgerEnd, ledgerEnd}));
+    // node's dgram (libuv's sendmsg for a lone datagram, recvmsg), on an unconnected socket too.
+    const QString node = run({QStringLiteral("node"), QStringLiteral("-e"), QStringLiteral(
+        "const s = require('dgram').createSocket('udp4');"
+        "s.on('message', (m, from) => { console.log(JSON.stringify({reply: m.toString(), from: from.address})); s.close(); });"
+        "require('dns').lookup('ledger', 4, (e, a) => { if (e) { console.log(e.code); process.exit(1); }"
+        " s.send('from node', 9053, a); });"
+        "setTimeout(() => { console.log('timed out'); process.exit(1); }, 5000).unref();")});
+    const QJsonObject n = lastJson(node);
+    QCOMPARE(n.value(u"reply").toString(), QStringLiteral("echo from ledger-0 to %1: from node").arg(podAddress("api-0")));
+    QCOMPARE(n.value(u"from").toString(), ledgerAddress());
     // Kept local by the filter, the same program reaches the ledger on this machine (127.0.0.2 has none on
     // UDP 9053 here), and sends straight from this machine: no reply but no error from the layer either.
     const QString local = run({QStringLiteral("python3"), kClient, QStringLiteral("udp-unconnected"),
