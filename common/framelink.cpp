@@ -45,6 +45,9 @@ FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_s
                 if (m_socket->state() == QAbstractSocket::UnconnectedState)
                     finish(QStringLiteral("connection failed: %1").arg(m_socket->errorString()));
             });
+    // Precise: coarse timers are aligned to a grid, and a thousand sessions' links then pinged in bursts of
+    // fifty, which stalled the requests around them (p99 at one connection 1.9 ms, spread out 0.6 ms).
+    m_ticker.setTimerType(Qt::PreciseTimer);
     connect(&m_ticker, &QTimer::timeout, this, &FrameLink::onTick);
     m_ticker.start(kPingIntervalMs);
 }
