@@ -605,9 +605,9 @@ int refuseLikeTheKernel(int fd, int family)
     return rc;
 }
 
-// The filter keeps a connection local whose address came from the pod's resolver: resolve the name here and
-// connect there instead.
-int connectLocally(int fd, const sockaddr* address, socklen_t length, const char* name, int socktype)
+// `name`'s address on this machine, at `address`'s port and in its family: for a destination the filter keeps
+// local whose address came from the pod's resolver. 0, or -1 with errno EHOSTUNREACH and a warning.
+int resolveHere(const sockaddr* address, const char* name, int socktype, sockaddr_storage* out, socklen_t* outLength)
 {
     char ip[INET6_ADDRSTRLEN];
     unsigned port = 0;
@@ -625,7 +625,21 @@ int connectLocally(int fd, const sockaddr* address, socklen_t length, const char
         errno = EHOSTUNREACH;
         return -1;
     }
-    const int rc = g_real.connect(fd, local->ai_addr, local->ai_addrlen);
+    memcpy(out, local->ai_addr, local->ai_addrlen);
+    *outLength = local->ai_addrlen;
+    freeaddrinfo(local);
+    return 0;
+}
+
+// The filter keeps a connection local whose address came from the pod's resolver: connect to the name's
+// address here instead, and keep reporting the address the app asked for.
+int connectLocally(int fd, const sockaddr* address, socklen_t length, const char* name, int socktype)
+{
+    sockaddr_storage local;
+    socklen_t localLength = 0;
+    if (resolveHere(address, name, socktype, &local, &localLength) != 0)
+        return -1;
+    const int rc = g_real.connect(fd, reinterpret_cast<sockaddr*>(&local), localLength);
     const int saved = errno;
     if (FdInfo* info = fdInfo(fd); info && size_t(length) <= sizeof info->peer) {
         memcpy(&info->peer, address, length);
@@ -633,7 +647,6 @@ int connectLocally(int fd, const sockaddr* address, socklen_t length, const char
         info->localLength = 0;
         info->used = 1;
     }
-    freeaddrinfo(local);
     errno = saved;
     return rc;
 }
@@ -770,25 +783,8 @@ int routeDatagram(int fd, const sockaddr* to, socklen_t toLength, sockaddr_stora
         socklen_t podEndLength = 0;
         if (askRemote(fd, to, Proto::Udp, named ? name : nullptr, via, viaLength, &podEnd, &podEndLength) != 0)
             return -1;
-    } else { // kept local, but the address came from the pod's resolver: the name's address here
-        char ip[INET6_ADDRSTRLEN];
-        unsigned port = 0;
-        formatAddress(to, ip, sizeof ip, &port);
-        char service[8];
-        snprintf(service, sizeof service, "%u", port);
-        addrinfo hints{};
-        hints.ai_family = to->sa_family;
-        hints.ai_socktype = SOCK_DGRAM;
-        hints.ai_flags = to->sa_family == AF_INET6 ? AI_V4MAPPED : 0;
-        addrinfo* local = nullptr;
-        if (g_real.getaddrinfo(name, service, &hints, &local) != 0 || !local) {
-            warn("lanes: %s stays local by the outgoing filter, but it does not resolve on this machine\n", name);
-            errno = EHOSTUNREACH;
-            return -1;
-        }
-        memcpy(via, local->ai_addr, local->ai_addrlen);
-        *viaLength = local->ai_addrlen;
-        freeaddrinfo(local);
+    } else if (resolveHere(to, name, SOCK_DGRAM, via, viaLength) != 0) { // kept local, resolved by the pod
+        return -1;
     }
     addUdpRoute(fd, to, toLength, *via, *viaLength);
     return 1;
