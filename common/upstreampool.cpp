@@ -3,6 +3,8 @@
 
 #include "streambridge.h"
 
+#include <sys/socket.h>
+
 namespace lanes {
 
 UpstreamPool::UpstreamPool(Connector connector, QObject* parent)
@@ -36,9 +38,13 @@ Result<QTcpSocket*> UpstreamPool::acquire(bool* reused)
     return socket;
 }
 
-void UpstreamPool::close(QTcpSocket* socket)
+void UpstreamPool::close(QTcpSocket* socket, Close how)
 {
     socket->disconnect(this);
+    if (how == Close::Reset && socket->socketDescriptor() >= 0) {
+        const linger reset{1, 0}; // idle, nothing in flight: an RST, and no TIME_WAIT left behind
+        ::setsockopt(int(socket->socketDescriptor()), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
     socket->abort();
     socket->deleteLater();
 }
@@ -52,7 +58,7 @@ void UpstreamPool::release(QTcpSocket* socket)
     }
     if (m_idle.size() >= kMaxIdleUpstreams) {
         if (QTcpSocket* oldest = m_idle.takeFirst().socket)
-            close(oldest);
+            close(oldest, Close::Reset);
     }
     socket->setParent(this);
     m_idle.append(Idle{socket, m_clock.elapsed()});
