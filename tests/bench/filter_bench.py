@@ -18,6 +18,7 @@ from lanesrun import Cluster
 
 URL = "http://fast-0:8080/"
 ROUTER_PORT = 8082  # HAProxy routing on x-lane, its own process in pod fast-0
+APP_PORT_UNSTOLEN = 8083  # the app's second port: the router's hop to the app must not cross a session's steal
 RATE = 1000
 
 
@@ -45,7 +46,7 @@ def main():
     local_port = free_port()
     r, rss = {}, {}
     with (Cluster(manifest=ROOT / "tests/bench/cluster.json", ready=(URL, "fast app")) as cluster,
-          FastApp(local_port), Router(ROUTER_PORT, 8080, "lanes-fast-0")):
+          FastApp(local_port), Router(ROUTER_PORT, APP_PORT_UNSTOLEN, "lanes-fast-0")):
         alice = cluster.add_user("alice")
         machine = cluster.lanesd("alice")
         for c in (1, 64):
@@ -76,16 +77,16 @@ def main():
                 else:
                     r[("lanes", n, c)] = wrk(URL, c, seconds, CLIENT)
             rss[n] = rss_kb(pids_in_pod("fast-0", "lanes-agent")[0])
-        for c in (1, 64):
-            r[("stolen", c)] = wrk(URL, c, seconds, CLIENT, headers=["x-lane: user-0"])
-            r[("local", c)] = wrk(f"http://127.0.0.1:{local_port}/", c, seconds)
-        # RSS with every filter and `many` open connections at once (last: the agent takes a moment to close
-        # them all, which the stolen path measured after it saw as a p99 of a hundred milliseconds and more).
+        # RSS with every filter and `many` open connections at once.
         load = subprocess.Popen(["ip", "netns", "exec", CLIENT, "wrk", "-t2", f"-c{many}", f"-d{seconds + 2}s", URL],
                                 stdout=subprocess.DEVNULL)
         time.sleep(seconds / 2 + 1)
         rss_loaded = rss_kb(pids_in_pod("fast-0", "lanes-agent")[0])
         load.wait()
+        for c in (1, 64):
+            r[("stolen", c)] = wrk(URL, c, seconds, CLIENT, headers=["x-lane: user-0"])
+            r[("local", c)] = wrk(f"http://127.0.0.1:{local_port}/", c, seconds)
+        rss_after_stolen = rss_kb(pids_in_pod("fast-0", "lanes-agent")[0])
 
     micro = [json.loads(line) for line in subprocess.run(
         [ROOT / "build" / "bin" / "filter_micro", "2000" if args.smoke else "50000"], capture_output=True, text=True,
@@ -137,7 +138,7 @@ the same kind of app on the host).
 """ + "\n".join(ratios) + f"""
 
 Agent RSS: {", ".join(f"{rss[n] / 1024:.1f} MB with {n} filter{'s' if n > 1 else ''}" for n in counts)}; {rss_loaded / 1024:.1f} MB with
-{top} filters and {many} open connections.
+{top} filters and {many} open connections; {rss_after_stolen / 1024:.1f} MB after the stolen-path runs below.
 
 **Stolen path** (matched requests, against wrk straight to the local app on the host):
 
