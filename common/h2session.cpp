@@ -108,7 +108,7 @@ struct H2Glue
     }
 };
 
-H2Session::H2Session(Role role, Callbacks callbacks) : m_role(role), m_cb(std::move(callbacks))
+H2Session::H2Session(Role role, Callbacks callbacks) : m_cb(std::move(callbacks))
 {
     nghttp2_session_callbacks* cbs = nullptr;
     nghttp2_session_callbacks_new(&cbs);

@@ -78,7 +78,6 @@ private:
     void flush();
     void fail(const QString& why);
 
-    Role m_role;
     Callbacks m_cb;
     nghttp2_session* m_session = nullptr;
     QHash<qint32, Outgoing> m_out;
