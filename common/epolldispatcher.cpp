@@ -7,6 +7,7 @@
 
 #include <QVarLengthArray>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -73,7 +74,6 @@ void EpollDispatcher::update(int fd, Descriptor& d)
     if (want == 0) {
         // EBADF or ENOENT: closed before its notifier went away, and the kernel already forgot it.
         epoll_ctl(m_epoll, EPOLL_CTL_DEL, fd, nullptr);
-        --m_watched;
         d.events = 0;
         return;
     }
@@ -81,8 +81,6 @@ void EpollDispatcher::update(int fd, Descriptor& d)
         rc = epoll_ctl(m_epoll, EPOLL_CTL_ADD, fd, &ev);
         if (rc != 0 && errno == EEXIST) // a stale registration of a reused number, kept alive by a dup
             rc = epoll_ctl(m_epoll, EPOLL_CTL_MOD, fd, &ev);
-        if (rc == 0)
-            ++m_watched;
     } else {
         rc = epoll_ctl(m_epoll, EPOLL_CTL_MOD, fd, &ev);
         if (rc != 0 && errno == ENOENT) // the number was closed and reused under us
@@ -100,6 +98,12 @@ void EpollDispatcher::update(int fd, Descriptor& d)
     qWarning("EpollDispatcher: cannot watch descriptor %d: %s", fd, strerror(errno));
 }
 
+int EpollDispatcher::watchedDescriptors() const
+{
+    return int(std::count_if(m_descriptors.cbegin(), m_descriptors.cend(),
+                             [](const Descriptor& d) { return d.events != 0; }));
+}
+
 void EpollDispatcher::registerSocketNotifier(QSocketNotifier* notifier)
 {
     const int fd = int(notifier->socket());
@@ -109,8 +113,6 @@ void EpollDispatcher::registerSocketNotifier(QSocketNotifier* notifier)
         // Its descriptor was closed, and the number reused, before the old notifier went away; the kernel
         // dropped the closed one from the interest set, so the new one must be added afresh.
         qWarning("EpollDispatcher: two socket notifiers of one type for descriptor %d", fd);
-        if (d.events != 0)
-            --m_watched;
         d.events = 0;
     }
     slot = notifier;

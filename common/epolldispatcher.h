@@ -43,7 +43,7 @@ public:
     void interrupt() override;
 
     // How many descriptors epoll watches now (for tests).
-    int watchedDescriptors() const { return int(m_watched); }
+    int watchedDescriptors() const;
 
 private:
     struct Descriptor
@@ -73,7 +73,6 @@ private:
     std::atomic<int> m_wakeUps{0};
     std::atomic<bool> m_interrupted{false};
     QHash<int, Descriptor> m_descriptors;
-    qsizetype m_watched = 0;
     int m_alwaysReady = 0;
     QList<QSocketNotifier*> m_pending;
     QHash<int, Timer> m_timers;

@@ -86,7 +86,7 @@ void Stream::pump()
     while (!m_out.empty() && m_sendCredit > 0) {
         QByteArray& head = m_out.front();
         const qsizetype n = qMin<qint64>(head.size(), m_sendCredit);
-        m_mux->link()->sendEncoded(encodeStreamData(m_id, QByteArrayView(head.constData(), n)));
+        m_mux->sendEncoded(encodeStreamData(m_id, QByteArrayView(head.constData(), n)));
         m_sendCredit -= n;
         m_queued -= n;
         if (n == head.size())

@@ -104,6 +104,7 @@ signals:
 private:
     friend class Stream;
     void send(const v1::Frame& frame) { m_link->send(frame); }
+    void sendEncoded(const QByteArray& frame) { m_link->sendEncoded(frame); }
     void release(quint32 id);
     void refuse(quint32 id, ErrorCode code, const QString& why);
 

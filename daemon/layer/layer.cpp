@@ -723,11 +723,11 @@ bool sameEndpoint(const sockaddr* a, const sockaddr* b)
     if (!addressOf(a, &familyA, &bytesA) || !addressOf(b, &familyB, &bytesB) || a->sa_family != b->sa_family ||
         familyA != familyB)
         return false;
-    const uint16_t portA = a->sa_family == AF_INET ? reinterpret_cast<const sockaddr_in*>(a)->sin_port
-                                                   : reinterpret_cast<const sockaddr_in6*>(a)->sin6_port;
-    const uint16_t portB = b->sa_family == AF_INET ? reinterpret_cast<const sockaddr_in*>(b)->sin_port
-                                                   : reinterpret_cast<const sockaddr_in6*>(b)->sin6_port;
-    return portA == portB && memcmp(bytesA, bytesB, familyA == AF_INET ? 4 : 16) == 0;
+    const auto portOf = [](const sockaddr* sa) {
+        return sa->sa_family == AF_INET ? reinterpret_cast<const sockaddr_in*>(sa)->sin_port
+                                        : reinterpret_cast<const sockaddr_in6*>(sa)->sin6_port;
+    };
+    return portOf(a) == portOf(b) && memcmp(bytesA, bytesB, familyA == AF_INET ? 4 : 16) == 0;
 }
 
 bool findUdpRoute(int fd, const sockaddr* to, sockaddr_storage* via, socklen_t* viaLength)
