@@ -30,9 +30,15 @@ std::optional<std::pair<QHostAddress, quint16>> originalDestination(qintptr fd)
     return std::make_pair(QHostAddress(ntohl(addr.sin_addr.s_addr)), ntohs(addr.sin_port));
 }
 
-// A socket to the app that our own chain lets through. The app lives in this pod, so connect() completes at
-// once.
-Result<QTcpSocket*> connectMarked(const QHostAddress& address, quint16 port)
+// A connection to the app that our own chain lets through.
+Result<TcpConn*> connectMarked(const QHostAddress& address, quint16 port)
+{
+    return TcpConn::connectTo(address, port, kAgentMark);
+}
+
+// The same as a QTcpSocket, for the paths that splice or speak HTTP/2. The app lives in this pod, so
+// connect() completes at once.
+Result<QTcpSocket*> connectMarkedSocket(const QHostAddress& address, quint16 port)
 {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -58,7 +64,7 @@ Result<QTcpSocket*> connectMarked(const QHostAddress& address, quint16 port)
 
 Agent::Agent(AgentOptions options, QObject* parent) : QObject(parent), m_options(std::move(options))
 {
-    connect(&m_listener, &QTcpServer::newConnection, this, &Agent::onConnection);
+    connect(&m_listener, &Listener::accepted, this, &Agent::onConnection);
 }
 
 Result<void> Agent::start()
@@ -80,7 +86,8 @@ Result<void> Agent::start()
     connect(m_mux, &Mux::incoming, this, [this](Stream* stream) {
         if (!serveOutgoing(stream, this)) {
             count("agent.unexpected_stream");
-            stream->reset(Error{ErrorCode::Unsupported, QStringLiteral("agents take only outgoing and DNS streams"), {}});
+            stream->reset(Error{
+                ErrorCode::Unsupported, QStringLiteral("agents take only outgoing and DNS streams"), {}});
         }
     });
     connect(m_link, &FrameLink::closed, this, [this](const QString& why) {
@@ -320,59 +327,59 @@ UpstreamPool* Agent::appPool(const QHostAddress& address, quint16 port)
     return pool;
 }
 
-void Agent::onConnection()
+void Agent::onConnection(int fd)
 {
-    while (QTcpSocket* client = m_listener.nextPendingConnection()) {
-        const auto dst = originalDestination(client->socketDescriptor());
-        if (!dst) {
-            count("agent.no_original_dst");
-            qCWarning(lcAgent) << "a connection without an original destination; closing it";
-            client->abort();
-            client->deleteLater();
-            continue;
-        }
-        const auto [address, port] = *dst;
-        const QString session = m_stealers.value(port);
-        if (session.isEmpty() && m_filtered.contains(port)) {
-            count("agent.http_connections");
-            track(new HttpConnection(
-                      client, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
-                      appPool(address, port),
-                      [this, address, port](QTcpSocket* c, const QByteArray& read, bool http2) {
-                          if (!http2) {
-                              passThrough(c, address, port, read);
-                              return;
-                          }
-                          track(new H2Connection(
-                                    c, read, port, [this, port](const http::Head& head) { return route(port, head); },
-                                    m_mux, [address, port] { return connectMarked(address, port); }, this),
-                                port);
-                      },
-                      this),
-                  port);
-            continue;
-        }
-        if (session.isEmpty() || !m_link->isOpen()) {
-            passThrough(client, address, port);
-            continue;
-        }
-        v1::StreamMeta meta;
-        meta.set_session_id(ss(session));
-        meta.set_port(port);
-        meta.set_original_dst(ss(QStringLiteral("%1:%2").arg(address.toString()).arg(port)));
-        meta.set_peer(
-            ss(QStringLiteral("%1:%2").arg(client->peerAddress().toString()).arg(client->peerPort())));
-        meta.set_pod(ss(m_options.pod));
-        Stream* stream = m_mux->open(v1::TCP, meta);
-        count("agent.stolen_connections");
-        track(new StreamBridge(stream, client, this), port);
+    const auto dst = originalDestination(fd);
+    if (!dst) {
+        count("agent.no_original_dst");
+        qCWarning(lcAgent) << "a connection without an original destination; closing it";
+        ::close(fd);
+        return;
     }
+    const auto [address, port] = *dst;
+    const QString session = m_stealers.value(port);
+    if (session.isEmpty() && m_filtered.contains(port)) {
+        count("agent.http_connections");
+        track(new HttpConnection(
+                  TcpConn::adopt(fd), port,
+                  [this, port](const http::Head& head) { return route(port, head); }, m_mux,
+                  appPool(address, port),
+                  [this, address, port](QTcpSocket* c, const QByteArray& read, bool http2) {
+                      if (!http2) {
+                          passThrough(c, address, port, read);
+                          return;
+                      }
+                      track(new H2Connection(
+                                c, read, port,
+                                [this, port](const http::Head& head) { return route(port, head); }, m_mux,
+                                [address, port] { return connectMarkedSocket(address, port); }, this),
+                            port);
+                  },
+                  this),
+              port);
+        return;
+    }
+    auto* client = new QTcpSocket;
+    client->setSocketDescriptor(fd);
+    if (session.isEmpty() || !m_link->isOpen()) {
+        passThrough(client, address, port);
+        return;
+    }
+    v1::StreamMeta meta;
+    meta.set_session_id(ss(session));
+    meta.set_port(port);
+    meta.set_original_dst(ss(QStringLiteral("%1:%2").arg(address.toString()).arg(port)));
+    meta.set_peer(ss(QStringLiteral("%1:%2").arg(client->peerAddress().toString()).arg(client->peerPort())));
+    meta.set_pod(ss(m_options.pod));
+    Stream* stream = m_mux->open(v1::TCP, meta);
+    count("agent.stolen_connections");
+    track(new StreamBridge(stream, client, this), port);
 }
 
 void Agent::passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port,
                         const QByteArray& alreadyRead)
 {
-    auto app = connectMarked(address, port);
+    auto app = connectMarkedSocket(address, port);
     if (!app) {
         count("agent.app_unreachable");
         qCWarning(lcAgent) << "pass-through failed:" << app.error().message;

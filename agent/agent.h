@@ -19,6 +19,20 @@ constexpr int kNoticeIntervalMs = 1000;
 constexpr int kDrainTimeoutMs =
     30000; // long enough for clients to finish; their connections break when we go
 
+// Hands over accepted descriptors as they are: HTTP connections go to TcpConn, the rest to QTcpSocket.
+class Listener final : public QTcpServer
+{
+    Q_OBJECT
+public:
+    using QTcpServer::QTcpServer;
+
+signals:
+    void accepted(int fd);
+
+protected:
+    void incomingConnection(qintptr fd) override { emit accepted(int(fd)); }
+};
+
 struct AgentOptions
 {
     QString id;
@@ -45,7 +59,7 @@ private:
     void onFrame(const v1::Frame& frame);
     void onSubscribe(quint32 rpcId, const v1::Subscription& subscription);
     void onUnsubscribe(quint32 rpcId, const v1::Unsubscribe& unsubscribe);
-    void onConnection();
+    void onConnection(int fd);
     void passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port,
                      const QByteArray& alreadyRead = {});
     void reply(quint32 rpcId, const std::optional<Error>& error);
@@ -71,7 +85,7 @@ private:
     };
 
     AgentOptions m_options;
-    QTcpServer m_listener;
+    Listener m_listener;
     FrameLink* m_link = nullptr;
     Mux* m_mux = nullptr;
     QHash<quint16, QString> m_stealers; // port -> session id of its unfiltered steal

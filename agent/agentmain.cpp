@@ -74,8 +74,8 @@ int agentMain(int argc, char** argv)
             qCCritical(lcAgent) << started.error().message;
             return 3;
         }
-        // The agent lives in someone else's pod: what a burst freed goes back to the kernel (glibc keeps freed
-        // pages otherwise; a stolen-traffic burst left 3-4 MB more resident than the load it carried).
+        // The agent lives in someone else's pod: what a burst freed goes back to the kernel (glibc keeps
+        // freed pages otherwise; a stolen-traffic burst left 3-4 MB more resident than the load it carried).
         QTimer trim;
         QObject::connect(&trim, &QTimer::timeout, [] { malloc_trim(0); });
         trim.start(kMallocTrimIntervalMs);

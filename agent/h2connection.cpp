@@ -81,7 +81,8 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
             m_down->feed(readAvailable(m_client));
     });
     connect(m_client, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
-    connect(m_client, &QTcpSocket::disconnected, this, [this] { closeAll(QStringLiteral("the client closed")); });
+    connect(m_client, &QTcpSocket::disconnected, this,
+            [this] { closeAll(QStringLiteral("the client closed")); });
     m_down->feed(alreadyRead);
     if (m_client->bytesAvailable() > 0)
         m_down->feed(readAvailable(m_client));
@@ -124,9 +125,11 @@ void H2Connection::onRequestHead(qint32 down, const H2Headers& headers)
 
 Stream* H2Connection::openSessionStream(const Exchange& ex, const QString& sessionId)
 {
-    return m_mux->open(v1::HTTP_REQUEST,
-                       requestMeta(sessionId, m_port, headerValue(ex.head, ":method"), headerValue(ex.head, ":path"),
-                                   QByteArrayLiteral("HTTP/2"), ex.head, this, quint64(ex.down), m_client));
+    return m_mux->open(
+        v1::HTTP_REQUEST,
+        requestMeta(sessionId, m_port, headerValue(ex.head, ":method"), headerValue(ex.head, ":path"),
+                    QByteArrayLiteral("HTTP/2"), ex.head, this, quint64(ex.down),
+                    endpointText(m_client->peerAddress(), m_client->peerPort()).toStdString()));
 }
 
 void H2Connection::mirrorTo(Exchange& ex, const QStringList& sessions)
@@ -135,7 +138,8 @@ void H2Connection::mirrorTo(Exchange& ex, const QStringList& sessions)
         Stream* mirror = openSessionStream(ex, session);
         count("agent.h2_mirrored");
         // The copy's answer is read and dropped.
-        connect(mirror, &Stream::dataReceived, mirror, [mirror](const QByteArray& data) { mirror->consumed(data.size()); });
+        connect(mirror, &Stream::dataReceived, mirror,
+                [mirror](const QByteArray& data) { mirror->consumed(data.size()); });
         ex.mirrors << mirror;
     }
 }
@@ -316,7 +320,8 @@ void H2Connection::creditBack()
                 m_down->consumed(ex->down, std::exchange(ex->unconsumedDown, 0));
             }
         }
-        const bool clientRoom = m_down->queued(ex->down) < kH2StreamWindow && m_client->bytesToWrite() < kBridgeHighWater;
+        const bool clientRoom =
+            m_down->queued(ex->down) < kH2StreamWindow && m_client->bytesToWrite() < kBridgeHighWater;
         if (ex->unconsumedUp > 0 && clientRoom && m_up)
             m_up->consumed(ex->up, std::exchange(ex->unconsumedUp, 0));
         if (ex->unconsumedStream > 0 && clientRoom && ex->stream)
@@ -333,7 +338,8 @@ void H2Connection::drop(qint32 down)
         m_byUp.remove(ex->up);
     if (ex->stream && !ex->stream->isClosed() && !(ex->stream->peerEnded()))
         ex->stream->reset(Error{ErrorCode::Cancelled, QStringLiteral("the client reset the stream"), {}});
-    // A complete copy runs to its end on its own (its answer is dropped as it comes); an incomplete one stops.
+    // A complete copy runs to its end on its own (its answer is dropped as it comes); an incomplete one
+    // stops.
     for (const QPointer<Stream>& mirror : std::as_const(ex->mirrors))
         if (mirror && !ex->downEnded && !mirror->isClosed())
             mirror->reset(Error{ErrorCode::Cancelled, QStringLiteral("the client gave the request up"), {}});

@@ -1,10 +1,10 @@
-// One HTTP/2 client connection with prior knowledge (h2c, gRPC) on a port with filtered steals. nghttp2 parses
-// both sides; every stream is routed by itself, by the port's filter set: to a session as an HTTP_REQUEST
-// stream (meta version "HTTP/2": the head in the meta, the body as data, trailers in StreamEnd; the session
-// answers with StreamAccepted carrying :status and the response headers, then data and trailers), or to the app
-// over one HTTP/2 connection of this client's own. END_STREAM and trailers (grpc-status) pass through as they
-// came. A stream whose session fails before answering gets a 502 with lanes-error; after, a RST_STREAM.
-// Event-loop thread only.
+// One HTTP/2 client connection with prior knowledge (h2c, gRPC) on a port with filtered steals. nghttp2
+// parses both sides; every stream is routed by itself, by the port's filter set: to a session as an
+// HTTP_REQUEST stream (meta version "HTTP/2": the head in the meta, the body as data, trailers in StreamEnd;
+// the session answers with StreamAccepted carrying :status and the response headers, then data and trailers),
+// or to the app over one HTTP/2 connection of this client's own. END_STREAM and trailers (grpc-status) pass
+// through as they came. A stream whose session fails before answering gets a 502 with lanes-error; after, a
+// RST_STREAM. Event-loop thread only.
 #pragma once
 
 #include "h2session.h"
@@ -21,15 +21,15 @@ class H2Connection final : public QObject
     Q_OBJECT
 public:
     using AppConnector = std::function<Result<QTcpSocket*>()>;
-    H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, quint16 port, HttpConnection::Router router,
-                 Mux* mux, AppConnector connectApp, QObject* parent = nullptr);
+    H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, quint16 port,
+                 HttpConnection::Router router, Mux* mux, AppConnector connectApp, QObject* parent = nullptr);
     ~H2Connection() override;
 
 private:
     struct Exchange
     {
         qint32 down = 0;
-        qint32 up = 0; // the app's stream, when it goes to the app
+        qint32 up = 0;           // the app's stream, when it goes to the app
         QPointer<Stream> stream; // the session's, when it goes to a session
         bool toSession = false;
         bool responded = false;
@@ -39,8 +39,8 @@ private:
         qint64 unconsumedDown = 0; // client bytes passed on but not yet credited back to the client
         qint64 unconsumedUp = 0;   // app bytes likewise
         qint64 unconsumedStream = 0;
-        H2Headers head;                  // the request head, for a replay to the app
-        QByteArray replay;               // the body so far, while it fits kReplayLimit
+        H2Headers head;    // the request head, for a replay to the app
+        QByteArray replay; // the body so far, while it fits kReplayLimit
         bool replayable = true;
         QList<QPointer<Stream>> mirrors; // copies for mirror sessions; their answers are dropped
     };

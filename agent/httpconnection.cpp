@@ -7,24 +7,24 @@
 
 namespace lanes::agent {
 
-HttpConnection::HttpConnection(QTcpSocket* client, quint16 port, Router router, Mux* mux, UpstreamPool* app,
+HttpConnection::HttpConnection(TcpConn* client, quint16 port, Router router, Mux* mux, UpstreamPool* app,
                                RawFallback notHttp, QObject* parent)
-    : QObject(parent), m_client(client), m_port(port), m_router(std::move(router)), m_mux(mux), m_app(app),
-      m_notHttp(std::move(notHttp))
+    : QObject(parent), m_client(client),
+      m_peer(endpointText(client->peerAddress(), client->peerPort()).toStdString()), m_port(port),
+      m_router(std::move(router)), m_mux(mux), m_app(app), m_notHttp(std::move(notHttp))
 {
     client->setParent(this);
-    tuneSocket(client);
-    connect(client, &QTcpSocket::readyRead, this, &HttpConnection::onClientData);
-    connect(client, &QTcpSocket::bytesWritten, this, [this] {
+    connect(client, &TcpConn::readyRead, this, &HttpConnection::onClientData);
+    connect(client, &TcpConn::bytesWritten, this, [this] {
         flush();
         if (m_closing && m_client->bytesToWrite() == 0)
             m_client->disconnectFromHost();
     });
-    connect(client, &QTcpSocket::disconnected, this, &HttpConnection::closeAll);
-    connect(client, &QTcpSocket::errorOccurred, this, [this](QAbstractSocket::SocketError e) {
-        if (e != QAbstractSocket::RemoteHostClosedError)
+    connect(client, &TcpConn::disconnected, this, [this] {
+        if (!m_client->errorString().isEmpty())
             qCInfo(lcAgent) << "client connection error:" << m_client->errorString() << "with"
                             << m_exchanges.size() << "exchange(s) open";
+        closeAll();
     });
     m_headTimer.setSingleShot(true);
     connect(&m_headTimer, &QTimer::timeout, this, [this] {
@@ -80,11 +80,13 @@ void HttpConnection::handOffRaw(const char* counter, bool http2)
 {
     count(counter);
     m_detected = true;
-    QTcpSocket* socket = m_client;
-    socket->disconnect(this);
-    socket->setParent(nullptr);
-    m_client = nullptr;
-    m_notHttp(socket, std::exchange(m_sniffed, {}), http2);
+    TcpConn* conn = std::exchange(m_client, nullptr);
+    conn->disconnect(this);
+    const QByteArray alreadyRead = std::exchange(m_sniffed, {}) + conn->readAll();
+    auto* socket = new QTcpSocket;
+    socket->setSocketDescriptor(conn->takeDescriptor());
+    conn->deleteLater();
+    m_notHttp(socket, alreadyRead, http2);
     deleteLater();
 }
 
@@ -110,9 +112,8 @@ void HttpConnection::onClientData()
     if (!m_client)
         return;
     if (!m_detected) {
-        // All of it (readAvailable hands Qt's chunk over; a partial read would leave it behind for the socket's
-        // life). The socket's read buffer limit bounds what this takes.
-        m_sniffed += readAvailable(m_client);
+        // All of it; the connection's read limit bounds what this takes.
+        m_sniffed += m_client->readAll();
         // HTTP/2 with prior knowledge (h2c, gRPC): routed stream by stream (H2Connection).
         static const QByteArray h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
         if (h2Preface.startsWith(m_sniffed.left(h2Preface.size())) || m_sniffed.startsWith(h2Preface)) {
@@ -138,7 +139,7 @@ void HttpConnection::onClientData()
     }
     if (!m_exchanges.empty() && m_exchanges.back()->tunnel) {
         Exchange& ex = *m_exchanges.back();
-        const QByteArray raw = readAvailable(m_client);
+        const QByteArray raw = m_client->readAll();
         if (ex.stream)
             ex.stream->write(raw);
         else if (ex.app)
@@ -147,7 +148,7 @@ void HttpConnection::onClientData()
     }
     if (m_stopReading || congested() || (!m_current && int(m_exchanges.size()) >= kMaxPipelined))
         return; // the bytes wait in the socket; TCP pushes back on the client
-    m_parser.feed(readAvailable(m_client));
+    m_parser.feed(m_client->readAll());
     parseRequests();
 }
 
@@ -254,7 +255,7 @@ void HttpConnection::sendToUpstream(Exchange& ex, const QByteArray& bytes)
     if (ex.stream)
         ex.stream->write(bytes);
     else if (ex.app)
-        writeThrough(ex.app, bytes);
+        ex.app->write(bytes);
     for (const QPointer<Stream>& mirror : ex.mirrors) {
         if (!mirror || mirror->isClosed())
             continue;
@@ -270,8 +271,9 @@ void HttpConnection::sendToUpstream(Exchange& ex, const QByteArray& bytes)
 
 Stream* HttpConnection::openStream(const Exchange& ex, const QString& sessionId)
 {
-    return m_mux->open(v1::HTTP_REQUEST, requestMeta(sessionId, m_port, ex.head.method, ex.head.target,
-                                                     ex.head.version, ex.head.headers, this, m_requests, m_client));
+    return m_mux->open(v1::HTTP_REQUEST,
+                       requestMeta(sessionId, m_port, ex.head.method, ex.head.target, ex.head.version,
+                                   ex.head.headers, this, m_requests, m_peer));
 }
 
 void HttpConnection::attachSession(Exchange& ex, const Route& route)
@@ -353,7 +355,7 @@ void HttpConnection::flush()
         if (!ex.out.isEmpty()) {
             if (m_client->bytesToWrite() > kClientHighWater)
                 return; // bytesWritten() calls back
-            writeThrough(m_client, ex.out);
+            m_client->write(ex.out);
             ex.flushed += ex.out.size();
             ex.out.clear();
             if (ex.stream && ex.unconsumed > 0)

@@ -7,6 +7,7 @@
 
 #include "http1.h"
 #include "mux.h"
+#include "tcpconn.h"
 #include "upstreampool.h"
 
 #include <QDeadlineTimer>
@@ -32,12 +33,12 @@ struct Route
     QStringList mirrors; // sessions that get a copy (their response is discarded)
 };
 
-// The meta of an HTTP_REQUEST stream to a session: the request head, and the connection and client it came from.
-// `headers` is an HTTP/1 head's list or an HTTP/2 header block (pseudo-headers included).
+// The meta of an HTTP_REQUEST stream to a session: the request head, and the connection and client it came
+// from. `headers` is an HTTP/1 head's list or an HTTP/2 header block (pseudo-headers included).
 template <class Headers>
-v1::StreamMeta requestMeta(const QString& sessionId, quint16 port, const QByteArray& method, const QByteArray& target,
-                           const QByteArray& version, const Headers& headers, const void* connection,
-                           quint64 requestId, const QTcpSocket* client)
+v1::StreamMeta requestMeta(const QString& sessionId, quint16 port, const QByteArray& method,
+                           const QByteArray& target, const QByteArray& version, const Headers& headers,
+                           const void* connection, quint64 requestId, const std::string& peer)
 {
     v1::StreamMeta meta;
     meta.set_session_id(sessionId.toStdString());
@@ -52,7 +53,7 @@ v1::StreamMeta requestMeta(const QString& sessionId, quint16 port, const QByteAr
     }
     meta.set_connection_id(quint64(quintptr(connection)));
     meta.set_request_id(requestId);
-    meta.set_peer(QStringLiteral("%1:%2").arg(client->peerAddress().toString()).arg(client->peerPort()).toStdString());
+    meta.set_peer(peer);
     return meta;
 }
 
@@ -62,10 +63,10 @@ class HttpConnection final : public QObject
 public:
     using Router = std::function<Route(const http::Head&)>;
     // Not HTTP/1: `http2` when the client sent the HTTP/2 preface (h2c with prior knowledge, gRPC), else a
-    // connection to pass through whole.
+    // connection to pass through whole. The descriptor moves to a QTcpSocket for those paths.
     using RawFallback = std::function<void(QTcpSocket* client, const QByteArray& alreadyRead, bool http2)>;
 
-    HttpConnection(QTcpSocket* client, quint16 port, Router router, Mux* mux, UpstreamPool* app,
+    HttpConnection(TcpConn* client, quint16 port, Router router, Mux* mux, UpstreamPool* app,
                    RawFallback notHttp, QObject* parent = nullptr);
     ~HttpConnection() override;
 
@@ -93,7 +94,8 @@ private:
     void armHeadTimer(int ms);
     Exchange* find(Exchange* ex) const;
 
-    QTcpSocket* m_client;
+    TcpConn* m_client;
+    std::string m_peer; // "address:port" of the client, for stream metas
     quint16 m_port;
     Router m_router;
     QPointer<Mux> m_mux;
@@ -102,7 +104,7 @@ private:
     http::Parser m_parser{http::Parser::Mode::Request};
     std::deque<std::unique_ptr<Exchange>> m_exchanges;
     Exchange* m_current = nullptr; // the request being read
-    QTimer m_headTimer;         // fires at or before m_headDeadline (armHeadTimer)
+    QTimer m_headTimer;            // fires at or before m_headDeadline (armHeadTimer)
     QDeadlineTimer m_headDeadline;
     bool m_detected = false;
     bool m_stopReading = false;

@@ -18,7 +18,7 @@ struct HttpConnection::Exchange
     bool tunnel = false; // an upgraded connection: raw bytes both ways
     QString sessionId;
     QPointer<Stream> stream;
-    QTcpSocket* app = nullptr;
+    TcpConn* app = nullptr;
     bool appReused = false;
     QList<QPointer<Stream>> mirrors; // copies of the request, whose responses are dropped
     std::unique_ptr<http::Parser> response;

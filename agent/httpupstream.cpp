@@ -20,13 +20,9 @@ void HttpConnection::attachApp(Exchange& ex, bool retrying)
     ex.response = std::make_unique<http::Parser>(http::Parser::Mode::Response);
     ex.response->setRequestMethod(ex.head.method);
     Exchange* p = &ex;
-    connect(ex.app, &QTcpSocket::readyRead, this, [this, p] { onAppData(p); });
-    connect(ex.app, &QTcpSocket::disconnected, this, [this, p] { onAppClosed(p); });
-    connect(ex.app, &QTcpSocket::errorOccurred, this, [this, p](QAbstractSocket::SocketError) {
-        if (find(p) && p->app && p->app->state() == QAbstractSocket::UnconnectedState)
-            onAppClosed(p);
-    });
-    connect(ex.app, &QTcpSocket::bytesWritten, this, [this] { onClientData(); });
+    connect(ex.app, &TcpConn::readyRead, this, [this, p] { onAppData(p); });
+    connect(ex.app, &TcpConn::disconnected, this, [this, p] { onAppClosed(p); });
+    connect(ex.app, &TcpConn::bytesWritten, this, [this] { onClientData(); });
     if (retrying)
         ex.app->write(ex.replay);
     if (ex.app->bytesAvailable() > 0)
@@ -38,13 +34,13 @@ void HttpConnection::onAppData(Exchange* ex)
     if (!find(ex) || !ex->app)
         return;
     if (ex->tunnel) {
-        ex->out += readAvailable(ex->app);
+        ex->out += ex->app->readAll();
         flush();
         return;
     }
     if (ex != m_exchanges.front().get() && ex->out.size() > kMaxWaitingResponse)
         return; // queued behind a slower response: the app waits (TCP) until this one is at the head
-    ex->response->feed(readAvailable(ex->app));
+    ex->response->feed(ex->app->readAll());
     for (;;) {
         const auto event = ex->response->next();
         if (event == http::Parser::Event::NeedMore)
@@ -69,7 +65,7 @@ void HttpConnection::onAppData(Exchange* ex)
         if (event == http::Parser::Event::End && ex->response->head().status >= 200) {
             ex->responseDone = true;
             ex->closeAfter |= !ex->response->head().keepAlive;
-            QTcpSocket* app = std::exchange(ex->app, nullptr);
+            TcpConn* app = std::exchange(ex->app, nullptr);
             app->disconnect(this);
             if (ex->requestDone && ex->response->head().keepAlive && ex->head.keepAlive)
                 m_app->release(app);
@@ -98,14 +94,18 @@ void HttpConnection::onAppClosed(Exchange* ex)
         return;
     }
     const bool nothingBack = ex->out.isEmpty() && ex->flushed == 0;
-    const QString why = ex->app->errorString();
+    const QString why =
+        ex->app->errorString().isEmpty() ? QStringLiteral("an orderly close") : ex->app->errorString();
     std::exchange(ex->app, nullptr)->deleteLater();
     if (nothingBack && ex->appReused && ex->replayable) {
         count("agent.app_retry_stale"); // the pooled connection had been closed by the app while idle
         attachApp(*ex, true);
         return;
     }
-    failExchange(ex, 502, QStringLiteral("the app closed the connection before answering (%1)").arg(why));
+    failExchange(ex, 502,
+                 why.startsWith(u"connect")
+                     ? QStringLiteral("the app is unreachable: ") + why
+                     : QStringLiteral("the app closed the connection before answering (%1)").arg(why));
 }
 
 } // namespace lanes::agent

@@ -137,9 +137,9 @@ void connectUdp(Stream* stream, const Endpoint& to, QObject* parent)
         const int error = errno;
         if (fd >= 0)
             ::close(fd);
-        return refuse(stream, errnoName(error), QStringLiteral("udp to %1: %2")
-                                                    .arg(endpointText(to.address, to.port),
-                                                         qt_error_string(error)));
+        return refuse(
+            stream, errnoName(error),
+            QStringLiteral("udp to %1: %2").arg(endpointText(to.address, to.port), qt_error_string(error)));
     }
     auto* socket = acceptConnected<QUdpSocket>(stream, fd, "agent.outgoing_udp");
     new DatagramBridge(stream, socket, "agent.udp_dropped", 0, parent);
@@ -153,8 +153,8 @@ void resolve(Stream* stream, const QString& name, QObject* parent)
         if (!guarded)
             return;
         v1::StreamMeta outcome;
-        if (info.error() == QHostInfo::HostNotFound || (info.error() == QHostInfo::NoError &&
-                                                         info.addresses().isEmpty())) {
+        if (info.error() == QHostInfo::HostNotFound ||
+            (info.error() == QHostInfo::NoError && info.addresses().isEmpty())) {
             outcome.set_error_name("EAI_NONAME");
         } else if (info.error() != QHostInfo::NoError) {
             outcome.set_error_name("EAI_AGAIN");

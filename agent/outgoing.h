@@ -1,7 +1,7 @@
 // The agent's outgoing side: lanesd's OUTGOING_TCP, OUTGOING_UDP and DNS streams, carried out from inside the
 // pod, so names resolve with the pod's hosts file and resolver and connections leave from the pod's address.
-// Each stream is answered with StreamAccepted (the outcome: an errno or EAI_ name on failure) before any data.
-// Our sockets carry kAgentMark, so our own chain never redirects them. Event-loop thread only.
+// Each stream is answered with StreamAccepted (the outcome: an errno or EAI_ name on failure) before any
+// data. Our sockets carry kAgentMark, so our own chain never redirects them. Event-loop thread only.
 #pragma once
 
 #include "mux.h"

@@ -11,8 +11,9 @@ namespace lanes::agent {
 
 // Enters network namespace `name` (/run/netns/NAME, as `ip netns` makes them). Returns an error text or "".
 std::string joinNetworkNamespace(const std::string& name);
-// Sees the pod's files as its processes do (what `ip netns exec` does): a private mount namespace in which each
-// file of /etc/netns/NAME/ (hosts, resolv.conf) is bound over its /etc namesake. Returns an error, or "".
+// Sees the pod's files as its processes do (what `ip netns exec` does): a private mount namespace in which
+// each file of /etc/netns/NAME/ (hosts, resolv.conf) is bound over its /etc namesake. Returns an error, or
+// "".
 std::string enterPodFiles(const std::string& name);
 
 // Creates the chain, runs `worker` in a child process and returns its exit status after removing the chain.

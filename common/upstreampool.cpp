@@ -1,10 +1,6 @@
 // See upstreampool.h.
 #include "upstreampool.h"
 
-#include "streambridge.h"
-
-#include <sys/socket.h>
-
 namespace lanes {
 
 UpstreamPool::UpstreamPool(Connector connector, QObject* parent)
@@ -15,69 +11,66 @@ UpstreamPool::UpstreamPool(Connector connector, QObject* parent)
     connect(&m_trim, &QTimer::timeout, this, &UpstreamPool::trim);
 }
 
-Result<QTcpSocket*> UpstreamPool::acquire(bool* reused)
+Result<TcpConn*> UpstreamPool::acquire(bool* reused)
 {
     while (!m_idle.isEmpty()) { // the most recently used: the warmest, and the least likely to be closed
-        QPointer<QTcpSocket> socket = m_idle.takeLast().socket;
+        QPointer<TcpConn> socket = m_idle.takeLast().socket;
         if (!socket)
             continue;
-        socket->disconnect(this);
-        if (socket->state() == QAbstractSocket::ConnectedState && socket->bytesAvailable() == 0) {
+        // An idle upstream that spoke out of turn is no longer in step with its requests.
+        if (socket->isConnected() && socket->bytesAvailable() == 0) {
             socket->setParent(nullptr);
             if (reused)
                 *reused = true;
             return socket.data();
         }
-        socket->deleteLater();
+        close(socket);
     }
     if (reused)
         *reused = false;
     auto socket = m_connector();
-    if (socket)
-        tuneSocket(*socket);
+    if (!socket)
+        return socket;
+    // Once per connection, not per exchange: an idle one that the upstream closes leaves the pool at once.
+    connect(*socket, &TcpConn::disconnected, this, [this, s = QPointer<TcpConn>(*socket)] {
+        if (s && s->parent() == this) {
+            m_idle.removeIf([&s](const Idle& idle) { return idle.socket == s; });
+            close(s);
+        }
+    });
     return socket;
 }
 
-void UpstreamPool::close(QTcpSocket* socket, Close how)
+void UpstreamPool::close(TcpConn* socket, TcpConn::Abort how)
 {
     socket->disconnect(this);
-    if (how == Close::Reset && socket->socketDescriptor() >= 0) {
-        const linger reset{1, 0}; // idle, nothing in flight: an RST, and no TIME_WAIT left behind
-        ::setsockopt(int(socket->socketDescriptor()), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-    }
-    socket->abort();
+    socket->abort(how);
     socket->deleteLater();
 }
 
-void UpstreamPool::release(QTcpSocket* socket)
+void UpstreamPool::release(TcpConn* socket)
 {
-    socket->disconnect();
-    if (socket->state() != QAbstractSocket::ConnectedState || socket->bytesAvailable() > 0) {
+    if (!socket->isConnected() || socket->bytesAvailable() > 0 || socket->bytesToWrite() > 0) {
         close(socket);
         return;
     }
     if (m_idle.size() >= kMaxIdleUpstreams) {
-        if (QTcpSocket* oldest = m_idle.takeFirst().socket)
-            close(oldest, Close::Reset);
+        // Idle, nothing in flight: an RST, and no TIME_WAIT left behind.
+        if (TcpConn* oldest = m_idle.takeFirst().socket)
+            close(oldest, TcpConn::Abort::Reset);
     }
     socket->setParent(this);
     m_idle.append(Idle{socket, m_clock.elapsed()});
     if (!m_trim.isActive())
         m_trim.start();
-    // An idle upstream that closes or speaks out of turn is no longer reusable.
-    auto drop = [this, socket] {
-        m_idle.removeIf([socket](const Idle& idle) { return idle.socket == socket; });
-        close(socket);
-    };
-    connect(socket, &QTcpSocket::disconnected, this, drop);
-    connect(socket, &QTcpSocket::readyRead, this, drop);
 }
 
 void UpstreamPool::trim()
 {
     const qint64 now = m_clock.elapsed();
-    while (!m_idle.isEmpty() && (!m_idle.first().socket || now - m_idle.first().sinceMs >= kUpstreamIdleTimeoutMs)) {
-        if (QTcpSocket* socket = m_idle.takeFirst().socket)
+    while (!m_idle.isEmpty() &&
+           (!m_idle.first().socket || now - m_idle.first().sinceMs >= kUpstreamIdleTimeoutMs)) {
+        if (TcpConn* socket = m_idle.takeFirst().socket)
             close(socket);
     }
     if (m_idle.isEmpty())

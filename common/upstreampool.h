@@ -9,11 +9,11 @@
 #pragma once
 
 #include "result.h"
+#include "tcpconn.h"
 
 #include <QElapsedTimer>
 #include <QObject>
 #include <QPointer>
-#include <QTcpSocket>
 #include <QTimer>
 #include <functional>
 
@@ -26,25 +26,24 @@ class UpstreamPool final : public QObject
 {
     Q_OBJECT
 public:
-    // `connector` makes a new socket (connected, or connecting and about to emit connected()).
-    using Connector = std::function<Result<QTcpSocket*>()>;
+    // `connector` makes a new connection (connected, or connecting and about to emit connected()).
+    using Connector = std::function<Result<TcpConn*>()>;
     explicit UpstreamPool(Connector connector, QObject* parent = nullptr);
 
-    // A socket for one exchange, owned by the caller until release() or deleteLater().
+    // A connection for one exchange, owned by the caller until release() or deleteLater().
     // `reused` says whether it served an exchange before (and so may have been closed by the upstream
     // meanwhile).
-    Result<QTcpSocket*> acquire(bool* reused = nullptr);
-    void release(QTcpSocket* socket);
+    Result<TcpConn*> acquire(bool* reused = nullptr);
+    void release(TcpConn* socket);
     int idleCount() const { return int(m_idle.size()); }
 
 private:
     struct Idle
     {
-        QPointer<QTcpSocket> socket;
+        QPointer<TcpConn> socket;
         qint64 sinceMs;
     };
-    enum class Close { Orderly, Reset };
-    void close(QTcpSocket* socket, Close how = Close::Orderly);
+    void close(TcpConn* socket, TcpConn::Abort how = TcpConn::Abort::Close);
     void trim();
 
     Connector m_connector;

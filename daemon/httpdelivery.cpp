@@ -28,18 +28,14 @@ void HttpDelivery::attach(bool retrying)
 {
     auto socket = m_pool->acquire(&m_reused);
     if (!socket) {
-        fail(502, socket.error().message);
+        appDown(socket.error().message);
         return;
     }
     m_socket = *socket;
     m_socket->setParent(this);
-    connect(m_socket, &QTcpSocket::readyRead, this, &HttpDelivery::onLocalData);
-    connect(m_socket, &QTcpSocket::disconnected, this, &HttpDelivery::onLocalClosed);
-    connect(m_socket, &QTcpSocket::errorOccurred, this, [this](QAbstractSocket::SocketError) {
-        if (m_socket && m_socket->state() == QAbstractSocket::UnconnectedState)
-            onLocalClosed();
-    });
-    connect(m_socket, &QTcpSocket::bytesWritten, this, [this](qint64 n) {
+    connect(m_socket, &TcpConn::readyRead, this, &HttpDelivery::onLocalData);
+    connect(m_socket, &TcpConn::disconnected, this, &HttpDelivery::onLocalClosed);
+    connect(m_socket, &TcpConn::bytesWritten, this, [this](qint64 n) {
         if (m_stream)
             m_stream->consumed(n); // credit flows back only as the local app takes the bytes
     });
@@ -55,10 +51,9 @@ void HttpDelivery::onStreamData(const QByteArray& data)
         else
             m_replayable = false;
     }
-    if (m_socket)
-        m_socket->write(data);
-    else if (m_stream)
-        m_stream->consumed(data.size());
+    const qint64 taken = m_socket ? m_socket->write(data) : data.size();
+    if (taken > 0 && m_stream)
+        m_stream->consumed(taken); // bytesWritten() credits the rest as the local app takes it
 }
 
 void HttpDelivery::onLocalData()
@@ -136,7 +131,8 @@ void HttpDelivery::onLocalClosed()
         done();
         return;
     }
-    const QString why = m_socket->errorString();
+    const QString why =
+        m_socket->errorString().isEmpty() ? QStringLiteral("closed") : m_socket->errorString();
     std::exchange(m_socket, nullptr)->deleteLater();
     if (!m_responseStarted && m_reused && m_replayable) {
         count("daemon.local_retry_stale");
@@ -149,6 +145,11 @@ void HttpDelivery::onLocalClosed()
         done(QStringLiteral("the local app closed mid-response"));
         return;
     }
+    appDown(why);
+}
+
+void HttpDelivery::appDown(const QString& why)
+{
     emit localAppDown(m_localPort);
     fail(502, QStringLiteral("nothing answered on 127.0.0.1:%1 on the developer's machine (%2)")
                   .arg(m_localPort)

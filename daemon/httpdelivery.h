@@ -38,12 +38,13 @@ private:
     void onLocalData();
     void onLocalClosed();
     void fail(int status, const QString& why);
+    void appDown(const QString& why);
     void done(const QString& error = {});
 
     QPointer<Stream> m_stream;
     UpstreamPool* m_pool;
     int m_localPort;
-    QTcpSocket* m_socket = nullptr;
+    TcpConn* m_socket = nullptr;
     bool m_reused = false;
     http::Parser m_response{http::Parser::Mode::Response};
     QByteArray m_replay;

@@ -13,9 +13,9 @@ namespace lanes::daemon {
 
 Session::Session(Credentials credentials, QString target, Steal steal, Launch launch, QObject* parent)
     : QObject(parent), m_client(new OperatorClient(std::move(credentials), this)),
-      m_target(std::move(target)), m_ports(steal.ports), m_steal(std::move(steal)), m_launch(std::move(launch)),
-      m_token(QString::number(QRandomGenerator::system()->generate64(), 16) +
-              QString::number(QRandomGenerator::system()->generate64(), 16)),
+      m_target(std::move(target)), m_ports(steal.ports), m_steal(std::move(steal)),
+      m_launch(std::move(launch)), m_token(QString::number(QRandomGenerator::system()->generate64(), 16) +
+                                           QString::number(QRandomGenerator::system()->generate64(), 16)),
       m_started(QDateTime::currentDateTimeUtc())
 {
 }
@@ -51,12 +51,13 @@ void Session::onAppListening(int localPort, Answer answer)
                                     .arg(p.remote)
                                     .arg(m_target));
             else
-                emit message(1, QStringLiteral("the app listens on port %1, but port %2 could not be stolen: %3")
-                                    .arg(p.local)
-                                    .arg(p.remote)
-                                    .arg(reply ? (reply->has_ack() ? describe(fromWire(reply->ack().error()))
-                                                                   : QStringLiteral("unexpected reply"))
-                                               : describe(reply.error())));
+                emit message(1,
+                             QStringLiteral("the app listens on port %1, but port %2 could not be stolen: %3")
+                                 .arg(p.local)
+                                 .arg(p.remote)
+                                 .arg(reply ? (reply->has_ack() ? describe(fromWire(reply->ack().error()))
+                                                                : QStringLiteral("unexpected reply"))
+                                            : describe(reply.error())));
         });
     }
     answer(QStringLiteral("OK %1").arg(now.size()).toUtf8());
@@ -80,8 +81,9 @@ void Session::answerLayer(const LayerRequest& request, Answer answer)
         onAppListening(request.port, std::move(answer));
         return;
     }
-    connectRemotely(m_client->mux(), request, std::move(answer),
-                    [this](const QString& text) { emit message(2, QStringLiteral("outgoing: ") + text); }, this);
+    connectRemotely(
+        m_client->mux(), request, std::move(answer),
+        [this](const QString& text) { emit message(2, QStringLiteral("outgoing: ") + text); }, this);
 }
 
 void Session::addLaunchEnvironment(const QMap<QString, QString>& remote, QMap<QString, QString>& env)
@@ -97,9 +99,10 @@ void Session::addLaunchEnvironment(const QMap<QString, QString>& remote, QMap<QS
     for (const QString& name : m_launch.outgoing.localNames()) {
         QHostInfo::lookupHost(name, this, [this, name](const QHostInfo& info) {
             if (info.error() != QHostInfo::NoError || info.addresses().isEmpty())
-                emit message(2, QStringLiteral("the outgoing filter keeps %1 local, but %1 does not resolve on "
-                                               "this machine; connections to it will fail")
-                                    .arg(name));
+                emit message(2,
+                             QStringLiteral("the outgoing filter keeps %1 local, but %1 does not resolve on "
+                                            "this machine; connections to it will fail")
+                                 .arg(name));
         });
     }
 }
@@ -273,12 +276,7 @@ UpstreamPool* Session::localPool(int localPort)
     UpstreamPool*& pool = m_localPools[localPort];
     if (!pool) {
         pool = new UpstreamPool(
-            [localPort]() -> Result<QTcpSocket*> {
-                auto* socket = new QTcpSocket;
-                socket->connectToHost(QHostAddress::LocalHost, quint16(localPort));
-                return socket;
-            },
-            this);
+            [localPort] { return TcpConn::connectTo(QHostAddress::LocalHost, quint16(localPort)); }, this);
     }
     return pool;
 }
@@ -298,7 +296,9 @@ void Session::reportTraffic(const Traffic& t)
 
 void Session::reportLocalAppDown(int port)
 {
-    emit message(1, QStringLiteral("a stolen request found nothing listening on 127.0.0.1:%1; it got a 502").arg(port));
+    emit message(
+        1,
+        QStringLiteral("a stolen request found nothing listening on 127.0.0.1:%1; it got a 502").arg(port));
 }
 
 } // namespace lanes::daemon

@@ -1,5 +1,6 @@
-// UpstreamPool against a real listening socket: after a burst it keeps kMaxIdleUpstreams connections and resets
-// the rest, leaving no TIME_WAIT sockets behind; an idle connection the upstream closes is dropped and replaced.
+// UpstreamPool against a real listening socket: after a burst it keeps kMaxIdleUpstreams connections and
+// resets the rest, leaving no TIME_WAIT sockets behind; an idle connection the upstream closes is dropped and
+// replaced.
 #include "upstreampool.h"
 
 #include <QFile>
@@ -33,13 +34,8 @@ void TstUpstreamPool::init()
             m_accepted.append(s);
     });
     const quint16 port = m_server->serverPort();
-    m_pool = new UpstreamPool(
-        [port]() -> lanes::Result<QTcpSocket*> {
-            auto* socket = new QTcpSocket;
-            socket->connectToHost(QHostAddress::LocalHost, port);
-            return socket;
-        },
-        this);
+    m_pool =
+        new UpstreamPool([port] { return lanes::TcpConn::connectTo(QHostAddress::LocalHost, port); }, this);
 }
 
 void TstUpstreamPool::cleanup()
@@ -56,7 +52,8 @@ int timeWaitTo(quint16 port)
     QFile table(QStringLiteral("/proc/net/tcp"));
     if (!table.open(QIODevice::ReadOnly))
         return -1;
-    const QByteArray peer = QByteArray("0100007F:") + QByteArray::number(port, 16).toUpper().rightJustified(4, '0');
+    const QByteArray peer =
+        QByteArray("0100007F:") + QByteArray::number(port, 16).toUpper().rightJustified(4, '0');
     int n = 0;
     for (const QByteArray& line : table.readAll().split('\n')) {
         const QList<QByteArray> f = line.simplified().split(' ');
@@ -69,21 +66,20 @@ int timeWaitTo(quint16 port)
 void TstUpstreamPool::aBurstKeepsTheCapAndResetsTheSurplus()
 {
     constexpr int kBurst = 200; // more than the pool keeps
-    QList<QTcpSocket*> busy;
+    QList<lanes::TcpConn*> busy;
     for (int i = 0; i < kBurst; ++i) {
         auto socket = m_pool->acquire();
         QVERIFY(socket);
         busy.append(*socket);
     }
-    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(busy.begin(), busy.end(),
-                                         [](QTcpSocket* s) { return s->state() == QAbstractSocket::ConnectedState; }),
-                             10000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        std::all_of(busy.begin(), busy.end(), [](lanes::TcpConn* s) { return s->isConnected(); }), 10000);
     QTRY_COMPARE(m_accepted.size(), kBurst);
-    for (QTcpSocket* s : busy)
+    for (lanes::TcpConn* s : busy)
         m_pool->release(s);
     QCOMPARE(m_pool->idleCount(), lanes::kMaxIdleUpstreams);
-    // The surplus was reset, not closed: the upstream sees it go, and no TIME_WAIT socket is left here to slow
-    // down the next connect()s.
+    // The surplus was reset, not closed: the upstream sees it go, and no TIME_WAIT socket is left here to
+    // slow down the next connect()s.
     QTRY_COMPARE(std::count_if(m_accepted.begin(), m_accepted.end(),
                                [](QTcpSocket* s) { return s->state() == QAbstractSocket::UnconnectedState; }),
                  qsizetype(kBurst - lanes::kMaxIdleUpstreams));
@@ -104,7 +100,8 @@ void TstUpstreamPool::aBurstKeepsTheCapAndResetsTheSurplus()
 void TstUpstreamPool::anIdleConnectionTheUpstreamClosesIsReplaced()
 {
     auto socket = m_pool->acquire();
-    QVERIFY(socket && ((*socket)->state() == QAbstractSocket::ConnectedState || (*socket)->waitForConnected(2000)));
+    QVERIFY(socket);
+    QTRY_VERIFY((*socket)->isConnected());
     QTRY_COMPARE(m_accepted.size(), 1);
     m_pool->release(*socket);
     QCOMPARE(m_pool->idleCount(), 1);

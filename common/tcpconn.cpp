@@ -1,0 +1,302 @@
+// See tcpconn.h.
+#include "tcpconn.h"
+
+#include <QPointer>
+#include <QSocketNotifier>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace lanes {
+namespace {
+
+QString errnoText(const char* what, int error)
+{
+    return QStringLiteral("%1: %2").arg(QLatin1String(what), QString::fromLocal8Bit(std::strerror(error)));
+}
+
+} // namespace
+
+void tuneDescriptor(int fd)
+{
+    const int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+TcpConn::TcpConn(int fd, State state, QObject* parent)
+    : QObject(parent), m_fd(fd), m_state(state),
+      m_readNotifier(new QSocketNotifier(fd, QSocketNotifier::Read, this)), m_writeNotifier(nullptr)
+{
+    connect(m_readNotifier, &QSocketNotifier::activated, this, &TcpConn::onReadable);
+    if (state == State::Connecting) {
+        m_readNotifier->setEnabled(false);
+        m_writeNotifier = new QSocketNotifier(fd, QSocketNotifier::Write, this);
+        connect(m_writeNotifier, &QSocketNotifier::activated, this, &TcpConn::onWritable);
+    }
+}
+
+TcpConn* TcpConn::adopt(int fd, QObject* parent)
+{
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+    tuneDescriptor(fd);
+    return new TcpConn(fd, State::Connected, parent);
+}
+
+Result<TcpConn*> TcpConn::connectTo(const QHostAddress& address, quint16 port, int mark, QObject* parent)
+{
+    sockaddr_storage storage{};
+    socklen_t length = 0;
+    if (address.protocol() == QAbstractSocket::IPv6Protocol) {
+        auto* sa = reinterpret_cast<sockaddr_in6*>(&storage);
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons(port);
+        const Q_IPV6ADDR bytes = address.toIPv6Address();
+        std::memcpy(&sa->sin6_addr, &bytes, sizeof bytes);
+        length = sizeof *sa;
+    } else {
+        auto* sa = reinterpret_cast<sockaddr_in*>(&storage);
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(port);
+        sa->sin_addr.s_addr = htonl(address.toIPv4Address());
+        length = sizeof *sa;
+    }
+    const int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail(ErrorCode::Internal, errnoText("socket", errno));
+    if (mark != 0)
+        ::setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
+    tuneDescriptor(fd);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&storage), length) == 0)
+        return new TcpConn(fd, State::Connected, parent);
+    if (errno == EINPROGRESS)
+        return new TcpConn(fd, State::Connecting, parent);
+    const int error = errno;
+    ::close(fd);
+    return fail(ErrorCode::ConnectFailed, QStringLiteral("connect to %1:%2: %3")
+                                              .arg(address.toString())
+                                              .arg(port)
+                                              .arg(QString::fromLocal8Bit(std::strerror(error))));
+}
+
+TcpConn::~TcpConn()
+{
+    closeDescriptor();
+}
+
+QHostAddress TcpConn::peerAddress() const
+{
+    sockaddr_storage storage{};
+    socklen_t length = sizeof storage;
+    if (m_fd < 0 || ::getpeername(m_fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0)
+        return {};
+    return QHostAddress(reinterpret_cast<const sockaddr*>(&storage));
+}
+
+quint16 TcpConn::peerPort() const
+{
+    sockaddr_storage storage{};
+    socklen_t length = sizeof storage;
+    if (m_fd < 0 || ::getpeername(m_fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0)
+        return 0;
+    return storage.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port)
+                                         : ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+}
+
+QByteArray TcpConn::read(qsizetype max)
+{
+    QByteArray out;
+    if (max >= m_in.size()) {
+        out = std::exchange(m_in, {});
+    } else if (max > 0) {
+        out = m_in.first(max);
+        m_in.remove(0, max);
+    }
+    updateReadNotifier();
+    return out;
+}
+
+void TcpConn::updateReadNotifier()
+{
+    if (m_readNotifier)
+        m_readNotifier->setEnabled(m_state == State::Connected && !m_eof && m_in.size() < kConnReadLimit);
+}
+
+void TcpConn::onReadable()
+{
+    if (m_state != State::Connected || m_in.size() >= kConnReadLimit) {
+        updateReadNotifier();
+        return;
+    }
+    // One read per wake-up: level-triggered readiness brings us back if more is waiting, and other
+    // connections get their turn meanwhile.
+    static thread_local std::array<char, kConnReadChunk> scratch;
+    const ssize_t n =
+        ::recv(m_fd, scratch.data(), size_t(qMin(kConnReadChunk, kConnReadLimit - m_in.size())), 0);
+    if (n > 0) {
+        m_in.append(scratch.data(), n);
+        emit readyRead();
+        return;
+    }
+    if (n == 0) { // the peer is done sending: close once our own output is out
+        m_eof = true;
+        updateReadNotifier();
+        disconnectFromHost();
+        return;
+    }
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        closeWithError(errnoText("read", errno));
+}
+
+qint64 TcpConn::write(QByteArrayView data)
+{
+    if (data.isEmpty() || m_state == State::Closed)
+        return 0;
+    qint64 direct = 0;
+    if (m_state == State::Connected && m_out.size() == m_outPos) {
+        const ssize_t n = ::send(m_fd, data.data(), size_t(data.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == data.size())
+            return n;
+        if (n > 0) {
+            direct = n;
+            data = data.sliced(n);
+        }
+        // n < 0: EAGAIN, or an error the write notifier finds again and reports as disconnected()
+    }
+    if (m_outPos > 0 && m_outPos == m_out.size()) {
+        m_out.clear();
+        m_outPos = 0;
+    }
+    m_out.append(data);
+    if (!m_writeNotifier) {
+        m_writeNotifier = new QSocketNotifier(m_fd, QSocketNotifier::Write, this);
+        connect(m_writeNotifier, &QSocketNotifier::activated, this, &TcpConn::onWritable);
+    }
+    m_writeNotifier->setEnabled(true);
+    return direct;
+}
+
+void TcpConn::onWritable()
+{
+    if (m_state == State::Connecting) {
+        finishConnect();
+        return;
+    }
+    if (m_state != State::Connected)
+        return;
+    QPointer<TcpConn> self(this);
+    const qsizetype before = m_out.size() - m_outPos;
+    if (!sendBuffered())
+        return;
+    const qsizetype sent = before - (m_out.size() - m_outPos);
+    if (sent > 0)
+        emit bytesWritten(sent);
+    if (!self || m_state != State::Connected || m_outPos < m_out.size())
+        return;
+    if (m_closeWhenFlushed) {
+        closeDescriptor();
+        emit disconnected();
+    }
+}
+
+bool TcpConn::sendBuffered()
+{
+    while (m_outPos < m_out.size()) {
+        const ssize_t n = ::send(m_fd, m_out.constData() + m_outPos, size_t(m_out.size() - m_outPos),
+                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return true;
+            closeWithError(errnoText("write", errno));
+            return false;
+        }
+        m_outPos += n;
+    }
+    m_out.clear();
+    m_outPos = 0;
+    if (m_writeNotifier)
+        m_writeNotifier->setEnabled(false);
+    return true;
+}
+
+void TcpConn::finishConnect()
+{
+    int error = 0;
+    socklen_t length = sizeof error;
+    ::getsockopt(m_fd, SOL_SOCKET, SO_ERROR, &error, &length);
+    if (error == EINPROGRESS || error == EALREADY)
+        return;
+    if (error != 0) {
+        closeWithError(errnoText("connect", error));
+        return;
+    }
+    m_state = State::Connected;
+    updateReadNotifier();
+    QPointer<TcpConn> self(this);
+    emit connected();
+    if (!self || m_state != State::Connected)
+        return;
+    if (m_outPos < m_out.size())
+        onWritable();
+    else if (m_writeNotifier)
+        m_writeNotifier->setEnabled(false);
+    if (self && m_closeWhenFlushed && m_state == State::Connected && m_out.isEmpty()) {
+        closeDescriptor();
+        emit disconnected();
+    }
+}
+
+void TcpConn::disconnectFromHost()
+{
+    if (m_state == State::Closed)
+        return;
+    if (m_state == State::Connected && m_outPos < m_out.size()) {
+        m_closeWhenFlushed = true; // onWritable closes
+        return;
+    }
+    closeDescriptor();
+    emit disconnected();
+}
+
+void TcpConn::abort(Abort how)
+{
+    if (how == Abort::Reset && m_fd >= 0) {
+        const linger reset{1, 0};
+        ::setsockopt(m_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
+    closeDescriptor();
+}
+
+int TcpConn::takeDescriptor()
+{
+    delete std::exchange(m_readNotifier, nullptr);
+    delete std::exchange(m_writeNotifier, nullptr);
+    m_state = State::Closed;
+    return std::exchange(m_fd, -1);
+}
+
+void TcpConn::closeWithError(const QString& why)
+{
+    m_error = why;
+    closeDescriptor();
+    emit disconnected();
+}
+
+void TcpConn::closeDescriptor()
+{
+    // The notifiers leave the dispatcher before the number can be reused by another descriptor.
+    delete std::exchange(m_readNotifier, nullptr);
+    delete std::exchange(m_writeNotifier, nullptr);
+    if (m_fd >= 0)
+        ::close(std::exchange(m_fd, -1));
+    m_state = State::Closed;
+    m_out.clear();
+    m_outPos = 0;
+}
+
+} // namespace lanes

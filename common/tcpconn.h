@@ -1,0 +1,91 @@
+// TcpConn: a TCP connection on a raw non-blocking descriptor, read and written with plain system calls
+// under two QSocketNotifiers. It carries the agent's HTTP data path and the upstream pools. QTcpSocket costs
+// a FIONREAD ioctl before every read, a ring buffer copy and its own state machine per event; at tens of
+// thousands of requests a second that was a fifth of the agent's CPU. Input is buffered up to kConnReadLimit,
+// then the connection stops reading until it is drained (TCP pushes back on the peer). Output goes straight
+// to the kernel; only what the kernel does not take is buffered. Event-loop thread only.
+#pragma once
+
+#include "result.h"
+
+#include <QByteArray>
+#include <QHostAddress>
+#include <QObject>
+
+class QSocketNotifier;
+
+namespace lanes {
+
+constexpr qsizetype kConnReadLimit = 64 * 1024; // buffered input; reading pauses beyond it
+constexpr qsizetype kConnReadChunk = 64 * 1024; // the most one read() takes
+
+class TcpConn final : public QObject
+{
+    Q_OBJECT
+public:
+    // A connected socket: takes `fd` (made non-blocking, TCP_NODELAY) and closes it when deleted.
+    static TcpConn* adopt(int fd, QObject* parent = nullptr);
+    // A non-blocking connect, with SO_MARK `mark` when not 0. connected() follows, or disconnected() with an
+    // errorString(); a connect that fails at once returns the error.
+    static Result<TcpConn*> connectTo(const QHostAddress& address, quint16 port, int mark = 0,
+                                      QObject* parent = nullptr);
+    ~TcpConn() override;
+
+    bool isConnecting() const { return m_state == State::Connecting; }
+    bool isConnected() const { return m_state == State::Connected; }
+    int descriptor() const { return m_fd; }
+    QString errorString() const { return m_error; }
+    QHostAddress peerAddress() const;
+    quint16 peerPort() const;
+
+    qsizetype bytesAvailable() const { return m_in.size(); }
+    // Buffered input (at most `max` bytes), handed over without a copy when it is all of it.
+    QByteArray read(qsizetype max);
+    QByteArray readAll() { return read(m_in.size()); }
+    qsizetype bytesToWrite() const { return m_out.size() - m_outPos; }
+    // Sends what the kernel takes now and queues the rest; returns the bytes sent now (bytesWritten() reports
+    // the rest as it goes). Errors surface as disconnected(), never from here.
+    qint64 write(QByteArrayView data);
+
+    // Closes once the buffered output is out (disconnected() then). Input already buffered stays readable.
+    void disconnectFromHost();
+    enum class Abort { Close, Reset };
+    // Closes now, dropping buffered output; Reset sends an RST, so the socket leaves no TIME_WAIT behind.
+    void abort(Abort how = Abort::Close);
+    // Gives the descriptor up (for a QTcpSocket to take over); buffered input must have been read first.
+    int takeDescriptor();
+
+signals:
+    void connected();
+    void readyRead();
+    void bytesWritten(qint64 bytes); // buffered output that the kernel took later
+    // The peer closed, an error, or our own close. Emitted once; buffered input can still be read.
+    void disconnected();
+
+private:
+    enum class State { Connecting, Connected, Closed };
+    explicit TcpConn(int fd, State state, QObject* parent);
+    void onReadable();
+    void onWritable();
+    bool sendBuffered(); // false: the connection failed
+    void finishConnect();
+    void closeWithError(const QString& why);
+    void closeDescriptor();
+    void updateReadNotifier();
+
+    int m_fd;
+    State m_state;
+    QSocketNotifier* m_readNotifier;
+    QSocketNotifier* m_writeNotifier;
+    QByteArray m_in;
+    QByteArray m_out;
+    qsizetype m_outPos = 0; // of m_out, bytes already sent
+    bool m_closeWhenFlushed = false;
+    bool m_eof = false;
+    QString m_error;
+};
+
+// Disables Nagle and sets the kernel's buffers as every lanes hop wants them.
+void tuneDescriptor(int fd);
+
+} // namespace lanes

@@ -1,0 +1,318 @@
+// TcpConn against real loopback peers (QTcpSocket on the other end), under the epoll dispatcher the servers
+// run: a round trip, a write larger than the kernel takes (buffered, reported, delivered intact), reading
+// that pauses at the limit, a close that flushes first, a peer's close with input still buffered, a refused
+// connect, a reset that leaves no TIME_WAIT, a write to a reset peer, and handing the descriptor to a
+// QTcpSocket.
+#include "epolldispatcher.h"
+#include "tcpconn.h"
+
+#include <QCryptographicHash>
+#include <QFile>
+#include <QSignalSpy>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTest>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+using lanes::TcpConn;
+
+namespace {
+
+// Accepted descriptors, raw (for adopt()), or as QTcpSockets.
+class Server final : public QTcpServer
+{
+public:
+    bool raw = false;
+    QList<int> fds;
+
+protected:
+    void incomingConnection(qintptr fd) override
+    {
+        if (raw) {
+            fds.append(int(fd));
+            return;
+        }
+        QTcpServer::incomingConnection(fd);
+    }
+};
+
+QByteArray pattern(qsizetype size)
+{
+    QByteArray out(size, Qt::Uninitialized);
+    for (qsizetype i = 0; i < size; ++i)
+        out[i] = char((i * 7 + i / 4096) & 0xff);
+    return out;
+}
+
+// TIME_WAIT sockets on this machine with `port` at either end (/proc/net/tcp, state 06).
+int timeWaitOn(quint16 port)
+{
+    QFile table(QStringLiteral("/proc/net/tcp"));
+    if (!table.open(QIODevice::ReadOnly))
+        return -1;
+    const QByteArray suffix = ':' + QByteArray::number(port, 16).toUpper().rightJustified(4, '0');
+    int n = 0;
+    for (const QByteArray& line : table.readAll().split('\n')) {
+        const QList<QByteArray> f = line.simplified().split(' ');
+        if (f.size() > 3 && f[3] == "06" && (f[1].endsWith(suffix) || f[2].endsWith(suffix)))
+            ++n;
+    }
+    return n;
+}
+
+} // namespace
+
+class TstTcpConn : public QObject
+{
+    Q_OBJECT
+private slots:
+    void init();
+    void cleanup();
+    void aRoundTripBothWays();
+    void anAdoptedDescriptorIsNonBlockingAndTuned();
+    void aLargeWriteIsBufferedReportedAndDeliveredIntact();
+    void readingPausesAtTheLimitAndResumes();
+    void disconnectFromHostFlushesFirst();
+    void thePeersCloseLeavesBufferedInputReadable();
+    void aRefusedConnectSaysSo();
+    void aResetLeavesNoTimeWait();
+    void writingToAResetPeerEndsInDisconnected();
+    void theDescriptorMovesToAQTcpSocket();
+
+private:
+    // A TcpConn connected to m_server, and the server's side of it.
+    std::pair<TcpConn*, QTcpSocket*> connectedPair();
+
+    Server* m_server = nullptr;
+};
+
+void TstTcpConn::init()
+{
+    m_server = new Server;
+    QVERIFY(m_server->listen(QHostAddress::LocalHost));
+}
+
+void TstTcpConn::cleanup()
+{
+    delete m_server;
+}
+
+std::pair<TcpConn*, QTcpSocket*> TstTcpConn::connectedPair()
+{
+    auto conn = TcpConn::connectTo(QHostAddress::LocalHost, m_server->serverPort(), 0, this);
+    if (!conn)
+        return {};
+    if (!QTest::qWaitFor([&] { return (*conn)->isConnected() && m_server->hasPendingConnections(); }, 5000))
+        return {};
+    QTcpSocket* peer = m_server->nextPendingConnection();
+    peer->setParent(*conn);
+    return {*conn, peer};
+}
+
+void TstTcpConn::aRoundTripBothWays()
+{
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    QCOMPARE(conn->peerAddress(), QHostAddress(QHostAddress::LocalHost));
+    QCOMPARE(conn->peerPort(), m_server->serverPort());
+    QCOMPARE(conn->write("GET / HTTP/1.1\r\n\r\n"), qint64(18)); // straight to the kernel
+    QCOMPARE(conn->bytesToWrite(), 0);
+    QTRY_COMPARE(peer->bytesAvailable(), qint64(18));
+    QCOMPARE(peer->readAll(), QByteArray("GET / HTTP/1.1\r\n\r\n"));
+    QSignalSpy ready(conn, &TcpConn::readyRead);
+    peer->write("HTTP/1.1 204 No Content\r\n\r\n");
+    QTRY_VERIFY(!ready.isEmpty());
+    QCOMPARE(conn->readAll(), QByteArray("HTTP/1.1 204 No Content\r\n\r\n"));
+    QCOMPARE(conn->bytesAvailable(), 0);
+    delete conn;
+}
+
+void TstTcpConn::anAdoptedDescriptorIsNonBlockingAndTuned()
+{
+    m_server->raw = true;
+    QTcpSocket client;
+    client.connectToHost(QHostAddress::LocalHost, m_server->serverPort());
+    QTRY_COMPARE(m_server->fds.size(), 1);
+    TcpConn* conn = TcpConn::adopt(m_server->fds.first(), this);
+    QVERIFY(conn->isConnected());
+    QSignalSpy ready(conn, &TcpConn::readyRead);
+    QCOMPARE(conn->read(10), QByteArray()); // nothing yet, and no blocking read
+    QTRY_COMPARE(client.state(), QAbstractSocket::ConnectedState);
+    client.write("ping");
+    QTRY_COMPARE(conn->bytesAvailable(), 4);
+    QCOMPARE(conn->read(2), QByteArray("pi"));
+    QCOMPARE(conn->read(10), QByteArray("ng"));
+    int nodelay = 0;
+    socklen_t length = sizeof nodelay;
+    QCOMPARE(::getsockopt(conn->descriptor(), IPPROTO_TCP, TCP_NODELAY, &nodelay, &length), 0);
+    QCOMPARE(nodelay, 1);
+    delete conn;
+}
+
+void TstTcpConn::aLargeWriteIsBufferedReportedAndDeliveredIntact()
+{
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    peer->setReadBufferSize(64 * 1024); // the peer reads slowly: the kernel's buffers fill
+    const QByteArray payload = pattern(16 * 1024 * 1024);
+    qint64 reported = 0;
+    connect(conn, &TcpConn::bytesWritten, this, [&](qint64 n) { reported += n; });
+    const qint64 direct = conn->write(payload);
+    QVERIFY(direct < payload.size());
+    QCOMPARE(conn->bytesToWrite(), payload.size() - direct);
+    QCryptographicHash received(QCryptographicHash::Sha256);
+    qint64 total = 0;
+    connect(peer, &QTcpSocket::readyRead, this, [&, peer = peer] {
+        const QByteArray chunk = peer->readAll();
+        received.addData(chunk);
+        total += chunk.size();
+    });
+    QTRY_COMPARE_WITH_TIMEOUT(total, payload.size(), 20000);
+    QCOMPARE(direct + reported, payload.size()); // every byte accounted for exactly once
+    QCOMPARE(conn->bytesToWrite(), 0);
+    QCOMPARE(received.result(), QCryptographicHash::hash(payload, QCryptographicHash::Sha256));
+    delete conn;
+}
+
+void TstTcpConn::readingPausesAtTheLimitAndResumes()
+{
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    const QByteArray payload = pattern(4 * 1024 * 1024);
+    peer->write(payload);
+    // Nobody reads: the connection buffers up to its limit and stops; the rest waits in the kernel.
+    QTRY_COMPARE(conn->bytesAvailable(), lanes::kConnReadLimit);
+    QTest::qWait(100); // the readiness of the rest must not grow the buffer
+    QCOMPARE(conn->bytesAvailable(), lanes::kConnReadLimit);
+    QByteArray got;
+    while (got.size() < payload.size()) {
+        got += conn->readAll();
+        QTRY_VERIFY_WITH_TIMEOUT(conn->bytesAvailable() > 0 || got.size() == payload.size(), 5000);
+    }
+    QCOMPARE(got, payload);
+    delete conn;
+}
+
+void TstTcpConn::disconnectFromHostFlushesFirst()
+{
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    peer->setReadBufferSize(64 * 1024);
+    const QByteArray payload = pattern(8 * 1024 * 1024);
+    conn->write(payload);
+    QVERIFY(conn->bytesToWrite() > 0);
+    QSignalSpy closed(conn, &TcpConn::disconnected);
+    conn->disconnectFromHost();
+    QCOMPARE(closed.size(), 0); // not before the output is out
+    QByteArray got;
+    bool peerSawEnd = false;
+    connect(peer, &QTcpSocket::readyRead, this, [&, peer = peer] { got += peer->readAll(); });
+    connect(peer, &QTcpSocket::disconnected, this, [&] { peerSawEnd = true; });
+    QTRY_VERIFY_WITH_TIMEOUT(peerSawEnd, 20000);
+    got += peer->readAll();
+    QCOMPARE(got.size(), payload.size());
+    QCOMPARE(got, payload);
+    QCOMPARE(closed.size(), 1);
+    QVERIFY(!conn->isConnected());
+    delete conn;
+}
+
+void TstTcpConn::thePeersCloseLeavesBufferedInputReadable()
+{
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    QSignalSpy closed(conn, &TcpConn::disconnected);
+    peer->write("last words");
+    peer->disconnectFromHost();
+    QTRY_COMPARE(closed.size(), 1);
+    QVERIFY(conn->errorString().isEmpty()); // an orderly close
+    QCOMPARE(conn->readAll(), QByteArray("last words"));
+    QCOMPARE(conn->write("too late"), qint64(0));
+    QTest::qWait(50);
+    QCOMPARE(closed.size(), 1); // once
+    delete conn;
+}
+
+void TstTcpConn::aRefusedConnectSaysSo()
+{
+    const quint16 port = m_server->serverPort();
+    m_server->close(); // nothing listens there now
+    auto conn = TcpConn::connectTo(QHostAddress::LocalHost, port);
+    if (!conn) { // refused at once
+        QVERIFY2(conn.error().message.contains(u"refused"), qPrintable(conn.error().message));
+        return;
+    }
+    QSignalSpy closed(*conn, &TcpConn::disconnected);
+    (*conn)->write("queued while connecting");
+    QTRY_COMPARE(closed.size(), 1);
+    QVERIFY2((*conn)->errorString().contains(u"refused"), qPrintable((*conn)->errorString()));
+    QVERIFY(!(*conn)->isConnected());
+    delete *conn;
+}
+
+void TstTcpConn::aResetLeavesNoTimeWait()
+{
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    peer->setParent(this);
+    QSignalSpy silent(conn, &TcpConn::disconnected);
+    conn->abort(TcpConn::Abort::Reset);
+    QCOMPARE(silent.size(), 0); // the caller knows; nobody is told
+    QTRY_COMPARE(peer->state(), QAbstractSocket::UnconnectedState);
+    QCOMPARE(peer->error(), QAbstractSocket::RemoteHostClosedError); // Qt reports a reset as this too
+    QCOMPARE(timeWaitOn(m_server->serverPort()), 0);
+    delete peer;
+    delete conn;
+}
+
+void TstTcpConn::writingToAResetPeerEndsInDisconnected()
+{
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    QSignalSpy closed(conn, &TcpConn::disconnected);
+    const linger reset{1, 0};
+    ::setsockopt(int(peer->socketDescriptor()), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    peer->abort(); // an RST on its way
+    const QByteArray chunk = pattern(256 * 1024);
+    for (int i = 0; i < 64 && closed.isEmpty(); ++i) {
+        conn->write(chunk); // no SIGPIPE, no error from here
+        QTest::qWait(5);
+    }
+    QTRY_COMPARE(closed.size(), 1);
+    QVERIFY2(!conn->errorString().isEmpty(), "a reset is an error, not an orderly close");
+    delete conn;
+}
+
+void TstTcpConn::theDescriptorMovesToAQTcpSocket()
+{
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    peer->setParent(this);
+    peer->write("early");
+    QTRY_COMPARE(conn->bytesAvailable(), 5);
+    const QByteArray already = conn->readAll();
+    QTcpSocket socket;
+    QVERIFY(socket.setSocketDescriptor(conn->takeDescriptor()));
+    QCOMPARE(conn->descriptor(), -1);
+    delete conn; // must not close the descriptor it gave away
+    peer->write(" and late");
+    QTRY_COMPARE(socket.bytesAvailable(), 9);
+    QCOMPARE(already + socket.readAll(), QByteArray("early and late"));
+    socket.write("back");
+    QTRY_COMPARE(peer->bytesAvailable(), 4);
+    QCOMPARE(peer->readAll(), QByteArray("back"));
+    delete peer;
+}
+
+int main(int argc, char** argv)
+{
+    lanes::installEpollDispatcher();
+    QCoreApplication app(argc, argv);
+    TstTcpConn test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "tst_tcpconn.moc"
