@@ -14,6 +14,7 @@ HttpConnection::HttpConnection(TcpConn* client, quint16 port, Router router, Mux
       m_router(std::move(router)), m_mux(mux), m_app(app), m_notHttp(std::move(notHttp))
 {
     client->setParent(this);
+    m_parser.forwardOnly();
     connect(client, &TcpConn::readyRead, this, &HttpConnection::onClientData);
     connect(client, &TcpConn::bytesWritten, this, [this] {
         flush();
@@ -164,9 +165,9 @@ void HttpConnection::parseRequests()
             startExchange();
             break;
         case http::Parser::Event::Body: {
-            const QByteArray body = m_parser.takeBody();
+            const QByteArray raw = m_parser.takeConsumed(); // chunk framing included, as the client sent it
             if (m_current)
-                sendToUpstream(*m_current, m_current->head.chunked ? http::encodeChunk(body) : body);
+                sendToUpstream(*m_current, raw);
             break;
         }
         case http::Parser::Event::End: {
@@ -174,8 +175,7 @@ void HttpConnection::parseRequests()
             m_current = nullptr;
             if (!ex)
                 break;
-            if (ex->head.chunked)
-                sendToUpstream(*ex, http::lastChunk(m_parser.trailers()));
+            sendToUpstream(*ex, m_parser.takeConsumed()); // the last chunk and trailers, if chunked
             ex->requestDone = true;
             for (const QPointer<Stream>& mirror : ex->mirrors)
                 if (mirror)
@@ -237,7 +237,8 @@ void HttpConnection::startExchange()
             ex.mirrors << copy;
         }
     }
-    sendToUpstream(ex, http::serializeHead(ex.head, http::Parser::Mode::Request));
+    // The head as the client sent it: the parser has checked it strictly, so its bytes are safe to forward.
+    sendToUpstream(ex, m_parser.takeConsumed());
 }
 
 void HttpConnection::sendToUpstream(Exchange& ex, const QByteArray& bytes)

@@ -18,6 +18,7 @@ void HttpConnection::attachApp(Exchange& ex, bool retrying)
     ex.app = *socket;
     ex.app->setParent(this);
     ex.response = std::make_unique<http::Parser>(http::Parser::Mode::Response);
+    ex.response->forwardOnly();
     ex.response->setRequestMethod(ex.head.method);
     Exchange* p = &ex;
     connect(ex.app, &TcpConn::readyRead, this, [this, p] { onAppData(p); });
@@ -50,8 +51,6 @@ void HttpConnection::onAppData(Exchange* ex)
                          QStringLiteral("the app's response is malformed: ") + ex->response->errorMessage());
             return;
         }
-        if (event == http::Parser::Event::Body)
-            ex->response->takeBody();
         if (event == http::Parser::Event::Head && ex->response->head().upgrade) {
             ex->out += ex->response->takeConsumed(); // two statements: the order matters
             ex->out += ex->response->takeUnparsed();

@@ -123,49 +123,59 @@ Parser::Event Parser::parseHead()
     if (end < 0)
         return Event::NeedMore;
     const QByteArrayView head(m_buffer.constData() + m_pos, end - m_pos);
-    if (head.contains('\r') && QByteArray(head.toByteArray()).replace("\r\n", "").contains('\r'))
-        return fail(400, "http.bare_cr", QStringLiteral("a bare CR in the head"));
-    const QList<QByteArray> lines = head.toByteArray().split('\n');
-    if (lines.size() - 1 > kMaxHeaderLines)
+    // One pass over the head, without copies: every CR must start a CRLF and every LF must end one.
+    int lineCount = 1;
+    for (qsizetype i = 0; i < head.size(); ++i) {
+        if (head[i] == '\r' && (i + 1 == head.size() || head[i + 1] != '\n'))
+            return fail(400, "http.bare_cr", QStringLiteral("a bare CR in the head"));
+        if (head[i] == '\n') {
+            if (i == 0 || head[i - 1] != '\r')
+                return fail(400, "http.bare_lf", QStringLiteral("a bare LF in the head"));
+            ++lineCount;
+        }
+    }
+    if (lineCount - 1 > kMaxHeaderLines)
         return fail(431, "http.too_many_headers",
                     QStringLiteral("more than %1 header lines").arg(kMaxHeaderLines));
-    QList<QByteArrayView> clean;
-    for (qsizetype i = 0; i < lines.size(); ++i) {
-        const QByteArray& line = lines[i];
-        const bool last = i == lines.size() - 1;
-        if (!last && !line.endsWith('\r'))
-            return fail(400, "http.bare_lf", QStringLiteral("a bare LF in the head"));
-        clean.append(last ? QByteArrayView(line) : QByteArrayView(line).chopped(1));
-    }
+    qsizetype lineEnd = head.indexOf("\r\n");
+    const QByteArrayView startLine = lineEnd < 0 ? head : head.first(lineEnd);
     Head h;
-    const QList<QByteArray> start = clean.first().toByteArray().split(' ');
+    const qsizetype sp1 = startLine.indexOf(' ');
+    const qsizetype sp2 = sp1 < 0 ? -1 : startLine.indexOf(' ', sp1 + 1);
     if (m_mode == Mode::Request) {
-        if (start.size() != 3 || !isToken(start[0]) || start[1].isEmpty())
+        // Exactly three parts: "METHOD SP target SP version".
+        if (sp1 <= 0 || sp2 < 0 || startLine.indexOf(' ', sp2 + 1) >= 0 || !isToken(startLine.first(sp1)) ||
+            sp2 == sp1 + 1)
             return fail(400, "http.bad_request_line", QStringLiteral("malformed request line"));
-        h.method = start[0];
-        h.target = start[1];
-        h.version = start[2];
+        h.method = startLine.first(sp1).toByteArray();
+        h.target = startLine.sliced(sp1 + 1, sp2 - sp1 - 1).toByteArray();
+        h.version = startLine.sliced(sp2 + 1).toByteArray();
     } else {
-        if (start.size() < 2 || start[1].size() != 3)
+        const QByteArrayView code =
+            sp1 < 0 ? QByteArrayView()
+                    : startLine.sliced(sp1 + 1, (sp2 < 0 ? startLine.size() : sp2) - sp1 - 1);
+        if (sp1 < 0 || code.size() != 3)
             return fail(502, "http.bad_status_line", QStringLiteral("malformed status line"));
         bool ok = false;
-        h.version = start[0];
-        h.status = start[1].toInt(&ok);
+        h.version = startLine.first(sp1).toByteArray();
+        h.status = code.toInt(&ok);
         if (!ok || h.status < 100)
             return fail(502, "http.bad_status_line", QStringLiteral("malformed status code"));
-        const QByteArray statusLine = clean.first().toByteArray();
-        const qsizetype second = statusLine.indexOf(' ', statusLine.indexOf(' ') + 1);
-        h.reason = second < 0 ? QByteArray() : statusLine.mid(second + 1);
+        h.reason = sp2 < 0 ? QByteArray() : startLine.sliced(sp2 + 1).toByteArray();
     }
     if (h.version != "HTTP/1.1" && h.version != "HTTP/1.0")
         return fail(m_mode == Mode::Request ? 400 : 502, "http.bad_version",
                     QStringLiteral("unsupported version"));
     QString why;
-    for (qsizetype i = 1; i < clean.size(); ++i) {
-        if (clean[i].contains(':') && clean[i].indexOf(':') > 0 &&
-            (clean[i].at(clean[i].indexOf(':') - 1) == ' ' || clean[i].at(clean[i].indexOf(':') - 1) == '\t'))
+    h.headers.reserve(lineCount - 1);
+    while (lineEnd >= 0) {
+        const qsizetype from = lineEnd + 2;
+        lineEnd = head.indexOf("\r\n", from);
+        const QByteArrayView line = head.sliced(from, (lineEnd < 0 ? head.size() : lineEnd) - from);
+        const qsizetype colon = line.indexOf(':');
+        if (colon > 0 && (line[colon - 1] == ' ' || line[colon - 1] == '\t'))
             return fail(400, "http.space_before_colon", QStringLiteral("whitespace before a header's colon"));
-        if (!parseHeaderLine(clean[i], h.headers, why))
+        if (!parseHeaderLine(line, h.headers, why))
             return fail(400, "http.bad_header", why);
     }
     m_pos = end + 4;
@@ -257,7 +267,8 @@ Parser::Event Parser::next()
         case State::BodyToEof: {
             if (buffered() == 0)
                 return Event::NeedMore;
-            m_body = m_buffer.mid(m_pos);
+            if (m_copyBodies)
+                m_body = m_buffer.mid(m_pos);
             m_pos = m_buffer.size();
             return Event::Body;
         }
@@ -322,7 +333,8 @@ Parser::Event Parser::takeBody(State afterwards)
     if (buffered() == 0)
         return Event::NeedMore;
     const qsizetype n = qsizetype(qMin<qint64>(m_remaining, buffered()));
-    m_body = m_buffer.mid(m_pos, n);
+    if (m_copyBodies)
+        m_body = m_buffer.mid(m_pos, n);
     m_pos += n;
     m_remaining -= n;
     if (m_remaining == 0)
@@ -336,31 +348,6 @@ bool Parser::finishAtEof()
         return false;
     m_state = State::Start;
     return true;
-}
-
-QByteArray serializeHead(const Head& head, Parser::Mode mode)
-{
-    QByteArray out;
-    if (mode == Parser::Mode::Request)
-        out = head.method + ' ' + head.target + ' ' + head.version + "\r\n";
-    else
-        out = head.version + ' ' + QByteArray::number(head.status) + ' ' + head.reason + "\r\n";
-    for (const HeaderView& h : head.headers)
-        out += h.name + ": " + h.value + "\r\n";
-    return out + "\r\n";
-}
-
-QByteArray encodeChunk(const QByteArray& data)
-{
-    return data.isEmpty() ? QByteArray() : QByteArray::number(data.size(), 16) + "\r\n" + data + "\r\n";
-}
-
-QByteArray lastChunk(const QList<HeaderView>& trailers)
-{
-    QByteArray out = "0\r\n";
-    for (const HeaderView& h : trailers)
-        out += h.name + ": " + h.value + "\r\n";
-    return out + "\r\n";
 }
 
 QByteArray reasonPhrase(int status)

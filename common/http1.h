@@ -1,7 +1,8 @@
-// A strict, bounded, incremental HTTP/1.1 message parser (requests and responses) and the serializers the
-// agent and lanesd forward with. Strict where smuggling lives: both Content-Length and Transfer-Encoding, a
-// duplicate Content-Length, a bad chunk size, obs-fold, whitespace before a colon and a bare CR or LF are
-// 400s. Every limit is a named constant and every rejection is counted. Plain value; any thread.
+// A strict, bounded, incremental HTTP/1.1 message parser (requests and responses). The agent and lanesd
+// forward a message's bytes exactly as they came (takeConsumed) once the parser has passed them. Strict where
+// smuggling lives: both Content-Length and Transfer-Encoding, a duplicate Content-Length, a bad chunk size,
+// obs-fold, whitespace before a colon and a bare CR or LF are 400s. Every limit is a named constant and every
+// rejection is counted. Plain value; any thread.
 #pragma once
 
 #include "httpfilter.h"
@@ -52,6 +53,9 @@ public:
     // A response whose body runs to the end of the connection: the peer closed, so it ended.
     bool finishAtEof();
 
+    // Body events without a copy of the body, for a caller that forwards takeConsumed() instead.
+    void forwardOnly() { m_copyBodies = false; }
+
     const Head& head() const { return m_head; }
     QByteArray takeBody() { return std::exchange(m_body, {}); }
     const QList<HeaderView>& trailers() const { return m_trailers; }
@@ -88,13 +92,11 @@ private:
     QList<HeaderView> m_trailers;
     qint64 m_remaining = 0;
     bool m_inMessage = false;
+    bool m_copyBodies = true;
     int m_errorStatus = 0;
     QString m_errorMessage;
 };
 
-QByteArray serializeHead(const Head& head, Parser::Mode mode);
-QByteArray encodeChunk(const QByteArray& data);
-QByteArray lastChunk(const QList<HeaderView>& trailers);
 // A complete response that closes the connection, with `lanes-error: why`.
 QByteArray errorResponse(int status, const QString& why);
 QByteArray reasonPhrase(int status);

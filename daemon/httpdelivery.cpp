@@ -12,6 +12,7 @@ HttpDelivery::HttpDelivery(Stream* stream, UpstreamPool* pool, int localPort, QO
     : QObject(parent), m_stream(stream), m_pool(pool), m_localPort(localPort)
 {
     m_clock.start();
+    m_response.forwardOnly();
     m_response.setRequestMethod(QByteArray::fromStdString(stream->meta().method()));
     connect(stream, &Stream::dataReceived, this, &HttpDelivery::onStreamData);
     connect(stream, &Stream::peerFinished, this, [this] { m_requestDone = true; });
@@ -76,7 +77,6 @@ void HttpDelivery::onLocalData()
                 more = false;
                 break;
             case http::Parser::Event::Body:
-                m_response.takeBody();
                 break;
             case http::Parser::Event::Error:
                 m_stream->write(m_response.takeConsumed());
