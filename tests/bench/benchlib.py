@@ -1,5 +1,6 @@
 """Shared pieces of the lanes benchmarks: wrk runs and their parsing, HAProxy processes (a fast app that answers
 by itself, a header router), and the section of docs/benchmarks.md that a benchmark owns."""
+import os
 import re
 import socket
 import subprocess
@@ -28,6 +29,29 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cpu_seconds(pid=None):
+    """CPU seconds (user, system) used so far by process `pid`, or by the whole machine (every state but idle
+    and iowait) when pid is None."""
+    tick = os.sysconf("SC_CLK_TCK")
+    if pid is None:
+        v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        return (v[0] + v[1]) / tick, (sum(v) - v[0] - v[1] - v[3] - v[4]) / tick
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(f[11]) / tick, int(f[12]) / tick
+
+
+def wrk_with_cpu(url, connections, seconds, netns, pid):
+    """wrk, plus the CPU microseconds per request of process `pid` (proc_us) and of the whole machine
+    (machine_us) while it ran."""
+    p0, m0 = cpu_seconds(pid), cpu_seconds()
+    result = wrk(url, connections, seconds, netns)
+    p1, m1 = cpu_seconds(pid), cpu_seconds()
+    n = result["rps"] * seconds
+    result["proc_us"] = (sum(p1) - sum(p0)) / n * 1e6
+    result["machine_us"] = (sum(m1) - sum(m0)) / n * 1e6
+    return result
 
 
 def wrk(url, connections, seconds, netns=None, headers=()):
