@@ -31,6 +31,7 @@ HttpConnection::HttpConnection(TcpConn* client, quint16 port, Router router, Mux
     connect(&m_headTimer, &QTimer::timeout, this, [this] {
         if (!m_headDeadline.hasExpired()) { // re-armed by a later request: wait for the rest
             m_headTimer.start(int(m_headDeadline.remainingTime()));
+            m_headTimerDue = m_headDeadline;
             return;
         }
         if (!m_detected) { // nothing said: maybe a protocol where the server speaks first
@@ -63,8 +64,10 @@ void HttpConnection::armHeadTimer(int ms)
     // Every request re-arms it; moving a deadline is cheaper than restarting a Qt timer, so the timer only
     // starts when it would fire too late, and when it fires early it waits out the rest.
     m_headDeadline.setRemainingTime(ms);
-    if (!m_headTimer.isActive() || m_headTimer.remainingTime() > ms)
+    if (!m_headTimer.isActive() || m_headTimerDue > m_headDeadline) {
         m_headTimer.start(ms);
+        m_headTimerDue = m_headDeadline;
+    }
 }
 
 HttpConnection::~HttpConnection()
@@ -224,7 +227,6 @@ void HttpConnection::startExchange()
     const Route route = m_router(ex.head);
     qCDebug(lcAgent) << this << "request" << m_requests << ex.head.method << ex.head.target << "->"
                      << (route.sessionId.isEmpty() ? QStringLiteral("app") : route.sessionId);
-    emit routed(route, ex.head.method, ex.head.target);
     if (route.sessionId.isEmpty() || !m_mux || !m_mux->link()->isOpen())
         attachApp(ex, false);
     else

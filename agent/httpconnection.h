@@ -57,7 +57,7 @@ v1::StreamMeta requestMeta(const QString& sessionId, quint16 port, const QByteAr
     return meta;
 }
 
-class HttpConnection final : public QObject
+class HttpConnection final : public QObject, private TcpConn::Observer
 {
     Q_OBJECT
 public:
@@ -69,9 +69,6 @@ public:
     HttpConnection(TcpConn* client, quint16 port, Router router, Mux* mux, UpstreamPool* app,
                    RawFallback notHttp, QObject* parent = nullptr);
     ~HttpConnection() override;
-
-signals:
-    void routed(const lanes::agent::Route& route, const QByteArray& method, const QByteArray& target);
 
 private:
     struct Exchange;
@@ -93,6 +90,11 @@ private:
     void closeAll();
     void armHeadTimer(int ms);
     Exchange* find(Exchange* ex) const;
+    Exchange* withApp(const TcpConn* app) const;
+    // The app connections' events (TcpConn::Observer).
+    void connReadyRead(TcpConn* conn) override;
+    void connBytesWritten(TcpConn* conn, qint64 bytes) override;
+    void connDisconnected(TcpConn* conn) override;
 
     TcpConn* m_client;
     std::string m_peer; // "address:port" of the client, for stream metas
@@ -106,6 +108,7 @@ private:
     Exchange* m_current = nullptr; // the request being read
     QTimer m_headTimer;            // fires at or before m_headDeadline (armHeadTimer)
     QDeadlineTimer m_headDeadline;
+    QDeadlineTimer m_headTimerDue; // when m_headTimer fires (asking the dispatcher costs more)
     bool m_detected = false;
     bool m_stopReading = false;
     bool m_closing = false;

@@ -20,9 +20,9 @@ struct HttpConnection::Exchange
     QPointer<Stream> stream;
     TcpConn* app = nullptr;
     bool appReused = false;
-    QList<QPointer<Stream>> mirrors; // copies of the request, whose responses are dropped
-    std::unique_ptr<http::Parser> response;
-    QByteArray replay; // what went upstream so far, while it fits kReplayLimit
+    QList<QPointer<Stream>> mirrors;      // copies of the request, whose responses are dropped
+    std::optional<http::Parser> response; // the app's response (in place: one allocation less per request)
+    QByteArray replay;                    // what went upstream so far, while it fits kReplayLimit
     bool replayable = true;
 };
 

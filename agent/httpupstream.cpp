@@ -16,18 +16,41 @@ void HttpConnection::attachApp(Exchange& ex, bool retrying)
         return;
     }
     ex.app = *socket;
-    ex.app->setParent(this);
-    ex.response = std::make_unique<http::Parser>(http::Parser::Mode::Response);
+    // Not reparented: the exchange deletes it or gives it back on every path (and ~HttpConnection), and the
+    // observer, set and cleared without allocating, is cheaper than three signal connections per request.
+    ex.app->setObserver(this, this);
+    ex.response.emplace(http::Parser::Mode::Response);
     ex.response->forwardOnly();
     ex.response->setRequestMethod(ex.head.method);
-    Exchange* p = &ex;
-    connect(ex.app, &TcpConn::readyRead, this, [this, p] { onAppData(p); });
-    connect(ex.app, &TcpConn::disconnected, this, [this, p] { onAppClosed(p); });
-    connect(ex.app, &TcpConn::bytesWritten, this, [this] { onClientData(); });
     if (retrying)
         ex.app->write(ex.replay);
     if (ex.app->bytesAvailable() > 0)
-        onAppData(p);
+        onAppData(&ex);
+}
+
+HttpConnection::Exchange* HttpConnection::withApp(const TcpConn* app) const
+{
+    for (const auto& e : m_exchanges)
+        if (e->app == app)
+            return e.get();
+    return nullptr; // an app connection given up, whose events still come in before its deletion
+}
+
+void HttpConnection::connReadyRead(TcpConn* conn)
+{
+    if (Exchange* ex = withApp(conn))
+        onAppData(ex);
+}
+
+void HttpConnection::connDisconnected(TcpConn* conn)
+{
+    if (Exchange* ex = withApp(conn))
+        onAppClosed(ex);
+}
+
+void HttpConnection::connBytesWritten(TcpConn*, qint64)
+{
+    onClientData(); // the app took request bytes: more may be read from the client
 }
 
 void HttpConnection::onAppData(Exchange* ex)
@@ -65,7 +88,7 @@ void HttpConnection::onAppData(Exchange* ex)
             ex->responseDone = true;
             ex->closeAfter |= !ex->response->head().keepAlive;
             TcpConn* app = std::exchange(ex->app, nullptr);
-            app->disconnect(this);
+            app->setObserver(nullptr, nullptr);
             if (ex->requestDone && ex->response->head().keepAlive && ex->head.keepAlive)
                 m_app->release(app);
             else

@@ -140,7 +140,7 @@ void TcpConn::onReadable()
         ::recv(m_fd, scratch.data(), size_t(qMin(kConnReadChunk, kConnReadLimit - m_in.size())), 0);
     if (n > 0) {
         m_in.append(scratch.data(), n);
-        emit readyRead();
+        notifyReadyRead();
         return;
     }
     if (n == 0) { // the peer is done sending: close once our own output is out
@@ -195,12 +195,12 @@ void TcpConn::onWritable()
         return;
     const qsizetype sent = before - (m_out.size() - m_outPos);
     if (sent > 0)
-        emit bytesWritten(sent);
+        notifyBytesWritten(sent);
     if (!self || m_state != State::Connected || m_outPos < m_out.size())
         return;
     if (m_closeWhenFlushed) {
         closeDescriptor();
-        emit disconnected();
+        notifyDisconnected();
     }
 }
 
@@ -247,7 +247,7 @@ void TcpConn::finishConnect()
         m_writeNotifier->setEnabled(false);
     if (self && m_closeWhenFlushed && m_state == State::Connected && m_out.isEmpty()) {
         closeDescriptor();
-        emit disconnected();
+        notifyDisconnected();
     }
 }
 
@@ -260,7 +260,7 @@ void TcpConn::disconnectFromHost()
         return;
     }
     closeDescriptor();
-    emit disconnected();
+    notifyDisconnected();
 }
 
 void TcpConn::abort(Abort how)
@@ -270,6 +270,33 @@ void TcpConn::abort(Abort how)
         ::setsockopt(m_fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
     }
     closeDescriptor();
+}
+
+void TcpConn::setObserver(Observer* observer, QObject* context)
+{
+    m_observer = observer;
+    m_observerContext = context;
+}
+
+void TcpConn::notifyReadyRead()
+{
+    if (m_observer && m_observerContext)
+        m_observer->connReadyRead(this);
+    emit readyRead();
+}
+
+void TcpConn::notifyBytesWritten(qint64 bytes)
+{
+    if (m_observer && m_observerContext)
+        m_observer->connBytesWritten(this, bytes);
+    emit bytesWritten(bytes);
+}
+
+void TcpConn::notifyDisconnected()
+{
+    if (m_observer && m_observerContext)
+        m_observer->connDisconnected(this);
+    emit disconnected();
 }
 
 int TcpConn::takeDescriptor()
@@ -284,7 +311,7 @@ void TcpConn::closeWithError(const QString& why)
 {
     m_error = why;
     closeDescriptor();
-    emit disconnected();
+    notifyDisconnected();
 }
 
 void TcpConn::closeDescriptor()

@@ -11,6 +11,7 @@
 #include <QByteArray>
 #include <QHostAddress>
 #include <QObject>
+#include <QPointer>
 
 class QSocketNotifier;
 
@@ -55,6 +56,22 @@ public:
     // Gives the descriptor up (for a QTcpSocket to take over); buffered input must have been read first.
     int takeDescriptor();
 
+    // Told of readyRead, bytesWritten and disconnected (before the signals) by a direct call. For the user of
+    // a pooled connection, which changes with every exchange: connecting three signals per exchange and
+    // disconnecting them cost more than the rest of the exchange's bookkeeping. Never called once `context`
+    // is destroyed; setObserver(nullptr, nullptr) clears it.
+    class Observer
+    {
+    public:
+        virtual void connReadyRead(TcpConn* conn) = 0;
+        virtual void connBytesWritten(TcpConn* conn, qint64 bytes) = 0;
+        virtual void connDisconnected(TcpConn* conn) = 0;
+
+    protected:
+        ~Observer() = default;
+    };
+    void setObserver(Observer* observer, QObject* context);
+
 signals:
     void connected();
     void readyRead();
@@ -70,6 +87,9 @@ private:
     bool sendBuffered(); // false: the connection failed
     void finishConnect();
     void closeWithError(const QString& why);
+    void notifyReadyRead();
+    void notifyBytesWritten(qint64 bytes);
+    void notifyDisconnected();
     void closeDescriptor();
     void updateReadNotifier();
 
@@ -80,6 +100,8 @@ private:
     QByteArray m_in;
     QByteArray m_out;
     qsizetype m_outPos = 0; // of m_out, bytes already sent
+    Observer* m_observer = nullptr;
+    QPointer<QObject> m_observerContext;
     bool m_closeWhenFlushed = false;
     bool m_eof = false;
     QString m_error;

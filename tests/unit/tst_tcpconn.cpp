@@ -81,6 +81,7 @@ private slots:
     void aResetLeavesNoTimeWait();
     void writingToAResetPeerEndsInDisconnected();
     void theDescriptorMovesToAQTcpSocket();
+    void anObserverHearsEventsUntilItsContextGoes();
 
 private:
     // A TcpConn connected to m_server, and the server's side of it.
@@ -305,6 +306,49 @@ void TstTcpConn::theDescriptorMovesToAQTcpSocket()
     QTRY_COMPARE(peer->bytesAvailable(), 4);
     QCOMPARE(peer->readAll(), QByteArray("back"));
     delete peer;
+}
+
+namespace {
+
+struct Recorder final : TcpConn::Observer
+{
+    QStringList events;
+    void connReadyRead(TcpConn* conn) override
+    {
+        events << QStringLiteral("read %1").arg(conn->bytesAvailable());
+    }
+    void connBytesWritten(TcpConn*, qint64 bytes) override
+    {
+        events << QStringLiteral("written %1").arg(bytes);
+    }
+    void connDisconnected(TcpConn*) override { events << QStringLiteral("closed"); }
+};
+
+} // namespace
+
+void TstTcpConn::anObserverHearsEventsUntilItsContextGoes()
+{
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    Recorder recorder;
+    auto* context = new QObject;
+    conn->setObserver(&recorder, context);
+    QStringList order;
+    connect(conn, &TcpConn::readyRead, this, [&] { order << QStringLiteral("signal"); });
+    connect(conn, &TcpConn::readyRead, this, [&] { order << recorder.events.join(u','); }); // observer first
+    peer->write("abc");
+    QTRY_COMPARE(recorder.events, QStringList{QStringLiteral("read 3")});
+    QCOMPARE(order, (QStringList{QStringLiteral("signal"), QStringLiteral("read 3")}));
+    (void)conn->readAll();
+    delete context; // the observer's owner is gone: no more calls
+    peer->write("def");
+    QTRY_COMPARE(conn->bytesAvailable(), 3);
+    QCOMPARE(recorder.events.size(), 1);
+    conn->setObserver(&recorder, this);
+    peer->disconnectFromHost();
+    QTRY_COMPARE(recorder.events.last(), QStringLiteral("closed"));
+    conn->setObserver(nullptr, nullptr);
+    delete conn;
 }
 
 int main(int argc, char** argv)
