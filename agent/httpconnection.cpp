@@ -14,8 +14,10 @@ HttpConnection::HttpConnection(TcpConn* client, quint16 port, Router router, Mux
       m_router(std::move(router)), m_mux(mux), m_app(app), m_notHttp(std::move(notHttp))
 {
     client->setParent(this);
+    client->setHalfCloseAllowed(true);
     m_parser.forwardOnly();
     connect(client, &TcpConn::readyRead, this, &HttpConnection::onClientData);
+    connect(client, &TcpConn::readChannelFinished, this, &HttpConnection::onClientFinished);
     connect(client, &TcpConn::bytesWritten, this, [this] {
         flush();
         if (m_closing && m_client->bytesToWrite() == 0)
@@ -156,12 +158,48 @@ void HttpConnection::onClientData()
     parseRequests();
 }
 
+void HttpConnection::onClientFinished()
+{
+    // A half-close: the client is done sending and waits for its answers. Every complete request it sent is
+    // answered, then the connection closes (flush); a request the end cut short gets a 400 (cutShort).
+    count("agent.client_half_close");
+    if (!m_detected) {
+        handOffRaw("agent.not_http"); // too short to tell: the app has it whole, and decides
+        return;
+    }
+    if (!m_exchanges.empty() && m_exchanges.back()->tunnel) {
+        closeAll();
+        return;
+    }
+    onClientData();
+    flush();
+}
+
+void HttpConnection::cutShort()
+{
+    count("http.cut_short");
+    const QString why =
+        QStringLiteral("the client ended its side of the connection before the request was complete");
+    if (m_current) {
+        failExchange(m_current, 400, why);
+        return;
+    }
+    auto ex = std::make_unique<Exchange>();
+    ex->out = http::errorResponse(400, why);
+    ex->responseDone = ex->closeAfter = true;
+    m_exchanges.push_back(std::move(ex));
+    m_stopReading = true;
+    flush();
+}
+
 void HttpConnection::parseRequests()
 {
     // A pipelining client gets at most kMaxPipelined requests in flight; the rest waits in the socket.
     while (!m_stopReading && !congested() && (m_current || int(m_exchanges.size()) < kMaxPipelined)) {
         switch (m_parser.next()) {
         case http::Parser::Event::NeedMore:
+            if (m_client && m_client->atEnd() && (m_current || m_parser.buffered() > 0))
+                cutShort(); // no more is coming
             return;
         case http::Parser::Event::Head:
             armHeadTimer(http::kHeadTimeoutMs);
@@ -383,6 +421,10 @@ void HttpConnection::flush()
         if (int(m_exchanges.size()) == kMaxPipelined - 1)
             QMetaObject::invokeMethod(this, &HttpConnection::onClientData, Qt::QueuedConnection);
     }
+    // After a half-close, the connection ends once everything the client sent is answered.
+    if (!m_closing && m_client && m_client->atEnd() && m_exchanges.empty() && !m_current &&
+        m_parser.buffered() == 0)
+        m_closing = true;
     if (m_closing && m_client && m_client->bytesToWrite() == 0)
         m_client->disconnectFromHost();
 }

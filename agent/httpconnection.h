@@ -73,6 +73,8 @@ public:
 private:
     struct Exchange;
     void onClientData();
+    void onClientFinished();
+    void cutShort();
     // Not HTTP/1 (or silent): the connection goes to the fallback, with what was read so far.
     void handOffRaw(const char* counter, bool http2 = false);
     void parseRequests();

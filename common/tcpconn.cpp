@@ -143,10 +143,13 @@ void TcpConn::onReadable()
         notifyReadyRead();
         return;
     }
-    if (n == 0) { // the peer is done sending: close once our own output is out
+    if (n == 0) { // the peer is done sending: close once our own output is out, unless a half-close is wanted
         m_eof = true;
         updateReadNotifier();
-        disconnectFromHost();
+        if (m_halfClose)
+            emit readChannelFinished();
+        else
+            disconnectFromHost();
         return;
     }
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)

@@ -50,6 +50,10 @@ public:
 
     // Closes once the buffered output is out (disconnected() then). Input already buffered stays readable.
     void disconnectFromHost();
+    // When the peer is done sending (a half-close), emit readChannelFinished() and stay open for writing,
+    // instead of closing as soon as our output is out (the default).
+    void setHalfCloseAllowed(bool allowed) { m_halfClose = allowed; }
+    bool atEnd() const { return m_eof && m_in.isEmpty(); }
     enum class Abort { Close, Reset };
     // Closes now, dropping buffered output; Reset sends an RST, so the socket leaves no TIME_WAIT behind.
     void abort(Abort how = Abort::Close);
@@ -76,6 +80,7 @@ signals:
     void connected();
     void readyRead();
     void bytesWritten(qint64 bytes); // buffered output that the kernel took later
+    void readChannelFinished();      // the peer is done sending (setHalfCloseAllowed)
     // The peer closed, an error, or our own close. Emitted once; buffered input can still be read.
     void disconnected();
 
@@ -103,6 +108,7 @@ private:
     Observer* m_observer = nullptr;
     QPointer<QObject> m_observerContext;
     bool m_closeWhenFlushed = false;
+    bool m_halfClose = false;
     bool m_eof = false;
     QString m_error;
 };

@@ -54,6 +54,15 @@ def wrk_with_cpu(url, connections, seconds, netns, pid):
     return result
 
 
+def median_run(runs):
+    """The run with the median throughput, with the medians of the CPU figures of all runs."""
+    run = dict(sorted(runs, key=lambda run: run["rps"])[len(runs) // 2])
+    for key in ("proc_us", "machine_us"):
+        if key in run:
+            run[key] = sorted(r[key] for r in runs)[len(runs) // 2]
+    return run
+
+
 def wrk(url, connections, seconds, netns=None, headers=()):
     """Runs wrk and returns {rps, p50, p90, p99} (latencies in ms)."""
     threads = 1 if connections == 1 else 2

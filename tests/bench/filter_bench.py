@@ -13,8 +13,8 @@ import os
 import subprocess
 import time
 
-from benchlib import (ROOT, FastApp, Router, RpcClient, bench_args, free_port, pids_in_pod, plot, rss_kb, write_section, wrk,
-                      wrk_with_cpu)
+from benchlib import (ROOT, FastApp, Router, RpcClient, bench_args, free_port, median_run, pids_in_pod, plot, rss_kb,
+                      write_section, wrk, wrk_with_cpu)
 from lanesrun import Cluster
 
 URL = "http://fast-0:8080/"
@@ -33,15 +33,6 @@ def fixed_rate(port, connections, seconds):
     return result
 CLIENT = "lanes-client-0"
 ROUNDS = 5
-
-
-def median_run(runs):
-    """The run with the median throughput, with the medians of the CPU figures of all runs."""
-    run = dict(sorted(runs, key=lambda run: run["rps"])[len(runs) // 2])
-    for key in ("proc_us", "machine_us"):
-        if key in run:
-            run[key] = sorted(r[key] for r in runs)[len(runs) // 2]
-    return run
 
 
 def main():

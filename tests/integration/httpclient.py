@@ -62,21 +62,26 @@ def load(url, threads, n, lanes):
     print(json.dumps(counts))
 
 
-def raw(host, port, hexbytes):
+def raw(host, port, hexbytes, half=""):
     s = socket.create_connection((host, int(port)), timeout=10)
     s.sendall(bytes.fromhex(hexbytes))
-    data = b""
+    if half == "half":
+        s.shutdown(socket.SHUT_WR)  # done sending; the answer is still wanted
+    data, closed = b"", False
     try:
-        while b"\r\n" not in data:
+        # Half-closed: read to the end, which the server must bring once it has answered.
+        while half == "half" or b"\r\n" not in data:
             chunk = s.recv(4096)
             if not chunk:
+                closed = True
                 break
             data += chunk
     except socket.timeout:
         pass
     line = data.split(b"\r\n")[0].decode(errors="replace")
     status = int(line.split(" ")[1]) if line.startswith("HTTP/1.") else 0
-    print(json.dumps({"status": status, "line": line}))
+    body = data.partition(b"\r\n\r\n")[2].decode(errors="replace")
+    print(json.dumps({"status": status, "line": line, "closed": closed, "who": who(body)}))
 
 
 def expect(host, port):
@@ -116,7 +121,7 @@ def websocket(host, port, lane):
     print(json.dumps({"status": status, "accept": accept[0] if accept else "", "echoes": echoes}))
 
 
-def pipeline(host, port, n, lanes):
+def pipeline(host, port, n, lanes, half=False):
     s = socket.create_connection((host, int(port)), timeout=20)
     wire = b""
     for i in range(n):
@@ -125,6 +130,8 @@ def pipeline(host, port, n, lanes):
         wire += b"" if lane == "-" else f"x-lane: {lane}\r\n".encode()
         wire += b"\r\n"
     s.sendall(wire)
+    if half:
+        s.shutdown(socket.SHUT_WR)  # a half-close: every request is still answered, then the server closes
     data, answers = b"", []
     while len(answers) < n:
         head_end = data.find(b"\r\n\r\n")
@@ -140,6 +147,10 @@ def pipeline(host, port, n, lanes):
         if not chunk:
             break
         data += chunk
+    if half and len(answers) == n and not data:
+        s.settimeout(5)
+        if s.recv(1) == b"":
+            answers.append("<eof>")
     print(json.dumps(answers))
 
 
@@ -157,3 +168,5 @@ if __name__ == "__main__":
         websocket(*args)
     elif cmd == "pipeline":
         pipeline(args[0], args[1], int(args[2]), args[3:])
+    elif cmd == "pipeline-half":
+        pipeline(args[0], args[1], int(args[2]), args[3:], half=True)

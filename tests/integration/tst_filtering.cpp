@@ -5,8 +5,8 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QTcpSocket>
 #include <QTcpServer>
+#include <QTcpSocket>
 #include <QTest>
 
 #include <csignal>
@@ -24,6 +24,7 @@ private slots:
     void cleanup();
     void keepAliveConnectionMixesMatchedAndUnmatched();
     void threeSessionsUnderLoadGetOnlyTheirRequests();
+    void pipelinedRequestsAreAnsweredInOrder_data();
     void pipelinedRequestsAreAnsweredInOrder();
     void badRequestsGetTheirStatus_data();
     void badRequestsGetTheirStatus();
@@ -100,14 +101,16 @@ void TstFiltering::aFilterWithoutPortsStealsTheTargetsPortsFiltered()
                                   {{QStringLiteral("PORT"), QStringLiteral("8080")},
                                    {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
                                    {QStringLiteral("API_FLAVOUR"), QStringLiteral("local")}});
-    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-1:8080"),
-                                                           QStringLiteral("carol")})
-                                 .contains("\"who\": \"local\""),
-                             20000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        ClusterFixture::clientScript(
+            {QStringLiteral("mixed"), QStringLiteral("api-1:8080"), QStringLiteral("carol")})
+            .contains("\"who\": \"local\""),
+        20000);
     // Requests without the header still reach the deployed api: the steal is filtered, not whole.
-    const QByteArray others = ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-1:8080"),
-                                                            QStringLiteral("-"), QStringLiteral("dave")});
-    QVERIFY2(others.contains("\"who\": \"deployed\"") && !others.contains("\"who\": \"local\""), others.constData());
+    const QByteArray others = ClusterFixture::clientScript(
+        {QStringLiteral("mixed"), QStringLiteral("api-1:8080"), QStringLiteral("-"), QStringLiteral("dave")});
+    QVERIFY2(others.contains("\"who\": \"deployed\"") && !others.contains("\"who\": \"local\""),
+             others.constData());
     QVERIFY2(cli->state() == QProcess::Running, cli->readAll().constData());
     fixture.stopClis();
 }
@@ -157,16 +160,31 @@ void TstFiltering::threeSessionsUnderLoadGetOnlyTheirRequests()
     QCOMPARE(total, threads * perThread);
 }
 
+void TstFiltering::pipelinedRequestsAreAnsweredInOrder_data()
+{
+    QTest::addColumn<bool>("halfClose");
+    QTest::newRow("kept open") << false;
+    // The client shuts down its sending side after the last request: every request is still answered, then
+    // the agent closes the connection.
+    QTest::newRow("half-closed after the last request") << true;
+}
+
 void TstFiltering::pipelinedRequestsAreAnsweredInOrder()
 {
+    QFETCH(bool, halfClose);
     steal(QStringLiteral("alice"));
     const int n = 3 * kPipelineTestRequests;
-    const QJsonArray answers =
-        QJsonDocument::fromJson(
-            ClusterFixture::clientScript({QStringLiteral("pipeline"), QStringLiteral("api-0"),
-                                          QStringLiteral("8080"), QString::number(n), QStringLiteral("alice"),
-                                          QStringLiteral("-"), QStringLiteral("-")}))
+    QJsonArray answers =
+        QJsonDocument::fromJson(ClusterFixture::clientScript(
+                                    {halfClose ? QStringLiteral("pipeline-half") : QStringLiteral("pipeline"),
+                                     QStringLiteral("api-0"), QStringLiteral("8080"), QString::number(n),
+                                     QStringLiteral("alice"), QStringLiteral("-"), QStringLiteral("-")}))
             .array();
+    if (halfClose) {
+        QVERIFY(!answers.isEmpty());
+        QCOMPARE(answers.last().toString(), QStringLiteral("<eof>")); // closed once all were answered
+        answers.removeLast();
+    }
     QCOMPARE(answers.size(), n);
     for (int i = 0; i < n; ++i) {
         const QString expected =
@@ -181,40 +199,60 @@ void TstFiltering::badRequestsGetTheirStatus_data()
 {
     QTest::addColumn<QByteArray>("request");
     QTest::addColumn<int>("status");
+    QTest::addColumn<bool>("halfClose"); // the client shuts down its sending side after the request
     QTest::newRow("CL and TE") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "
                                              "4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
-                               << 400;
+                               << 400 << false;
     QTest::newRow("duplicate CL")
-        << QByteArray("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab") << 400;
+        << QByteArray("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab") << 400 << false;
     QTest::newRow("bad chunk size") << QByteArray(
                                            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n")
-                                    << 400;
-    QTest::newRow("obs-fold") << QByteArray("GET / HTTP/1.1\r\nx-lane: alice\r\n bob\r\n\r\n") << 400;
-    QTest::newRow("bare CR") << QByteArray("GET / HTTP/1.1\r\nx-a: 1\rx-b: 2\r\n\r\n") << 400;
+                                    << 400 << false;
+    QTest::newRow("obs-fold") << QByteArray("GET / HTTP/1.1\r\nx-lane: alice\r\n bob\r\n\r\n") << 400
+                              << false;
+    QTest::newRow("bare CR") << QByteArray("GET / HTTP/1.1\r\nx-a: 1\rx-b: 2\r\n\r\n") << 400 << false;
     QTest::newRow("431 size") << QByteArray("GET / HTTP/1.1\r\nx-big: " + QByteArray(61 * 1024, 'a') +
                                             "\r\n\r\n")
-                              << 431;
+                              << 431 << false;
     QByteArray many = "GET / HTTP/1.1\r\n";
     for (int i = 0; i < 101; ++i)
         many += "x-h" + QByteArray::number(i) + ": v\r\n";
-    QTest::newRow("431 lines") << QByteArray(many + "\r\n") << 431;
-    QTest::newRow("414") << QByteArray("GET /" + QByteArray(9 * 1024, 'a') + " HTTP/1.1\r\n\r\n") << 414;
-    QTest::newRow("501 gzip TE") << QByteArray("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n") << 501;
-    QTest::newRow("good one") << QByteArray("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n") << 200;
+    QTest::newRow("431 lines") << QByteArray(many + "\r\n") << 431 << false;
+    QTest::newRow("414") << QByteArray("GET /" + QByteArray(9 * 1024, 'a') + " HTTP/1.1\r\n\r\n") << 414
+                         << false;
+    QTest::newRow("501 gzip TE") << QByteArray("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n") << 501
+                                 << false;
+    QTest::newRow("good one") << QByteArray("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n") << 200 << false;
+    QTest::newRow("good one, half-closed")
+        << QByteArray("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n") << 200 << true;
+    QTest::newRow("matched, half-closed")
+        << QByteArray("GET /ok HTTP/1.1\r\nHost: a\r\nx-lane: alice\r\n\r\n") << 200 << true;
+    QTest::newRow("head cut short by a half-close")
+        << QByteArray("GET /ok HTTP/1.1\r\nHost: a\r\n") << 400 << true;
+    QTest::newRow("body cut short by a half-close")
+        << QByteArray("POST /ok HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc") << 400 << true;
 }
 
 void TstFiltering::badRequestsGetTheirStatus()
 {
     QFETCH(QByteArray, request);
     QFETCH(int, status);
+    QFETCH(bool, halfClose);
     steal(QStringLiteral("alice")); // cleanup() ends sessions after every row
 
-    const QJsonObject answer =
-        QJsonDocument::fromJson(
-            ClusterFixture::clientScript({QStringLiteral("raw"), QStringLiteral("api-0"),
-                                          QStringLiteral("8080"), QString::fromLatin1(request.toHex())}))
-            .object();
+    QStringList args{QStringLiteral("raw"), QStringLiteral("api-0"), QStringLiteral("8080"),
+                     QString::fromLatin1(request.toHex())};
+    if (halfClose)
+        args << QStringLiteral("half");
+    const QJsonObject answer = QJsonDocument::fromJson(ClusterFixture::clientScript(args)).object();
     QCOMPARE(answer.value(u"status").toInt(), status);
+    if (halfClose) {
+        QVERIFY2(answer.value(u"closed").toBool(), "the connection ends once the answer is out");
+        if (status == 200)
+            QCOMPARE(answer.value(u"who").toString(), request.contains("x-lane: alice")
+                                                          ? who(QStringLiteral("alice"))
+                                                          : QStringLiteral("deployed"));
+    }
     // The agent stays up for everyone else.
     QVERIFY(
         ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/after")).contains(u"api deployed"));
@@ -227,13 +265,16 @@ void TstFiltering::http2ClientOfAnHttp1AppGetsA502()
     steal(QStringLiteral("alice"));
     QProcess nghttp;
     nghttp.setProcessChannelMode(QProcess::MergedChannels);
-    nghttp.start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
-                                        QStringLiteral("nghttp"), QStringLiteral("-v"), QStringLiteral("http://api-0:8080/h2")});
+    nghttp.start(QStringLiteral("ip"),
+                 {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                  QStringLiteral("nghttp"), QStringLiteral("-v"), QStringLiteral("http://api-0:8080/h2")});
     QVERIFY(nghttp.waitForFinished(20000));
     const QString out = QString::fromUtf8(nghttp.readAll());
-    QVERIFY2(out.contains(u":status: 502") && out.contains(u"lanes-error: the app closed its HTTP/2 connection"),
+    QVERIFY2(out.contains(u":status: 502") &&
+                 out.contains(u"lanes-error: the app closed its HTTP/2 connection"),
              qPrintable(out));
-    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/after")).contains(u"api deployed"));
+    QVERIFY(
+        ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/after")).contains(u"api deployed"));
 }
 
 void TstFiltering::expectContinueChunkedAndTrailersReachTheLocalApp()
@@ -439,11 +480,12 @@ void TstFiltering::operatorDeathLeavesTrafficFlowing()
     const QJsonObject counts = QJsonDocument::fromJson(load.readAllStandardOutput()).object();
     int total = 0;
     for (auto it = counts.begin(); it != counts.end(); ++it) {
-        // A stolen response the operator's death cut after its head reached the client can only end in a close
-        // (as when the local app dies mid-response); unmatched traffic never errs.
+        // A stolen response the operator's death cut after its head reached the client can only end in a
+        // close (as when the local app dies mid-response); unmatched traffic never errs.
         const bool cutMidResponse = it.key() == u"alice->error:IncompleteRead";
-        QVERIFY2(cutMidResponse || (!it.key().contains(u"error") &&
-                                    (it.key().startsWith(u"-->200:deployed") || it.key().startsWith(u"alice->"))),
+        QVERIFY2(cutMidResponse ||
+                     (!it.key().contains(u"error") &&
+                      (it.key().startsWith(u"-->200:deployed") || it.key().startsWith(u"alice->"))),
                  qPrintable(QStringLiteral("%1 x%2").arg(it.key()).arg(it.value().toInt())));
         total += it.value().toInt();
     }

@@ -77,6 +77,7 @@ private slots:
     void readingPausesAtTheLimitAndResumes();
     void disconnectFromHostFlushesFirst();
     void thePeersCloseLeavesBufferedInputReadable();
+    void aHalfCloseKeepsTheWayBackOpen();
     void aRefusedConnectSaysSo();
     void aResetLeavesNoTimeWait();
     void writingToAResetPeerEndsInDisconnected();
@@ -234,6 +235,31 @@ void TstTcpConn::thePeersCloseLeavesBufferedInputReadable()
     QCOMPARE(conn->write("too late"), qint64(0));
     QTest::qWait(50);
     QCOMPARE(closed.size(), 1); // once
+    delete conn;
+}
+
+void TstTcpConn::aHalfCloseKeepsTheWayBackOpen()
+{
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    conn->setHalfCloseAllowed(true);
+    QSignalSpy finished(conn, &TcpConn::readChannelFinished);
+    QSignalSpy closed(conn, &TcpConn::disconnected);
+    peer->write("question");
+    QTRY_COMPARE(conn->bytesAvailable(), 8);
+    QVERIFY(!conn->atEnd());
+    ::shutdown(int(peer->socketDescriptor()), SHUT_WR); // the peer is done sending and waits
+    QTRY_COMPARE(finished.size(), 1);
+    QCOMPARE(closed.size(), 0);
+    QVERIFY(conn->isConnected());
+    QCOMPARE(conn->readAll(), QByteArray("question"));
+    QVERIFY(conn->atEnd());
+    conn->write("answer");
+    QTRY_COMPARE(peer->bytesAvailable(), 6);
+    QCOMPARE(peer->readAll(), QByteArray("answer"));
+    conn->disconnectFromHost();
+    QCOMPARE(closed.size(), 1);
+    QTRY_COMPARE(peer->state(), QAbstractSocket::UnconnectedState);
     delete conn;
 }
 
