@@ -5,6 +5,7 @@
 #include "iptables.h"
 #include "logging.h"
 #include "outgoing.h"
+#include "socketsplice.h"
 #include "streambridge.h"
 
 #include <QSet>
@@ -36,8 +37,8 @@ Result<TcpConn*> connectMarked(const QHostAddress& address, quint16 port)
     return TcpConn::connectTo(address, port, kAgentMark);
 }
 
-// The same as a QTcpSocket, for the paths that splice or speak HTTP/2. The app lives in this pod, so
-// connect() completes at once.
+// The same as a QTcpSocket, for HTTP/2 (H2Connection). The app lives in this pod, so connect() completes at
+// once.
 Result<QTcpSocket*> connectMarkedSocket(const QHostAddress& address, quint16 port)
 {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -344,13 +345,13 @@ void Agent::onConnection(int fd)
                   TcpConn::adopt(fd), port,
                   [this, port](const http::Head& head) { return route(port, head); }, m_mux,
                   appPool(address, port),
-                  [this, address, port](QTcpSocket* c, const QByteArray& read, bool http2) {
+                  [this, address, port](TcpConn* c, const QByteArray& read, bool http2) {
                       if (!http2) {
                           passThrough(c, address, port, read);
                           return;
                       }
                       track(new H2Connection(
-                                c, read, port,
+                                handOverToQt(c), read, port,
                                 [this, port](const http::Head& head) { return route(port, head); }, m_mux,
                                 [address, port] { return connectMarkedSocket(address, port); }, this),
                             port);
@@ -359,12 +360,12 @@ void Agent::onConnection(int fd)
               port);
         return;
     }
-    auto* client = new QTcpSocket;
-    client->setSocketDescriptor(fd);
     if (session.isEmpty() || !m_link->isOpen()) {
-        passThrough(client, address, port);
+        passThrough(TcpConn::adopt(fd), address, port);
         return;
     }
+    auto* client = new QTcpSocket;
+    client->setSocketDescriptor(fd);
     v1::StreamMeta meta;
     meta.set_session_id(ss(session));
     meta.set_port(port);
@@ -376,10 +377,10 @@ void Agent::onConnection(int fd)
     track(new StreamBridge(stream, client, this), port);
 }
 
-void Agent::passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port,
+void Agent::passThrough(TcpConn* client, const QHostAddress& address, quint16 port,
                         const QByteArray& alreadyRead)
 {
-    auto app = connectMarkedSocket(address, port);
+    auto app = connectMarked(address, port);
     if (!app) {
         count("agent.app_unreachable");
         qCWarning(lcAgent) << "pass-through failed:" << app.error().message;

@@ -19,7 +19,7 @@ constexpr int kNoticeIntervalMs = 1000;
 constexpr int kDrainTimeoutMs =
     30000; // long enough for clients to finish; their connections break when we go
 
-// Hands over accepted descriptors as they are: HTTP connections go to TcpConn, the rest to QTcpSocket.
+// Hands over accepted descriptors as they are: TcpConn or QTcpSocket, depending on where they go.
 class Listener final : public QTcpServer
 {
     Q_OBJECT
@@ -60,7 +60,7 @@ private:
     void onSubscribe(quint32 rpcId, const v1::Subscription& subscription);
     void onUnsubscribe(quint32 rpcId, const v1::Unsubscribe& unsubscribe);
     void onConnection(int fd);
-    void passThrough(QTcpSocket* client, const QHostAddress& address, quint16 port,
+    void passThrough(TcpConn* client, const QHostAddress& address, quint16 port,
                      const QByteArray& alreadyRead = {});
     void reply(quint32 rpcId, const std::optional<Error>& error);
     Result<void> rebuildFilters(quint16 port, QStringList* warnings);

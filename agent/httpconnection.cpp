@@ -88,11 +88,9 @@ void HttpConnection::handOffRaw(const char* counter, bool http2)
     m_detected = true;
     TcpConn* conn = std::exchange(m_client, nullptr);
     conn->disconnect(this);
+    conn->setParent(nullptr);
     const QByteArray alreadyRead = std::exchange(m_sniffed, {}) + conn->readAll();
-    auto* socket = new QTcpSocket;
-    socket->setSocketDescriptor(conn->takeDescriptor());
-    conn->deleteLater();
-    m_notHttp(socket, alreadyRead, http2);
+    m_notHttp(conn, alreadyRead, http2);
     deleteLater();
 }
 

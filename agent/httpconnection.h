@@ -63,8 +63,8 @@ class HttpConnection final : public QObject, private TcpConn::Observer
 public:
     using Router = std::function<Route(const http::Head&)>;
     // Not HTTP/1: `http2` when the client sent the HTTP/2 preface (h2c with prior knowledge, gRPC), else a
-    // connection to pass through whole. The descriptor moves to a QTcpSocket for those paths.
-    using RawFallback = std::function<void(QTcpSocket* client, const QByteArray& alreadyRead, bool http2)>;
+    // connection to pass through whole. `client` is handed over with what was read from it so far.
+    using RawFallback = std::function<void(TcpConn* client, const QByteArray& alreadyRead, bool http2)>;
 
     HttpConnection(TcpConn* client, quint16 port, Router router, Mux* mux, UpstreamPool* app,
                    RawFallback notHttp, QObject* parent = nullptr);

@@ -162,44 +162,4 @@ void StreamBridge::finish(const QString& outcome)
     deleteLater();
 }
 
-SocketSplice::SocketSplice(QTcpSocket* a, QTcpSocket* b, QObject* parent) : QObject(parent), m_a(a), m_b(b)
-{
-    for (QTcpSocket* s : {a, b}) {
-        s->setParent(this);
-        tuneSocket(s);
-        QTcpSocket* other = s == a ? b : a;
-        connect(s, &QTcpSocket::readyRead, this, [this, s, other] { pump(s, other); });
-        connect(s, &QTcpSocket::connected, this, [this, s, other] {
-            pump(other, s);
-            pump(s, other);
-        });
-        connect(s, &QTcpSocket::bytesWritten, this, [this, s, other] { pump(other, s); });
-        connect(s, &QTcpSocket::disconnected, this, [this, s, other] {
-            pump(s, other);
-            other->disconnectFromHost();
-            if (other->state() == QAbstractSocket::UnconnectedState)
-                closeBoth();
-        });
-        connect(s, &QTcpSocket::errorOccurred, this, [this](QAbstractSocket::SocketError e) {
-            if (e != QAbstractSocket::RemoteHostClosedError)
-                closeBoth();
-        });
-    }
-}
-
-void SocketSplice::pump(QTcpSocket* from, QTcpSocket* to)
-{
-    if (to->state() != QAbstractSocket::ConnectedState)
-        return;
-    while (from->bytesAvailable() > 0 && to->bytesToWrite() < kBridgeHighWater)
-        writeThrough(to, readAvailable(from));
-}
-
-void SocketSplice::closeBoth()
-{
-    m_a->abort();
-    m_b->abort();
-    deleteLater();
-}
-
 } // namespace lanes

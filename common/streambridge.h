@@ -47,21 +47,6 @@ private:
     bool m_finished = false;
 };
 
-// Joins two TCP sockets (the agent's fail-open path to the original app), with the same back-pressure.
-class SocketSplice final : public QObject
-{
-    Q_OBJECT
-public:
-    SocketSplice(QTcpSocket* a, QTcpSocket* b, QObject* parent = nullptr);
-
-private:
-    void pump(QTcpSocket* from, QTcpSocket* to);
-    void closeBoth();
-
-    QTcpSocket* m_a;
-    QTcpSocket* m_b;
-};
-
 // "10.0.0.1:80", "[fe80::1]:80": the text form of an endpoint in stream metas, and its parser.
 struct Endpoint
 {
@@ -82,7 +67,8 @@ void tuneSocket(QTcpSocket* socket);
 qint64 writeThrough(QTcpSocket* socket, QByteArrayView data);
 
 // Everything Qt has buffered for `device`, taken without a copy: Qt hands over its buffer chunk when the read
-// asks for exactly what it holds, where readAll() copies out and keeps the 16 KiB chunk for the socket's life.
+// asks for exactly what it holds, where readAll() copies out and keeps the 16 KiB chunk for the socket's
+// life.
 QByteArray readAvailable(QIODevice* device);
 
 } // namespace lanes

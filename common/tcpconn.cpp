@@ -3,6 +3,7 @@
 
 #include <QPointer>
 #include <QSocketNotifier>
+#include <QTcpSocket>
 
 #include <array>
 #include <cerrno>
@@ -201,6 +202,8 @@ void TcpConn::onWritable()
         notifyBytesWritten(sent);
     if (!self || m_state != State::Connected || m_outPos < m_out.size())
         return;
+    if (m_shutdownWhenFlushed)
+        ::shutdown(m_fd, SHUT_WR);
     if (m_closeWhenFlushed) {
         closeDescriptor();
         notifyDisconnected();
@@ -248,6 +251,8 @@ void TcpConn::finishConnect()
         onWritable();
     else if (m_writeNotifier)
         m_writeNotifier->setEnabled(false);
+    if (self && m_shutdownWhenFlushed && m_state == State::Connected && m_out.isEmpty())
+        ::shutdown(m_fd, SHUT_WR);
     if (self && m_closeWhenFlushed && m_state == State::Connected && m_out.isEmpty()) {
         closeDescriptor();
         notifyDisconnected();
@@ -264,6 +269,15 @@ void TcpConn::disconnectFromHost()
     }
     closeDescriptor();
     notifyDisconnected();
+}
+
+void TcpConn::shutdownWrite()
+{
+    if (m_state == State::Closed)
+        return;
+    m_shutdownWhenFlushed = true;
+    if (m_state == State::Connected && m_outPos == m_out.size())
+        ::shutdown(m_fd, SHUT_WR);
 }
 
 void TcpConn::abort(Abort how)
@@ -327,6 +341,15 @@ void TcpConn::closeDescriptor()
     m_state = State::Closed;
     m_out.clear();
     m_outPos = 0;
+}
+
+QTcpSocket* handOverToQt(TcpConn* conn)
+{
+    auto* socket = new QTcpSocket;
+    conn->disconnect();
+    socket->setSocketDescriptor(conn->takeDescriptor());
+    conn->deleteLater();
+    return socket;
 }
 
 } // namespace lanes

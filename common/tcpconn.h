@@ -14,6 +14,7 @@
 #include <QPointer>
 
 class QSocketNotifier;
+class QTcpSocket;
 
 namespace lanes {
 
@@ -57,6 +58,8 @@ public:
     enum class Abort { Close, Reset };
     // Closes now, dropping buffered output; Reset sends an RST, so the socket leaves no TIME_WAIT behind.
     void abort(Abort how = Abort::Close);
+    // Shuts down our sending side (a half-close) once the buffered output is out; reading goes on.
+    void shutdownWrite();
     // Gives the descriptor up (for a QTcpSocket to take over); buffered input must have been read first.
     int takeDescriptor();
 
@@ -109,11 +112,16 @@ private:
     QPointer<QObject> m_observerContext;
     bool m_closeWhenFlushed = false;
     bool m_halfClose = false;
+    bool m_shutdownWhenFlushed = false;
     bool m_eof = false;
     QString m_error;
 };
 
 // Disables Nagle and sets the kernel's buffers as every lanes hop wants them.
 void tuneDescriptor(int fd);
+
+// Moves `conn`'s descriptor to a new QTcpSocket (for the paths built on Qt's sockets: HTTP/2, stream bridges)
+// and deletes `conn` later. Its buffered input must have been read.
+QTcpSocket* handOverToQt(TcpConn* conn);
 
 } // namespace lanes

@@ -81,7 +81,8 @@ def raw(host, port, hexbytes, half=""):
     line = data.split(b"\r\n")[0].decode(errors="replace")
     status = int(line.split(" ")[1]) if line.startswith("HTTP/1.") else 0
     body = data.partition(b"\r\n\r\n")[2].decode(errors="replace")
-    print(json.dumps({"status": status, "line": line, "closed": closed, "who": who(body)}))
+    print(json.dumps({"status": status, "line": line, "closed": closed, "who": who(body),
+                      "text": data.decode(errors="replace")[:4096]}))
 
 
 def expect(host, port):

@@ -29,6 +29,7 @@ private slots:
     void badRequestsGetTheirStatus_data();
     void badRequestsGetTheirStatus();
     void http2ClientOfAnHttp1AppGetsA502();
+    void bytesThatAreNotHttpPassThroughWhole();
     void expectContinueChunkedAndTrailersReachTheLocalApp();
     void identicalFiltersOverlap();
     void unfilteredStealIsLockedOutAndOverrideTakesOver();
@@ -256,6 +257,25 @@ void TstFiltering::badRequestsGetTheirStatus()
     // The agent stays up for everyone else.
     QVERIFY(
         ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/after")).contains(u"api deployed"));
+}
+
+// A connection that does not start like HTTP/1 (here the first bytes of a TLS record) is spliced to the app
+// whole, even on a port with filters: the deployed api's own parser answers, quoting what it got, and the
+// client's half-close after its bytes does not cost it that answer.
+void TstFiltering::bytesThatAreNotHttpPassThroughWhole()
+{
+    steal(QStringLiteral("alice"));
+    const QByteArray probe = QByteArray("\x16\x03\x01 lanes-pass-through-probe\r\n", 30);
+    const QJsonObject answer =
+        QJsonDocument::fromJson(ClusterFixture::clientScript(
+                                    {QStringLiteral("raw"), QStringLiteral("api-0"), QStringLiteral("8080"),
+                                     QString::fromLatin1(probe.toHex()), QStringLiteral("half")}))
+            .object();
+    const QString text = answer.value(u"text").toString();
+    // The deployed api's parser quotes the first word it read: our bytes reached it as they were sent.
+    QVERIFY2(text.contains(uR"(Bad HTTP/0.9 request type ('\x16\x03\x01'))"), qPrintable(text));
+    QVERIFY2(!text.contains(u"lanes-error"), qPrintable(text)); // the agent did not answer
+    QVERIFY(answer.value(u"closed").toBool());
 }
 
 // h2c is routed stream by stream (tst_h2). An app that speaks only HTTP/1 cannot answer one: the HTTP/2
