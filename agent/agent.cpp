@@ -65,7 +65,7 @@ Result<QTcpSocket*> connectMarkedSocket(const QHostAddress& address, quint16 por
 
 Agent::Agent(AgentOptions options, QObject* parent) : QObject(parent), m_options(std::move(options))
 {
-    connect(&m_listener, &Listener::accepted, this, &Agent::onConnection);
+    connect(&m_listener, &TcpListener::accepted, this, &Agent::onConnection);
 }
 
 Result<void> Agent::start()
@@ -364,13 +364,12 @@ void Agent::onConnection(int fd)
         passThrough(TcpConn::adopt(fd), address, port);
         return;
     }
-    auto* client = new QTcpSocket;
-    client->setSocketDescriptor(fd);
+    TcpConn* client = TcpConn::adopt(fd);
     v1::StreamMeta meta;
     meta.set_session_id(ss(session));
     meta.set_port(port);
     meta.set_original_dst(ss(QStringLiteral("%1:%2").arg(address.toString()).arg(port)));
-    meta.set_peer(ss(QStringLiteral("%1:%2").arg(client->peerAddress().toString()).arg(client->peerPort())));
+    meta.set_peer(ss(endpointText(client->peerAddress(), client->peerPort())));
     meta.set_pod(ss(m_options.pod));
     Stream* stream = m_mux->open(v1::TCP, meta);
     count("agent.stolen_connections");

@@ -19,20 +19,6 @@ constexpr int kNoticeIntervalMs = 1000;
 constexpr int kDrainTimeoutMs =
     30000; // long enough for clients to finish; their connections break when we go
 
-// Hands over accepted descriptors as they are: TcpConn or QTcpSocket, depending on where they go.
-class Listener final : public QTcpServer
-{
-    Q_OBJECT
-public:
-    using QTcpServer::QTcpServer;
-
-signals:
-    void accepted(int fd);
-
-protected:
-    void incomingConnection(qintptr fd) override { emit accepted(int(fd)); }
-};
-
 struct AgentOptions
 {
     QString id;
@@ -85,7 +71,7 @@ private:
     };
 
     AgentOptions m_options;
-    Listener m_listener;
+    TcpListener m_listener;
     FrameLink* m_link = nullptr;
     Mux* m_mux = nullptr;
     QHash<quint16, QString> m_stealers; // port -> session id of its unfiltered steal

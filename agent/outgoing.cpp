@@ -70,15 +70,13 @@ QString localEndpoint(int fd)
 }
 
 // The connect worked: `fd` becomes a Qt socket, and lanesd learns the pod's end of it.
-template <class Socket> Socket* acceptConnected(Stream* stream, int fd, const char* counter)
+// Accepts the stream once the pod's socket `fd` is connected, telling lanesd the socket's local address.
+void acceptConnected(Stream* stream, int fd, const char* counter)
 {
     v1::StreamMeta outcome;
     outcome.set_local_address(ss(localEndpoint(fd)));
-    auto* socket = new Socket;
-    socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
     count(counter);
     stream->accept(outcome);
-    return socket;
 }
 
 // A non-blocking connect from the pod; the stream is bridged to the socket once it is connected.
@@ -113,9 +111,9 @@ void connectTcp(Stream* stream, const Endpoint& to, QObject* parent)
                           QStringLiteral("connect to %1: %2")
                               .arg(endpointText(to.address, to.port), qt_error_string(error)));
         }
-        auto* socket = acceptConnected<QTcpSocket>(guarded, fd, "agent.outgoing_tcp");
+        acceptConnected(guarded, fd, "agent.outgoing_tcp");
         guarded->widenWindow(kBulkWindow - kInitialWindow);
-        new StreamBridge(guarded, socket, parent);
+        new StreamBridge(guarded, TcpConn::adopt(fd), parent);
     };
     QObject::connect(notifier, &QSocketNotifier::activated, notifier, [fd, finish] {
         int error = 0;
@@ -141,7 +139,9 @@ void connectUdp(Stream* stream, const Endpoint& to, QObject* parent)
             stream, errnoName(error),
             QStringLiteral("udp to %1: %2").arg(endpointText(to.address, to.port), qt_error_string(error)));
     }
-    auto* socket = acceptConnected<QUdpSocket>(stream, fd, "agent.outgoing_udp");
+    acceptConnected(stream, fd, "agent.outgoing_udp");
+    auto* socket = new QUdpSocket;
+    socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
     new DatagramBridge(stream, socket, "agent.udp_dropped", 0, parent);
 }
 

@@ -64,31 +64,35 @@ void tuneSocket(QTcpSocket* socket)
     socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
 }
 
-StreamBridge::StreamBridge(Stream* stream, QTcpSocket* socket, QObject* parent)
+StreamBridge::StreamBridge(Stream* stream, TcpConn* socket, QObject* parent)
     : QObject(parent), m_stream(stream), m_socket(socket)
 {
     socket->setParent(this);
-    tuneSocket(socket);
-    connect(socket, &QTcpSocket::readyRead, this, &StreamBridge::pumpUp);
-    connect(socket, &QTcpSocket::connected, this, &StreamBridge::pumpUp);
-    connect(socket, &QTcpSocket::bytesWritten, this, [this](qint64 n) {
+    socket->setHalfCloseAllowed(true);
+    connect(socket, &TcpConn::readyRead, this, &StreamBridge::pumpUp);
+    connect(socket, &TcpConn::connected, this, &StreamBridge::pumpUp);
+    connect(socket, &TcpConn::bytesWritten, this, [this](qint64 n) {
         if (m_stream)
             m_stream->consumed(n);
         maybeFinish();
     });
-    connect(socket, &QTcpSocket::disconnected, this, [this] {
-        pumpUp();
+    connect(socket, &TcpConn::readChannelFinished, this, [this] { // the peer is done sending
         m_socketEof = true;
-        if (m_stream && m_socket->bytesAvailable() == 0)
-            m_stream->end();
+        pumpUp();
         maybeFinish();
     });
-    connect(socket, &QTcpSocket::errorOccurred, this, [this](QAbstractSocket::SocketError e) {
-        if (e == QAbstractSocket::RemoteHostClosedError)
-            return; // an orderly close; disconnected() handles it
-        if (m_stream)
-            m_stream->reset(Error{ErrorCode::ConnectFailed, m_socket->errorString(), {}});
-        finish(QStringLiteral("socket error: ") + m_socket->errorString());
+    connect(socket, &TcpConn::disconnected, this, [this] {
+        if (m_finished)
+            return;
+        if (!m_socket->errorString().isEmpty()) {
+            if (m_stream)
+                m_stream->reset(Error{ErrorCode::ConnectFailed, m_socket->errorString(), {}});
+            finish(QStringLiteral("socket error: ") + m_socket->errorString());
+            return;
+        }
+        m_socketEof = true;
+        pumpUp();
+        maybeFinish();
     });
     connect(stream, &Stream::dataReceived, this, &StreamBridge::onStreamData);
     connect(stream, &Stream::drained, this, &StreamBridge::pumpUp);
@@ -101,8 +105,7 @@ StreamBridge::StreamBridge(Stream* stream, QTcpSocket* socket, QObject* parent)
         finish(QStringLiteral("stream reset: ") + describe(e));
     });
     connect(stream, &QObject::destroyed, this, [this] { maybeFinish(); });
-    if (socket->state() == QAbstractSocket::ConnectedState)
-        pumpUp();
+    pumpUp();
 }
 
 StreamBridge::~StreamBridge()
@@ -116,12 +119,14 @@ void StreamBridge::pumpUp()
     if (!m_stream || m_stream->isClosed())
         return;
     while (m_socket->bytesAvailable() > 0 && m_stream->queuedBytes() < kBridgeHighWater) {
-        const QByteArray chunk = readAvailable(m_socket); // at most the socket's read buffer
+        const QByteArray chunk = m_socket->read(kMaxChunk);
         m_up += chunk.size();
         m_stream->write(chunk);
     }
-    if (m_socketEof && m_socket->bytesAvailable() == 0)
+    if (m_socketEof && m_socket->bytesAvailable() == 0 && !m_upEnded) {
+        m_upEnded = true;
         m_stream->end();
+    }
 }
 
 void StreamBridge::onStreamData(const QByteArray& data)
@@ -129,15 +134,14 @@ void StreamBridge::onStreamData(const QByteArray& data)
     if (m_down == 0)
         emit firstByteFromStream();
     m_down += data.size();
-    if (m_socket->state() == QAbstractSocket::ConnectedState) {
-        const qint64 direct = writeThrough(m_socket, data); // bytesWritten() credits only the rest
+    if (m_socket->isConnected() || m_socket->isConnecting()) {
+        const qint64 direct = m_socket->write(data); // bytesWritten() credits the rest as the kernel takes it
         if (direct > 0 && m_stream)
             m_stream->consumed(direct);
         maybeFinish();
-    } else if (m_socket->state() == QAbstractSocket::ConnectingState)
-        m_socket->write(data);
-    else if (m_stream)
+    } else if (m_stream) {
         m_stream->consumed(data.size()); // the socket is gone; drop the bytes but keep the window honest
+    }
 }
 
 void StreamBridge::maybeFinish()
@@ -145,11 +149,11 @@ void StreamBridge::maybeFinish()
     if (m_finished)
         return;
     const bool streamGone = !m_stream || m_stream->isClosed();
-    if (m_streamEof && m_socket->bytesToWrite() == 0 && m_socket->state() == QAbstractSocket::ConnectedState)
-        ::shutdown(int(m_socket->socketDescriptor()), SHUT_WR); // pass the half-close on
+    if (m_streamEof)
+        m_socket->shutdownWrite(); // pass the half-close on, once what was written is out
     if ((m_streamEof || streamGone) && (m_socketEof || streamGone) && m_socket->bytesToWrite() == 0) {
-        m_socket->disconnectFromHost();
         finish(QStringLiteral("closed"));
+        m_socket->disconnectFromHost();
     }
 }
 

@@ -1,10 +1,12 @@
 // StreamBridge joins a mux Stream and a TCP socket, with back-pressure both ways: the socket is read only
 // while the stream's queue is below kBridgeHighWater, and stream credit is granted back only as the
-// socket's kernel buffer accepts the bytes. It deletes itself (and the socket) when both directions end.
+// socket's kernel buffer accepts the bytes. A half-close crosses both ways (StreamEnd and shutdown(SHUT_WR)).
+// It deletes itself (and the socket) when both directions end, or either fails.
 // Event-loop thread only.
 #pragma once
 
 #include "mux.h"
+#include "tcpconn.h"
 
 #include <QHostAddress>
 #include <QPointer>
@@ -21,7 +23,7 @@ class StreamBridge final : public QObject
     Q_OBJECT
 public:
     // Takes ownership of `socket` (connected or still connecting).
-    StreamBridge(Stream* stream, QTcpSocket* socket, QObject* parent = nullptr);
+    StreamBridge(Stream* stream, TcpConn* socket, QObject* parent = nullptr);
     ~StreamBridge() override;
 
     qint64 bytesUp() const { return m_up; }     // socket -> stream
@@ -39,10 +41,11 @@ private:
     void finish(const QString& outcome);
 
     QPointer<Stream> m_stream;
-    QTcpSocket* m_socket;
+    TcpConn* m_socket;
     qint64 m_up = 0;
     qint64 m_down = 0;
     bool m_socketEof = false;
+    bool m_upEnded = false; // StreamEnd sent
     bool m_streamEof = false;
     bool m_finished = false;
 };

@@ -12,6 +12,7 @@
 #include <QHostAddress>
 #include <QObject>
 #include <QPointer>
+#include <QTcpServer>
 
 class QSocketNotifier;
 class QTcpSocket;
@@ -119,6 +120,20 @@ private:
 
 // Disables Nagle and sets the kernel's buffers as every lanes hop wants them.
 void tuneDescriptor(int fd);
+
+// A listener that hands over accepted descriptors as they are, for TcpConn::adopt() or a QTcpSocket.
+class TcpListener final : public QTcpServer
+{
+    Q_OBJECT
+public:
+    using QTcpServer::QTcpServer;
+
+signals:
+    void accepted(int fd);
+
+protected:
+    void incomingConnection(qintptr fd) override { emit accepted(int(fd)); }
+};
 
 // Moves `conn`'s descriptor to a new QTcpSocket (for the paths built on Qt's sockets: HTTP/2, stream bridges)
 // and deletes `conn` later. Its buffered input must have been read.

@@ -8,11 +8,11 @@
 #include <QFile>
 #include <QLocalSocket>
 #include <QPointer>
-#include <QTcpServer>
 #include <QTimer>
 #include <QUdpSocket>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace lanes::daemon {
 namespace {
@@ -34,8 +34,7 @@ QString spaced(const QString& endpoint)
 void handOutTcp(Stream* stream, const LayerRequest& request, const QString& podEnd, Answer answer, Tell tell,
                 QObject* parent)
 {
-    auto* server = new QTcpServer(parent);
-    server->setMaxPendingConnections(1);
+    auto* server = new TcpListener(parent);
     const QHostAddress loopback = request.v6Only ? QHostAddress::LocalHostIPv6 : QHostAddress::LocalHost;
     if (!server->listen(loopback, 0)) {
         answer(errorLine(QStringLiteral("EADDRNOTAVAIL"), server->errorString()));
@@ -52,27 +51,27 @@ void handOutTcp(Stream* stream, const LayerRequest& request, const QString& podE
             guarded->reset(Error{ErrorCode::Cancelled, QStringLiteral("the app never connected"), {}});
         server->deleteLater();
     });
-    QObject::connect(server, &QTcpServer::newConnection, server, [server, guarded, parent, tell, request] {
-        QTcpSocket* socket = server->nextPendingConnection();
-        server->close();
-        server->deleteLater();
-        if (!socket)
-            return;
-        if (!guarded) {
-            socket->abort();
-            socket->deleteLater();
-            return;
-        }
-        socket->setParent(nullptr);
-        // A reset from the pod reaches the app as one: RST, so its read fails with ECONNRESET.
-        QObject::connect(guarded, &Stream::wasReset, socket, [socket, tell, request](const Error& e) {
-            const struct linger hard{1, 0};
-            setsockopt(int(socket->socketDescriptor()), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
-            tell(QStringLiteral("the connection to %1 was reset: %2")
-                     .arg(endpointText(request.address, request.port), describe(e)));
+    QObject::connect(
+        server, &TcpListener::accepted, server, [server, guarded, parent, tell, request](int fd) {
+            server->close(); // one connection per endpoint: the listener accepts no other
+            server->deleteLater();
+            if (!guarded) {
+                ::close(fd);
+                return;
+            }
+            TcpConn* socket = TcpConn::adopt(fd);
+            // A reset from the pod reaches the app as one: RST, so its read fails with ECONNRESET.
+            QObject::connect(guarded, &Stream::wasReset, socket, [socket, tell, request](const Error& e) {
+                const struct linger hard
+                {
+                    1, 0
+                };
+                setsockopt(socket->descriptor(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+                tell(QStringLiteral("the connection to %1 was reset: %2")
+                         .arg(endpointText(request.address, request.port), describe(e)));
+            });
+            new StreamBridge(guarded, socket, parent);
         });
-        new StreamBridge(guarded, socket, parent);
-    });
     deadline->start(kEndpointAcceptTimeoutMs);
     answer(QStringLiteral("OK %1 %2 %3")
                .arg(server->serverAddress().toString())
@@ -92,7 +91,8 @@ void handOutUdp(Stream* stream, const QString& podEnd, Answer answer, QObject* p
         return;
     }
     new DatagramBridge(stream, socket, "daemon.udp_dropped", kUdpIdleTimeoutMs, parent);
-    answer(QStringLiteral("OK 127.0.0.1 %1 %2").arg(socket->localPort()).arg(spaced(podEnd)).trimmed().toUtf8());
+    answer(
+        QStringLiteral("OK 127.0.0.1 %1 %2").arg(socket->localPort()).arg(spaced(podEnd)).trimmed().toUtf8());
 }
 
 } // namespace
@@ -103,18 +103,19 @@ void resolveRemotely(Mux* mux, const QString& name, Answer answer)
     meta.set_target(ss(name));
     Stream* stream = mux->open(v1::DNS, meta);
     auto answered = std::make_shared<bool>(false);
-    QObject::connect(stream, &Stream::accepted, stream, [answer, answered, stream](const v1::StreamMeta& outcome) {
-        *answered = true;
-        if (!outcome.error_name().empty()) {
-            answer(errorLine(qs(outcome.error_name()), QStringLiteral("the pod's resolver said no")));
-        } else {
-            QStringList words{QStringLiteral("OK")};
-            for (const auto& a : outcome.addresses())
-                words << qs(a);
-            answer(words.join(u' ').toUtf8());
-        }
-        stream->end();
-    });
+    QObject::connect(
+        stream, &Stream::accepted, stream, [answer, answered, stream](const v1::StreamMeta& outcome) {
+            *answered = true;
+            if (!outcome.error_name().empty()) {
+                answer(errorLine(qs(outcome.error_name()), QStringLiteral("the pod's resolver said no")));
+            } else {
+                QStringList words{QStringLiteral("OK")};
+                for (const auto& a : outcome.addresses())
+                    words << qs(a);
+                answer(words.join(u' ').toUtf8());
+            }
+            stream->end();
+        });
     QObject::connect(stream, &Stream::wasReset, stream, [answer, answered](const Error& e) {
         if (!std::exchange(*answered, true))
             answer(errorLine(QStringLiteral("EAI_AGAIN"), describe(e)));
@@ -177,7 +178,8 @@ Result<void> LayerServer::listen(const QString& path)
 {
     QLocalServer::removeServer(path);
     if (!m_server.listen(path))
-        return fail(ErrorCode::Internal, QStringLiteral("cannot listen on %1: %2").arg(path, m_server.errorString()));
+        return fail(ErrorCode::Internal,
+                    QStringLiteral("cannot listen on %1: %2").arg(path, m_server.errorString()));
     return {};
 }
 
@@ -212,7 +214,8 @@ void LayerServer::onConnection()
             }
             if (!m_route(*request, answer)) {
                 count("layer.unknown_session");
-                answer(errorLine(QStringLiteral("ECONNREFUSED"), QStringLiteral("no session has this token")));
+                answer(
+                    errorLine(QStringLiteral("ECONNREFUSED"), QStringLiteral("no session has this token")));
             }
         });
     }

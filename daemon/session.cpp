@@ -261,14 +261,20 @@ void Session::onStream(Stream* stream)
         deliverHttp(stream, local);
         return;
     }
-    auto* socket = new QTcpSocket;
-    auto* bridge = new StreamBridge(stream, socket, this);
-    connect(bridge, &StreamBridge::done, this, [this, local](const QString& outcome) {
+    const QString nothingListens =
+        QStringLiteral("a stolen connection found nothing listening on 127.0.0.1:%1").arg(local);
+    auto socket = TcpConn::connectTo(QHostAddress::LocalHost, quint16(local));
+    if (!socket) {
+        stream->reset(socket.error());
+        emit message(1,
+                     socket.error().message.contains(u"refused") ? nothingListens : socket.error().message);
+        return;
+    }
+    auto* bridge = new StreamBridge(stream, *socket, this);
+    connect(bridge, &StreamBridge::done, this, [this, nothingListens](const QString& outcome) {
         if (outcome.startsWith(u"socket error") && outcome.contains(u"refused"))
-            emit message(
-                1, QStringLiteral("a stolen connection found nothing listening on 127.0.0.1:%1").arg(local));
+            emit message(1, nothingListens);
     });
-    socket->connectToHost(QHostAddress::LocalHost, quint16(local));
 }
 
 UpstreamPool* Session::localPool(int localPort)

@@ -112,6 +112,18 @@ void TstCluster::stealReachesTheLocalProcessOnEveryReplica()
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/b"))
                 .contains(u"api local @ developer-machine: GET /b"));
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api:8080/c")).contains(u"api local"));
+    // A client that shuts down its sending side after the request still gets the answer: the half-close
+    // travels to the local app as the end of the stream, and the answer comes back before the close.
+    const QJsonObject halfClosed =
+        QJsonDocument::fromJson(
+            ClusterFixture::clientScript(
+                {QStringLiteral("raw"), QStringLiteral("api-0"), QStringLiteral("8080"),
+                 QString::fromLatin1(QByteArray("GET /half HTTP/1.1\r\nHost: api\r\n\r\n").toHex()),
+                 QStringLiteral("half")}))
+            .object();
+    QCOMPARE(halfClosed.value(u"status").toInt(), 200);
+    QCOMPARE(halfClosed.value(u"who").toString(), QStringLiteral("local"));
+    QVERIFY(halfClosed.value(u"closed").toBool());
 
     // Everyone can see the session and its locks.
     const QJsonObject status =
