@@ -373,7 +373,14 @@ void Agent::onConnection(int fd)
     meta.set_pod(ss(m_options.pod));
     Stream* stream = m_mux->open(v1::TCP, meta);
     count("agent.stolen_connections");
-    track(new StreamBridge(stream, client, this), port);
+    auto* bridge = new StreamBridge(stream, client, this);
+    // The session went away before answering: the original app gets the connection (DESIGN §8 rule 2).
+    bridge->setFailOpen([this, address, port](TcpConn* socket, const QByteArray& readSoFar) {
+        qCInfo(lcAgent) << "a stolen connection's session is gone; passing it to the app with"
+                        << readSoFar.size() << "bytes already read";
+        passThrough(socket, address, port, readSoFar);
+    });
+    track(bridge, port);
 }
 
 void Agent::passThrough(TcpConn* client, const QHostAddress& address, quint16 port,

@@ -101,6 +101,16 @@ StreamBridge::StreamBridge(Stream* stream, TcpConn* socket, QObject* parent)
         maybeFinish();
     });
     connect(stream, &Stream::wasReset, this, [this](const Error& e) {
+        if (m_failOpen && m_down == 0 && m_up <= kBridgeReplayLimit && e.code == ErrorCode::SessionNotFound &&
+            !m_finished) {
+            count("bridge.fail_open");
+            m_socket->disconnect(this);
+            m_socket->setParent(nullptr);
+            TcpConn* socket = std::exchange(m_socket, nullptr);
+            finish(QStringLiteral("failed open: ") + describe(e));
+            m_failOpen(socket, std::exchange(m_replay, {}) + socket->readAll());
+            return;
+        }
         m_socket->abort();
         finish(QStringLiteral("stream reset: ") + describe(e));
     });
@@ -121,6 +131,8 @@ void StreamBridge::pumpUp()
     while (m_socket->bytesAvailable() > 0 && m_stream->queuedBytes() < kBridgeHighWater) {
         const QByteArray chunk = m_socket->read(kMaxChunk);
         m_up += chunk.size();
+        if (m_failOpen && m_down == 0 && m_up <= kBridgeReplayLimit)
+            m_replay += chunk;
         m_stream->write(chunk);
     }
     if (m_socketEof && m_socket->bytesAvailable() == 0 && !m_upEnded) {
@@ -131,8 +143,10 @@ void StreamBridge::pumpUp()
 
 void StreamBridge::onStreamData(const QByteArray& data)
 {
-    if (m_down == 0)
+    if (m_down == 0) {
+        m_replay.clear(); // the session answered: it had the connection
         emit firstByteFromStream();
+    }
     m_down += data.size();
     if (m_socket->isConnected() || m_socket->isConnecting()) {
         const qint64 direct = m_socket->write(data); // bytesWritten() credits the rest as the kernel takes it

@@ -11,12 +11,14 @@
 #include <QHostAddress>
 #include <QPointer>
 #include <QTcpSocket>
+#include <functional>
 #include <optional>
 
 namespace lanes {
 
 constexpr qint64 kBridgeHighWater = 128 * 1024;
 constexpr qint64 kSocketReadBuffer = 64 * 1024;
+constexpr qsizetype kBridgeReplayLimit = 64 * 1024; // a stolen connection fails open only up to this much
 
 class StreamBridge final : public QObject
 {
@@ -25,6 +27,12 @@ public:
     // Takes ownership of `socket` (connected or still connecting).
     StreamBridge(Stream* stream, TcpConn* socket, QObject* parent = nullptr);
     ~StreamBridge() override;
+
+    // DESIGN §8 rule 2 for a stolen connection: when the stream is reset with SESSION_NOT_FOUND (the session
+    // is gone) before any byte came back from it, `failOpen` gets the socket and everything read from it so
+    // far (at most kBridgeReplayLimit), for the original app, instead of the socket being closed.
+    using FailOpen = std::function<void(TcpConn* socket, const QByteArray& readSoFar)>;
+    void setFailOpen(FailOpen failOpen) { m_failOpen = std::move(failOpen); }
 
     qint64 bytesUp() const { return m_up; }     // socket -> stream
     qint64 bytesDown() const { return m_down; } // stream -> socket
@@ -44,6 +52,8 @@ private:
     TcpConn* m_socket;
     qint64 m_up = 0;
     qint64 m_down = 0;
+    FailOpen m_failOpen;
+    QByteArray m_replay; // what went up while nothing came down, for m_failOpen
     bool m_socketEof = false;
     bool m_upEnded = false; // StreamEnd sent
     bool m_streamEof = false;

@@ -155,6 +155,23 @@ def pipeline(host, port, n, lanes, half=False):
     print(json.dumps(answers))
 
 
+def hold(host, port):
+    """Connects, says so, and sends one request only when told to (a line on stdin): a connection that is open
+    across whatever the test does meanwhile."""
+    s = socket.create_connection((host, int(port)), timeout=20)
+    print("connected", flush=True)
+    sys.stdin.readline()
+    s.sendall(b"GET /held HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    line = data.split(b"\r\n")[0].decode(errors="replace")
+    print(json.dumps({"line": line, "body": data.partition(b"\r\n\r\n")[2].decode(errors="replace")}), flush=True)
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "mixed":
@@ -169,5 +186,7 @@ if __name__ == "__main__":
         websocket(*args)
     elif cmd == "pipeline":
         pipeline(args[0], args[1], int(args[2]), args[3:])
+    elif cmd == "hold":
+        hold(*args)
     elif cmd == "pipeline-half":
         pipeline(args[0], args[1], int(args[2]), args[3:], half=True)

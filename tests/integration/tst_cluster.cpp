@@ -212,12 +212,25 @@ void TstCluster::lanesdSigkillRestoresTheDeployedApiWithinOneSecond()
 {
     QProcess* cli = stealApi();
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api local"));
+    // A connection stolen before lanesd dies, on which nothing came back yet, fails open to the deployed api
+    // (DESIGN §8 rule 2): its request, sent after the death, is answered there.
+    QProcess held;
+    held.start(QStringLiteral("ip"),
+               {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                QStringLiteral("python3"),
+                QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py"), QStringLiteral("hold"),
+                QStringLiteral("api-0"), QStringLiteral("8080")});
+    QTRY_VERIFY_WITH_TIMEOUT(held.peek(64).startsWith("connected"), 10000);
     fixture.killDaemon(SIGKILL);
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
                                  .contains(u"api deployed @ api-0"),
                              1000);
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/"))
                 .contains(u"api deployed @ api-1"));
+    held.write("go\n");
+    QVERIFY(held.waitForFinished(10000));
+    const QByteArray heldAnswer = held.readAll();
+    QVERIFY2(heldAnswer.contains("api deployed @ api-0: GET /held"), heldAnswer.constData());
     // The CLI notices too and ends its command rather than leave it running unseen.
     QTRY_COMPARE_WITH_TIMEOUT(cli->state(), QProcess::NotRunning, 10000);
     QVERIFY(QString::fromUtf8(cli->readAll()).contains(u"lanesd went away"));
