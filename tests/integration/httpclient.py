@@ -15,6 +15,16 @@ import sys
 import threading
 
 
+def read_to_end(s):
+    """Everything the peer sends until it closes."""
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def lane_headers(lane):
     return {} if lane == "-" else {"x-lane": lane}
 
@@ -162,12 +172,7 @@ def hold(host, port):
     print("connected", flush=True)
     sys.stdin.readline()
     s.sendall(b"GET /held HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
+    data = read_to_end(s)
     line = data.split(b"\r\n")[0].decode(errors="replace")
     print(json.dumps({"line": line, "body": data.partition(b"\r\n\r\n")[2].decode(errors="replace")}), flush=True)
 

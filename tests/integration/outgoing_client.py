@@ -31,6 +31,8 @@ import sys
 import time
 import urllib.request
 
+from httpclient import read_to_end  # the same folder
+
 CHUNK = 256 * 1024
 PATTERN = hashlib.sha256(b"lanes").digest() * (CHUNK // 32)
 
@@ -53,12 +55,7 @@ def exchange(host, path, info):
     s.settimeout(10)
     s.connect(address)
     s.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
-    data = b""
-    while True:
-        more = s.recv(65536)
-        if not more:
-            break
-        data += more
+    data = read_to_end(s)
     peer, sock = s.getpeername(), s.getsockname()
     s.close()
     return {"body": data.split(b"\r\n\r\n", 1)[-1].decode().strip(), "peer": list(peer[:2]), "sock": list(sock[:2])}
