@@ -308,60 +308,6 @@ void HttpConnection::sendToUpstream(Exchange& ex, const QByteArray& bytes)
     }
 }
 
-Stream* HttpConnection::openStream(const Exchange& ex, const QString& sessionId)
-{
-    return m_mux->open(v1::HTTP_REQUEST,
-                       requestMeta(sessionId, m_port, ex.head.method, ex.head.target, ex.head.version,
-                                   ex.head.headers, this, m_requests, m_peer));
-}
-
-void HttpConnection::attachSession(Exchange& ex, const Route& route)
-{
-    ex.sessionId = route.sessionId;
-    ex.stream = openStream(ex, route.sessionId);
-    Exchange* p = &ex;
-    connect(ex.stream, &Stream::dataReceived, this, [this, p](const QByteArray& data) {
-        if (!find(p))
-            return;
-        p->out += data;
-        p->unconsumed += data.size();
-        flush();
-    });
-    connect(ex.stream, &Stream::peerFinished, this, [this, p] {
-        if (!find(p))
-            return;
-        p->responseDone = true;
-        if (p->tunnel)
-            p->closeAfter = true;
-        flush();
-    });
-    connect(ex.stream, &Stream::wasReset, this, [this, p](const Error& e) {
-        if (find(p))
-            onSessionReset(p, e);
-    });
-    connect(ex.stream, &Stream::drained, this, &HttpConnection::onClientData);
-}
-
-void HttpConnection::onSessionReset(Exchange* ex, const Error& error)
-{
-    if (ex->responseDone)
-        return;
-    ex->stream = nullptr;
-    const bool nothingBack = ex->out.isEmpty() && ex->flushed == 0;
-    const bool neverDelivered = error.code == ErrorCode::SessionNotFound;
-    const bool safeToReplay = ex->requestDone && http::isIdempotent(ex->head.method);
-    if (nothingBack && ex->replayable && (neverDelivered || safeToReplay) && !ex->tunnel) {
-        count("agent.fail_open");
-        qCInfo(lcAgent) << "session" << ex->sessionId << "failed (" << error.message << "); replaying"
-                        << ex->head.method << ex->head.target << "to the app";
-        ex->sessionId.clear();
-        attachApp(*ex, true);
-        return;
-    }
-    failExchange(ex, 502,
-                 QStringLiteral("the session that stole this request failed: %1").arg(describe(error)));
-}
-
 void HttpConnection::failExchange(Exchange* ex, int status, const QString& why)
 {
     count("agent.error_responses");

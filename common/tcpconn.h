@@ -1,9 +1,10 @@
 // TcpConn: a TCP connection on a raw non-blocking descriptor, read and written with plain system calls
-// under two QSocketNotifiers. It carries the agent's HTTP data path and the upstream pools. QTcpSocket costs
-// a FIONREAD ioctl before every read, a ring buffer copy and its own state machine per event; at tens of
-// thousands of requests a second that was a fifth of the agent's CPU. Input is buffered up to kConnReadLimit,
-// then the connection stops reading until it is drained (TCP pushes back on the peer). Output goes straight
-// to the kernel; only what the kernel does not take is buffered. Event-loop thread only.
+// under two QSocketNotifiers. It carries the agent's HTTP/1 path, the upstream pools, the stream bridges and
+// the pass-through splice (the HTTP/2 paths stay on QTcpSocket, which nghttp2 sessions read). QTcpSocket
+// costs a FIONREAD ioctl before every read, a ring buffer copy and its own state machine per event; at tens
+// of thousands of requests a second that was a fifth of the agent's CPU. Input is buffered up to
+// kConnReadLimit, then the connection stops reading until it is drained (TCP pushes back on the peer). Output
+// goes straight to the kernel; only what the kernel does not take is buffered. Event-loop thread only.
 #pragma once
 
 #include "result.h"
@@ -118,7 +119,7 @@ private:
     QString m_error;
 };
 
-// Disables Nagle and sets the kernel's buffers as every lanes hop wants them.
+// Disables Nagle, as on every lanes hop: requests and responses go out when written.
 void tuneDescriptor(int fd);
 
 // A listener that hands over accepted descriptors as they are, for TcpConn::adopt() or a QTcpSocket.
