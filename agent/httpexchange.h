@@ -24,6 +24,7 @@ struct HttpConnection::Exchange
     std::optional<http::Parser> response; // the app's response (in place: one allocation less per request)
     QByteArray replay;                    // what went upstream so far, while it fits kReplayLimit
     bool replayable = true;
+    bool delivered = false; // lanesd acknowledged the request's first byte (DESIGN §8 rule 2)
 };
 
 } // namespace lanes::agent

@@ -40,6 +40,10 @@ void HttpConnection::attachSession(Exchange& ex, const Route& route)
             onSessionReset(p, e);
     });
     connect(ex.stream, &Stream::drained, this, &HttpConnection::onClientData);
+    connect(ex.stream, &Stream::accepted, this, [this, p] {
+        if (find(p))
+            p->delivered = true;
+    });
 }
 
 void HttpConnection::onSessionReset(Exchange* ex, const Error& error)
@@ -48,7 +52,7 @@ void HttpConnection::onSessionReset(Exchange* ex, const Error& error)
         return;
     ex->stream = nullptr;
     const bool nothingBack = ex->out.isEmpty() && ex->flushed == 0;
-    const bool neverDelivered = error.code == ErrorCode::SessionNotFound;
+    const bool neverDelivered = !ex->delivered; // lanesd never had a byte of it: the local app cannot have
     const bool safeToReplay = ex->requestDone && http::isIdempotent(ex->head.method);
     if (nothingBack && ex->replayable && (neverDelivered || safeToReplay) && !ex->tunnel) {
         count("agent.fail_open");

@@ -101,8 +101,7 @@ StreamBridge::StreamBridge(Stream* stream, TcpConn* socket, QObject* parent)
         maybeFinish();
     });
     connect(stream, &Stream::wasReset, this, [this](const Error& e) {
-        if (m_failOpen && m_down == 0 && m_up <= kBridgeReplayLimit && e.code == ErrorCode::SessionNotFound &&
-            !m_finished) {
+        if (m_failOpen && !m_delivered && m_down == 0 && m_up <= kBridgeReplayLimit && !m_finished) {
             count("bridge.fail_open");
             m_socket->disconnect(this);
             m_socket->setParent(nullptr);
@@ -115,6 +114,7 @@ StreamBridge::StreamBridge(Stream* stream, TcpConn* socket, QObject* parent)
         finish(QStringLiteral("stream reset: ") + describe(e));
     });
     connect(stream, &QObject::destroyed, this, [this] { maybeFinish(); });
+    connect(stream, &Stream::accepted, this, [this] { m_delivered = true; });
     pumpUp();
 }
 

@@ -28,9 +28,9 @@ public:
     StreamBridge(Stream* stream, TcpConn* socket, QObject* parent = nullptr);
     ~StreamBridge() override;
 
-    // DESIGN §8 rule 2 for a stolen connection: when the stream is reset with SESSION_NOT_FOUND (the session
-    // is gone) before any byte came back from it, `failOpen` gets the socket and everything read from it so
-    // far (at most kBridgeReplayLimit), for the original app, instead of the socket being closed.
+    // DESIGN §8 rule 2 for a stolen connection: when the stream is reset before lanesd acknowledged its first
+    // byte (StreamAccepted) and before any byte came back, `failOpen` gets the socket and everything read
+    // from it so far (at most kBridgeReplayLimit), for the original app, instead of the socket being closed.
     using FailOpen = std::function<void(TcpConn* socket, const QByteArray& readSoFar)>;
     void setFailOpen(FailOpen failOpen) { m_failOpen = std::move(failOpen); }
 
@@ -53,7 +53,8 @@ private:
     qint64 m_up = 0;
     qint64 m_down = 0;
     FailOpen m_failOpen;
-    QByteArray m_replay; // what went up while nothing came down, for m_failOpen
+    QByteArray m_replay;      // what went up while nothing came down, for m_failOpen
+    bool m_delivered = false; // the peer acknowledged the first byte
     bool m_socketEof = false;
     bool m_upEnded = false; // StreamEnd sent
     bool m_streamEof = false;

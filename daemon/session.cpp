@@ -257,6 +257,12 @@ void Session::onStream(Stream* stream)
         upstream->deliver(stream);
         return;
     }
+    // DESIGN §8 rule 2: the agent may still send a request or connection to the original app while lanesd
+    // has had none of its bytes, so the first byte is acknowledged (StreamAccepted) before any of it reaches
+    // the local app. (HTTP/2 streams carry their request head in the open itself; StreamAccepted is their
+    // response head.)
+    connect(
+        stream, &Stream::dataReceived, stream, [stream] { stream->accept({}); }, Qt::SingleShotConnection);
     if (stream->kind() == v1::HTTP_REQUEST) {
         deliverHttp(stream, local);
         return;

@@ -165,14 +165,21 @@ def pipeline(host, port, n, lanes, half=False):
     print(json.dumps(answers))
 
 
-def hold(host, port):
+def hold(host, port, early=""):
     """Connects, says so, and sends one request only when told to (a line on stdin): a connection that is open
-    across whatever the test does meanwhile."""
+    across whatever the test does meanwhile. With `early`, the request line goes out at once and the rest when
+    told."""
     s = socket.create_connection((host, int(port)), timeout=20)
+    first = b"GET /held HTTP/1.1\r\n"
+    if early == "early":
+        s.sendall(first)
     print("connected", flush=True)
     sys.stdin.readline()
-    s.sendall(b"GET /held HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")
-    data = read_to_end(s)
+    try:
+        s.sendall((b"" if early == "early" else first) + b"Host: api\r\nConnection: close\r\n\r\n")
+        data = read_to_end(s)
+    except OSError as e:  # a reset: the connection ended without an answer
+        data = str(e).encode()
     line = data.split(b"\r\n")[0].decode(errors="replace")
     print(json.dumps({"line": line, "body": data.partition(b"\r\n\r\n")[2].decode(errors="replace")}), flush=True)
 

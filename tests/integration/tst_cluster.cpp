@@ -208,19 +208,58 @@ void TstCluster::supervisorSigkillRemovesTheChainWithinOneSecond()
     QTRY_COMPARE_WITH_TIMEOUT(cli->state(), QProcess::NotRunning, 10000);
 }
 
+namespace {
+
+// A connection from the client pod that stays open until told to send its request (httpclient.py hold).
+void startHeld(QProcess& held, bool early)
+{
+    QStringList args{QStringLiteral("netns"),
+                     QStringLiteral("exec"),
+                     QStringLiteral("lanes-client-0"),
+                     QStringLiteral("python3"),
+                     QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py"),
+                     QStringLiteral("hold"),
+                     QStringLiteral("api-0"),
+                     QStringLiteral("8080")};
+    if (early)
+        args << QStringLiteral("early");
+    held.start(QStringLiteral("ip"), args);
+}
+
+// Bytes the local app's end of its connections on `port` has received (ss -ti), summed.
+qint64 bytesReceivedOn(int port)
+{
+    QProcess ss;
+    ss.start(QStringLiteral("ss"),
+             {QStringLiteral("-tinH"), QStringLiteral("state"), QStringLiteral("established"),
+              QStringLiteral("( sport = :%1 )").arg(port)});
+    ss.waitForFinished(5000);
+    qint64 total = 0;
+    const QString out = QString::fromUtf8(ss.readAllStandardOutput());
+    for (qsizetype at = out.indexOf(u"bytes_received:"); at >= 0;
+         at = out.indexOf(u"bytes_received:", at + 1))
+        total += out.mid(at + 15).section(u' ', 0, 0).toLongLong();
+    return total;
+}
+
+} // namespace
+
 void TstCluster::lanesdSigkillRestoresTheDeployedApiWithinOneSecond()
 {
-    QProcess* cli = stealApi();
+    int localPort = 0;
+    QProcess* cli = stealApi(&localPort);
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api local"));
-    // A connection stolen before lanesd dies, on which nothing came back yet, fails open to the deployed api
-    // (DESIGN §8 rule 2): its request, sent after the death, is answered there.
-    QProcess held;
-    held.start(QStringLiteral("ip"),
-               {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
-                QStringLiteral("python3"),
-                QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py"), QStringLiteral("hold"),
-                QStringLiteral("api-0"), QStringLiteral("8080")});
-    QTRY_VERIFY_WITH_TIMEOUT(held.peek(64).startsWith("connected"), 10000);
+    // DESIGN §8 rule 2 for stolen connections open when lanesd dies. One had sent nothing: it fails open to
+    // the deployed api, which answers the request it sends after the death. The other had sent its request
+    // line, which reached the local app: it must not be replayed to the deployed api (the local app may have
+    // acted on it), so it ends unanswered.
+    QProcess held, early;
+    startHeld(held, false);
+    startHeld(early, true);
+    QTRY_VERIFY_WITH_TIMEOUT(held.peek(64).startsWith("connected") && early.peek(64).startsWith("connected"),
+                             10000);
+    const qint64 requestLine = qint64(QByteArrayView("GET /held HTTP/1.1\r\n").size());
+    QTRY_VERIFY_WITH_TIMEOUT(bytesReceivedOn(localPort) >= requestLine, 10000);
     fixture.killDaemon(SIGKILL);
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
                                  .contains(u"api deployed @ api-0"),
@@ -228,9 +267,13 @@ void TstCluster::lanesdSigkillRestoresTheDeployedApiWithinOneSecond()
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/"))
                 .contains(u"api deployed @ api-1"));
     held.write("go\n");
+    early.write("go\n");
     QVERIFY(held.waitForFinished(10000));
+    QVERIFY(early.waitForFinished(10000));
     const QByteArray heldAnswer = held.readAll();
     QVERIFY2(heldAnswer.contains("api deployed @ api-0: GET /held"), heldAnswer.constData());
+    const QByteArray earlyAnswer = early.readAll();
+    QVERIFY2(earlyAnswer.startsWith("connected") && !earlyAnswer.contains("api "), earlyAnswer.constData());
     // The CLI notices too and ends its command rather than leave it running unseen.
     QTRY_COMPARE_WITH_TIMEOUT(cli->state(), QProcess::NotRunning, 10000);
     QVERIFY(QString::fromUtf8(cli->readAll()).contains(u"lanesd went away"));
