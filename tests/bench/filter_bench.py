@@ -73,6 +73,10 @@ def main():
                     r[("haproxy", c)] = median_run(rounds["haproxy"])
                     r[("lanes", n, c)] = median_run(rounds["lanes"])
                     r[("fixed-lanes", c)] = fixed_rate(8080, c, seconds)
+                elif n == counts[-1]:
+                    # The goal's other side (the most filters against one): the median of as many runs.
+                    r[("lanes", n, c)] = median_run(
+                        [wrk(URL, c, seconds, CLIENT) for _ in range(1 if args.smoke else ROUNDS)])
                 else:
                     r[("lanes", n, c)] = wrk(URL, c, seconds, CLIENT)
             rss[n] = rss_kb(pids_in_pod("fast-0", "lanes-agent")[0])
@@ -132,7 +136,7 @@ shared by every process). The app is HAProxy answering by itself in pod `fast-0`
 in its own process (one thread, as the agent has) in the same namespace, routing on `x-lane`. A router in front of
 an app is a process of its own; the row "inside the app's process" is the same router configured in the app's
 HAProxy, where the hop to the app wakes no other process, for comparison with earlier runs. The rows of the
-router and of lanes with one filter are the medians of {ROUNDS} runs each, taken in turns. lanes: sessions with `--header-filter '^x-lane: user-N$'` on port 8080,
+router and of lanes with one filter are the medians of {ROUNDS} runs each, taken in turns; the row with {counts[-1]} filters is the median of {ROUNDS} runs. lanes: sessions with `--header-filter '^x-lane: user-N$'` on port 8080,
 requests that match none of them (pass-through), then requests that match `user-0` (stolen, delivered by lanesd to
 the same kind of app on the host).
 """ + "\n".join(lines) + f"""
