@@ -3,8 +3,10 @@ simulated developer machine, and `lanes exec` sessions. Everything it starts it 
 and the operator removes its namespaces and chains when it gets SIGTERM."""
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -55,11 +57,16 @@ class Cluster:
         self.wait_for(lambda: text in self.curl(url), 10, f"{url} to answer")
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         for proc in reversed(self.procs):
             _terminate(proc)
         if self.operator:
             _terminate(self.operator, 20)
+        # The scratch folder (state, logs) goes with a clean run; after a failure its logs are what explains it.
+        if exc_type is None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            print(f"the cluster's logs are kept in {self.tmp}", file=sys.stderr)
         return False
 
     def add_user(self, name, role="developer"):
