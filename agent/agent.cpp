@@ -338,12 +338,12 @@ void Agent::onConnection(int fd)
         return;
     }
     const auto [address, port] = *dst;
+    TcpConn* client = TcpConn::adopt(fd);
     const QString session = m_stealers.value(port);
     if (session.isEmpty() && m_filtered.contains(port)) {
         count("agent.http_connections");
         track(new HttpConnection(
-                  TcpConn::adopt(fd), port,
-                  [this, port](const http::Head& head) { return route(port, head); }, m_mux,
+                  client, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
                   appPool(address, port),
                   [this, address, port](TcpConn* c, const QByteArray& read, bool http2) {
                       if (!http2) {
@@ -361,15 +361,15 @@ void Agent::onConnection(int fd)
         return;
     }
     if (session.isEmpty() || !m_link->isOpen()) {
-        passThrough(TcpConn::adopt(fd), address, port);
+        passThrough(client, address, port);
         return;
     }
-    TcpConn* client = TcpConn::adopt(fd);
     v1::StreamMeta meta;
     meta.set_session_id(ss(session));
     meta.set_port(port);
-    meta.set_original_dst(ss(QStringLiteral("%1:%2").arg(address.toString()).arg(port)));
-    meta.set_peer(ss(endpointText(client->peerAddress(), client->peerPort())));
+    meta.set_original_dst(ss(endpointText(address, port)));
+    const auto peer = client->peer();
+    meta.set_peer(ss(endpointText(peer.first, peer.second)));
     meta.set_pod(ss(m_options.pod));
     Stream* stream = m_mux->open(v1::TCP, meta);
     count("agent.stolen_connections");

@@ -9,10 +9,11 @@ namespace lanes::agent {
 
 HttpConnection::HttpConnection(TcpConn* client, quint16 port, Router router, Mux* mux, UpstreamPool* app,
                                RawFallback notHttp, QObject* parent)
-    : QObject(parent), m_client(client),
-      m_peer(endpointText(client->peerAddress(), client->peerPort()).toStdString()), m_port(port),
-      m_router(std::move(router)), m_mux(mux), m_app(app), m_notHttp(std::move(notHttp))
+    : QObject(parent), m_client(client), m_port(port), m_router(std::move(router)), m_mux(mux), m_app(app),
+      m_notHttp(std::move(notHttp))
 {
+    const auto peer = client->peer();
+    m_peer = endpointText(peer.first, peer.second).toStdString();
     client->setParent(this);
     client->setHalfCloseAllowed(true);
     m_parser.forwardOnly();

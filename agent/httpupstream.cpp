@@ -116,8 +116,8 @@ void HttpConnection::onAppClosed(Exchange* ex)
         return;
     }
     const bool nothingBack = ex->out.isEmpty() && ex->flushed == 0;
-    const QString why =
-        ex->app->errorString().isEmpty() ? QStringLiteral("an orderly close") : ex->app->errorString();
+    const QString why = ex->app->closeReason();
+    const bool unreachable = ex->app->connectFailed();
     std::exchange(ex->app, nullptr)->deleteLater();
     if (nothingBack && ex->appReused && ex->replayable) {
         count("agent.app_retry_stale"); // the pooled connection had been closed by the app while idle
@@ -125,7 +125,7 @@ void HttpConnection::onAppClosed(Exchange* ex)
         return;
     }
     failExchange(ex, 502,
-                 why.startsWith(u"connect")
+                 unreachable
                      ? QStringLiteral("the app is unreachable: ") + why
                      : QStringLiteral("the app closed the connection before answering (%1)").arg(why));
 }

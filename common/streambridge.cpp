@@ -76,11 +76,7 @@ StreamBridge::StreamBridge(Stream* stream, TcpConn* socket, QObject* parent)
             m_stream->consumed(n);
         maybeFinish();
     });
-    connect(socket, &TcpConn::readChannelFinished, this, [this] { // the peer is done sending
-        m_socketEof = true;
-        pumpUp();
-        maybeFinish();
-    });
+    connect(socket, &TcpConn::readChannelFinished, this, &StreamBridge::onSocketEnded);
     connect(socket, &TcpConn::disconnected, this, [this] {
         if (m_finished)
             return;
@@ -90,9 +86,7 @@ StreamBridge::StreamBridge(Stream* stream, TcpConn* socket, QObject* parent)
             finish(QStringLiteral("socket error: ") + m_socket->errorString());
             return;
         }
-        m_socketEof = true;
-        pumpUp();
-        maybeFinish();
+        onSocketEnded();
     });
     connect(stream, &Stream::dataReceived, this, &StreamBridge::onStreamData);
     connect(stream, &Stream::drained, this, &StreamBridge::pumpUp);
@@ -139,6 +133,14 @@ void StreamBridge::pumpUp()
         m_upEnded = true;
         m_stream->end();
     }
+}
+
+void StreamBridge::onSocketEnded()
+{
+    // The peer is done sending (a half-close, or the connection closed): the stream ends once the rest is up.
+    m_socketEof = true;
+    pumpUp();
+    maybeFinish();
 }
 
 void StreamBridge::onStreamData(const QByteArray& data)

@@ -44,6 +44,7 @@ signals:
 
 private:
     void pumpUp();
+    void onSocketEnded();
     void onStreamData(const QByteArray& data);
     void maybeFinish();
     void finish(const QString& outcome);

@@ -37,8 +37,7 @@ TcpConn::TcpConn(int fd, State state, QObject* parent)
     connect(m_readNotifier, &QSocketNotifier::activated, this, &TcpConn::onReadable);
     if (state == State::Connecting) {
         m_readNotifier->setEnabled(false);
-        m_writeNotifier = new QSocketNotifier(fd, QSocketNotifier::Write, this);
-        connect(m_writeNotifier, &QSocketNotifier::activated, this, &TcpConn::onWritable);
+        watchWritable(); // the connect's outcome
     }
 }
 
@@ -90,23 +89,21 @@ TcpConn::~TcpConn()
     closeDescriptor();
 }
 
-QHostAddress TcpConn::peerAddress() const
+std::pair<QHostAddress, quint16> TcpConn::peer() const
 {
     sockaddr_storage storage{};
     socklen_t length = sizeof storage;
     if (m_fd < 0 || ::getpeername(m_fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0)
         return {};
-    return QHostAddress(reinterpret_cast<const sockaddr*>(&storage));
+    const quint16 port = storage.ss_family == AF_INET6
+                             ? ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port)
+                             : ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+    return {QHostAddress(reinterpret_cast<const sockaddr*>(&storage)), port};
 }
 
-quint16 TcpConn::peerPort() const
+QString TcpConn::closeReason() const
 {
-    sockaddr_storage storage{};
-    socklen_t length = sizeof storage;
-    if (m_fd < 0 || ::getpeername(m_fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0)
-        return 0;
-    return storage.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port)
-                                         : ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+    return m_error.isEmpty() ? QStringLiteral("an orderly close") : m_error;
 }
 
 QByteArray TcpConn::read(qsizetype max)
@@ -172,17 +169,18 @@ qint64 TcpConn::write(QByteArrayView data)
         }
         // n < 0: EAGAIN, or an error the write notifier finds again and reports as disconnected()
     }
-    if (m_outPos > 0 && m_outPos == m_out.size()) {
-        m_out.clear();
-        m_outPos = 0;
-    }
     m_out.append(data);
+    watchWritable();
+    return direct;
+}
+
+void TcpConn::watchWritable()
+{
     if (!m_writeNotifier) {
         m_writeNotifier = new QSocketNotifier(m_fd, QSocketNotifier::Write, this);
         connect(m_writeNotifier, &QSocketNotifier::activated, this, &TcpConn::onWritable);
     }
     m_writeNotifier->setEnabled(true);
-    return direct;
 }
 
 void TcpConn::onWritable()
@@ -238,6 +236,7 @@ void TcpConn::finishConnect()
     if (error == EINPROGRESS || error == EALREADY)
         return;
     if (error != 0) {
+        m_connectFailed = true;
         closeWithError(errnoText("connect", error));
         return;
     }
@@ -245,18 +244,8 @@ void TcpConn::finishConnect()
     updateReadNotifier();
     QPointer<TcpConn> self(this);
     emit connected();
-    if (!self || m_state != State::Connected)
-        return;
-    if (m_outPos < m_out.size())
-        onWritable();
-    else if (m_writeNotifier)
-        m_writeNotifier->setEnabled(false);
-    if (self && m_shutdownWhenFlushed && m_state == State::Connected && m_out.isEmpty())
-        ::shutdown(m_fd, SHUT_WR);
-    if (self && m_closeWhenFlushed && m_state == State::Connected && m_out.isEmpty()) {
-        closeDescriptor();
-        notifyDisconnected();
-    }
+    if (self && m_state == State::Connected)
+        onWritable(); // what was queued meanwhile, then a half-close or close asked for meanwhile
 }
 
 void TcpConn::disconnectFromHost()

@@ -15,6 +15,8 @@
 #include <QPointer>
 #include <QTcpServer>
 
+#include <utility>
+
 class QSocketNotifier;
 class QTcpSocket;
 
@@ -38,9 +40,12 @@ public:
     bool isConnecting() const { return m_state == State::Connecting; }
     bool isConnected() const { return m_state == State::Connected; }
     int descriptor() const { return m_fd; }
-    QString errorString() const { return m_error; }
-    QHostAddress peerAddress() const;
-    quint16 peerPort() const;
+    QString errorString() const { return m_error; } // empty after an orderly close
+    // errorString(), or "an orderly close": why the connection ended, for a message.
+    QString closeReason() const;
+    // The connection never came up (refused, unreachable): nothing was ever delivered on it.
+    bool connectFailed() const { return m_connectFailed; }
+    std::pair<QHostAddress, quint16> peer() const;
 
     qsizetype bytesAvailable() const { return m_in.size(); }
     // Buffered input (at most `max` bytes), handed over without a copy when it is all of it.
@@ -97,6 +102,7 @@ private:
     bool sendBuffered(); // false: the connection failed
     void finishConnect();
     void closeWithError(const QString& why);
+    void watchWritable();
     void notifyReadyRead();
     void notifyBytesWritten(qint64 bytes);
     void notifyDisconnected();
@@ -114,6 +120,7 @@ private:
     QPointer<QObject> m_observerContext;
     bool m_closeWhenFlushed = false;
     bool m_halfClose = false;
+    bool m_connectFailed = false;
     bool m_shutdownWhenFlushed = false;
     bool m_eof = false;
     QString m_error;

@@ -131,8 +131,7 @@ void HttpDelivery::onLocalClosed()
         done();
         return;
     }
-    const QString why =
-        m_socket->errorString().isEmpty() ? QStringLiteral("closed") : m_socket->errorString();
+    const QString why = m_socket->closeReason();
     std::exchange(m_socket, nullptr)->deleteLater();
     if (!m_responseStarted && m_reused && m_replayable) {
         count("daemon.local_retry_stale");

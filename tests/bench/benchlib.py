@@ -36,7 +36,8 @@ def cpu_seconds(pid=None):
     and iowait) when pid is None."""
     tick = os.sysconf("SC_CLK_TCK")
     if pid is None:
-        v = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal; the guest fields after them are already in user and nice
+        v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
         return (v[0] + v[1]) / tick, (sum(v) - v[0] - v[1] - v[3] - v[4]) / tick
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return int(f[11]) / tick, int(f[12]) / tick

@@ -101,7 +101,14 @@ def expect(host, port):
               b"Transfer-Encoding: chunked\r\n\r\n")
     data = s.recv(4096)  # the interim 100 Continue (the final response may come in the same read)
     s.sendall(b"5\r\nhello\r\n0\r\nX-Trailer: yes\r\n\r\n")
-    while b"developer-machine" not in data and b"deployed" not in data:
+    # Read until the final response is complete: its head, then Content-Length bytes of body (the head and the
+    # body may come in separate reads; the head alone already names the machine in X-Served-By).
+    while True:
+        interim, _, rest = data.decode(errors="replace").partition("\r\n\r\n")
+        head, sep, body = rest.partition("\r\n\r\n")
+        lengths = [int(l.split(":", 1)[1]) for l in head.split("\r\n") if l.lower().startswith("content-length:")]
+        if sep and lengths and len(body.encode()) >= lengths[0]:
+            break
         chunk = s.recv(4096)
         if not chunk:
             break

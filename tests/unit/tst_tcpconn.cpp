@@ -118,8 +118,7 @@ void TstTcpConn::aRoundTripBothWays()
 {
     auto [conn, peer] = connectedPair();
     QVERIFY(conn && peer);
-    QCOMPARE(conn->peerAddress(), QHostAddress(QHostAddress::LocalHost));
-    QCOMPARE(conn->peerPort(), m_server->serverPort());
+    QCOMPARE(conn->peer(), std::make_pair(QHostAddress(QHostAddress::LocalHost), m_server->serverPort()));
     QCOMPARE(conn->write("GET / HTTP/1.1\r\n\r\n"), qint64(18)); // straight to the kernel
     QCOMPARE(conn->bytesToWrite(), 0);
     QTRY_COMPARE(peer->bytesAvailable(), qint64(18));
