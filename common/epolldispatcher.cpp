@@ -1,6 +1,8 @@
 // See epolldispatcher.h.
 #include "epolldispatcher.h"
 
+#include "writebatch.h"
+
 #include <QCoreApplication>
 #include <QSocketNotifier>
 #include <QTimerEvent>
@@ -286,6 +288,8 @@ bool EpollDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
     m_interrupted.store(false, std::memory_order_relaxed);
     emit awake();
     QCoreApplication::sendPostedEvents(); // a post during this wakes the eventfd, so the wait below returns
+    if (m_beforePoll)
+        m_beforePoll();
 
     const bool includeTimers = !(flags & QEventLoop::X11ExcludeTimers);
     const bool includeNotifiers = !(flags & QEventLoop::ExcludeSocketNotifiers);
@@ -337,7 +341,10 @@ void installEpollDispatcher()
 {
     if (qEnvironmentVariable("LANES_EVENT_DISPATCHER") == QLatin1String("qt"))
         return;
-    QCoreApplication::setEventDispatcher(new EpollDispatcher);
+    auto* dispatcher = new EpollDispatcher;
+    QCoreApplication::setEventDispatcher(dispatcher);
+    if (const QString why = WriteBatch::enable(dispatcher); !why.isEmpty())
+        qInfo("lanes: writes are not batched (%s): one send() per write", qPrintable(why));
 }
 
 } // namespace lanes

@@ -15,6 +15,7 @@
 #include <QList>
 
 #include <atomic>
+#include <functional>
 #include <set>
 
 class QSocketNotifier;
@@ -44,6 +45,9 @@ public:
 
     // How many descriptors epoll watches now (for tests).
     int watchedDescriptors() const;
+    // Run at the start of each pass after posted events, before the timeout is worked out and epoll waits
+    // (WriteBatch flushes there).
+    void setBeforePoll(std::function<void()> hook) { m_beforePoll = std::move(hook); }
 
 private:
     struct Descriptor
@@ -77,10 +81,12 @@ private:
     QList<QSocketNotifier*> m_pending;
     QHash<int, Timer> m_timers;
     std::set<std::pair<qint64, int>> m_queue; // (deadline ns, timer id)
+    std::function<void()> m_beforePoll;
 };
 
-// Makes EpollDispatcher the main thread's dispatcher. Call before the QCoreApplication exists; the
-// environment variable LANES_EVENT_DISPATCHER=qt keeps Qt's own (to compare, or to rule ours out).
+// Makes EpollDispatcher the main thread's dispatcher, with a WriteBatch where io_uring can be used. Call before
+// the QCoreApplication exists; the environment variable LANES_EVENT_DISPATCHER=qt keeps Qt's own (to compare,
+// or to rule ours out), and then writes are not batched either.
 void installEpollDispatcher();
 
 } // namespace lanes

@@ -1,6 +1,8 @@
 // See tcpconn.h.
 #include "tcpconn.h"
 
+#include "writebatch.h"
+
 #include <QPointer>
 #include <QSocketNotifier>
 #include <QTcpSocket>
@@ -160,6 +162,12 @@ qint64 TcpConn::write(QByteArrayView data)
         return 0;
     qint64 direct = 0;
     if (m_state == State::Connected && m_out.size() == m_outPos) {
+        if (WriteBatch* batch = WriteBatch::current()) {
+            m_out.append(data);
+            m_queuedInBatch = true;
+            batch->add(this);
+            return 0;
+        }
         const ssize_t n = ::send(m_fd, data.data(), size_t(data.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n == data.size())
             return n;
@@ -170,7 +178,8 @@ qint64 TcpConn::write(QByteArrayView data)
         // n < 0: EAGAIN, or an error the write notifier finds again and reports as disconnected()
     }
     m_out.append(data);
-    watchWritable();
+    if (!m_queuedInBatch)
+        watchWritable();
     return direct;
 }
 
@@ -189,23 +198,11 @@ void TcpConn::onWritable()
         finishConnect();
         return;
     }
-    if (m_state != State::Connected)
+    if (m_state != State::Connected || m_queuedInBatch)
         return;
-    QPointer<TcpConn> self(this);
     const qsizetype before = m_out.size() - m_outPos;
-    if (!sendBuffered())
-        return;
-    const qsizetype sent = before - (m_out.size() - m_outPos);
-    if (sent > 0)
-        notifyBytesWritten(sent);
-    if (!self || m_state != State::Connected || m_outPos < m_out.size())
-        return;
-    if (m_shutdownWhenFlushed)
-        ::shutdown(m_fd, SHUT_WR);
-    if (m_closeWhenFlushed) {
-        closeDescriptor();
-        notifyDisconnected();
-    }
+    if (sendBuffered())
+        wrote(before - (m_out.size() - m_outPos));
 }
 
 bool TcpConn::sendBuffered()
@@ -221,11 +218,61 @@ bool TcpConn::sendBuffered()
         }
         m_outPos += n;
     }
-    m_out.clear();
-    m_outPos = 0;
-    if (m_writeNotifier)
-        m_writeNotifier->setEnabled(false);
     return true;
+}
+
+void TcpConn::batchSent(int result)
+{
+    m_queuedInBatch = false;
+    m_reportPending = true;
+    if (result > 0)
+        m_outPos += result;
+}
+
+void TcpConn::reportBatchSend(int result)
+{
+    m_reportPending = false;
+    if (result < 0 && result != -EAGAIN && result != -EINTR) {
+        closeWithError(errnoText("write", -result));
+        return;
+    }
+    wrote(qMax(result, 0));
+}
+
+void TcpConn::wrote(qint64 sent)
+{
+    if (m_outPos < m_out.size()) {
+        if (!m_queuedInBatch)
+            watchWritable(); // the kernel's buffer is full: the rest goes when it drains
+    } else {
+        m_out.clear();
+        m_outPos = 0;
+        if (m_writeNotifier)
+            m_writeNotifier->setEnabled(false);
+    }
+    QPointer<TcpConn> self(this);
+    if (sent > 0)
+        notifyBytesWritten(sent);
+    if (!self || m_state != State::Connected || m_outPos < m_out.size())
+        return;
+    if (m_shutdownWhenFlushed)
+        ::shutdown(m_fd, SHUT_WR);
+    if (m_closeWhenFlushed) {
+        closeDescriptor();
+        notifyDisconnected();
+    }
+}
+
+void TcpConn::leaveBatch()
+{
+    const bool unsent = std::exchange(m_queuedInBatch, false);
+    if (!unsent && !std::exchange(m_reportPending, false))
+        return;
+    m_reportPending = false;
+    if (WriteBatch* batch = WriteBatch::current())
+        batch->forget(this);
+    if (unsent && m_fd >= 0)
+        ::send(m_fd, m_out.constData() + m_outPos, size_t(m_out.size() - m_outPos), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void TcpConn::finishConnect()
@@ -307,6 +354,7 @@ void TcpConn::notifyDisconnected()
 
 int TcpConn::takeDescriptor()
 {
+    leaveBatch();
     delete std::exchange(m_readNotifier, nullptr);
     delete std::exchange(m_writeNotifier, nullptr);
     m_state = State::Closed;
@@ -322,6 +370,7 @@ void TcpConn::closeWithError(const QString& why)
 
 void TcpConn::closeDescriptor()
 {
+    leaveBatch();
     // The notifiers leave the dispatcher before the number can be reused by another descriptor.
     delete std::exchange(m_readNotifier, nullptr);
     delete std::exchange(m_writeNotifier, nullptr);

@@ -53,7 +53,9 @@ public:
     QByteArray readAll() { return read(m_in.size()); }
     qsizetype bytesToWrite() const { return m_out.size() - m_outPos; }
     // Sends what the kernel takes now and queues the rest; returns the bytes sent now (bytesWritten() reports
-    // the rest as it goes). Errors surface as disconnected(), never from here.
+    // the rest as it goes). Errors surface as disconnected(), never from here. Where the thread has a
+    // WriteBatch, nothing is sent now: the output goes out with the pass's other sends, before the event loop
+    // polls again, and bytesWritten() reports it.
     qint64 write(QByteArrayView data);
 
     // Closes once the buffered output is out (disconnected() then). Input already buffered stays readable.
@@ -95,11 +97,18 @@ signals:
     void disconnected();
 
 private:
+    friend class WriteBatch;
     enum class State { Connecting, Connected, Closed };
     explicit TcpConn(int fd, State state, QObject* parent);
     void onReadable();
     void onWritable();
     bool sendBuffered(); // false: the connection failed
+    // A WriteBatch's send of our output (bytes taken, or -errno): batchSent() books it as soon as the
+    // submission returns, reportBatchSend() tells the user (signals), one connection after the other.
+    void batchSent(int result);
+    void reportBatchSend(int result);
+    void wrote(qint64 sent); // after a send: what was taken is reported, a close or half-close asked for is done
+    void leaveBatch();       // before the descriptor goes: queued output is sent now, as write() would have
     void finishConnect();
     void closeWithError(const QString& why);
     void watchWritable();
@@ -123,6 +132,8 @@ private:
     bool m_connectFailed = false;
     bool m_shutdownWhenFlushed = false;
     bool m_eof = false;
+    bool m_queuedInBatch = false; // our output waits for the thread's WriteBatch to send it
+    bool m_reportPending = false; // the batch sent it and has yet to call reportBatchSend()
     QString m_error;
 };
 

@@ -2,19 +2,26 @@
 // run: a round trip, a write larger than the kernel takes (buffered, reported, delivered intact), reading
 // that pauses at the limit, a close that flushes first, a peer's close with input still buffered, a refused
 // connect, a reset that leaves no TIME_WAIT, a write to a reset peer, and handing the descriptor to a
-// QTcpSocket.
+// QTcpSocket. With the dispatcher's WriteBatch (io_uring): a pass's writes stay queued until the loop polls and
+// then go out together; what a connection wrote before it closes still goes out; handlers that write to or
+// delete connections while a flush is under way. ctest runs the suite twice, the second time with
+// LANES_IO_URING=0 (no batch: writes go straight out, as where a container's seccomp profile refuses io_uring).
 #include "epolldispatcher.h"
 #include "tcpconn.h"
+#include "writebatch.h"
 
 #include <QCryptographicHash>
 #include <QFile>
+#include <QPointer>
 #include <QSignalSpy>
 #include <QTcpServer>
 #include <QTcpSocket>
 #include <QTest>
 
+#include <functional>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 using lanes::TcpConn;
@@ -63,6 +70,19 @@ int timeWaitOn(quint16 port)
     return n;
 }
 
+// Bytes the kernel holds for `socket` to read: what our side has really sent.
+int unread(QTcpSocket* socket)
+{
+    int n = -1;
+    ::ioctl(int(socket->socketDescriptor()), FIONREAD, &n);
+    return n;
+}
+
+bool batched()
+{
+    return lanes::WriteBatch::current() != nullptr;
+}
+
 } // namespace
 
 class TstTcpConn : public QObject
@@ -83,6 +103,9 @@ private slots:
     void writingToAResetPeerEndsInDisconnected();
     void theDescriptorMovesToAQTcpSocket();
     void anObserverHearsEventsUntilItsContextGoes();
+    void aPassesWritesGoOutTogetherWhenTheLoopPolls();
+    void whatAClosingConnectionWroteStillGoesOut();
+    void handlersMayWriteAndDeleteDuringAFlush();
 
 private:
     // A TcpConn connected to m_server, and the server's side of it.
@@ -119,7 +142,16 @@ void TstTcpConn::aRoundTripBothWays()
     auto [conn, peer] = connectedPair();
     QVERIFY(conn && peer);
     QCOMPARE(conn->peer(), std::make_pair(QHostAddress(QHostAddress::LocalHost), m_server->serverPort()));
-    QCOMPARE(conn->write("GET / HTTP/1.1\r\n\r\n"), qint64(18)); // straight to the kernel
+    QSignalSpy written(conn, &TcpConn::bytesWritten);
+    if (batched()) { // queued; bytesWritten() reports it once the pass's sends are out
+        QCOMPARE(conn->write("GET / HTTP/1.1\r\n\r\n"), qint64(0));
+        QCOMPARE(conn->bytesToWrite(), 18);
+        QTRY_COMPARE(written.size(), 1);
+        QCOMPARE(written.first().first().toLongLong(), 18);
+    } else { // straight to the kernel
+        QCOMPARE(conn->write("GET / HTTP/1.1\r\n\r\n"), qint64(18));
+        QCOMPARE(written.size(), 0);
+    }
     QCOMPARE(conn->bytesToWrite(), 0);
     QTRY_COMPARE(peer->bytesAvailable(), qint64(18));
     QCOMPARE(peer->readAll(), QByteArray("GET / HTTP/1.1\r\n\r\n"));
@@ -374,6 +406,93 @@ void TstTcpConn::anObserverHearsEventsUntilItsContextGoes()
     QTRY_COMPARE(recorder.events.last(), QStringLiteral("closed"));
     conn->setObserver(nullptr, nullptr);
     delete conn;
+}
+
+void TstTcpConn::aPassesWritesGoOutTogetherWhenTheLoopPolls()
+{
+    if (!batched())
+        QSKIP("no WriteBatch on this thread (LANES_IO_URING=0, or io_uring refused)");
+    auto [a, peerA] = connectedPair();
+    auto [b, peerB] = connectedPair();
+    QVERIFY(a && peerA && b && peerB);
+    QSignalSpy writtenA(a, &TcpConn::bytesWritten);
+    QSignalSpy writtenB(b, &TcpConn::bytesWritten);
+    a->write("one ");
+    b->write("other");
+    a->write("two");
+    QCOMPARE(unread(peerA), 0); // nothing has reached the kernel yet
+    QCOMPARE(unread(peerB), 0);
+    QCoreApplication::processEvents(); // one pass: the flush before its poll sends both (and the peers may read)
+    QCOMPARE(unread(peerA) + peerA->bytesAvailable(), 7);
+    QCOMPARE(unread(peerB) + peerB->bytesAvailable(), 5);
+    QCOMPARE(writtenA.size(), 1); // one send took both writes
+    QCOMPARE(writtenA.first().first().toLongLong(), 7);
+    QCOMPARE(writtenB.first().first().toLongLong(), 5);
+    QTRY_COMPARE(peerA->bytesAvailable(), 7);
+    QCOMPARE(peerA->readAll(), QByteArray("one two"));
+    QCOMPARE(peerB->readAll(), QByteArray("other"));
+    delete a;
+    delete b;
+}
+
+void TstTcpConn::whatAClosingConnectionWroteStillGoesOut()
+{
+    // Each way of ending a connection right after a write, in the same pass: the peer still gets the bytes, as
+    // it did when write() sent at once.
+    const QList<std::function<void(TcpConn*)>> endings = {
+        [](TcpConn* conn) { conn->disconnectFromHost(); },
+        [](TcpConn* conn) { conn->abort(); },
+        [](TcpConn* conn) { delete conn; },
+        [](TcpConn* conn) { ::close(conn->takeDescriptor()); delete conn; },
+    };
+    for (qsizetype i = 0; i < endings.size(); ++i) {
+        auto [conn, peer] = connectedPair();
+        QVERIFY(conn && peer);
+        peer->setParent(this);
+        QByteArray got;
+        connect(peer, &QTcpSocket::readyRead, this, [&got, peer = peer] { got += peer->readAll(); });
+        conn->write("last words");
+        endings[i](conn);
+        QTRY_COMPARE(peer->state(), QAbstractSocket::UnconnectedState);
+        got += peer->readAll();
+        QVERIFY2(got == "last words", qPrintable(QStringLiteral("ending %1: %2").arg(i).arg(QString::fromLatin1(got))));
+        delete peer;
+    }
+}
+
+void TstTcpConn::handlersMayWriteAndDeleteDuringAFlush()
+{
+    if (!batched())
+        QSKIP("no WriteBatch on this thread: writes go out at once and report nothing");
+    auto [a, peerA] = connectedPair();
+    auto [b, peerB] = connectedPair();
+    auto [c, peerC] = connectedPair();
+    QVERIFY(a && peerA && b && peerB && c && peerC);
+    peerC->setParent(this);
+    // When a's first bytes are out, its handler writes more to a and to b, and deletes c, all of which may still
+    // be waiting in the same flush.
+    QPointer<TcpConn> doomed(c);
+    bool once = false;
+    connect(a, &TcpConn::bytesWritten, this, [&, a = a, b = b] {
+        if (std::exchange(once, true))
+            return;
+        a->write(" and more");
+        b->write(" then this");
+        delete doomed;
+    });
+    a->write("first");
+    b->write("second");
+    c->write("third");
+    QTRY_COMPARE(peerA->bytesAvailable(), 14);
+    QTRY_COMPARE(peerB->bytesAvailable(), 16);
+    QCOMPARE(peerA->readAll(), QByteArray("first and more"));
+    QCOMPARE(peerB->readAll(), QByteArray("second then this"));
+    QVERIFY(!doomed);
+    QTRY_COMPARE(peerC->state(), QAbstractSocket::UnconnectedState);
+    QCOMPARE(peerC->readAll(), QByteArray("third"));
+    delete peerC;
+    delete a;
+    delete b;
 }
 
 int main(int argc, char** argv)
