@@ -156,14 +156,16 @@ void TcpConn::onReadable()
         closeWithError(errnoText("read", errno));
 }
 
-qint64 TcpConn::write(QByteArrayView data)
+qint64 TcpConn::write(const QByteArray& data)
 {
     if (data.isEmpty() || m_state == State::Closed)
         return 0;
     qint64 direct = 0;
+    QByteArrayView rest = data;
     if (m_state == State::Connected && m_out.size() == m_outPos) {
         if (WriteBatch* batch = WriteBatch::current()) {
-            m_out.append(data);
+            m_out = data; // shared with the caller, not copied (64 KiB a time on the bridges)
+            m_outPos = 0;
             m_queuedInBatch = true;
             batch->add(this);
             return 0;
@@ -173,11 +175,11 @@ qint64 TcpConn::write(QByteArrayView data)
             return n;
         if (n > 0) {
             direct = n;
-            data = data.sliced(n);
+            rest = rest.sliced(n);
         }
         // n < 0: EAGAIN, or an error the write notifier finds again and reports as disconnected()
     }
-    m_out.append(data);
+    m_out.append(rest);
     if (!m_queuedInBatch)
         watchWritable();
     return direct;

@@ -56,7 +56,7 @@ public:
     // the rest as it goes). Errors surface as disconnected(), never from here. Where the thread has a
     // WriteBatch, nothing is sent now: the output goes out with the pass's other sends, before the event loop
     // polls again, and bytesWritten() reports it.
-    qint64 write(QByteArrayView data);
+    qint64 write(const QByteArray& data);
 
     // Closes once the buffered output is out (disconnected() then). Input already buffered stays readable.
     void disconnectFromHost();
