@@ -268,11 +268,10 @@ void TcpConn::wrote(qint64 sent)
 void TcpConn::leaveBatch()
 {
     const bool unsent = std::exchange(m_queuedInBatch, false);
-    if (!unsent && !std::exchange(m_reportPending, false))
+    const bool reportPending = std::exchange(m_reportPending, false);
+    if (!unsent && !reportPending)
         return;
-    m_reportPending = false;
-    if (WriteBatch* batch = WriteBatch::current())
-        batch->forget(this);
+    WriteBatch::forget(this);
     if (unsent && m_fd >= 0)
         ::send(m_fd, m_out.constData() + m_outPos, size_t(m_out.size() - m_outPos), MSG_NOSIGNAL | MSG_DONTWAIT);
 }

@@ -70,8 +70,10 @@ void WriteBatch::add(TcpConn* conn)
 
 void WriteBatch::forget(TcpConn* conn)
 {
-    std::erase(m_queued, conn);
-    std::replace(m_sending.begin(), m_sending.end(), conn, static_cast<TcpConn*>(nullptr));
+    if (WriteBatch* batch = t_batch.get()) {
+        std::erase(batch->m_queued, conn);
+        std::replace(batch->m_sending.begin(), batch->m_sending.end(), conn, static_cast<TcpConn*>(nullptr));
+    }
 }
 
 void WriteBatch::flush()

@@ -35,9 +35,11 @@ public:
     WriteBatch(const WriteBatch&) = delete;
     WriteBatch& operator=(const WriteBatch&) = delete;
 
-    void add(TcpConn* conn);    // its output goes out with the next flush()
-    void forget(TcpConn* conn); // closing or handed over: out of the batch, queued or being sent
-    void flush();               // sends everything queued, then tells each connection
+    void add(TcpConn* conn); // its output goes out with the next flush()
+    void flush();            // sends everything queued, then tells each connection
+    // `conn` is closing or handed over: out of this thread's batch, queued or being reported (also after a
+    // failed submission turned the batch off).
+    static void forget(TcpConn* conn);
 
 private:
     WriteBatch() = default;
