@@ -89,6 +89,12 @@ void FrameLink::sendEncoded(const QByteArray& frame)
         m_socket->sendBinaryMessage(frame);
 }
 
+void FrameLink::flush()
+{
+    if (!m_closed && m_socket)
+        m_socket->flush();
+}
+
 void FrameLink::writeClientFrame(const QByteArray& payload)
 {
     // One RFC 6455 binary frame (FIN, opcode 2), unmasked, which is what Qt sends with NoMask's zero key: Qt

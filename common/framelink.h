@@ -28,6 +28,9 @@ public:
     void send(const v1::Frame& frame);
     // An encoded frame (encodeFrame, encodeStreamData).
     void sendEncoded(const QByteArray& frame);
+    // Writes what the socket has queued to the kernel now, as much as it takes without blocking (Qt would on
+    // the socket's next write notification).
+    void flush();
     // Sends Close{reason} and closes. closed() follows.
     void close(const QString& reason, const std::optional<Error>& error = std::nullopt);
     bool isOpen() const { return !m_closed; }

@@ -54,6 +54,11 @@ void Stream::accept(const v1::StreamMeta& outcome)
     m_mux->send(frame);
 }
 
+void Stream::flushLink()
+{
+    m_mux->flush();
+}
+
 void Stream::widenWindow(qint64 bytes)
 {
     if (m_done || m_peerEnded || bytes <= 0)

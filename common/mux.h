@@ -34,6 +34,9 @@ public:
     void reset(const Error& error);
     // The receiver of an OUTGOING or DNS stream tells the opener the outcome (StreamAccepted).
     void accept(const v1::StreamMeta& outcome);
+    // Hands what the link has queued (this stream's frames and others') to the kernel now, not at the end of
+    // the event-loop pass; as much as the socket takes without blocking.
+    void flushLink();
     // Lets the peer send `bytes` more than the initial window, from now on (bulk streams: a bigger window
     // keeps a long path busy). The memory bound grows by the same amount.
     void widenWindow(qint64 bytes);
@@ -105,6 +108,7 @@ private:
     friend class Stream;
     void send(const v1::Frame& frame) { m_link->send(frame); }
     void sendEncoded(const QByteArray& frame) { m_link->sendEncoded(frame); }
+    void flush() { m_link->flush(); }
     void release(quint32 id);
     void refuse(quint32 id, ErrorCode code, const QString& why);
 

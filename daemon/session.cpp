@@ -259,10 +259,17 @@ void Session::onStream(Stream* stream)
     }
     // DESIGN §8 rule 2: the agent may still send a request or connection to the original app while lanesd
     // has had none of its bytes, so the first byte is acknowledged (StreamAccepted) before any of it reaches
-    // the local app. (HTTP/2 streams carry their request head in the open itself; StreamAccepted is their
+    // the local app. The acknowledgement goes to the kernel at once: the delivery's writes leave at the end of
+    // this pass (WriteBatch), and Qt would write the link's TLS records only on its next write notification,
+    // after them. (HTTP/2 streams carry their request head in the open itself; StreamAccepted is their
     // response head.)
     connect(
-        stream, &Stream::dataReceived, stream, [stream] { stream->accept({}); }, Qt::SingleShotConnection);
+        stream, &Stream::dataReceived, stream,
+        [stream] {
+            stream->accept({});
+            stream->flushLink();
+        },
+        Qt::SingleShotConnection);
     if (stream->kind() == v1::HTTP_REQUEST) {
         deliverHttp(stream, local);
         return;
