@@ -4,8 +4,9 @@
 // connect, a reset that leaves no TIME_WAIT, a write to a reset peer, and handing the descriptor to a
 // QTcpSocket. With the dispatcher's WriteBatch (io_uring): a pass's writes stay queued until the loop polls and
 // then go out together; what a connection wrote before it closes still goes out; handlers that write to or
-// delete connections while a flush is under way. ctest runs the suite twice, the second time with
-// LANES_IO_URING=0 (no batch: writes go straight out, as where a container's seccomp profile refuses io_uring).
+// delete connections while a flush is under way; a flush of more connections than the ring holds. ctest runs
+// the suite twice, the second time with LANES_IO_URING=0 (no batch: writes go straight out, as where a
+// container's seccomp profile refuses io_uring).
 #include "epolldispatcher.h"
 #include "tcpconn.h"
 #include "writebatch.h"
@@ -106,6 +107,7 @@ private slots:
     void aPassesWritesGoOutTogetherWhenTheLoopPolls();
     void whatAClosingConnectionWroteStillGoesOut();
     void handlersMayWriteAndDeleteDuringAFlush();
+    void aFlushLargerThanTheRingTakesSeveralSubmissions();
 
 private:
     // A TcpConn connected to m_server, and the server's side of it.
@@ -493,6 +495,36 @@ void TstTcpConn::handlersMayWriteAndDeleteDuringAFlush()
     delete peerC;
     delete a;
     delete b;
+}
+
+void TstTcpConn::aFlushLargerThanTheRingTakesSeveralSubmissions()
+{
+    if (!batched())
+        QSKIP("no WriteBatch on this thread");
+    constexpr int kConns = 300; // the ring holds 256 sends
+    QList<std::pair<TcpConn*, QTcpSocket*>> pairs;
+    for (int i = 0; i < kConns; ++i) {
+        pairs.append(connectedPair());
+        QVERIFY(pairs.last().first && pairs.last().second);
+    }
+    qint64 reported = 0;
+    for (int i = 0; i < kConns; ++i) {
+        connect(pairs[i].first, &TcpConn::bytesWritten, this, [&reported](qint64 n) { reported += n; });
+        pairs[i].first->write(QByteArray::number(i));
+    }
+    QCoreApplication::processEvents();
+    qint64 expected = 0;
+    for (int i = 0; i < kConns; ++i) {
+        const qint64 size = QByteArray::number(i).size();
+        QCOMPARE(unread(pairs[i].second) + pairs[i].second->bytesAvailable(), size);
+        expected += size;
+    }
+    QCOMPARE(reported, expected);
+    for (auto [conn, peer] : pairs) {
+        QTRY_VERIFY(peer->bytesAvailable() > 0);
+        QCOMPARE(peer->readAll(), QByteArray::number(pairs.indexOf(std::make_pair(conn, peer))));
+        delete conn;
+    }
 }
 
 int main(int argc, char** argv)
