@@ -30,6 +30,10 @@ QString WriteBatch::enable(EpollDispatcher* dispatcher)
 {
     if (qEnvironmentVariable("LANES_IO_URING") == QLatin1String("0"))
         return QStringLiteral("LANES_IO_URING=0");
+    if (t_batch) { // a second dispatcher on this thread takes over the batch
+        dispatcher->setBeforePoll([raw = t_batch.get()] { raw->flush(); });
+        return {};
+    }
     std::unique_ptr<WriteBatch> batch(new WriteBatch);
     io_uring_params params{};
     params.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
@@ -40,13 +44,12 @@ QString WriteBatch::enable(EpollDispatcher* dispatcher)
     }
     if (rc < 0)
         return errnoText("io_uring_setup", -rc);
+    batch->m_ringReady = true;
     io_uring_probe* probe = io_uring_get_probe_ring(&batch->m_ring);
     const bool canSend = probe && io_uring_opcode_supported(probe, IORING_OP_SEND);
     io_uring_free_probe(probe);
-    if (!canSend) {
-        io_uring_queue_exit(&batch->m_ring);
+    if (!canSend)
         return QStringLiteral("io_uring has no send (Linux 5.6 or later has it)");
-    }
     WriteBatch* raw = batch.get();
     t_batch = std::move(batch);
     dispatcher->setBeforePoll([raw] { raw->flush(); });
@@ -60,7 +63,8 @@ WriteBatch* WriteBatch::current()
 
 WriteBatch::~WriteBatch()
 {
-    io_uring_queue_exit(&m_ring);
+    if (m_ringReady)
+        io_uring_queue_exit(&m_ring);
 }
 
 void WriteBatch::add(TcpConn* conn)

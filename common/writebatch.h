@@ -46,6 +46,7 @@ private:
     void submit(size_t begin, size_t end); // m_sending[begin, end) in one submission; results in m_results
 
     io_uring m_ring{};
+    bool m_ringReady = false;
     std::vector<TcpConn*> m_queued;
     std::vector<TcpConn*> m_sending; // the flush under way; forget() clears entries
     std::vector<int> m_results;      // per m_sending entry: bytes taken, or -errno
