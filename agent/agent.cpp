@@ -368,8 +368,7 @@ void Agent::onConnection(int fd)
     meta.set_session_id(ss(session));
     meta.set_port(port);
     meta.set_original_dst(ss(endpointText(address, port)));
-    const auto peer = client->peer();
-    meta.set_peer(ss(endpointText(peer.first, peer.second)));
+    meta.set_peer(ss(endpointText(client->peer())));
     meta.set_pod(ss(m_options.pod));
     Stream* stream = m_mux->open(v1::TCP, meta);
     count("agent.stolen_connections");

@@ -12,8 +12,7 @@ HttpConnection::HttpConnection(TcpConn* client, quint16 port, Router router, Mux
     : QObject(parent), m_client(client), m_port(port), m_router(std::move(router)), m_mux(mux), m_app(app),
       m_notHttp(std::move(notHttp))
 {
-    const auto peer = client->peer();
-    m_peer = endpointText(peer.first, peer.second).toStdString();
+    m_peer = endpointText(client->peer()).toStdString();
     client->setParent(this);
     client->setHalfCloseAllowed(true);
     m_parser.forwardOnly();

@@ -69,6 +69,10 @@ struct Endpoint
     quint16 port = 0;
 };
 QString endpointText(const QHostAddress& address, quint16 port);
+inline QString endpointText(const std::pair<QHostAddress, quint16>& endpoint)
+{
+    return endpointText(endpoint.first, endpoint.second);
+}
 std::optional<Endpoint> parseEndpoint(const QString& text);
 
 // Lets the kernel's TCP window push back on a fast sender, and disables Nagle on every hop.

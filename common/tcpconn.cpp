@@ -17,14 +17,11 @@
 #include <unistd.h>
 
 namespace lanes {
-namespace {
 
 QString errnoText(const char* what, int error)
 {
     return QStringLiteral("%1: %2").arg(QLatin1String(what), QString::fromLocal8Bit(std::strerror(error)));
 }
-
-} // namespace
 
 void tuneDescriptor(int fd)
 {
@@ -210,8 +207,8 @@ void TcpConn::onWritable()
 bool TcpConn::sendBuffered()
 {
     while (m_outPos < m_out.size()) {
-        const ssize_t n = ::send(m_fd, m_out.constData() + m_outPos, size_t(m_out.size() - m_outPos),
-                                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        const QByteArrayView pending = unsent();
+        const ssize_t n = ::send(m_fd, pending.data(), size_t(pending.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return true;
@@ -267,13 +264,13 @@ void TcpConn::wrote(qint64 sent)
 
 void TcpConn::leaveBatch()
 {
-    const bool unsent = std::exchange(m_queuedInBatch, false);
+    const bool queued = std::exchange(m_queuedInBatch, false);
     const bool reportPending = std::exchange(m_reportPending, false);
-    if (!unsent && !reportPending)
+    if (!queued && !reportPending)
         return;
     WriteBatch::forget(this);
-    if (unsent && m_fd >= 0)
-        ::send(m_fd, m_out.constData() + m_outPos, size_t(m_out.size() - m_outPos), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (const QByteArrayView pending = unsent(); queued && m_fd >= 0)
+        ::send(m_fd, pending.data(), size_t(pending.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 void TcpConn::finishConnect()

@@ -103,6 +103,7 @@ private:
     void onReadable();
     void onWritable();
     bool sendBuffered(); // false: the connection failed
+    QByteArrayView unsent() const { return QByteArrayView(m_out).sliced(m_outPos); }
     // A WriteBatch's send of our output (bytes taken, or -errno): batchSent() books it as soon as the
     // submission returns, reportBatchSend() tells the user (signals), one connection after the other.
     void batchSent(int result);
@@ -139,6 +140,8 @@ private:
 
 // Disables Nagle, as on every lanes hop: requests and responses go out when written.
 void tuneDescriptor(int fd);
+// "write: Broken pipe": a failed system call `what`, with errno `error`'s text.
+QString errnoText(const char* what, int error);
 
 // A listener that hands over accepted descriptors as they are, for TcpConn::adopt() or a QTcpSocket.
 class TcpListener final : public QTcpServer

@@ -19,11 +19,6 @@ constexpr unsigned kRingEntries = 256; // sends per submission; a larger flush t
 thread_local std::unique_ptr<WriteBatch> t_batch;
 thread_local bool t_broken = false; // a submission failed: this thread sends with send() from then on
 
-QString errnoText(const char* what, int error)
-{
-    return QStringLiteral("%1: %2").arg(QLatin1String(what), QString::fromLocal8Bit(std::strerror(error)));
-}
-
 } // namespace
 
 QString WriteBatch::enable(EpollDispatcher* dispatcher)
@@ -106,10 +101,10 @@ void WriteBatch::submit(size_t begin, size_t end)
 {
     unsigned queued = 0;
     for (size_t i = begin; i < end; ++i) {
-        TcpConn* conn = m_sending[i];
+        const TcpConn* conn = m_sending[i];
+        const QByteArrayView pending = conn->unsent();
         io_uring_sqe* sqe = io_uring_get_sqe(&m_ring); // the ring is empty and holds kRingEntries
-        io_uring_prep_send(sqe, conn->m_fd, conn->m_out.constData() + conn->m_outPos,
-                           size_t(conn->m_out.size() - conn->m_outPos), MSG_NOSIGNAL | MSG_DONTWAIT);
+        io_uring_prep_send(sqe, conn->m_fd, pending.data(), size_t(pending.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
         io_uring_sqe_set_data64(sqe, i);
         ++queued;
     }
