@@ -26,9 +26,12 @@ ClientConnection::ClientConnection(rpc::Transport* transport, SessionManager* se
                 if (m_initialized)
                     rpc::notify(*m_endpoint, ide::method::stateChanged, change);
             });
-    connect(sessions, &SessionManager::traffic, this, [this](const ide::TrafficParams& traffic) {
-        if (m_initialized)
-            rpc::notify(*m_endpoint, ide::method::traffic, traffic);
+    // Traffic is what a client that reads too slowly loses first; each one says how many were lost so far.
+    connect(sessions, &SessionManager::traffic, this, [this](ide::TrafficParams traffic) {
+        if (!m_initialized)
+            return;
+        traffic.dropped = qint64(m_transport->droppedNotifications());
+        rpc::notify(*m_endpoint, ide::method::traffic, traffic, rpc::Delivery::droppable());
     });
     connect(sessions, &SessionManager::notice, this, [this](const ide::NoticeParams& notice) {
         if (m_initialized)
@@ -106,9 +109,10 @@ void ClientConnection::onSessionStart(const ide::SessionStartParams& params,
     const QString token = QStringLiteral("session-start-%1").arg(++m_progressTokens);
     QPointer<ClientConnection> self(this);
     auto progress = [self, token](const QString& message) {
-        if (self)
+        if (self) // a slow client sees the latest report only; begin and end always
             rpc::notify(*self->m_endpoint, ide::method::progress,
-                        ide::ProgressParams{token, QStringLiteral("report"), {}, message});
+                        ide::ProgressParams{token, QStringLiteral("report"), {}, message},
+                        rpc::Delivery::latest(token));
     };
     rpc::notify(
         *m_endpoint, ide::method::progress,

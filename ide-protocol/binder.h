@@ -52,10 +52,12 @@ void bindNotification(Endpoint& endpoint, const QString& name, C* receiver, void
     });
 }
 
-// Typed outgoing notification: `notify(endpoint, "session/stateChanged", params)`.
-template <class P> void notify(Endpoint& endpoint, const QString& method, const P& params)
+// Typed outgoing notification: `notify(endpoint, "session/stateChanged", params)`; `delivery` for one that a
+// slow client may lose (see outputqueue.h).
+template <class P>
+void notify(Endpoint& endpoint, const QString& method, const P& params, const Delivery& delivery = {})
 {
-    endpoint.notify(method, toJson(params));
+    endpoint.notify(method, toJson(params), delivery);
 }
 
 // Typed outgoing call.

@@ -111,21 +111,22 @@ void Endpoint::call(const QString& method, const QJsonValue& params, ResponseHan
     QJsonObject message{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}};
     if (!params.isUndefined())
         message.insert(QStringLiteral("params"), params);
-    m_transport->send(message);
+    m_transport->send(message, Delivery::always());
 }
 
-void Endpoint::notify(const QString& method, const QJsonValue& params)
+void Endpoint::notify(const QString& method, const QJsonValue& params, const Delivery& delivery)
 {
     QJsonObject message{{"jsonrpc", "2.0"}, {"method", method}};
     if (!params.isUndefined())
         message.insert(QStringLiteral("params"), params);
-    m_transport->send(message);
+    m_transport->send(message, delivery);
 }
 
 void Endpoint::sendResult(const QJsonValue& id, const QJsonValue& result)
 {
-    m_transport->send(QJsonObject{
-        {"jsonrpc", "2.0"}, {"id", id}, {"result", result.isUndefined() ? QJsonValue() : result}});
+    m_transport->send(
+        QJsonObject{{"jsonrpc", "2.0"}, {"id", id}, {"result", result.isUndefined() ? QJsonValue() : result}},
+        Delivery::always());
 }
 
 void Endpoint::sendError(const QJsonValue& id, const RpcError& error)
@@ -133,7 +134,7 @@ void Endpoint::sendError(const QJsonValue& id, const RpcError& error)
     QJsonObject e{{"code", error.code}, {"message", error.message}};
     if (!error.data.isUndefined() && !error.data.isNull())
         e.insert(QStringLiteral("data"), error.data);
-    m_transport->send(QJsonObject{{"jsonrpc", "2.0"}, {"id", id}, {"error", e}});
+    m_transport->send(QJsonObject{{"jsonrpc", "2.0"}, {"id", id}, {"error", e}}, Delivery::always());
 }
 
 void Endpoint::onMessage(const QJsonObject& message)

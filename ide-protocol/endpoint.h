@@ -62,8 +62,10 @@ public:
     void setGate(Gate gate) { m_gate = std::move(gate); }
     QStringList methods() const;
 
+    // Calls, replies and errors are always delivered (Delivery::Always); only a notification may say that
+    // a slow peer can do without it.
     void call(const QString& method, const QJsonValue& params, ResponseHandler onResponse);
-    void notify(const QString& method, const QJsonValue& params);
+    void notify(const QString& method, const QJsonValue& params, const Delivery& delivery = {});
     Transport* transport() const { return m_transport; }
 
 signals:

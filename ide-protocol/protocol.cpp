@@ -308,6 +308,7 @@ void readValue(JsonReader& r, TrafficParams& p)
     p.latencyMs = latency.toDouble();
     r.optional(QStringLiteral("to"), p.to);
     r.optional(QStringLiteral("error"), p.error);
+    r.optional(QStringLiteral("dropped"), p.dropped);
 }
 QJsonValue toJson(const TrafficParams& p)
 {
@@ -315,6 +316,8 @@ QJsonValue toJson(const TrafficParams& p)
                   {"status", p.status},       {"latencyMs", p.latencyMs}, {"to", p.to}};
     if (!p.error.isEmpty())
         o.insert(QStringLiteral("error"), p.error);
+    if (p.dropped > 0)
+        o.insert(QStringLiteral("dropped"), p.dropped);
     return o;
 }
 

@@ -59,7 +59,7 @@ struct SessionStartParams
     QString target;            // overrides the config's target
     QList<PortMapping> steal;  // overrides the config's incoming ports
     QString cwd;               // where a relative configPath is resolved
-    QJsonObject httpFilter;    // mirrord's http_filter object; overrides the config's, for every stolen port
+    QJsonObject httpFilter;    // mirrord's http_filter object; overrides the config's (its `ports` included)
     QString onConcurrentSteal; // abort, continue or override; overrides the config's
     QString mode;              // steal or mirror; overrides the config's
 };
@@ -171,6 +171,7 @@ struct TrafficParams
     double latencyMs = 0;
     QString to; // local, or error
     QString error;
+    qint64 dropped = 0; // notifications dropped on this connection so far, the client reading too slowly
 };
 
 // Something the cluster said about a session ("a request matching your filter went to bob").

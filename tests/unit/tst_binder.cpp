@@ -13,7 +13,7 @@ class RecordingTransport final : public rpc::Transport
 {
 public:
     QList<QJsonObject> sent;
-    void send(const QJsonObject& message) override { sent << message; }
+    void send(const QJsonObject& message, const rpc::Delivery&) override { sent << message; }
     void close() override { finish(QStringLiteral("closed")); }
     void deliver(const QByteArray& json) { feed(rpc::frameMessage(json)); }
 };
@@ -110,6 +110,15 @@ void TstBinder::calls_data()
                R"({"error":{"code":-32602,"message":"params: the required key \"text\" is missing","data":{"code":"INVALID_ARGUMENT"}}})");
     QTest::newRow("wrong type")
         << QByteArray(R"({"jsonrpc":"2.0","id":3,"method":"echo","params":{"text":"a","times":"2"}})")
+        << QByteArray(
+               R"({"error":{"code":-32602,"message":"params.times: expected an integer","data":{"code":"INVALID_ARGUMENT"}}})");
+    // Converting a double beyond qint64 to an integer is undefined behaviour: refused before it.
+    QTest::newRow("huge number")
+        << QByteArray(R"({"jsonrpc":"2.0","id":3,"method":"echo","params":{"text":"a","times":1e300}})")
+        << QByteArray(
+               R"({"error":{"code":-32602,"message":"params.times: integer out of range","data":{"code":"INVALID_ARGUMENT"}}})");
+    QTest::newRow("fraction")
+        << QByteArray(R"({"jsonrpc":"2.0","id":3,"method":"echo","params":{"text":"a","times":1.5}})")
         << QByteArray(
                R"({"error":{"code":-32602,"message":"params.times: expected an integer","data":{"code":"INVALID_ARGUMENT"}}})");
     QTest::newRow("unknown key")
