@@ -1,12 +1,33 @@
 // See jsonreader.h.
 #include "jsonreader.h"
 
+#include <cmath>
+
 namespace lanes {
 
-JsonReader::JsonReader(const QJsonValue& value, QString path, std::shared_ptr<std::optional<Error>> error)
+JsonReader::JsonReader(const QJsonValue& value, QString path, std::shared_ptr<JsonErrors> errors)
     : m_value(value), m_path(std::move(path)),
-      m_error(error ? std::move(error) : std::make_shared<std::optional<Error>>())
+      m_errors(errors ? std::move(errors) : std::make_shared<JsonErrors>())
 {
+}
+
+bool JsonReader::failedAt(const QString& path) const
+{
+    for (const JsonError& e : m_errors->errors)
+        if (e.path == path)
+            return true;
+    return false;
+}
+
+bool JsonReader::failedWithin(const QString& path) const
+{
+    if (path.isEmpty())
+        return !m_errors->errors.isEmpty();
+    for (const JsonError& e : m_errors->errors)
+        if (e.path.startsWith(path) &&
+            (e.path.size() == path.size() || e.path[path.size()] == u'.' || e.path[path.size()] == u'['))
+            return true;
+    return false;
 }
 
 QString JsonReader::pathOf(const QString& key) const
@@ -16,10 +37,9 @@ QString JsonReader::pathOf(const QString& key) const
 
 void JsonReader::error(const QString& what)
 {
-    if (failed())
+    if (m_errors->all ? failedAt(m_path) : failed())
         return;
-    const QString where = m_path.isEmpty() ? QString() : m_path + QStringLiteral(": ");
-    *m_error = Error{ErrorCode::InvalidArgument, where + what, {}};
+    m_errors->errors.append({m_path, what});
 }
 
 void JsonReader::known(std::initializer_list<QString> keys)
@@ -30,23 +50,27 @@ void JsonReader::known(std::initializer_list<QString> keys)
 
 void JsonReader::rejectUnknown()
 {
-    if (failed() || !m_value.isObject())
+    // With reportAll() an error in one key does not hide another key's misspelling; only an object that is
+    // broken as a whole (its keys could not be read) reports nothing more.
+    if ((m_errors->all ? failedAt(m_path) : failed()) || !m_value.isObject())
         return;
     const QJsonObject o = m_value.toObject();
     for (auto it = o.begin(); it != o.end(); ++it) {
-        if (!m_seen.contains(it.key())) {
-            *m_error = Error{
-                ErrorCode::InvalidArgument, QStringLiteral("%1: unknown key").arg(pathOf(it.key())), {}};
+        if (m_seen.contains(it.key()))
+            continue;
+        JsonReader(it.value(), pathOf(it.key()), m_errors).error(QStringLiteral("unknown key"));
+        if (!m_errors->all)
             return;
-        }
     }
 }
 
 Result<void> JsonReader::result() const
 {
-    if (m_error->has_value())
-        return std::unexpected(**m_error);
-    return {};
+    if (m_errors->errors.isEmpty())
+        return {};
+    const JsonError& first = m_errors->errors.first();
+    return fail(ErrorCode::InvalidArgument,
+                first.path.isEmpty() ? first.what : first.path + QStringLiteral(": ") + first.what);
 }
 
 void readValue(JsonReader& r, QString& out)
@@ -59,8 +83,11 @@ void readValue(JsonReader& r, QString& out)
 void readValue(JsonReader& r, qint64& out)
 {
     const double d = r.value().toDouble();
-    if (!r.value().isDouble() || d != double(qint64(d)))
+    if (!r.value().isDouble() || std::trunc(d) != d)
         return r.error(QStringLiteral("expected an integer"));
+    // Checked before the conversion, which is undefined behaviour for a double out of qint64's range (1e300).
+    if (!(d >= -0x1p63 && d < 0x1p63))
+        return r.error(QStringLiteral("integer out of range"));
     out = qint64(d);
 }
 

@@ -1,125 +1,26 @@
-// See config.h.
+// See config.h; feature.network.incoming is read in incomingconfig.cpp.
 #include "config.h"
 
-#include "httpfilter.h"
-#include "jsonreader.h"
+#include "configreaders.h"
 #include "rules.h"
 #include "tls.h"
 
 #include <QDir>
 #include <QFile>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QRegularExpression>
 
 namespace lanes::daemon {
-namespace {
 
-// mirrord keys that lanes knows but does not implement yet: an error that says so, not "unknown".
 void notYet(JsonReader& r, std::initializer_list<const char*> keys)
 {
-    for (const char* key : keys) {
-        if (r.has(QLatin1String(key)) && !r.failed()) {
-            r.error(QStringLiteral("\"%1\" is not supported by lanes yet").arg(QLatin1String(key)));
-            return;
-        }
-    }
+    for (const char* key : keys)
+        if (r.has(QLatin1String(key)))
+            r.child(QLatin1String(key)).error(QStringLiteral("not supported by lanes yet"));
 }
 
-// One filter: exactly one of `keys` (header/path/method or the *_filter forms, all_of, any_of).
-void readFilterNode(JsonReader& r, v1::HttpFilter& out, bool top, int depth)
-{
-    if (!r.value().isObject())
-        return r.error(QStringLiteral("expected an object"));
-    if (depth > kMaxFilterDepth)
-        return r.error(QStringLiteral("filters nest deeper than %1").arg(kMaxFilterDepth));
-    const QString header = top ? QStringLiteral("header_filter") : QStringLiteral("header");
-    const QString path = top ? QStringLiteral("path_filter") : QStringLiteral("path");
-    const QString method = top ? QStringLiteral("method_filter") : QStringLiteral("method");
-    int kinds = 0;
-    for (const QString& key : {header, path, method, QStringLiteral("all_of"), QStringLiteral("any_of")})
-        kinds += r.has(key) ? 1 : 0;
-    if (kinds != 1 && !(top && kinds == 0))
-        return r.error(
-            QStringLiteral("give exactly one of %1, %2, %3, all_of or any_of").arg(header, path, method));
-    QString text;
-    if (r.has(header)) {
-        r.required(header, text);
-        out.set_header(text.toStdString());
-    } else if (r.has(path)) {
-        r.required(path, text);
-        out.set_path(text.toStdString());
-    } else if (r.has(method)) {
-        r.required(method, text);
-        out.set_method(text.toStdString());
-    } else {
-        for (const char* key : {"all_of", "any_of"}) {
-            if (!r.has(QLatin1String(key)))
-                continue;
-            JsonReader list = r.child(QLatin1String(key));
-            if (!list.value().isArray() || list.value().toArray().isEmpty())
-                return list.error(QStringLiteral("expected a non-empty array of filters"));
-            v1::FilterList* target =
-                QLatin1String(key) == u"all_of" ? out.mutable_all_of() : out.mutable_any_of();
-            const QJsonArray items = list.value().toArray();
-            for (int i = 0; i < items.size() && !r.failed(); ++i) {
-                JsonReader item = list.element(i);
-                readFilterNode(item, *target->add_filters(), false, depth + 1);
-            }
-        }
-    }
-    if (!top)
-        r.rejectUnknown();
-}
-
-void readHttpFilter(JsonReader& r, IncomingConfig& in)
-{
-    v1::HttpFilter filter;
-    readFilterNode(r, filter, true, 0);
-    if (r.has(QStringLiteral("ports"))) {
-        r.optional(QStringLiteral("ports"), in.httpFilterPorts);
-    }
-    r.rejectUnknown();
-    if (!r.failed() && filter.kind_case() != v1::HttpFilter::KIND_NOT_SET) {
-        if (auto ok = validateFilter(filter); !ok)
-            return r.error(ok.error().message);
-        in.httpFilter = filter;
-    }
-}
-
-void readIncoming(JsonReader& r, IncomingConfig& in)
-{
-    if (r.value().isString()) { // "incoming": "steal"
-        in.mode = r.value().toString();
-    } else {
-        notYet(r,
-               {"http_filter", "http_header_filter", "listen_ports", "ignore_localhost", "https_delivery"});
-        r.optional(QStringLiteral("mode"), in.mode);
-        r.optional(QStringLiteral("ports"), in.ports);
-        r.optional(QStringLiteral("ignore_ports"), in.ignorePorts);
-        r.optional(QStringLiteral("port_mapping"), in.portMapping);
-        r.optional(QStringLiteral("on_concurrent_steal"), in.onConcurrentSteal);
-        r.rejectUnknown();
-    }
-    if (r.failed())
-        return;
-    if (in.mode == u"off")
-        return;
-    if (in.mode != u"steal" && in.mode != u"mirror")
-        return r.error(QStringLiteral("mode \"%1\" is not steal, mirror or off").arg(in.mode));
-    if (in.onConcurrentSteal != u"abort")
-        return r.error(QStringLiteral("on_concurrent_steal \"%1\" is not supported yet (only abort)")
-                           .arg(in.onConcurrentSteal));
-    auto checkPort = [&r](int port) {
-        if (port < 1 || port > 65535)
-            r.error(QStringLiteral("port %1 is out of range").arg(port));
-    };
-    for (int p : in.ports)
-        checkPort(p);
-    for (const auto& [local, remote] : in.portMapping) {
-        checkPort(local);
-        checkPort(remote);
-    }
-}
+namespace {
 
 // The optional "filter" of `parent`: {"local": [items]} or {"remote": [items]}, each item checked by the
 // layer's own parser.
@@ -232,24 +133,6 @@ bool wildcardMatch(const QString& pattern, const QString& name)
 
 } // namespace
 
-QList<PortMap> LanesConfig::stealPorts(const QList<int>& targetPorts) const
-{
-    if (incoming.mode == u"off")
-        return {};
-    QList<int> remotes = incoming.ports.isEmpty() ? targetPorts : incoming.ports;
-    QList<PortMap> out;
-    for (int remote : remotes) {
-        if (incoming.ignorePorts.contains(remote))
-            continue;
-        int local = remote;
-        for (const auto& [l, r] : incoming.portMapping)
-            if (r == remote)
-                local = l;
-        out.append({remote, local, incoming.httpFilter && incoming.httpFilterPorts.contains(remote)});
-    }
-    return out;
-}
-
 QString OutgoingConfig::layerRules() const
 {
     QStringList parts{QStringLiteral("tcp=%1").arg(tcp ? 1 : 0), QStringLiteral("udp=%1").arg(udp ? 1 : 0),
@@ -298,10 +181,12 @@ QMap<QString, QString> EnvConfig::apply(const QMap<QString, QString>& remote) co
     return out;
 }
 
-Result<LanesConfig> parseConfig(const QJsonObject& json)
+ConfigCheck checkConfig(const QJsonObject& json)
 {
-    LanesConfig config;
+    ConfigCheck check;
+    LanesConfig& config = check.config;
     JsonReader r(json);
+    r.reportAll();
     notYet(r, {"agent", "operator", "kube_context", "kubeconfig", "accept_invalid_certificates", "key",
                "skip_processes", "connect_tcp", "internal_proxy", "external_proxy", "container"});
     if (r.has(QStringLiteral("target"))) {
@@ -316,13 +201,21 @@ Result<LanesConfig> parseConfig(const QJsonObject& json)
     }
     if (r.has(QStringLiteral("feature"))) {
         JsonReader feature = r.child(QStringLiteral("feature"));
+        if (!feature.value().isObject())
+            feature.error(QStringLiteral("expected an object"));
         notYet(feature, {"fs", "split_queues", "hostname", "copy_target"});
         if (feature.has(QStringLiteral("network"))) {
             JsonReader network = feature.child(QStringLiteral("network"));
-            if (!network.value().isObject())
+            if (network.value().isBool()) { // mirrord: true is the default, false keeps all traffic local
+                if (!network.value().toBool()) {
+                    config.incoming.mode = QStringLiteral("off");
+                    config.outgoing.tcp = config.outgoing.udp = config.outgoing.dns = false;
+                }
+            } else if (!network.value().isObject()) {
                 network.error(QStringLiteral("expected an object"));
-            else
+            } else {
                 readNetwork(network, config);
+            }
         }
         if (feature.has(QStringLiteral("env"))) {
             JsonReader env = feature.child(QStringLiteral("env"));
@@ -331,37 +224,82 @@ Result<LanesConfig> parseConfig(const QJsonObject& json)
         feature.rejectUnknown();
     }
     r.rejectUnknown();
-    if (auto ok = r.result(); !ok)
-        return std::unexpected(ok.error());
-    return config;
+    check.errors = r.errors();
+    return check;
 }
 
-Result<v1::HttpFilter> parseHttpFilter(const QJsonValue& json, const QString& path)
+Result<LanesConfig> parseConfig(const QJsonObject& json)
 {
-    JsonReader r(json, path);
-    IncomingConfig in;
-    readHttpFilter(r, in);
-    if (auto ok = r.result(); !ok)
-        return std::unexpected(ok.error());
-    if (!in.httpFilter)
-        return fail(ErrorCode::InvalidArgument, path + QStringLiteral(": an empty filter"));
-    return *in.httpFilter;
+    ConfigCheck check = checkConfig(json);
+    if (check.errors.isEmpty())
+        return check.config;
+    const JsonError& first = check.errors.first();
+    return fail(ErrorCode::InvalidArgument,
+                first.path.isEmpty() ? first.what : first.path + QStringLiteral(": ") + first.what);
 }
 
-Result<LanesConfig> loadConfig(const QString& path)
+namespace {
+
+Result<QJsonObject> readObject(const QString& path)
 {
     auto bytes = readFile(path);
     if (!bytes)
         return std::unexpected(bytes.error());
     QJsonParseError error;
     const QJsonDocument doc = QJsonDocument::fromJson(*bytes, &error);
-    if (error.error != QJsonParseError::NoError || !doc.isObject())
-        return fail(ErrorCode::InvalidArgument,
-                    QStringLiteral("%1: not a JSON object: %2").arg(path, error.errorString()));
-    auto config = parseConfig(doc.object());
+    if (error.error != QJsonParseError::NoError)
+        return fail(ErrorCode::InvalidArgument, QStringLiteral("%1: not a JSON object: %2 at offset %3")
+                                                    .arg(path, error.errorString())
+                                                    .arg(error.offset));
+    if (!doc.isObject())
+        return fail(ErrorCode::InvalidArgument, QStringLiteral("%1: not a JSON object").arg(path));
+    return doc.object();
+}
+
+QJsonObject itemFilter(const QString& mode, const QStringList& items)
+{
+    return {{mode, QJsonArray::fromStringList(items)}};
+}
+
+} // namespace
+
+Result<LanesConfig> loadConfig(const QString& path)
+{
+    auto json = readObject(path);
+    if (!json)
+        return std::unexpected(json.error());
+    auto config = parseConfig(*json);
     if (!config)
         return fail(ErrorCode::InvalidArgument, path + QStringLiteral(": ") + config.error().message);
     return config;
+}
+
+ConfigCheck checkConfigFile(const QString& path)
+{
+    auto json = readObject(path);
+    if (!json)
+        return {{}, {{QString(), json.error().message}}};
+    return checkConfig(*json);
+}
+
+QJsonObject toJson(const LanesConfig& config)
+{
+    const OutgoingConfig& out = config.outgoing;
+    QJsonObject outgoing{{"tcp", out.tcp}, {"udp", out.udp}, {"ignore_localhost", out.ignoreLocalhost}};
+    if (!out.filterMode.isEmpty())
+        outgoing.insert(QStringLiteral("filter"), itemFilter(out.filterMode, out.filterItems));
+    QJsonObject dns{{"enabled", out.dns}};
+    if (!out.dnsFilterMode.isEmpty())
+        dns.insert(QStringLiteral("filter"), itemFilter(out.dnsFilterMode, out.dnsFilterItems));
+    QJsonObject override;
+    for (auto it = config.env.override.begin(); it != config.env.override.end(); ++it)
+        override.insert(it.key(), it.value());
+    const QJsonObject env{{"include", QJsonArray::fromStringList(config.env.include)},
+                          {"exclude", QJsonArray::fromStringList(config.env.exclude)},
+                          {"override", override}};
+    const QJsonObject network{{"incoming", toJson(config.incoming)}, {"outgoing", outgoing}, {"dns", dns}};
+    return {{"target", QJsonObject{{"path", config.targetPath}, {"namespace", config.targetNamespace}}},
+            {"feature", QJsonObject{{"network", network}, {"env", env}}}};
 }
 
 QString findConfig(const QString& dir)

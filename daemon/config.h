@@ -1,8 +1,11 @@
 // The user's session config: `.lanes/lanes.json`, or a mirrord config (`.mirrord/mirrord.json`) for the keys
-// lanes implements, with mirrord's meaning. Strict: an unknown key, or one lanes does not implement yet, is
-// an error that names its path; a wrong type names the path too. Plain functions; any thread.
+// lanes implements, with mirrord's meaning. Strict: an unknown key, or one lanes cannot honour, is an error
+// that names its path; a wrong type names the path too. checkConfig() reports every such error, as
+// `lanes verify-config` prints them. Plain functions; any thread. The readers live in config.cpp and
+// incomingconfig.cpp.
 #pragma once
 
+#include "jsonreader.h"
 #include "proto/lanes.pb.h"
 #include "result.h"
 
@@ -22,13 +25,15 @@ struct PortMap
 
 struct IncomingConfig
 {
-    QString mode = QStringLiteral("steal"); // steal or mirror
+    QString mode = QStringLiteral("steal"); // steal, mirror or off
     QList<int> ports;                       // remote ports; empty means every port of the target
-    QList<int> ignorePorts;
-    QList<QPair<int, int>> portMapping; // mirrord's [[local, remote]]
-    QString onConcurrentSteal = QStringLiteral("abort");
-    std::optional<v1::HttpFilter> httpFilter;
-    QList<int> httpFilterPorts{80, 8080}; // mirrord's default: other stolen ports are stolen unfiltered
+    QList<int> ignorePorts;                 // never stolen, also when every port of the target is
+    QList<QPair<int, int>> portMapping;     // mirrord's [[local, remote]]
+    QString onConcurrentSteal = QStringLiteral("abort"); // or continue, override: the operator arbitrates
+    std::optional<v1::HttpFilter> httpFilter;            // http_filter, or the deprecated http_header_filter
+    // The ports the filter applies to; empty (no `ports` key): every stolen port, as in current mirrord. A
+    // default of [80, 8080] stole a filtered app's port 3000 whole: everyone's traffic, on a shared cluster.
+    QList<int> httpFilterPorts;
 };
 
 // mirrord's feature.network.outgoing and feature.network.dns, as the layer enforces them (layer/rules.h).
@@ -71,10 +76,28 @@ struct LanesConfig
     QList<PortMap> stealPorts(const QList<int>& targetPorts) const;
 };
 
+// The first error, its path in front.
 Result<LanesConfig> parseConfig(const QJsonObject& json);
-// mirrord's http_filter object ({"header_filter": ...} or {"all_of": [...]}, ...), `path` for errors.
-Result<v1::HttpFilter> parseHttpFilter(const QJsonValue& json, const QString& path);
 Result<LanesConfig> loadConfig(const QString& path);
+
+// Every error of a config rather than the first, each with its JSON path. `config` is what was read; a
+// session would run with it only when `errors` is empty.
+struct ConfigCheck
+{
+    LanesConfig config;
+    QList<JsonError> errors;
+};
+ConfigCheck checkConfig(const QJsonObject& json);
+// A file that cannot be read, or is not a JSON object, is one error with an empty path.
+ConfigCheck checkConfigFile(const QString& path);
+// The resolved config in mirrord's key names, every default spelled out; it reads back as itself.
+QJsonObject toJson(const LanesConfig& config);
+
+// mirrord's http_filter object ({"header_filter": ...} or {"all_of": [...]}, ...), `path` for errors. Its
+// `ports` go to `ports` (empty: every stolen port); without `ports` the caller cannot honour them, and a
+// `ports` key is an error rather than dropped.
+Result<v1::HttpFilter> parseHttpFilter(const QJsonValue& json, const QString& path,
+                                       QList<int>* ports = nullptr);
 // .lanes/lanes.json, else .mirrord/mirrord.json, under `dir`; empty when neither exists.
 QString findConfig(const QString& dir);
 

@@ -161,11 +161,15 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
         for (const ide::PortMapping& port : m_ports)
             remotes << port.remote;
         if (remotes.isEmpty() && m_steal.filter) // a filter and no ports: the filter's ports, as mirrord does
-            remotes = m_steal.filterPorts;
+            for (int port : m_steal.filterPorts)
+                if (!m_steal.ignorePorts.contains(port)) // ignore_ports wins, as it does over incoming.ports
+                    remotes << port;
         for (int remote : remotes)
             *start->add_subscriptions() = subscriptionFor(remote);
         // No ports known here (none named, no config): the operator fills in the target's, with our filter.
         *start->mutable_every_port() = subscriptionFor(0);
+        for (int port : m_steal.ignorePorts)
+            start->add_ignore_ports(quint32(port));
         start->set_subscribe_on_listen(m_steal.onListen);
         m_client->call(request, [this, done](Result<v1::Frame> reply) {
             if (!reply || !reply->has_session_started()) {

@@ -24,6 +24,7 @@ public:
     struct Steal
     {
         QList<ide::PortMapping> ports;        // empty: every port of the target
+        QList<int> ignorePorts;               // with no ports: those of the target's that stay local
         QList<QPair<int, int>> portMapping;   // mirrord's [local, remote]
         std::optional<v1::HttpFilter> filter; // none: whole ports
         QList<int> filterPorts;               // the ports the filter applies to; empty: all

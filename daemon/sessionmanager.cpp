@@ -92,20 +92,28 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
     if (target.isEmpty())
         return done(fail(ErrorCode::InvalidArgument,
                          QStringLiteral("no target: pass -t TARGET or set target.path in the config")));
+    // No ports would mean every port of the target, the opposite of what "off" asks for.
+    if (params.steal.isEmpty() && params.mode.isEmpty() && config.incoming.mode == u"off")
+        return done(fail(ErrorCode::InvalidArgument,
+                         QStringLiteral("feature.network.incoming is off, and a lanes session steals or "
+                                        "mirrors a port: pass --steal PORT or set the mode")));
     Session::Steal steal;
     steal.ports = params.steal;
     if (steal.ports.isEmpty())
         for (const PortMap& p : config.stealPorts(config.incoming.ports))
             steal.ports.append({p.remote, p.local});
+    steal.ignorePorts = config.incoming.ignorePorts;
     steal.portMapping = config.incoming.portMapping;
     steal.filter = config.incoming.httpFilter;
     steal.filterPorts = config.incoming.httpFilterPorts;
-    if (!params.httpFilter.isEmpty()) { // from the command line: applies to every stolen port
-        auto filter = parseHttpFilter(params.httpFilter, QStringLiteral("params.httpFilter"));
+    // From the command line or the IDE: for its own ports, else for every stolen one.
+    if (!params.httpFilter.isEmpty()) {
+        QList<int> ports;
+        auto filter = parseHttpFilter(params.httpFilter, QStringLiteral("params.httpFilter"), &ports);
         if (!filter)
             return done(std::unexpected(filter.error()));
         steal.filter = *filter;
-        steal.filterPorts.clear();
+        steal.filterPorts = ports;
     }
     steal.mirror = params.mode.isEmpty() ? config.incoming.mode == u"mirror" : params.mode == u"mirror";
     steal.onConcurrentSteal =
@@ -133,27 +141,33 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
 
 Result<void> SessionManager::stop(const QString& sessionId, const QString& reason)
 {
-    for (qsizetype i = 0; i < m_sessions.size(); ++i) {
-        Session* session = m_sessions[i].session;
-        if (session->id() != sessionId)
-            continue;
-        m_sessions.removeAt(i);
-        session->stop(reason);
-        session->deleteLater();
-        emit activityChanged();
-        return {};
+    // A session still starting has no id yet, and an empty id names none (two starts may be in flight).
+    for (const Entry& e : std::as_const(m_sessions)) {
+        if (!sessionId.isEmpty() && e.session->id() == sessionId) {
+            stopSession(e.session, reason);
+            return {};
+        }
     }
     return fail(ErrorCode::SessionNotFound, QStringLiteral("no session %1 in this lanesd").arg(sessionId));
 }
 
+void SessionManager::stopSession(Session* session, const QString& reason)
+{
+    m_sessions.removeIf([session](const Entry& e) { return e.session == session; });
+    session->stop(reason);
+    session->deleteLater();
+    emit activityChanged();
+}
+
 void SessionManager::stopOwnedBy(QObject* owner, const QString& reason)
 {
-    QStringList ids;
+    // By the session itself, not its id: the owner's sessions still starting have none yet.
+    QList<Session*> owned;
     for (const Entry& e : std::as_const(m_sessions))
         if (e.owner == owner || e.owner.isNull())
-            ids << e.session->id();
-    for (const QString& id : ids)
-        stop(id, reason);
+            owned << e.session;
+    for (Session* session : owned)
+        stopSession(session, reason);
 }
 
 void SessionManager::stopAll(const QString& reason)

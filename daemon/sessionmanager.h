@@ -37,6 +37,7 @@ signals:
     void activityChanged();
 
 private:
+    void stopSession(Session* session, const QString& reason);
     QString layerSocket();
     static QString layerLibrary();
     // A one-shot request on a link of its own, its reply converted to the IDE type.

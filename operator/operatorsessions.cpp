@@ -31,7 +31,10 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
         session->pods << pod.name;
     auto subscriptions = start.subscriptions();
     if (subscriptions.empty()) { // no ports named: steal every port of the target, as mirrord does
+        const auto& ignored = start.ignore_ports();
         for (int port : target->ports) {
+            if (std::find(ignored.begin(), ignored.end(), quint32(port)) != ignored.end())
+                continue; // the developer keeps it local
             v1::Subscription* sub = subscriptions.Add();
             *sub = start.every_port();
             sub->set_port(quint32(port));

@@ -142,6 +142,12 @@ Result<CliOptions> parseCli(const QStringList& arguments)
         options.command = QStringLiteral("ls");
     } else if (words == QStringList{QStringLiteral("operator"), QStringLiteral("status")}) {
         options.command = QStringLiteral("operator-status");
+    } else if (words.value(0) == u"verify-config" && words.size() <= 2) { // mirrord's verb: FILE, or -f FILE
+        options.command = QStringLiteral("verify-config");
+        options.configPath = words.value(1, options.configPath);
+        if (options.configPath.isEmpty())
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("usage: lanes verify-config FILE [--json]"));
     } else {
         return fail(ErrorCode::InvalidArgument,
                     QStringLiteral("usage: lanes [--socket PATH] [--credentials FILE] COMMAND\n"
@@ -150,7 +156,8 @@ Result<CliOptions> parseCli(const QStringList& arguments)
                                    "       [--method M] [--on-concurrent-steal abort|continue|override] "
                                    "[--mirror] [-v] -- CMD ARGS...\n"
                                    "  ls [--json]\n"
-                                   "  operator status [--json]"));
+                                   "  operator status [--json]\n"
+                                   "  verify-config FILE [--json]"));
     }
     return options;
 }

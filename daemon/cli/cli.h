@@ -1,5 +1,6 @@
 // The `lanes` command line: a JSON-RPC client of lanesd (started on demand) that runs one command:
 // `exec`, `ls` or `operator status`. Event-loop thread only; the process exits through finished().
+// `verify-config` needs no lanesd: main() runs it (verifyconfig.h) without a Cli.
 #pragma once
 
 #include "binder.h"
@@ -17,10 +18,10 @@ constexpr int kSpawnedIdleExitSeconds = 60;
 
 struct CliOptions
 {
-    QString command; // exec, ls, operator-status
+    QString command; // exec, ls, operator-status, verify-config
     QString socketPath;
     QString credentials;
-    QString configPath;
+    QString configPath; // -f, or verify-config's FILE
     QString target;
     QList<ide::PortMapping> steal;
     QStringList program;    // exec: CMD ARGS...

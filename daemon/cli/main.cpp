@@ -1,5 +1,6 @@
 // lanes: the command line, a JSON-RPC client of lanesd.
 #include "cli.h"
+#include "verifyconfig.h"
 
 #include <QCoreApplication>
 #include <cstdio>
@@ -13,6 +14,8 @@ int main(int argc, char** argv)
         fprintf(stderr, "lanes: %s\n", qPrintable(options.error().message));
         return 2;
     }
+    if (options->command == u"verify-config")
+        return lanes::cli::verifyConfig(options->configPath, options->json);
     lanes::cli::Cli cli(*options);
     QObject::connect(&cli, &lanes::cli::Cli::finished, &app, [](int code) { QCoreApplication::exit(code); });
     cli.run();

@@ -1,4 +1,5 @@
-// Config loader, manifest and CLI argument errors: each bad input names its key path or its argument.
+// Config loader, manifest and CLI argument errors: each bad input names its key path or its argument, and
+// every independent one is reported. mirrord's documented examples are in tst_mirrordconfig.cpp.
 #include "cli.h"
 #include "config.h"
 #include "manifest.h"
@@ -16,6 +17,8 @@ private slots:
     void config();
     void stealPorts();
     void mirrordExampleAsWritten();
+    void aFilterWithoutPortsFiltersEveryStolenPort();
+    void everyErrorWithItsPath();
     void manifest_data();
     void manifest();
     void outgoingBecomesTheLayersRules();
@@ -47,18 +50,87 @@ void TstConfig::config_data()
         << QString("feature.network.incoming.ports[1]: expected an integer");
     QTest::newRow("port out of range")
         << QByteArray(R"({"feature": {"network": {"incoming": {"ports": [70000]}}}})")
-        << QString("feature.network.incoming: port 70000 is out of range");
+        << QString("feature.network.incoming.ports[0]: port 70000 is out of range");
+    QTest::newRow("ignored port out of range")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"ignore_ports": [80, 0]}}}})")
+        << QString("feature.network.incoming.ignore_ports[1]: port 0 is out of range");
+    QTest::newRow("mapped port out of range")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"port_mapping": [[3000, 65536]]}}}})")
+        << QString("feature.network.incoming.port_mapping[0]: port 65536 is out of range");
     QTest::newRow("bad mapping")
         << QByteArray(R"({"feature": {"network": {"incoming": {"port_mapping": [[1, 2, 3]]}}}})")
         << QString("feature.network.incoming.port_mapping[0]: expected a pair");
     QTest::newRow("bad mode") << QByteArray(R"({"feature": {"network": {"incoming": {"mode": "borrow"}}}})")
-                              << QString("feature.network.incoming: mode \"borrow\"");
+                              << QString("feature.network.incoming.mode: mode \"borrow\"");
+    QTest::newRow("incoming false") << QByteArray(R"({"feature": {"network": {"incoming": false}}})")
+                                    << QString();
+    QTest::newRow("incoming number") << QByteArray(R"({"feature": {"network": {"incoming": 5}}})")
+                                     << QString("feature.network.incoming: expected steal, mirror, off");
+    QTest::newRow("network false") << QByteArray(R"({"feature": {"network": false}})") << QString();
+    QTest::newRow("feature not object")
+        << QByteArray(R"({"feature": "all"})") << QString("feature: expected an object");
+    for (const char* policy : {"abort", "continue", "override"})
+        QTest::addRow("on_concurrent_steal %s", policy)
+            << QStringLiteral(R"({"feature": {"network": {"incoming": {"on_concurrent_steal": "%1"}}}})")
+                   .arg(QLatin1String(policy))
+                   .toUtf8()
+            << QString();
+    QTest::newRow("on_concurrent_steal other")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"on_concurrent_steal": "steal"}}}})")
+        << QString(
+               "feature.network.incoming.on_concurrent_steal: \"steal\" is not abort, continue or override");
+    QTest::newRow("ignore_localhost false")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"ignore_localhost": false}}}})") << QString();
+    QTest::newRow("ignore_localhost true")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"ignore_localhost": true}}}})")
+        << QString("feature.network.incoming.ignore_localhost: true is not supported by lanes");
+    QTest::newRow("listen_ports empty")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"listen_ports": []}}}})") << QString();
+    QTest::newRow("listen_ports")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"listen_ports": [[80, 8111]]}}}})")
+        << QString("feature.network.incoming.listen_ports: not supported by lanes");
+    QTest::newRow("tls_delivery not yet")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"tls_delivery": {"protocol": "tcp"}}}}})")
+        << QString("feature.network.incoming.tls_delivery: not supported by lanes yet");
     QTest::newRow("unknown incoming key")
         << QByteArray(R"({"feature": {"network": {"incoming": {"mode": "steal", "prots": [1]}}}})")
         << QString("feature.network.incoming.prots: unknown key");
-    QTest::newRow("http filter not yet")
-        << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter": {}}}}})")
-        << QString("feature.network.incoming: \"http_filter\" is not supported by lanes yet");
+    QTest::newRow("http_filter empty")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter": {}}}}})") << QString();
+    QTest::newRow("http_filter wrong type")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter": {"header_filter": 5}}}}})")
+        << QString("feature.network.incoming.http_filter.header_filter: expected a string");
+    QTest::newRow("http_filter pattern neither engine takes")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter": {"path_filter": "^/(api"}}}}})")
+        << QString("feature.network.incoming.http_filter.path_filter: pattern \"^/(api\" does not compile");
+    QTest::newRow("http_filter inner pattern")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter":
+               {"any_of": [{"method": "GET"}, {"header": "x-lane: (alice"}]}}}}})")
+        << QString("feature.network.incoming.http_filter.any_of[1].header: pattern");
+    QTest::newRow("http_filter two kinds")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter":
+               {"header_filter": "a", "method_filter": "GET"}}}}})")
+        << QString("feature.network.incoming.http_filter: give exactly one of");
+    QTest::newRow("http_filter port out of range")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter":
+               {"header_filter": "a", "ports": [8080, 0]}}}}})")
+        << QString("feature.network.incoming.http_filter.ports[1]: port 0 is out of range");
+    QTest::newRow("http_filter ports a string")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter":
+               {"header_filter": "a", "ports": "8080"}}}}})")
+        << QString("feature.network.incoming.http_filter.ports: expected an array of ports, or one port");
+    QTest::newRow("http_filter unknown key")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter":
+               {"header_filter": "a", "port": [80]}}}}})")
+        << QString("feature.network.incoming.http_filter.port: unknown key");
+    QTest::newRow("http_header_filter and http_filter")
+        << QByteArray(R"({"feature": {"network": {"incoming": {"http_filter": {"header_filter": "a"},
+               "http_header_filter": {"filter": "b"}}}}})")
+        << QString("feature.network.incoming.http_header_filter: give http_filter or the deprecated");
+    QTest::newRow("http_header_filter unknown key")
+        << QByteArray(
+               R"({"feature": {"network": {"incoming": {"http_header_filter": {"header_filter": "b"}}}}})")
+        << QString("feature.network.incoming.http_header_filter.header_filter: unknown key");
     QTest::newRow("outgoing bool") << QByteArray(R"({"feature": {"network": {"outgoing": true}}})") << QString();
     QTest::newRow("outgoing filter, mirrord's example")
         << QByteArray(R"({"feature": {"network": {"outgoing": {"tcp": true, "udp": true, "ignore_localhost": false,
@@ -87,10 +159,9 @@ void TstConfig::config_data()
         << QByteArray(R"({"feature": {"env": {"include": "A;B_*", "exclude": ["C"], "override": {"D": "1"}}}})")
         << QString();
     QTest::newRow("env not yet") << QByteArray(R"({"feature": {"env": {"env_file": ".env"}}})")
-                                 << QString("feature.env: \"env_file\" is not supported by lanes yet");
-    QTest::newRow("split queues not yet")
-        << QByteArray(R"({"feature": {"split_queues": {}}})")
-        << QString("feature: \"split_queues\" is not supported by lanes yet");
+                                 << QString("feature.env.env_file: not supported by lanes yet");
+    QTest::newRow("split queues not yet") << QByteArray(R"({"feature": {"split_queues": {}}})")
+                                          << QString("feature.split_queues: not supported by lanes yet");
     QTest::newRow("network not object")
         << QByteArray(R"({"feature": {"network": []}})") << QString("feature.network: expected an object");
 }
@@ -99,7 +170,10 @@ void TstConfig::config()
 {
     QFETCH(QByteArray, json);
     QFETCH(QString, error);
-    auto parsed = daemon::parseConfig(QJsonDocument::fromJson(json).object());
+    QJsonParseError syntax;
+    const QJsonDocument doc = QJsonDocument::fromJson(json, &syntax);
+    QVERIFY2(syntax.error == QJsonParseError::NoError, qPrintable(syntax.errorString())); // a typo is no test
+    auto parsed = daemon::parseConfig(doc.object());
     if (error.isEmpty()) {
         QVERIFY2(parsed.has_value(), parsed ? "" : qPrintable(parsed.error().message));
         return;
@@ -153,6 +227,50 @@ void TstConfig::mirrordExampleAsWritten()
     QCOMPARE(parsed->stealPorts({}), (QList<daemon::PortMap>{{8080, 7777}}));
 }
 
+// A filter and no http_filter.ports: every stolen port is filtered, as in current mirrord. With the old
+// default of [80, 8080], port 3000 was stolen whole: every developer's requests to it, on a shared cluster.
+void TstConfig::aFilterWithoutPortsFiltersEveryStolenPort()
+{
+    auto parse = [](const char* json) { return daemon::parseConfig(QJsonDocument::fromJson(json).object()); };
+    auto one = parse(
+        R"({"feature": {"network": {"incoming": {"ports": [3000], "http_filter": {"header_filter": "x-lane: a"}}}}})");
+    QVERIFY2(one, one ? "" : qPrintable(one.error().message));
+    QVERIFY(one->incoming.httpFilterPorts.isEmpty());
+    QCOMPARE(one->stealPorts({}), (QList<daemon::PortMap>{{3000, 3000, true}}));
+    auto every = parse(R"({"feature": {"network": {"incoming": {"http_filter": {"path_filter": "^/a"}}}}})");
+    QVERIFY(every);
+    QCOMPARE(every->stealPorts({3000, 9000}),
+             (QList<daemon::PortMap>{{3000, 3000, true}, {9000, 9000, true}}));
+    // Named ports: only those are filtered, and the others are stolen whole, as mirrord means it.
+    auto named = parse(R"({"feature": {"network": {"incoming": {"ports": [80, 3000],
+        "http_filter": {"header_filter": "x-lane: a", "ports": [80]}}}}})");
+    QVERIFY(named);
+    QCOMPARE(named->stealPorts({}), (QList<daemon::PortMap>{{80, 80, true}, {3000, 3000, false}}));
+}
+
+// Independent mistakes are all reported, each at its path; the first is what a session start says.
+void TstConfig::everyErrorWithItsPath()
+{
+    const QByteArray json = R"({"targte": "deploy/api",
+        "feature": {"network": {"incoming": {"mode": "steal", "ports": [8080, "x"], "ignore_ports": [0],
+                                             "on_concurrent_steal": "steal", "listen_ports": [[80, 8111]],
+                                             "http_filter": {"header_filter": 5, "ports": [70000]}},
+                                "outgoing": {"tpc": true}},
+                    "env": {"env_file": ".env"}}})";
+    const auto check = daemon::checkConfig(QJsonDocument::fromJson(json).object());
+    QStringList paths;
+    for (const JsonError& e : check.errors)
+        paths << e.path;
+    const QString in = QStringLiteral("feature.network.incoming.");
+    QCOMPARE(paths,
+             (QStringList{in + "ports[1]", in + "ignore_ports[0]", in + "on_concurrent_steal",
+                          in + "listen_ports", in + "http_filter.header_filter", in + "http_filter.ports[0]",
+                          "feature.network.outgoing.tpc", "feature.env.env_file", "targte"}));
+    auto first = daemon::parseConfig(QJsonDocument::fromJson(json).object());
+    QVERIFY(!first);
+    QCOMPARE(first.error().message, in + "ports[1]: expected an integer");
+}
+
 void TstConfig::manifest_data()
 {
     QTest::addColumn<QByteArray>("json");
@@ -201,6 +319,12 @@ void TstConfig::cli_data()
                                          "8080:9080", "--",   "python3", "-u",         "x.py"}
                           << QString();
     QTest::newRow("ls") << QStringList{"lanes", "ls", "--json"} << QString();
+    QTest::newRow("verify-config") << QStringList{"lanes", "verify-config", "lanes.json", "--json"}
+                                   << QString();
+    QTest::newRow("verify-config -f")
+        << QStringList{"lanes", "verify-config", "-f", "lanes.json"} << QString();
+    QTest::newRow("verify-config without a file")
+        << QStringList{"lanes", "verify-config"} << QString("usage: lanes verify-config FILE");
     QTest::newRow("status") << QStringList{"lanes", "operator", "status"} << QString();
     QTest::newRow("exec without command")
         << QStringList{"lanes", "exec", "-t", "x"} << QString("exec needs a command");
@@ -223,6 +347,8 @@ void TstConfig::cli()
             QCOMPARE(parsed->program, (QStringList{"python3", "-u", "x.py"}));
             QCOMPARE(parsed->steal, (QList<ide::PortMapping>{{8080, 9080}}));
         }
+        if (parsed->command == u"verify-config")
+            QCOMPARE(parsed->configPath, QStringLiteral("lanes.json"));
         return;
     }
     QVERIFY(!parsed);
