@@ -13,6 +13,7 @@
 #include <QWebSocket>
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <linux/netfilter_ipv4.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -31,34 +32,30 @@ std::optional<std::pair<QHostAddress, quint16>> originalDestination(qintptr fd)
     return std::make_pair(QHostAddress(ntohl(addr.sin_addr.s_addr)), ntohs(addr.sin_port));
 }
 
+// A global IPv6 address of this pod (its network namespace), if it has one. lanes redirects with iptables, not
+// ip6tables, and its listener is IPv4: clients reaching the pod over IPv6 would bypass every filter, so a pod
+// with IPv6 is refused rather than half stolen.
+std::optional<QString> podIpv6Address()
+{
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0)
+        return std::nullopt;
+    std::optional<QString> found;
+    for (ifaddrs* i = list; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET6)
+            continue;
+        const QHostAddress address(i->ifa_addr);
+        if (!address.isLoopback() && !address.isLinkLocal())
+            found = QStringLiteral("%1 on %2").arg(address.toString(), QString::fromLocal8Bit(i->ifa_name));
+    }
+    freeifaddrs(list);
+    return found;
+}
+
 // A connection to the app that our own chain lets through.
 Result<TcpConn*> connectMarked(const QHostAddress& address, quint16 port)
 {
     return TcpConn::connectTo(address, port, kAgentMark);
-}
-
-// The same as a QTcpSocket, for HTTP/2 (H2Connection). The app lives in this pod, so connect() completes at
-// once.
-Result<QTcpSocket*> connectMarkedSocket(const QHostAddress& address, quint16 port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return fail(ErrorCode::Internal, QStringLiteral("socket: %1").arg(qt_error_string(errno)));
-    const int mark = kAgentMark;
-    setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(address.toIPv4Address());
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-        const QString why = qt_error_string(errno);
-        ::close(fd);
-        return fail(ErrorCode::ConnectFailed,
-                    QStringLiteral("connect to %1:%2: %3").arg(address.toString()).arg(port).arg(why));
-    }
-    auto* socket = new QTcpSocket;
-    socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
-    return socket;
 }
 
 } // namespace
@@ -157,6 +154,9 @@ void Agent::onFrame(const v1::Frame& frame)
             qCCritical(lcAgent) << "the operator refused us:"
                                 << describe(fromWire(frame.hello_reply().error()));
             emit finished(2);
+        } else if (auto missing = missingLinkFeatures(frame.hello_reply().features())) {
+            qCCritical(lcAgent) << "the operator cannot serve this agent:" << describe(*missing);
+            emit finished(2);
         }
         return;
     case v1::Frame::kSubscribe:
@@ -178,12 +178,13 @@ void Agent::updateRedirect(quint16 port, bool wanted)
     // A rule stays while connections it redirected are open: removing it resets them (conntrack forgets the
     // mapping), so it goes when the last of them closes.
     const bool present = m_stealers.contains(port) || m_filtered.contains(port) || m_portLive.value(port) > 0;
-    std::string error;
-    if (wanted && !present && !addRedirect(ss(m_options.id), port, m_listener.serverPort(), &error))
-        qCWarning(lcAgent) << "could not redirect port" << port << QString::fromStdString(error);
-    if (!wanted && !present && !removeRedirect(ss(m_options.id), port, m_listener.serverPort(), &error))
-        qCWarning(lcAgent) << "could not remove the redirect of port" << port
-                           << QString::fromStdString(error);
+    if (present)
+        return;
+    const auto changed = wanted ? addRedirect(ss(m_options.id), port, m_listener.serverPort())
+                                : removeRedirect(ss(m_options.id), port, m_listener.serverPort());
+    if (!changed)
+        qCWarning(lcAgent) << "could not" << (wanted ? "redirect" : "remove the redirect of") << "port" << port
+                           << changed.error().message;
 }
 
 Result<void> Agent::rebuildFilters(quint16 port, QStringList* warnings)
@@ -205,6 +206,15 @@ void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
     if (port == 0 || port > 65535) {
         reply(rpcId,
               Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(port), {}});
+        return;
+    }
+    if (const auto v6 = podIpv6Address()) {
+        count("agent.ipv6_pod_refused");
+        reply(rpcId, Error{ErrorCode::Unsupported,
+                           QStringLiteral("pod %1 has the IPv6 address %2; lanes steals IPv4 traffic only, and "
+                                          "clients reaching the pod over IPv6 would bypass the filter")
+                               .arg(m_options.pod, *v6),
+                           {}});
         return;
     }
     const quint16 p = quint16(port);
@@ -353,7 +363,7 @@ void Agent::onConnection(int fd)
                       track(new H2Connection(
                                 handOverToQt(c), read, port,
                                 [this, port](const http::Head& head) { return route(port, head); }, m_mux,
-                                [address, port] { return connectMarkedSocket(address, port); }, this),
+                                [address, port] { return connectMarked(address, port); }, this),
                             port);
                   },
                   this),

@@ -48,9 +48,7 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
             ex->replay += data;
         else
             ex->replayable = false;
-        for (const QPointer<Stream>& mirror : std::as_const(ex->mirrors))
-            if (mirror && mirror->queuedBytes() <= kBridgeHighWater)
-                mirror->write(data); // a mirror that falls behind loses its copy, never slows the request
+        copyToMirrors(ex->mirrors, data);
         if (ex->toSession && ex->stream)
             ex->stream->write(data);
         else if (!ex->toSession && m_up && ex->up)
@@ -128,7 +126,7 @@ Stream* H2Connection::openSessionStream(const Exchange& ex, const QString& sessi
     return m_mux->open(
         v1::HTTP_REQUEST,
         requestMeta(sessionId, m_port, headerValue(ex.head, ":method"), headerValue(ex.head, ":path"),
-                    QByteArrayLiteral("HTTP/2"), ex.head, this, quint64(ex.down),
+                    QByteArrayLiteral("HTTP/2"), ex.head, m_id, quint64(ex.down),
                     endpointText(m_client->peerAddress(), m_client->peerPort()).toStdString()));
 }
 
@@ -146,16 +144,22 @@ void H2Connection::mirrorTo(Exchange& ex, const QStringList& sessions)
 
 bool H2Connection::openApp()
 {
-    if (m_up && m_up->isOpen() && m_app && m_app->state() == QAbstractSocket::ConnectedState)
+    if (m_up && m_up->isOpen() && (m_appConnecting || (m_app && m_app->state() == QAbstractSocket::ConnectedState)))
         return true;
-    auto connected = m_connectApp();
-    if (!connected)
+    // A non-blocking connect: an app whose backlog is full would otherwise stall the agent's whole event loop
+    // for the SYN's retransmissions. What the session writes meanwhile waits in m_appPending.
+    auto connecting = m_connectApp();
+    if (!connecting)
         return false;
-    m_app = *connected;
-    m_app->setParent(this);
-    tuneSocket(m_app);
+    TcpConn* conn = *connecting;
+    conn->setParent(this);
     H2Session::Callbacks cb;
-    cb.write = [this](const QByteArray& bytes) { writeThrough(m_app, bytes); };
+    cb.write = [this](const QByteArray& bytes) {
+        if (m_app)
+            writeThrough(m_app, bytes);
+        else
+            m_appPending += bytes;
+    };
     cb.headers = [this](qint32 up, const H2Headers& headers, bool trailers) {
         Exchange* ex = m_byUp.value(up);
         if (!ex)
@@ -191,30 +195,63 @@ bool H2Connection::openApp()
     cb.failed = [this](const QString& why) {
         qCWarning(lcAgent) << "the app's HTTP/2 connection on port" << m_port << "failed:" << why;
     };
+    m_app = nullptr;
+    m_appPending.clear();
     m_up = std::make_unique<H2Session>(H2Session::Role::Client, cb);
-    QTcpSocket* app = m_app;
+    if (conn->isConnected()) {
+        attachApp(handOverToQt(conn));
+        return true;
+    }
+    m_appConnecting = conn;
+    connect(conn, &TcpConn::connected, this, [this, conn] {
+        if (m_appConnecting == conn) {
+            m_appConnecting = nullptr;
+            attachApp(handOverToQt(conn));
+        }
+    });
+    connect(conn, &TcpConn::disconnected, this, [this, conn] {
+        if (m_appConnecting != conn)
+            return;
+        m_appConnecting = nullptr;
+        conn->deleteLater();
+        onAppGone(QStringLiteral("the app is unreachable: ") + conn->closeReason());
+    });
+    return true;
+}
+
+void H2Connection::attachApp(QTcpSocket* app)
+{
+    m_app = app;
+    m_app->setParent(this);
+    tuneSocket(m_app);
     connect(app, &QTcpSocket::readyRead, this, [this, app] {
         if (m_app == app && m_up)
             m_up->feed(readAvailable(app));
     });
     connect(app, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
     connect(app, &QTcpSocket::disconnected, this, [this, app] {
-        if (m_app != app)
-            return;
-        // Streams still waiting on the app end with a reset, or a 502 when nothing was answered yet.
-        const auto waiting = m_byUp.values();
-        m_byUp.clear();
-        for (Exchange* ex : waiting) {
-            if (!ex->responded)
-                failStream(*ex, 502, QStringLiteral("the app closed its HTTP/2 connection"));
-            else
-                m_down->reset(ex->down, NGHTTP2_INTERNAL_ERROR);
-        }
-        m_up.reset();
-        m_app->deleteLater();
-        m_app = nullptr;
+        if (m_app == app)
+            onAppGone(QStringLiteral("the app closed its HTTP/2 connection"));
     });
-    return true;
+    if (!m_appPending.isEmpty())
+        writeThrough(m_app, std::exchange(m_appPending, {}));
+}
+
+void H2Connection::onAppGone(const QString& why)
+{
+    // Streams still waiting on the app end with a reset, or a 502 when nothing was answered yet.
+    const auto waiting = m_byUp.values();
+    m_byUp.clear();
+    for (Exchange* ex : waiting) {
+        if (!ex->responded)
+            failStream(*ex, 502, why);
+        else
+            m_down->reset(ex->down, NGHTTP2_INTERNAL_ERROR);
+    }
+    m_up.reset();
+    m_appPending.clear();
+    if (m_app)
+        std::exchange(m_app, nullptr)->deleteLater();
 }
 
 void H2Connection::toApp(Exchange& ex, const H2Headers& headers)

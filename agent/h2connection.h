@@ -20,7 +20,8 @@ class H2Connection final : public QObject
 {
     Q_OBJECT
 public:
-    using AppConnector = std::function<Result<QTcpSocket*>()>;
+    // A connection to the app, connected or connecting (non-blocking).
+    using AppConnector = std::function<Result<TcpConn*>()>;
     H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, quint16 port,
                  HttpConnection::Router router, Mux* mux, AppConnector connectApp, QObject* parent = nullptr);
     ~H2Connection() override;
@@ -46,6 +47,8 @@ private:
     };
     void onRequestHead(qint32 down, const H2Headers& headers);
     bool openApp();
+    void attachApp(QTcpSocket* app);
+    void onAppGone(const QString& why);
     void toApp(Exchange& ex, const H2Headers& headers);
     Stream* openSessionStream(const Exchange& ex, const QString& sessionId);
     void toSession(Exchange& ex, const QString& sessionId);
@@ -59,11 +62,14 @@ private:
 
     QTcpSocket* m_client;
     quint16 m_port;
+    const quint64 m_id = nextConnectionId();
     HttpConnection::Router m_router;
     QPointer<Mux> m_mux;
     AppConnector m_connectApp;
     std::unique_ptr<H2Session> m_down;
     QTcpSocket* m_app = nullptr;
+    TcpConn* m_appConnecting = nullptr; // until it connects and becomes m_app
+    QByteArray m_appPending;            // what the app session wrote while connecting
     std::unique_ptr<H2Session> m_up;
     QHash<qint32, Exchange*> m_exchanges; // by downstream id
     QHash<qint32, Exchange*> m_byUp;

@@ -295,17 +295,7 @@ void HttpConnection::sendToUpstream(Exchange& ex, const QByteArray& bytes)
         ex.stream->write(bytes);
     else if (ex.app)
         ex.app->write(bytes);
-    for (const QPointer<Stream>& mirror : ex.mirrors) {
-        if (!mirror || mirror->isClosed())
-            continue;
-        if (mirror->queuedBytes() >
-            kBridgeHighWater) { // a slow mirror loses its copy, never slows the request
-            count("agent.mirror_dropped");
-            mirror->reset(Error{ErrorCode::FlowControl, QStringLiteral("the mirror fell behind"), {}});
-            continue;
-        }
-        mirror->write(bytes);
-    }
+    copyToMirrors(ex.mirrors, bytes);
 }
 
 void HttpConnection::failExchange(Exchange* ex, int status, const QString& why)
@@ -348,7 +338,16 @@ void HttpConnection::flush()
         }
         if (!ex.responseDone || m_closing)
             break;
-        const bool close = ex.closeAfter || !ex.head.keepAlive;
+        bool close = ex.closeAfter || !ex.head.keepAlive;
+        if (&ex == m_current) {
+            // Answered before its request was complete (a 413 in the middle of an upload): the rest of the
+            // request has nowhere to go, so, as after a parse error, the connection ends after this answer.
+            count("agent.early_response");
+            m_current = nullptr;
+            m_stopReading = close = true;
+            if (ex.stream && !ex.stream->isClosed())
+                ex.stream->reset(Error{ErrorCode::Cancelled, QStringLiteral("answered before the request ended"), {}});
+        }
         qCDebug(lcAgent) << this << "answered" << ex.head.target << "close" << close;
         if (ex.app)
             ex.app->deleteLater();

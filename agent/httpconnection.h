@@ -33,12 +33,20 @@ struct Route
     QStringList mirrors; // sessions that get a copy (their response is discarded)
 };
 
+// A number for a client connection, unique in this agent, for stream metas (a heap address would tell the
+// peer where the agent's objects live).
+quint64 nextConnectionId();
+
+// Copies request bytes to each mirror; a mirror that falls behind loses its copy (reset, counted), never slows
+// the request down.
+void copyToMirrors(const QList<QPointer<Stream>>& mirrors, const QByteArray& bytes);
+
 // The meta of an HTTP_REQUEST stream to a session: the request head, and the connection and client it came
 // from. `headers` is an HTTP/1 head's list or an HTTP/2 header block (pseudo-headers included).
 template <class Headers>
 v1::StreamMeta requestMeta(const QString& sessionId, quint16 port, const QByteArray& method,
                            const QByteArray& target, const QByteArray& version, const Headers& headers,
-                           const void* connection, quint64 requestId, const std::string& peer)
+                           quint64 connectionId, quint64 requestId, const std::string& peer)
 {
     v1::StreamMeta meta;
     meta.set_session_id(sessionId.toStdString());
@@ -51,7 +59,7 @@ v1::StreamMeta requestMeta(const QString& sessionId, quint16 port, const QByteAr
         header->set_name(name.toStdString());
         header->set_value(value.toStdString());
     }
-    meta.set_connection_id(quint64(quintptr(connection)));
+    meta.set_connection_id(connectionId);
     meta.set_request_id(requestId);
     meta.set_peer(peer);
     return meta;
@@ -115,6 +123,7 @@ private:
     bool m_stopReading = false;
     bool m_closing = false;
     quint64 m_requests = 0;
+    const quint64 m_id = nextConnectionId();
     QByteArray m_sniffed; // bytes read before detection decided
 };
 

@@ -5,14 +5,35 @@
 #include "httpexchange.h"
 
 #include "logging.h"
+#include "streambridge.h"
 
 namespace lanes::agent {
+
+quint64 nextConnectionId()
+{
+    static quint64 next = 0;
+    return ++next; // the event-loop thread only
+}
+
+void copyToMirrors(const QList<QPointer<Stream>>& mirrors, const QByteArray& bytes)
+{
+    for (const QPointer<Stream>& mirror : mirrors) {
+        if (!mirror || mirror->isClosed())
+            continue;
+        if (mirror->queuedBytes() > kBridgeHighWater) {
+            count("agent.mirror_dropped");
+            mirror->reset(Error{ErrorCode::FlowControl, QStringLiteral("the mirror fell behind"), {}});
+            continue;
+        }
+        mirror->write(bytes);
+    }
+}
 
 Stream* HttpConnection::openStream(const Exchange& ex, const QString& sessionId)
 {
     return m_mux->open(v1::HTTP_REQUEST,
                        requestMeta(sessionId, m_port, ex.head.method, ex.head.target, ex.head.version,
-                                   ex.head.headers, this, m_requests, m_peer));
+                                   ex.head.headers, m_id, m_requests, m_peer));
 }
 
 void HttpConnection::attachSession(Exchange& ex, const Route& route)

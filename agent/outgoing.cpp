@@ -99,6 +99,10 @@ void connectTcp(Stream* stream, const Endpoint& to, QObject* parent)
     deadline->setSingleShot(true);
     QPointer<Stream> guarded(stream);
     auto finish = [notifier, fd, guarded, to, parent](int error) {
+        // Once: the connect's outcome, its deadline and the stream's reset can all come in one pass, and only
+        // the first may close or adopt the descriptor.
+        if (!notifier->isEnabled())
+            return;
         notifier->setEnabled(false);
         notifier->deleteLater();
         if (!guarded) { // lanesd gave up meanwhile

@@ -69,6 +69,25 @@ Result<v1::Frame> decodeFrame(const QByteArray& bytes)
     return frame;
 }
 
+void addLinkFeatures(google::protobuf::RepeatedPtrField<std::string>* features)
+{
+    for (const char* feature : kLinkFeatures)
+        features->Add(feature);
+}
+
+std::optional<Error> missingLinkFeatures(const google::protobuf::RepeatedPtrField<std::string>& peerFeatures)
+{
+    QStringList missing;
+    for (const char* feature : kLinkFeatures)
+        if (std::find(peerFeatures.begin(), peerFeatures.end(), feature) == peerFeatures.end())
+            missing << QLatin1String(feature);
+    if (missing.isEmpty())
+        return std::nullopt;
+    return Error{ErrorCode::Unsupported,
+                 QStringLiteral("the peer lacks the link features %1 of this build").arg(missing.join(u", ")),
+                 {}};
+}
+
 v1::Error toWire(const Error& error)
 {
     v1::Error out;

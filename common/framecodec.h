@@ -21,6 +21,13 @@ QByteArray encodeStreamData(quint32 id, QByteArrayView data);
 // Rejects (and counts) empty, oversized and undecodable messages and frames without a body.
 Result<v1::Frame> decodeFrame(const QByteArray& bytes);
 
+// What this build speaks beyond the protocol version, said in every Hello and HelloReply. A peer must speak
+// each of them: one that lacks any gets a clear error instead of frames it cannot read (DESIGN §4).
+inline constexpr const char* kLinkFeatures[] = {"streams.v1", "steal.tcp"};
+void addLinkFeatures(google::protobuf::RepeatedPtrField<std::string>* features);
+// UNSUPPORTED naming what the peer lacks, or nothing when it speaks every feature of this build.
+std::optional<Error> missingLinkFeatures(const google::protobuf::RepeatedPtrField<std::string>& peerFeatures);
+
 v1::Error toWire(const Error& error);
 Error fromWire(const v1::Error& error);
 

@@ -226,8 +226,7 @@ FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::
     QObject::connect(link, &FrameLink::connected, link, [link, peer] {
         v1::Frame hello;
         hello.mutable_hello()->set_protocol_version(kProtocolVersion);
-        hello.mutable_hello()->add_features("streams.v1");
-        hello.mutable_hello()->add_features("steal.tcp");
+        addLinkFeatures(hello.mutable_hello()->mutable_features());
         *hello.mutable_hello()->mutable_peer_info() = peer;
         link->send(hello);
     });

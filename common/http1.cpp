@@ -109,8 +109,21 @@ bool Parser::parseHeaderLine(QByteArrayView line, QList<HeaderView>& into, QStri
 Parser::Event Parser::parseHead()
 {
     // Resume the search where the last one stopped, so a head trickling in byte by byte costs linear time.
-    const qsizetype end = m_buffer.indexOf("\r\n\r\n", qMax(m_pos, m_headScan));
+    const qsizetype scanFrom = qMax(m_pos, m_headScan);
+    const qsizetype end = m_buffer.indexOf("\r\n\r\n", scanFrom);
     m_headScan = end < 0 ? qMax(m_pos, m_buffer.size() - 3) : 0;
+    if (end < 0) {
+        // A head that ends its lines in a bare LF never shows a CRLF CRLF: refuse it as soon as the bare LF
+        // (or a bare CR) arrives instead of waiting for the head timeout. Only the new bytes are looked at
+        // (plus the three before them), so a head trickling in byte by byte stays linear.
+        for (qsizetype i = scanFrom; i < m_buffer.size(); ++i) {
+            const char c = m_buffer.at(i);
+            if (c == '\n' && (i == m_pos || m_buffer.at(i - 1) != '\r'))
+                return fail(400, "http.bare_lf", QStringLiteral("a bare LF in the head"));
+            if (c == '\r' && i + 1 < m_buffer.size() && m_buffer.at(i + 1) != '\n')
+                return fail(400, "http.bare_cr", QStringLiteral("a bare CR in the head"));
+        }
+    }
     const qsizetype available = end < 0 ? m_buffer.size() - m_pos : end - m_pos;
     // The start line alone may not pass its own limit, even before the head completes.
     const qsizetype firstLf = m_buffer.indexOf('\n', m_pos); // short: the request line is bounded below
@@ -225,6 +238,15 @@ Parser::Event Parser::afterHead()
     }
     h.keepAlive = h.version == "HTTP/1.1" ? !connectionClose : connectionKeepAlive;
     if (m_mode == Mode::Request) {
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with more than one, gets a 400. Apps behind a
+        // strict proxy never see one, and a request the agent cannot attribute to a host is not routed.
+        int hosts = 0;
+        for (const HeaderView& header : h.headers)
+            hosts += header.name.compare("host", Qt::CaseInsensitive) == 0 ? 1 : 0;
+        if (hosts > 1)
+            return fail(400, "http.duplicate_host", QStringLiteral("more than one Host header"));
+        if (hosts == 0 && h.version == "HTTP/1.1")
+            return fail(400, "http.missing_host", QStringLiteral("an HTTP/1.1 request without Host"));
         h.upgrade = connectionUpgrade && !h.header("upgrade").isEmpty();
         m_state = h.chunked ? State::ChunkSize : h.contentLength > 0 ? State::Body : State::Start;
         m_remaining = qMax<qint64>(h.contentLength, 0);

@@ -37,6 +37,8 @@ void OperatorClient::open(std::function<void(Result<void>)> ready)
         if (frame.has_hello_reply()) {
             if (frame.hello_reply().has_error())
                 finishReady(std::unexpected(fromWire(frame.hello_reply().error())));
+            else if (auto missing = missingLinkFeatures(frame.hello_reply().features()))
+                finishReady(std::unexpected(*missing));
             else
                 finishReady({});
             return;

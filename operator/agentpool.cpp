@@ -93,6 +93,14 @@ void AgentPool::adopt(FrameLink* link, const QSslCertificate& certificate)
         v1::Frame reply;
         reply.mutable_hello_reply()->set_protocol_version(kProtocolVersion);
         reply.mutable_hello_reply()->mutable_peer_info()->set_role("operator");
+        addLinkFeatures(reply.mutable_hello_reply()->mutable_features());
+        if (auto missing = missingLinkFeatures(frame.hello().features())) {
+            count("operator.agent_features_missing");
+            *reply.mutable_hello_reply()->mutable_error() = toWire(*missing);
+            link->send(reply);
+            link->close(missing->message);
+            return;
+        }
         if (!agent || agent->link) {
             count("operator.unknown_agent");
             *reply.mutable_hello_reply()->mutable_error() = toWire(

@@ -139,8 +139,7 @@ void OperatorServer::onHello(Peer* peer, const v1::Frame& frame)
     v1::Frame reply;
     auto* hello = reply.mutable_hello_reply();
     hello->set_protocol_version(kProtocolVersion);
-    hello->add_features("streams.v1");
-    hello->add_features("steal.tcp");
+    addLinkFeatures(hello->mutable_features());
     hello->mutable_peer_info()->set_role("operator");
     hello->mutable_peer_info()->set_name("lanes-operator");
     auto users = loadUsers(m_paths);
@@ -152,6 +151,8 @@ void OperatorServer::onHello(Peer* peer, const v1::Frame& frame)
                             .arg(frame.hello().protocol_version())
                             .arg(kProtocolVersion),
                         {}};
+    else if (auto missing = missingLinkFeatures(frame.hello().features()))
+        refusal = *missing;
     else if (role.isEmpty())
         refusal = Error{ErrorCode::Unauthenticated,
                         QStringLiteral("user \"%1\" is not known to this operator").arg(peer->user),

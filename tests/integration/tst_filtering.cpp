@@ -205,24 +205,27 @@ void TstFiltering::badRequestsGetTheirStatus_data()
                                              "4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
                                << 400 << false;
     QTest::newRow("duplicate CL")
-        << QByteArray("POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab") << 400 << false;
+        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab") << 400 << false;
     QTest::newRow("bad chunk size") << QByteArray(
-                                           "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n")
+                                           "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n")
                                     << 400 << false;
-    QTest::newRow("obs-fold") << QByteArray("GET / HTTP/1.1\r\nx-lane: alice\r\n bob\r\n\r\n") << 400
+    QTest::newRow("obs-fold") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nx-lane: alice\r\n bob\r\n\r\n") << 400
                               << false;
-    QTest::newRow("bare CR") << QByteArray("GET / HTTP/1.1\r\nx-a: 1\rx-b: 2\r\n\r\n") << 400 << false;
-    QTest::newRow("431 size") << QByteArray("GET / HTTP/1.1\r\nx-big: " + QByteArray(61 * 1024, 'a') +
+    QTest::newRow("bare CR") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nx-a: 1\rx-b: 2\r\n\r\n") << 400 << false;
+    QTest::newRow("431 size") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nx-big: " + QByteArray(61 * 1024, 'a') +
                                             "\r\n\r\n")
                               << 431 << false;
-    QByteArray many = "GET / HTTP/1.1\r\n";
+    QByteArray many = "GET / HTTP/1.1\r\nHost: a\r\n";
     for (int i = 0; i < 101; ++i)
         many += "x-h" + QByteArray::number(i) + ": v\r\n";
     QTest::newRow("431 lines") << QByteArray(many + "\r\n") << 431 << false;
-    QTest::newRow("414") << QByteArray("GET /" + QByteArray(9 * 1024, 'a') + " HTTP/1.1\r\n\r\n") << 414
+    QTest::newRow("414") << QByteArray("GET /" + QByteArray(9 * 1024, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n") << 414
                          << false;
-    QTest::newRow("501 gzip TE") << QByteArray("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n") << 501
+    QTest::newRow("501 gzip TE") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n") << 501
                                  << false;
+    // Answered at once, never left waiting for a CRLF CRLF that cannot come.
+    QTest::newRow("bare LF line ends") << QByteArray("GET / HTTP/1.1\nHost: web\n\n") << 400 << false;
+    QTest::newRow("no Host") << QByteArray("GET / HTTP/1.1\r\nx-lane: alice\r\n\r\n") << 400 << false;
     QTest::newRow("good one") << QByteArray("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n") << 200 << false;
     QTest::newRow("good one, half-closed")
         << QByteArray("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n") << 200 << true;
@@ -231,7 +234,7 @@ void TstFiltering::badRequestsGetTheirStatus_data()
     QTest::newRow("head cut short by a half-close")
         << QByteArray("GET /ok HTTP/1.1\r\nHost: a\r\n") << 400 << true;
     QTest::newRow("body cut short by a half-close")
-        << QByteArray("POST /ok HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc") << 400 << true;
+        << QByteArray("POST /ok HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc") << 400 << true;
 }
 
 void TstFiltering::badRequestsGetTheirStatus()
