@@ -39,14 +39,18 @@ int agentMain(int argc, char** argv)
             return 2;
         }
     }
-    if (const std::string error = joinNetworkNamespace(args["netns"]); !error.empty()) {
-        fprintf(stderr, "lanes-agent: %s\n", error.c_str());
+    if (const auto joined = joinNetworkNamespace(args["netns"]); !joined) {
+        fprintf(stderr, "lanes-agent: %s\n", qPrintable(joined.error().message));
         return 3;
     }
-    if (cleanup)
-        return removeChains(args["cleanup"]) < 0 ? 3 : 0;
-    if (const std::string error = enterPodFiles(args["netns"]); !error.empty()) {
-        fprintf(stderr, "lanes-agent: %s\n", error.c_str());
+    if (cleanup) {
+        const auto removed = removeChains(args["cleanup"]);
+        if (!removed)
+            fprintf(stderr, "lanes-agent: %s\n", qPrintable(removed.error().message));
+        return removed ? 0 : 3;
+    }
+    if (const auto entered = enterPodFiles(args["netns"]); !entered) {
+        fprintf(stderr, "lanes-agent: %s\n", qPrintable(entered.error().message));
         return 3;
     }
     return superviseWorker(args["id"], [&]() -> int {

@@ -11,12 +11,13 @@ std::string chainName(const std::string& agentId)
 }
 
 namespace {
-bool restore(const std::string& batch, std::string* error)
+Result<void> restore(const std::string& batch)
 {
-    const int rc = runTool({"iptables-restore", "-w", "--noflush"}, batch);
-    if (rc != 0 && error)
-        *error = "iptables-restore exited with " + std::to_string(rc) + " for:\n" + batch;
-    return rc == 0;
+    if (const int rc = runTool({"iptables-restore", "-w", "--noflush"}, batch); rc != 0)
+        return fail(ErrorCode::Internal, QStringLiteral("iptables-restore exited with %1 for:\n%2")
+                                             .arg(rc)
+                                             .arg(QString::fromStdString(batch)));
+    return {};
 }
 
 std::string redirectRule(const std::string& chain, int port, int toPort)
@@ -26,7 +27,7 @@ std::string redirectRule(const std::string& chain, int port, int toPort)
 }
 } // namespace
 
-bool createChain(const std::string& agentId, std::string* error)
+Result<void> createChain(const std::string& agentId)
 {
     const std::string chain = chainName(agentId);
     std::ostringstream batch;
@@ -36,14 +37,14 @@ bool createChain(const std::string& agentId, std::string* error)
           << "-I PREROUTING 1 -j " << chain << "\n"
           << "-I OUTPUT 1 -o lo -j " << chain << "\n"
           << "COMMIT\n";
-    return restore(batch.str(), error);
+    return restore(batch.str());
 }
 
-int removeChains(const std::string& agentId)
+Result<int> removeChains(const std::string& agentId)
 {
     std::string saved;
-    if (runTool({"iptables-save", "-t", "nat"}, {}, &saved) != 0)
-        return -1;
+    if (const int rc = runTool({"iptables-save", "-t", "nat"}, {}, &saved); rc != 0)
+        return fail(ErrorCode::Internal, QStringLiteral("iptables-save exited with %1").arg(rc));
     const std::string wanted = agentId.empty() ? std::string(kChainPrefix) : chainName(agentId);
     auto matches = [&](const std::string& chain) {
         return agentId.empty() ? chain.rfind(kChainPrefix, 0) == 0 : chain == wanted;
@@ -72,17 +73,19 @@ int removeChains(const std::string& agentId)
     for (const std::string& c : chains)
         batch += "-X " + c + "\n";
     batch += "COMMIT\n";
-    return restore(batch, nullptr) ? int(chains.size()) : -1;
+    if (auto done = restore(batch); !done)
+        return std::unexpected(done.error());
+    return int(chains.size());
 }
 
-bool addRedirect(const std::string& agentId, int port, int toPort, std::string* error)
+Result<void> addRedirect(const std::string& agentId, int port, int toPort)
 {
-    return restore("*nat\n-A " + redirectRule(chainName(agentId), port, toPort) + "\nCOMMIT\n", error);
+    return restore("*nat\n-A " + redirectRule(chainName(agentId), port, toPort) + "\nCOMMIT\n");
 }
 
-bool removeRedirect(const std::string& agentId, int port, int toPort, std::string* error)
+Result<void> removeRedirect(const std::string& agentId, int port, int toPort)
 {
-    return restore("*nat\n-D " + redirectRule(chainName(agentId), port, toPort) + "\nCOMMIT\n", error);
+    return restore("*nat\n-D " + redirectRule(chainName(agentId), port, toPort) + "\nCOMMIT\n");
 }
 
 } // namespace lanes::agent

@@ -1,8 +1,10 @@
 // The agent's iptables rules: its own nat chain LANES_<id>, jumped to from PREROUTING and from OUTPUT to lo,
 // with one REDIRECT rule per stolen port and an early RETURN for sockets that carry kAgentMark.
-// libc only (no Qt): the supervisor uses it after a fork. Runs the iptables tools; blocking, a few ms each.
+// The supervisor uses it before any Qt object exists and after its fork (plain functions, no event loop). Runs
+// the iptables tools; blocking, a few ms each.
 #pragma once
 
+#include "result.h"
 #include "runtool.h"
 
 #include <string>
@@ -15,11 +17,11 @@ constexpr const char* kChainPrefix = "LANES_";
 
 std::string chainName(const std::string& agentId);
 
-bool createChain(const std::string& agentId, std::string* error);
+[[nodiscard]] Result<void> createChain(const std::string& agentId);
 // Removes chain `LANES_<agentId>` and its jumps; with an empty id, every LANES_ chain (stale ones).
-// Returns how many chains it removed, or -1 on failure.
-int removeChains(const std::string& agentId);
-bool addRedirect(const std::string& agentId, int port, int toPort, std::string* error);
-bool removeRedirect(const std::string& agentId, int port, int toPort, std::string* error);
+// Returns how many chains it removed.
+[[nodiscard]] Result<int> removeChains(const std::string& agentId);
+[[nodiscard]] Result<void> addRedirect(const std::string& agentId, int port, int toPort);
+[[nodiscard]] Result<void> removeRedirect(const std::string& agentId, int port, int toPort);
 
 } // namespace lanes::agent

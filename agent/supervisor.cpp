@@ -24,59 +24,67 @@ void forwardSignal(int sig)
     if (g_worker > 0)
         kill(pid_t(g_worker), sig);
 }
+
+Result<void> failWithErrno(const std::string& what, int error)
+{
+    return fail(ErrorCode::Internal, QString::fromStdString(what + ": " + strerror(error)));
+}
+
 } // namespace
 
-std::string joinNetworkNamespace(const std::string& name)
+Result<void> joinNetworkNamespace(const std::string& name)
 {
     const std::string path = "/run/netns/" + name;
     const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return "cannot open " + path + ": " + strerror(errno);
+        return failWithErrno("cannot open " + path, errno);
     const int rc = setns(fd, CLONE_NEWNET);
     const int err = errno;
     close(fd);
-    return rc == 0 ? std::string() : "cannot enter " + path + ": " + strerror(err);
+    if (rc != 0)
+        return failWithErrno("cannot enter " + path, err);
+    return {};
 }
 
-std::string enterPodFiles(const std::string& name)
+Result<void> enterPodFiles(const std::string& name)
 {
     if (unshare(CLONE_NEWNS) != 0)
-        return std::string("unshare(CLONE_NEWNS): ") + strerror(errno);
+        return failWithErrno("unshare(CLONE_NEWNS)", errno);
     if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-        return std::string("cannot make / private: ") + strerror(errno);
+        return failWithErrno("cannot make / private", errno);
     const std::string dir = "/etc/netns/" + name;
     DIR* d = opendir(dir.c_str());
     if (!d)
         return {}; // nothing of its own: the pod sees the node's files
-    std::string error;
+    Result<void> outcome;
     while (const dirent* entry = readdir(d)) {
         const std::string file = entry->d_name;
         if (file == "." || file == "..")
             continue;
         const std::string from = dir + "/" + file;
         const std::string onto = "/etc/" + file;
-        if (mount(from.c_str(), onto.c_str(), nullptr, MS_BIND, nullptr) != 0 && error.empty())
-            error = "cannot bind " + from + " onto " + onto + ": " + strerror(errno);
+        if (mount(from.c_str(), onto.c_str(), nullptr, MS_BIND, nullptr) != 0 && outcome)
+            outcome = failWithErrno("cannot bind " + from + " onto " + onto, errno);
     }
     closedir(d);
-    return error;
+    return outcome;
 }
 
 int superviseWorker(const std::string& agentId, const std::function<int()>& worker)
 {
     prctl(PR_SET_PDEATHSIG, SIGTERM); // the operator died: clean up and go
-    const int stale = removeChains({});
-    if (stale > 0)
-        fprintf(stderr, "lanes-agent: removed %d stale LANES_ chain(s)\n", stale);
-    std::string error;
-    if (!createChain(agentId, &error)) {
-        fprintf(stderr, "lanes-agent: cannot create the chain: %s\n", error.c_str());
+    if (const auto stale = removeChains({}); !stale)
+        fprintf(stderr, "lanes-agent: cannot remove stale chains: %s\n", qPrintable(stale.error().message));
+    else if (*stale > 0)
+        fprintf(stderr, "lanes-agent: removed %d stale LANES_ chain(s)\n", *stale);
+    if (const auto created = createChain(agentId); !created) {
+        fprintf(stderr, "lanes-agent: cannot create the chain: %s\n", qPrintable(created.error().message));
         return 3;
     }
     const pid_t supervisor = getpid();
     const pid_t child = fork();
     if (child < 0) {
-        removeChains(agentId);
+        (void)removeChains(agentId); // best effort: the operator's cleanup runs too
         return 3;
     }
     if (child == 0) {
@@ -95,7 +103,8 @@ int superviseWorker(const std::string& agentId, const std::function<int()>& work
     int status = 0;
     while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
     }
-    removeChains(agentId);
+    if (const auto removed = removeChains(agentId); !removed)
+        fprintf(stderr, "lanes-agent: cannot remove the chain: %s\n", qPrintable(removed.error().message));
     if (WIFSIGNALED(status)) {
         fprintf(stderr, "lanes-agent: worker %d died of signal %d; chain %s removed\n", child,
                 WTERMSIG(status), chainName(agentId).c_str());

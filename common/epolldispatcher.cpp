@@ -343,8 +343,8 @@ void installEpollDispatcher()
         return;
     auto* dispatcher = new EpollDispatcher;
     QCoreApplication::setEventDispatcher(dispatcher);
-    if (const QString why = WriteBatch::enable(dispatcher); !why.isEmpty())
-        qInfo("lanes: writes are not batched (%s): one send() per write", qPrintable(why));
+    if (const auto batched = WriteBatch::enable(dispatcher); !batched)
+        qInfo("lanes: writes are not batched (%s): one send() per write", qPrintable(batched.error().message));
 }
 
 } // namespace lanes

@@ -21,10 +21,10 @@ thread_local bool t_broken = false; // a submission failed: this thread sends wi
 
 } // namespace
 
-QString WriteBatch::enable(EpollDispatcher* dispatcher)
+Result<void> WriteBatch::enable(EpollDispatcher* dispatcher)
 {
     if (qEnvironmentVariable("LANES_IO_URING") == QLatin1String("0"))
-        return QStringLiteral("LANES_IO_URING=0");
+        return fail(ErrorCode::Unsupported, QStringLiteral("LANES_IO_URING=0"));
     if (t_batch) { // a second dispatcher on this thread takes over the batch
         dispatcher->setBeforePoll([raw = t_batch.get()] { raw->flush(); });
         return {};
@@ -38,13 +38,13 @@ QString WriteBatch::enable(EpollDispatcher* dispatcher)
         rc = io_uring_queue_init_params(kRingEntries, &batch->m_ring, &params);
     }
     if (rc < 0)
-        return errnoText("io_uring_setup", -rc);
+        return fail(ErrorCode::Unsupported, errnoText("io_uring_setup", -rc));
     batch->m_ringReady = true;
     io_uring_probe* probe = io_uring_get_probe_ring(&batch->m_ring);
     const bool canSend = probe && io_uring_opcode_supported(probe, IORING_OP_SEND);
     io_uring_free_probe(probe);
     if (!canSend)
-        return QStringLiteral("io_uring has no send (Linux 5.6 or later has it)");
+        return fail(ErrorCode::Unsupported, QStringLiteral("io_uring has no send (Linux 5.6 or later has it)"));
     WriteBatch* raw = batch.get();
     t_batch = std::move(batch);
     dispatcher->setBeforePoll([raw] { raw->flush(); });

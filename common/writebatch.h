@@ -13,7 +13,7 @@
 // TcpConn::write() sends at once. Event-loop thread only.
 #pragma once
 
-#include <QString>
+#include "result.h"
 
 #include <liburing.h>
 #include <vector>
@@ -26,9 +26,9 @@ class TcpConn;
 class WriteBatch
 {
 public:
-    // Gives this thread a batch, flushed by `dispatcher` before each poll. Returns why not when io_uring cannot
-    // be used (the caller logs it); an empty string when the batch is on.
-    static QString enable(EpollDispatcher* dispatcher);
+    // Gives this thread a batch, flushed by `dispatcher` before each poll. Fails (UNSUPPORTED, saying why) when
+    // io_uring cannot be used; the caller logs it and writes go straight out.
+    [[nodiscard]] static Result<void> enable(EpollDispatcher* dispatcher);
     static WriteBatch* current(); // this thread's batch, or nullptr
 
     ~WriteBatch();
