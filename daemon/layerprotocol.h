@@ -1,5 +1,5 @@
 // The layer's questions to lanesd, one line each on a Unix connection of their own, and lanesd's one-line
-// answers (layer/layer.cpp is the other end):
+// answers (layer/lanesdclient.cpp and layer/hooks.cpp are the other end):
 //   R <token> <name>                                  -> OK <address> ...            | ERR <EAI_NAME> <text>
 //   C <token> tcp|udp <ip> <port> 4|6|6only <name|->  -> OK <ip> <port> [<ip> <port>] | ERR <ERRNO_NAME> <text>
 //   L <token> <port>                                  -> OK <ports stolen now>   (the app listens on the port)
