@@ -1,36 +1,19 @@
-// See agent.h.
+// See agent.h. The subscription side: Subscribe and Unsubscribe from the operator, the iptables redirects, the
+// filter sets and each request's route (the connection side is agentconnections.cpp).
 #include "agent.h"
 
-#include "h2connection.h"
 #include "iptables.h"
 #include "logging.h"
-#include "outgoing.h"
-#include "socketsplice.h"
-#include "streambridge.h"
+#include "podconnector.h"
 
 #include <QSet>
 #include <QTimer>
-#include <QWebSocket>
 
-#include <arpa/inet.h>
 #include <ifaddrs.h>
-#include <linux/netfilter_ipv4.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 namespace lanes::agent {
 namespace {
-
-// The destination the client asked for, before REDIRECT rewrote it.
-std::optional<std::pair<QHostAddress, quint16>> originalDestination(qintptr fd)
-{
-    sockaddr_in addr{};
-    socklen_t len = sizeof addr;
-    if (getsockopt(int(fd), SOL_IP, SO_ORIGINAL_DST, &addr, &len) != 0)
-        return std::nullopt;
-    return std::make_pair(QHostAddress(ntohl(addr.sin_addr.s_addr)), ntohs(addr.sin_port));
-}
 
 // A global IPv6 address of this pod (its network namespace), if it has one. lanes redirects with iptables, not
 // ip6tables, and its listener is IPv4: clients reaching the pod over IPv6 would bypass every filter, so a pod
@@ -52,17 +35,21 @@ std::optional<QString> podIpv6Address()
     return found;
 }
 
-// A connection to the app that our own chain lets through.
-Result<TcpConn*> connectMarked(const QHostAddress& address, quint16 port)
-{
-    return TcpConn::connectTo(address, port, kAgentMark);
-}
-
 } // namespace
 
 Agent::Agent(AgentOptions options, QObject* parent) : QObject(parent), m_options(std::move(options))
 {
     connect(&m_listener, &TcpListener::accepted, this, &Agent::onConnection);
+    bindFrames();
+}
+
+// What the operator sends this agent, beyond the mux's streams.
+void Agent::bindFrames()
+{
+    m_binder.oneWay(this, &Agent::onHelloReply);
+    m_binder.request(this, &Agent::onSubscribe);
+    m_binder.request(this, &Agent::onUnsubscribe);
+    m_binder.ignore<v1::Close>(); // closed() follows
 }
 
 Result<void> Agent::start()
@@ -96,21 +83,6 @@ Result<void> Agent::start()
     return {};
 }
 
-void Agent::track(QObject* connection, quint16 port)
-{
-    ++m_live;
-    ++m_portLive[port];
-    connect(connection, &QObject::destroyed, this, [this, port] {
-        if (--m_portLive[port] == 0) {
-            m_portLive.remove(port);
-            if (!m_draining)
-                updateRedirect(port, false);
-        }
-        if (--m_live == 0 && m_draining)
-            emit finished(0);
-    });
-}
-
 void Agent::drainAndExit(const QString& why)
 {
     if (m_draining)
@@ -133,43 +105,20 @@ void Agent::drainAndExit(const QString& why)
         QTimer::singleShot(kDrainTimeoutMs, this, [this] { emit finished(0); });
 }
 
-void Agent::reply(quint32 rpcId, const std::optional<Error>& error)
-{
-    v1::Frame frame;
-    frame.set_rpc_id(rpcId);
-    if (error)
-        *frame.mutable_ack()->mutable_error() = toWire(*error);
-    else
-        frame.mutable_ack();
-    m_link->send(frame);
-}
-
 void Agent::onFrame(const v1::Frame& frame)
 {
-    if (m_mux->handleFrame(frame))
-        return;
-    switch (frame.body_case()) {
-    case v1::Frame::kHelloReply:
-        if (frame.hello_reply().has_error()) {
-            qCCritical(lcAgent) << "the operator refused us:"
-                                << describe(fromWire(frame.hello_reply().error()));
-            emit finished(2);
-        } else if (auto missing = missingLinkFeatures(frame.hello_reply().features())) {
-            qCCritical(lcAgent) << "the operator cannot serve this agent:" << describe(*missing);
-            emit finished(2);
-        }
-        return;
-    case v1::Frame::kSubscribe:
-        onSubscribe(frame.rpc_id(), frame.subscribe().subscription());
-        return;
-    case v1::Frame::kUnsubscribe:
-        onUnsubscribe(frame.rpc_id(), frame.unsubscribe());
-        return;
-    case v1::Frame::kClose:
-        return; // closed() follows
-    default:
-        count("agent.unexpected_frame");
-        qCWarning(lcAgent) << "ignoring an unexpected frame" << frame.body_case();
+    if (!m_mux->handleFrame(frame))
+        m_binder.dispatch(m_link, frame);
+}
+
+void Agent::onHelloReply(const v1::HelloReply& hello)
+{
+    if (hello.has_error()) {
+        qCCritical(lcAgent) << "the operator refused us:" << describe(fromWire(hello.error()));
+        emit finished(2);
+    } else if (auto missing = missingLinkFeatures(hello.features())) {
+        qCCritical(lcAgent) << "the operator cannot serve this agent:" << describe(*missing);
+        emit finished(2);
     }
 }
 
@@ -200,21 +149,20 @@ Result<void> Agent::rebuildFilters(quint16 port, QStringList* warnings)
     return {};
 }
 
-void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
+void Agent::onSubscribe(const v1::Subscribe& subscribe, FrameReply<v1::Ack> reply)
 {
+    const v1::Subscription& subscription = subscribe.subscription();
     const quint32 port = subscription.port();
     if (port == 0 || port > 65535) {
-        reply(rpcId,
-              Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(port), {}});
+        reply(fail(ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(port)));
         return;
     }
     if (const auto v6 = podIpv6Address()) {
         count("agent.ipv6_pod_refused");
-        reply(rpcId, Error{ErrorCode::Unsupported,
-                           QStringLiteral("pod %1 has the IPv6 address %2; lanes steals IPv4 traffic only, and "
-                                          "clients reaching the pod over IPv6 would bypass the filter")
-                               .arg(m_options.pod, *v6),
-                           {}});
+        reply(fail(ErrorCode::Unsupported,
+                   QStringLiteral("pod %1 has the IPv6 address %2; lanes steals IPv4 traffic only, and "
+                                  "clients reaching the pod over IPv6 would bypass the filter")
+                       .arg(m_options.pod, *v6)));
         return;
     }
     const quint16 p = quint16(port);
@@ -223,15 +171,14 @@ void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
     const QString holder = m_stealers.value(p);
     if ((!holder.isEmpty() && holder != session) ||
         (!subscription.has_filter() && !mirror && m_filtered.contains(p))) {
-        reply(rpcId,
-              Error{ErrorCode::PortLocked, QStringLiteral("port %1 is already stolen here").arg(port), {}});
+        reply(fail(ErrorCode::PortLocked, QStringLiteral("port %1 is already stolen here").arg(port)));
         return;
     }
     if (!subscription.has_filter() && !mirror) {
         updateRedirect(p, true);
         m_stealers.insert(p, session);
         qCInfo(lcAgent) << "port" << port << "now stolen whole by session" << session;
-        reply(rpcId, std::nullopt);
+        reply(v1::Ack());
         return;
     }
     updateRedirect(p, true); // adds the rule only when nothing steals the port yet
@@ -247,7 +194,7 @@ void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
         } else {
             m_filtered[p] = before;
         }
-        reply(rpcId, built.error());
+        reply(std::unexpected(built.error()));
         return;
     }
     for (const QString& w : warnings)
@@ -255,10 +202,10 @@ void Agent::onSubscribe(quint32 rpcId, const v1::Subscription& subscription)
     qCInfo(lcAgent) << "port" << port << (mirror ? "mirror" : "filter") << "of session" << session << ":"
                     << (subscription.has_filter() ? describeFilter(subscription.filter())
                                                   : QStringLiteral("everything"));
-    reply(rpcId, std::nullopt);
+    reply(v1::Ack());
 }
 
-void Agent::onUnsubscribe(quint32 rpcId, const v1::Unsubscribe& unsubscribe)
+void Agent::onUnsubscribe(const v1::Unsubscribe& unsubscribe, FrameReply<v1::Ack> reply)
 {
     const quint16 port = quint16(unsubscribe.port());
     const QString session = qs(unsubscribe.session_id());
@@ -275,7 +222,7 @@ void Agent::onUnsubscribe(quint32 rpcId, const v1::Unsubscribe& unsubscribe)
     updateRedirect(port, false);
     m_lastNotice.remove(session);
     qCInfo(lcAgent) << "port" << port << "released by session" << session;
-    reply(rpcId, std::nullopt);
+    reply(v1::Ack());
 }
 
 void Agent::notice(const QString& sessionId, const QString& level, const QString& text)
@@ -327,85 +274,6 @@ Route Agent::route(quint16 port, const http::Head& head)
         }
     }
     return r;
-}
-
-UpstreamPool* Agent::appPool(const QHostAddress& address, quint16 port)
-{
-    const QString key = QStringLiteral("%1:%2").arg(address.toString()).arg(port);
-    UpstreamPool*& pool = m_appPools[key];
-    if (!pool)
-        pool = new UpstreamPool([address, port] { return connectMarked(address, port); }, this);
-    return pool;
-}
-
-void Agent::onConnection(int fd)
-{
-    const auto dst = originalDestination(fd);
-    if (!dst) {
-        count("agent.no_original_dst");
-        qCWarning(lcAgent) << "a connection without an original destination; closing it";
-        ::close(fd);
-        return;
-    }
-    const auto [address, port] = *dst;
-    TcpConn* client = TcpConn::adopt(fd);
-    const QString session = m_stealers.value(port);
-    if (session.isEmpty() && m_filtered.contains(port)) {
-        count("agent.http_connections");
-        track(new HttpConnection(
-                  client, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
-                  appPool(address, port),
-                  [this, address, port](TcpConn* c, const QByteArray& read, bool http2) {
-                      if (!http2) {
-                          passThrough(c, address, port, read);
-                          return;
-                      }
-                      track(new H2Connection(
-                                handOverToQt(c), read, port,
-                                [this, port](const http::Head& head) { return route(port, head); }, m_mux,
-                                [address, port] { return connectMarked(address, port); }, this),
-                            port);
-                  },
-                  this),
-              port);
-        return;
-    }
-    if (session.isEmpty() || !m_link->isOpen()) {
-        passThrough(client, address, port);
-        return;
-    }
-    v1::StreamMeta meta;
-    meta.set_session_id(ss(session));
-    meta.set_port(port);
-    meta.set_original_dst(ss(endpointText(address, port)));
-    meta.set_peer(ss(endpointText(client->peer())));
-    meta.set_pod(ss(m_options.pod));
-    Stream* stream = m_mux->open(v1::TCP, meta);
-    count("agent.stolen_connections");
-    auto* bridge = new StreamBridge(stream, client, this);
-    // The session went away before answering: the original app gets the connection (DESIGN §8 rule 2).
-    bridge->setFailOpen([this, address, port](TcpConn* socket, const QByteArray& readSoFar) {
-        qCInfo(lcAgent) << "a stolen connection's session is gone; passing it to the app with"
-                        << readSoFar.size() << "bytes already read";
-        passThrough(socket, address, port, readSoFar);
-    });
-    track(bridge, port);
-}
-
-void Agent::passThrough(TcpConn* client, const QHostAddress& address, quint16 port,
-                        const QByteArray& alreadyRead)
-{
-    auto app = connectMarked(address, port);
-    if (!app) {
-        count("agent.app_unreachable");
-        qCWarning(lcAgent) << "pass-through failed:" << app.error().message;
-        client->abort();
-        client->deleteLater();
-        return;
-    }
-    count("agent.passed_through");
-    (*app)->write(alreadyRead);
-    track(new SocketSplice(client, *app, this), port);
 }
 
 } // namespace lanes::agent

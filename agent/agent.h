@@ -4,8 +4,9 @@
 // straight to the original app. Event-loop thread only.
 #pragma once
 
+#include "filterset.h"
+#include "framebinder.h"
 #include "httpconnection.h"
-#include "httpfilter.h"
 #include "mux.h"
 #include "tls.h"
 
@@ -42,13 +43,14 @@ signals:
     void finished(int code);
 
 private:
+    void bindFrames();
     void onFrame(const v1::Frame& frame);
-    void onSubscribe(quint32 rpcId, const v1::Subscription& subscription);
-    void onUnsubscribe(quint32 rpcId, const v1::Unsubscribe& unsubscribe);
+    void onHelloReply(const v1::HelloReply& hello);
+    void onSubscribe(const v1::Subscribe& subscribe, FrameReply<v1::Ack> reply);
+    void onUnsubscribe(const v1::Unsubscribe& unsubscribe, FrameReply<v1::Ack> reply);
     void onConnection(int fd);
     void passThrough(TcpConn* client, const QHostAddress& address, quint16 port,
                      const QByteArray& alreadyRead = {});
-    void reply(quint32 rpcId, const std::optional<Error>& error);
     Result<void> rebuildFilters(quint16 port, QStringList* warnings);
     Route route(quint16 port, const http::Head& head);
     void notice(const QString& sessionId, const QString& level, const QString& text);
@@ -74,6 +76,7 @@ private:
     TcpListener m_listener;
     FrameLink* m_link = nullptr;
     Mux* m_mux = nullptr;
+    FrameBinder<> m_binder{"agent.unexpected_frame"};
     QHash<quint16, QString> m_stealers; // port -> session id of its unfiltered steal
     QHash<quint16, PortFilters> m_filtered;
     QHash<QString, UpstreamPool*> m_appPools; // "address:port" of the original destination

@@ -26,7 +26,7 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
 {
     m_client->setParent(this);
     count("agent.h2_connections");
-    H2Session::Callbacks cb;
+    H2Codec::Callbacks cb;
     cb.write = [this](const QByteArray& bytes) { writeThrough(m_client, bytes); };
     cb.headers = [this](qint32 stream, const H2Headers& headers, bool trailers) {
         Exchange* ex = m_exchanges.value(stream);
@@ -73,7 +73,7 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
         qCWarning(lcAgent) << "an HTTP/2 client on port" << m_port << "broke the protocol:" << why;
         closeAll(why);
     };
-    m_down = std::make_unique<H2Session>(H2Session::Role::Server, cb);
+    m_down = std::make_unique<H2Codec>(H2Codec::Role::Server, cb);
     connect(m_client, &QTcpSocket::readyRead, this, [this] {
         if (m_down)
             m_down->feed(readAvailable(m_client));
@@ -153,7 +153,7 @@ bool H2Connection::openApp()
         return false;
     TcpConn* conn = *connecting;
     conn->setParent(this);
-    H2Session::Callbacks cb;
+    H2Codec::Callbacks cb;
     cb.write = [this](const QByteArray& bytes) {
         if (m_app)
             writeThrough(m_app, bytes);
@@ -197,7 +197,7 @@ bool H2Connection::openApp()
     };
     m_app = nullptr;
     m_appPending.clear();
-    m_up = std::make_unique<H2Session>(H2Session::Role::Client, cb);
+    m_up = std::make_unique<H2Codec>(H2Codec::Role::Client, cb);
     if (conn->isConnected()) {
         attachApp(handOverToQt(conn));
         return true;

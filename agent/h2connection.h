@@ -7,7 +7,7 @@
 // RST_STREAM. Event-loop thread only.
 #pragma once
 
-#include "h2session.h"
+#include "h2codec.h"
 #include "httpconnection.h"
 
 #include <QPointer>
@@ -66,11 +66,11 @@ private:
     HttpConnection::Router m_router;
     QPointer<Mux> m_mux;
     AppConnector m_connectApp;
-    std::unique_ptr<H2Session> m_down;
+    std::unique_ptr<H2Codec> m_down;
     QTcpSocket* m_app = nullptr;
     TcpConn* m_appConnecting = nullptr; // until it connects and becomes m_app
     QByteArray m_appPending;            // what the app session wrote while connecting
-    std::unique_ptr<H2Session> m_up;
+    std::unique_ptr<H2Codec> m_up;
     QHash<qint32, Exchange*> m_exchanges; // by downstream id
     QHash<qint32, Exchange*> m_byUp;
     bool m_closing = false;

@@ -14,9 +14,10 @@ ClientConnection::ClientConnection(rpc::Transport* transport, SessionManager* se
     transport->setParent(this);
     bindMethods();
     m_endpoint->setGate([this](const QString& method) -> std::optional<rpc::RpcError> {
-        if (!m_initialized && method != ide::method::initialize && method != ide::method::exit)
+        if (!m_initialized && method != rpc::methodName<ide::Initialize>() &&
+            method != rpc::methodName<ide::Exit>())
             return rpc::RpcError{rpc::kServerNotInitialized, QStringLiteral("initialize first"), {}};
-        if (m_shutdown && method != ide::method::exit)
+        if (m_shutdown && method != rpc::methodName<ide::Exit>())
             return rpc::RpcError{rpc::kInvalidRequest, QStringLiteral("the server is shutting down"), {}};
         return std::nullopt;
     });
@@ -24,37 +25,37 @@ ClientConnection::ClientConnection(rpc::Transport* transport, SessionManager* se
     connect(sessions, &SessionManager::stateChanged, this,
             [this](const ide::SessionStateChangedParams& change) {
                 if (m_initialized)
-                    rpc::notify(*m_endpoint, ide::method::stateChanged, change);
+                    rpc::notify<ide::SessionStateChanged>(*m_endpoint, change);
             });
     // Traffic is what a client that reads too slowly loses first; each one says how many were lost so far.
     connect(sessions, &SessionManager::traffic, this, [this](ide::TrafficParams traffic) {
         if (!m_initialized)
             return;
         traffic.dropped = qint64(m_transport->droppedNotifications());
-        rpc::notify(*m_endpoint, ide::method::traffic, traffic, rpc::Delivery::droppable());
+        rpc::notify<ide::Traffic>(*m_endpoint, traffic, rpc::Delivery::droppable());
     });
     connect(sessions, &SessionManager::notice, this, [this](const ide::NoticeParams& notice) {
         if (m_initialized)
-            rpc::notify(*m_endpoint, ide::method::notice, notice);
+            rpc::notify<ide::Notice>(*m_endpoint, notice);
     });
     connect(sessions, &SessionManager::message, this, [this](int type, const QString& text) {
         if (m_initialized)
-            rpc::notify(*m_endpoint, ide::method::showMessage, ide::ShowMessageParams{type, text});
+            rpc::notify<ide::ShowMessage>(*m_endpoint, ide::ShowMessageParams{type, text});
     });
 }
 
 void ClientConnection::bindMethods()
 {
     rpc::Endpoint& e = *m_endpoint;
-    rpc::bindMethod(e, ide::method::initialize, this, &ClientConnection::onInitialize);
-    rpc::bindNotification(e, ide::method::initialized, this, &ClientConnection::onInitialized);
-    rpc::bindMethod(e, ide::method::shutdown, this, &ClientConnection::onShutdown);
-    rpc::bindNotification(e, ide::method::exit, this, &ClientConnection::onExit);
-    rpc::bindMethod(e, ide::method::targetsList, this, &ClientConnection::onTargetsList);
-    rpc::bindMethod(e, ide::method::sessionStart, this, &ClientConnection::onSessionStart);
-    rpc::bindMethod(e, ide::method::sessionStop, this, &ClientConnection::onSessionStop);
-    rpc::bindMethod(e, ide::method::sessionList, this, &ClientConnection::onSessionList);
-    rpc::bindMethod(e, ide::method::clusterSessions, this, &ClientConnection::onClusterSessions);
+    rpc::bindMethod<ide::Initialize>(e, this, &ClientConnection::onInitialize);
+    rpc::bindNotification<ide::Initialized>(e, this, &ClientConnection::onInitialized);
+    rpc::bindMethod<ide::Shutdown>(e, this, &ClientConnection::onShutdown);
+    rpc::bindNotification<ide::Exit>(e, this, &ClientConnection::onExit);
+    rpc::bindMethod<ide::TargetsList>(e, this, &ClientConnection::onTargetsList);
+    rpc::bindMethod<ide::SessionStart>(e, this, &ClientConnection::onSessionStart);
+    rpc::bindMethod<ide::SessionStop>(e, this, &ClientConnection::onSessionStop);
+    rpc::bindMethod<ide::SessionList>(e, this, &ClientConnection::onSessionList);
+    rpc::bindMethod<ide::ClusterSessions>(e, this, &ClientConnection::onClusterSessions);
 }
 
 void ClientConnection::onInitialize(const ide::InitializeParams&, rpc::Callback<ide::InitializeResult> reply)
@@ -66,7 +67,7 @@ void ClientConnection::onInitialize(const ide::InitializeParams&, rpc::Callback<
                                 m_endpoint->methods()});
 }
 
-void ClientConnection::onInitialized(const ide::Empty&) {}
+void ClientConnection::onInitialized(const ide::InitializedParams&) {}
 
 void ClientConnection::onShutdown(const ide::Empty&, rpc::Callback<ide::Empty> reply)
 {
@@ -110,20 +111,21 @@ void ClientConnection::onSessionStart(const ide::SessionStartParams& params,
     QPointer<ClientConnection> self(this);
     auto progress = [self, token](const QString& message) {
         if (self) // a slow client sees the latest report only; begin and end always
-            rpc::notify(*self->m_endpoint, ide::method::progress,
-                        ide::ProgressParams{token, QStringLiteral("report"), {}, message},
-                        rpc::Delivery::latest(token));
+            rpc::notify<ide::Progress>(*self->m_endpoint,
+                                       ide::ProgressParams{token, QStringLiteral("report"), {}, message},
+                                       rpc::Delivery::latest(token));
     };
-    rpc::notify(
-        *m_endpoint, ide::method::progress,
+    rpc::notify<ide::Progress>(
+        *m_endpoint,
         ide::ProgressParams{token, QStringLiteral("begin"), QStringLiteral("Starting a lanes session"), {}});
     m_sessions->start(params, this, progress, [self, token, reply](Result<ide::SessionStartResult> result) {
         if (self)
-            rpc::notify(*self->m_endpoint, ide::method::progress,
-                        ide::ProgressParams{token,
-                                            QStringLiteral("end"),
-                                            {},
-                                            result ? QStringLiteral("running") : describe(result.error())});
+            rpc::notify<ide::Progress>(
+                *self->m_endpoint,
+                ide::ProgressParams{token,
+                                    QStringLiteral("end"),
+                                    {},
+                                    result ? QStringLiteral("running") : describe(result.error())});
         reply(std::move(result));
     });
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "binder.h"
+#include "methods.h"
 #include "sessionmanager.h"
 
 namespace lanes::daemon {
@@ -23,7 +24,7 @@ signals:
 private:
     void bindMethods();
     void onInitialize(const ide::InitializeParams& params, rpc::Callback<ide::InitializeResult> reply);
-    void onInitialized(const ide::Empty& params);
+    void onInitialized(const ide::InitializedParams& params);
     void onShutdown(const ide::Empty& params, rpc::Callback<ide::Empty> reply);
     void onExit(const ide::Empty& params);
     void onTargetsList(const ide::CredentialsParams& params, rpc::Callback<ide::TargetsListResult> reply);

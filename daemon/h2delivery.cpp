@@ -19,7 +19,7 @@ bool H2Upstream::connectLocal()
     m_socket = new QTcpSocket(this);
     tuneSocket(m_socket);
     QTcpSocket* socket = m_socket;
-    H2Session::Callbacks cb;
+    H2Codec::Callbacks cb;
     cb.write = [this, socket](const QByteArray& bytes) {
         if (socket->state() == QAbstractSocket::ConnectedState)
             writeThrough(socket, bytes);
@@ -74,7 +74,7 @@ bool H2Upstream::connectLocal()
         finish(ex, error ? QStringLiteral("reset by the local app") : QString());
     };
     cb.failed = [this](const QString& why) { dropConnection(why); };
-    m_h2 = std::make_unique<H2Session>(H2Session::Role::Client, cb);
+    m_h2 = std::make_unique<H2Codec>(H2Codec::Role::Client, cb);
     connect(socket, &QTcpSocket::connected, this, [this, socket] {
         socket->write(std::exchange(m_early, {}));
         for (Exchange* ex : std::exchange(m_waiting, {}))

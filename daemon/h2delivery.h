@@ -5,7 +5,7 @@
 // that is down gets a 502 with lanes-error. Event-loop thread only.
 #pragma once
 
-#include "h2session.h"
+#include "h2codec.h"
 #include "httpdelivery.h"
 
 #include <QPointer>
@@ -49,7 +49,7 @@ private:
 
     int m_localPort;
     QTcpSocket* m_socket = nullptr;
-    std::unique_ptr<H2Session> m_h2;
+    std::unique_ptr<H2Codec> m_h2;
     QList<Exchange*> m_waiting; // until the connection is up
     QByteArray m_early;          // what the session wrote before then
     QHash<qint32, Exchange*> m_exchanges;

@@ -4,7 +4,7 @@
 // Plain functions; any thread.
 #include "configreaders.h"
 
-#include "httpfilter.h"
+#include "filterset.h"
 
 #include <QJsonArray>
 

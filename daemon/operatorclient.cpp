@@ -12,19 +12,29 @@ OperatorClient::OperatorClient(Credentials credentials, QObject* parent)
     : QObject(parent), m_credentials(std::move(credentials))
 {
     m_deadline.setSingleShot(true);
+    bindFrames();
+}
+
+void OperatorClient::bindFrames()
+{
+    m_binder.oneWay(this, &OperatorClient::onHelloReply);
+    m_binder.oneWay(this, &OperatorClient::onNotice);
+    m_binder.oneWay(this, &OperatorClient::onClose);
+}
+
+void OperatorClient::finishOpening(Result<void> result)
+{
+    m_deadline.stop();
+    if (auto ready = std::exchange(m_ready, nullptr))
+        ready(result);
 }
 
 void OperatorClient::open(std::function<void(Result<void>)> ready)
 {
     m_ready = std::move(ready);
-    auto finishReady = [this](Result<void> result) {
-        m_deadline.stop();
-        if (auto ready = std::exchange(m_ready, nullptr))
-            ready(result);
-    };
     auto tls = mtlsConfiguration({m_credentials.certificate, m_credentials.key}, m_credentials.ca);
     if (!tls) {
-        finishReady(std::unexpected(tls.error()));
+        finishOpening(std::unexpected(tls.error()));
         return;
     }
     v1::PeerInfo me;
@@ -33,20 +43,9 @@ void OperatorClient::open(std::function<void(Result<void>)> ready)
     me.set_version(ss(QCoreApplication::applicationVersion()));
     m_link = dialLink(m_credentials.operatorUrl, *tls, me, this);
     m_mux = new Mux(m_link, Mux::Side::Client, this);
-    connect(m_link, &FrameLink::frameReceived, this, [this, finishReady](const v1::Frame& frame) {
-        if (frame.has_hello_reply()) {
-            if (frame.hello_reply().has_error())
-                finishReady(std::unexpected(fromWire(frame.hello_reply().error())));
-            else if (auto missing = missingLinkFeatures(frame.hello_reply().features()))
-                finishReady(std::unexpected(*missing));
-            else
-                finishReady({});
-            return;
-        }
-        onFrame(frame);
-    });
-    connect(m_link, &FrameLink::closed, this, [this, finishReady](const QString& why) {
-        finishReady(
+    connect(m_link, &FrameLink::frameReceived, this, &OperatorClient::onFrame);
+    connect(m_link, &FrameLink::closed, this, [this](const QString& why) {
+        finishOpening(
             std::unexpected(Error{m_closeError ? m_closeError->code : ErrorCode::ConnectFailed,
                                   QStringLiteral("operator %1: %2").arg(m_credentials.operatorUrl, why),
                                   {}}));
@@ -54,8 +53,8 @@ void OperatorClient::open(std::function<void(Result<void>)> ready)
         m_mux->resetAll(Error{ErrorCode::ConnectFailed, why, {}});
         emit closed(why, m_closeError);
     });
-    connect(&m_deadline, &QTimer::timeout, this, [this, finishReady] {
-        finishReady(
+    connect(&m_deadline, &QTimer::timeout, this, [this] {
+        finishOpening(
             fail(ErrorCode::ConnectFailed, QStringLiteral("the operator at %1 did not answer within %2 ms")
                                                .arg(m_credentials.operatorUrl)
                                                .arg(kConnectTimeoutMs)));
@@ -66,19 +65,29 @@ void OperatorClient::open(std::function<void(Result<void>)> ready)
 
 void OperatorClient::onFrame(const v1::Frame& frame)
 {
-    if (m_rpc.resolve(frame) || m_mux->handleFrame(frame))
-        return;
-    switch (frame.body_case()) {
-    case v1::Frame::kNotice:
-        emit notice(frame.notice());
-        return;
-    case v1::Frame::kClose:
-        if (frame.close().has_error())
-            m_closeError = fromWire(frame.close().error());
-        return;
-    default:
-        count("daemon.unexpected_frame");
-    }
+    if (!m_rpc.resolve(frame) && !m_mux->handleFrame(frame))
+        m_binder.dispatch(m_link, frame);
+}
+
+void OperatorClient::onHelloReply(const v1::HelloReply& hello)
+{
+    if (hello.has_error())
+        finishOpening(std::unexpected(fromWire(hello.error())));
+    else if (auto missing = missingLinkFeatures(hello.features()))
+        finishOpening(std::unexpected(*missing));
+    else
+        finishOpening({});
+}
+
+void OperatorClient::onNotice(const v1::Notice& notice)
+{
+    emit this->notice(notice);
+}
+
+void OperatorClient::onClose(const v1::Close& close)
+{
+    if (close.has_error())
+        m_closeError = fromWire(close.error());
 }
 
 void OperatorClient::call(const v1::Frame& request, RpcTracker::Reply reply)

@@ -1,7 +1,9 @@
 // OperatorClient is lanesd's end of one mTLS link to the operator: it dials, says Hello, and then carries
-// control calls (RpcTracker) and the session's streams (Mux). Event-loop thread only.
+// control calls (RpcTracker) and the session's streams (Mux). The operator makes no calls of its own; what it
+// sends besides is one-way (FrameBinder). Event-loop thread only.
 #pragma once
 
+#include "framebinder.h"
 #include "mux.h"
 #include "rpctracker.h"
 #include "tls.h"
@@ -34,7 +36,13 @@ signals:
     void notice(const lanes::v1::Notice& notice);
 
 private:
+    void bindFrames();
     void onFrame(const v1::Frame& frame);
+    void onHelloReply(const v1::HelloReply& hello);
+    void onNotice(const v1::Notice& notice);
+    void onClose(const v1::Close& close);
+    // The outcome of open(), once.
+    void finishOpening(Result<void> result);
 
     Credentials m_credentials;
     FrameLink* m_link = nullptr;
@@ -43,6 +51,7 @@ private:
     QTimer m_deadline;
     std::function<void(Result<void>)> m_ready;
     std::optional<Error> m_closeError;
+    FrameBinder<> m_binder{"daemon.unexpected_frame"};
 };
 
 } // namespace lanes::daemon

@@ -5,7 +5,7 @@
 
 #include "config.h"
 #include "operatorclient.h"
-#include "outgoing.h"
+#include "layerserver.h"
 #include "protocol.h"
 #include "upstreampool.h"
 

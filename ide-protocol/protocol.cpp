@@ -37,6 +37,16 @@ QJsonValue toJson(const Empty&)
     return QJsonValue::Null;
 }
 
+void readValue(JsonReader& r, InitializedParams&)
+{
+    if (!r.value().isNull() && !r.value().isObject() && !r.value().isUndefined())
+        r.error(QStringLiteral("expected an object or null"));
+}
+QJsonValue toJson(const InitializedParams&)
+{
+    return QJsonObject();
+}
+
 void readValue(JsonReader& r, InitializeParams& p)
 {
     if (r.has(QStringLiteral("processId")) && r.value().toObject().value(u"processId").isNull())

@@ -1,32 +1,21 @@
 // The IDE protocol's message types (ide-protocol/openrpc.json is the contract). Plain structs with free
-// readValue/toJson, wire names as on the wire. Shared by lanesd, the CLI and the GUI. Any thread.
+// readValue/toJson, wire names as on the wire; methods.h names the methods that carry them. Shared by
+// lanesd, the CLI and the GUI. Any thread.
 #pragma once
 
 #include "jsonreader.h"
 
 namespace lanes::ide {
 
-// Method and notification names, one place.
-namespace method {
-inline const QString initialize = QStringLiteral("initialize");
-inline const QString initialized = QStringLiteral("initialized");
-inline const QString shutdown = QStringLiteral("shutdown");
-inline const QString exit = QStringLiteral("exit");
-inline const QString targetsList = QStringLiteral("targets/list");
-inline const QString sessionStart = QStringLiteral("session/start");
-inline const QString sessionStop = QStringLiteral("session/stop");
-inline const QString sessionList = QStringLiteral("session/list");
-inline const QString clusterSessions = QStringLiteral("cluster/sessions");
-inline const QString progress = QStringLiteral("$/progress");
-inline const QString stateChanged = QStringLiteral("session/stateChanged");
-inline const QString showMessage = QStringLiteral("window/showMessage");
-inline const QString traffic = QStringLiteral("session/traffic");
-inline const QString notice = QStringLiteral("session/notice");
-} // namespace method
-
 struct Empty
 {
     bool operator==(const Empty&) const = default;
+};
+
+// LSP's `initialized` params: an empty object on the wire ({}, where Empty writes null).
+struct InitializedParams
+{
+    bool operator==(const InitializedParams&) const = default;
 };
 
 struct InitializeParams
@@ -192,6 +181,7 @@ struct ShowMessageParams
     void readValue(JsonReader& r, T& out);                                                                   \
     QJsonValue toJson(const T& in);
 LANES_IDE_MESSAGE(Empty)
+LANES_IDE_MESSAGE(InitializedParams)
 LANES_IDE_MESSAGE(InitializeParams)
 LANES_IDE_MESSAGE(InitializeResult)
 LANES_IDE_MESSAGE(PortMapping)

@@ -2,6 +2,7 @@
 #include "agentpool.h"
 
 #include "logging.h"
+#include "mux.h"
 
 #include <QRandomGenerator>
 
@@ -15,6 +16,15 @@ AgentPool::AgentPool(ClusterBackend* cluster, QString credentialsPath, QObject* 
                 if (Agent* agent = m_agents.value(pod); agent && agent->id == id)
                     lose(pod, QStringLiteral("the agent of %1 %2").arg(pod, how));
             });
+    bindFrames();
+}
+
+// What agents send the operator, beyond their streams and the answers to its calls: agents serve requests,
+// they make none.
+void AgentPool::bindFrames()
+{
+    m_binder.oneWay(this, &AgentPool::onNotice);
+    m_binder.ignore<v1::Close>(); // closed() follows
 }
 
 AgentPool::~AgentPool()
@@ -129,23 +139,16 @@ void AgentPool::onFrame(Agent* agent, const v1::Frame& frame)
 {
     if (agent->rpc.resolve(frame))
         return;
-    switch (frame.body_case()) {
-    case v1::Frame::kStreamOpen:
-    case v1::Frame::kStreamData:
-    case v1::Frame::kStreamEnd:
-    case v1::Frame::kStreamReset:
-    case v1::Frame::kStreamWindow:
-    case v1::Frame::kStreamAccepted:
-        emit streamFrame(agent->link, frame);
+    if (isStreamFrame(frame)) {
+        emit streamFrame(agent->link, frame); // for the relay
         return;
-    case v1::Frame::kNotice:
-        emit notice(frame.notice());
-        return;
-    case v1::Frame::kClose:
-        return;
-    default:
-        count("operator.unexpected_agent_frame");
     }
+    m_binder.dispatch(agent->link, frame);
+}
+
+void AgentPool::onNotice(const v1::Notice& notice)
+{
+    emit this->notice(notice);
 }
 
 void AgentPool::subscribe(const QString& pod, const v1::Subscription& subscription, Done done)

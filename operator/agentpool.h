@@ -4,6 +4,7 @@
 #pragma once
 
 #include "clusterbackend.h"
+#include "framebinder.h"
 #include "linkserver.h"
 #include "rpctracker.h"
 #include "tls.h"
@@ -52,13 +53,16 @@ private:
         QList<Done> waiters;
         std::unique_ptr<QTimer> deadline;
     };
+    void bindFrames();
     void onFrame(Agent* agent, const v1::Frame& frame);
+    void onNotice(const v1::Notice& notice);
     void lose(const QString& pod, const QString& why);
     Agent* byId(const QString& id) const;
 
     ClusterBackend* m_cluster;
     QString m_credentialsPath;
     QHash<QString, Agent*> m_agents; // pod -> agent
+    FrameBinder<> m_binder{"operator.unexpected_agent_frame"};
 };
 
 } // namespace lanes::op

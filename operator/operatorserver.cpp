@@ -11,6 +11,17 @@ namespace lanes::op {
 OperatorServer::OperatorServer(StatePaths paths, ClusterBackend* cluster, QObject* parent)
     : QObject(parent), m_paths(std::move(paths)), m_cluster(cluster)
 {
+    bindFrames();
+}
+
+void OperatorServer::bindFrames()
+{
+    m_binder.request(this, &OperatorServer::onSessionStart, kSessionStartDeadlineMs);
+    m_binder.request(this, &OperatorServer::onSubscribe);
+    m_binder.request(this, &OperatorServer::onListTargets);
+    m_binder.request(this, &OperatorServer::onListSessions);
+    m_binder.oneWay(this, &OperatorServer::onSessionStream);
+    m_binder.ignore<v1::Close>(); // closed() follows
 }
 
 OperatorServer::~OperatorServer()
@@ -113,25 +124,14 @@ void OperatorServer::onSessionLink(FrameLink* link, const QSslCertificate& certi
     });
 }
 
-void OperatorServer::replyError(FrameLink* link, quint32 rpcId, const Error& error)
-{
-    v1::Frame frame;
-    frame.set_rpc_id(rpcId);
-    *frame.mutable_ack()->mutable_error() = toWire(error);
-    link->send(frame);
-}
-
-bool OperatorServer::allowed(Peer* peer, const char* verb, quint32 rpcId)
+std::optional<Error> OperatorServer::forbidden(const Peer* peer, const char* verb) const
 {
     if (verbsOf(peer->role).contains(QLatin1String(verb)))
-        return true;
+        return std::nullopt;
     count("operator.unauthorized");
-    replyError(
-        peer->link, rpcId,
-        Error{ErrorCode::Unauthorized,
-              QStringLiteral("%1 (role %2) may not %3").arg(peer->user, peer->role, QLatin1String(verb)),
-              {}});
-    return false;
+    return Error{ErrorCode::Unauthorized,
+                 QStringLiteral("%1 (role %2) may not %3").arg(peer->user, peer->role, QLatin1String(verb)),
+                 {}};
 }
 
 void OperatorServer::onHello(Peer* peer, const v1::Frame& frame)
@@ -181,42 +181,24 @@ void OperatorServer::onFrame(Peer* peer, const v1::Frame& frame)
                               Error{ErrorCode::Protocol, {}, {}});
         return;
     }
-    if (m_relay.forward(peer->link, frame))
-        return;
-    const quint32 rpcId = frame.rpc_id();
-    switch (frame.body_case()) {
-    case v1::Frame::kSessionStart:
-        if (allowed(peer, "session.create", rpcId))
-            onSessionStart(peer, rpcId, frame.session_start());
-        return;
-    case v1::Frame::kListTargets:
-        if (allowed(peer, "session.create", rpcId)) {
-            v1::Frame reply;
-            reply.set_rpc_id(rpcId);
-            *reply.mutable_target_list() = targetList();
-            peer->link->send(reply);
-        }
-        return;
-    case v1::Frame::kListSessions:
-        if (allowed(peer, "session.list", rpcId)) {
-            v1::Frame reply;
-            reply.set_rpc_id(rpcId);
-            *reply.mutable_session_list() = sessionList();
-            peer->link->send(reply);
-        }
-        return;
-    case v1::Frame::kStreamOpen:
-        onSessionStream(peer, frame.stream_open());
-        return;
-    case v1::Frame::kSubscribe:
-        onSessionSubscribe(peer, rpcId, frame.subscribe().subscription());
-        return;
-    case v1::Frame::kClose:
-        return; // closed() follows
-    default:
-        count("operator.unexpected_frame");
-        replyError(peer->link, rpcId, Error{ErrorCode::Unsupported, QStringLiteral("unexpected frame"), {}});
-    }
+    if (!m_relay.forward(peer->link, frame))
+        m_binder.dispatch(peer->link, frame, peer);
+}
+
+void OperatorServer::onListTargets(Peer* peer, const v1::ListTargets&, FrameReply<v1::TargetList> reply)
+{
+    if (auto refused = forbidden(peer, "session.create"))
+        reply(std::unexpected(*refused));
+    else
+        reply(targetList());
+}
+
+void OperatorServer::onListSessions(Peer* peer, const v1::ListSessions&, FrameReply<v1::SessionList> reply)
+{
+    if (auto refused = forbidden(peer, "session.list"))
+        reply(std::unexpected(*refused));
+    else
+        reply(sessionList());
 }
 
 void OperatorServer::onSessionStream(Peer* peer, const v1::StreamOpen& open)

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "agentpool.h"
+#include "framebinder.h"
 #include "portarbiter.h"
 #include "relay.h"
 #include "state.h"
@@ -15,6 +16,9 @@
 namespace lanes::op {
 
 constexpr int kHelloTimeoutMs = 10000;
+// Starting a session waits for its agents (each starts within kAgentStartTimeoutMs), then for their answers
+// to Subscribe (each within kReplyDeadlineMs): lanesd is answered within the sum.
+constexpr int kSessionStartDeadlineMs = kAgentStartTimeoutMs + kReplyDeadlineMs;
 
 class OperatorServer final : public QObject
 {
@@ -37,7 +41,8 @@ private:
         bool greeted = false;
         QString sessionId;
     };
-    struct Session
+    // The operator's record of a session (lanesd's live session is daemon/session.h's Session).
+    struct SessionRecord
     {
         QString id;
         QString user;
@@ -53,23 +58,27 @@ private:
     };
 
     void onSessionLink(FrameLink* link, const QSslCertificate& certificate);
+    // What lanesd sends once greeted, beyond the frames of the streams the relay carries: one handler each.
+    void bindFrames();
     void onFrame(Peer* peer, const v1::Frame& frame);
     void onHello(Peer* peer, const v1::Frame& frame);
-    void onSessionStart(Peer* peer, quint32 rpcId, const v1::SessionStart& start);
-    void onAgentStream(FrameLink* agentLink, const v1::Frame& frame);
+    void onSessionStart(Peer* peer, const v1::SessionStart& start, FrameReply<v1::SessionStarted> reply);
+    void onListTargets(Peer* peer, const v1::ListTargets& list, FrameReply<v1::TargetList> reply);
+    void onListSessions(Peer* peer, const v1::ListSessions& list, FrameReply<v1::SessionList> reply);
+    // A running session steals one more port (its local process started listening).
+    void onSubscribe(Peer* peer, const v1::Subscribe& subscribe, FrameReply<v1::Ack> reply);
     // lanesd's OUTGOING_TCP, OUTGOING_UDP and DNS streams go to the agent of the session's first pod.
     void onSessionStream(Peer* peer, const v1::StreamOpen& open);
-    // A running session steals one more port (its local process started listening).
-    void onSessionSubscribe(Peer* peer, quint32 rpcId, const v1::Subscription& subscription);
+    void onAgentStream(FrameLink* agentLink, const v1::Frame& frame);
     void endSession(const QString& sessionId, const QString& reason, const std::optional<Error>& error);
     void sendNotice(const QString& sessionId, const QString& level, const QString& text);
     void sendNotice(FrameLink* link, const QString& sessionId, const QString& level, const QString& text);
     // Claims every port of `subscriptions` on every pod for `session`, as on_concurrent_steal says.
-    Result<void> claim(Session& session,
+    Result<void> claim(SessionRecord& session,
                        const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
                        const QString& onConcurrentSteal);
-    bool allowed(Peer* peer, const char* verb, quint32 rpcId);
-    void replyError(FrameLink* link, quint32 rpcId, const Error& error);
+    // UNAUTHORIZED when the peer's role may not `verb`.
+    std::optional<Error> forbidden(const Peer* peer, const char* verb) const;
     v1::SessionList sessionList() const;
     v1::TargetList targetList() const;
 
@@ -80,8 +89,9 @@ private:
     AgentPool* m_agents = nullptr;
     Relay m_relay;
     QHash<FrameLink*, std::shared_ptr<Peer>> m_peers;
-    QHash<QString, std::shared_ptr<Session>> m_sessions;
+    QHash<QString, std::shared_ptr<SessionRecord>> m_sessions;
     PortArbiter m_claims;
+    FrameBinder<Peer*> m_binder{"operator.unexpected_frame"};
 };
 
 } // namespace lanes::op

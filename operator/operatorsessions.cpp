@@ -8,20 +8,27 @@
 
 namespace lanes::op {
 
-void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::SessionStart& start)
+void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
+                                    FrameReply<v1::SessionStarted> reply)
 {
+    if (auto refused = forbidden(peer, "session.create")) {
+        reply(std::unexpected(*refused));
+        return;
+    }
     if (!peer->sessionId.isEmpty()) {
-        replyError(
-            peer->link, rpcId,
-            Error{ErrorCode::InvalidArgument, QStringLiteral("this link already carries a session"), {}});
+        reply(fail(ErrorCode::InvalidArgument, QStringLiteral("this link already carries a session")));
         return;
     }
     auto target = m_cluster->resolve(qs(start.target()));
     if (!target) {
-        replyError(peer->link, rpcId, target.error());
+        reply(std::unexpected(target.error()));
         return;
     }
-    auto session = std::make_shared<Session>();
+    if (target->pods.isEmpty()) { // nothing would ever answer: the reply goes out when every pod's agent has
+        reply(fail(ErrorCode::TargetNotFound, QStringLiteral("%1 has no pods").arg(target->path)));
+        return;
+    }
+    auto session = std::make_shared<SessionRecord>();
     session->id = QString::number(QRandomGenerator::global()->generate64() & 0xffffffffffffULL, 16);
     session->user = peer->user;
     session->target = target->path;
@@ -41,25 +48,22 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
         }
     }
     if (subscriptions.empty()) {
-        replyError(peer->link, rpcId,
-                   Error{ErrorCode::InvalidArgument,
-                         QStringLiteral("%1 has no ports to steal").arg(target->path),
-                         {}});
+        reply(fail(ErrorCode::InvalidArgument, QStringLiteral("%1 has no ports to steal").arg(target->path)));
         return;
     }
     session->onConcurrentSteal = qs(start.on_concurrent_steal());
     if (start.subscribe_on_listen()) {
         for (const v1::Subscription& sub : subscriptions) {
             if (sub.port() == 0 || sub.port() > 65535) {
-                replyError(peer->link, rpcId,
-                           Error{ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(sub.port()), {}});
+                reply(fail(ErrorCode::InvalidArgument,
+                           QStringLiteral("port %1 is out of range").arg(sub.port())));
                 return;
             }
             session->deferred << sub.port();
         }
     } else if (auto claimed = claim(*session, subscriptions, session->onConcurrentSteal); !claimed) {
         m_claims.removeSession(session->id);
-        replyError(peer->link, rpcId, claimed.error());
+        reply(std::unexpected(claimed.error()));
         return;
     }
     m_sessions.insert(session->id, session);
@@ -76,39 +80,43 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
     auto join = std::make_shared<Join>();
     join->remaining = int(target->pods.size());
     const QString id = session->id;
-    QPointer<FrameLink> link = peer->link;
-    auto finishOne = [this, join, id, link, rpcId, target = *target](const Result<void>& result) {
+    auto owed = std::make_shared<FrameReply<v1::SessionStarted>>(std::move(reply));
+    auto finishOne = [this, join, id, owed, target = *target](const Result<void>& result) {
         if (!result && !join->error)
             join->error = result.error();
         if (--join->remaining > 0)
             return;
         const auto session = m_sessions.value(id);
-        if (!session || !link)
+        if (!session) { // ended while starting (overridden, an agent lost): lanesd still gets its answer
+            (*owed)(fail(ErrorCode::SessionNotFound,
+                         QStringLiteral("session %1 ended while it started").arg(id)));
             return;
+        }
+        if (!owed->isOwed()) { // lanesd stopped waiting (the deadline answered it): nobody would use it
+            endSession(id, QStringLiteral("lanesd stopped waiting for it to start"), std::nullopt);
+            return;
+        }
         if (join->error) {
-            replyError(link, rpcId, *join->error);
+            (*owed)(std::unexpected(*join->error));
             endSession(id, QStringLiteral("failed to start: ") + join->error->message, std::nullopt);
             return;
         }
         session->running = true;
-        v1::Frame reply;
-        reply.set_rpc_id(rpcId);
-        auto* started = reply.mutable_session_started();
-        started->set_session_id(ss(id));
-        started->set_target(ss(target.path));
+        v1::SessionStarted started;
+        started.set_session_id(ss(id));
+        started.set_target(ss(target.path));
         for (quint32 port : session->ports + session->deferred)
-            started->add_ports(port);
+            started.add_ports(port);
         for (const Pod& pod : target.pods) {
-            auto* info = started->add_pods();
+            auto* info = started.add_pods();
             info->set_name(ss(pod.name));
             info->set_ip(ss(pod.ip));
             for (int port : pod.ports)
                 info->add_ports(quint32(port));
         }
-        if (!target.pods.isEmpty())
-            for (auto it = target.pods.first().env.begin(); it != target.pods.first().env.end(); ++it)
-                (*started->mutable_env())[ss(it.key())] = ss(it.value());
-        link->send(reply);
+        for (auto it = target.pods.first().env.begin(); it != target.pods.first().env.end(); ++it)
+            (*started.mutable_env())[ss(it.key())] = ss(it.value());
+        (*owed)(std::move(started));
         qCInfo(lcOperator) << "session" << id << "running";
     };
     for (const Pod& pod : target->pods) {
@@ -131,59 +139,51 @@ void OperatorServer::onSessionStart(Peer* peer, quint32 rpcId, const v1::Session
     }
 }
 
-void OperatorServer::onSessionSubscribe(Peer* peer, quint32 rpcId, const v1::Subscription& subscription)
+void OperatorServer::onSubscribe(Peer* peer, const v1::Subscribe& subscribe, FrameReply<v1::Ack> reply)
 {
+    const v1::Subscription& subscription = subscribe.subscription();
     const auto session = m_sessions.value(peer->sessionId);
     if (!session || !session->running) {
-        replyError(peer->link, rpcId,
-                   Error{ErrorCode::SessionNotFound, QStringLiteral("no running session on this link"), {}});
+        reply(fail(ErrorCode::SessionNotFound, QStringLiteral("no running session on this link")));
         return;
     }
     if (session->ports.contains(subscription.port())) { // already stolen: listening again changes nothing
-        v1::Frame ack;
-        ack.set_rpc_id(rpcId);
-        ack.mutable_ack();
-        peer->link->send(ack);
+        reply(v1::Ack());
         return;
     }
     google::protobuf::RepeatedPtrField<v1::Subscription> one;
     *one.Add() = subscription;
     const qsizetype before = session->subscriptions.size();
     if (auto claimed = claim(*session, one, session->onConcurrentSteal); !claimed) {
-        replyError(peer->link, rpcId, claimed.error());
+        reply(std::unexpected(claimed.error()));
         return;
     }
     session->deferred.removeAll(subscription.port());
     if (session->subscriptions.size() == before) { // on_concurrent_steal continue: held by another session
-        replyError(peer->link, rpcId,
-                   Error{ErrorCode::PortLocked,
-                         QStringLiteral("port %1 is held by another session").arg(subscription.port()), {}});
+        reply(fail(ErrorCode::PortLocked,
+                   QStringLiteral("port %1 is held by another session").arg(subscription.port())));
         return;
     }
     const v1::Subscription sub = session->subscriptions.last();
     auto pending = std::make_shared<int>(int(session->pods.size()));
     auto firstError = std::make_shared<std::optional<Error>>();
-    QPointer<FrameLink> link = peer->link;
+    auto owed = std::make_shared<FrameReply<v1::Ack>>(std::move(reply));
     qCInfo(lcOperator) << "session" << session->id << "of" << session->user << "now steals port" << sub.port();
     for (const QString& pod : session->pods) {
-        m_agents->subscribe(pod, sub, [pending, firstError, link, rpcId, this](Result<void> done) {
+        m_agents->subscribe(pod, sub, [pending, firstError, owed](Result<void> done) {
             if (!done && !*firstError)
                 *firstError = done.error();
-            if (--*pending > 0 || !link)
+            if (--*pending > 0)
                 return;
-            if (*firstError) {
-                replyError(link, rpcId, **firstError);
-                return;
-            }
-            v1::Frame ack;
-            ack.set_rpc_id(rpcId);
-            ack.mutable_ack();
-            link->send(ack);
+            if (*firstError)
+                (*owed)(std::unexpected(**firstError));
+            else
+                (*owed)(v1::Ack());
         });
     }
 }
 
-Result<void> OperatorServer::claim(Session& session,
+Result<void> OperatorServer::claim(SessionRecord& session,
                                    const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
                                    const QString& onConcurrentSteal)
 {

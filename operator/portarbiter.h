@@ -3,7 +3,7 @@
 // event-loop thread only.
 #pragma once
 
-#include "httpfilter.h"
+#include "filterspec.h"
 
 #include <QHash>
 #include <QStringList>

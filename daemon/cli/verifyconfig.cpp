@@ -3,7 +3,7 @@
 #include "verifyconfig.h"
 
 #include "config.h"
-#include "httpfilter.h"
+#include "filterspec.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>

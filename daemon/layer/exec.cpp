@@ -1,10 +1,10 @@
 // execve: children keep the layer. The environment that a program hands to execve may have dropped
 // LD_PRELOAD and the LANES_* variables; they are put back (on the stack: nothing is allocated), and a
 // statically linked program, which no preload can hook, gets a warning, as `lanes exec` gives one.
+#include "elfcheck.h"
 #include "layer.h"
 
 #include <alloca.h>
-#include <elf.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,33 +13,21 @@
 namespace lanes::layer {
 namespace {
 
-bool hasInterpreter(const char* path)
+bool staticallyLinked(const char* path)
 {
     const int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return true; // execve will say what is wrong
-    Elf64_Ehdr header;
-    bool dynamic = true;
-    if (read(fd, &header, sizeof header) == ssize_t(sizeof header) &&
-        memcmp(header.e_ident, ELFMAG, SELFMAG) == 0 && header.e_ident[EI_CLASS] == ELFCLASS64) {
-        dynamic = false;
-        for (int i = 0; i < header.e_phnum && !dynamic; ++i) {
-            Elf64_Phdr program;
-            if (pread(fd, &program, sizeof program,
-                      off_t(header.e_phoff + uint64_t(i) * header.e_phentsize)) != ssize_t(sizeof program))
-                break;
-            dynamic = program.p_type == PT_INTERP; // static-pie has PT_DYNAMIC but no loader
-        }
-    }
-    g_real.close(fd);
-    return dynamic;
+        return false; // execve will say what is wrong
+    const bool result = isStaticExecutable(fd);
+    g_real.close(fd); // not the hook: this descriptor was never the app's
+    return result;
 }
 
 } // namespace
 
 int execveKeepingLayer(const char* path, char* const argv[], char* const envp[])
 {
-    if (!hasInterpreter(path))
+    if (staticallyLinked(path))
         warn(
             "lanes: %s is statically linked; the lanes layer cannot hook it, so its connections and DNS stay "
             "on this machine\n",

@@ -2,7 +2,7 @@
 // against N sessions' header filters (the last one matches), serialize the head again. Prints one line of
 // JSON per N; filter_bench.py puts it next to the 1-filter baseline of the same run.
 #include "http1.h"
-#include "httpfilter.h"
+#include "filterset.h"
 
 #include <chrono>
 #include <cstdio>

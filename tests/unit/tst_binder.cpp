@@ -1,8 +1,11 @@
 // The typed binder and the endpoint: params that do not parse become InvalidParams with the key's path,
-// unknown methods MethodNotFound, every request gets exactly one answer, notifications none.
+// unknown methods MethodNotFound, every request gets exactly one answer, notifications none. The IDE
+// descriptors (methods.h) name exactly the methods of openrpc.json, and the wrong types do not compile.
 #include "binder.h"
-#include "protocol.h"
+#include "methods.h"
 
+#include <QFile>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QTest>
 
@@ -57,6 +60,59 @@ public:
     void onPing(const ide::Empty&) { ++notified; }
 };
 
+// The test's own methods, as descriptors like those of methods.h.
+struct Echo
+{
+    static constexpr auto method = "echo";
+    using Params = EchoParams;
+    using Result = EchoResult;
+};
+struct Fail : Echo
+{
+    static constexpr auto method = "fail";
+};
+struct Park : Echo
+{
+    static constexpr auto method = "park";
+};
+struct Drop : Echo
+{
+    static constexpr auto method = "drop";
+};
+struct Ping
+{
+    static constexpr auto method = "ping";
+    using Params = ide::Empty;
+};
+
+// What must not compile: a handler, call or notification of the wrong type, a call of a notification.
+template <class M, class H>
+concept Bindable = requires(rpc::Endpoint& e, Service* s, H h)
+{
+    rpc::bindMethod<M>(e, s, h);
+};
+template <class M, class P, class R>
+concept Callable = requires(rpc::Endpoint& e, const P& p, std::function<void(Result<R>)> done)
+{
+    rpc::call<M>(e, p, done);
+};
+template <class M, class P>
+concept Notifiable = requires(rpc::Endpoint& e, const P& p)
+{
+    rpc::notify<M>(e, p);
+};
+
+static_assert(Bindable<Echo, decltype(&Service::onEcho)>);
+static_assert(!Bindable<ide::SessionStop, decltype(&Service::onEcho)>);
+static_assert(!Bindable<Ping, decltype(&Service::onEcho)>);
+static_assert(Callable<ide::SessionStop, ide::SessionIdParams, ide::Empty>);
+static_assert(!Callable<ide::SessionStop, ide::CredentialsParams, ide::Empty>);
+static_assert(!Callable<ide::SessionStop, ide::SessionIdParams, ide::SessionListResult>);
+static_assert(!Callable<ide::Traffic, ide::TrafficParams, ide::Empty>);
+static_assert(Notifiable<ide::Traffic, ide::TrafficParams>);
+static_assert(!Notifiable<ide::Traffic, ide::NoticeParams>);
+static_assert(!Notifiable<ide::SessionStart, ide::SessionStartParams>);
+
 class TstBinder : public QObject
 {
     Q_OBJECT
@@ -70,6 +126,8 @@ private slots:
     void notificationsAreNeverAnswered();
     void gateRefusesBeforeTheHandler();
     void parseErrorKeepsTheStream();
+    void typedCallsAndNotifications();
+    void descriptorsNameTheContract();
 
 private:
     RecordingTransport* transport = nullptr;
@@ -82,11 +140,11 @@ void TstBinder::init()
     transport = new RecordingTransport;
     endpoint = new rpc::Endpoint(transport);
     service = new Service;
-    rpc::bindMethod(*endpoint, QStringLiteral("echo"), service, &Service::onEcho);
-    rpc::bindMethod(*endpoint, QStringLiteral("fail"), service, &Service::onFail);
-    rpc::bindMethod(*endpoint, QStringLiteral("park"), service, &Service::onPark);
-    rpc::bindMethod(*endpoint, QStringLiteral("drop"), service, &Service::onDrop);
-    rpc::bindNotification(*endpoint, QStringLiteral("ping"), service, &Service::onPing);
+    rpc::bindMethod<Echo>(*endpoint, service, &Service::onEcho);
+    rpc::bindMethod<Fail>(*endpoint, service, &Service::onFail);
+    rpc::bindMethod<Park>(*endpoint, service, &Service::onPark);
+    rpc::bindMethod<Drop>(*endpoint, service, &Service::onDrop);
+    rpc::bindNotification<Ping>(*endpoint, service, &Service::onPing);
 }
 
 void TstBinder::cleanup()
@@ -203,6 +261,66 @@ void TstBinder::parseErrorKeepsTheStream()
     QCOMPARE(transport->sent[0].value(u"error").toObject().value(u"code").toInt(), rpc::kParseError);
     QVERIFY(transport->sent[0].value(u"id").isNull());
     QCOMPARE(transport->sent[1].value(u"result").toObject().value(u"text").toString(), QStringLiteral("a"));
+}
+
+// The wire of the typed helpers: the descriptor's name, the params as toJson writes them, the result parsed
+// into the descriptor's Result (or an error naming the bad key).
+void TstBinder::typedCallsAndNotifications()
+{
+    std::optional<Result<ide::Empty>> stopped;
+    std::optional<Result<ide::ClusterSessionsResult>> sessions;
+    rpc::call<ide::SessionStop>(*endpoint, {QStringLiteral("s1")},
+                                [&](Result<ide::Empty> r) { stopped = r; });
+    rpc::call<ide::ClusterSessions>(*endpoint, {QStringLiteral("/creds")},
+                                    [&](Result<ide::ClusterSessionsResult> r) { sessions = r; });
+    rpc::notify<ide::Initialized>(*endpoint, {});
+    ide::TrafficParams traffic;
+    traffic.status = 200;
+    rpc::notify<ide::Traffic>(*endpoint, traffic, rpc::Delivery::droppable());
+    QCOMPARE(transport->sent.size(), 4);
+    auto compact = [](const QJsonObject& o) { return QJsonDocument(o).toJson(QJsonDocument::Compact); };
+    QCOMPARE(compact(transport->sent[0]),
+             QByteArray(R"({"id":1,"jsonrpc":"2.0","method":"session/stop","params":{"sessionId":"s1"}})"));
+    QCOMPARE(transport->sent[1].value(u"method").toString(), QStringLiteral("cluster/sessions"));
+    QCOMPARE(transport->sent[1].value(u"params").toObject().value(u"credentials").toString(),
+             QStringLiteral("/creds"));
+    QCOMPARE(compact(transport->sent[2]),
+             QByteArray(R"({"jsonrpc":"2.0","method":"initialized","params":{}})"));
+    QCOMPARE(transport->sent[3].value(u"method").toString(), QStringLiteral("session/traffic"));
+    QCOMPARE(transport->sent[3].value(u"params").toObject().value(u"status").toInt(), 200);
+
+    transport->deliver(R"({"jsonrpc":"2.0","id":1,"result":null})");
+    transport->deliver(R"({"jsonrpc":"2.0","id":2,"result":{"sessions":3}})");
+    QVERIFY(stopped && *stopped);
+    QVERIFY(sessions && !*sessions);
+    QCOMPARE(sessions->error().message, QStringLiteral("result.sessions: expected an array"));
+}
+
+// Every method and notification of openrpc.json has a descriptor, a notification's without a Result.
+template <class... M> QStringList described()
+{
+    return {(rpc::methodName<M>() +
+             (rpc::NotificationDescriptor<M> ? QStringLiteral(" notification") : QString()))...};
+}
+
+void TstBinder::descriptorsNameTheContract()
+{
+    QFile file(QStringLiteral(LANES_SOURCE_DIR "/ide-protocol/openrpc.json"));
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    const QJsonObject doc = QJsonDocument::fromJson(file.readAll()).object();
+    QStringList contract;
+    for (const QJsonValue& m : doc.value(u"methods").toArray())
+        contract << m[u"name"].toString() +
+                        (m[u"x-notification"].toBool() ? QStringLiteral(" notification") : QString());
+    for (const QJsonValue& m : doc.value(u"x-notifications").toArray())
+        contract << m[u"name"].toString() + QStringLiteral(" notification");
+    contract.sort();
+    QStringList descriptors =
+        described<ide::Initialize, ide::Initialized, ide::Shutdown, ide::Exit, ide::TargetsList,
+                  ide::SessionStart, ide::SessionStop, ide::SessionList, ide::ClusterSessions, ide::Progress,
+                  ide::SessionStateChanged, ide::ShowMessage, ide::Traffic, ide::Notice>();
+    descriptors.sort();
+    QCOMPARE(descriptors, contract);
 }
 
 QTEST_GUILESS_MAIN(TstBinder)

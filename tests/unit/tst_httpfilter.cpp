@@ -1,7 +1,7 @@
 // HTTP filter semantics in a table, with mirrord's config examples taken as written, then the FilterSet's
 // priority order, PCRE2 fallback and errors.
 #include "config.h"
-#include "httpfilter.h"
+#include "filterset.h"
 
 #include <QJsonDocument>
 #include <QTest>

@@ -2,7 +2,7 @@
 // means by it, or (a key lanes cannot honour) is refused at that key's path. The resolved config that
 // `lanes verify-config --json` prints reads back as itself, and the IDE's httpFilter keeps its ports.
 #include "config.h"
-#include "httpfilter.h"
+#include "filterspec.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>

@@ -1,5 +1,5 @@
-// See outgoing.h.
-#include "outgoing.h"
+// See layerserver.h.
+#include "layerserver.h"
 
 #include "datagrams.h"
 #include "logging.h"
@@ -27,7 +27,7 @@ QByteArray errorLine(const QString& name, const QString& text)
 // "10.0.0.1:80" -> "10.0.0.1 80" for the layer's answer line; empty when it does not parse.
 QString spaced(const QString& endpoint)
 {
-    const auto parsed = parseEndpoint(endpoint);
+    const auto parsed = parseHostPort(endpoint);
     return parsed ? QStringLiteral("%1 %2").arg(parsed->address.toString()).arg(parsed->port) : QString();
 }
 

@@ -5,11 +5,9 @@
 // A FilterSet is immutable once built; share it with shared_ptr<const FilterSet> across readers.
 #pragma once
 
-#include "proto/lanes.pb.h"
-#include "result.h"
+#include "filterspec.h"
+#include "requestview.h"
 
-#include <QByteArray>
-#include <QList>
 #include <QStringList>
 #include <memory>
 #include <vector>
@@ -17,26 +15,6 @@
 namespace lanes {
 
 constexpr quint32 kPcre2MatchLimit = 100000; // a backtracking pattern gives up instead of stalling the agent
-constexpr int kMaxFilterDepth = 8;
-constexpr int kMaxFilterLeaves = 64;
-
-struct HeaderView
-{
-    QByteArray name;
-    QByteArray value;
-};
-
-struct RequestView
-{
-    QByteArray method;
-    QByteArray target; // path with its query
-    QList<HeaderView> headers;
-};
-
-// "header(x-lane: alice)", "all_of(path(^/api), method(GET))": for status lines and overlap checks.
-QString describeFilter(const v1::HttpFilter& filter);
-// Structural checks (depth, leaf count, empty patterns) before anything compiles.
-Result<void> validateFilter(const v1::HttpFilter& filter);
 
 class FilterSet
 {

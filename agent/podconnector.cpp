@@ -1,5 +1,5 @@
-// See outgoing.h.
-#include "outgoing.h"
+// See podconnector.h.
+#include "podconnector.h"
 
 #include "datagrams.h"
 #include "iptables.h"
@@ -80,7 +80,7 @@ void acceptConnected(Stream* stream, int fd, const char* counter)
 }
 
 // A non-blocking connect from the pod; the stream is bridged to the socket once it is connected.
-void connectTcp(Stream* stream, const Endpoint& to, QObject* parent)
+void connectTcp(Stream* stream, const HostPort& to, QObject* parent)
 {
     const int fd = markedSocket(to.address, SOCK_STREAM);
     if (fd < 0)
@@ -130,7 +130,7 @@ void connectTcp(Stream* stream, const Endpoint& to, QObject* parent)
     deadline->start(kOutgoingConnectTimeoutMs);
 }
 
-void connectUdp(Stream* stream, const Endpoint& to, QObject* parent)
+void connectUdp(Stream* stream, const HostPort& to, QObject* parent)
 {
     const int fd = markedSocket(to.address, SOCK_DGRAM);
     sockaddr_storage sa;
@@ -194,7 +194,7 @@ bool serveOutgoing(Stream* stream, QObject* parent)
     }
     case v1::OUTGOING_TCP:
     case v1::OUTGOING_UDP: {
-        const auto to = parseEndpoint(qs(meta.original_dst()));
+        const auto to = parseHostPort(qs(meta.original_dst()));
         if (!to) {
             count("agent.bad_destination");
             refuse(stream, QStringLiteral("EINVAL"),

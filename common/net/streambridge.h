@@ -63,7 +63,7 @@ private:
 };
 
 // "10.0.0.1:80", "[fe80::1]:80": the text form of an endpoint in stream metas, and its parser.
-struct Endpoint
+struct HostPort
 {
     QHostAddress address;
     quint16 port = 0;
@@ -73,7 +73,7 @@ inline QString endpointText(const std::pair<QHostAddress, quint16>& endpoint)
 {
     return endpointText(endpoint.first, endpoint.second);
 }
-std::optional<Endpoint> parseEndpoint(const QString& text);
+std::optional<HostPort> parseHostPort(const QString& text);
 
 // Lets the kernel's TCP window push back on a fast sender, and disables Nagle on every hop.
 void tuneSocket(QTcpSocket* socket);

@@ -1,5 +1,5 @@
-// See h2session.h.
-#include "h2session.h"
+// See h2codec.h.
+#include "h2codec.h"
 
 #include "logging.h"
 
@@ -10,7 +10,7 @@ namespace lanes {
 // nghttp2's C callbacks, which reach the session through user_data.
 struct H2Glue
 {
-    static H2Session* self(void* user) { return static_cast<H2Session*>(user); }
+    static H2Codec* self(void* user) { return static_cast<H2Codec*>(user); }
 
     static int onBeginHeaders(nghttp2_session*, const nghttp2_frame*, void* user)
     {
@@ -28,7 +28,7 @@ struct H2Glue
 
     static int onFrameRecv(nghttp2_session*, const nghttp2_frame* frame, void* user)
     {
-        H2Session* s = self(user);
+        H2Codec* s = self(user);
         const qint32 stream = frame->hd.stream_id;
         if (frame->hd.type == NGHTTP2_HEADERS) {
             const bool trailers = frame->headers.cat == NGHTTP2_HCAT_HEADERS;
@@ -44,7 +44,7 @@ struct H2Glue
 
     static int onDataChunk(nghttp2_session*, uint8_t, int32_t stream, const uint8_t* data, size_t length, void* user)
     {
-        H2Session* s = self(user);
+        H2Codec* s = self(user);
         if (s->m_cb.data)
             s->m_cb.data(stream, QByteArray(reinterpret_cast<const char*>(data), qsizetype(length)));
         return 0;
@@ -52,7 +52,7 @@ struct H2Glue
 
     static int onStreamClose(nghttp2_session*, int32_t stream, uint32_t error, void* user)
     {
-        H2Session* s = self(user);
+        H2Codec* s = self(user);
         s->m_out.remove(stream);
         if (s->m_cb.closed)
             s->m_cb.closed(stream, error);
@@ -62,7 +62,7 @@ struct H2Glue
     static ssize_t readData(nghttp2_session* session, int32_t stream, uint8_t* buffer, size_t length,
                             uint32_t* flags, nghttp2_data_source*, void* user)
     {
-        H2Session* s = self(user);
+        H2Codec* s = self(user);
         auto it = s->m_out.find(stream);
         if (it == s->m_out.end()) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -108,7 +108,7 @@ struct H2Glue
     }
 };
 
-H2Session::H2Session(Role role, Callbacks callbacks) : m_cb(std::move(callbacks))
+H2Codec::H2Codec(Role role, Callbacks callbacks) : m_cb(std::move(callbacks))
 {
     nghttp2_session_callbacks* cbs = nullptr;
     nghttp2_session_callbacks_new(&cbs);
@@ -132,12 +132,12 @@ H2Session::H2Session(Role role, Callbacks callbacks) : m_cb(std::move(callbacks)
     flush();
 }
 
-H2Session::~H2Session()
+H2Codec::~H2Codec()
 {
     nghttp2_session_del(m_session);
 }
 
-void H2Session::fail(const QString& why)
+void H2Codec::fail(const QString& why)
 {
     if (m_failed)
         return;
@@ -147,7 +147,7 @@ void H2Session::fail(const QString& why)
         m_cb.failed(why);
 }
 
-void H2Session::flush()
+void H2Codec::flush()
 {
     if (m_flushing || !m_session)
         return;
@@ -168,7 +168,7 @@ void H2Session::flush()
     m_flushing = false;
 }
 
-bool H2Session::feed(QByteArrayView bytes)
+bool H2Codec::feed(QByteArrayView bytes)
 {
     if (m_failed)
         return false;
@@ -189,7 +189,7 @@ bool H2Session::feed(QByteArrayView bytes)
     return !m_failed;
 }
 
-Result<qint32> H2Session::request(const H2Headers& headers, bool endStream)
+Result<qint32> H2Codec::request(const H2Headers& headers, bool endStream)
 {
     std::vector<nghttp2_nv> nva = H2Glue::toNv(headers);
     nghttp2_data_provider provider{};
@@ -205,7 +205,7 @@ Result<qint32> H2Session::request(const H2Headers& headers, bool endStream)
     return id;
 }
 
-void H2Session::respond(qint32 stream, const H2Headers& headers, bool endStream)
+void H2Codec::respond(qint32 stream, const H2Headers& headers, bool endStream)
 {
     std::vector<nghttp2_nv> nva = H2Glue::toNv(headers);
     nghttp2_data_provider provider{};
@@ -217,7 +217,7 @@ void H2Session::respond(qint32 stream, const H2Headers& headers, bool endStream)
     flush();
 }
 
-void H2Session::send(qint32 stream, const QByteArray& bytes)
+void H2Codec::send(qint32 stream, const QByteArray& bytes)
 {
     auto it = m_out.find(stream);
     if (it == m_out.end() || it->ended || bytes.isEmpty())
@@ -231,7 +231,7 @@ void H2Session::send(qint32 stream, const QByteArray& bytes)
     flush();
 }
 
-void H2Session::end(qint32 stream, const H2Headers& trailers)
+void H2Codec::end(qint32 stream, const H2Headers& trailers)
 {
     auto it = m_out.find(stream);
     if (it == m_out.end() || it->ended)
@@ -250,13 +250,13 @@ void H2Session::end(qint32 stream, const H2Headers& trailers)
     flush();
 }
 
-void H2Session::reset(qint32 stream, quint32 error)
+void H2Codec::reset(qint32 stream, quint32 error)
 {
     nghttp2_submit_rst_stream(m_session, NGHTTP2_FLAG_NONE, stream, error);
     flush();
 }
 
-void H2Session::consumed(qint32 stream, qint64 bytes)
+void H2Codec::consumed(qint32 stream, qint64 bytes)
 {
     if (bytes <= 0 || m_failed)
         return;
@@ -264,12 +264,12 @@ void H2Session::consumed(qint32 stream, qint64 bytes)
     flush();
 }
 
-qint64 H2Session::queued(qint32 stream) const
+qint64 H2Codec::queued(qint32 stream) const
 {
     return m_out.value(stream).bytes;
 }
 
-void H2Session::goAway()
+void H2Codec::goAway()
 {
     nghttp2_session_terminate_session(m_session, NGHTTP2_NO_ERROR);
     flush();

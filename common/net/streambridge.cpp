@@ -34,7 +34,7 @@ QString endpointText(const QHostAddress& address, quint16 port)
                : QStringLiteral("%1:%2").arg(address.toString()).arg(port);
 }
 
-std::optional<Endpoint> parseEndpoint(const QString& text)
+std::optional<HostPort> parseHostPort(const QString& text)
 {
     const qsizetype colon = text.lastIndexOf(u':');
     if (colon <= 0)
@@ -47,7 +47,7 @@ std::optional<Endpoint> parseEndpoint(const QString& text)
     QHostAddress address;
     if (!ok || port == 0 || port > 65535 || !address.setAddress(host))
         return std::nullopt;
-    return Endpoint{address, quint16(port)};
+    return HostPort{address, quint16(port)};
 }
 
 QByteArray readAvailable(QIODevice* device)

@@ -19,6 +19,23 @@ constexpr qint64 kBulkWindow = 2 * 1024 * 1024; // OUTGOING_TCP streams: a whole
 
 class Mux;
 
+// StreamOpen, StreamData, StreamEnd, StreamReset, StreamWindow and StreamAccepted: the frames of the streams
+// (what Mux::handleFrame consumes), as opposed to control frames.
+inline bool isStreamFrame(const v1::Frame& frame)
+{
+    switch (frame.body_case()) {
+    case v1::Frame::kStreamOpen:
+    case v1::Frame::kStreamData:
+    case v1::Frame::kStreamEnd:
+    case v1::Frame::kStreamReset:
+    case v1::Frame::kStreamWindow:
+    case v1::Frame::kStreamAccepted:
+        return true;
+    default:
+        return false;
+    }
+}
+
 class Stream final : public QObject
 {
     Q_OBJECT

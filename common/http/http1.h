@@ -5,7 +5,7 @@
 // rejection is counted. Plain value; any thread.
 #pragma once
 
-#include "httpfilter.h"
+#include "requestview.h"
 
 #include <QByteArray>
 #include <QList>

@@ -24,7 +24,7 @@ using H2Headers = QList<QPair<QByteArray, QByteArray>>; // lowercase names, pseu
 
 constexpr qint64 kH2StreamWindow = 256 * 1024;
 
-class H2Session
+class H2Codec
 {
 public:
     enum class Role { Server, Client };
@@ -41,10 +41,10 @@ public:
         std::function<void(const QString& why)> failed;
     };
 
-    H2Session(Role role, Callbacks callbacks);
-    ~H2Session();
-    H2Session(const H2Session&) = delete;
-    H2Session& operator=(const H2Session&) = delete;
+    H2Codec(Role role, Callbacks callbacks);
+    ~H2Codec();
+    H2Codec(const H2Codec&) = delete;
+    H2Codec& operator=(const H2Codec&) = delete;
 
     // Bytes from the peer. False once the connection failed.
     bool feed(QByteArrayView bytes);

@@ -1,0 +1,100 @@
+// See clioptions.h. argv goes through QCommandLineParser; the filters and --steal are checked here, so that
+// a usage error is printed before lanesd is started or even looked for.
+#include "clioptions.h"
+
+#include "socketpath.h"
+
+#include <QCommandLineParser>
+#include <QFileInfo>
+#include <QJsonArray>
+
+namespace lanes::cli {
+
+Result<CliOptions> parseCli(const QStringList& arguments)
+{
+    QCommandLineParser parser;
+    const QCommandLineOption socket(QStringLiteral("socket"), QString(), QStringLiteral("PATH"));
+    const QCommandLineOption credentials(QStringLiteral("credentials"), QString(), QStringLiteral("FILE"));
+    const QCommandLineOption config(QStringLiteral("f"), QString(), QStringLiteral("CONFIG"));
+    const QCommandLineOption target(QStringLiteral("t"), QString(), QStringLiteral("TARGET"));
+    const QCommandLineOption steal(QStringLiteral("steal"), QString(), QStringLiteral("PORT[:LOCAL]"));
+    const QCommandLineOption json(QStringLiteral("json"));
+    const QCommandLineOption header(QStringLiteral("header-filter"), QString(), QStringLiteral("RE"));
+    const QCommandLineOption path(QStringLiteral("path-filter"), QString(), QStringLiteral("RE"));
+    const QCommandLineOption method(QStringLiteral("method"), QString(), QStringLiteral("M"));
+    const QCommandLineOption concurrent(QStringLiteral("on-concurrent-steal"), QString(),
+                                        QStringLiteral("abort|continue|override"));
+    const QCommandLineOption mirror(QStringLiteral("mirror"));
+    const QCommandLineOption verbose(QStringList{QStringLiteral("v"), QStringLiteral("verbose")});
+    parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent,
+                       mirror, verbose});
+    if (!parser.parse(arguments))
+        return fail(ErrorCode::InvalidArgument, parser.errorText());
+    CliOptions options;
+    options.socketPath = parser.isSet(socket) ? parser.value(socket) : ide::defaultSocketPath();
+    options.credentials =
+        parser.isSet(credentials) ? parser.value(credentials) : qEnvironmentVariable("LANES_CREDENTIALS");
+    if (!options.credentials.isEmpty())
+        options.credentials = QFileInfo(options.credentials).absoluteFilePath();
+    options.configPath = parser.value(config);
+    options.target = parser.value(target);
+    options.json = parser.isSet(json);
+    options.onConcurrentSteal = parser.value(concurrent);
+    options.mirror = parser.isSet(mirror);
+    options.verbose = parser.isSet(verbose);
+    QJsonArray filters;
+    for (const QString& v : parser.values(header))
+        filters.append(QJsonObject{{"header", v}});
+    for (const QString& v : parser.values(path))
+        filters.append(QJsonObject{{"path", v}});
+    for (const QString& v : parser.values(method))
+        filters.append(QJsonObject{{"method", v}});
+    if (filters.size() == 1) {
+        const QJsonObject only = filters.first().toObject();
+        options.httpFilter.insert(only.begin().key() + QStringLiteral("_filter"), only.begin().value());
+    } else if (filters.size() > 1) {
+        options.httpFilter.insert(QStringLiteral("all_of"), filters);
+    }
+    for (const QString& item : parser.values(steal)) {
+        const QStringList parts = item.split(u':');
+        bool okRemote = false, okLocal = true;
+        const int remote = parts.value(0).toInt(&okRemote);
+        const int local = parts.size() > 1 ? parts[1].toInt(&okLocal) : remote;
+        if (parts.size() > 2 || !okRemote || !okLocal || remote < 1 || remote > 65535 || local < 1 ||
+            local > 65535)
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("--steal %1: expected PORT or PORT:LOCAL").arg(item));
+        options.steal.append({remote, local});
+    }
+    const QStringList words = parser.positionalArguments();
+    if (words.value(0) == u"exec") {
+        options.command = QStringLiteral("exec");
+        options.program = words.mid(1);
+        if (options.program.isEmpty())
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("exec needs a command: lanes exec [options] -- CMD ARGS..."));
+    } else if (words == QStringList{QStringLiteral("ls")}) {
+        options.command = QStringLiteral("ls");
+    } else if (words == QStringList{QStringLiteral("operator"), QStringLiteral("status")}) {
+        options.command = QStringLiteral("operator-status");
+    } else if (words.value(0) == u"verify-config" && words.size() <= 2) { // mirrord's verb: FILE, or -f FILE
+        options.command = QStringLiteral("verify-config");
+        options.configPath = words.value(1, options.configPath);
+        if (options.configPath.isEmpty())
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("usage: lanes verify-config FILE [--json]"));
+    } else {
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("usage: lanes [--socket PATH] [--credentials FILE] COMMAND\n"
+                                   "  exec [-f CONFIG] [-t TARGET] [--steal PORT[:LOCAL]]... "
+                                   "[--header-filter RE] [--path-filter RE]\n"
+                                   "       [--method M] [--on-concurrent-steal abort|continue|override] "
+                                   "[--mirror] [-v] -- CMD ARGS...\n"
+                                   "  ls [--json]\n"
+                                   "  operator status [--json]\n"
+                                   "  verify-config FILE [--json]"));
+    }
+    return options;
+}
+
+} // namespace lanes::cli

@@ -1,0 +1,28 @@
+// The `lanes` command line's arguments: what parseCli() makes of argv, a usage error otherwise. Pure
+// functions; any thread.
+#pragma once
+
+#include "protocol.h"
+
+namespace lanes::cli {
+
+struct CliOptions
+{
+    QString command; // exec, ls, operator-status, verify-config
+    QString socketPath;
+    QString credentials;
+    QString configPath; // -f, or verify-config's FILE
+    QString target;
+    QList<ide::PortMapping> steal;
+    QStringList program;    // exec: CMD ARGS...
+    QJsonObject httpFilter; // from --header-filter, --path-filter and --method (all_of when several)
+    QString onConcurrentSteal;
+    bool mirror = false;
+    bool verbose = false; // exec: one line per stolen request (session/traffic)
+    bool json = false;
+};
+
+// Parses argv; an error is a usage error.
+Result<CliOptions> parseCli(const QStringList& arguments);
+
+} // namespace lanes::cli

@@ -1,0 +1,48 @@
+// The CLI's connection to lanesd: connects to its socket, starts lanesd (detached, exiting when idle) when
+// none answers and waits for it to come up, then says initialize and initialized as LSP does. ready() hands
+// over an endpoint that stays until lost(). Event-loop thread only.
+#pragma once
+
+#include "endpoint.h"
+
+#include <QLocalSocket>
+#include <QTimer>
+
+namespace lanes::cli {
+
+constexpr int kDaemonStartTimeoutMs = 5000;
+constexpr int kDaemonRetryMs = 50;
+constexpr int kSpawnedIdleExitSeconds = 60;
+
+class DaemonConnection final : public QObject
+{
+    Q_OBJECT
+public:
+    DaemonConnection(QString socketPath, QObject* parent = nullptr);
+    void start();
+    // Null until ready().
+    rpc::Endpoint* endpoint() const { return m_endpoint; }
+
+signals:
+    // lanesd answered initialize: the endpoint takes calls.
+    void ready();
+    // lanesd could not be reached, started or initialized; nothing follows.
+    void failed(const QString& why);
+    // The connection went away after it was made.
+    void lost(const QString& why);
+
+private:
+    void connectDaemon();
+    void onError();
+    void onConnected();
+    bool startDaemon();
+
+    QString m_socketPath;
+    QLocalSocket m_socket;
+    QTimer m_retry;
+    int m_waitedMs = 0;
+    bool m_spawned = false;
+    rpc::Endpoint* m_endpoint = nullptr;
+};
+
+} // namespace lanes::cli

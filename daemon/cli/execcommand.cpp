@@ -1,0 +1,155 @@
+// See execcommand.h. The layer (LD_PRELOAD) goes before any preload of the user's own; a statically linked
+// program, which no preload reaches, runs anyway, with a warning that its connections stay on this machine.
+#include "execcommand.h"
+
+#include "binder.h"
+#include "elfcheck.h"
+#include "methods.h"
+#include "output.h"
+#include "signalwatcher.h"
+
+#include <QDir>
+#include <QFile>
+#include <QStandardPaths>
+#include <csignal>
+
+namespace lanes::cli {
+namespace {
+
+// True for a program that LD_PRELOAD cannot reach (elfcheck.h).
+bool staticallyLinked(const QString& path)
+{
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) && layer::isStaticExecutable(file.handle());
+}
+
+} // namespace
+
+ExecCommand::ExecCommand(rpc::Endpoint* endpoint, CliOptions options, QObject* parent)
+    : QObject(parent), m_endpoint(endpoint), m_options(std::move(options))
+{
+    rpc::bindNotification<ide::SessionStateChanged>(*m_endpoint, this, &ExecCommand::onSessionStateChanged);
+    rpc::bindNotification<ide::Traffic>(*m_endpoint, this, &ExecCommand::onTraffic);
+}
+
+void ExecCommand::start()
+{
+    ide::SessionStartParams params;
+    params.credentials = m_options.credentials;
+    params.configPath = m_options.configPath;
+    params.target = m_options.target;
+    params.steal = m_options.steal;
+    params.cwd = QDir::currentPath();
+    params.httpFilter = m_options.httpFilter;
+    params.onConcurrentSteal = m_options.onConcurrentSteal;
+    if (m_options.mirror)
+        params.mode = QStringLiteral("mirror");
+    QPointer<ExecCommand> self(this);
+    rpc::call<ide::SessionStart>(*m_endpoint, params, [self](Result<ide::SessionStartResult> result) {
+        if (!self)
+            return;
+        if (!result)
+            return emit self->finished(1, describe(result.error()));
+        self->onStarted(*result);
+    });
+}
+
+void ExecCommand::onStarted(const ide::SessionStartResult& session)
+{
+    m_sessionId = session.sessionId;
+    QStringList routes;
+    for (const ide::PortMapping& p : session.ports)
+        routes << QStringLiteral("%1 -> 127.0.0.1:%2").arg(p.remote).arg(p.local);
+    err(QStringLiteral("session %1 on %2 (%3): stealing %4")
+            .arg(session.sessionId, session.target, session.pods.join(QStringLiteral(", ")),
+                 routes.join(QStringLiteral(", "))));
+
+    m_child = new QProcess(this);
+    const QString program = QStandardPaths::findExecutable(m_options.program.first());
+    if (session.env.contains(QStringLiteral("LD_PRELOAD")) && !program.isEmpty() && staticallyLinked(program))
+        err(QStringLiteral(
+                "warning: %1 is statically linked, so the lanes layer cannot hook it: its outgoing "
+                "connections and DNS stay on this machine")
+                .arg(program));
+    m_child->setProcessEnvironment(childEnvironment(session));
+    m_child->setProcessChannelMode(QProcess::ForwardedChannels);
+    m_child->setInputChannelMode(QProcess::ForwardedInputChannel);
+    auto* watcher = new SignalWatcher(this);
+    connect(watcher, &SignalWatcher::received, this, &ExecCommand::endChild);
+    connect(m_child, &QProcess::errorOccurred, this, [this](QProcess::ProcessError error) {
+        if (error == QProcess::FailedToStart)
+            emit finished(
+                127,
+                QStringLiteral("cannot run %1: %2").arg(m_options.program.first(), m_child->errorString()));
+    });
+    connect(m_child, &QProcess::finished, this, &ExecCommand::onChildFinished);
+    m_child->start(m_options.program.first(), m_options.program.mid(1));
+}
+
+// lanes' own variables always apply; the target's environment fills in what this one does not set (a PORT
+// on the command line keeps its value).
+QProcessEnvironment ExecCommand::childEnvironment(const ide::SessionStartResult& session) const
+{
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    const QString preload = env.value(QStringLiteral("LD_PRELOAD"));
+    for (auto it = session.env.begin(); it != session.env.end(); ++it)
+        if (it.key().startsWith(u"LANES_") || it.key() == u"LD_PRELOAD" || !env.contains(it.key()))
+            env.insert(it.key(), it.value());
+    if (session.env.contains(QStringLiteral("LD_PRELOAD")) && !preload.isEmpty()) // the layer goes first
+        env.insert(QStringLiteral("LD_PRELOAD"),
+                   session.env.value(QStringLiteral("LD_PRELOAD")) + u':' + preload);
+    env.insert(QStringLiteral("LANES_SOCKET"), m_options.socketPath);
+    return env;
+}
+
+void ExecCommand::onChildFinished(int code, QProcess::ExitStatus status)
+{
+    const int exitCode = status == QProcess::CrashExit ? 128 + SIGTERM : code;
+    if (!m_lostReason.isEmpty())
+        return emit finished(exitCode == 0 ? 1 : exitCode, {});
+    QPointer<ExecCommand> self(this);
+    rpc::call<ide::SessionStop>(*m_endpoint, {m_sessionId}, [self, exitCode](Result<ide::Empty>) {
+        if (!self)
+            return;
+        rpc::call<ide::Shutdown>(*self->m_endpoint, {}, [self, exitCode](Result<ide::Empty>) {
+            if (self)
+                emit self->finished(exitCode, {});
+        });
+    });
+}
+
+void ExecCommand::endChild(int signal)
+{
+    if (m_child && m_child->state() != QProcess::NotRunning)
+        ::kill(pid_t(m_child->processId()), signal);
+}
+
+bool ExecCommand::onDaemonLost(const QString& why)
+{
+    if (!m_child || m_child->state() == QProcess::NotRunning)
+        return false;
+    m_lostReason = QStringLiteral("lanesd went away (%1)").arg(why);
+    err(m_lostReason + QStringLiteral("; ending %1").arg(m_options.program.first()));
+    endChild(SIGTERM);
+    return true;
+}
+
+void ExecCommand::onSessionStateChanged(const ide::SessionStateChangedParams& change)
+{
+    if (change.sessionId != m_sessionId || change.state != u"lost")
+        return;
+    m_lostReason = change.reason;
+    err(QStringLiteral("session %1 lost: %2").arg(change.sessionId, change.reason));
+    endChild(SIGTERM);
+}
+
+void ExecCommand::onTraffic(const ide::TrafficParams& t)
+{
+    if (m_options.verbose && t.sessionId == m_sessionId)
+        err(QStringLiteral("%1 %2 -> %3 (%4 ms)%5")
+                .arg(t.method, t.path, t.status ? QString::number(t.status) : QStringLiteral("no answer"))
+                .arg(t.latencyMs, 0, 'f', 1)
+                .arg(t.error.isEmpty() ? QString() : QStringLiteral(": ") + t.error));
+}
+
+} // namespace lanes::cli

@@ -1,0 +1,114 @@
+// The command line's pure parts: the tables of `lanes ls` and `lanes operator status`, row by row, and the
+// check that makes `lanes exec` (and the layer's execve hook) warn about a program LD_PRELOAD cannot reach.
+// Table-driven; no lanesd.
+#include "elfcheck.h"
+#include "output.h"
+
+#include <QFile>
+#include <QTemporaryDir>
+#include <QTest>
+
+using namespace lanes;
+
+class TstCli : public QObject
+{
+    Q_OBJECT
+private slots:
+    void targetsTable_data();
+    void targetsTable();
+    void clusterSessionsTable_data();
+    void clusterSessionsTable();
+    void staticExecutables_data();
+    void staticExecutables();
+};
+
+void TstCli::targetsTable_data()
+{
+    QTest::addColumn<ide::TargetsListResult>("result");
+    QTest::addColumn<QStringList>("lines");
+    const QString header = QStringLiteral("TARGET                 KIND        PORTS    PODS");
+    QTest::newRow("none") << ide::TargetsListResult{} << QStringList{header};
+    ide::TargetsListResult two;
+    two.targets = {
+        {QStringLiteral("deploy/api"),
+         QStringLiteral("Deployment"),
+         {{QStringLiteral("api-1"), QStringLiteral("10.0.0.5"), {8080}},
+          {QStringLiteral("api-2"), QStringLiteral("10.0.0.6"), {8080}}},
+         {8080, 9090}},
+        {QStringLiteral("pod/a-very-long-pod-name-indeed"), QStringLiteral("Pod"), {}, {}},
+    };
+    QTest::newRow("two") << two
+                         << QStringList{
+                                header,
+                                QStringLiteral("deploy/api             Deployment  8080,9090 api-1 "
+                                               "(10.0.0.5), api-2 (10.0.0.6)"),
+                                QStringLiteral("pod/a-very-long-pod-name-indeed Pod         -        ")};
+}
+
+void TstCli::targetsTable()
+{
+    QFETCH(ide::TargetsListResult, result);
+    QFETCH(QStringList, lines);
+    QCOMPARE(cli::targetsTable(result), lines);
+}
+
+void TstCli::clusterSessionsTable_data()
+{
+    QTest::addColumn<ide::ClusterSessionsResult>("result");
+    QTest::addColumn<QStringList>("lines");
+    const QString sessions = QStringLiteral("SESSION        USER       TARGET             PORTS    AGE");
+    const QString locks = QStringLiteral("POD            PORT   USER       SESSION        FILTER");
+    QTest::newRow("empty") << ide::ClusterSessionsResult{}
+                           << QStringList{sessions, QStringLiteral("(no sessions)")};
+    ide::ClusterSessionsResult busy;
+    busy.sessions = {
+        {QStringLiteral("s1"), QStringLiteral("alice"), QStringLiteral("deploy/api"), {8080}, {}, 59, {}},
+        {QStringLiteral("s2"), QStringLiteral("bob"), QStringLiteral("deploy/api"), {}, {}, 300, {}},
+        {QStringLiteral("s3"), QStringLiteral("carol"), QStringLiteral("pod/x"), {80, 443}, {}, 7200, {}},
+    };
+    busy.locks = {
+        {QStringLiteral("api-1"), 8080, QStringLiteral("s1"), QStringLiteral("alice"),
+         QStringLiteral("x-user: a")},
+        {QStringLiteral("x"), 80, QStringLiteral("s3"), QStringLiteral("carol"), {}},
+    };
+    QTest::newRow("sessions and locks")
+        << busy
+        << QStringList{
+               sessions,
+               QStringLiteral("s1             alice      deploy/api         8080     59s"),
+               QStringLiteral("s2             bob        deploy/api         -        5m"),
+               QStringLiteral("s3             carol      pod/x              80,443   2h"),
+               QString(),
+               locks,
+               QStringLiteral("api-1          8080   alice      s1             x-user: a"),
+               QStringLiteral("x              80     carol      s3             (whole port, locked)")};
+}
+
+void TstCli::clusterSessionsTable()
+{
+    QFETCH(ide::ClusterSessionsResult, result);
+    QFETCH(QStringList, lines);
+    QCOMPARE(cli::clusterSessionsTable(result), lines);
+}
+
+void TstCli::staticExecutables_data()
+{
+    QTest::addColumn<QString>("path");
+    QTest::addColumn<bool>("isStatic");
+    QTest::newRow("static") << QStringLiteral(LANES_BIN_DIR "/static_program") << true;
+    QTest::newRow("dynamic") << QCoreApplication::applicationFilePath() << false;
+    QTest::newRow("source") << QStringLiteral(LANES_SOURCE_DIR "/tests/unit/tst_cli.cpp") << false;
+    QTest::newRow("empty") << QStringLiteral("/dev/null") << false;
+}
+
+void TstCli::staticExecutables()
+{
+    QFETCH(QString, path);
+    QFETCH(bool, isStatic);
+    QFile file(path);
+    QVERIFY2(file.open(QIODevice::ReadOnly), qPrintable(path));
+    QCOMPARE(layer::isStaticExecutable(file.handle()), isStatic);
+}
+
+QTEST_GUILESS_MAIN(TstCli)
+#include "tst_cli.moc"
