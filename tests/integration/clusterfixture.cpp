@@ -245,6 +245,21 @@ int ClusterFixture::freePort()
     return s.serverPort();
 }
 
+QStringList ClusterFixture::podLogLines(const QString& kind, const QString& text) const
+{
+    QStringList out;
+    const QDir logs(stateDir() + QStringLiteral("/logs"));
+    for (const QFileInfo& f : logs.entryInfoList({kind + QStringLiteral("-*.log")}, QDir::Files)) {
+        QFile file(f.absoluteFilePath());
+        if (!file.open(QIODevice::ReadOnly))
+            continue;
+        for (const QByteArray& line : file.readAll().split('\n'))
+            if (line.contains(text.toUtf8()))
+                out << f.fileName() + QStringLiteral(": ") + QString::fromUtf8(line);
+    }
+    return out;
+}
+
 QString ClusterFixture::operatorLog()
 {
     m_operatorOutput += m_operator.readAll();

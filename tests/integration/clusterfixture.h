@@ -44,6 +44,9 @@ public:
     void killOperator();
 
     QString operatorLog();
+    // The lines of state/logs/KIND-*.log (KIND: agent or pod) that contain `text`, prefixed with the file's
+    // name.
+    QStringList podLogLines(const QString& kind, const QString& text) const;
     QString credentials(const QString& user) const;
     QString stateDir() const { return m_dir.path() + QStringLiteral("/state"); }
     QString socketPath() const { return m_dir.path() + QStringLiteral("/lanesd.sock"); }

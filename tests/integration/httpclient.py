@@ -13,6 +13,7 @@ import json
 import socket
 import sys
 import threading
+import time
 
 
 def read_to_end(s):
@@ -46,6 +47,9 @@ def mixed(url, lanes):
 
 
 def load(url, threads, n, lanes):
+    """On stderr, as they happen: `first KEY` when an answer of a kind first comes (so a test can wait for the
+    load to be under way), and `lost LANE PATH ERROR SECONDS` for each request that got no answer (which one,
+    and how long it waited)."""
     host, port = url.split(":")
     counts, lock, errors = {}, threading.Lock(), []
 
@@ -53,15 +57,22 @@ def load(url, threads, n, lanes):
         conn = http.client.HTTPConnection(host, int(port), timeout=20)
         for i in range(n):
             lane = lanes[(t + i) % len(lanes)]
+            path = f"/load/{t}/{i}"
+            began = time.monotonic()
             try:
-                conn.request("GET", f"/load/{t}/{i}", headers=lane_headers(lane))
+                conn.request("GET", path, headers=lane_headers(lane))
                 r = conn.getresponse()
                 key = f"{lane}->{r.status}:{who(r.read().decode())}"
             except Exception as e:  # a lost request is what the test looks for
                 key = f"{lane}->error:{type(e).__name__}"
+                with lock:
+                    print(f"lost {lane} {path} {type(e).__name__} {time.monotonic() - began:.3f} "
+                          f"at {time.time():.3f}", file=sys.stderr, flush=True)
                 conn.close()
                 conn = http.client.HTTPConnection(host, int(port), timeout=20)
             with lock:
+                if key not in counts:
+                    print(f"first {key}", file=sys.stderr, flush=True)
                 counts[key] = counts.get(key, 0) + 1
 
     ts = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]

@@ -467,9 +467,30 @@ void TstFiltering::endingASessionUnderLoadLosesNoRequest()
                 QStringLiteral("api-0:8080"), QStringLiteral("4"), QStringLiteral("3000"),
                 QStringLiteral("alice"), QStringLiteral("-")});
     QVERIFY(load.waitForStarted());
-    (void)QTest::qWaitFor([] { return false; }, 500); // let the load get going
+    // The session ends while the load runs: once alice's local app has answered some of it.
+    QByteArray progress;
+    QVERIFY2(QTest::qWaitFor(
+                 [&] {
+                     progress += load.readAllStandardError();
+                     return progress.contains("first alice->200:alice-local");
+                 },
+                 30000),
+             progress.constData());
     ::kill(pid_t(alice->processId()), SIGTERM);
     QVERIFY(load.state() == QProcess::NotRunning || load.waitForFinished(60000));
+    progress += load.readAllStandardError();
+    // Which request got no answer, when, and what the agent of api-0 said of it.
+    const auto lost = [&] {
+        QString text = QString::fromUtf8(progress);
+        for (const QByteArray& line : progress.split('\n')) {
+            if (!line.startsWith("lost "))
+                continue;
+            const QByteArray path = line.split(' ').value(2);
+            for (const QString& log : fixture.podLogLines(QStringLiteral("agent"), QString::fromLatin1(path)))
+                text += QStringLiteral("\n  agent: ") + log;
+        }
+        return text;
+    };
     const QJsonObject counts = QJsonDocument::fromJson(load.readAllStandardOutput()).object();
     int total = 0;
     for (auto it = counts.begin(); it != counts.end(); ++it) {
@@ -478,7 +499,7 @@ void TstFiltering::endingASessionUnderLoadLosesNoRequest()
             it.key().startsWith(u"alice->502") ||
             // the local app died mid-response (Ctrl-C): what it had sent went out, then the close
             it.key() == u"alice->error:IncompleteRead" || it.key() == u"-->200:deployed";
-        QVERIFY2(fine, qPrintable(QStringLiteral("%1 x%2").arg(it.key()).arg(it.value().toInt())));
+        QVERIFY2(fine, qPrintable(QStringLiteral("%1 x%2\n%3").arg(it.key()).arg(it.value().toInt()).arg(lost())));
         total += it.value().toInt();
     }
     QCOMPARE(total, 4 * 3000); // every request got exactly one answer
