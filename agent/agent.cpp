@@ -1,7 +1,8 @@
-// See agent.h. The subscription side: Subscribe and Unsubscribe from the operator, the iptables redirects, the
-// filter sets and each request's route (the connection side is agentconnections.cpp).
+// See agent.h. The subscription side: Subscribe and Unsubscribe from the operator, the iptables redirects,
+// the filter sets and each request's route (the connection side is agentconnections.cpp).
 #include "agent.h"
 
+#include "agentcounters.h"
 #include "iptables.h"
 #include "logging.h"
 #include "podconnector.h"
@@ -15,9 +16,9 @@
 namespace lanes::agent {
 namespace {
 
-// A global IPv6 address of this pod (its network namespace), if it has one. lanes redirects with iptables, not
-// ip6tables, and its listener is IPv4: clients reaching the pod over IPv6 would bypass every filter, so a pod
-// with IPv6 is refused rather than half stolen.
+// A global IPv6 address of this pod (its network namespace), if it has one. lanes redirects with iptables,
+// not ip6tables, and its listener is IPv4: clients reaching the pod over IPv6 would bypass every filter, so a
+// pod with IPv6 is refused rather than half stolen.
 std::optional<QString> podIpv6Address()
 {
     ifaddrs* list = nullptr;
@@ -49,6 +50,7 @@ void Agent::bindFrames()
     m_binder.oneWay(this, &Agent::onHelloReply);
     m_binder.request(this, &Agent::onSubscribe);
     m_binder.request(this, &Agent::onUnsubscribe);
+    m_binder.request(this, &Agent::onCounters);
     m_binder.ignore<v1::Close>(); // closed() follows
 }
 
@@ -70,7 +72,7 @@ Result<void> Agent::start()
     connect(m_link, &FrameLink::frameReceived, this, &Agent::onFrame);
     connect(m_mux, &Mux::incoming, this, [this](Stream* stream) {
         if (!serveOutgoing(stream, this)) {
-            count("agent.unexpected_stream");
+            ++agentCounters().unexpectedStream;
             stream->reset(Error{
                 ErrorCode::Unsupported, QStringLiteral("agents take only outgoing and DNS streams"), {}});
         }
@@ -122,6 +124,13 @@ void Agent::onHelloReply(const v1::HelloReply& hello)
     }
 }
 
+void Agent::onCounters(const v1::CountersRequest&, FrameReply<v1::Counters> reply)
+{
+    v1::Counters counters;
+    addOwnCounters(&counters);
+    reply(std::move(counters));
+}
+
 void Agent::updateRedirect(quint16 port, bool wanted)
 {
     // A rule stays while connections it redirected are open: removing it resets them (conntrack forgets the
@@ -132,8 +141,8 @@ void Agent::updateRedirect(quint16 port, bool wanted)
     const auto changed = wanted ? addRedirect(ss(m_options.id), port, m_listener.serverPort())
                                 : removeRedirect(ss(m_options.id), port, m_listener.serverPort());
     if (!changed)
-        qCWarning(lcAgent) << "could not" << (wanted ? "redirect" : "remove the redirect of") << "port" << port
-                           << changed.error().message;
+        qCWarning(lcAgent) << "could not" << (wanted ? "redirect" : "remove the redirect of") << "port"
+                           << port << changed.error().message;
 }
 
 Result<void> Agent::rebuildFilters(quint16 port, QStringList* warnings)
@@ -158,7 +167,7 @@ void Agent::onSubscribe(const v1::Subscribe& subscribe, FrameReply<v1::Ack> repl
         return;
     }
     if (const auto v6 = podIpv6Address()) {
-        count("agent.ipv6_pod_refused");
+        ++agentCounters().ipv6PodRefused;
         reply(fail(ErrorCode::Unsupported,
                    QStringLiteral("pod %1 has the IPv6 address %2; lanes steals IPv4 traffic only, and "
                                   "clients reaching the pod over IPv6 would bypass the filter")

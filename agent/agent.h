@@ -4,6 +4,7 @@
 // straight to the original app. Event-loop thread only.
 #pragma once
 
+#include "agentcounters.h"
 #include "filterset.h"
 #include "framebinder.h"
 #include "httpconnection.h"
@@ -48,6 +49,8 @@ private:
     void onHelloReply(const v1::HelloReply& hello);
     void onSubscribe(const v1::Subscribe& subscribe, FrameReply<v1::Ack> reply);
     void onUnsubscribe(const v1::Unsubscribe& unsubscribe, FrameReply<v1::Ack> reply);
+    // The operator gathers every agent's counters for diagnostics.
+    void onCounters(const v1::CountersRequest& request, FrameReply<v1::Counters> reply);
     void onConnection(int fd);
     void passThrough(TcpConn* client, const QHostAddress& address, quint16 port,
                      const QByteArray& alreadyRead = {});
@@ -76,7 +79,7 @@ private:
     TcpListener m_listener;
     FrameLink* m_link = nullptr;
     Mux* m_mux = nullptr;
-    FrameBinder<> m_binder{"agent.unexpected_frame"};
+    FrameBinder<> m_binder{agentCounters().unexpectedFrame};
     QHash<quint16, QString> m_stealers; // port -> session id of its unfiltered steal
     QHash<quint16, PortFilters> m_filtered;
     QHash<QString, UpstreamPool*> m_appPools; // "address:port" of the original destination

@@ -3,6 +3,7 @@
 // so a port's redirect stays while connections it made are open. See agent.h. Event-loop thread only.
 #include "agent.h"
 
+#include "agentcounters.h"
 #include "h2connection.h"
 #include "iptables.h"
 #include "logging.h"
@@ -63,7 +64,7 @@ void Agent::onConnection(int fd)
 {
     const auto dst = originalDestination(fd);
     if (!dst) {
-        count("agent.no_original_dst");
+        ++agentCounters().noOriginalDst;
         qCWarning(lcAgent) << "a connection without an original destination; closing it";
         ::close(fd);
         return;
@@ -72,7 +73,7 @@ void Agent::onConnection(int fd)
     TcpConn* client = TcpConn::adopt(fd);
     const QString session = m_stealers.value(port);
     if (session.isEmpty() && m_filtered.contains(port)) {
-        count("agent.http_connections");
+        ++agentCounters().httpConnections;
         track(new HttpConnection(
                   client, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
                   appPool(address, port),
@@ -102,7 +103,7 @@ void Agent::onConnection(int fd)
     meta.set_peer(ss(endpointText(client->peer())));
     meta.set_pod(ss(m_options.pod));
     Stream* stream = m_mux->open(v1::TCP, meta);
-    count("agent.stolen_connections");
+    ++agentCounters().stolenConnections;
     auto* bridge = new StreamBridge(stream, client, this);
     // The session went away before answering: the original app gets the connection (DESIGN §8 rule 2).
     bridge->setFailOpen([this, address, port](TcpConn* socket, const QByteArray& readSoFar) {
@@ -118,13 +119,13 @@ void Agent::passThrough(TcpConn* client, const QHostAddress& address, quint16 po
 {
     auto app = connectMarked(address, port);
     if (!app) {
-        count("agent.app_unreachable");
+        ++agentCounters().appUnreachable;
         qCWarning(lcAgent) << "pass-through failed:" << app.error().message;
         client->abort();
         client->deleteLater();
         return;
     }
-    count("agent.passed_through");
+    ++agentCounters().passedThrough;
     (*app)->write(alreadyRead);
     track(new SocketSplice(client, *app, this), port);
 }

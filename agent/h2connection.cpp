@@ -1,6 +1,7 @@
 // See h2connection.h.
 #include "h2connection.h"
 
+#include "agentcounters.h"
 #include "logging.h"
 #include "streambridge.h"
 
@@ -25,7 +26,7 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
       m_connectApp(std::move(connectApp))
 {
     m_client->setParent(this);
-    count("agent.h2_connections");
+    ++agentCounters().h2Connections;
     H2Codec::Callbacks cb;
     cb.write = [this](const QByteArray& bytes) { writeThrough(m_client, bytes); };
     cb.headers = [this](qint32 stream, const H2Headers& headers, bool trailers) {
@@ -111,7 +112,7 @@ void H2Connection::onRequestHead(qint32 down, const H2Headers& headers)
         head.headers.append({QByteArrayLiteral("host"), authority});
     ex->head = headers;
     const Route route = m_router(head);
-    count("agent.h2_streams");
+    ++agentCounters().h2Streams;
     const bool linked = m_mux && m_mux->link() && m_mux->link()->isOpen();
     if (linked && !route.mirrors.isEmpty())
         mirrorTo(*ex, route.mirrors);
@@ -134,7 +135,7 @@ void H2Connection::mirrorTo(Exchange& ex, const QStringList& sessions)
 {
     for (const QString& session : sessions) {
         Stream* mirror = openSessionStream(ex, session);
-        count("agent.h2_mirrored");
+        ++agentCounters().h2Mirrored;
         // The copy's answer is read and dropped.
         connect(mirror, &Stream::dataReceived, mirror,
                 [mirror](const QByteArray& data) { mirror->consumed(data.size()); });
@@ -144,7 +145,8 @@ void H2Connection::mirrorTo(Exchange& ex, const QStringList& sessions)
 
 bool H2Connection::openApp()
 {
-    if (m_up && m_up->isOpen() && (m_appConnecting || (m_app && m_app->state() == QAbstractSocket::ConnectedState)))
+    if (m_up && m_up->isOpen() &&
+        (m_appConnecting || (m_app && m_app->state() == QAbstractSocket::ConnectedState)))
         return true;
     // A non-blocking connect: an app whose backlog is full would otherwise stall the agent's whole event loop
     // for the SYN's retransmissions. What the session writes meanwhile waits in m_appPending.
@@ -257,7 +259,7 @@ void H2Connection::onAppGone(const QString& why)
 void H2Connection::toApp(Exchange& ex, const H2Headers& headers)
 {
     if (!openApp()) {
-        count("agent.app_unreachable");
+        ++agentCounters().appUnreachable;
         failStream(ex, 502, QStringLiteral("the app is unreachable"));
         return;
     }
@@ -274,7 +276,7 @@ void H2Connection::toSession(Exchange& ex, const QString& sessionId)
 {
     ex.toSession = true;
     ex.stream = openSessionStream(ex, sessionId);
-    count("agent.h2_streams_stolen");
+    ++agentCounters().h2StreamsStolen;
     Exchange* p = &ex;
     const qint32 down = ex.down;
     connect(ex.stream, &Stream::accepted, this, [this, p, down](const v1::StreamMeta& response) {
@@ -313,7 +315,7 @@ void H2Connection::onSessionReset(Exchange& ex, const Error& error)
     const bool neverDelivered = error.code == ErrorCode::SessionNotFound;
     const bool safeToReplay = ex.downEnded && http::isIdempotent(headerValue(ex.head, ":method"));
     if (ex.replayable && (neverDelivered || safeToReplay)) {
-        count("agent.fail_open");
+        ++agentCounters().failOpen;
         qCInfo(lcAgent) << "session failed (" << error.message << "); replaying HTTP/2 stream"
                         << headerValue(ex.head, ":path") << "to the app";
         ex.toSession = false;
@@ -333,7 +335,7 @@ void H2Connection::onSessionReset(Exchange& ex, const Error& error)
 
 void H2Connection::failStream(Exchange& ex, int status, const QString& why)
 {
-    count("agent.h2_failed_streams");
+    ++agentCounters().h2FailedStreams;
     ex.responded = true;
     m_down->respond(ex.down,
                     {{":status", QByteArray::number(status)},

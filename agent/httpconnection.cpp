@@ -2,6 +2,7 @@
 #include "httpconnection.h"
 #include "httpexchange.h"
 
+#include "agentcounters.h"
 #include "logging.h"
 #include "streambridge.h"
 
@@ -37,11 +38,11 @@ HttpConnection::HttpConnection(TcpConn* client, quint16 port, Router router, Mux
             return;
         }
         if (!m_detected) { // nothing said: maybe a protocol where the server speaks first
-            handOffRaw("agent.silent_client");
+            handOffRaw(agentCounters().silentClient);
             return;
         }
         if (!m_current && m_parser.buffered() > 0 && !m_stopReading) {
-            count("http.head_timeout");
+            ++agentCounters().headTimeout;
             auto ex = std::make_unique<Exchange>();
             ex->out = http::errorResponse(
                 408,
@@ -82,9 +83,9 @@ HttpConnection::~HttpConnection()
     }
 }
 
-void HttpConnection::handOffRaw(const char* counter, bool http2)
+void HttpConnection::handOffRaw(Counter& counter, bool http2)
 {
-    count(counter);
+    ++counter;
     m_detected = true;
     TcpConn* conn = std::exchange(m_client, nullptr);
     conn->disconnect(this);
@@ -123,7 +124,7 @@ void HttpConnection::onClientData()
         if (h2Preface.startsWith(m_sniffed.left(h2Preface.size())) || m_sniffed.startsWith(h2Preface)) {
             if (m_sniffed.size() < h2Preface.size())
                 return; // not enough to tell yet
-            handOffRaw("agent.h2c_detected", true);
+            handOffRaw(agentCounters().h2cDetected, true);
             return;
         }
         const qsizetype space = m_sniffed.indexOf(' ');
@@ -135,7 +136,7 @@ void HttpConnection::onClientData()
             return; // not enough to tell yet
         m_detected = true;
         if (!tokenSoFar || space <= 0) {
-            handOffRaw("agent.not_http");
+            handOffRaw(agentCounters().notHttp);
             return;
         }
         armHeadTimer(http::kHeadTimeoutMs);
@@ -160,9 +161,9 @@ void HttpConnection::onClientFinished()
 {
     // A half-close: the client is done sending and waits for its answers. Every complete request it sent is
     // answered, then the connection closes (flush); a request the end cut short gets a 400 (cutShort).
-    count("agent.client_half_close");
+    ++agentCounters().clientHalfClose;
     if (!m_detected) {
-        handOffRaw("agent.not_http"); // too short to tell: the app has it whole, and decides
+        handOffRaw(agentCounters().notHttp); // too short to tell: the app has it whole, and decides
         return;
     }
     if (!m_exchanges.empty() && m_exchanges.back()->tunnel) {
@@ -175,7 +176,7 @@ void HttpConnection::onClientFinished()
 
 void HttpConnection::cutShort()
 {
-    count("http.cut_short");
+    ++agentCounters().cutShort;
     const QString why =
         QStringLiteral("the client ended its side of the connection before the request was complete");
     if (m_current) {
@@ -300,7 +301,7 @@ void HttpConnection::sendToUpstream(Exchange& ex, const QByteArray& bytes)
 
 void HttpConnection::failExchange(Exchange* ex, int status, const QString& why)
 {
-    count("agent.error_responses");
+    ++agentCounters().errorResponses;
     qCWarning(lcAgent) << status << ex->head.method << ex->head.target << "-" << why;
     if (ex->stream && !ex->stream->isClosed())
         ex->stream->reset(Error{ErrorCode::Cancelled, why, {}});
@@ -342,11 +343,12 @@ void HttpConnection::flush()
         if (&ex == m_current) {
             // Answered before its request was complete (a 413 in the middle of an upload): the rest of the
             // request has nowhere to go, so, as after a parse error, the connection ends after this answer.
-            count("agent.early_response");
+            ++agentCounters().earlyResponse;
             m_current = nullptr;
             m_stopReading = close = true;
             if (ex.stream && !ex.stream->isClosed())
-                ex.stream->reset(Error{ErrorCode::Cancelled, QStringLiteral("answered before the request ended"), {}});
+                ex.stream->reset(
+                    Error{ErrorCode::Cancelled, QStringLiteral("answered before the request ended"), {}});
         }
         qCDebug(lcAgent) << this << "answered" << ex.head.target << "close" << close;
         if (ex.app)

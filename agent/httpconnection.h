@@ -37,8 +37,8 @@ struct Route
 // peer where the agent's objects live).
 quint64 nextConnectionId();
 
-// Copies request bytes to each mirror; a mirror that falls behind loses its copy (reset, counted), never slows
-// the request down.
+// Copies request bytes to each mirror; a mirror that falls behind loses its copy (reset, counted), never
+// slows the request down.
 void copyToMirrors(const QList<QPointer<Stream>>& mirrors, const QByteArray& bytes);
 
 // The meta of an HTTP_REQUEST stream to a session: the request head, and the connection and client it came
@@ -84,7 +84,7 @@ private:
     void onClientFinished();
     void cutShort();
     // Not HTTP/1 (or silent): the connection goes to the fallback, with what was read so far.
-    void handOffRaw(const char* counter, bool http2 = false);
+    void handOffRaw(Counter& counter, bool http2 = false);
     void parseRequests();
     void startExchange();
     void sendToUpstream(Exchange& ex, const QByteArray& bytes);

@@ -3,6 +3,7 @@
 #include "httpconnection.h"
 #include "httpexchange.h"
 
+#include "agentcounters.h"
 #include "logging.h"
 #include "streambridge.h"
 
@@ -120,7 +121,7 @@ void HttpConnection::onAppClosed(Exchange* ex)
     const bool unreachable = ex->app->connectFailed();
     std::exchange(ex->app, nullptr)->deleteLater();
     if (nothingBack && ex->appReused && ex->replayable) {
-        count("agent.app_retry_stale"); // the pooled connection had been closed by the app while idle
+        ++agentCounters().appRetryStale; // the pooled connection had been closed by the app while idle
         attachApp(*ex, true);
         return;
     }

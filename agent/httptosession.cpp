@@ -4,6 +4,7 @@
 #include "httpconnection.h"
 #include "httpexchange.h"
 
+#include "agentcounters.h"
 #include "logging.h"
 #include "streambridge.h"
 
@@ -21,7 +22,9 @@ void copyToMirrors(const QList<QPointer<Stream>>& mirrors, const QByteArray& byt
         if (!mirror || mirror->isClosed())
             continue;
         if (mirror->queuedBytes() > kBridgeHighWater) {
-            count("agent.mirror_dropped");
+            ++agentCounters().mirrorDropped;
+            qCInfo(lcAgent) << "a mirror copy fell behind by" << mirror->queuedBytes()
+                            << "bytes; it is reset, the request goes on";
             mirror->reset(Error{ErrorCode::FlowControl, QStringLiteral("the mirror fell behind"), {}});
             continue;
         }
@@ -76,7 +79,7 @@ void HttpConnection::onSessionReset(Exchange* ex, const Error& error)
     const bool neverDelivered = !ex->delivered; // lanesd never had a byte of it: the local app cannot have
     const bool safeToReplay = ex->requestDone && http::isIdempotent(ex->head.method);
     if (nothingBack && ex->replayable && (neverDelivered || safeToReplay) && !ex->tunnel) {
-        count("agent.fail_open");
+        ++agentCounters().failOpen;
         qCInfo(lcAgent) << "session" << ex->sessionId << "failed (" << error.message << "); replaying"
                         << ex->head.method << ex->head.target << "to the app";
         ex->sessionId.clear();

@@ -1,7 +1,7 @@
 // The agent's iptables rules: its own nat chain LANES_<id>, jumped to from PREROUTING and from OUTPUT to lo,
 // with one REDIRECT rule per stolen port and an early RETURN for sockets that carry kAgentMark.
-// The supervisor uses it before any Qt object exists and after its fork (plain functions, no event loop). Runs
-// the iptables tools; blocking, a few ms each.
+// The supervisor uses it before any Qt object exists and after its fork (plain functions, no event loop).
+// Runs the iptables tools; blocking, a few ms each.
 #pragma once
 
 #include "result.h"

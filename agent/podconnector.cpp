@@ -1,6 +1,7 @@
 // See podconnector.h.
 #include "podconnector.h"
 
+#include "agentcounters.h"
 #include "datagrams.h"
 #include "iptables.h"
 #include "logging.h"
@@ -21,7 +22,7 @@ namespace {
 
 void refuse(Stream* stream, const QString& errorName, const QString& why)
 {
-    count("agent.outgoing_failed");
+    ++agentCounters().outgoingFailed;
     v1::StreamMeta outcome;
     outcome.set_error_name(ss(errorName));
     stream->accept(outcome);
@@ -71,11 +72,11 @@ QString localEndpoint(int fd)
 
 // The connect worked: `fd` becomes a Qt socket, and lanesd learns the pod's end of it.
 // Accepts the stream once the pod's socket `fd` is connected, telling lanesd the socket's local address.
-void acceptConnected(Stream* stream, int fd, const char* counter)
+void acceptConnected(Stream* stream, int fd, Counter& counter)
 {
     v1::StreamMeta outcome;
     outcome.set_local_address(ss(localEndpoint(fd)));
-    count(counter);
+    ++counter;
     stream->accept(outcome);
 }
 
@@ -115,7 +116,7 @@ void connectTcp(Stream* stream, const HostPort& to, QObject* parent)
                           QStringLiteral("connect to %1: %2")
                               .arg(endpointText(to.address, to.port), qt_error_string(error)));
         }
-        acceptConnected(guarded, fd, "agent.outgoing_tcp");
+        acceptConnected(guarded, fd, agentCounters().outgoingTcp);
         guarded->widenWindow(kBulkWindow - kInitialWindow);
         new StreamBridge(guarded, TcpConn::adopt(fd), parent);
     };
@@ -143,16 +144,16 @@ void connectUdp(Stream* stream, const HostPort& to, QObject* parent)
             stream, errnoName(error),
             QStringLiteral("udp to %1: %2").arg(endpointText(to.address, to.port), qt_error_string(error)));
     }
-    acceptConnected(stream, fd, "agent.outgoing_udp");
+    acceptConnected(stream, fd, agentCounters().outgoingUdp);
     auto* socket = new QUdpSocket;
     socket->setSocketDescriptor(fd, QAbstractSocket::ConnectedState);
-    new DatagramBridge(stream, socket, "agent.udp_dropped", 0, parent);
+    new DatagramBridge(stream, socket, agentCounters().udpDropped, 0, parent);
 }
 
 void resolve(Stream* stream, const QString& name, QObject* parent)
 {
     QPointer<Stream> guarded(stream);
-    count("agent.dns_queries");
+    ++agentCounters().dnsQueries;
     QHostInfo::lookupHost(name, parent, [guarded, name](const QHostInfo& info) {
         if (!guarded)
             return;
@@ -196,7 +197,7 @@ bool serveOutgoing(Stream* stream, QObject* parent)
     case v1::OUTGOING_UDP: {
         const auto to = parseHostPort(qs(meta.original_dst()));
         if (!to) {
-            count("agent.bad_destination");
+            ++agentCounters().badDestination;
             refuse(stream, QStringLiteral("EINVAL"),
                    QStringLiteral("\"%1\" is not an address and port").arg(qs(meta.original_dst())));
             return true;

@@ -56,6 +56,7 @@ void ClientConnection::bindMethods()
     rpc::bindMethod<ide::SessionStop>(e, this, &ClientConnection::onSessionStop);
     rpc::bindMethod<ide::SessionList>(e, this, &ClientConnection::onSessionList);
     rpc::bindMethod<ide::ClusterSessions>(e, this, &ClientConnection::onClusterSessions);
+    rpc::bindMethod<ide::DiagnosticsCounters>(e, this, &ClientConnection::onDiagnosticsCounters);
 }
 
 void ClientConnection::onInitialize(const ide::InitializeParams&, rpc::Callback<ide::InitializeResult> reply)
@@ -102,6 +103,23 @@ void ClientConnection::onClusterSessions(const ide::CredentialsParams& params,
                                          rpc::Callback<ide::ClusterSessionsResult> reply)
 {
     m_sessions->clusterSessions(params.credentials, std::move(reply));
+}
+
+void ClientConnection::onDiagnosticsCounters(const ide::CountersParams& params,
+                                             rpc::Callback<ide::CountersResult> reply)
+{
+    // lanesd's own counters are read when the answer goes out, after the operator's (a query counts too).
+    auto withOwn = [reply](Result<ide::CountersResult> result) {
+        if (!result)
+            return reply(std::move(result));
+        const QMap<QString, quint64> own = counterSnapshot();
+        for (auto it = own.begin(); it != own.end(); ++it)
+            result->counters.insert(it.key(), it.value());
+        reply(std::move(result));
+    };
+    if (!params.cluster)
+        return withOwn(ide::CountersResult{});
+    m_sessions->clusterCounters(params.credentials, std::move(withOwn));
 }
 
 void ClientConnection::onSessionStart(const ide::SessionStartParams& params,

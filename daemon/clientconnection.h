@@ -33,6 +33,7 @@ private:
     void onSessionList(const ide::Empty& params, rpc::Callback<ide::SessionListResult> reply);
     void onClusterSessions(const ide::CredentialsParams& params,
                            rpc::Callback<ide::ClusterSessionsResult> reply);
+    void onDiagnosticsCounters(const ide::CountersParams& params, rpc::Callback<ide::CountersResult> reply);
     void finish();
 
     rpc::Transport* m_transport;

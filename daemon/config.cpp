@@ -47,8 +47,8 @@ void readItemFilter(JsonReader& parent, QString& mode, QStringList& items)
         const QByteArray item = items[i].toUtf8();
         layer::RuleItem parsed;
         char error[layer::kRuleErrorSize];
-        if (item.contains(';') || !layer::parseRuleItem(item.constData(), size_t(item.size()), &parsed, error,
-                                                        sizeof error))
+        if (item.contains(';') ||
+            !layer::parseRuleItem(item.constData(), size_t(item.size()), &parsed, error, sizeof error))
             list.element(i).error(item.contains(';') ? QStringLiteral("\"%1\": a ; in an item").arg(items[i])
                                                      : QString::fromUtf8(error));
     }
@@ -127,8 +127,8 @@ bool wildcardMatch(const QString& pattern, const QString& name)
     return QRegularExpression(QRegularExpression::wildcardToRegularExpression(
                                   pattern, QRegularExpression::UnanchoredWildcardConversion),
                               QRegularExpression::NoPatternOption)
-        .match(name, 0, QRegularExpression::NormalMatch)
-        .capturedLength() == name.size();
+               .match(name, 0, QRegularExpression::NormalMatch)
+               .capturedLength() == name.size();
 }
 
 } // namespace

@@ -8,9 +8,7 @@
 
 namespace lanes::daemon {
 
-H2Upstream::H2Upstream(int localPort, QObject* parent) : QObject(parent), m_localPort(localPort)
-{
-}
+H2Upstream::H2Upstream(int localPort, QObject* parent) : QObject(parent), m_localPort(localPort) {}
 
 bool H2Upstream::connectLocal()
 {
@@ -69,8 +67,10 @@ bool H2Upstream::connectLocal()
         if (!ex)
             return;
         if (error != 0 && ex->stream && !ex->stream->isClosed())
-            ex->stream->reset(Error{ErrorCode::Cancelled,
-                                    QStringLiteral("the local app reset the stream (HTTP/2 error %1)").arg(error), {}});
+            ex->stream->reset(
+                Error{ErrorCode::Cancelled,
+                      QStringLiteral("the local app reset the stream (HTTP/2 error %1)").arg(error),
+                      {}});
         finish(ex, error ? QStringLiteral("reset by the local app") : QString());
     };
     cb.failed = [this](const QString& why) { dropConnection(why); };
@@ -206,8 +206,9 @@ void H2Upstream::dropConnection(const QString& why)
     m_exchanges.clear();
     for (Exchange* ex : pending) {
         if (!ex->responded)
-            respondError(ex, 502, refused ? QStringLiteral("nothing listens on 127.0.0.1:%1").arg(m_localPort)
-                                          : QStringLiteral("the local app's HTTP/2 connection failed: ") + why);
+            respondError(ex, 502,
+                         refused ? QStringLiteral("nothing listens on 127.0.0.1:%1").arg(m_localPort)
+                                 : QStringLiteral("the local app's HTTP/2 connection failed: ") + why);
         else {
             if (ex->stream)
                 ex->stream->reset(Error{ErrorCode::ConnectFailed, why, {}});
@@ -216,7 +217,8 @@ void H2Upstream::dropConnection(const QString& why)
     }
     // The session's bookkeeping is deleted after the callbacks that got us here returned.
     if (m_h2)
-        QMetaObject::invokeMethod(this, [h2 = m_h2.release()] { delete h2; }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(
+            this, [h2 = m_h2.release()] { delete h2; }, Qt::QueuedConnection);
 }
 
 } // namespace lanes::daemon

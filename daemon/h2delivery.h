@@ -1,8 +1,8 @@
-// Delivers stolen HTTP/2 requests (HTTP_REQUEST streams whose meta says "HTTP/2": h2c, gRPC) to the developer's
-// local process over one HTTP/2 connection per local port, each request a stream of its own. The response head
-// goes back in StreamAccepted (status and headers), the body as data, the trailers (grpc-status) in StreamEnd.
-// Credit flows back to the agent only as the local app takes the bytes, and the other way round. A local app
-// that is down gets a 502 with lanes-error. Event-loop thread only.
+// Delivers stolen HTTP/2 requests (HTTP_REQUEST streams whose meta says "HTTP/2": h2c, gRPC) to the
+// developer's local process over one HTTP/2 connection per local port, each request a stream of its own. The
+// response head goes back in StreamAccepted (status and headers), the body as data, the trailers
+// (grpc-status) in StreamEnd. Credit flows back to the agent only as the local app takes the bytes, and the
+// other way round. A local app that is down gets a 502 with lanes-error. Event-loop thread only.
 #pragma once
 
 #include "h2codec.h"
@@ -51,7 +51,7 @@ private:
     QTcpSocket* m_socket = nullptr;
     std::unique_ptr<H2Codec> m_h2;
     QList<Exchange*> m_waiting; // until the connection is up
-    QByteArray m_early;          // what the session wrote before then
+    QByteArray m_early;         // what the session wrote before then
     QHash<qint32, Exchange*> m_exchanges;
 };
 

@@ -1,6 +1,7 @@
 // See httpdelivery.h.
 #include "httpdelivery.h"
 
+#include "daemoncounters.h"
 #include "logging.h"
 #include "streambridge.h"
 
@@ -134,7 +135,7 @@ void HttpDelivery::onLocalClosed()
     const QString why = m_socket->closeReason();
     std::exchange(m_socket, nullptr)->deleteLater();
     if (!m_responseStarted && m_reused && m_replayable) {
-        count("daemon.local_retry_stale");
+        ++daemonCounters().localRetryStale;
         attach(true);
         return;
     }
@@ -157,7 +158,7 @@ void HttpDelivery::appDown(const QString& why)
 
 void HttpDelivery::fail(int status, const QString& why)
 {
-    count("daemon.error_responses");
+    ++daemonCounters().errorResponses;
     m_status = status;
     if (m_stream) {
         m_stream->write(http::errorResponse(status, why));

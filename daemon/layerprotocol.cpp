@@ -1,14 +1,14 @@
 // See layerprotocol.h.
 #include "layerprotocol.h"
 
-#include "logging.h"
+#include "daemoncounters.h"
 
 namespace lanes::daemon {
 namespace {
 
 std::unexpected<Error> bad(const QString& why)
 {
-    count("layer.bad_request");
+    ++daemonCounters().layerBadRequest;
     return fail(ErrorCode::InvalidArgument, QStringLiteral("layer request: ") + why);
 }
 

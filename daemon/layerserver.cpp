@@ -1,6 +1,7 @@
 // See layerserver.h.
 #include "layerserver.h"
 
+#include "daemoncounters.h"
 #include "datagrams.h"
 #include "logging.h"
 #include "streambridge.h"
@@ -46,7 +47,7 @@ void handOutTcp(Stream* stream, const LayerRequest& request, const QString& podE
     auto* deadline = new QTimer(server);
     deadline->setSingleShot(true);
     QObject::connect(deadline, &QTimer::timeout, server, [server, guarded] {
-        count("daemon.endpoint_unused");
+        ++daemonCounters().endpointUnused;
         if (guarded)
             guarded->reset(Error{ErrorCode::Cancelled, QStringLiteral("the app never connected"), {}});
         server->deleteLater();
@@ -90,7 +91,7 @@ void handOutUdp(Stream* stream, const QString& podEnd, Answer answer, QObject* p
         delete socket;
         return;
     }
-    new DatagramBridge(stream, socket, "daemon.udp_dropped", kUdpIdleTimeoutMs, parent);
+    new DatagramBridge(stream, socket, daemonCounters().udpDropped, kUdpIdleTimeoutMs, parent);
     answer(
         QStringLiteral("OK 127.0.0.1 %1 %2").arg(socket->localPort()).arg(spaced(podEnd)).trimmed().toUtf8());
 }
@@ -131,14 +132,14 @@ void connectRemotely(Mux* mux, const LayerRequest& request, Answer answer, Tell 
     Stream* stream = mux->open(request.udp ? v1::OUTGOING_UDP : v1::OUTGOING_TCP, meta);
     if (!request.udp)
         stream->widenWindow(kBulkWindow - kInitialWindow);
-    count(request.udp ? "daemon.outgoing_udp" : "daemon.outgoing_tcp");
+    ++(request.udp ? daemonCounters().outgoingUdp : daemonCounters().outgoingTcp);
     auto answered = std::make_shared<bool>(false);
     QObject::connect(stream, &Stream::accepted, parent,
                      [stream, request, answer, answered, tell, parent](const v1::StreamMeta& outcome) {
                          if (std::exchange(*answered, true))
                              return;
                          if (!outcome.error_name().empty()) {
-                             count("daemon.outgoing_refused");
+                             ++daemonCounters().outgoingRefused;
                              answer(errorLine(qs(outcome.error_name()), QStringLiteral("from the pod")));
                              return;
                          }
@@ -150,7 +151,7 @@ void connectRemotely(Mux* mux, const LayerRequest& request, Answer answer, Tell 
     QObject::connect(stream, &Stream::wasReset, parent, [request, answer, answered, tell](const Error& e) {
         if (std::exchange(*answered, true))
             return;
-        count("daemon.outgoing_failed");
+        ++daemonCounters().outgoingFailed;
         tell(QStringLiteral("a connection to %1 failed: %2")
                  .arg(endpointText(request.address, request.port), describe(e)));
         answer(errorLine(e.code == ErrorCode::ConnectFailed ? QStringLiteral("ECONNREFUSED")
@@ -199,7 +200,7 @@ void LayerServer::onConnection()
                 return;
             if (!socket->canReadLine()) {
                 if (socket->bytesAvailable() > kMaxLayerLine) {
-                    count("layer.bad_request");
+                    ++daemonCounters().layerBadRequest;
                     socket->setProperty("lanes.asked", true);
                     answer(errorLine(QStringLiteral("EINVAL"), QStringLiteral("a request line too long")));
                 }
@@ -213,7 +214,7 @@ void LayerServer::onConnection()
                 return;
             }
             if (!m_route(*request, answer)) {
-                count("layer.unknown_session");
+                ++daemonCounters().layerUnknownSession;
                 answer(
                     errorLine(QStringLiteral("ECONNREFUSED"), QStringLiteral("no session has this token")));
             }

@@ -3,6 +3,7 @@
 // sends besides is one-way (FrameBinder). Event-loop thread only.
 #pragma once
 
+#include "daemoncounters.h"
 #include "framebinder.h"
 #include "mux.h"
 #include "rpctracker.h"
@@ -51,7 +52,7 @@ private:
     QTimer m_deadline;
     std::function<void(Result<void>)> m_ready;
     std::optional<Error> m_closeError;
-    FrameBinder<> m_binder{"daemon.unexpected_frame"};
+    FrameBinder<> m_binder{daemonCounters().unexpectedFrame};
 };
 
 } // namespace lanes::daemon

@@ -1,6 +1,7 @@
 // See session.h.
 #include "session.h"
 
+#include "daemoncounters.h"
 #include "h2delivery.h"
 #include "httpdelivery.h"
 #include "logging.h"
@@ -235,7 +236,7 @@ void Session::stop(const QString& reason)
 void Session::onStream(Stream* stream)
 {
     if (stream->kind() != v1::TCP && stream->kind() != v1::HTTP_REQUEST) {
-        count("daemon.unsupported_stream");
+        ++daemonCounters().unsupportedStream;
         stream->reset(Error{
             ErrorCode::Unsupported, QStringLiteral("lanesd does not take this kind of stream yet"), {}});
         return;
@@ -245,7 +246,7 @@ void Session::onStream(Stream* stream)
         if (port.remote == int(stream->meta().port()))
             local = port.local;
     if (local == 0) {
-        count("daemon.stream_for_unknown_port");
+        ++daemonCounters().streamForUnknownPort;
         stream->reset(Error{ErrorCode::InvalidArgument,
                             QStringLiteral("this session does not steal port %1").arg(stream->meta().port()),
                             {}});
@@ -263,10 +264,10 @@ void Session::onStream(Stream* stream)
     }
     // DESIGN §8 rule 2: the agent may still send a request or connection to the original app while lanesd
     // has had none of its bytes, so the first byte is acknowledged (StreamAccepted) before any of it reaches
-    // the local app. The acknowledgement goes to the kernel at once: the delivery's writes leave at the end of
-    // this pass (WriteBatch), and Qt would write the link's TLS records only on its next write notification,
-    // after them. (HTTP/2 streams carry their request head in the open itself; StreamAccepted is their
-    // response head.)
+    // the local app. The acknowledgement goes to the kernel at once: the delivery's writes leave at the end
+    // of this pass (WriteBatch), and Qt would write the link's TLS records only on its next write
+    // notification, after them. (HTTP/2 streams carry their request head in the open itself; StreamAccepted
+    // is their response head.)
     connect(
         stream, &Stream::dataReceived, stream,
         [stream] {

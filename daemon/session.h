@@ -4,8 +4,8 @@
 #pragma once
 
 #include "config.h"
-#include "operatorclient.h"
 #include "layerserver.h"
+#include "operatorclient.h"
 #include "protocol.h"
 #include "upstreampool.h"
 
@@ -29,7 +29,7 @@ public:
         std::optional<v1::HttpFilter> filter; // none: whole ports
         QList<int> filterPorts;               // the ports the filter applies to; empty: all
         QString onConcurrentSteal;
-        bool mirror = false; // copies of the matching requests; the deployed app still answers
+        bool mirror = false;   // copies of the matching requests; the deployed app still answers
         bool onListen = false; // steal each port when the launched process listens on its local port
     };
     // What the launched process gets: the layer and its outgoing rules, and the target's environment.
@@ -78,9 +78,9 @@ private:
     QList<ide::PortMapping> m_ports;
     Steal m_steal;
     Launch m_launch;
-    QList<ide::PortMapping> m_pending; // onListen: ports to steal when the app listens
-    QString m_token; // the launched process's credential toward the layer socket
-    QHash<int, UpstreamPool*> m_localPools; // local port -> keep-alive connections to the local process
+    QList<ide::PortMapping> m_pending;           // onListen: ports to steal when the app listens
+    QString m_token;                             // the launched process's credential toward the layer socket
+    QHash<int, UpstreamPool*> m_localPools;      // local port -> keep-alive connections to the local process
     QHash<int, class H2Upstream*> m_h2Upstreams; // local port -> the HTTP/2 connection to the local process
     QString m_id;
     State m_state = State::Starting;

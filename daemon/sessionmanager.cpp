@@ -50,7 +50,8 @@ QString SessionManager::layerSocket()
             this);
         const QString dir = QFileInfo(ide::defaultSocketPath()).absolutePath();
         QDir().mkpath(dir);
-        const QString path = QStringLiteral("%1/layer-%2.sock").arg(dir).arg(QCoreApplication::applicationPid());
+        const QString path =
+            QStringLiteral("%1/layer-%2.sock").arg(dir).arg(QCoreApplication::applicationPid());
         if (auto listening = m_layer->listen(path); !listening) {
             qCWarning(lcDaemon) << "no outgoing traffic through the cluster:" << listening.error().message;
             delete m_layer;
@@ -121,7 +122,8 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
     Session::Launch launch{config.outgoing, config.env, layerSocket(), layerLibrary()};
     // Ports named on the command line (or by the IDE) are stolen at once; the config's, or the target's own,
     // when the launched process listens on them, as mirrord does: nothing is taken before the app can answer.
-    steal.onListen = params.steal.isEmpty() && !launch.layerSocket.isEmpty() && !launch.layerLibrary.isEmpty();
+    steal.onListen =
+        params.steal.isEmpty() && !launch.layerSocket.isEmpty() && !launch.layerLibrary.isEmpty();
     auto* session = new Session(*credentials, target, steal, launch, this);
     m_sessions.append({session, owner});
     connect(session, &Session::stateChanged, this, &SessionManager::stateChanged);
@@ -254,6 +256,23 @@ void SessionManager::clusterSessions(const QString& credentialsPath,
             for (const auto& l : reply.session_list().locks())
                 result.locks << ide::PortLockSummary{qs(l.pod()), int(l.port()), qs(l.session_id()),
                                                      qs(l.user()), qs(l.filter())};
+            return result;
+        },
+        std::move(done));
+}
+
+void SessionManager::clusterCounters(const QString& credentialsPath, rpc::Callback<ide::CountersResult> done)
+{
+    v1::Frame request;
+    request.mutable_counters_request();
+    queryOperator<ide::CountersResult>(
+        credentialsPath, request,
+        [](const v1::Frame& reply) {
+            ide::CountersResult result;
+            for (const auto& [name, value] : reply.counters().values())
+                result.counters.insert(qs(name), value);
+            for (const auto& why : reply.counters().unavailable())
+                result.unavailable << qs(why);
             return result;
         },
         std::move(done));

@@ -28,6 +28,8 @@ public:
 
     void targets(const QString& credentialsPath, rpc::Callback<ide::TargetsListResult> done);
     void clusterSessions(const QString& credentialsPath, rpc::Callback<ide::ClusterSessionsResult> done);
+    // The operator's counters and its agents', as the operator names them (operator/NAME, agent/POD/NAME).
+    void clusterCounters(const QString& credentialsPath, rpc::Callback<ide::CountersResult> done);
 
 signals:
     void stateChanged(const lanes::ide::SessionStateChangedParams& change);

@@ -8,6 +8,7 @@
 #include "endpoint.h"
 #include "jsonreader.h"
 #include "logging.h"
+#include "rpccounters.h"
 
 #include <QPointer>
 
@@ -84,7 +85,7 @@ void bindNotification(Endpoint& endpoint, C* receiver, void (C::*handler)(const 
         if (guard && fromJson(detail::paramsOrEmptyObject(params), parsed))
             (guard.data()->*handler)(parsed);
         else
-            count("rpc.bad_notification");
+            ++rpcCounters().badNotification;
     });
 }
 

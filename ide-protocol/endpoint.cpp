@@ -2,6 +2,7 @@
 #include "endpoint.h"
 
 #include "logging.h"
+#include "rpccounters.h"
 
 #include <QPointer>
 
@@ -46,7 +47,7 @@ struct ReplyOnce::State
     ~State()
     {
         if (!replied && endpoint) {
-            count("rpc.dropped_reply");
+            ++rpcCounters().droppedReply;
             endpoint->sendError(id, {kInternalError, QStringLiteral("%1 dropped its reply").arg(method), {}});
         }
     }
@@ -60,7 +61,7 @@ ReplyOnce::ReplyOnce(Endpoint* endpoint, QJsonValue id, QString method)
 void ReplyOnce::operator()(const Result<QJsonValue>& result) const
 {
     if (m_state->replied) {
-        count("rpc.double_reply");
+        ++rpcCounters().doubleReply;
         qCWarning(lcRpc) << m_state->method << "tried to reply twice";
         return;
     }
@@ -143,7 +144,7 @@ void Endpoint::onMessage(const QJsonObject& message)
     const QJsonValue method = message.value(u"method");
     const bool validId = id.isUndefined() || id.isDouble() || id.isString() || id.isNull();
     if (message.value(u"jsonrpc") != QJsonValue(QStringLiteral("2.0")) || !validId) {
-        count("rpc.invalid_request");
+        ++rpcCounters().invalidRequest;
         sendError(validId ? id : QJsonValue::Null,
                   {kInvalidRequest, QStringLiteral("not a JSON-RPC 2.0 message"), {}});
         return;
@@ -151,7 +152,7 @@ void Endpoint::onMessage(const QJsonObject& message)
     if (method.isUndefined()) { // a response to one of our calls
         const auto handler = m_pending.take(id.toInteger(-1));
         if (!handler) {
-            count("rpc.unexpected_response");
+            ++rpcCounters().unexpectedResponse;
             return;
         }
         if (message.contains(u"error"))
@@ -161,7 +162,7 @@ void Endpoint::onMessage(const QJsonObject& message)
         return;
     }
     if (!method.isString()) {
-        count("rpc.invalid_request");
+        ++rpcCounters().invalidRequest;
         sendError(id.isUndefined() ? QJsonValue::Null : id,
                   {kInvalidRequest, QStringLiteral("method must be a string"), {}});
         return;
@@ -180,12 +181,12 @@ void Endpoint::onMessage(const QJsonObject& message)
         if (auto it = m_notifications.constFind(name); it != m_notifications.constEnd())
             (*it)(params);
         else
-            count("rpc.unknown_notification"); // notifications are never answered, even unknown ones
+            ++rpcCounters().unknownNotification; // notifications are never answered, even unknown ones
         return;
     }
     auto it = m_requests.constFind(name);
     if (it == m_requests.constEnd()) {
-        count("rpc.unknown_method");
+        ++rpcCounters().unknownMethod;
         sendError(id, {kMethodNotFound, QStringLiteral("method not found: ") + name, {}});
         return;
     }

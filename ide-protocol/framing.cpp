@@ -1,7 +1,7 @@
 // See framing.h.
 #include "framing.h"
 
-#include "logging.h"
+#include "rpccounters.h"
 
 namespace lanes::rpc {
 
@@ -25,8 +25,8 @@ Result<std::optional<QByteArray>> ContentLengthDecoder::next()
 {
     if (m_broken)
         return std::unexpected(*m_broken);
-    auto broken = [this](const char* counter, const QString& why) -> Result<std::optional<QByteArray>> {
-        count(counter);
+    auto broken = [this](Counter& counter, const QString& why) -> Result<std::optional<QByteArray>> {
+        ++counter;
         m_broken = Error{ErrorCode::Protocol, why, {}};
         return std::unexpected(*m_broken);
     };
@@ -34,12 +34,12 @@ Result<std::optional<QByteArray>> ContentLengthDecoder::next()
         const qsizetype end = m_buffer.indexOf("\r\n\r\n", m_pos);
         if (end < 0) {
             if (buffered() > kMaxHeadBytes)
-                return broken("rpc.head_too_large",
+                return broken(rpcCounters().headTooLarge,
                               QStringLiteral("message head exceeds %1 bytes").arg(kMaxHeadBytes));
             return std::nullopt;
         }
         if (end - m_pos > kMaxHeadBytes)
-            return broken("rpc.head_too_large",
+            return broken(rpcCounters().headTooLarge,
                           QStringLiteral("message head exceeds %1 bytes").arg(kMaxHeadBytes));
         const QList<QByteArray> lines = m_buffer.mid(m_pos, end - m_pos).split('\n');
         qsizetype length = -1;
@@ -47,33 +47,33 @@ Result<std::optional<QByteArray>> ContentLengthDecoder::next()
             QByteArray line = lines[i];
             const bool last = i == lines.size() - 1;
             if (!last && !line.endsWith('\r'))
-                return broken("rpc.bad_head", QStringLiteral("bare LF in the message head"));
+                return broken(rpcCounters().badHead, QStringLiteral("bare LF in the message head"));
             if (!last)
                 line.chop(1);
             if (line.contains('\r'))
-                return broken("rpc.bad_head", QStringLiteral("bare CR in the message head"));
+                return broken(rpcCounters().badHead, QStringLiteral("bare CR in the message head"));
             const qsizetype colon = line.indexOf(':');
             if (colon <= 0)
-                return broken("rpc.bad_head", QStringLiteral("head line without a name: \"%1\"")
-                                                  .arg(QString::fromLatin1(line.left(80))));
+                return broken(rpcCounters().badHead, QStringLiteral("head line without a name: \"%1\"")
+                                                         .arg(QString::fromLatin1(line.left(80))));
             const QByteArray name = line.left(colon).trimmed().toLower();
             const QByteArray value = line.mid(colon + 1).trimmed();
             if (name != "content-length")
                 continue; // Content-Type and future headers are allowed
             if (length >= 0)
-                return broken("rpc.duplicate_length", QStringLiteral("duplicate Content-Length"));
+                return broken(rpcCounters().duplicateLength, QStringLiteral("duplicate Content-Length"));
             bool ok = false;
             const qlonglong n = value.toLongLong(&ok);
             if (!ok || n < 0 || value.isEmpty() || value.front() == '+' || value.front() == '-')
-                return broken("rpc.bad_length", QStringLiteral("Content-Length \"%1\" is not a number")
-                                                    .arg(QString::fromLatin1(value.left(40))));
+                return broken(rpcCounters().badLength, QStringLiteral("Content-Length \"%1\" is not a number")
+                                                           .arg(QString::fromLatin1(value.left(40))));
             if (n > kMaxBodyBytes)
-                return broken("rpc.body_too_large",
+                return broken(rpcCounters().bodyTooLarge,
                               QStringLiteral("Content-Length %1 exceeds %2 bytes").arg(n).arg(kMaxBodyBytes));
             length = qsizetype(n);
         }
         if (length < 0)
-            return broken("rpc.no_length", QStringLiteral("message head without Content-Length"));
+            return broken(rpcCounters().noLength, QStringLiteral("message head without Content-Length"));
         m_bodyLength = length;
         m_pos = end + 4;
     }

@@ -73,6 +73,13 @@ struct ClusterSessions
     using Result = ClusterSessionsResult;
 };
 
+struct DiagnosticsCounters
+{
+    static constexpr auto method = "diagnostics/counters";
+    using Params = CountersParams;
+    using Result = CountersResult;
+};
+
 // --- Notifications from lanesd. ---
 
 struct Progress

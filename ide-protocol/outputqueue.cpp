@@ -1,7 +1,7 @@
 // See outputqueue.h.
 #include "outputqueue.h"
 
-#include "logging.h"
+#include "rpccounters.h"
 
 #include <algorithm>
 
@@ -22,7 +22,7 @@ OutputQueue::Outcome OutputQueue::push(QByteArray framed, const Delivery& delive
             m_bytes -= it->bytes.size();
             m_entries.erase(std::next(it).base());
             append(std::move(framed), delivery);
-            count("rpc.coalesced_notification");
+            ++rpcCounters().coalescedNotification;
             return Outcome::Coalesced;
         }
     }
@@ -102,7 +102,7 @@ void OutputQueue::evictDroppable()
 void OutputQueue::noteDropped(quint64 n)
 {
     m_dropped += n;
-    count("rpc.dropped_notification", n);
+    rpcCounters().droppedNotification += n;
 }
 
 } // namespace lanes::rpc

@@ -267,6 +267,47 @@ QJsonValue toJson(const ClusterSessionsResult& p)
     return QJsonObject{{"sessions", array(p.sessions)}, {"locks", array(p.locks)}};
 }
 
+void readValue(JsonReader& r, CountersParams& p)
+{
+    if (r.value().isNull())
+        return;
+    r.optional(QStringLiteral("cluster"), p.cluster);
+    r.optional(QStringLiteral("credentials"), p.credentials);
+    r.rejectUnknown();
+}
+QJsonValue toJson(const CountersParams& p)
+{
+    QJsonObject o{{"cluster", p.cluster}};
+    if (!p.credentials.isEmpty())
+        o.insert(QStringLiteral("credentials"), p.credentials);
+    return o;
+}
+
+void readValue(JsonReader& r, CountersResult& p)
+{
+    QJsonObject counters;
+    r.required(QStringLiteral("counters"), counters);
+    for (auto it = counters.begin(); it != counters.end(); ++it) {
+        const qint64 value = it.value().toInteger(-1);
+        if (value < 0) {
+            r.error(QStringLiteral("counters.%1: expected a count").arg(it.key()));
+            return;
+        }
+        p.counters.insert(it.key(), quint64(value));
+    }
+    r.optional(QStringLiteral("unavailable"), p.unavailable);
+}
+QJsonValue toJson(const CountersResult& p)
+{
+    QJsonObject counters;
+    for (auto it = p.counters.begin(); it != p.counters.end(); ++it)
+        counters.insert(it.key(), qint64(it.value()));
+    QJsonObject o{{"counters", counters}};
+    if (!p.unavailable.isEmpty())
+        o.insert(QStringLiteral("unavailable"), array(p.unavailable));
+    return o;
+}
+
 void readValue(JsonReader& r, ProgressParams& p)
 {
     QJsonObject value;

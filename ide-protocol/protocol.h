@@ -134,6 +134,20 @@ struct ClusterSessionsResult
     QList<PortLockSummary> locks;
 };
 
+// diagnostics/counters: lanesd's own counters by name; with `cluster`, also the operator's ("operator/NAME")
+// and its agents' ("agent/POD/NAME"), read with `credentials`.
+struct CountersParams
+{
+    bool cluster = false;
+    QString credentials;
+};
+
+struct CountersResult
+{
+    QMap<QString, quint64> counters;
+    QStringList unavailable; // "agent/api-1: why", for each agent whose counters are missing
+};
+
 // $/progress, in LSP's shape: {token, value: {kind: begin|report|end, title, message}}.
 struct ProgressParams
 {
@@ -197,6 +211,8 @@ LANES_IDE_MESSAGE(TargetsListResult)
 LANES_IDE_MESSAGE(ClusterSession)
 LANES_IDE_MESSAGE(PortLockSummary)
 LANES_IDE_MESSAGE(ClusterSessionsResult)
+LANES_IDE_MESSAGE(CountersParams)
+LANES_IDE_MESSAGE(CountersResult)
 LANES_IDE_MESSAGE(ProgressParams)
 LANES_IDE_MESSAGE(SessionStateChangedParams)
 LANES_IDE_MESSAGE(ShowMessageParams)

@@ -2,6 +2,7 @@
 #include "transport.h"
 
 #include "logging.h"
+#include "rpccounters.h"
 
 #include <QIODevice>
 #include <QJsonDocument>
@@ -31,7 +32,7 @@ void Transport::feed(const QByteArray& bytes)
         QJsonParseError error;
         const QJsonDocument doc = QJsonDocument::fromJson(**body, &error);
         if (error.error != QJsonParseError::NoError || !doc.isObject()) {
-            count("rpc.malformed_json");
+            ++rpcCounters().malformedJson;
             emit malformed(error.error != QJsonParseError::NoError
                                ? error.errorString()
                                : QStringLiteral("message is not an object"));
@@ -59,7 +60,7 @@ void StreamTransport::send(const QJsonObject& message, const Delivery& delivery)
     case OutputQueue::Outcome::Dropped:
         return;
     case OutputQueue::Outcome::Overflow:
-        count("rpc.output_overflow");
+        ++rpcCounters().outputOverflow;
         fail(
             QStringLiteral("the peer stopped reading: %1 bytes of output wait for it, and %2 more would pass "
                            "the limit of %3")

@@ -87,7 +87,7 @@ void AgentPool::adopt(FrameLink* link, const QSslCertificate& certificate)
 {
     link->setParent(this);
     if (certificateUnit(certificate) != u"agent") {
-        count("operator.agent_link_not_agent");
+        ++operatorCounters().agentLinkNotAgent;
         link->close(QStringLiteral("only agents may use this listener"),
                     Error{ErrorCode::Unauthorized, {}, {}});
         link->deleteLater();
@@ -105,14 +105,14 @@ void AgentPool::adopt(FrameLink* link, const QSslCertificate& certificate)
         reply.mutable_hello_reply()->mutable_peer_info()->set_role("operator");
         addLinkFeatures(reply.mutable_hello_reply()->mutable_features());
         if (auto missing = missingLinkFeatures(frame.hello().features())) {
-            count("operator.agent_features_missing");
+            ++operatorCounters().agentFeaturesMissing;
             *reply.mutable_hello_reply()->mutable_error() = toWire(*missing);
             link->send(reply);
             link->close(missing->message);
             return;
         }
         if (!agent || agent->link) {
-            count("operator.unknown_agent");
+            ++operatorCounters().unknownAgent;
             *reply.mutable_hello_reply()->mutable_error() = toWire(
                 Error{ErrorCode::Unauthenticated, QStringLiteral("no agent by that id was started"), {}});
             link->send(reply);
@@ -180,6 +180,62 @@ void AgentPool::unsubscribe(const QString& pod, quint32 port, const QString& ses
         if (!reply)
             qCWarning(lcOperator) << "unsubscribing port" << port << "of" << pod
                                   << "failed:" << reply.error().message;
+    });
+}
+
+void AgentPool::gatherCounters(std::function<void(v1::Counters)> done)
+{
+    struct Gathering
+    {
+        v1::Counters merged;
+        QSet<QString> waiting; // pods
+        std::function<void(v1::Counters)> done;
+
+        void missing(const QString& pod, const QString& why)
+        {
+            ++operatorCounters().agentCountersMissing;
+            merged.add_unavailable(ss(QStringLiteral("agent/%1: %2").arg(pod, why)));
+        }
+        void add(const QString& pod, const v1::Counters& counters)
+        {
+            const std::string prefix = ss(QStringLiteral("agent/%1/").arg(pod));
+            for (const auto& [name, value] : counters.values())
+                (*merged.mutable_values())[prefix + name] = value;
+        }
+        void finish()
+        {
+            if (auto d = std::exchange(done, nullptr))
+                d(std::move(merged));
+        }
+    };
+    auto gathering = std::make_shared<Gathering>();
+    gathering->done = std::move(done);
+    v1::Frame request;
+    request.mutable_counters_request();
+    for (Agent* agent : std::as_const(m_agents)) {
+        if (!agent->link)
+            continue; // still starting: it has counted nothing yet
+        const QString pod = agent->pod;
+        gathering->waiting.insert(pod);
+        agent->rpc.call(agent->link, request, [gathering, pod](Result<v1::Frame> reply) {
+            if (!gathering->waiting.remove(pod))
+                return; // after the deadline
+            if (!reply)
+                gathering->missing(pod, describe(reply.error()));
+            else if (!reply->has_counters())
+                gathering->missing(pod, QStringLiteral("the answer carried no counters"));
+            else
+                gathering->add(pod, reply->counters());
+            if (gathering->waiting.isEmpty())
+                gathering->finish();
+        });
+    }
+    if (gathering->waiting.isEmpty())
+        return gathering->finish();
+    QTimer::singleShot(kAgentCountersDeadlineMs, this, [gathering] {
+        for (const QString& pod : std::exchange(gathering->waiting, {}))
+            gathering->missing(pod, QStringLiteral("no answer within %1 ms").arg(kAgentCountersDeadlineMs));
+        gathering->finish();
     });
 }
 

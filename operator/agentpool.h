@@ -6,6 +6,7 @@
 #include "clusterbackend.h"
 #include "framebinder.h"
 #include "linkserver.h"
+#include "operatorcounters.h"
 #include "rpctracker.h"
 #include "tls.h"
 
@@ -16,6 +17,8 @@
 namespace lanes::op {
 
 constexpr int kAgentStartTimeoutMs = 10000;
+// How long gatherCounters waits for the agents; one that has not answered by then is listed as unavailable.
+constexpr int kAgentCountersDeadlineMs = 5000;
 
 class AgentPool final : public QObject
 {
@@ -32,6 +35,9 @@ public:
     void ensure(const Pod& pod, Done done);
     void subscribe(const QString& pod, const v1::Subscription& subscription, Done done);
     void unsubscribe(const QString& pod, quint32 port, const QString& sessionId);
+    // Asks every connected agent for its counters; `done` is called once, within kAgentCountersDeadlineMs,
+    // with each agent's named "agent/POD/NAME" and the agents that failed or said nothing in `unavailable`.
+    void gatherCounters(std::function<void(v1::Counters)> done);
     FrameLink* linkOf(const QString& pod) const;
     QString podOf(FrameLink* link) const;
     void stopAll();
@@ -62,7 +68,7 @@ private:
     ClusterBackend* m_cluster;
     QString m_credentialsPath;
     QHash<QString, Agent*> m_agents; // pod -> agent
-    FrameBinder<> m_binder{"operator.unexpected_agent_frame"};
+    FrameBinder<> m_binder{operatorCounters().unexpectedAgentFrame};
 };
 
 } // namespace lanes::op

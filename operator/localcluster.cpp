@@ -129,11 +129,13 @@ Result<void> LocalCluster::createNetwork()
             return fail(ErrorCode::Internal, QStringLiteral("cannot write %1/hosts").arg(dir));
         // The hosts file is the cluster's DNS: a name that is not in it fails at once (EAI_NONAME), and no
         // query leaves this machine (the resolver would be the pod's own loopback anyway).
-        for (const auto& [name, text] : {std::pair{"/resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"},
-                                         std::pair{"/nsswitch.conf", "hosts: files\n"}}) {
+        for (const auto& [name, text] :
+             {std::pair{"/resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n"},
+              std::pair{"/nsswitch.conf", "hosts: files\n"}}) {
             QFile file(dir + QLatin1String(name));
             if (!file.open(QIODevice::WriteOnly) || file.write(text) != qint64(strlen(text)))
-                return fail(ErrorCode::Internal, QStringLiteral("cannot write %1%2").arg(dir, QLatin1String(name)));
+                return fail(ErrorCode::Internal,
+                            QStringLiteral("cannot write %1%2").arg(dir, QLatin1String(name)));
         }
     }
     return {};

@@ -20,6 +20,7 @@ void OperatorServer::bindFrames()
     m_binder.request(this, &OperatorServer::onSubscribe);
     m_binder.request(this, &OperatorServer::onListTargets);
     m_binder.request(this, &OperatorServer::onListSessions);
+    m_binder.request(this, &OperatorServer::onCounters);
     m_binder.oneWay(this, &OperatorServer::onSessionStream);
     m_binder.ignore<v1::Close>(); // closed() follows
 }
@@ -117,7 +118,7 @@ void OperatorServer::onSessionLink(FrameLink* link, const QSslCertificate& certi
     });
     QTimer::singleShot(kHelloTimeoutMs, link, [this, link] {
         if (const auto peer = m_peers.value(link); peer && !peer->greeted) {
-            count("operator.hello_timeout");
+            ++operatorCounters().helloTimeout;
             link->close(QStringLiteral("no Hello within %1 ms").arg(kHelloTimeoutMs),
                         Error{ErrorCode::Protocol, {}, {}});
         }
@@ -128,7 +129,7 @@ std::optional<Error> OperatorServer::forbidden(const Peer* peer, const char* ver
 {
     if (verbsOf(peer->role).contains(QLatin1String(verb)))
         return std::nullopt;
-    count("operator.unauthorized");
+    ++operatorCounters().unauthorized;
     return Error{ErrorCode::Unauthorized,
                  QStringLiteral("%1 (role %2) may not %3").arg(peer->user, peer->role, QLatin1String(verb)),
                  {}};
@@ -158,7 +159,7 @@ void OperatorServer::onHello(Peer* peer, const v1::Frame& frame)
                         QStringLiteral("user \"%1\" is not known to this operator").arg(peer->user),
                         {}};
     if (refusal) {
-        count("operator.hello_refused");
+        ++operatorCounters().helloRefused;
         qCWarning(lcOperator) << "refused" << peer->user << "from" << peer->link->peerName() << ":"
                               << refusal->message;
         *hello->mutable_error() = toWire(*refusal);
@@ -201,10 +202,31 @@ void OperatorServer::onListSessions(Peer* peer, const v1::ListSessions&, FrameRe
         reply(sessionList());
 }
 
+void OperatorServer::onCounters(Peer* peer, const v1::CountersRequest&, FrameReply<v1::Counters> reply)
+{
+    // Counters show the whole cluster's traffic, as the session list does: the same verb reads both.
+    if (auto refused = forbidden(peer, "session.list")) {
+        reply(std::unexpected(*refused));
+        return;
+    }
+    if (!m_agents) {
+        v1::Counters own;
+        addOwnCounters(&own, "operator/");
+        reply(std::move(own));
+        return;
+    }
+    // The operator's own are read last, so that they include what the gathering counted.
+    auto shared = std::make_shared<FrameReply<v1::Counters>>(std::move(reply));
+    m_agents->gatherCounters([shared](v1::Counters counters) {
+        addOwnCounters(&counters, "operator/");
+        (*shared)(std::move(counters));
+    });
+}
+
 void OperatorServer::onSessionStream(Peer* peer, const v1::StreamOpen& open)
 {
     auto refuse = [&](const Error& error) {
-        count("operator.stream_refused");
+        ++operatorCounters().streamRefused;
         v1::Frame reset;
         reset.mutable_stream_reset()->set_id(open.id());
         *reset.mutable_stream_reset()->mutable_error() = toWire(error);
@@ -216,17 +238,17 @@ void OperatorServer::onSessionStream(Peer* peer, const v1::StreamOpen& open)
                             {}});
     const auto session = m_sessions.value(peer->sessionId);
     if (!session || !session->running)
-        return refuse(Error{ErrorCode::SessionNotFound, QStringLiteral("no running session on this link"), {}});
+        return refuse(
+            Error{ErrorCode::SessionNotFound, QStringLiteral("no running session on this link"), {}});
     // Outgoing traffic leaves from the target's first pod, as mirrord's does from its one target pod.
     FrameLink* agent = session->pods.isEmpty() ? nullptr : m_agents->linkOf(session->pods.first());
     if (!agent || !agent->isOpen())
-        return refuse(Error{ErrorCode::AgentLost,
-                            QStringLiteral("the agent of %1 is gone").arg(session->pods.value(0)),
-                            {}});
+        return refuse(Error{
+            ErrorCode::AgentLost, QStringLiteral("the agent of %1 is gone").arg(session->pods.value(0)), {}});
     v1::StreamOpen forwarded = open;
     forwarded.mutable_meta()->set_session_id(ss(session->id));
     forwarded.mutable_meta()->set_pod(ss(session->pods.first()));
-    count(open.kind() == v1::DNS ? "operator.dns_streams" : "operator.outgoing_streams");
+    ++(open.kind() == v1::DNS ? operatorCounters().dnsStreams : operatorCounters().outgoingStreams);
     m_relay.open(peer->link, open.id(), agent, forwarded);
 }
 
@@ -239,7 +261,7 @@ void OperatorServer::onAgentStream(FrameLink* agentLink, const v1::Frame& frame)
     const auto& open = frame.stream_open();
     const auto session = m_sessions.value(qs(open.meta().session_id()));
     if (!session || !session->running || !session->link || !session->link->isOpen()) {
-        count("operator.stream_for_no_session");
+        ++operatorCounters().streamForNoSession;
         v1::Frame reset;
         reset.mutable_stream_reset()->set_id(open.id());
         *reset.mutable_stream_reset()->mutable_error() =

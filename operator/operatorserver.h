@@ -5,6 +5,7 @@
 
 #include "agentpool.h"
 #include "framebinder.h"
+#include "operatorcounters.h"
 #include "portarbiter.h"
 #include "relay.h"
 #include "state.h"
@@ -65,6 +66,8 @@ private:
     void onSessionStart(Peer* peer, const v1::SessionStart& start, FrameReply<v1::SessionStarted> reply);
     void onListTargets(Peer* peer, const v1::ListTargets& list, FrameReply<v1::TargetList> reply);
     void onListSessions(Peer* peer, const v1::ListSessions& list, FrameReply<v1::SessionList> reply);
+    // The operator's counters ("operator/NAME") and each connected agent's ("agent/POD/NAME").
+    void onCounters(Peer* peer, const v1::CountersRequest& request, FrameReply<v1::Counters> reply);
     // A running session steals one more port (its local process started listening).
     void onSubscribe(Peer* peer, const v1::Subscribe& subscribe, FrameReply<v1::Ack> reply);
     // lanesd's OUTGOING_TCP, OUTGOING_UDP and DNS streams go to the agent of the session's first pod.
@@ -91,7 +94,7 @@ private:
     QHash<FrameLink*, std::shared_ptr<Peer>> m_peers;
     QHash<QString, std::shared_ptr<SessionRecord>> m_sessions;
     PortArbiter m_claims;
-    FrameBinder<Peer*> m_binder{"operator.unexpected_frame"};
+    FrameBinder<Peer*> m_binder{operatorCounters().unexpectedFrame};
 };
 
 } // namespace lanes::op

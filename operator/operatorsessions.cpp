@@ -168,7 +168,8 @@ void OperatorServer::onSubscribe(Peer* peer, const v1::Subscribe& subscribe, Fra
     auto pending = std::make_shared<int>(int(session->pods.size()));
     auto firstError = std::make_shared<std::optional<Error>>();
     auto owed = std::make_shared<FrameReply<v1::Ack>>(std::move(reply));
-    qCInfo(lcOperator) << "session" << session->id << "of" << session->user << "now steals port" << sub.port();
+    qCInfo(lcOperator) << "session" << session->id << "of" << session->user << "now steals port"
+                       << sub.port();
     for (const QString& pod : session->pods) {
         m_agents->subscribe(pod, sub, [pending, firstError, owed](Result<void> done) {
             if (!done && !*firstError)

@@ -2,6 +2,7 @@
 #include "relay.h"
 
 #include "logging.h"
+#include "operatorcounters.h"
 
 namespace lanes::op {
 
@@ -52,7 +53,7 @@ bool Relay::forward(FrameLink* from, const v1::Frame& frame)
     const Key key{from, id};
     auto it = m_routes.find(key);
     if (it == m_routes.end()) {
-        count("relay.unknown_stream"); // normal when a reset crossed frames in flight
+        ++operatorCounters().relayUnknownStream; // normal when a reset crossed frames in flight
         return true;
     }
     const End to = *it;

@@ -1,8 +1,8 @@
 // See filterset.h.
 #include "filterset.h"
 
+#include "filtercounters.h"
 #include "framecodec.h"
-#include "logging.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -95,7 +95,7 @@ Result<int> FilterSet::addNode(const v1::HttpFilter& filter, QStringList* warnin
                                      QString::fromStdString(probe.error())));
             }
             leaf.data = pcre2_match_data_create_from_pattern(leaf.pcre, nullptr);
-            count("filter.pcre2_fallback");
+            ++filterCounters().pcre2Fallback;
             if (warnings)
                 *warnings << QStringLiteral(
                                  "pattern \"%1\" uses features RE2 refuses (%2); it runs on PCRE2 with a "
@@ -214,7 +214,7 @@ std::vector<int> FilterSet::match(const RequestView& request) const
                 const int rc = pcre2_match(leaf.pcre, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(),
                                            0, 0, leaf.data, context);
                 if (rc == PCRE2_ERROR_MATCHLIMIT)
-                    count("filter.pcre2_match_limit");
+                    ++filterCounters().pcre2MatchLimit;
                 return rc >= 0;
             };
             if (leaf.kind == Leaf::Kind::Header) {

@@ -52,7 +52,7 @@ private:
     std::vector<int> m_pathSetLeaf;
     // So that a request costs about the same with 1000 sessions as with one: only the entries one of whose
     // leaves hit are evaluated, plus those that may match without a regex hit.
-    std::vector<int> m_leafEntry;   // leaf -> its entry
+    std::vector<int> m_leafEntry;     // leaf -> its entry
     std::vector<int> m_checkedLeaves; // method and PCRE2 leaves, which the sets do not cover
     std::vector<int> m_alwaysEntries; // unfiltered entries and those with a method or PCRE2 leaf
 };

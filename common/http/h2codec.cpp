@@ -1,7 +1,7 @@
 // See h2codec.h.
 #include "h2codec.h"
 
-#include "logging.h"
+#include "httpcounters.h"
 
 #include <nghttp2/nghttp2.h>
 
@@ -21,8 +21,9 @@ struct H2Glue
     static int onHeader(nghttp2_session*, const nghttp2_frame*, const uint8_t* name, size_t nameLength,
                         const uint8_t* value, size_t valueLength, uint8_t, void* user)
     {
-        self(user)->m_block.append({QByteArray(reinterpret_cast<const char*>(name), qsizetype(nameLength)),
-                                    QByteArray(reinterpret_cast<const char*>(value), qsizetype(valueLength))});
+        self(user)->m_block.append(
+            {QByteArray(reinterpret_cast<const char*>(name), qsizetype(nameLength)),
+             QByteArray(reinterpret_cast<const char*>(value), qsizetype(valueLength))});
         return 0;
     }
 
@@ -42,7 +43,8 @@ struct H2Glue
         return 0;
     }
 
-    static int onDataChunk(nghttp2_session*, uint8_t, int32_t stream, const uint8_t* data, size_t length, void* user)
+    static int onDataChunk(nghttp2_session*, uint8_t, int32_t stream, const uint8_t* data, size_t length,
+                           void* user)
     {
         H2Codec* s = self(user);
         if (s->m_cb.data)
@@ -102,8 +104,8 @@ struct H2Glue
         nva.reserve(size_t(headers.size()));
         for (const auto& [name, value] : headers)
             nva.push_back({reinterpret_cast<uint8_t*>(const_cast<char*>(name.constData())),
-                           reinterpret_cast<uint8_t*>(const_cast<char*>(value.constData())), size_t(name.size()),
-                           size_t(value.size()), NGHTTP2_NV_FLAG_NONE});
+                           reinterpret_cast<uint8_t*>(const_cast<char*>(value.constData())),
+                           size_t(name.size()), size_t(value.size()), NGHTTP2_NV_FLAG_NONE});
         return nva;
     }
 };
@@ -126,8 +128,9 @@ H2Codec::H2Codec(Role role, Callbacks callbacks) : m_cb(std::move(callbacks))
         nghttp2_session_client_new2(&m_session, cbs, this, options);
     nghttp2_option_del(options);
     nghttp2_session_callbacks_del(cbs);
-    const nghttp2_settings_entry settings[] = {{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 256},
-                                               {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, quint32(kH2StreamWindow)}};
+    const nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, 256},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, quint32(kH2StreamWindow)}};
     nghttp2_submit_settings(m_session, NGHTTP2_FLAG_NONE, settings, 2);
     flush();
 }
@@ -142,7 +145,7 @@ void H2Codec::fail(const QString& why)
     if (m_failed)
         return;
     m_failed = true;
-    count("h2.connection_failed");
+    ++httpCounters().h2ConnectionFailed;
     if (m_cb.failed)
         m_cb.failed(why);
 }
@@ -172,18 +175,19 @@ bool H2Codec::feed(QByteArrayView bytes)
 {
     if (m_failed)
         return false;
-    const ssize_t n =
-        nghttp2_session_mem_recv(m_session, reinterpret_cast<const uint8_t*>(bytes.data()), size_t(bytes.size()));
+    const ssize_t n = nghttp2_session_mem_recv(m_session, reinterpret_cast<const uint8_t*>(bytes.data()),
+                                               size_t(bytes.size()));
     if (n < 0) {
-        count("h2.bad_input");
+        ++httpCounters().h2BadInput;
         flush(); // the GOAWAY nghttp2 queued
         fail(QStringLiteral("HTTP/2 protocol error: %1").arg(QLatin1String(nghttp2_strerror(int(n)))));
         return false;
     }
     flush();
-    // A protocol error that nghttp2 answered with GOAWAY: the session wants nothing more, so the connection ends.
+    // A protocol error that nghttp2 answered with GOAWAY: the session wants nothing more, so the connection
+    // ends.
     if (!m_failed && !nghttp2_session_want_read(m_session) && !nghttp2_session_want_write(m_session)) {
-        count("h2.connection_ended_by_goaway");
+        ++httpCounters().h2ConnectionEndedByGoaway;
         fail(QStringLiteral("HTTP/2 connection ended (GOAWAY)"));
     }
     return !m_failed;
@@ -194,10 +198,11 @@ Result<qint32> H2Codec::request(const H2Headers& headers, bool endStream)
     std::vector<nghttp2_nv> nva = H2Glue::toNv(headers);
     nghttp2_data_provider provider{};
     provider.read_callback = &H2Glue::readData;
-    const int32_t id =
-        nghttp2_submit_request(m_session, nullptr, nva.data(), nva.size(), endStream ? nullptr : &provider, nullptr);
+    const int32_t id = nghttp2_submit_request(m_session, nullptr, nva.data(), nva.size(),
+                                              endStream ? nullptr : &provider, nullptr);
     if (id < 0)
-        return lanes::fail(ErrorCode::Unsupported, QStringLiteral("HTTP/2: %1").arg(QLatin1String(nghttp2_strerror(id))));
+        return lanes::fail(ErrorCode::Unsupported,
+                           QStringLiteral("HTTP/2: %1").arg(QLatin1String(nghttp2_strerror(id))));
     Outgoing& out = m_out[id];
     out.started = !endStream;
     out.ended = endStream;

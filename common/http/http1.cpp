@@ -1,7 +1,7 @@
 // See http1.h.
 #include "http1.h"
 
-#include "logging.h"
+#include "httpcounters.h"
 
 namespace lanes::http {
 namespace {
@@ -69,9 +69,9 @@ QByteArray Parser::takeUnparsed()
     return out;
 }
 
-Parser::Event Parser::fail(int status, const char* counter, const QString& message)
+Parser::Event Parser::fail(int status, Counter& counter, const QString& message)
 {
-    count(counter);
+    ++counter;
     m_state = State::Failed;
     m_errorStatus = status;
     m_errorMessage = message;
@@ -119,9 +119,9 @@ Parser::Event Parser::parseHead()
         for (qsizetype i = scanFrom; i < m_buffer.size(); ++i) {
             const char c = m_buffer.at(i);
             if (c == '\n' && (i == m_pos || m_buffer.at(i - 1) != '\r'))
-                return fail(400, "http.bare_lf", QStringLiteral("a bare LF in the head"));
+                return fail(400, httpCounters().bareLf, QStringLiteral("a bare LF in the head"));
             if (c == '\r' && i + 1 < m_buffer.size() && m_buffer.at(i + 1) != '\n')
-                return fail(400, "http.bare_cr", QStringLiteral("a bare CR in the head"));
+                return fail(400, httpCounters().bareCr, QStringLiteral("a bare CR in the head"));
         }
     }
     const qsizetype available = end < 0 ? m_buffer.size() - m_pos : end - m_pos;
@@ -129,10 +129,11 @@ Parser::Event Parser::parseHead()
     const qsizetype firstLf = m_buffer.indexOf('\n', m_pos); // short: the request line is bounded below
     const qsizetype lineLength = firstLf < 0 ? m_buffer.size() - m_pos : firstLf - m_pos;
     if (m_mode == Mode::Request && lineLength > kMaxRequestLineBytes)
-        return fail(414, "http.request_line_too_long",
+        return fail(414, httpCounters().requestLineTooLong,
                     QStringLiteral("request line over %1 bytes").arg(kMaxRequestLineBytes));
     if (available > kMaxHeadBytes)
-        return fail(431, "http.head_too_large", QStringLiteral("head over %1 bytes").arg(kMaxHeadBytes));
+        return fail(431, httpCounters().headTooLarge,
+                    QStringLiteral("head over %1 bytes").arg(kMaxHeadBytes));
     if (end < 0)
         return Event::NeedMore;
     const QByteArrayView head(m_buffer.constData() + m_pos, end - m_pos);
@@ -140,15 +141,15 @@ Parser::Event Parser::parseHead()
     int lineCount = 1;
     for (qsizetype i = 0; i < head.size(); ++i) {
         if (head[i] == '\r' && (i + 1 == head.size() || head[i + 1] != '\n'))
-            return fail(400, "http.bare_cr", QStringLiteral("a bare CR in the head"));
+            return fail(400, httpCounters().bareCr, QStringLiteral("a bare CR in the head"));
         if (head[i] == '\n') {
             if (i == 0 || head[i - 1] != '\r')
-                return fail(400, "http.bare_lf", QStringLiteral("a bare LF in the head"));
+                return fail(400, httpCounters().bareLf, QStringLiteral("a bare LF in the head"));
             ++lineCount;
         }
     }
     if (lineCount - 1 > kMaxHeaderLines)
-        return fail(431, "http.too_many_headers",
+        return fail(431, httpCounters().tooManyHeaders,
                     QStringLiteral("more than %1 header lines").arg(kMaxHeaderLines));
     qsizetype lineEnd = head.indexOf("\r\n");
     const QByteArrayView startLine = lineEnd < 0 ? head : head.first(lineEnd);
@@ -159,7 +160,7 @@ Parser::Event Parser::parseHead()
         // Exactly three parts: "METHOD SP target SP version".
         if (sp1 <= 0 || sp2 < 0 || startLine.indexOf(' ', sp2 + 1) >= 0 || !isToken(startLine.first(sp1)) ||
             sp2 == sp1 + 1)
-            return fail(400, "http.bad_request_line", QStringLiteral("malformed request line"));
+            return fail(400, httpCounters().badRequestLine, QStringLiteral("malformed request line"));
         h.method = startLine.first(sp1).toByteArray();
         h.target = startLine.sliced(sp1 + 1, sp2 - sp1 - 1).toByteArray();
         h.version = startLine.sliced(sp2 + 1).toByteArray();
@@ -168,16 +169,16 @@ Parser::Event Parser::parseHead()
             sp1 < 0 ? QByteArrayView()
                     : startLine.sliced(sp1 + 1, (sp2 < 0 ? startLine.size() : sp2) - sp1 - 1);
         if (sp1 < 0 || code.size() != 3)
-            return fail(502, "http.bad_status_line", QStringLiteral("malformed status line"));
+            return fail(502, httpCounters().badStatusLine, QStringLiteral("malformed status line"));
         bool ok = false;
         h.version = startLine.first(sp1).toByteArray();
         h.status = code.toInt(&ok);
         if (!ok || h.status < 100)
-            return fail(502, "http.bad_status_line", QStringLiteral("malformed status code"));
+            return fail(502, httpCounters().badStatusLine, QStringLiteral("malformed status code"));
         h.reason = sp2 < 0 ? QByteArray() : startLine.sliced(sp2 + 1).toByteArray();
     }
     if (h.version != "HTTP/1.1" && h.version != "HTTP/1.0")
-        return fail(m_mode == Mode::Request ? 400 : 502, "http.bad_version",
+        return fail(m_mode == Mode::Request ? 400 : 502, httpCounters().badVersion,
                     QStringLiteral("unsupported version"));
     QString why;
     h.headers.reserve(lineCount - 1);
@@ -187,9 +188,10 @@ Parser::Event Parser::parseHead()
         const QByteArrayView line = head.sliced(from, (lineEnd < 0 ? head.size() : lineEnd) - from);
         const qsizetype colon = line.indexOf(':');
         if (colon > 0 && (line[colon - 1] == ' ' || line[colon - 1] == '\t'))
-            return fail(400, "http.space_before_colon", QStringLiteral("whitespace before a header's colon"));
+            return fail(400, httpCounters().spaceBeforeColon,
+                        QStringLiteral("whitespace before a header's colon"));
         if (!parseHeaderLine(line, h.headers, why))
-            return fail(400, "http.bad_header", why);
+            return fail(400, httpCounters().badHeader, why);
     }
     m_pos = end + 4;
     m_head = std::move(h);
@@ -207,14 +209,15 @@ Parser::Event Parser::afterHead()
     for (const HeaderView& header : h.headers) {
         if (header.name.compare("content-length", Qt::CaseInsensitive) == 0) {
             if (++lengths > 1)
-                return fail(400, "http.duplicate_content_length",
+                return fail(400, httpCounters().duplicateContentLength,
                             QStringLiteral("more than one Content-Length"));
             bool ok = false;
             h.contentLength = header.value.toLongLong(&ok);
             if (!ok || h.contentLength < 0 ||
                 !std::all_of(header.value.begin(), header.value.end(),
                              [](char c) { return c >= '0' && c <= '9'; }))
-                return fail(400, "http.bad_content_length", QStringLiteral("Content-Length is not a number"));
+                return fail(400, httpCounters().badContentLength,
+                            QStringLiteral("Content-Length is not a number"));
         } else if (header.name.compare("transfer-encoding", Qt::CaseInsensitive) == 0) {
             if (!transferEncoding.isEmpty())
                 transferEncoding += ',';
@@ -229,10 +232,10 @@ Parser::Event Parser::afterHead()
     }
     if (!transferEncoding.isEmpty()) {
         if (lengths > 0)
-            return fail(400, "http.length_and_chunked",
+            return fail(400, httpCounters().lengthAndChunked,
                         QStringLiteral("both Content-Length and Transfer-Encoding"));
         if (transferEncoding.trimmed().compare("chunked", Qt::CaseInsensitive) != 0)
-            return fail(m_mode == Mode::Request ? 501 : 502, "http.unsupported_transfer_encoding",
+            return fail(m_mode == Mode::Request ? 501 : 502, httpCounters().unsupportedTransferEncoding,
                         QStringLiteral("Transfer-Encoding other than chunked"));
         h.chunked = true;
     }
@@ -244,9 +247,9 @@ Parser::Event Parser::afterHead()
         for (const HeaderView& header : h.headers)
             hosts += header.name.compare("host", Qt::CaseInsensitive) == 0 ? 1 : 0;
         if (hosts > 1)
-            return fail(400, "http.duplicate_host", QStringLiteral("more than one Host header"));
+            return fail(400, httpCounters().duplicateHost, QStringLiteral("more than one Host header"));
         if (hosts == 0 && h.version == "HTTP/1.1")
-            return fail(400, "http.missing_host", QStringLiteral("an HTTP/1.1 request without Host"));
+            return fail(400, httpCounters().missingHost, QStringLiteral("an HTTP/1.1 request without Host"));
         h.upgrade = connectionUpgrade && !h.header("upgrade").isEmpty();
         m_state = h.chunked ? State::ChunkSize : h.contentLength > 0 ? State::Body : State::Start;
         m_remaining = qMax<qint64>(h.contentLength, 0);
@@ -298,17 +301,17 @@ Parser::Event Parser::next()
             const qsizetype lf = m_buffer.indexOf('\n', m_pos);
             if (lf < 0)
                 return buffered() > kMaxChunkLineBytes
-                           ? fail(400, "http.bad_chunk", QStringLiteral("chunk size line too long"))
+                           ? fail(400, httpCounters().badChunk, QStringLiteral("chunk size line too long"))
                            : Event::NeedMore;
             if (lf == m_pos || m_buffer.at(lf - 1) != '\r')
-                return fail(400, "http.bad_chunk", QStringLiteral("chunk size line without CRLF"));
+                return fail(400, httpCounters().badChunk, QStringLiteral("chunk size line without CRLF"));
             QByteArray line = m_buffer.mid(m_pos, lf - 1 - m_pos);
             const qsizetype semicolon = line.indexOf(';');
             if (semicolon >= 0)
                 line.truncate(semicolon);
             if (line.isEmpty() || line.size() > 15 || line.contains('\r') ||
                 !std::all_of(line.begin(), line.end(), [](char c) { return std::isxdigit(uchar(c)); }))
-                return fail(400, "http.bad_chunk", QStringLiteral("bad chunk size"));
+                return fail(400, httpCounters().badChunk, QStringLiteral("bad chunk size"));
             m_remaining = line.toLongLong(nullptr, 16);
             m_pos = lf + 1;
             m_state = m_remaining == 0 ? State::Trailers : State::ChunkData;
@@ -320,7 +323,7 @@ Parser::Event Parser::next()
             if (buffered() < 2)
                 return Event::NeedMore;
             if (m_buffer.at(m_pos) != '\r' || m_buffer.at(m_pos + 1) != '\n')
-                return fail(400, "http.bad_chunk", QStringLiteral("chunk data not followed by CRLF"));
+                return fail(400, httpCounters().badChunk, QStringLiteral("chunk data not followed by CRLF"));
             m_pos += 2;
             m_state = State::ChunkSize;
             continue;
@@ -329,10 +332,10 @@ Parser::Event Parser::next()
             const qsizetype lf = m_buffer.indexOf('\n', m_pos);
             if (lf < 0)
                 return buffered() > kMaxHeadBytes
-                           ? fail(431, "http.head_too_large", QStringLiteral("trailers too large"))
+                           ? fail(431, httpCounters().headTooLarge, QStringLiteral("trailers too large"))
                            : Event::NeedMore;
             if (lf == m_pos || m_buffer.at(lf - 1) != '\r')
-                return fail(400, "http.bare_lf", QStringLiteral("a bare LF in the trailers"));
+                return fail(400, httpCounters().bareLf, QStringLiteral("a bare LF in the trailers"));
             const QByteArray line = m_buffer.mid(m_pos, lf - 1 - m_pos);
             m_pos = lf + 1;
             if (line.isEmpty()) {
@@ -341,9 +344,9 @@ Parser::Event Parser::next()
             }
             QString why;
             if (m_trailers.size() >= kMaxHeaderLines)
-                return fail(431, "http.too_many_headers", QStringLiteral("too many trailers"));
+                return fail(431, httpCounters().tooManyHeaders, QStringLiteral("too many trailers"));
             if (line.contains('\r') || !parseHeaderLine(line, m_trailers, why))
-                return fail(400, "http.bad_header", QStringLiteral("bad trailer: ") + why);
+                return fail(400, httpCounters().badHeader, QStringLiteral("bad trailer: ") + why);
             continue;
         }
         }

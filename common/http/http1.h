@@ -7,6 +7,8 @@
 
 #include "requestview.h"
 
+#include "counter.h"
+
 #include <QByteArray>
 #include <QList>
 
@@ -73,7 +75,7 @@ public:
 
 private:
     enum class State { Start, Body, ChunkSize, ChunkData, ChunkDataEnd, Trailers, BodyToEof, Failed };
-    Event fail(int status, const char* counter, const QString& message);
+    Event fail(int status, Counter& counter, const QString& message);
     Event parseHead();
     Event afterHead();
     Event takeBody(State afterwards); // the next piece of a counted body or chunk

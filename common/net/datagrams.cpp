@@ -1,7 +1,7 @@
 // See datagrams.h.
 #include "datagrams.h"
 
-#include "logging.h"
+#include "netcounters.h"
 #include "streambridge.h"
 
 #include <QUdpSocket>
@@ -25,7 +25,7 @@ Result<QList<QByteArray>> DatagramReader::feed(QByteArrayView bytes)
     while (m_buffer.size() - at >= 2) {
         const qsizetype n = (qsizetype(uchar(m_buffer[at])) << 8) | uchar(m_buffer[at + 1]);
         if (n > kMaxDatagram) {
-            count("datagram.bad_length");
+            ++netCounters().datagramBadLength;
             m_buffer.clear();
             return fail(ErrorCode::Protocol, QStringLiteral("a datagram frame of %1 bytes").arg(n));
         }
@@ -38,7 +38,7 @@ Result<QList<QByteArray>> DatagramReader::feed(QByteArrayView bytes)
     return out;
 }
 
-DatagramBridge::DatagramBridge(Stream* stream, QUdpSocket* socket, const char* dropCounter, int idleMs,
+DatagramBridge::DatagramBridge(Stream* stream, QUdpSocket* socket, Counter& dropCounter, int idleMs,
                                QObject* parent)
     : QObject(parent), m_stream(stream), m_socket(socket), m_dropCounter(dropCounter)
 {
@@ -77,7 +77,7 @@ void DatagramBridge::onSocket()
         if (m_idle.interval() > 0)
             m_idle.start();
         if (m_stream->queuedBytes() > kBridgeHighWater) {
-            count(m_dropCounter);
+            ++m_dropCounter;
             continue;
         }
         m_stream->write(frameDatagram(QByteArrayView(datagram).first(n)));
@@ -97,11 +97,11 @@ void DatagramBridge::onStream(const QByteArray& bytes)
     }
     const bool connected = m_socket->state() == QAbstractSocket::ConnectedState;
     for (const QByteArray& d : *datagrams) {
-        const qint64 sent = connected ? m_socket->write(d)
+        const qint64 sent = connected         ? m_socket->write(d)
                             : m_peerPort != 0 ? m_socket->writeDatagram(d, m_peer, m_peerPort)
                                               : 0;
         if (sent < 0)
-            count("datagram.send_failed");
+            ++netCounters().datagramSendFailed;
     }
 }
 

@@ -3,6 +3,7 @@
 // bounded, typed errors, never a crash. Plain value; any thread.
 #pragma once
 
+#include "counter.h"
 #include "mux.h"
 #include "result.h"
 
@@ -34,13 +35,13 @@ private:
 
 // Joins a UDP socket and an OUTGOING_UDP stream, datagram for datagram, and deletes itself when either ends.
 // A connected socket (the agent's, in the pod) sends with write(); an unconnected one (lanesd's loopback
-// endpoint for the app) answers whoever sent the last datagram. Datagrams are dropped, and counted under
-// `dropCounter`, while the stream is backed up, as UDP may drop them. With `idleMs`, a flow quiet that long
-// ends. Event-loop thread only.
+// endpoint for the app) answers whoever sent the last datagram. Datagrams are dropped, and counted by
+// `dropCounter` (its owner's, agent.udp_dropped), while the stream is backed up, as UDP may drop them. With
+// `idleMs`, a flow quiet that long ends. Event-loop thread only.
 class DatagramBridge final : public QObject
 {
 public:
-    DatagramBridge(Stream* stream, QUdpSocket* socket, const char* dropCounter, int idleMs, QObject* parent);
+    DatagramBridge(Stream* stream, QUdpSocket* socket, Counter& dropCounter, int idleMs, QObject* parent);
 
 private:
     void onSocket();
@@ -48,7 +49,7 @@ private:
 
     QPointer<Stream> m_stream;
     QUdpSocket* m_socket;
-    const char* m_dropCounter;
+    Counter& m_dropCounter;
     DatagramReader m_reader;
     QHostAddress m_peer; // unconnected sockets: where answers go
     quint16 m_peerPort = 0;

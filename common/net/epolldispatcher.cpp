@@ -140,8 +140,8 @@ void EpollDispatcher::unregisterSocketNotifier(QSocketNotifier* notifier)
 qint64 EpollDispatcher::schedule(const Timer& t, qint64 fromNs) const
 {
     qint64 deadline = fromNs + t.intervalMs * kNsPerMs;
-    // Coarse timers may fire up to 5 % late, so they are aligned to a grid of that size: a thousand one-second
-    // timers then share a few wake-ups a second instead of a thousand.
+    // Coarse timers may fire up to 5 % late, so they are aligned to a grid of that size: a thousand
+    // one-second timers then share a few wake-ups a second instead of a thousand.
     qint64 gridMs = 0;
     if (t.type == Qt::VeryCoarseTimer) {
         gridMs = 1000;
@@ -293,7 +293,8 @@ bool EpollDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
 
     const bool includeTimers = !(flags & QEventLoop::X11ExcludeTimers);
     const bool includeNotifiers = !(flags & QEventLoop::ExcludeSocketNotifiers);
-    const bool canWait = (flags & QEventLoop::WaitForMoreEvents) && !m_interrupted.load(std::memory_order_relaxed);
+    const bool canWait =
+        (flags & QEventLoop::WaitForMoreEvents) && !m_interrupted.load(std::memory_order_relaxed);
     if (canWait)
         emit aboutToBlock();
     if (m_interrupted.load(std::memory_order_relaxed))
@@ -344,7 +345,8 @@ void installEpollDispatcher()
     auto* dispatcher = new EpollDispatcher;
     QCoreApplication::setEventDispatcher(dispatcher);
     if (const auto batched = WriteBatch::enable(dispatcher); !batched)
-        qInfo("lanes: writes are not batched (%s): one send() per write", qPrintable(batched.error().message));
+        qInfo("lanes: writes are not batched (%s): one send() per write",
+              qPrintable(batched.error().message));
 }
 
 } // namespace lanes

@@ -3,11 +3,11 @@
 // walks them in user space), so a process with a thousand links or connections paid for all of them on each
 // event. Here the kernel keeps the interest set; a wake-up costs the descriptors that are ready.
 //
-// It keeps Qt's semantics: level-triggered readiness, HUP and ERR wake the read, write and exception notifiers
-// as poll() does, notifiers disabled or deleted while others are being activated are skipped, a timer is not
-// re-entered from a nested loop, zero-interval timers run once per pass, coarse timers are aligned to 5 % of
-// their interval so that many of them fire in one wake-up. A descriptor that epoll refuses (a regular file) is
-// reported ready on every pass, as poll() reports it. One dispatcher serves one thread.
+// It keeps Qt's semantics: level-triggered readiness, HUP and ERR wake the read, write and exception
+// notifiers as poll() does, notifiers disabled or deleted while others are being activated are skipped, a
+// timer is not re-entered from a nested loop, zero-interval timers run once per pass, coarse timers are
+// aligned to 5 % of their interval so that many of them fire in one wake-up. A descriptor that epoll refuses
+// (a regular file) is reported ready on every pass, as poll() reports it. One dispatcher serves one thread.
 #pragma once
 
 #include <QAbstractEventDispatcher>
@@ -84,9 +84,9 @@ private:
     std::function<void()> m_beforePoll;
 };
 
-// Makes EpollDispatcher the main thread's dispatcher, with a WriteBatch where io_uring can be used. Call before
-// the QCoreApplication exists; the environment variable LANES_EVENT_DISPATCHER=qt keeps Qt's own (to compare,
-// or to rule ours out), and then writes are not batched either.
+// Makes EpollDispatcher the main thread's dispatcher, with a WriteBatch where io_uring can be used. Call
+// before the QCoreApplication exists; the environment variable LANES_EVENT_DISPATCHER=qt keeps Qt's own (to
+// compare, or to rule ours out), and then writes are not batched either.
 void installEpollDispatcher();
 
 } // namespace lanes

@@ -1,7 +1,7 @@
 // See streambridge.h.
 #include "streambridge.h"
 
-#include "logging.h"
+#include "netcounters.h"
 
 #include <sys/socket.h>
 
@@ -96,7 +96,7 @@ StreamBridge::StreamBridge(Stream* stream, TcpConn* socket, QObject* parent)
     });
     connect(stream, &Stream::wasReset, this, [this](const Error& e) {
         if (m_failOpen && !m_delivered && m_down == 0 && m_up <= kBridgeReplayLimit && !m_finished) {
-            count("bridge.fail_open");
+            ++netCounters().bridgeFailOpen;
             m_socket->disconnect(this);
             m_socket->setParent(nullptr);
             TcpConn* socket = std::exchange(m_socket, nullptr);

@@ -108,8 +108,9 @@ private:
     // submission returns, reportBatchSend() tells the user (signals), one connection after the other.
     void batchSent(int result);
     void reportBatchSend(int result);
-    void wrote(qint64 sent); // after a send: what was taken is reported, a close or half-close asked for is done
-    void leaveBatch();       // before the descriptor goes: queued output is sent now, as write() would have
+    void
+    wrote(qint64 sent); // after a send: what was taken is reported, a close or half-close asked for is done
+    void leaveBatch();  // before the descriptor goes: queued output is sent now, as write() would have
     void finishConnect();
     void closeWithError(const QString& why);
     void watchWritable();

@@ -44,7 +44,8 @@ Result<void> WriteBatch::enable(EpollDispatcher* dispatcher)
     const bool canSend = probe && io_uring_opcode_supported(probe, IORING_OP_SEND);
     io_uring_free_probe(probe);
     if (!canSend)
-        return fail(ErrorCode::Unsupported, QStringLiteral("io_uring has no send (Linux 5.6 or later has it)"));
+        return fail(ErrorCode::Unsupported,
+                    QStringLiteral("io_uring has no send (Linux 5.6 or later has it)"));
     WriteBatch* raw = batch.get();
     t_batch = std::move(batch);
     dispatcher->setBeforePoll([raw] { raw->flush(); });
@@ -104,7 +105,8 @@ void WriteBatch::submit(size_t begin, size_t end)
         const TcpConn* conn = m_sending[i];
         const QByteArrayView pending = conn->unsent();
         io_uring_sqe* sqe = io_uring_get_sqe(&m_ring); // the ring is empty and holds kRingEntries
-        io_uring_prep_send(sqe, conn->m_fd, pending.data(), size_t(pending.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
+        io_uring_prep_send(sqe, conn->m_fd, pending.data(), size_t(pending.size()),
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
         io_uring_sqe_set_data64(sqe, i);
         ++queued;
     }
@@ -114,7 +116,8 @@ void WriteBatch::submit(size_t begin, size_t end)
     while (rc == -EINTR);
     if (rc < 0) {
         // Nothing was taken: the connections keep their output, and their write notifiers send it.
-        qWarning("lanes: io_uring submission failed (%s); sending with send() from now on", std::strerror(-rc));
+        qWarning("lanes: io_uring submission failed (%s); sending with send() from now on",
+                 std::strerror(-rc));
         t_broken = true;
         return;
     }

@@ -3,10 +3,10 @@
 // goes to the kernel in one io_uring submission (MSG_DONTWAIT sends, which complete inline), and each
 // connection hears what the kernel took as bytesWritten(), as when its write notifier fires.
 //
-// Why: a proxy that sends each answer as soon as it has it makes a system call per send, and a send that wakes
-// a peer sleeping on the same CPU lets that peer preempt it on the way back to user space. The peer then finds
-// one answer, sends its next request and sleeps again, two context switches per request. With a pass's sends
-// in one submission the peer wakes once and finds them all (docs/benchmarks.md, pass-through).
+// Why: a proxy that sends each answer as soon as it has it makes a system call per send, and a send that
+// wakes a peer sleeping on the same CPU lets that peer preempt it on the way back to user space. The peer
+// then finds one answer, sends its next request and sleeps again, two context switches per request. With a
+// pass's sends in one submission the peer wakes once and finds them all (docs/benchmarks.md, pass-through).
 //
 // One batch per thread, made by enable() for that thread's EpollDispatcher. Where io_uring is refused (a
 // container runtime's seccomp profile, kernel.io_uring_disabled, or LANES_IO_URING=0) there is none and
@@ -26,8 +26,8 @@ class TcpConn;
 class WriteBatch
 {
 public:
-    // Gives this thread a batch, flushed by `dispatcher` before each poll. Fails (UNSUPPORTED, saying why) when
-    // io_uring cannot be used; the caller logs it and writes go straight out.
+    // Gives this thread a batch, flushed by `dispatcher` before each poll. Fails (UNSUPPORTED, saying why)
+    // when io_uring cannot be used; the caller logs it and writes go straight out.
     [[nodiscard]] static Result<void> enable(EpollDispatcher* dispatcher);
     static WriteBatch* current(); // this thread's batch, or nullptr
 

@@ -2,6 +2,7 @@
 #include "framebinder.h"
 
 #include "logging.h"
+#include "wirecounters.h"
 
 namespace lanes::detail {
 
@@ -26,7 +27,7 @@ PendingReply::PendingReply(FrameLink* link, quint32 rpcId, const std::string& re
     : m_link(link), m_rpcId(rpcId), m_request(qs(request))
 {
     if (rpcId == 0) { // nobody could tell which request an answer belongs to: none is owed
-        count("frame.request_without_rpc_id");
+        ++wireCounters().frameRequestWithoutRpcId;
         m_answered = true;
     }
 }
@@ -38,7 +39,7 @@ PendingReply::~PendingReply()
     m_answered = true;
     if (!m_link || !m_link->isOpen())
         return; // nobody is waiting any more
-    count("frame.reply_dropped");
+    ++wireCounters().frameReplyDropped;
     qCWarning(lcLink) << "the handler of" << m_request << "from" << m_link->peerName() << "dropped its reply";
     v1::Frame frame;
     *frame.mutable_ack()->mutable_error() = toWire(Error{
@@ -56,10 +57,10 @@ bool PendingReply::take()
     if (m_rpcId == 0)
         return false;
     if (m_overdue) {
-        count("frame.reply_late");
+        ++wireCounters().frameReplyLate;
         qCInfo(lcLink) << "the reply to" << m_request << "came after its deadline and is dropped";
     } else {
-        count("frame.reply_twice");
+        ++wireCounters().frameReplyTwice;
         qCWarning(lcLink) << "the handler of" << m_request << "replied twice; the second reply is dropped";
     }
     return false;
@@ -111,7 +112,7 @@ void PendingReply::expire(int ms)
     m_overdue = true;
     if (!m_link || !m_link->isOpen())
         return;
-    count("frame.reply_overdue");
+    ++wireCounters().frameReplyOverdue;
     qCWarning(lcLink) << "no reply to" << m_request << "from" << m_link->peerName() << "within" << ms << "ms";
     v1::Frame frame;
     *frame.mutable_ack()->mutable_error() = toWire(
@@ -119,9 +120,9 @@ void PendingReply::expire(int ms)
     send(frame);
 }
 
-void refuseUnexpected(FrameLink* link, const v1::Frame& frame, const char* counter)
+void refuseUnexpected(FrameLink* link, const v1::Frame& frame, Counter& counter)
 {
-    count(counter);
+    ++counter;
     const auto* field = v1::Frame::descriptor()->FindFieldByNumber(int(frame.body_case()));
     const QString kind = field ? qs(field->message_type()->name()) : QStringLiteral("an unknown frame");
     qCDebug(lcLink) << "unexpected" << kind << "from" << (link ? link->peerName() : QStringLiteral("?"));

@@ -8,6 +8,7 @@
 
 #include "framelink.h"
 #include "logging.h"
+#include "wirecounters.h"
 
 #include <QPointer>
 #include <QTimer>
@@ -61,7 +62,7 @@ private:
 
 // An unbound kind: counted under `counter`, and answered with UNSUPPORTED when it carries an rpc_id. An Ack
 // is never answered: it is itself an answer, and two peers could echo one forever.
-void refuseUnexpected(FrameLink* link, const v1::Frame& frame, const char* counter);
+void refuseUnexpected(FrameLink* link, const v1::Frame& frame, Counter& counter);
 
 } // namespace detail
 
@@ -82,7 +83,7 @@ public:
     bool operator()(Result<T> result)
     {
         if (!m_state) {
-            count("frame.reply_twice"); // called after being moved from
+            ++wireCounters().frameReplyTwice; // called after being moved from
             return false;
         }
         if (!result)
@@ -106,8 +107,8 @@ private:
 template <class... Context> class FrameBinder
 {
 public:
-    // `unexpectedCounter` counts the frames of kinds nobody bound ("agent.unexpected_frame"); a literal.
-    explicit FrameBinder(const char* unexpectedCounter) : m_unexpectedCounter(unexpectedCounter) {}
+    // `unexpectedCounter` counts the frames of kinds nobody bound (agentCounters().unexpectedFrame).
+    explicit FrameBinder(Counter& unexpectedCounter) : m_unexpectedCounter(unexpectedCounter) {}
     FrameBinder(const FrameBinder&) = delete;
     FrameBinder& operator=(const FrameBinder&) = delete;
 
@@ -162,7 +163,7 @@ public:
 private:
     using Handler = std::function<void(FrameLink*, const v1::Frame&, Context...)>;
     std::unordered_map<int, Handler> m_handlers; // by Frame.body_case(), the body's field number
-    const char* m_unexpectedCounter;
+    Counter& m_unexpectedCounter;
 };
 
 } // namespace lanes

@@ -1,7 +1,7 @@
 // See framecodec.h.
 #include "framecodec.h"
 
-#include "logging.h"
+#include "wirecounters.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
@@ -19,8 +19,8 @@ QByteArray encodeFrame(const v1::Frame& frame)
 
 QByteArray encodeStreamData(quint32 id, QByteArrayView data)
 {
-    using google::protobuf::io::CodedOutputStream;
     using google::protobuf::internal::WireFormatLite;
+    using google::protobuf::io::CodedOutputStream;
     const auto size = quint32(data.size());
     const size_t inner = (id ? 1 + CodedOutputStream::VarintSize32(id) : 0) +
                          (size ? 1 + CodedOutputStream::VarintSize32(size) + size : 0);
@@ -28,7 +28,8 @@ QByteArray encodeStreamData(quint32 id, QByteArrayView data)
     QByteArray out(qsizetype(total), Qt::Uninitialized);
     auto* p = reinterpret_cast<quint8*>(out.data());
     p = CodedOutputStream::WriteTagToArray(
-        WireFormatLite::MakeTag(v1::Frame::kStreamDataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED), p);
+        WireFormatLite::MakeTag(v1::Frame::kStreamDataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+        p);
     p = CodedOutputStream::WriteVarint32ToArray(quint32(inner), p);
     if (id) {
         p = CodedOutputStream::WriteTagToArray(
@@ -37,7 +38,8 @@ QByteArray encodeStreamData(quint32 id, QByteArrayView data)
     }
     if (size) {
         p = CodedOutputStream::WriteTagToArray(
-            WireFormatLite::MakeTag(v1::StreamData::kDataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+            WireFormatLite::MakeTag(v1::StreamData::kDataFieldNumber,
+                                    WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
             p);
         p = CodedOutputStream::WriteVarint32ToArray(size, p);
         memcpy(p, data.data(), size);
@@ -48,22 +50,22 @@ QByteArray encodeStreamData(quint32 id, QByteArrayView data)
 Result<v1::Frame> decodeFrame(const QByteArray& bytes)
 {
     if (bytes.isEmpty()) {
-        count("frame.empty");
+        ++wireCounters().frameEmpty;
         return fail(ErrorCode::Protocol, QStringLiteral("empty frame"));
     }
     if (bytes.size() > kMaxFrameBytes) {
-        count("frame.oversized");
+        ++wireCounters().frameOversized;
         return fail(ErrorCode::Protocol, QStringLiteral("frame of %1 bytes exceeds the limit of %2")
                                              .arg(bytes.size())
                                              .arg(kMaxFrameBytes));
     }
     v1::Frame frame;
     if (!frame.ParseFromArray(bytes.constData(), int(bytes.size()))) {
-        count("frame.undecodable");
+        ++wireCounters().frameUndecodable;
         return fail(ErrorCode::Protocol, QStringLiteral("frame does not decode as lanes.v1.Frame"));
     }
     if (frame.body_case() == v1::Frame::BODY_NOT_SET) {
-        count("frame.no_body");
+        ++wireCounters().frameNoBody;
         return fail(ErrorCode::Protocol, QStringLiteral("frame has no known body"));
     }
     return frame;
@@ -86,6 +88,13 @@ std::optional<Error> missingLinkFeatures(const google::protobuf::RepeatedPtrFiel
     return Error{ErrorCode::Unsupported,
                  QStringLiteral("the peer lacks the link features %1 of this build").arg(missing.join(u", ")),
                  {}};
+}
+
+void addOwnCounters(v1::Counters* out, const std::string& prefix)
+{
+    const QMap<QString, quint64> snapshot = counterSnapshot();
+    for (auto it = snapshot.begin(); it != snapshot.end(); ++it)
+        (*out->mutable_values())[prefix + it.key().toStdString()] = it.value();
 }
 
 v1::Error toWire(const Error& error)

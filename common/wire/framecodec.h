@@ -31,6 +31,10 @@ std::optional<Error> missingLinkFeatures(const google::protobuf::RepeatedPtrFiel
 v1::Error toWire(const Error& error);
 Error fromWire(const v1::Error& error);
 
+// Every counter of this process (counter.h), zero ones too, into `out` under `prefix` + its name: how a
+// process answers a CountersRequest.
+void addOwnCounters(v1::Counters* out, const std::string& prefix = {});
+
 inline QString qs(const std::string& s)
 {
     return QString::fromStdString(s);

@@ -2,10 +2,11 @@
 #include "framelink.h"
 
 #include "logging.h"
+#include "wirecounters.h"
 
 #include <QMaskGenerator>
-#include <QtEndian>
 #include <QWebSocket>
+#include <QtEndian>
 
 #include <cstring>
 
@@ -165,7 +166,7 @@ void FrameLink::onBinary(const QByteArray& bytes)
 
 void FrameLink::onText(const QString&)
 {
-    count("link.text_frame");
+    ++wireCounters().linkTextFrame;
     close(QStringLiteral("text WebSocket frames are a protocol error"), Error{ErrorCode::Protocol, {}, {}});
 }
 
@@ -175,7 +176,7 @@ void FrameLink::onTick()
         return; // still connecting: the connect timeout belongs to whoever dialled
     }
     if (m_sinceHeard.elapsed() > kLinkDeadAfterMs) {
-        count("link.lost");
+        ++wireCounters().linkLost;
         const QString reason = QStringLiteral("link lost: no answer from %1 for %2 ms")
                                    .arg(peerName())
                                    .arg(m_sinceHeard.elapsed());

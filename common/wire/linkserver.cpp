@@ -2,6 +2,7 @@
 #include "linkserver.h"
 
 #include "logging.h"
+#include "wirecounters.h"
 
 #include <QSslSocket>
 #include <QTimer>
@@ -26,7 +27,7 @@ LinkServer::LinkServer(const QSslConfiguration& tls, QObject* parent)
             const QSslCertificate cert =
                 m_pendingCerts.take(peerKey(socket->peerAddress(), socket->peerPort()));
             if (cert.isNull()) {
-                count("link.upgrade_without_tls");
+                ++wireCounters().linkUpgradeWithoutTls;
                 socket->abort();
                 socket->deleteLater();
                 continue;
@@ -50,7 +51,7 @@ void LinkServer::incomingConnection(qintptr descriptor)
 {
     auto* socket = new QSslSocket(this);
     if (!socket->setSocketDescriptor(descriptor)) {
-        count("link.accept_failed");
+        ++wireCounters().linkAcceptFailed;
         socket->deleteLater();
         return;
     }
@@ -61,7 +62,7 @@ void LinkServer::incomingConnection(qintptr descriptor)
         if (socket->property("lanes.refused").toBool())
             return;
         socket->setProperty("lanes.refused", true);
-        count("link.handshake_refused");
+        ++wireCounters().linkHandshakeRefused;
         qCWarning(lcLink) << "refused a link from" << peer << "-" << why;
         emit handshakeRefused(peer, why);
         socket->abort();

@@ -1,7 +1,7 @@
 // See mux.h.
 #include "mux.h"
 
-#include "logging.h"
+#include "wirecounters.h"
 
 namespace lanes {
 
@@ -118,13 +118,13 @@ void Stream::pump()
 void Stream::onData(const std::string& data)
 {
     if (m_peerEnded) {
-        count("stream.data_after_end");
+        ++wireCounters().streamDataAfterEnd;
         reset(Error{ErrorCode::Protocol, QStringLiteral("data after the end of stream %1").arg(m_id), {}});
         emit wasReset(Error{ErrorCode::Protocol, QStringLiteral("peer sent data after its end"), {}});
         return;
     }
     if (qint64(data.size()) > m_recvWindow) {
-        count("stream.window_exceeded");
+        ++wireCounters().streamWindowExceeded;
         const Error error{ErrorCode::FlowControl,
                           QStringLiteral("stream %1 got %2 bytes with a window of %3")
                               .arg(m_id)
@@ -202,7 +202,7 @@ bool Mux::handleFrame(const v1::Frame& frame)
     auto find = [this](quint32 id) -> Stream* {
         Stream* s = m_streams.value(id);
         if (!s)
-            count("stream.unknown_id"); // normal after a reset races with data in flight
+            ++wireCounters().streamUnknownId; // normal after a reset races with data in flight
         return s;
     };
     switch (frame.body_case()) {
@@ -210,7 +210,7 @@ bool Mux::handleFrame(const v1::Frame& frame)
         const auto& open = frame.stream_open();
         const bool peerParity = (open.id() % 2 == 1) == (m_side == Side::Server);
         if (open.id() == 0 || !peerParity || m_streams.contains(open.id())) {
-            count("stream.bad_open");
+            ++wireCounters().streamBadOpen;
             refuse(open.id(), ErrorCode::Protocol,
                    QStringLiteral("stream id %1 is not the peer's to open").arg(open.id()));
             return true;

@@ -46,8 +46,8 @@ bool validName(const char* text, size_t length)
         return false;
     for (size_t i = 0; i < length; ++i) {
         const char c = text[i];
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                        c == '.' || c == '_';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '-' || c == '.' || c == '_';
         if (!ok)
             return false;
     }
@@ -183,7 +183,8 @@ bool anyNameItem(const RuleItem* items, int count)
 bool namesAllPorts(const RuleItem* items, int count, const char* name)
 {
     for (int i = 0; i < count; ++i)
-        if (items[i].host == RuleItem::Host::Name && items[i].port == 0 && strcasecmp(items[i].name, name) == 0)
+        if (items[i].host == RuleItem::Host::Name && items[i].port == 0 &&
+            strcasecmp(items[i].name, name) == 0)
             return true;
     return false;
 }

@@ -1,7 +1,7 @@
 // The outgoing filter, as the layer evaluates it in the developer's process: mirrord's
-// feature.network.outgoing (tcp, udp, ignore_localhost, filter.local / filter.remote) and feature.network.dns.
-// libc only, like the whole layer: no Qt, no STL, no allocation, no exceptions, so lanesd (which validates a
-// config with it) and liblanes-layer.so share one parser. Plain values; any thread.
+// feature.network.outgoing (tcp, udp, ignore_localhost, filter.local / filter.remote) and
+// feature.network.dns. libc only, like the whole layer: no Qt, no STL, no allocation, no exceptions, so
+// lanesd (which validates a config with it) and liblanes-layer.so share one parser. Plain values; any thread.
 //
 // An item is `[tcp://|udp://][name|ip|ip/prefix][:port]`, IPv6 in brackets ("[::1]:53", "[fd00::/8]").
 // A missing host, 0.0.0.0 or [::] is any host; a missing port or port 0 is any port.
@@ -24,9 +24,9 @@ struct RuleItem
 {
     enum class Host : uint8_t { Any, Address, Subnet, Name } host = Host::Any;
     Proto proto = Proto::Any;
-    int family = 0;          // AF_INET or AF_INET6 for Address and Subnet
+    int family = 0;           // AF_INET or AF_INET6 for Address and Subnet
     uint8_t address[16] = {}; // network order
-    int prefix = 0;          // Subnet
+    int prefix = 0;           // Subnet
     char name[kMaxNameLength + 1] = {};
     uint16_t port = 0; // host order; 0: any
 };

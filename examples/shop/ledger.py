@@ -112,5 +112,6 @@ if __name__ == "__main__":
     if int(os.environ.get("BULK_PORT", "9000")):
         threading.Thread(target=bulk, args=(int(os.environ.get("BULK_PORT", "9000")),), daemon=True).start()
     server_class = DualStackServer if ":" in host else Server
-    print(f"ledger {FLAVOUR} on {host}", flush=True)
-    server_class((host, int(os.environ.get("LEDGER_PORT", "8080"))), Handler).serve_forever()
+    server = server_class((host, int(os.environ.get("LEDGER_PORT", "8080"))), Handler)
+    print(f"ledger {FLAVOUR} on {host}", flush=True)  # once it listens (tst_outgoing waits for the line)
+    server.serve_forever()

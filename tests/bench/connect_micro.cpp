@@ -1,6 +1,6 @@
-// The cost of a local connect(): socket, a timed connect to a listener on 127.0.0.1, close, in a loop, while a thread
-// accepts and closes. outgoing_bench.py runs it with and without liblanes-layer.so (whose filter keeps
-// localhost local) and reports the difference per connect. `udp` does the same with a UDP socket, whose
+// The cost of a local connect(): socket, a timed connect to a listener on 127.0.0.1, close, in a loop, while
+// a thread accepts and closes. outgoing_bench.py runs it with and without liblanes-layer.so (whose filter
+// keeps localhost local) and reports the difference per connect. `udp` does the same with a UDP socket, whose
 // connect involves no handshake: there the layer's own cost stands out of the kernel's noise.
 //   connect_micro ITERATIONS [udp]  ->  {"ns_per_connect_p50": ..., "ns_per_connect_mean": ...}
 #include <algorithm>
@@ -24,7 +24,8 @@ int main(int argc, char** argv)
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t length = sizeof address;
-    if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 || listen(listener, 4096) != 0 ||
+    if (bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        listen(listener, 4096) != 0 ||
         getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
         std::perror("listen");
         return 1;
@@ -58,7 +59,7 @@ int main(int argc, char** argv)
         total += batch;
     }
     std::sort(batches.begin(), batches.end());
-    std::printf("{\"ns_per_connect_p50\": %.0f, \"ns_per_connect_mean\": %.0f}\n", batches[batches.size() / 2],
-                total / double(batches.size() * kBatch));
+    std::printf("{\"ns_per_connect_p50\": %.0f, \"ns_per_connect_mean\": %.0f}\n",
+                batches[batches.size() / 2], total / double(batches.size() * kBatch));
     return 0;
 }

@@ -1,8 +1,8 @@
 // The filter engine's own cost per request, without the network: parse a typical request head, match it
 // against N sessions' header filters (the last one matches), serialize the head again. Prints one line of
 // JSON per N; filter_bench.py puts it next to the 1-filter baseline of the same run.
-#include "http1.h"
 #include "filterset.h"
+#include "http1.h"
 
 #include <chrono>
 #include <cstdio>

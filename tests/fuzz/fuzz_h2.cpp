@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         cb.write = [](const QByteArray&) {};
         cb.headers = [&self, role](qint32 stream, const lanes::H2Headers& headers, bool trailers) {
             if (role == lanes::H2Codec::Role::Server && !trailers) {
-                self->respond(stream, {{":status", "200"}, {"x-count", QByteArray::number(headers.size())}}, false);
+                self->respond(stream, {{":status", "200"}, {"x-count", QByteArray::number(headers.size())}},
+                              false);
                 self->send(stream, "hello");
             } else if (trailers && headers.size() > 4) {
                 self->reset(stream, 8);
@@ -26,7 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
         lanes::H2Codec session(role, cb);
         self = &session;
         if (role == lanes::H2Codec::Role::Client)
-            (void)session.request({{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {":authority", "a"}}, true);
+            (void)session.request(
+                {{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {":authority", "a"}}, true);
         // Fed in two pieces, as a socket may deliver them.
         const qsizetype half = input.size() / 2;
         if (session.feed(input.first(half)))

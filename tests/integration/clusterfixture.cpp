@@ -4,10 +4,14 @@
 #include <QDir>
 #include <QFile>
 #include <QSignalSpy>
-#include <QTcpServer>
 #include <QTest>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 static const QString kBin = QStringLiteral(LANES_BIN_DIR);
 
@@ -47,14 +51,17 @@ QString ClusterFixture::start()
                       QStringLiteral(LANES_SOURCE_DIR "/examples/shop/cluster.json")});
     if (!m_operator.waitForStarted())
         return QStringLiteral("operator did not start");
-    (void)QTest::qWaitFor(
-        [this] {
-            return m_operatorOutput.contains("serving wss://") || m_operator.state() == QProcess::NotRunning;
-        },
-        20000);
+    if (!QTest::qWaitFor(
+            [this] {
+                return m_operatorOutput.contains("serving wss://") ||
+                       m_operator.state() == QProcess::NotRunning;
+            },
+            20000))
+        return QStringLiteral("the operator did not say \"serving wss://\" within 20 s:\n") +
+               QString::fromUtf8(m_operatorOutput);
     const int at = int(m_operatorOutput.indexOf("serving "));
     if (at < 0)
-        return QStringLiteral("operator did not come up:\n") + QString::fromUtf8(m_operatorOutput);
+        return QStringLiteral("the operator ended without serving:\n") + QString::fromUtf8(m_operatorOutput);
     m_url = QString::fromUtf8(m_operatorOutput.mid(at + 8, m_operatorOutput.indexOf('\n', at) - at - 8))
                 .trimmed();
     for (const auto& [user, role] : {std::pair{"alice", "developer"}, std::pair{"root", "admin"}}) {
@@ -87,8 +94,8 @@ void ClusterFixture::startOnMachine(QProcess* process, const QString& program, c
     }
     // unshare execs in place: the process's PID is the program's.
     process->start(QStringLiteral("unshare"),
-                   QStringList{QStringLiteral("--mount"), QStringLiteral("--propagation"), QStringLiteral("private"),
-                               QStringLiteral("sh"), QStringLiteral("-c"),
+                   QStringList{QStringLiteral("--mount"), QStringLiteral("--propagation"),
+                               QStringLiteral("private"), QStringLiteral("sh"), QStringLiteral("-c"),
                                QStringLiteral("mount --bind \"$0\" /etc/hosts && mount --bind \"$1\" "
                                               "/etc/resolv.conf && mount --bind \"$2\" /etc/nsswitch.conf && "
                                               "shift 2 && exec \"$@\""),
@@ -100,21 +107,30 @@ QString ClusterFixture::startDaemon()
 {
     m_daemon = std::make_unique<QProcess>();
     m_daemon->setProcessChannelMode(QProcess::ForwardedErrorChannel);
-    startOnMachine(m_daemon.get(), kBin + QStringLiteral("/lanesd"), {QStringLiteral("--socket"), socketPath()});
+    startOnMachine(m_daemon.get(), kBin + QStringLiteral("/lanesd"),
+                   {QStringLiteral("--socket"), socketPath()});
     if (!m_daemon->waitForStarted())
         return QStringLiteral("lanesd did not start");
-    (void)QTest::qWaitFor([this] { return QFile::exists(socketPath()); }, 5000);
-    return QFile::exists(socketPath()) ? QString() : QStringLiteral("lanesd did not listen");
+    // lanesd's QLocalServer::listen() creates the socket file and listens on it in the same call.
+    if (!QTest::qWaitFor(
+            [this] { return QFile::exists(socketPath()) || m_daemon->state() == QProcess::NotRunning; },
+            5000))
+        return QStringLiteral("lanesd did not create %1 within 5 s").arg(socketPath());
+    return QFile::exists(socketPath())
+               ? QString()
+               : QStringLiteral("lanesd ended (exit code %1) without listening").arg(m_daemon->exitCode());
 }
 
-void ClusterFixture::killDaemon(int signal)
+bool ClusterFixture::killDaemon(int signal)
 {
     if (!m_daemon)
-        return;
-    ::kill(pid_t(m_daemon->processId()), signal);
-    m_daemon->waitForFinished(5000);
-    m_daemon.reset();
+        return true;
+    if (m_daemon->state() != QProcess::NotRunning) // (a PID of 0 would signal this whole process group)
+        ::kill(pid_t(m_daemon->processId()), signal);
+    const bool ended = m_daemon->state() == QProcess::NotRunning || m_daemon->waitForFinished(5000);
+    m_daemon.reset(); // kills it if it is still there
     QFile::remove(socketPath());
+    return ended;
 }
 
 QByteArray ClusterFixture::clientScript(const QStringList& args)
@@ -127,10 +143,12 @@ QByteArray ClusterFixture::clientScript(const QStringList& args)
         .toUtf8();
 }
 
-void ClusterFixture::killOperator()
+bool ClusterFixture::killOperator()
 {
+    if (m_operator.state() == QProcess::NotRunning)
+        return true;
     ::kill(pid_t(m_operator.processId()), SIGKILL);
-    m_operator.waitForFinished(5000);
+    return m_operator.waitForFinished(5000);
 }
 
 void ClusterFixture::stop()
@@ -144,7 +162,8 @@ void ClusterFixture::stop()
             log.write(operatorLog().toUtf8());
     }
     stopClis();
-    killDaemon(SIGTERM);
+    if (!killDaemon(SIGTERM))
+        qWarning("lanesd did not end within 5 s of SIGTERM");
     if (m_operator.state() != QProcess::NotRunning) {
         ::kill(pid_t(m_operator.processId()), SIGTERM);
         if (!m_operator.waitForFinished(15000)) {
@@ -165,6 +184,25 @@ void ClusterFixture::stopClis()
         delete cli;
     }
     m_clis.clear();
+    for (int fd : std::as_const(m_reservations))
+        ::close(fd);
+    m_reservations.clear();
+}
+
+int ClusterFixture::reservePort()
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int on = 1;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+        qFatal("cannot reserve a port of 127.0.0.1: %s", strerror(errno));
+    m_reservations << fd;
+    return ntohs(address.sin_port);
 }
 
 QString ClusterFixture::credentials(const QString& user) const
@@ -184,7 +222,8 @@ QProcess* ClusterFixture::lanes(const QStringList& args, const QMap<QString, QSt
     p->setWorkingDirectory(QStringLiteral(LANES_SOURCE_DIR "/examples/shop"));
     p->setProcessChannelMode(QProcess::MergedChannels);
     startOnMachine(p, kBin + QStringLiteral("/lanes"), args);
-    p->waitForStarted();
+    if (!p->waitForStarted()) // the test's own checks fail on it; this says why
+        qWarning().noquote() << "lanes" << args.join(u' ') << "did not start:" << p->errorString();
     m_clis << p;
     return p;
 }
@@ -192,9 +231,11 @@ QProcess* ClusterFixture::lanes(const QStringList& args, const QMap<QString, QSt
 QString ClusterFixture::lanesOutput(const QStringList& args, int* exitCode)
 {
     QProcess* p = lanes(args);
-    p->waitForFinished(30000);
+    const bool finished = p->waitForFinished(30000);
+    if (!finished)
+        qWarning().noquote() << "lanes" << args.join(u' ') << "did not finish within 30 s";
     if (exitCode)
-        *exitCode = p->exitCode();
+        *exitCode = finished && p->exitStatus() == QProcess::NormalExit ? p->exitCode() : -1;
     return QString::fromUtf8(p->readAll());
 }
 
@@ -236,13 +277,6 @@ QList<qint64> ClusterFixture::pidsInPod(const QString& pod, const QString& comm)
             out << pid.toLongLong();
     }
     return out;
-}
-
-int ClusterFixture::freePort()
-{
-    QTcpServer s;
-    s.listen(QHostAddress::LocalHost, 0);
-    return s.serverPort();
 }
 
 QStringList ClusterFixture::podLogLines(const QString& kind, const QString& text) const

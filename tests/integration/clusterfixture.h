@@ -20,7 +20,8 @@ public:
     QString start();
     void stop();
     QString startDaemon();
-    void killDaemon(int signal);
+    // Sends `signal` to lanesd; true once it has ended (within 5 s).
+    [[nodiscard]] bool killDaemon(int signal);
 
     // Starts `program` as on the developer's machine: in a private mount namespace whose /etc/hosts names
     // only localhost and the local ledger, and whose resolver is loopback, so no name lookup leaves the host.
@@ -36,12 +37,19 @@ public:
     static bool redirectPresent(const QString& pod, int port);
     // PIDs in pod `pod` whose /proc/PID/comm is `comm`.
     static QList<qint64> pidsInPod(const QString& pod, const QString& comm);
-    static int freePort();
+    // A port of 127.0.0.1 for a local app (`--steal 8080:PORT`), held until stopClis(): a socket bound to it
+    // with SO_REUSEADDR that never listens keeps the kernel from handing it to any bind to port 0 or any
+    // connect, so no other process can take it, and nothing answers on it until the app listens there. The
+    // app binds it with SO_REUSEADDR, as servers do (api.py, gRPC's rates.py; a test's own script must set
+    // it). Picking a port by binding port 0 and closing that socket left the port free for anyone in between.
+    int reservePort();
     // tests/integration/httpclient.py ARGS... inside the client pod; its JSON output.
     static QByteArray clientScript(const QStringList& args);
-    // Ends every `lanes` started so far (SIGTERM: as a developer's Ctrl-C would).
+    // Ends every `lanes` started so far (SIGTERM: as a developer's Ctrl-C would), then gives back the ports
+    // reserved for their apps.
     void stopClis();
-    void killOperator();
+    // SIGKILL to the operator; true once it has ended (within 5 s).
+    [[nodiscard]] bool killOperator();
 
     QString operatorLog();
     // The lines of state/logs/KIND-*.log (KIND: agent or pod) that contain `text`, prefixed with the file's
@@ -61,5 +69,6 @@ private:
     QByteArray m_operatorOutput;
     std::unique_ptr<QProcess> m_daemon;
     QList<QProcess*> m_clis;
+    QList<int> m_reservations; // descriptors of reservePort()'s sockets
     QString m_url;
 };

@@ -4,6 +4,7 @@ tst_h2: each call carries its own metadata, so the agent must route stream by st
 
   grpc_client.py TARGET mixed        unary calls with x-lane: alice, without, and with bob, on one channel
   grpc_client.py TARGET watch N LANE a server-streaming call of N answers, with x-lane: LANE ("-": none)
+  grpc_client.py TARGET big N LANE   one unary call whose message is N bytes: the code and the reply's length
 Run with /usr/bin/python3 (Debian's python3-grpcio)."""
 import json
 import sys
@@ -27,6 +28,15 @@ def main():
         if mode == "mixed":
             out = [call_unary(channel, f"call {i}", lane) for i, lane in
                    enumerate(["alice", None, "alice", "bob", None, "alice"])]
+        elif mode == "big":
+            size, lane = int(sys.argv[3]), sys.argv[4]
+            method = channel.unary_unary("/shop.Rates/Get")
+            metadata = (("x-lane", lane),) if lane != "-" else ()
+            try:
+                reply, call = method.with_call(b"x" * size, metadata=metadata, timeout=20)
+                out = {"code": call.code().name, "length": len(reply), "prefix": reply[:40].decode()}
+            except grpc.RpcError as e:
+                out = {"code": e.code().name, "details": e.details()}
         else:
             count, lane = int(sys.argv[3]), sys.argv[4]
             method = channel.unary_stream("/shop.Rates/Watch")

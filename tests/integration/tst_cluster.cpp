@@ -1,12 +1,17 @@
 // Integration tests on the real local cluster: real namespaces, iptables, operator, agents, lanesd and CLI.
 // Needs root. Each test asserts what a user would check: who answers curl from the client pod.
+#include "binder.h"
 #include "clusterfixture.h"
+#include "methods.h"
 #include "mux.h"
 #include "tls.h"
+#include "transport.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLocalSocket>
+#include <QScopeGuard>
 #include <QSignalSpy>
 #include <QTest>
 #include <QWebSocket>
@@ -26,6 +31,7 @@ private slots:
     void stealReachesTheLocalProcessOnEveryReplica();
     void execReturnsTheCommandsExitCode();
     void aSecondStealOfTheSamePortIsRefused();
+    void diagnosticsCountersGatherTheOperatorsAndEachAgents();
     void agentSigkillRemovesTheChainWithinOneSecond();
     void supervisorSigkillRemovesTheChainWithinOneSecond();
     void lanesdSigkillRestoresTheDeployedApiWithinOneSecond();
@@ -33,9 +39,11 @@ private slots:
     void clientFromAnotherCaIsRefusedAndLogged();
 
 private:
-    // Starts `lanes exec` stealing api:8080 into a local api.py; waits until api-0 answers from it.
-    QProcess* stealApi(int* localPort = nullptr);
+    // Starts `lanes exec` stealing api:8080 into a local api.py on a reserved port; waits until api-0 answers
+    // from it. nullptr (and why in m_notStealing) when it does not within 15 s.
+    [[nodiscard]] QProcess* stealApi(int* localPort = nullptr);
     ClusterFixture fixture;
+    QString m_notStealing;
 };
 
 void TstCluster::initTestCase()
@@ -60,6 +68,9 @@ void TstCluster::init()
 
 void TstCluster::cleanup()
 {
+    // Afterwards, even when a check below fails: any `lanes` a failed test left is ended, its port given
+    // back.
+    const auto endClis = qScopeGuard([this] { fixture.stopClis(); });
     // No session outlives its test: the deployed api answers everywhere again.
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
                                  .contains(u"api deployed @ api-0"),
@@ -71,7 +82,7 @@ void TstCluster::cleanup()
 
 QProcess* TstCluster::stealApi(int* localPort)
 {
-    const int port = ClusterFixture::freePort();
+    const int port = fixture.reservePort();
     if (localPort)
         *localPort = port;
     QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
@@ -80,13 +91,18 @@ QProcess* TstCluster::stealApi(int* localPort)
                                   {{QStringLiteral("PORT"), QString::number(port)},
                                    {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
                                    {QStringLiteral("API_FLAVOUR"), QStringLiteral("local")}});
-    (void)QTest::qWaitFor(
-        [] {
-            return ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
-                .contains(u"api local");
-        },
-        15000);
-    return cli;
+    const auto answeredLocally = [] {
+        return ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api local");
+    };
+    if (QTest::qWaitFor([&] { return cli->state() == QProcess::NotRunning || answeredLocally(); }, 15000) &&
+        cli->state() == QProcess::Running)
+        return cli;
+    m_notStealing = QStringLiteral("api-0 did not answer from the local api.py within 15 s (lanes %1); lanes "
+                                   "said:\n%2")
+                        .arg(cli->state() == QProcess::NotRunning ? QStringLiteral("ended")
+                                                                  : QStringLiteral("still runs"),
+                             QString::fromUtf8(cli->peek(1 << 16)));
+    return nullptr;
 }
 
 void TstCluster::lsListsTheTargets()
@@ -106,6 +122,7 @@ void TstCluster::lsListsTheTargets()
 void TstCluster::stealReachesTheLocalProcessOnEveryReplica()
 {
     QProcess* cli = stealApi();
+    QVERIFY2(cli, qPrintable(m_notStealing));
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/a"))
                                  .contains(u"api local @ developer-machine: GET /a"),
                              15000);
@@ -153,7 +170,7 @@ void TstCluster::execReturnsTheCommandsExitCode()
 {
     QProcess* cli =
         fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
-                       QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(ClusterFixture::freePort()),
+                       QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(fixture.reservePort()),
                        QStringLiteral("--"), QStringLiteral("sh"), QStringLiteral("-c"),
                        QStringLiteral("test -n \"$LANES_SESSION_ID\" && exit 7")});
     QVERIFY(cli->waitForFinished(20000));
@@ -163,10 +180,11 @@ void TstCluster::execReturnsTheCommandsExitCode()
 void TstCluster::aSecondStealOfTheSamePortIsRefused()
 {
     QProcess* first = stealApi();
+    QVERIFY2(first, qPrintable(m_notStealing));
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api local"));
     QProcess* second = fixture.lanes(
         {QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("pod/api-1"), QStringLiteral("--steal"),
-         QStringLiteral("8080:1"), QStringLiteral("--"), QStringLiteral("true")});
+         QStringLiteral("8080:%1").arg(fixture.reservePort()), QStringLiteral("--"), QStringLiteral("true")});
     QVERIFY(second->waitForFinished(20000));
     QCOMPARE(second->exitCode(), 1);
     const QString said = QString::fromUtf8(second->readAll());
@@ -175,9 +193,61 @@ void TstCluster::aSecondStealOfTheSamePortIsRefused()
     QVERIFY(first->waitForFinished(10000));
 }
 
+// An IDE's diagnostics/counters on lanesd's socket: lanesd's own counters, and with cluster the operator's
+// and each agent's, under their prefixes.
+void TstCluster::diagnosticsCountersGatherTheOperatorsAndEachAgents()
+{
+    using namespace lanes;
+    QProcess* cli = stealApi();
+    QVERIFY2(cli, qPrintable(m_notStealing));
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api local"));
+
+    std::optional<Result<ide::InitializeResult>> initialized;
+    std::optional<Result<ide::CountersResult>> own, cluster;
+    QLocalSocket socket;
+    QObject owner; // the endpoint and its transport, gone before the socket and the results
+    QSignalSpy connected(&socket, &QLocalSocket::connected);
+    socket.connectToServer(fixture.socketPath());
+    QVERIFY(socket.state() == QLocalSocket::ConnectedState || connected.wait(5000));
+    auto* endpoint = new rpc::Endpoint(new rpc::DeviceTransport(&socket, &owner), &owner);
+    rpc::call<ide::Initialize>(*endpoint,
+                               ide::InitializeParams{QCoreApplication::applicationPid(), {}, {}, {}},
+                               [&](Result<ide::InitializeResult> r) { initialized = std::move(r); });
+    QTRY_VERIFY_WITH_TIMEOUT(initialized.has_value(), 5000);
+    QVERIFY(*initialized);
+
+    rpc::call<ide::DiagnosticsCounters>(*endpoint, ide::CountersParams{},
+                                        [&](Result<ide::CountersResult> r) { own = std::move(r); });
+    rpc::call<ide::DiagnosticsCounters>(
+        *endpoint, ide::CountersParams{true, fixture.credentials(QStringLiteral("alice"))},
+        [&](Result<ide::CountersResult> r) { cluster = std::move(r); });
+    QTRY_VERIFY_WITH_TIMEOUT(own.has_value() && cluster.has_value(), 15000);
+    QVERIFY2(*own, qPrintable(describe(own->error())));
+    QVERIFY2(*cluster, qPrintable(describe(cluster->error())));
+
+    // lanesd's own, zero ones too, and nothing of the cluster's unless asked.
+    QVERIFY((*own)->counters.contains(QStringLiteral("daemon.outgoing_tcp")));
+    for (auto it = (*own)->counters.begin(); it != (*own)->counters.end(); ++it)
+        QVERIFY2(!it.key().contains(u'/'), qPrintable(it.key()));
+    const QMap<QString, quint64>& all = (*cluster)->counters;
+    QVERIFY(all.contains(QStringLiteral("daemon.outgoing_tcp")));
+    QVERIFY(all.contains(QStringLiteral("operator/operator.hello_refused")));
+    QVERIFY(all.contains(QStringLiteral("operator/link.handshake_refused")));
+    // Both pods' agents stole the connections that reached the local api.
+    QVERIFY2(all.value(QStringLiteral("agent/api-0/agent.stolen_connections")) >= 1,
+             qPrintable(QStringList(all.keys()).join(u' ')));
+    QVERIFY(all.value(QStringLiteral("agent/api-1/agent.stolen_connections")) >= 1);
+    QVERIFY(all.contains(QStringLiteral("agent/api-1/http.head_timeout")));
+    QVERIFY2((*cluster)->unavailable.isEmpty(), qPrintable((*cluster)->unavailable.join(u'\n')));
+
+    ::kill(pid_t(cli->processId()), SIGTERM);
+    QVERIFY(cli->waitForFinished(10000));
+}
+
 void TstCluster::agentSigkillRemovesTheChainWithinOneSecond()
 {
     QProcess* cli = stealApi();
+    QVERIFY2(cli, qPrintable(m_notStealing));
     QVERIFY(ClusterFixture::chainPresent(QStringLiteral("api-0")));
     const QList<qint64> workers =
         ClusterFixture::pidsInPod(QStringLiteral("api-0"), QStringLiteral("lanes-agent"));
@@ -196,6 +266,7 @@ void TstCluster::agentSigkillRemovesTheChainWithinOneSecond()
 void TstCluster::supervisorSigkillRemovesTheChainWithinOneSecond()
 {
     QProcess* cli = stealApi();
+    QVERIFY2(cli, qPrintable(m_notStealing));
     const QList<qint64> supervisors =
         ClusterFixture::pidsInPod(QStringLiteral("api-1"), QStringLiteral("lanes-agent-sup"));
     QCOMPARE(supervisors.size(), 1);
@@ -226,14 +297,16 @@ void startHeld(QProcess& held, bool early)
     held.start(QStringLiteral("ip"), args);
 }
 
-// Bytes the local app's end of its connections on `port` has received (ss -ti), summed.
+// Bytes the local app's end of its connections on `port` has received (ss -ti), summed; -1 when ss does not
+// finish within 5 s.
 qint64 bytesReceivedOn(int port)
 {
     QProcess ss;
     ss.start(QStringLiteral("ss"),
              {QStringLiteral("-tinH"), QStringLiteral("state"), QStringLiteral("established"),
               QStringLiteral("( sport = :%1 )").arg(port)});
-    ss.waitForFinished(5000);
+    if (!ss.waitForFinished(5000))
+        return -1;
     qint64 total = 0;
     const QString out = QString::fromUtf8(ss.readAllStandardOutput());
     for (qsizetype at = out.indexOf(u"bytes_received:"); at >= 0;
@@ -248,6 +321,7 @@ void TstCluster::lanesdSigkillRestoresTheDeployedApiWithinOneSecond()
 {
     int localPort = 0;
     QProcess* cli = stealApi(&localPort);
+    QVERIFY2(cli, qPrintable(m_notStealing));
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api local"));
     // DESIGN §8 rule 2 for stolen connections open when lanesd dies. One had sent nothing: it fails open to
     // the deployed api, which answers the request it sends after the death. The other had sent its request
@@ -260,7 +334,7 @@ void TstCluster::lanesdSigkillRestoresTheDeployedApiWithinOneSecond()
                              10000);
     const qint64 requestLine = qint64(QByteArrayView("GET /held HTTP/1.1\r\n").size());
     QTRY_VERIFY_WITH_TIMEOUT(bytesReceivedOn(localPort) >= requestLine, 10000);
-    fixture.killDaemon(SIGKILL);
+    QVERIFY2(fixture.killDaemon(SIGKILL), "lanesd did not end within 5 s of SIGKILL");
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
                                  .contains(u"api deployed @ api-0"),
                              1000);

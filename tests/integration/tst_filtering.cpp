@@ -2,11 +2,12 @@
 // requests its filter matches, everything else reaches the deployed api, and bad requests get their status.
 #include "clusterfixture.h"
 
+#include <QDir>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QTcpServer>
 #include <QTcpSocket>
+#include <QTemporaryFile>
 #include <QTest>
 
 #include <csignal>
@@ -42,10 +43,14 @@ private slots:
     void operatorDeathLeavesTrafficFlowing(); // last: the operator does not come back
 
 private:
-    QProcess* steal(const QString& lane, const QStringList& extra = {},
-                    const QString& user = QStringLiteral("alice"));
+    // `lanes exec` stealing api:8080 for x-lane: LANE into a local api.py on a reserved port, once api-0
+    // answers such a request from it; nullptr (and why in m_notStealing) when it does not within 15 s.
+    [[nodiscard]] QProcess* steal(const QString& lane, const QStringList& extra = {},
+                                  const QString& user = QStringLiteral("alice"));
     static QString who(const QString& lane) { return lane + QStringLiteral("-local"); }
     ClusterFixture fixture;
+    QString m_notStealing;
+    QList<QTemporaryFile*> m_configs;
 };
 
 void TstFiltering::initTestCase()
@@ -59,6 +64,7 @@ void TstFiltering::initTestCase()
 void TstFiltering::cleanupTestCase()
 {
     fixture.stop();
+    qDeleteAll(m_configs);
 }
 
 void TstFiltering::cleanup()
@@ -68,7 +74,7 @@ void TstFiltering::cleanup()
 
 QProcess* TstFiltering::steal(const QString& lane, const QStringList& extra, const QString& user)
 {
-    const int port = ClusterFixture::freePort();
+    const int port = fixture.reservePort();
     QProcess* cli = fixture.lanes(
         QStringList{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
                     QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
@@ -78,28 +84,55 @@ QProcess* TstFiltering::steal(const QString& lane, const QStringList& extra, con
          {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
          {QStringLiteral("API_FLAVOUR"), who(lane)},
          {QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(user)}});
-    (void)QTest::qWaitFor(
-        [&] {
-            return ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-0:8080"), lane})
-                       .contains(who(lane).toUtf8()) ||
-                   cli->state() == QProcess::NotRunning;
-        },
-        15000);
-    return cli;
+    const auto answeredLocally = [&] {
+        return ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-0:8080"), lane})
+            .contains(who(lane).toUtf8());
+    };
+    if (QTest::qWaitFor([&] { return cli->state() == QProcess::NotRunning || answeredLocally(); }, 15000) &&
+        cli->state() == QProcess::Running)
+        return cli;
+    m_notStealing =
+        QStringLiteral("%1's local app did not answer api-0's requests with x-lane: %1 within 15 s "
+                       "(lanes %2); lanes said:\n%3")
+            .arg(lane,
+                 cli->state() == QProcess::NotRunning ? QStringLiteral("ended")
+                                                      : QStringLiteral("still runs"),
+                 QString::fromUtf8(cli->peek(1 << 16)));
+    return nullptr;
 }
 
-// `--header-filter` alone: the target's own ports, stolen with the filter when the app listens on them (the
-// local app listens on the same port number, 8080, as without a port_mapping).
+// `--header-filter` alone: the target's own ports, stolen with the filter when the app listens on them.
+// Without a port_mapping the app is to listen on the same port number, 8080; that is checked in what lanes
+// announces, with an app that never listens, so that this machine's own port 8080 (which may be taken) plays
+// no part. The requests themselves are checked with a port_mapping to a reserved port: the same path in
+// lanesd, only the local port number differs.
 void TstFiltering::aFilterWithoutPortsStealsTheTargetsPortsFiltered()
 {
-    QTcpServer probe;
-    if (!probe.listen(QHostAddress::LocalHost, 8080))
-        QSKIP("port 8080 of this machine is taken");
-    probe.close();
-    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("pod/api-1"),
-                                   QStringLiteral("--header-filter"), QStringLiteral("^x-lane: carol$"),
-                                   QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
-                                  {{QStringLiteral("PORT"), QStringLiteral("8080")},
+    const QStringList filterAlone{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("pod/api-1"),
+                                  QStringLiteral("--header-filter"), QStringLiteral("^x-lane: carol$")};
+    QProcess* same = fixture.lanes(
+        filterAlone + QStringList{QStringLiteral("--"), QStringLiteral("sleep"), QStringLiteral("60")});
+    QTRY_VERIFY2_WITH_TIMEOUT(
+        same->peek(1 << 16).contains("stealing 8080 -> 127.0.0.1:8080") &&
+            same->peek(1 << 16).contains("port 8080 will be stolen when the app listens on port 8080"),
+        same->peek(1 << 16).constData(), 15000);
+    // Nothing is taken before the app listens.
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/"))
+                .contains(u"api deployed @ api-1"));
+    fixture.stopClis();
+
+    const int port = fixture.reservePort();
+    auto* config = new QTemporaryFile(QDir::tempPath() + QStringLiteral("/lanes-filtering-XXXXXX.json"));
+    m_configs << config;
+    QVERIFY(config->open());
+    config->write(QStringLiteral(R"({"feature": {"network": {"incoming": {"port_mapping": [[%1, 8080]]}}}})")
+                      .arg(port)
+                      .toUtf8());
+    config->flush();
+    QProcess* cli = fixture.lanes(filterAlone + QStringList{QStringLiteral("-f"), config->fileName(),
+                                                            QStringLiteral("--"), QStringLiteral("python3"),
+                                                            QStringLiteral("api.py")},
+                                  {{QStringLiteral("PORT"), QString::number(port)},
                                    {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
                                    {QStringLiteral("API_FLAVOUR"), QStringLiteral("local")}});
     QTRY_VERIFY_WITH_TIMEOUT(
@@ -119,7 +152,8 @@ void TstFiltering::aFilterWithoutPortsStealsTheTargetsPortsFiltered()
 void TstFiltering::keepAliveConnectionMixesMatchedAndUnmatched()
 {
     QProcess* alice = steal(QStringLiteral("alice"), {QStringLiteral("--verbose")});
-    steal(QStringLiteral("bob"), {}, QStringLiteral("root"));
+    QVERIFY2(alice, qPrintable(m_notStealing));
+    QVERIFY2(steal(QStringLiteral("bob"), {}, QStringLiteral("root")), qPrintable(m_notStealing));
     const QStringList lanes{"alice", "-", "bob", "alice", "-", "-", "bob"};
     const QJsonArray answers =
         QJsonDocument::fromJson(
@@ -140,7 +174,7 @@ void TstFiltering::keepAliveConnectionMixesMatchedAndUnmatched()
 void TstFiltering::threeSessionsUnderLoadGetOnlyTheirRequests()
 {
     for (const char* lane : {"alice", "bob", "carol"})
-        QVERIFY(steal(QLatin1String(lane))->state() == QProcess::Running);
+        QVERIFY2(steal(QLatin1String(lane)), qPrintable(m_notStealing));
     const int threads = 8, perThread = 60;
     const QJsonObject counts =
         QJsonDocument::fromJson(
@@ -173,7 +207,7 @@ void TstFiltering::pipelinedRequestsAreAnsweredInOrder_data()
 void TstFiltering::pipelinedRequestsAreAnsweredInOrder()
 {
     QFETCH(bool, halfClose);
-    steal(QStringLiteral("alice"));
+    QVERIFY2(steal(QStringLiteral("alice")), qPrintable(m_notStealing));
     const int n = 3 * kPipelineTestRequests;
     QJsonArray answers =
         QJsonDocument::fromJson(ClusterFixture::clientScript(
@@ -205,24 +239,27 @@ void TstFiltering::badRequestsGetTheirStatus_data()
                                              "4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
                                << 400 << false;
     QTest::newRow("duplicate CL")
-        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab") << 400 << false;
-    QTest::newRow("bad chunk size") << QByteArray(
-                                           "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n")
-                                    << 400 << false;
-    QTest::newRow("obs-fold") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nx-lane: alice\r\n bob\r\n\r\n") << 400
-                              << false;
-    QTest::newRow("bare CR") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nx-a: 1\rx-b: 2\r\n\r\n") << 400 << false;
-    QTest::newRow("431 size") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nx-big: " + QByteArray(61 * 1024, 'a') +
-                                            "\r\n\r\n")
+        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab") << 400
+        << false;
+    QTest::newRow("bad chunk size")
+        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n") << 400
+        << false;
+    QTest::newRow("obs-fold") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nx-lane: alice\r\n bob\r\n\r\n")
+                              << 400 << false;
+    QTest::newRow("bare CR") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nx-a: 1\rx-b: 2\r\n\r\n") << 400
+                             << false;
+    QTest::newRow("431 size") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nx-big: " +
+                                            QByteArray(61 * 1024, 'a') + "\r\n\r\n")
                               << 431 << false;
     QByteArray many = "GET / HTTP/1.1\r\nHost: a\r\n";
     for (int i = 0; i < 101; ++i)
         many += "x-h" + QByteArray::number(i) + ": v\r\n";
     QTest::newRow("431 lines") << QByteArray(many + "\r\n") << 431 << false;
-    QTest::newRow("414") << QByteArray("GET /" + QByteArray(9 * 1024, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n") << 414
-                         << false;
-    QTest::newRow("501 gzip TE") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n") << 501
-                                 << false;
+    QTest::newRow("414") << QByteArray("GET /" + QByteArray(9 * 1024, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n")
+                         << 414 << false;
+    QTest::newRow("501 gzip TE") << QByteArray(
+                                        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n")
+                                 << 501 << false;
     // Answered at once, never left waiting for a CRLF CRLF that cannot come.
     QTest::newRow("bare LF line ends") << QByteArray("GET / HTTP/1.1\nHost: web\n\n") << 400 << false;
     QTest::newRow("no Host") << QByteArray("GET / HTTP/1.1\r\nx-lane: alice\r\n\r\n") << 400 << false;
@@ -242,7 +279,7 @@ void TstFiltering::badRequestsGetTheirStatus()
     QFETCH(QByteArray, request);
     QFETCH(int, status);
     QFETCH(bool, halfClose);
-    steal(QStringLiteral("alice")); // cleanup() ends sessions after every row
+    QVERIFY2(steal(QStringLiteral("alice")), qPrintable(m_notStealing)); // cleanup() ends it after every row
 
     QStringList args{QStringLiteral("raw"), QStringLiteral("api-0"), QStringLiteral("8080"),
                      QString::fromLatin1(request.toHex())};
@@ -267,7 +304,7 @@ void TstFiltering::badRequestsGetTheirStatus()
 // client's half-close after its bytes does not cost it that answer.
 void TstFiltering::bytesThatAreNotHttpPassThroughWhole()
 {
-    steal(QStringLiteral("alice"));
+    QVERIFY2(steal(QStringLiteral("alice")), qPrintable(m_notStealing));
     const QByteArray probe = QByteArray("\x16\x03\x01 lanes-pass-through-probe\r\n", 30);
     const QJsonObject answer =
         QJsonDocument::fromJson(ClusterFixture::clientScript(
@@ -285,7 +322,7 @@ void TstFiltering::bytesThatAreNotHttpPassThroughWhole()
 // client gets a 502 that says why, on its own stream, rather than a broken connection.
 void TstFiltering::http2ClientOfAnHttp1AppGetsA502()
 {
-    steal(QStringLiteral("alice"));
+    QVERIFY2(steal(QStringLiteral("alice")), qPrintable(m_notStealing));
     QProcess nghttp;
     nghttp.setProcessChannelMode(QProcess::MergedChannels);
     nghttp.start(QStringLiteral("ip"),
@@ -302,7 +339,7 @@ void TstFiltering::http2ClientOfAnHttp1AppGetsA502()
 
 void TstFiltering::expectContinueChunkedAndTrailersReachTheLocalApp()
 {
-    steal(QStringLiteral("alice"));
+    QVERIFY2(steal(QStringLiteral("alice")), qPrintable(m_notStealing));
     const QJsonObject answer = QJsonDocument::fromJson(ClusterFixture::clientScript({QStringLiteral("expect"),
                                                                                      QStringLiteral("api-0"),
                                                                                      QStringLiteral("8080")}))
@@ -317,11 +354,12 @@ void TstFiltering::expectContinueChunkedAndTrailersReachTheLocalApp()
 
 void TstFiltering::identicalFiltersOverlap()
 {
-    steal(QStringLiteral("alice"));
+    QVERIFY2(steal(QStringLiteral("alice")), qPrintable(m_notStealing));
     QProcess* twin =
         fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
-                       QStringLiteral("--steal"), QStringLiteral("8080:1"), QStringLiteral("--header-filter"),
-                       QStringLiteral("^x-lane: alice$"), QStringLiteral("--"), QStringLiteral("true")},
+                       QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(fixture.reservePort()),
+                       QStringLiteral("--header-filter"), QStringLiteral("^x-lane: alice$"),
+                       QStringLiteral("--"), QStringLiteral("true")},
                       {{QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))}});
     QVERIFY(twin->waitForFinished(20000));
     QCOMPARE(twin->exitCode(), 1);
@@ -332,15 +370,15 @@ void TstFiltering::identicalFiltersOverlap()
 void TstFiltering::unfilteredStealIsLockedOutAndOverrideTakesOver()
 {
     QProcess* alice = steal(QStringLiteral("alice"));
+    QVERIFY2(alice, qPrintable(m_notStealing));
     const QStringList whole{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
-                            QStringLiteral("--steal"),
-                            QStringLiteral("8080:%1").arg(ClusterFixture::freePort())};
+                            QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(fixture.reservePort())};
     QProcess* refused = fixture.lanes(whole + QStringList{QStringLiteral("--"), QStringLiteral("true")});
     QVERIFY(refused->waitForFinished(20000));
     QCOMPARE(refused->exitCode(), 1);
     QVERIFY(QString::fromUtf8(refused->readAll()).contains(u"PORT_LOCKED"));
 
-    const int port = ClusterFixture::freePort();
+    const int port = fixture.reservePort();
     QProcess* taker =
         fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
                        QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
@@ -358,8 +396,8 @@ void TstFiltering::unfilteredStealIsLockedOutAndOverrideTakesOver()
 
 void TstFiltering::theLosingSessionIsTold()
 {
-    steal(QStringLiteral("alice"));
-    const int port = ClusterFixture::freePort();
+    QVERIFY2(steal(QStringLiteral("alice")), qPrintable(m_notStealing));
+    const int port = fixture.reservePort(); // nothing listens on it
     QProcess* wide = fixture.lanes(
         {QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
          QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port), QStringLiteral("--header-filter"),
@@ -381,7 +419,7 @@ void TstFiltering::localAppDownGivesA502WithAReason()
 {
     QProcess* cli =
         fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
-                       QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(ClusterFixture::freePort()),
+                       QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(fixture.reservePort()),
                        QStringLiteral("--header-filter"), QStringLiteral("^x-lane: dave$"),
                        QStringLiteral("--"), QStringLiteral("sleep"), QStringLiteral("60")});
     QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(cli->peek(4096)).contains(u"stealing"), 15000);
@@ -399,7 +437,7 @@ void TstFiltering::localAppDownGivesA502WithAReason()
 
 void TstFiltering::websocketUpgradeFollowsTheFilter()
 {
-    steal(QStringLiteral("alice"));
+    QVERIFY2(steal(QStringLiteral("alice")), qPrintable(m_notStealing));
     for (const QString& lane : {QStringLiteral("alice"), QStringLiteral("-")}) {
         const QJsonObject ws =
             QJsonDocument::fromJson(
@@ -418,8 +456,9 @@ void TstFiltering::websocketUpgradeFollowsTheFilter()
 
 void TstFiltering::mirrorGetsACopyWhileTheAppAnswers()
 {
-    steal(QStringLiteral("alice")); // a steal and a mirror share the port
-    const int port = ClusterFixture::freePort();
+    // A steal and a mirror share the port.
+    QVERIFY2(steal(QStringLiteral("alice")), qPrintable(m_notStealing));
+    const int port = fixture.reservePort();
     QProcess* mirror = fixture.lanes(
         {QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
          QStringLiteral("--mirror"), QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
@@ -459,6 +498,7 @@ void TstFiltering::mirrorGetsACopyWhileTheAppAnswers()
 void TstFiltering::endingASessionUnderLoadLosesNoRequest()
 {
     QProcess* alice = steal(QStringLiteral("alice"));
+    QVERIFY2(alice, qPrintable(m_notStealing));
     QProcess load;
     load.start(QStringLiteral("ip"),
                {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
@@ -499,7 +539,8 @@ void TstFiltering::endingASessionUnderLoadLosesNoRequest()
             it.key().startsWith(u"alice->502") ||
             // the local app died mid-response (Ctrl-C): what it had sent went out, then the close
             it.key() == u"alice->error:IncompleteRead" || it.key() == u"-->200:deployed";
-        QVERIFY2(fine, qPrintable(QStringLiteral("%1 x%2\n%3").arg(it.key()).arg(it.value().toInt()).arg(lost())));
+        QVERIFY2(fine,
+                 qPrintable(QStringLiteral("%1 x%2\n%3").arg(it.key()).arg(it.value().toInt()).arg(lost())));
         total += it.value().toInt();
     }
     QCOMPARE(total, 4 * 3000); // every request got exactly one answer
@@ -509,7 +550,7 @@ void TstFiltering::endingASessionUnderLoadLosesNoRequest()
 
 void TstFiltering::operatorDeathLeavesTrafficFlowing()
 {
-    steal(QStringLiteral("alice"));
+    QVERIFY2(steal(QStringLiteral("alice")), qPrintable(m_notStealing));
     QProcess load;
     load.start(QStringLiteral("ip"),
                {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
@@ -518,8 +559,17 @@ void TstFiltering::operatorDeathLeavesTrafficFlowing()
                 QStringLiteral("api-1:8080"), QStringLiteral("4"), QStringLiteral("2000"),
                 QStringLiteral("-"), QStringLiteral("alice")});
     QVERIFY(load.waitForStarted());
-    (void)QTest::qWaitFor([] { return false; }, 500);
-    fixture.killOperator();
+    // The operator dies while the load runs: once both kinds of request have been answered.
+    QByteArray progress;
+    QVERIFY2(QTest::qWaitFor(
+                 [&] {
+                     progress += load.readAllStandardError();
+                     return progress.contains("first -->200:deployed") &&
+                            progress.contains("first alice->200:alice-local");
+                 },
+                 30000),
+             progress.constData());
+    QVERIFY2(fixture.killOperator(), "the operator did not end within 5 s of SIGKILL");
     QVERIFY(load.state() == QProcess::NotRunning || load.waitForFinished(60000));
     const QJsonObject counts = QJsonDocument::fromJson(load.readAllStandardOutput()).object();
     int total = 0;

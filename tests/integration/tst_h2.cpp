@@ -1,7 +1,7 @@
 // h2c and gRPC under a filter, on the real local cluster: the deployed `rates` service (gRPC over h2c, Python
-// grpcio) in its pod, a local one under `lanes exec` that steals the calls carrying x-lane: alice. Real clients
-// in the client pod: grpcio (unary calls on one channel, so one HTTP/2 connection carries streams for both
-// places; a server-streaming call) and nghttp. Trailers (grpc-status, x-served-by) must arrive as sent.
+// grpcio) in its pod, a local one under `lanes exec` that steals the calls carrying x-lane: alice. Real
+// clients in the client pod: grpcio (unary calls on one channel, so one HTTP/2 connection carries streams for
+// both places; a server-streaming call) and nghttp. Trailers (grpc-status, x-served-by) must arrive as sent.
 #include "clusterfixture.h"
 
 #include <QJsonArray>
@@ -19,12 +19,45 @@ const QString kGrpcClient = QStringLiteral(LANES_SOURCE_DIR "/tests/integration/
 const QString kLocal = QStringLiteral("rates local @ developer-machine");
 const QString kDeployed = QStringLiteral("rates deployed @ rates-0");
 
+// A local app (for stealRates(), which puts the reserved port in for PORT) that takes lanesd's connection and
+// never answers. It says "a call came" once the first call's HEADERS frame is in: after the connection
+// preface, frames of a 9-byte header (24-bit length, then the type: 1 is HEADERS) and their payload.
+const QString kSilentApp = QStringLiteral(R"(import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', PORT))
+s.listen()
+print('listening', flush=True)
+c, _ = s.accept()
+data = b''
+def need(n):
+    global data
+    while len(data) < n:
+        more = c.recv(65536)
+        if not more:
+            sys.exit('lanesd closed the connection before a call came')
+        data += more
+need(24)
+data = data[24:]
+while True:
+    need(9)
+    if data[3] == 1:
+        break
+    size = 9 + int.from_bytes(data[:3], 'big')
+    need(size)
+    data = data[size:]
+print('a call came', flush=True)
+while c.recv(65536):
+    pass
+)");
+
 QString inClientPod(const QStringList& command, int timeoutMs = 30000)
 {
     QProcess p;
     p.setProcessChannelMode(QProcess::MergedChannels);
     p.start(QStringLiteral("ip"),
-            QStringList{QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0")} + command);
+            QStringList{QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0")} +
+                command);
     if (!p.waitForFinished(timeoutMs))
         p.kill();
     return QString::fromUtf8(p.readAll());
@@ -32,9 +65,8 @@ QString inClientPod(const QStringList& command, int timeoutMs = 30000)
 
 QJsonDocument grpc(const QStringList& args)
 {
-    const QString out = inClientPod(QStringList{QStringLiteral("/usr/bin/python3"), kGrpcClient,
-                                                QStringLiteral("rates-0:50051")} +
-                                    args);
+    const QString out = inClientPod(
+        QStringList{QStringLiteral("/usr/bin/python3"), kGrpcClient, QStringLiteral("rates-0:50051")} + args);
     const QStringList lines = out.split(u'\n', Qt::SkipEmptyParts);
     return lines.isEmpty() ? QJsonDocument() : QJsonDocument::fromJson(lines.last().toUtf8());
 }
@@ -54,6 +86,7 @@ private slots:
     void brokenHttp2ClosesOnlyItsConnection();
     void mirrorGetsACopyAndTheDeployedServiceAnswers();
     void aCallWhoseSessionDiesIsReplayedToTheApp();
+    void aMirrorThatFallsBehindIsResetAndTheCallGoesOn();
     void init();
 
 private:
@@ -85,14 +118,15 @@ void TstH2::init()
 
 QProcess* TstH2::stealRates(const QStringList& program, const QStringList& extra)
 {
-    const int port = ClusterFixture::freePort();
-    QStringList command =
-        program.isEmpty() ? QStringList{QStringLiteral("/usr/bin/python3"), QStringLiteral("rates.py")} : program;
+    const int port = fixture.reservePort();
+    QStringList command = program.isEmpty()
+                              ? QStringList{QStringLiteral("/usr/bin/python3"), QStringLiteral("rates.py")}
+                              : program;
     command.replaceInStrings(QStringLiteral("PORT"), QString::number(port));
     QProcess* cli = fixture.lanes(
-        QStringList{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/rates"), QStringLiteral("--steal"),
-                    QStringLiteral("50051:%1").arg(port), QStringLiteral("--header-filter"),
-                    QStringLiteral("^x-lane: alice$")} +
+        QStringList{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/rates"),
+                    QStringLiteral("--steal"), QStringLiteral("50051:%1").arg(port),
+                    QStringLiteral("--header-filter"), QStringLiteral("^x-lane: alice$")} +
             extra + QStringList{QStringLiteral("--")} + command,
         {{QStringLiteral("PORT"), QString::number(port)},
          {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
@@ -104,7 +138,13 @@ QProcess* TstH2::stealRates(const QStringList& program, const QStringList& extra
 void TstH2::unaryCallsOnOneChannelAreRoutedOneByOne()
 {
     stealRates();
-    QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("mixed")}).array().at(0).toObject().value(u"reply").toString().startsWith(kLocal),
+    QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("mixed")})
+                                 .array()
+                                 .at(0)
+                                 .toObject()
+                                 .value(u"reply")
+                                 .toString()
+                                 .startsWith(kLocal),
                              20000);
     const QJsonArray calls = grpc({QStringLiteral("mixed")}).array();
     QCOMPARE(calls.size(), 6);
@@ -112,7 +152,8 @@ void TstH2::unaryCallsOnOneChannelAreRoutedOneByOne()
     for (int i = 0; i < calls.size(); ++i) {
         const QJsonObject call = calls.at(i).toObject();
         QCOMPARE(call.value(u"code").toString(), QStringLiteral("OK"));
-        const QString expected = (toAlice[i] ? QString(kLocal) : QString(kDeployed)) + QStringLiteral(": call %1").arg(i);
+        const QString expected =
+            (toAlice[i] ? QString(kLocal) : QString(kDeployed)) + QStringLiteral(": call %1").arg(i);
         QCOMPARE(call.value(u"reply").toString(), expected);
         QCOMPARE(call.value(u"trailers").toObject().value(u"x-served-by").toString(),
                  toAlice[i] ? QStringLiteral("local/developer-machine") : QStringLiteral("deployed/rates-0"));
@@ -124,9 +165,15 @@ void TstH2::serverStreamingCallUnderAFilter()
 {
     stealRates();
     QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("watch"), QStringLiteral("1"), QStringLiteral("alice")})
-                                 .object().value(u"replies").toArray().at(0).toString().startsWith(kLocal),
+                                 .object()
+                                 .value(u"replies")
+                                 .toArray()
+                                 .at(0)
+                                 .toString()
+                                 .startsWith(kLocal),
                              20000);
-    const QJsonObject stolen = grpc({QStringLiteral("watch"), QStringLiteral("200"), QStringLiteral("alice")}).object();
+    const QJsonObject stolen =
+        grpc({QStringLiteral("watch"), QStringLiteral("200"), QStringLiteral("alice")}).object();
     QCOMPARE(stolen.value(u"code").toString(), QStringLiteral("OK"));
     const QJsonArray replies = stolen.value(u"replies").toArray();
     QCOMPARE(replies.size(), 200);
@@ -134,7 +181,8 @@ void TstH2::serverStreamingCallUnderAFilter()
         QCOMPARE(replies.at(i).toString(), QString(kLocal) + QStringLiteral(": tick %1").arg(i));
     QCOMPARE(stolen.value(u"trailers").toObject().value(u"x-served-by").toString(),
              QStringLiteral("local/developer-machine"));
-    const QJsonObject deployed = grpc({QStringLiteral("watch"), QStringLiteral("5"), QStringLiteral("-")}).object();
+    const QJsonObject deployed =
+        grpc({QStringLiteral("watch"), QStringLiteral("5"), QStringLiteral("-")}).object();
     QCOMPARE(deployed.value(u"replies").toArray().size(), 5);
     QVERIFY(deployed.value(u"replies").toArray().at(4).toString().startsWith(kDeployed));
     fixture.stopClis();
@@ -149,28 +197,38 @@ void TstH2::nghttpH2c()
     body.flush();
     QFile::setPermissions(body.fileName(), QFile::ReadOwner | QFile::ReadOther | QFile::ReadGroup);
     auto nghttp = [&](const QString& lane) {
-        QStringList args{QStringLiteral("nghttp"), QStringLiteral("-v"), QStringLiteral("-H"),
-                         QStringLiteral("content-type: application/grpc"), QStringLiteral("-H"), QStringLiteral("te: trailers"),
-                         QStringLiteral("-d"), body.fileName()};
+        QStringList args{QStringLiteral("nghttp"), QStringLiteral("-v"),
+                         QStringLiteral("-H"),     QStringLiteral("content-type: application/grpc"),
+                         QStringLiteral("-H"),     QStringLiteral("te: trailers"),
+                         QStringLiteral("-d"),     body.fileName()};
         if (!lane.isEmpty())
             args << QStringLiteral("-H") << QStringLiteral("x-lane: ") + lane;
         return inClientPod(args << QStringLiteral("http://rates-0:50051/shop.Rates/Get"));
     };
-    QTRY_VERIFY_WITH_TIMEOUT(nghttp(QStringLiteral("alice")).contains(QString(kLocal) + QStringLiteral(": hello")), 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        nghttp(QStringLiteral("alice")).contains(QString(kLocal) + QStringLiteral(": hello")), 20000);
     const QString stolen = nghttp(QStringLiteral("alice"));
     QVERIFY2(stolen.contains(u"grpc-status: 0") && stolen.contains(u"x-served-by: local/developer-machine"),
              qPrintable(stolen));
     QVERIFY2(stolen.contains(u"END_STREAM"), qPrintable(stolen));
     const QString deployed = nghttp({});
-    QVERIFY2(deployed.contains(QString(kDeployed) + QStringLiteral(": hello")) && deployed.contains(u"grpc-status: 0"),
+    QVERIFY2(deployed.contains(QString(kDeployed) + QStringLiteral(": hello")) &&
+                 deployed.contains(u"grpc-status: 0"),
              qPrintable(deployed));
     fixture.stopClis();
 }
 
 void TstH2::localAppDownGivesA502WithTheReason()
 {
-    stealRates({QStringLiteral("sleep"), QStringLiteral("600")}); // the session is up, nothing listens locally
-    QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("mixed")}).array().at(0).toObject().value(u"details").toString().contains(u"502"),
+    stealRates(
+        {QStringLiteral("sleep"), QStringLiteral("600")}); // the session is up, nothing listens locally
+    QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("mixed")})
+                                 .array()
+                                 .at(0)
+                                 .toObject()
+                                 .value(u"details")
+                                 .toString()
+                                 .contains(u"502"),
                              20000);
     const QJsonArray calls = grpc({QStringLiteral("mixed")}).array();
     QCOMPARE(calls.at(0).toObject().value(u"code").toString(), QStringLiteral("UNAVAILABLE"));
@@ -182,28 +240,35 @@ void TstH2::localAppDownGivesA502WithTheReason()
 void TstH2::brokenHttp2ClosesOnlyItsConnection()
 {
     // The preface, then a HEADERS frame whose header block is not valid HPACK.
-    const QString script = QStringLiteral(
-        "import socket, json\n"
-        "s = socket.create_connection(('rates-0', 50051), timeout=5)\n"
-        "s.sendall(b'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n' + b'\\x00\\x00\\x00\\x04\\x00\\x00\\x00\\x00\\x00'"
-        " + b'\\x00\\x00\\x04\\x01\\x05\\x00\\x00\\x00\\x01\\xff\\xff\\xff\\xff')\n"
-        "data, eof = b'', False\n"
-        "try:\n"
-        "    while True:\n"
-        "        more = s.recv(4096)\n"
-        "        if not more:\n"
-        "            eof = True\n"
-        "            break\n"
-        "        data += more\n"
-        "except OSError: pass\n"
-        "types = []\n"
-        "while len(data) >= 9:\n"
-        "    n = int.from_bytes(data[:3], 'big')\n"
-        "    types.append(data[3])\n"
-        "    data = data[9 + n:]\n"
-        "print(json.dumps({'goaway': 7 in types, 'eof': eof}))\n");
+    const QString script =
+        QStringLiteral("import socket, json\n"
+                       "s = socket.create_connection(('rates-0', 50051), timeout=5)\n"
+                       "s.sendall(b'PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n' + "
+                       "b'\\x00\\x00\\x00\\x04\\x00\\x00\\x00\\x00\\x00'"
+                       " + b'\\x00\\x00\\x04\\x01\\x05\\x00\\x00\\x00\\x01\\xff\\xff\\xff\\xff')\n"
+                       "data, eof = b'', False\n"
+                       "try:\n"
+                       "    while True:\n"
+                       "        more = s.recv(4096)\n"
+                       "        if not more:\n"
+                       "            eof = True\n"
+                       "            break\n"
+                       "        data += more\n"
+                       "except OSError: pass\n"
+                       "types = []\n"
+                       "while len(data) >= 9:\n"
+                       "    n = int.from_bytes(data[:3], 'big')\n"
+                       "    types.append(data[3])\n"
+                       "    data = data[9 + n:]\n"
+                       "print(json.dumps({'goaway': 7 in types, 'eof': eof}))\n");
     stealRates();
-    QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("mixed")}).array().at(0).toObject().value(u"reply").toString().startsWith(kLocal),
+    QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("mixed")})
+                                 .array()
+                                 .at(0)
+                                 .toObject()
+                                 .value(u"reply")
+                                 .toString()
+                                 .startsWith(kLocal),
                              20000);
     const QString out = inClientPod({QStringLiteral("/usr/bin/python3"), QStringLiteral("-c"), script});
     // nghttp2 answered with GOAWAY and the agent closed that connection (not a timeout).
@@ -219,13 +284,16 @@ void TstH2::mirrorGetsACopyAndTheDeployedServiceAnswers()
 {
     QProcess* cli = stealRates({}, {QStringLiteral("--mirror")});
     QTRY_VERIFY_WITH_TIMEOUT(cli->peek(1 << 16).contains("listening"), 20000);
-    QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("mixed")}).isArray() && cli->peek(1 << 16).contains("served Get: call 0"),
+    QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("mixed")}).isArray() &&
+                                 cli->peek(1 << 16).contains("served Get: call 0"),
                              20000);
     const QJsonArray calls = grpc({QStringLiteral("mixed")}).array();
     for (const QJsonValue& call : calls) // the deployed service answers every call
-        QVERIFY2(call.toObject().value(u"reply").toString().startsWith(kDeployed), qPrintable(call.toObject().value(u"reply").toString()));
+        QVERIFY2(call.toObject().value(u"reply").toString().startsWith(kDeployed),
+                 qPrintable(call.toObject().value(u"reply").toString()));
     // ... and the local one saw a copy of alice's calls (0, 2, 5), not the others.
-    QTRY_VERIFY2_WITH_TIMEOUT(cli->peek(1 << 16).count("served Get: call 5") >= 1, cli->peek(1 << 16).constData(), 5000);
+    QTRY_VERIFY2_WITH_TIMEOUT(cli->peek(1 << 16).count("served Get: call 5") >= 1,
+                              cli->peek(1 << 16).constData(), 5000);
     QVERIFY(!cli->peek(1 << 16).contains("served Get: call 1"));
     QVERIFY(!cli->peek(1 << 16).contains("served Get: call 3"));
     fixture.stopClis();
@@ -234,19 +302,21 @@ void TstH2::mirrorGetsACopyAndTheDeployedServiceAnswers()
 void TstH2::aCallWhoseSessionDiesIsReplayedToTheApp()
 {
     // A local app that takes the connection and never answers: alice's call waits at lanesd.
-    stealRates({QStringLiteral("/usr/bin/python3"), QStringLiteral("-c"),
-                QStringLiteral("import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', PORT))\ns.listen()\n"
-                               "print('listening', flush=True)\nc = s.accept()\ntime.sleep(600)")});
+    QProcess* cli = stealRates({QStringLiteral("/usr/bin/python3"), QStringLiteral("-c"), kSilentApp});
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::redirectPresent(QStringLiteral("rates-0"), 50051), 20000);
     QProcess client;
     client.setProcessChannelMode(QProcess::MergedChannels);
-    client.start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
-                                        QStringLiteral("/usr/bin/python3"), kGrpcClient, QStringLiteral("rates-0:50051"),
-                                        QStringLiteral("mixed")});
+    client.start(QStringLiteral("ip"),
+                 {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                  QStringLiteral("/usr/bin/python3"), kGrpcClient, QStringLiteral("rates-0:50051"),
+                  QStringLiteral("mixed")});
     QVERIFY(client.waitForStarted());
-    QTest::qWait(1500); // the first call (alice's) is in flight, held by the silent local app
+    // The first call (alice's) is in flight, held by the silent local app.
+    QTRY_VERIFY2_WITH_TIMEOUT(cli->peek(1 << 16).contains("a call came"),
+                              qPrintable(QString::fromUtf8(cli->peek(1 << 16) + client.peek(1 << 16))),
+                              20000);
     QVERIFY(client.state() == QProcess::Running);
-    fixture.killDaemon(SIGKILL);
+    QVERIFY2(fixture.killDaemon(SIGKILL), "lanesd did not end within 5 s of SIGKILL");
     QVERIFY(client.waitForFinished(30000));
     const QJsonArray calls = QJsonDocument::fromJson(client.readAll().trimmed().split('\n').last()).array();
     QCOMPARE(calls.size(), 6);
@@ -255,6 +325,34 @@ void TstH2::aCallWhoseSessionDiesIsReplayedToTheApp()
     QCOMPARE(calls.at(0).toObject().value(u"reply").toString(), kDeployed + QStringLiteral(": call 0"));
     for (const QJsonValue& call : calls)
         QVERIFY(call.toObject().value(u"reply").toString().startsWith(kDeployed));
+    fixture.stopClis();
+}
+
+// A mirror session whose local app takes the connection and never reads: the copy of a 3 MiB call backs up
+// (lanesd can send the silent app only HTTP/2's first 64 KiB), so the agent resets the copy, counts and logs
+// it, and the call itself still reaches the deployed service whole. Before, the copy skipped the data that
+// did not fit and went on, silently corrupt.
+void TstH2::aMirrorThatFallsBehindIsResetAndTheCallGoesOn()
+{
+    QProcess* cli =
+        stealRates({QStringLiteral("/usr/bin/python3"), QStringLiteral("-c"),
+                    QStringLiteral("import socket, time\ns = socket.socket()\n"
+                                   "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                                   "s.bind(('127.0.0.1', PORT))\ns.listen()\n"
+                                   "print('listening', flush=True)\nc = s.accept()\ntime.sleep(600)")},
+                   {QStringLiteral("--mirror")});
+    QTRY_VERIFY_WITH_TIMEOUT(cli->peek(1 << 16).contains("listening"), 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::redirectPresent(QStringLiteral("rates-0"), 50051), 20000);
+    constexpr int kSize = 3 * 1024 * 1024;
+    const QJsonObject call =
+        grpc({QStringLiteral("big"), QString::number(kSize), QStringLiteral("alice")}).object();
+    QCOMPARE(call.value(u"code").toString(), QStringLiteral("OK"));
+    QVERIFY2(call.value(u"prefix").toString().startsWith(kDeployed),
+             qPrintable(call.value(u"prefix").toString()));
+    QCOMPARE(call.value(u"length").toInt(), int(kDeployed.size()) + 2 + kSize);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        !fixture.podLogLines(QStringLiteral("agent"), QStringLiteral("mirror copy fell behind")).isEmpty(),
+        5000);
     fixture.stopClis();
 }
 

@@ -1,8 +1,8 @@
 // Outgoing traffic through the cluster, on the real local cluster: processes run under `lanes exec` (so under
-// liblanes-layer.so) on the "developer machine" (ClusterFixture::startOnMachine, whose hosts file knows only a
-// local ledger at 127.0.0.2), and reach the cluster-only `ledger` through the agent of api-0. The ledger tells
-// who called it (/whoami), which says where each connection left from: api-0's address (through the cluster),
-// the bridge's (straight from this machine to the pod network) or loopback (the local ledger).
+// liblanes-layer.so) on the "developer machine" (ClusterFixture::startOnMachine, whose hosts file knows only
+// a local ledger at 127.0.0.2), and reach the cluster-only `ledger` through the agent of api-0. The ledger
+// tells who called it (/whoami), which says where each connection left from: api-0's address (through the
+// cluster), the bridge's (straight from this machine to the pod network) or loopback (the local ledger).
 #include "clusterfixture.h"
 
 #include <QJsonArray>
@@ -60,6 +60,17 @@ QString podAddress(const QByteArray& pod)
 QString ledgerAddress()
 {
     return podAddress("ledger-0");
+}
+
+// Who listens on TCP `port` of this machine (ss -ltnp): for a failure message.
+QString listenersOnPort(int port)
+{
+    QProcess ss;
+    ss.start(QStringLiteral("ss"), {QStringLiteral("-ltnpH"), QStringLiteral("( sport = :%1 )").arg(port)});
+    if (!ss.waitForFinished(5000))
+        return QStringLiteral("(ss did not finish)");
+    const QString out = QString::fromUtf8(ss.readAllStandardOutput()).trimmed();
+    return out.isEmpty() ? QStringLiteral("nothing") : QStringLiteral("\n") + out;
 }
 
 qint64 peakRssKiB(qint64 pid)
@@ -125,9 +136,22 @@ void TstOutgoing::initTestCase()
     env.insert(QStringLiteral("BULK_PORT"), QStringLiteral("0"));
     m_localLedger.setProcessEnvironment(env);
     m_localLedger.setProcessChannelMode(QProcess::MergedChannels);
-    m_localLedger.start(QStringLiteral("python3"), {QStringLiteral(LANES_SOURCE_DIR "/examples/shop/ledger.py")});
-    QVERIFY(m_localLedger.waitForReadyRead(10000));
-    QVERIFY(m_localLedger.readAll().contains("on this machine"));
+    m_localLedger.start(QStringLiteral("python3"),
+                        {QStringLiteral(LANES_SOURCE_DIR "/examples/shop/ledger.py")});
+    // It says so once it listens, on port 8080 of 127.0.0.2: the port of the ledger in the cluster, which the
+    // outgoing filters name. A listener on port 8080 of every address of this machine would take it.
+    QByteArray said;
+    const bool settled = QTest::qWaitFor(
+        [&] {
+            said += m_localLedger.readAll();
+            return said.contains("on this machine") || m_localLedger.state() == QProcess::NotRunning;
+        },
+        10000);
+    QVERIFY2(settled && said.contains("on this machine"),
+             qPrintable(QStringLiteral("the local ledger is not listening on %1:8080; it said:\n%2\n"
+                                       "listening on port 8080 here: %3")
+                            .arg(QLatin1String(kLocalLedgerAddress), QString::fromUtf8(said),
+                                 listenersOnPort(8080))));
 }
 
 void TstOutgoing::cleanupTestCase()
@@ -154,9 +178,13 @@ void TstOutgoing::cleanup()
 QProcess* TstOutgoing::exec(const QStringList& program, const QJsonObject& feature)
 {
     // A filtered steal that matches nothing: the session exists for its outgoing traffic.
-    QStringList args{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
-                     QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(ClusterFixture::freePort()),
-                     QStringLiteral("--header-filter"), QStringLiteral("x-test-never: 1")};
+    QStringList args{QStringLiteral("exec"),
+                     QStringLiteral("-t"),
+                     QStringLiteral("deploy/api"),
+                     QStringLiteral("--steal"),
+                     QStringLiteral("8080:%1").arg(fixture.reservePort()),
+                     QStringLiteral("--header-filter"),
+                     QStringLiteral("x-test-never: 1")};
     if (!feature.isEmpty()) {
         auto* file = new QTemporaryFile(QDir::tempPath() + QStringLiteral("/lanes-outgoing-XXXXXX.json"));
         file->open();
@@ -182,22 +210,31 @@ void TstOutgoing::hookedProcessesReachTheCluster_data()
 {
     QTest::addColumn<QStringList>("program");
     const QString py = QStringLiteral("python3");
-    QTest::newRow("python socket") << QStringList{py, kClient, QStringLiteral("http"), QStringLiteral("ledger"),
-                                                  QStringLiteral("8080"), QStringLiteral("/")};
+    QTest::newRow("python socket") << QStringList{py,
+                                                  kClient,
+                                                  QStringLiteral("http"),
+                                                  QStringLiteral("ledger"),
+                                                  QStringLiteral("8080"),
+                                                  QStringLiteral("/")};
     QTest::newRow("python urllib") << QStringList{py, kClient, QStringLiteral("urllib"),
                                                   QStringLiteral("http://ledger:8080/")};
-    QTest::newRow("python asyncio") << QStringList{py, kClient, QStringLiteral("asyncio"), QStringLiteral("ledger"),
-                                                   QStringLiteral("8080"), QStringLiteral("/")};
+    QTest::newRow("python asyncio") << QStringList{py,
+                                                   kClient,
+                                                   QStringLiteral("asyncio"),
+                                                   QStringLiteral("ledger"),
+                                                   QStringLiteral("8080"),
+                                                   QStringLiteral("/")};
     QTest::newRow("curl") << QStringList{QStringLiteral("curl"), QStringLiteral("-s"), QStringLiteral("-m"),
                                          QStringLiteral("10"), QStringLiteral("http://ledger:8080/")};
     QTest::newRow("node") << QStringList{
         QStringLiteral("node"), QStringLiteral("-e"),
-        QStringLiteral("require('http').get('http://ledger:8080/', r => { let b = ''; r.on('data', d => b += d); "
-                       "r.on('end', () => console.log(b)); }).on('error', e => { console.log(e.code); "
-                       "process.exit(1); })")};
-    QTest::newRow("c++ non-blocking") << QStringList{QStringLiteral(LANES_BIN_DIR "/outgoing_client"),
-                                                     QStringLiteral("ledger"), QStringLiteral("8080"),
-                                                     QStringLiteral("/")};
+        QStringLiteral(
+            "require('http').get('http://ledger:8080/', r => { let b = ''; r.on('data', d => b += d); "
+            "r.on('end', () => console.log(b)); }).on('error', e => { console.log(e.code); "
+            "process.exit(1); })")};
+    QTest::newRow("c++ non-blocking")
+        << QStringList{QStringLiteral(LANES_BIN_DIR "/outgoing_client"), QStringLiteral("ledger"),
+                       QStringLiteral("8080"), QStringLiteral("/")};
 }
 
 void TstOutgoing::hookedProcessesReachTheCluster()
@@ -211,8 +248,8 @@ void TstOutgoing::hookedProcessesReachTheCluster()
 
 void TstOutgoing::peerAndSocketNamesAreTheRemoteOnes()
 {
-    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("http"), QStringLiteral("ledger"),
-                             QStringLiteral("8080"), QStringLiteral("/whoami")});
+    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("http"),
+                             QStringLiteral("ledger"), QStringLiteral("8080"), QStringLiteral("/whoami")});
     const QJsonObject r = lastJson(out);
     QVERIFY2(!r.isEmpty(), qPrintable(out));
     // The app sees the ledger's address as its peer, and the pod's end as its own, as if it ran in api-0.
@@ -223,8 +260,9 @@ void TstOutgoing::peerAndSocketNamesAreTheRemoteOnes()
     QCOMPARE(r.value(u"sock").toArray().at(0).toString(), podEnd);
 
     // An AF_INET6 socket with the IPv4-mapped address works the same.
-    const QJsonObject v6 = lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("http6"),
-                                         QStringLiteral("ledger"), QStringLiteral("8080"), QStringLiteral("/whoami")}));
+    const QJsonObject v6 =
+        lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("http6"), QStringLiteral("ledger"),
+                      QStringLiteral("8080"), QStringLiteral("/whoami")}));
     QCOMPARE(classify(v6), QStringLiteral("pod"));
     QVERIFY(v6.value(u"peer").toArray().at(0).toString().startsWith(u"::ffff:10.213."));
 }
@@ -235,49 +273,58 @@ void TstOutgoing::outgoingFilter_data()
     QTest::addColumn<QString>("host");
     QTest::addColumn<QString>("expected"); // pod, bridge, machine, or an errno name
     auto local = [](const QStringList& items) {
-        return QJsonObject{{QStringLiteral("outgoing"),
-                            QJsonObject{{QStringLiteral("filter"),
-                                         QJsonObject{{QStringLiteral("local"), QJsonArray::fromStringList(items)}}}}}};
+        return QJsonObject{
+            {QStringLiteral("outgoing"),
+             QJsonObject{{QStringLiteral("filter"),
+                          QJsonObject{{QStringLiteral("local"), QJsonArray::fromStringList(items)}}}}}};
     };
     auto remote = [](const QStringList& items) {
-        return QJsonObject{{QStringLiteral("outgoing"),
-                            QJsonObject{{QStringLiteral("filter"),
-                                         QJsonObject{{QStringLiteral("remote"), QJsonArray::fromStringList(items)}}}}}};
+        return QJsonObject{
+            {QStringLiteral("outgoing"),
+             QJsonObject{{QStringLiteral("filter"),
+                          QJsonObject{{QStringLiteral("remote"), QJsonArray::fromStringList(items)}}}}}};
     };
     const QString ledger = QStringLiteral("ledger");
     QTest::newRow("no filter") << QJsonObject{} << ledger << QStringLiteral("pod");
-    QTest::newRow("local tcp://ledger:8080 (resolved again here)") << local({"tcp://ledger:8080"}) << ledger << QStringLiteral("machine");
+    QTest::newRow("local tcp://ledger:8080 (resolved again here)")
+        << local({"tcp://ledger:8080"}) << ledger << QStringLiteral("machine");
     QTest::newRow("local ledger (DNS here too)") << local({"ledger"}) << ledger << QStringLiteral("machine");
     QTest::newRow("local, other port") << local({"tcp://ledger:9000"}) << ledger << QStringLiteral("pod");
     QTest::newRow("local, other protocol") << local({"udp://ledger:8080"}) << ledger << QStringLiteral("pod");
     QTest::newRow("local 0.0.0.0:8080") << local({"0.0.0.0:8080"}) << ledger << QStringLiteral("machine");
     // Kept local, an address from the pod's resolver is resolved again here: the local ledger.
-    QTest::newRow("local subnet of the cluster") << local({"10.213.0.0/16"}) << ledger << QStringLiteral("machine");
+    QTest::newRow("local subnet of the cluster")
+        << local({"10.213.0.0/16"}) << ledger << QStringLiteral("machine");
     QTest::newRow("local [::]:0 (everything)") << local({"[::]:0"}) << ledger << QStringLiteral("machine");
     // An address the app did not resolve stays as it is: straight from this machine over the pod bridge.
-    QTest::newRow("local subnet, the ledger's address") << local({"10.213.0.0/16"}) << QStringLiteral("LEDGER_IP")
-                                                        << QStringLiteral("bridge");
-    QTest::newRow("remote subnet, the ledger's address") << remote({"10.213.0.0/16"}) << QStringLiteral("LEDGER_IP")
-                                                         << QStringLiteral("pod");
-    QTest::newRow("remote tcp://ledger:8080") << remote({"tcp://ledger:8080"}) << ledger << QStringLiteral("pod");
-    QTest::newRow("remote, other port") << remote({"tcp://ledger:9000"}) << ledger << QStringLiteral("machine");
+    QTest::newRow("local subnet, the ledger's address")
+        << local({"10.213.0.0/16"}) << QStringLiteral("LEDGER_IP") << QStringLiteral("bridge");
+    QTest::newRow("remote subnet, the ledger's address")
+        << remote({"10.213.0.0/16"}) << QStringLiteral("LEDGER_IP") << QStringLiteral("pod");
+    QTest::newRow("remote tcp://ledger:8080")
+        << remote({"tcp://ledger:8080"}) << ledger << QStringLiteral("pod");
+    QTest::newRow("remote, other port")
+        << remote({"tcp://ledger:9000"}) << ledger << QStringLiteral("machine");
     QTest::newRow("remote subnet") << remote({"10.213.0.0/16"}) << ledger << QStringLiteral("pod");
-    QTest::newRow("remote, other subnet") << remote({"192.168.0.0/16"}) << ledger << QStringLiteral("machine");
-    QTest::newRow("tcp off") << QJsonObject{{"outgoing", QJsonObject{{"tcp", false}}}} << ledger << QStringLiteral("machine");
+    QTest::newRow("remote, other subnet")
+        << remote({"192.168.0.0/16"}) << ledger << QStringLiteral("machine");
+    QTest::newRow("tcp off") << QJsonObject{{"outgoing", QJsonObject{{"tcp", false}}}} << ledger
+                             << QStringLiteral("machine");
     QTest::newRow("tcp off, the ledger's address") << QJsonObject{{"outgoing", QJsonObject{{"tcp", false}}}}
                                                    << QStringLiteral("LEDGER_IP") << QStringLiteral("bridge");
-    QTest::newRow("dns off: the local address, through the pod") << QJsonObject{{"dns", false}} << ledger
-                                                                 << QStringLiteral("api-0 loopback");
+    QTest::newRow("dns off: the local address, through the pod")
+        << QJsonObject{{"dns", false}} << ledger << QStringLiteral("api-0 loopback");
     QTest::newRow("dns off, ignore_localhost")
-        << QJsonObject{{"dns", false}, {"outgoing", QJsonObject{{"ignore_localhost", true}}}} << ledger << QStringLiteral("machine");
+        << QJsonObject{{"dns", false}, {"outgoing", QJsonObject{{"ignore_localhost", true}}}} << ledger
+        << QStringLiteral("machine");
     QTest::newRow("an address of this machine goes to the pod's loopback")
         << QJsonObject{} << QString::fromLatin1(kLocalLedgerAddress) << QStringLiteral("api-0 loopback");
     QTest::newRow("dns filter keeps ledger local")
         << QJsonObject{{"dns", QJsonObject{{"filter", QJsonObject{{"local", QJsonArray{"ledger"}}}}}},
                        {"outgoing", QJsonObject{{"ignore_localhost", true}}}}
         << ledger << QStringLiteral("machine");
-    QTest::newRow("a name only the cluster knows, kept local") << local({"ledger-0"}) << QStringLiteral("ledger-0")
-                                                              << QStringLiteral("EAI_NONAME");
+    QTest::newRow("a name only the cluster knows, kept local")
+        << local({"ledger-0"}) << QStringLiteral("ledger-0") << QStringLiteral("EAI_NONAME");
 }
 
 void TstOutgoing::outgoingFilter()
@@ -288,50 +335,67 @@ void TstOutgoing::outgoingFilter()
     if (host == u"LEDGER_IP")
         host = ledgerAddress();
     QVERIFY(!host.isEmpty());
-    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("http"), host, QStringLiteral("8080"),
-                             QStringLiteral("/whoami")},
-                            network.isEmpty() ? QJsonObject{} : QJsonObject{{QStringLiteral("network"), network}});
+    const QString out =
+        run({QStringLiteral("python3"), kClient, QStringLiteral("http"), host, QStringLiteral("8080"),
+             QStringLiteral("/whoami")},
+            network.isEmpty() ? QJsonObject{} : QJsonObject{{QStringLiteral("network"), network}});
     QVERIFY2(classify(lastJson(out)) == expected, qPrintable(classify(lastJson(out)) + u'\n' + out));
 }
 
 void TstOutgoing::badFilterItemIsAnErrorThatNamesIt()
 {
     int code = 0;
-    const QString out = run({QStringLiteral("true")},
-                            QJsonObject{{"network", QJsonObject{{"outgoing",
-                                                                 QJsonObject{{"filter", QJsonObject{{"local", QJsonArray{"tcp://ledger:8080", "sctp://x:1"}}}}}}}}},
-                            &code);
+    const QString out =
+        run({QStringLiteral("true")},
+            QJsonObject{
+                {"network",
+                 QJsonObject{{"outgoing",
+                              QJsonObject{{"filter", QJsonObject{{"local", QJsonArray{"tcp://ledger:8080",
+                                                                                      "sctp://x:1"}}}}}}}}},
+            &code);
     QVERIFY(code != 0);
-    QVERIFY2(out.contains(u"feature.network.outgoing.filter.local[1]") && out.contains(u"sctp://x:1"), qPrintable(out));
+    QVERIFY2(out.contains(u"feature.network.outgoing.filter.local[1]") && out.contains(u"sctp://x:1"),
+             qPrintable(out));
     // A host that does not resolve here is a warning, and the rest works.
-    const QString warned = run({QStringLiteral("curl"), QStringLiteral("-s"), QStringLiteral("-m"), QStringLiteral("10"),
-                                QStringLiteral("http://ledger:8080/")},
-                               QJsonObject{{"network", QJsonObject{{"outgoing", QJsonObject{{"filter", QJsonObject{{"local", QJsonArray{"tcp://nowhere.invalid:5432"}}}}}}}}});
+    const QString warned =
+        run({QStringLiteral("curl"), QStringLiteral("-s"), QStringLiteral("-m"), QStringLiteral("10"),
+             QStringLiteral("http://ledger:8080/")},
+            QJsonObject{
+                {"network",
+                 QJsonObject{
+                     {"outgoing",
+                      QJsonObject{
+                          {"filter", QJsonObject{{"local", QJsonArray{"tcp://nowhere.invalid:5432"}}}}}}}}});
     QVERIFY2(warned.contains(u"nowhere.invalid does not resolve on this machine"), qPrintable(warned));
     QVERIFY2(warned.contains(kClusterLedger), qPrintable(warned));
 }
 
 void TstOutgoing::udpReachesAClusterEchoServer()
 {
-    const QJsonObject r = lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("udp"), QStringLiteral("ledger"),
-                                        QStringLiteral("9053"), QStringLiteral("hello")}));
-    QCOMPARE(r.value(u"reply").toString(), QStringLiteral("echo from ledger-0 to %1: hello").arg(podAddress("api-0")));
+    const QJsonObject r =
+        lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("udp"), QStringLiteral("ledger"),
+                      QStringLiteral("9053"), QStringLiteral("hello")}));
+    QCOMPARE(r.value(u"reply").toString(),
+             QStringLiteral("echo from ledger-0 to %1: hello").arg(podAddress("api-0")));
 }
 
 void TstOutgoing::theHostentFamilyResolvesInThePod()
 {
     // Python's gethostbyname_ex calls gethostbyname_r; getent hosts calls gethostbyname2 (AF_INET6, which the
     // ledger lacks, then AF_INET). Both get the pod's answer; this machine only knows its own ledger.
-    const QJsonObject r = lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("hostbyname"), QStringLiteral("ledger")}));
+    const QJsonObject r = lastJson(
+        run({QStringLiteral("python3"), kClient, QStringLiteral("hostbyname"), QStringLiteral("ledger")}));
     QCOMPARE(r.value(u"addresses").toArray(), QJsonArray{ledgerAddress()});
     QCOMPARE(r.value(u"name").toString(), QStringLiteral("ledger"));
     const QString getent = run({QStringLiteral("getent"), QStringLiteral("hosts"), QStringLiteral("ledger")});
     QVERIFY2(getent.contains(ledgerAddress() + QStringLiteral(" ")), qPrintable(getent));
-    const QJsonObject unknown = lastJson(run({QStringLiteral("python3"), kClient, QStringLiteral("hostbyname"), QStringLiteral("nowhere")}));
+    const QJsonObject unknown = lastJson(
+        run({QStringLiteral("python3"), kClient, QStringLiteral("hostbyname"), QStringLiteral("nowhere")}));
     // (Python asks getaddrinfo first, which the pod's resolver also answers.)
     QVERIFY2(unknown.value(u"error").toString().contains(u"Name or service not known"),
              qPrintable(unknown.value(u"error").toString()));
-    const QString getentUnknown = run({QStringLiteral("getent"), QStringLiteral("hosts"), QStringLiteral("nowhere")});
+    const QString getentUnknown =
+        run({QStringLiteral("getent"), QStringLiteral("hosts"), QStringLiteral("nowhere")});
     QVERIFY2(!getentUnknown.contains(u"nowhere"), qPrintable(getentUnknown));
 }
 
@@ -348,33 +412,43 @@ void TstOutgoing::unconnectedUdpLeavesFromThePodAndRepliesComeFromTheLedger()
     QCOMPARE(addressed, (QJsonArray{ledgerAddress(), 9053}));
     QCOMPARE(r.value(u"sources").toArray(), (QJsonArray{addressed, addressed}));
     // sendmmsg/recvmmsg, as libuv batches queued datagrams.
-    const QJsonObject m = lastJson(run({QStringLiteral(LANES_BIN_DIR "/mmsg_client"), QStringLiteral("ledger"),
-                                        QStringLiteral("9053"), QStringLiteral("hello")}));
+    const QJsonObject m =
+        lastJson(run({QStringLiteral(LANES_BIN_DIR "/mmsg_client"), QStringLiteral("ledger"),
+                      QStringLiteral("9053"), QStringLiteral("hello")}));
     QCOMPARE(m.value(u"sent").toInt(), 2);
     QCOMPARE(m.value(u"replies").toArray(), (QJsonArray{prefix + u'1', prefix + u'2'}));
     const QString ledgerEnd = ledgerAddress() + QStringLiteral(":9053");
     QCOMPARE(m.value(u"sources").toArray(), (QJsonArray{ledgerEnd, ledgerEnd}));
     // node's dgram (libuv's sendmsg for a lone datagram, recvmsg), on an unconnected socket too.
-    const QString node = run({QStringLiteral("node"), QStringLiteral("-e"), QStringLiteral(
-        "const s = require('dgram').createSocket('udp4');"
-        "s.on('message', (m, from) => { console.log(JSON.stringify({reply: m.toString(), from: from.address})); s.close(); });"
-        "require('dns').lookup('ledger', 4, (e, a) => { if (e) { console.log(e.code); process.exit(1); }"
-        " s.send('from node', 9053, a); });"
-        "setTimeout(() => { console.log('timed out'); process.exit(1); }, 5000).unref();")});
+    const QString node = run(
+        {QStringLiteral("node"), QStringLiteral("-e"),
+         QStringLiteral(
+             "const s = require('dgram').createSocket('udp4');"
+             "s.on('message', (m, from) => { console.log(JSON.stringify({reply: m.toString(), from: "
+             "from.address})); s.close(); });"
+             "require('dns').lookup('ledger', 4, (e, a) => { if (e) { console.log(e.code); process.exit(1); }"
+             " s.send('from node', 9053, a); });"
+             "setTimeout(() => { console.log('timed out'); process.exit(1); }, 5000).unref();")});
     const QJsonObject n = lastJson(node);
-    QCOMPARE(n.value(u"reply").toString(), QStringLiteral("echo from ledger-0 to %1: from node").arg(podAddress("api-0")));
+    QCOMPARE(n.value(u"reply").toString(),
+             QStringLiteral("echo from ledger-0 to %1: from node").arg(podAddress("api-0")));
     QCOMPARE(n.value(u"from").toString(), ledgerAddress());
     // Kept local by the filter, the same program reaches the ledger on this machine (127.0.0.2 has none on
     // UDP 9053 here), and sends straight from this machine: no reply but no error from the layer either.
-    const QString local = run({QStringLiteral("python3"), kClient, QStringLiteral("udp-unconnected"),
-                               QStringLiteral("ledger"), QStringLiteral("9053"), QStringLiteral("hello")},
-                              QJsonObject{{"network", QJsonObject{{"outgoing", QJsonObject{{"filter", QJsonObject{{"local", QJsonArray{"udp://ledger"}}}}}}}}});
+    const QString local = run(
+        {QStringLiteral("python3"), kClient, QStringLiteral("udp-unconnected"), QStringLiteral("ledger"),
+         QStringLiteral("9053"), QStringLiteral("hello")},
+        QJsonObject{
+            {"network",
+             QJsonObject{{"outgoing",
+                          QJsonObject{{"filter", QJsonObject{{"local", QJsonArray{"udp://ledger"}}}}}}}}});
     QVERIFY2(local.contains(u"timed out") || local.contains(u"refused"), qPrintable(local));
 }
 
 void TstOutgoing::forkedAndExecdChildrenConnectRemotely()
 {
-    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("fork"), QStringLiteral("http://ledger:8080/")});
+    const QString out = run(
+        {QStringLiteral("python3"), kClient, QStringLiteral("fork"), QStringLiteral("http://ledger:8080/")});
     const QJsonObject r = lastJson(out);
     QVERIFY2(r.value(u"child").toString().contains(kClusterLedger), qPrintable(out));
     // curl was exec'd with an environment without LD_PRELOAD: the layer put itself back.
@@ -383,8 +457,8 @@ void TstOutgoing::forkedAndExecdChildrenConnectRemotely()
 
 void TstOutgoing::connectErrorsAreTheKernels()
 {
-    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("errors"), QStringLiteral("ledger"),
-                             QStringLiteral("1")});
+    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("errors"),
+                             QStringLiteral("ledger"), QStringLiteral("1")});
     const QJsonObject r = lastJson(out);
     QVERIFY2(!r.isEmpty(), qPrintable(out));
     QCOMPARE(r.value(u"blocking").toString(), QStringLiteral("ECONNREFUSED"));
@@ -398,14 +472,14 @@ void TstOutgoing::largeTransfersArriveIntactBothWays()
 {
     const qint64 before = peakRssKiB(fixture.daemonPid());
     const QString size = QString::number(256ll << 20);
-    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("bulk"), QStringLiteral("ledger"),
-                             QStringLiteral("9000"), size, size});
+    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("bulk"),
+                             QStringLiteral("ledger"), QStringLiteral("9000"), size, size});
     const QJsonObject r = lastJson(out);
     QVERIFY2(r.value(u"ok").toBool(), qPrintable(out));
     QCOMPARE(qint64(r.value(u"received").toDouble()), 256ll << 20);
     const qint64 after = peakRssKiB(fixture.daemonPid());
-    qInfo() << "512 MiB through the cluster in" << r.value(u"seconds").toDouble() << "s; lanesd peak RSS" << before
-            << "->" << after << QStringLiteral("KiB");
+    qInfo() << "512 MiB through the cluster in" << r.value(u"seconds").toDouble() << "s; lanesd peak RSS"
+            << before << "->" << after << QStringLiteral("KiB");
     // Flow control holds: lanesd never holds more than a few windows of the transfer.
     QVERIFY2(after < 120 * 1024, qPrintable(QStringLiteral("lanesd peak RSS %1 KiB").arg(after)));
 }
@@ -418,9 +492,10 @@ void TstOutgoing::remoteEnvironmentJoinsTheLaunch()
     QCOMPARE(all.value(u"API_FLAVOUR").toString(), QStringLiteral("deployed"));
     QCOMPARE(all.value(u"LEDGER_URL").toString(), QStringLiteral("http://ledger:8080/"));
     QVERIFY(all.value(u"LD_PRELOAD").toString().endsWith(u"liblanes-layer.so"));
-    const QJsonObject filtered = lastJson(
-        run(printEnv, QJsonObject{{"env", QJsonObject{{"include", "API_*;LEDGER_URL"}, {"exclude", QJsonArray{"API_FLAVOUR"}},
-                                                      {"override", QJsonObject{{"EXTRA", "1"}}}}}}));
+    const QJsonObject filtered =
+        lastJson(run(printEnv, QJsonObject{{"env", QJsonObject{{"include", "API_*;LEDGER_URL"},
+                                                               {"exclude", QJsonArray{"API_FLAVOUR"}},
+                                                               {"override", QJsonObject{{"EXTRA", "1"}}}}}}));
     QCOMPARE(filtered.value(u"LEDGER_URL").toString(), QStringLiteral("http://ledger:8080/"));
     QVERIFY(!filtered.contains(u"API_FLAVOUR"));
     QVERIFY(!filtered.contains(u"POD_NAME"));
@@ -429,10 +504,11 @@ void TstOutgoing::remoteEnvironmentJoinsTheLaunch()
 
 void TstOutgoing::agentDeathResetsOpenConnectionsAndFailsNewOnesCleanly()
 {
-    QProcess* cli = exec({QStringLiteral("python3"), kClient, QStringLiteral("hold"), QStringLiteral("ledger"),
-                          QStringLiteral("9000")});
+    QProcess* cli = exec({QStringLiteral("python3"), kClient, QStringLiteral("hold"),
+                          QStringLiteral("ledger"), QStringLiteral("9000")});
     QTRY_VERIFY_WITH_TIMEOUT(cli->peek(1 << 16).contains("connected"), 15000);
-    const QList<qint64> agents = ClusterFixture::pidsInPod(QStringLiteral("api-0"), QStringLiteral("lanes-agent"));
+    const QList<qint64> agents =
+        ClusterFixture::pidsInPod(QStringLiteral("api-0"), QStringLiteral("lanes-agent"));
     QVERIFY(!agents.isEmpty());
     for (qint64 pid : agents)
         ::kill(pid_t(pid), SIGKILL);
@@ -450,29 +526,34 @@ void TstOutgoing::agentDeathResetsOpenConnectionsAndFailsNewOnesCleanly()
 void TstOutgoing::listeningStealsTheConfiguredPort()
 {
     // Ports from the config are stolen when the app listens, so nothing is taken before it can answer.
-    const int port = ClusterFixture::freePort();
+    const int port = fixture.reservePort();
     auto* config = new QTemporaryFile(QDir::tempPath() + QStringLiteral("/lanes-listen-XXXXXX.json"));
-    config->open();
-    config->write(QStringLiteral(R"({"target": "pod/api-1", "feature": {"network": {"incoming": {"mode": "steal",
+    QVERIFY(config->open());
+    config->write(
+        QStringLiteral(R"({"target": "pod/api-1", "feature": {"network": {"incoming": {"mode": "steal",
         "ports": [8080], "port_mapping": [[%1, 8080]]}}}})")
-                      .arg(port)
-                      .toUtf8());
+            .arg(port)
+            .toUtf8());
     config->flush();
     m_configs << config;
-    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-f"), config->fileName(), QStringLiteral("--"),
-                                   QStringLiteral("sh"), QStringLiteral("-c"),
-                                   QStringLiteral("sleep 3; exec python3 api.py")},
+    // The app starts (and listens) when the test says so: a line on its stdin, which `lanes exec` passes on.
+    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-f"), config->fileName(),
+                                   QStringLiteral("--"), QStringLiteral("sh"), QStringLiteral("-c"),
+                                   QStringLiteral("read go && exec python3 api.py")},
                                   {{QStringLiteral("PORT"), QString::number(port)},
                                    {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
                                    {QStringLiteral("API_FLAVOUR"), QStringLiteral("local")}});
     QTRY_VERIFY_WITH_TIMEOUT(cli->peek(1 << 16).contains("will be stolen when the app listens"), 15000);
     // Started, not listening yet: the deployed api still answers, rather than a 502 from an empty port.
-    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/early")).contains(u"api deployed @ api-1"));
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/early"))
+                .contains(u"api deployed @ api-1"));
+    cli->write("go\n");
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/late"))
                                  .contains(u"api local @ developer-machine: GET /late"),
                              15000);
     // lanesd says so once the operator confirmed, which may come a moment after the agent took the port.
-    QTRY_VERIFY2_WITH_TIMEOUT(cli->peek(1 << 16).contains("is stolen now"), cli->peek(1 << 16).constData(), 5000);
+    QTRY_VERIFY2_WITH_TIMEOUT(cli->peek(1 << 16).contains("is stolen now"), cli->peek(1 << 16).constData(),
+                              5000);
     fixture.stopClis();
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/"))
                                  .contains(u"api deployed @ api-1"),
@@ -485,7 +566,8 @@ void TstOutgoing::staticallyLinkedProgramsAreWarnedAbout()
     const QString out = run({QStringLiteral(LANES_BIN_DIR "/static_program")}, {}, &code);
     QCOMPARE(code, 0);
     QVERIFY2(out.contains(u"static program ran"), qPrintable(out));
-    QVERIFY2(out.contains(u"static_program is statically linked, so the lanes layer cannot hook it"), qPrintable(out));
+    QVERIFY2(out.contains(u"static_program is statically linked, so the lanes layer cannot hook it"),
+             qPrintable(out));
     // A dynamically linked one gets no such warning.
     const QString fine = run({QStringLiteral("true")});
     QVERIFY2(!fine.contains(u"statically linked"), qPrintable(fine));

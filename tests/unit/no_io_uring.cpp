@@ -1,6 +1,7 @@
-// no_io_uring PROGRAM [ARGS...]: runs PROGRAM with io_uring refused, as the default seccomp profiles of container
-// runtimes refuse it: io_uring_setup, io_uring_enter and io_uring_register fail with EPERM. A seccomp filter
-// (no new privileges, then SECCOMP_MODE_FILTER) stays on across execve, so PROGRAM and its children inherit it.
+// no_io_uring PROGRAM [ARGS...]: runs PROGRAM with io_uring refused, as the default seccomp profiles of
+// container runtimes refuse it: io_uring_setup, io_uring_enter and io_uring_register fail with EPERM. A
+// seccomp filter (no new privileges, then SECCOMP_MODE_FILTER) stays on across execve, so PROGRAM and its
+// children inherit it.
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
@@ -30,7 +31,8 @@ int main(int argc, char** argv)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
     };
     sock_fprog program{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
         std::fprintf(stderr, "no_io_uring: cannot install the seccomp filter: %s\n", std::strerror(errno));
         return 2;
     }

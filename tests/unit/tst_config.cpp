@@ -131,15 +131,19 @@ void TstConfig::config_data()
         << QByteArray(
                R"({"feature": {"network": {"incoming": {"http_header_filter": {"header_filter": "b"}}}}})")
         << QString("feature.network.incoming.http_header_filter.header_filter: unknown key");
-    QTest::newRow("outgoing bool") << QByteArray(R"({"feature": {"network": {"outgoing": true}}})") << QString();
+    QTest::newRow("outgoing bool") << QByteArray(R"({"feature": {"network": {"outgoing": true}}})")
+                                   << QString();
     QTest::newRow("outgoing filter, mirrord's example")
-        << QByteArray(R"({"feature": {"network": {"outgoing": {"tcp": true, "udp": true, "ignore_localhost": false,
+        << QByteArray(
+               R"({"feature": {"network": {"outgoing": {"tcp": true, "udp": true, "ignore_localhost": false,
             "filter": {"local": ["tcp://1.1.1.0/24:1337", "1.1.5.0/24", "google.com", ":53"]}}}}})")
         << QString();
     QTest::newRow("outgoing filter, one item as a string")
-        << QByteArray(R"({"feature": {"network": {"outgoing": {"filter": {"remote": "udp://[::1]:53"}}}}})") << QString();
+        << QByteArray(R"({"feature": {"network": {"outgoing": {"filter": {"remote": "udp://[::1]:53"}}}}})")
+        << QString();
     QTest::newRow("outgoing bad item names it")
-        << QByteArray(R"({"feature": {"network": {"outgoing": {"filter": {"local": ["ledger:8080", "sctp://x:1"]}}}}})")
+        << QByteArray(
+               R"({"feature": {"network": {"outgoing": {"filter": {"local": ["ledger:8080", "sctp://x:1"]}}}}})")
         << QString("feature.network.outgoing.filter.local[1]: \"sctp://x:1\"");
     QTest::newRow("outgoing both lists")
         << QByteArray(R"({"feature": {"network": {"outgoing": {"filter": {"local": [], "remote": []}}}}})")
@@ -151,12 +155,14 @@ void TstConfig::config_data()
         << QByteArray(R"({"feature": {"network": {"outgoing": {"filter": {"local": ["a;b"]}}}}})")
         << QString("feature.network.outgoing.filter.local[0]: \"a;b\": a ; in an item");
     QTest::newRow("dns object")
-        << QByteArray(R"({"feature": {"network": {"dns": {"enabled": true, "filter": {"local": ["ledger"]}}}}})")
+        << QByteArray(
+               R"({"feature": {"network": {"dns": {"enabled": true, "filter": {"local": ["ledger"]}}}}})")
         << QString();
     QTest::newRow("dns wrong type") << QByteArray(R"({"feature": {"network": {"dns": {"enabled": 1}}}})")
                                     << QString("feature.network.dns.enabled: expected");
     QTest::newRow("env lists and strings")
-        << QByteArray(R"({"feature": {"env": {"include": "A;B_*", "exclude": ["C"], "override": {"D": "1"}}}})")
+        << QByteArray(
+               R"({"feature": {"env": {"include": "A;B_*", "exclude": ["C"], "override": {"D": "1"}}}})")
         << QString();
     QTest::newRow("env not yet") << QByteArray(R"({"feature": {"env": {"env_file": ".env"}}})")
                                  << QString("feature.env.env_file: not supported by lanes yet");
@@ -193,10 +199,12 @@ void TstConfig::outgoingBecomesTheLayersRules()
             .object());
     QVERIFY2(parsed, parsed ? "" : qPrintable(parsed.error().message));
     QCOMPARE(parsed->outgoing.layerRules(),
-             QStringLiteral("tcp=1;udp=1;localhost=1;dns=1;mode=local;item=tcp://ledger:8080;item=db;dnsmode=remote;"
-                            "dnsitem=ledger"));
+             QStringLiteral(
+                 "tcp=1;udp=1;localhost=1;dns=1;mode=local;item=tcp://ledger:8080;item=db;dnsmode=remote;"
+                 "dnsitem=ledger"));
     QCOMPARE(parsed->outgoing.localNames(), QStringList({"ledger", "db"}));
-    const QMap<QString, QString> remote{{"API_URL", "u"}, {"API_SECRET", "s"}, {"LEDGER_URL", "l"}, {"HOME", "/root"}};
+    const QMap<QString, QString> remote{
+        {"API_URL", "u"}, {"API_SECRET", "s"}, {"LEDGER_URL", "l"}, {"HOME", "/root"}};
     const QMap<QString, QString> expected{{"API_URL", "u"}, {"LEDGER_URL", "l"}, {"X", "1"}};
     QCOMPARE(parsed->env.apply(remote), expected);
     daemon::EnvConfig nothing;

@@ -13,10 +13,13 @@
 #include <QTest>
 #include <QTimer>
 
+#include <atomic>
+#include <future>
 #include <set>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 
 using lanes::EpollDispatcher;
 
@@ -87,9 +90,13 @@ void TstEpollDispatcher::timersKeepTheirIntervals()
     qint64 precise = -1;
     QTimer::singleShot(30, Qt::PreciseTimer, this, [&] { precise = clock.elapsed(); });
     int ticks = 0;
+    qint64 tenth = -1;
     QTimer repeating;
     repeating.setTimerType(Qt::PreciseTimer);
-    connect(&repeating, &QTimer::timeout, this, [&] { ++ticks; });
+    connect(&repeating, &QTimer::timeout, this, [&] {
+        if (++ticks == 10)
+            tenth = clock.elapsed();
+    });
     repeating.start(20);
     QTimer stopped;
     bool stoppedFired = false;
@@ -97,9 +104,11 @@ void TstEpollDispatcher::timersKeepTheirIntervals()
     stopped.start(10);
     QVERIFY(stopped.remainingTime() <= 10 && stopped.remainingTime() >= 0);
     stopped.stop();
-    QTest::qWait(210);
+    // The tenth tick of the 20 ms timer: 200 ms in, never earlier, and not much later. By then the 30 ms
+    // single shot has fired, and the stopped 10 ms timer would have.
+    QTRY_VERIFY_WITH_TIMEOUT(tenth >= 0, 2000);
+    QVERIFY2(tenth >= 200 && tenth < 300, qPrintable(QString::number(tenth)));
     QVERIFY2(precise >= 30 && precise < 100, qPrintable(QString::number(precise)));
-    QVERIFY2(ticks >= 7 && ticks <= 11, qPrintable(QString::number(ticks))); // 10 expected in 210 ms
     QVERIFY(!stoppedFired);
 }
 
@@ -126,7 +135,7 @@ void TstEpollDispatcher::coarseTimersShareWakeUps()
         raw->start(1000);
         timers.push_back(std::move(t));
         if (i % 20 == 0)
-            QTest::qWait(3);
+            QTest::qWait(3); // time passing is this test's input (scattered starts), not a wait for an event
     }
     QTRY_COMPARE_WITH_TIMEOUT(fired, 200, 3000);
     QVERIFY2(instants.size() <= 6, qPrintable(QString::number(instants.size())));
@@ -148,21 +157,32 @@ void TstEpollDispatcher::zeroTimerLetsOtherEventsIn()
 void TstEpollDispatcher::postFromAnotherThreadWakesTheLoop()
 {
     QElapsedTimer clock;
-    clock.start();
     qint64 arrived = -1;
-    std::thread poster([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        QMetaObject::invokeMethod(this, [&] { arrived = clock.elapsed(); }, Qt::QueuedConnection);
-    });
+    std::promise<void> blocking;
+    bool told = false;
     QEventLoop loop;
     QTimer::singleShot(5000, &loop, &QEventLoop::quit); // the only timer: the wait is long unless woken
-    QTimer::singleShot(60, &loop, [&] {
-        if (arrived >= 0)
-            loop.quit();
+    // The post comes once the loop is about to wait, so that only the wake-up can end that wait early.
+    connect(dispatcher(), &QAbstractEventDispatcher::aboutToBlock, &loop, [&] {
+        if (!std::exchange(told, true))
+            blocking.set_value();
     });
-    QTRY_VERIFY_WITH_TIMEOUT(arrived >= 0, 2000);
+    std::atomic<bool> sawBlocking = false;
+    std::thread poster([&, blocked = blocking.get_future()] {
+        sawBlocking = blocked.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+        QMetaObject::invokeMethod(
+            &loop,
+            [&] {
+                arrived = clock.elapsed();
+                loop.quit();
+            },
+            Qt::QueuedConnection);
+    });
+    clock.start();
+    loop.exec();
     poster.join();
-    QVERIFY2(arrived < 500, qPrintable(QString::number(arrived)));
+    QVERIFY2(sawBlocking, "the loop did not say it was about to wait (aboutToBlock) within 5 s");
+    QVERIFY2(arrived >= 0 && arrived < 500, qPrintable(QString::number(arrived)));
 }
 
 void TstEpollDispatcher::notifierDeletedByAnEarlierHandlerIsSkipped()
@@ -185,7 +205,10 @@ void TstEpollDispatcher::notifierDeletedByAnEarlierHandlerIsSkipped()
     connect(second, &QSocketNotifier::activated, this, [&] { handler(secondRef, firstRef); });
     QCOMPARE(::write(a[1], "x", 1), 1);
     QCOMPARE(::write(b[1], "y", 1), 1);
-    QTest::qWait(50);
+    QTRY_VERIFY_WITH_TIMEOUT(calls > 0, 1000); // both were ready for that pass
+    // The deleted one's descriptor is still readable (its byte was never read): a pass of the loop that still
+    // watched it would call it.
+    QCoreApplication::processEvents();
     QCOMPARE(calls, 1);
     delete firstRef;
     delete secondRef;
@@ -236,7 +259,7 @@ void TstEpollDispatcher::regularFileIsAlwaysReady()
     QTRY_VERIFY_WITH_TIMEOUT(activations > 0, 1000);
     notifier.setEnabled(false);
     const int after = activations;
-    QTest::qWait(20);
+    QCoreApplication::processEvents(); // a file is ready on every pass: an enabled notifier would be called
     QCOMPARE(activations, after);
 }
 
@@ -264,7 +287,7 @@ void TstEpollDispatcher::timerIsNotReenteredFromANestedLoop()
 void TstEpollDispatcher::processOutputAndExitArrive()
 {
     QProcess process;
-    process.start(QStringLiteral("/bin/sh"), {QStringLiteral("-c"), QStringLiteral("sleep 0.05; echo out; exit 3")});
+    process.start(QStringLiteral("/bin/sh"), {QStringLiteral("-c"), QStringLiteral("echo out; exit 3")});
     QVERIFY(process.waitForStarted());
     bool finished = false;
     connect(&process, &QProcess::finished, this, [&] { finished = true; });

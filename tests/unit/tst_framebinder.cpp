@@ -15,6 +15,8 @@ namespace {
 
 constexpr int kTestDeadlineMs = 100;
 constexpr quint32 kProbeRpcId = 9999;
+// The test services' count of frames nobody bound, as a component's struct would declare it.
+Counter unexpectedFrame{"test.unexpected_frame"};
 
 // A connected pair of WebSockets on 127.0.0.1, each end wrapped in a FrameLink.
 struct LinkPair
@@ -67,7 +69,7 @@ enum Behaviour { Reply, Fail, Drop, Hold, Twice };
 class Service final : public QObject
 {
 public:
-    FrameBinder<> binder{"test.unexpected_frame"};
+    FrameBinder<> binder{unexpectedFrame};
     Behaviour behaviour = Reply;
     std::optional<FrameReply<v1::Ack>> held;
     std::optional<bool> secondReplySent;
@@ -122,7 +124,7 @@ struct Peer
 class PeerService final : public QObject
 {
 public:
-    FrameBinder<Peer*> binder{"test.unexpected_frame"};
+    FrameBinder<Peer*> binder{unexpectedFrame};
 
     PeerService() { binder.request(this, &PeerService::onListTargets); }
 

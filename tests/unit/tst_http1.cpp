@@ -79,67 +79,74 @@ void TstHttp1::requests_data()
 
     QTest::newRow("simple get") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\n\r\n") << 1 << QByteArray("|")
                                 << 0;
-    QTest::newRow("pipelined") << QByteArray("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n") << 2
-                               << QByteArray("||") << 0;
+    QTest::newRow("pipelined") << QByteArray(
+                                      "GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+                               << 2 << QByteArray("||") << 0;
     QTest::newRow("content-length body")
-        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello") << 1 << QByteArray("hello|") << 0;
+        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello") << 1
+        << QByteArray("hello|") << 0;
     QTest::newRow("chunked with trailers")
-        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n "
-                      "world\r\n0\r\nX-Sum: 1\r\n\r\n")
+        << QByteArray(
+               "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n "
+               "world\r\n0\r\nX-Sum: 1\r\n\r\n")
         << 1 << QByteArray("hello world|") << 0;
     QTest::newRow("http/1.0") << QByteArray("GET / HTTP/1.0\r\n\r\n") << 1 << QByteArray("|") << 0;
     QTest::newRow("partial stays open")
-        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nhel") << 0 << QByteArray("hel") << 0;
+        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nhel") << 0 << QByteArray("hel")
+        << 0;
     // Smuggling: each is a 400 and nothing past it is parsed.
-    QTest::newRow("CL and TE")
-        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
-        << 0 << QByteArray() << 400;
+    QTest::newRow("CL and TE") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: "
+                                             "3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+                               << 0 << QByteArray() << 400;
     QTest::newRow("TE and CL")
-        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n") << 0
-        << QByteArray() << 400;
+        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n")
+        << 0 << QByteArray() << 400;
     QTest::newRow("duplicate CL same")
         << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc") << 0
         << QByteArray() << 400;
     QTest::newRow("duplicate CL differ")
         << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd") << 0
         << QByteArray() << 400;
-    QTest::newRow("CL not a number") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3x\r\n\r\n") << 0
-                                     << QByteArray() << 400;
-    QTest::newRow("CL negative") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n") << 0
-                                 << QByteArray() << 400;
+    QTest::newRow("CL not a number") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3x\r\n\r\n")
+                                     << 0 << QByteArray() << 400;
+    QTest::newRow("CL negative") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n")
+                                 << 0 << QByteArray() << 400;
     QTest::newRow("CL plus") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc") << 0
                              << QByteArray() << 400;
-    QTest::newRow("bad chunk size") << QByteArray(
-                                           "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
-                                    << 0 << QByteArray() << 400;
-    QTest::newRow("chunk size overflow")
-        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n") << 0
+    QTest::newRow("bad chunk size")
+        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n") << 0
         << QByteArray() << 400;
+    QTest::newRow("chunk size overflow")
+        << QByteArray(
+               "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n")
+        << 0 << QByteArray() << 400;
     QTest::newRow("chunk without CRLF")
         << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n") << 0
         << QByteArray("abc") << 400;
-    QTest::newRow("te not chunked") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n") << 0
-                                    << QByteArray() << 501;
-    QTest::newRow("te chunked twice")
-        << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n")
-        << 0 << QByteArray() << 501;
+    QTest::newRow("te not chunked") << QByteArray(
+                                           "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n")
+                                    << 0 << QByteArray() << 501;
+    QTest::newRow("te chunked twice") << QByteArray("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: "
+                                                    "chunked\r\nTransfer-Encoding: chunked\r\n\r\n")
+                                      << 0 << QByteArray() << 501;
     QTest::newRow("obs-fold") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n folded\r\n\r\n") << 0
                               << QByteArray() << 400;
-    QTest::newRow("bare CR") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\rX-B: 2\r\n\r\n") << 0 << QByteArray()
-                             << 400;
-    QTest::newRow("only LF line ends") << QByteArray("GET / HTTP/1.1\nHost: web\n\n") << 0 << QByteArray()
-                                     << 400;
-    QTest::newRow("bare LF, more to come") << QByteArray("GET / HTTP/1.1\nHost: web\n") << 0 << QByteArray()
-                                           << 400;
-    QTest::newRow("bare CR, more to come") << QByteArray("GET / HTTP/1.1\rHost: web") << 0 << QByteArray()
-                                           << 400;
-    QTest::newRow("no Host in HTTP/1.1") << QByteArray("GET / HTTP/1.1\r\nX-A: 1\r\n\r\n") << 0
-                                         << QByteArray() << 400;
+    QTest::newRow("bare CR") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\rX-B: 2\r\n\r\n") << 0
+                             << QByteArray() << 400;
+    QTest::newRow("only LF line ends")
+        << QByteArray("GET / HTTP/1.1\nHost: web\n\n") << 0 << QByteArray() << 400;
+    QTest::newRow("bare LF, more to come")
+        << QByteArray("GET / HTTP/1.1\nHost: web\n") << 0 << QByteArray() << 400;
+    QTest::newRow("bare CR, more to come")
+        << QByteArray("GET / HTTP/1.1\rHost: web") << 0 << QByteArray() << 400;
+    QTest::newRow("no Host in HTTP/1.1")
+        << QByteArray("GET / HTTP/1.1\r\nX-A: 1\r\n\r\n") << 0 << QByteArray() << 400;
     QTest::newRow("two Hosts") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") << 0
                                << QByteArray() << 400;
     QTest::newRow("bare LF") << QByteArray("GET / HTTP/1.1\nX-A: 1\r\n\r\n") << 0 << QByteArray() << 400;
     QTest::newRow("space before colon")
-        << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 3\r\n\r\nabc") << 0 << QByteArray() << 400;
+        << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 3\r\n\r\nabc") << 0 << QByteArray()
+        << 400;
     QTest::newRow("bad request line") << QByteArray("GET /\r\n\r\n") << 0 << QByteArray() << 400;
     QTest::newRow("bad version") << QByteArray("GET / HTTP/2.0\r\n\r\n") << 0 << QByteArray() << 400;
     QTest::newRow("control char in value") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-A: a\x01"
@@ -149,8 +156,8 @@ void TstHttp1::requests_data()
     QTest::newRow("request line 414")
         << QByteArray("GET /" + QByteArray(kMaxRequestLineBytes, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n") << 0
         << QByteArray() << 414;
-    QTest::newRow("head 431") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " + QByteArray(kMaxHeadBytes, 'a') +
-                                            "\r\n\r\n")
+    QTest::newRow("head 431") << QByteArray("GET / HTTP/1.1\r\nHost: a\r\nX-Big: " +
+                                            QByteArray(kMaxHeadBytes, 'a') + "\r\n\r\n")
                               << 0 << QByteArray() << 431;
     QByteArray many = "GET / HTTP/1.1\r\nHost: a\r\n";
     for (int i = 0; i <= kMaxHeaderLines; ++i)

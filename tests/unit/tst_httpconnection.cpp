@@ -98,7 +98,8 @@ void TstHttpConnection::anAnswerInTheMiddleOfAnUploadEndsTheConnection()
     const quint64 before = lanes::counterValue("agent.early_response");
     QTcpSocket* client = connectClient();
     QVERIFY(client);
-    client->write("POST /upload HTTP/1.1\r\nHost: api\r\nContent-Length: 100000\r\n\r\n" + QByteArray(1000, 'a'));
+    client->write("POST /upload HTTP/1.1\r\nHost: api\r\nContent-Length: 100000\r\n\r\n" +
+                  QByteArray(1000, 'a'));
     QTcpSocket* app = waitForApp();
     QVERIFY(app);
     QByteArray received;

@@ -71,7 +71,8 @@ void TstOutgoingRules::items_data()
          name = int(RuleItem::Host::Name);
     auto all = int(Proto::Any), tcp = int(Proto::Tcp), udp = int(Proto::Udp);
     QTest::newRow("name and port, tcp") << "tcp://ledger:8080" << true << name << tcp << 8080 << "ledger";
-    QTest::newRow("name only") << "postgres.svc.cluster.local" << true << name << all << 0 << "postgres.svc.cluster.local";
+    QTest::newRow("name only") << "postgres.svc.cluster.local" << true << name << all << 0
+                               << "postgres.svc.cluster.local";
     QTest::newRow("udp ip") << "udp://10.0.0.1:53" << true << ip << udp << 53 << "";
     QTest::newRow("subnet") << "10.0.0.0/8" << true << net << all << 0 << "";
     QTest::newRow("subnet and port") << "tcp://10.0.0.0/8:5432" << true << net << tcp << 5432 << "";
@@ -133,34 +134,35 @@ void TstOutgoingRules::decisions_data()
     QTest::newRow("tcp off") << "tcp=0" << false << "10.1.2.3" << 80 << "" << false;
     QTest::newRow("udp off, tcp still on") << "udp=0" << false << "10.1.2.3" << 80 << "" << true;
     QTest::newRow("udp off") << "udp=0" << true << "10.1.2.3" << 53 << "" << false;
-    QTest::newRow("local by name and port") << "mode=local;item=tcp://ledger:8080" << false << "10.1.2.3" << 8080
-                                            << "ledger" << false;
-    QTest::newRow("local by name, names compare without case") << "mode=local;item=LEDGER" << false << "10.1.2.3" << 1
-                                                               << "ledger" << false;
-    QTest::newRow("local by name, other port") << "mode=local;item=tcp://ledger:8080" << false << "10.1.2.3" << 9000
-                                               << "ledger" << true;
-    QTest::newRow("local by name, other protocol") << "mode=local;item=tcp://ledger:8080" << true << "10.1.2.3" << 8080
-                                                   << "ledger" << true;
-    QTest::newRow("local by name, unnamed address") << "mode=local;item=ledger" << false << "10.1.2.3" << 8080 << ""
-                                                    << true;
+    QTest::newRow("local by name and port")
+        << "mode=local;item=tcp://ledger:8080" << false << "10.1.2.3" << 8080 << "ledger" << false;
+    QTest::newRow("local by name, names compare without case")
+        << "mode=local;item=LEDGER" << false << "10.1.2.3" << 1 << "ledger" << false;
+    QTest::newRow("local by name, other port")
+        << "mode=local;item=tcp://ledger:8080" << false << "10.1.2.3" << 9000 << "ledger" << true;
+    QTest::newRow("local by name, other protocol")
+        << "mode=local;item=tcp://ledger:8080" << true << "10.1.2.3" << 8080 << "ledger" << true;
+    QTest::newRow("local by name, unnamed address")
+        << "mode=local;item=ledger" << false << "10.1.2.3" << 8080 << "" << true;
     QTest::newRow("local subnet") << "mode=local;item=10.0.0.0/8" << false << "10.1.2.3" << 80 << "" << false;
-    QTest::newRow("local subnet, outside") << "mode=local;item=10.0.0.0/8" << false << "11.1.2.3" << 80 << "" << true;
-    QTest::newRow("local /12 boundary in") << "mode=local;item=172.16.0.0/12" << false << "172.31.255.1" << 80 << ""
-                                           << false;
-    QTest::newRow("local /12 boundary out") << "mode=local;item=172.16.0.0/12" << false << "172.32.0.1" << 80 << ""
-                                            << true;
-    QTest::newRow("v4-mapped matches a v4 item") << "mode=local;item=10.0.0.0/8" << false << "::ffff:10.1.2.3" << 80
-                                                 << "" << false;
+    QTest::newRow("local subnet, outside")
+        << "mode=local;item=10.0.0.0/8" << false << "11.1.2.3" << 80 << "" << true;
+    QTest::newRow("local /12 boundary in")
+        << "mode=local;item=172.16.0.0/12" << false << "172.31.255.1" << 80 << "" << false;
+    QTest::newRow("local /12 boundary out")
+        << "mode=local;item=172.16.0.0/12" << false << "172.32.0.1" << 80 << "" << true;
+    QTest::newRow("v4-mapped matches a v4 item")
+        << "mode=local;item=10.0.0.0/8" << false << "::ffff:10.1.2.3" << 80 << "" << false;
     QTest::newRow("v6 subnet") << "mode=local;item=[fd00::/8]" << false << "fd12::1" << 80 << "" << false;
-    QTest::newRow("any host, one port") << "mode=local;item=0.0.0.0:5432" << false << "10.9.9.9" << 5432 << ""
-                                        << false;
+    QTest::newRow("any host, one port")
+        << "mode=local;item=0.0.0.0:5432" << false << "10.9.9.9" << 5432 << "" << false;
     QTest::newRow("udp item") << "mode=local;item=udp://:53" << true << "10.0.0.10" << 53 << "" << false;
-    QTest::newRow("remote list: matched") << "mode=remote;item=tcp://ledger:8080" << false << "10.1.2.3" << 8080
-                                          << "ledger" << true;
-    QTest::newRow("remote list: not matched") << "mode=remote;item=tcp://ledger:8080" << false << "10.1.2.3" << 80
-                                              << "ledger" << false;
-    QTest::newRow("first item of several") << "mode=local;item=db:5432;item=cache:6379" << false << "10.1.1.1" << 6379
-                                           << "cache" << false;
+    QTest::newRow("remote list: matched")
+        << "mode=remote;item=tcp://ledger:8080" << false << "10.1.2.3" << 8080 << "ledger" << true;
+    QTest::newRow("remote list: not matched")
+        << "mode=remote;item=tcp://ledger:8080" << false << "10.1.2.3" << 80 << "ledger" << false;
+    QTest::newRow("first item of several")
+        << "mode=local;item=db:5432;item=cache:6379" << false << "10.1.1.1" << 6379 << "cache" << false;
 }
 
 void TstOutgoingRules::decisions()
@@ -184,20 +186,31 @@ void TstOutgoingRules::dns_data()
     QTest::addColumn<QString>("rules");
     QTest::addColumn<QString>("name");
     QTest::addColumn<bool>("remote");
-    QTest::newRow("default: the pod resolves") << "" << "ledger" << true;
-    QTest::newRow("localhost is always local") << "" << "localhost" << false;
-    QTest::newRow("dns off") << "dns=0" << "ledger" << false;
-    QTest::newRow("local name on every port: resolved here") << "mode=local;item=ledger" << "ledger" << false;
+    QTest::newRow("default: the pod resolves") << ""
+                                               << "ledger" << true;
+    QTest::newRow("localhost is always local") << ""
+                                               << "localhost" << false;
+    QTest::newRow("dns off") << "dns=0"
+                             << "ledger" << false;
+    QTest::newRow("local name on every port: resolved here") << "mode=local;item=ledger"
+                                                             << "ledger" << false;
     QTest::newRow("local name on one port: the pod resolves, the connection resolves again here")
-        << "mode=local;item=tcp://ledger:8080" << "ledger" << true;
-    QTest::newRow("local filter, another name") << "mode=local;item=ledger" << "orders" << true;
-    QTest::newRow("remote filter with names: only those") << "mode=remote;item=tcp://ledger:8080" << "ledger" << true;
-    QTest::newRow("remote filter with names: others here") << "mode=remote;item=tcp://ledger:8080" << "orders"
-                                                           << false;
-    QTest::newRow("remote filter of addresses: the pod resolves") << "mode=remote;item=10.0.0.0/8" << "orders" << true;
-    QTest::newRow("dns filter local") << "dnsmode=local;dnsitem=ledger" << "ledger" << false;
-    QTest::newRow("dns filter local, other name") << "dnsmode=local;dnsitem=ledger" << "orders" << true;
-    QTest::newRow("dns filter remote") << "dnsmode=remote;dnsitem=ledger" << "orders" << false;
+        << "mode=local;item=tcp://ledger:8080"
+        << "ledger" << true;
+    QTest::newRow("local filter, another name") << "mode=local;item=ledger"
+                                                << "orders" << true;
+    QTest::newRow("remote filter with names: only those") << "mode=remote;item=tcp://ledger:8080"
+                                                          << "ledger" << true;
+    QTest::newRow("remote filter with names: others here") << "mode=remote;item=tcp://ledger:8080"
+                                                           << "orders" << false;
+    QTest::newRow("remote filter of addresses: the pod resolves") << "mode=remote;item=10.0.0.0/8"
+                                                                  << "orders" << true;
+    QTest::newRow("dns filter local") << "dnsmode=local;dnsitem=ledger"
+                                      << "ledger" << false;
+    QTest::newRow("dns filter local, other name") << "dnsmode=local;dnsitem=ledger"
+                                                  << "orders" << true;
+    QTest::newRow("dns filter remote") << "dnsmode=remote;dnsitem=ledger"
+                                       << "orders" << false;
 }
 
 void TstOutgoingRules::dns()
@@ -212,12 +225,18 @@ void TstOutgoingRules::badRules_data()
 {
     QTest::addColumn<QString>("text");
     QTest::addColumn<QString>("error");
-    QTest::newRow("unknown key") << "tcp=1;colour=red" << "unknown key";
-    QTest::newRow("bad flag") << "tcp=yes" << "bad value";
-    QTest::newRow("bad mode") << "mode=sideways" << "bad value";
-    QTest::newRow("bad item") << "mode=local;item=sctp://x" << "sctp://x";
-    QTest::newRow("no =") << "tcp" << "key=value";
-    QTest::newRow("too many items") << QStringLiteral("mode=local") + QStringLiteral(";item=a").repeated(kMaxRuleItems + 1)
+    QTest::newRow("unknown key") << "tcp=1;colour=red"
+                                 << "unknown key";
+    QTest::newRow("bad flag") << "tcp=yes"
+                              << "bad value";
+    QTest::newRow("bad mode") << "mode=sideways"
+                              << "bad value";
+    QTest::newRow("bad item") << "mode=local;item=sctp://x"
+                              << "sctp://x";
+    QTest::newRow("no =") << "tcp"
+                          << "key=value";
+    QTest::newRow("too many items") << QStringLiteral("mode=local") +
+                                           QStringLiteral(";item=a").repeated(kMaxRuleItems + 1)
                                     << "too many";
 }
 
@@ -266,7 +285,8 @@ void TstOutgoingRules::layerRequests()
 void TstOutgoingRules::datagrams()
 {
     DatagramReader reader;
-    const QByteArray framed = frameDatagram("hello") + frameDatagram("") + frameDatagram(QByteArray(70000, 'x'));
+    const QByteArray framed =
+        frameDatagram("hello") + frameDatagram("") + frameDatagram(QByteArray(70000, 'x'));
     QList<QByteArray> got;
     for (qsizetype at = 0; at < framed.size(); at += 7) { // split anywhere, as the mux may
         auto some = reader.feed(QByteArrayView(framed).sliced(at, qMin<qsizetype>(7, framed.size() - at)));

@@ -2,10 +2,10 @@
 // run: a round trip, a write larger than the kernel takes (buffered, reported, delivered intact), reading
 // that pauses at the limit, a close that flushes first, a peer's close with input still buffered, a refused
 // connect, a reset that leaves no TIME_WAIT, a write to a reset peer, and handing the descriptor to a
-// QTcpSocket. With the dispatcher's WriteBatch (io_uring): a pass's writes stay queued until the loop polls and
-// then go out together; what a connection wrote before it closes still goes out; handlers that write to or
-// delete connections while a flush is under way; a flush of more connections than the ring holds. ctest runs
-// the suite twice, the second time with LANES_IO_URING=0 (no batch: writes go straight out, as where a
+// QTcpSocket. With the dispatcher's WriteBatch (io_uring): a pass's writes stay queued until the loop polls
+// and then go out together; what a connection wrote before it closes still goes out; handlers that write to
+// or delete connections while a flush is under way; a flush of more connections than the ring holds. ctest
+// runs the suite twice, the second time with LANES_IO_URING=0 (no batch: writes go straight out, as where a
 // container's seccomp profile refuses io_uring).
 #include "epolldispatcher.h"
 #include "tcpconn.h"
@@ -71,12 +71,18 @@ int timeWaitOn(quint16 port)
     return n;
 }
 
+// Bytes the kernel holds for `descriptor` to read.
+int unread(int descriptor)
+{
+    int n = -1;
+    ::ioctl(descriptor, FIONREAD, &n);
+    return n;
+}
+
 // Bytes the kernel holds for `socket` to read: what our side has really sent.
 int unread(QTcpSocket* socket)
 {
-    int n = -1;
-    ::ioctl(int(socket->socketDescriptor()), FIONREAD, &n);
-    return n;
+    return unread(int(socket->socketDescriptor()));
 }
 
 bool batched()
@@ -119,7 +125,8 @@ private:
 
 void TstTcpConn::initTestCase()
 {
-    // ctest says which way this run must go, so that a batch that silently failed to start cannot pass for one.
+    // ctest says which way this run must go, so that a batch that silently failed to start cannot pass for
+    // one.
     if (qEnvironmentVariableIsSet("LANES_EXPECT_BATCH"))
         QCOMPARE(batched(), qEnvironmentVariable("LANES_EXPECT_BATCH") == QLatin1String("1"));
 }
@@ -228,7 +235,10 @@ void TstTcpConn::readingPausesAtTheLimitAndResumes()
     peer->write(payload);
     // Nobody reads: the connection buffers up to its limit and stops; the rest waits in the kernel.
     QTRY_COMPARE(conn->bytesAvailable(), lanes::kConnReadLimit);
-    QTest::qWait(100); // the readiness of the rest must not grow the buffer
+    // The readiness of the rest must not grow the buffer: once more of it is in the kernel, a pass of the
+    // loop that still watched the descriptor would read it.
+    QTRY_VERIFY(unread(conn->descriptor()) > 0);
+    QCoreApplication::processEvents();
     QCOMPARE(conn->bytesAvailable(), lanes::kConnReadLimit);
     QByteArray got;
     while (got.size() < payload.size()) {
@@ -274,7 +284,8 @@ void TstTcpConn::thePeersCloseLeavesBufferedInputReadable()
     QVERIFY(conn->errorString().isEmpty()); // an orderly close
     QCOMPARE(conn->readAll(), QByteArray("last words"));
     QCOMPARE(conn->write("too late"), qint64(0));
-    QTest::qWait(50);
+    // A pass of the loop: anything the write queued has run.
+    QCoreApplication::processEvents();
     QCOMPARE(closed.size(), 1); // once
     delete conn;
 }
@@ -346,8 +357,8 @@ void TstTcpConn::writingToAResetPeerEndsInDisconnected()
     peer->abort(); // an RST on its way
     const QByteArray chunk = pattern(256 * 1024);
     for (int i = 0; i < 64 && closed.isEmpty(); ++i) {
-        conn->write(chunk); // no SIGPIPE, no error from here
-        QTest::qWait(5);
+        conn->write(chunk);                // no SIGPIPE, no error from here
+        QCoreApplication::processEvents(); // the loop sees what became of it
     }
     QTRY_COMPARE(closed.size(), 1);
     QVERIFY2(!conn->errorString().isEmpty(), "a reset is an error, not an orderly close");
@@ -432,7 +443,8 @@ void TstTcpConn::aPassesWritesGoOutTogetherWhenTheLoopPolls()
     a->write("two");
     QCOMPARE(unread(peerA), 0); // nothing has reached the kernel yet
     QCOMPARE(unread(peerB), 0);
-    QCoreApplication::processEvents(); // one pass: the flush before its poll sends both (and the peers may read)
+    QCoreApplication::processEvents(); // one pass: the flush before its poll sends both (and the peers may
+                                       // read)
     QCOMPARE(unread(peerA) + peerA->bytesAvailable(), 7);
     QCOMPARE(unread(peerB) + peerB->bytesAvailable(), 5);
     QCOMPARE(writtenA.size(), 1); // one send took both writes
@@ -447,13 +459,16 @@ void TstTcpConn::aPassesWritesGoOutTogetherWhenTheLoopPolls()
 
 void TstTcpConn::whatAClosingConnectionWroteStillGoesOut()
 {
-    // Each way of ending a connection right after a write, in the same pass: the peer still gets the bytes, as
-    // it did when write() sent at once.
+    // Each way of ending a connection right after a write, in the same pass: the peer still gets the bytes,
+    // as it did when write() sent at once.
     const QList<std::function<void(TcpConn*)>> endings = {
         [](TcpConn* conn) { conn->disconnectFromHost(); },
         [](TcpConn* conn) { conn->abort(); },
         [](TcpConn* conn) { delete conn; },
-        [](TcpConn* conn) { ::close(conn->takeDescriptor()); delete conn; },
+        [](TcpConn* conn) {
+            ::close(conn->takeDescriptor());
+            delete conn;
+        },
     };
     for (qsizetype i = 0; i < endings.size(); ++i) {
         auto [conn, peer] = connectedPair();
@@ -465,7 +480,8 @@ void TstTcpConn::whatAClosingConnectionWroteStillGoesOut()
         endings[i](conn);
         QTRY_COMPARE(peer->state(), QAbstractSocket::UnconnectedState);
         got += peer->readAll();
-        QVERIFY2(got == "last words", qPrintable(QStringLiteral("ending %1: %2").arg(i).arg(QString::fromLatin1(got))));
+        QVERIFY2(got == "last words",
+                 qPrintable(QStringLiteral("ending %1: %2").arg(i).arg(QString::fromLatin1(got))));
         delete peer;
     }
 }
@@ -479,8 +495,8 @@ void TstTcpConn::handlersMayWriteAndDeleteDuringAFlush()
     auto [c, peerC] = connectedPair();
     QVERIFY(a && peerA && b && peerB && c && peerC);
     peerC->setParent(this);
-    // When a's first bytes are out, its handler writes more to a and to b, and deletes c, all of which may still
-    // be waiting in the same flush.
+    // When a's first bytes are out, its handler writes more to a and to b, and deletes c, all of which may
+    // still be waiting in the same flush.
     QPointer<TcpConn> doomed(c);
     bool once = false;
     connect(a, &TcpConn::bytesWritten, this, [&, a = a, b = b] {

@@ -1,0 +1,8 @@
+// See wirecounters.h.
+#include "wirecounters.h"
+
+namespace lanes {
+
+LANES_DEFINE_COUNTERS(WireCounters, wireCounters)
+
+} // namespace lanes

@@ -1,0 +1,37 @@
+// The cluster protocol's counters: the link (TLS, WebSocket), frames and their replies (framecodec,
+// framebinder), and the stream mux. Every dropped or refused input has one; see counter.h. Any thread.
+#pragma once
+
+#include "counter.h"
+
+namespace lanes {
+
+struct WireCounters
+{
+    // LinkServer and FrameLink
+    Counter linkUpgradeWithoutTls{"link.upgrade_without_tls"};
+    Counter linkAcceptFailed{"link.accept_failed"};
+    Counter linkHandshakeRefused{"link.handshake_refused"};
+    Counter linkTextFrame{"link.text_frame"};
+    Counter linkLost{"link.lost"};
+    // decodeFrame
+    Counter frameEmpty{"frame.empty"};
+    Counter frameOversized{"frame.oversized"};
+    Counter frameUndecodable{"frame.undecodable"};
+    Counter frameNoBody{"frame.no_body"};
+    // FrameBinder and FrameReply
+    Counter frameRequestWithoutRpcId{"frame.request_without_rpc_id"};
+    Counter frameReplyDropped{"frame.reply_dropped"};
+    Counter frameReplyLate{"frame.reply_late"};
+    Counter frameReplyTwice{"frame.reply_twice"};
+    Counter frameReplyOverdue{"frame.reply_overdue"};
+    // Mux and Stream
+    Counter streamDataAfterEnd{"stream.data_after_end"};
+    Counter streamWindowExceeded{"stream.window_exceeded"};
+    Counter streamUnknownId{"stream.unknown_id"};
+    Counter streamBadOpen{"stream.bad_open"};
+};
+
+WireCounters& wireCounters();
+
+} // namespace lanes

@@ -1,0 +1,33 @@
+// The operator's counters: refused links and requests, its agents' links, and the streams it relays. See
+// counter.h; read through a CountersRequest, which also gathers the agents'. Any thread.
+#pragma once
+
+#include "counter.h"
+
+namespace lanes::op {
+
+struct OperatorCounters
+{
+    // lanesd links (operatorserver.cpp)
+    Counter helloTimeout{"operator.hello_timeout"};
+    Counter helloRefused{"operator.hello_refused"};
+    Counter unauthorized{"operator.unauthorized"};
+    Counter unexpectedFrame{"operator.unexpected_frame"};
+    Counter streamRefused{"operator.stream_refused"};
+    Counter streamForNoSession{"operator.stream_for_no_session"};
+    Counter outgoingStreams{"operator.outgoing_streams"};
+    Counter dnsStreams{"operator.dns_streams"};
+    // Agent links (agentpool.cpp)
+    Counter agentLinkNotAgent{"operator.agent_link_not_agent"};
+    Counter agentFeaturesMissing{"operator.agent_features_missing"};
+    Counter unknownAgent{"operator.unknown_agent"};
+    Counter unexpectedAgentFrame{"operator.unexpected_agent_frame"};
+    // An agent that failed or did not answer a CountersRequest in time (AgentPool::gatherCounters)
+    Counter agentCountersMissing{"operator.agent_counters_missing"};
+    // Relay
+    Counter relayUnknownStream{"relay.unknown_stream"}; // normal when a reset crossed frames in flight
+};
+
+OperatorCounters& operatorCounters();
+
+} // namespace lanes::op
