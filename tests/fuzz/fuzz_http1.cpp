@@ -1,6 +1,7 @@
 // Fuzzes the HTTP/1.1 parser in both modes, with the input split where the fuzzer says, and the filter
 // engine on every request head it yields. The agent and lanesd forward what takeConsumed() returns, so the
 // bytes it hands out must be exactly the input's, in order, with nothing skipped or repeated.
+#include "filterset.h"
 #include "http1.h"
 
 using namespace lanes;

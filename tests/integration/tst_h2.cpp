@@ -71,6 +71,12 @@ QJsonDocument grpc(const QStringList& args)
     return lines.isEmpty() ? QJsonDocument() : QJsonDocument::fromJson(lines.last().toUtf8());
 }
 
+// The reply to the first call (alice's) of a `mixed` run.
+QString firstMixedReply()
+{
+    return grpc({QStringLiteral("mixed")}).array().at(0).toObject().value(u"reply").toString();
+}
+
 } // namespace
 
 class TstH2 : public QObject
@@ -138,14 +144,7 @@ QProcess* TstH2::stealRates(const QStringList& program, const QStringList& extra
 void TstH2::unaryCallsOnOneChannelAreRoutedOneByOne()
 {
     stealRates();
-    QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("mixed")})
-                                 .array()
-                                 .at(0)
-                                 .toObject()
-                                 .value(u"reply")
-                                 .toString()
-                                 .startsWith(kLocal),
-                             20000);
+    QTRY_VERIFY_WITH_TIMEOUT(firstMixedReply().startsWith(kLocal), 20000);
     const QJsonArray calls = grpc({QStringLiteral("mixed")}).array();
     QCOMPARE(calls.size(), 6);
     const QList<bool> toAlice{true, false, true, false, false, true}; // alice, none, alice, bob, none, alice
@@ -262,14 +261,7 @@ void TstH2::brokenHttp2ClosesOnlyItsConnection()
                        "    data = data[9 + n:]\n"
                        "print(json.dumps({'goaway': 7 in types, 'eof': eof}))\n");
     stealRates();
-    QTRY_VERIFY_WITH_TIMEOUT(grpc({QStringLiteral("mixed")})
-                                 .array()
-                                 .at(0)
-                                 .toObject()
-                                 .value(u"reply")
-                                 .toString()
-                                 .startsWith(kLocal),
-                             20000);
+    QTRY_VERIFY_WITH_TIMEOUT(firstMixedReply().startsWith(kLocal), 20000);
     const QString out = inClientPod({QStringLiteral("/usr/bin/python3"), QStringLiteral("-c"), script});
     // nghttp2 answered with GOAWAY and the agent closed that connection (not a timeout).
     QVERIFY2(out.contains(u"\"goaway\": true, \"eof\": true"), qPrintable(out));
