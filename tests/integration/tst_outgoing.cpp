@@ -21,10 +21,18 @@ constexpr auto kClusterLedger = u"ledger in the cluster (ledger-0)";
 
 QJsonObject lastJson(const QString& output)
 {
+    // The app's stdout and lanes' stderr share the test's pipe: a line of lanes' may follow the JSON on its
+    // line (seen under load: `{...}lanes: outgoing: ...`), so the object is taken from its first { to its }.
     const QStringList lines = output.split(u'\n', Qt::SkipEmptyParts);
-    for (auto it = lines.crbegin(); it != lines.crend(); ++it)
-        if (it->startsWith(u'{'))
-            return QJsonDocument::fromJson(it->toUtf8()).object();
+    for (auto it = lines.crbegin(); it != lines.crend(); ++it) {
+        const qsizetype open = it->indexOf(u'{');
+        const qsizetype close = it->lastIndexOf(u'}');
+        if (open < 0 || close < open)
+            continue;
+        const QJsonDocument doc = QJsonDocument::fromJson(it->sliced(open, close - open + 1).toUtf8());
+        if (doc.isObject())
+            return doc.object();
+    }
     return {};
 }
 
@@ -480,8 +488,11 @@ void TstOutgoing::largeTransfersArriveIntactBothWays()
     const qint64 after = peakRssKiB(fixture.daemonPid());
     qInfo() << "512 MiB through the cluster in" << r.value(u"seconds").toDouble() << "s; lanesd peak RSS"
             << before << "->" << after << QStringLiteral("KiB");
-    // Flow control holds: lanesd never holds more than a few windows of the transfer.
+    // Flow control holds: lanesd never holds more than a few windows of the transfer. (Not measurable under
+    // ASan, whose shadow memory and quarantine alone take hundreds of MiB; the unsanitized run checks it.)
+#ifndef LANES_SANITIZED
     QVERIFY2(after < 120 * 1024, qPrintable(QStringLiteral("lanesd peak RSS %1 KiB").arg(after)));
+#endif
 }
 
 void TstOutgoing::remoteEnvironmentJoinsTheLaunch()
