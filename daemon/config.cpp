@@ -203,7 +203,7 @@ ConfigCheck checkConfig(const QJsonObject& json)
         JsonReader feature = r.child(QStringLiteral("feature"));
         if (!feature.value().isObject())
             feature.error(QStringLiteral("expected an object"));
-        notYet(feature, {"fs", "split_queues", "hostname", "copy_target"});
+        notYet(feature, {"fs", "hostname", "copy_target"});
         if (feature.has(QStringLiteral("network"))) {
             JsonReader network = feature.child(QStringLiteral("network"));
             if (network.value().isBool()) { // mirrord: true is the default, false keeps all traffic local
@@ -220,6 +220,10 @@ ConfigCheck checkConfig(const QJsonObject& json)
         if (feature.has(QStringLiteral("env"))) {
             JsonReader env = feature.child(QStringLiteral("env"));
             readEnv(env, config.env);
+        }
+        if (feature.has(QStringLiteral("split_queues"))) {
+            JsonReader splits = feature.child(QStringLiteral("split_queues"));
+            readSplitQueues(splits, config.splitQueues);
         }
         feature.rejectUnknown();
     }
@@ -298,8 +302,11 @@ QJsonObject toJson(const LanesConfig& config)
                           {"exclude", QJsonArray::fromStringList(config.env.exclude)},
                           {"override", override}};
     const QJsonObject network{{"incoming", toJson(config.incoming)}, {"outgoing", outgoing}, {"dns", dns}};
+    QJsonObject feature{{"network", network}, {"env", env}};
+    if (!config.splitQueues.isEmpty())
+        feature.insert(QStringLiteral("split_queues"), splitQueuesToJson(config.splitQueues));
     return {{"target", QJsonObject{{"path", config.targetPath}, {"namespace", config.targetNamespace}}},
-            {"feature", QJsonObject{{"network", network}, {"env", env}}}};
+            {"feature", feature}};
 }
 
 QString findConfig(const QString& dir)

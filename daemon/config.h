@@ -71,6 +71,7 @@ struct LanesConfig
     IncomingConfig incoming;
     OutgoingConfig outgoing;
     EnvConfig env;
+    QList<v1::QueueSplit> splitQueues; // feature.split_queues
 
     // The remote ports to steal and where each one lands locally, given the target's own ports.
     QList<PortMap> stealPorts(const QList<int>& targetPorts) const;
@@ -98,6 +99,10 @@ QJsonObject toJson(const LanesConfig& config);
 // `ports` key is an error rather than dropped.
 Result<v1::HttpFilter> parseHttpFilter(const QJsonValue& json, const QString& path,
                                        QList<int>* ports = nullptr);
+// mirrord's feature.split_queues, as a map by queue id or a list with queue_id (splitqueuesconfig.cpp).
+void readSplitQueues(JsonReader& r, QList<v1::QueueSplit>& out);
+QJsonValue splitQueuesToJson(const QList<v1::QueueSplit>& splits);
+
 // .lanes/lanes.json, else .mirrord/mirrord.json, under `dir`; empty when neither exists.
 QString findConfig(const QString& dir);
 

@@ -168,10 +168,13 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
         for (int remote : remotes)
             *start->add_subscriptions() = subscriptionFor(remote);
         // No ports known here (none named, no config): the operator fills in the target's, with our filter.
-        *start->mutable_every_port() = subscriptionFor(0);
+        if (!m_steal.queuesOnly)
+            *start->mutable_every_port() = subscriptionFor(0);
         for (int port : m_steal.ignorePorts)
             start->add_ignore_ports(quint32(port));
         start->set_subscribe_on_listen(m_steal.onListen);
+        for (const v1::QueueSplit& split : std::as_const(m_steal.splits))
+            *start->add_splits() = split;
         m_client->call(request, [this, done](Result<v1::Frame> reply) {
             if (!reply || !reply->has_session_started()) {
                 m_state = State::Stopped;
@@ -207,6 +210,8 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             for (const auto& [name, value] : started.env())
                 remote.insert(qs(name), qs(value));
             addLaunchEnvironment(remote, result.env);
+            for (const auto& [name, value] : started.queue_env()) // the session's own queues, always
+                result.env.insert(qs(name), qs(value));
             result.env.insert(QStringLiteral("LANES_SESSION_ID"), m_id);
             result.env.insert(QStringLiteral("LANES_TARGET"), m_target);
             connect(m_client->mux(), &Mux::incoming, this, &Session::onStream);

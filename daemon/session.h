@@ -29,8 +29,10 @@ public:
         std::optional<v1::HttpFilter> filter; // none: whole ports
         QList<int> filterPorts;               // the ports the filter applies to; empty: all
         QString onConcurrentSteal;
-        bool mirror = false;   // copies of the matching requests; the deployed app still answers
-        bool onListen = false; // steal each port when the launched process listens on its local port
+        bool mirror = false;          // copies of the matching requests; the deployed app still answers
+        bool onListen = false;        // steal each port when the launched process listens on its local port
+        QList<v1::QueueSplit> splits; // feature.split_queues
+        bool queuesOnly = false;      // incoming off: the session steals no port, it only splits queues
     };
     // What the launched process gets: the layer and its outgoing rules, and the target's environment.
     struct Launch

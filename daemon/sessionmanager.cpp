@@ -93,8 +93,16 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
     if (target.isEmpty())
         return done(fail(ErrorCode::InvalidArgument,
                          QStringLiteral("no target: pass -t TARGET or set target.path in the config")));
-    // No ports would mean every port of the target, the opposite of what "off" asks for.
-    if (params.steal.isEmpty() && params.mode.isEmpty() && config.incoming.mode == u"off")
+    if (!params.splitQueues.isUndefined() && !params.splitQueues.isNull()) {
+        JsonReader reader(params.splitQueues, QStringLiteral("params.splitQueues"));
+        readSplitQueues(reader, config.splitQueues);
+        if (auto read = reader.result(); !read)
+            return done(std::unexpected(read.error()));
+    }
+    // No ports would mean every port of the target, the opposite of what "off" asks for; a session that only
+    // splits queues steals nothing.
+    if (params.steal.isEmpty() && params.mode.isEmpty() && config.incoming.mode == u"off" &&
+        config.splitQueues.isEmpty())
         return done(fail(ErrorCode::InvalidArgument,
                          QStringLiteral("feature.network.incoming is off, and a lanes session steals or "
                                         "mirrors a port: pass --steal PORT or set the mode")));
@@ -119,6 +127,8 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
     steal.mirror = params.mode.isEmpty() ? config.incoming.mode == u"mirror" : params.mode == u"mirror";
     steal.onConcurrentSteal =
         params.onConcurrentSteal.isEmpty() ? config.incoming.onConcurrentSteal : params.onConcurrentSteal;
+    steal.splits = config.splitQueues;
+    steal.queuesOnly = steal.ports.isEmpty() && params.mode.isEmpty() && config.incoming.mode == u"off";
     Session::Launch launch{config.outgoing, config.env, layerSocket(), layerLibrary()};
     // Ports named on the command line (or by the IDE) are stolen at once; the config's, or the target's own,
     // when the launched process listens on them, as mirrord does: nothing is taken before the app can answer.

@@ -108,6 +108,7 @@ void readValue(JsonReader& r, SessionStartParams& p)
     r.optional(QStringLiteral("cwd"), p.cwd);
     r.optional(QStringLiteral("httpFilter"), p.httpFilter);
     r.optional(QStringLiteral("onConcurrentSteal"), p.onConcurrentSteal);
+    r.optional(QStringLiteral("splitQueues"), p.splitQueues);
     r.optional(QStringLiteral("mode"), p.mode);
     r.rejectUnknown();
     if (!r.failed() && !p.mode.isEmpty() && p.mode != u"steal" && p.mode != u"mirror")
@@ -121,6 +122,8 @@ QJsonValue toJson(const SessionStartParams& p)
         o.insert(QStringLiteral("httpFilter"), p.httpFilter);
     if (!p.onConcurrentSteal.isEmpty())
         o.insert(QStringLiteral("onConcurrentSteal"), p.onConcurrentSteal);
+    if (!p.splitQueues.isUndefined() && !p.splitQueues.isNull())
+        o.insert(QStringLiteral("splitQueues"), p.splitQueues);
     if (!p.mode.isEmpty())
         o.insert(QStringLiteral("mode"), p.mode);
     return o;

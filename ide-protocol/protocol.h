@@ -51,6 +51,7 @@ struct SessionStartParams
     QJsonObject httpFilter;    // mirrord's http_filter object; overrides the config's (its `ports` included)
     QString onConcurrentSteal; // abort, continue or override; overrides the config's
     QString mode;              // steal or mirror; overrides the config's
+    QJsonValue splitQueues;    // mirrord's feature.split_queues (map or list); overrides the config's
 };
 
 struct SessionStartResult

@@ -43,6 +43,11 @@ public:
     virtual Result<void> startAgent(const Pod& pod, const QString& agentId,
                                     const QString& credentialsPath) = 0;
     virtual void stopAgent(const QString& agentId) = 0;
+    // Sets (or, with an empty value, restores) variables of a workload's pods and rolls them over: every old
+    // pod has ended before a new one starts. Empty `env`: back to the manifest's environment.
+    virtual Result<void> patchWorkload(const QString& workload, const QMap<QString, QString>& env) = 0;
+    // An address the operator's own process can reach `host` at (a workload's or pod's name: a pod's IP).
+    virtual QString resolveHost(const QString& host) const = 0;
 
     // "deploy/api", "pod/api-0" or a bare "api" (a deployment).
     Result<TargetView> resolve(const QString& target) const;

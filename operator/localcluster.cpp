@@ -166,6 +166,10 @@ Result<void> LocalCluster::startPod(const Pod& pod, const Workload& workload)
         env.insert(it.key(), it.value());
     env.insert(QStringLiteral("POD_NAME"), pod.name);
     env.insert(QStringLiteral("POD_IP"), pod.ip);
+    // The pod's volume: kept across its restarts and the operator's (a broker's data lives there).
+    const QString data = QStringLiteral("%1/../pods/%2").arg(m_logDir, pod.name);
+    QDir().mkpath(data);
+    env.insert(QStringLiteral("POD_DATA"), QDir(data).absolutePath());
     env.insert(QStringLiteral("PYTHONUNBUFFERED"), QStringLiteral("1"));
     process->setProcessEnvironment(env);
     process->setWorkingDirectory(m_manifest.directory);
@@ -253,6 +257,38 @@ void LocalCluster::stopAgent(const QString& agentId)
         terminate(process, false);
         process->deleteLater();
     }
+}
+
+Result<void> LocalCluster::patchWorkload(const QString& workload, const QMap<QString, QString>& env)
+{
+    auto w = std::find_if(m_manifest.workloads.begin(), m_manifest.workloads.end(),
+                          [&](const Workload& candidate) { return candidate.name == workload; });
+    if (w == m_manifest.workloads.end())
+        return fail(ErrorCode::TargetNotFound, QStringLiteral("no workload \"%1\"").arg(workload));
+    Workload patched = *w;
+    for (auto it = env.begin(); it != env.end(); ++it)
+        patched.env.insert(it.key(), it.value());
+    for (Pod& pod : m_pods) {
+        if (pod.workload != workload)
+            continue;
+        if (QProcess* old = m_podProcesses.take(pod.name)) {
+            terminate(old, true); // its broker connections close with it: nothing of it consumes any more
+            old->deleteLater();
+        }
+        pod.env = patched.env;
+        if (auto started = startPod(pod, patched); !started)
+            return started;
+    }
+    qCInfo(lcCluster) << "workload" << workload << "rolled over with" << env;
+    return {};
+}
+
+QString LocalCluster::resolveHost(const QString& host) const
+{
+    for (const Pod& pod : m_pods)
+        if (pod.name == host || pod.workload == host)
+            return pod.ip;
+    return host;
 }
 
 void LocalCluster::stop()

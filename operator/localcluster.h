@@ -31,6 +31,8 @@ public:
     QString agentListenAddress() const override { return QString::fromLatin1(kBridgeAddress); }
     Result<void> startAgent(const Pod& pod, const QString& agentId, const QString& credentialsPath) override;
     void stopAgent(const QString& agentId) override;
+    Result<void> patchWorkload(const QString& workload, const QMap<QString, QString>& env) override;
+    QString resolveHost(const QString& host) const override;
 
     // Removes every lanes- namespace, its /etc/netns folder and the bridge. Returns how many namespaces.
     static int removeLeftovers();

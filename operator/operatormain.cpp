@@ -6,11 +6,13 @@
 #include "logging.h"
 #include "operatorserver.h"
 #include "signalwatcher.h"
+#include "splitconfig.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
+#include <QUrl>
 #include <cstdio>
 
 namespace lanes::op {
@@ -70,6 +72,43 @@ int serve(const StatePaths& paths, const QString& listen, const QString& cluster
     return code;
 }
 
+int splitCommand(const StatePaths& paths, const QStringList& args)
+{
+    const QString verb = args.value(0);
+    if (verb == u"add" && args.size() == 2) {
+        auto added = split::addSplitConfig(paths.splits(), args[1]);
+        if (!added)
+            return failWith(added.error().message);
+        printf("lanes-operator: split config %s stored in %s\n", qPrintable(*added),
+               qPrintable(paths.splits()));
+        return 0;
+    }
+    if (verb == u"rm" && args.size() == 2) {
+        if (auto removed = split::removeSplitConfig(paths.splits(), args[1]); !removed)
+            return failWith(removed.error().message);
+        printf("lanes-operator: split config %s removed\n", qPrintable(args[1]));
+        return 0;
+    }
+    if (verb == u"ls" && args.size() == 1) {
+        QStringList errors;
+        const auto configs = split::loadSplitConfigs(paths.splits(), &errors);
+        printf("%-20s %-24s %-12s %-5s %-28s %s\n", "ID", "CONSUMER", "QUEUE ID", "KIND", "QUEUE NAME FROM",
+               "BROKER");
+        for (const split::SplitConfig& config : configs)
+            for (const split::QueueConfig& queue : config.queues)
+                printf(
+                    "%-20s %-24s %-12s %-5s %-28s %s\n", qPrintable(config.id), qPrintable(config.consumer),
+                    qPrintable(queue.id), qPrintable(queue.kind),
+                    qPrintable(
+                        QStringLiteral("$%1 (else %2)").arg(queue.queueName.env, queue.queueName.fallback)),
+                    qPrintable(QUrl(queue.url).toDisplayString(QUrl::RemovePassword)));
+        for (const QString& error : errors)
+            fprintf(stderr, "lanes-operator: %s\n", qPrintable(error));
+        return errors.isEmpty() ? 0 : 1;
+    }
+    return failWith(QStringLiteral("usage: lanes-operator split add FILE | ls | rm ID  --state DIR"));
+}
+
 } // namespace
 
 int operatorMain(int argc, char** argv)
@@ -84,6 +123,9 @@ int operatorMain(int argc, char** argv)
         "  init --state DIR [--url URL] [--san NAME]...   make the CA and the server certificate\n"
         "  user add NAME --role developer|admin --state DIR --out FILE   write a user's credentials\n"
         "  serve --state DIR --listen HOST:PORT --cluster local --manifest FILE\n"
+        "  split add FILE --state DIR   check a queue split config and store it (the operator rereads it)\n"
+        "  split ls --state DIR         list the stored split configs\n"
+        "  split rm ID --state DIR      remove one (its sessions end, and their messages go back)\n"
         "  cleanup   remove what a crashed local cluster left (namespaces, their processes, the bridge)"));
     parser.addHelpOption();
     parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("init, user add, or serve"));
@@ -135,6 +177,8 @@ int operatorMain(int argc, char** argv)
                qPrintable(parser.value(role)), qPrintable(parser.value(out)));
         return 0;
     }
+    if (command == u"split")
+        return splitCommand(paths, args.mid(1));
     if (command == u"serve" && args.size() == 1) {
         if (!parser.isSet(manifest))
             return failWith(QStringLiteral("--manifest FILE is required"));

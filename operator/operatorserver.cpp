@@ -3,6 +3,8 @@
 
 #include "logging.h"
 
+#include <QCoreApplication>
+
 #include <QRandomGenerator>
 #include <QTimer>
 
@@ -65,6 +67,14 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
         !saved)
         return saved;
     m_agents = new AgentPool(m_cluster, m_paths.agentCredentials(), this);
+    m_splits = new SplitManager(
+        m_paths, m_cluster, QCoreApplication::applicationDirPath() + QStringLiteral("/lanes-splitter"), this);
+    connect(m_splits, &SplitManager::endSession, this, [this](const QString& id, const QString& why) {
+        endSession(id, why, Error{ErrorCode::Cancelled, why, {}});
+    });
+    connect(m_splits, &SplitManager::notice, this,
+            [this](const QString& id, const QString& text) { sendNotice(id, QStringLiteral("info"), text); });
+    m_splits->start();
     connect(m_agentServer, &LinkServer::linkAccepted, m_agents, &AgentPool::adopt);
     connect(m_agents, &AgentPool::streamFrame, this, &OperatorServer::onAgentStream);
     connect(m_agents, &AgentPool::notice, this, [this](const v1::Notice& notice) {
@@ -282,6 +292,8 @@ void OperatorServer::endSession(const QString& sessionId, const QString& reason,
         return;
     qCInfo(lcOperator) << "session" << sessionId << "of" << session->user << "ended:" << reason;
     m_claims.removeSession(sessionId);
+    if (m_splits)
+        m_splits->leave(sessionId);
     for (const QString& pod : session->pods)
         for (quint32 port : session->ports)
             m_agents->unsubscribe(pod, port, sessionId);

@@ -8,6 +8,7 @@
 #include "operatorcounters.h"
 #include "portarbiter.h"
 #include "relay.h"
+#include "splitmanager.h"
 #include "state.h"
 
 #include <QDateTime>
@@ -90,6 +91,7 @@ private:
     LinkServer* m_sessionServer = nullptr;
     LinkServer* m_agentServer = nullptr;
     AgentPool* m_agents = nullptr;
+    SplitManager* m_splits = nullptr;
     Relay m_relay;
     QHash<FrameLink*, std::shared_ptr<Peer>> m_peers;
     QHash<QString, std::shared_ptr<SessionRecord>> m_sessions;

@@ -28,6 +28,11 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
         reply(fail(ErrorCode::TargetNotFound, QStringLiteral("%1 has no pods").arg(target->path)));
         return;
     }
+    const QString workload = target->pods.first().workload;
+    if (auto splits = m_splits->check(workload, start.splits()); !splits) {
+        reply(std::unexpected(splits.error()));
+        return;
+    }
     auto session = std::make_shared<SessionRecord>();
     session->id = QString::number(QRandomGenerator::global()->generate64() & 0xffffffffffffULL, 16);
     session->user = peer->user;
@@ -37,7 +42,9 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
     for (const Pod& pod : target->pods)
         session->pods << pod.name;
     auto subscriptions = start.subscriptions();
-    if (subscriptions.empty()) { // no ports named: steal every port of the target, as mirrord does
+    // No ports named: steal every port of the target, as mirrord does; a session that only splits queues
+    // (feature.network.incoming off) sends no every_port.
+    if (subscriptions.empty() && (start.has_every_port() || start.splits().empty())) {
         const auto& ignored = start.ignore_ports();
         for (int port : target->ports) {
             if (std::find(ignored.begin(), ignored.end(), quint32(port)) != ignored.end())
@@ -47,7 +54,7 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
             sub->set_port(quint32(port));
         }
     }
-    if (subscriptions.empty()) {
+    if (subscriptions.empty() && start.splits().empty()) {
         reply(fail(ErrorCode::InvalidArgument, QStringLiteral("%1 has no ports to steal").arg(target->path)));
         return;
     }
@@ -81,7 +88,8 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
     join->remaining = int(target->pods.size());
     const QString id = session->id;
     auto owed = std::make_shared<FrameReply<v1::SessionStarted>>(std::move(reply));
-    auto finishOne = [this, join, id, owed, target = *target](const Result<void>& result) {
+    auto finishOne = [this, join, id, owed, target = *target,
+                      splits = start.splits()](const Result<void>& result) {
         if (!result && !join->error)
             join->error = result.error();
         if (--join->remaining > 0)
@@ -116,8 +124,25 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
         }
         for (auto it = target.pods.first().env.begin(); it != target.pods.first().env.end(); ++it)
             (*started.mutable_env())[ss(it.key())] = ss(it.value());
-        (*owed)(std::move(started));
-        qCInfo(lcOperator) << "session" << id << "running";
+        // Its queue splits, last: the reply waits until the splitter declared the session's queues.
+        m_splits->join(id, session->user, target.pods.first().workload, splits,
+                       [this, id, owed, started](Result<QMap<QString, QString>> env) mutable {
+                           if (!m_sessions.contains(id)) {
+                               (*owed)(fail(ErrorCode::SessionNotFound,
+                                            QStringLiteral("session %1 ended while it started").arg(id)));
+                               return;
+                           }
+                           if (!env) {
+                               (*owed)(std::unexpected(env.error()));
+                               endSession(id, QStringLiteral("failed to start: ") + env.error().message,
+                                          std::nullopt);
+                               return;
+                           }
+                           for (auto it = env->begin(); it != env->end(); ++it)
+                               (*started.mutable_queue_env())[ss(it.key())] = ss(it.value());
+                           (*owed)(std::move(started));
+                           qCInfo(lcOperator) << "session" << id << "running";
+                       });
     };
     for (const Pod& pod : target->pods) {
         m_agents->ensure(pod, [this, pod, subs = session->subscriptions, finishOne](Result<void> ready) {
@@ -266,7 +291,11 @@ v1::SessionList OperatorServer::sessionList() const
                 info->add_filters(
                     ss(QStringLiteral("%1: %2").arg(sub.port()).arg(describeFilter(sub.filter()))));
         info->set_age_seconds(quint64(s->started.secsTo(now)));
+        for (const QString& queue : m_splits->queuesOf(s->id))
+            info->add_queues(ss(queue));
     }
+    for (const v1::SplitInfo& split : m_splits->info())
+        *list.add_splits() = split;
     for (const ClaimRow& row : m_claims.rows()) {
         auto* lock = list.add_locks();
         lock->set_pod(ss(row.pod));

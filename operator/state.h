@@ -23,6 +23,9 @@ struct StatePaths
     QString url() const { return dir + QStringLiteral("/operator.url"); }
     QString agentCredentials() const { return dir + QStringLiteral("/agent-credentials.json"); }
     QString logs() const { return dir + QStringLiteral("/logs"); }
+    QString splits() const { return dir + QStringLiteral("/splits"); }
+    // Every queue and exchange a split made, named before it is declared (operator/splitledger.h).
+    QString splitLedger() const { return dir + QStringLiteral("/split-ledger.json"); }
 };
 
 // Makes the CA and the server certificate (for `sans` plus localhost, 127.0.0.1, ::1 and the local cluster's

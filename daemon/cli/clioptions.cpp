@@ -25,9 +25,10 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     const QCommandLineOption concurrent(QStringLiteral("on-concurrent-steal"), QString(),
                                         QStringLiteral("abort|continue|override"));
     const QCommandLineOption mirror(QStringLiteral("mirror"));
+    const QCommandLineOption split(QStringLiteral("split"), QString(), QStringLiteral("ID:HEADER=RE"));
     const QCommandLineOption verbose(QStringList{QStringLiteral("v"), QStringLiteral("verbose")});
     parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent,
-                       mirror, verbose});
+                       mirror, verbose, split});
     if (!parser.parse(arguments))
         return fail(ErrorCode::InvalidArgument, parser.errorText());
     CliOptions options;
@@ -66,6 +67,26 @@ Result<CliOptions> parseCli(const QStringList& arguments)
                         QStringLiteral("--steal %1: expected PORT or PORT:LOCAL").arg(item));
         options.steal.append({remote, local});
     }
+    // --split ID:HEADER=RE: feature.split_queues.ID.message_filter.HEADER = RE (entries of one id add up).
+    QJsonObject splits;
+    for (const QString& item : parser.values(split)) {
+        const qsizetype colon = item.indexOf(u':');
+        const QString id = item.left(colon);
+        const QString entry = colon < 0 ? QString() : item.mid(colon + 1);
+        const qsizetype equals = entry.indexOf(u'=');
+        if (id.isEmpty() || (colon >= 0 && equals <= 0))
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("--split %1: expected QUEUE_ID:HEADER=REGEX (or QUEUE_ID)").arg(item));
+        QJsonObject one = splits.value(id).toObject();
+        QJsonObject filter = one.value(QLatin1String("message_filter")).toObject();
+        if (colon >= 0)
+            filter.insert(entry.left(equals), entry.mid(equals + 1));
+        one.insert(QStringLiteral("queue_type"), QStringLiteral("RMQ"));
+        one.insert(QStringLiteral("message_filter"), filter);
+        splits.insert(id, one);
+    }
+    if (!splits.isEmpty())
+        options.splitQueues = splits;
     const QStringList words = parser.positionalArguments();
     if (words.value(0) == u"exec") {
         options.command = QStringLiteral("exec");
@@ -89,7 +110,7 @@ Result<CliOptions> parseCli(const QStringList& arguments)
                                    "  exec [-f CONFIG] [-t TARGET] [--steal PORT[:LOCAL]]... "
                                    "[--header-filter RE] [--path-filter RE]\n"
                                    "       [--method M] [--on-concurrent-steal abort|continue|override] "
-                                   "[--mirror] [-v] -- CMD ARGS...\n"
+                                   "[--mirror] [--split QUEUE_ID:HEADER=RE]... [-v] -- CMD ARGS...\n"
                                    "  ls [--json]\n"
                                    "  operator status [--json]\n"
                                    "  verify-config FILE [--json]"));

@@ -17,6 +17,7 @@ struct CliOptions
     QStringList program;    // exec: CMD ARGS...
     QJsonObject httpFilter; // from --header-filter, --path-filter and --method (all_of when several)
     QString onConcurrentSteal;
+    QJsonValue splitQueues; // from --split: feature.split_queues by queue id
     bool mirror = false;
     bool verbose = false; // exec: one line per stolen request (session/traffic)
     bool json = false;

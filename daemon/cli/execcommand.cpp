@@ -42,6 +42,7 @@ void ExecCommand::start()
     params.cwd = QDir::currentPath();
     params.httpFilter = m_options.httpFilter;
     params.onConcurrentSteal = m_options.onConcurrentSteal;
+    params.splitQueues = m_options.splitQueues;
     if (m_options.mirror)
         params.mode = QStringLiteral("mirror");
     QPointer<ExecCommand> self(this);

@@ -29,6 +29,12 @@ int connect(int fd, const sockaddr* address, socklen_t length)
     bool fromPod = false;
     const bool named = recall(address, name, &fromPod);
     Destination to{proto, address, named ? name : nullptr};
+    // A connection to a listener of this very process stays here (an event loop's wake-up socket pair).
+    const unsigned port =
+        ntohs(address->sa_family == AF_INET ? reinterpret_cast<const sockaddr_in*>(address)->sin_port
+                                            : reinterpret_cast<const sockaddr_in6*>(address)->sin6_port);
+    if (proto == Proto::Tcp && isLoopback(address) && isOwnListener(port))
+        return g_real.connect(fd, address, length);
     if (!goesRemote(g_rules, to)) {
         if (named && fromPod)
             return connectLocally(fd, address, length, name, type);
@@ -278,6 +284,7 @@ int listen(int fd, int backlog)
         const unsigned port =
             ntohs(local.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&local)->sin_port
                                              : reinterpret_cast<sockaddr_in6*>(&local)->sin6_port);
+        rememberListener(fd, port);
         char request[160];
         char reply[kReplySize];
         snprintf(request, sizeof request, "L %s %u\n", g_token, port);

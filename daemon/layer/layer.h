@@ -99,6 +99,9 @@ extern FdInfo* g_fds; // kMaxFds entries, mapped on first use; pages appear as d
 
 bool mapFdTable();
 void forget(int fd);
+// The TCP ports this process listens on (listen() records them, close() forgets them).
+void rememberListener(int fd, unsigned port);
+bool isOwnListener(unsigned port);
 void copyInfo(int from, int to);
 
 inline FdInfo* fdInfo(int fd)

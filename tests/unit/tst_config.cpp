@@ -3,7 +3,9 @@
 #include "cli.h"
 #include "config.h"
 #include "manifest.h"
+#include "splitconfig.h"
 
+#include <QFile>
 #include <QJsonDocument>
 #include <QTest>
 
@@ -22,6 +24,8 @@ private slots:
     void manifest_data();
     void manifest();
     void outgoingBecomesTheLayersRules();
+    void splitConfig_data();
+    void splitConfig();
     void cli_data();
     void cli();
 };
@@ -166,8 +170,38 @@ void TstConfig::config_data()
         << QString();
     QTest::newRow("env not yet") << QByteArray(R"({"feature": {"env": {"env_file": ".env"}}})")
                                  << QString("feature.env.env_file: not supported by lanes yet");
-    QTest::newRow("split queues not yet") << QByteArray(R"({"feature": {"split_queues": {}}})")
-                                          << QString("feature.split_queues: not supported by lanes yet");
+    QTest::newRow("split queues by id")
+        << QByteArray(
+               R"({"feature": {"split_queues": {"orders": {"queue_type": "RMQ", "message_filter": {"x-lane": "^alice$"}, "queue_mode": "mirror"}}}})")
+        << QString();
+    QTest::newRow("split queues as a list")
+        << QByteArray(
+               R"({"feature": {"split_queues": [{"queue_id": "orders", "queue_type": "RMQ", "message_filter": {}}]}})")
+        << QString();
+    QTest::newRow("split queue of SQS")
+        << QByteArray(R"({"feature": {"split_queues": {"orders": {"queue_type": "SQS"}}}})")
+        << QString("feature.split_queues.orders.queue_type: \"SQS\": lanes splits RabbitMQ queues only");
+    QTest::newRow("split queue mode")
+        << QByteArray(
+               R"({"feature": {"split_queues": {"orders": {"queue_type": "RMQ", "queue_mode": "copy"}}}})")
+        << QString("feature.split_queues.orders.queue_mode: \"copy\" is not steal or mirror");
+    QTest::newRow("split queue without id")
+        << QByteArray(R"({"feature": {"split_queues": [{"queue_type": "RMQ"}]}})")
+        << QString("feature.split_queues[0]: the required key \"queue_id\" is missing");
+    QTest::newRow("split queue twice")
+        << QByteArray(
+               R"({"feature": {"split_queues": [{"queue_id": "a", "queue_type": "RMQ"}, {"queue_id": "a", "queue_type": "RMQ"}]}})")
+        << QString("feature.split_queues[1].queue_id: \"a\" is split twice");
+    QTest::newRow("split queue unknown key")
+        << QByteArray(
+               R"({"feature": {"split_queues": {"orders": {"queue_type": "RMQ", "message_filters": {}}}}})")
+        << QString("feature.split_queues.orders.message_filters: ");
+    QTest::newRow("split queue filter not strings")
+        << QByteArray(
+               R"({"feature": {"split_queues": {"orders": {"queue_type": "RMQ", "message_filter": {"x": 1}}}}})")
+        << QString("feature.split_queues.orders.message_filter");
+    QTest::newRow("split queues not a collection") << QByteArray(R"({"feature": {"split_queues": 3}})")
+                                                   << QString("feature.split_queues: expected an object");
     QTest::newRow("network not object")
         << QByteArray(R"({"feature": {"network": []}})") << QString("feature.network: expected an object");
 }
@@ -361,6 +395,61 @@ void TstConfig::cli()
     }
     QVERIFY(!parsed);
     QVERIFY2(parsed.error().message.contains(error), qPrintable(parsed.error().message));
+}
+
+void TstConfig::splitConfig_data()
+{
+    QTest::addColumn<QByteArray>("json");
+    QTest::addColumn<QString>("error");
+    QFile example(QStringLiteral(LANES_SOURCE_DIR "/examples/shop/splits/orders.json"));
+    QVERIFY(example.open(QIODevice::ReadOnly));
+    QTest::newRow("the shop's") << example.readAll() << QString();
+    const QByteArray queue = R"({"id": "orders", "kind": "rmq", "broker": {"url": "amqp://rabbitmq:5672/%2f"},
+                                 "queue_name": {"env": "ORDERS_QUEUE"}})";
+    auto with = [&](const QByteArray& queues) {
+        return QByteArray(R"({"id": "w", "consumer": "deploy/orders-worker", "queues": )") + queues + "}";
+    };
+    QTest::newRow("minimal") << with("[" + queue + "]") << QString();
+    QTest::newRow("not JSON") << QByteArray("{") << QString("not JSON");
+    QTest::newRow("no queues") << with("[]") << QString("queues: names no queue");
+    QTest::newRow("consumer not a deployment")
+        << QByteArray(R"({"id": "w", "consumer": "orders-worker", "queues": [)" + queue + "]}")
+        << QString("consumer: expected deploy/NAME");
+    QTest::newRow("kind") << with("[" + QByteArray(queue).replace("\"rmq\"", "\"sqs\"") + "]")
+                          << QString("queues[0].kind: \"sqs\" is not a kind lanes splits (rmq)");
+    QTest::newRow("url") << with("[" + QByteArray(queue).replace("amqp://", "http://") + "]")
+                         << QString("queues[0].broker.url: expected an amqp:// URL");
+    QTest::newRow("env missing") << with("[" + QByteArray(queue).replace(R"({"env": "ORDERS_QUEUE"})", "{}") +
+                                         "]")
+                                 << QString("queues[0].queue_name: the required key \"env\" is missing");
+    QTest::newRow("unknown key") << with("[" +
+                                         QByteArray(queue).replace("\"kind\"", "\"type\": 1, \"kind\"") + "]")
+                                 << QString("queues[0].type: ");
+    QTest::newRow("ttl") << with("[" +
+                                 QByteArray(queue).replace("\"kind\"", "\"ttl_seconds\": -1, \"kind\"") + "]")
+                         << QString("queues[0].ttl_seconds: between 0 and");
+    QTest::newRow("twice") << with("[" + queue + ", " + queue + "]")
+                           << QString("queues[1]: queue id \"orders\" appears twice");
+    QTest::newRow("bad id") << QByteArray(R"({"id": "W/1", "consumer": "deploy/x", "queues": [)" + queue +
+                                          "]}")
+                            << QString("id: lowercase letters");
+}
+
+void TstConfig::splitConfig()
+{
+    QFETCH(QByteArray, json);
+    QFETCH(QString, error);
+    auto parsed = split::parseSplitConfig(json);
+    if (error.isEmpty()) {
+        QVERIFY2(parsed, parsed ? "" : qPrintable(parsed.error().message));
+        // What `split add` stores reads back as itself.
+        auto again = split::parseSplitConfig(split::splitConfigToJson(*parsed));
+        QVERIFY(again);
+        QCOMPARE(*again, *parsed);
+        return;
+    }
+    QVERIFY(!parsed);
+    QVERIFY2(parsed.error().message.startsWith(error), qPrintable(parsed.error().message));
 }
 
 QTEST_GUILESS_MAIN(TstConfig)

@@ -1,0 +1,502 @@
+// See rabbitbroker.h.
+#include "rabbitbroker.h"
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <cstring>
+#include <sys/time.h>
+
+namespace lanes::split {
+namespace {
+
+constexpr int kPublishChannel = 1;
+constexpr int kAdminChannel = 2;
+constexpr int kHeartbeatSeconds = 10;
+constexpr int kConnectTimeoutMs = 5000;
+constexpr int kMaxFramesPerPoll = 1024;
+constexpr const char* kSeqHeader = "x-lanes-seq";
+
+std::string str(amqp_bytes_t bytes)
+{
+    return std::string(static_cast<const char*>(bytes.bytes), bytes.len);
+}
+
+amqp_bytes_t bytes(const std::string& s)
+{
+    return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
+}
+
+QJsonValue toJson(const amqp_field_value_t& v);
+
+QJsonObject tableToJson(const amqp_table_t& table)
+{
+    QJsonObject out;
+    for (int i = 0; i < table.num_entries; ++i)
+        out.insert(QString::fromStdString(str(table.entries[i].key)), toJson(table.entries[i].value));
+    return out;
+}
+
+QJsonValue toJson(const amqp_field_value_t& v)
+{
+    switch (v.kind) {
+    case AMQP_FIELD_KIND_BOOLEAN: return bool(v.value.boolean);
+    case AMQP_FIELD_KIND_I8: return v.value.i8;
+    case AMQP_FIELD_KIND_U8: return v.value.u8;
+    case AMQP_FIELD_KIND_I16: return v.value.i16;
+    case AMQP_FIELD_KIND_U16: return v.value.u16;
+    case AMQP_FIELD_KIND_I32: return v.value.i32;
+    case AMQP_FIELD_KIND_U32: return qint64(v.value.u32);
+    case AMQP_FIELD_KIND_I64: return qint64(v.value.i64);
+    case AMQP_FIELD_KIND_U64:
+    case AMQP_FIELD_KIND_TIMESTAMP: return qint64(v.value.u64);
+    case AMQP_FIELD_KIND_F32: return double(v.value.f32);
+    case AMQP_FIELD_KIND_F64: return v.value.f64;
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES: return QString::fromUtf8(static_cast<const char*>(v.value.bytes.bytes),
+                                                         qsizetype(v.value.bytes.len));
+    case AMQP_FIELD_KIND_TABLE: return tableToJson(v.value.table);
+    case AMQP_FIELD_KIND_ARRAY: {
+        QJsonArray out;
+        for (int i = 0; i < v.value.array.num_entries; ++i)
+            out.append(toJson(v.value.array.entries[i]));
+        return out;
+    }
+    default: return QJsonValue();
+    }
+}
+
+std::string toText(const amqp_field_value_t& v)
+{
+    switch (v.kind) {
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES: return str(v.value.bytes); // binary stays binary: filters see the bytes
+    case AMQP_FIELD_KIND_TABLE:
+        return QJsonDocument(tableToJson(v.value.table)).toJson(QJsonDocument::Compact).toStdString();
+    case AMQP_FIELD_KIND_ARRAY: {
+        QJsonArray array = toJson(v).toArray();
+        return QJsonDocument(array).toJson(QJsonDocument::Compact).toStdString();
+    }
+    case AMQP_FIELD_KIND_BOOLEAN: return v.value.boolean ? "true" : "false";
+    case AMQP_FIELD_KIND_VOID: return {};
+    default: {
+        const QJsonValue json = toJson(v);
+        return json.isDouble() && json.toDouble() == double(json.toInteger())
+                   ? std::to_string(json.toInteger())
+                   : QByteArray::number(json.toDouble()).toStdString();
+    }
+    }
+}
+
+class RabbitMessage final : public Message
+{
+public:
+    RabbitMessage() { std::memset(&m_message, 0, sizeof m_message); }
+    ~RabbitMessage() override { amqp_destroy_message(&m_message); }
+    amqp_message_t* raw() { return &m_message; }
+    const amqp_message_t& message() const { return m_message; }
+
+    std::vector<std::pair<std::string, std::string>> headers() const override
+    {
+        std::vector<std::pair<std::string, std::string>> out;
+        if (!(m_message.properties._flags & AMQP_BASIC_HEADERS_FLAG))
+            return out;
+        const amqp_table_t& table = m_message.properties.headers;
+        for (int i = 0; i < table.num_entries; ++i)
+            out.emplace_back(str(table.entries[i].key), toText(table.entries[i].value));
+        return out;
+    }
+
+    std::vector<std::pair<std::string, std::string>> properties() const override
+    {
+        const amqp_basic_properties_t& p = m_message.properties;
+        std::vector<std::pair<std::string, std::string>> out;
+        const std::pair<amqp_flags_t, std::pair<const char*, const amqp_bytes_t*>> texts[] = {
+            {AMQP_BASIC_CONTENT_TYPE_FLAG, {"content_type", &p.content_type}},
+            {AMQP_BASIC_CONTENT_ENCODING_FLAG, {"content_encoding", &p.content_encoding}},
+            {AMQP_BASIC_CORRELATION_ID_FLAG, {"correlation_id", &p.correlation_id}},
+            {AMQP_BASIC_REPLY_TO_FLAG, {"reply_to", &p.reply_to}},
+            {AMQP_BASIC_EXPIRATION_FLAG, {"expiration", &p.expiration}},
+            {AMQP_BASIC_MESSAGE_ID_FLAG, {"message_id", &p.message_id}},
+            {AMQP_BASIC_TYPE_FLAG, {"type", &p.type}},
+            {AMQP_BASIC_USER_ID_FLAG, {"user_id", &p.user_id}},
+            {AMQP_BASIC_APP_ID_FLAG, {"app_id", &p.app_id}},
+        };
+        for (const auto& [flag, field] : texts)
+            if (p._flags & flag)
+                out.emplace_back(field.first, str(*field.second));
+        if (p._flags & AMQP_BASIC_DELIVERY_MODE_FLAG)
+            out.emplace_back("delivery_mode", std::to_string(p.delivery_mode));
+        if (p._flags & AMQP_BASIC_PRIORITY_FLAG)
+            out.emplace_back("priority", std::to_string(p.priority));
+        if (p._flags & AMQP_BASIC_TIMESTAMP_FLAG)
+            out.emplace_back("timestamp", std::to_string(p.timestamp));
+        return out;
+    }
+
+    std::string_view body() const override
+    {
+        return {static_cast<const char*>(m_message.body.bytes), m_message.body.len};
+    }
+
+private:
+    amqp_message_t m_message;
+};
+
+} // namespace
+
+RabbitBroker::RabbitBroker(std::string url) : m_url(std::move(url)) {}
+
+RabbitBroker::~RabbitBroker()
+{
+    if (m_conn) {
+        if (m_connected)
+            amqp_connection_close(m_conn, AMQP_REPLY_SUCCESS);
+        amqp_destroy_connection(m_conn);
+    }
+}
+
+Result<void> RabbitBroker::lost(const QString& why)
+{
+    m_connected = false;
+    return fail(ErrorCode::ConnectFailed, QStringLiteral("the broker connection is lost: ") + why);
+}
+
+Error RabbitBroker::lastError(const char* what)
+{
+    const amqp_rpc_reply_t reply = amqp_get_rpc_reply(m_conn);
+    QString why;
+    switch (reply.reply_type) {
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+        if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            const auto* close = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
+            why = QStringLiteral("%1 %2").arg(close->reply_code).arg(QString::fromStdString(str(close->reply_text)));
+            const ErrorCode code = close->reply_code == AMQP_ACCESS_REFUSED  ? ErrorCode::PortLocked
+                                   : close->reply_code == AMQP_NOT_FOUND     ? ErrorCode::TargetNotFound
+                                   : close->reply_code == AMQP_PRECONDITION_FAILED ? ErrorCode::InvalidArgument
+                                                                                   : ErrorCode::Internal;
+            return Error{code, QStringLiteral("%1: %2").arg(QLatin1String(what), why), {}};
+        }
+        if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+            const auto* close = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
+            why = QString::fromStdString(str(close->reply_text));
+        }
+        break;
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION: why = QString::fromUtf8(amqp_error_string2(reply.library_error)); break;
+    default: why = QStringLiteral("no reply"); break;
+    }
+    m_connected = false;
+    return Error{ErrorCode::ConnectFailed, QStringLiteral("%1: the broker connection is lost: %2")
+                                               .arg(QLatin1String(what), why), {}};
+}
+
+Result<void> RabbitBroker::openChannel(int channel)
+{
+    amqp_channel_open(m_conn, amqp_channel_t(channel));
+    if (amqp_get_rpc_reply(m_conn).reply_type != AMQP_RESPONSE_NORMAL)
+        return std::unexpected(lastError("channel.open"));
+    return {};
+}
+
+Result<void> RabbitBroker::reopenAdmin()
+{
+    if (!m_connected)
+        return fail(ErrorCode::ConnectFailed, QStringLiteral("the broker connection is lost"));
+    return openChannel(kAdminChannel);
+}
+
+Result<void> RabbitBroker::connect()
+{
+    std::string buffer = m_url;
+    amqp_connection_info info;
+    amqp_default_connection_info(&info);
+    if (amqp_parse_url(buffer.data(), &info) != AMQP_STATUS_OK)
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("\"%1\" is not an amqp:// URL").arg(QString::fromStdString(m_url)));
+    m_conn = amqp_new_connection();
+    amqp_socket_t* socket = amqp_tcp_socket_new(m_conn);
+    timeval timeout{kConnectTimeoutMs / 1000, 0};
+    if (!socket || amqp_socket_open_noblock(socket, info.host, info.port, &timeout) != AMQP_STATUS_OK)
+        return fail(ErrorCode::ConnectFailed,
+                    QStringLiteral("nothing answers at %1:%2").arg(QString::fromUtf8(info.host)).arg(info.port));
+    // consumer_cancel_notify: a deleted queue cancels its consumers with a frame instead of silence.
+    amqp_table_entry_t capabilities[] = {
+        {amqp_cstring_bytes("consumer_cancel_notify"), {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}},
+        {amqp_cstring_bytes("publisher_confirms"), {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}}};
+    amqp_field_value_t capabilityTable{AMQP_FIELD_KIND_TABLE, {}};
+    capabilityTable.value.table = amqp_table_t{2, capabilities};
+    amqp_table_entry_t props[] = {
+        {amqp_cstring_bytes("product"), {AMQP_FIELD_KIND_UTF8, {.bytes = amqp_cstring_bytes("lanes-splitter")}}},
+        {amqp_cstring_bytes("capabilities"), capabilityTable}};
+    const amqp_table_t clientProperties{2, props};
+    const amqp_rpc_reply_t login =
+        amqp_login_with_properties(m_conn, info.vhost, 0, 131072, kHeartbeatSeconds, &clientProperties,
+                                   AMQP_SASL_METHOD_PLAIN, info.user, info.password);
+    if (login.reply_type != AMQP_RESPONSE_NORMAL)
+        return fail(ErrorCode::Unauthenticated, QStringLiteral("the broker refused the login of %1")
+                                                    .arg(QString::fromUtf8(info.user)));
+    m_connected = true;
+    for (int channel : {kPublishChannel, kAdminChannel})
+        if (auto opened = openChannel(channel); !opened)
+            return opened;
+    if (!amqp_confirm_select(m_conn, kPublishChannel))
+        return std::unexpected(lastError("confirm.select"));
+    return {};
+}
+
+Result<void> RabbitBroker::declareQueue(const std::string& queue)
+{
+    if (!amqp_queue_declare(m_conn, kAdminChannel, bytes(queue), 0, 1, 0, 0, amqp_empty_table)) {
+        Error error = lastError("queue.declare");
+        if (auto reopened = reopenAdmin(); !reopened)
+            return reopened;
+        return std::unexpected(error);
+    }
+    return {};
+}
+
+Result<std::optional<QueueInfo>> RabbitBroker::queueInfo(const std::string& queue)
+{
+    const auto* ok = amqp_queue_declare(m_conn, kAdminChannel, bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+    if (ok)
+        return QueueInfo{ok->message_count, ok->consumer_count};
+    Error error = lastError("queue.declare passive");
+    if (auto reopened = reopenAdmin(); !reopened)
+        return std::unexpected(reopened.error());
+    if (error.code == ErrorCode::TargetNotFound)
+        return std::nullopt;
+    return std::unexpected(error);
+}
+
+Result<bool> RabbitBroker::deleteQueueIfIdle(const std::string& queue)
+{
+    if (amqp_queue_delete(m_conn, kAdminChannel, bytes(queue), 1, 1))
+        return true;
+    Error error = lastError("queue.delete");
+    if (auto reopened = reopenAdmin(); !reopened)
+        return std::unexpected(reopened.error());
+    if (error.code == ErrorCode::InvalidArgument) // PRECONDITION_FAILED: in use or not empty
+        return false;
+    if (error.code == ErrorCode::TargetNotFound) // already gone
+        return true;
+    return std::unexpected(error);
+}
+
+Result<void> RabbitBroker::deleteExchange(const std::string& exchange)
+{
+    if (amqp_exchange_delete(m_conn, kAdminChannel, bytes(exchange), 0))
+        return {};
+    Error error = lastError("exchange.delete");
+    if (auto reopened = reopenAdmin(); !reopened)
+        return reopened;
+    return error.code == ErrorCode::TargetNotFound ? Result<void>() : std::unexpected(error);
+}
+
+Result<int> RabbitBroker::consume(const std::string& queue, int prefetch, bool exclusive)
+{
+    int channel = m_nextChannel;
+    if (!m_freeChannels.empty()) {
+        channel = *m_freeChannels.begin();
+        m_freeChannels.erase(m_freeChannels.begin());
+    } else {
+        ++m_nextChannel;
+    }
+    if (auto opened = openChannel(channel); !opened)
+        return std::unexpected(opened.error());
+    if (!amqp_basic_qos(m_conn, amqp_channel_t(channel), 0, quint16(prefetch), 0))
+        return std::unexpected(lastError("basic.qos"));
+    const auto* ok = amqp_basic_consume(m_conn, amqp_channel_t(channel), bytes(queue), amqp_empty_bytes, 0, 0,
+                                        exclusive ? 1 : 0, amqp_empty_table);
+    if (!ok) {
+        Error error = lastError("basic.consume");
+        if (m_connected)
+            m_freeChannels.insert(channel); // the broker closed it
+        return std::unexpected(error);
+    }
+    m_consumers[channel] = Consumer{str(ok->consumer_tag), 0, false};
+    return channel;
+}
+
+void RabbitBroker::closeChannelIfDone(int channel)
+{
+    auto it = m_consumers.find(channel);
+    if (it == m_consumers.end() || !it->second.cancelled || it->second.unacked > 0)
+        return;
+    m_consumers.erase(it);
+    amqp_channel_close(m_conn, amqp_channel_t(channel), AMQP_REPLY_SUCCESS);
+    m_freeChannels.insert(channel);
+}
+
+Result<void> RabbitBroker::cancel(int consumer)
+{
+    auto it = m_consumers.find(consumer);
+    if (it == m_consumers.end() || it->second.cancelled)
+        return {};
+    if (!amqp_basic_cancel(m_conn, amqp_channel_t(consumer), bytes(it->second.tag)))
+        return std::unexpected(lastError("basic.cancel"));
+    // The channel stays open: deliveries the broker sent before its cancel-ok may still wait in the frame
+    // queue, and closing it now would hand them back to a queue that may be deleted next. poll() closes it
+    // once everything it delivered is acked.
+    it->second.cancelled = true;
+    return {};
+}
+
+Result<quint64> RabbitBroker::publish(const std::string& queue, const Message& message, const HeaderPatch& patch)
+{
+    const amqp_message_t& raw = static_cast<const RabbitMessage&>(message).message();
+    amqp_basic_properties_t props = raw.properties;
+    const quint64 seq = m_nextSeq;
+    const std::string seqText = std::to_string(seq);
+    std::vector<amqp_table_entry_t> entries;
+    auto patched = [&](amqp_bytes_t key) {
+        const std::string_view k(static_cast<const char*>(key.bytes), key.len);
+        if (k == kSeqHeader)
+            return true;
+        for (const auto& [name, value] : patch)
+            if (k == name)
+                return true;
+        return false;
+    };
+    if (props._flags & AMQP_BASIC_HEADERS_FLAG)
+        for (int i = 0; i < props.headers.num_entries; ++i)
+            if (!patched(props.headers.entries[i].key))
+                entries.push_back(props.headers.entries[i]);
+    auto add = [&](const std::string& key, const std::string& value) {
+        amqp_table_entry_t entry;
+        entry.key = bytes(key);
+        entry.value.kind = AMQP_FIELD_KIND_UTF8;
+        entry.value.value.bytes = bytes(value);
+        entries.push_back(entry);
+    };
+    for (const auto& [name, value] : patch)
+        add(name, value);
+    add(kSeqHeader, seqText);
+    props._flags |= AMQP_BASIC_HEADERS_FLAG;
+    props.headers = amqp_table_t{int(entries.size()), entries.data()};
+    const int status = amqp_basic_publish(m_conn, kPublishChannel, amqp_empty_bytes, bytes(queue), 1, 0, &props,
+                                          raw.body);
+    if (status != AMQP_STATUS_OK)
+        return std::unexpected(lost(QString::fromUtf8(amqp_error_string2(status))).error());
+    return m_nextSeq++;
+}
+
+Result<void> RabbitBroker::ack(int consumer, quint64 tag)
+{
+    auto it = m_consumers.find(consumer);
+    if (it == m_consumers.end())
+        return {}; // its channel is gone, and the broker gave the delivery back to the queue
+    if (const int status = amqp_basic_ack(m_conn, amqp_channel_t(consumer), tag, 0); status != AMQP_STATUS_OK)
+        return lost(QString::fromUtf8(amqp_error_string2(status)));
+    --it->second.unacked;
+    return {};
+}
+
+Result<std::vector<BrokerEvent>> RabbitBroker::poll(int timeoutMs)
+{
+    std::vector<BrokerEvent> events;
+    if (!m_connected)
+        return std::unexpected(lost(QStringLiteral("not connected")).error());
+    for (int n = 0; n < kMaxFramesPerPoll; ++n) {
+        timeval timeout{0, n == 0 ? timeoutMs * 1000 : 0};
+        amqp_frame_t frame;
+        const int status = amqp_simple_wait_frame_noblock(m_conn, &frame, &timeout);
+        if (status == AMQP_STATUS_TIMEOUT)
+            break;
+        if (status != AMQP_STATUS_OK)
+            return std::unexpected(lost(QString::fromUtf8(amqp_error_string2(status))).error());
+        if (frame.frame_type != AMQP_FRAME_METHOD)
+            continue;
+        const int channel = frame.channel;
+        switch (frame.payload.method.id) {
+        case AMQP_BASIC_DELIVER_METHOD:
+        case AMQP_BASIC_RETURN_METHOD: {
+            const bool deliver = frame.payload.method.id == AMQP_BASIC_DELIVER_METHOD;
+            Delivery delivery;
+            Returned returned;
+            if (deliver) {
+                const auto* d = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);
+                delivery.consumer = channel;
+                delivery.tag = d->delivery_tag;
+                delivery.redelivered = d->redelivered;
+                delivery.exchange = str(d->exchange);
+                delivery.routingKey = str(d->routing_key);
+            } else {
+                const auto* r = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
+                returned.replyCode = r->reply_code;
+                returned.replyText = str(r->reply_text);
+            }
+            auto message = std::make_shared<RabbitMessage>();
+            if (amqp_read_message(m_conn, amqp_channel_t(channel), message->raw(), 0).reply_type !=
+                AMQP_RESPONSE_NORMAL)
+                return std::unexpected(lost(QStringLiteral("a message arrived incomplete")).error());
+            if (deliver) {
+                if (auto it = m_consumers.find(channel); it != m_consumers.end())
+                    ++it->second.unacked;
+                delivery.message = std::move(message);
+                events.emplace_back(std::move(delivery));
+            } else {
+                for (const auto& [name, value] : message->headers())
+                    if (name == kSeqHeader)
+                        returned.seq = std::strtoull(value.c_str(), nullptr, 10);
+                events.emplace_back(std::move(returned));
+            }
+            break;
+        }
+        case AMQP_BASIC_ACK_METHOD: {
+            const auto* a = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
+            events.emplace_back(Confirm{a->delivery_tag, bool(a->multiple), true});
+            break;
+        }
+        case AMQP_BASIC_NACK_METHOD: {
+            const auto* a = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
+            events.emplace_back(Confirm{a->delivery_tag, bool(a->multiple), false});
+            break;
+        }
+        case AMQP_BASIC_CANCEL_METHOD: // the broker cancelled a consumer: its queue is gone
+            if (auto it = m_consumers.find(channel); it != m_consumers.end()) {
+                it->second.cancelled = true;
+                it->second.unacked = 0; // its deliveries can no longer be acked where they came from
+                events.emplace_back(ConsumerLost{channel, "the broker cancelled the consumer"});
+                closeChannelIfDone(channel);
+            }
+            break;
+        case AMQP_CHANNEL_CLOSE_METHOD: {
+            const auto* c = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
+            amqp_channel_close_ok_t ok{};
+            amqp_send_method(m_conn, amqp_channel_t(channel), AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+            const std::string reason = std::to_string(c->reply_code) + " " + str(c->reply_text);
+            if (channel == kPublishChannel)
+                return std::unexpected(lost(QStringLiteral("the publishing channel closed: ") +
+                                            QString::fromStdString(reason)).error());
+            if (channel == kAdminChannel) {
+                if (auto reopened = reopenAdmin(); !reopened)
+                    return std::unexpected(reopened.error());
+                break;
+            }
+            if (m_consumers.erase(channel)) {
+                m_freeChannels.insert(channel);
+                events.emplace_back(ConsumerLost{channel, reason});
+            }
+            break;
+        }
+        case AMQP_CONNECTION_CLOSE_METHOD: {
+            const auto* c = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
+            return std::unexpected(lost(QString::fromStdString(str(c->reply_text))).error());
+        }
+        default: break;
+        }
+    }
+    // The frame queue is empty now: a cancelled consumer with nothing unacked has nothing more coming.
+    std::vector<int> channels;
+    for (const auto& [channel, consumer] : m_consumers)
+        channels.push_back(channel);
+    for (int channel : channels)
+        closeChannelIfDone(channel);
+    amqp_maybe_release_buffers(m_conn);
+    return events;
+}
+
+} // namespace lanes::split

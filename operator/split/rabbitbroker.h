@@ -1,0 +1,57 @@
+// The Broker of RabbitMQ (AMQP 0-9-1, rabbitmq-c). One connection: channel 1 publishes with confirms,
+// channel 2 carries the queue admin calls (whose refusals close only it), and each consumer has a channel of
+// its own, so a refused exclusive consume or a deleted queue costs nothing else. Splitter thread only.
+#pragma once
+
+#include "broker.h"
+
+#include <map>
+#include <set>
+
+typedef struct amqp_connection_state_t_* amqp_connection_state_t;
+
+namespace lanes::split {
+
+class RabbitBroker final : public Broker
+{
+public:
+    // amqp://USER:PASSWORD@HOST:PORT/VHOST (vhost URL-encoded: %2f is "/").
+    explicit RabbitBroker(std::string url);
+    ~RabbitBroker() override;
+
+    Result<void> connect() override;
+    Result<void> declareQueue(const std::string& queue) override;
+    Result<std::optional<QueueInfo>> queueInfo(const std::string& queue) override;
+    Result<bool> deleteQueueIfIdle(const std::string& queue) override;
+    Result<void> deleteExchange(const std::string& exchange) override;
+    Result<int> consume(const std::string& queue, int prefetch, bool exclusive) override;
+    Result<void> cancel(int consumer) override;
+    Result<quint64> publish(const std::string& queue, const Message& message, const HeaderPatch& patch) override;
+    Result<void> ack(int consumer, quint64 tag) override;
+    Result<std::vector<BrokerEvent>> poll(int timeoutMs) override;
+
+private:
+    struct Consumer
+    {
+        std::string tag;
+        int unacked = 0;
+        bool cancelled = false;
+    };
+    Result<void> openChannel(int channel);
+    // After a refused admin call: the broker closed channel 2; open it again.
+    Result<void> reopenAdmin();
+    // The broker's answer to the last synchronous call, as an error (channel or connection closed).
+    Error lastError(const char* what);
+    void closeChannelIfDone(int channel);
+    Result<void> lost(const QString& why);
+
+    std::string m_url;
+    amqp_connection_state_t m_conn = nullptr;
+    bool m_connected = false;
+    quint64 m_nextSeq = 1;
+    std::map<int, Consumer> m_consumers; // channel -> consumer (the channel is the consumer's handle)
+    std::set<int> m_freeChannels;
+    int m_nextChannel = 3;
+};
+
+} // namespace lanes::split

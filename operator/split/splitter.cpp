@@ -1,0 +1,364 @@
+// See splitter.h.
+#include "splitter.h"
+
+#include <QJsonArray>
+
+namespace lanes::split {
+namespace {
+
+constexpr std::chrono::milliseconds kTickInterval{200};
+
+std::string headerValue(const std::vector<std::pair<std::string, std::string>>& headers, const char* name)
+{
+    for (const auto& [key, value] : headers)
+        if (key == name)
+            return value;
+    return {};
+}
+
+QString q(const std::string& s)
+{
+    return QString::fromStdString(s);
+}
+
+} // namespace
+
+Splitter::Splitter(Broker& broker, std::string source, std::string fallback, int prefetch, Report report)
+    : m_broker(broker), m_source(std::move(source)), m_fallback(std::move(fallback)), m_prefetch(prefetch),
+      m_report(std::move(report))
+{
+}
+
+Result<void> Splitter::start()
+{
+    return m_broker.declareQueue(m_fallback);
+}
+
+Result<void> Splitter::setRoutes(std::vector<Route> routes)
+{
+    for (const Route& route : routes)
+        if (auto declared = m_broker.declareQueue(route.queue); !declared)
+            return declared;
+    for (const Route& old : m_routes) {
+        const bool kept = std::any_of(routes.begin(), routes.end(),
+                                      [&](const Route& r) { return r.session == old.session; });
+        if (!kept)
+            m_pendingDrains.push_back(Drain{old.session, old.queue, 0, old.mirror, false});
+    }
+    m_routes = std::move(routes);
+    return {};
+}
+
+Result<void> Splitter::release()
+{
+    m_wantSource = false;
+    m_releasing = true;
+    if (m_sourceConsumer)
+        if (auto cancelled = m_broker.cancel(m_sourceConsumer); !cancelled)
+            return cancelled;
+    return {};
+}
+
+void Splitter::restore(std::vector<std::string> queues, std::vector<std::string> drop,
+                       std::vector<std::string> exchanges)
+{
+    for (std::string& queue : drop)
+        m_pendingDrains.push_back(Drain{{}, std::move(queue), 0, true, false});
+    if (!m_releasing)
+        (void)release();
+    m_restoring = true;
+    queues.insert(queues.begin(), m_fallback);
+    for (std::string& queue : queues)
+        m_pendingDrains.push_back(Drain{{}, std::move(queue), 0, false, true});
+    m_exchangesToDelete = std::move(exchanges);
+}
+
+const Splitter::Drain* Splitter::drainOf(int consumer) const
+{
+    if (auto it = m_drains.find(consumer); it != m_drains.end())
+        return &it->second;
+    for (const Drain& drain : m_cancelledDrains)
+        if (drain.consumer == consumer)
+            return &drain;
+    return nullptr;
+}
+
+bool Splitter::busy(int consumer) const
+{
+    return std::any_of(m_inFlight.begin(), m_inFlight.end(),
+                       [consumer](const auto& entry) { return entry.second.consumer == consumer; });
+}
+
+Result<void> Splitter::send(quint64 inFlight, const std::string& queue, const std::string& session, Kind kind)
+{
+    InFlight& entry = m_inFlight.at(inFlight);
+    auto seq = m_broker.publish(queue, *entry.message, entry.patch);
+    if (!seq)
+        return std::unexpected(seq.error());
+    m_publishes[*seq] = Publish{inFlight, queue, session, kind, false};
+    ++entry.copies;
+    return {};
+}
+
+Result<void> Splitter::onDelivery(const Delivery& delivery)
+{
+    if (delivery.redelivered)
+        ++m_redelivered;
+    const Drain* drain = drainOf(delivery.consumer);
+    const bool fromSource = !drain; // the source's consumer, or one cancelled by release()
+    if (drain && drain->drop) {
+        ++m_dropped;
+        return m_broker.ack(delivery.consumer, delivery.tag);
+    }
+    const auto headers = delivery.message->headers();
+    std::string exchange = delivery.exchange;
+    std::string routingKey = delivery.routingKey;
+    if (!fromSource) { // drained: where it first came from travels with it
+        exchange = headerValue(headers, kExchangeHeader);
+        routingKey = headerValue(headers, kRoutingKeyHeader);
+    }
+    const quint64 id = m_nextInFlight++;
+    m_inFlight[id] = InFlight{delivery.consumer, delivery.tag, delivery.message,
+                              HeaderPatch{{kExchangeHeader, exchange}, {kRoutingKeyHeader, routingKey}}, 0};
+    if (drain && drain->toSource)
+        return send(id, m_source, {}, Kind::Restore);
+
+    const Route* winner = nullptr;
+    for (const Route& route : m_routes) {
+        if (!route.filter.matches(headers))
+            continue;
+        if (route.mirror) {
+            if (fromSource) // a drained message's mirror copies went out when it first came
+                if (auto sent = send(id, route.queue, route.session, Kind::Mirror); !sent)
+                    return sent;
+        } else if (!winner) {
+            winner = &route;
+        } else {
+            m_report(QJsonObject{{"event", "notice"},
+                                 {"session", q(route.session)},
+                                 {"text", QStringLiteral("a message matching your filter (message_id %1) went to "
+                                                         "session %2, which started earlier")
+                                              .arg(q(headerValue(delivery.message->properties(), "message_id")),
+                                                   q(winner->session))}});
+        }
+    }
+    if (!fromSource)
+        ++m_rerouted;
+    if (winner)
+        return send(id, winner->queue, winner->session, Kind::Session);
+    return send(id, m_fallback, {}, Kind::Fallback);
+}
+
+Result<void> Splitter::settle(quint64 seq, bool ok)
+{
+    auto node = m_publishes.extract(seq);
+    if (node.empty())
+        return {};
+    const Publish publish = node.mapped();
+    auto entry = m_inFlight.find(publish.inFlight);
+    if (entry == m_inFlight.end())
+        return {};
+    --entry->second.copies;
+    if (!ok) { // the broker could not take it (nack): again, to the same place
+        ++m_nacked;
+        if (auto sent = send(publish.inFlight, publish.queue, publish.session, publish.kind); !sent)
+            return sent;
+    } else if (publish.returned) { // no such queue any more
+        ++m_returned;
+        if (publish.kind == Kind::Session) {
+            m_report(QJsonObject{{"event", "returned"}, {"session", q(publish.session)}, {"queue", q(publish.queue)}});
+            if (auto sent = send(publish.inFlight, m_fallback, {}, Kind::Fallback); !sent)
+                return sent;
+        } else if (publish.kind == Kind::Fallback || publish.kind == Kind::Restore) {
+            if (auto declared = m_broker.declareQueue(publish.queue); !declared)
+                return declared;
+            if (auto sent = send(publish.inFlight, publish.queue, publish.session, publish.kind); !sent)
+                return sent;
+        } else {
+            ++m_dropped; // a mirror copy whose session's queue is gone
+        }
+    } else {
+        switch (publish.kind) {
+        case Kind::Session: ++m_routed[publish.session]; break;
+        case Kind::Mirror: ++m_mirrored; break;
+        case Kind::Fallback: ++m_toFallback; break;
+        case Kind::Restore: ++m_restored; break;
+        case Kind::Drop: break;
+        }
+    }
+    if (entry->second.copies > 0)
+        return {};
+    const InFlight done = entry->second;
+    m_inFlight.erase(entry);
+    return m_broker.ack(done.consumer, done.tag);
+}
+
+Result<void> Splitter::onConfirm(const Confirm& confirm)
+{
+    if (!confirm.multiple)
+        return settle(confirm.seq, confirm.ok);
+    while (!m_publishes.empty() && m_publishes.begin()->first <= confirm.seq)
+        if (auto settled = settle(m_publishes.begin()->first, confirm.ok); !settled)
+            return settled;
+    return {};
+}
+
+Result<void> Splitter::tryConsumeSource()
+{
+    const auto now = std::chrono::steady_clock::now();
+    if (!m_wantSource || m_sourceConsumer || now - m_lastSourceTry < kRetryInterval)
+        return {};
+    m_lastSourceTry = now;
+    auto consumer = m_broker.consume(m_source, m_prefetch, true);
+    if (!consumer) {
+        if (consumer.error().code == ErrorCode::ConnectFailed)
+            return std::unexpected(consumer.error());
+        if (!m_toldWaiting)
+            m_report(QJsonObject{{"event", "waiting"}, {"reason", consumer.error().message}});
+        m_toldWaiting = true;
+        return {};
+    }
+    m_sourceConsumer = *consumer;
+    m_toldWaiting = false;
+    m_report(QJsonObject{{"event", "consuming"}, {"queue", q(m_source)}});
+    return {};
+}
+
+Result<void> Splitter::checkDrains()
+{
+    for (Drain& drain : std::exchange(m_pendingDrains, {})) {
+        auto info = m_broker.queueInfo(drain.queue);
+        if (!info)
+            return std::unexpected(info.error());
+        if (!*info) { // already gone
+            m_report(QJsonObject{{"event", "drained"}, {"session", q(drain.session)}, {"queue", q(drain.queue)}});
+            continue;
+        }
+        auto consumer = m_broker.consume(drain.queue, m_prefetch, false);
+        if (!consumer) {
+            if (consumer.error().code == ErrorCode::ConnectFailed)
+                return std::unexpected(consumer.error());
+            m_pendingDrains.push_back(drain); // again at the next tick
+            continue;
+        }
+        drain.consumer = *consumer;
+        m_drains[*consumer] = drain;
+    }
+    std::vector<int> idle;
+    for (const auto& [consumer, drain] : m_drains)
+        if (!busy(consumer))
+            idle.push_back(consumer);
+    for (int consumer : idle) {
+        const Drain drain = m_drains.at(consumer);
+        auto info = m_broker.queueInfo(drain.queue);
+        if (!info)
+            return std::unexpected(info.error());
+        if (*info && ((*info)->messages > 0 || (*info)->consumers > 1))
+            continue; // more to take, or the developer's app still consumes it
+        if (auto cancelled = m_broker.cancel(consumer); !cancelled)
+            return cancelled;
+        m_drains.erase(consumer);
+        // What the broker sent before its cancel-ok is routed at the next poll; only then is the queue
+        // deleted (if it is still empty and nobody consumes it) or drained again.
+        m_cancelledDrains.push_back(drain);
+    }
+    return {};
+}
+
+Result<void> Splitter::tick()
+{
+    if (auto consumed = tryConsumeSource(); !consumed)
+        return consumed;
+    for (Drain& drain : std::exchange(m_cancelledDrains, {})) {
+        if (busy(drain.consumer)) {
+            m_cancelledDrains.push_back(drain);
+            continue;
+        }
+        auto deleted = m_broker.deleteQueueIfIdle(drain.queue);
+        if (!deleted)
+            return std::unexpected(deleted.error());
+        if (*deleted)
+            m_report(QJsonObject{{"event", "drained"}, {"session", q(drain.session)}, {"queue", q(drain.queue)}});
+        else
+            m_pendingDrains.push_back(Drain{drain.session, drain.queue, 0, drain.drop, drain.toSource});
+    }
+    if (auto drained = checkDrains(); !drained)
+        return drained;
+    if (m_releasing && m_sourceConsumer && !busy(m_sourceConsumer)) {
+        m_sourceConsumer = 0;
+        m_report(QJsonObject{{"event", "released"}});
+    } else if (m_releasing && !m_sourceConsumer && !m_toldReleased) {
+        m_toldReleased = true;
+        if (!m_restoring)
+            m_report(QJsonObject{{"event", "released"}});
+    }
+    if (m_restoring && m_sourceConsumer == 0 && m_pendingDrains.empty() && m_drains.empty() &&
+        m_cancelledDrains.empty() && m_inFlight.empty() && !m_done) {
+        for (const std::string& exchange : m_exchangesToDelete)
+            if (auto deleted = m_broker.deleteExchange(exchange); !deleted)
+                return deleted;
+        m_done = true;
+        m_report(QJsonObject{{"event", "restored"}, {"moved", qint64(m_restored)}});
+    }
+    if (const QJsonObject now = counters(); now != m_lastCounters) {
+        m_lastCounters = now;
+        QJsonObject event = now;
+        event.insert(QStringLiteral("event"), QStringLiteral("counters"));
+        m_report(event);
+    }
+    return {};
+}
+
+Result<void> Splitter::step(int timeoutMs)
+{
+    auto events = m_broker.poll(timeoutMs);
+    if (!events)
+        return std::unexpected(events.error());
+    for (BrokerEvent& event : *events) {
+        Result<void> handled;
+        if (auto* delivery = std::get_if<Delivery>(&event)) {
+            handled = onDelivery(*delivery);
+        } else if (auto* confirm = std::get_if<Confirm>(&event)) {
+            handled = onConfirm(*confirm);
+        } else if (auto* returned = std::get_if<Returned>(&event)) {
+            if (auto it = m_publishes.find(returned->seq); it != m_publishes.end())
+                it->second.returned = true;
+        } else if (auto* lost = std::get_if<ConsumerLost>(&event)) {
+            if (lost->consumer == m_sourceConsumer) {
+                m_sourceConsumer = 0; // its deliveries went back to the source; consume again
+                m_report(QJsonObject{{"event", "waiting"}, {"reason", q(lost->reason)}});
+            } else if (auto drain = m_drains.find(lost->consumer); drain != m_drains.end()) {
+                m_pendingDrains.push_back(Drain{drain->second.session, drain->second.queue, 0,
+                                                drain->second.drop, drain->second.toSource});
+                m_drains.erase(drain);
+            }
+        }
+        if (!handled)
+            return handled;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now - m_lastTick >= kTickInterval) {
+        m_lastTick = now;
+        return tick();
+    }
+    return {};
+}
+
+QJsonObject Splitter::counters() const
+{
+    QJsonObject routed;
+    for (const auto& [session, count] : m_routed)
+        routed.insert(q(session), qint64(count));
+    return QJsonObject{{"routed", routed},
+                       {"fallback", qint64(m_toFallback)},
+                       {"mirrored", qint64(m_mirrored)},
+                       {"redelivered", qint64(m_redelivered)},
+                       {"returned", qint64(m_returned)},
+                       {"nacked", qint64(m_nacked)},
+                       {"rerouted", qint64(m_rerouted)},
+                       {"dropped", qint64(m_dropped)},
+                       {"restored", qint64(m_restored)},
+                       {"in_flight", qint64(m_inFlight.size())}};
+}
+
+} // namespace lanes::split

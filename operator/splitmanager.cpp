@@ -1,0 +1,517 @@
+// See splitmanager.h.
+#include "splitmanager.h"
+
+#include "logging.h"
+
+#include <QDir>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QUrl>
+
+namespace lanes::op {
+namespace {
+
+QString modeOf(bool mirror)
+{
+    return mirror ? QStringLiteral("mirror") : QStringLiteral("steal");
+}
+
+QString filterText(const QMap<QString, QString>& filter)
+{
+    QStringList parts;
+    for (auto it = filter.begin(); it != filter.end(); ++it)
+        parts << it.key() + u'=' + it.value();
+    return parts.isEmpty() ? QStringLiteral("(matches nothing)") : parts.join(u' ');
+}
+
+const char* stateName(int state)
+{
+    static const char* names[] = {"starting", "running", "idle", "releasing", "restoring", "recovering"};
+    return names[state];
+}
+
+} // namespace
+
+SplitManager::SplitManager(StatePaths paths, ClusterBackend* cluster, QString splitterBinary, QObject* parent)
+    : QObject(parent), m_paths(std::move(paths)), m_cluster(cluster), m_binary(std::move(splitterBinary)),
+      m_ledger(m_paths.splitLedger())
+{
+    connect(&m_watcher, &QFileSystemWatcher::directoryChanged, this, &SplitManager::reloadConfigs);
+}
+
+SplitManager::~SplitManager()
+{
+    for (auto& [key, split] : m_splits)
+        if (split->process) {
+            split->stopping = true;
+            split->process->disconnect(this);
+            split->process->kill(); // the ledger keeps what it made: the next start drains it
+            split->process->waitForFinished(2000);
+        }
+}
+
+void SplitManager::start()
+{
+    QDir().mkpath(m_paths.splits());
+    m_watcher.addPath(m_paths.splits());
+    reloadConfigs();
+    const auto left = m_ledger.entries();
+    for (auto it = left.begin(); it != left.end(); ++it) {
+        auto split = std::make_unique<Split>();
+        split->key = it.key();
+        split->state = State::Recovering;
+        split->url = it->url;
+        split->source = it->source;
+        split->workload = it->workload;
+        split->fallback = QStringLiteral("lanes.%1.fallback.%2").arg(it->workload, it->source);
+        qCInfo(lcOperator) << "split" << it.key() << "was left by an earlier operator: draining"
+                           << it->queues << it->mirrors << "back into" << it->source;
+        Split* raw = split.get();
+        m_splits[it.key()] = std::move(split);
+        launch(raw);
+    }
+}
+
+void SplitManager::reloadConfigs()
+{
+    QStringList errors;
+    m_configs = split::loadSplitConfigs(m_paths.splits(), &errors);
+    for (const QString& error : errors)
+        qCWarning(lcOperator) << "split config skipped:" << error;
+    for (auto& [key, split] : m_splits) {
+        if (split->state == State::Recovering)
+            continue;
+        bool same = false;
+        for (const split::SplitConfig& config : m_configs)
+            for (const split::QueueConfig& queue : config.queues)
+                if (config.id + u'/' + queue.id == key && queue == split->config)
+                    same = true;
+        if (same)
+            continue;
+        // Changed or removed: its sessions end with a reason, and it tears down without waiting for a ttl.
+        split->config.ttlSeconds = 0;
+        for (const Member& member : QList<Member>(split->members))
+            emit endSession(member.session,
+                            QStringLiteral("the split config of queue %1 changed or was removed").arg(key));
+    }
+}
+
+Result<void> SplitManager::check(const QString& workload,
+                                 const google::protobuf::RepeatedPtrField<v1::QueueSplit>& splits) const
+{
+    QStringList known;
+    for (const split::SplitConfig& config : m_configs)
+        if (config.consumer == QStringLiteral("deploy/") + workload)
+            for (const split::QueueConfig& queue : config.queues)
+                known << queue.id;
+    for (const v1::QueueSplit& request : splits) {
+        const QString id = QString::fromStdString(request.queue_id());
+        if (!known.contains(id))
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("split_queues: no queue id \"%1\" for deploy/%2 (known: %3)")
+                            .arg(id, workload, known.isEmpty() ? QStringLiteral("none") : known.join(u", ")));
+        const std::string& mode = request.mode();
+        if (!mode.empty() && mode != "steal" && mode != "mirror")
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("split_queues.%1.queue_mode: \"%2\" is not steal or mirror")
+                            .arg(id, QString::fromStdString(mode)));
+        if (!request.jq_filter().empty())
+            return fail(ErrorCode::Unsupported, QStringLiteral("split_queues.%1.jq_filter: not supported yet; "
+                                                               "use message_filter")
+                                                    .arg(id));
+    }
+    return {};
+}
+
+SplitManager::Split* SplitManager::splitFor(const QString& workload, const split::SplitConfig& config,
+                                            const split::QueueConfig& queue)
+{
+    const QString key = config.id + u'/' + queue.id;
+    if (auto it = m_splits.find(key); it != m_splits.end())
+        return it->second.get();
+    auto split = std::make_unique<Split>();
+    split->key = key;
+    split->config = queue;
+    split->workload = workload;
+    QMap<QString, QString> env;
+    for (const TargetView& target : m_cluster->targets())
+        if (target.path == QStringLiteral("deploy/") + workload && !target.pods.isEmpty())
+            env = target.pods.first().env;
+    split->source = split::resolveName(queue.queueName, env);
+    split->fallback = QStringLiteral("lanes.%1.fallback.%2").arg(workload, split->source);
+    if (queue.exchangeName)
+        split->dummyExchange = QStringLiteral("lanes.%1.dummy.%2")
+                                   .arg(workload, split::resolveName(*queue.exchangeName, env));
+    QUrl url(queue.url);
+    url.setHost(m_cluster->resolveHost(url.host()));
+    split->url = url.toString();
+    Split* raw = split.get();
+    split->ttl.setSingleShot(true);
+    connect(&split->ttl, &QTimer::timeout, this, [this, raw] { teardown(raw); });
+    m_splits[key] = std::move(split);
+    if (auto put = m_ledger.put(key, LedgerEntry{raw->url, raw->source, workload, {raw->fallback}, {},
+                                                 raw->dummyExchange.isEmpty() ? QStringList()
+                                                                              : QStringList{raw->dummyExchange}});
+        !put)
+        qCWarning(lcOperator) << put.error().message;
+    launch(raw);
+    return raw;
+}
+
+void SplitManager::join(const QString& session, const QString& user, const QString& workload,
+                        const google::protobuf::RepeatedPtrField<v1::QueueSplit>& splits, Joined done)
+{
+    struct Join
+    {
+        int remaining = 0;
+        QMap<QString, QString> env;
+        std::optional<Error> error;
+    };
+    auto state = std::make_shared<Join>();
+    state->remaining = splits.size();
+    auto owed = std::make_shared<Joined>(std::move(done));
+    if (splits.empty()) {
+        (*owed)(QMap<QString, QString>());
+        return;
+    }
+    for (const v1::QueueSplit& request : splits) {
+        const QString id = QString::fromStdString(request.queue_id());
+        const split::SplitConfig* config = nullptr;
+        const split::QueueConfig* queue = nullptr;
+        for (const split::SplitConfig& c : m_configs)
+            for (const split::QueueConfig& q : c.queues)
+                if (c.consumer == QStringLiteral("deploy/") + workload && q.id == id)
+                    config = &c, queue = &q;
+        if (!queue) { // check() passed, so a config went away in between
+            state->error = Error{ErrorCode::InvalidArgument, QStringLiteral("no queue id \"%1\"").arg(id), {}};
+            if (--state->remaining == 0)
+                (*owed)(std::unexpected(*state->error));
+            continue;
+        }
+        Split* split = splitFor(workload, *config, *queue);
+        Member member{session, user, QStringLiteral("lanes.%1.%2").arg(session, split->source),
+                      request.mode() == "mirror", {}};
+        for (const auto& [header, pattern] : request.message_filter())
+            member.filter.insert(QString::fromStdString(header), QString::fromStdString(pattern));
+        const QMap<QString, QString> env = sessionEnv(split, member);
+        joinOne(split, member, [state, owed, env](Result<void> joined) {
+            if (!joined && !state->error)
+                state->error = joined.error();
+            for (auto it = env.begin(); it != env.end(); ++it)
+                state->env.insert(it.key(), it.value());
+            if (--state->remaining > 0)
+                return;
+            if (state->error)
+                (*owed)(std::unexpected(*state->error));
+            else
+                (*owed)(state->env);
+        });
+    }
+}
+
+void SplitManager::joinOne(Split* split, const Member& member, std::function<void(Result<void>)> done)
+{
+    if (split->state == State::Releasing || split->state == State::Restoring || split->state == State::Recovering) {
+        // The last session left and the teardown runs: this session starts a new split once it is over.
+        const QString key = split->key;
+        split->afterTeardown.append([this, key, member, done] {
+            const auto slash = key.indexOf(u'/');
+            for (const split::SplitConfig& c : m_configs)
+                for (const split::QueueConfig& q : c.queues)
+                    if (c.id == key.left(slash) && q.id == key.mid(slash + 1)) {
+                        joinOne(splitFor(c.consumer.mid(7), c, q), member, done);
+                        return;
+                    }
+            done(fail(ErrorCode::InvalidArgument, QStringLiteral("the split config of %1 went away").arg(key)));
+        });
+        return;
+    }
+    split->ttl.stop();
+    if (split->state == State::Idle)
+        split->state = State::Running;
+    if (auto added = m_ledger.addQueue(split->key, member.queue, member.mirror); !added) {
+        done(std::unexpected(added.error()));
+        return;
+    }
+    split->members.append(member);
+    QPointer<SplitManager> self(this);
+    const QString key = split->key;
+    sendRoutes(split, [self, key, done](Result<void> routed) {
+        if (!self || !routed) {
+            done(routed);
+            return;
+        }
+        auto it = self->m_splits.find(key);
+        if (it == self->m_splits.end()) {
+            done(fail(ErrorCode::Internal, QStringLiteral("the split of %1 ended").arg(key)));
+            return;
+        }
+        Split* split = it->second.get();
+        if (!split->patched) {
+            // The rollover: every old pod ends before a new one starts, so none of them consumes the source
+            // once the splitter does (as its only, exclusive, consumer).
+            if (auto patched = self->m_cluster->patchWorkload(split->workload, self->patchEnv(split)); !patched) {
+                done(patched);
+                return;
+            }
+            split->patched = true;
+            self->send(split, QJsonObject{{"consume", true}});
+        }
+        if (split->state == State::Starting) {
+            split->state = split->members.isEmpty() ? State::Idle : State::Running;
+            if (split->state == State::Idle) // its only session left while it started
+                split->ttl.start(split->config.ttlSeconds * 1000);
+        }
+        done({});
+    });
+}
+
+QMap<QString, QString> SplitManager::patchEnv(const Split* split) const
+{
+    QMap<QString, QString> env{{split->config.queueName.env, split->fallback}};
+    if (split->config.exchangeName)
+        env.insert(split->config.exchangeName->env, split->dummyExchange);
+    return env;
+}
+
+QMap<QString, QString> SplitManager::sessionEnv(const Split* split, const Member& member) const
+{
+    QMap<QString, QString> env{{split->config.queueName.env, member.queue}};
+    if (split->config.exchangeName)
+        env.insert(split->config.exchangeName->env, split->dummyExchange);
+    return env;
+}
+
+void SplitManager::leave(const QString& session)
+{
+    for (auto& [key, split] : m_splits) {
+        const qsizetype before = split->members.size();
+        split->members.removeIf([&](const Member& m) { return m.session == session; });
+        if (split->members.size() == before)
+            continue;
+        qCInfo(lcOperator) << "session" << session << "left split" << key << "; its queue is drained";
+        sendRoutes(split.get());
+        if (split->members.isEmpty() && split->state == State::Running) {
+            split->state = State::Idle;
+            split->ttl.start(split->config.ttlSeconds * 1000);
+        }
+    }
+}
+
+void SplitManager::launch(Split* split)
+{
+    split->ready = false;
+    split->output.clear();
+    auto* process = new QProcess(this);
+    split->process = process;
+    process->setProcessChannelMode(QProcess::SeparateChannels);
+    process->setStandardErrorFile(QStringLiteral("%1/splitter-%2.log")
+                                      .arg(m_paths.logs(), QString(split->key).replace(u'/', u'-')),
+                                  QIODevice::Append);
+    const QString key = split->key;
+    connect(process, &QProcess::readyReadStandardOutput, this, [this, key, process] {
+        auto it = m_splits.find(key);
+        if (it == m_splits.end() || it->second->process != process)
+            return;
+        Split* split = it->second.get();
+        split->output += process->readAllStandardOutput();
+        qsizetype newline;
+        while ((newline = split->output.indexOf('\n')) >= 0) {
+            const QJsonObject event = QJsonDocument::fromJson(split->output.left(newline)).object();
+            split->output.remove(0, newline + 1);
+            onEvent(split, event);
+            if (!m_splits.count(key))
+                return;
+        }
+    });
+    connect(process, &QProcess::finished, this, [this, key, process](int code) {
+        process->deleteLater();
+        auto it = m_splits.find(key);
+        if (it != m_splits.end() && it->second->process == process)
+            onFinished(it->second.get(), code);
+    });
+    process->start(m_binary, {QStringLiteral("--url"), split->url, QStringLiteral("--source"), split->source,
+                              QStringLiteral("--fallback"), split->fallback, QStringLiteral("--prefetch"),
+                              QString::number(split->config.prefetch > 0 ? split->config.prefetch : 256)});
+}
+
+void SplitManager::send(Split* split, const QJsonObject& command)
+{
+    if (split->process && split->ready)
+        split->process->write(QJsonDocument(command).toJson(QJsonDocument::Compact) + '\n');
+}
+
+void SplitManager::sendRoutes(Split* split, std::function<void(Result<void>)> done)
+{
+    const quint64 id = ++split->routesSent;
+    if (done)
+        split->routeWaiters.append({id, std::move(done)});
+    QJsonArray routes;
+    for (const Member& member : split->members) {
+        QJsonObject filter;
+        for (auto it = member.filter.begin(); it != member.filter.end(); ++it)
+            filter.insert(it.key(), it.value());
+        routes.append(QJsonObject{{"session", member.session},
+                                  {"queue", member.queue},
+                                  {"mode", modeOf(member.mirror)},
+                                  {"message_filter", filter}});
+    }
+    send(split, QJsonObject{{"routes", routes}, {"id", qint64(id)}}); // when not ready: sent on "ready"
+}
+
+void SplitManager::failWaiters(Split* split, const Error& error)
+{
+    for (auto& [id, waiter] : std::exchange(split->routeWaiters, {}))
+        waiter(std::unexpected(error));
+}
+
+void SplitManager::onEvent(Split* split, const QJsonObject& event)
+{
+    const QString name = event.value(QLatin1String("event")).toString();
+    if (name == u"ready") {
+        split->ready = true;
+        split->failedStarts = 0;
+        if (split->state == State::Recovering) {
+            const LedgerEntry left = m_ledger.entries().value(split->key);
+            split->state = State::Restoring;
+            send(split, QJsonObject{{"restore", QJsonObject{{"queues", QJsonArray::fromStringList(left.queues)},
+                                                            {"drop", QJsonArray::fromStringList(left.mirrors)},
+                                                            {"exchanges", QJsonArray::fromStringList(left.exchanges)}}}});
+        } else if (split->state == State::Releasing) {
+            send(split, QJsonObject{{"release", true}}); // a restarted splitter does not consume anyway
+        } else if (split->state == State::Restoring) {
+            teardown(split);
+        } else {
+            sendRoutes(split);
+            if (split->patched)
+                send(split, QJsonObject{{"consume", true}});
+        }
+    } else if (name == u"routes") {
+        const quint64 id = quint64(event.value(QLatin1String("id")).toInteger());
+        QList<std::function<void(Result<void>)>> done;
+        split->routeWaiters.removeIf([&](const auto& waiter) {
+            if (waiter.first > id)
+                return false;
+            done.append(waiter.second);
+            return true;
+        });
+        for (auto& callback : done)
+            callback({});
+    } else if (name == u"drained") {
+        (void)m_ledger.removeQueue(split->key, event.value(QLatin1String("queue")).toString());
+    } else if (name == u"released") {
+        if (split->state != State::Releasing)
+            return;
+        if (split->patched) {
+            if (auto unpatched = m_cluster->patchWorkload(split->workload, {}); !unpatched)
+                qCWarning(lcOperator) << "split" << split->key << unpatched.error().message;
+            split->patched = false;
+        }
+        teardown(split);
+    } else if (name == u"restored") {
+        qCInfo(lcOperator) << "split" << split->key << "is over:" << event.value(QLatin1String("moved")).toInteger()
+                           << "message(s) moved back to" << split->source;
+        (void)m_ledger.remove(split->key);
+        split->stopping = true; // it exits by itself
+    } else if (name == u"counters") {
+        split->counters = event;
+    } else if (name == u"notice" || name == u"returned") {
+        const QString session = event.value(QLatin1String("session")).toString();
+        emit notice(session, name == u"notice"
+                                 ? event.value(QLatin1String("text")).toString()
+                                 : QStringLiteral("your queue %1 was gone; a message for you went to the "
+                                                  "deployed workload")
+                                       .arg(event.value(QLatin1String("queue")).toString()));
+    } else if (name == u"waiting") {
+        qCInfo(lcOperator) << "split" << split->key << "waits:" << event.value(QLatin1String("reason")).toString();
+    } else if (name == u"consuming") {
+        qCInfo(lcOperator) << "split" << split->key << "consumes" << split->source;
+    } else if (name == u"error") {
+        split->lastError = event.value(QLatin1String("message")).toString();
+        qCWarning(lcOperator) << "splitter" << split->key << split->lastError;
+    }
+}
+
+void SplitManager::teardown(Split* split)
+{
+    if (split->state == State::Idle) { // the ttl ran out: stop consuming the source, then unpatch
+        split->state = State::Releasing;
+        send(split, QJsonObject{{"release", true}});
+        return;
+    }
+    if (split->state == State::Releasing || split->state == State::Restoring) {
+        split->state = State::Restoring;
+        QStringList exchanges;
+        if (!split->dummyExchange.isEmpty())
+            exchanges << split->dummyExchange;
+        const LedgerEntry left = m_ledger.entries().value(split->key);
+        send(split, QJsonObject{{"restore", QJsonObject{{"queues", QJsonArray::fromStringList(left.queues)},
+                                                        {"drop", QJsonArray::fromStringList(left.mirrors)},
+                                                        {"exchanges", QJsonArray::fromStringList(exchanges)}}}});
+    }
+}
+
+void SplitManager::onFinished(Split* split, int code)
+{
+    split->process = nullptr;
+    split->ready = false;
+    if (split->stopping && code == 0) {
+        auto waiting = std::move(split->afterTeardown);
+        m_splits.erase(split->key); // split is gone from here on
+        for (auto& resume : waiting)
+            resume();
+        return;
+    }
+    ++split->failedStarts;
+    qCWarning(lcOperator) << "splitter" << split->key << "exited with" << code << "; restarting it";
+    if (split->failedStarts >= kSplitterStartAttempts && !split->routeWaiters.isEmpty())
+        failWaiters(split, Error{ErrorCode::ConnectFailed,
+                                 QStringLiteral("the broker of queue %1 (%2) is unreachable: %3")
+                                     .arg(split->key, split->url, split->lastError),
+                                 {}});
+    const QString key = split->key;
+    QTimer::singleShot(kSplitterRestartDelayMs, this, [this, key] {
+        if (auto it = m_splits.find(key); it != m_splits.end() && !it->second->process)
+            launch(it->second.get());
+    });
+}
+
+QList<v1::SplitInfo> SplitManager::info() const
+{
+    QList<v1::SplitInfo> out;
+    for (const auto& [key, split] : m_splits) {
+        v1::SplitInfo info;
+        info.set_config_id(key.section(u'/', 0, 0).toStdString());
+        info.set_queue_id(key.section(u'/', 1).toStdString());
+        info.set_queue(split->source.toStdString());
+        info.set_consumer(("deploy/" + split->workload).toStdString());
+        info.set_state(stateName(int(split->state)));
+        const QJsonObject routed = split->counters.value(QLatin1String("routed")).toObject();
+        for (const Member& member : split->members) {
+            v1::SplitSession* s = info.add_sessions();
+            s->set_session_id(member.session.toStdString());
+            s->set_user(member.user.toStdString());
+            s->set_mode(modeOf(member.mirror).toStdString());
+            s->set_filter(filterText(member.filter).toStdString());
+            s->set_routed(quint64(routed.value(member.session).toInteger()));
+        }
+        for (auto it = split->counters.begin(); it != split->counters.end(); ++it)
+            if (it.value().isDouble())
+                (*info.mutable_counters())[it.key().toStdString()] = quint64(it.value().toInteger());
+        out.append(info);
+    }
+    return out;
+}
+
+QStringList SplitManager::queuesOf(const QString& session) const
+{
+    QStringList out;
+    for (const auto& [key, split] : m_splits)
+        for (const Member& member : split->members)
+            if (member.session == session)
+                out << QStringLiteral("%1 (%2) %3").arg(key.section(u'/', 1), modeOf(member.mirror),
+                                                       filterText(member.filter));
+    return out;
+}
+
+} // namespace lanes::op
