@@ -21,7 +21,8 @@ void readQueueSplit(JsonReader& r, v1::QueueSplit& out)
         r.child(QStringLiteral("queue_type"))
             .error(QStringLiteral("\"%1\": lanes splits RabbitMQ queues only (\"RMQ\")").arg(type));
     else if (!mode.isEmpty() && mode != u"steal" && mode != u"mirror")
-        r.child(QStringLiteral("queue_mode")).error(QStringLiteral("\"%1\" is not steal or mirror").arg(mode));
+        r.child(QStringLiteral("queue_mode"))
+            .error(QStringLiteral("\"%1\" is not steal or mirror").arg(mode));
     out.set_mode((mode.isEmpty() ? QStringLiteral("steal") : mode).toStdString());
     out.set_jq_filter(jq.toStdString());
     for (auto it = filter.begin(); it != filter.end(); ++it)

@@ -234,6 +234,7 @@ void readValue(JsonReader& r, ClusterSession& p)
     r.optional(QStringLiteral("filters"), p.filters);
     r.optional(QStringLiteral("ageSeconds"), p.ageSeconds);
     r.optional(QStringLiteral("pods"), p.pods);
+    r.optional(QStringLiteral("queues"), p.queues);
 }
 QJsonValue toJson(const ClusterSession& p)
 {
@@ -243,7 +244,42 @@ QJsonValue toJson(const ClusterSession& p)
                        {"ports", array(p.ports)},
                        {"filters", array(p.filters)},
                        {"ageSeconds", p.ageSeconds},
-                       {"pods", array(p.pods)}};
+                       {"pods", array(p.pods)},
+                       {"queues", array(p.queues)}};
+}
+
+void readValue(JsonReader& r, SplitMember& p)
+{
+    r.required(QStringLiteral("sessionId"), p.sessionId);
+    r.optional(QStringLiteral("user"), p.user);
+    r.optional(QStringLiteral("mode"), p.mode);
+    r.optional(QStringLiteral("filter"), p.filter);
+    r.optional(QStringLiteral("routed"), p.routed);
+}
+QJsonValue toJson(const SplitMember& p)
+{
+    return QJsonObject{{"sessionId", p.sessionId},
+                       {"user", p.user},
+                       {"mode", p.mode},
+                       {"filter", p.filter},
+                       {"routed", p.routed}};
+}
+
+void readValue(JsonReader& r, SplitSummary& p)
+{
+    r.required(QStringLiteral("queue"), p.queue);
+    r.optional(QStringLiteral("configId"), p.configId);
+    r.optional(QStringLiteral("queueId"), p.queueId);
+    r.optional(QStringLiteral("consumer"), p.consumer);
+    r.optional(QStringLiteral("state"), p.state);
+    r.optional(QStringLiteral("sessions"), p.sessions);
+    r.optional(QStringLiteral("counters"), p.counters);
+}
+QJsonValue toJson(const SplitSummary& p)
+{
+    return QJsonObject{{"configId", p.configId}, {"queueId", p.queueId}, {"queue", p.queue},
+                       {"consumer", p.consumer}, {"state", p.state},     {"sessions", array(p.sessions)},
+                       {"counters", p.counters}};
 }
 
 void readValue(JsonReader& r, PortLockSummary& p)
@@ -264,10 +300,12 @@ void readValue(JsonReader& r, ClusterSessionsResult& p)
 {
     r.required(QStringLiteral("sessions"), p.sessions);
     r.optional(QStringLiteral("locks"), p.locks);
+    r.optional(QStringLiteral("splits"), p.splits);
 }
 QJsonValue toJson(const ClusterSessionsResult& p)
 {
-    return QJsonObject{{"sessions", array(p.sessions)}, {"locks", array(p.locks)}};
+    return QJsonObject{
+        {"sessions", array(p.sessions)}, {"locks", array(p.locks)}, {"splits", array(p.splits)}};
 }
 
 void readValue(JsonReader& r, CountersParams& p)

@@ -118,6 +118,27 @@ struct ClusterSession
     QStringList filters;
     qint64 ageSeconds = 0;
     QStringList pods;
+    QStringList queues; // "QUEUE_ID (steal|mirror) HEADER=RE"
+};
+
+struct SplitMember
+{
+    QString sessionId;
+    QString user;
+    QString mode;
+    QString filter;
+    qint64 routed = 0;
+};
+
+struct SplitSummary
+{
+    QString configId;
+    QString queueId;
+    QString queue;
+    QString consumer;
+    QString state;
+    QList<SplitMember> sessions;
+    QJsonObject counters; // the splitter's: fallback, mirrored, redelivered, returned, in_flight, ...
 };
 
 struct PortLockSummary
@@ -133,6 +154,7 @@ struct ClusterSessionsResult
 {
     QList<ClusterSession> sessions;
     QList<PortLockSummary> locks;
+    QList<SplitSummary> splits;
 };
 
 // diagnostics/counters: lanesd's own counters by name; with `cluster`, also the operator's ("operator/NAME")
@@ -211,6 +233,8 @@ LANES_IDE_MESSAGE(TargetSummary)
 LANES_IDE_MESSAGE(TargetsListResult)
 LANES_IDE_MESSAGE(ClusterSession)
 LANES_IDE_MESSAGE(PortLockSummary)
+LANES_IDE_MESSAGE(SplitMember)
+LANES_IDE_MESSAGE(SplitSummary)
 LANES_IDE_MESSAGE(ClusterSessionsResult)
 LANES_IDE_MESSAGE(CountersParams)
 LANES_IDE_MESSAGE(CountersResult)

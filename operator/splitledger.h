@@ -14,12 +14,12 @@ namespace lanes::op {
 
 struct LedgerEntry
 {
-    QString url;      // the broker, as the operator reaches it
-    QString source;   // the queue split
-    QString workload; // its consumer
-    QStringList queues;     // drained back into the source
-    QStringList mirrors;    // mirror copies: emptied, never moved
-    QStringList exchanges;  // deleted
+    QString url;           // the broker, as the operator reaches it
+    QString source;        // the queue split
+    QString workload;      // its consumer
+    QStringList queues;    // drained back into the source
+    QStringList mirrors;   // mirror copies: emptied, never moved
+    QStringList exchanges; // deleted
 };
 
 class SplitLedger

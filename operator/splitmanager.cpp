@@ -2,6 +2,7 @@
 #include "splitmanager.h"
 
 #include "logging.h"
+#include "messagefilter.h"
 
 #include <QDir>
 #include <QJsonArray>
@@ -64,8 +65,8 @@ void SplitManager::start()
         split->source = it->source;
         split->workload = it->workload;
         split->fallback = QStringLiteral("lanes.%1.fallback.%2").arg(it->workload, it->source);
-        qCInfo(lcOperator) << "split" << it.key() << "was left by an earlier operator: draining"
-                           << it->queues << it->mirrors << "back into" << it->source;
+        qCInfo(lcOperator) << "split" << it.key() << "was left by an earlier operator: draining" << it->queues
+                           << it->mirrors << "back into" << it->source;
         Split* raw = split.get();
         m_splits[it.key()] = std::move(split);
         launch(raw);
@@ -97,8 +98,10 @@ void SplitManager::reloadConfigs()
 }
 
 Result<void> SplitManager::check(const QString& workload,
-                                 const google::protobuf::RepeatedPtrField<v1::QueueSplit>& splits) const
+                                 const google::protobuf::RepeatedPtrField<v1::QueueSplit>& splits)
 {
+    if (!splits.empty())
+        reloadConfigs();
     QStringList known;
     for (const split::SplitConfig& config : m_configs)
         if (config.consumer == QStringLiteral("deploy/") + workload)
@@ -115,10 +118,16 @@ Result<void> SplitManager::check(const QString& workload,
             return fail(ErrorCode::InvalidArgument,
                         QStringLiteral("split_queues.%1.queue_mode: \"%2\" is not steal or mirror")
                             .arg(id, QString::fromStdString(mode)));
+        std::vector<std::pair<std::string, std::string>> entries(request.message_filter().begin(),
+                                                                 request.message_filter().end());
+        if (auto filter = split::MessageFilter::make(entries); !filter)
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("split_queues.%1.%2").arg(id, filter.error().message));
         if (!request.jq_filter().empty())
-            return fail(ErrorCode::Unsupported, QStringLiteral("split_queues.%1.jq_filter: not supported yet; "
-                                                               "use message_filter")
-                                                    .arg(id));
+            return fail(ErrorCode::Unsupported,
+                        QStringLiteral("split_queues.%1.jq_filter: not supported yet; "
+                                       "use message_filter")
+                            .arg(id));
     }
     return {};
 }
@@ -140,8 +149,8 @@ SplitManager::Split* SplitManager::splitFor(const QString& workload, const split
     split->source = split::resolveName(queue.queueName, env);
     split->fallback = QStringLiteral("lanes.%1.fallback.%2").arg(workload, split->source);
     if (queue.exchangeName)
-        split->dummyExchange = QStringLiteral("lanes.%1.dummy.%2")
-                                   .arg(workload, split::resolveName(*queue.exchangeName, env));
+        split->dummyExchange =
+            QStringLiteral("lanes.%1.dummy.%2").arg(workload, split::resolveName(*queue.exchangeName, env));
     QUrl url(queue.url);
     url.setHost(m_cluster->resolveHost(url.host()));
     split->url = url.toString();
@@ -149,9 +158,13 @@ SplitManager::Split* SplitManager::splitFor(const QString& workload, const split
     split->ttl.setSingleShot(true);
     connect(&split->ttl, &QTimer::timeout, this, [this, raw] { teardown(raw); });
     m_splits[key] = std::move(split);
-    if (auto put = m_ledger.put(key, LedgerEntry{raw->url, raw->source, workload, {raw->fallback}, {},
-                                                 raw->dummyExchange.isEmpty() ? QStringList()
-                                                                              : QStringList{raw->dummyExchange}});
+    if (auto put = m_ledger.put(
+            key, LedgerEntry{raw->url,
+                             raw->source,
+                             workload,
+                             {raw->fallback},
+                             {},
+                             raw->dummyExchange.isEmpty() ? QStringList() : QStringList{raw->dummyExchange}});
         !put)
         qCWarning(lcOperator) << put.error().message;
     launch(raw);
@@ -183,14 +196,18 @@ void SplitManager::join(const QString& session, const QString& user, const QStri
                 if (c.consumer == QStringLiteral("deploy/") + workload && q.id == id)
                     config = &c, queue = &q;
         if (!queue) { // check() passed, so a config went away in between
-            state->error = Error{ErrorCode::InvalidArgument, QStringLiteral("no queue id \"%1\"").arg(id), {}};
+            state->error =
+                Error{ErrorCode::InvalidArgument, QStringLiteral("no queue id \"%1\"").arg(id), {}};
             if (--state->remaining == 0)
                 (*owed)(std::unexpected(*state->error));
             continue;
         }
         Split* split = splitFor(workload, *config, *queue);
-        Member member{session, user, QStringLiteral("lanes.%1.%2").arg(session, split->source),
-                      request.mode() == "mirror", {}};
+        Member member{session,
+                      user,
+                      QStringLiteral("lanes.%1.%2").arg(session, split->source),
+                      request.mode() == "mirror",
+                      {}};
         for (const auto& [header, pattern] : request.message_filter())
             member.filter.insert(QString::fromStdString(header), QString::fromStdString(pattern));
         const QMap<QString, QString> env = sessionEnv(split, member);
@@ -211,7 +228,8 @@ void SplitManager::join(const QString& session, const QString& user, const QStri
 
 void SplitManager::joinOne(Split* split, const Member& member, std::function<void(Result<void>)> done)
 {
-    if (split->state == State::Releasing || split->state == State::Restoring || split->state == State::Recovering) {
+    if (split->state == State::Releasing || split->state == State::Restoring ||
+        split->state == State::Recovering) {
         // The last session left and the teardown runs: this session starts a new split once it is over.
         const QString key = split->key;
         split->afterTeardown.append([this, key, member, done] {
@@ -222,7 +240,8 @@ void SplitManager::joinOne(Split* split, const Member& member, std::function<voi
                         joinOne(splitFor(c.consumer.mid(7), c, q), member, done);
                         return;
                     }
-            done(fail(ErrorCode::InvalidArgument, QStringLiteral("the split config of %1 went away").arg(key)));
+            done(fail(ErrorCode::InvalidArgument,
+                      QStringLiteral("the split config of %1 went away").arg(key)));
         });
         return;
     }
@@ -250,7 +269,8 @@ void SplitManager::joinOne(Split* split, const Member& member, std::function<voi
         if (!split->patched) {
             // The rollover: every old pod ends before a new one starts, so none of them consumes the source
             // once the splitter does (as its only, exclusive, consumer).
-            if (auto patched = self->m_cluster->patchWorkload(split->workload, self->patchEnv(split)); !patched) {
+            if (auto patched = self->m_cluster->patchWorkload(split->workload, self->patchEnv(split));
+                !patched) {
                 done(patched);
                 return;
             }
@@ -305,9 +325,9 @@ void SplitManager::launch(Split* split)
     auto* process = new QProcess(this);
     split->process = process;
     process->setProcessChannelMode(QProcess::SeparateChannels);
-    process->setStandardErrorFile(QStringLiteral("%1/splitter-%2.log")
-                                      .arg(m_paths.logs(), QString(split->key).replace(u'/', u'-')),
-                                  QIODevice::Append);
+    process->setStandardErrorFile(
+        QStringLiteral("%1/splitter-%2.log").arg(m_paths.logs(), QString(split->key).replace(u'/', u'-')),
+        QIODevice::Append);
     const QString key = split->key;
     connect(process, &QProcess::readyReadStandardOutput, this, [this, key, process] {
         auto it = m_splits.find(key);
@@ -368,15 +388,20 @@ void SplitManager::failWaiters(Split* split, const Error& error)
 void SplitManager::onEvent(Split* split, const QJsonObject& event)
 {
     const QString name = event.value(QLatin1String("event")).toString();
+    if (name != u"counters")
+        qCDebug(lcOperator).noquote()
+            << "splitter" << split->key << QJsonDocument(event).toJson(QJsonDocument::Compact);
     if (name == u"ready") {
         split->ready = true;
         split->failedStarts = 0;
         if (split->state == State::Recovering) {
             const LedgerEntry left = m_ledger.entries().value(split->key);
             split->state = State::Restoring;
-            send(split, QJsonObject{{"restore", QJsonObject{{"queues", QJsonArray::fromStringList(left.queues)},
-                                                            {"drop", QJsonArray::fromStringList(left.mirrors)},
-                                                            {"exchanges", QJsonArray::fromStringList(left.exchanges)}}}});
+            send(split,
+                 QJsonObject{
+                     {"restore", QJsonObject{{"queues", QJsonArray::fromStringList(left.queues)},
+                                             {"drop", QJsonArray::fromStringList(left.mirrors)},
+                                             {"exchanges", QJsonArray::fromStringList(left.exchanges)}}}});
         } else if (split->state == State::Releasing) {
             send(split, QJsonObject{{"release", true}}); // a restarted splitter does not consume anyway
         } else if (split->state == State::Restoring) {
@@ -409,7 +434,8 @@ void SplitManager::onEvent(Split* split, const QJsonObject& event)
         }
         teardown(split);
     } else if (name == u"restored") {
-        qCInfo(lcOperator) << "split" << split->key << "is over:" << event.value(QLatin1String("moved")).toInteger()
+        qCInfo(lcOperator) << "split" << split->key
+                           << "is over:" << event.value(QLatin1String("moved")).toInteger()
                            << "message(s) moved back to" << split->source;
         (void)m_ledger.remove(split->key);
         split->stopping = true; // it exits by itself
@@ -423,7 +449,8 @@ void SplitManager::onEvent(Split* split, const QJsonObject& event)
                                                   "deployed workload")
                                        .arg(event.value(QLatin1String("queue")).toString()));
     } else if (name == u"waiting") {
-        qCInfo(lcOperator) << "split" << split->key << "waits:" << event.value(QLatin1String("reason")).toString();
+        qCInfo(lcOperator) << "split" << split->key
+                           << "waits:" << event.value(QLatin1String("reason")).toString();
     } else if (name == u"consuming") {
         qCInfo(lcOperator) << "split" << split->key << "consumes" << split->source;
     } else if (name == u"error") {
@@ -445,9 +472,10 @@ void SplitManager::teardown(Split* split)
         if (!split->dummyExchange.isEmpty())
             exchanges << split->dummyExchange;
         const LedgerEntry left = m_ledger.entries().value(split->key);
-        send(split, QJsonObject{{"restore", QJsonObject{{"queues", QJsonArray::fromStringList(left.queues)},
-                                                        {"drop", QJsonArray::fromStringList(left.mirrors)},
-                                                        {"exchanges", QJsonArray::fromStringList(exchanges)}}}});
+        send(split,
+             QJsonObject{{"restore", QJsonObject{{"queues", QJsonArray::fromStringList(left.queues)},
+                                                 {"drop", QJsonArray::fromStringList(left.mirrors)},
+                                                 {"exchanges", QJsonArray::fromStringList(exchanges)}}}});
     }
 }
 
@@ -509,8 +537,8 @@ QStringList SplitManager::queuesOf(const QString& session) const
     for (const auto& [key, split] : m_splits)
         for (const Member& member : split->members)
             if (member.session == session)
-                out << QStringLiteral("%1 (%2) %3").arg(key.section(u'/', 1), modeOf(member.mirror),
-                                                       filterText(member.filter));
+                out << QStringLiteral("%1 (%2) %3")
+                           .arg(key.section(u'/', 1), modeOf(member.mirror), filterText(member.filter));
     return out;
 }
 

@@ -30,12 +30,15 @@ class SplitManager final : public QObject
 public:
     using Joined = std::function<void(Result<QMap<QString, QString>>)>; // the launch env overrides
 
-    SplitManager(StatePaths paths, ClusterBackend* cluster, QString splitterBinary, QObject* parent = nullptr);
+    SplitManager(StatePaths paths, ClusterBackend* cluster, QString splitterBinary,
+                 QObject* parent = nullptr);
     ~SplitManager() override;
     // Reads the configs and the ledger; drains what an earlier operator left.
     void start();
-    // INVALID_ARGUMENT naming the unknown queue id and the known ones.
-    Result<void> check(const QString& workload, const google::protobuf::RepeatedPtrField<v1::QueueSplit>& splits) const;
+    // INVALID_ARGUMENT naming the unknown queue id and the known ones. Reads the configs again first: a
+    // config stored a moment ago counts even before the directory watch reports it.
+    Result<void> check(const QString& workload,
+                       const google::protobuf::RepeatedPtrField<v1::QueueSplit>& splits);
     void join(const QString& session, const QString& user, const QString& workload,
               const google::protobuf::RepeatedPtrField<v1::QueueSplit>& splits, Joined done);
     void leave(const QString& session);
@@ -83,7 +86,8 @@ private:
     };
 
     void reloadConfigs();
-    Split* splitFor(const QString& workload, const split::SplitConfig& config, const split::QueueConfig& queue);
+    Split* splitFor(const QString& workload, const split::SplitConfig& config,
+                    const split::QueueConfig& queue);
     void joinOne(Split* split, const Member& member, std::function<void(Result<void>)> done);
     void launch(Split* split);
     void send(Split* split, const QJsonObject& command);

@@ -72,6 +72,24 @@ QStringList clusterSessionsTable(const ide::ClusterSessionsResult& result)
         lines << row({s.id, s.user, s.target, ports(s.ports), age(s.ageSeconds)}, sessionWidths);
     if (result.sessions.isEmpty())
         lines << QStringLiteral("(no sessions)");
+    for (const ide::ClusterSession& s : result.sessions)
+        for (const QString& queue : s.queues)
+            lines << QStringLiteral("  %1 splits %2").arg(s.id, queue);
+    for (const ide::SplitSummary& split : result.splits) {
+        lines << QString();
+        lines << QStringLiteral("SPLIT %1 of %2 (%3, %4): fallback %5, mirrored %6, redelivered %7, returned "
+                                "%8, in flight %9")
+                     .arg(split.queue, split.consumer, split.queueId, split.state)
+                     .arg(split.counters.value(QLatin1String("fallback")).toInteger())
+                     .arg(split.counters.value(QLatin1String("mirrored")).toInteger())
+                     .arg(split.counters.value(QLatin1String("redelivered")).toInteger())
+                     .arg(split.counters.value(QLatin1String("returned")).toInteger())
+                     .arg(split.counters.value(QLatin1String("in_flight")).toInteger());
+        for (const ide::SplitMember& m : split.sessions)
+            lines << QStringLiteral("  %1 %2 %3 %4: %5 routed")
+                         .arg(m.sessionId, m.user, m.mode, m.filter)
+                         .arg(m.routed);
+    }
     if (result.locks.isEmpty())
         return lines;
     const QList<int> lockWidths{14, 6, 10, 14};

@@ -1,6 +1,7 @@
 // What a splitter needs of a message broker (issue 12): declare and delete queues, consume with manual acks,
-// publish with confirms and `mandatory`, and ack. The splitter's routing sees only this interface, so a second
-// broker is one more implementation; RabbitMQ (rabbitbroker.h) is the one built. One thread: the splitter's.
+// publish with confirms and `mandatory`, and ack. The splitter's routing sees only this interface, so a
+// second broker is one more implementation; RabbitMQ (rabbitbroker.h) is the one built. One thread: the
+// splitter's.
 #pragma once
 
 #include "result.h"
@@ -90,7 +91,8 @@ public:
     virtual Result<void> cancel(int consumer) = 0;
     // To the queue named `queue` (the default exchange), persistent as the message was, with `patch` applied
     // to its headers. Returns the publish's sequence number for Confirm and Returned.
-    virtual Result<quint64> publish(const std::string& queue, const Message& message, const HeaderPatch& patch) = 0;
+    virtual Result<quint64> publish(const std::string& queue, const Message& message,
+                                    const HeaderPatch& patch) = 0;
     virtual Result<void> ack(int consumer, quint64 tag) = 0;
     // Waits up to timeoutMs for what the broker sent; an error means the connection is gone.
     virtual Result<std::vector<BrokerEvent>> poll(int timeoutMs) = 0;

@@ -12,8 +12,8 @@ Result<MessageFilter> MessageFilter::make(const std::vector<std::pair<std::strin
         auto re = std::make_shared<const re2::RE2>(pattern, options);
         if (!re->ok())
             return fail(ErrorCode::InvalidArgument,
-                        QStringLiteral("message_filter.%1: %2").arg(QString::fromStdString(header),
-                                                                    QString::fromStdString(re->error())));
+                        QStringLiteral("message_filter.%1: %2")
+                            .arg(QString::fromStdString(header), QString::fromStdString(re->error())));
         filter.m_entries.emplace_back(header, std::move(re));
     }
     return filter;

@@ -1,5 +1,5 @@
-// A session's message filter (mirrord's `message_filter`): header name -> RE2 pattern, every entry must find a
-// match in its header's value (unanchored, as HTTP header filters). Built once, shared read-only. An empty
+// A session's message filter (mirrord's `message_filter`): header name -> RE2 pattern, every entry must find
+// a match in its header's value (unanchored, as HTTP header filters). Built once, shared read-only. An empty
 // filter matches nothing: the session still has its queue and gets what an earlier session's drain sends.
 #pragma once
 

@@ -43,29 +43,42 @@ QJsonObject tableToJson(const amqp_table_t& table)
 QJsonValue toJson(const amqp_field_value_t& v)
 {
     switch (v.kind) {
-    case AMQP_FIELD_KIND_BOOLEAN: return bool(v.value.boolean);
-    case AMQP_FIELD_KIND_I8: return v.value.i8;
-    case AMQP_FIELD_KIND_U8: return v.value.u8;
-    case AMQP_FIELD_KIND_I16: return v.value.i16;
-    case AMQP_FIELD_KIND_U16: return v.value.u16;
-    case AMQP_FIELD_KIND_I32: return v.value.i32;
-    case AMQP_FIELD_KIND_U32: return qint64(v.value.u32);
-    case AMQP_FIELD_KIND_I64: return qint64(v.value.i64);
+    case AMQP_FIELD_KIND_BOOLEAN:
+        return bool(v.value.boolean);
+    case AMQP_FIELD_KIND_I8:
+        return v.value.i8;
+    case AMQP_FIELD_KIND_U8:
+        return v.value.u8;
+    case AMQP_FIELD_KIND_I16:
+        return v.value.i16;
+    case AMQP_FIELD_KIND_U16:
+        return v.value.u16;
+    case AMQP_FIELD_KIND_I32:
+        return v.value.i32;
+    case AMQP_FIELD_KIND_U32:
+        return qint64(v.value.u32);
+    case AMQP_FIELD_KIND_I64:
+        return qint64(v.value.i64);
     case AMQP_FIELD_KIND_U64:
-    case AMQP_FIELD_KIND_TIMESTAMP: return qint64(v.value.u64);
-    case AMQP_FIELD_KIND_F32: return double(v.value.f32);
-    case AMQP_FIELD_KIND_F64: return v.value.f64;
+    case AMQP_FIELD_KIND_TIMESTAMP:
+        return qint64(v.value.u64);
+    case AMQP_FIELD_KIND_F32:
+        return double(v.value.f32);
+    case AMQP_FIELD_KIND_F64:
+        return v.value.f64;
     case AMQP_FIELD_KIND_UTF8:
-    case AMQP_FIELD_KIND_BYTES: return QString::fromUtf8(static_cast<const char*>(v.value.bytes.bytes),
-                                                         qsizetype(v.value.bytes.len));
-    case AMQP_FIELD_KIND_TABLE: return tableToJson(v.value.table);
+    case AMQP_FIELD_KIND_BYTES:
+        return QString::fromUtf8(static_cast<const char*>(v.value.bytes.bytes), qsizetype(v.value.bytes.len));
+    case AMQP_FIELD_KIND_TABLE:
+        return tableToJson(v.value.table);
     case AMQP_FIELD_KIND_ARRAY: {
         QJsonArray out;
         for (int i = 0; i < v.value.array.num_entries; ++i)
             out.append(toJson(v.value.array.entries[i]));
         return out;
     }
-    default: return QJsonValue();
+    default:
+        return QJsonValue();
     }
 }
 
@@ -73,15 +86,18 @@ std::string toText(const amqp_field_value_t& v)
 {
     switch (v.kind) {
     case AMQP_FIELD_KIND_UTF8:
-    case AMQP_FIELD_KIND_BYTES: return str(v.value.bytes); // binary stays binary: filters see the bytes
+    case AMQP_FIELD_KIND_BYTES:
+        return str(v.value.bytes); // binary stays binary: filters see the bytes
     case AMQP_FIELD_KIND_TABLE:
         return QJsonDocument(tableToJson(v.value.table)).toJson(QJsonDocument::Compact).toStdString();
     case AMQP_FIELD_KIND_ARRAY: {
         QJsonArray array = toJson(v).toArray();
         return QJsonDocument(array).toJson(QJsonDocument::Compact).toStdString();
     }
-    case AMQP_FIELD_KIND_BOOLEAN: return v.value.boolean ? "true" : "false";
-    case AMQP_FIELD_KIND_VOID: return {};
+    case AMQP_FIELD_KIND_BOOLEAN:
+        return v.value.boolean ? "true" : "false";
+    case AMQP_FIELD_KIND_VOID:
+        return {};
     default: {
         const QJsonValue json = toJson(v);
         return json.isDouble() && json.toDouble() == double(json.toInteger())
@@ -165,19 +181,25 @@ Result<void> RabbitBroker::lost(const QString& why)
     return fail(ErrorCode::ConnectFailed, QStringLiteral("the broker connection is lost: ") + why);
 }
 
-Error RabbitBroker::lastError(const char* what)
+Error RabbitBroker::lastError(const char* what, int channel)
 {
     const amqp_rpc_reply_t reply = amqp_get_rpc_reply(m_conn);
     QString why;
     switch (reply.reply_type) {
     case AMQP_RESPONSE_SERVER_EXCEPTION:
         if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            // The broker closed the channel: it is reusable once we confirm with close-ok.
+            amqp_channel_close_ok_t ok{};
+            amqp_send_method(m_conn, amqp_channel_t(channel), AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
             const auto* close = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
-            why = QStringLiteral("%1 %2").arg(close->reply_code).arg(QString::fromStdString(str(close->reply_text)));
-            const ErrorCode code = close->reply_code == AMQP_ACCESS_REFUSED  ? ErrorCode::PortLocked
-                                   : close->reply_code == AMQP_NOT_FOUND     ? ErrorCode::TargetNotFound
-                                   : close->reply_code == AMQP_PRECONDITION_FAILED ? ErrorCode::InvalidArgument
-                                                                                   : ErrorCode::Internal;
+            why = QStringLiteral("%1 %2")
+                      .arg(close->reply_code)
+                      .arg(QString::fromStdString(str(close->reply_text)));
+            const ErrorCode code = close->reply_code == AMQP_ACCESS_REFUSED ? ErrorCode::PortLocked
+                                   : close->reply_code == AMQP_NOT_FOUND    ? ErrorCode::TargetNotFound
+                                   : close->reply_code == AMQP_PRECONDITION_FAILED
+                                       ? ErrorCode::InvalidArgument
+                                       : ErrorCode::Internal;
             return Error{code, QStringLiteral("%1: %2").arg(QLatin1String(what), why), {}};
         }
         if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
@@ -185,19 +207,24 @@ Error RabbitBroker::lastError(const char* what)
             why = QString::fromStdString(str(close->reply_text));
         }
         break;
-    case AMQP_RESPONSE_LIBRARY_EXCEPTION: why = QString::fromUtf8(amqp_error_string2(reply.library_error)); break;
-    default: why = QStringLiteral("no reply"); break;
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+        why = QString::fromUtf8(amqp_error_string2(reply.library_error));
+        break;
+    default:
+        why = QStringLiteral("no reply");
+        break;
     }
     m_connected = false;
-    return Error{ErrorCode::ConnectFailed, QStringLiteral("%1: the broker connection is lost: %2")
-                                               .arg(QLatin1String(what), why), {}};
+    return Error{ErrorCode::ConnectFailed,
+                 QStringLiteral("%1: the broker connection is lost: %2").arg(QLatin1String(what), why),
+                 {}};
 }
 
 Result<void> RabbitBroker::openChannel(int channel)
 {
     amqp_channel_open(m_conn, amqp_channel_t(channel));
     if (amqp_get_rpc_reply(m_conn).reply_type != AMQP_RESPONSE_NORMAL)
-        return std::unexpected(lastError("channel.open"));
+        return std::unexpected(lastError("channel.open", channel));
     return {};
 }
 
@@ -220,37 +247,38 @@ Result<void> RabbitBroker::connect()
     amqp_socket_t* socket = amqp_tcp_socket_new(m_conn);
     timeval timeout{kConnectTimeoutMs / 1000, 0};
     if (!socket || amqp_socket_open_noblock(socket, info.host, info.port, &timeout) != AMQP_STATUS_OK)
-        return fail(ErrorCode::ConnectFailed,
-                    QStringLiteral("nothing answers at %1:%2").arg(QString::fromUtf8(info.host)).arg(info.port));
+        return fail(
+            ErrorCode::ConnectFailed,
+            QStringLiteral("nothing answers at %1:%2").arg(QString::fromUtf8(info.host)).arg(info.port));
     // consumer_cancel_notify: a deleted queue cancels its consumers with a frame instead of silence.
     amqp_table_entry_t capabilities[] = {
         {amqp_cstring_bytes("consumer_cancel_notify"), {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}},
         {amqp_cstring_bytes("publisher_confirms"), {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}}};
     amqp_field_value_t capabilityTable{AMQP_FIELD_KIND_TABLE, {}};
     capabilityTable.value.table = amqp_table_t{2, capabilities};
-    amqp_table_entry_t props[] = {
-        {amqp_cstring_bytes("product"), {AMQP_FIELD_KIND_UTF8, {.bytes = amqp_cstring_bytes("lanes-splitter")}}},
-        {amqp_cstring_bytes("capabilities"), capabilityTable}};
+    amqp_table_entry_t props[] = {{amqp_cstring_bytes("product"),
+                                   {AMQP_FIELD_KIND_UTF8, {.bytes = amqp_cstring_bytes("lanes-splitter")}}},
+                                  {amqp_cstring_bytes("capabilities"), capabilityTable}};
     const amqp_table_t clientProperties{2, props};
     const amqp_rpc_reply_t login =
         amqp_login_with_properties(m_conn, info.vhost, 0, 131072, kHeartbeatSeconds, &clientProperties,
                                    AMQP_SASL_METHOD_PLAIN, info.user, info.password);
     if (login.reply_type != AMQP_RESPONSE_NORMAL)
-        return fail(ErrorCode::Unauthenticated, QStringLiteral("the broker refused the login of %1")
-                                                    .arg(QString::fromUtf8(info.user)));
+        return fail(ErrorCode::Unauthenticated,
+                    QStringLiteral("the broker refused the login of %1").arg(QString::fromUtf8(info.user)));
     m_connected = true;
     for (int channel : {kPublishChannel, kAdminChannel})
         if (auto opened = openChannel(channel); !opened)
             return opened;
     if (!amqp_confirm_select(m_conn, kPublishChannel))
-        return std::unexpected(lastError("confirm.select"));
+        return std::unexpected(lastError("confirm.select", kPublishChannel));
     return {};
 }
 
 Result<void> RabbitBroker::declareQueue(const std::string& queue)
 {
     if (!amqp_queue_declare(m_conn, kAdminChannel, bytes(queue), 0, 1, 0, 0, amqp_empty_table)) {
-        Error error = lastError("queue.declare");
+        Error error = lastError("queue.declare", kAdminChannel);
         if (auto reopened = reopenAdmin(); !reopened)
             return reopened;
         return std::unexpected(error);
@@ -263,7 +291,7 @@ Result<std::optional<QueueInfo>> RabbitBroker::queueInfo(const std::string& queu
     const auto* ok = amqp_queue_declare(m_conn, kAdminChannel, bytes(queue), 1, 0, 0, 0, amqp_empty_table);
     if (ok)
         return QueueInfo{ok->message_count, ok->consumer_count};
-    Error error = lastError("queue.declare passive");
+    Error error = lastError("queue.declare passive", kAdminChannel);
     if (auto reopened = reopenAdmin(); !reopened)
         return std::unexpected(reopened.error());
     if (error.code == ErrorCode::TargetNotFound)
@@ -275,7 +303,7 @@ Result<bool> RabbitBroker::deleteQueueIfIdle(const std::string& queue)
 {
     if (amqp_queue_delete(m_conn, kAdminChannel, bytes(queue), 1, 1))
         return true;
-    Error error = lastError("queue.delete");
+    Error error = lastError("queue.delete", kAdminChannel);
     if (auto reopened = reopenAdmin(); !reopened)
         return std::unexpected(reopened.error());
     if (error.code == ErrorCode::InvalidArgument) // PRECONDITION_FAILED: in use or not empty
@@ -289,7 +317,7 @@ Result<void> RabbitBroker::deleteExchange(const std::string& exchange)
 {
     if (amqp_exchange_delete(m_conn, kAdminChannel, bytes(exchange), 0))
         return {};
-    Error error = lastError("exchange.delete");
+    Error error = lastError("exchange.delete", kAdminChannel);
     if (auto reopened = reopenAdmin(); !reopened)
         return reopened;
     return error.code == ErrorCode::TargetNotFound ? Result<void>() : std::unexpected(error);
@@ -306,12 +334,16 @@ Result<int> RabbitBroker::consume(const std::string& queue, int prefetch, bool e
     }
     if (auto opened = openChannel(channel); !opened)
         return std::unexpected(opened.error());
-    if (!amqp_basic_qos(m_conn, amqp_channel_t(channel), 0, quint16(prefetch), 0))
-        return std::unexpected(lastError("basic.qos"));
+    if (!amqp_basic_qos(m_conn, amqp_channel_t(channel), 0, quint16(prefetch), 0)) {
+        Error error = lastError("basic.qos", channel);
+        if (m_connected)
+            m_freeChannels.insert(channel);
+        return std::unexpected(error);
+    }
     const auto* ok = amqp_basic_consume(m_conn, amqp_channel_t(channel), bytes(queue), amqp_empty_bytes, 0, 0,
                                         exclusive ? 1 : 0, amqp_empty_table);
     if (!ok) {
-        Error error = lastError("basic.consume");
+        Error error = lastError("basic.consume", channel);
         if (m_connected)
             m_freeChannels.insert(channel); // the broker closed it
         return std::unexpected(error);
@@ -336,7 +368,7 @@ Result<void> RabbitBroker::cancel(int consumer)
     if (it == m_consumers.end() || it->second.cancelled)
         return {};
     if (!amqp_basic_cancel(m_conn, amqp_channel_t(consumer), bytes(it->second.tag)))
-        return std::unexpected(lastError("basic.cancel"));
+        return std::unexpected(lastError("basic.cancel", consumer));
     // The channel stays open: deliveries the broker sent before its cancel-ok may still wait in the frame
     // queue, and closing it now would hand them back to a queue that may be deleted next. poll() closes it
     // once everything it delivered is acked.
@@ -344,7 +376,8 @@ Result<void> RabbitBroker::cancel(int consumer)
     return {};
 }
 
-Result<quint64> RabbitBroker::publish(const std::string& queue, const Message& message, const HeaderPatch& patch)
+Result<quint64> RabbitBroker::publish(const std::string& queue, const Message& message,
+                                      const HeaderPatch& patch)
 {
     const amqp_message_t& raw = static_cast<const RabbitMessage&>(message).message();
     amqp_basic_properties_t props = raw.properties;
@@ -376,8 +409,8 @@ Result<quint64> RabbitBroker::publish(const std::string& queue, const Message& m
     add(kSeqHeader, seqText);
     props._flags |= AMQP_BASIC_HEADERS_FLAG;
     props.headers = amqp_table_t{int(entries.size()), entries.data()};
-    const int status = amqp_basic_publish(m_conn, kPublishChannel, amqp_empty_bytes, bytes(queue), 1, 0, &props,
-                                          raw.body);
+    const int status =
+        amqp_basic_publish(m_conn, kPublishChannel, amqp_empty_bytes, bytes(queue), 1, 0, &props, raw.body);
     if (status != AMQP_STATUS_OK)
         return std::unexpected(lost(QString::fromUtf8(amqp_error_string2(status))).error());
     return m_nextSeq++;
@@ -469,8 +502,9 @@ Result<std::vector<BrokerEvent>> RabbitBroker::poll(int timeoutMs)
             amqp_send_method(m_conn, amqp_channel_t(channel), AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
             const std::string reason = std::to_string(c->reply_code) + " " + str(c->reply_text);
             if (channel == kPublishChannel)
-                return std::unexpected(lost(QStringLiteral("the publishing channel closed: ") +
-                                            QString::fromStdString(reason)).error());
+                return std::unexpected(
+                    lost(QStringLiteral("the publishing channel closed: ") + QString::fromStdString(reason))
+                        .error());
             if (channel == kAdminChannel) {
                 if (auto reopened = reopenAdmin(); !reopened)
                     return std::unexpected(reopened.error());
@@ -486,7 +520,8 @@ Result<std::vector<BrokerEvent>> RabbitBroker::poll(int timeoutMs)
             const auto* c = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
             return std::unexpected(lost(QString::fromStdString(str(c->reply_text))).error());
         }
-        default: break;
+        default:
+            break;
         }
     }
     // The frame queue is empty now: a cancelled consumer with nothing unacked has nothing more coming.

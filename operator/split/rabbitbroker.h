@@ -26,7 +26,8 @@ public:
     Result<void> deleteExchange(const std::string& exchange) override;
     Result<int> consume(const std::string& queue, int prefetch, bool exclusive) override;
     Result<void> cancel(int consumer) override;
-    Result<quint64> publish(const std::string& queue, const Message& message, const HeaderPatch& patch) override;
+    Result<quint64> publish(const std::string& queue, const Message& message,
+                            const HeaderPatch& patch) override;
     Result<void> ack(int consumer, quint64 tag) override;
     Result<std::vector<BrokerEvent>> poll(int timeoutMs) override;
 
@@ -40,8 +41,9 @@ private:
     Result<void> openChannel(int channel);
     // After a refused admin call: the broker closed channel 2; open it again.
     Result<void> reopenAdmin();
-    // The broker's answer to the last synchronous call, as an error (channel or connection closed).
-    Error lastError(const char* what);
+    // The broker's answer to the last synchronous call on `channel`, as an error (channel or connection
+    // closed); a channel the broker closed is confirmed closed, so its number can be opened again.
+    Error lastError(const char* what, int channel);
     void closeChannelIfDone(int channel);
     Result<void> lost(const QString& why);
 

@@ -47,9 +47,11 @@ void readValue(JsonReader& r, QueueConfig& out)
     if (r.failed())
         return;
     if (!validId(out.id))
-        r.child(QStringLiteral("id")).error(QStringLiteral("lowercase letters, digits, '.', '_' and '-' only"));
+        r.child(QStringLiteral("id"))
+            .error(QStringLiteral("lowercase letters, digits, '.', '_' and '-' only"));
     else if (out.kind != u"rmq")
-        r.child(QStringLiteral("kind")).error(QStringLiteral("\"%1\" is not a kind lanes splits (rmq)").arg(out.kind));
+        r.child(QStringLiteral("kind"))
+            .error(QStringLiteral("\"%1\" is not a kind lanes splits (rmq)").arg(out.kind));
     else if (!out.url.startsWith(u"amqp://"))
         broker.child(QStringLiteral("url")).error(QStringLiteral("expected an amqp:// URL"));
     else if (out.ttlSeconds < 0 || out.ttlSeconds > kMaxTtlSeconds)
@@ -67,7 +69,8 @@ void readValue(JsonReader& r, SplitConfig& out)
     if (r.failed())
         return;
     if (!validId(out.id))
-        r.child(QStringLiteral("id")).error(QStringLiteral("lowercase letters, digits, '.', '_' and '-' only"));
+        r.child(QStringLiteral("id"))
+            .error(QStringLiteral("lowercase letters, digits, '.', '_' and '-' only"));
     else if (!out.consumer.startsWith(u"deploy/") || out.consumer.size() <= 7)
         r.child(QStringLiteral("consumer")).error(QStringLiteral("expected deploy/NAME"));
     else if (out.queues.isEmpty())
@@ -75,8 +78,9 @@ void readValue(JsonReader& r, SplitConfig& out)
     for (int i = 0; i < out.queues.size() && !r.failed(); ++i)
         for (int j = 0; j < i; ++j)
             if (out.queues[i].id == out.queues[j].id)
-                r.child(QStringLiteral("queues")).element(i).error(
-                    QStringLiteral("queue id \"%1\" appears twice").arg(out.queues[i].id));
+                r.child(QStringLiteral("queues"))
+                    .element(i)
+                    .error(QStringLiteral("queue id \"%1\" appears twice").arg(out.queues[i].id));
 }
 
 namespace {
@@ -129,7 +133,8 @@ QByteArray splitConfigToJson(const SplitConfig& config)
 QList<SplitConfig> loadSplitConfigs(const QString& dir, QStringList* errors)
 {
     QList<SplitConfig> out;
-    for (const QFileInfo& info : QDir(dir).entryInfoList({QStringLiteral("*.json")}, QDir::Files, QDir::Name)) {
+    for (const QFileInfo& info :
+         QDir(dir).entryInfoList({QStringLiteral("*.json")}, QDir::Files, QDir::Name)) {
         QFile file(info.filePath());
         if (!file.open(QIODevice::ReadOnly)) {
             if (errors)
@@ -176,9 +181,10 @@ Result<void> removeSplitConfig(const QString& dir, const QString& id)
         QStringList known;
         for (const SplitConfig& config : loadSplitConfigs(dir))
             known << config.id;
-        return fail(ErrorCode::InvalidArgument, QStringLiteral("no split config \"%1\" (known: %2)")
-                                                    .arg(id, known.isEmpty() ? QStringLiteral("none")
-                                                                             : known.join(QStringLiteral(", "))));
+        return fail(
+            ErrorCode::InvalidArgument,
+            QStringLiteral("no split config \"%1\" (known: %2)")
+                .arg(id, known.isEmpty() ? QStringLiteral("none") : known.join(QStringLiteral(", "))));
     }
     return {};
 }

@@ -2,6 +2,7 @@
 #include "splitter.h"
 
 #include <QJsonArray>
+#include <set>
 
 namespace lanes::split {
 namespace {
@@ -67,9 +68,23 @@ void Splitter::restore(std::vector<std::string> queues, std::vector<std::string>
     if (!m_releasing)
         (void)release();
     m_restoring = true;
+    m_routes.clear();
+    // Drains still running (a session that just left) now move their queue back into the source too.
+    std::set<std::string> draining;
+    auto redirect = [&](Drain& drain) {
+        drain.toSource = !drain.drop;
+        draining.insert(drain.queue);
+    };
+    for (auto& [consumer, drain] : m_drains)
+        redirect(drain);
+    for (Drain& drain : m_pendingDrains)
+        redirect(drain);
+    for (Drain& drain : m_cancelledDrains)
+        redirect(drain);
     queues.insert(queues.begin(), m_fallback);
     for (std::string& queue : queues)
-        m_pendingDrains.push_back(Drain{{}, std::move(queue), 0, false, true});
+        if (draining.insert(queue).second)
+            m_pendingDrains.push_back(Drain{{}, std::move(queue), 0, false, true});
     m_exchangesToDelete = std::move(exchanges);
 }
 
@@ -134,12 +149,13 @@ Result<void> Splitter::onDelivery(const Delivery& delivery)
         } else if (!winner) {
             winner = &route;
         } else {
-            m_report(QJsonObject{{"event", "notice"},
-                                 {"session", q(route.session)},
-                                 {"text", QStringLiteral("a message matching your filter (message_id %1) went to "
-                                                         "session %2, which started earlier")
-                                              .arg(q(headerValue(delivery.message->properties(), "message_id")),
-                                                   q(winner->session))}});
+            m_report(
+                QJsonObject{{"event", "notice"},
+                            {"session", q(route.session)},
+                            {"text", QStringLiteral("a message matching your filter (message_id %1) went to "
+                                                    "session %2, which started earlier")
+                                         .arg(q(headerValue(delivery.message->properties(), "message_id")),
+                                              q(winner->session))}});
         }
     }
     if (!fromSource)
@@ -166,8 +182,12 @@ Result<void> Splitter::settle(quint64 seq, bool ok)
     } else if (publish.returned) { // no such queue any more
         ++m_returned;
         if (publish.kind == Kind::Session) {
-            m_report(QJsonObject{{"event", "returned"}, {"session", q(publish.session)}, {"queue", q(publish.queue)}});
+            m_report(QJsonObject{
+                {"event", "returned"}, {"session", q(publish.session)}, {"queue", q(publish.queue)}});
             if (auto sent = send(publish.inFlight, m_fallback, {}, Kind::Fallback); !sent)
+                return sent;
+        } else if (publish.kind == Kind::Fallback && m_restoring) { // the fallback is gone: to the source
+            if (auto sent = send(publish.inFlight, m_source, {}, Kind::Restore); !sent)
                 return sent;
         } else if (publish.kind == Kind::Fallback || publish.kind == Kind::Restore) {
             if (auto declared = m_broker.declareQueue(publish.queue); !declared)
@@ -179,11 +199,20 @@ Result<void> Splitter::settle(quint64 seq, bool ok)
         }
     } else {
         switch (publish.kind) {
-        case Kind::Session: ++m_routed[publish.session]; break;
-        case Kind::Mirror: ++m_mirrored; break;
-        case Kind::Fallback: ++m_toFallback; break;
-        case Kind::Restore: ++m_restored; break;
-        case Kind::Drop: break;
+        case Kind::Session:
+            ++m_routed[publish.session];
+            break;
+        case Kind::Mirror:
+            ++m_mirrored;
+            break;
+        case Kind::Fallback:
+            ++m_toFallback;
+            break;
+        case Kind::Restore:
+            ++m_restored;
+            break;
+        case Kind::Drop:
+            break;
         }
     }
     if (entry->second.copies > 0)
@@ -231,7 +260,8 @@ Result<void> Splitter::checkDrains()
         if (!info)
             return std::unexpected(info.error());
         if (!*info) { // already gone
-            m_report(QJsonObject{{"event", "drained"}, {"session", q(drain.session)}, {"queue", q(drain.queue)}});
+            m_report(
+                QJsonObject{{"event", "drained"}, {"session", q(drain.session)}, {"queue", q(drain.queue)}});
             continue;
         }
         auto consumer = m_broker.consume(drain.queue, m_prefetch, false);
@@ -278,7 +308,8 @@ Result<void> Splitter::tick()
         if (!deleted)
             return std::unexpected(deleted.error());
         if (*deleted)
-            m_report(QJsonObject{{"event", "drained"}, {"session", q(drain.session)}, {"queue", q(drain.queue)}});
+            m_report(
+                QJsonObject{{"event", "drained"}, {"session", q(drain.session)}, {"queue", q(drain.queue)}});
         else
             m_pendingDrains.push_back(Drain{drain.session, drain.queue, 0, drain.drop, drain.toSource});
     }

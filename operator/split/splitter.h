@@ -1,8 +1,9 @@
-// The routing of one split queue (issue 12, DESIGN §3): consumes the source queue with manual acks, sends each
-// message to the earliest steal session whose filter matches (a copy to every matching mirror session), else to
-// the fallback queue, with publisher confirms and `mandatory`, and acks the source only when every copy is
-// confirmed. Sessions that leave have their queue drained back through the routes, then deleted; restore()
-// moves everything back into the source. Nothing here blocks for long: step() is the loop. One thread.
+// The routing of one split queue (issue 12, DESIGN §3): consumes the source queue with manual acks, sends
+// each message to the earliest steal session whose filter matches (a copy to every matching mirror session),
+// else to the fallback queue, with publisher confirms and `mandatory`, and acks the source only when every
+// copy is confirmed. Sessions that leave have their queue drained back through the routes, then deleted;
+// restore() moves everything back into the source. Nothing here blocks for long: step() is the loop. One
+// thread.
 #pragma once
 
 #include "broker.h"
@@ -43,8 +44,8 @@ public:
     void consumeSource() { m_wantSource = true; }
     // Stop consuming the source; {"event":"released"} once nothing taken from it is in flight.
     Result<void> release();
-    // Drain the fallback queue and `queues` into the source, empty `drop` (mirror copies), delete them all and
-    // `exchanges`; then {"event":"restored"} and done() is true.
+    // Drain the fallback queue and `queues` into the source, empty `drop` (mirror copies), delete them all
+    // and `exchanges`; then {"event":"restored"} and done() is true.
     void restore(std::vector<std::string> queues, std::vector<std::string> drop,
                  std::vector<std::string> exchanges);
     bool done() const { return m_done; }
@@ -113,8 +114,8 @@ private:
     std::chrono::steady_clock::time_point m_lastSourceTry;
     // counters
     std::map<std::string, quint64> m_routed; // session -> messages
-    quint64 m_toFallback = 0, m_mirrored = 0, m_redelivered = 0, m_returned = 0, m_nacked = 0,
-            m_rerouted = 0, m_dropped = 0, m_restored = 0;
+    quint64 m_toFallback = 0, m_mirrored = 0, m_redelivered = 0, m_returned = 0, m_nacked = 0, m_rerouted = 0,
+            m_dropped = 0, m_restored = 0;
     QJsonObject m_lastCounters;
 };
 

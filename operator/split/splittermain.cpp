@@ -12,11 +12,11 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
-#include <csignal>
 #include <unistd.h>
 
 using namespace lanes;
@@ -93,12 +93,13 @@ int main(int argc, char** argv)
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral("Routes one split queue (started by lanes-operator)."));
     parser.addHelpOption();
-    parser.addOptions({{QStringLiteral("url"), QStringLiteral("The broker, amqp://..."), QStringLiteral("URL")},
-                       {QStringLiteral("source"), QStringLiteral("The queue split."), QStringLiteral("QUEUE")},
-                       {QStringLiteral("fallback"), QStringLiteral("Where unmatched messages go."),
-                        QStringLiteral("QUEUE")},
-                       {QStringLiteral("prefetch"), QStringLiteral("Unacked deliveries at most."),
-                        QStringLiteral("N"), QString::number(kDefaultPrefetch)}});
+    parser.addOptions(
+        {{QStringLiteral("url"), QStringLiteral("The broker, amqp://..."), QStringLiteral("URL")},
+         {QStringLiteral("source"), QStringLiteral("The queue split."), QStringLiteral("QUEUE")},
+         {QStringLiteral("fallback"), QStringLiteral("Where unmatched messages go."),
+          QStringLiteral("QUEUE")},
+         {QStringLiteral("prefetch"), QStringLiteral("Unacked deliveries at most."), QStringLiteral("N"),
+          QString::number(kDefaultPrefetch)}});
     parser.process(app);
     if (!parser.isSet(QStringLiteral("url")) || !parser.isSet(QStringLiteral("source")) ||
         !parser.isSet(QStringLiteral("fallback"))) {
@@ -140,7 +141,8 @@ int main(int argc, char** argv)
                 QJsonParseError error;
                 const QJsonDocument doc = QJsonDocument::fromJson(line, &error);
                 if (!doc.isObject()) {
-                    report(QJsonObject{{"event", "error"}, {"message", QStringLiteral("bad command: ") + error.errorString()}});
+                    report(QJsonObject{{"event", "error"},
+                                       {"message", QStringLiteral("bad command: ") + error.errorString()}});
                     continue;
                 }
                 if (auto applied = apply(splitter, doc.object()); !applied) {

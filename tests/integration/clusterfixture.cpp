@@ -45,6 +45,23 @@ QString ClusterFixture::start()
         return QStringLiteral("operator init failed");
     m_operator.setProcessChannelMode(QProcess::MergedChannels);
     QObject::connect(&m_operator, &QProcess::readyRead, [this] { m_operatorOutput += m_operator.readAll(); });
+    if (const QString error = startOperator(); !error.isEmpty())
+        return error;
+    for (const auto& [user, role] : {std::pair{"alice", "developer"}, std::pair{"root", "admin"}}) {
+        run(kBin + QStringLiteral("/lanes-operator"),
+            {QStringLiteral("user"), QStringLiteral("add"), QLatin1String(user), QStringLiteral("--role"),
+             QLatin1String(role), QStringLiteral("--state"), stateDir(), QStringLiteral("--out"),
+             credentials(QLatin1String(user))},
+            &code);
+        if (code != 0)
+            return QStringLiteral("user add failed");
+    }
+    return startDaemon();
+}
+
+QString ClusterFixture::startOperator()
+{
+    m_operatorOutput.clear();
     m_operator.start(kBin + QStringLiteral("/lanes-operator"),
                      {QStringLiteral("serve"), QStringLiteral("--state"), stateDir(),
                       QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"), QStringLiteral("--manifest"),
@@ -64,16 +81,7 @@ QString ClusterFixture::start()
         return QStringLiteral("the operator ended without serving:\n") + QString::fromUtf8(m_operatorOutput);
     m_url = QString::fromUtf8(m_operatorOutput.mid(at + 8, m_operatorOutput.indexOf('\n', at) - at - 8))
                 .trimmed();
-    for (const auto& [user, role] : {std::pair{"alice", "developer"}, std::pair{"root", "admin"}}) {
-        run(kBin + QStringLiteral("/lanes-operator"),
-            {QStringLiteral("user"), QStringLiteral("add"), QLatin1String(user), QStringLiteral("--role"),
-             QLatin1String(role), QStringLiteral("--state"), stateDir(), QStringLiteral("--out"),
-             credentials(QLatin1String(user))},
-            &code);
-        if (code != 0)
-            return QStringLiteral("user add failed");
-    }
-    return startDaemon();
+    return {};
 }
 
 void ClusterFixture::startOnMachine(QProcess* process, const QString& program, const QStringList& args)

@@ -18,6 +18,9 @@ public:
     ~ClusterFixture();
     // Returns an error text, or empty.
     QString start();
+    // `lanes-operator serve` on the state directory start() made, again after killOperator(): the same
+    // users, CA and URL file; a new listening port.
+    QString startOperator();
     void stop();
     QString startDaemon();
     // Sends `signal` to lanesd; true once it has ended (within 5 s).

@@ -62,9 +62,9 @@ void TstCli::clusterSessionsTable_data()
                            << QStringList{sessions, QStringLiteral("(no sessions)")};
     ide::ClusterSessionsResult busy;
     busy.sessions = {
-        {QStringLiteral("s1"), QStringLiteral("alice"), QStringLiteral("deploy/api"), {8080}, {}, 59, {}},
-        {QStringLiteral("s2"), QStringLiteral("bob"), QStringLiteral("deploy/api"), {}, {}, 300, {}},
-        {QStringLiteral("s3"), QStringLiteral("carol"), QStringLiteral("pod/x"), {80, 443}, {}, 7200, {}},
+        {QStringLiteral("s1"), QStringLiteral("alice"), QStringLiteral("deploy/api"), {8080}, {}, 59, {}, {}},
+        {QStringLiteral("s2"), QStringLiteral("bob"), QStringLiteral("deploy/api"), {}, {}, 300, {}, {}},
+        {QStringLiteral("s3"), QStringLiteral("carol"), QStringLiteral("pod/x"), {80, 443}, {}, 7200, {}, {}},
     };
     busy.locks = {
         {QStringLiteral("api-1"), 8080, QStringLiteral("s1"), QStringLiteral("alice"),
@@ -82,6 +82,34 @@ void TstCli::clusterSessionsTable_data()
                locks,
                QStringLiteral("api-1          8080   alice      s1             x-user: a"),
                QStringLiteral("x              80     carol      s3             (whole port, locked)")};
+    ide::ClusterSessionsResult split;
+    split.sessions = {{QStringLiteral("s4"),
+                       QStringLiteral("alice"),
+                       QStringLiteral("deploy/orders-worker"),
+                       {},
+                       {},
+                       3,
+                       {},
+                       {QStringLiteral("orders (steal) x-lane=^alice$")}}};
+    split.splits = {
+        {QStringLiteral("orders-worker"),
+         QStringLiteral("orders"),
+         QStringLiteral("orders"),
+         QStringLiteral("deploy/orders-worker"),
+         QStringLiteral("running"),
+         {{QStringLiteral("s4"), QStringLiteral("alice"), QStringLiteral("steal"),
+           QStringLiteral("x-lane=^alice$"), 12}},
+         QJsonObject{
+             {"fallback", 30}, {"mirrored", 0}, {"redelivered", 1}, {"returned", 0}, {"in_flight", 2}}}};
+    QTest::newRow("a queue split")
+        << split
+        << QStringList{sessions,
+                       QStringLiteral("s4             alice      deploy/orders-worker -        3s"),
+                       QStringLiteral("  s4 splits orders (steal) x-lane=^alice$"),
+                       QString(),
+                       QStringLiteral("SPLIT orders of deploy/orders-worker (orders, running): fallback 30, "
+                                      "mirrored 0, redelivered 1, returned 0, in flight 2"),
+                       QStringLiteral("  s4 alice steal x-lane=^alice$: 12 routed")};
 }
 
 void TstCli::clusterSessionsTable()
