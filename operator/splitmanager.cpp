@@ -1,6 +1,7 @@
 // See splitmanager.h.
 #include "splitmanager.h"
 
+#include "jqfilter.h"
 #include "logging.h"
 #include "messagefilter.h"
 
@@ -17,11 +18,13 @@ QString modeOf(bool mirror)
     return mirror ? QStringLiteral("mirror") : QStringLiteral("steal");
 }
 
-QString filterText(const QMap<QString, QString>& filter)
+QString filterText(const QMap<QString, QString>& filter, const QString& jq)
 {
     QStringList parts;
     for (auto it = filter.begin(); it != filter.end(); ++it)
         parts << it.key() + u'=' + it.value();
+    if (!jq.isEmpty())
+        parts << QStringLiteral("jq:") + jq;
     return parts.isEmpty() ? QStringLiteral("(matches nothing)") : parts.join(u' ');
 }
 
@@ -124,10 +127,9 @@ Result<void> SplitManager::check(const QString& workload,
             return fail(ErrorCode::InvalidArgument,
                         QStringLiteral("split_queues.%1.%2").arg(id, filter.error().message));
         if (!request.jq_filter().empty())
-            return fail(ErrorCode::Unsupported,
-                        QStringLiteral("split_queues.%1.jq_filter: not supported yet; "
-                                       "use message_filter")
-                            .arg(id));
+            if (auto compiled = split::checkJqProgram(request.jq_filter()); !compiled)
+                return fail(ErrorCode::InvalidArgument,
+                            QStringLiteral("split_queues.%1.%2").arg(id, compiled.error().message));
     }
     return {};
 }
@@ -210,6 +212,7 @@ void SplitManager::join(const QString& session, const QString& user, const QStri
                       {}};
         for (const auto& [header, pattern] : request.message_filter())
             member.filter.insert(QString::fromStdString(header), QString::fromStdString(pattern));
+        member.jq = QString::fromStdString(request.jq_filter());
         const QMap<QString, QString> env = sessionEnv(split, member);
         joinOne(split, member, [state, owed, env](Result<void> joined) {
             if (!joined && !state->error)
@@ -374,7 +377,8 @@ void SplitManager::sendRoutes(Split* split, std::function<void(Result<void>)> do
         routes.append(QJsonObject{{"session", member.session},
                                   {"queue", member.queue},
                                   {"mode", modeOf(member.mirror)},
-                                  {"message_filter", filter}});
+                                  {"message_filter", filter},
+                                  {"jq_filter", member.jq}});
     }
     send(split, QJsonObject{{"routes", routes}, {"id", qint64(id)}}); // when not ready: sent on "ready"
 }
@@ -520,7 +524,7 @@ QList<v1::SplitInfo> SplitManager::info() const
             s->set_session_id(member.session.toStdString());
             s->set_user(member.user.toStdString());
             s->set_mode(modeOf(member.mirror).toStdString());
-            s->set_filter(filterText(member.filter).toStdString());
+            s->set_filter(filterText(member.filter, member.jq).toStdString());
             s->set_routed(quint64(routed.value(member.session).toInteger()));
         }
         for (auto it = split->counters.begin(); it != split->counters.end(); ++it)
@@ -538,7 +542,8 @@ QStringList SplitManager::queuesOf(const QString& session) const
         for (const Member& member : split->members)
             if (member.session == session)
                 out << QStringLiteral("%1 (%2) %3")
-                           .arg(key.section(u'/', 1), modeOf(member.mirror), filterText(member.filter));
+                           .arg(key.section(u'/', 1), modeOf(member.mirror),
+                                filterText(member.filter, member.jq));
     return out;
 }
 

@@ -59,6 +59,7 @@ private:
         QString queue;
         bool mirror = false;
         QMap<QString, QString> filter;
+        QString jq;
     };
     struct Split
     {

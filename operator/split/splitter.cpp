@@ -24,10 +24,45 @@ QString q(const std::string& s)
 
 } // namespace
 
-Splitter::Splitter(Broker& broker, std::string source, std::string fallback, int prefetch, Report report)
+Splitter::Splitter(Broker& broker, std::string source, std::string fallback, int prefetch, Report report,
+                   std::string jqWorker)
     : m_broker(broker), m_source(std::move(source)), m_fallback(std::move(fallback)), m_prefetch(prefetch),
-      m_report(std::move(report))
+      m_report(std::move(report)), m_jq(std::move(jqWorker))
 {
+}
+
+bool Splitter::matches(const Route& route, const Delivery& delivery,
+                       const std::vector<std::pair<std::string, std::string>>& headers,
+                       std::string& jqInputCache)
+{
+    if (route.filter.empty() && route.jq.empty())
+        return false;
+    if (!route.filter.empty() && !route.filter.matches(headers))
+        return false;
+    if (route.jq.empty())
+        return true;
+    auto [program, added] = m_jqPrograms.try_emplace(route.jq, 0);
+    if (added)
+        program->second = m_jq.add(route.jq);
+    if (jqInputCache.empty())
+        jqInputCache = jqInput(*delivery.message, delivery.exchange, delivery.routingKey);
+    std::string error;
+    const JqRunner::Outcome outcome = m_jq.evaluate(program->second, jqInputCache, &error);
+    if (outcome == JqRunner::Outcome::Match)
+        return true;
+    if (outcome == JqRunner::Outcome::Error || outcome == JqRunner::Outcome::TimedOut) {
+        ++m_jqFailures;
+        if (m_toldJq.insert(route.session).second)
+            m_report(QJsonObject{
+                {"event", "notice"},
+                {"session", q(route.session)},
+                {"text", QStringLiteral("your jq_filter failed (%1); a message it fails on counts as "
+                                        "no match%2")
+                             .arg(q(error), outcome == JqRunner::Outcome::TimedOut
+                                                ? QStringLiteral(", and after a time-out every one")
+                                                : QString())}});
+    }
+    return false;
 }
 
 Result<void> Splitter::start()
@@ -139,8 +174,9 @@ Result<void> Splitter::onDelivery(const Delivery& delivery)
         return send(id, m_source, {}, Kind::Restore);
 
     const Route* winner = nullptr;
+    std::string jqInputCache;
     for (const Route& route : m_routes) {
-        if (!route.filter.matches(headers))
+        if (!matches(route, delivery, headers, jqInputCache))
             continue;
         if (route.mirror) {
             if (fromSource) // a drained message's mirror copies went out when it first came
@@ -389,6 +425,7 @@ QJsonObject Splitter::counters() const
                        {"rerouted", qint64(m_rerouted)},
                        {"dropped", qint64(m_dropped)},
                        {"restored", qint64(m_restored)},
+                       {"jq_failures", qint64(m_jqFailures)},
                        {"in_flight", qint64(m_inFlight.size())}};
 }
 

@@ -7,12 +7,14 @@
 #pragma once
 
 #include "broker.h"
+#include "jqfilter.h"
 #include "messagefilter.h"
 
 #include <QJsonObject>
 #include <chrono>
 #include <functional>
 #include <map>
+#include <set>
 
 namespace lanes::split {
 
@@ -27,13 +29,15 @@ struct Route
     std::string queue;
     bool mirror = false;
     MessageFilter filter;
+    std::string jq; // a jq_filter program, or empty
 };
 
 class Splitter
 {
 public:
     using Report = std::function<void(const QJsonObject&)>;
-    Splitter(Broker& broker, std::string source, std::string fallback, int prefetch, Report report);
+    Splitter(Broker& broker, std::string source, std::string fallback, int prefetch, Report report,
+             std::string jqWorker = "/proc/self/exe");
 
     // Declares the fallback queue. The ledger named it before.
     Result<void> start();
@@ -81,6 +85,9 @@ private:
     };
 
     Result<void> onDelivery(const Delivery& delivery);
+    // message_filter and jq_filter together: both must match when both are set; neither set matches nothing.
+    bool matches(const Route& route, const Delivery& delivery,
+                 const std::vector<std::pair<std::string, std::string>>& headers, std::string& jqInputCache);
     Result<void> onConfirm(const Confirm& confirm);
     Result<void> settle(quint64 seq, bool ok);
     Result<void> send(quint64 inFlight, const std::string& queue, const std::string& session, Kind kind);
@@ -96,7 +103,10 @@ private:
     int m_prefetch;
     Report m_report;
     std::vector<Route> m_routes;
-    std::map<int, Drain> m_drains; // consumer -> drain; consumer 0: not consuming yet
+    JqRunner m_jq;
+    std::map<std::string, int> m_jqPrograms; // program text -> the runner's handle
+    std::set<std::string> m_toldJq;          // sessions told that their jq_filter failed
+    std::map<int, Drain> m_drains;           // consumer -> drain; consumer 0: not consuming yet
     std::vector<Drain> m_pendingDrains;
     std::vector<Drain> m_cancelledDrains;
     std::vector<std::string> m_exchangesToDelete;
@@ -115,7 +125,7 @@ private:
     // counters
     std::map<std::string, quint64> m_routed; // session -> messages
     quint64 m_toFallback = 0, m_mirrored = 0, m_redelivered = 0, m_returned = 0, m_nacked = 0, m_rerouted = 0,
-            m_dropped = 0, m_restored = 0;
+            m_dropped = 0, m_restored = 0, m_jqFailures = 0;
     QJsonObject m_lastCounters;
 };
 

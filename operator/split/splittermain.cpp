@@ -1,7 +1,7 @@
 // lanes-splitter: one split queue's routing as a process of its own, so that a crash (or a broker that
 // vanished) costs the operator nothing but a restart of it. The operator writes commands to its stdin and
 // reads events from its stdout, one JSON object per line (operator/splits.h):
-//   {"routes":[{"session","queue","mode":"steal"|"mirror","message_filter":{HEADER:RE}}]}
+//   {"routes":[{"session","queue","mode":"steal"|"mirror","message_filter":{HEADER:RE},"jq_filter":"..."}]}
 //   {"consume":true}  {"release":true}  {"restore":{"queues":[...],"drop":[...],"exchanges":[...]}}
 // Exit codes: 0 restored, 2 usage, 3 broker lost, 4 the operator went away (stdin closed).
 #include "rabbitbroker.h"
@@ -45,9 +45,13 @@ Result<std::vector<Route>> parseRoutes(const QJsonArray& array)
         auto made = MessageFilter::make(entries);
         if (!made)
             return std::unexpected(made.error());
+        const std::string jq = o.value(QLatin1String("jq_filter")).toString().toStdString();
+        if (!jq.empty())
+            if (auto compiled = checkJqProgram(jq); !compiled)
+                return std::unexpected(compiled.error());
         routes.push_back(Route{o.value(QLatin1String("session")).toString().toStdString(),
                                o.value(QLatin1String("queue")).toString().toStdString(),
-                               o.value(QLatin1String("mode")).toString() == u"mirror", std::move(*made)});
+                               o.value(QLatin1String("mode")).toString() == u"mirror", std::move(*made), jq});
     }
     return routes;
 }
@@ -88,6 +92,8 @@ Result<void> apply(Splitter& splitter, const QJsonObject& command)
 
 int main(int argc, char** argv)
 {
+    if (argc == 2 && std::string_view(argv[1]) == "--jq-worker")
+        return jqWorkerMain();
     ::prctl(PR_SET_PDEATHSIG, SIGKILL); // the operator's death ends it: the next operator drains what is left
     QCoreApplication app(argc, argv);
     QCommandLineParser parser;

@@ -40,6 +40,7 @@ private slots:
     void badSplitRequestsAreRefused();
     void twoFiltersAMirrorAndTheRestUnderLoad();
     void oddHeadersAreMatchedAsBytes();
+    void jqFiltersAndOneThatNeverEnds();
     void sessionEndSendsWhatIsLeftOn();
     void aQueueDeletedBehindTheSplittersBackLosesNothing();
     void splitterKilledMidFlightLosesNothing();
@@ -50,9 +51,14 @@ private:
     QByteArray inClient(const QString& script, const QStringList& args, int timeoutMs = 60000);
     // orders_producer.py in the client pod: lane -> ids.
     QMap<QString, QStringList> publish(const QString& prefix, int count, const QString& lanes);
-    // A developer's worker under `lanes exec`, once it consumes its queue; nullptr when it does not within 30 s.
-    QProcess* worker(const QString& name, const QStringList& lanesArgs, const QMap<QString, QString>& env = {});
-    QString record(const QString& name) const { return m_records.path() + u'/' + name + QStringLiteral(".rec"); }
+    // A developer's worker under `lanes exec`, once it consumes its queue; nullptr when it does not within 30
+    // s.
+    QProcess* worker(const QString& name, const QStringList& lanesArgs,
+                     const QMap<QString, QString>& env = {});
+    QString record(const QString& name) const
+    {
+        return m_records.path() + u'/' + name + QStringLiteral(".rec");
+    }
     Consumers consumed(const QString& prefix) const;
     // True once every id was consumed; false after kDrainTimeoutMs, with the ids still missing in `missing`.
     bool waitForAll(const QStringList& ids, const QString& prefix, QStringList* missing);
@@ -103,8 +109,9 @@ QByteArray TstSplit::inClient(const QString& script, const QStringList& args, in
 
 QMap<QString, QStringList> TstSplit::publish(const QString& prefix, int count, const QString& lanes)
 {
-    const QByteArray out = inClient(kProducer, {QStringLiteral("--count"), QString::number(count),
-                                                QStringLiteral("--prefix"), prefix, QStringLiteral("--lanes"), lanes});
+    const QByteArray out =
+        inClient(kProducer, {QStringLiteral("--count"), QString::number(count), QStringLiteral("--prefix"),
+                             prefix, QStringLiteral("--lanes"), lanes});
     QMap<QString, QStringList> ids;
     const QJsonObject sent = QJsonDocument::fromJson(out.trimmed().split('\n').last()).object();
     for (auto it = sent.begin(); it != sent.end(); ++it)
@@ -113,16 +120,17 @@ QMap<QString, QStringList> TstSplit::publish(const QString& prefix, int count, c
     return ids;
 }
 
-QProcess* TstSplit::worker(const QString& name, const QStringList& lanesArgs, const QMap<QString, QString>& env)
+QProcess* TstSplit::worker(const QString& name, const QStringList& lanesArgs,
+                           const QMap<QString, QString>& env)
 {
     QMap<QString, QString> all = env;
     all.insert(QStringLiteral("ORDERS_RECORD"), record(name));
     all.insert(QStringLiteral("WORKER_NAME"), name);
     m_workers << name;
-    QProcess* cli = fixture.lanes(QStringList{QStringLiteral("exec"), QStringLiteral("-t"),
-                                              QStringLiteral("deploy/orders-worker")} +
-                                      lanesArgs + QStringList{QStringLiteral("--"), kPython, kWorker},
-                                  all);
+    QProcess* cli = fixture.lanes(
+        QStringList{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/orders-worker")} +
+            lanesArgs + QStringList{QStringLiteral("--"), kPython, kWorker},
+        all);
     const bool consuming = QTest::qWaitFor(
         [&] {
             QFile file(record(name));
@@ -153,7 +161,8 @@ Consumers TstSplit::consumed(const QString& prefix) const
             for (const QByteArray& line : file.readAll().split('\n'))
                 add(line, name);
     }
-    for (const QString& line : fixture.podLogLines(QStringLiteral("pod-orders-worker"), QString::fromUtf8(needle)))
+    for (const QString& line :
+         fixture.podLogLines(QStringLiteral("pod-orders-worker"), QString::fromUtf8(needle)))
         add(line.toUtf8(), QStringLiteral("pod"));
     return out;
 }
@@ -191,7 +200,8 @@ QString TstSplit::splitAdd(const QByteArray& json, int* exitCode)
     QProcess p;
     p.setProcessChannelMode(QProcess::MergedChannels);
     p.start(QStringLiteral(LANES_BIN_DIR "/lanes-operator"),
-            {QStringLiteral("split"), QStringLiteral("add"), path, QStringLiteral("--state"), fixture.stateDir()});
+            {QStringLiteral("split"), QStringLiteral("add"), path, QStringLiteral("--state"),
+             fixture.stateDir()});
     p.waitForFinished(10000);
     *exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
     return QString::fromUtf8(p.readAll());
@@ -236,17 +246,19 @@ void TstSplit::badSplitRequestsAreRefused()
     QVERIFY2(code != 0 && out.contains(QStringLiteral("no queue id \"payments\"")) &&
                  out.contains(QStringLiteral("known: orders")),
              qPrintable(out));
-    out = fixture.lanesOutput({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/orders-worker"),
-                               QStringLiteral("--split"), QStringLiteral("orders:x-lane=(alice"),
-                               QStringLiteral("--"), QStringLiteral("true")},
+    out = fixture.lanesOutput({QStringLiteral("exec"), QStringLiteral("-t"),
+                               QStringLiteral("deploy/orders-worker"), QStringLiteral("--split"),
+                               QStringLiteral("orders:x-lane=(alice"), QStringLiteral("--"),
+                               QStringLiteral("true")},
                               &code);
     QVERIFY2(code != 0 && out.contains(QStringLiteral("split_queues.orders.message_filter.x-lane")),
              qPrintable(out));
     out = fixture.lanesOutput({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
-                               QStringLiteral("--split"), QStringLiteral("orders:x-lane=a"), QStringLiteral("--"),
-                               QStringLiteral("true")},
+                               QStringLiteral("--split"), QStringLiteral("orders:x-lane=a"),
+                               QStringLiteral("--"), QStringLiteral("true")},
                               &code);
-    QVERIFY2(code != 0 && out.contains(QStringLiteral("no queue id \"orders\" for deploy/api")), qPrintable(out));
+    QVERIFY2(code != 0 && out.contains(QStringLiteral("no queue id \"orders\" for deploy/api")),
+             qPrintable(out));
 }
 
 void TstSplit::twoFiltersAMirrorAndTheRestUnderLoad()
@@ -257,13 +269,16 @@ void TstSplit::twoFiltersAMirrorAndTheRestUnderLoad()
         "split_queues": [{"queue_id": "orders", "queue_type": "RMQ", "queue_mode": "mirror",
                           "message_filter": {"x-lane": "^alice$"}}]}})");
     mirrorConfig.close();
-    QVERIFY(worker(QStringLiteral("alice"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^alice$")}));
-    QVERIFY(worker(QStringLiteral("bob"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^bob$")}));
+    QVERIFY(worker(QStringLiteral("alice"),
+                   {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^alice$")}));
+    QVERIFY(
+        worker(QStringLiteral("bob"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^bob$")}));
     QVERIFY(worker(QStringLiteral("carol"), {QStringLiteral("-f"), mirrorConfig.fileName()}));
 
     const auto ids = publish(QStringLiteral("load"), 900, QStringLiteral("alice,bob,"));
     QCOMPARE(ids.value(QStringLiteral("alice")).size(), 300);
-    QStringList all = ids.value(QStringLiteral("alice")) + ids.value(QStringLiteral("bob")) + ids.value(QString());
+    QStringList all =
+        ids.value(QStringLiteral("alice")) + ids.value(QStringLiteral("bob")) + ids.value(QString());
     QStringList missing;
     QVERIFY2(waitForAll(all, QStringLiteral("load"), &missing), qPrintable(missing.join(u' ')));
     // carol's copies come on their own queue: wait for them too.
@@ -284,9 +299,11 @@ void TstSplit::twoFiltersAMirrorAndTheRestUnderLoad()
                  qPrintable(id + u' ' + sorted.join(u',')));
     }
     for (const QString& id : ids.value(QStringLiteral("bob")))
-        QVERIFY2(who.value(id) == QStringList{QStringLiteral("bob")}, qPrintable(id + u' ' + who.value(id).join(u',')));
+        QVERIFY2(who.value(id) == QStringList{QStringLiteral("bob")},
+                 qPrintable(id + u' ' + who.value(id).join(u',')));
     for (const QString& id : ids.value(QString()))
-        QVERIFY2(who.value(id) == QStringList{QStringLiteral("pod")}, qPrintable(id + u' ' + who.value(id).join(u',')));
+        QVERIFY2(who.value(id) == QStringList{QStringLiteral("pod")},
+                 qPrintable(id + u' ' + who.value(id).join(u',')));
     qInfo() << "duplicates:" << duplicates(who) - 300; // alice's ids have a mirror copy each
     QCOMPARE(duplicates(who), 300);
 
@@ -300,7 +317,8 @@ void TstSplit::twoFiltersAMirrorAndTheRestUnderLoad()
 
 void TstSplit::oddHeadersAreMatchedAsBytes()
 {
-    QVERIFY(worker(QStringLiteral("dora"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^dora$")}));
+    QVERIFY(
+        worker(QStringLiteral("dora"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^dora$")}));
     // A binary x-lane that merely contains "dora", and a 200 KB header beside a matching one.
     const QByteArray out = inClient(kTool, {QStringLiteral("publish-odd"), QStringLiteral("odd")});
     const QJsonObject sent = QJsonDocument::fromJson(out).object();
@@ -313,15 +331,68 @@ void TstSplit::oddHeadersAreMatchedAsBytes()
     QCOMPARE(who.value(huge), QStringList{QStringLiteral("dora")});
 }
 
+void TstSplit::jqFiltersAndOneThatNeverEnds()
+{
+    auto config = [this](const QString& name, const QString& program) {
+        const QString path = m_records.path() + QStringLiteral("/%1.json").arg(name);
+        QFile file(path);
+        if (file.open(QIODevice::WriteOnly))
+            file.write(
+                QJsonDocument(
+                    QJsonObject{
+                        {"feature",
+                         QJsonObject{{"network", QJsonObject{{"incoming", QJsonObject{{"mode", "off"}}}}},
+                                     {"split_queues",
+                                      QJsonObject{{"orders", QJsonObject{{"queue_type", "RMQ"},
+                                                                         {"jq_filter", program}}}}}}}})
+                    .toJson());
+        return path;
+    };
+    // The looping one comes first, so every message meets it before the other.
+    QProcess* loop = worker(
+        QStringLiteral("loop"),
+        {QStringLiteral("-f"), config(QStringLiteral("loop"), QStringLiteral("last(repeat(1)) == 1"))});
+    QVERIFY(loop);
+    QVERIFY(
+        worker(QStringLiteral("jqa"),
+               {QStringLiteral("-f"),
+                config(QStringLiteral("jqa"), QStringLiteral(".headers[\"x-lane\"] == \"jqa\" and "
+                                                             "(.routing_key | startswith(\"order.\"))"))}));
+    const auto ids = publish(QStringLiteral("jq"), 60, QStringLiteral("jqa,"));
+    QStringList all = ids.value(QStringLiteral("jqa")) + ids.value(QString());
+    QStringList missing;
+    QVERIFY2(waitForAll(all, QStringLiteral("jq"), &missing), qPrintable(missing.join(u' ')));
+    const Consumers who = consumed(QStringLiteral("jq"));
+    for (const QString& id : ids.value(QStringLiteral("jqa")))
+        QVERIFY2(who.value(id) == QStringList{QStringLiteral("jqa")},
+                 qPrintable(id + u' ' + who.value(id).join(u',')));
+    for (const QString& id : ids.value(QString()))
+        QVERIFY2(who.value(id) == QStringList{QStringLiteral("pod")},
+                 qPrintable(id + u' ' + who.value(id).join(u',')));
+    // The developer whose program never ends is told, once.
+    QVERIFY(QTest::qWaitFor([&] { return loop->peek(1 << 20).contains("your jq_filter failed"); }, 10000));
+    QCOMPARE(loop->peek(1 << 20).count("your jq_filter failed"), 1);
+    // A program that does not compile is refused at the start, with jq's own words.
+    int code = 0;
+    const QString out = fixture.lanesOutput({QStringLiteral("exec"), QStringLiteral("-t"),
+                                             QStringLiteral("deploy/orders-worker"), QStringLiteral("-f"),
+                                             config(QStringLiteral("bad"), QStringLiteral(".headers[")),
+                                             QStringLiteral("--"), QStringLiteral("true")},
+                                            &code);
+    QVERIFY2(code != 0 && out.contains(QStringLiteral("split_queues.orders.jq_filter:")), qPrintable(out));
+}
+
 void TstSplit::sessionEndSendsWhatIsLeftOn()
 {
     // A slow worker with a small window: when its session ends, most of its messages wait in its queue and a
     // few are unacked in the app.
-    QProcess* eve = worker(QStringLiteral("eve"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^eve$")},
-                           {{QStringLiteral("ORDERS_WORK_SECONDS"), QStringLiteral("0.05")},
-                            {QStringLiteral("ORDERS_PREFETCH"), QStringLiteral("5")}});
+    QProcess* eve =
+        worker(QStringLiteral("eve"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^eve$")},
+               {{QStringLiteral("ORDERS_WORK_SECONDS"), QStringLiteral("0.05")},
+                {QStringLiteral("ORDERS_PREFETCH"), QStringLiteral("5")}});
     QVERIFY(eve);
-    const QStringList ids = publish(QStringLiteral("end"), 200, QStringLiteral("eve")).value(QStringLiteral("eve"));
+    const QStringList ids =
+        publish(QStringLiteral("end"), 200, QStringLiteral("eve")).value(QStringLiteral("eve"));
     QCOMPARE(ids.size(), 200);
     QVERIFY(QTest::qWaitFor([&] { return consumed(QStringLiteral("end")).size() >= 10; }, 30000));
     ::kill(pid_t(eve->processId()), SIGTERM); // the developer's Ctrl-C
@@ -334,15 +405,18 @@ void TstSplit::sessionEndSendsWhatIsLeftOn()
         byEve += who.value(id).contains(QStringLiteral("eve"));
         byPods += who.value(id).contains(QStringLiteral("pod"));
     }
-    qInfo() << "eve consumed" << byEve << ", the deployed workers" << byPods << ", duplicates" << duplicates(who);
-    QVERIFY2(byEve < 200 && byPods > 0, "the session ended with nothing left in its queue: the test shows nothing");
+    qInfo() << "eve consumed" << byEve << ", the deployed workers" << byPods << ", duplicates"
+            << duplicates(who);
+    QVERIFY2(byEve < 200 && byPods > 0,
+             "the session ended with nothing left in its queue: the test shows nothing");
     // At most the one message eve's worker was handling when it got SIGTERM: recorded, never acked.
     QVERIFY(duplicates(who) <= 1);
 }
 
 void TstSplit::aQueueDeletedBehindTheSplittersBackLosesNothing()
 {
-    QProcess* fay = worker(QStringLiteral("fay"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^fay$")});
+    QProcess* fay =
+        worker(QStringLiteral("fay"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^fay$")});
     QVERIFY(fay);
     const QString status = fixture.lanesOutput({QStringLiteral("operator"), QStringLiteral("status")});
     // Fay's queue is lanes.SESSION.orders: the session is the one line of the status with its filter.
@@ -352,7 +426,8 @@ void TstSplit::aQueueDeletedBehindTheSplittersBackLosesNothing()
             session = line.trimmed().section(u' ', 0, 0);
     QVERIFY2(!session.isEmpty(), qPrintable(status));
     inClient(kTool, {QStringLiteral("delete-queue"), QStringLiteral("lanes.%1.orders").arg(session)});
-    const QStringList ids = publish(QStringLiteral("gone"), 50, QStringLiteral("fay")).value(QStringLiteral("fay"));
+    const QStringList ids =
+        publish(QStringLiteral("gone"), 50, QStringLiteral("fay")).value(QStringLiteral("fay"));
     QStringList missing;
     QVERIFY2(waitForAll(ids, QStringLiteral("gone"), &missing), qPrintable(missing.join(u' ')));
     const Consumers who = consumed(QStringLiteral("gone"));
@@ -361,12 +436,14 @@ void TstSplit::aQueueDeletedBehindTheSplittersBackLosesNothing()
 
 void TstSplit::splitterKilledMidFlightLosesNothing()
 {
-    QVERIFY(worker(QStringLiteral("gus"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^gus$")}));
+    QVERIFY(
+        worker(QStringLiteral("gus"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^gus$")}));
     QProcess producer;
     producer.start(QStringLiteral("ip"),
-                   {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"), kPython,
-                    kProducer, QStringLiteral("--count"), QStringLiteral("2000"), QStringLiteral("--prefix"),
-                    QStringLiteral("crash"), QStringLiteral("--lanes"), QStringLiteral("gus,")});
+                   {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                    kPython, kProducer, QStringLiteral("--count"), QStringLiteral("2000"),
+                    QStringLiteral("--prefix"), QStringLiteral("crash"), QStringLiteral("--lanes"),
+                    QStringLiteral("gus,")});
     QVERIFY(QTest::qWaitFor([&] { return consumed(QStringLiteral("crash")).size() >= 100; }, 30000));
     const QString pid = splitterPid();
     QVERIFY(!pid.isEmpty());
@@ -391,16 +468,18 @@ void TstSplit::splitterKilledMidFlightLosesNothing()
 
 void TstSplit::configRemovedMidSessionEndsItAndUnpatches()
 {
-    QProcess* hal = worker(QStringLiteral("hal"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^hal$")},
-                           {{QStringLiteral("ORDERS_WORK_SECONDS"), QStringLiteral("0.05")},
-                            {QStringLiteral("ORDERS_PREFETCH"), QStringLiteral("5")}});
+    QProcess* hal =
+        worker(QStringLiteral("hal"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^hal$")},
+               {{QStringLiteral("ORDERS_WORK_SECONDS"), QStringLiteral("0.05")},
+                {QStringLiteral("ORDERS_PREFETCH"), QStringLiteral("5")}});
     QVERIFY(hal);
-    const QStringList ids = publish(QStringLiteral("rm"), 100, QStringLiteral("hal")).value(QStringLiteral("hal"));
+    const QStringList ids =
+        publish(QStringLiteral("rm"), 100, QStringLiteral("hal")).value(QStringLiteral("hal"));
     QVERIFY(QTest::qWaitFor([&] { return consumed(QStringLiteral("rm")).size() >= 5; }, 30000));
     QProcess rm;
     rm.start(QStringLiteral(LANES_BIN_DIR "/lanes-operator"),
-             {QStringLiteral("split"), QStringLiteral("rm"), QStringLiteral("orders-worker"), QStringLiteral("--state"),
-              fixture.stateDir()});
+             {QStringLiteral("split"), QStringLiteral("rm"), QStringLiteral("orders-worker"),
+              QStringLiteral("--state"), fixture.stateDir()});
     QVERIFY(rm.waitForFinished(10000));
     QCOMPARE(rm.exitCode(), 0);
     QVERIFY2(hal->waitForFinished(20000), "the session did not end when its split config went away");
@@ -420,17 +499,19 @@ void TstSplit::configRemovedMidSessionEndsItAndUnpatches()
         QVERIFY2(QTest::qWaitFor(
                      [&] {
                          const QStringList lines = started();
-                         return !lines.isEmpty() && lines.last().contains(QStringLiteral("\"consuming\": \"orders\""));
+                         return !lines.isEmpty() &&
+                                lines.last().contains(QStringLiteral("\"consuming\": \"orders\""));
                      },
                      20000),
                  qPrintable(started().join(u'\n')));
     }
     QVERIFY(QTest::qWaitFor(
         [&] {
-            const QJsonObject now = QJsonDocument::fromJson(
-                                        inClient(kTool, {QStringLiteral("count"),
-                                                         QStringLiteral("lanes.orders-worker.fallback.orders")}))
-                                        .object();
+            const QJsonObject now =
+                QJsonDocument::fromJson(
+                    inClient(kTool, {QStringLiteral("count"),
+                                     QStringLiteral("lanes.orders-worker.fallback.orders")}))
+                    .object();
             return now.value(QLatin1String("lanes.orders-worker.fallback.orders")).isNull();
         },
         20000));
@@ -448,7 +529,8 @@ void TstSplit::operatorKilledAndRestartedDrainsWhatItLeft()
     QVERIFY(worker(QStringLiteral("ivy"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^ivy$")},
                    {{QStringLiteral("ORDERS_WORK_SECONDS"), QStringLiteral("0.2")},
                     {QStringLiteral("ORDERS_PREFETCH"), QStringLiteral("2")}}));
-    const QStringList ids = publish(QStringLiteral("restart"), 60, QStringLiteral("ivy")).value(QStringLiteral("ivy"));
+    const QStringList ids =
+        publish(QStringLiteral("restart"), 60, QStringLiteral("ivy")).value(QStringLiteral("ivy"));
     QVERIFY(QTest::qWaitFor([&] { return consumed(QStringLiteral("restart")).size() >= 2; }, 30000));
     fixture.stopClis(); // ivy stops; nothing drains her queue while the operator is dead
     QVERIFY(fixture.killOperator());
@@ -461,7 +543,8 @@ void TstSplit::operatorKilledAndRestartedDrainsWhatItLeft()
     QVERIFY(QTest::qWaitFor(
         [&] {
             QFile ledger(fixture.stateDir() + QStringLiteral("/split-ledger.json"));
-            return ledger.open(QIODevice::ReadOnly) && QJsonDocument::fromJson(ledger.readAll()).object().isEmpty();
+            return ledger.open(QIODevice::ReadOnly) &&
+                   QJsonDocument::fromJson(ledger.readAll()).object().isEmpty();
         },
         30000));
     qInfo() << "duplicates after the operator's crash:" << duplicates(consumed(QStringLiteral("restart")));

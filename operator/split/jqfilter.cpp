@@ -1,0 +1,267 @@
+// See jqfilter.h.
+#include "jqfilter.h"
+
+extern "C" {
+#include <jq.h>
+}
+
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <csignal>
+#include <fcntl.h>
+#include <cstdio>
+#include <iostream>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace lanes::split {
+namespace {
+
+// Newlines inside a line of the worker protocol: programs and inputs are one line each.
+std::string oneLine(std::string text)
+{
+    for (char& c : text)
+        if (c == '\n' || c == '\r')
+            c = ' ';
+    return text;
+}
+
+void collectError(void* data, jv message)
+{
+    auto* out = static_cast<std::string*>(data);
+    jv text = jv_get_kind(message) == JV_KIND_STRING ? jv_copy(message) : jv_dump_string(jv_copy(message), 0);
+    if (jv_get_kind(text) == JV_KIND_STRING) {
+        if (!out->empty())
+            *out += "; ";
+        *out += jv_string_value(text);
+    }
+    jv_free(text);
+    jv_free(message);
+}
+
+} // namespace
+
+Result<void> checkJqProgram(const std::string& program)
+{
+    jq_state* jq = jq_init();
+    std::string error;
+    jq_set_error_cb(jq, collectError, &error);
+    const bool ok = jq && jq_compile(jq, program.c_str());
+    jq_teardown(&jq);
+    if (!ok)
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("jq_filter: %1").arg(QString::fromStdString(error.empty() ? "does not compile" : error)));
+    return {};
+}
+
+std::string jqInput(const Message& message, const std::string& exchange, const std::string& routingKey)
+{
+    QJsonObject headers;
+    for (const auto& [name, value] : message.headers())
+        headers.insert(QString::fromStdString(name), QString::fromUtf8(value.data(), qsizetype(value.size())));
+    QJsonObject properties;
+    for (const auto& [name, value] : message.properties())
+        properties.insert(QString::fromStdString(name), QString::fromStdString(value));
+    const std::string_view body = message.body();
+    return QJsonDocument(QJsonObject{{"headers", headers},
+                                     {"properties", properties},
+                                     {"exchange", QString::fromStdString(exchange)},
+                                     {"routing_key", QString::fromStdString(routingKey)},
+                                     {"payload", QString::fromUtf8(body.data(), qsizetype(body.size()))}})
+        .toJson(QJsonDocument::Compact)
+        .toStdString();
+}
+
+JqRunner::JqRunner(std::string workerProgram) : m_workerProgram(std::move(workerProgram)) {}
+
+JqRunner::~JqRunner()
+{
+    stopWorker();
+}
+
+bool JqRunner::startWorker()
+{
+    int toWorker[2], fromWorker[2];
+    if (::pipe2(toWorker, O_CLOEXEC) != 0)
+        return false;
+    if (::pipe2(fromWorker, O_CLOEXEC) != 0) {
+        ::close(toWorker[0]);
+        ::close(toWorker[1]);
+        return false;
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(toWorker[0], STDIN_FILENO);
+        ::dup2(fromWorker[1], STDOUT_FILENO);
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        ::execl(m_workerProgram.c_str(), m_workerProgram.c_str(), "--jq-worker", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    ::close(toWorker[0]);
+    ::close(fromWorker[1]);
+    if (pid < 0) {
+        ::close(toWorker[1]);
+        ::close(fromWorker[0]);
+        return false;
+    }
+    m_pid = pid;
+    m_in = toWorker[1];
+    m_out = fromWorker[0];
+    m_buffer.clear();
+    // The worker compiles every program again.
+    for (const auto& [id, program] : m_programs) {
+        std::string answer;
+        if (!writeLine("C " + std::to_string(id) + ' ' + oneLine(program)) || !readLine(&answer, kJqTimeLimit * 10))
+            return false;
+    }
+    return true;
+}
+
+void JqRunner::stopWorker()
+{
+    if (m_pid > 0) {
+        ::kill(m_pid, SIGKILL);
+        ::waitpid(m_pid, nullptr, 0);
+    }
+    for (int* fd : {&m_in, &m_out})
+        if (*fd >= 0) {
+            ::close(*fd);
+            *fd = -1;
+        }
+    m_pid = -1;
+}
+
+bool JqRunner::writeLine(const std::string& line)
+{
+    const std::string data = line + '\n';
+    size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = ::write(m_in, data.data() + done, data.size() - done);
+        if (n <= 0)
+            return false;
+        done += size_t(n);
+    }
+    return true;
+}
+
+bool JqRunner::readLine(std::string* line, std::chrono::milliseconds limit)
+{
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (true) {
+        if (const size_t newline = m_buffer.find('\n'); newline != std::string::npos) {
+            *line = m_buffer.substr(0, newline);
+            m_buffer.erase(0, newline + 1);
+            return true;
+        }
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0)
+            return false;
+        pollfd in{m_out, POLLIN, 0};
+        if (::poll(&in, 1, int(left.count())) <= 0)
+            continue;
+        char buffer[4096];
+        const ssize_t n = ::read(m_out, buffer, sizeof buffer);
+        if (n <= 0)
+            return false;
+        m_buffer.append(buffer, size_t(n));
+    }
+}
+
+int JqRunner::add(const std::string& program)
+{
+    const int id = m_next++;
+    m_programs[id] = program;
+    if (m_pid > 0) {
+        std::string answer;
+        if (!writeLine("C " + std::to_string(id) + ' ' + oneLine(program)) || !readLine(&answer, kJqTimeLimit * 10))
+            stopWorker(); // started again at the next evaluation
+    }
+    return id;
+}
+
+JqRunner::Outcome JqRunner::evaluate(int program, const std::string& input, std::string* error)
+{
+    if (m_disabled[program])
+        return Outcome::Disabled;
+    if (m_pid <= 0 && !startWorker()) {
+        stopWorker();
+        *error = "the jq worker does not start";
+        return Outcome::Error;
+    }
+    std::string answer;
+    if (!writeLine("E " + std::to_string(program) + ' ' + oneLine(input)) || !readLine(&answer, kJqTimeLimit)) {
+        stopWorker(); // it may be looping: it goes, and the next evaluation starts a new one
+        m_disabled[program] = true;
+        *error = "the jq_filter took longer than " + std::to_string(kJqTimeLimit.count()) + " ms";
+        return Outcome::TimedOut;
+    }
+    if (answer == "1")
+        return Outcome::Match;
+    if (answer == "0")
+        return Outcome::NoMatch;
+    *error = answer.size() > 2 ? answer.substr(2) : answer;
+    return Outcome::Error;
+}
+
+int jqWorkerMain()
+{
+    std::map<int, jq_state*> programs;
+    std::string line;
+    std::string errors;
+    while (std::getline(std::cin, line)) {
+        const size_t space = line.find(' ', 2);
+        if (line.size() < 3 || space == std::string::npos) {
+            std::cout << "E bad request" << std::endl;
+            continue;
+        }
+        const int id = std::atoi(line.c_str() + 2);
+        const std::string text = line.substr(space + 1);
+        errors.clear();
+        if (line[0] == 'C') {
+            jq_state* jq = jq_init();
+            jq_set_error_cb(jq, collectError, &errors);
+            if (!jq_compile(jq, text.c_str())) {
+                jq_teardown(&jq);
+                std::cout << "E " << oneLine(errors) << std::endl;
+                continue;
+            }
+            programs[id] = jq;
+            std::cout << "ok" << std::endl;
+            continue;
+        }
+        auto it = programs.find(id);
+        if (it == programs.end()) {
+            std::cout << "E no such program" << std::endl;
+            continue;
+        }
+        jv input = jv_parse(text.c_str());
+        if (!jv_is_valid(input)) {
+            jv_free(input);
+            std::cout << "E the input is not JSON" << std::endl;
+            continue;
+        }
+        jq_start(it->second, input, 0);
+        jv result = jq_next(it->second);
+        bool matched = jv_get_kind(result) == JV_KIND_TRUE;
+        std::string error;
+        if (!jv_is_valid(result) && jv_invalid_has_msg(jv_copy(result))) {
+            jv message = jv_invalid_get_msg(jv_copy(result));
+            jv text2 = jv_get_kind(message) == JV_KIND_STRING ? jv_copy(message) : jv_dump_string(jv_copy(message), 0);
+            error = jv_get_kind(text2) == JV_KIND_STRING ? jv_string_value(text2) : "error";
+            jv_free(text2);
+            jv_free(message);
+        }
+        jv_free(result);
+        if (!error.empty())
+            std::cout << "E " << oneLine(error) << std::endl;
+        else
+            std::cout << (matched ? "1" : "0") << std::endl;
+    }
+    for (auto& [id, jq] : programs)
+        jq_teardown(&jq);
+    return 0;
+}
+
+} // namespace lanes::split

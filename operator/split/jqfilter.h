@@ -1,0 +1,55 @@
+// jq filters (mirrord's `jq_filter`): a program over {headers, properties, routing_key, exchange, payload}
+// that must output `true`. A user's program may loop forever, so it never runs on the splitter's own thread:
+// a child process (`lanes-splitter --jq-worker`, libjq) evaluates it, with a time limit per message. A program
+// that times out is killed with its worker, counts as no match from then on, and is reported once; one that
+// errors on a message counts as no match for that message. Splitter thread only.
+#pragma once
+
+#include "broker.h"
+
+#include <QString>
+#include <chrono>
+#include <map>
+
+namespace lanes::split {
+
+constexpr std::chrono::milliseconds kJqTimeLimit{100};
+
+// Checks that `program` compiles; the error names what jq said.
+Result<void> checkJqProgram(const std::string& program);
+
+// The input a jq filter sees, as JSON text.
+std::string jqInput(const Message& message, const std::string& exchange, const std::string& routingKey);
+
+class JqRunner
+{
+public:
+    enum class Outcome { Match, NoMatch, Error, TimedOut, Disabled };
+    explicit JqRunner(std::string workerProgram);
+    ~JqRunner();
+    // A handle for `program` (already checked).
+    int add(const std::string& program);
+    Outcome evaluate(int program, const std::string& input, std::string* error);
+
+private:
+    bool startWorker();
+    void stopWorker();
+    bool writeLine(const std::string& line);
+    // One line of the worker's answer within `limit`; false on timeout or a dead worker.
+    bool readLine(std::string* line, std::chrono::milliseconds limit);
+
+    std::string m_workerProgram;
+    int m_pid = -1;
+    int m_in = -1;  // to the worker
+    int m_out = -1; // from the worker
+    std::string m_buffer;
+    std::map<int, std::string> m_programs;
+    std::map<int, bool> m_disabled; // timed out once: no match from then on
+    int m_next = 1;
+};
+
+// `lanes-splitter --jq-worker`: reads "C ID PROGRAM" and "E ID INPUT" lines, answers "ok", "1", "0" or
+// "E MESSAGE" per line.
+int jqWorkerMain();
+
+} // namespace lanes::split
