@@ -1,11 +1,15 @@
 """The lanes demo on the local cluster of examples/shop: alice and bob, each on their own machine (their own
 lanesd), steal the requests of the shared `api` that carry their header, side by side; everything else still
 reaches the deployed api. Then an unfiltered steal of the whole port, and outgoing traffic: alice's local api
-calls the cluster-only ledger through the cluster, then, by her outgoing filter, a ledger on her laptop."""
+calls the cluster-only ledger through the cluster, then, by her outgoing filter, a ledger on her laptop.
+Last, queue splitting: alice and bob each run the orders worker locally and get only the RabbitMQ messages
+that carry their x-lane; the deployed workers get the rest, and the counts add up."""
+import json
+import subprocess
 import sys
 import time
 
-from lanesrun import LOCAL_LEDGER, Cluster
+from lanesrun import BIN, LOCAL_LEDGER, ROOT, Cluster
 
 BOLD, DIM, RESET = "\033[1m", "\033[2m", "\033[0m"
 if not sys.stdout.isatty():
@@ -26,6 +30,56 @@ def show(cluster, *requests):
 def filtered_api(name, port):
     return ["exec", "-t", "deploy/api", "--steal", f"8080:{port}", "--header-filter", f"^x-lane: {name}$", "--",
             "python3", "api.py"], {"PORT": str(port), "HOST": "127.0.0.1", "API_FLAVOUR": f"local ({name}'s laptop)"}
+
+
+def consumed(cluster, records, prefix):
+    """message id -> who consumed it, from the local workers' records and the deployed workers' logs."""
+    who = {}
+    sources = [(name, path) for name, path in records.items()]
+    sources += [("deployed", path) for path in sorted((cluster.state / "logs").glob("pod-orders-worker-*.log"))]
+    for name, path in sources:
+        if not path.exists():
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            if f'"message_id": "{prefix}-' in line:
+                who.setdefault(json.loads(line[line.index("{"):])["message_id"], []).append(name)
+    return who
+
+
+def split_queues(cluster, alice_machine, alice, bob_machine, bob):
+    say("Queue splitting: the admin lets developers split the orders queue of deploy/orders-worker")
+    print("  admin$ lanes-operator split add examples/shop/splits/orders.json")
+    subprocess.run([BIN / "lanes-operator", "split", "add", ROOT / "examples/shop/splits/orders.json", "--state",
+                    cluster.state], check=True)
+    broker = ["ip", "netns", "exec", "lanes-client-0", "/usr/bin/python3", ROOT / "tests/integration/amqp_tool.py"]
+    subprocess.run(broker + ["wait"], check=True, stdout=subprocess.DEVNULL)
+    records = {name: cluster.tmp / f"{name}-orders.json" for name in ("alice", "bob")}
+    sessions = []
+    for name, machine, credentials in (("alice", alice_machine, alice), ("bob", bob_machine, bob)):
+        print(f"  {name}$ lanes exec -t deploy/orders-worker --split 'orders:x-lane=^{name}$' -- python3 orders_worker.py")
+        sessions.append(cluster.lanes(machine, credentials,
+                                      ["exec", "-t", "deploy/orders-worker", "--split", f"orders:x-lane=^{name}$", "--",
+                                       "/usr/bin/python3", "orders_worker.py"],
+                                      {"ORDERS_RECORD": str(records[name]), "WORKER_NAME": f"{name}'s laptop"},
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    cluster.wait_for(lambda: all(r.exists() and "consuming" in r.read_text() for r in records.values()), 30,
+                     "both local workers")
+    say("The producer sends 30 orders: 10 for alice, 10 for bob, 10 untagged")
+    published = subprocess.run(["ip", "netns", "exec", "lanes-client-0", "/usr/bin/python3",
+                                ROOT / "examples/shop/orders_producer.py", "--count", "30", "--prefix", "demo"],
+                               capture_output=True, text=True, check=True)
+    sent = json.loads(published.stdout.strip().splitlines()[-1])
+    ids = [i for lane in sent.values() for i in lane]
+    cluster.wait_for(lambda: len(consumed(cluster, records, "demo")) == len(ids), 30, "every order to be consumed")
+    who = consumed(cluster, records, "demo")
+    for lane, label in (("alice", "x-lane: alice"), ("bob", "x-lane: bob"), ("", "untagged")):
+        takers = sorted({name for i in sent[lane] for name in who[i]})
+        print(f"  {len(sent[lane])} orders {label:14} -> consumed by {', '.join(takers)}")
+    duplicates = sum(len(w) - 1 for w in who.values())
+    print(f"  published {len(ids)}, consumed {len(who)}, lost {len(ids) - len(who)}, duplicates {duplicates}")
+    print(cluster.lanes_output(alice_machine, alice, ["operator", "status"]), end="")
+    for session in sessions:
+        cluster.stop(session)
 
 
 def main():
@@ -95,6 +149,8 @@ def main():
                          "alice's local ledger")
         show(cluster, ("http://api-0:8080/balance", "x-lane: alice"), ("http://api-1:8080/balance", None))
         cluster.stop(session)
+
+        split_queues(cluster, alice_machine, alice, bob_machine, bob)
 
         say("Cleaning up: sessions, lanesd, operator, namespaces and chains")
     print("done: the local cluster is gone")
