@@ -8,8 +8,8 @@ extern "C" {
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <csignal>
-#include <fcntl.h>
 #include <cstdio>
+#include <fcntl.h>
 #include <iostream>
 #include <poll.h>
 #include <sys/prctl.h>
@@ -52,7 +52,8 @@ Result<void> checkJqProgram(const std::string& program)
     jq_teardown(&jq);
     if (!ok)
         return fail(ErrorCode::InvalidArgument,
-                    QStringLiteral("jq_filter: %1").arg(QString::fromStdString(error.empty() ? "does not compile" : error)));
+                    QStringLiteral("jq_filter: %1")
+                        .arg(QString::fromStdString(error.empty() ? "does not compile" : error)));
     return {};
 }
 
@@ -60,7 +61,8 @@ std::string jqInput(const Message& message, const std::string& exchange, const s
 {
     QJsonObject headers;
     for (const auto& [name, value] : message.headers())
-        headers.insert(QString::fromStdString(name), QString::fromUtf8(value.data(), qsizetype(value.size())));
+        headers.insert(QString::fromStdString(name),
+                       QString::fromUtf8(value.data(), qsizetype(value.size())));
     QJsonObject properties;
     for (const auto& [name, value] : message.properties())
         properties.insert(QString::fromStdString(name), QString::fromStdString(value));
@@ -113,7 +115,8 @@ bool JqRunner::startWorker()
     // The worker compiles every program again.
     for (const auto& [id, program] : m_programs) {
         std::string answer;
-        if (!writeLine("C " + std::to_string(id) + ' ' + oneLine(program)) || !readLine(&answer, kJqTimeLimit * 10))
+        if (!writeLine("C " + std::to_string(id) + ' ' + oneLine(program)) ||
+            !readLine(&answer, kJqTimeLimit * 10))
             return false;
     }
     return true;
@@ -155,7 +158,8 @@ bool JqRunner::readLine(std::string* line, std::chrono::milliseconds limit)
             m_buffer.erase(0, newline + 1);
             return true;
         }
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0)
             return false;
         pollfd in{m_out, POLLIN, 0};
@@ -175,7 +179,8 @@ int JqRunner::add(const std::string& program)
     m_programs[id] = program;
     if (m_pid > 0) {
         std::string answer;
-        if (!writeLine("C " + std::to_string(id) + ' ' + oneLine(program)) || !readLine(&answer, kJqTimeLimit * 10))
+        if (!writeLine("C " + std::to_string(id) + ' ' + oneLine(program)) ||
+            !readLine(&answer, kJqTimeLimit * 10))
             stopWorker(); // started again at the next evaluation
     }
     return id;
@@ -191,7 +196,8 @@ JqRunner::Outcome JqRunner::evaluate(int program, const std::string& input, std:
         return Outcome::Error;
     }
     std::string answer;
-    if (!writeLine("E " + std::to_string(program) + ' ' + oneLine(input)) || !readLine(&answer, kJqTimeLimit)) {
+    if (!writeLine("E " + std::to_string(program) + ' ' + oneLine(input)) ||
+        !readLine(&answer, kJqTimeLimit)) {
         stopWorker(); // it may be looping: it goes, and the next evaluation starts a new one
         m_disabled[program] = true;
         *error = "the jq_filter took longer than " + std::to_string(kJqTimeLimit.count()) + " ms";
@@ -248,7 +254,8 @@ int jqWorkerMain()
         std::string error;
         if (!jv_is_valid(result) && jv_invalid_has_msg(jv_copy(result))) {
             jv message = jv_invalid_get_msg(jv_copy(result));
-            jv text2 = jv_get_kind(message) == JV_KIND_STRING ? jv_copy(message) : jv_dump_string(jv_copy(message), 0);
+            jv text2 = jv_get_kind(message) == JV_KIND_STRING ? jv_copy(message)
+                                                              : jv_dump_string(jv_copy(message), 0);
             error = jv_get_kind(text2) == JV_KIND_STRING ? jv_string_value(text2) : "error";
             jv_free(text2);
             jv_free(message);

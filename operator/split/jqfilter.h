@@ -1,8 +1,8 @@
 // jq filters (mirrord's `jq_filter`): a program over {headers, properties, routing_key, exchange, payload}
 // that must output `true`. A user's program may loop forever, so it never runs on the splitter's own thread:
-// a child process (`lanes-splitter --jq-worker`, libjq) evaluates it, with a time limit per message. A program
-// that times out is killed with its worker, counts as no match from then on, and is reported once; one that
-// errors on a message counts as no match for that message. Splitter thread only.
+// a child process (`lanes-splitter --jq-worker`, libjq) evaluates it, with a time limit per message. A
+// program that times out is killed with its worker, counts as no match from then on, and is reported once;
+// one that errors on a message counts as no match for that message. Splitter thread only.
 #pragma once
 
 #include "broker.h"

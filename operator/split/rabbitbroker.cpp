@@ -8,6 +8,9 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 namespace lanes::split {
@@ -267,6 +270,9 @@ Result<void> RabbitBroker::connect()
         return fail(ErrorCode::Unauthenticated,
                     QStringLiteral("the broker refused the login of %1").arg(QString::fromUtf8(info.user)));
     m_connected = true;
+    // Each message is a few small frames, sent as it is routed: never held back for a coalescing ack.
+    const int one = 1;
+    ::setsockopt(amqp_get_sockfd(m_conn), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     for (int channel : {kPublishChannel, kAdminChannel})
         if (auto opened = openChannel(channel); !opened)
             return opened;
