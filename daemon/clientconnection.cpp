@@ -28,6 +28,10 @@ ClientConnection::ClientConnection(rpc::Transport* transport, SessionManager* se
                     rpc::notify<ide::SessionStateChanged>(*m_endpoint, change);
             });
     // Traffic is what a client that reads too slowly loses first; each one says how many were lost so far.
+    connect(sessions, &SessionManager::queueTraffic, this, [this](ide::QueueTrafficParams traffic) {
+        traffic.dropped = qint64(m_transport->droppedNotifications());
+        rpc::notify<ide::QueueTraffic>(*m_endpoint, traffic, rpc::Delivery::droppable());
+    });
     connect(sessions, &SessionManager::traffic, this, [this](ide::TrafficParams traffic) {
         if (!m_initialized)
             return;

@@ -19,6 +19,7 @@ void OperatorClient::bindFrames()
 {
     m_binder.oneWay(this, &OperatorClient::onHelloReply);
     m_binder.oneWay(this, &OperatorClient::onNotice);
+    m_binder.oneWay(this, &OperatorClient::onQueueTraffic);
     m_binder.oneWay(this, &OperatorClient::onClose);
 }
 

@@ -35,12 +35,14 @@ public:
 signals:
     void closed(const QString& reason, const std::optional<lanes::Error>& error);
     void notice(const lanes::v1::Notice& notice);
+    void queueTraffic(const lanes::v1::QueueTraffic& traffic);
 
 private:
     void bindFrames();
     void onFrame(const v1::Frame& frame);
     void onHelloReply(const v1::HelloReply& hello);
     void onNotice(const v1::Notice& notice);
+    void onQueueTraffic(const v1::QueueTraffic& traffic) { emit queueTraffic(traffic); }
     void onClose(const v1::Close& close);
     // The outcome of open(), once.
     void finishOpening(Result<void> result);

@@ -221,6 +221,12 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
                             setState(State::Lost,
                                      error ? describe(*error) : QStringLiteral("operator link lost: ") + why);
                     });
+            connect(m_client, &OperatorClient::queueTraffic, this, [this](const v1::QueueTraffic& t) {
+                ide::QueueTrafficParams traffic{m_id, qs(t.queue_id()), qint64(t.count()), {}, 0};
+                for (const auto& id : t.message_ids())
+                    traffic.messageIds << qs(id);
+                emit queueTraffic(traffic);
+            });
             connect(m_client, &OperatorClient::notice, this, [this](const v1::Notice& n) {
                 emit notice({m_id, qs(n.level()), qs(n.text())});
             });

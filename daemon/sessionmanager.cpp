@@ -139,6 +139,7 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
     connect(session, &Session::stateChanged, this, &SessionManager::stateChanged);
     connect(session, &Session::message, this, &SessionManager::message);
     connect(session, &Session::traffic, this, &SessionManager::traffic);
+    connect(session, &Session::queueTraffic, this, &SessionManager::queueTraffic);
     connect(session, &Session::notice, this, &SessionManager::notice);
     connect(session, &Session::stateChanged, this, &SessionManager::activityChanged);
     session->start(std::move(progress), [this, session, done](Result<ide::SessionStartResult> result) {

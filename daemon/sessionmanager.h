@@ -35,6 +35,7 @@ signals:
     void stateChanged(const lanes::ide::SessionStateChangedParams& change);
     void message(int type, const QString& text);
     void traffic(const lanes::ide::TrafficParams& traffic);
+    void queueTraffic(const lanes::ide::QueueTrafficParams& traffic);
     void notice(const lanes::ide::NoticeParams& notice);
     void activityChanged();
 

@@ -106,6 +106,12 @@ struct Traffic
     using Params = TrafficParams;
 };
 
+struct QueueTraffic
+{
+    static constexpr auto method = "session/queueTraffic";
+    using Params = QueueTrafficParams;
+};
+
 struct Notice
 {
     static constexpr auto method = "session/notice";

@@ -413,6 +413,25 @@ QJsonValue toJson(const TrafficParams& p)
     return o;
 }
 
+void readValue(JsonReader& r, QueueTrafficParams& p)
+{
+    r.required(QStringLiteral("sessionId"), p.sessionId);
+    r.optional(QStringLiteral("queueId"), p.queueId);
+    r.optional(QStringLiteral("count"), p.count);
+    r.optional(QStringLiteral("messageIds"), p.messageIds);
+    r.optional(QStringLiteral("dropped"), p.dropped);
+}
+QJsonValue toJson(const QueueTrafficParams& p)
+{
+    QJsonObject o{{"sessionId", p.sessionId},
+                  {"queueId", p.queueId},
+                  {"count", p.count},
+                  {"messageIds", QJsonArray::fromStringList(p.messageIds)}};
+    if (p.dropped)
+        o.insert(QStringLiteral("dropped"), p.dropped);
+    return o;
+}
+
 void readValue(JsonReader& r, NoticeParams& p)
 {
     r.required(QStringLiteral("sessionId"), p.sessionId);

@@ -200,6 +200,16 @@ struct TrafficParams
     qint64 dropped = 0; // notifications dropped on this connection so far, the client reading too slowly
 };
 
+// Messages that reached a session's own queue of a split (session/queueTraffic), every 200 ms while they do.
+struct QueueTrafficParams
+{
+    QString sessionId;
+    QString queueId;
+    qint64 count = 0;
+    QStringList messageIds; // the first 20
+    qint64 dropped = 0;     // as in TrafficParams
+};
+
 // Something the cluster said about a session ("a request matching your filter went to bob").
 struct NoticeParams
 {
@@ -242,6 +252,7 @@ LANES_IDE_MESSAGE(ProgressParams)
 LANES_IDE_MESSAGE(SessionStateChangedParams)
 LANES_IDE_MESSAGE(ShowMessageParams)
 LANES_IDE_MESSAGE(TrafficParams)
+LANES_IDE_MESSAGE(QueueTrafficParams)
 LANES_IDE_MESSAGE(NoticeParams)
 #undef LANES_IDE_MESSAGE
 

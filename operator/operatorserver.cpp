@@ -74,6 +74,14 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
     });
     connect(m_splits, &SplitManager::notice, this,
             [this](const QString& id, const QString& text) { sendNotice(id, QStringLiteral("info"), text); });
+    connect(m_splits, &SplitManager::traffic, this, [this](const v1::QueueTraffic& traffic) {
+        const auto session = m_sessions.value(qs(traffic.session_id()));
+        if (!session || !session->link || !session->link->isOpen())
+            return;
+        v1::Frame frame;
+        *frame.mutable_queue_traffic() = traffic;
+        session->link->send(frame);
+    });
     m_splits->start();
     connect(m_agentServer, &LinkServer::linkAccepted, m_agents, &AgentPool::adopt);
     connect(m_agents, &AgentPool::streamFrame, this, &OperatorServer::onAgentStream);

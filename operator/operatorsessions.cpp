@@ -128,6 +128,7 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
         m_splits->join(id, session->user, target.pods.first().workload, splits,
                        [this, id, owed, started](Result<QMap<QString, QString>> env) mutable {
                            if (!m_sessions.contains(id)) {
+                               m_splits->leave(id); // it may have joined after it ended
                                (*owed)(fail(ErrorCode::SessionNotFound,
                                             QStringLiteral("session %1 ended while it started").arg(id)));
                                return;

@@ -85,7 +85,7 @@ void SplitManager::reloadConfigs()
     for (auto& [key, split] : m_splits) {
         if (split->state == State::Recovering)
             continue;
-        bool same = false;
+        bool same = split->removed; // already told
         for (const split::SplitConfig& config : m_configs)
             for (const split::QueueConfig& queue : config.queues)
                 if (config.id + u'/' + queue.id == key && queue == split->config)
@@ -93,7 +93,9 @@ void SplitManager::reloadConfigs()
         if (same)
             continue;
         // Changed or removed: its sessions end with a reason, and it tears down without waiting for a ttl.
-        split->config.ttlSeconds = 0;
+        split->removed = true;
+        if (split->state == State::Idle)
+            split->ttl.start(0);
         for (const Member& member : QList<Member>(split->members))
             emit endSession(member.session,
                             QStringLiteral("the split config of queue %1 changed or was removed").arg(key));
@@ -110,8 +112,13 @@ Result<void> SplitManager::check(const QString& workload,
         if (config.consumer == QStringLiteral("deploy/") + workload)
             for (const split::QueueConfig& queue : config.queues)
                 known << queue.id;
+    QStringList asked;
     for (const v1::QueueSplit& request : splits) {
         const QString id = QString::fromStdString(request.queue_id());
+        if (asked.contains(id))
+            return fail(ErrorCode::InvalidArgument,
+                        QStringLiteral("split_queues: queue id \"%1\" twice").arg(id));
+        asked << id;
         if (!known.contains(id))
             return fail(ErrorCode::InvalidArgument,
                         QStringLiteral("split_queues: no queue id \"%1\" for deploy/%2 (known: %3)")
@@ -235,17 +242,18 @@ void SplitManager::joinOne(Split* split, const Member& member, std::function<voi
         split->state == State::Recovering) {
         // The last session left and the teardown runs: this session starts a new split once it is over.
         const QString key = split->key;
-        split->afterTeardown.append([this, key, member, done] {
-            const auto slash = key.indexOf(u'/');
-            for (const split::SplitConfig& c : m_configs)
-                for (const split::QueueConfig& q : c.queues)
-                    if (c.id == key.left(slash) && q.id == key.mid(slash + 1)) {
-                        joinOne(splitFor(c.consumer.mid(7), c, q), member, done);
-                        return;
-                    }
-            done(fail(ErrorCode::InvalidArgument,
-                      QStringLiteral("the split config of %1 went away").arg(key)));
-        });
+        split->afterTeardown.append(
+            {member.session, done, [this, key, member, done] {
+                 const auto slash = key.indexOf(u'/');
+                 for (const split::SplitConfig& c : m_configs)
+                     for (const split::QueueConfig& q : c.queues)
+                         if (c.id == key.left(slash) && q.id == key.mid(slash + 1)) {
+                             joinOne(splitFor(c.consumer.mid(7), c, q), member, done);
+                             return;
+                         }
+                 done(fail(ErrorCode::InvalidArgument,
+                           QStringLiteral("the split config of %1 went away").arg(key)));
+             }});
         return;
     }
     split->ttl.stop();
@@ -269,24 +277,39 @@ void SplitManager::joinOne(Split* split, const Member& member, std::function<voi
             return;
         }
         Split* split = it->second.get();
+        Result<void> patched;
         if (!split->patched) {
             // The rollover: every old pod ends before a new one starts, so none of them consumes the source
             // once the splitter does (as its only, exclusive, consumer).
-            if (auto patched = self->m_cluster->patchWorkload(split->workload, self->patchEnv(split));
-                !patched) {
-                done(patched);
-                return;
-            }
             split->patched = true;
-            self->send(split, QJsonObject{{"consume", true}});
+            patched = self->m_cluster->patchWorkload(split->workload, self->workloadEnv(split->workload));
+            if (patched)
+                self->send(split, QJsonObject{{"consume", true}});
+            else
+                split->patched = false;
         }
         if (split->state == State::Starting) {
             split->state = split->members.isEmpty() ? State::Idle : State::Running;
-            if (split->state == State::Idle) // its only session left while it started
-                split->ttl.start(split->config.ttlSeconds * 1000);
+            if (split->state == State::Idle) // its only session left while it started, or it failed
+                split->ttl.start(self->ttlOf(split));
         }
-        done({});
+        done(patched);
     });
+}
+
+QMap<QString, QString> SplitManager::workloadEnv(const QString& workload) const
+{
+    // Every split of the workload that is patched now: one split's rollover must not undo another's.
+    QMap<QString, QString> env;
+    for (const auto& [key, split] : m_splits)
+        if (split->workload == workload && split->patched)
+            env.insert(patchEnv(split.get()));
+    return env;
+}
+
+int SplitManager::ttlOf(const Split* split) const
+{
+    return split->removed ? 0 : split->config.ttlSeconds * 1000;
 }
 
 QMap<QString, QString> SplitManager::patchEnv(const Split* split) const
@@ -308,6 +331,12 @@ QMap<QString, QString> SplitManager::sessionEnv(const Split* split, const Member
 void SplitManager::leave(const QString& session)
 {
     for (auto& [key, split] : m_splits) {
+        // A session that waited for a teardown and left before it was over: it never joins.
+        for (auto& pending : split->afterTeardown)
+            if (pending.session == session && pending.resume) {
+                pending.resume = nullptr;
+                pending.done(fail(ErrorCode::SessionNotFound, QStringLiteral("the session ended")));
+            }
         const qsizetype before = split->members.size();
         split->members.removeIf([&](const Member& m) { return m.session == session; });
         if (split->members.size() == before)
@@ -316,7 +345,7 @@ void SplitManager::leave(const QString& session)
         sendRoutes(split.get());
         if (split->members.isEmpty() && split->state == State::Running) {
             split->state = State::Idle;
-            split->ttl.start(split->config.ttlSeconds * 1000);
+            split->ttl.start(ttlOf(split.get()));
         }
     }
 }
@@ -347,14 +376,27 @@ void SplitManager::launch(Split* split)
                 return;
         }
     });
+    connect(process, &QProcess::errorOccurred, this, [this, key, process](QProcess::ProcessError error) {
+        if (error != QProcess::FailedToStart) // the others end in finished()
+            return;
+        process->deleteLater();
+        auto it = m_splits.find(key);
+        if (it != m_splits.end() && it->second->process == process) {
+            it->second->lastError = process->errorString();
+            onFinished(it->second.get(), -1);
+        }
+    });
     connect(process, &QProcess::finished, this, [this, key, process](int code) {
         process->deleteLater();
         auto it = m_splits.find(key);
         if (it != m_splits.end() && it->second->process == process)
             onFinished(it->second.get(), code);
     });
-    process->start(m_binary, {QStringLiteral("--url"), split->url, QStringLiteral("--source"), split->source,
-                              QStringLiteral("--fallback"), split->fallback, QStringLiteral("--prefetch"),
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("LANES_SPLITTER_URL"), split->url); // not in argv, where anyone sees a password
+    process->setProcessEnvironment(env);
+    process->start(m_binary, {QStringLiteral("--source"), split->source, QStringLiteral("--fallback"),
+                              split->fallback, QStringLiteral("--prefetch"),
                               QString::number(split->config.prefetch > 0 ? split->config.prefetch : 256)});
 }
 
@@ -412,11 +454,29 @@ void SplitManager::onEvent(Split* split, const QJsonObject& event)
             teardown(split);
         } else {
             sendRoutes(split);
+            // Queues of sessions that left before this splitter started (an earlier one crashed mid-drain).
+            const LedgerEntry left = m_ledger.entries().value(split->key);
+            QJsonArray drains;
+            for (const auto& [queues, mirror] :
+                 {std::pair{left.queues, false}, std::pair{left.mirrors, true}})
+                for (const QString& queue : queues)
+                    if (queue != split->fallback &&
+                        std::none_of(split->members.begin(), split->members.end(),
+                                     [&](const Member& m) { return m.queue == queue; }))
+                        drains.append(QJsonObject{{"queue", queue}, {"mirror", mirror}});
+            if (!drains.isEmpty())
+                send(split, QJsonObject{{"drain", drains}});
             if (split->patched)
                 send(split, QJsonObject{{"consume", true}});
         }
     } else if (name == u"routes") {
         const quint64 id = quint64(event.value(QLatin1String("id")).toInteger());
+        const QString error = event.value(QLatin1String("error")).toString();
+        const Result<void> answer =
+            error.isEmpty() ? Result<void>()
+                            : fail(ErrorCode::Internal, QStringLiteral("the splitter of %1 refused "
+                                                                       "the routes: %2")
+                                                            .arg(split->key, error));
         QList<std::function<void(Result<void>)>> done;
         split->routeWaiters.removeIf([&](const auto& waiter) {
             if (waiter.first > id)
@@ -425,16 +485,17 @@ void SplitManager::onEvent(Split* split, const QJsonObject& event)
             return true;
         });
         for (auto& callback : done)
-            callback({});
+            callback(answer);
     } else if (name == u"drained") {
         (void)m_ledger.removeQueue(split->key, event.value(QLatin1String("queue")).toString());
     } else if (name == u"released") {
         if (split->state != State::Releasing)
             return;
         if (split->patched) {
-            if (auto unpatched = m_cluster->patchWorkload(split->workload, {}); !unpatched)
+            split->patched = false; // the workload keeps the patches of its other splits
+            if (auto unpatched = m_cluster->patchWorkload(split->workload, workloadEnv(split->workload));
+                !unpatched)
                 qCWarning(lcOperator) << "split" << split->key << unpatched.error().message;
-            split->patched = false;
         }
         teardown(split);
     } else if (name == u"restored") {
@@ -443,6 +504,14 @@ void SplitManager::onEvent(Split* split, const QJsonObject& event)
                            << "message(s) moved back to" << split->source;
         (void)m_ledger.remove(split->key);
         split->stopping = true; // it exits by itself
+    } else if (name == u"delivered") {
+        v1::QueueTraffic traffic;
+        traffic.set_session_id(event.value(QLatin1String("session")).toString().toStdString());
+        traffic.set_queue_id(split->key.section(u'/', 1).toStdString());
+        traffic.set_count(quint64(event.value(QLatin1String("count")).toInteger()));
+        for (const QJsonValue& id : event.value(QLatin1String("ids")).toArray())
+            traffic.add_message_ids(id.toString().toStdString());
+        emit this->traffic(traffic);
     } else if (name == u"counters") {
         split->counters = event;
     } else if (name == u"notice" || name == u"returned") {
@@ -472,10 +541,10 @@ void SplitManager::teardown(Split* split)
     }
     if (split->state == State::Releasing || split->state == State::Restoring) {
         split->state = State::Restoring;
-        QStringList exchanges;
-        if (!split->dummyExchange.isEmpty())
-            exchanges << split->dummyExchange;
         const LedgerEntry left = m_ledger.entries().value(split->key);
+        QStringList exchanges = left.exchanges;
+        if (!split->dummyExchange.isEmpty() && !exchanges.contains(split->dummyExchange))
+            exchanges << split->dummyExchange;
         send(split,
              QJsonObject{{"restore", QJsonObject{{"queues", QJsonArray::fromStringList(left.queues)},
                                                  {"drop", QJsonArray::fromStringList(left.mirrors)},
@@ -489,9 +558,11 @@ void SplitManager::onFinished(Split* split, int code)
     split->ready = false;
     if (split->stopping && code == 0) {
         auto waiting = std::move(split->afterTeardown);
-        m_splits.erase(split->key); // split is gone from here on
-        for (auto& resume : waiting)
-            resume();
+        const QString key = split->key;
+        m_splits.erase(key); // split is gone from here on
+        for (auto& pending : waiting)
+            if (pending.resume)
+                pending.resume();
         return;
     }
     ++split->failedStarts;

@@ -20,7 +20,8 @@
 
 namespace lanes::op {
 
-// How long the splitter may take to reach its broker before a session start that needs it fails.
+// How many times in a row a splitter may fail to start (reach its broker) before the session starts that
+// wait for it fail.
 constexpr int kSplitterStartAttempts = 3;
 constexpr int kSplitterRestartDelayMs = 1000;
 
@@ -49,6 +50,7 @@ signals:
     // A session must end: its split config changed or went away.
     void endSession(const QString& session, const QString& reason);
     void notice(const QString& session, const QString& text);
+    void traffic(const lanes::v1::QueueTraffic& traffic);
 
 private:
     enum class State { Starting, Running, Idle, Releasing, Restoring, Recovering };
@@ -81,7 +83,14 @@ private:
         QList<Member> members;
         quint64 routesSent = 0;
         QList<std::pair<quint64, std::function<void(Result<void>)>>> routeWaiters;
-        QList<std::function<void()>> afterTeardown;
+        struct Pending
+        {
+            QString session;
+            std::function<void(Result<void>)> done;
+            std::function<void()> resume; // null once the session left
+        };
+        QList<Pending> afterTeardown; // sessions that wait for the teardown to end
+        bool removed = false;         // its config changed or went away: no ttl
         QJsonObject counters;
         QTimer ttl;
     };
@@ -99,6 +108,8 @@ private:
     void teardown(Split* split);
     void failWaiters(Split* split, const Error& error);
     QMap<QString, QString> patchEnv(const Split* split) const;
+    QMap<QString, QString> workloadEnv(const QString& workload) const;
+    int ttlOf(const Split* split) const;
     QMap<QString, QString> sessionEnv(const Split* split, const Member& member) const;
 
     StatePaths m_paths;

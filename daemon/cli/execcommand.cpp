@@ -30,6 +30,7 @@ ExecCommand::ExecCommand(rpc::Endpoint* endpoint, CliOptions options, QObject* p
 {
     rpc::bindNotification<ide::SessionStateChanged>(*m_endpoint, this, &ExecCommand::onSessionStateChanged);
     rpc::bindNotification<ide::Traffic>(*m_endpoint, this, &ExecCommand::onTraffic);
+    rpc::bindNotification<ide::QueueTraffic>(*m_endpoint, this, &ExecCommand::onQueueTraffic);
 }
 
 void ExecCommand::start()
@@ -151,6 +152,16 @@ void ExecCommand::onTraffic(const ide::TrafficParams& t)
                 .arg(t.method, t.path, t.status ? QString::number(t.status) : QStringLiteral("no answer"))
                 .arg(t.latencyMs, 0, 'f', 1)
                 .arg(t.error.isEmpty() ? QString() : QStringLiteral(": ") + t.error));
+}
+
+void ExecCommand::onQueueTraffic(const ide::QueueTrafficParams& t)
+{
+    if (m_options.verbose && t.sessionId == m_sessionId)
+        err(QStringLiteral("queue %1: %2 message(s) for you: %3%4")
+                .arg(t.queueId)
+                .arg(t.count)
+                .arg(t.messageIds.join(u' '),
+                     t.count > t.messageIds.size() ? QStringLiteral(" ...") : QString()));
 }
 
 } // namespace lanes::cli

@@ -29,6 +29,7 @@ private:
     void onChildFinished(int code, QProcess::ExitStatus status);
     void onSessionStateChanged(const ide::SessionStateChangedParams& change);
     void onTraffic(const ide::TrafficParams& traffic);
+    void onQueueTraffic(const ide::QueueTrafficParams& traffic);
     QProcessEnvironment childEnvironment(const ide::SessionStartResult& session) const;
     void endChild(int signal);
 

@@ -1,12 +1,11 @@
 // See rabbitbroker.h.
 #include "rabbitbroker.h"
 
+#include "rabbitmessage.h"
+
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
 
-#include <QJsonArray>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,149 +20,13 @@ constexpr int kAdminChannel = 2;
 constexpr int kHeartbeatSeconds = 10;
 constexpr int kConnectTimeoutMs = 5000;
 constexpr int kMaxFramesPerPoll = 1024;
+constexpr int kRpcTimeoutSeconds = 10;
 constexpr const char* kSeqHeader = "x-lanes-seq";
-
-std::string str(amqp_bytes_t bytes)
-{
-    return std::string(static_cast<const char*>(bytes.bytes), bytes.len);
-}
 
 amqp_bytes_t bytes(const std::string& s)
 {
     return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
 }
-
-QJsonValue toJson(const amqp_field_value_t& v);
-
-QJsonObject tableToJson(const amqp_table_t& table)
-{
-    QJsonObject out;
-    for (int i = 0; i < table.num_entries; ++i)
-        out.insert(QString::fromStdString(str(table.entries[i].key)), toJson(table.entries[i].value));
-    return out;
-}
-
-QJsonValue toJson(const amqp_field_value_t& v)
-{
-    switch (v.kind) {
-    case AMQP_FIELD_KIND_BOOLEAN:
-        return bool(v.value.boolean);
-    case AMQP_FIELD_KIND_I8:
-        return v.value.i8;
-    case AMQP_FIELD_KIND_U8:
-        return v.value.u8;
-    case AMQP_FIELD_KIND_I16:
-        return v.value.i16;
-    case AMQP_FIELD_KIND_U16:
-        return v.value.u16;
-    case AMQP_FIELD_KIND_I32:
-        return v.value.i32;
-    case AMQP_FIELD_KIND_U32:
-        return qint64(v.value.u32);
-    case AMQP_FIELD_KIND_I64:
-        return qint64(v.value.i64);
-    case AMQP_FIELD_KIND_U64:
-    case AMQP_FIELD_KIND_TIMESTAMP:
-        return qint64(v.value.u64);
-    case AMQP_FIELD_KIND_F32:
-        return double(v.value.f32);
-    case AMQP_FIELD_KIND_F64:
-        return v.value.f64;
-    case AMQP_FIELD_KIND_UTF8:
-    case AMQP_FIELD_KIND_BYTES:
-        return QString::fromUtf8(static_cast<const char*>(v.value.bytes.bytes), qsizetype(v.value.bytes.len));
-    case AMQP_FIELD_KIND_TABLE:
-        return tableToJson(v.value.table);
-    case AMQP_FIELD_KIND_ARRAY: {
-        QJsonArray out;
-        for (int i = 0; i < v.value.array.num_entries; ++i)
-            out.append(toJson(v.value.array.entries[i]));
-        return out;
-    }
-    default:
-        return QJsonValue();
-    }
-}
-
-std::string toText(const amqp_field_value_t& v)
-{
-    switch (v.kind) {
-    case AMQP_FIELD_KIND_UTF8:
-    case AMQP_FIELD_KIND_BYTES:
-        return str(v.value.bytes); // binary stays binary: filters see the bytes
-    case AMQP_FIELD_KIND_TABLE:
-        return QJsonDocument(tableToJson(v.value.table)).toJson(QJsonDocument::Compact).toStdString();
-    case AMQP_FIELD_KIND_ARRAY: {
-        QJsonArray array = toJson(v).toArray();
-        return QJsonDocument(array).toJson(QJsonDocument::Compact).toStdString();
-    }
-    case AMQP_FIELD_KIND_BOOLEAN:
-        return v.value.boolean ? "true" : "false";
-    case AMQP_FIELD_KIND_VOID:
-        return {};
-    default: {
-        const QJsonValue json = toJson(v);
-        return json.isDouble() && json.toDouble() == double(json.toInteger())
-                   ? std::to_string(json.toInteger())
-                   : QByteArray::number(json.toDouble()).toStdString();
-    }
-    }
-}
-
-class RabbitMessage final : public Message
-{
-public:
-    RabbitMessage() { std::memset(&m_message, 0, sizeof m_message); }
-    ~RabbitMessage() override { amqp_destroy_message(&m_message); }
-    amqp_message_t* raw() { return &m_message; }
-    const amqp_message_t& message() const { return m_message; }
-
-    std::vector<std::pair<std::string, std::string>> headers() const override
-    {
-        std::vector<std::pair<std::string, std::string>> out;
-        if (!(m_message.properties._flags & AMQP_BASIC_HEADERS_FLAG))
-            return out;
-        const amqp_table_t& table = m_message.properties.headers;
-        for (int i = 0; i < table.num_entries; ++i)
-            out.emplace_back(str(table.entries[i].key), toText(table.entries[i].value));
-        return out;
-    }
-
-    std::vector<std::pair<std::string, std::string>> properties() const override
-    {
-        const amqp_basic_properties_t& p = m_message.properties;
-        std::vector<std::pair<std::string, std::string>> out;
-        const std::pair<amqp_flags_t, std::pair<const char*, const amqp_bytes_t*>> texts[] = {
-            {AMQP_BASIC_CONTENT_TYPE_FLAG, {"content_type", &p.content_type}},
-            {AMQP_BASIC_CONTENT_ENCODING_FLAG, {"content_encoding", &p.content_encoding}},
-            {AMQP_BASIC_CORRELATION_ID_FLAG, {"correlation_id", &p.correlation_id}},
-            {AMQP_BASIC_REPLY_TO_FLAG, {"reply_to", &p.reply_to}},
-            {AMQP_BASIC_EXPIRATION_FLAG, {"expiration", &p.expiration}},
-            {AMQP_BASIC_MESSAGE_ID_FLAG, {"message_id", &p.message_id}},
-            {AMQP_BASIC_TYPE_FLAG, {"type", &p.type}},
-            {AMQP_BASIC_USER_ID_FLAG, {"user_id", &p.user_id}},
-            {AMQP_BASIC_APP_ID_FLAG, {"app_id", &p.app_id}},
-        };
-        for (const auto& [flag, field] : texts)
-            if (p._flags & flag)
-                out.emplace_back(field.first, str(*field.second));
-        if (p._flags & AMQP_BASIC_DELIVERY_MODE_FLAG)
-            out.emplace_back("delivery_mode", std::to_string(p.delivery_mode));
-        if (p._flags & AMQP_BASIC_PRIORITY_FLAG)
-            out.emplace_back("priority", std::to_string(p.priority));
-        if (p._flags & AMQP_BASIC_TIMESTAMP_FLAG)
-            out.emplace_back("timestamp", std::to_string(p.timestamp));
-        return out;
-    }
-
-    std::string_view body() const override
-    {
-        return {static_cast<const char*>(m_message.body.bytes), m_message.body.len};
-    }
-
-private:
-    amqp_message_t m_message;
-};
 
 } // namespace
 
@@ -197,7 +60,7 @@ Error RabbitBroker::lastError(const char* what, int channel)
             const auto* close = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
             why = QStringLiteral("%1 %2")
                       .arg(close->reply_code)
-                      .arg(QString::fromStdString(str(close->reply_text)));
+                      .arg(QString::fromStdString(text(close->reply_text)));
             const ErrorCode code = close->reply_code == AMQP_ACCESS_REFUSED ? ErrorCode::PortLocked
                                    : close->reply_code == AMQP_NOT_FOUND    ? ErrorCode::TargetNotFound
                                    : close->reply_code == AMQP_PRECONDITION_FAILED
@@ -207,7 +70,7 @@ Error RabbitBroker::lastError(const char* what, int channel)
         }
         if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
             const auto* close = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
-            why = QString::fromStdString(str(close->reply_text));
+            why = QString::fromStdString(text(close->reply_text));
         }
         break;
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
@@ -270,6 +133,9 @@ Result<void> RabbitBroker::connect()
         return fail(ErrorCode::Unauthenticated,
                     QStringLiteral("the broker refused the login of %1").arg(QString::fromUtf8(info.user)));
     m_connected = true;
+    // A broker that stops answering a call (while its heartbeats go on) ends the splitter, which restarts.
+    timeval rpcTimeout{kRpcTimeoutSeconds, 0};
+    amqp_set_rpc_timeout(m_conn, &rpcTimeout);
     // Each message is a few small frames, sent as it is routed: never held back for a coalescing ack.
     const int one = 1;
     ::setsockopt(amqp_get_sockfd(m_conn), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -354,18 +220,34 @@ Result<int> RabbitBroker::consume(const std::string& queue, int prefetch, bool e
             m_freeChannels.insert(channel); // the broker closed it
         return std::unexpected(error);
     }
-    m_consumers[channel] = Consumer{str(ok->consumer_tag), 0, false};
-    return channel;
+    // A handle of its own, never reused: an ack that comes late for a consumer that is gone must not ack
+    // the delivery of another consumer that got its channel number (tags start at 1 on every channel).
+    const int handle = m_nextHandle++;
+    m_consumers[handle] = Consumer{channel, text(ok->consumer_tag), 0, false};
+    m_channelOwner[channel] = handle;
+    return handle;
 }
 
-void RabbitBroker::closeChannelIfDone(int channel)
+void RabbitBroker::forget(int handle)
 {
-    auto it = m_consumers.find(channel);
+    auto it = m_consumers.find(handle);
+    if (it == m_consumers.end())
+        return;
+    m_channelOwner.erase(it->second.channel);
+    m_freeChannels.insert(it->second.channel);
+    m_consumers.erase(it);
+}
+
+void RabbitBroker::closeIfDone(int handle)
+{
+    auto it = m_consumers.find(handle);
     if (it == m_consumers.end() || !it->second.cancelled || it->second.unacked > 0)
         return;
-    m_consumers.erase(it);
-    amqp_channel_close(m_conn, amqp_channel_t(channel), AMQP_REPLY_SUCCESS);
-    m_freeChannels.insert(channel);
+    // Frames still queued in rabbitmq-c may hold deliveries of this consumer: not yet.
+    if (amqp_frames_enqueued(m_conn) || amqp_data_in_buffer(m_conn))
+        return;
+    amqp_channel_close(m_conn, amqp_channel_t(it->second.channel), AMQP_REPLY_SUCCESS);
+    forget(handle);
 }
 
 Result<void> RabbitBroker::cancel(int consumer)
@@ -373,8 +255,8 @@ Result<void> RabbitBroker::cancel(int consumer)
     auto it = m_consumers.find(consumer);
     if (it == m_consumers.end() || it->second.cancelled)
         return {};
-    if (!amqp_basic_cancel(m_conn, amqp_channel_t(consumer), bytes(it->second.tag)))
-        return std::unexpected(lastError("basic.cancel", consumer));
+    if (!amqp_basic_cancel(m_conn, amqp_channel_t(it->second.channel), bytes(it->second.tag)))
+        return std::unexpected(lastError("basic.cancel", it->second.channel));
     // The channel stays open: deliveries the broker sent before its cancel-ok may still wait in the frame
     // queue, and closing it now would hand them back to a queue that may be deleted next. poll() closes it
     // once everything it delivered is acked.
@@ -425,9 +307,10 @@ Result<quint64> RabbitBroker::publish(const std::string& queue, const Message& m
 Result<void> RabbitBroker::ack(int consumer, quint64 tag)
 {
     auto it = m_consumers.find(consumer);
-    if (it == m_consumers.end())
-        return {}; // its channel is gone, and the broker gave the delivery back to the queue
-    if (const int status = amqp_basic_ack(m_conn, amqp_channel_t(consumer), tag, 0); status != AMQP_STATUS_OK)
+    if (it == m_consumers.end() || it->second.lost)
+        return {}; // its channel is gone (the broker gave the delivery back) or its queue is
+    if (const int status = amqp_basic_ack(m_conn, amqp_channel_t(it->second.channel), tag, 0);
+        status != AMQP_STATUS_OK)
         return lost(QString::fromUtf8(amqp_error_string2(status)));
     --it->second.unacked;
     return {};
@@ -457,22 +340,25 @@ Result<std::vector<BrokerEvent>> RabbitBroker::poll(int timeoutMs)
             Returned returned;
             if (deliver) {
                 const auto* d = static_cast<amqp_basic_deliver_t*>(frame.payload.method.decoded);
-                delivery.consumer = channel;
+                const auto owner = m_channelOwner.find(channel);
+                delivery.consumer = owner == m_channelOwner.end() ? 0 : owner->second;
                 delivery.tag = d->delivery_tag;
                 delivery.redelivered = d->redelivered;
-                delivery.exchange = str(d->exchange);
-                delivery.routingKey = str(d->routing_key);
+                delivery.exchange = text(d->exchange);
+                delivery.routingKey = text(d->routing_key);
             } else {
                 const auto* r = static_cast<amqp_basic_return_t*>(frame.payload.method.decoded);
                 returned.replyCode = r->reply_code;
-                returned.replyText = str(r->reply_text);
+                returned.replyText = text(r->reply_text);
             }
             auto message = std::make_shared<RabbitMessage>();
             if (amqp_read_message(m_conn, amqp_channel_t(channel), message->raw(), 0).reply_type !=
-                AMQP_RESPONSE_NORMAL)
+                AMQP_RESPONSE_NORMAL) {
+                message->clear(); // rabbitmq-c freed what it had read, and must not free it twice
                 return std::unexpected(lost(QStringLiteral("a message arrived incomplete")).error());
+            }
             if (deliver) {
-                if (auto it = m_consumers.find(channel); it != m_consumers.end())
+                if (auto it = m_consumers.find(delivery.consumer); it != m_consumers.end())
                     ++it->second.unacked;
                 delivery.message = std::move(message);
                 events.emplace_back(std::move(delivery));
@@ -495,18 +381,19 @@ Result<std::vector<BrokerEvent>> RabbitBroker::poll(int timeoutMs)
             break;
         }
         case AMQP_BASIC_CANCEL_METHOD: // the broker cancelled a consumer: its queue is gone
-            if (auto it = m_consumers.find(channel); it != m_consumers.end()) {
-                it->second.cancelled = true;
-                it->second.unacked = 0; // its deliveries can no longer be acked where they came from
-                events.emplace_back(ConsumerLost{channel, "the broker cancelled the consumer"});
-                closeChannelIfDone(channel);
+            if (auto owner = m_channelOwner.find(channel); owner != m_channelOwner.end()) {
+                Consumer& consumer = m_consumers.at(owner->second);
+                consumer.cancelled = true;
+                consumer.lost = true; // its deliveries in hand are ours alone now: nothing to ack
+                consumer.unacked = 0;
+                events.emplace_back(ConsumerLost{owner->second, "the broker cancelled the consumer"});
             }
             break;
         case AMQP_CHANNEL_CLOSE_METHOD: {
             const auto* c = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
             amqp_channel_close_ok_t ok{};
             amqp_send_method(m_conn, amqp_channel_t(channel), AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-            const std::string reason = std::to_string(c->reply_code) + " " + str(c->reply_text);
+            const std::string reason = std::to_string(c->reply_code) + " " + text(c->reply_text);
             if (channel == kPublishChannel)
                 return std::unexpected(
                     lost(QStringLiteral("the publishing channel closed: ") + QString::fromStdString(reason))
@@ -516,26 +403,27 @@ Result<std::vector<BrokerEvent>> RabbitBroker::poll(int timeoutMs)
                     return std::unexpected(reopened.error());
                 break;
             }
-            if (m_consumers.erase(channel)) {
-                m_freeChannels.insert(channel);
-                events.emplace_back(ConsumerLost{channel, reason});
+            if (auto owner = m_channelOwner.find(channel); owner != m_channelOwner.end()) {
+                const int handle = owner->second;
+                forget(handle); // the broker gave its unacked deliveries back to their queue
+                events.emplace_back(ConsumerLost{handle, reason});
             }
             break;
         }
         case AMQP_CONNECTION_CLOSE_METHOD: {
             const auto* c = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
-            return std::unexpected(lost(QString::fromStdString(str(c->reply_text))).error());
+            return std::unexpected(lost(QString::fromStdString(text(c->reply_text))).error());
         }
         default:
             break;
         }
     }
-    // The frame queue is empty now: a cancelled consumer with nothing unacked has nothing more coming.
-    std::vector<int> channels;
-    for (const auto& [channel, consumer] : m_consumers)
-        channels.push_back(channel);
-    for (int channel : channels)
-        closeChannelIfDone(channel);
+    // A cancelled consumer with nothing unacked and nothing queued has nothing more coming.
+    std::vector<int> handles;
+    for (const auto& [handle, consumer] : m_consumers)
+        handles.push_back(handle);
+    for (int handle : handles)
+        closeIfDone(handle);
     amqp_maybe_release_buffers(m_conn);
     return events;
 }

@@ -34,9 +34,11 @@ public:
 private:
     struct Consumer
     {
+        int channel = 0;
         std::string tag;
         int unacked = 0;
         bool cancelled = false;
+        bool lost = false; // the broker cancelled it: its queue is gone
     };
     Result<void> openChannel(int channel);
     // After a refused admin call: the broker closed channel 2; open it again.
@@ -44,15 +46,19 @@ private:
     // The broker's answer to the last synchronous call on `channel`, as an error (channel or connection
     // closed); a channel the broker closed is confirmed closed, so its number can be opened again.
     Error lastError(const char* what, int channel);
-    void closeChannelIfDone(int channel);
+    // Closes a cancelled consumer's channel once it has nothing unacked and nothing more can come.
+    void closeIfDone(int handle);
+    void forget(int handle);
     Result<void> lost(const QString& why);
 
     std::string m_url;
     amqp_connection_state_t m_conn = nullptr;
     bool m_connected = false;
     quint64 m_nextSeq = 1;
-    std::map<int, Consumer> m_consumers; // channel -> consumer (the channel is the consumer's handle)
+    std::map<int, Consumer> m_consumers; // handle -> consumer
+    std::map<int, int> m_channelOwner;   // channel -> handle
     std::set<int> m_freeChannels;
+    int m_nextHandle = 1;
     int m_nextChannel = 3;
 };
 

@@ -8,6 +8,8 @@ namespace lanes::split {
 namespace {
 
 constexpr std::chrono::milliseconds kTickInterval{200};
+constexpr quint64 kReportedIds = 20;
+constexpr std::chrono::seconds kNoticeInterval{10};
 
 std::string headerValue(const std::vector<std::pair<std::string, std::string>>& headers, const char* name)
 {
@@ -41,7 +43,8 @@ bool Splitter::matches(const Route& route, const Delivery& delivery,
         return false;
     if (route.jq.empty())
         return true;
-    auto [program, added] = m_jqPrograms.try_emplace(route.jq, 0);
+    // Per session: one developer's program that timed out does not turn off another's of the same text.
+    auto [program, added] = m_jqPrograms.try_emplace(route.session + '\n' + route.jq, 0);
     if (added)
         program->second = m_jq.add(route.jq);
     if (jqInputCache.empty())
@@ -99,7 +102,8 @@ void Splitter::restore(std::vector<std::string> queues, std::vector<std::string>
                        std::vector<std::string> exchanges)
 {
     for (std::string& queue : drop)
-        m_pendingDrains.push_back(Drain{{}, std::move(queue), 0, true, false});
+        if (!isDraining(queue))
+            m_pendingDrains.push_back(Drain{{}, std::move(queue), 0, true, false});
     if (!m_releasing)
         (void)release();
     m_restoring = true;
@@ -131,6 +135,21 @@ const Splitter::Drain* Splitter::drainOf(int consumer) const
         if (drain.consumer == consumer)
             return &drain;
     return nullptr;
+}
+
+void Splitter::drain(const std::string& queue, bool mirror)
+{
+    if (!isDraining(queue))
+        m_pendingDrains.push_back(Drain{{}, queue, 0, mirror, m_restoring && !mirror});
+}
+
+bool Splitter::isDraining(const std::string& queue) const
+{
+    auto same = [&](const Drain& drain) { return drain.queue == queue; };
+    return std::any_of(m_pendingDrains.begin(), m_pendingDrains.end(), same) ||
+           std::any_of(m_cancelledDrains.begin(), m_cancelledDrains.end(), same) ||
+           std::any_of(m_drains.begin(), m_drains.end(),
+                       [&](const auto& entry) { return same(entry.second); });
 }
 
 bool Splitter::busy(int consumer) const
@@ -184,7 +203,9 @@ Result<void> Splitter::onDelivery(const Delivery& delivery)
                     return sent;
         } else if (!winner) {
             winner = &route;
-        } else {
+        } else if (auto& told = m_toldLost[route.session];
+                   std::chrono::steady_clock::now() - told > kNoticeInterval) {
+            told = std::chrono::steady_clock::now(); // at most one such notice per session and interval
             m_report(
                 QJsonObject{{"event", "notice"},
                             {"session", q(route.session)},
@@ -235,9 +256,13 @@ Result<void> Splitter::settle(quint64 seq, bool ok)
         }
     } else {
         switch (publish.kind) {
-        case Kind::Session:
+        case Kind::Session: {
             ++m_routed[publish.session];
+            Delivered& delivered = m_delivered[publish.session];
+            if (++delivered.count <= kReportedIds)
+                delivered.ids.push_back(headerValue(entry->second.message->properties(), "message_id"));
             break;
+        }
         case Kind::Mirror:
             ++m_mirrored;
             break;
@@ -353,6 +378,7 @@ Result<void> Splitter::tick()
         return drained;
     if (m_releasing && m_sourceConsumer && !busy(m_sourceConsumer)) {
         m_sourceConsumer = 0;
+        m_toldReleased = true;
         m_report(QJsonObject{{"event", "released"}});
     } else if (m_releasing && !m_sourceConsumer && !m_toldReleased) {
         m_toldReleased = true;
@@ -366,6 +392,15 @@ Result<void> Splitter::tick()
                 return deleted;
         m_done = true;
         m_report(QJsonObject{{"event", "restored"}, {"moved", qint64(m_restored)}});
+    }
+    for (const auto& [session, delivered] : std::exchange(m_delivered, {})) {
+        QJsonArray ids;
+        for (const std::string& id : delivered.ids)
+            ids.append(q(id));
+        m_report(QJsonObject{{"event", "delivered"},
+                             {"session", q(session)},
+                             {"count", qint64(delivered.count)},
+                             {"ids", ids}});
     }
     if (const QJsonObject now = counters(); now != m_lastCounters) {
         m_lastCounters = now;

@@ -44,6 +44,9 @@ public:
     // The routes in session order. Queues of new routes are declared before this returns; sessions no longer
     // listed are drained (reported as {"event":"drained"}).
     Result<void> setRoutes(std::vector<Route> routes);
+    // Route what `queue` holds again (a session that left before this splitter started); mirror copies are
+    // emptied instead. The queue is deleted once drained ({"event":"drained"}).
+    void drain(const std::string& queue, bool mirror);
     // Consume the source queue as its only consumer, as soon as no other consumer is on it.
     void consumeSource() { m_wantSource = true; }
     // Stop consuming the source; {"event":"released"} once nothing taken from it is in flight.
@@ -96,6 +99,7 @@ private:
     Result<void> checkDrains();
     bool busy(int consumer) const;
     const Drain* drainOf(int consumer) const;
+    bool isDraining(const std::string& queue) const;
 
     Broker& m_broker;
     std::string m_source;
@@ -106,7 +110,9 @@ private:
     JqRunner m_jq;
     std::map<std::string, int> m_jqPrograms; // program text -> the runner's handle
     std::set<std::string> m_toldJq;          // sessions told that their jq_filter failed
-    std::map<int, Drain> m_drains;           // consumer -> drain; consumer 0: not consuming yet
+    // When each session was last told that a message it matched went to an earlier one.
+    std::map<std::string, std::chrono::steady_clock::time_point> m_toldLost;
+    std::map<int, Drain> m_drains; // consumer -> drain; consumer 0: not consuming yet
     std::vector<Drain> m_pendingDrains;
     std::vector<Drain> m_cancelledDrains;
     std::vector<std::string> m_exchangesToDelete;
@@ -124,6 +130,12 @@ private:
     std::chrono::steady_clock::time_point m_lastSourceTry;
     // counters
     std::map<std::string, quint64> m_routed; // session -> messages
+    struct Delivered
+    {
+        quint64 count = 0;
+        std::vector<std::string> ids; // the first kReportedIds
+    };
+    std::map<std::string, Delivered> m_delivered; // since the last tick, for the sessions' traffic
     quint64 m_toFallback = 0, m_mirrored = 0, m_redelivered = 0, m_returned = 0, m_nacked = 0, m_rerouted = 0,
             m_dropped = 0, m_restored = 0, m_jqFailures = 0;
     QJsonObject m_lastCounters;

@@ -1,8 +1,9 @@
 // lanes-splitter: one split queue's routing as a process of its own, so that a crash (or a broker that
 // vanished) costs the operator nothing but a restart of it. The operator writes commands to its stdin and
-// reads events from its stdout, one JSON object per line (operator/splits.h):
+// reads events from its stdout, one JSON object per line (operator/splitmanager.h):
 //   {"routes":[{"session","queue","mode":"steal"|"mirror","message_filter":{HEADER:RE},"jq_filter":"..."}]}
-//   {"consume":true}  {"release":true}  {"restore":{"queues":[...],"drop":[...],"exchanges":[...]}}
+//   {"drain":[{"queue","mirror"}]}  {"consume":true}  {"release":true}
+//   {"restore":{"queues":[...],"drop":[...],"exchanges":[...]}}
 // Exit codes: 0 restored, 2 usage, 3 broker lost, 4 the operator went away (stdin closed).
 #include "rabbitbroker.h"
 #include "splitter.h"
@@ -67,13 +68,20 @@ std::vector<std::string> strings(const QJsonValue& value)
 Result<void> apply(Splitter& splitter, const QJsonObject& command)
 {
     if (command.contains(QLatin1String("routes"))) {
+        // Always answered, with the error when the routes were refused: a session start waits for it.
         auto routes = parseRoutes(command.value(QLatin1String("routes")).toArray());
-        if (!routes)
-            return std::unexpected(routes.error());
-        if (auto set = splitter.setRoutes(std::move(*routes)); !set)
+        Result<void> set =
+            routes ? splitter.setRoutes(std::move(*routes)) : Result<void>(std::unexpected(routes.error()));
+        QJsonObject answer{{"event", "routes"}, {"id", command.value(QLatin1String("id"))}};
+        if (!set)
+            answer.insert(QStringLiteral("error"), describe(set.error()));
+        report(answer);
+        if (!set && set.error().code == ErrorCode::ConnectFailed)
             return set;
-        report(QJsonObject{{"event", "routes"}, {"id", command.value(QLatin1String("id"))}});
     }
+    for (const QJsonValue& drain : command.value(QLatin1String("drain")).toArray())
+        splitter.drain(drain.toObject().value(QLatin1String("queue")).toString().toStdString(),
+                       drain.toObject().value(QLatin1String("mirror")).toBool());
     if (command.value(QLatin1String("consume")).toBool())
         splitter.consumeSource();
     if (command.value(QLatin1String("release")).toBool())
@@ -95,24 +103,31 @@ int main(int argc, char** argv)
     if (argc == 2 && std::string_view(argv[1]) == "--jq-worker")
         return jqWorkerMain();
     ::prctl(PR_SET_PDEATHSIG, SIGKILL); // the operator's death ends it: the next operator drains what is left
+    ::signal(SIGPIPE, SIG_IGN);         // a jq worker that died is an error to handle, not the end
     QCoreApplication app(argc, argv);
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral("Routes one split queue (started by lanes-operator)."));
     parser.addHelpOption();
     parser.addOptions(
-        {{QStringLiteral("url"), QStringLiteral("The broker, amqp://..."), QStringLiteral("URL")},
+        {{QStringLiteral("url"),
+          QStringLiteral("The broker, amqp://... (or LANES_SPLITTER_URL, which keeps a password out of the "
+                         "process list)"),
+          QStringLiteral("URL")},
          {QStringLiteral("source"), QStringLiteral("The queue split."), QStringLiteral("QUEUE")},
          {QStringLiteral("fallback"), QStringLiteral("Where unmatched messages go."),
           QStringLiteral("QUEUE")},
          {QStringLiteral("prefetch"), QStringLiteral("Unacked deliveries at most."), QStringLiteral("N"),
           QString::number(kDefaultPrefetch)}});
     parser.process(app);
-    if (!parser.isSet(QStringLiteral("url")) || !parser.isSet(QStringLiteral("source")) ||
+    const QString url = parser.isSet(QStringLiteral("url")) ? parser.value(QStringLiteral("url"))
+                                                            : qEnvironmentVariable("LANES_SPLITTER_URL");
+    if (url.isEmpty() || !parser.isSet(QStringLiteral("source")) ||
         !parser.isSet(QStringLiteral("fallback"))) {
-        std::fprintf(stderr, "lanes-splitter: --url, --source and --fallback are required\n");
+        std::fprintf(stderr,
+                     "lanes-splitter: --url (or LANES_SPLITTER_URL), --source and --fallback are required\n");
         return 2;
     }
-    RabbitBroker broker(parser.value(QStringLiteral("url")).toStdString());
+    RabbitBroker broker(url.toStdString());
     Splitter splitter(broker, parser.value(QStringLiteral("source")).toStdString(),
                       parser.value(QStringLiteral("fallback")).toStdString(),
                       std::max(1, parser.value(QStringLiteral("prefetch")).toInt()), report);

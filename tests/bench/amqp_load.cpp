@@ -47,8 +47,8 @@ amqp_connection_state_t open(const char* url)
     amqp_socket_t* socket = amqp_tcp_socket_new(conn);
     if (amqp_socket_open(socket, info.host, info.port) != AMQP_STATUS_OK)
         die("cannot connect");
-    if (amqp_login(conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user, info.password).reply_type !=
-        AMQP_RESPONSE_NORMAL)
+    if (amqp_login(conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user, info.password)
+            .reply_type != AMQP_RESPONSE_NORMAL)
         die("login refused");
     amqp_channel_open(conn, 1);
     if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL)
@@ -83,15 +83,18 @@ long long readConfirms(amqp_connection_state_t conn, long long confirmed, long t
         timeoutUs = 0;
         if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
             const auto* ack = static_cast<amqp_basic_ack_t*>(frame.payload.method.decoded);
-            confirmed = ack->multiple ? (long long)ack->delivery_tag : std::max(confirmed, (long long)ack->delivery_tag);
-        } else if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_NACK_METHOD) {
+            confirmed = ack->multiple ? (long long)ack->delivery_tag
+                                      : std::max(confirmed, (long long)ack->delivery_tag);
+        } else if (frame.frame_type == AMQP_FRAME_METHOD &&
+                   frame.payload.method.id == AMQP_BASIC_NACK_METHOD) {
             die("the broker refused a message (nack)");
         }
         amqp_maybe_release_buffers(conn);
     }
 }
 
-int publish(const char* url, const char* queue, long long count, int size, const std::string& lanes, double rate)
+int publish(const char* url, const char* queue, long long count, int size, const std::string& lanes,
+            double rate)
 {
     amqp_connection_state_t conn = open(url);
     if (!amqp_confirm_select(conn, 1))
@@ -168,7 +171,8 @@ int consume(const char* url, const char* queue, long long count, int idleMs)
         std::string lane;
         const amqp_table_t& headers = envelope.message.properties.headers;
         for (int i = 0; i < headers.num_entries; ++i) {
-            const std::string key(static_cast<const char*>(headers.entries[i].key.bytes), headers.entries[i].key.len);
+            const std::string key(static_cast<const char*>(headers.entries[i].key.bytes),
+                                  headers.entries[i].key.len);
             const amqp_field_value_t& v = headers.entries[i].value;
             if (key == "x-sent" && v.kind == AMQP_FIELD_KIND_I64)
                 latencies.push_back(now - v.value.i64);
@@ -187,9 +191,10 @@ int consume(const char* url, const char* queue, long long count, int idleMs)
     auto pct = [&](double p) {
         return latencies.empty() ? 0.0 : double(latencies[size_t(p * double(latencies.size() - 1))]) / 1000.0;
     };
-    std::printf("{\"received\": %lld, \"duplicates\": %lld, \"first_ns\": %lld, \"last_ns\": %lld, \"p50_us\": %.1f, "
-                "\"p99_us\": %.1f, \"lanes\": {",
-                received, duplicates, first, last, pct(0.5), pct(0.99));
+    std::printf(
+        "{\"received\": %lld, \"duplicates\": %lld, \"first_ns\": %lld, \"last_ns\": %lld, \"p50_us\": %.1f, "
+        "\"p99_us\": %.1f, \"lanes\": {",
+        received, duplicates, first, last, pct(0.5), pct(0.99));
     bool comma = false;
     for (const auto& [lane, n] : lanes) {
         std::printf("%s\"%s\": %lld", comma ? ", " : "", lane.c_str(), n);
@@ -219,9 +224,12 @@ int main(int argc, char** argv)
     if (argc >= 4 && std::strcmp(argv[1], "declare") == 0)
         return declare(argv[2], argv + 3, argc - 3);
     if (argc == 8 && std::strcmp(argv[1], "publish") == 0)
-        return publish(argv[2], argv[3], std::atoll(argv[4]), std::atoi(argv[5]), argv[6], std::atof(argv[7]));
+        return publish(argv[2], argv[3], std::atoll(argv[4]), std::atoi(argv[5]), argv[6],
+                       std::atof(argv[7]));
     if (argc == 6 && std::strcmp(argv[1], "consume") == 0)
         return consume(argv[2], argv[3], std::atoll(argv[4]), std::atoi(argv[5]));
-    std::fprintf(stderr, "usage: amqp_load publish URL QUEUE COUNT SIZE LANES RATE | consume URL QUEUE COUNT IDLE_MS\n");
+    std::fprintf(
+        stderr,
+        "usage: amqp_load publish URL QUEUE COUNT SIZE LANES RATE | consume URL QUEUE COUNT IDLE_MS\n");
     return 2;
 }

@@ -269,8 +269,9 @@ void TstSplit::twoFiltersAMirrorAndTheRestUnderLoad()
         "split_queues": [{"queue_id": "orders", "queue_type": "RMQ", "queue_mode": "mirror",
                           "message_filter": {"x-lane": "^alice$"}}]}})");
     mirrorConfig.close();
-    QVERIFY(worker(QStringLiteral("alice"),
-                   {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^alice$")}));
+    QProcess* alice = worker(QStringLiteral("alice"), {QStringLiteral("-v"), QStringLiteral("--split"),
+                                                       QStringLiteral("orders:x-lane=^alice$")});
+    QVERIFY(alice);
     QVERIFY(
         worker(QStringLiteral("bob"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^bob$")}));
     QVERIFY(worker(QStringLiteral("carol"), {QStringLiteral("-f"), mirrorConfig.fileName()}));
@@ -307,6 +308,8 @@ void TstSplit::twoFiltersAMirrorAndTheRestUnderLoad()
     qInfo() << "duplicates:" << duplicates(who) - 300; // alice's ids have a mirror copy each
     QCOMPARE(duplicates(who), 300);
 
+    // With -v, alice sees her messages arrive (session/queueTraffic).
+    QVERIFY(QTest::qWaitFor([&] { return alice->peek(1 << 22).contains("queue orders: "); }, 5000));
     // Anyone sees the split: its sessions, their filters and what each got.
     const QString status = fixture.lanesOutput({QStringLiteral("operator"), QStringLiteral("status")});
     QVERIFY2(status.contains(QStringLiteral("SPLIT orders of deploy/orders-worker (orders, running)")) &&
