@@ -25,6 +25,11 @@ namespace lanes::op {
 constexpr int kSplitterStartAttempts = 3;
 constexpr int kSplitterRestartDelayMs = 1000;
 
+inline QString modeOf(bool mirror)
+{
+    return mirror ? QStringLiteral("mirror") : QStringLiteral("steal");
+}
+
 class SplitManager final : public QObject
 {
     Q_OBJECT

@@ -23,6 +23,20 @@ constexpr std::chrono::milliseconds kRetryInterval{250};
 constexpr const char* kExchangeHeader = "x-lanes-exchange";
 constexpr const char* kRoutingKeyHeader = "x-lanes-routing-key";
 
+inline std::string headerValue(const std::vector<std::pair<std::string, std::string>>& headers,
+                               const char* name)
+{
+    for (const auto& [key, value] : headers)
+        if (key == name)
+            return value;
+    return {};
+}
+
+inline QString q(const std::string& s)
+{
+    return QString::fromStdString(s);
+}
+
 struct Route
 {
     std::string session;

@@ -318,7 +318,7 @@ void TstBinder::descriptorsNameTheContract()
     QStringList descriptors =
         described<ide::Initialize, ide::Initialized, ide::Shutdown, ide::Exit, ide::TargetsList,
                   ide::SessionStart, ide::SessionStop, ide::SessionList, ide::ClusterSessions, ide::Progress,
-                  ide::SessionStateChanged, ide::ShowMessage, ide::Traffic, ide::Notice,
+                  ide::SessionStateChanged, ide::ShowMessage, ide::Traffic, ide::QueueTraffic, ide::Notice,
                   ide::DiagnosticsCounters>();
     descriptors.sort();
     QCOMPARE(descriptors, contract);
