@@ -175,7 +175,14 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
         start->set_subscribe_on_listen(m_steal.onListen);
         for (const v1::QueueSplit& split : std::as_const(m_steal.splits))
             *start->add_splits() = split;
-        m_client->call(request, [this, done](Result<v1::Frame> reply) {
+        // The operator's steps that take time (a queue split's rollover) come as notices of level progress.
+        auto steps = std::make_shared<QMetaObject::Connection>(
+            connect(m_client, &OperatorClient::notice, this, [progress](const v1::Notice& n) {
+                if (n.level() == "progress")
+                    progress(qs(n.text()));
+            }));
+        m_client->call(request, [this, done, steps](Result<v1::Frame> reply) {
+            disconnect(*steps);
             if (!reply || !reply->has_session_started()) {
                 m_state = State::Stopped;
                 m_client->close(QStringLiteral("session refused"));
@@ -228,6 +235,8 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
                 emit queueTraffic(traffic);
             });
             connect(m_client, &OperatorClient::notice, this, [this](const v1::Notice& n) {
+                if (n.level() == "progress")
+                    return; // a step of the start, shown as $/progress then
                 emit notice({m_id, qs(n.level()), qs(n.text())});
             });
             setState(State::Running, {});

@@ -7,6 +7,7 @@
 #include <QDir>
 #include <QFile>
 #include <QProcess>
+#include <QTimer>
 
 #include <csignal>
 #include <cstring>
@@ -183,9 +184,26 @@ Result<void> LocalCluster::startPod(const Pod& pod, const Workload& workload)
     if (!process->waitForStarted(5000))
         return fail(ErrorCode::Internal,
                     QStringLiteral("pod %1 did not start: %2").arg(pod.name, process->errorString()));
-    connect(process, &QProcess::finished, this, [name = pod.name](int code, QProcess::ExitStatus status) {
-        qCWarning(lcCluster) << "pod" << name << (status == QProcess::CrashExit ? "crashed" : "exited with")
-                             << code;
+    // Kubernetes' restartPolicy Always: a pod that ends by itself starts again (terminate() disconnects this
+    // first, so a pod we stop stays stopped).
+    connect(process, &QProcess::finished, this, [this, process, pod](int code, QProcess::ExitStatus status) {
+        qCWarning(lcCluster) << "pod" << pod.name
+                             << (status == QProcess::CrashExit ? "crashed" : "exited with") << code
+                             << "; it starts again in" << kPodRestartDelayMs << "ms";
+        QTimer::singleShot(kPodRestartDelayMs, this, [this, process, name = pod.name] {
+            if (!m_started || m_podProcesses.value(name) != process)
+                return;
+            m_podProcesses.remove(name);
+            process->deleteLater();
+            for (const Pod& current : std::as_const(m_pods))
+                for (const Workload& w : std::as_const(m_manifest.workloads))
+                    if (current.name == name && w.name == current.workload) {
+                        Workload patched = w;
+                        patched.env = current.env; // with the patches it runs under
+                        if (auto started = startPod(current, patched); !started)
+                            qCWarning(lcCluster) << started.error().message;
+                    }
+        });
     });
     m_podProcesses.insert(pod.name, process);
     return {};

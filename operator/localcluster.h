@@ -17,6 +17,7 @@ constexpr const char* kBridge = "lanes0";
 constexpr const char* kBridgeAddress = "10.213.0.1";
 constexpr const char* kNetnsPrefix = "lanes-";
 constexpr int kStopGraceMs = 2000;
+constexpr int kPodRestartDelayMs = 1000;
 
 class LocalCluster final : public ClusterBackend
 {

@@ -72,6 +72,9 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
     connect(m_splits, &SplitManager::endSession, this, [this](const QString& id, const QString& why) {
         endSession(id, why, Error{ErrorCode::Cancelled, why, {}});
     });
+    connect(m_splits, &SplitManager::progress, this, [this](const QString& id, const QString& text) {
+        sendNotice(id, QStringLiteral("progress"), text);
+    });
     connect(m_splits, &SplitManager::notice, this,
             [this](const QString& id, const QString& text) { sendNotice(id, QStringLiteral("info"), text); });
     connect(m_splits, &SplitManager::traffic, this, [this](const v1::QueueTraffic& traffic) {

@@ -261,7 +261,10 @@ void SplitManager::joinOne(Split* split, const Member& member, std::function<voi
     split->members.append(member);
     QPointer<SplitManager> self(this);
     const QString key = split->key;
-    sendRoutes(split, [self, key, done](Result<void> routed) {
+    emit progress(
+        member.session,
+        QStringLiteral("queue %1: declaring the session's queue %2").arg(split->source, member.queue));
+    sendRoutes(split, [self, key, done, session = member.session](Result<void> routed) {
         if (!self || !routed) {
             done(routed);
             return;
@@ -277,11 +280,18 @@ void SplitManager::joinOne(Split* split, const Member& member, std::function<voi
             // The rollover: every old pod ends before a new one starts, so none of them consumes the source
             // once the splitter does (as its only, exclusive, consumer).
             split->patched = true;
+            emit self->progress(session,
+                                QStringLiteral("queue %1: rolling deploy/%2 over to %3 (its pods restart)")
+                                    .arg(split->source, split->workload, split->fallback));
             patched = self->m_cluster->patchWorkload(split->workload, self->workloadEnv(split->workload));
-            if (patched)
+            if (patched) {
                 self->send(split, QJsonObject{{"consume", true}});
-            else
+                emit self->progress(
+                    session,
+                    QStringLiteral("queue %1: split, the splitter takes it over").arg(split->source));
+            } else {
                 split->patched = false;
+            }
         }
         if (split->state == State::Starting) {
             split->state = split->members.isEmpty() ? State::Idle : State::Running;

@@ -55,6 +55,8 @@ signals:
     // A session must end: its split config changed or went away.
     void endSession(const QString& session, const QString& reason);
     void notice(const QString& session, const QString& text);
+    // A step of a session's start that takes time (the rollover): lanesd shows it as $/progress.
+    void progress(const QString& session, const QString& text);
     void traffic(const lanes::v1::QueueTraffic& traffic);
 
 private:

@@ -2,7 +2,7 @@
 """The shop's order producer: publishes persistent messages to the `orders` exchange (topic, routing key
 `order.new`) with a unique message_id and an `x-lane` header, with publisher confirms.
 - As the `orders-producer` pod: ORDERS_RATE messages a second (default 1), lanes alice, bob and none in turn.
-- As a tool: `orders_producer.py --count N [--lanes alice,bob,] [--prefix ID] [--size BYTES]` publishes N
+- As a tool: `orders_producer.py --count N [--lanes alice,bob,] [--prefix ID] [--size BYTES] [--rate R]` publishes N
   messages (an empty lane: no header), prints one JSON line with the ids per lane, and exits; each id is
   PREFIX-I."""
 import argparse
@@ -32,6 +32,7 @@ def main():
     parser.add_argument("--lanes", default="alice,bob,")
     parser.add_argument("--prefix", default=os.environ.get("POD_NAME", "p"))
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=0, help="with --count: messages a second (0: at once)")
     args = parser.parse_args()
     lanes = args.lanes.split(",")
     channel = connect().channel()
@@ -53,6 +54,8 @@ def main():
         if args.count is None:
             print(json.dumps({"published": message_id, "lane": lane}), flush=True)
             time.sleep(1 / rate)
+        elif args.rate:
+            time.sleep(1 / args.rate)
     print(json.dumps(sent), flush=True)
 
 

@@ -2,7 +2,7 @@
 """The shop's `orders-worker`: consumes the orders queue with manual acks, as real workers do. Its queue and
 exchange come from the environment (ORDERS_QUEUE, ORDERS_EXCHANGE; lanes' split patches them), and it
 declares its queue, its exchange (topic, durable) and the binding `order.#` itself. For each message it prints
-one JSON line {"worker", "queue", "message_id", "lane", "redelivered"} and acks it; with ORDERS_RECORD, the
+one JSON line {"worker", "queue", "message_id", "lane", "redelivered", "t" (when, in seconds)} and acks it; with ORDERS_RECORD, the
 same line goes to that file too (the tests read it). It retries until the broker answers, and stops on SIGTERM
 when the message in hand is acked (the others unacked go back to the queue)."""
 import json
@@ -64,7 +64,7 @@ def main():
         lane = headers.get("x-lane")
         line = json.dumps({"worker": WHO, "queue": QUEUE, "message_id": properties.message_id,
                            "lane": lane.decode(errors="replace") if isinstance(lane, bytes) else lane,
-                           "redelivered": method.redelivered})
+                           "redelivered": method.redelivered, "t": round(time.time(), 3)})
         print(line, flush=True)
         if record:
             record.write(line + "\n")

@@ -5,6 +5,7 @@
 // duplicates (allowed only after a crash, and reported).
 #include "clusterfixture.h"
 
+#include <QDateTime>
 #include <QDir>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -42,6 +43,8 @@ private slots:
     void oddHeadersAreMatchedAsBytes();
     void jqFiltersAndOneThatNeverEnds();
     void sessionEndSendsWhatIsLeftOn();
+    void rolloverLeaksNothingToOldPods();
+    void brokerRestartLosesNothing();
     void aQueueDeletedBehindTheSplittersBackLosesNothing();
     void splitterKilledMidFlightLosesNothing();
     void configRemovedMidSessionEndsItAndUnpatches();
@@ -383,6 +386,95 @@ void TstSplit::jqFiltersAndOneThatNeverEnds()
                                              QStringLiteral("--"), QStringLiteral("true")},
                                             &code);
     QVERIFY2(code != 0 && out.contains(QStringLiteral("split_queues.orders.jq_filter:")), qPrintable(out));
+}
+
+void TstSplit::rolloverLeaksNothingToOldPods()
+{
+    // Orders flow while kim's session starts and the workload rolls over: an old pod may take kim's orders
+    // only before the splitter consumes the queue, and a new pod never. So the split starts here: the
+    // earlier tests' split is over first (its ttl is 1 s), and every pod consumes the original queue.
+    QVERIFY(QTest::qWaitFor(
+        [&] {
+            QFile ledger(fixture.stateDir() + QStringLiteral("/split-ledger.json"));
+            return ledger.open(QIODevice::ReadOnly) &&
+                   QJsonDocument::fromJson(ledger.readAll()).object().isEmpty();
+        },
+        30000));
+    QProcess producer;
+    producer.start(QStringLiteral("ip"),
+                   {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                    kPython, kProducer, QStringLiteral("--count"), QStringLiteral("600"),
+                    QStringLiteral("--prefix"), QStringLiteral("roll"), QStringLiteral("--lanes"),
+                    QStringLiteral("kim,"), QStringLiteral("--rate"), QStringLiteral("100")});
+    QVERIFY(QTest::qWaitFor([&] { return consumed(QStringLiteral("roll")).size() >= 20; }, 30000));
+    QVERIFY(
+        worker(QStringLiteral("kim"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^kim$")}));
+    QVERIFY(producer.waitForFinished(60000));
+    const QJsonObject sent =
+        QJsonDocument::fromJson(producer.readAllStandardOutput().trimmed().split('\n').last()).object();
+    QStringList ids;
+    for (const QJsonValue& lane : sent)
+        for (const QJsonValue& id : lane.toArray())
+            ids << id.toString();
+    QCOMPARE(ids.size(), 600);
+    QStringList missing;
+    QVERIFY2(waitForAll(ids, QStringLiteral("roll"), &missing), qPrintable(missing.join(u' ')));
+    // When the splitter began to consume, as the operator logged it (HH:MM:SS.mmm, this machine's clock).
+    const QString log = fixture.operatorLog();
+    const qsizetype at = log.lastIndexOf(QStringLiteral("consumes \"orders\""));
+    QVERIFY2(at >= 0, "the operator did not log the splitter's start");
+    const QTime consuming =
+        QTime::fromString(log.mid(log.lastIndexOf(u'\n', at) + 1, 12), QStringLiteral("HH:mm:ss.zzz"));
+    QVERIFY(consuming.isValid());
+    int byOldPods = 0, byKim = 0;
+    for (const QString& line :
+         fixture.podLogLines(QStringLiteral("pod-orders-worker"), QStringLiteral("\"roll-"))) {
+        const QJsonObject o = QJsonDocument::fromJson(line.mid(line.indexOf(u'{')).toUtf8()).object();
+        if (o.value(QLatin1String("lane")).toString() != u"kim")
+            continue;
+        const QTime when =
+            QDateTime::fromMSecsSinceEpoch(qint64(o.value(QLatin1String("t")).toDouble() * 1000)).time();
+        QVERIFY2(o.value(QLatin1String("queue")).toString() == u"orders",
+                 qPrintable(line)); // never a new pod
+        QVERIFY2(when <= consuming, qPrintable(line + QStringLiteral(" after ") + consuming.toString()));
+        ++byOldPods;
+    }
+    const Consumers who = consumed(QStringLiteral("roll"));
+    for (const QJsonValue& id : sent.value(QLatin1String("kim")).toArray())
+        byKim += who.value(id.toString()).contains(QStringLiteral("kim"));
+    qInfo() << "kim's orders: to old pods before the split" << byOldPods << ", to kim" << byKim;
+    QVERIFY(byKim > 0);
+}
+
+void TstSplit::brokerRestartLosesNothing()
+{
+    // Lea's worker is slow: when the broker dies, her queue and the source hold messages, persistent, in
+    // durable queues. The pod starts again (restartPolicy Always), the splitter reconnects, nothing is lost.
+    QProcess* lea =
+        worker(QStringLiteral("lea"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^lea$")},
+               {{QStringLiteral("ORDERS_WORK_SECONDS"), QStringLiteral("0.05")},
+                {QStringLiteral("ORDERS_PREFETCH"), QStringLiteral("5")}});
+    QVERIFY(lea);
+    QStringList ids;
+    for (const QStringList& lane : publish(QStringLiteral("broker"), 200, QStringLiteral("lea,")))
+        ids += lane;
+    QCOMPARE(ids.size(), 200);
+    QVERIFY(QTest::qWaitFor([&] { return consumed(QStringLiteral("broker")).size() >= 20; }, 30000));
+    const QList<qint64> beams =
+        ClusterFixture::pidsInPod(QStringLiteral("rabbitmq-0"), QStringLiteral("beam.smp"));
+    QCOMPARE(beams.size(), 1);
+    QCOMPARE(::kill(pid_t(beams.first()), SIGKILL), 0);
+    QStringList missing;
+    QVERIFY2(waitForAll(ids, QStringLiteral("broker"), &missing), qPrintable(missing.join(u' ')));
+    qInfo() << "duplicates after the broker's restart:" << duplicates(consumed(QStringLiteral("broker")));
+    // The split goes on: a new session gets its messages again.
+    fixture.stopClis();
+    QVERIFY(
+        worker(QStringLiteral("max"), {QStringLiteral("--split"), QStringLiteral("orders:x-lane=^max$")}));
+    const QStringList again =
+        publish(QStringLiteral("again"), 10, QStringLiteral("max")).value(QStringLiteral("max"));
+    QVERIFY2(waitForAll(again, QStringLiteral("again"), &missing), qPrintable(missing.join(u' ')));
+    QCOMPARE(consumed(QStringLiteral("again")).value(again.first()), QStringList{QStringLiteral("max")});
 }
 
 void TstSplit::sessionEndSendsWhatIsLeftOn()
