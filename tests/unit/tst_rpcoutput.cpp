@@ -23,8 +23,10 @@
 #include <memory>
 #include <mutex>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <thread>
+#include <time.h>
 #include <unistd.h>
 
 using namespace lanes;
@@ -148,25 +150,41 @@ struct Link
 
     // Runs `sends` while the peer does not read; false when a write blocked in them (the bug this test is
     // for). A write that blocks could only return once the peer reads, and the peer reads on this thread's
-    // loop: so after kStallMs a guard thread drains the peer's descriptor, for the test to fail, not hang.
+    // loop: so a guard thread watches this thread's CPU time, and when it stood still for kStallMs (blocked
+    // in the kernel, not merely slow, as under a sanitizer on a loaded machine) it drains the peer's
+    // descriptor, for the test to fail, not hang.
     bool sendsReturn(const std::function<void()>& sends)
     {
         std::mutex mutex;
         std::condition_variable wake;
         bool done = false;
         std::atomic<bool> stalled = false;
+        clockid_t sender;
+        pthread_getcpuclockid(pthread_self(), &sender);
+        auto cpuNs = [sender] {
+            timespec ts{};
+            clock_gettime(sender, &ts);
+            return qint64(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+        };
         std::thread guard([&, fd = m_peerFd] {
             std::unique_lock lock(mutex);
-            if (wake.wait_for(lock, std::chrono::milliseconds(kStallMs), [&] { return done; }))
+            qint64 before = cpuNs();
+            while (!wake.wait_for(lock, std::chrono::milliseconds(kStallMs), [&] { return done; })) {
+                const qint64 now = cpuNs();
+                if (now - before > kBusyNs) { // it computes: slow, not blocked
+                    before = now;
+                    continue;
+                }
+                stalled = true;
+                while (!done) {
+                    lock.unlock();
+                    pollfd p{fd, POLLIN, 0};
+                    char buf[64 * 1024];
+                    if (::poll(&p, 1, 100) > 0 && ::read(fd, buf, sizeof buf) <= 0)
+                        return;
+                    lock.lock();
+                }
                 return;
-            stalled = true;
-            while (!done) {
-                lock.unlock();
-                pollfd p{fd, POLLIN, 0};
-                char buf[64 * 1024];
-                if (::poll(&p, 1, 100) > 0 && ::read(fd, buf, sizeof buf) <= 0)
-                    return;
-                lock.lock();
             }
         });
         sends();
@@ -179,6 +197,7 @@ struct Link
         return !stalled;
     }
 
+    static constexpr qint64 kBusyNs = 20 * 1000 * 1000; // 20 ms of CPU in kStallMs: still sending
     static constexpr int kStallMs = 5000;
     rpc::Transport* transport = nullptr;
     std::unique_ptr<Peer> peer;
