@@ -270,6 +270,9 @@ Result<quint64> RabbitBroker::publish(const std::string& queue, const Message& m
     const amqp_message_t& raw = static_cast<const RabbitMessage&>(message).message();
     amqp_basic_properties_t props = raw.properties;
     const quint64 seq = m_nextSeq;
+    // Every key and value the table points at lives until the publish is sent (a const char* passed as a
+    // std::string would be a temporary: found by ASan).
+    const std::string seqKey = kSeqHeader;
     const std::string seqText = std::to_string(seq);
     std::vector<amqp_table_entry_t> entries;
     auto patched = [&](amqp_bytes_t key) {
@@ -294,7 +297,7 @@ Result<quint64> RabbitBroker::publish(const std::string& queue, const Message& m
     };
     for (const auto& [name, value] : patch)
         add(name, value);
-    add(kSeqHeader, seqText);
+    add(seqKey, seqText);
     props._flags |= AMQP_BASIC_HEADERS_FLAG;
     props.headers = amqp_table_t{int(entries.size()), entries.data()};
     const int status =
