@@ -23,11 +23,6 @@ constexpr int kMaxFramesPerPoll = 1024;
 constexpr int kRpcTimeoutSeconds = 10;
 constexpr const char* kSeqHeader = "x-lanes-seq";
 
-amqp_bytes_t bytes(const std::string& s)
-{
-    return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
-}
-
 } // namespace
 
 RabbitBroker::RabbitBroker(std::string url) : m_url(std::move(url)) {}
@@ -149,7 +144,7 @@ Result<void> RabbitBroker::connect()
 
 Result<void> RabbitBroker::declareQueue(const std::string& queue)
 {
-    if (!amqp_queue_declare(m_conn, kAdminChannel, bytes(queue), 0, 1, 0, 0, amqp_empty_table)) {
+    if (!amqp_queue_declare(m_conn, kAdminChannel, bytesOf(queue), 0, 1, 0, 0, amqp_empty_table)) {
         Error error = lastError("queue.declare", kAdminChannel);
         if (auto reopened = reopenAdmin(); !reopened)
             return reopened;
@@ -160,7 +155,7 @@ Result<void> RabbitBroker::declareQueue(const std::string& queue)
 
 Result<std::optional<QueueInfo>> RabbitBroker::queueInfo(const std::string& queue)
 {
-    const auto* ok = amqp_queue_declare(m_conn, kAdminChannel, bytes(queue), 1, 0, 0, 0, amqp_empty_table);
+    const auto* ok = amqp_queue_declare(m_conn, kAdminChannel, bytesOf(queue), 1, 0, 0, 0, amqp_empty_table);
     if (ok)
         return QueueInfo{ok->message_count, ok->consumer_count};
     Error error = lastError("queue.declare passive", kAdminChannel);
@@ -173,7 +168,7 @@ Result<std::optional<QueueInfo>> RabbitBroker::queueInfo(const std::string& queu
 
 Result<bool> RabbitBroker::deleteQueueIfIdle(const std::string& queue)
 {
-    if (amqp_queue_delete(m_conn, kAdminChannel, bytes(queue), 1, 1))
+    if (amqp_queue_delete(m_conn, kAdminChannel, bytesOf(queue), 1, 1))
         return true;
     Error error = lastError("queue.delete", kAdminChannel);
     if (auto reopened = reopenAdmin(); !reopened)
@@ -187,81 +182,12 @@ Result<bool> RabbitBroker::deleteQueueIfIdle(const std::string& queue)
 
 Result<void> RabbitBroker::deleteExchange(const std::string& exchange)
 {
-    if (amqp_exchange_delete(m_conn, kAdminChannel, bytes(exchange), 0))
+    if (amqp_exchange_delete(m_conn, kAdminChannel, bytesOf(exchange), 0))
         return {};
     Error error = lastError("exchange.delete", kAdminChannel);
     if (auto reopened = reopenAdmin(); !reopened)
         return reopened;
     return error.code == ErrorCode::TargetNotFound ? Result<void>() : std::unexpected(error);
-}
-
-Result<int> RabbitBroker::consume(const std::string& queue, int prefetch, bool exclusive)
-{
-    int channel = m_nextChannel;
-    if (!m_freeChannels.empty()) {
-        channel = *m_freeChannels.begin();
-        m_freeChannels.erase(m_freeChannels.begin());
-    } else {
-        ++m_nextChannel;
-    }
-    if (auto opened = openChannel(channel); !opened)
-        return std::unexpected(opened.error());
-    if (!amqp_basic_qos(m_conn, amqp_channel_t(channel), 0, quint16(prefetch), 0)) {
-        Error error = lastError("basic.qos", channel);
-        if (m_connected)
-            m_freeChannels.insert(channel);
-        return std::unexpected(error);
-    }
-    const auto* ok = amqp_basic_consume(m_conn, amqp_channel_t(channel), bytes(queue), amqp_empty_bytes, 0, 0,
-                                        exclusive ? 1 : 0, amqp_empty_table);
-    if (!ok) {
-        Error error = lastError("basic.consume", channel);
-        if (m_connected)
-            m_freeChannels.insert(channel); // the broker closed it
-        return std::unexpected(error);
-    }
-    // A handle of its own, never reused: an ack that comes late for a consumer that is gone must not ack
-    // the delivery of another consumer that got its channel number (tags start at 1 on every channel).
-    const int handle = m_nextHandle++;
-    m_consumers[handle] = Consumer{channel, text(ok->consumer_tag), 0, false};
-    m_channelOwner[channel] = handle;
-    return handle;
-}
-
-void RabbitBroker::forget(int handle)
-{
-    auto it = m_consumers.find(handle);
-    if (it == m_consumers.end())
-        return;
-    m_channelOwner.erase(it->second.channel);
-    m_freeChannels.insert(it->second.channel);
-    m_consumers.erase(it);
-}
-
-void RabbitBroker::closeIfDone(int handle)
-{
-    auto it = m_consumers.find(handle);
-    if (it == m_consumers.end() || !it->second.cancelled || it->second.unacked > 0)
-        return;
-    // Frames still queued in rabbitmq-c may hold deliveries of this consumer: not yet.
-    if (amqp_frames_enqueued(m_conn) || amqp_data_in_buffer(m_conn))
-        return;
-    amqp_channel_close(m_conn, amqp_channel_t(it->second.channel), AMQP_REPLY_SUCCESS);
-    forget(handle);
-}
-
-Result<void> RabbitBroker::cancel(int consumer)
-{
-    auto it = m_consumers.find(consumer);
-    if (it == m_consumers.end() || it->second.cancelled)
-        return {};
-    if (!amqp_basic_cancel(m_conn, amqp_channel_t(it->second.channel), bytes(it->second.tag)))
-        return std::unexpected(lastError("basic.cancel", it->second.channel));
-    // The channel stays open: deliveries the broker sent before its cancel-ok may still wait in the frame
-    // queue, and closing it now would hand them back to a queue that may be deleted next. poll() closes it
-    // once everything it delivered is acked.
-    it->second.cancelled = true;
-    return {};
 }
 
 Result<quint64> RabbitBroker::publish(const std::string& queue, const Message& message,
@@ -290,9 +216,9 @@ Result<quint64> RabbitBroker::publish(const std::string& queue, const Message& m
                 entries.push_back(props.headers.entries[i]);
     auto add = [&](const std::string& key, const std::string& value) {
         amqp_table_entry_t entry;
-        entry.key = bytes(key);
+        entry.key = bytesOf(key);
         entry.value.kind = AMQP_FIELD_KIND_UTF8;
-        entry.value.value.bytes = bytes(value);
+        entry.value.value.bytes = bytesOf(value);
         entries.push_back(entry);
     };
     for (const auto& [name, value] : patch)
@@ -301,22 +227,10 @@ Result<quint64> RabbitBroker::publish(const std::string& queue, const Message& m
     props._flags |= AMQP_BASIC_HEADERS_FLAG;
     props.headers = amqp_table_t{int(entries.size()), entries.data()};
     const int status =
-        amqp_basic_publish(m_conn, kPublishChannel, amqp_empty_bytes, bytes(queue), 1, 0, &props, raw.body);
+        amqp_basic_publish(m_conn, kPublishChannel, amqp_empty_bytes, bytesOf(queue), 1, 0, &props, raw.body);
     if (status != AMQP_STATUS_OK)
         return std::unexpected(lost(QString::fromUtf8(amqp_error_string2(status))).error());
     return m_nextSeq++;
-}
-
-Result<void> RabbitBroker::ack(int consumer, quint64 tag)
-{
-    auto it = m_consumers.find(consumer);
-    if (it == m_consumers.end() || it->second.lost)
-        return {}; // its channel is gone (the broker gave the delivery back) or its queue is
-    if (const int status = amqp_basic_ack(m_conn, amqp_channel_t(it->second.channel), tag, 0);
-        status != AMQP_STATUS_OK)
-        return lost(QString::fromUtf8(amqp_error_string2(status)));
-    --it->second.unacked;
-    return {};
 }
 
 Result<std::vector<BrokerEvent>> RabbitBroker::poll(int timeoutMs)

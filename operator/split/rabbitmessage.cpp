@@ -93,6 +93,11 @@ std::string text(amqp_bytes_t bytes)
     return std::string(static_cast<const char*>(bytes.bytes), bytes.len);
 }
 
+amqp_bytes_t bytesOf(const std::string& s)
+{
+    return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
+}
+
 RabbitMessage::RabbitMessage()
 {
     clear();

@@ -9,6 +9,8 @@
 namespace lanes::split {
 
 std::string text(amqp_bytes_t bytes);
+// A view of `s` for rabbitmq-c, valid while `s` lives.
+amqp_bytes_t bytesOf(const std::string& s);
 
 class RabbitMessage final : public Message
 {
