@@ -1,5 +1,5 @@
-// RabbitBroker, its consumers (see rabbitbroker.h): each on a channel of its own behind a handle that is never
-// reused, cancelled and closed only once nothing of theirs can still arrive, acked by handle.
+// RabbitBroker, its consumers (see rabbitbroker.h): each on a channel of its own behind a handle that is
+// never reused, cancelled and closed only once nothing of theirs can still arrive, acked by handle.
 #include "rabbitbroker.h"
 
 #include "rabbitmessage.h"
@@ -25,8 +25,8 @@ Result<int> RabbitBroker::consume(const std::string& queue, int prefetch, bool e
             m_freeChannels.insert(channel);
         return std::unexpected(error);
     }
-    const auto* ok = amqp_basic_consume(m_conn, amqp_channel_t(channel), bytesOf(queue), amqp_empty_bytes, 0, 0,
-                                        exclusive ? 1 : 0, amqp_empty_table);
+    const auto* ok = amqp_basic_consume(m_conn, amqp_channel_t(channel), bytesOf(queue), amqp_empty_bytes, 0,
+                                        0, exclusive ? 1 : 0, amqp_empty_table);
     if (!ok) {
         Error error = lastError("basic.consume", channel);
         if (m_connected)
