@@ -61,6 +61,10 @@ void ClientConnection::bindMethods()
     rpc::bindMethod<ide::SessionList>(e, this, &ClientConnection::onSessionList);
     rpc::bindMethod<ide::ClusterSessions>(e, this, &ClientConnection::onClusterSessions);
     rpc::bindMethod<ide::DiagnosticsCounters>(e, this, &ClientConnection::onDiagnosticsCounters);
+    rpc::bindMethod<ide::ClusterKill>(e, this, &ClientConnection::onClusterKill);
+    rpc::bindMethod<ide::ClusterKillAll>(e, this, &ClientConnection::onClusterKillAll);
+    rpc::bindMethod<ide::ClusterPolicyCheck>(e, this, &ClientConnection::onPolicyCheck);
+    rpc::bindMethod<ide::ClusterAudit>(e, this, &ClientConnection::onAudit);
 }
 
 void ClientConnection::onInitialize(const ide::InitializeParams&, rpc::Callback<ide::InitializeResult> reply)
@@ -107,6 +111,36 @@ void ClientConnection::onClusterSessions(const ide::CredentialsParams& params,
                                          rpc::Callback<ide::ClusterSessionsResult> reply)
 {
     m_sessions->clusterSessions(params.credentials, std::move(reply));
+}
+
+void ClientConnection::onClusterKill(const ide::KillParams& params, rpc::Callback<ide::KillResult> reply)
+{
+    if (params.sessionId.isEmpty() || params.all)
+        return reply(
+            fail(ErrorCode::InvalidArgument,
+                 QStringLiteral("cluster/kill takes a sessionId (cluster/killAll ends every session)")));
+    m_sessions->kill(params, std::move(reply));
+}
+
+void ClientConnection::onClusterKillAll(const ide::KillParams& params, rpc::Callback<ide::KillResult> reply)
+{
+    if (!params.sessionId.isEmpty())
+        return reply(fail(ErrorCode::InvalidArgument,
+                          QStringLiteral("cluster/killAll takes no sessionId (cluster/kill ends one)")));
+    ide::KillParams all = params;
+    all.all = true;
+    m_sessions->kill(all, std::move(reply));
+}
+
+void ClientConnection::onPolicyCheck(const ide::SessionStartParams& params,
+                                     rpc::Callback<ide::PolicyCheckResult> reply)
+{
+    m_sessions->policyCheck(params, std::move(reply));
+}
+
+void ClientConnection::onAudit(const ide::AuditParams& params, rpc::Callback<ide::AuditResult> reply)
+{
+    m_sessions->audit(params, std::move(reply));
 }
 
 void ClientConnection::onDiagnosticsCounters(const ide::CountersParams& params,

@@ -33,6 +33,10 @@ private:
     void onSessionList(const ide::Empty& params, rpc::Callback<ide::SessionListResult> reply);
     void onClusterSessions(const ide::CredentialsParams& params,
                            rpc::Callback<ide::ClusterSessionsResult> reply);
+    void onClusterKill(const ide::KillParams& params, rpc::Callback<ide::KillResult> reply);
+    void onClusterKillAll(const ide::KillParams& params, rpc::Callback<ide::KillResult> reply);
+    void onPolicyCheck(const ide::SessionStartParams& params, rpc::Callback<ide::PolicyCheckResult> reply);
+    void onAudit(const ide::AuditParams& params, rpc::Callback<ide::AuditResult> reply);
     void onDiagnosticsCounters(const ide::CountersParams& params, rpc::Callback<ide::CountersResult> reply);
     void finish();
 

@@ -12,6 +12,9 @@ struct DaemonCounters
     Counter unexpectedFrame{"daemon.unexpected_frame"};
     Counter unsupportedStream{"daemon.unsupported_stream"};
     Counter streamForUnknownPort{"daemon.stream_for_unknown_port"};
+    Counter linkReconnecting{"daemon.link_reconnecting"};
+    Counter linkResumed{"daemon.link_resumed"};
+    Counter outgoingForbidden{"daemon.outgoing_forbidden"};
     // Delivery to the local app (httpdelivery.cpp)
     Counter errorResponses{"daemon.error_responses"};
     Counter localRetryStale{"daemon.local_retry_stale"};

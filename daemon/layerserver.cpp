@@ -151,6 +151,12 @@ void connectRemotely(Mux* mux, const LayerRequest& request, Answer answer, Tell 
     QObject::connect(stream, &Stream::wasReset, parent, [request, answer, answered, tell](const Error& e) {
         if (std::exchange(*answered, true))
             return;
+        if (e.code == ErrorCode::ForbiddenByPolicy) { // the app's connect fails with EACCES
+            ++daemonCounters().outgoingForbidden;
+            tell(e.message);
+            answer(errorLine(QStringLiteral("EACCES"), describe(e)));
+            return;
+        }
         ++daemonCounters().outgoingFailed;
         tell(QStringLiteral("a connection to %1 failed: %2")
                  .arg(endpointText(request.address, request.port), describe(e)));

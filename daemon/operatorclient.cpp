@@ -4,6 +4,7 @@
 #include "logging.h"
 
 #include <QCoreApplication>
+#include <QSysInfo>
 #include <QWebSocket>
 
 namespace lanes::daemon {
@@ -42,6 +43,7 @@ void OperatorClient::open(std::function<void(Result<void>)> ready)
     me.set_role("lanesd");
     me.set_name(ss(m_credentials.user));
     me.set_version(ss(QCoreApplication::applicationVersion()));
+    me.set_host(ss(QSysInfo::machineHostName()));
     m_link = dialLink(m_credentials.operatorUrl, *tls, me, this);
     m_mux = new Mux(m_link, Mux::Side::Client, this);
     connect(m_link, &FrameLink::frameReceived, this, &OperatorClient::onFrame);

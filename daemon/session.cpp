@@ -9,6 +9,7 @@
 
 #include <QHostInfo>
 #include <QRandomGenerator>
+#include <QTimer>
 
 namespace lanes::daemon {
 
@@ -21,14 +22,39 @@ Session::Session(Credentials credentials, QString target, Steal steal, Launch la
 {
 }
 
-v1::Subscription Session::subscriptionFor(int remote) const
+v1::Subscription Session::subscriptionFor(const Steal& steal, int remote)
 {
     v1::Subscription sub;
     sub.set_port(quint32(remote));
-    sub.set_mode(m_steal.mirror ? v1::MIRROR : v1::STEAL);
-    if (m_steal.filter && (m_steal.filterPorts.isEmpty() || m_steal.filterPorts.contains(remote)))
-        *sub.mutable_filter() = *m_steal.filter;
+    sub.set_mode(steal.mirror ? v1::MIRROR : v1::STEAL);
+    if (steal.filter && (steal.filterPorts.isEmpty() || steal.filterPorts.contains(remote)))
+        *sub.mutable_filter() = *steal.filter;
     return sub;
+}
+
+v1::SessionStart Session::startRequest(const QString& target, const Steal& steal)
+{
+    v1::SessionStart start;
+    start.set_target(ss(target));
+    start.set_on_concurrent_steal(ss(steal.onConcurrentSteal));
+    QList<int> remotes;
+    for (const ide::PortMapping& port : steal.ports)
+        remotes << port.remote;
+    if (remotes.isEmpty() && steal.filter) // a filter and no ports: the filter's ports, as mirrord does
+        for (int port : steal.filterPorts)
+            if (!steal.ignorePorts.contains(port)) // ignore_ports wins, as it does over incoming.ports
+                remotes << port;
+    for (int remote : remotes)
+        *start.add_subscriptions() = subscriptionFor(steal, remote);
+    // No ports known here (none named, no config): the operator fills in the target's, with our filter.
+    if (!steal.queuesOnly)
+        *start.mutable_every_port() = subscriptionFor(steal, 0);
+    for (int port : steal.ignorePorts)
+        start.add_ignore_ports(quint32(port));
+    start.set_subscribe_on_listen(steal.onListen);
+    for (const v1::QueueSplit& split : steal.splits)
+        *start.add_splits() = split;
+    return start;
 }
 
 void Session::onAppListening(int localPort, Answer answer)
@@ -44,7 +70,7 @@ void Session::onAppListening(int localPort, Answer answer)
     m_pending.removeIf([localPort](const ide::PortMapping& p) { return p.local == localPort; });
     for (const ide::PortMapping& p : std::as_const(now)) {
         v1::Frame request;
-        *request.mutable_subscribe()->mutable_subscription() = subscriptionFor(p.remote);
+        *request.mutable_subscribe()->mutable_subscription() = subscriptionFor(m_steal, p.remote);
         m_client->call(request, [this, p](Result<v1::Frame> reply) {
             if (reply && reply->has_ack() && !reply->ack().has_error())
                 emit message(3, QStringLiteral("the app listens on port %1: port %2 of %3 is stolen now")
@@ -115,6 +141,12 @@ QString Session::stateName(State state)
         return QStringLiteral("starting");
     case State::Running:
         return QStringLiteral("running");
+    case State::Reconnecting:
+        return QStringLiteral("reconnecting");
+    case State::Killed:
+        return QStringLiteral("killed");
+    case State::Ended:
+        return QStringLiteral("ended");
     case State::Lost:
         return QStringLiteral("lost");
     case State::Stopped:
@@ -155,26 +187,7 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
         }
         progress(QStringLiteral("starting agents in %1").arg(m_target));
         v1::Frame request;
-        auto* start = request.mutable_session_start();
-        start->set_target(ss(m_target));
-        start->set_on_concurrent_steal(ss(m_steal.onConcurrentSteal));
-        QList<int> remotes;
-        for (const ide::PortMapping& port : m_ports)
-            remotes << port.remote;
-        if (remotes.isEmpty() && m_steal.filter) // a filter and no ports: the filter's ports, as mirrord does
-            for (int port : m_steal.filterPorts)
-                if (!m_steal.ignorePorts.contains(port)) // ignore_ports wins, as it does over incoming.ports
-                    remotes << port;
-        for (int remote : remotes)
-            *start->add_subscriptions() = subscriptionFor(remote);
-        // No ports known here (none named, no config): the operator fills in the target's, with our filter.
-        if (!m_steal.queuesOnly)
-            *start->mutable_every_port() = subscriptionFor(0);
-        for (int port : m_steal.ignorePorts)
-            start->add_ignore_ports(quint32(port));
-        start->set_subscribe_on_listen(m_steal.onListen);
-        for (const v1::QueueSplit& split : std::as_const(m_steal.splits))
-            *start->add_splits() = split;
+        *request.mutable_session_start() = startRequest(m_target, m_steal);
         // The operator's steps that take time (a queue split's rollover) come as notices of level progress.
         auto steps = std::make_shared<QMetaObject::Connection>(
             connect(m_client, &OperatorClient::notice, this, [progress](const v1::Notice& n) {
@@ -221,26 +234,99 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
                 result.env.insert(qs(name), qs(value));
             result.env.insert(QStringLiteral("LANES_SESSION_ID"), m_id);
             result.env.insert(QStringLiteral("LANES_TARGET"), m_target);
-            connect(m_client->mux(), &Mux::incoming, this, &Session::onStream);
-            connect(m_client, &OperatorClient::closed, this,
-                    [this](const QString& why, const std::optional<Error>& error) {
-                        if (m_state == State::Running)
-                            setState(State::Lost,
-                                     error ? describe(*error) : QStringLiteral("operator link lost: ") + why);
-                    });
-            connect(m_client, &OperatorClient::queueTraffic, this, [this](const v1::QueueTraffic& t) {
-                ide::QueueTrafficParams traffic{m_id, qs(t.queue_id()), qint64(t.count()), {}, 0};
-                for (const auto& id : t.message_ids())
-                    traffic.messageIds << qs(id);
-                emit queueTraffic(traffic);
-            });
-            connect(m_client, &OperatorClient::notice, this, [this](const v1::Notice& n) {
-                if (n.level() == "progress")
-                    return; // a step of the start, shown as $/progress then
-                emit notice({m_id, qs(n.level()), qs(n.text())});
-            });
+            m_resumeToken = qs(started.resume_token());
+            m_unusedTtlMs = qint64(started.unused_ttl_seconds()) * 1000;
+            attachLink();
             setState(State::Running, {});
             done(result);
+        });
+    });
+}
+
+void Session::attachLink()
+{
+    connect(m_client->mux(), &Mux::incoming, this, &Session::onStream);
+    connect(m_client, &OperatorClient::closed, this, &Session::onLinkClosed);
+    connect(m_client, &OperatorClient::queueTraffic, this, [this](const v1::QueueTraffic& t) {
+        ide::QueueTrafficParams traffic{m_id, qs(t.queue_id()), qint64(t.count()), {}, 0};
+        for (const auto& id : t.message_ids())
+            traffic.messageIds << qs(id);
+        emit queueTraffic(traffic);
+    });
+    connect(m_client, &OperatorClient::notice, this, [this](const v1::Notice& n) {
+        if (n.level() == "progress")
+            return; // a step of the start, shown as $/progress then
+        emit notice({m_id, qs(n.level()), qs(n.text())});
+    });
+}
+
+void Session::onLinkClosed(const QString& why, const std::optional<Error>& error)
+{
+    if (m_state != State::Running)
+        return;
+    if (error && error->code == ErrorCode::SessionKilled)
+        return setState(State::Killed, error->message);
+    if (error) // the operator ended the session and said why
+        return setState(State::Ended, describe(*error));
+    if (m_resumeToken.isEmpty() || m_unusedTtlMs <= 0)
+        return setState(State::Lost, QStringLiteral("operator link lost: ") + why);
+    m_resumeBy = QDateTime::currentDateTimeUtc().addMSecs(m_unusedTtlMs);
+    ++daemonCounters().linkReconnecting;
+    setState(
+        State::Reconnecting,
+        QStringLiteral("the operator link dropped (%1); reconnecting: the operator keeps the session for "
+                       "%2 s, and matching requests reach the deployed app meanwhile")
+            .arg(why)
+            .arg(m_unusedTtlMs / 1000));
+    QTimer::singleShot(0, this, &Session::tryResume);
+}
+
+void Session::tryResume()
+{
+    if (m_state != State::Reconnecting)
+        return;
+    auto* client = new OperatorClient(m_client->credentials(), this);
+    auto retry = [this, client](const QString& why) {
+        client->close(QStringLiteral("resume failed"));
+        client->deleteLater();
+        if (m_state != State::Reconnecting)
+            return;
+        if (QDateTime::currentDateTimeUtc() >= m_resumeBy)
+            return setState(State::Lost,
+                            QStringLiteral("the operator link did not come back within the unused TTL: ") +
+                                why);
+        QTimer::singleShot(kResumeRetryMs, this, &Session::tryResume);
+    };
+    client->open([this, client, retry](Result<void> ready) {
+        if (!ready)
+            return retry(describe(ready.error()));
+        v1::Frame request;
+        request.mutable_session_resume()->set_session_id(ss(m_id));
+        request.mutable_session_resume()->set_resume_token(ss(m_resumeToken));
+        client->call(request, [this, client, retry](Result<v1::Frame> reply) {
+            const std::optional<Error> error =
+                !reply ? std::optional(reply.error())
+                : !reply->has_ack()
+                    ? std::optional(Error{ErrorCode::Protocol, QStringLiteral("unexpected reply"), {}})
+                : reply->ack().has_error() ? std::optional(fromWire(reply->ack().error()))
+                                           : std::nullopt;
+            if (m_state != State::Reconnecting) {
+                client->close(QStringLiteral("the session is %1").arg(stateName(m_state)));
+                client->deleteLater();
+                return;
+            }
+            if (error && error->code == ErrorCode::SessionNotFound) {
+                client->close(QStringLiteral("nothing to resume"));
+                client->deleteLater();
+                return setState(State::Lost,
+                                QStringLiteral("the operator no longer has the session: ") + error->message);
+            }
+            if (error)
+                return retry(describe(*error));
+            std::exchange(m_client, client)->deleteLater();
+            attachLink();
+            ++daemonCounters().linkResumed;
+            setState(State::Running, QStringLiteral("the operator link is back; the session goes on"));
         });
     });
 }

@@ -1,6 +1,9 @@
 // One developer session: its own operator link, the ports it steals, and the delivery of each stolen
-// connection to 127.0.0.1:<local port>. States: starting -> running -> stopped, or lost when the link
-// drops (reported within 3 s by the link's pings). Event-loop thread only.
+// connection to 127.0.0.1:<local port>. States: starting -> running -> stopped; killed (someone killed it) or
+// ended (the cluster ended it: a lifetime, a config change) when the operator says so; reconnecting when the
+// link drops (seen within 3 s by the link's pings): lanesd dials again every second and resumes the session
+// while the operator's unused TTL runs (matched traffic fails open to the deployed app meanwhile), and the
+// session is lost when it cannot. Event-loop thread only.
 #pragma once
 
 #include "config.h"
@@ -13,11 +16,13 @@
 
 namespace lanes::daemon {
 
+constexpr int kResumeRetryMs = 1000;
+
 class Session final : public QObject
 {
     Q_OBJECT
 public:
-    enum class State { Starting, Running, Lost, Stopped };
+    enum class State { Starting, Running, Reconnecting, Lost, Killed, Ended, Stopped };
 
     // `ports` empty: every port of the target, each landing on the same local port unless `portMapping`
     // ([local, remote] pairs) says otherwise.
@@ -43,6 +48,8 @@ public:
         QString layerLibrary;
     };
     Session(Credentials credentials, QString target, Steal steal, Launch launch, QObject* parent = nullptr);
+    // The SessionStart that start() sends (cluster/policyCheck sends it too, in a PolicyCheck).
+    static v1::SessionStart startRequest(const QString& target, const Steal& steal);
 
     using Progress = std::function<void(const QString& message)>;
     void start(Progress progress, std::function<void(Result<ide::SessionStartResult>)> done);
@@ -66,7 +73,12 @@ signals:
 private:
     void setState(State state, const QString& reason);
     void onStream(Stream* stream);
-    v1::Subscription subscriptionFor(int remote) const;
+    static v1::Subscription subscriptionFor(const Steal& steal, int remote);
+    // The operator link's signals, to this session: after the start and after each resume.
+    void attachLink();
+    void onLinkClosed(const QString& why, const std::optional<Error>& error);
+    // Dials again and sends SessionResume; again a second later while the unused TTL lasts.
+    void tryResume();
     // The layer saw the app listen on `localPort`: steal the ports that land there.
     void onAppListening(int localPort, Answer answer);
     // The target's environment (filtered by feature.env) and the layer's variables.
@@ -86,6 +98,9 @@ private:
     QHash<int, UpstreamPool*> m_localPools;      // local port -> keep-alive connections to the local process
     QHash<int, class H2Upstream*> m_h2Upstreams; // local port -> the HTTP/2 connection to the local process
     QString m_id;
+    QString m_resumeToken;
+    qint64 m_unusedTtlMs = 0;
+    QDateTime m_resumeBy; // reconnecting: the end of the operator's unused TTL
     State m_state = State::Starting;
     QString m_reason;
     QDateTime m_started;

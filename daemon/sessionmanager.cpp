@@ -9,6 +9,7 @@
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
+#include <QJsonDocument>
 
 namespace lanes::daemon {
 namespace {
@@ -67,17 +68,16 @@ SessionManager::~SessionManager()
     stopAll(QStringLiteral("lanesd is exiting"));
 }
 
-void SessionManager::start(const ide::SessionStartParams& params, QObject* owner, Session::Progress progress,
-                           rpc::Callback<ide::SessionStartResult> done)
+Result<SessionManager::Plan> SessionManager::plan(const ide::SessionStartParams& params, bool withLayer)
 {
     auto credentials = credentialsAt(params.credentials, params.cwd);
     if (!credentials)
-        return done(std::unexpected(credentials.error()));
+        return std::unexpected(credentials.error());
     LanesConfig config;
     if (!params.config.isEmpty()) {
         auto parsed = parseConfig(params.config);
         if (!parsed)
-            return done(std::unexpected(parsed.error()));
+            return std::unexpected(parsed.error());
         config = *parsed;
     } else {
         const QString path =
@@ -85,27 +85,27 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
         if (!path.isEmpty()) {
             auto loaded = loadConfig(path);
             if (!loaded)
-                return done(std::unexpected(loaded.error()));
+                return std::unexpected(loaded.error());
             config = *loaded;
         }
     }
     const QString target = params.target.isEmpty() ? config.targetPath : params.target;
     if (target.isEmpty())
-        return done(fail(ErrorCode::InvalidArgument,
-                         QStringLiteral("no target: pass -t TARGET or set target.path in the config")));
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("no target: pass -t TARGET or set target.path in the config"));
     if (!params.splitQueues.isUndefined() && !params.splitQueues.isNull()) {
         JsonReader reader(params.splitQueues, QStringLiteral("params.splitQueues"));
         readSplitQueues(reader, config.splitQueues);
         if (auto read = reader.result(); !read)
-            return done(std::unexpected(read.error()));
+            return std::unexpected(read.error());
     }
     // No ports would mean every port of the target, the opposite of what "off" asks for; a session that only
     // splits queues steals nothing.
     if (params.steal.isEmpty() && params.mode.isEmpty() && config.incoming.mode == u"off" &&
         config.splitQueues.isEmpty())
-        return done(fail(ErrorCode::InvalidArgument,
-                         QStringLiteral("feature.network.incoming is off, and a lanes session steals or "
-                                        "mirrors a port: pass --steal PORT or set the mode")));
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("feature.network.incoming is off, and a lanes session steals or "
+                                   "mirrors a port: pass --steal PORT or set the mode"));
     Session::Steal steal;
     steal.ports = params.steal;
     if (steal.ports.isEmpty())
@@ -120,7 +120,7 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
         QList<int> ports;
         auto filter = parseHttpFilter(params.httpFilter, QStringLiteral("params.httpFilter"), &ports);
         if (!filter)
-            return done(std::unexpected(filter.error()));
+            return std::unexpected(filter.error());
         steal.filter = *filter;
         steal.filterPorts = ports;
     }
@@ -129,12 +129,22 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
         params.onConcurrentSteal.isEmpty() ? config.incoming.onConcurrentSteal : params.onConcurrentSteal;
     steal.splits = config.splitQueues;
     steal.queuesOnly = steal.ports.isEmpty() && params.mode.isEmpty() && config.incoming.mode == u"off";
-    Session::Launch launch{config.outgoing, config.env, layerSocket(), layerLibrary()};
+    Session::Launch launch{config.outgoing, config.env, withLayer ? layerSocket() : QString(),
+                           withLayer ? layerLibrary() : QString()};
     // Ports named on the command line (or by the IDE) are stolen at once; the config's, or the target's own,
     // when the launched process listens on them, as mirrord does: nothing is taken before the app can answer.
     steal.onListen =
         params.steal.isEmpty() && !launch.layerSocket.isEmpty() && !launch.layerLibrary.isEmpty();
-    auto* session = new Session(*credentials, target, steal, launch, this);
+    return Plan{*credentials, target, steal, launch};
+}
+
+void SessionManager::start(const ide::SessionStartParams& params, QObject* owner, Session::Progress progress,
+                           rpc::Callback<ide::SessionStartResult> done)
+{
+    auto planned = plan(params, true);
+    if (!planned)
+        return done(std::unexpected(planned.error()));
+    auto* session = new Session(planned->credentials, planned->target, planned->steal, planned->launch, this);
     m_sessions.append({session, owner});
     connect(session, &Session::stateChanged, this, &SessionManager::stateChanged);
     connect(session, &Session::message, this, &SessionManager::message);
@@ -255,7 +265,10 @@ void SessionManager::clusterSessions(const QString& credentialsPath,
             ide::ClusterSessionsResult result;
             for (const auto& s : reply.session_list().sessions()) {
                 ide::ClusterSession session{
-                    qs(s.id()), qs(s.user()), qs(s.target()), {}, {}, qint64(s.age_seconds()), {}, {}};
+                    qs(s.id()), qs(s.user()), qs(s.target()), {}, {}, qint64(s.age_seconds()), {},
+                    {},         qs(s.host()), qs(s.state()),  {}};
+                for (const auto& mode : s.port_modes())
+                    session.portModes << qs(mode);
                 for (quint32 port : s.ports())
                     session.ports << int(port);
                 for (const auto& f : s.filters())
@@ -284,6 +297,66 @@ void SessionManager::clusterSessions(const QString& credentialsPath,
                     split.counters.insert(qs(name), qint64(value));
                 result.splits << split;
             }
+            return result;
+        },
+        std::move(done));
+}
+
+void SessionManager::kill(const ide::KillParams& params, rpc::Callback<ide::KillResult> done)
+{
+    v1::Frame request;
+    request.mutable_kill_session()->set_session_id(ss(params.sessionId));
+    request.mutable_kill_session()->set_all(params.all);
+    request.mutable_kill_session()->set_reason(ss(params.reason));
+    queryOperator<ide::KillResult>(
+        params.credentials, request,
+        [](const v1::Frame& reply) {
+            ide::KillResult result;
+            for (const auto& id : reply.kill_result().killed())
+                result.killed << qs(id);
+            return result;
+        },
+        std::move(done));
+}
+
+void SessionManager::policyCheck(const ide::SessionStartParams& params,
+                                 rpc::Callback<ide::PolicyCheckResult> done)
+{
+    auto planned = plan(params, false);
+    if (!planned)
+        return done(std::unexpected(planned.error()));
+    v1::Frame request;
+    *request.mutable_policy_check()->mutable_start() = Session::startRequest(planned->target, planned->steal);
+    queryOperator<ide::PolicyCheckResult>(
+        resolvePath(params.credentials, params.cwd), request,
+        [](const v1::Frame& reply) {
+            const v1::PolicyVerdict& verdict = reply.policy_verdict();
+            ide::PolicyCheckResult result;
+            result.allowed = verdict.refusals().empty();
+            for (const auto& refusal : verdict.refusals())
+                result.refusals << ide::PolicyRefusal{qs(refusal.policy()), qs(refusal.message())};
+            for (const auto& name : verdict.applicable())
+                result.applicable << qs(name);
+            for (const auto& name : verdict.env_excluded())
+                result.envExcluded << qs(name);
+            result.maxSessionSeconds = qint64(verdict.max_session_seconds());
+            return result;
+        },
+        std::move(done));
+}
+
+void SessionManager::audit(const ide::AuditParams& params, rpc::Callback<ide::AuditResult> done)
+{
+    v1::Frame request;
+    request.mutable_audit_query()->set_since_seconds(quint64(params.sinceSeconds));
+    request.mutable_audit_query()->set_limit(quint32(params.limit));
+    queryOperator<ide::AuditResult>(
+        params.credentials, request,
+        [](const v1::Frame& reply) {
+            ide::AuditResult result;
+            for (const auto& line : reply.audit_lines().lines())
+                result.entries << QJsonDocument::fromJson(QByteArray::fromStdString(line)).object();
+            result.torn = qint64(reply.audit_lines().torn());
             return result;
         },
         std::move(done));

@@ -30,6 +30,10 @@ public:
     void clusterSessions(const QString& credentialsPath, rpc::Callback<ide::ClusterSessionsResult> done);
     // The operator's counters and its agents', as the operator names them (operator/NAME, agent/POD/NAME).
     void clusterCounters(const QString& credentialsPath, rpc::Callback<ide::CountersResult> done);
+    void kill(const ide::KillParams& params, rpc::Callback<ide::KillResult> done);
+    // What the operator's policies would refuse of session/start with these params (nothing is started).
+    void policyCheck(const ide::SessionStartParams& params, rpc::Callback<ide::PolicyCheckResult> done);
+    void audit(const ide::AuditParams& params, rpc::Callback<ide::AuditResult> done);
 
 signals:
     void stateChanged(const lanes::ide::SessionStateChangedParams& change);
@@ -40,6 +44,15 @@ signals:
     void activityChanged();
 
 private:
+    // What session/start's params ask for, resolved against the config (the layer only `withLayer`).
+    struct Plan
+    {
+        Credentials credentials;
+        QString target;
+        Session::Steal steal;
+        Session::Launch launch;
+    };
+    Result<Plan> plan(const ide::SessionStartParams& params, bool withLayer);
     void stopSession(Session* session, const QString& reason);
     QString layerSocket();
     static QString layerLibrary();

@@ -73,6 +73,34 @@ struct ClusterSessions
     using Result = ClusterSessionsResult;
 };
 
+struct ClusterKill
+{
+    static constexpr auto method = "cluster/kill";
+    using Params = KillParams;
+    using Result = KillResult;
+};
+
+struct ClusterKillAll
+{
+    static constexpr auto method = "cluster/killAll";
+    using Params = KillParams;
+    using Result = KillResult;
+};
+
+struct ClusterPolicyCheck
+{
+    static constexpr auto method = "cluster/policyCheck";
+    using Params = SessionStartParams;
+    using Result = PolicyCheckResult;
+};
+
+struct ClusterAudit
+{
+    static constexpr auto method = "cluster/audit";
+    using Params = AuditParams;
+    using Result = AuditResult;
+};
+
 struct DiagnosticsCounters
 {
     static constexpr auto method = "diagnostics/counters";

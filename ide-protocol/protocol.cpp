@@ -235,6 +235,9 @@ void readValue(JsonReader& r, ClusterSession& p)
     r.optional(QStringLiteral("ageSeconds"), p.ageSeconds);
     r.optional(QStringLiteral("pods"), p.pods);
     r.optional(QStringLiteral("queues"), p.queues);
+    r.optional(QStringLiteral("host"), p.host);
+    r.optional(QStringLiteral("state"), p.state);
+    r.optional(QStringLiteral("portModes"), p.portModes);
 }
 QJsonValue toJson(const ClusterSession& p)
 {
@@ -245,7 +248,10 @@ QJsonValue toJson(const ClusterSession& p)
                        {"filters", array(p.filters)},
                        {"ageSeconds", p.ageSeconds},
                        {"pods", array(p.pods)},
-                       {"queues", array(p.queues)}};
+                       {"queues", array(p.queues)},
+                       {"host", p.host},
+                       {"state", p.state},
+                       {"portModes", array(p.portModes)}};
 }
 
 void readValue(JsonReader& r, SplitMember& p)

@@ -118,7 +118,10 @@ struct ClusterSession
     QStringList filters;
     qint64 ageSeconds = 0;
     QStringList pods;
-    QStringList queues; // "QUEUE_ID (steal|mirror) HEADER=RE"
+    QStringList queues;    // "QUEUE_ID (steal|mirror) HEADER=RE"
+    QString host;          // the developer's machine
+    QString state;         // starting, running, detached (its lanesd link dropped; the unused TTL runs)
+    QStringList portModes; // "8080 steal x-lane: alice", "9090 mirror (unfiltered)"
 };
 
 struct SplitMember
@@ -169,6 +172,51 @@ struct CountersResult
 {
     QMap<QString, quint64> counters;
     QStringList unavailable; // "agent/api-1: why", for each agent whose counters are missing
+};
+
+// --- Cluster administration (protocoladmin.cpp). ---
+
+// cluster/kill (sessionId) and cluster/killAll (all).
+struct KillParams
+{
+    QString credentials;
+    QString sessionId;
+    QString reason;
+    bool all = false;
+};
+
+struct KillResult
+{
+    QStringList killed;
+};
+
+struct PolicyRefusal
+{
+    QString policy;
+    QString message;
+};
+
+// cluster/policyCheck: what the policies would refuse of a session/start with the same params.
+struct PolicyCheckResult
+{
+    bool allowed = true;
+    QList<PolicyRefusal> refusals;
+    QStringList applicable;  // the policies that apply to this user and target
+    QStringList envExcluded; // the target's variables that env.exclude keeps back
+    qint64 maxSessionSeconds = 0;
+};
+
+struct AuditParams
+{
+    QString credentials;
+    qint64 sinceSeconds = 0; // 0: everything kept
+    int limit = 0;           // the newest `limit` entries; 0: up to 10000
+};
+
+struct AuditResult
+{
+    QList<QJsonObject> entries; // as in the operator's audit.jsonl, oldest first
+    qint64 torn = 0;            // lines that were cut short and skipped
 };
 
 // $/progress, in LSP's shape: {token, value: {kind: begin|report|end, title, message}}.
@@ -254,6 +302,12 @@ LANES_IDE_MESSAGE(ShowMessageParams)
 LANES_IDE_MESSAGE(TrafficParams)
 LANES_IDE_MESSAGE(QueueTrafficParams)
 LANES_IDE_MESSAGE(NoticeParams)
+LANES_IDE_MESSAGE(KillParams)
+LANES_IDE_MESSAGE(KillResult)
+LANES_IDE_MESSAGE(PolicyRefusal)
+LANES_IDE_MESSAGE(PolicyCheckResult)
+LANES_IDE_MESSAGE(AuditParams)
+LANES_IDE_MESSAGE(AuditResult)
 #undef LANES_IDE_MESSAGE
 
 } // namespace lanes::ide

@@ -24,6 +24,13 @@ struct OperatorCounters
     Counter unexpectedAgentFrame{"operator.unexpected_agent_frame"};
     // An agent that failed or did not answer a CountersRequest in time (AgentPool::gatherCounters)
     Counter agentCountersMissing{"operator.agent_counters_missing"};
+    // Guardrails (policies, kills, lifetimes, the audit log)
+    Counter policyRefused{"operator.policy_refused"};
+    Counter sessionKilled{"operator.session_killed"};
+    Counter killRefused{"operator.kill_refused"};
+    Counter sessionExpired{"operator.session_expired"}; // setup deadline, unused TTL, maximum time
+    Counter sessionResumed{"operator.session_resumed"};
+    Counter auditWriteFailed{"operator.audit_write_failed"};
     // Relay
     Counter relayUnknownStream{"relay.unknown_stream"}; // normal when a reset crossed frames in flight
 };

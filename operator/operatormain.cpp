@@ -14,6 +14,7 @@
 #include <QFileInfo>
 #include <QUrl>
 #include <cstdio>
+#include <unistd.h>
 
 namespace lanes::op {
 namespace {
@@ -25,7 +26,7 @@ int failWith(const QString& message)
 }
 
 int serve(const StatePaths& paths, const QString& listen, const QString& clusterKind,
-          const QString& manifestPath)
+          const QString& manifestPath, const Lifetimes& lifetimes)
 {
     if (clusterKind != u"local")
         return failWith(
@@ -56,7 +57,7 @@ int serve(const StatePaths& paths, const QString& listen, const QString& cluster
     }
     int code = 0;
     {
-        OperatorServer server(paths, &cluster);
+        OperatorServer server(paths, &cluster, lifetimes);
         if (auto listening = server.listen(host, port); !listening) {
             code = failWith(listening.error().message);
         } else {
@@ -72,13 +73,24 @@ int serve(const StatePaths& paths, const QString& listen, const QString& cluster
     return code;
 }
 
+// Who changed the operator's config, for the audit log: these commands run on the operator's machine.
+QJsonObject localAdmin()
+{
+    return {{"by", QStringLiteral("%1 (lanes-operator on this machine)")
+                       .arg(qEnvironmentVariable("USER", QStringLiteral("uid %1").arg(getuid())))}};
+}
+
 int splitCommand(const StatePaths& paths, const QStringList& args)
 {
     const QString verb = args.value(0);
+    const AuditLog audit(paths.audit());
     if (verb == u"add" && args.size() == 2) {
         auto added = split::addSplitConfig(paths.splits(), args[1]);
         if (!added)
             return failWith(added.error().message);
+        QJsonObject fields = localAdmin();
+        fields.insert(QStringLiteral("id"), *added);
+        audit.append(QStringLiteral("split.add"), fields);
         printf("lanes-operator: split config %s stored in %s\n", qPrintable(*added),
                qPrintable(paths.splits()));
         return 0;
@@ -86,6 +98,9 @@ int splitCommand(const StatePaths& paths, const QStringList& args)
     if (verb == u"rm" && args.size() == 2) {
         if (auto removed = split::removeSplitConfig(paths.splits(), args[1]); !removed)
             return failWith(removed.error().message);
+        QJsonObject fields = localAdmin();
+        fields.insert(QStringLiteral("id"), args[1]);
+        audit.append(QStringLiteral("split.rm"), fields);
         printf("lanes-operator: split config %s removed\n", qPrintable(args[1]));
         return 0;
     }
@@ -109,6 +124,89 @@ int splitCommand(const StatePaths& paths, const QStringList& args)
     return failWith(QStringLiteral("usage: lanes-operator split add FILE | ls | rm ID  --state DIR"));
 }
 
+QString describePolicy(const Policy& p)
+{
+    QStringList what;
+    if (!p.block.isEmpty())
+        what << QStringLiteral("block %1").arg(p.block.join(u','));
+    if (p.headerFilter)
+        what << QStringLiteral("header filter ~ %1").arg(p.headerFilter->text);
+    if (!p.outgoingAllow.isEmpty() || !p.outgoingBlock.isEmpty())
+        what << QStringLiteral("outgoing: %1 allow, %2 block rule(s)")
+                    .arg(p.outgoingAllow.size())
+                    .arg(p.outgoingBlock.size());
+    if (!p.envExclude.isEmpty())
+        what << QStringLiteral("env exclude %1").arg(p.envExclude.join(u','));
+    if (p.maxSessionSeconds > 0)
+        what << QStringLiteral("max %1").arg(formatDuration(p.maxSessionSeconds));
+    return what.join(QStringLiteral("; "));
+}
+
+int policyCommand(const StatePaths& paths, const QStringList& args)
+{
+    const QString verb = args.value(0);
+    const AuditLog audit(paths.audit());
+    if (verb == u"add" && args.size() == 2) {
+        auto added = PolicyStore::add(paths.policies(), args[1]);
+        if (!added)
+            return failWith(added.error().message);
+        QJsonObject fields = localAdmin();
+        fields.insert(QStringLiteral("policy"), *added);
+        audit.append(QStringLiteral("policy.add"), fields);
+        printf("lanes-operator: policy %s stored in %s; it applies to the next request\n", qPrintable(*added),
+               qPrintable(paths.policies()));
+        return 0;
+    }
+    if (verb == u"rm" && args.size() == 2) {
+        if (auto removed = PolicyStore::remove(paths.policies(), args[1]); !removed)
+            return failWith(removed.error().message);
+        QJsonObject fields = localAdmin();
+        fields.insert(QStringLiteral("policy"), args[1]);
+        audit.append(QStringLiteral("policy.rm"), fields);
+        printf("lanes-operator: policy %s removed\n", qPrintable(args[1]));
+        return 0;
+    }
+    if (verb == u"ls" && args.size() == 1) {
+        QStringList errors;
+        const auto policies = PolicyStore::load(paths.policies(), &errors);
+        printf("%-24s %-16s %-22s %s\n", "NAME", "TARGET", "APPLIES TO", "RULES");
+        for (const Policy& p : policies) {
+            QString target = p.targetPath;
+            if (p.selector) {
+                QStringList labels;
+                for (auto it = p.selector->matchLabels.begin(); it != p.selector->matchLabels.end(); ++it)
+                    labels << it.key() + u'=' + it.value();
+                for (const LabelExpression& e : p.selector->matchExpressions)
+                    labels << QStringLiteral("%1 %2 %3").arg(e.key, e.op, e.values.join(u','));
+                target +=
+                    (target.isEmpty() ? QString() : QStringLiteral(" ")) + u'{' + labels.join(u',') + u'}';
+            }
+            const QString who = p.users.isEmpty() && p.roles.isEmpty() ? QStringLiteral("everyone")
+                                                                       : (p.users + p.roles).join(u',');
+            printf("%-24s %-16s %-22s %s\n", qPrintable(p.name), qPrintable(target), qPrintable(who),
+                   qPrintable(describePolicy(p)));
+        }
+        for (const QString& error : errors)
+            fprintf(stderr, "lanes-operator: %s\n", qPrintable(error));
+        return errors.isEmpty() ? 0 : 1;
+    }
+    return failWith(QStringLiteral("usage: lanes-operator policy add FILE | ls | rm NAME  --state DIR"));
+}
+
+Result<qint64> durationOption(const QCommandLineParser& parser, const QCommandLineOption& option,
+                              qint64 fallback)
+{
+    if (!parser.isSet(option))
+        return fallback;
+    if (parser.value(option) == u"0" || parser.value(option) == u"none")
+        return 0;
+    auto value = parseDuration(parser.value(option));
+    if (!value)
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("--%1: %2").arg(option.names().first(), value.error().message));
+    return value;
+}
+
 } // namespace
 
 int operatorMain(int argc, char** argv)
@@ -126,6 +224,10 @@ int operatorMain(int argc, char** argv)
         "  split add FILE --state DIR   check a queue split config and store it (the operator rereads it)\n"
         "  split ls --state DIR         list the stored split configs\n"
         "  split rm ID --state DIR      remove one (its sessions end, and their messages go back)\n"
+        "  policy add FILE --state DIR  check a policy and store it (it applies to the next request)\n"
+        "  policy ls --state DIR        list the stored policies\n"
+        "  policy rm NAME --state DIR   remove one\n"
+        "  audit --state DIR [--since DURATION]   print the audit log (JSON lines)\n"
         "  cleanup   remove what a crashed local cluster left (namespaces, their processes, the bridge)"));
     parser.addHelpOption();
     parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("init, user add, or serve"));
@@ -147,7 +249,20 @@ int operatorMain(int argc, char** argv)
                                      QStringLiteral("KIND"), QStringLiteral("local"));
     const QCommandLineOption manifest(QStringLiteral("manifest"), QStringLiteral("Local cluster manifest."),
                                       QStringLiteral("FILE"));
-    parser.addOptions({state, url, san, force, role, out, listen, cluster, manifest});
+    const QCommandLineOption setupDeadline(
+        QStringLiteral("setup-deadline"), QStringLiteral("End a session not running after this long (180s)."),
+        QStringLiteral("DURATION"));
+    const QCommandLineOption unusedTtl(
+        QStringLiteral("unused-ttl"),
+        QStringLiteral("Keep a session whose lanesd link dropped this long (30s)."),
+        QStringLiteral("DURATION"));
+    const QCommandLineOption maxSession(QStringLiteral("max-session-time"),
+                                        QStringLiteral("End every session after this long (none)."),
+                                        QStringLiteral("DURATION"));
+    const QCommandLineOption since(QStringLiteral("since"), QStringLiteral("audit: only this recent."),
+                                   QStringLiteral("DURATION"));
+    parser.addOptions({state, url, san, force, role, out, listen, cluster, manifest, setupDeadline, unusedTtl,
+                       maxSession, since});
     parser.process(app);
 
     const QStringList args = parser.positionalArguments();
@@ -179,10 +294,35 @@ int operatorMain(int argc, char** argv)
     }
     if (command == u"split")
         return splitCommand(paths, args.mid(1));
+    if (command == u"policy")
+        return policyCommand(paths, args.mid(1));
+    if (command == u"audit" && args.size() == 1) {
+        auto window = durationOption(parser, since, 0);
+        if (!window)
+            return failWith(window.error().message);
+        const auto read = AuditLog::read(
+            paths.audit(), *window > 0 ? QDateTime::currentDateTimeUtc().addSecs(-*window) : QDateTime(), 0);
+        for (const QString& line : read.lines)
+            printf("%s\n", qPrintable(line));
+        if (read.torn > 0)
+            fprintf(stderr, "lanes-operator: %lld torn line(s) skipped\n", read.torn);
+        return 0;
+    }
     if (command == u"serve" && args.size() == 1) {
         if (!parser.isSet(manifest))
             return failWith(QStringLiteral("--manifest FILE is required"));
-        return serve(paths, parser.value(listen), parser.value(cluster), parser.value(manifest));
+        Lifetimes lifetimes;
+        for (const auto& [option, field] :
+             {std::pair{&setupDeadline, &lifetimes.setupDeadline},
+              std::pair{&unusedTtl, &lifetimes.unusedTtl}, std::pair{&maxSession, &lifetimes.maxSession}}) {
+            auto value = durationOption(parser, *option, *field);
+            if (!value)
+                return failWith(value.error().message);
+            *field = *value;
+        }
+        if (lifetimes.setupDeadline <= 0)
+            return failWith(QStringLiteral("--setup-deadline must be positive"));
+        return serve(paths, parser.value(listen), parser.value(cluster), parser.value(manifest), lifetimes);
     }
     parser.showHelp(2);
 }

@@ -4,14 +4,18 @@
 #include "logging.h"
 
 #include <QCoreApplication>
+#include <QDir>
+#include <QFileSystemWatcher>
 
 #include <QRandomGenerator>
 #include <QTimer>
 
 namespace lanes::op {
 
-OperatorServer::OperatorServer(StatePaths paths, ClusterBackend* cluster, QObject* parent)
-    : QObject(parent), m_paths(std::move(paths)), m_cluster(cluster)
+OperatorServer::OperatorServer(StatePaths paths, ClusterBackend* cluster, Lifetimes lifetimes,
+                               QObject* parent)
+    : QObject(parent), m_paths(std::move(paths)), m_cluster(cluster), m_lifetimes(lifetimes),
+      m_policies(m_paths.policies()), m_audit(m_paths.audit())
 {
     bindFrames();
 }
@@ -23,6 +27,10 @@ void OperatorServer::bindFrames()
     m_binder.request(this, &OperatorServer::onListTargets);
     m_binder.request(this, &OperatorServer::onListSessions);
     m_binder.request(this, &OperatorServer::onCounters);
+    m_binder.request(this, &OperatorServer::onKill);
+    m_binder.request(this, &OperatorServer::onPolicyCheck);
+    m_binder.request(this, &OperatorServer::onAuditQuery);
+    m_binder.request(this, &OperatorServer::onResume);
     m_binder.oneWay(this, &OperatorServer::onSessionStream);
     m_binder.ignore<v1::Close>(); // closed() follows
 }
@@ -51,6 +59,14 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
                                              .arg(port)
                                              .arg(m_sessionServer->errorString()));
     connect(m_sessionServer, &LinkServer::linkAccepted, this, &OperatorServer::onSessionLink);
+    connect(m_sessionServer, &LinkServer::handshakeRefused, this,
+            [this](const QString& peer, const QString& why) {
+                audit(QStringLiteral("tls.refused"), {{"peer", peer}, {"why", why}});
+            });
+    QDir().mkpath(m_paths.policies());
+    auto* watcher = new QFileSystemWatcher({m_paths.policies()}, this);
+    connect(watcher, &QFileSystemWatcher::directoryChanged, this, &OperatorServer::reviewSessions);
+    policies();
 
     m_agentServer = new LinkServer(*tls, this);
     if (!m_agentServer->listen(QHostAddress(m_cluster->agentListenAddress()), 0))
@@ -133,8 +149,11 @@ void OperatorServer::onSessionLink(FrameLink* link, const QSslCertificate& certi
         const auto peer = m_peers.take(link);
         m_relay.dropLink(link,
                          Error{ErrorCode::SessionNotFound, QStringLiteral("the session's link closed"), {}});
-        if (peer && !peer->sessionId.isEmpty())
-            endSession(peer->sessionId, QStringLiteral("the lanesd link closed: ") + why, std::nullopt);
+        // A link that lanesd closed (Close) ends its session; one that dropped leaves it for the unused TTL.
+        if (peer && !peer->sessionId.isEmpty() && link->peerClosed())
+            endSession(peer->sessionId, QStringLiteral("lanesd ended it: ") + why, std::nullopt);
+        else if (peer && !peer->sessionId.isEmpty())
+            detach(peer->sessionId, why);
         link->deleteLater();
     });
     QTimer::singleShot(kHelloTimeoutMs, link, [this, link] {
@@ -146,14 +165,17 @@ void OperatorServer::onSessionLink(FrameLink* link, const QSslCertificate& certi
     });
 }
 
-std::optional<Error> OperatorServer::forbidden(const Peer* peer, const char* verb) const
+std::optional<Error> OperatorServer::forbidden(const Peer* peer, const char* verb)
 {
     if (verbsOf(peer->role).contains(QLatin1String(verb)))
         return std::nullopt;
     ++operatorCounters().unauthorized;
-    return Error{ErrorCode::Unauthorized,
-                 QStringLiteral("%1 (role %2) may not %3").arg(peer->user, peer->role, QLatin1String(verb)),
-                 {}};
+    const Error error{
+        ErrorCode::Unauthorized,
+        QStringLiteral("%1 (role %2) may not %3").arg(peer->user, peer->role, QLatin1String(verb)),
+        {}};
+    auditRefusal(peer->user, QLatin1String(verb), error);
+    return error;
 }
 
 void OperatorServer::onHello(Peer* peer, const v1::Frame& frame)
@@ -189,6 +211,7 @@ void OperatorServer::onHello(Peer* peer, const v1::Frame& frame)
         return;
     }
     peer->role = role;
+    peer->host = qs(frame.hello().peer_info().host()).left(255);
     peer->greeted = true;
     peer->link->send(reply);
 }
@@ -262,6 +285,12 @@ void OperatorServer::onSessionStream(Peer* peer, const v1::StreamOpen& open)
         return refuse(
             Error{ErrorCode::SessionNotFound, QStringLiteral("no running session on this link"), {}});
     // Outgoing traffic leaves from the target's first pod, as mirrord's does from its one target pod.
+    if (open.kind() != v1::DNS)
+        if (auto refused = outgoingRefusal(*session, open)) {
+            // The layer makes the app's connect fail with EACCES; the developer reads which policy said no.
+            sendNotice(session->id, QStringLiteral("error"), refused->message);
+            return refuse(*refused);
+        }
     FrameLink* agent = session->pods.isEmpty() ? nullptr : m_agents->linkOf(session->pods.first());
     if (!agent || !agent->isOpen())
         return refuse(Error{
@@ -302,6 +331,13 @@ void OperatorServer::endSession(const QString& sessionId, const QString& reason,
     if (!session)
         return;
     qCInfo(lcOperator) << "session" << sessionId << "of" << session->user << "ended:" << reason;
+    session->deadlines.reset();
+    session->unusedTtl.reset();
+    audit(QStringLiteral("session.end"), {{"session", sessionId},
+                                          {"user", session->user},
+                                          {"target", session->target},
+                                          {"reason", reason},
+                                          {"code", error ? errorCodeName(error->code) : QString()}});
     m_claims.removeSession(sessionId);
     if (m_splits)
         m_splits->leave(sessionId);

@@ -4,8 +4,10 @@
 #pragma once
 
 #include "agentpool.h"
+#include "auditlog.h"
 #include "framebinder.h"
 #include "operatorcounters.h"
+#include "policystore.h"
 #include "portarbiter.h"
 #include "relay.h"
 #include "splitmanager.h"
@@ -21,12 +23,26 @@ constexpr int kHelloTimeoutMs = 10000;
 // Starting a session waits for its agents (each starts within kAgentStartTimeoutMs), then for their answers
 // to Subscribe (each within kReplyDeadlineMs): lanesd is answered within the sum.
 constexpr int kSessionStartDeadlineMs = kAgentStartTimeoutMs + kReplyDeadlineMs;
+constexpr int kMaxKillReasonBytes = 1024;
+
+// Session lifetimes (lanes-operator serve --setup-deadline, --unused-ttl, --max-session-time), in seconds;
+// each ends a session with its own reason.
+struct Lifetimes
+{
+    qint64 setupDeadline = 180; // from the start request to running
+    qint64 unusedTtl = 30;      // how long a session whose lanesd link dropped waits to be resumed
+    qint64 maxSession = 0;      // 0: none (a policy's maxSessionTime may still set one)
+};
+
+// What policies match a target by: its path, its workload's and pods' paths, and its labels.
+TargetFacts factsOf(const TargetView& target);
 
 class OperatorServer final : public QObject
 {
     Q_OBJECT
 public:
-    OperatorServer(StatePaths paths, ClusterBackend* cluster, QObject* parent = nullptr);
+    OperatorServer(StatePaths paths, ClusterBackend* cluster, Lifetimes lifetimes = {},
+                   QObject* parent = nullptr);
     ~OperatorServer() override;
 
     // Listens for sessions on host:port and for agents on the cluster's side; writes the agents' credentials.
@@ -40,6 +56,7 @@ private:
         FrameLink* link = nullptr;
         QString user;
         QString role;
+        QString host;
         bool greeted = false;
         QString sessionId;
     };
@@ -48,15 +65,24 @@ private:
     {
         QString id;
         QString user;
+        QString role;
+        QString host;
         QString target;
+        TargetFacts facts;
         QStringList pods;
         QList<quint32> ports;
         QList<v1::Subscription> subscriptions; // as sent to the agents
         QList<quint32> deferred;               // subscribe_on_listen: ports lanesd will subscribe later
         QString onConcurrentSteal;
         QDateTime started;
-        FrameLink* link = nullptr;
+        FrameLink* link = nullptr; // null while detached (the link dropped; the unused TTL runs)
         bool running = false;
+        QString resumeToken;
+        qint64 maxSeconds = 0; // 0: none
+        QString maxSource;     // "policy \"x\"" or "the operator's --max-session-time"
+        // Its deadlines' timers are its children: deleting it cancels them. The unused TTL's has its own.
+        std::unique_ptr<QObject> deadlines = std::make_unique<QObject>();
+        std::unique_ptr<QObject> unusedTtl;
     };
 
     void onSessionLink(FrameLink* link, const QSslCertificate& certificate);
@@ -69,6 +95,30 @@ private:
     void onListSessions(Peer* peer, const v1::ListSessions& list, FrameReply<v1::SessionList> reply);
     // The operator's counters ("operator/NAME") and each connected agent's ("agent/POD/NAME").
     void onCounters(Peer* peer, const v1::CountersRequest& request, FrameReply<v1::Counters> reply);
+    // operatorguardrails.cpp: kills, policy checks, the audit log, resuming, lifetimes.
+    void onKill(Peer* peer, const v1::KillSession& kill, FrameReply<v1::KillResult> reply);
+    void onPolicyCheck(Peer* peer, const v1::PolicyCheck& check, FrameReply<v1::PolicyVerdict> reply);
+    void onAuditQuery(Peer* peer, const v1::AuditQuery& query, FrameReply<v1::AuditLines> reply);
+    void onResume(Peer* peer, const v1::SessionResume& resume, FrameReply<v1::Ack> reply);
+    // The link of a running session dropped without a Close: keep it for the unused TTL.
+    void detach(const QString& sessionId, const QString& why);
+    // Arms the setup deadline (at start) and the maximum session time (once running, and when policies
+    // change).
+    void armSetupDeadline(SessionRecord& session);
+    void armMaxTime(SessionRecord& session);
+    // Policies changed: tell running sessions what the new ones would refuse of them, and apply
+    // maxSessionTime.
+    void reviewSessions();
+    const PolicySet& policies();
+    // The first refusal of the policies for a session's start (its subscriptions and splits).
+    std::optional<Error>
+    policyRefusal(const Peer* peer, const TargetFacts& facts,
+                  const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
+                  const google::protobuf::RepeatedPtrField<v1::QueueSplit>& splits);
+    std::optional<Error> outgoingRefusal(const SessionRecord& session, const v1::StreamOpen& open);
+    // Counts, logs and audits a refusal (a policy's or a missing verb's) of `what` for `user`.
+    void auditRefusal(const QString& user, const QString& what, const Error& error);
+    void audit(const QString& event, const QJsonObject& fields) { m_audit.append(event, fields); }
     // A running session steals one more port (its local process started listening).
     void onSubscribe(Peer* peer, const v1::Subscribe& subscribe, FrameReply<v1::Ack> reply);
     // lanesd's OUTGOING_TCP, OUTGOING_UDP and DNS streams go to the agent of the session's first pod.
@@ -81,13 +131,21 @@ private:
     Result<void> claim(SessionRecord& session,
                        const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
                        const QString& onConcurrentSteal);
-    // UNAUTHORIZED when the peer's role may not `verb`.
-    std::optional<Error> forbidden(const Peer* peer, const char* verb) const;
+    // UNAUTHORIZED when the peer's role may not `verb` (counted and audited).
+    std::optional<Error> forbidden(const Peer* peer, const char* verb);
     v1::SessionList sessionList() const;
+    // "8080 steal x-lane: alice", "9090 mirror (unfiltered)", "3000 when the app listens"
+    static QStringList portModes(const SessionRecord& session);
+    // The audit log's session.start fields.
+    QJsonObject startRecord(const SessionRecord& session) const;
     v1::TargetList targetList() const;
 
     StatePaths m_paths;
     ClusterBackend* m_cluster;
+    Lifetimes m_lifetimes;
+    PolicyStore m_policies;
+    quint64 m_policyGeneration = 0;
+    AuditLog m_audit;
     LinkServer* m_sessionServer = nullptr;
     LinkServer* m_agentServer = nullptr;
     AgentPool* m_agents = nullptr;

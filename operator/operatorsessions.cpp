@@ -4,6 +4,7 @@
 
 #include "logging.h"
 
+#include <QJsonArray>
 #include <QRandomGenerator>
 
 namespace lanes::op {
@@ -58,6 +59,16 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
         reply(fail(ErrorCode::InvalidArgument, QStringLiteral("%1 has no ports to steal").arg(target->path)));
         return;
     }
+    session->role = peer->role;
+    session->host = peer->host;
+    session->facts = factsOf(*target);
+    if (auto refused = policyRefusal(peer, session->facts, subscriptions, start.splits())) {
+        auditRefusal(peer->user, QStringLiteral("session start on %1").arg(target->path), *refused);
+        reply(std::unexpected(*refused));
+        return;
+    }
+    session->resumeToken = QString::number(QRandomGenerator::system()->generate64(), 16) +
+                           QString::number(QRandomGenerator::system()->generate64(), 16);
     session->onConcurrentSteal = qs(start.on_concurrent_steal());
     if (start.subscribe_on_listen()) {
         for (const v1::Subscription& sub : subscriptions) {
@@ -75,6 +86,7 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
     }
     m_sessions.insert(session->id, session);
     peer->sessionId = session->id;
+    armSetupDeadline(*session);
     qCInfo(lcOperator) << "session" << session->id << "of" << session->user << "starting on"
                        << session->target << "ports" << session->ports;
 
@@ -110,7 +122,10 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
             return;
         }
         session->running = true;
+        armMaxTime(*session);
         v1::SessionStarted started;
+        started.set_resume_token(ss(session->resumeToken));
+        started.set_unused_ttl_seconds(quint64(std::max<qint64>(0, m_lifetimes.unusedTtl)));
         started.set_session_id(ss(id));
         started.set_target(ss(target.path));
         for (quint32 port : session->ports + session->deferred)
@@ -122,8 +137,13 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
             for (int port : pod.ports)
                 info->add_ports(quint32(port));
         }
-        for (auto it = target.pods.first().env.begin(); it != target.pods.first().env.end(); ++it)
-            (*started.mutable_env())[ss(it.key())] = ss(it.value());
+        // env.exclude of the policies that apply: those variables never leave the cluster.
+        const QMap<QString, QString>& env = target.pods.first().env;
+        const QStringList excluded =
+            policies().excludedEnv({session->user, session->role}, session->facts, env.keys());
+        for (auto it = env.begin(); it != env.end(); ++it)
+            if (!excluded.contains(it.key()))
+                (*started.mutable_env())[ss(it.key())] = ss(it.value());
         // Its queue splits, last: the reply waits until the splitter declared the session's queues.
         m_splits->join(id, session->user, target.pods.first().workload, splits,
                        [this, id, owed, started](Result<QMap<QString, QString>> env) mutable {
@@ -143,6 +163,8 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
                                (*started.mutable_queue_env())[ss(it.key())] = ss(it.value());
                            (*owed)(std::move(started));
                            qCInfo(lcOperator) << "session" << id << "running";
+                           if (const auto session = m_sessions.value(id))
+                               audit(QStringLiteral("session.start"), startRecord(*session));
                        });
     };
     for (const Pod& pod : target->pods) {
@@ -179,6 +201,14 @@ void OperatorServer::onSubscribe(Peer* peer, const v1::Subscribe& subscribe, Fra
     }
     google::protobuf::RepeatedPtrField<v1::Subscription> one;
     *one.Add() = subscription;
+    if (auto refused = policyRefusal(peer, session->facts, one, {})) {
+        auditRefusal(
+            peer->user,
+            QStringLiteral("subscribe port %1 (session %2)").arg(subscription.port()).arg(session->id),
+            *refused);
+        reply(std::unexpected(*refused));
+        return;
+    }
     const qsizetype before = session->subscriptions.size();
     if (auto claimed = claim(*session, one, session->onConcurrentSteal); !claimed) {
         reply(std::unexpected(claimed.error()));
@@ -274,6 +304,30 @@ Result<void> OperatorServer::claim(SessionRecord& session,
     return {};
 }
 
+QStringList OperatorServer::portModes(const SessionRecord& s)
+{
+    QStringList out;
+    for (const v1::Subscription& sub : s.subscriptions)
+        out << QStringLiteral("%1 %2 %3")
+                   .arg(sub.port())
+                   .arg(sub.mode() == v1::MIRROR ? QStringLiteral("mirror") : QStringLiteral("steal"),
+                        sub.has_filter() ? describeFilter(sub.filter()) : QStringLiteral("(unfiltered)"));
+    for (quint32 port : s.deferred)
+        out << QStringLiteral("%1 when the app listens").arg(port);
+    return out;
+}
+
+QJsonObject OperatorServer::startRecord(const SessionRecord& s) const
+{
+    return {{"session", s.id},
+            {"user", s.user},
+            {"host", s.host},
+            {"target", s.target},
+            {"ports", QJsonArray::fromStringList(portModes(s))},
+            {"queues", QJsonArray::fromStringList(m_splits->queuesOf(s.id))},
+            {"maxSeconds", s.maxSeconds}};
+}
+
 v1::SessionList OperatorServer::sessionList() const
 {
     v1::SessionList list;
@@ -292,6 +346,10 @@ v1::SessionList OperatorServer::sessionList() const
                 info->add_filters(
                     ss(QStringLiteral("%1: %2").arg(sub.port()).arg(describeFilter(sub.filter()))));
         info->set_age_seconds(quint64(s->started.secsTo(now)));
+        info->set_host(ss(s->host));
+        info->set_state(!s->running ? "starting" : s->link ? "running" : "detached");
+        for (const QString& mode : portModes(*s))
+            info->add_port_modes(ss(mode));
         for (const QString& queue : m_splits->queuesOf(s->id))
             info->add_queues(ss(queue));
     }

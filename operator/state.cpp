@@ -12,7 +12,8 @@ namespace lanes::op {
 QStringList verbsOf(const QString& role)
 {
     if (role == u"admin")
-        return {"session.create", "session.list", "session.kill.own", "session.kill.any", "policy.read"};
+        return {"session.create",   "session.list", "session.kill.own",
+                "session.kill.any", "policy.read",  "audit.read"};
     if (role == u"developer")
         return {"session.create", "session.list", "session.kill.own", "policy.read"};
     return {};

@@ -24,6 +24,8 @@ struct StatePaths
     QString agentCredentials() const { return dir + QStringLiteral("/agent-credentials.json"); }
     QString logs() const { return dir + QStringLiteral("/logs"); }
     QString splits() const { return dir + QStringLiteral("/splits"); }
+    QString policies() const { return dir + QStringLiteral("/policies"); }
+    QString audit() const { return dir + QStringLiteral("/audit.jsonl"); }
     // Every queue and exchange a split made, named before it is declared (operator/splitledger.h).
     QString splitLedger() const { return dir + QStringLiteral("/split-ledger.json"); }
 };

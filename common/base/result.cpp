@@ -38,6 +38,8 @@ QString errorCodeName(ErrorCode code)
         return QStringLiteral("FLOW_CONTROL");
     case ErrorCode::Cancelled:
         return QStringLiteral("CANCELLED");
+    case ErrorCode::SessionKilled:
+        return QStringLiteral("SESSION_KILLED");
     }
     return QStringLiteral("UNKNOWN");
 }

@@ -26,6 +26,7 @@ enum class ErrorCode {
     InvalidArgument = 13,
     FlowControl = 14,
     Cancelled = 15,
+    SessionKilled = 16,
 };
 
 struct Error

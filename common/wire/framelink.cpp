@@ -157,6 +157,7 @@ void FrameLink::onBinary(const QByteArray& bytes)
         return;
     case v1::Frame::kClose:
         m_remoteReason = qs(frame->close().reason());
+        m_peerClosed = true;
         break;
     default:
         break;

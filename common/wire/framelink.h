@@ -34,6 +34,8 @@ public:
     // Sends Close{reason} and closes. closed() follows.
     void close(const QString& reason, const std::optional<Error>& error = std::nullopt);
     bool isOpen() const { return !m_closed; }
+    // Whether the peer said Close before the link ended (a deliberate end, not a lost link).
+    bool peerClosed() const { return m_peerClosed; }
     QWebSocket* socket() const { return m_socket; }
     // Round trip of the last ping, in microseconds; -1 before the first pong.
     qint64 latencyUs() const { return m_latencyUs; }
@@ -68,6 +70,7 @@ private:
     quint64 m_pingSeq = 0;
     qint64 m_latencyUs = -1;
     QString m_remoteReason;
+    bool m_peerClosed = false;
     mutable QString m_peerName;
     bool m_closed = false;
     bool m_pinging = true;

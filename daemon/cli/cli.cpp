@@ -37,9 +37,22 @@ void Cli::onReady()
         connect(m_exec, &ExecCommand::finished, this, &Cli::done);
         m_exec->start();
     } else if (m_options.command == u"ls") {
-        query<ide::TargetsList>(targetsTable);
+        query<ide::TargetsList>({m_options.credentials}, targetsTable);
+    } else if (m_options.command == u"operator-kill" || m_options.command == u"operator-kill-all") {
+        const ide::KillParams params{m_options.credentials, m_options.sessionId, m_options.reason,
+                                     m_options.command == u"operator-kill-all"};
+        if (params.all)
+            query<ide::ClusterKillAll>(params, killedLines);
+        else
+            query<ide::ClusterKill>(params, killedLines);
+    } else if (m_options.command == u"operator-audit") {
+        query<ide::ClusterAudit>({m_options.credentials, m_options.sinceSeconds, 0}, auditLines);
+    } else if (m_options.command == u"policy-check") {
+        // Exit 1 when a policy would refuse the session, as a check in a script expects.
+        query<ide::ClusterPolicyCheck>(sessionParams(m_options), policyCheckLines,
+                                       [](const ide::PolicyCheckResult& r) { return r.allowed ? 0 : 1; });
     } else {
-        query<ide::ClusterSessions>(clusterSessionsTable);
+        query<ide::ClusterSessions>({m_options.credentials}, clusterSessionsTable);
     }
 }
 
@@ -50,21 +63,22 @@ void Cli::onLost(const QString& why)
     done(1, QStringLiteral("lanesd went away: ") + why);
 }
 
-template <class M> void Cli::query(QStringList (*table)(const typename M::Result&))
+template <class M>
+void Cli::query(const typename M::Params& params, QStringList (*table)(const typename M::Result&),
+                int (*exitCode)(const typename M::Result&))
 {
     using R = typename M::Result;
-    rpc::call<M>(*m_daemon->endpoint(), ide::CredentialsParams{m_options.credentials},
-                 [this, table](Result<R> result) {
-                     if (!result)
-                         return done(1, describe(result.error()));
-                     if (m_options.json) {
-                         out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson()));
-                     } else {
-                         for (const QString& line : table(*result))
-                             out(line);
-                     }
-                     done(0);
-                 });
+    rpc::call<M>(*m_daemon->endpoint(), params, [this, table, exitCode](Result<R> result) {
+        if (!result)
+            return done(1, describe(result.error()));
+        if (m_options.json) {
+            out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson()));
+        } else {
+            for (const QString& line : table(*result))
+                out(line);
+        }
+        done(exitCode ? exitCode(*result) : 0);
+    });
 }
 
 void Cli::onNotice(const ide::NoticeParams& notice)

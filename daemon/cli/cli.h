@@ -1,5 +1,6 @@
 // The `lanes` command line: a JSON-RPC client of lanesd (started on demand, daemonconnection.h) that runs one
-// command: `exec` (execcommand.h), `ls` or `operator status`. Event-loop thread only; the process exits
+// command: `exec` (execcommand.h), or one question (`ls`, `operator status`, `operator session kill`,
+// `operator audit`, `policy check`) whose answer output.h prints. Event-loop thread only; the process exits
 // through finished(). `verify-config` needs no lanesd: main() runs it (verifyconfig.h) without a Cli.
 #pragma once
 
@@ -25,8 +26,11 @@ signals:
 private:
     void onReady();
     void onLost(const QString& why);
-    // A one-shot question to the operator through lanesd: JSON with --json, else the lines of `table`.
-    template <class M> void query(QStringList (*table)(const typename M::Result&));
+    // A one-shot question to the operator through lanesd: JSON with --json, else the lines of `table`; exits
+    // with `exitCode` of the answer (0 without).
+    template <class M>
+    void query(const typename M::Params& params, QStringList (*table)(const typename M::Result&),
+               int (*exitCode)(const typename M::Result&) = nullptr);
     void onNotice(const ide::NoticeParams& notice);
     void onShowMessage(const ide::ShowMessageParams& message);
     void onProgress(const ide::ProgressParams& progress);

@@ -2,9 +2,11 @@
 // a usage error is printed before lanesd is started or even looked for.
 #include "clioptions.h"
 
+#include "duration.h"
 #include "socketpath.h"
 
 #include <QCommandLineParser>
+#include <QDir>
 #include <QFileInfo>
 #include <QJsonArray>
 
@@ -27,8 +29,12 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     const QCommandLineOption mirror(QStringLiteral("mirror"));
     const QCommandLineOption split(QStringLiteral("split"), QString(), QStringLiteral("ID:HEADER=RE"));
     const QCommandLineOption verbose(QStringList{QStringLiteral("v"), QStringLiteral("verbose")});
+    const QCommandLineOption keepRunning(QStringLiteral("keep-running"));
+    const QCommandLineOption reason(QStringLiteral("reason"), QString(), QStringLiteral("TEXT"));
+    const QCommandLineOption all(QStringLiteral("all"));
+    const QCommandLineOption since(QStringLiteral("since"), QString(), QStringLiteral("DURATION"));
     parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent,
-                       mirror, verbose, split});
+                       mirror, verbose, split, keepRunning, reason, all, since});
     if (!parser.parse(arguments))
         return fail(ErrorCode::InvalidArgument, parser.errorText());
     CliOptions options;
@@ -43,6 +49,14 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     options.onConcurrentSteal = parser.value(concurrent);
     options.mirror = parser.isSet(mirror);
     options.verbose = parser.isSet(verbose);
+    options.keepRunning = parser.isSet(keepRunning);
+    options.reason = parser.value(reason);
+    if (parser.isSet(since)) {
+        auto seconds = parseDuration(parser.value(since));
+        if (!seconds)
+            return fail(ErrorCode::InvalidArgument, QStringLiteral("--since: ") + seconds.error().message);
+        options.sinceSeconds = *seconds;
+    }
     QJsonArray filters;
     for (const QString& v : parser.values(header))
         filters.append(QJsonObject{{"header", v}});
@@ -98,6 +112,16 @@ Result<CliOptions> parseCli(const QStringList& arguments)
         options.command = QStringLiteral("ls");
     } else if (words == QStringList{QStringLiteral("operator"), QStringLiteral("status")}) {
         options.command = QStringLiteral("operator-status");
+    } else if (words.mid(0, 3) == QStringList{QStringLiteral("operator"), QStringLiteral("session"),
+                                              QStringLiteral("kill")} &&
+               words.size() == (parser.isSet(all) ? 3 : 4)) {
+        options.command =
+            parser.isSet(all) ? QStringLiteral("operator-kill-all") : QStringLiteral("operator-kill");
+        options.sessionId = words.value(3);
+    } else if (words == QStringList{QStringLiteral("operator"), QStringLiteral("audit")}) {
+        options.command = QStringLiteral("operator-audit");
+    } else if (words == QStringList{QStringLiteral("policy"), QStringLiteral("check")}) {
+        options.command = QStringLiteral("policy-check");
     } else if (words.value(0) == u"verify-config" && words.size() <= 2) { // mirrord's verb: FILE, or -f FILE
         options.command = QStringLiteral("verify-config");
         options.configPath = words.value(1, options.configPath);
@@ -110,12 +134,32 @@ Result<CliOptions> parseCli(const QStringList& arguments)
                                    "  exec [-f CONFIG] [-t TARGET] [--steal PORT[:LOCAL]]... "
                                    "[--header-filter RE] [--path-filter RE]\n"
                                    "       [--method M] [--on-concurrent-steal abort|continue|override] "
-                                   "[--mirror] [--split QUEUE_ID:HEADER=RE]... [-v] -- CMD ARGS...\n"
+                                   "[--mirror] [--split QUEUE_ID:HEADER=RE]... [-v] [--keep-running] -- CMD "
+                                   "ARGS...\n"
                                    "  ls [--json]\n"
                                    "  operator status [--json]\n"
+                                   "  operator session kill ID [--reason TEXT] | --all [--reason TEXT]\n"
+                                   "  operator audit [--since DURATION] [--json]\n"
+                                   "  policy check [-f CONFIG] [-t TARGET] [exec's filter options] [--json]\n"
                                    "  verify-config FILE [--json]"));
     }
     return options;
+}
+
+ide::SessionStartParams sessionParams(const CliOptions& options)
+{
+    ide::SessionStartParams params;
+    params.credentials = options.credentials;
+    params.configPath = options.configPath;
+    params.target = options.target;
+    params.steal = options.steal;
+    params.cwd = QDir::currentPath();
+    params.httpFilter = options.httpFilter;
+    params.onConcurrentSteal = options.onConcurrentSteal;
+    params.splitQueues = options.splitQueues;
+    if (options.mirror)
+        params.mode = QStringLiteral("mirror");
+    return params;
 }
 
 } // namespace lanes::cli

@@ -8,7 +8,9 @@ namespace lanes::cli {
 
 struct CliOptions
 {
-    QString command; // exec, ls, operator-status, verify-config
+    // exec, ls, operator-status, operator-kill, operator-kill-all, operator-audit, policy-check,
+    // verify-config
+    QString command;
     QString socketPath;
     QString credentials;
     QString configPath; // -f, or verify-config's FILE
@@ -21,7 +23,14 @@ struct CliOptions
     bool mirror = false;
     bool verbose = false; // exec: one line per stolen request (session/traffic)
     bool json = false;
+    bool keepRunning = false; // exec: the program goes on when the session is killed or lost
+    QString sessionId;        // operator session kill ID
+    QString reason;           // operator session kill --reason
+    qint64 sinceSeconds = 0;  // operator audit --since
 };
+
+// session/start's (and cluster/policyCheck's) params for exec's and policy check's options.
+ide::SessionStartParams sessionParams(const CliOptions& options);
 
 // Parses argv; an error is a usage error.
 Result<CliOptions> parseCli(const QStringList& arguments);

@@ -11,6 +11,7 @@
 #include <QDir>
 #include <QFile>
 #include <QStandardPaths>
+#include <QTimer>
 #include <csignal>
 
 namespace lanes::cli {
@@ -35,25 +36,15 @@ ExecCommand::ExecCommand(rpc::Endpoint* endpoint, CliOptions options, QObject* p
 
 void ExecCommand::start()
 {
-    ide::SessionStartParams params;
-    params.credentials = m_options.credentials;
-    params.configPath = m_options.configPath;
-    params.target = m_options.target;
-    params.steal = m_options.steal;
-    params.cwd = QDir::currentPath();
-    params.httpFilter = m_options.httpFilter;
-    params.onConcurrentSteal = m_options.onConcurrentSteal;
-    params.splitQueues = m_options.splitQueues;
-    if (m_options.mirror)
-        params.mode = QStringLiteral("mirror");
     QPointer<ExecCommand> self(this);
-    rpc::call<ide::SessionStart>(*m_endpoint, params, [self](Result<ide::SessionStartResult> result) {
-        if (!self)
-            return;
-        if (!result)
-            return emit self->finished(1, describe(result.error()));
-        self->onStarted(*result);
-    });
+    rpc::call<ide::SessionStart>(*m_endpoint, sessionParams(m_options),
+                                 [self](Result<ide::SessionStartResult> result) {
+                                     if (!self)
+                                         return;
+                                     if (!result)
+                                         return emit self->finished(1, describe(result.error()));
+                                     self->onStarted(*result);
+                                 });
 }
 
 void ExecCommand::onStarted(const ide::SessionStartResult& session)
@@ -126,23 +117,43 @@ void ExecCommand::endChild(int signal)
         ::kill(pid_t(m_child->processId()), signal);
 }
 
+void ExecCommand::endChildForGood()
+{
+    endChild(SIGTERM);
+    // A program that ignores SIGTERM would hold the port as a zombie of the session: SIGKILL after the grace.
+    QTimer::singleShot(kExecGraceMs, this, [this] { endChild(SIGKILL); });
+}
+
 bool ExecCommand::onDaemonLost(const QString& why)
 {
     if (!m_child || m_child->state() == QProcess::NotRunning)
         return false;
     m_lostReason = QStringLiteral("lanesd went away (%1)").arg(why);
     err(m_lostReason + QStringLiteral("; ending %1").arg(m_options.program.first()));
-    endChild(SIGTERM);
+    endChildForGood();
     return true;
 }
 
 void ExecCommand::onSessionStateChanged(const ide::SessionStateChangedParams& change)
 {
-    if (change.sessionId != m_sessionId || change.state != u"lost")
+    if (change.sessionId != m_sessionId)
         return;
+    if (change.state == u"reconnecting" || change.state == u"running") {
+        err(QStringLiteral("session %1: %2").arg(change.sessionId, change.reason));
+        return;
+    }
+    if (change.state != u"lost" && change.state != u"killed" && change.state != u"ended")
+        return;
+    err(QStringLiteral("session %1 %2: %3").arg(change.sessionId, change.state, change.reason));
+    if (m_options.keepRunning) {
+        err(QStringLiteral("--keep-running: %1 goes on, without the cluster").arg(m_options.program.first()));
+        return;
+    }
     m_lostReason = change.reason;
-    err(QStringLiteral("session %1 lost: %2").arg(change.sessionId, change.reason));
-    endChild(SIGTERM);
+    err(QStringLiteral("ending %1 (SIGTERM, then SIGKILL after %2 s)")
+            .arg(m_options.program.first())
+            .arg(kExecGraceMs / 1000));
+    endChildForGood();
 }
 
 void ExecCommand::onTraffic(const ide::TrafficParams& t)

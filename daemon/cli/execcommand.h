@@ -1,6 +1,8 @@
 // `lanes exec`: starts a session through lanesd, runs the program with the session's launch environment
 // merged into this one, forwards SIGINT, SIGTERM and SIGHUP to it, and when it exits stops the session and
-// says shutdown. A lost session, or lanesd going away, ends the program with SIGTERM. Event-loop thread only.
+// says shutdown. A session that is killed, ended by the cluster or lost, or lanesd going away, ends the
+// program (SIGTERM, SIGKILL kExecGraceMs later) and `lanes exec` fails, unless --keep-running. Event-loop
+// thread only.
 #pragma once
 
 #include "clioptions.h"
@@ -9,6 +11,8 @@
 #include <QProcess>
 
 namespace lanes::cli {
+
+constexpr int kExecGraceMs = 5000;
 
 class ExecCommand final : public QObject
 {
@@ -32,6 +36,7 @@ private:
     void onQueueTraffic(const ide::QueueTrafficParams& traffic);
     QProcessEnvironment childEnvironment(const ide::SessionStartResult& session) const;
     void endChild(int signal);
+    void endChildForGood();
 
     rpc::Endpoint* m_endpoint;
     CliOptions m_options;

@@ -2,6 +2,10 @@
 // row only, and the last column is not padded.
 #include "output.h"
 
+#include "duration.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
 #include <cstdio>
 
 namespace lanes::cli {
@@ -64,17 +68,23 @@ QStringList targetsTable(const ide::TargetsListResult& result)
 
 QStringList clusterSessionsTable(const ide::ClusterSessionsResult& result)
 {
-    const QList<int> sessionWidths{14, 10, 18, 8};
-    QStringList lines{row({QStringLiteral("SESSION"), QStringLiteral("USER"), QStringLiteral("TARGET"),
-                           QStringLiteral("PORTS"), QStringLiteral("AGE")},
+    const QList<int> sessionWidths{14, 10, 16, 18, 9, 8};
+    QStringList lines{row({QStringLiteral("SESSION"), QStringLiteral("USER"), QStringLiteral("HOST"),
+                           QStringLiteral("TARGET"), QStringLiteral("STATE"), QStringLiteral("AGE"),
+                           QStringLiteral("PORTS")},
                           sessionWidths)};
     for (const ide::ClusterSession& s : result.sessions)
-        lines << row({s.id, s.user, s.target, ports(s.ports), age(s.ageSeconds)}, sessionWidths);
+        lines << row({s.id, s.user, s.host.isEmpty() ? QStringLiteral("-") : s.host, s.target,
+                      s.state.isEmpty() ? QStringLiteral("-") : s.state, age(s.ageSeconds), ports(s.ports)},
+                     sessionWidths);
     if (result.sessions.isEmpty())
         lines << QStringLiteral("(no sessions)");
-    for (const ide::ClusterSession& s : result.sessions)
+    for (const ide::ClusterSession& s : result.sessions) {
+        for (const QString& mode : s.portModes)
+            lines << QStringLiteral("  %1 port %2").arg(s.id, mode);
         for (const QString& queue : s.queues)
             lines << QStringLiteral("  %1 splits %2").arg(s.id, queue);
+    }
     for (const ide::SplitSummary& split : result.splits) {
         lines << QString();
         lines << QStringLiteral("SPLIT %1 of %2 (%3, %4): fallback %5, mirrored %6, redelivered %7, returned "
@@ -101,6 +111,61 @@ QStringList clusterSessionsTable(const ide::ClusterSessionsResult& result)
         lines << row({l.pod, QString::number(l.port), l.user, l.sessionId,
                       l.filter.isEmpty() ? QStringLiteral("(whole port, locked)") : l.filter},
                      lockWidths);
+    return lines;
+}
+
+QStringList killedLines(const ide::KillResult& result)
+{
+    QStringList lines;
+    for (const QString& id : result.killed)
+        lines << QStringLiteral("killed session %1").arg(id);
+    if (lines.isEmpty())
+        lines << QStringLiteral("(no sessions to kill)");
+    return lines;
+}
+
+QStringList auditLines(const ide::AuditResult& result)
+{
+    QStringList lines;
+    for (const QJsonObject& entry : result.entries) {
+        QStringList fields;
+        for (auto it = entry.begin(); it != entry.end(); ++it) {
+            if (it.key() == u"time" || it.key() == u"event")
+                continue;
+            const QString value =
+                it.value().isString()
+                    ? it.value().toString()
+                    : QString::fromUtf8(QJsonDocument(QJsonArray{it.value()}).toJson(QJsonDocument::Compact))
+                          .mid(1)
+                          .chopped(1);
+            if (!value.isEmpty() && value != u"\"\"" && value != u"[]" && value != u"0")
+                fields << QStringLiteral("%1=%2").arg(it.key(), value);
+        }
+        lines << QStringLiteral("%1 %2 %3")
+                     .arg(entry.value(QLatin1String("time")).toString(),
+                          entry.value(QLatin1String("event")).toString().leftJustified(14),
+                          fields.join(u' '));
+    }
+    if (result.torn > 0)
+        lines << QStringLiteral("(%1 torn line(s) skipped)").arg(result.torn);
+    return lines;
+}
+
+QStringList policyCheckLines(const ide::PolicyCheckResult& result)
+{
+    QStringList lines;
+    lines << (result.allowed ? QStringLiteral("allowed: no policy refuses this session")
+                             : QStringLiteral("refused:"));
+    for (const ide::PolicyRefusal& refusal : result.refusals)
+        lines << QStringLiteral("  %1").arg(refusal.message);
+    lines << QStringLiteral("policies that apply: %1")
+                 .arg(result.applicable.isEmpty() ? QStringLiteral("none")
+                                                  : result.applicable.join(QStringLiteral(", ")));
+    if (!result.envExcluded.isEmpty())
+        lines << QStringLiteral("variables kept in the cluster (env.exclude): %1")
+                     .arg(result.envExcluded.join(QStringLiteral(", ")));
+    if (result.maxSessionSeconds > 0)
+        lines << QStringLiteral("maximum session time: %1").arg(formatDuration(result.maxSessionSeconds));
     return lines;
 }
 

@@ -14,5 +14,11 @@ void err(const QString& text);
 QStringList targetsTable(const ide::TargetsListResult& result);
 // `lanes operator status`: the cluster's sessions, then its port locks when there are any.
 QStringList clusterSessionsTable(const ide::ClusterSessionsResult& result);
+// `lanes operator session kill`: the sessions it ended.
+QStringList killedLines(const ide::KillResult& result);
+// `lanes operator audit`: one line per entry, its time, event and non-empty fields.
+QStringList auditLines(const ide::AuditResult& result);
+// `lanes policy check`: allowed, or each refusal; the policies that apply, env.exclude, the maximum time.
+QStringList policyCheckLines(const ide::PolicyCheckResult& result);
 
 } // namespace lanes::cli

@@ -56,15 +56,46 @@ void TstCli::clusterSessionsTable_data()
 {
     QTest::addColumn<ide::ClusterSessionsResult>("result");
     QTest::addColumn<QStringList>("lines");
-    const QString sessions = QStringLiteral("SESSION        USER       TARGET             PORTS    AGE");
+    const QString sessions = QStringLiteral(
+        "SESSION        USER       HOST             TARGET             STATE     AGE      PORTS");
     const QString locks = QStringLiteral("POD            PORT   USER       SESSION        FILTER");
     QTest::newRow("empty") << ide::ClusterSessionsResult{}
                            << QStringList{sessions, QStringLiteral("(no sessions)")};
     ide::ClusterSessionsResult busy;
     busy.sessions = {
-        {QStringLiteral("s1"), QStringLiteral("alice"), QStringLiteral("deploy/api"), {8080}, {}, 59, {}, {}},
-        {QStringLiteral("s2"), QStringLiteral("bob"), QStringLiteral("deploy/api"), {}, {}, 300, {}, {}},
-        {QStringLiteral("s3"), QStringLiteral("carol"), QStringLiteral("pod/x"), {80, 443}, {}, 7200, {}, {}},
+        {QStringLiteral("s1"),
+         QStringLiteral("alice"),
+         QStringLiteral("deploy/api"),
+         {8080},
+         {},
+         59,
+         {},
+         {},
+         QStringLiteral("alice-laptop"),
+         QStringLiteral("running"),
+         {QStringLiteral("8080 steal x-user: a")}},
+        {QStringLiteral("s2"),
+         QStringLiteral("bob"),
+         QStringLiteral("deploy/api"),
+         {},
+         {},
+         300,
+         {},
+         {},
+         {},
+         QStringLiteral("detached"),
+         {}},
+        {QStringLiteral("s3"),
+         QStringLiteral("carol"),
+         QStringLiteral("pod/x"),
+         {80, 443},
+         {},
+         7200,
+         {},
+         {},
+         QStringLiteral("ci"),
+         QStringLiteral("running"),
+         {QStringLiteral("80 steal (unfiltered)"), QStringLiteral("443 mirror (unfiltered)")}},
     };
     busy.locks = {
         {QStringLiteral("api-1"), 8080, QStringLiteral("s1"), QStringLiteral("alice"),
@@ -75,9 +106,15 @@ void TstCli::clusterSessionsTable_data()
         << busy
         << QStringList{
                sessions,
-               QStringLiteral("s1             alice      deploy/api         8080     59s"),
-               QStringLiteral("s2             bob        deploy/api         -        5m"),
-               QStringLiteral("s3             carol      pod/x              80,443   2h"),
+               QStringLiteral(
+                   "s1             alice      alice-laptop     deploy/api         running   59s      8080"),
+               QStringLiteral(
+                   "s2             bob        -                deploy/api         detached  5m       -"),
+               QStringLiteral(
+                   "s3             carol      ci               pod/x              running   2h       80,443"),
+               QStringLiteral("  s1 port 8080 steal x-user: a"),
+               QStringLiteral("  s3 port 80 steal (unfiltered)"),
+               QStringLiteral("  s3 port 443 mirror (unfiltered)"),
                QString(),
                locks,
                QStringLiteral("api-1          8080   alice      s1             x-user: a"),
@@ -103,13 +140,15 @@ void TstCli::clusterSessionsTable_data()
              {"fallback", 30}, {"mirrored", 0}, {"redelivered", 1}, {"returned", 0}, {"in_flight", 2}}}};
     QTest::newRow("a queue split")
         << split
-        << QStringList{sessions,
-                       QStringLiteral("s4             alice      deploy/orders-worker -        3s"),
-                       QStringLiteral("  s4 splits orders (steal) x-lane=^alice$"),
-                       QString(),
-                       QStringLiteral("SPLIT orders of deploy/orders-worker (orders, running): fallback 30, "
-                                      "mirrored 0, redelivered 1, returned 0, in flight 2"),
-                       QStringLiteral("  s4 alice steal x-lane=^alice$: 12 routed")};
+        << QStringList{
+               sessions,
+               QStringLiteral(
+                   "s4             alice      -                deploy/orders-worker -         3s       -"),
+               QStringLiteral("  s4 splits orders (steal) x-lane=^alice$"),
+               QString(),
+               QStringLiteral("SPLIT orders of deploy/orders-worker (orders, running): fallback 30, "
+                              "mirrored 0, redelivered 1, returned 0, in flight 2"),
+               QStringLiteral("  s4 alice steal x-lane=^alice$: 12 routed")};
 }
 
 void TstCli::clusterSessionsTable()

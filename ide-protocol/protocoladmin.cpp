@@ -1,0 +1,96 @@
+// The cluster administration messages of protocol.h: kills, policy checks, the audit log. Params reject
+// unknown keys; results tolerate them (protocol.cpp says why).
+#include "protocol.h"
+
+namespace lanes::ide {
+
+void readValue(JsonReader& r, KillParams& p)
+{
+    r.required(QStringLiteral("credentials"), p.credentials);
+    r.optional(QStringLiteral("sessionId"), p.sessionId);
+    r.optional(QStringLiteral("reason"), p.reason);
+    r.optional(QStringLiteral("all"), p.all);
+    r.rejectUnknown();
+}
+QJsonValue toJson(const KillParams& p)
+{
+    QJsonObject o{{"credentials", p.credentials}, {"reason", p.reason}};
+    if (!p.sessionId.isEmpty())
+        o.insert(QStringLiteral("sessionId"), p.sessionId);
+    if (p.all)
+        o.insert(QStringLiteral("all"), true);
+    return o;
+}
+
+void readValue(JsonReader& r, KillResult& p)
+{
+    r.required(QStringLiteral("killed"), p.killed);
+}
+QJsonValue toJson(const KillResult& p)
+{
+    return QJsonObject{{"killed", QJsonArray::fromStringList(p.killed)}};
+}
+
+void readValue(JsonReader& r, PolicyRefusal& p)
+{
+    r.optional(QStringLiteral("policy"), p.policy);
+    r.required(QStringLiteral("message"), p.message);
+}
+QJsonValue toJson(const PolicyRefusal& p)
+{
+    return QJsonObject{{"policy", p.policy}, {"message", p.message}};
+}
+
+void readValue(JsonReader& r, PolicyCheckResult& p)
+{
+    r.required(QStringLiteral("allowed"), p.allowed);
+    r.optional(QStringLiteral("refusals"), p.refusals);
+    r.optional(QStringLiteral("applicable"), p.applicable);
+    r.optional(QStringLiteral("envExcluded"), p.envExcluded);
+    r.optional(QStringLiteral("maxSessionSeconds"), p.maxSessionSeconds);
+}
+QJsonValue toJson(const PolicyCheckResult& p)
+{
+    QJsonArray refusals;
+    for (const PolicyRefusal& refusal : p.refusals)
+        refusals.append(toJson(refusal));
+    return QJsonObject{{"allowed", p.allowed},
+                       {"refusals", refusals},
+                       {"applicable", QJsonArray::fromStringList(p.applicable)},
+                       {"envExcluded", QJsonArray::fromStringList(p.envExcluded)},
+                       {"maxSessionSeconds", p.maxSessionSeconds}};
+}
+
+void readValue(JsonReader& r, AuditParams& p)
+{
+    r.required(QStringLiteral("credentials"), p.credentials);
+    r.optional(QStringLiteral("sinceSeconds"), p.sinceSeconds);
+    r.optional(QStringLiteral("limit"), p.limit);
+    r.rejectUnknown();
+    if (!r.failed() && (p.sinceSeconds < 0 || p.limit < 0))
+        r.error(QStringLiteral("sinceSeconds and limit cannot be negative"));
+}
+QJsonValue toJson(const AuditParams& p)
+{
+    return QJsonObject{{"credentials", p.credentials}, {"sinceSeconds", p.sinceSeconds}, {"limit", p.limit}};
+}
+
+void readValue(JsonReader& r, AuditResult& p)
+{
+    QJsonValue entries;
+    r.required(QStringLiteral("entries"), entries);
+    r.optional(QStringLiteral("torn"), p.torn);
+    if (!r.failed() && !entries.isArray())
+        r.child(QStringLiteral("entries")).error(QStringLiteral("expected an array"));
+    for (const QJsonValue& entry : entries.toArray())
+        p.entries << entry.toObject();
+}
+QJsonValue toJson(const AuditResult& p)
+{
+    QJsonArray entries;
+    for (const QJsonObject& entry : p.entries)
+        entries.append(entry);
+    return QJsonObject{{"entries", entries}, {"torn", p.torn}};
+}
+
+} // namespace lanes::ide

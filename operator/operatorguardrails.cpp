@@ -1,0 +1,325 @@
+// OperatorServer, the guardrails of a shared cluster: policies (what they refuse, told before a start and at
+// each request), kills (own sessions for developers, anyone's for admins), session lifetimes (setup deadline,
+// unused TTL with resuming, maximum time) and the audit log. See operatorserver.h.
+#include "operatorserver.h"
+
+#include "logging.h"
+
+#include <QJsonArray>
+#include <QRandomGenerator>
+#include <QTimer>
+
+namespace lanes::op {
+namespace {
+
+QJsonArray jsonList(const QStringList& items)
+{
+    return QJsonArray::fromStringList(items);
+}
+
+} // namespace
+
+TargetFacts factsOf(const TargetView& target)
+{
+    TargetFacts facts{target.path, {target.path}, {}};
+    if (!target.pods.isEmpty()) {
+        facts.paths << QStringLiteral("deploy/") + target.pods.first().workload;
+        facts.labels = target.pods.first().labels;
+    }
+    for (const Pod& pod : target.pods)
+        facts.paths << QStringLiteral("pod/") + pod.name;
+    facts.paths.removeDuplicates();
+    return facts;
+}
+
+const PolicySet& OperatorServer::policies()
+{
+    const PolicySet& set = m_policies.current();
+    if (m_policies.generation() != m_policyGeneration) {
+        m_policyGeneration = m_policies.generation();
+        QStringList names;
+        for (const Policy& p : set.policies())
+            names << p.name;
+        audit(QStringLiteral("policy.loaded"),
+              {{"policies", jsonList(names)}, {"skipped", jsonList(m_policies.errors())}});
+    }
+    return set;
+}
+
+void OperatorServer::auditRefusal(const QString& user, const QString& what, const Error& error)
+{
+    const bool policy = error.code == ErrorCode::ForbiddenByPolicy;
+    if (policy)
+        ++operatorCounters().policyRefused;
+    qCInfo(lcOperator) << "refused" << user << what << ":" << error.message;
+    audit(QStringLiteral("refused"),
+          {{"user", user},
+           {"kind", policy ? QStringLiteral("policy") : QStringLiteral("permission")},
+           {"what", what},
+           {"policy", error.policy},
+           {"code", errorCodeName(error.code)},
+           {"message", error.message}});
+}
+
+std::optional<Error>
+OperatorServer::policyRefusal(const Peer* peer, const TargetFacts& facts,
+                              const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
+                              const google::protobuf::RepeatedPtrField<v1::QueueSplit>& splits)
+{
+    const PolicySet& set = policies();
+    const Requester who{peer->user, peer->role};
+    for (const v1::Subscription& sub : subscriptions)
+        if (auto refused = set.checkSubscription(who, facts, sub))
+            return refused;
+    for (const v1::QueueSplit& split : splits)
+        if (auto refused = set.checkSplit(who, facts, split))
+            return refused;
+    return std::nullopt;
+}
+
+std::optional<Error> OperatorServer::outgoingRefusal(const SessionRecord& session, const v1::StreamOpen& open)
+{
+    const QString dst = qs(open.meta().original_dst());
+    const qsizetype colon = dst.lastIndexOf(u':');
+    QString host = dst.left(colon);
+    if (host.startsWith(u'[') && host.endsWith(u']'))
+        host = host.mid(1, host.size() - 2);
+    OutgoingRequest request{QHostAddress(host), dst.mid(colon + 1).toInt(),
+                            open.kind() == v1::OUTGOING_UDP ? QStringLiteral("UDP") : QStringLiteral("TCP"),
+                            qs(open.meta().target())};
+    auto refused = policies().checkOutgoing({session.user, session.role}, session.facts, request);
+    if (refused)
+        auditRefusal(session.user, QStringLiteral("outgoing %1 (session %2)").arg(dst, session.id), *refused);
+    return refused;
+}
+
+void OperatorServer::onKill(Peer* peer, const v1::KillSession& kill, FrameReply<v1::KillResult> reply)
+{
+    const QString reason = qs(kill.reason());
+    if (kill.reason().size() > size_t(kMaxKillReasonBytes)) {
+        reply(fail(ErrorCode::InvalidArgument, QStringLiteral("the reason is %1 bytes; at most %2 are kept")
+                                                   .arg(kill.reason().size())
+                                                   .arg(kMaxKillReasonBytes)));
+        return;
+    }
+    QList<std::shared_ptr<SessionRecord>> victims;
+    if (kill.all()) {
+        if (auto refused = forbidden(peer, "session.kill.any")) {
+            ++operatorCounters().killRefused;
+            reply(std::unexpected(*refused));
+            return;
+        }
+        victims = m_sessions.values();
+    } else {
+        const auto session = m_sessions.value(qs(kill.session_id()));
+        if (!session) {
+            reply(fail(ErrorCode::SessionNotFound,
+                       QStringLiteral("no session \"%1\" (lanes operator status lists them)")
+                           .arg(qs(kill.session_id()).left(64))));
+            return;
+        }
+        if (auto refused =
+                forbidden(peer, session->user == peer->user ? "session.kill.own" : "session.kill.any")) {
+            ++operatorCounters().killRefused;
+            refused->message += QStringLiteral(": session %1 is %2's").arg(session->id, session->user);
+            reply(std::unexpected(*refused));
+            return;
+        }
+        victims << session;
+    }
+    v1::KillResult result;
+    for (const auto& victim : victims) {
+        const QString why =
+            QStringLiteral("killed by %1%2")
+                .arg(peer->user, reason.isEmpty() ? QString() : QStringLiteral(": ") + reason);
+        ++operatorCounters().sessionKilled;
+        audit(QStringLiteral("session.kill"), {{"by", peer->user},
+                                               {"byRole", peer->role},
+                                               {"session", victim->id},
+                                               {"user", victim->user},
+                                               {"target", victim->target},
+                                               {"reason", reason}});
+        result.add_killed(ss(victim->id));
+        endSession(victim->id, why, Error{ErrorCode::SessionKilled, why, {}});
+    }
+    reply(std::move(result));
+}
+
+void OperatorServer::onPolicyCheck(Peer* peer, const v1::PolicyCheck& check,
+                                   FrameReply<v1::PolicyVerdict> reply)
+{
+    if (auto refused = forbidden(peer, "policy.read")) {
+        reply(std::unexpected(*refused));
+        return;
+    }
+    auto target = m_cluster->resolve(qs(check.start().target()));
+    if (!target) {
+        reply(std::unexpected(target.error()));
+        return;
+    }
+    const TargetFacts facts = factsOf(*target);
+    const PolicySet& set = policies();
+    const Requester who{peer->user, peer->role};
+    v1::PolicyVerdict verdict;
+    for (const Policy* p : set.applicable(who, facts))
+        verdict.add_applicable(ss(p->name));
+    auto subscriptions = check.start().subscriptions();
+    if (subscriptions.empty() && check.start().has_every_port())
+        for (int port : target->ports) {
+            v1::Subscription* sub = subscriptions.Add();
+            *sub = check.start().every_port();
+            sub->set_port(quint32(port));
+        }
+    for (const v1::Subscription& sub : subscriptions)
+        if (auto refused = set.checkSubscription(who, facts, sub))
+            *verdict.add_refusals() = toWire(*refused);
+    for (const v1::QueueSplit& split : check.start().splits())
+        if (auto refused = set.checkSplit(who, facts, split))
+            *verdict.add_refusals() = toWire(*refused);
+    if (!target->pods.isEmpty())
+        for (const QString& name : set.excludedEnv(who, facts, target->pods.first().env.keys()))
+            verdict.add_env_excluded(ss(name));
+    const auto [policyMax, policyName] = set.maxSessionTime(who, facts);
+    const qint64 max = m_lifetimes.maxSession > 0 && (policyMax == 0 || m_lifetimes.maxSession < policyMax)
+                           ? m_lifetimes.maxSession
+                           : policyMax;
+    verdict.set_max_session_seconds(quint64(max));
+    reply(std::move(verdict));
+}
+
+void OperatorServer::onAuditQuery(Peer* peer, const v1::AuditQuery& query, FrameReply<v1::AuditLines> reply)
+{
+    if (auto refused = forbidden(peer, "audit.read")) {
+        reply(std::unexpected(*refused));
+        return;
+    }
+    const QDateTime since = query.since_seconds() > 0
+                                ? QDateTime::currentDateTimeUtc().addSecs(-qint64(query.since_seconds()))
+                                : QDateTime();
+    const auto read = AuditLog::read(m_audit.path(), since, query.limit() > 0 ? int(query.limit()) : 10000);
+    v1::AuditLines lines;
+    for (const QString& line : read.lines)
+        lines.add_lines(ss(line));
+    lines.set_torn(quint64(read.torn));
+    reply(std::move(lines));
+}
+
+void OperatorServer::onResume(Peer* peer, const v1::SessionResume& resume, FrameReply<v1::Ack> reply)
+{
+    const auto session = m_sessions.value(qs(resume.session_id()));
+    if (!session || session->user != peer->user || session->resumeToken.isEmpty() ||
+        session->resumeToken != qs(resume.resume_token())) {
+        reply(fail(ErrorCode::SessionNotFound,
+                   QStringLiteral("no session %1 to resume (it ended, or is not yours)")
+                       .arg(qs(resume.session_id()).left(64))));
+        return;
+    }
+    if (!peer->sessionId.isEmpty()) {
+        reply(fail(ErrorCode::InvalidArgument, QStringLiteral("this link already carries a session")));
+        return;
+    }
+    if (session->link && session->link != peer->link) { // the old link has not been seen to drop yet
+        if (const auto old = m_peers.value(session->link))
+            old->sessionId.clear();
+        m_relay.dropLink(session->link,
+                         Error{ErrorCode::SessionNotFound, QStringLiteral("resumed elsewhere"), {}});
+        session->link->close(QStringLiteral("the session was resumed on a new link"));
+    }
+    session->link = peer->link;
+    session->unusedTtl.reset();
+    peer->sessionId = session->id;
+    ++operatorCounters().sessionResumed;
+    qCInfo(lcOperator) << "session" << session->id << "of" << session->user << "resumed";
+    audit(QStringLiteral("session.resume"), {{"session", session->id}, {"user", session->user}});
+    reply(v1::Ack());
+}
+
+void OperatorServer::detach(const QString& sessionId, const QString& why)
+{
+    const auto session = m_sessions.value(sessionId);
+    if (!session)
+        return;
+    if (!session->running || m_lifetimes.unusedTtl <= 0) {
+        endSession(sessionId, QStringLiteral("the lanesd link closed: ") + why, std::nullopt);
+        return;
+    }
+    session->link = nullptr;
+    qCInfo(lcOperator) << "session" << sessionId << "of" << session->user << "lost its link (" << why
+                       << "); kept for" << m_lifetimes.unusedTtl << "s";
+    audit(QStringLiteral("session.detach"), {{"session", sessionId}, {"user", session->user}, {"why", why}});
+    session->unusedTtl = std::make_unique<QObject>();
+    QTimer::singleShot(m_lifetimes.unusedTtl * 1000, session->unusedTtl.get(), [this, sessionId] {
+        ++operatorCounters().sessionExpired;
+        endSession(sessionId,
+                   QStringLiteral("unused for %1: its lanesd link dropped and did not come back (unused TTL)")
+                       .arg(formatDuration(m_lifetimes.unusedTtl)),
+                   std::nullopt);
+    });
+}
+
+void OperatorServer::armSetupDeadline(SessionRecord& session)
+{
+    const QString id = session.id;
+    QTimer::singleShot(m_lifetimes.setupDeadline * 1000, session.deadlines.get(), [this, id] {
+        const auto session = m_sessions.value(id);
+        if (!session || session->running)
+            return;
+        ++operatorCounters().sessionExpired;
+        const QString why = QStringLiteral("it did not start within its setup deadline (%1)")
+                                .arg(formatDuration(m_lifetimes.setupDeadline));
+        endSession(id, why, Error{ErrorCode::Cancelled, why, {}});
+    });
+}
+
+void OperatorServer::armMaxTime(SessionRecord& session)
+{
+    const auto [policyMax, policyName] =
+        policies().maxSessionTime({session.user, session.role}, session.facts);
+    qint64 max = m_lifetimes.maxSession;
+    QString source = QStringLiteral("the operator's --max-session-time");
+    if (policyMax > 0 && (max == 0 || policyMax < max)) {
+        max = policyMax;
+        source = QStringLiteral("policy \"%1\"").arg(policyName);
+    }
+    if (max == session.maxSeconds && source == session.maxSource)
+        return;
+    session.maxSeconds = max;
+    session.maxSource = source;
+    // A new deadlines object cancels the old maximum; the setup deadline has passed once a session runs.
+    session.deadlines = std::make_unique<QObject>();
+    if (max <= 0)
+        return;
+    const qint64 left =
+        std::max<qint64>(0, max * 1000 - session.started.msecsTo(QDateTime::currentDateTimeUtc()));
+    const QString id = session.id;
+    QTimer::singleShot(left, session.deadlines.get(), [this, id, max, source] {
+        ++operatorCounters().sessionExpired;
+        const QString why =
+            QStringLiteral("its maximum session time (%1, %2) has passed").arg(formatDuration(max), source);
+        endSession(id, why, Error{ErrorCode::Cancelled, why, {}});
+    });
+}
+
+void OperatorServer::reviewSessions()
+{
+    const quint64 before = m_policyGeneration;
+    const PolicySet& set = policies();
+    if (m_policyGeneration == before)
+        return;
+    const auto sessions = m_sessions.values();
+    for (const auto& session : sessions) {
+        if (!session->running)
+            continue;
+        const Requester who{session->user, session->role};
+        // A policy never ends a running steal silently: the developer is told what it refuses from now on.
+        for (const v1::Subscription& sub : std::as_const(session->subscriptions))
+            if (auto refused = set.checkSubscription(who, session->facts, sub))
+                sendNotice(session->id, QStringLiteral("warning"),
+                           refused->message +
+                               QStringLiteral(" (a policy added now: this session keeps the "
+                                              "port until it ends; a new session would be refused)"));
+        armMaxTime(*session);
+    }
+}
+
+} // namespace lanes::op

@@ -1,0 +1,411 @@
+// See policy.h.
+#include "policy.h"
+
+#include "duration.h"
+#include "filterspec.h"
+#include "framecodec.h"
+#include "jsonreader.h"
+
+#include <QJsonDocument>
+#include <QRegularExpression>
+#include <fnmatch.h>
+#include <re2/re2.h>
+
+namespace lanes::op {
+namespace {
+
+const QStringList kBlockValues{QStringLiteral("steal"), QStringLiteral("steal-without-filter"),
+                               QStringLiteral("mirror"), QStringLiteral("split-without-filter")};
+
+void readPattern(JsonReader& r, std::optional<Pattern>& out, const QString& key)
+{
+    QString text;
+    r.optional(key, text);
+    if (r.failed() || !r.has(key))
+        return;
+    RE2::Options options;
+    options.set_log_errors(false);
+    auto re = std::make_shared<const RE2>(text.toStdString(), options);
+    if (!re->ok()) {
+        r.child(key).error(
+            QStringLiteral("RE2 cannot compile \"%1\": %2").arg(text, QString::fromStdString(re->error())));
+        return;
+    }
+    out = Pattern{text, std::move(re)};
+}
+
+void readSubnet(JsonReader& r, const QString& text, std::pair<QHostAddress, int>& out)
+{
+    out = QHostAddress::parseSubnet(text);
+    if (out.first.isNull())
+        r.error(QStringLiteral("\"%1\" is not a CIDR block (10.0.0.0/8)").arg(text));
+}
+
+} // namespace
+
+// The readers of a policy's parts (found by JsonReader's templates through their types' namespace).
+void readValue(JsonReader& r, PortRule& out)
+{
+    r.optional(QStringLiteral("protocol"), out.protocol);
+    r.required(QStringLiteral("port"), out.port);
+    r.rejectUnknown();
+    out.protocol = out.protocol.toUpper();
+    if (!r.failed() && out.protocol != u"TCP" && out.protocol != u"UDP")
+        r.child(QStringLiteral("protocol")).error(QStringLiteral("expected TCP or UDP"));
+    if (!r.failed() && (out.port < 1 || out.port > 65535))
+        r.child(QStringLiteral("port")).error(QStringLiteral("expected a port from 1 to 65535"));
+}
+
+void readValue(JsonReader& r, OutgoingRule& out)
+{
+    if (r.has(QStringLiteral("ipBlock"))) {
+        JsonReader block = r.child(QStringLiteral("ipBlock"));
+        IpBlock ip;
+        block.required(QStringLiteral("cidr"), ip.cidr);
+        block.optional(QStringLiteral("except"), ip.except);
+        block.rejectUnknown();
+        if (!block.failed()) {
+            JsonReader cidr = block.child(QStringLiteral("cidr"));
+            readSubnet(cidr, ip.cidr, ip.subnet);
+        }
+        for (int i = 0; i < ip.except.size() && !block.failed(); ++i) {
+            JsonReader except = block.child(QStringLiteral("except")).element(i);
+            std::pair<QHostAddress, int> subnet;
+            readSubnet(except, ip.except[i], subnet);
+            ip.excepted << subnet;
+        }
+        out.ipBlock = ip;
+    }
+    readPattern(r, out.hostname, QStringLiteral("hostname"));
+    r.optional(QStringLiteral("ports"), out.ports);
+    r.rejectUnknown();
+    if (!r.failed() && !out.ipBlock && !out.hostname && out.ports.isEmpty())
+        r.error(QStringLiteral("a rule needs ipBlock, hostname or ports"));
+}
+
+void readValue(JsonReader& r, LabelExpression& out)
+{
+    r.required(QStringLiteral("key"), out.key);
+    r.required(QStringLiteral("operator"), out.op);
+    r.optional(QStringLiteral("values"), out.values);
+    r.rejectUnknown();
+    if (r.failed())
+        return;
+    const bool needsValues = out.op == u"In" || out.op == u"NotIn";
+    if (!needsValues && out.op != u"Exists" && out.op != u"DoesNotExist")
+        r.child(QStringLiteral("operator"))
+            .error(QStringLiteral("\"%1\" is not In, NotIn, Exists or DoesNotExist").arg(out.op));
+    else if (needsValues && out.values.isEmpty())
+        r.child(QStringLiteral("values")).error(QStringLiteral("%1 needs values").arg(out.op));
+    else if (!needsValues && !out.values.isEmpty())
+        r.child(QStringLiteral("values")).error(QStringLiteral("%1 takes no values").arg(out.op));
+}
+
+void readValue(JsonReader& r, LabelSelector& out)
+{
+    r.optional(QStringLiteral("matchLabels"), out.matchLabels);
+    r.optional(QStringLiteral("matchExpressions"), out.matchExpressions);
+    r.rejectUnknown();
+}
+
+namespace {
+
+void readDuration(JsonReader& r, qint64& seconds)
+{
+    const QJsonValue value = r.value();
+    auto parsed = value.isDouble() ? (value.toDouble() >= 1 ? Result<qint64>(qint64(value.toDouble()))
+                                                            : fail(ErrorCode::InvalidArgument, {}))
+                                   : parseDuration(value.toString());
+    if (parsed)
+        seconds = *parsed;
+    else
+        r.error(QStringLiteral("expected a duration such as \"30m\", \"2h\" or a number of seconds"));
+}
+
+// The spec's fields (mirrord's spec, or the top level of lanes' own shape).
+void readSpec(JsonReader& r, Policy& out)
+{
+    r.optional(QStringLiteral("targetPath"), out.targetPath);
+    r.optional(QStringLiteral("selector"), out.selector);
+    r.optional(QStringLiteral("block"), out.block);
+    for (int i = 0; i < out.block.size() && !r.failed(); ++i)
+        if (!kBlockValues.contains(out.block[i]))
+            r.child(QStringLiteral("block"))
+                .element(i)
+                .error(QStringLiteral("\"%1\" is not one of %2")
+                           .arg(out.block[i], kBlockValues.join(QStringLiteral(", "))));
+    if (r.has(QStringLiteral("network"))) {
+        JsonReader network = r.child(QStringLiteral("network"));
+        if (network.has(QStringLiteral("incoming"))) {
+            JsonReader incoming = network.child(QStringLiteral("incoming"));
+            if (incoming.has(QStringLiteral("httpFilter"))) {
+                JsonReader http = incoming.child(QStringLiteral("httpFilter"));
+                readPattern(http, out.headerFilter, QStringLiteral("headerFilter"));
+                http.rejectUnknown();
+            }
+            incoming.rejectUnknown();
+        }
+        if (network.has(QStringLiteral("outgoing"))) {
+            JsonReader outgoing = network.child(QStringLiteral("outgoing"));
+            outgoing.optional(QStringLiteral("allow"), out.outgoingAllow);
+            outgoing.optional(QStringLiteral("block"), out.outgoingBlock);
+            outgoing.rejectUnknown();
+        }
+        network.rejectUnknown();
+    }
+    if (r.has(QStringLiteral("env"))) {
+        JsonReader env = r.child(QStringLiteral("env"));
+        env.optional(QStringLiteral("exclude"), out.envExclude);
+        env.rejectUnknown();
+    }
+    if (r.has(QStringLiteral("appliesTo"))) {
+        JsonReader applies = r.child(QStringLiteral("appliesTo"));
+        applies.optional(QStringLiteral("users"), out.users);
+        applies.optional(QStringLiteral("roles"), out.roles);
+        applies.rejectUnknown();
+    }
+    if (r.has(QStringLiteral("maxSessionTime"))) {
+        JsonReader max = r.child(QStringLiteral("maxSessionTime"));
+        readDuration(max, out.maxSessionSeconds);
+    }
+}
+
+bool validName(const QString& name)
+{
+    static const QRegularExpression re(QStringLiteral("^[a-z0-9]([a-z0-9._-]{0,62})$"));
+    return re.match(name).hasMatch();
+}
+
+bool selectorMatches(const LabelSelector& selector, const QMap<QString, QString>& labels)
+{
+    for (auto it = selector.matchLabels.begin(); it != selector.matchLabels.end(); ++it)
+        if (labels.value(it.key(), QString()) != it.value() || !labels.contains(it.key()))
+            return false;
+    for (const LabelExpression& e : selector.matchExpressions) {
+        const bool has = labels.contains(e.key);
+        if ((e.op == u"Exists" && !has) || (e.op == u"DoesNotExist" && has) ||
+            (e.op == u"In" && (!has || !e.values.contains(labels.value(e.key)))) ||
+            (e.op == u"NotIn" && has && e.values.contains(labels.value(e.key))))
+            return false;
+    }
+    return true;
+}
+
+bool ruleMatches(const OutgoingRule& rule, const OutgoingRequest& request)
+{
+    if (rule.ipBlock) {
+        const IpBlock& block = *rule.ipBlock;
+        if (!request.address.isInSubnet(block.subnet))
+            return false;
+        for (const auto& except : block.excepted)
+            if (request.address.isInSubnet(except))
+                return false;
+    }
+    if (rule.hostname &&
+        (request.hostname.isEmpty() || !RE2::FullMatch(request.hostname.toStdString(), *rule.hostname->re)))
+        return false;
+    if (!rule.ports.isEmpty() && std::none_of(rule.ports.begin(), rule.ports.end(), [&](const PortRule& p) {
+            return p.port == request.port && p.protocol == request.protocol;
+        }))
+        return false;
+    return true;
+}
+
+QString endpointOf(const OutgoingRequest& request)
+{
+    const QString address = request.address.protocol() == QAbstractSocket::IPv6Protocol
+                                ? QStringLiteral("[%1]").arg(request.address.toString())
+                                : request.address.toString();
+    return QStringLiteral("%1 %2:%3%4")
+        .arg(request.protocol, address)
+        .arg(request.port)
+        .arg(request.hostname.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(request.hostname));
+}
+
+} // namespace
+
+Result<Policy> parsePolicy(const QByteArray& json)
+{
+    QJsonParseError error;
+    const QJsonDocument doc = QJsonDocument::fromJson(json, &error);
+    if (error.error != QJsonParseError::NoError)
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("not JSON (offset %1): %2").arg(error.offset).arg(error.errorString()));
+    JsonReader r(doc.object());
+    if (!doc.isObject())
+        r.error(QStringLiteral("expected an object"));
+    Policy policy;
+    if (r.has(QStringLiteral("spec"))) { // mirrord's resource shape
+        QString kind;
+        r.optional(QStringLiteral("apiVersion"), kind);
+        r.required(QStringLiteral("kind"), kind);
+        if (!r.failed() && kind != u"MirrordPolicy" && kind != u"MirrordClusterPolicy" &&
+            kind != u"LanesPolicy")
+            r.child(QStringLiteral("kind"))
+                .error(QStringLiteral("\"%1\" is not MirrordPolicy, MirrordClusterPolicy or LanesPolicy")
+                           .arg(kind));
+        JsonReader metadata = r.child(QStringLiteral("metadata"));
+        metadata.required(QStringLiteral("name"), policy.name);
+        metadata.known(
+            {QStringLiteral("namespace"), QStringLiteral("labels"), QStringLiteral("annotations")});
+        metadata.rejectUnknown();
+        JsonReader spec = r.child(QStringLiteral("spec"));
+        readSpec(spec, policy);
+        spec.rejectUnknown();
+    } else {
+        r.required(QStringLiteral("name"), policy.name);
+        readSpec(r, policy);
+    }
+    r.rejectUnknown();
+    if (!r.failed() && !validName(policy.name))
+        r.error(QStringLiteral("the name \"%1\" must be lowercase letters, digits, '.', '_' or '-'")
+                    .arg(policy.name));
+    if (!r.failed() && policy.targetPath.isEmpty() && !policy.selector)
+        r.error(QStringLiteral("a policy needs targetPath or selector (targetPath \"*\" for every target)"));
+    if (auto ok = r.result(); !ok)
+        return std::unexpected(ok.error());
+    return policy;
+}
+
+Error refusal(const Policy& policy, const QString& text)
+{
+    return Error{ErrorCode::ForbiddenByPolicy, text, policy.name};
+}
+
+bool globMatch(const QString& glob, const QString& text)
+{
+    return fnmatch(glob.toUtf8().constData(), text.toUtf8().constData(), 0) == 0;
+}
+
+bool headerFilterSatisfies(const v1::HttpFilter& filter, const Pattern& requirement)
+{
+    switch (filter.kind_case()) {
+    case v1::HttpFilter::kHeader:
+        return RE2::PartialMatch(filter.header(), *requirement.re);
+    case v1::HttpFilter::kAllOf:
+        return std::any_of(filter.all_of().filters().begin(), filter.all_of().filters().end(),
+                           [&](const v1::HttpFilter& f) { return headerFilterSatisfies(f, requirement); });
+    case v1::HttpFilter::kAnyOf:
+        return !filter.any_of().filters().empty() &&
+               std::all_of(filter.any_of().filters().begin(), filter.any_of().filters().end(),
+                           [&](const v1::HttpFilter& f) { return headerFilterSatisfies(f, requirement); });
+    default:
+        return false;
+    }
+}
+
+bool PolicySet::appliesTo(const Policy& p, const Requester& who, const TargetFacts& target) const
+{
+    if ((!p.users.isEmpty() || !p.roles.isEmpty()) && !p.users.contains(who.user) &&
+        !p.roles.contains(who.role))
+        return false;
+    if (!p.targetPath.isEmpty() &&
+        std::none_of(target.paths.begin(), target.paths.end(),
+                     [&](const QString& path) { return globMatch(p.targetPath, path); }))
+        return false;
+    return !p.selector || selectorMatches(*p.selector, target.labels);
+}
+
+QList<const Policy*> PolicySet::applicable(const Requester& who, const TargetFacts& target) const
+{
+    QList<const Policy*> out;
+    for (const Policy& p : m_policies)
+        if (appliesTo(p, who, target))
+            out << &p;
+    return out;
+}
+
+std::optional<Error> PolicySet::checkSubscription(const Requester& who, const TargetFacts& target,
+                                                  const v1::Subscription& sub) const
+{
+    const bool mirror = sub.mode() == v1::MIRROR;
+    const QString what = QStringLiteral("%1 port %2 of %3")
+                             .arg(mirror ? QStringLiteral("mirroring") : QStringLiteral("stealing"))
+                             .arg(sub.port())
+                             .arg(target.path);
+    for (const Policy* p : applicable(who, target)) {
+        if (mirror) {
+            if (p->block.contains(u"mirror"))
+                return refusal(
+                    *p,
+                    QStringLiteral("%1 is forbidden by policy \"%2\" (block: mirror)").arg(what, p->name));
+            continue;
+        }
+        if (p->block.contains(u"steal"))
+            return refusal(
+                *p, QStringLiteral("%1 is forbidden by policy \"%2\" (block: steal)").arg(what, p->name));
+        if (!sub.has_filter() && (p->block.contains(u"steal-without-filter") || p->headerFilter))
+            return refusal(*p, QStringLiteral("%1 without a filter is forbidden by policy \"%2\" (%3)")
+                                   .arg(what, p->name,
+                                        p->block.contains(u"steal-without-filter")
+                                            ? QStringLiteral("block: steal-without-filter")
+                                            : QStringLiteral("network.incoming.httpFilter.headerFilter")));
+        if (p->headerFilter && !headerFilterSatisfies(sub.filter(), *p->headerFilter))
+            return refusal(*p,
+                           QStringLiteral("%1 needs a header filter that matches \"%2\", which \"%3\" is not "
+                                          "(policy \"%4\", network.incoming.httpFilter.headerFilter)")
+                               .arg(what, p->headerFilter->text, describeFilter(sub.filter()), p->name));
+    }
+    return std::nullopt;
+}
+
+std::optional<Error> PolicySet::checkSplit(const Requester& who, const TargetFacts& target,
+                                           const v1::QueueSplit& split) const
+{
+    if (!split.message_filter().empty() || !split.jq_filter().empty())
+        return std::nullopt;
+    for (const Policy* p : applicable(who, target))
+        if (p->block.contains(u"split-without-filter"))
+            return refusal(*p,
+                           QStringLiteral("splitting queue %1 of %2 without a filter is forbidden by policy "
+                                          "\"%3\" (block: split-without-filter)")
+                               .arg(qs(split.queue_id()), target.path, p->name));
+    return std::nullopt;
+}
+
+std::optional<Error> PolicySet::checkOutgoing(const Requester& who, const TargetFacts& target,
+                                              const OutgoingRequest& request) const
+{
+    for (const Policy* p : applicable(who, target)) {
+        for (int i = 0; i < p->outgoingBlock.size(); ++i)
+            if (ruleMatches(p->outgoingBlock[i], request))
+                return refusal(*p, QStringLiteral("connecting to %1 from %2 is forbidden by policy \"%3\" "
+                                                  "(network.outgoing.block[%4])")
+                                       .arg(endpointOf(request), target.path, p->name)
+                                       .arg(i));
+        if (!p->outgoingAllow.isEmpty() &&
+            std::none_of(p->outgoingAllow.begin(), p->outgoingAllow.end(),
+                         [&](const OutgoingRule& rule) { return ruleMatches(rule, request); }))
+            return refusal(*p,
+                           QStringLiteral("connecting to %1 from %2 is forbidden by policy \"%3\" (no rule "
+                                          "of network.outgoing.allow matches it)")
+                               .arg(endpointOf(request), target.path, p->name));
+    }
+    return std::nullopt;
+}
+
+QStringList PolicySet::excludedEnv(const Requester& who, const TargetFacts& target,
+                                   const QStringList& names) const
+{
+    QStringList out;
+    const auto policies = applicable(who, target);
+    for (const QString& name : names)
+        for (const Policy* p : policies)
+            if (std::any_of(p->envExclude.begin(), p->envExclude.end(),
+                            [&](const QString& glob) { return globMatch(glob, name); })) {
+                out << name;
+                break;
+            }
+    return out;
+}
+
+std::pair<qint64, QString> PolicySet::maxSessionTime(const Requester& who, const TargetFacts& target) const
+{
+    std::pair<qint64, QString> shortest{0, {}};
+    for (const Policy* p : applicable(who, target))
+        if (p->maxSessionSeconds > 0 && (shortest.first == 0 || p->maxSessionSeconds < shortest.first))
+            shortest = {p->maxSessionSeconds, p->name};
+    return shortest;
+}
+
+} // namespace lanes::op
