@@ -80,12 +80,12 @@ Result<void> Agent::start()
     connect(m_link, &FrameLink::closed, this, [this](const QString& why) {
         // Without the operator nobody can reach our sessions: requests in flight fail open to the app.
         m_mux->resetAll(Error{ErrorCode::AgentLost, why, {}});
-        drainAndExit(QStringLiteral("operator link closed: ") + why);
+        drainAndExit(QStringLiteral("operator link closed: ") + why, kOperatorLostDrainMs);
     });
     return {};
 }
 
-void Agent::drainAndExit(const QString& why)
+void Agent::drainAndExit(const QString& why, int timeoutMs)
 {
     if (m_draining)
         return;
@@ -104,7 +104,7 @@ void Agent::drainAndExit(const QString& why)
     if (m_live == 0)
         emit finished(0);
     else
-        QTimer::singleShot(kDrainTimeoutMs, this, [this] { emit finished(0); });
+        QTimer::singleShot(timeoutMs, this, [this] { emit finished(0); });
 }
 
 void Agent::onFrame(const v1::Frame& frame)

@@ -20,6 +20,8 @@ namespace lanes::agent {
 constexpr int kNoticeIntervalMs = 1000;
 constexpr int kDrainTimeoutMs =
     30000; // long enough for clients to finish; their connections break when we go
+// Without an operator nobody can reach our sessions or end them: the dead-man switch drains in at most this.
+constexpr int kOperatorLostDrainMs = 10000;
 
 struct AgentOptions
 {
@@ -36,8 +38,9 @@ public:
     explicit Agent(AgentOptions options, QObject* parent = nullptr);
     Result<void> start();
     // Stops stealing (new connections go straight to the app), lets held connections finish for up to
-    // kDrainTimeoutMs, then finishes. SIGTERM and a lost operator link both end here.
-    void drainAndExit(const QString& why);
+    // `timeoutMs` (kDrainTimeoutMs on SIGTERM, kOperatorLostDrainMs when the operator link is lost), then
+    // finishes.
+    void drainAndExit(const QString& why, int timeoutMs = kDrainTimeoutMs);
 
 signals:
     // The worker should exit with `code`.

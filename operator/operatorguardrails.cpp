@@ -231,7 +231,21 @@ void OperatorServer::onResume(Peer* peer, const v1::SessionResume& resume, Frame
     ++operatorCounters().sessionResumed;
     qCInfo(lcOperator) << "session" << session->id << "of" << session->user << "resumed";
     audit(QStringLiteral("session.resume"), {{"session", session->id}, {"user", session->user}});
-    reply(v1::Ack());
+    // Its ports route to it again (the locks were kept): lanesd hears back when every agent has them.
+    auto pending = std::make_shared<int>(int(session->pods.size() * session->subscriptions.size()) + 1);
+    auto firstError = std::make_shared<std::optional<Error>>();
+    auto owed = std::make_shared<FrameReply<v1::Ack>>(std::move(reply));
+    auto oneDone = [pending, firstError, owed](Result<void> done) {
+        if (!done && !*firstError)
+            *firstError = done.error();
+        if (--*pending == 0)
+            (*owed)(*firstError ? Result<v1::Ack>(std::unexpected(**firstError))
+                                : Result<v1::Ack>(v1::Ack()));
+    };
+    for (const QString& pod : session->pods)
+        for (const v1::Subscription& sub : std::as_const(session->subscriptions))
+            m_agents->subscribe(pod, sub, oneDone);
+    oneDone({});
 }
 
 void OperatorServer::detach(const QString& sessionId, const QString& why)
@@ -244,6 +258,11 @@ void OperatorServer::detach(const QString& sessionId, const QString& why)
         return;
     }
     session->link = nullptr;
+    // Matching requests go straight to the deployed app meanwhile, whatever their size: the agents stop
+    // routing to the session (its locks stay, for its return).
+    for (const QString& pod : std::as_const(session->pods))
+        for (quint32 port : std::as_const(session->ports))
+            m_agents->unsubscribe(pod, port, sessionId);
     qCInfo(lcOperator) << "session" << sessionId << "of" << session->user << "lost its link (" << why
                        << "); kept for" << m_lifetimes.unusedTtl << "s";
     audit(QStringLiteral("session.detach"), {{"session", sessionId}, {"user", session->user}, {"why", why}});
@@ -267,6 +286,8 @@ void OperatorServer::armSetupDeadline(SessionRecord& session)
         ++operatorCounters().sessionExpired;
         const QString why = QStringLiteral("it did not start within its setup deadline (%1)")
                                 .arg(formatDuration(m_lifetimes.setupDeadline));
+        if (session->failStart)
+            session->failStart(Error{ErrorCode::Cancelled, why, {}});
         endSession(id, why, Error{ErrorCode::Cancelled, why, {}});
     });
 }

@@ -318,10 +318,13 @@ int operatorMain(int argc, char** argv)
             auto value = durationOption(parser, *option, *field);
             if (!value)
                 return failWith(value.error().message);
+            if (*value > kMaxTimerSeconds)
+                return failWith(QStringLiteral("--%1: at most %2")
+                                    .arg(option->names().first(), formatDuration(kMaxTimerSeconds)));
             *field = *value;
         }
-        if (lifetimes.setupDeadline <= 0)
-            return failWith(QStringLiteral("--setup-deadline must be positive"));
+        if (lifetimes.setupDeadline <= 0 || lifetimes.setupDeadline > 86400)
+            return failWith(QStringLiteral("--setup-deadline must be between 1s and 1d"));
         return serve(paths, parser.value(listen), parser.value(cluster), parser.value(manifest), lifetimes);
     }
     parser.showHelp(2);

@@ -22,7 +22,8 @@ OperatorServer::OperatorServer(StatePaths paths, ClusterBackend* cluster, Lifeti
 
 void OperatorServer::bindFrames()
 {
-    m_binder.request(this, &OperatorServer::onSessionStart, kSessionStartDeadlineMs);
+    // The setup deadline answers first, with its reason; the binder's is the backstop.
+    m_binder.request(this, &OperatorServer::onSessionStart, int(m_lifetimes.setupDeadline * 1000 + 1000));
     m_binder.request(this, &OperatorServer::onSubscribe);
     m_binder.request(this, &OperatorServer::onListTargets);
     m_binder.request(this, &OperatorServer::onListSessions);
@@ -285,12 +286,10 @@ void OperatorServer::onSessionStream(Peer* peer, const v1::StreamOpen& open)
         return refuse(
             Error{ErrorCode::SessionNotFound, QStringLiteral("no running session on this link"), {}});
     // Outgoing traffic leaves from the target's first pod, as mirrord's does from its one target pod.
+    // lanesd makes the app's connect fail with EACCES and tells the developer which policy said no.
     if (open.kind() != v1::DNS)
-        if (auto refused = outgoingRefusal(*session, open)) {
-            // The layer makes the app's connect fail with EACCES; the developer reads which policy said no.
-            sendNotice(session->id, QStringLiteral("error"), refused->message);
+        if (auto refused = outgoingRefusal(*session, open))
             return refuse(*refused);
-        }
     FrameLink* agent = session->pods.isEmpty() ? nullptr : m_agents->linkOf(session->pods.first());
     if (!agent || !agent->isOpen())
         return refuse(Error{

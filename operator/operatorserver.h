@@ -20,9 +20,6 @@
 namespace lanes::op {
 
 constexpr int kHelloTimeoutMs = 10000;
-// Starting a session waits for its agents (each starts within kAgentStartTimeoutMs), then for their answers
-// to Subscribe (each within kReplyDeadlineMs): lanesd is answered within the sum.
-constexpr int kSessionStartDeadlineMs = kAgentStartTimeoutMs + kReplyDeadlineMs;
 constexpr int kMaxKillReasonBytes = 1024;
 
 // Session lifetimes (lanes-operator serve --setup-deadline, --unused-ttl, --max-session-time), in seconds;
@@ -83,6 +80,8 @@ private:
         // Its deadlines' timers are its children: deleting it cancels them. The unused TTL's has its own.
         std::unique_ptr<QObject> deadlines = std::make_unique<QObject>();
         std::unique_ptr<QObject> unusedTtl;
+        // Answers lanesd's SessionStart with an error while it is owed (the setup deadline).
+        std::function<void(const Error&)> failStart;
     };
 
     void onSessionLink(FrameLink* link, const QSslCertificate& certificate);

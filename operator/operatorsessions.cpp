@@ -100,6 +100,7 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
     join->remaining = int(target->pods.size());
     const QString id = session->id;
     auto owed = std::make_shared<FrameReply<v1::SessionStarted>>(std::move(reply));
+    session->failStart = [owed](const Error& error) { (*owed)(std::unexpected(error)); };
     auto finishOne = [this, join, id, owed, target = *target,
                       splits = start.splits()](const Result<void>& result) {
         if (!result && !join->error)

@@ -116,8 +116,10 @@ void readDuration(JsonReader& r, qint64& seconds)
     auto parsed = value.isDouble() ? (value.toDouble() >= 1 ? Result<qint64>(qint64(value.toDouble()))
                                                             : fail(ErrorCode::InvalidArgument, {}))
                                    : parseDuration(value.toString());
-    if (parsed)
+    if (parsed && *parsed <= kMaxTimerSeconds)
         seconds = *parsed;
+    else if (parsed)
+        r.error(QStringLiteral("at most %1").arg(formatDuration(kMaxTimerSeconds)));
     else
         r.error(QStringLiteral("expected a duration such as \"30m\", \"2h\" or a number of seconds"));
 }

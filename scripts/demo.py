@@ -2,9 +2,12 @@
 lanesd), steal the requests of the shared `api` that carry their header, side by side; everything else still
 reaches the deployed api. Then an unfiltered steal of the whole port, and outgoing traffic: alice's local api
 calls the cluster-only ledger through the cluster, then, by her outgoing filter, a ledger on her laptop.
-Last, queue splitting: alice and bob each run the orders worker locally and get only the RabbitMQ messages
-that carry their x-lane; the deployed workers get the rest, and the counts add up."""
+Then queue splitting: alice and bob each run the orders worker locally and get only the RabbitMQ messages
+that carry their x-lane; the deployed workers get the rest, and the counts add up. Last, the guardrails: an
+admin's policy refuses an unfiltered steal by name, bob may not kill alice's session, the admin may, alice's
+command ends and says why, and the audit log shows all of it."""
 import json
+import os
 import subprocess
 import sys
 import time
@@ -82,6 +85,56 @@ def split_queues(cluster, alice_machine, alice, bob_machine, bob):
         cluster.stop(session)
 
 
+def guardrails(cluster, alice_machine, alice, bob_machine, bob, root):
+    say("Policies: the admin requires an x-lane header filter on deploy/api")
+    policy = ROOT / "examples/shop/policies/filters-required.json"
+    print(f"  admin$ cat {policy.relative_to(ROOT)}\n  " + " ".join(policy.read_text().split()))
+    print(f"  admin$ lanes-operator policy add {policy.relative_to(ROOT)}")
+    subprocess.run([BIN / "lanes-operator", "policy", "add", policy, "--state", cluster.state], check=True,
+                   stdout=subprocess.DEVNULL)
+    print("  alice$ lanes exec -t deploy/api --steal 8080:9081 -- python3 api.py")
+    refused = cluster.lanes(alice_machine, alice, ["exec", "-t", "deploy/api", "--steal", "8080:9081", "--", "true"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in refused.communicate(timeout=30)[0].splitlines():
+        if "FORBIDDEN" in line:
+            print(f"  {line}")
+    print("  alice$ lanes policy check -t deploy/api --steal 8080 --header-filter '^x-lane: alice$'")
+    for line in cluster.lanes_output(alice_machine, alice, ["policy", "check", "-t", "deploy/api", "--steal", "8080",
+                                                            "--header-filter", "^x-lane: alice$"]).splitlines():
+        print(f"  {line}")
+    print("  alice$ lanes exec -t deploy/api --steal 8080:9081 --header-filter '^x-lane: alice$' -- python3 api.py")
+    args, env = filtered_api("alice", 9081)
+    session = cluster.lanes(alice_machine, alice, args, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    cluster.wait_for(lambda: "alice" in cluster.curl("http://api:8080/", headers=["x-lane: alice"]), 15, "alice")
+    show(cluster, ("http://api-0:8080/cart", "x-lane: alice"))
+    status = json.loads(cluster.lanes_output(bob_machine, bob, ["operator", "status", "--json"]))
+    session_id = next(s["id"] for s in status["sessions"] if s["user"] == "alice")
+
+    say("Sessions: anyone sees who does what; bob may not kill alice's session, the admin may")
+    print(cluster.lanes_output(bob_machine, bob, ["operator", "status"]), end="")
+    print(f"  bob$ lanes operator session kill {session_id}")
+    r = subprocess.run(cluster.on_machine([BIN / "lanes", "operator", "session", "kill", session_id]),
+                       env=dict(os.environ, LANES_SOCKET=str(bob_machine), LANES_CREDENTIALS=str(bob)),
+                       capture_output=True, text=True)
+    print(f"  {r.stderr.strip()}")
+    print(f"  admin$ lanes operator session kill {session_id} --reason 'staging freeze for the release'")
+    print("  " + cluster.lanes_output(bob_machine, root, ["operator", "session", "kill", session_id, "--reason",
+                                                          "staging freeze for the release"]).strip())
+    said = session.communicate(timeout=30)[0]
+    print(f"  alice's lanes exec ended (exit code {session.returncode}) and said:")
+    for line in said.splitlines():
+        if session_id in line or "ending" in line:
+            print(f"    {line}")
+    show(cluster, ("http://api-0:8080/cart", "x-lane: alice"))
+
+    say("The audit log (admins only): every refusal, start, kill and end")
+    print("  admin$ lanes operator audit --since 5m")
+    for line in cluster.lanes_output(bob_machine, root, ["operator", "audit", "--since", "5m"]).splitlines():
+        if any(word in line for word in ("refused", "policy.add", "session.kill", f"session={session_id}")):
+            print(f"  {line[:160]}")
+
+
 def main():
     with Cluster() as cluster:
         say(f"The local cluster is up; the operator serves {cluster.url}")
@@ -151,6 +204,7 @@ def main():
         cluster.stop(session)
 
         split_queues(cluster, alice_machine, alice, bob_machine, bob)
+        guardrails(cluster, alice_machine, alice, bob_machine, bob, cluster.add_user("root", "admin"))
 
         say("Cleaning up: sessions, lanesd, operator, namespaces and chains")
     print("done: the local cluster is gone")

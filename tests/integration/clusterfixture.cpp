@@ -5,6 +5,7 @@
 #include <QFile>
 #include <QSignalSpy>
 #include <QTest>
+#include <QUrl>
 
 #include <cerrno>
 #include <csignal>
@@ -47,25 +48,47 @@ QString ClusterFixture::start()
     QObject::connect(&m_operator, &QProcess::readyRead, [this] { m_operatorOutput += m_operator.readAll(); });
     if (const QString error = startOperator(); !error.isEmpty())
         return error;
-    for (const auto& [user, role] : {std::pair{"alice", "developer"}, std::pair{"root", "admin"}}) {
-        run(kBin + QStringLiteral("/lanes-operator"),
-            {QStringLiteral("user"), QStringLiteral("add"), QLatin1String(user), QStringLiteral("--role"),
-             QLatin1String(role), QStringLiteral("--state"), stateDir(), QStringLiteral("--out"),
-             credentials(QLatin1String(user))},
-            &code);
-        if (code != 0)
-            return QStringLiteral("user add failed");
-    }
+    for (const auto& [user, role] : {std::pair{"alice", "developer"}, std::pair{"root", "admin"}})
+        if (const QString error = addUser(QLatin1String(user), QLatin1String(role)); !error.isEmpty())
+            return error;
     return startDaemon();
+}
+
+QString ClusterFixture::addUser(const QString& name, const QString& role)
+{
+    QString output;
+    const int code =
+        operatorCommand({QStringLiteral("user"), QStringLiteral("add"), name, QStringLiteral("--role"), role,
+                         QStringLiteral("--out"), credentials(name)},
+                        &output);
+    return code == 0 ? QString() : QStringLiteral("user add %1 failed: %2").arg(name, output);
+}
+
+int ClusterFixture::operatorCommand(const QStringList& args, QString* output)
+{
+    QProcess p;
+    p.setProcessChannelMode(QProcess::MergedChannels);
+    p.start(kBin + QStringLiteral("/lanes-operator"),
+            args + QStringList{QStringLiteral("--state"), stateDir()});
+    if (!p.waitForFinished(30000)) {
+        p.kill();
+        p.waitForFinished();
+    }
+    if (output)
+        *output = QString::fromUtf8(p.readAll());
+    return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
 }
 
 QString ClusterFixture::startOperator()
 {
     m_operatorOutput.clear();
+    // Again on the port it had: the users' credentials name it.
+    const QString listen = QStringLiteral("127.0.0.1:%1").arg(m_url.isEmpty() ? 0 : QUrl(m_url).port());
     m_operator.start(kBin + QStringLiteral("/lanes-operator"),
-                     {QStringLiteral("serve"), QStringLiteral("--state"), stateDir(),
-                      QStringLiteral("--listen"), QStringLiteral("127.0.0.1:0"), QStringLiteral("--manifest"),
-                      QStringLiteral(LANES_SOURCE_DIR "/examples/shop/cluster.json")});
+                     QStringList{QStringLiteral("serve"), QStringLiteral("--state"), stateDir(),
+                                 QStringLiteral("--listen"), listen, QStringLiteral("--manifest"),
+                                 QStringLiteral(LANES_SOURCE_DIR "/examples/shop/cluster.json")} +
+                         operatorArgs);
     if (!m_operator.waitForStarted())
         return QStringLiteral("operator did not start");
     if (!QTest::qWaitFor(

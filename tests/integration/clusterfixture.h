@@ -19,7 +19,7 @@ public:
     // Returns an error text, or empty.
     QString start();
     // `lanes-operator serve` on the state directory start() made, again after killOperator(): the same
-    // users, CA and URL file; a new listening port.
+    // users, CA, URL file and listening port.
     QString startOperator();
     void stop();
     QString startDaemon();
@@ -59,6 +59,13 @@ public:
     // name.
     QStringList podLogLines(const QString& kind, const QString& text) const;
     QString credentials(const QString& user) const;
+    // `lanes-operator user add NAME --role ROLE`; returns an error text, or empty.
+    QString addUser(const QString& name, const QString& role);
+    // `lanes-operator ARGS... --state STATE`: its exit code, and its stdout and stderr in `output`.
+    int operatorCommand(const QStringList& args, QString* output = nullptr);
+    // Given to every `lanes-operator serve`. The unused TTL is short by default: a test that kills lanesd
+    // would otherwise leave its session (and the port lock) for 30 s, and the next test would meet it.
+    QStringList operatorArgs{QStringLiteral("--unused-ttl"), QStringLiteral("2s")};
     QString stateDir() const { return m_dir.path() + QStringLiteral("/state"); }
     QString socketPath() const { return m_dir.path() + QStringLiteral("/lanesd.sock"); }
     QString operatorUrl() const { return m_url; }
