@@ -47,7 +47,7 @@ QString errorCodeName(ErrorCode code)
 QString describe(const Error& error)
 {
     QString text = errorCodeName(error.code) + QStringLiteral(": ") + error.message;
-    if (!error.policy.isEmpty())
+    if (!error.policy.isEmpty() && !error.message.contains(u'"' + error.policy + u'"'))
         text += QStringLiteral(" (policy %1)").arg(error.policy);
     return text;
 }
