@@ -368,6 +368,23 @@ void TstConfig::cli_data()
     QTest::newRow("verify-config without a file")
         << QStringList{"lanes", "verify-config"} << QString("usage: lanes verify-config FILE");
     QTest::newRow("status") << QStringList{"lanes", "operator", "status"} << QString();
+    QTest::newRow("kill") << QStringList{"lanes", "operator", "session", "kill", "abc", "--reason", "why"}
+                          << QString();
+    QTest::newRow("kill --all") << QStringList{"lanes", "operator", "session", "kill", "--all"} << QString();
+    QTest::newRow("kill without an id")
+        << QStringList{"lanes", "operator", "session", "kill"} << QString("operator session kill ID");
+    QTest::newRow("kill an id and --all")
+        << QStringList{"lanes", "operator", "session", "kill", "abc", "--all"} << QString("usage:");
+    QTest::newRow("audit") << QStringList{"lanes", "operator", "audit", "--since", "15m"} << QString();
+    QTest::newRow("audit --since") << QStringList{"lanes", "operator", "audit", "--since", "soon"}
+                                   << QString("--since: \"soon\" is not a duration");
+    QTest::newRow("policy check") << QStringList{"lanes",      "policy",  "check", "-t",
+                                                 "deploy/api", "--steal", "8080"}
+                                  << QString();
+    QTest::newRow("exec --keep-running")
+        << QStringList{"lanes", "exec", "--keep-running", "--steal", "8080:9080", "--", "python3",
+                       "-u",    "x.py"}
+        << QString();
     QTest::newRow("exec without command")
         << QStringList{"lanes", "exec", "-t", "x"} << QString("exec needs a command");
     QTest::newRow("bad steal") << QStringList{"lanes", "exec", "--steal", "80:x", "--", "true"}
@@ -391,6 +408,14 @@ void TstConfig::cli()
         }
         if (parsed->command == u"verify-config")
             QCOMPARE(parsed->configPath, QStringLiteral("lanes.json"));
+        if (parsed->command == u"operator-kill") {
+            QCOMPARE(parsed->sessionId, QStringLiteral("abc"));
+            QCOMPARE(parsed->reason, QStringLiteral("why"));
+        }
+        if (parsed->command == u"operator-audit")
+            QCOMPARE(parsed->sinceSeconds, qint64(900));
+        if (args.contains(u"--keep-running"))
+            QVERIFY(parsed->keepRunning);
         return;
     }
     QVERIFY(!parsed);
