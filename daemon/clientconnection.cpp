@@ -1,9 +1,11 @@
 // See clientconnection.h.
 #include "clientconnection.h"
 
+#include "config.h"
 #include "logging.h"
 
 #include <QCoreApplication>
+#include <QDir>
 
 namespace lanes::daemon {
 
@@ -61,6 +63,7 @@ void ClientConnection::bindMethods()
     rpc::bindMethod<ide::SessionList>(e, this, &ClientConnection::onSessionList);
     rpc::bindMethod<ide::ClusterSessions>(e, this, &ClientConnection::onClusterSessions);
     rpc::bindMethod<ide::DiagnosticsCounters>(e, this, &ClientConnection::onDiagnosticsCounters);
+    rpc::bindMethod<ide::ConfigVerify>(e, this, &ClientConnection::onConfigVerify);
     rpc::bindMethod<ide::ClusterKill>(e, this, &ClientConnection::onClusterKill);
     rpc::bindMethod<ide::ClusterKillAll>(e, this, &ClientConnection::onClusterKillAll);
     rpc::bindMethod<ide::ClusterPolicyCheck>(e, this, &ClientConnection::onPolicyCheck);
@@ -111,6 +114,25 @@ void ClientConnection::onClusterSessions(const ide::CredentialsParams& params,
                                          rpc::Callback<ide::ClusterSessionsResult> reply)
 {
     m_sessions->clusterSessions(params.credentials, std::move(reply));
+}
+
+void ClientConnection::onConfigVerify(const ide::ConfigVerifyParams& params,
+                                      rpc::Callback<ide::ConfigVerifyResult> reply)
+{
+    const QString path = QDir::isAbsolutePath(params.path) || params.cwd.isEmpty()
+                             ? params.path
+                             : QDir(params.cwd).filePath(params.path);
+    const ConfigCheck check = checkConfigFile(path);
+    ide::ConfigVerifyResult result;
+    result.valid = check.errors.isEmpty();
+    for (const JsonError& e : check.errors)
+        result.errors << ide::ConfigProblem{e.path, e.what};
+    for (const JsonError& w : check.warnings)
+        result.warnings << ide::ConfigProblem{w.path, w.what};
+    if (result.valid)
+        result.config = toJson(check.config);
+    result.needsTarget = result.valid && check.config.targetPath.isEmpty();
+    reply(std::move(result));
 }
 
 void ClientConnection::onClusterKill(const ide::KillParams& params, rpc::Callback<ide::KillResult> reply)

@@ -229,6 +229,17 @@ ConfigCheck checkConfig(const QJsonObject& json)
     }
     r.rejectUnknown();
     check.errors = r.errors();
+    const QJsonObject incoming =
+        json.value(u"feature").toObject().value(u"network").toObject().value(u"incoming").toObject();
+    if (incoming.contains(u"http_header_filter"))
+        check.warnings << JsonError{
+            QStringLiteral("feature.network.incoming.http_header_filter"),
+            QStringLiteral("deprecated (as in mirrord): use http_filter.header_filter")};
+    if (config.incoming.mode == u"off" && config.splitQueues.isEmpty() && check.errors.isEmpty())
+        check.warnings << JsonError{
+            QStringLiteral("feature.network.incoming"),
+            QStringLiteral("off, and no queue is split: a session would take no traffic "
+                           "unless the launch names ports")};
     return check;
 }
 

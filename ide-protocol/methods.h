@@ -73,6 +73,13 @@ struct ClusterSessions
     using Result = ClusterSessionsResult;
 };
 
+struct ConfigVerify
+{
+    static constexpr auto method = "config/verify";
+    using Params = ConfigVerifyParams;
+    using Result = ConfigVerifyResult;
+};
+
 struct ClusterKill
 {
     static constexpr auto method = "cluster/kill";

@@ -174,6 +174,28 @@ struct CountersResult
     QStringList unavailable; // "agent/api-1: why", for each agent whose counters are missing
 };
 
+// config/verify: a config file as a session would resolve it (lanes verify-config, for editors).
+struct ConfigVerifyParams
+{
+    QString path;
+    QString cwd; // where a relative path is resolved
+};
+
+struct ConfigProblem
+{
+    QString path; // the JSON path of the key, "" for the whole file
+    QString message;
+};
+
+struct ConfigVerifyResult
+{
+    bool valid = false;
+    QJsonObject config; // resolved, every default spelled out (valid only)
+    QList<ConfigProblem> errors;
+    QList<ConfigProblem> warnings;
+    bool needsTarget = false; // no target in the config: the client must pick one
+};
+
 // --- Cluster administration (protocoladmin.cpp). ---
 
 // cluster/kill (sessionId) and cluster/killAll (all).
@@ -302,6 +324,9 @@ LANES_IDE_MESSAGE(ShowMessageParams)
 LANES_IDE_MESSAGE(TrafficParams)
 LANES_IDE_MESSAGE(QueueTrafficParams)
 LANES_IDE_MESSAGE(NoticeParams)
+LANES_IDE_MESSAGE(ConfigVerifyParams)
+LANES_IDE_MESSAGE(ConfigProblem)
+LANES_IDE_MESSAGE(ConfigVerifyResult)
 LANES_IDE_MESSAGE(KillParams)
 LANES_IDE_MESSAGE(KillResult)
 LANES_IDE_MESSAGE(PolicyRefusal)

@@ -1,8 +1,54 @@
-// The cluster administration messages of protocol.h: kills, policy checks, the audit log. Params reject
-// unknown keys; results tolerate them (protocol.cpp says why).
+// The messages of protocol.h for config checks and cluster administration: config/verify, kills, policy
+// checks, the audit log. Params reject unknown keys; results tolerate them (protocol.cpp says why).
 #include "protocol.h"
 
 namespace lanes::ide {
+
+void readValue(JsonReader& r, ConfigVerifyParams& p)
+{
+    r.required(QStringLiteral("path"), p.path);
+    r.optional(QStringLiteral("cwd"), p.cwd);
+    r.rejectUnknown();
+}
+QJsonValue toJson(const ConfigVerifyParams& p)
+{
+    QJsonObject o{{"path", p.path}};
+    if (!p.cwd.isEmpty())
+        o.insert(QStringLiteral("cwd"), p.cwd);
+    return o;
+}
+
+void readValue(JsonReader& r, ConfigProblem& p)
+{
+    r.optional(QStringLiteral("path"), p.path);
+    r.required(QStringLiteral("message"), p.message);
+}
+QJsonValue toJson(const ConfigProblem& p)
+{
+    return QJsonObject{{"path", p.path}, {"message", p.message}};
+}
+
+void readValue(JsonReader& r, ConfigVerifyResult& p)
+{
+    r.required(QStringLiteral("valid"), p.valid);
+    r.optional(QStringLiteral("config"), p.config);
+    r.optional(QStringLiteral("errors"), p.errors);
+    r.optional(QStringLiteral("warnings"), p.warnings);
+    r.optional(QStringLiteral("needsTarget"), p.needsTarget);
+}
+QJsonValue toJson(const ConfigVerifyResult& p)
+{
+    QJsonArray errors, warnings;
+    for (const ConfigProblem& e : p.errors)
+        errors.append(toJson(e));
+    for (const ConfigProblem& w : p.warnings)
+        warnings.append(toJson(w));
+    QJsonObject o{
+        {"valid", p.valid}, {"errors", errors}, {"warnings", warnings}, {"needsTarget", p.needsTarget}};
+    if (p.valid)
+        o.insert(QStringLiteral("config"), p.config);
+    return o;
+}
 
 void readValue(JsonReader& r, KillParams& p)
 {

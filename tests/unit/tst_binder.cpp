@@ -319,8 +319,8 @@ void TstBinder::descriptorsNameTheContract()
         described<ide::Initialize, ide::Initialized, ide::Shutdown, ide::Exit, ide::TargetsList,
                   ide::SessionStart, ide::SessionStop, ide::SessionList, ide::ClusterSessions, ide::Progress,
                   ide::SessionStateChanged, ide::ShowMessage, ide::Traffic, ide::QueueTraffic, ide::Notice,
-                  ide::DiagnosticsCounters, ide::ClusterKill, ide::ClusterKillAll, ide::ClusterPolicyCheck,
-                  ide::ClusterAudit>();
+                  ide::DiagnosticsCounters, ide::ClusterKill, ide::ClusterKillAll, ide::ConfigVerify,
+                  ide::ClusterPolicyCheck, ide::ClusterAudit>();
     descriptors.sort();
     QCOMPARE(descriptors, contract);
 }

@@ -70,6 +70,7 @@ void TstTranscripts::transcript()
     QProcess lanesd;
     lanesd.setProgram(QStringLiteral(LANES_BIN_DIR "/lanesd"));
     lanesd.setArguments({QStringLiteral("--stdio")});
+    lanesd.setWorkingDirectory(QStringLiteral(LANES_SOURCE_DIR)); // relative paths in transcripts start here
     lanesd.setProcessChannelMode(QProcess::SeparateChannels);
     lanesd.setProcessEnvironment([] {
         auto env = QProcessEnvironment::systemEnvironment();
