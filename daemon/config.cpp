@@ -293,7 +293,7 @@ ConfigCheck checkConfigFile(const QString& path)
 {
     auto json = readObject(path);
     if (!json)
-        return {{}, {{QString(), json.error().message}}};
+        return {{}, {{QString(), json.error().message}}, {}};
     return checkConfig(*json);
 }
 

@@ -286,9 +286,15 @@ void Session::tryResume()
     if (m_state != State::Reconnecting)
         return;
     auto* client = new OperatorClient(m_client->credentials(), this);
-    auto retry = [this, client](const QString& why) {
-        client->close(QStringLiteral("resume failed"));
+    m_resuming = client;
+    // A client that is not the session's link (any more) says goodbye (Close), so that the operator does not
+    // keep a session it resumed on it for the unused TTL.
+    auto discard = [client](const QString& why) {
+        client->close(why);
         client->deleteLater();
+    };
+    auto retry = [this, discard](const QString& why) {
+        discard(QStringLiteral("resume failed"));
         if (m_state != State::Reconnecting)
             return;
         if (QDateTime::currentDateTimeUtc() >= m_resumeBy)
@@ -297,29 +303,35 @@ void Session::tryResume()
                                 why);
         QTimer::singleShot(kResumeRetryMs, this, &Session::tryResume);
     };
-    client->open([this, client, retry](Result<void> ready) {
+    client->open([this, client, retry, discard](Result<void> ready) {
         if (!ready)
             return retry(describe(ready.error()));
         v1::Frame request;
         request.mutable_session_resume()->set_session_id(ss(m_id));
         request.mutable_session_resume()->set_resume_token(ss(m_resumeToken));
-        client->call(request, [this, client, retry](Result<v1::Frame> reply) {
+        client->call(request, [this, client, retry, discard](Result<v1::Frame> reply) {
             const std::optional<Error> error =
                 !reply ? std::optional(reply.error())
                 : !reply->has_ack()
                     ? std::optional(Error{ErrorCode::Protocol, QStringLiteral("unexpected reply"), {}})
                 : reply->ack().has_error() ? std::optional(fromWire(reply->ack().error()))
                                            : std::nullopt;
-            if (m_state != State::Reconnecting) {
-                client->close(QStringLiteral("the session is %1").arg(stateName(m_state)));
-                client->deleteLater();
-                return;
-            }
-            if (error && error->code == ErrorCode::SessionNotFound) {
-                client->close(QStringLiteral("nothing to resume"));
-                client->deleteLater();
-                return setState(State::Lost,
-                                QStringLiteral("the operator no longer has the session: ") + error->message);
+            if (m_state != State::Reconnecting)
+                return discard(QStringLiteral("the session is %1").arg(stateName(m_state)));
+            // It ended while the link was down: reported as the operator would have said it on the link.
+            const std::optional<State> ended =
+                !error                                      ? std::nullopt
+                : error->code == ErrorCode::SessionKilled   ? std::optional(State::Killed)
+                : error->code == ErrorCode::Cancelled       ? std::optional(State::Ended)
+                : error->code == ErrorCode::SessionNotFound ? std::optional(State::Lost)
+                                                            : std::nullopt;
+            if (ended) {
+                discard(QStringLiteral("nothing to resume"));
+                return setState(*ended, *ended == State::Killed ? error->message
+                                        : *ended == State::Ended
+                                            ? describe(*error)
+                                            : QStringLiteral("the operator no longer has the session: ") +
+                                                  error->message);
             }
             if (error)
                 return retry(describe(*error));
@@ -337,6 +349,8 @@ void Session::stop(const QString& reason)
         return;
     setState(State::Stopped, reason); // first, so that the link's closing is not reported as a loss
     m_client->close(reason);
+    if (m_resuming && m_resuming != m_client) // a resume in flight may have landed already
+        m_resuming->close(reason);
 }
 
 void Session::onStream(Stream* stream)

@@ -13,6 +13,7 @@
 #include "upstreampool.h"
 
 #include <QDateTime>
+#include <QPointer>
 
 namespace lanes::daemon {
 
@@ -100,7 +101,8 @@ private:
     QString m_id;
     QString m_resumeToken;
     qint64 m_unusedTtlMs = 0;
-    QDateTime m_resumeBy; // reconnecting: the end of the operator's unused TTL
+    QDateTime m_resumeBy;                // reconnecting: the end of the operator's unused TTL
+    QPointer<OperatorClient> m_resuming; // the link a resume is being tried on
     State m_state = State::Starting;
     QString m_reason;
     QDateTime m_started;

@@ -357,6 +357,7 @@ void SessionManager::audit(const ide::AuditParams& params, rpc::Callback<ide::Au
             for (const auto& line : reply.audit_lines().lines())
                 result.entries << QJsonDocument::fromJson(QByteArray::fromStdString(line)).object();
             result.torn = qint64(reply.audit_lines().torn());
+            result.truncated = reply.audit_lines().truncated();
             return result;
         },
         std::move(done));

@@ -239,6 +239,7 @@ struct AuditResult
 {
     QList<QJsonObject> entries; // as in the operator's audit.jsonl, oldest first
     qint64 torn = 0;            // lines that were cut short and skipped
+    bool truncated = false;     // older entries matched but did not fit one answer
 };
 
 // $/progress, in LSP's shape: {token, value: {kind: begin|report|end, title, message}}.

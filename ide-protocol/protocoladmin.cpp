@@ -126,6 +126,7 @@ void readValue(JsonReader& r, AuditResult& p)
     QJsonValue entries;
     r.required(QStringLiteral("entries"), entries);
     r.optional(QStringLiteral("torn"), p.torn);
+    r.optional(QStringLiteral("truncated"), p.truncated);
     if (!r.failed() && !entries.isArray())
         r.child(QStringLiteral("entries")).error(QStringLiteral("expected an array"));
     for (const QJsonValue& entry : entries.toArray())
@@ -136,7 +137,7 @@ QJsonValue toJson(const AuditResult& p)
     QJsonArray entries;
     for (const QJsonObject& entry : p.entries)
         entries.append(entry);
-    return QJsonObject{{"entries", entries}, {"torn", p.torn}};
+    return QJsonObject{{"entries", entries}, {"torn", p.torn}, {"truncated", p.truncated}};
 }
 
 } // namespace lanes::ide

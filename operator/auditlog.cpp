@@ -51,15 +51,18 @@ void AuditLog::append(const QString& event, QJsonObject fields) const
     }
 }
 
-AuditLog::Read AuditLog::read(const QString& path, const QDateTime& since, int limit)
+AuditLog::Read AuditLog::read(const QString& path, const QDateTime& since, int limit, qint64 maxBytes)
 {
     Read out;
-    for (int i = kAuditKeep - 1; i >= 0; --i) {
+    qint64 bytes = 0;
+    // Newest first, file by file, until the window, the count or the budget is full; then put in order.
+    for (int i = 0; i < kAuditKeep; ++i) {
         QFile file(i == 0 ? path : QStringLiteral("%1.%2").arg(path).arg(i));
         if (!file.open(QIODevice::ReadOnly))
             continue;
-        while (!file.atEnd()) {
-            const QByteArray line = file.readLine().trimmed();
+        const QList<QByteArray> lines = file.readAll().split('\n');
+        for (auto it = lines.rbegin(); it != lines.rend(); ++it) {
+            const QByteArray line = it->trimmed();
             if (line.isEmpty())
                 continue;
             QJsonParseError error;
@@ -70,13 +73,21 @@ AuditLog::Read AuditLog::read(const QString& path, const QDateTime& since, int l
             }
             const QDateTime time = QDateTime::fromString(doc.object().value(QLatin1String("time")).toString(),
                                                          Qt::ISODateWithMs);
-            if (since.isValid() && (!time.isValid() || time < since))
-                continue;
+            if (since.isValid() && time.isValid() && time < since) {
+                std::reverse(out.lines.begin(), out.lines.end());
+                return out; // older than the window: so is everything before it
+            }
+            if ((limit > 0 && out.lines.size() >= limit) ||
+                (maxBytes > 0 && bytes + line.size() > maxBytes)) {
+                out.truncated = true;
+                std::reverse(out.lines.begin(), out.lines.end());
+                return out;
+            }
+            bytes += line.size();
             out.lines << QString::fromUtf8(line);
         }
     }
-    if (limit > 0 && out.lines.size() > limit)
-        out.lines = out.lines.mid(out.lines.size() - limit);
+    std::reverse(out.lines.begin(), out.lines.end());
     return out;
 }
 

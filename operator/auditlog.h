@@ -29,11 +29,13 @@ public:
 
     struct Read
     {
-        QStringList lines; // oldest first
-        qint64 torn = 0;   // lines that were not a JSON object, skipped
+        QStringList lines;      // oldest first
+        qint64 torn = 0;        // lines that were not a JSON object, skipped
+        bool truncated = false; // older lines matched but did not fit `limit` or `maxBytes`
     };
-    // Every line at or after `since` (invalid: all), across the rotated files, the newest `limit` of them.
-    static Read read(const QString& path, const QDateTime& since, int limit);
+    // The newest lines at or after `since` (invalid: all), across the rotated files, at most `limit` of them
+    // (0: any number) and `maxBytes` in all (0: any size): an answer must fit in one frame of the link.
+    static Read read(const QString& path, const QDateTime& since, int limit, qint64 maxBytes = 0);
 
 private:
     void rotateIfFull() const;

@@ -4,6 +4,7 @@
 #include "operatorserver.h"
 
 #include "logging.h"
+#include "streambridge.h"
 
 #include <QJsonArray>
 #include <QRandomGenerator>
@@ -40,6 +41,8 @@ const PolicySet& OperatorServer::policies()
         QStringList names;
         for (const Policy& p : set.policies())
             names << p.name;
+        // Running sessions hear of it, whichever request noticed the change first.
+        QMetaObject::invokeMethod(this, &OperatorServer::reviewSessions, Qt::QueuedConnection);
         audit(QStringLiteral("policy.loaded"),
               {{"policies", jsonList(names)}, {"skipped", jsonList(m_policies.errors())}});
     }
@@ -77,18 +80,25 @@ OperatorServer::policyRefusal(const Peer* peer, const TargetFacts& facts,
     return std::nullopt;
 }
 
-std::optional<Error> OperatorServer::outgoingRefusal(const SessionRecord& session, const v1::StreamOpen& open)
+std::optional<Error> OperatorServer::outgoingRefusal(SessionRecord& session, const v1::StreamOpen& open)
 {
     const QString dst = qs(open.meta().original_dst());
-    const qsizetype colon = dst.lastIndexOf(u':');
-    QString host = dst.left(colon);
-    if (host.startsWith(u'[') && host.endsWith(u']'))
-        host = host.mid(1, host.size() - 2);
-    OutgoingRequest request{QHostAddress(host), dst.mid(colon + 1).toInt(),
+    auto endpoint = parseHostPort(dst);
+    if (!endpoint) // the agent would refuse it too; a policy cannot be checked against it
+        return Error{ErrorCode::InvalidArgument,
+                     QStringLiteral("\"%1\" is not an address and port").arg(dst.left(80)),
+                     {}};
+    // An IPv4 address in IPv6 clothes (::ffff:10.0.0.1) reaches the IPv4 host: the rules see it as that.
+    bool mapped = false;
+    const quint32 v4 = endpoint->address.toIPv4Address(&mapped);
+    OutgoingRequest request{mapped ? QHostAddress(v4) : endpoint->address, endpoint->port,
                             open.kind() == v1::OUTGOING_UDP ? QStringLiteral("UDP") : QStringLiteral("TCP"),
                             qs(open.meta().target())};
     auto refused = policies().checkOutgoing({session.user, session.role}, session.facts, request);
-    if (refused)
+    // Counted every time; audited once per destination and session every kAuditRepeatSeconds, so that an app
+    // retrying in a loop does not push the rest of the log out.
+    const qint64 now = QDateTime::currentSecsSinceEpoch();
+    if (refused && now - std::exchange(session.refusalAudited[dst], now) >= kAuditRepeatSeconds)
         auditRefusal(session.user, QStringLiteral("outgoing %1 (session %2)").arg(dst, session.id), *refused);
     return refused;
 }
@@ -100,6 +110,10 @@ void OperatorServer::onKill(Peer* peer, const v1::KillSession& kill, FrameReply<
         reply(fail(ErrorCode::InvalidArgument, QStringLiteral("the reason is %1 bytes; at most %2 are kept")
                                                    .arg(kill.reason().size())
                                                    .arg(kMaxKillReasonBytes)));
+        return;
+    }
+    if (kill.all() && !kill.session_id().empty()) {
+        reply(fail(ErrorCode::InvalidArgument, QStringLiteral("a kill names one session or all, not both")));
         return;
     }
     QList<std::shared_ptr<SessionRecord>> victims;
@@ -129,6 +143,8 @@ void OperatorServer::onKill(Peer* peer, const v1::KillSession& kill, FrameReply<
     }
     v1::KillResult result;
     for (const auto& victim : victims) {
+        if (!m_sessions.contains(victim->id))
+            continue; // ended by an earlier victim's end (an override it held)
         const QString why =
             QStringLiteral("killed by %1%2")
                 .arg(peer->user, reason.isEmpty() ? QString() : QStringLiteral(": ") + reason);
@@ -163,14 +179,7 @@ void OperatorServer::onPolicyCheck(Peer* peer, const v1::PolicyCheck& check,
     v1::PolicyVerdict verdict;
     for (const Policy* p : set.applicable(who, facts))
         verdict.add_applicable(ss(p->name));
-    auto subscriptions = check.start().subscriptions();
-    if (subscriptions.empty() && check.start().has_every_port())
-        for (int port : target->ports) {
-            v1::Subscription* sub = subscriptions.Add();
-            *sub = check.start().every_port();
-            sub->set_port(quint32(port));
-        }
-    for (const v1::Subscription& sub : subscriptions)
+    for (const v1::Subscription& sub : expandSubscriptions(check.start(), *target))
         if (auto refused = set.checkSubscription(who, facts, sub))
             *verdict.add_refusals() = toWire(*refused);
     for (const v1::QueueSplit& split : check.start().splits())
@@ -179,11 +188,7 @@ void OperatorServer::onPolicyCheck(Peer* peer, const v1::PolicyCheck& check,
     if (!target->pods.isEmpty())
         for (const QString& name : set.excludedEnv(who, facts, target->pods.first().env.keys()))
             verdict.add_env_excluded(ss(name));
-    const auto [policyMax, policyName] = set.maxSessionTime(who, facts);
-    const qint64 max = m_lifetimes.maxSession > 0 && (policyMax == 0 || m_lifetimes.maxSession < policyMax)
-                           ? m_lifetimes.maxSession
-                           : policyMax;
-    verdict.set_max_session_seconds(quint64(max));
+    verdict.set_max_session_seconds(quint64(effectiveMaxTime(who, facts).first));
     reply(std::move(verdict));
 }
 
@@ -196,17 +201,25 @@ void OperatorServer::onAuditQuery(Peer* peer, const v1::AuditQuery& query, Frame
     const QDateTime since = query.since_seconds() > 0
                                 ? QDateTime::currentDateTimeUtc().addSecs(-qint64(query.since_seconds()))
                                 : QDateTime();
-    const auto read = AuditLog::read(m_audit.path(), since, query.limit() > 0 ? int(query.limit()) : 10000);
+    const auto read = AuditLog::read(m_audit.path(), since, query.limit() > 0 ? int(query.limit()) : 10000,
+                                     kAuditAnswerBytes);
     v1::AuditLines lines;
     for (const QString& line : read.lines)
         lines.add_lines(ss(line));
     lines.set_torn(quint64(read.torn));
+    lines.set_truncated(read.truncated);
     reply(std::move(lines));
 }
 
 void OperatorServer::onResume(Peer* peer, const v1::SessionResume& resume, FrameReply<v1::Ack> reply)
 {
     const auto session = m_sessions.value(qs(resume.session_id()));
+    // One that ended while it was detached (killed, its maximum time): lanesd hears how, as it would have.
+    if (const auto ended = m_ended.value(qs(resume.session_id()));
+        !session && ended.user == peer->user && !ended.user.isEmpty()) {
+        reply(std::unexpected(ended.error));
+        return;
+    }
     if (!session || session->user != peer->user || session->resumeToken.isEmpty() ||
         session->resumeToken != qs(resume.resume_token())) {
         reply(fail(ErrorCode::SessionNotFound,
@@ -292,16 +305,17 @@ void OperatorServer::armSetupDeadline(SessionRecord& session)
     });
 }
 
+std::pair<qint64, QString> OperatorServer::effectiveMaxTime(const Requester& who, const TargetFacts& facts)
+{
+    const auto [policyMax, policyName] = policies().maxSessionTime(who, facts);
+    if (policyMax > 0 && (m_lifetimes.maxSession == 0 || policyMax < m_lifetimes.maxSession))
+        return {policyMax, QStringLiteral("policy \"%1\"").arg(policyName)};
+    return {m_lifetimes.maxSession, QStringLiteral("the operator's --max-session-time")};
+}
+
 void OperatorServer::armMaxTime(SessionRecord& session)
 {
-    const auto [policyMax, policyName] =
-        policies().maxSessionTime({session.user, session.role}, session.facts);
-    qint64 max = m_lifetimes.maxSession;
-    QString source = QStringLiteral("the operator's --max-session-time");
-    if (policyMax > 0 && (max == 0 || policyMax < max)) {
-        max = policyMax;
-        source = QStringLiteral("policy \"%1\"").arg(policyName);
-    }
+    const auto [max, source] = effectiveMaxTime({session.user, session.role}, session.facts);
     if (max == session.maxSeconds && source == session.maxSource)
         return;
     session.maxSeconds = max;
@@ -323,10 +337,10 @@ void OperatorServer::armMaxTime(SessionRecord& session)
 
 void OperatorServer::reviewSessions()
 {
-    const quint64 before = m_policyGeneration;
     const PolicySet& set = policies();
-    if (m_policyGeneration == before)
+    if (m_reviewedGeneration == m_policyGeneration)
         return;
+    m_reviewedGeneration = m_policyGeneration;
     const auto sessions = m_sessions.values();
     for (const auto& session : sessions) {
         if (!session->running)

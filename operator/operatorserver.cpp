@@ -332,6 +332,11 @@ void OperatorServer::endSession(const QString& sessionId, const QString& reason,
     qCInfo(lcOperator) << "session" << sessionId << "of" << session->user << "ended:" << reason;
     session->deadlines.reset();
     session->unusedTtl.reset();
+    if (!session->link && error) { // detached: its lanesd learns how it ended when it comes back
+        const qint64 now = QDateTime::currentSecsSinceEpoch();
+        m_ended.removeIf([&](const auto& e) { return now - e.value().at > 2 * m_lifetimes.unusedTtl + 60; });
+        m_ended.insert(sessionId, {session->user, *error, now});
+    }
     audit(QStringLiteral("session.end"), {{"session", sessionId},
                                           {"user", session->user},
                                           {"target", session->target},

@@ -21,6 +21,10 @@ namespace lanes::op {
 
 constexpr int kHelloTimeoutMs = 10000;
 constexpr int kMaxKillReasonBytes = 1024;
+// An AuditLines answer stays well under the link's largest frame (kMaxFrameBytes).
+constexpr qint64 kAuditAnswerBytes = 768 * 1024;
+// An outgoing refusal is audited once per destination and session in this many seconds (always counted).
+constexpr qint64 kAuditRepeatSeconds = 10;
 
 // Session lifetimes (lanes-operator serve --setup-deadline, --unused-ttl, --max-session-time), in seconds;
 // each ends a session with its own reason.
@@ -82,6 +86,14 @@ private:
         std::unique_ptr<QObject> unusedTtl;
         // Answers lanesd's SessionStart with an error while it is owed (the setup deadline).
         std::function<void(const Error&)> failStart;
+        QHash<QString, qint64> refusalAudited; // outgoing destination -> when its refusal was last audited
+    };
+    // How a session ended while it was detached, kept a while for its lanesd's SessionResume.
+    struct Ended
+    {
+        QString user;
+        Error error;
+        qint64 at = 0; // seconds since the epoch
     };
 
     void onSessionLink(FrameLink* link, const QSslCertificate& certificate);
@@ -114,7 +126,12 @@ private:
     policyRefusal(const Peer* peer, const TargetFacts& facts,
                   const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
                   const google::protobuf::RepeatedPtrField<v1::QueueSplit>& splits);
-    std::optional<Error> outgoingRefusal(const SessionRecord& session, const v1::StreamOpen& open);
+    std::optional<Error> outgoingRefusal(SessionRecord& session, const v1::StreamOpen& open);
+    // The shortest of --max-session-time and the policies' maxSessionTime, and where it comes from.
+    std::pair<qint64, QString> effectiveMaxTime(const Requester& who, const TargetFacts& facts);
+    // A SessionStart's subscriptions: those named, or every port of the target but the ignored ones.
+    static google::protobuf::RepeatedPtrField<v1::Subscription>
+    expandSubscriptions(const v1::SessionStart& start, const TargetView& target);
     // Counts, logs and audits a refusal (a policy's or a missing verb's) of `what` for `user`.
     void auditRefusal(const QString& user, const QString& what, const Error& error);
     void audit(const QString& event, const QJsonObject& fields) { m_audit.append(event, fields); }
@@ -144,6 +161,8 @@ private:
     Lifetimes m_lifetimes;
     PolicyStore m_policies;
     quint64 m_policyGeneration = 0;
+    quint64 m_reviewedGeneration = 0;
+    QHash<QString, Ended> m_ended;
     AuditLog m_audit;
     LinkServer* m_sessionServer = nullptr;
     LinkServer* m_agentServer = nullptr;

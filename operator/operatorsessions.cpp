@@ -42,19 +42,7 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
     session->link = peer->link;
     for (const Pod& pod : target->pods)
         session->pods << pod.name;
-    auto subscriptions = start.subscriptions();
-    // No ports named: steal every port of the target, as mirrord does; a session that only splits queues
-    // (feature.network.incoming off) sends no every_port.
-    if (subscriptions.empty() && (start.has_every_port() || start.splits().empty())) {
-        const auto& ignored = start.ignore_ports();
-        for (int port : target->ports) {
-            if (std::find(ignored.begin(), ignored.end(), quint32(port)) != ignored.end())
-                continue; // the developer keeps it local
-            v1::Subscription* sub = subscriptions.Add();
-            *sub = start.every_port();
-            sub->set_port(quint32(port));
-        }
-    }
+    const auto subscriptions = expandSubscriptions(start, *target);
     if (subscriptions.empty() && start.splits().empty()) {
         reply(fail(ErrorCode::InvalidArgument, QStringLiteral("%1 has no ports to steal").arg(target->path)));
         return;
@@ -122,8 +110,6 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
             endSession(id, QStringLiteral("failed to start: ") + join->error->message, std::nullopt);
             return;
         }
-        session->running = true;
-        armMaxTime(*session);
         v1::SessionStarted started;
         started.set_resume_token(ss(session->resumeToken));
         started.set_unused_ttl_seconds(quint64(std::max<qint64>(0, m_lifetimes.unusedTtl)));
@@ -162,15 +148,21 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
                            }
                            for (auto it = env->begin(); it != env->end(); ++it)
                                (*started.mutable_queue_env())[ss(it.key())] = ss(it.value());
+                           // Running only now: the setup deadline bounds the splits' join too.
+                           const auto session = m_sessions.value(id);
+                           session->running = true;
+                           session->failStart = nullptr;
+                           armMaxTime(*session);
                            (*owed)(std::move(started));
                            qCInfo(lcOperator) << "session" << id << "running";
-                           if (const auto session = m_sessions.value(id))
-                               audit(QStringLiteral("session.start"), startRecord(*session));
+                           audit(QStringLiteral("session.start"), startRecord(*session));
                        });
     };
     for (const Pod& pod : target->pods) {
-        m_agents->ensure(pod, [this, pod, subs = session->subscriptions, finishOne](Result<void> ready) {
-            if (!ready || subs.isEmpty()) {
+        m_agents->ensure(pod, [this, id, pod, subs = session->subscriptions, finishOne](Result<void> ready) {
+            // A session that ended while its agent started (its setup deadline, an override) must not leave
+            // its subscriptions on the agent when it comes: nobody would remove them.
+            if (!ready || subs.isEmpty() || !m_sessions.contains(id)) {
                 finishOne(ready);
                 return;
             }
@@ -303,6 +295,25 @@ Result<void> OperatorServer::claim(SessionRecord& session,
                    QStringLiteral("%1 took over its port (on_concurrent_steal: override)").arg(session.user),
                    Error{ErrorCode::PortLocked, QStringLiteral("overridden by %1").arg(session.user), {}});
     return {};
+}
+
+google::protobuf::RepeatedPtrField<v1::Subscription>
+OperatorServer::expandSubscriptions(const v1::SessionStart& start, const TargetView& target)
+{
+    auto subscriptions = start.subscriptions();
+    // No ports named: steal every port of the target, as mirrord does; a session that only splits queues
+    // (feature.network.incoming off) sends no every_port.
+    if (subscriptions.empty() && (start.has_every_port() || start.splits().empty())) {
+        const auto& ignored = start.ignore_ports();
+        for (int port : target.ports) {
+            if (std::find(ignored.begin(), ignored.end(), quint32(port)) != ignored.end())
+                continue; // the developer keeps it local
+            v1::Subscription* sub = subscriptions.Add();
+            *sub = start.every_port();
+            sub->set_port(quint32(port));
+        }
+    }
+    return subscriptions;
 }
 
 QStringList OperatorServer::portModes(const SessionRecord& s)

@@ -113,9 +113,12 @@ namespace {
 void readDuration(JsonReader& r, qint64& seconds)
 {
     const QJsonValue value = r.value();
-    auto parsed = value.isDouble() ? (value.toDouble() >= 1 ? Result<qint64>(qint64(value.toDouble()))
-                                                            : fail(ErrorCode::InvalidArgument, {}))
-                                   : parseDuration(value.toString());
+    // A number is compared before it is converted: a double beyond qint64 does not convert.
+    const double number = value.toDouble();
+    auto parsed = !value.isDouble()           ? parseDuration(value.toString())
+                  : number > kMaxTimerSeconds ? Result<qint64>(kMaxTimerSeconds + 1)
+                  : number >= 1               ? Result<qint64>(qint64(number))
+                                              : fail(ErrorCode::InvalidArgument, {});
     if (parsed && *parsed <= kMaxTimerSeconds)
         seconds = *parsed;
     else if (parsed)

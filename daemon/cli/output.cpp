@@ -148,6 +148,8 @@ QStringList auditLines(const ide::AuditResult& result)
     }
     if (result.torn > 0)
         lines << QStringLiteral("(%1 torn line(s) skipped)").arg(result.torn);
+    if (result.truncated)
+        lines.prepend(QStringLiteral("(older entries left out: ask with a shorter --since)"));
     return lines;
 }
 

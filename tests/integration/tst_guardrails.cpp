@@ -8,6 +8,7 @@
 #include "methods.h"
 #include "transport.h"
 
+#include <QDir>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -302,7 +303,7 @@ void TstGuardrails::aPolicyAddedWhileASessionRunsWarnsAndAppliesToTheNextRequest
     QCOMPARE(cli->state(), QProcess::Running);
     QVERIFY(
         ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/")).contains(u"api local-alice"));
-    // Its next request is refused: bob's unfiltered steal of another port, and a policy check.
+    // A new session of the same kind is refused, and so is a policy check of one.
     int code = -1;
     const QString check =
         fixture.lanesOutput({QStringLiteral("policy"), QStringLiteral("check"), QStringLiteral("-t"),
@@ -343,6 +344,24 @@ void TstGuardrails::anOutgoingConnectionAPolicyRefusesFailsWithEacces()
     const QString curlSaid = QString::fromUtf8(curl->readAll());
     QCOMPARE(curl->exitCode(), 7); // curl: failed to connect
     QVERIFY2(curlSaid.contains(u"Permission denied"), qPrintable(curlSaid));
+    // A session that ran before the policy came: its next connection is refused too.
+    const QString go = QDir::temp().filePath(
+        QStringLiteral("lanes-guardrails-go-%1").arg(QCoreApplication::applicationPid()));
+    QFile::remove(go);
+    auto removeGo = qScopeGuard([&] { QFile::remove(go); });
+    removePolicies();
+    QProcess* early = fixture.lanes(
+        session + QStringList{QStringLiteral("sh"), QStringLiteral("-c"),
+                              QStringLiteral("echo started; while [ ! -e \"$0\" ]; do sleep 0.1; done; "
+                                             "exec python3 \"$1\" http ledger 8080 /"),
+                              go, QStringLiteral(LANES_SOURCE_DIR "/tests/integration/outgoing_client.py")});
+    QTRY_VERIFY_WITH_TIMEOUT(early->peek(1 << 16).contains("started"), 20000);
+    addPolicy(json("{'name': 'no-ledger', 'targetPath': 'deploy/api', 'network': {'outgoing': {'block': "
+                   "[{'hostname': 'ledger', 'ports': [{'protocol': 'TCP', 'port': 8080}]}]}}}"));
+    QFile(go).open(QIODevice::WriteOnly);
+    QVERIFY(early->waitForFinished(60000));
+    const QString earlySaid = QString::fromUtf8(early->readAll());
+    QVERIFY2(earlySaid.contains(u"{\"error\": \"EACCES\"}"), qPrintable(earlySaid));
     // Another port of the ledger is not blocked.
     QProcess* other = fixture.lanes(
         session + QStringList{QStringLiteral("python3"),
@@ -568,28 +587,63 @@ void TstGuardrails::aDroppedLinkResumesWithinTheTtl()
     for (const QJsonObject& e : audit())
         resumed = resumed || (e[u"event"].toString() == u"session.resume" && e[u"session"].toString() == id);
     QVERIFY(resumed);
+
+    // Killed while detached: when lanesd comes back it hears that, not "lost".
+    ::kill(pid_t(fixture.daemonPid()), SIGSTOP);
+    auto again = qScopeGuard([&] { ::kill(pid_t(fixture.daemonPid()), SIGCONT); });
+    const auto detachedTwice = [&] {
+        int n = 0;
+        for (const QJsonObject& e : audit())
+            n += e[u"event"].toString() == u"session.detach" && e[u"session"].toString() == id;
+        return n == 2;
+    };
+    QTRY_VERIFY_WITH_TIMEOUT(detachedTwice(), 10000);
+    // root's lanes talks to a lanesd of its own (root's machine): the frozen one would not answer.
+    const QString rootSocket = fixture.socketPath() + QStringLiteral(".root");
+    QProcess rootLanesd;
+    fixture.startOnMachine(&rootLanesd, QStringLiteral(LANES_BIN_DIR "/lanesd"),
+                           {QStringLiteral("--socket"), rootSocket});
+    auto endRootLanesd = qScopeGuard([&] {
+        rootLanesd.terminate();
+        if (!rootLanesd.waitForFinished(5000))
+            rootLanesd.kill();
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(rootSocket), 5000);
+    QProcess* killer =
+        fixture.lanes({QStringLiteral("operator"), QStringLiteral("session"), QStringLiteral("kill"), id,
+                       QStringLiteral("--reason"), QStringLiteral("while away")},
+                      {{QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("root"))},
+                       {QStringLiteral("LANES_SOCKET"), rootSocket}});
+    QVERIFY(killer->waitForFinished(30000));
+    QVERIFY2(killer->exitCode() == 0, killer->readAll().constData());
+    again.dismiss();
+    ::kill(pid_t(fixture.daemonPid()), SIGCONT);
+    QVERIFY(cli->waitForFinished(15000));
+    const QString aliceSaw = QString::fromUtf8(cli->readAll());
+    QVERIFY2(aliceSaw.contains(QStringLiteral("session %1 killed: killed by root: while away").arg(id)),
+             qPrintable(aliceSaw));
 }
 
 void TstGuardrails::theSetupDeadlineEndsASessionThatDoesNotStart()
 {
+    // A new operator has no agents; api-0's cannot reach it (a rule of this test in the pod's namespace drops
+    // what goes to the operator), so a session there waits for an agent that never says hello (for up to
+    // 10 s, kAgentStartTimeoutMs): the 3 s setup deadline ends it first.
     QVERIFY2(restartOperator({QStringLiteral("--unused-ttl"), QStringLiteral("2s"),
                               QStringLiteral("--setup-deadline"), QStringLiteral("3s")})
                  .isEmpty(),
              "restart");
-    // The agent of api-0 exists (a first session made it) and then stops answering: a start waits on it.
-    QProcess* first = stealApi(QStringLiteral("alice"), QStringLiteral("x-lane: alice"));
-    QVERIFY2(first, qPrintable(m_notStealing));
-    fixture.stopClis();
-    QTRY_VERIFY_WITH_TIMEOUT(sessionIdOf(QString()).isEmpty(), 5000);
-    const QList<qint64> agents =
-        ClusterFixture::pidsInPod(QStringLiteral("api-0"), QStringLiteral("lanes-agent"));
-    QVERIFY(!agents.isEmpty());
-    for (qint64 pid : agents)
-        ::kill(pid_t(pid), SIGSTOP);
-    auto resume = qScopeGuard([&] {
-        for (qint64 pid : agents)
-            ::kill(pid_t(pid), SIGCONT);
-    });
+    const QStringList rule{QStringLiteral("OUTPUT"), QStringLiteral("-d"), QStringLiteral("10.213.0.1"),
+                           QStringLiteral("-j"), QStringLiteral("DROP")};
+    const auto iptables = [&rule](const QString& verb) {
+        return QProcess::execute(QStringLiteral("ip"),
+                                 QStringList{QStringLiteral("netns"), QStringLiteral("exec"),
+                                             QStringLiteral("lanes-api-0"), QStringLiteral("iptables"),
+                                             verb} +
+                                     rule);
+    };
+    QCOMPARE(iptables(QStringLiteral("-I")), 0);
+    auto removeRule = qScopeGuard([&] { iptables(QStringLiteral("-D")); });
     const int port = fixture.reservePort();
     QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
                                    QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
@@ -598,7 +652,12 @@ void TstGuardrails::theSetupDeadlineEndsASessionThatDoesNotStart()
     QVERIFY(cli->waitForFinished(20000));
     QVERIFY(cli->exitCode() != 0);
     const QString said = QString::fromUtf8(cli->readAll());
-    QVERIFY2(said.contains(u"it did not start within its setup deadline (3s)"), qPrintable(said));
+    QVERIFY2(said.contains(u"CANCELLED: it did not start within its setup deadline (3s)"), qPrintable(said));
+    removeRule.dismiss();
+    QCOMPARE(iptables(QStringLiteral("-D")), 0);
+    // With the agent reachable, the next start works.
+    QProcess* next = stealApi(QStringLiteral("alice"), QStringLiteral("x-lane: alice"));
+    QVERIFY2(next, qPrintable(m_notStealing));
 }
 
 void TstGuardrails::theAgentsDeadManSwitchRemovesTheRedirects()

@@ -127,7 +127,10 @@ void TstCli::clusterSessionsTable_data()
                        {},
                        3,
                        {},
-                       {QStringLiteral("orders (steal) x-lane=^alice$")}}};
+                       {QStringLiteral("orders (steal) x-lane=^alice$")},
+                       {},
+                       {},
+                       {}}};
     split.splits = {
         {QStringLiteral("orders-worker"),
          QStringLiteral("orders"),

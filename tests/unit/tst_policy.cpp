@@ -3,6 +3,7 @@
 // exclude, appliesTo and maxSessionTime; malformed policies, each error naming its field. And the audit log
 // (operator/auditlog.h): appends, reads back in order, tolerates a torn last line, rotates by size.
 #include "auditlog.h"
+#include "operatorserver.h"
 #include "policy.h"
 
 #include <QFile>
@@ -70,6 +71,8 @@ private slots:
     void auditAppendsAndReadsInOrder();
     void auditToleratesATornLastLine();
     void auditRotatesBySize();
+    void auditAnswersFitTheirBudget();
+    void factsNameEveryPathOfTheTarget();
 };
 
 void TstPolicy::targets_data()
@@ -493,6 +496,54 @@ void TstPolicy::auditRotatesBySize()
     for (int i = 1; i < read.lines.size(); ++i)
         QCOMPARE(QJsonDocument::fromJson(read.lines[i].toUtf8()).object().value(u"n").toInt(),
                  QJsonDocument::fromJson(read.lines[i - 1].toUtf8()).object().value(u"n").toInt() + 1);
+}
+
+void TstPolicy::auditAnswersFitTheirBudget()
+{
+    QTemporaryDir dir;
+    const AuditLog log(dir.filePath(QStringLiteral("audit.jsonl")));
+    for (int i = 0; i < 50; ++i)
+        log.append(QStringLiteral("refused"), {{"n", i}, {"message", QString(100, u'x')}});
+    const auto all = AuditLog::read(log.path(), {}, 0);
+    QCOMPARE(all.lines.size(), 50);
+    QVERIFY(!all.truncated);
+    const auto some = AuditLog::read(log.path(), {}, 0, 2000);
+    QVERIFY(some.truncated);
+    QVERIFY(some.lines.size() > 5 && some.lines.size() < 20);
+    qint64 bytes = 0;
+    for (const QString& line : some.lines)
+        bytes += line.toUtf8().size();
+    QVERIFY(bytes <= 2000);
+    // The newest, in order.
+    QCOMPARE(QJsonDocument::fromJson(some.lines.last().toUtf8()).object().value(u"n").toInt(), 49);
+    QVERIFY(AuditLog::read(log.path(), {}, 3).truncated);
+}
+
+void TstPolicy::factsNameEveryPathOfTheTarget()
+{
+    const Pod api0{QStringLiteral("api-0"),
+                   QStringLiteral("api"),
+                   {},
+                   {},
+                   {},
+                   {{QStringLiteral("app"), QStringLiteral("api")}},
+                   {}};
+    Pod api1 = api0;
+    api1.name = QStringLiteral("api-1");
+    const TargetFacts deploy =
+        factsOf({QStringLiteral("deploy/api"), QStringLiteral("deployment"), {api0, api1}, {}});
+    QCOMPARE(deploy.paths, QStringList({"deploy/api", "pod/api-0", "pod/api-1"}));
+    QCOMPARE(deploy.labels.value(QStringLiteral("app")), QStringLiteral("api"));
+    const TargetFacts pod = factsOf({QStringLiteral("pod/api-1"), QStringLiteral("pod"), {api1}, {}});
+    QCOMPARE(pod.paths, QStringList({"pod/api-1", "deploy/api"}));
+    // A policy on the deployment applies to a session on one of its pods, and one on a pod to the deployment.
+    const PolicySet onDeploy(
+        {policyOf("{\"name\": \"d\", \"targetPath\": \"deploy/api\", \"block\": [\"steal\"]}")});
+    QVERIFY(onDeploy.checkSubscription(kAlice, pod, steal(8080)));
+    const PolicySet onPod(
+        {policyOf("{\"name\": \"p\", \"targetPath\": \"pod/api-0\", \"block\": [\"steal\"]}")});
+    QVERIFY(onPod.checkSubscription(kAlice, deploy, steal(8080)));
+    QVERIFY(!onPod.checkSubscription(kAlice, pod, steal(8080)));
 }
 
 QTEST_GUILESS_MAIN(TstPolicy)
