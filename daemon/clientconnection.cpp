@@ -64,14 +64,21 @@ void ClientConnection::bindMethods()
     rpc::bindMethod<ide::ClusterSessions>(e, this, &ClientConnection::onClusterSessions);
     rpc::bindMethod<ide::DiagnosticsCounters>(e, this, &ClientConnection::onDiagnosticsCounters);
     rpc::bindMethod<ide::ConfigVerify>(e, this, &ClientConnection::onConfigVerify);
+    rpc::bindMethod<ide::SessionHistory>(e, this, &ClientConnection::onSessionHistory);
     rpc::bindMethod<ide::ClusterKill>(e, this, &ClientConnection::onClusterKill);
     rpc::bindMethod<ide::ClusterKillAll>(e, this, &ClientConnection::onClusterKillAll);
     rpc::bindMethod<ide::ClusterPolicyCheck>(e, this, &ClientConnection::onPolicyCheck);
     rpc::bindMethod<ide::ClusterAudit>(e, this, &ClientConnection::onAudit);
 }
 
-void ClientConnection::onInitialize(const ide::InitializeParams&, rpc::Callback<ide::InitializeResult> reply)
+void ClientConnection::onInitialize(const ide::InitializeParams& params,
+                                    rpc::Callback<ide::InitializeResult> reply)
 {
+    // Who the sessions it starts belong to, as session/list shows it.
+    const QString name = params.clientInfo.value(QLatin1String("name")).toString();
+    setObjectName(QStringLiteral("%1 (pid %2)")
+                      .arg(name.isEmpty() ? QStringLiteral("a client") : name.left(64))
+                      .arg(params.processId));
     if (m_initialized)
         return reply(fail(ErrorCode::InvalidArgument, QStringLiteral("initialize was already called")));
     m_initialized = true;
@@ -133,6 +140,12 @@ void ClientConnection::onConfigVerify(const ide::ConfigVerifyParams& params,
         result.config = toJson(check.config);
     result.needsTarget = result.valid && check.config.targetPath.isEmpty();
     reply(std::move(result));
+}
+
+void ClientConnection::onSessionHistory(const ide::SessionIdParams& params,
+                                        rpc::Callback<ide::SessionHistoryResult> reply)
+{
+    reply(m_sessions->history(params.sessionId));
 }
 
 void ClientConnection::onClusterKill(const ide::KillParams& params, rpc::Callback<ide::KillResult> reply)

@@ -33,6 +33,7 @@ private:
     void onSessionList(const ide::Empty& params, rpc::Callback<ide::SessionListResult> reply);
     void onClusterSessions(const ide::CredentialsParams& params,
                            rpc::Callback<ide::ClusterSessionsResult> reply);
+    void onSessionHistory(const ide::SessionIdParams& params, rpc::Callback<ide::SessionHistoryResult> reply);
     void onConfigVerify(const ide::ConfigVerifyParams& params, rpc::Callback<ide::ConfigVerifyResult> reply);
     void onClusterKill(const ide::KillParams& params, rpc::Callback<ide::KillResult> reply);
     void onClusterKillAll(const ide::KillParams& params, rpc::Callback<ide::KillResult> reply);

@@ -2,6 +2,7 @@
 #include "session.h"
 
 #include "daemoncounters.h"
+#include "filterspec.h"
 #include "h2delivery.h"
 #include "httpdelivery.h"
 #include "logging.h"
@@ -157,14 +158,39 @@ QString Session::stateName(State state)
 
 ide::SessionSummary Session::summary() const
 {
-    return {m_id,
-            m_target,
-            stateName(m_state),
-            m_reason,
-            m_started.toString(Qt::ISODate),
-            m_client->credentials().user,
-            m_ports};
+    ide::SessionSummary s;
+    s.sessionId = m_id;
+    s.target = m_target;
+    s.state = stateName(m_state);
+    s.reason = m_reason;
+    s.startedAt = m_started.toString(Qt::ISODate);
+    s.user = m_client->credentials().user;
+    s.ports = m_ports;
+    s.mode = m_steal.queuesOnly ? QStringLiteral("queues")
+             : m_steal.mirror   ? QStringLiteral("mirror")
+                                : QStringLiteral("steal");
+    for (const ide::PortMapping& p : m_ports) {
+        const v1::Subscription sub = subscriptionFor(m_steal, p.remote);
+        if (sub.has_filter())
+            s.filters << QStringLiteral("%1: %2").arg(p.remote).arg(describeFilter(sub.filter()));
+    }
+    for (const v1::QueueSplit& split : m_steal.splits)
+        s.queues << qs(split.queue_id());
+    s.requests = m_requests;
+    s.errors = m_errors;
+    return s;
 }
+
+namespace {
+
+template <class T> void keepNewest(QList<T>& list, T item)
+{
+    list.append(std::move(item));
+    if (list.size() > ide::kHistoryEntries)
+        list.removeFirst();
+}
+
+} // namespace
 
 void Session::setState(State state, const QString& reason)
 {
@@ -256,7 +282,9 @@ void Session::attachLink()
     connect(m_client, &OperatorClient::notice, this, [this](const v1::Notice& n) {
         if (n.level() == "progress")
             return; // a step of the start, shown as $/progress then
-        emit notice({m_id, qs(n.level()), qs(n.text())});
+        const ide::NoticeParams params{m_id, qs(n.level()), qs(n.text())};
+        keepNewest(m_history.notices, params);
+        emit notice(params);
     });
 }
 
@@ -434,8 +462,17 @@ void Session::deliverHttp(Stream* stream, int localPort)
 
 void Session::reportTraffic(const Traffic& t)
 {
-    emit traffic({m_id, t.method, t.path, t.status, double(t.latencyUs) / 1000.0,
-                  t.error.isEmpty() ? QStringLiteral("local") : QStringLiteral("error"), t.error});
+    const ide::TrafficParams params{m_id,
+                                    t.method,
+                                    t.path,
+                                    t.status,
+                                    double(t.latencyUs) / 1000.0,
+                                    t.error.isEmpty() ? QStringLiteral("local") : QStringLiteral("error"),
+                                    t.error};
+    ++m_requests;
+    m_errors += t.error.isEmpty() ? 0 : 1;
+    keepNewest(m_history.traffic, params);
+    emit traffic(params);
 }
 
 void Session::reportLocalAppDown(int port)

@@ -62,6 +62,8 @@ public:
     QString id() const { return m_id; }
     State state() const { return m_state; }
     ide::SessionSummary summary() const;
+    // The newest kHistoryEntries of its traffic and of its notices (the cluster's and lanesd's own).
+    ide::SessionHistoryResult history() const { return m_history; }
     static QString stateName(State state);
 
 signals:
@@ -105,6 +107,9 @@ private:
     QPointer<OperatorClient> m_resuming; // the link a resume is being tried on
     State m_state = State::Starting;
     QString m_reason;
+    qint64 m_requests = 0;
+    qint64 m_errors = 0;
+    ide::SessionHistoryResult m_history;
     QDateTime m_started;
 };
 

@@ -204,10 +204,23 @@ void SessionManager::stopAll(const QString& reason)
 ide::SessionListResult SessionManager::list() const
 {
     ide::SessionListResult result;
-    for (const Entry& e : m_sessions)
-        if (!e.session->id().isEmpty())
-            result.sessions.append(e.session->summary());
+    for (const Entry& e : m_sessions) {
+        if (e.session->id().isEmpty())
+            continue;
+        ide::SessionSummary summary = e.session->summary();
+        summary.owner = e.owner ? e.owner->objectName() : QString();
+        result.sessions.append(summary);
+    }
     return result;
+}
+
+Result<ide::SessionHistoryResult> SessionManager::history(const QString& sessionId) const
+{
+    for (const Entry& e : m_sessions)
+        if (!sessionId.isEmpty() && e.session->id() == sessionId)
+            return e.session->history();
+    return fail(ErrorCode::SessionNotFound,
+                QStringLiteral("no session %1 in this lanesd").arg(sessionId.left(64)));
 }
 
 int SessionManager::activeCount() const

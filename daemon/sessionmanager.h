@@ -24,6 +24,7 @@ public:
     void stopOwnedBy(QObject* owner, const QString& reason);
     void stopAll(const QString& reason);
     ide::SessionListResult list() const;
+    Result<ide::SessionHistoryResult> history(const QString& sessionId) const;
     int activeCount() const;
 
     void targets(const QString& credentialsPath, rpc::Callback<ide::TargetsListResult> done);

@@ -66,6 +66,13 @@ struct SessionList
     using Result = SessionListResult;
 };
 
+struct SessionHistory
+{
+    static constexpr auto method = "session/history";
+    using Params = SessionIdParams;
+    using Result = SessionHistoryResult;
+};
+
 struct ClusterSessions
 {
     static constexpr auto method = "cluster/sessions";

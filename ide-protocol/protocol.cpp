@@ -165,12 +165,20 @@ void readValue(JsonReader& r, SessionSummary& p)
     r.optional(QStringLiteral("startedAt"), p.startedAt);
     r.optional(QStringLiteral("user"), p.user);
     r.optional(QStringLiteral("ports"), p.ports);
+    r.optional(QStringLiteral("mode"), p.mode);
+    r.optional(QStringLiteral("filters"), p.filters);
+    r.optional(QStringLiteral("queues"), p.queues);
+    r.optional(QStringLiteral("owner"), p.owner);
+    r.optional(QStringLiteral("requests"), p.requests);
+    r.optional(QStringLiteral("errors"), p.errors);
 }
 QJsonValue toJson(const SessionSummary& p)
 {
-    return QJsonObject{{"sessionId", p.sessionId}, {"target", p.target},       {"state", p.state},
-                       {"reason", p.reason},       {"startedAt", p.startedAt}, {"user", p.user},
-                       {"ports", array(p.ports)}};
+    return QJsonObject{{"sessionId", p.sessionId},  {"target", p.target},       {"state", p.state},
+                       {"reason", p.reason},        {"startedAt", p.startedAt}, {"user", p.user},
+                       {"ports", array(p.ports)},   {"mode", p.mode},           {"filters", array(p.filters)},
+                       {"queues", array(p.queues)}, {"owner", p.owner},         {"requests", p.requests},
+                       {"errors", p.errors}};
 }
 
 void readValue(JsonReader& r, SessionListResult& p)

@@ -72,11 +72,17 @@ struct SessionSummary
 {
     QString sessionId;
     QString target;
-    QString state; // starting, running, lost, stopped
+    QString state; // starting, running, reconnecting, lost, killed, ended, stopped
     QString reason;
     QString startedAt;
     QString user;
     QList<PortMapping> ports;
+    QString mode;        // steal, mirror, or queues (a session that only splits queues)
+    QStringList filters; // "8080: header(x-lane: alice)"; empty: whole ports
+    QStringList queues;  // the queue ids it splits
+    QString owner;       // the client that started it ("vscode (pid 4242)"), from its initialize
+    qint64 requests = 0; // routed to it so far
+    qint64 errors = 0;   // of those, answered with an error (no local app, a reset)
 };
 
 struct SessionListResult
@@ -289,6 +295,15 @@ struct NoticeParams
     QString message;
 };
 
+// session/history: what lanesd kept of a session's traffic and notices (the newest kHistoryEntries of each),
+// for a client that connects after they happened.
+constexpr int kHistoryEntries = 200;
+struct SessionHistoryResult
+{
+    QList<TrafficParams> traffic;
+    QList<NoticeParams> notices;
+};
+
 struct ShowMessageParams
 {
     int type = 3; // 1 error, 2 warning, 3 info, as in LSP
@@ -325,6 +340,7 @@ LANES_IDE_MESSAGE(ShowMessageParams)
 LANES_IDE_MESSAGE(TrafficParams)
 LANES_IDE_MESSAGE(QueueTrafficParams)
 LANES_IDE_MESSAGE(NoticeParams)
+LANES_IDE_MESSAGE(SessionHistoryResult)
 LANES_IDE_MESSAGE(ConfigVerifyParams)
 LANES_IDE_MESSAGE(ConfigProblem)
 LANES_IDE_MESSAGE(ConfigVerifyResult)

@@ -1,5 +1,6 @@
-// The messages of protocol.h for config checks and cluster administration: config/verify, kills, policy
-// checks, the audit log. Params reject unknown keys; results tolerate them (protocol.cpp says why).
+// The messages of protocol.h for config checks, session history and cluster administration: config/verify,
+// session/history, kills, policy checks, the audit log. Params reject unknown keys; results tolerate them
+// (protocol.cpp says why).
 #include "protocol.h"
 
 namespace lanes::ide {
@@ -48,6 +49,21 @@ QJsonValue toJson(const ConfigVerifyResult& p)
     if (p.valid)
         o.insert(QStringLiteral("config"), p.config);
     return o;
+}
+
+void readValue(JsonReader& r, SessionHistoryResult& p)
+{
+    r.required(QStringLiteral("traffic"), p.traffic);
+    r.optional(QStringLiteral("notices"), p.notices);
+}
+QJsonValue toJson(const SessionHistoryResult& p)
+{
+    QJsonArray traffic, notices;
+    for (const TrafficParams& t : p.traffic)
+        traffic.append(toJson(t));
+    for (const NoticeParams& n : p.notices)
+        notices.append(toJson(n));
+    return QJsonObject{{"traffic", traffic}, {"notices", notices}};
 }
 
 void readValue(JsonReader& r, KillParams& p)

@@ -283,6 +283,27 @@ void TstGuardrails::aPolicyRefusalNamesThePolicy()
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
                 .contains(u"api deployed @ api-0"));
 
+    // An editor that connects now sees what the session does, for whom, and what it has routed so far.
+    std::optional<Result<ide::SessionListResult>> listed;
+    rpc::call<ide::SessionList>(*endpoint, {},
+                                [&](Result<ide::SessionListResult> r) { listed = std::move(r); });
+    QTRY_VERIFY_WITH_TIMEOUT(listed.has_value(), 5000);
+    QVERIFY(*listed);
+    QCOMPARE((*listed)->sessions.size(), 1);
+    const ide::SessionSummary mine = (*listed)->sessions.first();
+    QCOMPARE(mine.mode, QStringLiteral("steal"));
+    QCOMPARE(mine.filters, QStringList{QStringLiteral("8080: header(x-lane: alice)")});
+    QVERIFY2(mine.owner.startsWith(u"lanes (pid "), qPrintable(mine.owner));
+    QVERIFY(mine.requests >= 1);
+    std::optional<Result<ide::SessionHistoryResult>> history;
+    rpc::call<ide::SessionHistory>(*endpoint, {mine.sessionId},
+                                   [&](Result<ide::SessionHistoryResult> r) { history = std::move(r); });
+    QTRY_VERIFY_WITH_TIMEOUT(history.has_value(), 5000);
+    QVERIFY(*history);
+    QCOMPARE((*history)->traffic.size(), int(mine.requests));
+    QCOMPARE((*history)->traffic.last().path, QStringLiteral("/"));
+    QCOMPARE((*history)->traffic.last().status, 200);
+
     // Every refusal is in the audit log with its policy.
     int policyRefusals = 0;
     for (const QJsonObject& e : audit())
