@@ -6,6 +6,8 @@
 
 #include <QCoreApplication>
 #include <QDir>
+#include <QJsonArray>
+#include <QJsonDocument>
 
 namespace lanes::daemon {
 
@@ -57,6 +59,8 @@ void ClientConnection::bindMethods()
     rpc::bindNotification<ide::Initialized>(e, this, &ClientConnection::onInitialized);
     rpc::bindMethod<ide::Shutdown>(e, this, &ClientConnection::onShutdown);
     rpc::bindNotification<ide::Exit>(e, this, &ClientConnection::onExit);
+    rpc::bindNotification<ide::CancelRequest>(e, this, &ClientConnection::onCancelRequest);
+    rpc::bindNotification<ide::WorkDoneProgressCancel>(e, this, &ClientConnection::onProgressCancel);
     rpc::bindMethod<ide::TargetsList>(e, this, &ClientConnection::onTargetsList);
     rpc::bindMethod<ide::SessionStart>(e, this, &ClientConnection::onSessionStart);
     rpc::bindMethod<ide::SessionStop>(e, this, &ClientConnection::onSessionStop);
@@ -209,16 +213,41 @@ void ClientConnection::onSessionStart(const ide::SessionStartParams& params,
     rpc::notify<ide::Progress>(
         *m_endpoint,
         ide::ProgressParams{token, QStringLiteral("begin"), QStringLiteral("Starting a lanes session"), {}});
-    m_sessions->start(params, this, progress, [self, token, reply](Result<ide::SessionStartResult> result) {
-        if (self)
-            rpc::notify<ide::Progress>(
-                *self->m_endpoint,
-                ide::ProgressParams{token,
-                                    QStringLiteral("end"),
-                                    {},
-                                    result ? QStringLiteral("running") : describe(result.error())});
-        reply(std::move(result));
-    });
+    const QJsonValue id = m_endpoint->currentRequestId();
+    const QString idKey = QString::fromUtf8(QJsonDocument(QJsonArray{id}).toJson(QJsonDocument::Compact));
+    Session* session = m_sessions->start(
+        params, this, progress, [self, token, idKey, reply](Result<ide::SessionStartResult> result) {
+            if (self) {
+                self->m_starting.remove(token);
+                self->m_startTokens.remove(idKey);
+            }
+            if (self)
+                rpc::notify<ide::Progress>(
+                    *self->m_endpoint,
+                    ide::ProgressParams{token,
+                                        QStringLiteral("end"),
+                                        {},
+                                        result ? QStringLiteral("running") : describe(result.error())});
+            reply(std::move(result));
+        });
+    if (session) {
+        m_starting.insert(token, session);
+        m_startTokens.insert(idKey, token);
+    }
+}
+
+void ClientConnection::onCancelRequest(const ide::CancelParams& params)
+{
+    // Only a session/start in progress can be cancelled; the other requests answer at once.
+    const QString idKey =
+        QString::fromUtf8(QJsonDocument(QJsonArray{params.id}).toJson(QJsonDocument::Compact));
+    onProgressCancel({m_startTokens.value(idKey)});
+}
+
+void ClientConnection::onProgressCancel(const ide::ProgressCancelParams& params)
+{
+    if (const QPointer<Session> session = m_starting.value(params.token))
+        m_sessions->cancel(session, QStringLiteral("the client cancelled it"));
 }
 
 void ClientConnection::onSessionStop(const ide::SessionIdParams& params, rpc::Callback<ide::Empty> reply)

@@ -33,6 +33,8 @@ private:
     void onSessionList(const ide::Empty& params, rpc::Callback<ide::SessionListResult> reply);
     void onClusterSessions(const ide::CredentialsParams& params,
                            rpc::Callback<ide::ClusterSessionsResult> reply);
+    void onCancelRequest(const ide::CancelParams& params);
+    void onProgressCancel(const ide::ProgressCancelParams& params);
     void onSessionHistory(const ide::SessionIdParams& params, rpc::Callback<ide::SessionHistoryResult> reply);
     void onConfigVerify(const ide::ConfigVerifyParams& params, rpc::Callback<ide::ConfigVerifyResult> reply);
     void onClusterKill(const ide::KillParams& params, rpc::Callback<ide::KillResult> reply);
@@ -49,6 +51,8 @@ private:
     bool m_shutdown = false;
     bool m_finished = false;
     int m_progressTokens = 0;
+    QHash<QString, QPointer<Session>> m_starting; // progress token -> the session it reports the start of
+    QHash<QString, QString> m_startTokens;        // its session/start request id (as JSON) -> that token
 };
 
 } // namespace lanes::daemon

@@ -206,9 +206,9 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
 {
     progress(QStringLiteral("connecting to the operator at %1").arg(m_client->credentials().operatorUrl));
     m_client->open([this, progress, done](Result<void> ready) {
-        if (!ready) {
+        if (!ready || !m_cancelled.isEmpty()) {
             m_state = State::Stopped;
-            done(std::unexpected(ready.error()));
+            done(std::unexpected(startError(ready ? Error{} : ready.error())));
             return;
         }
         progress(QStringLiteral("starting agents in %1").arg(m_target));
@@ -222,12 +222,12 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             }));
         m_client->call(request, [this, done, steps](Result<v1::Frame> reply) {
             disconnect(*steps);
-            if (!reply || !reply->has_session_started()) {
+            if (!reply || !reply->has_session_started() || !m_cancelled.isEmpty()) {
                 m_state = State::Stopped;
-                m_client->close(QStringLiteral("session refused"));
-                done(std::unexpected(reply
-                                         ? Error{ErrorCode::Protocol, QStringLiteral("unexpected reply"), {}}
-                                         : reply.error()));
+                m_client->close(m_cancelled.isEmpty() ? QStringLiteral("session refused") : m_cancelled);
+                done(std::unexpected(
+                    startError(reply ? Error{ErrorCode::Protocol, QStringLiteral("unexpected reply"), {}}
+                                     : reply.error())));
                 return;
             }
             const auto& started = reply->session_started();
@@ -267,6 +267,13 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             done(result);
         });
     });
+}
+
+Error Session::startError(const Error& error) const
+{
+    if (!m_cancelled.isEmpty())
+        return Error{ErrorCode::Cancelled, QStringLiteral("session/start was cancelled: ") + m_cancelled, {}};
+    return error;
 }
 
 void Session::attachLink()
@@ -375,6 +382,8 @@ void Session::stop(const QString& reason)
 {
     if (m_state == State::Stopped)
         return;
+    if (m_state == State::Starting)
+        m_cancelled = reason;
     setState(State::Stopped, reason); // first, so that the link's closing is not reported as a loss
     m_client->close(reason);
     if (m_resuming && m_resuming != m_client) // a resume in flight may have landed already

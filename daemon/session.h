@@ -79,6 +79,8 @@ private:
     static v1::Subscription subscriptionFor(const Steal& steal, int remote);
     // The operator link's signals, to this session: after the start and after each resume.
     void attachLink();
+    // How a start that failed ends: CANCELLED when it was stopped meanwhile, else `error`.
+    Error startError(const Error& error) const;
     void onLinkClosed(const QString& why, const std::optional<Error>& error);
     // Dials again and sends SessionResume; again a second later while the unused TTL lasts.
     void tryResume();
@@ -105,6 +107,7 @@ private:
     qint64 m_unusedTtlMs = 0;
     QDateTime m_resumeBy;                // reconnecting: the end of the operator's unused TTL
     QPointer<OperatorClient> m_resuming; // the link a resume is being tried on
+    QString m_cancelled;                 // why it was stopped while it started (its start then says so)
     State m_state = State::Starting;
     QString m_reason;
     qint64 m_requests = 0;

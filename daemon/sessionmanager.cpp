@@ -138,12 +138,14 @@ Result<SessionManager::Plan> SessionManager::plan(const ide::SessionStartParams&
     return Plan{*credentials, target, steal, launch};
 }
 
-void SessionManager::start(const ide::SessionStartParams& params, QObject* owner, Session::Progress progress,
-                           rpc::Callback<ide::SessionStartResult> done)
+Session* SessionManager::start(const ide::SessionStartParams& params, QObject* owner,
+                               Session::Progress progress, rpc::Callback<ide::SessionStartResult> done)
 {
     auto planned = plan(params, true);
-    if (!planned)
-        return done(std::unexpected(planned.error()));
+    if (!planned) {
+        done(std::unexpected(planned.error()));
+        return nullptr;
+    }
     auto* session = new Session(planned->credentials, planned->target, planned->steal, planned->launch, this);
     m_sessions.append({session, owner});
     connect(session, &Session::stateChanged, this, &SessionManager::stateChanged);
@@ -160,6 +162,14 @@ void SessionManager::start(const ide::SessionStartParams& params, QObject* owner
         }
         done(std::move(result));
     });
+    return session;
+}
+
+void SessionManager::cancel(Session* session, const QString& reason)
+{
+    if (std::any_of(m_sessions.begin(), m_sessions.end(),
+                    [session](const Entry& e) { return e.session == session; }))
+        stopSession(session, reason); // its start answers CANCELLED
 }
 
 Result<void> SessionManager::stop(const QString& sessionId, const QString& reason)

@@ -18,8 +18,11 @@ public:
     using QObject::QObject;
     ~SessionManager() override;
 
-    void start(const ide::SessionStartParams& params, QObject* owner, Session::Progress progress,
-               rpc::Callback<ide::SessionStartResult> done);
+    // The session being started (its start may still be cancelled), or null when it was refused at once.
+    Session* start(const ide::SessionStartParams& params, QObject* owner, Session::Progress progress,
+                   rpc::Callback<ide::SessionStartResult> done);
+    // Stops a session that is still starting; its session/start is answered CANCELLED.
+    void cancel(Session* session, const QString& reason);
     Result<void> stop(const QString& sessionId, const QString& reason);
     void stopOwnedBy(QObject* owner, const QString& reason);
     void stopAll(const QString& reason);

@@ -190,7 +190,9 @@ void Endpoint::onMessage(const QJsonObject& message)
         sendError(id, {kMethodNotFound, QStringLiteral("method not found: ") + name, {}});
         return;
     }
+    m_currentRequestId = id;
     (*it)(params, ReplyOnce(this, id, name));
+    m_currentRequestId = QJsonValue();
 }
 
 } // namespace lanes::rpc

@@ -60,6 +60,8 @@ public:
     void onRequest(const QString& method, RequestHandler handler);
     void onNotification(const QString& method, NotificationHandler handler);
     void setGate(Gate gate) { m_gate = std::move(gate); }
+    // While a request handler runs: the id of its request (for $/cancelRequest); null otherwise.
+    const QJsonValue& currentRequestId() const { return m_currentRequestId; }
     QStringList methods() const;
 
     // Calls, replies and errors are always delivered (Delivery::Always); only a notification may say that
@@ -80,6 +82,7 @@ private:
     Transport* m_transport;
     QHash<QString, RequestHandler> m_requests;
     QHash<QString, NotificationHandler> m_notifications;
+    QJsonValue m_currentRequestId;
     QHash<qint64, ResponseHandler> m_pending;
     qint64 m_nextId = 1;
     Gate m_gate;

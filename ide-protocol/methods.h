@@ -36,6 +36,19 @@ struct Exit
     using Params = Empty;
 };
 
+// LSP's cancellations, from the client.
+struct CancelRequest
+{
+    static constexpr auto method = "$/cancelRequest";
+    using Params = CancelParams;
+};
+
+struct WorkDoneProgressCancel
+{
+    static constexpr auto method = "window/workDoneProgress/cancel";
+    using Params = ProgressCancelParams;
+};
+
 // --- Requests. ---
 
 struct TargetsList

@@ -180,6 +180,18 @@ struct CountersResult
     QStringList unavailable; // "agent/api-1: why", for each agent whose counters are missing
 };
 
+// $/cancelRequest (LSP): cancels a request in progress by its id (a number or a string).
+struct CancelParams
+{
+    QJsonValue id;
+};
+
+// window/workDoneProgress/cancel (LSP): cancels the work that a $/progress token reports on.
+struct ProgressCancelParams
+{
+    QString token;
+};
+
 // config/verify: a config file as a session would resolve it (lanes verify-config, for editors).
 struct ConfigVerifyParams
 {
@@ -341,6 +353,8 @@ LANES_IDE_MESSAGE(TrafficParams)
 LANES_IDE_MESSAGE(QueueTrafficParams)
 LANES_IDE_MESSAGE(NoticeParams)
 LANES_IDE_MESSAGE(SessionHistoryResult)
+LANES_IDE_MESSAGE(CancelParams)
+LANES_IDE_MESSAGE(ProgressCancelParams)
 LANES_IDE_MESSAGE(ConfigVerifyParams)
 LANES_IDE_MESSAGE(ConfigProblem)
 LANES_IDE_MESSAGE(ConfigVerifyResult)

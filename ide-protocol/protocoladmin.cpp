@@ -5,6 +5,28 @@
 
 namespace lanes::ide {
 
+void readValue(JsonReader& r, CancelParams& p)
+{
+    r.required(QStringLiteral("id"), p.id);
+    r.rejectUnknown();
+    if (!r.failed() && !p.id.isDouble() && !p.id.isString())
+        r.error(QStringLiteral("id: expected a number or a string"));
+}
+QJsonValue toJson(const CancelParams& p)
+{
+    return QJsonObject{{"id", p.id}};
+}
+
+void readValue(JsonReader& r, ProgressCancelParams& p)
+{
+    r.required(QStringLiteral("token"), p.token);
+    r.rejectUnknown();
+}
+QJsonValue toJson(const ProgressCancelParams& p)
+{
+    return QJsonObject{{"token", p.token}};
+}
+
 void readValue(JsonReader& r, ConfigVerifyParams& p)
 {
     r.required(QStringLiteral("path"), p.path);

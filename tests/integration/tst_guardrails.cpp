@@ -87,6 +87,8 @@ private:
     QString sessionIdOf(const QString& user);
     QString kill(const QString& by, const QStringList& args, int* code);
     QString restartOperator(const QStringList& args);
+    // An IDE's connection to the fixture's lanesd, initialized; null when it could not be made.
+    rpc::Endpoint* connectIde(QLocalSocket& socket, QObject& owner);
 
     ClusterFixture fixture;
     QString m_notStealing;
@@ -206,6 +208,21 @@ QString TstGuardrails::kill(const QString& by, const QStringList& args, int* cod
     return QString::fromUtf8(p->readAll());
 }
 
+rpc::Endpoint* TstGuardrails::connectIde(QLocalSocket& socket, QObject& owner)
+{
+    QSignalSpy connected(&socket, &QLocalSocket::connected);
+    socket.connectToServer(fixture.socketPath());
+    if (socket.state() != QLocalSocket::ConnectedState && !connected.wait(5000))
+        return nullptr;
+    auto* endpoint = new rpc::Endpoint(new rpc::DeviceTransport(&socket, &owner), &owner);
+    std::optional<Result<ide::InitializeResult>> initialized;
+    rpc::call<ide::Initialize>(
+        *endpoint, ide::InitializeParams{QCoreApplication::applicationPid(), {{"name", "ide"}}, {}, {}},
+        [&](Result<ide::InitializeResult> r) { initialized = std::move(r); });
+    return QTest::qWaitFor([&] { return initialized.has_value(); }, 5000) && *initialized ? endpoint
+                                                                                          : nullptr;
+}
+
 QString TstGuardrails::restartOperator(const QStringList& args)
 {
     fixture.stopClis();
@@ -256,15 +273,8 @@ void TstGuardrails::aPolicyRefusalNamesThePolicy()
     // An IDE: session/start's JSON-RPC error carries the code and the policy's name.
     QLocalSocket socket;
     QObject owner;
-    QSignalSpy connected(&socket, &QLocalSocket::connected);
-    socket.connectToServer(fixture.socketPath());
-    QVERIFY(socket.state() == QLocalSocket::ConnectedState || connected.wait(5000));
-    auto* endpoint = new rpc::Endpoint(new rpc::DeviceTransport(&socket, &owner), &owner);
-    std::optional<Result<ide::InitializeResult>> initialized;
-    rpc::call<ide::Initialize>(*endpoint,
-                               ide::InitializeParams{QCoreApplication::applicationPid(), {}, {}, {}},
-                               [&](Result<ide::InitializeResult> r) { initialized = std::move(r); });
-    QTRY_VERIFY_WITH_TIMEOUT(initialized.has_value(), 5000);
+    rpc::Endpoint* endpoint = connectIde(socket, owner);
+    QVERIFY(endpoint);
     ide::SessionStartParams params;
     params.credentials = fixture.credentials(QStringLiteral("alice"));
     params.target = QStringLiteral("deploy/api");
@@ -665,6 +675,36 @@ void TstGuardrails::theSetupDeadlineEndsASessionThatDoesNotStart()
     };
     QCOMPARE(iptables(QStringLiteral("-I")), 0);
     auto removeRule = qScopeGuard([&] { iptables(QStringLiteral("-D")); });
+
+    // An IDE cancels such a start from its progress: session/start answers CANCELLED at once.
+    {
+        QLocalSocket socket;
+        QObject owner;
+        rpc::Endpoint* endpoint = connectIde(socket, owner);
+        QVERIFY(endpoint);
+        QString token;
+        endpoint->onNotification(QStringLiteral("$/progress"), [&](const QJsonValue& p) {
+            if (p[u"value"][u"kind"].toString() == u"begin")
+                token = p[u"token"].toString();
+        });
+        ide::SessionStartParams params;
+        params.credentials = fixture.credentials(QStringLiteral("alice"));
+        params.target = QStringLiteral("deploy/api");
+        params.steal = {{8080, fixture.reservePort()}};
+        params.httpFilter = QJsonObject{{"header_filter", "x-lane: alice"}};
+        std::optional<Result<ide::SessionStartResult>> started;
+        rpc::call<ide::SessionStart>(*endpoint, params,
+                                     [&](Result<ide::SessionStartResult> r) { started = std::move(r); });
+        QTRY_VERIFY_WITH_TIMEOUT(!token.isEmpty(), 5000);
+        QElapsedTimer clock;
+        clock.start();
+        endpoint->notify(QStringLiteral("window/workDoneProgress/cancel"), QJsonObject{{"token", token}});
+        QTRY_VERIFY_WITH_TIMEOUT(started.has_value(), 2000);
+        QVERIFY(!*started);
+        QCOMPARE(started->error().code, ErrorCode::Cancelled);
+        QVERIFY2(started->error().message.contains(u"cancelled"), qPrintable(started->error().message));
+        QVERIFY(clock.elapsed() < 1000);
+    }
     const int port = fixture.reservePort();
     QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
                                    QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
