@@ -19,6 +19,14 @@ namespace lanes::daemon {
 
 constexpr int kResumeRetryMs = 1000;
 
+// Appends `item` and keeps only the newest ide::kHistoryEntries (a session's history for session/history).
+template <class T> void keepNewest(QList<T>& list, T item)
+{
+    list.append(std::move(item));
+    if (list.size() > ide::kHistoryEntries)
+        list.removeFirst();
+}
+
 class Session final : public QObject
 {
     Q_OBJECT

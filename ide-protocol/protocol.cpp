@@ -1,32 +1,9 @@
 // See protocol.h. Readers reject unknown keys only where the client writes the message (params); results
 // and notifications tolerate new keys, so that an older client keeps working with a newer lanesd.
 #include "protocol.h"
+#include "protocoljson.h"
 
 namespace lanes::ide {
-namespace {
-
-template <class T> QJsonArray array(const QList<T>& items)
-{
-    QJsonArray out;
-    for (const T& item : items) {
-        if constexpr (std::is_same_v<T, int> || std::is_same_v<T, QString>)
-            out.append(item);
-        else
-            out.append(toJson(item));
-    }
-    return out;
-}
-
-QJsonObject strings(const QMap<QString, QString>& map)
-{
-    QJsonObject out;
-    for (auto it = map.begin(); it != map.end(); ++it)
-        out.insert(it.key(), it.value());
-    return out;
-}
-
-} // namespace
-
 void readValue(JsonReader& r, Empty&)
 {
     if (!r.value().isNull() && !r.value().isObject() && !r.value().isUndefined())
@@ -231,95 +208,6 @@ void readValue(JsonReader& r, TargetsListResult& p)
 QJsonValue toJson(const TargetsListResult& p)
 {
     return QJsonObject{{"targets", array(p.targets)}};
-}
-
-void readValue(JsonReader& r, ClusterSession& p)
-{
-    r.required(QStringLiteral("id"), p.id);
-    r.optional(QStringLiteral("user"), p.user);
-    r.optional(QStringLiteral("target"), p.target);
-    r.optional(QStringLiteral("ports"), p.ports);
-    r.optional(QStringLiteral("filters"), p.filters);
-    r.optional(QStringLiteral("ageSeconds"), p.ageSeconds);
-    r.optional(QStringLiteral("pods"), p.pods);
-    r.optional(QStringLiteral("queues"), p.queues);
-    r.optional(QStringLiteral("host"), p.host);
-    r.optional(QStringLiteral("state"), p.state);
-    r.optional(QStringLiteral("portModes"), p.portModes);
-}
-QJsonValue toJson(const ClusterSession& p)
-{
-    return QJsonObject{{"id", p.id},
-                       {"user", p.user},
-                       {"target", p.target},
-                       {"ports", array(p.ports)},
-                       {"filters", array(p.filters)},
-                       {"ageSeconds", p.ageSeconds},
-                       {"pods", array(p.pods)},
-                       {"queues", array(p.queues)},
-                       {"host", p.host},
-                       {"state", p.state},
-                       {"portModes", array(p.portModes)}};
-}
-
-void readValue(JsonReader& r, SplitMember& p)
-{
-    r.required(QStringLiteral("sessionId"), p.sessionId);
-    r.optional(QStringLiteral("user"), p.user);
-    r.optional(QStringLiteral("mode"), p.mode);
-    r.optional(QStringLiteral("filter"), p.filter);
-    r.optional(QStringLiteral("routed"), p.routed);
-}
-QJsonValue toJson(const SplitMember& p)
-{
-    return QJsonObject{{"sessionId", p.sessionId},
-                       {"user", p.user},
-                       {"mode", p.mode},
-                       {"filter", p.filter},
-                       {"routed", p.routed}};
-}
-
-void readValue(JsonReader& r, SplitSummary& p)
-{
-    r.required(QStringLiteral("queue"), p.queue);
-    r.optional(QStringLiteral("configId"), p.configId);
-    r.optional(QStringLiteral("queueId"), p.queueId);
-    r.optional(QStringLiteral("consumer"), p.consumer);
-    r.optional(QStringLiteral("state"), p.state);
-    r.optional(QStringLiteral("sessions"), p.sessions);
-    r.optional(QStringLiteral("counters"), p.counters);
-}
-QJsonValue toJson(const SplitSummary& p)
-{
-    return QJsonObject{{"configId", p.configId}, {"queueId", p.queueId}, {"queue", p.queue},
-                       {"consumer", p.consumer}, {"state", p.state},     {"sessions", array(p.sessions)},
-                       {"counters", p.counters}};
-}
-
-void readValue(JsonReader& r, PortLockSummary& p)
-{
-    r.required(QStringLiteral("pod"), p.pod);
-    r.required(QStringLiteral("port"), p.port);
-    r.optional(QStringLiteral("sessionId"), p.sessionId);
-    r.optional(QStringLiteral("user"), p.user);
-    r.optional(QStringLiteral("filter"), p.filter);
-}
-QJsonValue toJson(const PortLockSummary& p)
-{
-    return QJsonObject{
-        {"pod", p.pod}, {"port", p.port}, {"sessionId", p.sessionId}, {"user", p.user}, {"filter", p.filter}};
-}
-
-void readValue(JsonReader& r, ClusterSessionsResult& p)
-{
-    r.required(QStringLiteral("sessions"), p.sessions);
-    r.optional(QStringLiteral("locks"), p.locks);
-    r.optional(QStringLiteral("splits"), p.splits);
-}
-QJsonValue toJson(const ClusterSessionsResult& p)
-{
-    return QJsonObject{
-        {"sessions", array(p.sessions)}, {"locks", array(p.locks)}, {"splits", array(p.splits)}};
 }
 
 void readValue(JsonReader& r, CountersParams& p)

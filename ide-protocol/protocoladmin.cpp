@@ -1,7 +1,8 @@
-// The messages of protocol.h for config checks, session history and cluster administration: config/verify,
-// session/history, kills, policy checks, the audit log. Params reject unknown keys; results tolerate them
-// (protocol.cpp says why).
+// The messages of protocol.h for config checks, session history and the cluster: config/verify,
+// session/history, cluster/sessions (sessions, splits, locks), kills, policy checks, the audit log. Params
+// reject unknown keys; results tolerate them (protocol.cpp says why).
 #include "protocol.h"
+#include "protocoljson.h"
 
 namespace lanes::ide {
 
@@ -86,6 +87,95 @@ QJsonValue toJson(const SessionHistoryResult& p)
     for (const NoticeParams& n : p.notices)
         notices.append(toJson(n));
     return QJsonObject{{"traffic", traffic}, {"notices", notices}};
+}
+
+void readValue(JsonReader& r, ClusterSession& p)
+{
+    r.required(QStringLiteral("id"), p.id);
+    r.optional(QStringLiteral("user"), p.user);
+    r.optional(QStringLiteral("target"), p.target);
+    r.optional(QStringLiteral("ports"), p.ports);
+    r.optional(QStringLiteral("filters"), p.filters);
+    r.optional(QStringLiteral("ageSeconds"), p.ageSeconds);
+    r.optional(QStringLiteral("pods"), p.pods);
+    r.optional(QStringLiteral("queues"), p.queues);
+    r.optional(QStringLiteral("host"), p.host);
+    r.optional(QStringLiteral("state"), p.state);
+    r.optional(QStringLiteral("portModes"), p.portModes);
+}
+QJsonValue toJson(const ClusterSession& p)
+{
+    return QJsonObject{{"id", p.id},
+                       {"user", p.user},
+                       {"target", p.target},
+                       {"ports", array(p.ports)},
+                       {"filters", array(p.filters)},
+                       {"ageSeconds", p.ageSeconds},
+                       {"pods", array(p.pods)},
+                       {"queues", array(p.queues)},
+                       {"host", p.host},
+                       {"state", p.state},
+                       {"portModes", array(p.portModes)}};
+}
+
+void readValue(JsonReader& r, SplitMember& p)
+{
+    r.required(QStringLiteral("sessionId"), p.sessionId);
+    r.optional(QStringLiteral("user"), p.user);
+    r.optional(QStringLiteral("mode"), p.mode);
+    r.optional(QStringLiteral("filter"), p.filter);
+    r.optional(QStringLiteral("routed"), p.routed);
+}
+QJsonValue toJson(const SplitMember& p)
+{
+    return QJsonObject{{"sessionId", p.sessionId},
+                       {"user", p.user},
+                       {"mode", p.mode},
+                       {"filter", p.filter},
+                       {"routed", p.routed}};
+}
+
+void readValue(JsonReader& r, SplitSummary& p)
+{
+    r.required(QStringLiteral("queue"), p.queue);
+    r.optional(QStringLiteral("configId"), p.configId);
+    r.optional(QStringLiteral("queueId"), p.queueId);
+    r.optional(QStringLiteral("consumer"), p.consumer);
+    r.optional(QStringLiteral("state"), p.state);
+    r.optional(QStringLiteral("sessions"), p.sessions);
+    r.optional(QStringLiteral("counters"), p.counters);
+}
+QJsonValue toJson(const SplitSummary& p)
+{
+    return QJsonObject{{"configId", p.configId}, {"queueId", p.queueId}, {"queue", p.queue},
+                       {"consumer", p.consumer}, {"state", p.state},     {"sessions", array(p.sessions)},
+                       {"counters", p.counters}};
+}
+
+void readValue(JsonReader& r, PortLockSummary& p)
+{
+    r.required(QStringLiteral("pod"), p.pod);
+    r.required(QStringLiteral("port"), p.port);
+    r.optional(QStringLiteral("sessionId"), p.sessionId);
+    r.optional(QStringLiteral("user"), p.user);
+    r.optional(QStringLiteral("filter"), p.filter);
+}
+QJsonValue toJson(const PortLockSummary& p)
+{
+    return QJsonObject{
+        {"pod", p.pod}, {"port", p.port}, {"sessionId", p.sessionId}, {"user", p.user}, {"filter", p.filter}};
+}
+
+void readValue(JsonReader& r, ClusterSessionsResult& p)
+{
+    r.required(QStringLiteral("sessions"), p.sessions);
+    r.optional(QStringLiteral("locks"), p.locks);
+    r.optional(QStringLiteral("splits"), p.splits);
+}
+QJsonValue toJson(const ClusterSessionsResult& p)
+{
+    return QJsonObject{
+        {"sessions", array(p.sessions)}, {"locks", array(p.locks)}, {"splits", array(p.splits)}};
 }
 
 void readValue(JsonReader& r, KillParams& p)

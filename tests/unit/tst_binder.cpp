@@ -320,7 +320,8 @@ void TstBinder::descriptorsNameTheContract()
                   ide::SessionStart, ide::SessionStop, ide::SessionList, ide::ClusterSessions, ide::Progress,
                   ide::SessionStateChanged, ide::ShowMessage, ide::Traffic, ide::QueueTraffic, ide::Notice,
                   ide::DiagnosticsCounters, ide::ClusterKill, ide::ClusterKillAll, ide::ConfigVerify,
-                  ide::SessionHistory, ide::ClusterPolicyCheck, ide::ClusterAudit>();
+                  ide::SessionHistory, ide::ClusterPolicyCheck, ide::ClusterAudit, ide::CancelRequest,
+                  ide::WorkDoneProgressCancel>();
     descriptors.sort();
     QCOMPARE(descriptors, contract);
 }
