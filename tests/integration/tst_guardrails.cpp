@@ -659,9 +659,10 @@ void TstGuardrails::theSetupDeadlineEndsASessionThatDoesNotStart()
 {
     // A new operator has no agents; api-0's cannot reach it (a rule of this test in the pod's namespace drops
     // what goes to the operator), so a session there waits for an agent that never says hello (for up to
-    // 10 s, kAgentStartTimeoutMs): the 3 s setup deadline ends it first.
+    // 10 s, kAgentStartTimeoutMs): the 5 s setup deadline ends it first (and leaves
+    // room for a normal start, sanitized builds included).
     QVERIFY2(restartOperator({QStringLiteral("--unused-ttl"), QStringLiteral("2s"),
-                              QStringLiteral("--setup-deadline"), QStringLiteral("3s")})
+                              QStringLiteral("--setup-deadline"), QStringLiteral("5s")})
                  .isEmpty(),
              "restart");
     const QStringList rule{QStringLiteral("OUTPUT"), QStringLiteral("-d"), QStringLiteral("10.213.0.1"),
@@ -713,7 +714,7 @@ void TstGuardrails::theSetupDeadlineEndsASessionThatDoesNotStart()
     QVERIFY(cli->waitForFinished(20000));
     QVERIFY(cli->exitCode() != 0);
     const QString said = QString::fromUtf8(cli->readAll());
-    QVERIFY2(said.contains(u"CANCELLED: it did not start within its setup deadline (3s)"), qPrintable(said));
+    QVERIFY2(said.contains(u"CANCELLED: it did not start within its setup deadline (5s)"), qPrintable(said));
     removeRule.dismiss();
     QCOMPARE(iptables(QStringLiteral("-D")), 0);
     // With the agent reachable, the next start works.
