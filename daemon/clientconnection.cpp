@@ -78,14 +78,14 @@ void ClientConnection::bindMethods()
 void ClientConnection::onInitialize(const ide::InitializeParams& params,
                                     rpc::Callback<ide::InitializeResult> reply)
 {
+    if (m_initialized)
+        return reply(fail(ErrorCode::InvalidArgument, QStringLiteral("initialize was already called")));
+    m_initialized = true;
     // Who the sessions it starts belong to, as session/list shows it.
     const QString name = params.clientInfo.value(QLatin1String("name")).toString();
     setObjectName(QStringLiteral("%1 (pid %2)")
                       .arg(name.isEmpty() ? QStringLiteral("a client") : name.left(64))
                       .arg(params.processId));
-    if (m_initialized)
-        return reply(fail(ErrorCode::InvalidArgument, QStringLiteral("initialize was already called")));
-    m_initialized = true;
     reply(ide::InitializeResult{QStringLiteral("lanesd"), QCoreApplication::applicationVersion(),
                                 m_endpoint->methods()});
 }
@@ -202,6 +202,9 @@ void ClientConnection::onDiagnosticsCounters(const ide::CountersParams& params,
 void ClientConnection::onSessionStart(const ide::SessionStartParams& params,
                                       rpc::Callback<ide::SessionStartResult> reply)
 {
+    // The request's id first: $/cancelRequest names it (the endpoint knows it only while this handler runs).
+    const QJsonValue id = m_endpoint->currentRequestId();
+    const QString idKey = QString::fromUtf8(QJsonDocument(QJsonArray{id}).toJson(QJsonDocument::Compact));
     const QString token = QStringLiteral("session-start-%1").arg(++m_progressTokens);
     QPointer<ClientConnection> self(this);
     auto progress = [self, token](const QString& message) {
@@ -213,8 +216,7 @@ void ClientConnection::onSessionStart(const ide::SessionStartParams& params,
     rpc::notify<ide::Progress>(
         *m_endpoint,
         ide::ProgressParams{token, QStringLiteral("begin"), QStringLiteral("Starting a lanes session"), {}});
-    const QJsonValue id = m_endpoint->currentRequestId();
-    const QString idKey = QString::fromUtf8(QJsonDocument(QJsonArray{id}).toJson(QJsonDocument::Compact));
+    m_startTokens.insert(idKey, token); // before the start: a start that fails at once removes it again
     Session* session = m_sessions->start(
         params, this, progress, [self, token, idKey, reply](Result<ide::SessionStartResult> result) {
             if (self) {
@@ -230,10 +232,8 @@ void ClientConnection::onSessionStart(const ide::SessionStartParams& params,
                                         result ? QStringLiteral("running") : describe(result.error())});
             reply(std::move(result));
         });
-    if (session) {
+    if (session && m_startTokens.contains(idKey)) // still starting
         m_starting.insert(token, session);
-        m_startTokens.insert(idKey, token);
-    }
 }
 
 void ClientConnection::onCancelRequest(const ide::CancelParams& params)

@@ -185,10 +185,13 @@ void Session::setState(State state, const QString& reason)
 {
     if (m_state == state)
         return;
+    const bool hadId = !m_id.isEmpty();
     m_state = state;
     m_reason = reason;
     qCInfo(lcDaemon) << "session" << m_id << "is" << stateName(state) << reason;
-    emit stateChanged({m_id, stateName(state), reason});
+    // A session stopped while it started has no id: its session/start's answer (CANCELLED) reports it.
+    if (hadId)
+        emit stateChanged({m_id, stateName(state), reason});
 }
 
 void Session::start(Progress progress, std::function<void(Result<ide::SessionStartResult>)> done)

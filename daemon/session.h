@@ -70,7 +70,7 @@ public:
     QString id() const { return m_id; }
     State state() const { return m_state; }
     ide::SessionSummary summary() const;
-    // The newest kHistoryEntries of its traffic and of its notices (the cluster's and lanesd's own).
+    // The newest kHistoryEntries of its HTTP traffic and of the cluster's notices about it.
     ide::SessionHistoryResult history() const { return m_history; }
     static QString stateName(State state);
 

@@ -162,7 +162,10 @@ Session* SessionManager::start(const ide::SessionStartParams& params, QObject* o
         }
         done(std::move(result));
     });
-    return session;
+    // A start that failed at once (credentials that do not load) has already answered and gone.
+    const bool starting = std::any_of(m_sessions.begin(), m_sessions.end(),
+                                      [session](const Entry& e) { return e.session == session; });
+    return starting ? session : nullptr;
 }
 
 void SessionManager::cancel(Session* session, const QString& reason)

@@ -190,9 +190,11 @@ void Endpoint::onMessage(const QJsonObject& message)
         sendError(id, {kMethodNotFound, QStringLiteral("method not found: ") + name, {}});
         return;
     }
-    m_currentRequestId = id;
+    const QJsonValue outer = std::exchange(m_currentRequestId, id);
+    QPointer<Endpoint> self(this);
     (*it)(params, ReplyOnce(this, id, name));
-    m_currentRequestId = QJsonValue();
+    if (self)
+        m_currentRequestId = outer;
 }
 
 } // namespace lanes::rpc

@@ -705,6 +705,16 @@ void TstGuardrails::theSetupDeadlineEndsASessionThatDoesNotStart()
         QCOMPARE(started->error().code, ErrorCode::Cancelled);
         QVERIFY2(started->error().message.contains(u"cancelled"), qPrintable(started->error().message));
         QVERIFY(clock.elapsed() < 1000);
+        // And by its request's id ($/cancelRequest): this endpoint numbers its calls 1 (initialize), 2, 3.
+        started.reset();
+        token.clear();
+        rpc::call<ide::SessionStart>(*endpoint, params,
+                                     [&](Result<ide::SessionStartResult> r) { started = std::move(r); });
+        QTRY_VERIFY_WITH_TIMEOUT(!token.isEmpty(), 5000);
+        endpoint->notify(QStringLiteral("$/cancelRequest"), QJsonObject{{"id", 3}});
+        QTRY_VERIFY_WITH_TIMEOUT(started.has_value(), 2000);
+        QVERIFY(!*started);
+        QCOMPARE(started->error().code, ErrorCode::Cancelled);
     }
     const int port = fixture.reservePort();
     QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/api"),
