@@ -12,7 +12,6 @@
 #include <QJsonDocument>
 
 namespace lanes::daemon {
-namespace {
 
 QString resolvePath(const QString& path, const QString& cwd)
 {
@@ -26,8 +25,6 @@ Result<Credentials> credentialsAt(const QString& path, const QString& cwd)
                     QStringLiteral("no credentials: pass --credentials FILE or set LANES_CREDENTIALS"));
     return loadCredentials(resolvePath(path, cwd));
 }
-
-} // namespace
 
 QString SessionManager::layerLibrary()
 {
@@ -239,171 +236,6 @@ Result<ide::SessionHistoryResult> SessionManager::history(const QString& session
 int SessionManager::activeCount() const
 {
     return int(m_sessions.size());
-}
-
-template <class R>
-void SessionManager::queryOperator(const QString& credentialsPath, const v1::Frame& request,
-                                   std::function<R(const v1::Frame&)> convert, rpc::Callback<R> done)
-{
-    auto credentials = credentialsAt(credentialsPath, QDir::currentPath());
-    if (!credentials)
-        return done(std::unexpected(credentials.error()));
-    OperatorClient::query(*credentials, request, [convert, done](Result<v1::Frame> reply) {
-        if (!reply)
-            return done(std::unexpected(reply.error()));
-        done(convert(*reply));
-    });
-}
-
-void SessionManager::targets(const QString& credentialsPath, rpc::Callback<ide::TargetsListResult> done)
-{
-    v1::Frame request;
-    request.mutable_list_targets();
-    queryOperator<ide::TargetsListResult>(
-        credentialsPath, request,
-        [](const v1::Frame& reply) {
-            ide::TargetsListResult result;
-            for (const auto& t : reply.target_list().targets()) {
-                ide::TargetSummary target{qs(t.path()), qs(t.kind()), {}, {}};
-                for (quint32 port : t.ports())
-                    target.ports << int(port);
-                for (const auto& p : t.pods()) {
-                    ide::PodSummary pod{qs(p.name()), qs(p.ip()), {}};
-                    for (quint32 port : p.ports())
-                        pod.ports << int(port);
-                    target.pods << pod;
-                }
-                result.targets << target;
-            }
-            return result;
-        },
-        std::move(done));
-}
-
-void SessionManager::clusterSessions(const QString& credentialsPath,
-                                     rpc::Callback<ide::ClusterSessionsResult> done)
-{
-    v1::Frame request;
-    request.mutable_list_sessions();
-    queryOperator<ide::ClusterSessionsResult>(
-        credentialsPath, request,
-        [](const v1::Frame& reply) {
-            ide::ClusterSessionsResult result;
-            for (const auto& s : reply.session_list().sessions()) {
-                ide::ClusterSession session{
-                    qs(s.id()), qs(s.user()), qs(s.target()), {}, {}, qint64(s.age_seconds()), {},
-                    {},         qs(s.host()), qs(s.state()),  {}};
-                for (const auto& mode : s.port_modes())
-                    session.portModes << qs(mode);
-                for (quint32 port : s.ports())
-                    session.ports << int(port);
-                for (const auto& f : s.filters())
-                    session.filters << qs(f);
-                for (const auto& p : s.pods())
-                    session.pods << qs(p);
-                for (const auto& q : s.queues())
-                    session.queues << qs(q);
-                result.sessions << session;
-            }
-            for (const auto& l : reply.session_list().locks())
-                result.locks << ide::PortLockSummary{qs(l.pod()), int(l.port()), qs(l.session_id()),
-                                                     qs(l.user()), qs(l.filter())};
-            for (const auto& sp : reply.session_list().splits()) {
-                ide::SplitSummary split{qs(sp.config_id()),
-                                        qs(sp.queue_id()),
-                                        qs(sp.queue()),
-                                        qs(sp.consumer()),
-                                        qs(sp.state()),
-                                        {},
-                                        {}};
-                for (const auto& m : sp.sessions())
-                    split.sessions << ide::SplitMember{qs(m.session_id()), qs(m.user()), qs(m.mode()),
-                                                       qs(m.filter()), qint64(m.routed())};
-                for (const auto& [name, value] : sp.counters())
-                    split.counters.insert(qs(name), qint64(value));
-                result.splits << split;
-            }
-            return result;
-        },
-        std::move(done));
-}
-
-void SessionManager::kill(const ide::KillParams& params, rpc::Callback<ide::KillResult> done)
-{
-    v1::Frame request;
-    request.mutable_kill_session()->set_session_id(ss(params.sessionId));
-    request.mutable_kill_session()->set_all(params.all);
-    request.mutable_kill_session()->set_reason(ss(params.reason));
-    queryOperator<ide::KillResult>(
-        params.credentials, request,
-        [](const v1::Frame& reply) {
-            ide::KillResult result;
-            for (const auto& id : reply.kill_result().killed())
-                result.killed << qs(id);
-            return result;
-        },
-        std::move(done));
-}
-
-void SessionManager::policyCheck(const ide::SessionStartParams& params,
-                                 rpc::Callback<ide::PolicyCheckResult> done)
-{
-    auto planned = plan(params, false);
-    if (!planned)
-        return done(std::unexpected(planned.error()));
-    v1::Frame request;
-    *request.mutable_policy_check()->mutable_start() = Session::startRequest(planned->target, planned->steal);
-    queryOperator<ide::PolicyCheckResult>(
-        resolvePath(params.credentials, params.cwd), request,
-        [](const v1::Frame& reply) {
-            const v1::PolicyVerdict& verdict = reply.policy_verdict();
-            ide::PolicyCheckResult result;
-            result.allowed = verdict.refusals().empty();
-            for (const auto& refusal : verdict.refusals())
-                result.refusals << ide::PolicyRefusal{qs(refusal.policy()), qs(refusal.message())};
-            for (const auto& name : verdict.applicable())
-                result.applicable << qs(name);
-            for (const auto& name : verdict.env_excluded())
-                result.envExcluded << qs(name);
-            result.maxSessionSeconds = qint64(verdict.max_session_seconds());
-            return result;
-        },
-        std::move(done));
-}
-
-void SessionManager::audit(const ide::AuditParams& params, rpc::Callback<ide::AuditResult> done)
-{
-    v1::Frame request;
-    request.mutable_audit_query()->set_since_seconds(quint64(params.sinceSeconds));
-    request.mutable_audit_query()->set_limit(quint32(params.limit));
-    queryOperator<ide::AuditResult>(
-        params.credentials, request,
-        [](const v1::Frame& reply) {
-            ide::AuditResult result;
-            for (const auto& line : reply.audit_lines().lines())
-                result.entries << QJsonDocument::fromJson(QByteArray::fromStdString(line)).object();
-            result.torn = qint64(reply.audit_lines().torn());
-            result.truncated = reply.audit_lines().truncated();
-            return result;
-        },
-        std::move(done));
-}
-
-void SessionManager::clusterCounters(const QString& credentialsPath, rpc::Callback<ide::CountersResult> done)
-{
-    v1::Frame request;
-    request.mutable_counters_request();
-    queryOperator<ide::CountersResult>(
-        credentialsPath, request,
-        [](const v1::Frame& reply) {
-            ide::CountersResult result;
-            for (const auto& [name, value] : reply.counters().values())
-                result.counters.insert(qs(name), value);
-            for (const auto& why : reply.counters().unavailable())
-                result.unavailable << qs(why);
-            return result;
-        },
-        std::move(done));
 }
 
 } // namespace lanes::daemon

@@ -11,6 +11,11 @@
 
 namespace lanes::daemon {
 
+// `path` against `cwd` when it is relative (and a cwd is given).
+QString resolvePath(const QString& path, const QString& cwd);
+// The credentials file at `path` (resolved against `cwd`); a clear error when none is given.
+Result<Credentials> credentialsAt(const QString& path, const QString& cwd);
+
 class SessionManager final : public QObject
 {
     Q_OBJECT
