@@ -13,6 +13,7 @@
 #include <QTest>
 #include <QTimer>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 #include <set>
@@ -83,12 +84,22 @@ void TstEpollDispatcher::manyConnectionsEchoAndAreForgotten()
     QCOMPARE(dispatcher()->watchedDescriptors(), before);
 }
 
+// The schedule is read from the dispatcher (remainingTime() right after a start); the firing is checked only
+// for never coming early. How late a wake-up comes on a loaded machine is the scheduler's, not the
+// dispatcher's, so no test here bounds it tightly (CI saw a 1 s coarse timer fire 61 ms late beside the
+// cluster tests).
 void TstEpollDispatcher::timersKeepTheirIntervals()
 {
     QElapsedTimer clock;
     clock.start();
     qint64 precise = -1;
-    QTimer::singleShot(30, Qt::PreciseTimer, this, [&] { precise = clock.elapsed(); });
+    QTimer single;
+    single.setSingleShot(true);
+    single.setTimerType(Qt::PreciseTimer);
+    connect(&single, &QTimer::timeout, this, [&] { precise = clock.elapsed(); });
+    single.start(30);
+    QVERIFY2(single.remainingTime() >= 29 && single.remainingTime() <= 30,
+             qPrintable(QString::number(single.remainingTime()))); // precise: not moved to a grid
     int ticks = 0;
     qint64 tenth = -1;
     QTimer repeating;
@@ -104,41 +115,52 @@ void TstEpollDispatcher::timersKeepTheirIntervals()
     stopped.start(10);
     QVERIFY(stopped.remainingTime() <= 10 && stopped.remainingTime() >= 0);
     stopped.stop();
-    // The tenth tick of the 20 ms timer: 200 ms in, never earlier, and not much later. By then the 30 ms
+    // The tenth tick of the 20 ms timer: 200 ms in, never earlier (each interval counts from the last
+    // deadline, so lateness does not add up: within a second even on a busy machine). By then the 30 ms
     // single shot has fired, and the stopped 10 ms timer would have.
-    QTRY_VERIFY_WITH_TIMEOUT(tenth >= 0, 2000);
-    QVERIFY2(tenth >= 200 && tenth < 300, qPrintable(QString::number(tenth)));
-    QVERIFY2(precise >= 30 && precise < 100, qPrintable(QString::number(precise)));
+    QTRY_VERIFY_WITH_TIMEOUT(tenth >= 0, 5000);
+    QVERIFY2(tenth >= 200 && tenth < 1000, qPrintable(QString::number(tenth)));
+    QVERIFY2(precise >= 30, qPrintable(QString::number(precise)));
     QVERIFY(!stoppedFired);
 }
 
 void TstEpollDispatcher::coarseTimersShareWakeUps()
 {
-    // 200 one-second coarse timers started at scattered moments fire within 5 % of their interval, on a
-    // shared grid: a handful of distinct instants rather than 200.
+    // 200 one-second coarse timers started at scattered moments are due within 5 % of their interval, on a
+    // shared 50 ms grid: a handful of distinct deadlines rather than 200. None fires early.
     QElapsedTimer clock;
     clock.start();
     std::vector<std::unique_ptr<QTimer>> timers;
-    std::set<qint64> instants;
-    int fired = 0;
+    std::vector<qint64> deadlines;
+    int fired = 0, early = 0;
     for (int i = 0; i < 200; ++i) {
         auto t = std::make_unique<QTimer>();
         t->setSingleShot(true);
         QTimer* raw = t.get();
         const qint64 startedAt = clock.elapsed();
         connect(raw, &QTimer::timeout, this, [&, startedAt] {
-            const qint64 late = clock.elapsed() - startedAt - 1000;
-            QVERIFY2(late >= -1 && late <= 60, qPrintable(QString::number(late)));
-            instants.insert(clock.elapsed());
+            early += clock.elapsed() - startedAt < 999;
             ++fired;
         });
         raw->start(1000);
+        const int remaining = raw->remainingTime();
+        QVERIFY2(remaining >= 998 && remaining <= 1051, qPrintable(QString::number(remaining)));
+        deadlines.push_back(clock.elapsed() + remaining);
         timers.push_back(std::move(t));
         if (i % 20 == 0)
             QTest::qWait(3); // time passing is this test's input (scattered starts), not a wait for an event
     }
-    QTRY_COMPARE_WITH_TIMEOUT(fired, 200, 3000);
-    QVERIFY2(instants.size() <= 6, qPrintable(QString::number(instants.size())));
+    const qint64 span = clock.elapsed();
+    // Deadlines a grid step apart are distinct instants; the clocks' rounding moves one by a millisecond or
+    // two. The starts spanned `span` ms, so they can reach at most span / 50 + 2 grid points.
+    std::sort(deadlines.begin(), deadlines.end());
+    int instants = 1;
+    for (size_t i = 1; i < deadlines.size(); ++i)
+        instants += deadlines[i] - deadlines[i - 1] > 10;
+    QVERIFY2(instants <= span / 50 + 2,
+             qPrintable(QStringLiteral("%1 instants over %2 ms").arg(instants).arg(span)));
+    QTRY_COMPARE_WITH_TIMEOUT(fired, 200, 10000);
+    QCOMPARE(early, 0);
 }
 
 void TstEpollDispatcher::zeroTimerLetsOtherEventsIn()
