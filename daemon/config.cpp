@@ -15,8 +15,8 @@ namespace lanes::daemon {
 
 void notYet(JsonReader& r, std::initializer_list<const char*> keys)
 {
-    for (const char* key : keys)
-        if (r.has(QLatin1String(key)))
+    for (const char* key : keys) // not has(): these are no keys of lanes' own (JsonErrors::asked)
+        if (r.value().toObject().contains(QLatin1String(key)))
             r.child(QLatin1String(key)).error(QStringLiteral("not supported by lanes yet"));
 }
 
@@ -187,6 +187,7 @@ ConfigCheck checkConfig(const QJsonObject& json)
     LanesConfig& config = check.config;
     JsonReader r(json);
     r.reportAll();
+    r.recordKeys();
     notYet(r, {"agent", "operator", "kube_context", "kubeconfig", "accept_invalid_certificates", "key",
                "skip_processes", "connect_tcp", "internal_proxy", "external_proxy", "container"});
     if (r.has(QStringLiteral("target"))) {
@@ -229,6 +230,7 @@ ConfigCheck checkConfig(const QJsonObject& json)
     }
     r.rejectUnknown();
     check.errors = r.errors();
+    check.keysAsked = r.keysAsked();
     const QJsonObject incoming =
         json.value(u"feature").toObject().value(u"network").toObject().value(u"incoming").toObject();
     if (incoming.contains(u"http_header_filter"))
@@ -293,7 +295,7 @@ ConfigCheck checkConfigFile(const QString& path)
 {
     auto json = readObject(path);
     if (!json)
-        return {{}, {{QString(), json.error().message}}, {}};
+        return {{}, {{QString(), json.error().message}}, {}, {}};
     return checkConfig(*json);
 }
 

@@ -88,6 +88,7 @@ struct ConfigCheck
     LanesConfig config;
     QList<JsonError> errors;
     QList<JsonError> warnings; // valid, but probably not what was meant (a deprecated key, nothing to do)
+    QSet<QString> keysAsked;   // every key path the loader looked for (tst_configschema)
 };
 ConfigCheck checkConfig(const QJsonObject& json);
 // A file that cannot be read, or is not a JSON object, is one error with an empty path.

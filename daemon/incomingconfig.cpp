@@ -81,7 +81,7 @@ void readFilterNode(JsonReader& r, v1::HttpFilter& out, bool top, int depth)
     if (depth > kMaxFilterDepth)
         return r.error(QStringLiteral("filters nest deeper than %1").arg(kMaxFilterDepth));
     const QString body = top ? QStringLiteral("body_filter") : QStringLiteral("body");
-    if (r.has(body)) {
+    if (r.value().toObject().contains(body)) { // not has(): a refusal, no key of lanes (JsonErrors::asked)
         r.known({QStringLiteral("query"), QStringLiteral("matches")});
         return r.child(body).error(QStringLiteral("body filters are not supported by lanes: a request is "
                                                   "routed on its head (method, path, headers), before its "

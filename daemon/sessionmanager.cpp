@@ -86,6 +86,8 @@ Result<SessionManager::Plan> SessionManager::plan(const ide::SessionStartParams&
             config = *loaded;
         }
     }
+    if (params.ignoreLocalhost)
+        config.outgoing.ignoreLocalhost = *params.ignoreLocalhost;
     const QString target = params.target.isEmpty() ? config.targetPath : params.target;
     if (target.isEmpty())
         return fail(ErrorCode::InvalidArgument,

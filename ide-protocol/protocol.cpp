@@ -87,6 +87,11 @@ void readValue(JsonReader& r, SessionStartParams& p)
     r.optional(QStringLiteral("onConcurrentSteal"), p.onConcurrentSteal);
     r.optional(QStringLiteral("splitQueues"), p.splitQueues);
     r.optional(QStringLiteral("mode"), p.mode);
+    if (r.has(QStringLiteral("ignoreLocalhost"))) {
+        bool ignore = false;
+        r.required(QStringLiteral("ignoreLocalhost"), ignore);
+        p.ignoreLocalhost = ignore;
+    }
     r.rejectUnknown();
     if (!r.failed() && !p.mode.isEmpty() && p.mode != u"steal" && p.mode != u"mirror")
         r.error(QStringLiteral("mode \"%1\" is not steal or mirror").arg(p.mode));
@@ -103,6 +108,8 @@ QJsonValue toJson(const SessionStartParams& p)
         o.insert(QStringLiteral("splitQueues"), p.splitQueues);
     if (!p.mode.isEmpty())
         o.insert(QStringLiteral("mode"), p.mode);
+    if (p.ignoreLocalhost)
+        o.insert(QStringLiteral("ignoreLocalhost"), *p.ignoreLocalhost);
     return o;
 }
 

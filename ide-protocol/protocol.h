@@ -5,6 +5,8 @@
 
 #include "jsonreader.h"
 
+#include <optional>
+
 namespace lanes::ide {
 
 struct Empty
@@ -52,6 +54,9 @@ struct SessionStartParams
     QString onConcurrentSteal; // abort, continue or override; overrides the config's
     QString mode;              // steal or mirror; overrides the config's
     QJsonValue splitQueues;    // mirrord's feature.split_queues (map or list); overrides the config's
+    // feature.network.outgoing.ignore_localhost, overridden: an editor's debug launch keeps loopback local so
+    // that the debuggee reaches its debugger.
+    std::optional<bool> ignoreLocalhost;
 };
 
 struct SessionStartResult

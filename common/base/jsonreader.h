@@ -33,6 +33,10 @@ struct JsonErrors
 {
     bool all = false; // reportAll(): go on after an error, outside the part it broke
     QList<JsonError> errors;
+    // recordKeys(): every key path a reader looked for, there or not ("a.b", "a[3].c"). The config loader
+    // records them, so that a test can hold its keys against the JSON schema that editors get.
+    bool recording = false;
+    QSet<QString> asked;
 };
 
 // Overloads for the leaf types; message structs add their own `fromJson(JsonReader&, T&)`.
@@ -56,11 +60,18 @@ public:
     const QString& path() const { return m_path; }
     // Whether reading should stop here: any error so far, or with reportAll() one at or under this path.
     bool failed() const { return m_errors->all ? failedWithin(m_path) : !m_errors->errors.isEmpty(); }
-    bool has(const QString& key) const { return m_value.toObject().contains(key); }
+    bool has(const QString& key) const
+    {
+        ask(key);
+        return m_value.toObject().contains(key);
+    }
     // With reportAll(), a second error at the same path is dropped: the first one explains it.
     void error(const QString& what);
     // Before reading: report every independent error instead of stopping at the first.
     void reportAll() { m_errors->all = true; }
+    // Before reading: keep every key path looked for (JsonErrors::asked).
+    void recordKeys() { m_errors->recording = true; }
+    const QSet<QString>& keysAsked() const { return m_errors->asked; }
     const QList<JsonError>& errors() const { return m_errors->errors; }
     // "a.b" for a key of this object, "a[3]" for an index.
     QString pathOf(const QString& key) const;
@@ -78,6 +89,7 @@ public:
     template <class T> void field(const QString& key, T& out, bool isRequired)
     {
         m_seen.insert(key);
+        ask(key);
         if (m_errors->all ? failedAt(m_path) || failedWithin(pathOf(key)) : failed())
             return;
         if (!m_value.isObject()) {
@@ -97,6 +109,7 @@ public:
     JsonReader child(const QString& key)
     {
         m_seen.insert(key);
+        ask(key);
         return JsonReader(m_value.toObject().value(key), pathOf(key), m_errors);
     }
     // A reader of element `index` of this array that shares this reader's error.
@@ -128,6 +141,11 @@ public:
     }
 
 private:
+    void ask(const QString& key) const
+    {
+        if (m_errors->recording)
+            m_errors->asked.insert(pathOf(key));
+    }
     bool failedAt(const QString& path) const;
     bool failedWithin(const QString& path) const; // at `path` or in what it contains
 
