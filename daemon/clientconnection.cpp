@@ -46,6 +46,11 @@ ClientConnection::ClientConnection(rpc::Transport* transport, SessionManager* se
         if (m_initialized)
             rpc::notify<ide::Notice>(*m_endpoint, notice);
     });
+    connect(sessions->clusterWatch(), &ClusterWatch::changed, this,
+            [this](const QString& path, const ide::ClusterSessionsResult& list) {
+                if (m_initialized && m_sessions->clusterWatch()->watches(path, this))
+                    rpc::notify<ide::ClusterSessionsChanged>(*m_endpoint, list);
+            });
     connect(sessions, &SessionManager::message, this, [this](int type, const QString& text) {
         if (m_initialized)
             rpc::notify<ide::ShowMessage>(*m_endpoint, ide::ShowMessageParams{type, text});
@@ -66,6 +71,7 @@ void ClientConnection::bindMethods()
     rpc::bindMethod<ide::SessionStop>(e, this, &ClientConnection::onSessionStop);
     rpc::bindMethod<ide::SessionList>(e, this, &ClientConnection::onSessionList);
     rpc::bindMethod<ide::ClusterSessions>(e, this, &ClientConnection::onClusterSessions);
+    rpc::bindMethod<ide::ClusterSessionsWatch>(e, this, &ClientConnection::onClusterWatch);
     rpc::bindMethod<ide::DiagnosticsCounters>(e, this, &ClientConnection::onDiagnosticsCounters);
     rpc::bindMethod<ide::ConfigVerify>(e, this, &ClientConnection::onConfigVerify);
     rpc::bindMethod<ide::SessionHistory>(e, this, &ClientConnection::onSessionHistory);
@@ -111,6 +117,7 @@ void ClientConnection::finish()
         return;
     m_finished = true;
     m_sessions->stopOwnedBy(this, QStringLiteral("the client disconnected"));
+    m_sessions->clusterWatch()->unwatch(this);
     emit finished(m_shutdown);
     deleteLater();
 }
@@ -119,6 +126,12 @@ void ClientConnection::onTargetsList(const ide::CredentialsParams& params,
                                      rpc::Callback<ide::TargetsListResult> reply)
 {
     m_sessions->targets(params.credentials, std::move(reply));
+}
+
+void ClientConnection::onClusterWatch(const ide::CredentialsParams& params,
+                                      rpc::Callback<ide::ClusterSessionsResult> reply)
+{
+    m_sessions->clusterWatch()->watch(params.credentials, this, std::move(reply));
 }
 
 void ClientConnection::onClusterSessions(const ide::CredentialsParams& params,

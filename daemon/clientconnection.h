@@ -33,6 +33,8 @@ private:
     void onSessionList(const ide::Empty& params, rpc::Callback<ide::SessionListResult> reply);
     void onClusterSessions(const ide::CredentialsParams& params,
                            rpc::Callback<ide::ClusterSessionsResult> reply);
+    void onClusterWatch(const ide::CredentialsParams& params,
+                        rpc::Callback<ide::ClusterSessionsResult> reply);
     void onCancelRequest(const ide::CancelParams& params);
     void onProgressCancel(const ide::ProgressCancelParams& params);
     void onSessionHistory(const ide::SessionIdParams& params, rpc::Callback<ide::SessionHistoryResult> reply);

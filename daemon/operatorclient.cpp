@@ -21,6 +21,7 @@ void OperatorClient::bindFrames()
     m_binder.oneWay(this, &OperatorClient::onHelloReply);
     m_binder.oneWay(this, &OperatorClient::onNotice);
     m_binder.oneWay(this, &OperatorClient::onQueueTraffic);
+    m_binder.oneWay(this, &OperatorClient::onSessionsChanged);
     m_binder.oneWay(this, &OperatorClient::onClose);
 }
 

@@ -36,6 +36,8 @@ signals:
     void closed(const QString& reason, const std::optional<lanes::Error>& error);
     void notice(const lanes::v1::Notice& notice);
     void queueTraffic(const lanes::v1::QueueTraffic& traffic);
+    // After WatchSessions: the operator's session list, each time it changed.
+    void sessionsChanged(const lanes::v1::SessionList& list);
 
 private:
     void bindFrames();
@@ -43,6 +45,7 @@ private:
     void onHelloReply(const v1::HelloReply& hello);
     void onNotice(const v1::Notice& notice);
     void onQueueTraffic(const v1::QueueTraffic& traffic) { emit queueTraffic(traffic); }
+    void onSessionsChanged(const v1::SessionsChanged& changed) { emit sessionsChanged(changed.list()); }
     void onClose(const v1::Close& close);
     // The outcome of open(), once.
     void finishOpening(Result<void> result);

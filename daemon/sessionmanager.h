@@ -4,6 +4,7 @@
 #pragma once
 
 #include "binder.h"
+#include "clusterwatch.h"
 #include "session.h"
 
 #include <QHash>
@@ -15,6 +16,9 @@ namespace lanes::daemon {
 QString resolvePath(const QString& path, const QString& cwd);
 // The credentials file at `path` (resolved against `cwd`); a clear error when none is given.
 Result<Credentials> credentialsAt(const QString& path, const QString& cwd);
+
+// The operator's session list as cluster/sessions and cluster/sessionsChanged give it.
+ide::ClusterSessionsResult clusterSessionsOf(const v1::SessionList& list);
 
 class SessionManager final : public QObject
 {
@@ -43,6 +47,8 @@ public:
     // What the operator's policies would refuse of session/start with these params (nothing is started).
     void policyCheck(const ide::SessionStartParams& params, rpc::Callback<ide::PolicyCheckResult> done);
     void audit(const ide::AuditParams& params, rpc::Callback<ide::AuditResult> done);
+    // cluster/watch: the pushed session lists of the cluster, for every client.
+    ClusterWatch* clusterWatch() { return &m_watch; }
 
 signals:
     void stateChanged(const lanes::ide::SessionStateChangedParams& change);
@@ -77,6 +83,7 @@ private:
     };
     QList<Entry> m_sessions;
     LayerServer* m_layer = nullptr; // listens from the first session on
+    ClusterWatch m_watch;
 };
 
 } // namespace lanes::daemon

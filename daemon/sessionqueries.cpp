@@ -7,6 +7,41 @@
 
 namespace lanes::daemon {
 
+ide::ClusterSessionsResult clusterSessionsOf(const v1::SessionList& list)
+{
+    ide::ClusterSessionsResult result;
+    for (const auto& s : list.sessions()) {
+        ide::ClusterSession session{
+            qs(s.id()), qs(s.user()), qs(s.target()), {}, {}, qint64(s.age_seconds()), {},
+            {},         qs(s.host()), qs(s.state()),  {}};
+        for (const auto& mode : s.port_modes())
+            session.portModes << qs(mode);
+        for (quint32 port : s.ports())
+            session.ports << int(port);
+        for (const auto& f : s.filters())
+            session.filters << qs(f);
+        for (const auto& p : s.pods())
+            session.pods << qs(p);
+        for (const auto& q : s.queues())
+            session.queues << qs(q);
+        result.sessions << session;
+    }
+    for (const auto& l : list.locks())
+        result.locks << ide::PortLockSummary{qs(l.pod()), int(l.port()), qs(l.session_id()), qs(l.user()),
+                                             qs(l.filter())};
+    for (const auto& sp : list.splits()) {
+        ide::SplitSummary split{
+            qs(sp.config_id()), qs(sp.queue_id()), qs(sp.queue()), qs(sp.consumer()), qs(sp.state()), {}, {}};
+        for (const auto& m : sp.sessions())
+            split.sessions << ide::SplitMember{qs(m.session_id()), qs(m.user()), qs(m.mode()), qs(m.filter()),
+                                               qint64(m.routed())};
+        for (const auto& [name, value] : sp.counters())
+            split.counters.insert(qs(name), qint64(value));
+        result.splits << split;
+    }
+    return result;
+}
+
 template <class R>
 void SessionManager::queryOperator(const QString& credentialsPath, const v1::Frame& request,
                                    std::function<R(const v1::Frame&)> convert, rpc::Callback<R> done)
@@ -53,45 +88,7 @@ void SessionManager::clusterSessions(const QString& credentialsPath,
     request.mutable_list_sessions();
     queryOperator<ide::ClusterSessionsResult>(
         credentialsPath, request,
-        [](const v1::Frame& reply) {
-            ide::ClusterSessionsResult result;
-            for (const auto& s : reply.session_list().sessions()) {
-                ide::ClusterSession session{
-                    qs(s.id()), qs(s.user()), qs(s.target()), {}, {}, qint64(s.age_seconds()), {},
-                    {},         qs(s.host()), qs(s.state()),  {}};
-                for (const auto& mode : s.port_modes())
-                    session.portModes << qs(mode);
-                for (quint32 port : s.ports())
-                    session.ports << int(port);
-                for (const auto& f : s.filters())
-                    session.filters << qs(f);
-                for (const auto& p : s.pods())
-                    session.pods << qs(p);
-                for (const auto& q : s.queues())
-                    session.queues << qs(q);
-                result.sessions << session;
-            }
-            for (const auto& l : reply.session_list().locks())
-                result.locks << ide::PortLockSummary{qs(l.pod()), int(l.port()), qs(l.session_id()),
-                                                     qs(l.user()), qs(l.filter())};
-            for (const auto& sp : reply.session_list().splits()) {
-                ide::SplitSummary split{qs(sp.config_id()),
-                                        qs(sp.queue_id()),
-                                        qs(sp.queue()),
-                                        qs(sp.consumer()),
-                                        qs(sp.state()),
-                                        {},
-                                        {}};
-                for (const auto& m : sp.sessions())
-                    split.sessions << ide::SplitMember{qs(m.session_id()), qs(m.user()), qs(m.mode()),
-                                                       qs(m.filter()), qint64(m.routed())};
-                for (const auto& [name, value] : sp.counters())
-                    split.counters.insert(qs(name), qint64(value));
-                result.splits << split;
-            }
-            return result;
-        },
-        std::move(done));
+        [](const v1::Frame& reply) { return clusterSessionsOf(reply.session_list()); }, std::move(done));
 }
 
 void SessionManager::kill(const ide::KillParams& params, rpc::Callback<ide::KillResult> done)

@@ -93,6 +93,13 @@ struct ClusterSessions
     using Result = ClusterSessionsResult;
 };
 
+struct ClusterSessionsWatch
+{
+    static constexpr auto method = "cluster/watch";
+    using Params = CredentialsParams;
+    using Result = ClusterSessionsResult;
+};
+
 struct ConfigVerify
 {
     static constexpr auto method = "config/verify";
@@ -147,6 +154,12 @@ struct SessionStateChanged
 {
     static constexpr auto method = "session/stateChanged";
     using Params = SessionStateChangedParams;
+};
+
+struct ClusterSessionsChanged
+{
+    static constexpr auto method = "cluster/sessionsChanged";
+    using Params = ClusterSessionsResult;
 };
 
 struct ShowMessage

@@ -27,6 +27,7 @@ void OperatorServer::bindFrames()
     m_binder.request(this, &OperatorServer::onSubscribe);
     m_binder.request(this, &OperatorServer::onListTargets);
     m_binder.request(this, &OperatorServer::onListSessions);
+    m_binder.request(this, &OperatorServer::onWatchSessions);
     m_binder.request(this, &OperatorServer::onCounters);
     m_binder.request(this, &OperatorServer::onKill);
     m_binder.request(this, &OperatorServer::onPolicyCheck);
@@ -148,6 +149,7 @@ void OperatorServer::onSessionLink(FrameLink* link, const QSslCertificate& certi
             });
     connect(link, &FrameLink::closed, this, [this, link](const QString& why) {
         const auto peer = m_peers.take(link);
+        m_watchers.remove(link);
         m_relay.dropLink(link,
                          Error{ErrorCode::SessionNotFound, QStringLiteral("the session's link closed"), {}});
         // A link that lanesd closed (Close) ends its session; one that dropped leaves it for the unused TTL.

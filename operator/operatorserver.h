@@ -15,6 +15,8 @@
 
 #include <QDateTime>
 #include <QHash>
+#include <QSet>
+#include <QTimer>
 #include <memory>
 
 namespace lanes::op {
@@ -25,6 +27,8 @@ constexpr int kMaxKillReasonBytes = 1024;
 constexpr qint64 kAuditAnswerBytes = 768 * 1024;
 // An outgoing refusal is audited once per destination and session in this many seconds (always counted).
 constexpr qint64 kAuditRepeatSeconds = 10;
+// How often the session list is compared with what the watchers last got (WatchSessions).
+constexpr int kWatchIntervalMs = 250;
 
 // Session lifetimes (lanes-operator serve --setup-deadline, --unused-ttl, --max-session-time), in seconds;
 // each ends a session with its own reason.
@@ -104,6 +108,10 @@ private:
     void onSessionStart(Peer* peer, const v1::SessionStart& start, FrameReply<v1::SessionStarted> reply);
     void onListTargets(Peer* peer, const v1::ListTargets& list, FrameReply<v1::TargetList> reply);
     void onListSessions(Peer* peer, const v1::ListSessions& list, FrameReply<v1::SessionList> reply);
+    // operatortables.cpp: the list now, then SessionsChanged on every change (checked every
+    // kWatchIntervalMs while anyone watches).
+    void onWatchSessions(Peer* peer, const v1::WatchSessions& watch, FrameReply<v1::SessionList> reply);
+    void pushSessionChanges();
     // The operator's counters ("operator/NAME") and each connected agent's ("agent/POD/NAME").
     void onCounters(Peer* peer, const v1::CountersRequest& request, FrameReply<v1::Counters> reply);
     // operatorguardrails.cpp: kills, policy checks, the audit log, resuming, lifetimes.
@@ -172,6 +180,9 @@ private:
     QHash<FrameLink*, std::shared_ptr<Peer>> m_peers;
     QHash<QString, std::shared_ptr<SessionRecord>> m_sessions;
     PortArbiter m_claims;
+    QSet<FrameLink*> m_watchers; // links that sent WatchSessions
+    QTimer* m_watchTimer = nullptr;
+    QByteArray m_watchedState; // what the watchers last got, without the ages and counters
     FrameBinder<Peer*> m_binder{operatorCounters().unexpectedFrame};
 };
 

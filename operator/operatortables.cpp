@@ -6,6 +6,7 @@
 #include "filterspec.h"
 
 #include <QJsonArray>
+#include <QTimer>
 
 namespace lanes::op {
 
@@ -94,6 +95,61 @@ v1::TargetList OperatorServer::targetList() const
         }
     }
     return list;
+}
+
+namespace {
+
+// What of a session list a watcher would act on: ages and traffic counters move all the time.
+QByteArray shapeOf(v1::SessionList list)
+{
+    for (auto& session : *list.mutable_sessions())
+        session.clear_age_seconds();
+    for (auto& split : *list.mutable_splits()) {
+        split.clear_counters();
+        for (auto& member : *split.mutable_sessions())
+            member.clear_routed();
+    }
+    const std::string bytes = list.SerializeAsString();
+    return QByteArray(bytes.data(), qsizetype(bytes.size()));
+}
+
+} // namespace
+
+void OperatorServer::onWatchSessions(Peer* peer, const v1::WatchSessions&, FrameReply<v1::SessionList> reply)
+{
+    if (auto refused = forbidden(peer, "session.list")) {
+        reply(std::unexpected(*refused));
+        return;
+    }
+    m_watchers.insert(peer->link);
+    if (!m_watchTimer) {
+        m_watchTimer = new QTimer(this);
+        connect(m_watchTimer, &QTimer::timeout, this, &OperatorServer::pushSessionChanges);
+    }
+    if (!m_watchTimer->isActive())
+        m_watchTimer->start(kWatchIntervalMs);
+    v1::SessionList list = sessionList();
+    m_watchedState = shapeOf(list);
+    reply(list);
+}
+
+void OperatorServer::pushSessionChanges()
+{
+    if (m_watchers.isEmpty()) {
+        m_watchTimer->stop();
+        m_watchedState.clear();
+        return;
+    }
+    const v1::SessionList list = sessionList();
+    const QByteArray state = shapeOf(list);
+    if (state == m_watchedState)
+        return;
+    m_watchedState = state;
+    v1::Frame frame;
+    *frame.mutable_sessions_changed()->mutable_list() = list;
+    for (FrameLink* link : std::as_const(m_watchers))
+        if (link->isOpen())
+            link->send(frame);
 }
 
 } // namespace lanes::op

@@ -51,6 +51,7 @@ export class DaemonClient {
   private socket?: net.Socket;
   private listeners = new Map<string, Listener[]>();
   private lostListeners: Array<(why: string) => void> = [];
+  private connectedListeners: Array<() => void> = [];
   private reportedLoss = false;
   private disposed = false;
   /** The pid of the lanesd this client started, if it did. */
@@ -63,6 +64,11 @@ export class DaemonClient {
     const list = this.listeners.get(method) ?? [];
     list.push(listener);
     this.listeners.set(method, list);
+  }
+
+  /** Called after each (re)connection, once lanesd is initialized. */
+  onConnected(listener: () => void): void {
+    this.connectedListeners.push(listener);
   }
 
   /** Called once per loss of the connection (lanesd ended or was killed). */
@@ -157,6 +163,7 @@ export class DaemonClient {
     this.connection = connection;
     this.reportedLoss = false;
     this.options.log(`connected to lanesd on ${this.options.socketPath}`);
+    setImmediate(() => this.connectedListeners.forEach((l) => l()));
     return connection;
   }
 

@@ -69,7 +69,6 @@ export function activate(context: vscode.ExtensionContext): LanesApi {
     updateStatus();
     void view?.refresh();
   });
-  daemon.on('cluster/sessionsChanged', () => void view?.refresh());
   daemon.onLost(() => {
     lostSince = Date.now();
     updateStatus();

@@ -36,7 +36,28 @@ export class SessionsView implements vscode.TreeDataProvider<Node> {
   cluster: ClusterSession[] = [];
   clusterError?: string;
 
-  constructor(private daemon: DaemonClient, private launches: LaunchController) {}
+  constructor(private daemon: DaemonClient, private launches: LaunchController) {
+    // The cluster's sessions come pushed (cluster/watch), from each connection to lanesd on.
+    daemon.on('cluster/sessionsChanged', (p: { sessions?: ClusterSession[] }) => this.show(p.sessions ?? []));
+    daemon.onConnected(() => void this.watch());
+  }
+
+  /** Asks lanesd for the cluster's sessions now and whenever they change. */
+  async watch(): Promise<void> {
+    try {
+      const reply = await this.daemon.call<{ sessions: ClusterSession[] }>('cluster/watch', { credentials: readSettings().credentialsFile });
+      this.show(reply.sessions ?? []);
+    } catch (e) {
+      this.clusterError = (e as Error).message;
+      this.changed.fire(undefined);
+    }
+  }
+
+  private show(sessions: ClusterSession[]): void {
+    this.cluster = sessions;
+    this.clusterError = undefined;
+    this.changed.fire(undefined);
+  }
 
   async refresh(): Promise<void> {
     try {

@@ -1,0 +1,130 @@
+// See clusterwatch.h.
+#include "clusterwatch.h"
+
+#include "logging.h"
+#include "sessionmanager.h"
+
+namespace lanes::daemon {
+
+ClusterWatch::~ClusterWatch()
+{
+    for (auto& [path, watch] : m_watches)
+        endLink(*watch, QStringLiteral("lanesd is ending"));
+}
+
+void ClusterWatch::endLink(Watch& watch, const QString& why)
+{
+    if (OperatorClient* link = std::exchange(watch.link, nullptr)) {
+        link->disconnect(this); // its closed() must not come back here
+        link->close(why);
+        link->deleteLater();
+    }
+}
+
+void ClusterWatch::watch(const QString& path, QObject* client, rpc::Callback<ide::ClusterSessionsResult> done)
+{
+    auto it = m_watches.find(path);
+    if (it == m_watches.end()) {
+        auto credentials = credentialsAt(path, {});
+        if (!credentials)
+            return done(std::unexpected(credentials.error()));
+        auto watch = std::make_unique<Watch>();
+        watch->credentials = *credentials;
+        watch->retry.setSingleShot(true);
+        connect(&watch->retry, &QTimer::timeout, this, [this, path] { dial(path); });
+        it = m_watches.emplace(path, std::move(watch)).first;
+        dial(path);
+    }
+    Watch& watch = *it->second;
+    watch.clients.insert(client);
+    if (watch.answered)
+        done(watch.last);
+    else
+        watch.waiting.append(std::move(done));
+}
+
+bool ClusterWatch::watches(const QString& path, const QObject* client) const
+{
+    const auto it = m_watches.find(path);
+    return it != m_watches.end() && it->second->clients.contains(client);
+}
+
+void ClusterWatch::unwatch(QObject* client)
+{
+    for (auto it = m_watches.begin(); it != m_watches.end();) {
+        Watch& watch = *it->second;
+        watch.clients.remove(client);
+        if (!watch.clients.isEmpty()) {
+            ++it;
+            continue;
+        }
+        endLink(watch, QStringLiteral("nobody watches"));
+        it = m_watches.erase(it);
+    }
+}
+
+void ClusterWatch::dial(const QString& path)
+{
+    const auto it = m_watches.find(path);
+    if (it == m_watches.end())
+        return;
+    Watch& watch = *it->second;
+    auto* link = new OperatorClient(watch.credentials, this);
+    watch.link = link;
+    connect(link, &OperatorClient::sessionsChanged, this, [this, path, link](const v1::SessionList& list) {
+        const auto found = m_watches.find(path);
+        if (found == m_watches.end() || found->second->link != link)
+            return;
+        found->second->last = clusterSessionsOf(list);
+        emit changed(path, found->second->last);
+    });
+    connect(link, &OperatorClient::closed, this, [this, path, link](const QString& reason) {
+        link->deleteLater();
+        const auto found = m_watches.find(path);
+        if (found == m_watches.end() || found->second->link != link)
+            return;
+        drop(path,
+             Error{ErrorCode::ConnectFailed, QStringLiteral("the operator link closed: ") + reason, {}});
+    });
+    link->open([this, path, link](Result<void> ready) {
+        const auto found = m_watches.find(path);
+        if (found == m_watches.end() || found->second->link != link)
+            return;
+        if (!ready)
+            return drop(path, ready.error());
+        v1::Frame request;
+        request.mutable_watch_sessions();
+        link->call(request, [this, path, link](Result<v1::Frame> reply) {
+            const auto found = m_watches.find(path);
+            if (found == m_watches.end() || found->second->link != link)
+                return;
+            if (!reply)
+                return drop(path, reply.error());
+            Watch& watch = *found->second;
+            const bool again = watch.answered;
+            watch.answered = true;
+            watch.last = clusterSessionsOf(reply->session_list());
+            for (auto& done : std::exchange(watch.waiting, {}))
+                done(watch.last);
+            if (again) // what changed while the link was down
+                emit changed(path, watch.last);
+        });
+    });
+}
+
+void ClusterWatch::drop(const QString& path, const Error& error)
+{
+    Watch& watch = *m_watches.at(path);
+    endLink(watch, error.message);
+    // The first answer never came: the watchers learn why; a watch with nobody left ends.
+    for (auto& done : std::exchange(watch.waiting, {}))
+        done(std::unexpected(error));
+    if (!watch.answered) {
+        m_watches.erase(path);
+        return;
+    }
+    qCInfo(lcDaemon) << "cluster watch of" << path << "lost:" << error.message << "; dialling again";
+    watch.retry.start(kRewatchMs);
+}
+
+} // namespace lanes::daemon

@@ -1,0 +1,56 @@
+// cluster/watch: lanesd's watches of the cluster's sessions. One link to the operator per credentials file
+// that any client watches, which sends WatchSessions; each SessionsChanged the operator pushes goes to the
+// watching clients as cluster/sessionsChanged, so no client polls. A link that drops is dialled again every
+// kRewatchMs while anyone watches, and the clients get the list it answers with. Event-loop thread only.
+#pragma once
+
+#include "binder.h"
+#include "operatorclient.h"
+#include "protocol.h"
+
+#include <QPointer>
+#include <QSet>
+#include <QTimer>
+#include <map>
+#include <memory>
+
+namespace lanes::daemon {
+
+constexpr int kRewatchMs = 2000;
+
+class ClusterWatch final : public QObject
+{
+    Q_OBJECT
+public:
+    using QObject::QObject;
+    ~ClusterWatch() override;
+
+    // `client` watches the sessions of the cluster that the credentials file at `path` names; `done` gets
+    // the list now (or why there is none), changed() each change after.
+    void watch(const QString& path, QObject* client, rpc::Callback<ide::ClusterSessionsResult> done);
+    // `client` watches nothing any more; a watch nobody holds ends its link.
+    void unwatch(QObject* client);
+    bool watches(const QString& path, const QObject* client) const;
+
+signals:
+    void changed(const QString& path, const lanes::ide::ClusterSessionsResult& sessions);
+
+private:
+    struct Watch
+    {
+        Credentials credentials;
+        OperatorClient* link = nullptr;
+        QSet<const QObject*> clients;
+        QList<rpc::Callback<ide::ClusterSessionsResult>> waiting; // watch() calls before the first answer
+        bool answered = false;
+        ide::ClusterSessionsResult last;
+        QTimer retry;
+    };
+    void dial(const QString& path);
+    void endLink(Watch& watch, const QString& why);
+    void drop(const QString& path, const Error& error);
+
+    std::map<QString, std::unique_ptr<Watch>> m_watches; // by the credentials file's path
+};
+
+} // namespace lanes::daemon
