@@ -152,6 +152,11 @@ private:
     void sendNotice(const QString& sessionId, const QString& level, const QString& text);
     void sendNotice(FrameLink* link, const QString& sessionId, const QString& level, const QString& text);
     // Claims every port of `subscriptions` on every pod for `session`, as on_concurrent_steal says.
+    static Claim claimOf(const SessionRecord& session, const v1::Subscription& requested);
+    // The sessions whose claims on `port` of the session's pods refuse `claim`.
+    Result<QStringList> blockersOf(const SessionRecord& session, quint32 port, const Claim& claim) const;
+    Error portLocked(const SessionRecord& session, quint32 port, const QStringList& blocking,
+                     const Claim& claim) const;
     Result<void> claim(SessionRecord& session,
                        const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
                        const QString& onConcurrentSteal);

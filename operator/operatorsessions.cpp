@@ -66,6 +66,17 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
                 return;
             }
             session->deferred << sub.port();
+            // The port is taken when the app listens; a lock that would refuse it then refuses the start
+            // now, so that the developer (an editor's launch) hears it before running anything.
+            if (!session->onConcurrentSteal.isEmpty() && session->onConcurrentSteal != u"abort")
+                continue;
+            const Claim wanted = claimOf(*session, sub);
+            auto blocking = blockersOf(*session, sub.port(), wanted);
+            if (!blocking || !blocking->isEmpty()) {
+                reply(std::unexpected(blocking ? portLocked(*session, sub.port(), *blocking, wanted)
+                                               : blocking.error()));
+                return;
+            }
         }
     } else if (auto claimed = claim(*session, subscriptions, session->onConcurrentSteal); !claimed) {
         m_claims.removeSession(session->id);
@@ -233,6 +244,43 @@ void OperatorServer::onSubscribe(Peer* peer, const v1::Subscribe& subscribe, Fra
     }
 }
 
+Claim OperatorServer::claimOf(const SessionRecord& session, const v1::Subscription& requested)
+{
+    return Claim{session.id, session.user,
+                 requested.has_filter() ? std::optional(requested.filter()) : std::nullopt,
+                 requested.mode() == v1::MIRROR};
+}
+
+Result<QStringList> OperatorServer::blockersOf(const SessionRecord& session, quint32 port,
+                                               const Claim& claim) const
+{
+    QStringList blocking;
+    for (const QString& pod : session.pods) {
+        auto in = m_claims.blockers(pod, port, claim);
+        if (!in)
+            return std::unexpected(in.error());
+        blocking += *in;
+    }
+    blocking.removeDuplicates();
+    return blocking;
+}
+
+Error OperatorServer::portLocked(const SessionRecord& session, quint32 port, const QStringList& blocking,
+                                 const Claim& claim) const
+{
+    QStringList holders;
+    for (const QString& id : blocking)
+        if (const auto holder = m_sessions.value(id))
+            holders << QStringLiteral("%1 (session %2)").arg(holder->user, id);
+    return Error{ErrorCode::PortLocked,
+                 QStringLiteral("port %1 of %2 is stolen by %3%4")
+                     .arg(port)
+                     .arg(session.pods.join(u','), holders.join(QStringLiteral(", ")),
+                          claim.filter ? QStringLiteral(" without a filter, which locks it")
+                                       : QStringLiteral("; an unfiltered steal needs the port to itself")),
+                 {}};
+}
+
 Result<void> OperatorServer::claim(SessionRecord& session,
                                    const google::protobuf::RepeatedPtrField<v1::Subscription>& subscriptions,
                                    const QString& onConcurrentSteal)
@@ -250,36 +298,19 @@ Result<void> OperatorServer::claim(SessionRecord& session,
         if (requested.has_filter())
             if (auto valid = validateFilter(requested.filter()); !valid)
                 return valid;
-        const Claim claim{session.id, session.user,
-                          requested.has_filter() ? std::optional(requested.filter()) : std::nullopt,
-                          requested.mode() == v1::MIRROR};
-        QStringList blocking;
-        for (const QString& pod : session.pods) {
-            auto in = m_claims.blockers(pod, requested.port(), claim);
-            if (!in)
-                return std::unexpected(in.error());
-            blocking += *in;
-        }
-        blocking.removeDuplicates();
+        const Claim claim = claimOf(session, requested);
+        auto blockers = blockersOf(session, requested.port(), claim);
+        if (!blockers)
+            return std::unexpected(blockers.error());
+        const QStringList& blocking = *blockers;
         if (!blocking.isEmpty() && policy == u"continue") {
             sendNotice(session.link, session.id, QStringLiteral("warning"),
                        QStringLiteral("port %1 is held by another session; continuing without it")
                            .arg(requested.port()));
             continue;
         }
-        if (!blocking.isEmpty() && policy == u"abort") {
-            QStringList holders;
-            for (const QString& id : blocking)
-                if (const auto holder = m_sessions.value(id))
-                    holders << QStringLiteral("%1 (session %2)").arg(holder->user, id);
-            return fail(ErrorCode::PortLocked,
-                        QStringLiteral("port %1 of %2 is stolen by %3%4")
-                            .arg(requested.port())
-                            .arg(session.pods.join(u','), holders.join(QStringLiteral(", ")),
-                                 claim.filter
-                                     ? QStringLiteral(" without a filter, which locks it")
-                                     : QStringLiteral("; an unfiltered steal needs the port to itself")));
-        }
+        if (!blocking.isEmpty() && policy == u"abort")
+            return std::unexpected(portLocked(session, requested.port(), blocking, claim));
         overridden += blocking;
         for (const QString& pod : session.pods)
             m_claims.add(pod, requested.port(), claim);

@@ -321,7 +321,7 @@ void TstBinder::descriptorsNameTheContract()
                   ide::SessionStateChanged, ide::ShowMessage, ide::Traffic, ide::QueueTraffic, ide::Notice,
                   ide::DiagnosticsCounters, ide::ClusterKill, ide::ClusterKillAll, ide::ConfigVerify,
                   ide::SessionHistory, ide::ClusterPolicyCheck, ide::ClusterAudit, ide::CancelRequest,
-                  ide::WorkDoneProgressCancel>();
+                  ide::WorkDoneProgressCancel, ide::ClusterSessionsWatch, ide::ClusterSessionsChanged>();
     descriptors.sort();
     QCOMPARE(descriptors, contract);
 }

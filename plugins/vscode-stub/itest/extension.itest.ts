@@ -109,13 +109,19 @@ function ownSessions(): Promise<Array<{ sessionId: string; target: string; state
   return ext.daemon.call('session/list', {}).then((r: any) => r.sessions);
 }
 
-before(() => {
+// The local ports of the two configs: port 8080 of the pods is stolen once the debuggee listens on them.
+let alicePort = 0;
+let wholePort = 0;
+
+before(async () => {
+  alicePort = await freePort();
+  wholePort = await freePort();
   fs.mkdirSync(path.join(folder.uri.fsPath, '.lanes'), { recursive: true });
   fs.writeFileSync(
     path.join(folder.uri.fsPath, '.lanes/lanes.json'),
-    JSON.stringify({ target: { path: 'deploy/api' }, feature: { network: { incoming: { mode: 'steal', ports: [8080], http_filter: { header_filter: 'x-lane: alice' } } } } }),
+    JSON.stringify({ target: { path: 'deploy/api' }, feature: { network: { incoming: { mode: 'steal', ports: [8080], port_mapping: [[alicePort, 8080]], http_filter: { header_filter: 'x-lane: alice' } } } } }),
   );
-  fs.writeFileSync(path.join(folder.uri.fsPath, 'whole.json'), JSON.stringify({ target: { path: 'deploy/api' }, feature: { network: { incoming: { mode: 'steal', ports: [8080] } } } }));
+  fs.writeFileSync(path.join(folder.uri.fsPath, 'whole.json'), JSON.stringify({ target: { path: 'deploy/api' }, feature: { network: { incoming: { mode: 'steal', ports: [8080], port_mapping: [[wholePort, 8080]] } } } }));
   fake.workspace.workspaceFolders = [folder];
   fake.recorded.settings.set('lanes.socket', path.join(work, 'ext', 'lanesd.sock'));
   fake.recorded.settings.set('lanes.lanesdPath', path.join(bin, 'lanesd'));
@@ -134,7 +140,7 @@ after(() => {
 });
 
 test('a filtered launch steals alice\'s requests into the debuggee and not bob\'s', async () => {
-  const port = await freePort();
+  const port = alicePort;
   const d = await launch(apiLaunch('api', 'local-alice', port, { LANES_CONFIG: '' }));
   assert.ok(d, `the launch was refused: ${JSON.stringify(fake.recorded.shown)}`);
   assert.match(d.session.configuration.env.LD_PRELOAD, /liblanes-layer\.so/);
@@ -161,7 +167,7 @@ test('a filtered launch steals alice\'s requests into the debuggee and not bob\'
 });
 
 test('Restart keeps one session', async () => {
-  const port = await freePort();
+  const port = alicePort;
   const first = await launch(apiLaunch('api', 'local-alice', port));
   assert.ok(first);
   const id = first.session.configuration.__lanesSessionId;
@@ -190,7 +196,7 @@ test('a locked port aborts the launch, says who holds it and offers the fix', as
     // The view learns of bob's session from lanesd's push (cluster/watch), not by asking.
     await waitFor('bob\'s session in the lanes view', () => ext.view.cluster.some((s: any) => s.user === 'bob' && s.target === 'deploy/api'), 5000);
     const before = fake.recorded.shown.length;
-    const d = await launch(apiLaunch('whole', 'local-alice', await freePort(), { LANES_CONFIG: path.join(folder.uri.fsPath, 'whole.json') }));
+    const d = await launch(apiLaunch('whole', 'local-alice', wholePort, { LANES_CONFIG: path.join(folder.uri.fsPath, 'whole.json') }));
     assert.equal(d, undefined, 'the launch went on');
     const shown = fake.recorded.shown.slice(before);
     assert.equal(shown.length, 1, JSON.stringify(shown));
@@ -211,7 +217,7 @@ test('a killed lanesd is reported once and the next launch starts a new one', as
   const pid = ext.daemon.spawnedPid;
   assert.ok(pid, 'the extension started lanesd itself');
   const before = fake.recorded.shown.length;
-  const d = await launch(apiLaunch('api', 'local-alice', await freePort()));
+  const d = await launch(apiLaunch('api', 'local-alice', alicePort));
   assert.ok(d);
   process.kill(pid, 'SIGKILL');
   await waitFor('the loss to be reported', () => fake.recorded.shown.length > before, 10000);
@@ -220,7 +226,7 @@ test('a killed lanesd is reported once and the next launch starts a new one', as
   assert.equal(shown.length, 1, JSON.stringify(shown));
   assert.match(shown[0].message, /lanesd ended; 1 session\(s\) were lost/);
   await endDebug(d);
-  const again = await launch(apiLaunch('api', 'local-alice', await freePort()));
+  const again = await launch(apiLaunch('api', 'local-alice', alicePort));
   assert.ok(again, JSON.stringify(fake.recorded.shown.slice(before)));
   assert.notEqual(ext.daemon.spawnedPid, pid);
   await waitFor('the new session to steal', () => curl('http://api-0:8080/', 'x-lane: alice').includes('api local-alice'));
