@@ -23,24 +23,26 @@ void ClusterWatch::endLink(Watch& watch, const QString& why)
 
 void ClusterWatch::watch(const QString& path, QObject* client, rpc::Callback<ide::ClusterSessionsResult> done)
 {
-    auto it = m_watches.find(path);
-    if (it == m_watches.end()) {
-        auto credentials = credentialsAt(path, {});
-        if (!credentials)
-            return done(std::unexpected(credentials.error()));
-        auto watch = std::make_unique<Watch>();
-        watch->credentials = *credentials;
-        watch->retry.setSingleShot(true);
-        connect(&watch->retry, &QTimer::timeout, this, [this, path] { dial(path); });
-        it = m_watches.emplace(path, std::move(watch)).first;
-        dial(path);
+    if (const auto it = m_watches.find(path); it != m_watches.end()) {
+        Watch& watch = *it->second;
+        watch.clients.insert(client);
+        if (watch.answered)
+            done(m_describe(watch.last));
+        else
+            watch.waiting.append(std::move(done));
+        return;
     }
-    Watch& watch = *it->second;
-    watch.clients.insert(client);
-    if (watch.answered)
-        done(watch.last);
-    else
-        watch.waiting.append(std::move(done));
+    auto credentials = credentialsAt(path, {});
+    if (!credentials)
+        return done(std::unexpected(credentials.error()));
+    auto watch = std::make_unique<Watch>();
+    watch->credentials = *credentials;
+    watch->clients.insert(client);
+    watch->waiting.append(std::move(done));
+    watch->retry.setSingleShot(true);
+    connect(&watch->retry, &QTimer::timeout, this, [this, path] { dial(path); });
+    m_watches.emplace(path, std::move(watch));
+    dial(path); // may answer (and erase the watch) before it returns: nothing of it is used after
 }
 
 bool ClusterWatch::watches(const QString& path, const QObject* client) const
@@ -75,7 +77,7 @@ void ClusterWatch::dial(const QString& path)
         const auto found = m_watches.find(path);
         if (found == m_watches.end() || found->second->link != link)
             return;
-        found->second->last = clusterSessionsOf(list);
+        found->second->last = m_describe(clusterSessionsOf(list));
         emit changed(path, found->second->last);
     });
     connect(link, &OperatorClient::closed, this, [this, path, link](const QString& reason) {
@@ -103,7 +105,7 @@ void ClusterWatch::dial(const QString& path)
             Watch& watch = *found->second;
             const bool again = watch.answered;
             watch.answered = true;
-            watch.last = clusterSessionsOf(reply->session_list());
+            watch.last = m_describe(clusterSessionsOf(reply->session_list()));
             for (auto& done : std::exchange(watch.waiting, {}))
                 done(watch.last);
             if (again) // what changed while the link was down

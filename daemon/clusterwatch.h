@@ -11,6 +11,7 @@
 #include <QPointer>
 #include <QSet>
 #include <QTimer>
+#include <functional>
 #include <map>
 #include <memory>
 
@@ -22,7 +23,12 @@ class ClusterWatch final : public QObject
 {
     Q_OBJECT
 public:
-    using QObject::QObject;
+    // `describe` adds what lanesd knows of its own sessions to each list before it goes out.
+    explicit ClusterWatch(std::function<ide::ClusterSessionsResult(ide::ClusterSessionsResult)> describe,
+                          QObject* parent = nullptr)
+        : QObject(parent), m_describe(std::move(describe))
+    {
+    }
     ~ClusterWatch() override;
 
     // `client` watches the sessions of the cluster that the credentials file at `path` names; `done` gets
@@ -50,6 +56,7 @@ private:
     void endLink(Watch& watch, const QString& why);
     void drop(const QString& path, const Error& error);
 
+    std::function<ide::ClusterSessionsResult(ide::ClusterSessionsResult)> m_describe;
     std::map<QString, std::unique_ptr<Watch>> m_watches; // by the credentials file's path
 };
 

@@ -60,6 +60,12 @@ QString SessionManager::layerSocket()
     return m_layer->path();
 }
 
+SessionManager::SessionManager(QObject* parent)
+    : QObject(parent),
+      m_watch([this](ide::ClusterSessionsResult list) { return describeOwn(std::move(list)); })
+{
+}
+
 SessionManager::~SessionManager()
 {
     stopAll(QStringLiteral("lanesd is exiting"));

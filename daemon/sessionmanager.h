@@ -24,7 +24,7 @@ class SessionManager final : public QObject
 {
     Q_OBJECT
 public:
-    using QObject::QObject;
+    explicit SessionManager(QObject* parent = nullptr);
     ~SessionManager() override;
 
     // The session being started (its start may still be cancelled), or null when it was refused at once.
@@ -47,6 +47,8 @@ public:
     // What the operator's policies would refuse of session/start with these params (nothing is started).
     void policyCheck(const ide::SessionStartParams& params, rpc::Callback<ide::PolicyCheckResult> done);
     void audit(const ide::AuditParams& params, rpc::Callback<ide::AuditResult> done);
+    // The cluster's list with what only this lanesd knows of its own sessions (local ports, owner, counts).
+    ide::ClusterSessionsResult describeOwn(ide::ClusterSessionsResult result) const;
     // cluster/watch: the pushed session lists of the cluster, for every client.
     ClusterWatch* clusterWatch() { return &m_watch; }
 

@@ -24,6 +24,13 @@ ide::ClusterSessionsResult clusterSessionsOf(const v1::SessionList& list)
             session.pods << qs(p);
         for (const auto& q : s.queues())
             session.queues << qs(q);
+        const bool mirrors =
+            !session.portModes.isEmpty() &&
+            std::all_of(session.portModes.begin(), session.portModes.end(),
+                        [](const QString& m) { return m.contains(QLatin1String(" mirror")); });
+        session.mode = session.ports.isEmpty() && !session.queues.isEmpty() ? QStringLiteral("queues")
+                       : mirrors                                            ? QStringLiteral("mirror")
+                                                                            : QStringLiteral("steal");
         result.sessions << session;
     }
     for (const auto& l : list.locks())
@@ -39,6 +46,21 @@ ide::ClusterSessionsResult clusterSessionsOf(const v1::SessionList& list)
             split.counters.insert(qs(name), qint64(value));
         result.splits << split;
     }
+    return result;
+}
+
+ide::ClusterSessionsResult SessionManager::describeOwn(ide::ClusterSessionsResult result) const
+{
+    const ide::SessionListResult own = list();
+    for (ide::ClusterSession& session : result.sessions)
+        for (const ide::SessionSummary& mine : own.sessions)
+            if (mine.sessionId == session.id) {
+                session.mine = true;
+                session.local = mine.ports;
+                session.owner = mine.owner;
+                session.requests = mine.requests;
+                session.errors = mine.errors;
+            }
     return result;
 }
 
@@ -88,7 +110,8 @@ void SessionManager::clusterSessions(const QString& credentialsPath,
     request.mutable_list_sessions();
     queryOperator<ide::ClusterSessionsResult>(
         credentialsPath, request,
-        [](const v1::Frame& reply) { return clusterSessionsOf(reply.session_list()); }, std::move(done));
+        [this](const v1::Frame& reply) { return describeOwn(clusterSessionsOf(reply.session_list())); },
+        std::move(done));
 }
 
 void SessionManager::kill(const ide::KillParams& params, rpc::Callback<ide::KillResult> done)

@@ -133,6 +133,14 @@ struct ClusterSession
     QString host;          // the developer's machine
     QString state;         // starting, running, detached (its lanesd link dropped; the unused TTL runs)
     QStringList portModes; // "8080 steal x-lane: alice", "9090 mirror (unfiltered)"
+    // Initialized here, so that the lists of existing fields above stay complete without them.
+    QString mode = {}; // steal, mirror or queues (a session that only splits queues)
+    // What only the lanesd that runs the session knows; set when it is this one (`mine`).
+    bool mine = false;
+    QList<PortMapping> local = {}; // remote -> local ports
+    QString owner = {};            // the client that started it ("vscode (pid 4242)")
+    qint64 requests = 0;
+    qint64 errors = 0;
 };
 
 struct SplitMember

@@ -102,6 +102,12 @@ void readValue(JsonReader& r, ClusterSession& p)
     r.optional(QStringLiteral("host"), p.host);
     r.optional(QStringLiteral("state"), p.state);
     r.optional(QStringLiteral("portModes"), p.portModes);
+    r.optional(QStringLiteral("mode"), p.mode);
+    r.optional(QStringLiteral("mine"), p.mine);
+    r.optional(QStringLiteral("local"), p.local);
+    r.optional(QStringLiteral("owner"), p.owner);
+    r.optional(QStringLiteral("requests"), p.requests);
+    r.optional(QStringLiteral("errors"), p.errors);
 }
 QJsonValue toJson(const ClusterSession& p)
 {
@@ -115,7 +121,13 @@ QJsonValue toJson(const ClusterSession& p)
                        {"queues", array(p.queues)},
                        {"host", p.host},
                        {"state", p.state},
-                       {"portModes", array(p.portModes)}};
+                       {"portModes", array(p.portModes)},
+                       {"mode", p.mode},
+                       {"mine", p.mine},
+                       {"local", array(p.local)},
+                       {"owner", p.owner},
+                       {"requests", p.requests},
+                       {"errors", p.errors}};
 }
 
 void readValue(JsonReader& r, SplitMember& p)

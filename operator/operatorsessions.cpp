@@ -67,8 +67,10 @@ void OperatorServer::onSessionStart(Peer* peer, const v1::SessionStart& start,
             }
             session->deferred << sub.port();
             // The port is taken when the app listens; a lock that would refuse it then refuses the start
-            // now, so that the developer (an editor's launch) hears it before running anything.
-            if (!session->onConcurrentSteal.isEmpty() && session->onConcurrentSteal != u"abort")
+            // now, so that the developer (an editor's launch) hears it before running anything. Only ports
+            // the start names: of a whole target's, the app may never open the locked one.
+            if ((!session->onConcurrentSteal.isEmpty() && session->onConcurrentSteal != u"abort") ||
+                start.subscriptions().empty())
                 continue;
             const Claim wanted = claimOf(*session, sub);
             auto blocking = blockersOf(*session, sub.port(), wanted);

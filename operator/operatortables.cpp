@@ -121,6 +121,9 @@ void OperatorServer::onWatchSessions(Peer* peer, const v1::WatchSessions&, Frame
         reply(std::unexpected(*refused));
         return;
     }
+    // Those who watch already get what changed since the last check first: the state is shared.
+    if (!m_watchers.isEmpty())
+        pushSessionChanges();
     m_watchers.insert(peer->link);
     if (!m_watchTimer) {
         m_watchTimer = new QTimer(this);

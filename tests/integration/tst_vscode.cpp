@@ -35,13 +35,18 @@ void TstVscode::initTestCase()
 
 void TstVscode::cleanupTestCase()
 {
-    // The lanesds the extension started (extension.itest.ts writes their PIDs), even when node did not end
-    // them itself.
-    QFile pids(m_work.path() + QStringLiteral("/ext/lanesd.pids"));
+    // What node started and did not reap (extension.itest.ts keeps "PID NAME" lines of its children and of
+    // the lanesd the extension started): each, if that PID still runs that program.
+    QFile pids(m_work.path() + QStringLiteral("/pids"));
     if (pids.open(QIODevice::ReadOnly))
-        for (const QByteArray& line : pids.readAll().split('\n'))
-            if (const int pid = line.trimmed().toInt(); pid > 0)
-                ::kill(pid, SIGTERM);
+        for (const QByteArray& line : pids.readAll().split('\n')) {
+            const QList<QByteArray> f = line.trimmed().split(' ');
+            const int pid = f.value(0).toInt();
+            QFile cmdline(QStringLiteral("/proc/%1/cmdline").arg(pid));
+            if (pid > 0 && f.size() == 2 && cmdline.open(QIODevice::ReadOnly) &&
+                cmdline.readAll().contains(f[1]))
+                ::kill(pid, SIGKILL);
+        }
     fixture.stop();
 }
 

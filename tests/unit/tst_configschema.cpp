@@ -49,7 +49,13 @@ public:
         for (auto it = props.begin(); it != props.end(); ++it) {
             const QJsonObject sub = resolve(it.value().toObject());
             const QJsonArray examples = sub.value(u"examples").toArray();
-            out.append({chain + QStringList{it.key()}, examples.isEmpty() ? QJsonValue() : examples.first()});
+            const QJsonValue type = sub.value(u"type");
+            const bool object =
+                type.toString() == u"object" || type.toArray().contains(QStringLiteral("object"));
+            // An object's keys are examples enough; any other key needs its own.
+            out.append({chain + QStringList{it.key()}, !examples.isEmpty() ? examples.first()
+                                                       : object            ? QJsonValue(QJsonObject())
+                                                                : QJsonValue(QJsonValue::Undefined)});
             keys(it.value().toObject(), chain + QStringList{it.key()}, out, refs);
         }
         if (const QJsonObject items = n.value(u"items").toObject(); resolve(items).contains(u"properties"))
@@ -145,8 +151,12 @@ void TstConfigSchema::everySchemaKeyIsReadAndEveryReadKeyIsInTheSchema()
         QVERIFY2(!key.sample.isUndefined(), qPrintable(path + QStringLiteral(": the schema has no example")));
         const QJsonObject config = schema.build(key.chain, 0, schema.root(), key.sample).toObject();
         const ConfigCheck check = checkConfig(config);
+        // The schema's example is a value the loader takes: no error at the key or under it, and no unknown
+        // key anywhere. (An error above it is about a sibling the key alone lacks: http_filter.ports without
+        // a filter is "an empty filter" at http_filter.)
         for (const lanes::JsonError& e : check.errors)
-            QVERIFY2(e.what != u"unknown key" && !e.what.contains(u"not supported by lanes yet"),
+            QVERIFY2(!(e.path == path || e.path.startsWith(path + u'.') || e.path.startsWith(path + u'[')) &&
+                         e.what != u"unknown key" && !e.what.contains(u"not supported by lanes yet"),
                      qPrintable(
                          QStringLiteral("%1: %2 at %3 in %4")
                              .arg(path, e.what, e.path,

@@ -78,31 +78,46 @@ function apiLaunch(name: string, flavour: string, port: number, extraEnv: Record
 async function launch(config: any): Promise<Debuggee | undefined> {
   const provider = fake.recorded.providers[0].provider;
   const resolved = await provider.resolveDebugConfigurationWithSubstitutedVariables(folder, config, new fake.CancellationTokenSource().token);
-  recordLanesdPid();
+  remember(ext.daemon.spawnedPid, 'lanesd');
   if (!resolved) return undefined;
-  const child = cp.spawn('python3', [resolved.program], { env: { ...process.env, ...resolved.env }, stdio: 'ignore' });
-  started.push(child);
+  const child = track(cp.spawn('python3', [resolved.program], { env: { ...process.env, ...resolved.env }, stdio: 'ignore' }), 'python3');
   const session = { id: `debug-${++debugIds}`, name: config.name, configuration: resolved };
   fake.debugEvents.started.fire(session);
   return { session, child };
 }
 
 async function endDebug(d: Debuggee): Promise<void> {
-  if (d.child.exitCode === null) {
-    const exited = new Promise((r) => d.child.once('exit', r));
-    d.child.kill('SIGTERM');
-    await exited;
-  }
+  await stopChild(d.child);
   fake.debugEvents.terminated.fire(d.session);
 }
 
-/** The lanesds the extension started, for tst_vscode's cleanup when this process cannot do it. */
-function recordLanesdPid(): void {
-  const pid = ext?.daemon?.spawnedPid;
-  const file = path.join(work, 'ext', 'lanesd.pids');
+/**
+ * Every process this test started, or the extension did (its lanesd), as "PID NAME" lines for tst_vscode's
+ * cleanup when this process cannot do it; a line goes once its process is reaped, so no PID is reused.
+ */
+const pidFile = () => path.join(work, 'pids');
+function remember(pid: number | undefined, name: string): void {
   if (!pid) return;
-  const known = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n') : [];
-  if (!known.includes(String(pid))) fs.appendFileSync(file, `${pid}\n`);
+  const known = fs.existsSync(pidFile()) ? fs.readFileSync(pidFile(), 'utf8').split('\n') : [];
+  if (!known.includes(`${pid} ${name}`)) fs.appendFileSync(pidFile(), `${pid} ${name}\n`);
+}
+function forget(pid: number | undefined): void {
+  if (!pid || !fs.existsSync(pidFile())) return;
+  const left = fs.readFileSync(pidFile(), 'utf8').split('\n').filter((l) => l && !l.startsWith(`${pid} `));
+  fs.writeFileSync(pidFile(), left.map((l) => `${l}\n`).join(''));
+}
+function track(child: cp.ChildProcess, name: string): cp.ChildProcess {
+  started.push(child);
+  remember(child.pid, name);
+  child.once('exit', () => forget(child.pid));
+  return child;
+}
+const running = (child: cp.ChildProcess) => child.exitCode === null && child.signalCode === null;
+async function stopChild(child: cp.ChildProcess): Promise<void> {
+  if (!running(child)) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
 }
 
 function ownSessions(): Promise<Array<{ sessionId: string; target: string; state: string }>> {
@@ -134,12 +149,12 @@ before(async () => {
 
 after(() => {
   for (const d of ctx?.subscriptions ?? []) d.dispose();
-  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of started) if (running(child)) child.kill('SIGKILL');
   const pid = ext?.daemon?.spawnedPid;
   if (pid) try { process.kill(pid, 'SIGTERM'); } catch { /* it ended */ }
 });
 
-test('a filtered launch steals alice\'s requests into the debuggee and not bob\'s', async () => {
+test('a filtered launch steals alice\'s requests into the debuggee and not bob\'s', { timeout: 90000 }, async () => {
   const port = alicePort;
   const d = await launch(apiLaunch('api', 'local-alice', port, { LANES_CONFIG: '' }));
   assert.ok(d, `the launch was refused: ${JSON.stringify(fake.recorded.shown)}`);
@@ -166,7 +181,7 @@ test('a filtered launch steals alice\'s requests into the debuggee and not bob\'
   assert.equal(fake.recorded.statusBar.text, 'lanes: off');
 });
 
-test('Restart keeps one session', async () => {
+test('Restart keeps one session', { timeout: 90000 }, async () => {
   const port = alicePort;
   const first = await launch(apiLaunch('api', 'local-alice', port));
   assert.ok(first);
@@ -184,13 +199,12 @@ test('Restart keeps one session', async () => {
   await waitFor('the session to end', async () => (await ownSessions()).length === 0, 10000);
 });
 
-test('a locked port aborts the launch, says who holds it and offers the fix', async () => {
+test('a locked port aborts the launch, says who holds it and offers the fix', { timeout: 90000 }, async () => {
   const bobPort = await freePort();
-  const holder = cp.spawn(path.join(bin, 'lanes'), ['--socket', fixtureSocket, '--credentials', bob, 'exec', '-t', 'deploy/api', '--steal', `8080:${bobPort}`, '--', 'python3', api], {
+  const holder = track(cp.spawn(path.join(bin, 'lanes'), ['--socket', fixtureSocket, '--credentials', bob, 'exec', '-t', 'deploy/api', '--steal', `8080:${bobPort}`, '--', 'python3', api], {
     env: { ...process.env, PORT: String(bobPort), HOST: '127.0.0.1', API_FLAVOUR: 'local-bob' },
     stdio: 'ignore',
-  });
-  started.push(holder);
+  }), 'lanes');
   try {
     await waitFor('bob to hold port 8080', () => curl('http://api-0:8080/').includes('api local-bob'));
     // The view learns of bob's session from lanesd's push (cluster/watch), not by asking.
@@ -206,19 +220,19 @@ test('a locked port aborts the launch, says who holds it and offers the fix', as
     assert.deepEqual(shown[0].actions, ['Show Sessions', 'Open Config', 'Pick Another Target']);
     assert.deepEqual(await ownSessions(), []);
   } finally {
-    const exited = new Promise((r) => holder.once('exit', r));
-    holder.kill('SIGTERM');
-    await exited;
+    await stopChild(holder);
   }
   await waitFor('bob\'s session to leave the lanes view', () => !ext.view.cluster.some((s: any) => s.user === 'bob'), 5000);
 });
 
-test('a killed lanesd is reported once and the next launch starts a new one', async () => {
+test('a killed lanesd is reported once and the next launch starts a new one', { timeout: 90000 }, async () => {
   const pid = ext.daemon.spawnedPid;
   assert.ok(pid, 'the extension started lanesd itself');
   const before = fake.recorded.shown.length;
   const d = await launch(apiLaunch('api', 'local-alice', alicePort));
   assert.ok(d);
+  const lostId = d.session.configuration.__lanesSessionId;
+  await waitFor('the session to steal before lanesd dies', () => curl('http://api-0:8080/', 'x-lane: alice').includes('api local-alice'));
   process.kill(pid, 'SIGKILL');
   await waitFor('the loss to be reported', () => fake.recorded.shown.length > before, 10000);
   await new Promise((r) => setTimeout(r, 500));
@@ -226,6 +240,11 @@ test('a killed lanesd is reported once and the next launch starts a new one', as
   assert.equal(shown.length, 1, JSON.stringify(shown));
   assert.match(shown[0].message, /lanesd ended; 1 session\(s\) were lost/);
   await endDebug(d);
+  // The operator keeps the dropped session for its unused TTL (2 s in tst_vscode), its filter with it.
+  await waitFor('the operator to end the dropped session', async () => {
+    const cluster = await ext.daemon.call('cluster/sessions', { credentials: alice });
+    return !cluster.sessions.some((s: any) => s.id === lostId);
+  }, 15000);
   const again = await launch(apiLaunch('api', 'local-alice', alicePort));
   assert.ok(again, JSON.stringify(fake.recorded.shown.slice(before)));
   assert.notEqual(ext.daemon.spawnedPid, pid);

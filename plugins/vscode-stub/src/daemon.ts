@@ -84,7 +84,7 @@ export class DaemonClient {
   async call<R>(method: string, params: unknown, timeoutMs = kCallTimeoutMs, token?: CancellationToken): Promise<R> {
     const connection = await this.connect();
     const source = new CancellationTokenSource();
-    token?.onCancellationRequested(() => source.cancel());
+    const forwarded = token?.onCancellationRequested(() => source.cancel());
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -100,6 +100,7 @@ export class DaemonClient {
       throw e instanceof DaemonError ? e : new DaemonError(String((e as Error)?.message ?? e));
     } finally {
       clearTimeout(timer);
+      forwarded?.dispose();
       source.dispose();
     }
   }
@@ -149,17 +150,30 @@ export class DaemonClient {
     connection.onClose(() => this.lost(connection, 'lanesd closed the connection'));
     connection.onError(([error]) => this.options.log(`lanesd connection: ${error.message}`));
     connection.listen();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        connection.sendRequest('initialize', {
+          processId: process.pid,
+          clientInfo: { name: this.options.clientName },
+          capabilities: {},
+          rootPath: this.options.rootPath,
+        }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new DaemonError('lanesd did not answer initialize')), kCallTimeoutMs);
+        }),
+      ]);
+      await connection.sendNotification('initialized', {});
+      if (this.disposed) throw new DaemonError('the lanes extension is shutting down');
+    } catch (e) {
+      // Not a half-open client that would keep lanesd from its idle exit.
+      connection.dispose();
+      socket.destroy();
+      throw e instanceof DaemonError ? e : new DaemonError(String((e as Error)?.message ?? e));
+    } finally {
+      clearTimeout(timer);
+    }
     this.socket = socket;
-    await Promise.race([
-      connection.sendRequest('initialize', {
-        processId: process.pid,
-        clientInfo: { name: this.options.clientName },
-        capabilities: {},
-        rootPath: this.options.rootPath,
-      }),
-      new Promise((_, reject) => setTimeout(() => reject(new DaemonError('lanesd did not answer initialize')), kCallTimeoutMs)),
-    ]);
-    await connection.sendNotification('initialized', {});
     this.connection = connection;
     this.reportedLoss = false;
     this.options.log(`connected to lanesd on ${this.options.socketPath}`);

@@ -20,16 +20,24 @@ function mergedValue(name: string, ours: string, theirs: string | undefined): st
 /**
  * A copy of `launch` with `env` merged in: the `environment` array of cppdbg (and other debuggers that use
  * it, when the launch already has one), the `env` object otherwise. The launch's own variables are kept
- * except for lanes' own.
+ * except for lanes' own; so are those the debuggee inherits (`inherited`, the editor's environment, which
+ * debug adapters lay the launch's over): the pod's PATH or HOME never replace the developer's. The layer goes
+ * before an inherited LD_PRELOAD too.
  */
-export function mergeEnvironment<T extends LaunchLike>(launch: T, env: Record<string, string>): T {
+export function mergeEnvironment<T extends LaunchLike>(
+  launch: T,
+  env: Record<string, string>,
+  inherited: Record<string, string | undefined> = {},
+): T {
   const out: T = { ...launch };
+  const fromPod = (name: string) => !sessionWins(name) && inherited[name] !== undefined;
   const usesArray = launch.type === 'cppdbg' || (Array.isArray(launch.environment) && !launch.env);
   if (usesArray) {
     const list = Array.isArray(launch.environment) ? launch.environment.map((e) => ({ ...e })) : [];
     for (const [name, value] of Object.entries(env)) {
+      if (fromPod(name)) continue;
       const existing = list.find((e) => e.name === name);
-      const merged = mergedValue(name, value, existing?.value);
+      const merged = mergedValue(name, value, existing?.value ?? (name === 'LD_PRELOAD' ? inherited[name] : undefined));
       if (merged === undefined) continue;
       if (existing) existing.value = merged;
       else list.push({ name, value: merged });
@@ -39,7 +47,8 @@ export function mergeEnvironment<T extends LaunchLike>(launch: T, env: Record<st
   }
   const own: Record<string, string | null | undefined> = { ...(launch.env ?? {}) };
   for (const [name, value] of Object.entries(env)) {
-    const merged = mergedValue(name, value, own[name] ?? undefined);
+    if (fromPod(name)) continue;
+    const merged = mergedValue(name, value, own[name] ?? (name === 'LD_PRELOAD' ? inherited[name] : undefined));
     if (merged !== undefined) own[name] = merged;
   }
   out.env = own;

@@ -40,8 +40,8 @@ interface TargetEntry {
 
 /** Marks a launch configuration as lanes': the debug session that starts from it is tied to the session. */
 export const kSessionKey = '__lanesSessionId';
-/** A debug session the extension did not see start is let go after this long. */
-const kUnclaimedMs = 60000;
+/** A session whose debug session has not started after this long (a preLaunchTask builds first) is let go. */
+const kUnclaimedMs = 10 * 60000;
 
 function tagged(launch: LaunchLike, sessionId: string): vscode.DebugConfiguration {
   return { ...launch, [kSessionKey]: sessionId } as unknown as vscode.DebugConfiguration;
@@ -108,7 +108,9 @@ export class LaunchController implements vscode.DebugConfigurationProvider {
         own.state = 'lost';
         this.forget(own);
       }
-      void this.notifier.show('error', `lanes: lanesd ended${had.length ? `; ${had.length} session(s) were lost` : ''}. The next launch starts it again.`, 'Show Log');
+      void this.notifier
+        .show(had.length ? 'error' : 'needsUser', `lanes: lanesd ended${had.length ? `; ${had.length} session(s) were lost` : ''}. The next launch starts it again.`, 'Show Log')
+        .then((a) => a === 'Show Log' && this.notifier.channel.show(true));
       this.changed.fire();
     });
   }
@@ -137,17 +139,17 @@ export class LaunchController implements vscode.DebugConfigurationProvider {
     const launch = config as LaunchLike;
     if (!isHookable(launch, childLaunch(config)) || !isActive(launch, this.toggle)) return config;
     const root = folder?.uri.fsPath ?? process.cwd();
-    const key = `${root}|${config.name ?? ''}|${config.type ?? ''}`;
+    const choice = chooseConfig(launch, this.pickedConfig, workspaceConfigs(root));
+    const configPath = choice.path ? path.resolve(root, choice.path) : undefined;
+    const key = `${root}|${config.name ?? ''}|${config.type ?? ''}|${configPath ?? ''}|${this.pickedTarget ?? ''}`;
     // Restart: the session of the launch that just ended is in its grace period; it carries on.
     for (const own of this.sessions.values())
       if (own.key === key && own.debugSessions.size === 0 && own.state === 'running') {
         clearTimeout(own.stopTimer);
         own.stopTimer = setTimeout(() => this.release(own), kUnclaimedMs);
         this.notifier.log(`launch "${config.name}" reuses session ${own.sessionId} on ${own.target}`);
-        return tagged(mergeEnvironment(launch, own.env), own.sessionId);
+        return tagged(mergeEnvironment(launch, own.env, process.env), own.sessionId);
       }
-    const choice = chooseConfig(launch, this.pickedConfig, workspaceConfigs(root));
-    const configPath = choice.path ? path.resolve(root, choice.path) : undefined;
     let needsTarget = true;
     try {
       if (configPath) {
@@ -161,7 +163,7 @@ export class LaunchController implements vscode.DebugConfigurationProvider {
         for (const w of verified.warnings) this.notifier.log(`config ${w.path || '(file)'}: ${w.message}`);
         if (!verified.valid) {
           const first = verified.errors[0];
-          await this.refuse({ message: `lanes: the config ${path.basename(configPath)} is not valid: ${first ? `${first.path ? `${first.path}: ` : ''}${first.message}` : 'unknown error'}`, actions: ['Open Config'], name: 'INVALID_ARGUMENT' }, configPath);
+          void this.refuse({ message: `lanes: the config ${path.basename(configPath)} is not valid: ${first ? `${first.path ? `${first.path}: ` : ''}${first.message}` : 'unknown error'}`, actions: ['Open Config'], name: 'INVALID_ARGUMENT' }, configPath);
           return undefined;
         }
         needsTarget = verified.needsTarget;
@@ -176,11 +178,11 @@ export class LaunchController implements vscode.DebugConfigurationProvider {
       }
       if (token?.isCancellationRequested) return undefined;
       const started = await this.start(configPath, target, root, key);
-      return tagged(mergeEnvironment(launch, started.env), started.sessionId);
+      return tagged(mergeEnvironment(launch, started.env, process.env), started.sessionId);
     } catch (e) {
       const error = e as DaemonError;
       const explained = error.rpc ? explain(error.rpc, { target: this.pickedTarget }) : { name: 'UNSPECIFIED', message: `lanes: ${error.message}`, actions: ['Show Log'] as FixAction[] };
-      if (explained.name !== 'CANCELLED') await this.refuse(explained, configPath);
+      if (explained.name !== 'CANCELLED') void this.refuse(explained, configPath);
       else this.notifier.log(explained.message);
       return undefined;
     }
@@ -190,6 +192,11 @@ export class LaunchController implements vscode.DebugConfigurationProvider {
   debugSessionStarted(session: vscode.DebugSession): void {
     const id = session.configuration?.[kSessionKey];
     const own = typeof id === 'string' ? this.sessions.get(id) : undefined;
+    if (typeof id === 'string' && !own) {
+      // A Restart that reused the resolved launch after the session's grace period: it runs without one.
+      void this.notifier.show('needsUser', `lanes: the session of "${session.name}" ended before it started again (raise lanes.stopGraceSeconds); restart the launch to get a new one`);
+      return;
+    }
     if (!own) return;
     clearTimeout(own.stopTimer);
     own.stopTimer = undefined;
@@ -253,12 +260,19 @@ export class LaunchController implements vscode.DebugConfigurationProvider {
     if (target) params.target = target;
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `lanes: starting a session${target ? ` on ${target}` : ''}`, cancellable: true },
-      (progress, cancel) => {
-        this.progressQueue.push((message) => {
+      async (progress, cancel) => {
+        const report = (message: string) => {
           progress.report({ message });
           this.notifier.log(message);
-        });
-        return this.daemon.call<{ sessionId: string; target: string; ports: PortMapping[]; env: Record<string, string> }>('session/start', params, kStartTimeoutMs, cancel);
+        };
+        this.progressQueue.push(report);
+        try {
+          return await this.daemon.call<{ sessionId: string; target: string; ports: PortMapping[]; env: Record<string, string> }>('session/start', params, kStartTimeoutMs, cancel);
+        } finally {
+          // A start refused before lanesd said `begin` must not take the next start's progress.
+          this.progressQueue = this.progressQueue.filter((r) => r !== report);
+          for (const [token, r] of this.progressByToken) if (r === report) this.progressByToken.delete(token);
+        }
       },
     );
     const own: OwnSession = {

@@ -40,6 +40,11 @@ export class SessionsView implements vscode.TreeDataProvider<Node> {
     // The cluster's sessions come pushed (cluster/watch), from each connection to lanesd on.
     daemon.on('cluster/sessionsChanged', (p: { sessions?: ClusterSession[] }) => this.show(p.sessions ?? []));
     daemon.onConnected(() => void this.watch());
+    daemon.onLost(() => {
+      this.cluster = [];
+      this.clusterError = 'lanesd is not running; the next launch or Refresh starts it';
+      this.changed.fire(undefined);
+    });
   }
 
   /** Asks lanesd for the cluster's sessions now and whenever they change. */

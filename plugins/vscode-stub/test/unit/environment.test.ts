@@ -30,6 +30,16 @@ test('a launch without env gets one; the original is not changed', () => {
   assert.equal((launch as { env?: unknown }).env, undefined);
 });
 
+test('what the debuggee inherits from the editor is kept too; the layer preloads before it', () => {
+  const merged = mergeEnvironment({ type: 'node', request: 'launch' } as LaunchLike, { ...session, PATH: '/pod/bin', HOME: '/root' }, { PATH: '/usr/bin', HOME: '/home/alice', LD_PRELOAD: 'libinherited.so' });
+  assert.equal(merged.env?.PATH, undefined, 'the pod PATH would replace the editor one');
+  assert.equal(merged.env?.HOME, undefined);
+  assert.equal(merged.env?.LEDGER_URL, 'http://ledger:8080/');
+  assert.equal(merged.env?.LD_PRELOAD, '/opt/lanes/liblanes-layer.so:libinherited.so');
+  const cpp = mergeEnvironment({ type: 'cppdbg', request: 'launch' } as LaunchLike, session, { PORT: '1' });
+  assert.deepEqual((cpp.environment ?? []).map((e) => e.name).sort(), ['LANES_LAYER_SOCKET', 'LANES_SESSION_ID', 'LD_PRELOAD', 'LEDGER_URL']);
+});
+
 test('cppdbg: the environment array, merged the same way', () => {
   const merged = mergeEnvironment({ type: 'cppdbg', request: 'launch', environment: [{ name: 'PORT', value: '9080' }, { name: 'LD_PRELOAD', value: 'libasan.so' }] } as LaunchLike, session);
   assert.equal(merged.env, undefined);
