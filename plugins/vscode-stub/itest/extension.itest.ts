@@ -208,7 +208,7 @@ test('a locked port aborts the launch, says who holds it and offers the fix', { 
   try {
     await waitFor('bob to hold port 8080', () => curl('http://api-0:8080/').includes('api local-bob'));
     // The view learns of bob's session from lanesd's push (cluster/watch), not by asking.
-    await waitFor('bob\'s session in the lanes view', () => ext.view.cluster.some((s: any) => s.user === 'bob' && s.target === 'deploy/api'), 5000);
+    await waitFor('bob\'s session in the lanes view', () => ext.view.cluster.some((s: any) => s.user === 'bob' && s.target === 'deploy/api'), 15000);
     const before = fake.recorded.shown.length;
     const d = await launch(apiLaunch('whole', 'local-alice', wholePort, { LANES_CONFIG: path.join(folder.uri.fsPath, 'whole.json') }));
     assert.equal(d, undefined, 'the launch went on');
@@ -222,7 +222,7 @@ test('a locked port aborts the launch, says who holds it and offers the fix', { 
   } finally {
     await stopChild(holder);
   }
-  await waitFor('bob\'s session to leave the lanes view', () => !ext.view.cluster.some((s: any) => s.user === 'bob'), 5000);
+  await waitFor('bob\'s session to leave the lanes view', () => !ext.view.cluster.some((s: any) => s.user === 'bob'), 15000);
 });
 
 test('a killed lanesd is reported once and the next launch starts a new one', { timeout: 90000 }, async () => {
