@@ -74,44 +74,46 @@ void ClusterWatch::dial(const QString& path)
     auto* link = new OperatorClient(watch.credentials, this);
     watch.link = link;
     connect(link, &OperatorClient::sessionsChanged, this, [this, path, link](const v1::SessionList& list) {
-        const auto found = m_watches.find(path);
-        if (found == m_watches.end() || found->second->link != link)
-            return;
-        found->second->last = m_describe(clusterSessionsOf(list));
-        emit changed(path, found->second->last);
+        if (Watch* watch = live(path, link)) {
+            watch->last = clusterSessionsOf(list);
+            emit changed(path, m_describe(watch->last));
+        }
     });
     connect(link, &OperatorClient::closed, this, [this, path, link](const QString& reason) {
         link->deleteLater();
-        const auto found = m_watches.find(path);
-        if (found == m_watches.end() || found->second->link != link)
-            return;
-        drop(path,
-             Error{ErrorCode::ConnectFailed, QStringLiteral("the operator link closed: ") + reason, {}});
+        if (live(path, link))
+            drop(path,
+                 Error{ErrorCode::ConnectFailed, QStringLiteral("the operator link closed: ") + reason, {}});
     });
     link->open([this, path, link](Result<void> ready) {
-        const auto found = m_watches.find(path);
-        if (found == m_watches.end() || found->second->link != link)
+        if (!live(path, link))
             return;
         if (!ready)
             return drop(path, ready.error());
         v1::Frame request;
         request.mutable_watch_sessions();
         link->call(request, [this, path, link](Result<v1::Frame> reply) {
-            const auto found = m_watches.find(path);
-            if (found == m_watches.end() || found->second->link != link)
+            Watch* watch = live(path, link);
+            if (!watch)
                 return;
             if (!reply)
                 return drop(path, reply.error());
-            Watch& watch = *found->second;
-            const bool again = watch.answered;
-            watch.answered = true;
-            watch.last = m_describe(clusterSessionsOf(reply->session_list()));
-            for (auto& done : std::exchange(watch.waiting, {}))
-                done(watch.last);
+            const bool again = watch->answered;
+            watch->answered = true;
+            watch->last = clusterSessionsOf(reply->session_list());
+            const ide::ClusterSessionsResult described = m_describe(watch->last);
+            for (auto& done : std::exchange(watch->waiting, {}))
+                done(described);
             if (again) // what changed while the link was down
-                emit changed(path, watch.last);
+                emit changed(path, described);
         });
     });
+}
+
+ClusterWatch::Watch* ClusterWatch::live(const QString& path, const OperatorClient* link)
+{
+    const auto it = m_watches.find(path);
+    return it != m_watches.end() && it->second->link == link ? it->second.get() : nullptr;
 }
 
 void ClusterWatch::drop(const QString& path, const Error& error)

@@ -49,10 +49,12 @@ private:
         QSet<const QObject*> clients;
         QList<rpc::Callback<ide::ClusterSessionsResult>> waiting; // watch() calls before the first answer
         bool answered = false;
-        ide::ClusterSessionsResult last;
+        ide::ClusterSessionsResult last; // as the operator sent it; described for each client it goes to
         QTimer retry;
     };
     void dial(const QString& path);
+    // The watch of `path` while `link` is still its link; null once the watch ended or dialled again.
+    Watch* live(const QString& path, const OperatorClient* link);
     void endLink(Watch& watch, const QString& why);
     void drop(const QString& path, const Error& error);
 
