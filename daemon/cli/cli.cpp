@@ -14,11 +14,11 @@ namespace lanes::cli {
 
 Cli::Cli(CliOptions options, QObject* parent)
     : QObject(parent), m_options(std::move(options)),
-      m_daemon(new DaemonConnection(m_options.socketPath, this))
+      m_daemon(new rpc::DaemonConnection(m_options.socketPath, QStringLiteral("lanes"), this))
 {
-    connect(m_daemon, &DaemonConnection::ready, this, &Cli::onReady);
-    connect(m_daemon, &DaemonConnection::failed, this, [this](const QString& why) { done(1, why); });
-    connect(m_daemon, &DaemonConnection::lost, this, &Cli::onLost);
+    connect(m_daemon, &rpc::DaemonConnection::ready, this, &Cli::onReady);
+    connect(m_daemon, &rpc::DaemonConnection::failed, this, [this](const QString& why) { done(1, why); });
+    connect(m_daemon, &rpc::DaemonConnection::lost, this, &Cli::onLost);
 }
 
 void Cli::run()

@@ -8,9 +8,12 @@
 
 #include <QObject>
 
+namespace lanes::rpc {
+class DaemonConnection;
+}
+
 namespace lanes::cli {
 
-class DaemonConnection;
 class ExecCommand;
 
 class Cli final : public QObject
@@ -37,7 +40,7 @@ private:
     void done(int code, const QString& error = {});
 
     CliOptions m_options;
-    DaemonConnection* m_daemon;
+    rpc::DaemonConnection* m_daemon;
     ExecCommand* m_exec = nullptr;
     bool m_done = false;
 };

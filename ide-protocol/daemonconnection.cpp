@@ -1,4 +1,4 @@
-// See daemonconnection.h. A lanesd that `lanes` started logs to lanesd.log beside its socket, and exits when
+// See daemonconnection.h. A lanesd that a client started logs to lanesd.log beside its socket, and exits when
 // it has had no client for kSpawnedIdleExitSeconds, so that one-off commands leave nothing behind.
 #include "daemonconnection.h"
 
@@ -10,10 +10,10 @@
 #include <QFileInfo>
 #include <QProcess>
 
-namespace lanes::cli {
+namespace lanes::rpc {
 
-DaemonConnection::DaemonConnection(QString socketPath, QObject* parent)
-    : QObject(parent), m_socketPath(std::move(socketPath))
+DaemonConnection::DaemonConnection(QString socketPath, QString clientName, QObject* parent)
+    : QObject(parent), m_socketPath(std::move(socketPath)), m_clientName(std::move(clientName))
 {
     m_retry.setSingleShot(true);
     connect(&m_retry, &QTimer::timeout, this, &DaemonConnection::connectDaemon);
@@ -68,17 +68,17 @@ bool DaemonConnection::startDaemon()
 
 void DaemonConnection::onConnected()
 {
-    auto* transport = new rpc::DeviceTransport(&m_socket, this);
-    m_endpoint = new rpc::Endpoint(transport, this);
-    connect(m_endpoint, &rpc::Endpoint::closed, this, &DaemonConnection::lost);
+    auto* transport = new DeviceTransport(&m_socket, this);
+    m_endpoint = new Endpoint(transport, this);
+    connect(m_endpoint, &Endpoint::closed, this, &DaemonConnection::lost);
     const ide::InitializeParams params{
-        QCoreApplication::applicationPid(), QJsonObject{{"name", "lanes"}}, {}, QDir::currentPath()};
-    rpc::call<ide::Initialize>(*m_endpoint, params, [this](Result<ide::InitializeResult> result) {
+        QCoreApplication::applicationPid(), QJsonObject{{"name", m_clientName}}, {}, QDir::currentPath()};
+    call<ide::Initialize>(*m_endpoint, params, [this](Result<ide::InitializeResult> result) {
         if (!result)
             return emit failed(describe(result.error()));
-        rpc::notify<ide::Initialized>(*m_endpoint, {});
+        notify<ide::Initialized>(*m_endpoint, {});
         emit ready();
     });
 }
 
-} // namespace lanes::cli
+} // namespace lanes::rpc

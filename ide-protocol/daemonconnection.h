@@ -1,5 +1,6 @@
-// The CLI's connection to lanesd: connects to its socket, starts lanesd (detached, exiting when idle) when
-// none answers and waits for it to come up, then says initialize and initialized as LSP does. ready() hands
+// A client's connection to lanesd (the CLI's, the GUI's): connects to its socket, starts lanesd (detached,
+// exiting when idle) when none answers and waits for it to come up, then says initialize and initialized as
+// LSP does, under the client's name (lanesd shows it as the owner of the sessions it starts). ready() hands
 // over an endpoint that stays until lost(). Event-loop thread only.
 #pragma once
 
@@ -8,7 +9,7 @@
 #include <QLocalSocket>
 #include <QTimer>
 
-namespace lanes::cli {
+namespace lanes::rpc {
 
 constexpr int kDaemonStartTimeoutMs = 5000;
 constexpr int kDaemonRetryMs = 50;
@@ -18,10 +19,10 @@ class DaemonConnection final : public QObject
 {
     Q_OBJECT
 public:
-    DaemonConnection(QString socketPath, QObject* parent = nullptr);
+    DaemonConnection(QString socketPath, QString clientName, QObject* parent = nullptr);
     void start();
     // Null until ready().
-    rpc::Endpoint* endpoint() const { return m_endpoint; }
+    Endpoint* endpoint() const { return m_endpoint; }
 
 signals:
     // lanesd answered initialize: the endpoint takes calls.
@@ -38,11 +39,12 @@ private:
     bool startDaemon();
 
     QString m_socketPath;
+    QString m_clientName;
     QLocalSocket m_socket;
     QTimer m_retry;
     int m_waitedMs = 0;
     bool m_spawned = false;
-    rpc::Endpoint* m_endpoint = nullptr;
+    Endpoint* m_endpoint = nullptr;
 };
 
-} // namespace lanes::cli
+} // namespace lanes::rpc
