@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "logging.h"
+#include "supportbundle.h"
 
 #include <QCoreApplication>
 #include <QDir>
@@ -73,6 +74,7 @@ void ClientConnection::bindMethods()
     rpc::bindMethod<ide::ClusterSessions>(e, this, &ClientConnection::onClusterSessions);
     rpc::bindMethod<ide::ClusterSessionsWatch>(e, this, &ClientConnection::onClusterWatch);
     rpc::bindMethod<ide::DiagnosticsCounters>(e, this, &ClientConnection::onDiagnosticsCounters);
+    rpc::bindMethod<ide::DiagnosticsBundle>(e, this, &ClientConnection::onDiagnosticsBundle);
     rpc::bindMethod<ide::ConfigVerify>(e, this, &ClientConnection::onConfigVerify);
     rpc::bindMethod<ide::SessionHistory>(e, this, &ClientConnection::onSessionHistory);
     rpc::bindMethod<ide::ClusterKill>(e, this, &ClientConnection::onClusterKill);
@@ -210,6 +212,12 @@ void ClientConnection::onDiagnosticsCounters(const ide::CountersParams& params,
     if (!params.cluster)
         return withOwn(ide::CountersResult{});
     m_sessions->clusterCounters(params.credentials, std::move(withOwn));
+}
+
+void ClientConnection::onDiagnosticsBundle(const ide::BundleParams& params,
+                                           rpc::Callback<ide::BundleResult> reply)
+{
+    makeSupportBundle(m_sessions, params, std::move(reply));
 }
 
 void ClientConnection::onSessionStart(const ide::SessionStartParams& params,

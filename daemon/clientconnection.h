@@ -44,6 +44,7 @@ private:
     void onPolicyCheck(const ide::SessionStartParams& params, rpc::Callback<ide::PolicyCheckResult> reply);
     void onAudit(const ide::AuditParams& params, rpc::Callback<ide::AuditResult> reply);
     void onDiagnosticsCounters(const ide::CountersParams& params, rpc::Callback<ide::CountersResult> reply);
+    void onDiagnosticsBundle(const ide::BundleParams& params, rpc::Callback<ide::BundleResult> reply);
     void finish();
 
     rpc::Transport* m_transport;

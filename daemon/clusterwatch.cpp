@@ -110,6 +110,13 @@ void ClusterWatch::dial(const QString& path)
     });
 }
 
+void ClusterWatch::redescribe()
+{
+    for (const auto& [path, watch] : m_watches)
+        if (watch->answered && !watch->clients.isEmpty())
+            emit changed(path, m_describe(watch->last));
+}
+
 ClusterWatch::Watch* ClusterWatch::live(const QString& path, const OperatorClient* link)
 {
     const auto it = m_watches.find(path);

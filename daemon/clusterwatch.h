@@ -37,6 +37,10 @@ public:
     // `client` watches nothing any more; a watch nobody holds ends its link.
     void unwatch(QObject* client);
     bool watches(const QString& path, const QObject* client) const;
+    // One of this lanesd's sessions changed state: what `describe` adds may differ now (a session the
+    // operator listed while it was still starting here becomes `mine`), so every watch that has a list sends
+    // it again, described anew. The operator would not: it pushes only when its own part changes.
+    void redescribe();
 
 signals:
     void changed(const QString& path, const lanes::ide::ClusterSessionsResult& sessions);

@@ -27,6 +27,10 @@ struct DaemonCounters
     Counter outgoingFailed{"daemon.outgoing_failed"};
     Counter endpointUnused{"daemon.endpoint_unused"};
     Counter udpDropped{"daemon.udp_dropped"};
+    // diagnostics/bundle (supportbundle.cpp): archives written, and requests refused (a path that cannot be
+    // written)
+    Counter bundleWritten{"daemon.bundle_written"};
+    Counter bundleRefused{"daemon.bundle_refused"};
 };
 
 DaemonCounters& daemonCounters();

@@ -5,6 +5,7 @@
 #include "daemonserver.h"
 #include "epolldispatcher.h"
 #include "logging.h"
+#include "logring.h"
 #include "signalwatcher.h"
 #include "socketpath.h"
 
@@ -21,6 +22,7 @@ int daemonMain(int argc, char** argv)
     QCoreApplication::setApplicationName(QStringLiteral("lanesd"));
     QCoreApplication::setApplicationVersion(QStringLiteral(LANES_VERSION));
     installLogFormat();
+    installLogRing(); // the newest lines, for diagnostics/bundle
     QCommandLineParser parser;
     parser.setApplicationDescription(
         QStringLiteral("The lanes daemon: JSON-RPC 2.0 for IDEs, the GUI and the CLI."));

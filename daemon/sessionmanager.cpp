@@ -60,6 +60,33 @@ QString SessionManager::layerSocket()
     return m_layer->path();
 }
 
+namespace {
+
+// The config a session runs with, in the config's own key names: the file's (or the inline one), with what
+// session/start's params override spelled into it.
+QJsonObject resolvedConfig(LanesConfig config, const QString& target, const Session::Steal& steal)
+{
+    config.targetPath = target;
+    config.incoming.mode = steal.mirror       ? QStringLiteral("mirror")
+                           : steal.queuesOnly ? QStringLiteral("off")
+                                              : QStringLiteral("steal");
+    config.incoming.ports.clear(); // empty: every port of the target, each mapped by port_mapping
+    if (!steal.ports.isEmpty())    // each with its local port: the mapping is spelled out here
+        config.incoming.portMapping.clear();
+    for (const ide::PortMapping& p : steal.ports) {
+        config.incoming.ports << p.remote;
+        if (p.local != p.remote)
+            config.incoming.portMapping << qMakePair(p.local, p.remote);
+    }
+    config.incoming.httpFilter = steal.filter;
+    config.incoming.httpFilterPorts = steal.filterPorts;
+    config.incoming.onConcurrentSteal = steal.onConcurrentSteal;
+    config.splitQueues = steal.splits;
+    return toJson(config);
+}
+
+} // namespace
+
 SessionManager::SessionManager(QObject* parent)
     : QObject(parent),
       m_watch([this](ide::ClusterSessionsResult list) { return describeOwn(std::move(list)); })
@@ -140,7 +167,7 @@ Result<SessionManager::Plan> SessionManager::plan(const ide::SessionStartParams&
     // when the launched process listens on them, as mirrord does: nothing is taken before the app can answer.
     steal.onListen =
         params.steal.isEmpty() && !launch.layerSocket.isEmpty() && !launch.layerLibrary.isEmpty();
-    return Plan{*credentials, target, steal, launch};
+    return Plan{*credentials, target, steal, launch, resolvedConfig(config, target, steal)};
 }
 
 Session* SessionManager::start(const ide::SessionStartParams& params, QObject* owner,
@@ -152,8 +179,9 @@ Session* SessionManager::start(const ide::SessionStartParams& params, QObject* o
         return nullptr;
     }
     auto* session = new Session(planned->credentials, planned->target, planned->steal, planned->launch, this);
-    m_sessions.append({session, owner});
+    m_sessions.append({session, owner, planned->config});
     connect(session, &Session::stateChanged, this, &SessionManager::stateChanged);
+    connect(session, &Session::stateChanged, &m_watch, &ClusterWatch::redescribe);
     connect(session, &Session::message, this, &SessionManager::message);
     connect(session, &Session::traffic, this, &SessionManager::traffic);
     connect(session, &Session::queueTraffic, this, &SessionManager::queueTraffic);
@@ -239,6 +267,15 @@ Result<ide::SessionHistoryResult> SessionManager::history(const QString& session
             return e.session->history();
     return fail(ErrorCode::SessionNotFound,
                 QStringLiteral("no session %1 in this lanesd").arg(sessionId.left(64)));
+}
+
+QList<SessionManager::Resolved> SessionManager::resolvedSessions() const
+{
+    QList<Resolved> out;
+    for (const Entry& e : m_sessions)
+        if (!e.session->id().isEmpty())
+            out.append({e.session->id(), e.config, e.session->token()});
+    return out;
 }
 
 int SessionManager::activeCount() const

@@ -38,6 +38,15 @@ public:
     ide::SessionListResult list() const;
     Result<ide::SessionHistoryResult> history(const QString& sessionId) const;
     int activeCount() const;
+    // What the support bundle says of each session that has an id: its config as session/start resolved it
+    // (the file's with the params' overrides; not yet redacted) and the token of its launched processes.
+    struct Resolved
+    {
+        QString sessionId;
+        QJsonObject config;
+        QString token;
+    };
+    QList<Resolved> resolvedSessions() const;
 
     void targets(const QString& credentialsPath, rpc::Callback<ide::TargetsListResult> done);
     void clusterSessions(const QString& credentialsPath, rpc::Callback<ide::ClusterSessionsResult> done);
@@ -68,6 +77,7 @@ private:
         QString target;
         Session::Steal steal;
         Session::Launch launch;
+        QJsonObject config; // resolved, as the support bundle shows it
     };
     Result<Plan> plan(const ide::SessionStartParams& params, bool withLayer);
     void stopSession(Session* session, const QString& reason);
@@ -82,6 +92,7 @@ private:
     {
         Session* session;
         QPointer<QObject> owner;
+        QJsonObject config;
     };
     QList<Entry> m_sessions;
     LayerServer* m_layer = nullptr; // listens from the first session on

@@ -76,6 +76,7 @@ void DaemonConnection::onConnected()
     call<ide::Initialize>(*m_endpoint, params, [this](Result<ide::InitializeResult> result) {
         if (!result)
             return emit failed(describe(result.error()));
+        m_serverVersion = result->serverVersion;
         notify<ide::Initialized>(*m_endpoint, {});
         emit ready();
     });

@@ -23,6 +23,9 @@ public:
     void start();
     // Null until ready().
     Endpoint* endpoint() const { return m_endpoint; }
+    // lanesd's version, from its initialize answer; empty until ready().
+    QString serverVersion() const { return m_serverVersion; }
+    QString socketPath() const { return m_socketPath; }
 
 signals:
     // lanesd answered initialize: the endpoint takes calls.
@@ -40,6 +43,7 @@ private:
 
     QString m_socketPath;
     QString m_clientName;
+    QString m_serverVersion;
     QLocalSocket m_socket;
     QTimer m_retry;
     int m_waitedMs = 0;

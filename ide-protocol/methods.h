@@ -142,6 +142,13 @@ struct DiagnosticsCounters
     using Result = CountersResult;
 };
 
+struct DiagnosticsBundle
+{
+    static constexpr auto method = "diagnostics/bundle";
+    using Params = BundleParams;
+    using Result = BundleResult;
+};
+
 // --- Notifications from lanesd. ---
 
 struct Progress

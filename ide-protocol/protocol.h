@@ -88,6 +88,7 @@ struct SessionSummary
     QString owner;       // the client that started it ("vscode (pid 4242)"), from its initialize
     qint64 requests = 0; // routed to it so far
     qint64 errors = 0;   // of those, answered with an error (no local app, a reset)
+    bool operator==(const SessionSummary&) const = default;
 };
 
 struct SessionListResult
@@ -141,6 +142,7 @@ struct ClusterSession
     QString owner = {};            // the client that started it ("vscode (pid 4242)")
     qint64 requests = 0;
     qint64 errors = 0;
+    bool operator==(const ClusterSession&) const = default;
 };
 
 struct SplitMember
@@ -170,6 +172,7 @@ struct PortLockSummary
     QString sessionId;
     QString user;
     QString filter; // empty: the whole port is locked
+    bool operator==(const PortLockSummary&) const = default;
 };
 
 struct ClusterSessionsResult
@@ -191,6 +194,22 @@ struct CountersResult
 {
     QMap<QString, quint64> counters;
     QStringList unavailable; // "agent/api-1: why", for each agent whose counters are missing
+};
+
+// diagnostics/bundle: lanesd writes a support bundle (a .tar.gz of its log, counters, sessions, their configs
+// with secrets redacted, the operator's status and system facts) to `path`, else into its runtime directory.
+struct BundleParams
+{
+    QString credentials; // optional: also the operator's status and cluster/sessions
+    QString path;        // absolute; empty: lanesd picks a file in its runtime directory
+};
+
+struct BundleResult
+{
+    QString path;
+    QStringList entries; // the archive's files, "lanes-diagnostics-.../counters.json", ...
+    qint64 bytes = 0;    // the archive's size
+    qint64 redacted = 0; // values replaced by "<redacted>"
 };
 
 // $/cancelRequest (LSP): cancels a request in progress by its id (a number or a string).
@@ -359,6 +378,8 @@ LANES_IDE_MESSAGE(SplitSummary)
 LANES_IDE_MESSAGE(ClusterSessionsResult)
 LANES_IDE_MESSAGE(CountersParams)
 LANES_IDE_MESSAGE(CountersResult)
+LANES_IDE_MESSAGE(BundleParams)
+LANES_IDE_MESSAGE(BundleResult)
 LANES_IDE_MESSAGE(ProgressParams)
 LANES_IDE_MESSAGE(SessionStateChangedParams)
 LANES_IDE_MESSAGE(ShowMessageParams)

@@ -1,6 +1,6 @@
 // The messages of protocol.h for config checks, session history and the cluster: config/verify,
-// session/history, cluster/sessions (sessions, splits, locks), kills, policy checks, the audit log. Params
-// reject unknown keys; results tolerate them (protocol.cpp says why).
+// session/history, cluster/sessions (sessions, splits, locks), kills, policy checks, the audit log, and the
+// support bundle. Params reject unknown keys; results tolerate them (protocol.cpp says why).
 #include "protocol.h"
 #include "protocoljson.h"
 
@@ -278,6 +278,39 @@ QJsonValue toJson(const AuditResult& p)
     for (const QJsonObject& entry : p.entries)
         entries.append(entry);
     return QJsonObject{{"entries", entries}, {"torn", p.torn}, {"truncated", p.truncated}};
+}
+
+void readValue(JsonReader& r, BundleParams& p)
+{
+    if (r.value().isNull())
+        return;
+    r.optional(QStringLiteral("credentials"), p.credentials);
+    r.optional(QStringLiteral("path"), p.path);
+    r.rejectUnknown();
+}
+QJsonValue toJson(const BundleParams& p)
+{
+    QJsonObject o;
+    if (!p.credentials.isEmpty())
+        o.insert(QStringLiteral("credentials"), p.credentials);
+    if (!p.path.isEmpty())
+        o.insert(QStringLiteral("path"), p.path);
+    return o;
+}
+
+void readValue(JsonReader& r, BundleResult& p)
+{
+    r.required(QStringLiteral("path"), p.path);
+    r.optional(QStringLiteral("entries"), p.entries);
+    r.optional(QStringLiteral("bytes"), p.bytes);
+    r.optional(QStringLiteral("redacted"), p.redacted);
+}
+QJsonValue toJson(const BundleResult& p)
+{
+    return QJsonObject{{"path", p.path},
+                       {"entries", QJsonArray::fromStringList(p.entries)},
+                       {"bytes", p.bytes},
+                       {"redacted", p.redacted}};
 }
 
 } // namespace lanes::ide

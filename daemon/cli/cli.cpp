@@ -47,6 +47,8 @@ void Cli::onReady()
             query<ide::ClusterKill>(params, killedLines);
     } else if (m_options.command == u"operator-audit") {
         query<ide::ClusterAudit>({m_options.credentials, m_options.sinceSeconds, 0}, auditLines);
+    } else if (m_options.command == u"diagnostics-bundle") {
+        query<ide::DiagnosticsBundle>({m_options.credentials, m_options.output}, bundleLines);
     } else if (m_options.command == u"policy-check") {
         // Exit 1 when a policy would refuse the session, as a check in a script expects.
         query<ide::ClusterPolicyCheck>(sessionParams(m_options), policyCheckLines,

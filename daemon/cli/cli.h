@@ -1,7 +1,8 @@
 // The `lanes` command line: a JSON-RPC client of lanesd (started on demand, daemonconnection.h) that runs one
 // command: `exec` (execcommand.h), or one question (`ls`, `operator status`, `operator session kill`,
-// `operator audit`, `policy check`) whose answer output.h prints. Event-loop thread only; the process exits
-// through finished(). `verify-config` needs no lanesd: main() runs it (verifyconfig.h) without a Cli.
+// `operator audit`, `policy check`, `diagnostics bundle`) whose answer output.h prints. Event-loop thread
+// only; the process exits through finished(). `verify-config` needs no lanesd: main() runs it
+// (verifyconfig.h) without a Cli.
 #pragma once
 
 #include "clioptions.h"

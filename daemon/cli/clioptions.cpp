@@ -6,6 +6,7 @@
 #include "socketpath.h"
 
 #include <QCommandLineParser>
+#include <QDateTime>
 #include <QDir>
 #include <QFileInfo>
 #include <QJsonArray>
@@ -33,8 +34,9 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     const QCommandLineOption reason(QStringLiteral("reason"), QString(), QStringLiteral("TEXT"));
     const QCommandLineOption all(QStringLiteral("all"));
     const QCommandLineOption since(QStringLiteral("since"), QString(), QStringLiteral("DURATION"));
+    const QCommandLineOption output(QStringLiteral("o"), QString(), QStringLiteral("FILE"));
     parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent,
-                       mirror, verbose, split, keepRunning, reason, all, since});
+                       mirror, verbose, split, keepRunning, reason, all, since, output});
     if (!parser.parse(arguments))
         return fail(ErrorCode::InvalidArgument, parser.errorText());
     CliOptions options;
@@ -122,6 +124,12 @@ Result<CliOptions> parseCli(const QStringList& arguments)
         options.command = QStringLiteral("operator-audit");
     } else if (words == QStringList{QStringLiteral("policy"), QStringLiteral("check")}) {
         options.command = QStringLiteral("policy-check");
+    } else if (words == QStringList{QStringLiteral("diagnostics"), QStringLiteral("bundle")}) {
+        options.command = QStringLiteral("diagnostics-bundle");
+        // Absolute here: lanesd writes the file, and its working directory is not this one.
+        const QString name = QStringLiteral("lanes-diagnostics-%1.tar.gz")
+                                 .arg(QDateTime::currentDateTime().toString(u"yyyyMMdd-HHmmss"));
+        options.output = QFileInfo(parser.isSet(output) ? parser.value(output) : name).absoluteFilePath();
     } else if (words.value(0) == u"verify-config" && words.size() <= 2) { // mirrord's verb: FILE, or -f FILE
         options.command = QStringLiteral("verify-config");
         options.configPath = words.value(1, options.configPath);
@@ -141,6 +149,7 @@ Result<CliOptions> parseCli(const QStringList& arguments)
                                    "  operator session kill ID [--reason TEXT] | --all [--reason TEXT]\n"
                                    "  operator audit [--since DURATION] [--json]\n"
                                    "  policy check [-f CONFIG] [-t TARGET] [exec's filter options] [--json]\n"
+                                   "  diagnostics bundle [-o FILE] [--json]\n"
                                    "  verify-config FILE [--json]"));
     }
     return options;

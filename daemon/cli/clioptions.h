@@ -9,7 +9,7 @@ namespace lanes::cli {
 struct CliOptions
 {
     // exec, ls, operator-status, operator-kill, operator-kill-all, operator-audit, policy-check,
-    // verify-config
+    // diagnostics-bundle, verify-config
     QString command;
     QString socketPath;
     QString credentials;
@@ -27,6 +27,7 @@ struct CliOptions
     QString sessionId;        // operator session kill ID
     QString reason;           // operator session kill --reason
     qint64 sinceSeconds = 0;  // operator audit --since
+    QString output;           // diagnostics bundle -o, absolute (default ./lanes-diagnostics-TIME.tar.gz)
 };
 
 // session/start's (and cluster/policyCheck's) params for exec's and policy check's options.

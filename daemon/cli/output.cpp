@@ -171,4 +171,15 @@ QStringList policyCheckLines(const ide::PolicyCheckResult& result)
     return lines;
 }
 
+QStringList bundleLines(const ide::BundleResult& result)
+{
+    QStringList lines{QStringLiteral("%1 (%2 bytes; %3 values redacted)")
+                          .arg(result.path)
+                          .arg(result.bytes)
+                          .arg(result.redacted)};
+    for (const QString& entry : result.entries)
+        lines << QStringLiteral("  ") + entry;
+    return lines;
+}
+
 } // namespace lanes::cli

@@ -20,5 +20,7 @@ QStringList killedLines(const ide::KillResult& result);
 QStringList auditLines(const ide::AuditResult& result);
 // `lanes policy check`: allowed, or each refusal; the policies that apply, env.exclude, the maximum time.
 QStringList policyCheckLines(const ide::PolicyCheckResult& result);
+// `lanes diagnostics bundle`: the archive's path and size, then its files.
+QStringList bundleLines(const ide::BundleResult& result);
 
 } // namespace lanes::cli

@@ -281,6 +281,17 @@ QString ClusterFixture::curlFromClient(const QString& url)
     return code == 0 ? body : QString();
 }
 
+QString ClusterFixture::curlFromClient(const QString& url, const QString& header)
+{
+    int code = 0;
+    const QString body = run(QStringLiteral("ip"),
+                             {QStringLiteral("netns"), QStringLiteral("exec"),
+                              QStringLiteral("lanes-client-0"), QStringLiteral("curl"), QStringLiteral("-s"),
+                              QStringLiteral("-m"), QStringLiteral("3"), QStringLiteral("-H"), header, url},
+                             &code);
+    return code == 0 ? body : QString();
+}
+
 bool ClusterFixture::chainPresent(const QString& pod)
 {
     return run(QStringLiteral("ip"),

@@ -36,6 +36,8 @@ public:
     QString lanesOutput(const QStringList& args, int* exitCode = nullptr);
     // `curl` from the client pod; the body, or "" on failure.
     static QString curlFromClient(const QString& url);
+    // The same with one request header ("x-lane: alice"), waiting up to 3 s.
+    static QString curlFromClient(const QString& url, const QString& header);
     static bool chainPresent(const QString& pod);
     static bool redirectPresent(const QString& pod, int port);
     // PIDs in pod `pod` whose /proc/PID/comm is `comm`.

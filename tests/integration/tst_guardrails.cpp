@@ -33,18 +33,6 @@ QString json(const char* text)
 const QString kFiltersRequired = json("{'name': 'filters-required', 'targetPath': 'deploy/api', 'network': "
                                       "{'incoming': {'httpFilter': {'headerFilter': '^x-lane: '}}}}");
 
-// curl from the client pod with one header; the body, or "" on failure.
-QString curlWith(const QString& url, const QString& header)
-{
-    QProcess p;
-    p.start(QStringLiteral("ip"),
-            {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
-             QStringLiteral("curl"), QStringLiteral("-s"), QStringLiteral("-m"), QStringLiteral("3"),
-             QStringLiteral("-H"), header, url});
-    p.waitForFinished(10000);
-    return p.exitCode() == 0 ? QString::fromUtf8(p.readAllStandardOutput()) : QString();
-}
-
 bool listening(int port)
 {
     QProcess ss;
@@ -144,7 +132,8 @@ QProcess* TstGuardrails::stealApi(const QString& user, const QString& header, in
          {QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(user)}});
     const QString url = QStringLiteral("http://api-0:8080/");
     const auto answeredLocally = [&] {
-        return (header.isEmpty() ? ClusterFixture::curlFromClient(url) : curlWith(url, header))
+        return (header.isEmpty() ? ClusterFixture::curlFromClient(url)
+                                 : ClusterFixture::curlFromClient(url, header))
             .contains(QStringLiteral("api local-") + user);
     };
     if (QTest::qWaitFor([&] { return cli->state() == QProcess::NotRunning || answeredLocally(); }, 15000) &&
@@ -447,9 +436,10 @@ void TstGuardrails::killMatrix()
                 &code);
     QCOMPARE(code, 0);
     QVERIFY2(said.contains(QStringLiteral("killed session %1").arg(id)), qPrintable(said));
-    QTRY_VERIFY_WITH_TIMEOUT(curlWith(QStringLiteral("http://api-0:8080/"), QStringLiteral("x-lane: alice"))
-                                 .contains(u"api deployed @ api-0"),
-                             1000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"), QStringLiteral("x-lane: alice"))
+            .contains(u"api deployed @ api-0"),
+        1000);
     // alice's lanes exec says who and why, ends her app (no zombie holds the port) and fails.
     QVERIFY(alice->waitForFinished(10000));
     QVERIFY(alice->exitCode() != 0);
@@ -519,9 +509,10 @@ void TstGuardrails::anUnusedSessionEndsAfterItsTtl()
     QVERIFY2(cli, qPrintable(m_notStealing));
     const QString id = sessionIdOf(QStringLiteral("alice"));
     QVERIFY(fixture.killDaemon(SIGKILL));
-    QTRY_VERIFY_WITH_TIMEOUT(curlWith(QStringLiteral("http://api-0:8080/"), QStringLiteral("x-lane: alice"))
-                                 .contains(u"api deployed @ api-0"),
-                             5000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"), QStringLiteral("x-lane: alice"))
+            .contains(u"api deployed @ api-0"),
+        5000);
     // (lanes would start a lanesd of its own if the fixture's were not back.)
     QVERIFY(fixture.startDaemon().isEmpty());
     QTRY_VERIFY_WITH_TIMEOUT(sessionIdOf(QString()).isEmpty(), 10000);
@@ -588,9 +579,10 @@ void TstGuardrails::aDroppedLinkResumesWithinTheTtl()
     ::kill(pid_t(fixture.daemonPid()), SIGSTOP);
     auto resume = qScopeGuard([&] { ::kill(pid_t(fixture.daemonPid()), SIGCONT); });
     // Meanwhile matching requests fail open to the deployed api, and unmatched ones never notice.
-    QTRY_VERIFY_WITH_TIMEOUT(curlWith(QStringLiteral("http://api-0:8080/"), QStringLiteral("x-lane: alice"))
-                                 .contains(u"api deployed @ api-0"),
-                             15000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"), QStringLiteral("x-lane: alice"))
+            .contains(u"api deployed @ api-0"),
+        15000);
     for (int i = 0; i < 20; ++i)
         QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/n%1").arg(i))
                     .contains(QStringLiteral("api deployed @ api-1: GET /n%1").arg(i)));
@@ -606,9 +598,10 @@ void TstGuardrails::aDroppedLinkResumesWithinTheTtl()
     ::kill(pid_t(fixture.daemonPid()), SIGCONT);
     // lanesd notices, dials again and resumes: the same session steals again, and the developer was told
     // both.
-    QTRY_VERIFY_WITH_TIMEOUT(curlWith(QStringLiteral("http://api-0:8080/"), QStringLiteral("x-lane: alice"))
-                                 .contains(u"api local-alice"),
-                             15000);
+    QTRY_VERIFY_WITH_TIMEOUT(
+        ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"), QStringLiteral("x-lane: alice"))
+            .contains(u"api local-alice"),
+        15000);
     QCOMPARE(sessionIdOf(QStringLiteral("alice")), id);
     QCOMPARE(cli->state(), QProcess::Running);
     QTRY_VERIFY2_WITH_TIMEOUT(cli->peek(1 << 16).contains("the operator link dropped") &&

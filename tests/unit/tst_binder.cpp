@@ -319,9 +319,10 @@ void TstBinder::descriptorsNameTheContract()
         described<ide::Initialize, ide::Initialized, ide::Shutdown, ide::Exit, ide::TargetsList,
                   ide::SessionStart, ide::SessionStop, ide::SessionList, ide::ClusterSessions, ide::Progress,
                   ide::SessionStateChanged, ide::ShowMessage, ide::Traffic, ide::QueueTraffic, ide::Notice,
-                  ide::DiagnosticsCounters, ide::ClusterKill, ide::ClusterKillAll, ide::ConfigVerify,
-                  ide::SessionHistory, ide::ClusterPolicyCheck, ide::ClusterAudit, ide::CancelRequest,
-                  ide::WorkDoneProgressCancel, ide::ClusterSessionsWatch, ide::ClusterSessionsChanged>();
+                  ide::DiagnosticsCounters, ide::DiagnosticsBundle, ide::ClusterKill, ide::ClusterKillAll,
+                  ide::ConfigVerify, ide::SessionHistory, ide::ClusterPolicyCheck, ide::ClusterAudit,
+                  ide::CancelRequest, ide::WorkDoneProgressCancel, ide::ClusterSessionsWatch,
+                  ide::ClusterSessionsChanged>();
     descriptors.sort();
     QCOMPARE(descriptors, contract);
 }

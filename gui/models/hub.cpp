@@ -1,0 +1,151 @@
+// See hub.h.
+#include "hub.h"
+
+#include "tls.h"
+
+namespace lanes::gui {
+
+Hub::Hub(QString socketPath, QString credentials, QObject* parent)
+    : QObject(parent),
+      m_connection(new rpc::DaemonConnection(std::move(socketPath), QStringLiteral("lanes-gui"), this)),
+      m_credentials(std::move(credentials))
+{
+    if (auto loaded = loadCredentials(m_credentials)) {
+        m_user = loaded->user;
+        m_operatorUrl = loaded->operatorUrl;
+        m_clusterSessions.setMe(m_user);
+    } else {
+        m_operatorError = describe(loaded.error());
+    }
+    m_rewatch.setSingleShot(true);
+    m_rewatch.setInterval(kRewatchMs);
+    connect(&m_rewatch, &QTimer::timeout, this, &Hub::watchCluster);
+    connect(m_connection, &rpc::DaemonConnection::ready, this, &Hub::onReady);
+    connect(m_connection, &rpc::DaemonConnection::failed, this, &Hub::onLost);
+    connect(m_connection, &rpc::DaemonConnection::lost, this, &Hub::onLost);
+    connect(&m_mySessions, &MySessionsModel::sessionEnded, this, &Hub::sessionEnded);
+}
+
+void Hub::start()
+{
+    m_connection->start();
+}
+
+void Hub::onReady()
+{
+    m_connected = true;
+    m_connectionError.clear();
+    rpc::Endpoint& endpoint = *m_connection->endpoint();
+    rpc::bindNotification<ide::SessionStateChanged>(endpoint, this, &Hub::onStateChanged);
+    rpc::bindNotification<ide::Traffic>(endpoint, this, &Hub::onTraffic);
+    rpc::bindNotification<ide::Notice>(endpoint, this, &Hub::onNotice);
+    rpc::bindNotification<ide::ShowMessage>(endpoint, this, &Hub::onShowMessage);
+    rpc::bindNotification<ide::Progress>(endpoint, this, &Hub::onProgress);
+    rpc::bindNotification<ide::ClusterSessionsChanged>(endpoint, this, &Hub::onClusterChanged);
+    emit statusChanged();
+    refreshMine();
+    refreshTargets();
+    watchCluster();
+}
+
+void Hub::onLost(const QString& why)
+{
+    m_connected = false;
+    m_connectionError = why;
+    m_rewatch.stop();
+    emit statusChanged();
+}
+
+void Hub::watchCluster()
+{
+    call<ide::ClusterSessionsWatch>({m_credentials}, [this](Result<ide::ClusterSessionsResult> result) {
+        m_operatorReachable = result.has_value();
+        m_operatorError = result ? QString() : describe(result.error());
+        if (result)
+            onClusterChanged(*result);
+        else if (m_connected)
+            m_rewatch.start();
+        emit statusChanged();
+    });
+}
+
+void Hub::onClusterChanged(const ide::ClusterSessionsResult& result)
+{
+    m_clusterSessions.applyList(result.sessions);
+    m_portLocks.apply(result.locks);
+}
+
+void Hub::refreshMine()
+{
+    if (m_listing) {
+        m_listAgain = true;
+        return;
+    }
+    m_listing = true;
+    call<ide::SessionList>({}, [this](Result<ide::SessionListResult> result) {
+        m_listing = false;
+        if (result)
+            m_mySessions.applyList(*result);
+        if (std::exchange(m_listAgain, false))
+            refreshMine();
+    });
+}
+
+void Hub::refreshTargets()
+{
+    call<ide::TargetsList>({m_credentials}, [this](Result<ide::TargetsListResult> result) {
+        if (result)
+            m_targets.setTargets(result->targets);
+    });
+}
+
+void Hub::showDetails(const QString& sessionId)
+{
+    m_trafficLog.show(sessionId, {});
+    m_sessionEvents.show(sessionId, {}, m_states.value(sessionId));
+    if (sessionId.isEmpty())
+        return;
+    call<ide::SessionHistory>({sessionId}, [this, sessionId](Result<ide::SessionHistoryResult> result) {
+        if (!result || m_trafficLog.sessionId() != sessionId)
+            return;
+        m_trafficLog.show(sessionId, result->traffic);
+        m_sessionEvents.show(sessionId, result->notices, m_states.value(sessionId));
+    });
+}
+
+void Hub::onStateChanged(const ide::SessionStateChangedParams& change)
+{
+    const SessionEvent event{QDateTime::currentDateTime(), QStringLiteral("state"),
+                             change.reason.isEmpty() ? change.state
+                                                     : change.state + QStringLiteral(": ") + change.reason};
+    m_states[change.sessionId] << event;
+    m_sessionEvents.add(change.sessionId, event);
+    if (!m_mySessions.applyState(change))
+        refreshMine();
+}
+
+void Hub::onTraffic(const ide::TrafficParams& traffic)
+{
+    m_mySessions.countTraffic(traffic);
+    m_trafficLog.add(traffic);
+}
+
+void Hub::onNotice(const ide::NoticeParams& notice)
+{
+    m_sessionEvents.add(notice.sessionId, {QDateTime::currentDateTime(), notice.level, notice.message});
+    const int type = notice.level == u"error" ? 1 : notice.level == u"warning" ? 2 : 3;
+    emit message(type, notice.message);
+}
+
+void Hub::onShowMessage(const ide::ShowMessageParams& message)
+{
+    emit this->message(message.type, message.message);
+}
+
+void Hub::onProgress(const ide::ProgressParams& progress)
+{
+    if (!progress.message.isEmpty())
+        emit this->progress(progress.message);
+}
+
+} // namespace lanes::gui
