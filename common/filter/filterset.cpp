@@ -24,6 +24,7 @@ struct FilterSet::Leaf
 {
     enum class Kind { Header, Path, Method } kind;
     QByteArray method;          // Method
+    std::string pattern;        // Header/Path: as the set has it, for matching it alone
     pcre2_code* pcre = nullptr; // Header/Path patterns that RE2 refused
     pcre2_match_data* data = nullptr;
 };
@@ -75,6 +76,7 @@ Result<int> FilterSet::addNode(const v1::HttpFilter& filter, QStringList* warnin
         options.set_log_errors(false);
         const RE2 probe(pattern, options);
         if (probe.ok()) {
+            leaf.pattern = pattern;
             const int index = set->Add(pattern, &error);
             (leaf.kind == Leaf::Kind::Header ? m_headerSetLeaf : m_pathSetLeaf).push_back(leafId);
             Q_ASSERT(index ==
@@ -109,14 +111,23 @@ Result<int> FilterSet::addNode(const v1::HttpFilter& filter, QStringList* warnin
     return int(m_nodes.size() - 1);
 }
 
-Result<std::shared_ptr<const FilterSet>> FilterSet::build(std::vector<Entry> entries, QStringList* warnings)
+Result<std::shared_ptr<const FilterSet>> FilterSet::build(std::vector<Entry> entries, QStringList* warnings,
+                                                          int64_t setMemory)
 {
     std::shared_ptr<FilterSet> set(new FilterSet);
+    if (setMemory <= 0) {
+        const int64_t patterns = int64_t(entries.size());
+        setMemory =
+            std::min(kFilterSetMemoryMax,
+                     kFilterSetMemory + kFilterSetMemoryPerPattern * std::max<int64_t>(0, patterns - 1000));
+    }
     RE2::Options headerOptions;
     headerOptions.set_case_sensitive(false);
     headerOptions.set_log_errors(false);
+    headerOptions.set_max_mem(setMemory);
     RE2::Options pathOptions;
     pathOptions.set_log_errors(false);
+    pathOptions.set_max_mem(setMemory);
     set->m_sets.reset(
         new Sets{RE2::Set(headerOptions, RE2::UNANCHORED), RE2::Set(pathOptions, RE2::UNANCHORED)});
     for (const Entry& entry : entries) {
@@ -145,11 +156,36 @@ Result<std::shared_ptr<const FilterSet>> FilterSet::build(std::vector<Entry> ent
         if (always)
             set->m_alwaysEntries.push_back(index);
     }
-    if ((!set->m_headerSetLeaf.empty() && !set->m_sets->headers.Compile()) ||
-        (!set->m_pathSetLeaf.empty() && !set->m_sets->paths.Compile()))
-        return fail(ErrorCode::Internal, QStringLiteral("the filter set does not compile (out of memory?)"));
+    // A set that does not compile within its memory answers every Match with kNotCompiled, and match() then
+    // takes its patterns one by one: slower, never wrong.
+    set->m_headersCompiled = !set->m_headerSetLeaf.empty() && set->m_sets->headers.Compile();
+    set->m_pathsCompiled = !set->m_pathSetLeaf.empty() && set->m_sets->paths.Compile();
+    const bool headersFit = set->m_headerSetLeaf.empty() || set->m_headersCompiled;
+    if ((!headersFit || (!set->m_pathSetLeaf.empty() && !set->m_pathsCompiled)) && warnings)
+        *warnings << QStringLiteral(
+                         "the %1 filters do not fit one matcher of %2 KiB; each request is matched "
+                         "against them one by one, which is slower")
+                         .arg(headersFit ? QStringLiteral("path") : QStringLiteral("header"))
+                         .arg(setMemory >> 10);
     set->m_entries = std::move(entries);
     return std::shared_ptr<const FilterSet>(std::move(set));
+}
+
+const std::vector<std::unique_ptr<const RE2>>& FilterSet::singles() const
+{
+    std::call_once(m_singlesMade, [this] {
+        m_singles.resize(m_leaves.size());
+        for (size_t i = 0; i < m_leaves.size(); ++i) {
+            const Leaf& leaf = m_leaves[i];
+            if (leaf.kind == Leaf::Kind::Method || leaf.pcre)
+                continue;
+            RE2::Options options;
+            options.set_case_sensitive(leaf.kind != Leaf::Kind::Header);
+            options.set_log_errors(false);
+            m_singles[i] = std::make_unique<const RE2>(leaf.pattern, options);
+        }
+    });
+    return m_singles;
 }
 
 bool FilterSet::eval(int node, const std::vector<char>& leafHits) const
@@ -173,15 +209,29 @@ std::vector<int> FilterSet::match(const RequestView& request) const
     // Scratch kept between requests: matching allocates nothing in the usual case (RE2 sets only).
     static thread_local std::vector<int> found;
     static thread_local std::string line;
-    auto runSet = [&](const RE2::Set& set, const std::vector<int>& leafOf, std::string_view text) {
+    auto hit = [&](int leaf) {
+        hits[size_t(leaf)] = 1;
+        candidates.push_back(m_leafEntry[size_t(leaf)]);
+    };
+    auto runSet = [&](const RE2::Set& set, bool compiled, const std::vector<int>& leafOf,
+                      std::string_view text) {
+        if (leafOf.empty())
+            return;
         found.clear();
-        if (!leafOf.empty() && set.Match(text, &found)) {
-            for (int index : found) {
-                const int leaf = leafOf[size_t(index)];
-                hits[size_t(leaf)] = 1;
-                candidates.push_back(m_leafEntry[size_t(leaf)]);
-            }
+        RE2::Set::ErrorInfo error{};
+        if (compiled && set.Match(text, &found, &error)) {
+            for (int index : found)
+                hit(leafOf[size_t(index)]);
+            return;
         }
+        if (compiled && error.kind == RE2::Set::kNoError)
+            return; // no pattern matches
+        // The set cannot say (its DFA ran out of memory, or it did not compile): each pattern alone.
+        ++filterCounters().setFallback;
+        const auto& single = singles();
+        for (int leaf : leafOf)
+            if (RE2::PartialMatch(text, *single[size_t(leaf)]))
+                hit(leaf);
     };
     // "lowercase-name: value", the text header patterns match.
     auto headerLine = [](const HeaderView& h, std::string& into) {
@@ -193,14 +243,14 @@ std::vector<int> FilterSet::match(const RequestView& request) const
     if (!m_headerSetLeaf.empty()) {
         for (const HeaderView& h : request.headers) {
             headerLine(h, line);
-            runSet(m_sets->headers, m_headerSetLeaf, line);
+            runSet(m_sets->headers, m_headersCompiled, m_headerSetLeaf, line);
         }
     }
     const std::string_view target(request.target.constData(), size_t(request.target.size()));
     const size_t query = target.find('?');
-    runSet(m_sets->paths, m_pathSetLeaf, target.substr(0, query));
+    runSet(m_sets->paths, m_pathsCompiled, m_pathSetLeaf, target.substr(0, query));
     if (query != std::string_view::npos)
-        runSet(m_sets->paths, m_pathSetLeaf, target);
+        runSet(m_sets->paths, m_pathsCompiled, m_pathSetLeaf, target);
     for (int checked : m_checkedLeaves) {
         const size_t i = size_t(checked);
         const Leaf& leaf = m_leaves[i];

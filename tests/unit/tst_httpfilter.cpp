@@ -1,10 +1,12 @@
 // HTTP filter semantics in a table, with mirrord's config examples taken as written, then the FilterSet's
 // priority order, PCRE2 fallback and errors.
 #include "config.h"
+#include "filtercounters.h"
 #include "filterset.h"
 
 #include <QJsonDocument>
 #include <QTest>
+#include <re2/re2.h>
 
 using namespace lanes;
 
@@ -43,6 +45,8 @@ private slots:
     void earlierSubscriptionWins();
     void pcre2FallbackWarnsAndWorks();
     void patternNeitherEngineTakesIsAnError();
+    void aSetThatCannotAnswerNeverLosesAMatch_data();
+    void aSetThatCannotAnswerNeverLosesAMatch();
 };
 
 void TstHttpFilter::semantics_data()
@@ -197,3 +201,81 @@ void TstHttpFilter::patternNeitherEngineTakesIsAnError()
 
 QTEST_GUILESS_MAIN(TstHttpFilter)
 #include "tst_httpfilter.moc"
+
+void TstHttpFilter::aSetThatCannotAnswerNeverLosesAMatch_data()
+{
+    QTest::addColumn<int>("filters");
+    QTest::addColumn<qint64>("setMemory");
+    QTest::addColumn<bool>("fallsBack");
+    // 10,000 unanchored patterns of three kinds at RE2's default budget, and 2,000 in a budget too small
+    // for the set's DFA: there RE2::Set::Match fails, and an unchecked failure would read as "no match".
+    QTest::newRow("10000 at the default budget") << 10000 << qint64(0) << false;
+    QTest::newRow("2000 in 256 KiB") << 2000 << qint64(256 << 10) << true;
+}
+
+void TstHttpFilter::aSetThatCannotAnswerNeverLosesAMatch()
+{
+    QFETCH(int, filters);
+    QFETCH(qint64, setMemory);
+    QFETCH(bool, fallsBack);
+    std::vector<FilterSet::Entry> entries;
+    std::vector<std::unique_ptr<RE2>> reference; // each filter alone, as the truth
+    RE2::Options caseless;
+    caseless.set_case_sensitive(false);
+    for (int i = 0; i < filters; ++i) {
+        v1::HttpFilter f;
+        std::string pattern;
+        switch (i % 3) {
+        case 0:
+            pattern = "baggage: .*lane=user-" + std::to_string(i) + "(,|;|$)";
+            f.set_header(pattern);
+            break;
+        case 1:
+            pattern = "x-tenant-" + std::to_string(i) + ": [a-z]+[0-9]{2,}";
+            f.set_header(pattern);
+            break;
+        default:
+            pattern = "^/api/v" + std::to_string(i) + "/[^/]+/orders";
+            f.set_path(pattern);
+            break;
+        }
+        entries.push_back({QString::number(i), f});
+        reference.push_back(std::make_unique<RE2>(pattern, i % 3 == 2 ? RE2::Options() : caseless));
+    }
+    QStringList warnings;
+    auto built = FilterSet::build(entries, &warnings, setMemory);
+    QVERIFY2(built, built ? "" : qPrintable(built.error().message));
+    const FilterSet& set = **built;
+    const quint64 fallbacksBefore = filterCounters().setFallback.value();
+    // Requests that each filter should take, and some it should not, with real-world headers around them.
+    for (int i = 0; i < filters; i += filters / 200 + 1) {
+        const QByteArray n = QByteArray::number(i);
+        QByteArray target = "/api/v" + n + "/shop/orders?x=1";
+        QByteArray headers = "host: api\ncookie: session=abc; theme=dark\naccept: */*\nuser-agent: curl/8\n"
+                             "baggage: sampled=1,lane=user-" +
+                             n + "\nx-tenant-" + n + ": acme42\n";
+        const RequestView view = request("GET", target, headers);
+        std::set<int> expected;
+        for (int f = 0; f < filters; ++f) {
+            const RE2& re = *reference[size_t(f)];
+            bool hit = false;
+            if (f % 3 == 2) {
+                hit = RE2::PartialMatch("/api/v" + n.toStdString() + "/shop/orders", re) ||
+                      RE2::PartialMatch(target.toStdString(), re);
+            } else {
+                for (const HeaderView& h : view.headers)
+                    hit = hit || RE2::PartialMatch((h.name.toLower() + ": " + h.value).toStdString(), re);
+            }
+            if (hit)
+                expected.insert(f);
+        }
+        const std::vector<int> got = set.match(view);
+        QCOMPARE(std::set<int>(got.begin(), got.end()), expected);
+        QVERIFY(expected.count(i) == 1);
+    }
+    const quint64 fallbacks = filterCounters().setFallback.value() - fallbacksBefore;
+    if (fallsBack)
+        QVERIFY2(fallbacks > 0, "the small budget was expected to make the set fall back");
+    qInfo("%d filters, %lld KiB: %llu requests matched pattern by pattern; %s", filters, setMemory >> 10,
+          fallbacks, qPrintable(warnings.join(QStringLiteral("; "))));
+}
