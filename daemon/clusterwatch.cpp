@@ -27,7 +27,7 @@ void ClusterWatch::watch(const QString& path, QObject* client, rpc::Callback<ide
         Watch& watch = *it->second;
         watch.clients.insert(client);
         if (watch.answered)
-            done(m_describe(watch.last));
+            done(described(watch));
         else
             watch.waiting.append(std::move(done));
         return;
@@ -76,7 +76,7 @@ void ClusterWatch::dial(const QString& path)
     connect(link, &OperatorClient::sessionsChanged, this, [this, path, link](const v1::SessionList& list) {
         if (Watch* watch = live(path, link)) {
             watch->last = clusterSessionsOf(list);
-            emit changed(path, m_describe(watch->last));
+            emit changed(path, described(*watch));
         }
     });
     connect(link, &OperatorClient::closed, this, [this, path, link](const QString& reason) {
@@ -101,20 +101,35 @@ void ClusterWatch::dial(const QString& path)
             const bool again = watch->answered;
             watch->answered = true;
             watch->last = clusterSessionsOf(reply->session_list());
-            const ide::ClusterSessionsResult described = m_describe(watch->last);
+            const ide::ClusterSessionsResult list = described(*watch);
             for (auto& done : std::exchange(watch->waiting, {}))
-                done(described);
+                done(list);
             if (again) // what changed while the link was down
-                emit changed(path, described);
+                emit changed(path, list);
         });
     });
 }
 
+ide::ClusterSessionsResult ClusterWatch::described(Watch& watch)
+{
+    ide::ClusterSessionsResult list = m_describe(watch.last);
+    watch.mine.clear();
+    for (const ide::ClusterSession& s : list.sessions)
+        if (s.mine)
+            watch.mine.insert(s.id);
+    return list;
+}
+
 void ClusterWatch::redescribe()
 {
-    for (const auto& [path, watch] : m_watches)
-        if (watch->answered && !watch->clients.isEmpty())
-            emit changed(path, m_describe(watch->last));
+    for (const auto& [path, watch] : m_watches) {
+        if (!watch->answered || watch->clients.isEmpty())
+            continue;
+        const QSet<QString> before = watch->mine;
+        ide::ClusterSessionsResult list = described(*watch);
+        if (watch->mine != before)
+            emit changed(path, list);
+    }
 }
 
 ClusterWatch::Watch* ClusterWatch::live(const QString& path, const OperatorClient* link)

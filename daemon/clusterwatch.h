@@ -38,8 +38,9 @@ public:
     void unwatch(QObject* client);
     bool watches(const QString& path, const QObject* client) const;
     // One of this lanesd's sessions changed state: what `describe` adds may differ now (a session the
-    // operator listed while it was still starting here becomes `mine`), so every watch that has a list sends
-    // it again, described anew. The operator would not: it pushes only when its own part changes.
+    // operator listed while it was still starting here becomes `mine`), so a watch whose list now has other
+    // sessions marked `mine` sends it again, described anew. The operator would not: it pushes only when its
+    // own part changes. (Only then: a session that flaps does not resend the whole list each time.)
     void redescribe();
 
 signals:
@@ -54,6 +55,7 @@ private:
         QList<rpc::Callback<ide::ClusterSessionsResult>> waiting; // watch() calls before the first answer
         bool answered = false;
         ide::ClusterSessionsResult last; // as the operator sent it; described for each client it goes to
+        QSet<QString> mine;              // the ids that the last description sent marked `mine`
         QTimer retry;
     };
     void dial(const QString& path);
@@ -61,6 +63,8 @@ private:
     Watch* live(const QString& path, const OperatorClient* link);
     void endLink(Watch& watch, const QString& why);
     void drop(const QString& path, const Error& error);
+    // m_describe(watch.last), noting which sessions it marked `mine`.
+    ide::ClusterSessionsResult described(Watch& watch);
 
     std::function<ide::ClusterSessionsResult(ide::ClusterSessionsResult)> m_describe;
     std::map<QString, std::unique_ptr<Watch>> m_watches; // by the credentials file's path

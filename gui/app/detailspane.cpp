@@ -35,16 +35,16 @@ DetailsPane::DetailsPane(Hub* hub, QWidget* parent)
     m_title->setObjectName(QStringLiteral("detailsTitle"));
     followEnd(m_traffic);
     followEnd(m_events);
-    auto* split = new QSplitter(Qt::Horizontal, this);
-    split->setObjectName(QStringLiteral("detailsSplit"));
-    split->addWidget(m_traffic);
-    split->addWidget(m_events);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
+    m_split = new QSplitter(Qt::Horizontal, this);
+    m_split->setObjectName(QStringLiteral("detailsSplit"));
+    m_split->addWidget(m_traffic);
+    m_split->addWidget(m_events);
+    m_split->setStretchFactor(0, 3);
+    m_split->setStretchFactor(1, 2);
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(m_title);
-    layout->addWidget(split);
+    layout->addWidget(m_split);
     showSession({});
 }
 

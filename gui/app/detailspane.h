@@ -5,6 +5,7 @@
 #include <QWidget>
 
 class QLabel;
+class QSplitter;
 
 namespace lanes::gui {
 
@@ -19,12 +20,14 @@ public:
     void showSession(const QString& sessionId);
     TablePane* traffic() const { return m_traffic; }
     TablePane* events() const { return m_events; }
+    QSplitter* splitter() const { return m_split; }
 
 private:
     Hub* m_hub;
     QLabel* m_title;
     TablePane* m_traffic;
     TablePane* m_events;
+    QSplitter* m_split;
 };
 
 } // namespace lanes::gui

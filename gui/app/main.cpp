@@ -1,6 +1,7 @@
 // lanes-gui [--socket PATH] [--credentials FILE] [--screenshot FILE]: the session manager. It connects to
 // lanesd on its socket (the same default as `lanes`), starting it when none runs. --screenshot writes a
-// picture of the whole screen once the window shows live data, then quits (for a real window under Xvfb).
+// picture of the whole screen once the window shows the cluster's sessions, then quits (for a real window
+// under Xvfb); it fails (exit 2) when none came within 30 s.
 #include "hub.h"
 #include "mainwindow.h"
 #include "socketpath.h"
@@ -41,7 +42,7 @@ int main(int argc, char* argv[])
     window.show();
     hub.start();
     if (parser.isSet(screenshot)) {
-        // Once the cluster's sessions are in (or 10 s passed), a grab of the screen as the X server shows it.
+        // Once the cluster's sessions are in, a grab of the screen as the X server shows it.
         const QString path = parser.value(screenshot);
         auto shoot = [&window, path] {
             window.grab(); // lays out the window's contents before the screen is read
@@ -52,7 +53,10 @@ int main(int argc, char* argv[])
         };
         QObject::connect(hub.clusterSessions(), &QAbstractItemModel::rowsInserted, &window, shoot,
                          Qt::SingleShotConnection);
-        QTimer::singleShot(10000, &window, shoot);
+        QTimer::singleShot(30000, &window, [] {
+            qWarning("lanes-gui: no session of the cluster showed within 30 s; no screenshot");
+            QCoreApplication::exit(2);
+        });
     }
     return app.exec();
 }

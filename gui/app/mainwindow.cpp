@@ -110,6 +110,7 @@ MainWindow::MainWindow(Hub* hub, QWidget* parent)
         resize(1200, 760);
     m_split->restoreState(settings.value(QStringLiteral("window/split")).toByteArray());
     m_clusterSplit->restoreState(settings.value(QStringLiteral("window/clusterSplit")).toByteArray());
+    m_details->splitter()->restoreState(settings.value(QStringLiteral("window/detailsSplit")).toByteArray());
     m_tabs->setCurrentIndex(settings.value(QStringLiteral("window/tab"), 0).toInt());
 }
 
@@ -124,6 +125,7 @@ void MainWindow::saveState() const
     settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
     settings.setValue(QStringLiteral("window/split"), m_split->saveState());
     settings.setValue(QStringLiteral("window/clusterSplit"), m_clusterSplit->saveState());
+    settings.setValue(QStringLiteral("window/detailsSplit"), m_details->splitter()->saveState());
     settings.setValue(QStringLiteral("window/tab"), m_tabs->currentIndex());
 }
 
@@ -197,11 +199,12 @@ void MainWindow::buildMenus()
 {
     QMenu* file = menuBar()->addMenu(tr("&File"));
     file->addAction(tr("Write a &support bundle…"), QKeySequence(tr("Ctrl+Shift+B")), this, [this] {
-        const QString path = QFileDialog::getSaveFileName(this, tr("Support bundle"),
-                                                          QStringLiteral("lanes-diagnostics.tar.gz"),
-                                                          tr("Archives (*.tar.gz)"));
-        if (!path.isEmpty())
-            writeSupportBundle(path);
+        auto* picker = new QFileDialog(this, tr("Support bundle"), QStringLiteral("lanes-diagnostics.tar.gz"),
+                                       tr("Archives (*.tar.gz)"));
+        picker->setAttribute(Qt::WA_DeleteOnClose);
+        picker->setAcceptMode(QFileDialog::AcceptSave);
+        connect(picker, &QFileDialog::fileSelected, this, &MainWindow::writeSupportBundle);
+        picker->open();
     });
     file->addSeparator();
     file->addAction(tr("&Quit"), QKeySequence::Quit, this, &QWidget::close);
@@ -250,11 +253,7 @@ void MainWindow::updateActions()
 
 StartDialog* MainWindow::openStartDialog()
 {
-    const ClusterSessionsModel* cluster = m_hub->clusterSessions();
-    QList<ide::ClusterSession> sessions;
-    for (int row = 0; row < cluster->rowCount(); ++row)
-        sessions << cluster->at(row);
-    auto* dialog = new StartDialog(sessions, this);
+    auto* dialog = new StartDialog(m_hub->clusterSessions(), this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     const QModelIndex target = m_targets->currentIndex();
     if (target.isValid())
@@ -263,7 +262,8 @@ StartDialog* MainWindow::openStartDialog()
         const StartForm form = dialog->form();
         statusBar()->showMessage(tr("Starting a session on %1…").arg(form.target));
         m_hub->call<ide::SessionStart>(
-            startParams(form, m_hub->credentials()), [this, form](Result<ide::SessionStartResult> result) {
+            this, startParams(form, m_hub->credentials()),
+            [this, form](Result<ide::SessionStartResult> result) {
                 if (!result) {
                     showBanner(tr("The session did not start: %1").arg(describe(result.error())), true);
                     return emit started({}, describe(result.error()));
@@ -293,7 +293,7 @@ void MainWindow::stopSelected()
     const QString id = m_mine->currentKey();
     if (id.isEmpty())
         return;
-    m_hub->call<ide::SessionStop>({id}, [this, id](Result<ide::Empty> result) {
+    m_hub->call<ide::SessionStop>(this, {id}, [this, id](Result<ide::Empty> result) {
         if (!result)
             showBanner(tr("Session %1 did not stop: %2").arg(id, describe(result.error())), true);
     });
@@ -310,7 +310,8 @@ KillDialog* MainWindow::killSelected()
     connect(dialog, &QDialog::accepted, this, [this, dialog] {
         const QString id = dialog->sessionId();
         m_hub->call<ide::ClusterKill>(
-            {m_hub->credentials(), id, dialog->reason(), false}, [this, id](Result<ide::KillResult> result) {
+            this, {m_hub->credentials(), id, dialog->reason(), false},
+            [this, id](Result<ide::KillResult> result) {
                 if (result)
                     return showBanner(tr("Session %1 was killed.").arg(id));
                 // A refusal says why: the role that is missing, the policy.
@@ -344,7 +345,7 @@ void MainWindow::writeSupportBundle(const QString& path)
 {
     statusBar()->showMessage(tr("Writing a support bundle…"));
     m_hub->call<ide::DiagnosticsBundle>(
-        {m_hub->credentials(), path}, [this, path](Result<ide::BundleResult> result) {
+        this, {m_hub->credentials(), path}, [this, path](Result<ide::BundleResult> result) {
             const QString error = result ? QString() : describe(result.error());
             showBanner(result ? tr("Support bundle written: %1 (%2 entries; "
                                    "credentials and secrets left out)")

@@ -1,6 +1,8 @@
 // See startdialog.h.
 #include "startdialog.h"
 
+#include "sessionmodels.h"
+
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QFileDialog>
@@ -13,8 +15,8 @@
 
 namespace lanes::gui {
 
-StartDialog::StartDialog(QList<ide::ClusterSession> cluster, QWidget* parent)
-    : QDialog(parent), m_cluster(std::move(cluster)), m_layout(new QFormLayout(this))
+StartDialog::StartDialog(const ClusterSessionsModel* cluster, QWidget* parent)
+    : QDialog(parent), m_cluster(cluster), m_layout(new QFormLayout(this))
 {
     setObjectName(QStringLiteral("startDialog"));
     setWindowTitle(tr("Start session"));
@@ -27,10 +29,11 @@ StartDialog::StartDialog(QList<ide::ClusterSession> cluster, QWidget* parent)
     browse->setText(QStringLiteral("…"));
     browse->setToolTip(tr("Pick a config file"));
     connect(browse, &QToolButton::clicked, this, [this, config] {
-        const QString path =
-            QFileDialog::getOpenFileName(this, tr("Session config"), {}, tr("JSON (*.json)"));
-        if (!path.isEmpty())
-            config->setText(path);
+        auto* picker = new QFileDialog(this, tr("Session config"), {}, tr("JSON (*.json)"));
+        picker->setAttribute(Qt::WA_DeleteOnClose);
+        picker->setFileMode(QFileDialog::ExistingFile);
+        connect(picker, &QFileDialog::fileSelected, config, &QLineEdit::setText);
+        picker->open();
     });
     auto* row = new QWidget(this);
     auto* rowLayout = new QHBoxLayout(row);
@@ -43,6 +46,7 @@ StartDialog::StartDialog(QList<ide::ClusterSession> cluster, QWidget* parent)
     addField(QStringLiteral("ports"), tr("&Ports"), tr("8080 or 8080:9000 (remote:local), comma-separated"));
     m_mode = new QComboBox(this);
     m_mode->setObjectName(QStringLiteral("mode"));
+    m_mode->addItem(tr("as the config says (steal without one)"), QString());
     m_mode->addItem(tr("steal: matching requests come to you, not the pod"), QStringLiteral("steal"));
     m_mode->addItem(tr("mirror: a copy comes to you, the pod still answers"), QStringLiteral("mirror"));
     m_layout->addRow(tr("&Mode"), m_mode);
@@ -72,6 +76,9 @@ StartDialog::StartDialog(QList<ide::ClusterSession> cluster, QWidget* parent)
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
     m_layout->addRow(buttons);
+    for (auto signal : {&QAbstractItemModel::rowsInserted, &QAbstractItemModel::rowsRemoved})
+        connect(m_cluster, signal, this, &StartDialog::recheck);
+    connect(m_cluster, &QAbstractItemModel::dataChanged, this, &StartDialog::recheck);
     recheck();
 }
 
@@ -141,7 +148,10 @@ void StartDialog::recheck()
     }
     m_start->setEnabled(errors.isEmpty());
     m_start->setToolTip(errors.isEmpty() ? QString() : errors.first());
-    const QStringList conflicts = errors.isEmpty() ? conflictsOf(current, m_cluster) : QStringList();
+    QList<ide::ClusterSession> sessions;
+    for (int row = 0; errors.isEmpty() && row < m_cluster->rowCount(); ++row)
+        sessions << m_cluster->at(row);
+    const QStringList conflicts = errors.isEmpty() ? conflictsOf(current, sessions) : QStringList();
     m_warnings->setText(
         conflicts.isEmpty() ? QString() : tr("Before you start: %1").arg(conflicts.join(QLatin1Char('\n'))));
     m_warnings->setVisible(!conflicts.isEmpty());

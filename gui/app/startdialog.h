@@ -17,11 +17,14 @@ class QPushButton;
 
 namespace lanes::gui {
 
+class ClusterSessionsModel;
+
 class StartDialog final : public QDialog
 {
     Q_OBJECT
 public:
-    StartDialog(QList<ide::ClusterSession> cluster, QWidget* parent = nullptr);
+    // `cluster`: the Cluster tab's model; the warnings follow it while the dialog is open.
+    StartDialog(const ClusterSessionsModel* cluster, QWidget* parent = nullptr);
     void setTarget(const QString& target, int port);
     StartForm form() const;
     QPushButton* startButton() const { return m_start; }
@@ -34,7 +37,7 @@ private:
     QLineEdit* addField(const QString& field, const QString& label, const QString& placeholder);
     void recheck();
 
-    QList<ide::ClusterSession> m_cluster;
+    const ClusterSessionsModel* m_cluster;
     QMap<QString, QLineEdit*> m_fields;
     QMap<QString, QLabel*> m_errors;
     QComboBox* m_mode;

@@ -10,6 +10,7 @@
 #include <QSettings>
 #include <QShortcut>
 #include <QTableView>
+#include <QTimer>
 #include <QVBoxLayout>
 
 namespace lanes::gui {
@@ -52,6 +53,14 @@ TablePane::TablePane(const QString& name, QAbstractItemModel* model, QWidget* pa
             &TablePane::showHeaderMenu);
     connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             [this] { emit currentChanged(currentKey()); });
+    // Ages (and any cell that counts on by itself) are worked out as they are painted: a repaint of what
+    // shows, once a second while the table is on screen, keeps them current without touching the model.
+    auto* repaint = new QTimer(this);
+    connect(repaint, &QTimer::timeout, this, [this] {
+        if (isVisible())
+            m_view->viewport()->update();
+    });
+    repaint->start(1000);
     connect(m_view, &QTableView::activated, this,
             [this](const QModelIndex& index) { emit activated(index.data(kKeyRole).toString()); });
 
@@ -131,15 +140,16 @@ bool TablePane::isColumnShown(const QString& id) const
 
 void TablePane::showHeaderMenu(const QPoint& at)
 {
-    QMenu menu(this);
+    auto* menu = new QMenu(this);
+    menu->setAttribute(Qt::WA_DeleteOnClose);
     for (int c = 0; c < m_proxy->columnCount(); ++c) {
-        QAction* action = menu.addAction(m_proxy->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString());
+        QAction* action = menu->addAction(m_proxy->headerData(c, Qt::Horizontal, Qt::DisplayRole).toString());
         action->setCheckable(true);
         action->setChecked(!m_view->isColumnHidden(c));
         const QString id = m_proxy->headerData(c, Qt::Horizontal, kKeyRole).toString();
         connect(action, &QAction::toggled, this, [this, id](bool on) { setColumnShown(id, on); });
     }
-    menu.exec(m_view->horizontalHeader()->mapToGlobal(at));
+    menu->popup(m_view->horizontalHeader()->mapToGlobal(at));
 }
 
 } // namespace lanes::gui

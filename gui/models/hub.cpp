@@ -6,9 +6,7 @@
 namespace lanes::gui {
 
 Hub::Hub(QString socketPath, QString credentials, QObject* parent)
-    : QObject(parent),
-      m_connection(new rpc::DaemonConnection(std::move(socketPath), QStringLiteral("lanes-gui"), this)),
-      m_credentials(std::move(credentials))
+    : QObject(parent), m_socketPath(std::move(socketPath)), m_credentials(std::move(credentials))
 {
     if (auto loaded = loadCredentials(m_credentials)) {
         m_user = loaded->user;
@@ -18,23 +16,42 @@ Hub::Hub(QString socketPath, QString credentials, QObject* parent)
         m_operatorError = describe(loaded.error());
     }
     m_rewatch.setSingleShot(true);
-    m_rewatch.setInterval(kRewatchMs);
     connect(&m_rewatch, &QTimer::timeout, this, &Hub::watchCluster);
-    connect(m_connection, &rpc::DaemonConnection::ready, this, &Hub::onReady);
-    connect(m_connection, &rpc::DaemonConnection::failed, this, &Hub::onLost);
-    connect(m_connection, &rpc::DaemonConnection::lost, this, &Hub::onLost);
+    m_reconnect.setSingleShot(true);
+    connect(&m_reconnect, &QTimer::timeout, this, &Hub::connectDaemon);
     connect(&m_mySessions, &MySessionsModel::sessionEnded, this, &Hub::sessionEnded);
 }
 
 void Hub::start()
 {
+    connectDaemon();
+}
+
+void Hub::connectDaemon()
+{
+    if (m_connection)
+        m_connection->deleteLater(); // it may be the sender of the signal that brought us here
+    m_connection = new rpc::DaemonConnection(m_socketPath, QStringLiteral("lanes-gui"), this);
+    connect(m_connection, &rpc::DaemonConnection::ready, this, &Hub::onReady);
+    connect(m_connection, &rpc::DaemonConnection::failed, this, &Hub::onLost);
+    connect(m_connection, &rpc::DaemonConnection::lost, this, &Hub::onLost);
     m_connection->start();
+}
+
+void Hub::retryLater(QTimer& timer, int& delayMs)
+{
+    timer.start(delayMs);
+    delayMs = std::min(delayMs * 2, kRetryMaxMs);
 }
 
 void Hub::onReady()
 {
     m_connected = true;
     m_connectionError.clear();
+    m_reconnectMs = kRetryFirstMs;
+    m_rewatchMs = kRetryFirstMs;
+    m_dropped = 0;
+    m_serverVersion = m_connection->serverVersion();
     rpc::Endpoint& endpoint = *m_connection->endpoint();
     rpc::bindNotification<ide::SessionStateChanged>(endpoint, this, &Hub::onStateChanged);
     rpc::bindNotification<ide::Traffic>(endpoint, this, &Hub::onTraffic);
@@ -52,7 +69,15 @@ void Hub::onLost(const QString& why)
 {
     m_connected = false;
     m_connectionError = why;
+    m_operatorReachable = false;
+    m_operatorError = tr("lanesd is not connected");
     m_rewatch.stop();
+    // What the tables showed is lanesd's no more: the GUI's own sessions ended with its connection.
+    m_mySessions.applyList({});
+    m_clusterSessions.applyList({});
+    m_portLocks.apply({});
+    showDetails({});
+    retryLater(m_reconnect, m_reconnectMs);
     emit statusChanged();
 }
 
@@ -61,10 +86,12 @@ void Hub::watchCluster()
     call<ide::ClusterSessionsWatch>({m_credentials}, [this](Result<ide::ClusterSessionsResult> result) {
         m_operatorReachable = result.has_value();
         m_operatorError = result ? QString() : describe(result.error());
-        if (result)
+        if (result) {
+            m_rewatchMs = kRetryFirstMs;
             onClusterChanged(*result);
-        else if (m_connected)
-            m_rewatch.start();
+        } else if (m_connected && result.error().code == ErrorCode::ConnectFailed) {
+            retryLater(m_rewatch, m_rewatchMs); // the operator may come up; a refusal would only repeat
+        }
         emit statusChanged();
     });
 }
@@ -118,6 +145,10 @@ void Hub::onStateChanged(const ide::SessionStateChangedParams& change)
     const SessionEvent event{QDateTime::currentDateTime(), QStringLiteral("state"),
                              change.reason.isEmpty() ? change.state
                                                      : change.state + QStringLiteral(": ") + change.reason};
+    if (m_states.size() > kKeptStateHistories) // sessions long over go first; the shown ones stay
+        m_states.removeIf([this](const auto& it) {
+            return m_mySessions.rowOf(it.key()) < 0 && it.key() != m_sessionEvents.sessionId();
+        });
     m_states[change.sessionId] << event;
     m_sessionEvents.add(change.sessionId, event);
     if (!m_mySessions.applyState(change))
@@ -128,6 +159,9 @@ void Hub::onTraffic(const ide::TrafficParams& traffic)
 {
     m_mySessions.countTraffic(traffic);
     m_trafficLog.add(traffic);
+    // lanesd dropped notifications (the GUI read too slowly): the counts are behind, and so may states be.
+    if (traffic.dropped > std::exchange(m_dropped, traffic.dropped))
+        refreshMine();
 }
 
 void Hub::onNotice(const ide::NoticeParams& notice)

@@ -1,8 +1,10 @@
 // The GUI's one connection to lanesd (started when none runs, as the CLI does) and the models it keeps live:
 // each notification lanesd sends goes to the model it changes. On connecting it asks once for this lanesd's
 // sessions, the targets and a watch of the cluster's sessions; after that only notifications change the
-// tables (a state change of a session the GUI has not seen asks for session/list again). The widgets and the
-// tests hold a Hub; nothing here knows about widgets. Event-loop thread only.
+// tables (a state change of a session the GUI has not seen, or notifications that lanesd dropped because the
+// GUI read too slowly, ask for session/list again). A lost lanesd empties the tables and is connected to
+// again (started again when none answers), waiting longer after each failure. The widgets and the tests hold
+// a Hub; nothing here knows about widgets. Event-loop thread only.
 #pragma once
 
 #include "binder.h"
@@ -17,8 +19,12 @@
 
 namespace lanes::gui {
 
-// After a cluster/watch that failed (no operator), the next try.
-constexpr int kRewatchMs = 2000;
+// After a cluster/watch that failed to reach the operator, or a lost lanesd, the next try: 1 s, doubled after
+// each failure up to 30 s. A watch the operator refused (credentials, role) is not tried again.
+constexpr int kRetryFirstMs = 1000;
+constexpr int kRetryMaxMs = 30000;
+// The state histories kept for the Details, by session; past this, those of sessions no longer listed go.
+constexpr int kKeptStateHistories = 200;
 
 class Hub final : public QObject
 {
@@ -27,9 +33,9 @@ public:
     Hub(QString socketPath, QString credentials, QObject* parent = nullptr);
     void start();
 
-    bool isConnected() const { return m_connection->endpoint() && m_connected; }
-    QString serverVersion() const { return m_connection->serverVersion(); }
-    QString socketPath() const { return m_connection->socketPath(); }
+    bool isConnected() const { return m_connection && m_connection->endpoint() && m_connected; }
+    QString serverVersion() const { return m_serverVersion; }
+    QString socketPath() const { return m_socketPath; }
     QString credentials() const { return m_credentials; }
     // From the credentials file: who the operator knows this developer as, and where it is.
     QString user() const { return m_user; }
@@ -49,13 +55,26 @@ public:
     void showDetails(const QString& sessionId);
     void refreshTargets();
 
-    // Any request to lanesd, typed (methods.h); `done` runs on the event loop, never after the Hub is gone.
+    // Any request to lanesd, typed (methods.h); `done` runs on the event loop, and never after the Hub or
+    // `context` (the window or dialog that asked) is gone.
+    template <class M>
+    void call(QObject* context, const typename M::Params& params,
+              std::function<void(Result<typename M::Result>)> done)
+    {
+        if (!isConnected())
+            return done(std::unexpected(Error{ErrorCode::ConnectFailed, tr("not connected to lanesd"), {}}));
+        using R = typename M::Result;
+        rpc::call<M>(*m_connection->endpoint(), params,
+                     [guard = QPointer<Hub>(this), context = QPointer<QObject>(context),
+                      done = std::move(done)](Result<R> r) {
+                         if (guard && context)
+                             done(std::move(r));
+                     });
+    }
     template <class M>
     void call(const typename M::Params& params, std::function<void(Result<typename M::Result>)> done)
     {
-        if (!m_connection->endpoint())
-            return done(std::unexpected(Error{ErrorCode::ConnectFailed, tr("not connected to lanesd"), {}}));
-        rpc::call<M>(*m_connection->endpoint(), params, guarded<typename M::Result>(std::move(done)));
+        call<M>(this, params, std::move(done));
     }
 
 signals:
@@ -68,13 +87,8 @@ signals:
     void progress(const QString& text);
 
 private:
-    template <class R> std::function<void(Result<R>)> guarded(std::function<void(Result<R>)> done)
-    {
-        return [guard = QPointer<Hub>(this), done = std::move(done)](Result<R> r) {
-            if (guard)
-                done(std::move(r));
-        };
-    }
+    void connectDaemon();
+    void retryLater(QTimer& timer, int& delayMs);
     void onReady();
     void onLost(const QString& why);
     void watchCluster();
@@ -86,7 +100,9 @@ private:
     void onProgress(const ide::ProgressParams& progress);
     void onClusterChanged(const ide::ClusterSessionsResult& result);
 
-    rpc::DaemonConnection* m_connection;
+    QString m_socketPath;
+    rpc::DaemonConnection* m_connection = nullptr; // replaced on each connect
+    QString m_serverVersion;
     QString m_credentials;
     QString m_user;
     QString m_operatorUrl;
@@ -95,8 +111,12 @@ private:
     bool m_operatorReachable = false;
     QString m_operatorError;
     QTimer m_rewatch;
-    bool m_listing = false;                       // a session/list is out
-    bool m_listAgain = false;                     // and another is wanted after it
+    int m_rewatchMs = kRetryFirstMs;
+    QTimer m_reconnect;
+    int m_reconnectMs = kRetryFirstMs;
+    qint64 m_dropped = 0;     // notifications lanesd dropped on this connection, as the last traffic said
+    bool m_listing = false;   // a session/list is out
+    bool m_listAgain = false; // and another is wanted after it
     QHash<QString, QList<SessionEvent>> m_states; // state changes seen, by session
 
     MySessionsModel m_mySessions;

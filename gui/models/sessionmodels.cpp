@@ -87,6 +87,7 @@ void MySessionsModel::applyList(const ide::SessionListResult& list)
         live << s;
     }
     apply(live);
+    forgetGoneAges();
 }
 
 bool MySessionsModel::applyState(const ide::SessionStateChangedParams& change)
@@ -96,6 +97,7 @@ bool MySessionsModel::applyState(const ide::SessionStateChangedParams& change)
         return isFinalState(change.state); // an unknown session that is over needs nothing
     if (isFinalState(change.state)) {
         remove(change.sessionId);
+        forgetGoneAges();
         emit sessionEnded(change.sessionId, change.state, change.reason);
         return true;
     }
@@ -113,11 +115,13 @@ void MySessionsModel::countTraffic(const ide::TrafficParams& traffic)
         return;
     ide::SessionSummary* s = mutableRow(row);
     ++s->requests;
-    emitChanged(row, row, columnOf(QStringLiteral("requests")));
-    if (traffic.to != u"error")
-        return;
-    ++s->errors;
-    emitChanged(row, row, columnOf(QStringLiteral("errors")));
+    const bool error = traffic.to == u"error";
+    if (error)
+        ++s->errors;
+    // One signal for the cells that changed (with an error, the span from Requests to Errors).
+    const int requests = columnOf(QStringLiteral("requests"));
+    const int last = error ? columnOf(QStringLiteral("errors")) : requests;
+    emit dataChanged(index(row, std::min(requests, last)), index(row, std::max(requests, last)));
 }
 
 QVariant MySessionsModel::cell(const ide::SessionSummary& s, int column, int role) const
@@ -171,6 +175,7 @@ void ClusterSessionsModel::applyList(const QList<ide::ClusterSession>& sessions)
     for (const ide::ClusterSession& s : sessions)
         noteAge(s.id, s.ageSeconds);
     apply(sessions);
+    forgetGoneAges();
 }
 
 bool ClusterSessionsModel::sameRow(const ide::ClusterSession& a, const ide::ClusterSession& b) const

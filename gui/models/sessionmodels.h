@@ -8,7 +8,6 @@
 #include "protocol.h"
 
 #include <QElapsedTimer>
-#include <QTimer>
 
 namespace lanes::gui {
 
@@ -19,19 +18,15 @@ QString describePorts(const QList<ide::PortMapping>& ports, const QString& mode)
 // A state in which a session is over: stopped, ended, killed, lost.
 bool isFinalState(const QString& state);
 
-// A table with an Age column that advances once a second, from the start time each row had when it came.
+// A table with an Age column, counted from the start time each row had when it came. The model announces no
+// change as ages advance (that would re-sort and re-filter every row each second); a view repaints the cells
+// it shows (TablePane does, once a second), and the cells compute the age then.
 template <class Row> class AgingTableModel : public KeyedTableModel<Row>
 {
 public:
     AgingTableModel(QList<Column> columns, QObject* parent) : KeyedTableModel<Row>(std::move(columns), parent)
     {
         m_clock.start();
-        m_tick.setInterval(1000);
-        QObject::connect(&m_tick, &QTimer::timeout, this, [this] {
-            if (const int column = this->columnOf(QStringLiteral("age")); column >= 0 && this->rowCount() > 0)
-                this->emitChanged(0, this->rowCount() - 1, column);
-        });
-        m_tick.start();
     }
 
 protected:
@@ -42,11 +37,15 @@ protected:
         if (!m_startedMs.contains(key))
             m_startedMs.insert(key, m_clock.elapsed() - ageSeconds * 1000);
     }
+    // After a new list: the start times of rows that are gone go too.
+    void forgetGoneAges()
+    {
+        m_startedMs.removeIf([this](const auto& it) { return this->rowOf(it.key()) < 0; });
+    }
 
 private:
     QElapsedTimer m_clock;
     QHash<QString, qint64> m_startedMs; // on m_clock
-    QTimer m_tick;
 };
 
 // This lanesd's sessions that are not over. A session that ends leaves the table; sessionEnded() says why.

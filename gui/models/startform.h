@@ -10,10 +10,10 @@ namespace lanes::gui {
 
 struct StartForm
 {
-    QString configPath; // a lanes or mirrord config; the fields below override what it says
-    QString target;     // "deployment/api"
-    QString ports;      // "8080" or "8080:9000, 9090" (remote[:local])
-    QString mode = QStringLiteral("steal");
+    QString configPath;   // a lanes or mirrord config; the fields below override what it says
+    QString target;       // "deployment/api"
+    QString ports;        // "8080" or "8080:9000, 9090" (remote[:local])
+    QString mode;         // steal or mirror; empty: as the config says (steal without one)
     QString headerFilter; // a pattern over "name: value"
     QString pathFilter;
     QString methodFilter;

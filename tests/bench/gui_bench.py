@@ -47,7 +47,7 @@ model ({'yes' if r['lanes']['selectionKept'] else 'no'}), and is lost with a res
 ({'kept' if r['reset']['selectionKept'] else 'lost'}). Parsing the 1000 sessions' JSON is part of both columns.
 """
     write_section("gui", md, args.smoke)
-    if not goal:
+    if not goal and not args.smoke:  # a smoke run's 3 rounds on a shared machine decide nothing
         raise SystemExit("gui_bench: the burst of 1000 changes took over 100 ms at p99")
 
 

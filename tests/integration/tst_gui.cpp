@@ -31,6 +31,7 @@
 #include <QTest>
 #include <QTreeView>
 
+#include <csignal>
 #include <unistd.h>
 
 using namespace lanes;
@@ -63,6 +64,7 @@ private slots:
     void aSessionKilledByTheAdminLeavesWithItsReason();
     void theSupportBundleActionWritesOneArchive();
     void aRealWindowUnderXvfb();
+    void aLostLanesdIsStartedAgain();
 
 private:
     void shoot(const QString& name);
@@ -96,7 +98,9 @@ void TstGui::initTestCase()
         m_testers << new QAbstractItemModelTester(
             model, QAbstractItemModelTester::FailureReportingMode::QtTest, m_hub.get());
     m_window = std::make_unique<MainWindow>(m_hub.get());
-    // The proxies the window put on each table, under test as well.
+    // The proxies the window put on each table and on the Targets tree, under test as well.
+    m_testers << new QAbstractItemModelTester(
+        m_window->targets()->model(), QAbstractItemModelTester::FailureReportingMode::QtTest, m_hub.get());
     for (TablePane* pane : m_window->findChildren<TablePane*>())
         m_testers << new QAbstractItemModelTester(
             pane->proxy(), QAbstractItemModelTester::FailureReportingMode::QtTest, m_hub.get());
@@ -357,8 +361,8 @@ void TstGui::aRealWindowUnderXvfb()
     QProcess gui;
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.remove(QStringLiteral("QT_QPA_PLATFORM"));
-    env.insert(QStringLiteral("XDG_CONFIG_HOME"),
-               QDir::tempPath() + QStringLiteral("/lanes-gui-xvfb-config"));
+    QTemporaryDir config; // a first start: no window geometry kept from an earlier run
+    env.insert(QStringLiteral("XDG_CONFIG_HOME"), config.path());
     gui.setProcessEnvironment(env);
     gui.setProcessChannelMode(QProcess::MergedChannels);
     gui.start(QStringLiteral("xvfb-run"),
@@ -370,12 +374,48 @@ void TstGui::aRealWindowUnderXvfb()
     QVERIFY2(gui.exitCode() == 0, gui.readAll().constData());
     const QImage image(png);
     QCOMPARE(image.size(), QSize(1280, 800));
+    // The window covers most of the screen (Xvfb's own background is black), in more than a few colours.
     QSet<QRgb> colours;
+    int samples = 0;
+    int lit = 0;
     for (int y = 0; y < image.height(); y += 8)
-        for (int x = 0; x < image.width(); x += 8)
+        for (int x = 0; x < image.width(); x += 8, ++samples) {
             colours.insert(image.pixel(x, y));
-    QVERIFY2(colours.size() > 8, qPrintable(QString::number(colours.size()))); // a window, not a blank screen
+            lit += qGray(image.pixel(x, y)) > 16 ? 1 : 0;
+        }
+    QVERIFY2(colours.size() > 8, qPrintable(QString::number(colours.size())));
+    QVERIFY2(lit > samples * 7 / 10,
+             qPrintable(QStringLiteral("%1 of %2 samples lit").arg(lit).arg(samples)));
     fixture.stopClis();
+}
+
+// lanesd dies: the tables empty at once (nothing in them is true any more), and the GUI starts a lanesd of
+// its own on the same socket, as `lanes` would, and fills them again from it.
+void TstGui::aLostLanesdIsStartedAgain()
+{
+    QTRY_VERIFY_WITH_TIMEOUT(m_hub->isConnected() && m_hub->operatorReachable(), 10000);
+    QVERIFY(fixture.killDaemon(SIGKILL));
+    QTRY_VERIFY_WITH_TIMEOUT(!m_hub->isConnected(), 5000);
+    QCOMPARE(m_hub->mySessions()->rowCount(), 0);
+    QVERIFY(!m_hub->operatorReachable());
+    QTRY_VERIFY_WITH_TIMEOUT(m_hub->isConnected() && m_hub->operatorReachable(), 20000);
+    // The lanesd the GUI started: found by its socket, ended by its PID once the GUI is gone (which would
+    // start another).
+    m_window.reset();
+    m_hub.reset();
+    qint64 spawned = 0;
+    for (const QString& pid : QDir(QStringLiteral("/proc")).entryList(QDir::Dirs)) {
+        QFile cmdline(QStringLiteral("/proc/%1/cmdline").arg(pid));
+        if (pid.toLongLong() > 0 && cmdline.open(QIODevice::ReadOnly)) {
+            const QList<QByteArray> args = cmdline.readAll().split('\0');
+            if (args.value(0).endsWith("/lanesd") && args.contains(fixture.socketPath().toUtf8()))
+                spawned = pid.toLongLong();
+        }
+    }
+    QVERIFY2(spawned > 0, "no lanesd serves the socket");
+    QCOMPARE(::kill(pid_t(spawned), SIGTERM), 0);
+    // (startDetached: it is init's child, not ours, so it leaves no zombie to reap.)
+    QTRY_VERIFY_WITH_TIMEOUT(!QFileInfo::exists(QStringLiteral("/proc/%1").arg(spawned)), 10000);
 }
 
 QTEST_MAIN(TstGui)

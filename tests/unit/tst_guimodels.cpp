@@ -8,6 +8,7 @@
 #include "targetsmodel.h"
 
 #include <QAbstractItemModelTester>
+#include <QItemSelectionModel>
 #include <QSignalSpy>
 #include <QTest>
 
@@ -69,6 +70,8 @@ void TstGuiModels::aNewListIsRowChangesNotAReset()
     QCOMPARE(inserted.size(), 1);
     const QPersistentModelIndex carol = proxy.index(2, 0); // sorted by user: alice, bob, carol, dan
     QCOMPARE(carol.data(kKeyRole).toString(), QStringLiteral("c"));
+    QItemSelectionModel selection(&proxy); // as a view holds it
+    selection.select(carol, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
 
     // b and d leave, c changes, e comes: two removals, one change, one insertion, and carol's row is carol's.
     ide::ClusterSession c = session("c", "carol");
@@ -82,6 +85,8 @@ void TstGuiModels::aNewListIsRowChangesNotAReset()
     QCOMPARE(changed[0][0].value<QModelIndex>().row(), 1);
     QVERIFY(carol.isValid());
     QCOMPARE(carol.data(kKeyRole).toString(), QStringLiteral("c"));
+    QCOMPARE(selection.selectedRows().size(), 1); // carol's row is still the one selected
+    QCOMPARE(selection.selectedRows()[0].data(kKeyRole).toString(), QStringLiteral("c"));
     QCOMPARE(model.find("c")->state, QStringLiteral("detached"));
 
     // Everything leaves, in one run.
@@ -215,6 +220,10 @@ void TstGuiModels::fieldsAreCheckedAsTheAgentsWould()
     QVERIFY(checkField(form, QStringLiteral("ports")).isEmpty());
     form.methodFilter = QStringLiteral("GET /");
     QVERIFY(!checkField(form, QStringLiteral("methodFilter")).isEmpty());
+
+    // The mode is the config's unless one is picked: a mirror config must not turn into a steal.
+    QVERIFY(startParams(form, QStringLiteral("/c.json")).mode.isEmpty());
+    QCOMPARE(startParams(form, QStringLiteral("/c.json")).credentials, QStringLiteral("/c.json"));
 
     StartForm two;
     two.headerFilter = QStringLiteral("x-lane: alice");
