@@ -190,8 +190,11 @@ void Session::setState(State state, const QString& reason)
     m_reason = reason;
     qCInfo(lcDaemon) << "session" << m_id << "is" << stateName(state) << reason;
     // A session stopped while it started has no id: its session/start's answer (CANCELLED) reports it.
-    if (hadId)
-        emit stateChanged({m_id, stateName(state), reason});
+    if (!hadId)
+        return;
+    const ide::SessionStateChangedParams change{m_id, stateName(state), reason, nowStamp()};
+    keepNewest(m_history.states, change);
+    emit stateChanged(change);
 }
 
 void Session::start(Progress progress, std::function<void(Result<ide::SessionStartResult>)> done)
@@ -360,7 +363,9 @@ void Session::reportTraffic(const Traffic& t)
                                     t.status,
                                     double(t.latencyUs) / 1000.0,
                                     t.error.isEmpty() ? QStringLiteral("local") : QStringLiteral("error"),
-                                    t.error};
+                                    t.error,
+                                    0,
+                                    nowStamp()};
     ++m_requests;
     m_errors += t.error.isEmpty() ? 0 : 1;
     keepNewest(m_history.traffic, params);

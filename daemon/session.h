@@ -27,6 +27,13 @@ template <class T> void keepNewest(QList<T>& list, T item)
         list.removeFirst();
 }
 
+// Now, as session/traffic, session/notice and session/stateChanged say when something happened: ISO 8601,
+// UTC, with milliseconds.
+inline QString nowStamp()
+{
+    return QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs);
+}
+
 class Session final : public QObject
 {
     Q_OBJECT

@@ -28,7 +28,7 @@ void Session::attachLink()
     connect(m_client, &OperatorClient::notice, this, [this](const v1::Notice& n) {
         if (n.level() == "progress")
             return; // a step of the start, shown as $/progress then
-        const ide::NoticeParams params{m_id, qs(n.level()), qs(n.text())};
+        const ide::NoticeParams params{m_id, qs(n.level()), qs(n.text()), nowStamp()};
         keepNewest(m_history.notices, params);
         emit notice(params);
     });

@@ -282,10 +282,14 @@ void readValue(JsonReader& r, SessionStateChangedParams& p)
     r.required(QStringLiteral("sessionId"), p.sessionId);
     r.required(QStringLiteral("state"), p.state);
     r.optional(QStringLiteral("reason"), p.reason);
+    r.optional(QStringLiteral("at"), p.at);
 }
 QJsonValue toJson(const SessionStateChangedParams& p)
 {
-    return QJsonObject{{"sessionId", p.sessionId}, {"state", p.state}, {"reason", p.reason}};
+    QJsonObject o{{"sessionId", p.sessionId}, {"state", p.state}, {"reason", p.reason}};
+    if (!p.at.isEmpty())
+        o.insert(QStringLiteral("at"), p.at);
+    return o;
 }
 
 void readValue(JsonReader& r, ShowMessageParams& p)
@@ -310,6 +314,7 @@ void readValue(JsonReader& r, TrafficParams& p)
     r.optional(QStringLiteral("to"), p.to);
     r.optional(QStringLiteral("error"), p.error);
     r.optional(QStringLiteral("dropped"), p.dropped);
+    r.optional(QStringLiteral("at"), p.at);
 }
 QJsonValue toJson(const TrafficParams& p)
 {
@@ -319,6 +324,8 @@ QJsonValue toJson(const TrafficParams& p)
         o.insert(QStringLiteral("error"), p.error);
     if (p.dropped > 0)
         o.insert(QStringLiteral("dropped"), p.dropped);
+    if (!p.at.isEmpty())
+        o.insert(QStringLiteral("at"), p.at);
     return o;
 }
 
@@ -346,10 +353,14 @@ void readValue(JsonReader& r, NoticeParams& p)
     r.required(QStringLiteral("sessionId"), p.sessionId);
     r.optional(QStringLiteral("level"), p.level);
     r.required(QStringLiteral("message"), p.message);
+    r.optional(QStringLiteral("at"), p.at);
 }
 QJsonValue toJson(const NoticeParams& p)
 {
-    return QJsonObject{{"sessionId", p.sessionId}, {"level", p.level}, {"message", p.message}};
+    QJsonObject o{{"sessionId", p.sessionId}, {"level", p.level}, {"message", p.message}};
+    if (!p.at.isEmpty())
+        o.insert(QStringLiteral("at"), p.at);
+    return o;
 }
 
 } // namespace lanes::ide

@@ -306,6 +306,7 @@ struct SessionStateChangedParams
     QString sessionId;
     QString state;
     QString reason;
+    QString at = {}; // when it happened: ISO 8601, UTC, with milliseconds (as on TrafficParams, NoticeParams)
 };
 
 // One routed request: where it went and how it ended.
@@ -319,6 +320,7 @@ struct TrafficParams
     QString to; // local, or error
     QString error;
     qint64 dropped = 0; // notifications dropped on this connection so far, the client reading too slowly
+    QString at = {};
 };
 
 // Messages that reached a session's own queue of a split (session/queueTraffic), every 200 ms while they do.
@@ -337,6 +339,7 @@ struct NoticeParams
     QString sessionId;
     QString level;
     QString message;
+    QString at = {};
 };
 
 // session/history: what lanesd kept of a session's traffic and notices (the newest kHistoryEntries of each),
@@ -346,6 +349,7 @@ struct SessionHistoryResult
 {
     QList<TrafficParams> traffic;
     QList<NoticeParams> notices;
+    QList<SessionStateChangedParams> states = {}; // its state changes, oldest first
 };
 
 struct ShowMessageParams

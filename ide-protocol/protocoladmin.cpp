@@ -78,15 +78,18 @@ void readValue(JsonReader& r, SessionHistoryResult& p)
 {
     r.required(QStringLiteral("traffic"), p.traffic);
     r.optional(QStringLiteral("notices"), p.notices);
+    r.optional(QStringLiteral("states"), p.states);
 }
 QJsonValue toJson(const SessionHistoryResult& p)
 {
-    QJsonArray traffic, notices;
+    QJsonArray traffic, notices, states;
     for (const TrafficParams& t : p.traffic)
         traffic.append(toJson(t));
     for (const NoticeParams& n : p.notices)
         notices.append(toJson(n));
-    return QJsonObject{{"traffic", traffic}, {"notices", notices}};
+    for (const SessionStateChangedParams& s : p.states)
+        states.append(toJson(s));
+    return QJsonObject{{"traffic", traffic}, {"notices", notices}, {"states", states}};
 }
 
 void readValue(JsonReader& r, ClusterSession& p)

@@ -12,7 +12,24 @@ QVariant timeCell(const QDateTime& at, int role)
     return at.isValid() ? QVariant(at.toLocalTime().toString(QStringLiteral("HH:mm:ss.zzz"))) : QVariant();
 }
 
+SessionEvent eventOf(const ide::NoticeParams& n)
+{
+    return {happenedAt(n.at), n.level, n.message};
+}
+
+SessionEvent eventOf(const ide::SessionStateChangedParams& s)
+{
+    return {happenedAt(s.at), QStringLiteral("state"),
+            s.reason.isEmpty() ? s.state : s.state + QStringLiteral(": ") + s.reason};
+}
+
 } // namespace
+
+QDateTime happenedAt(const QString& at)
+{
+    const QDateTime parsed = QDateTime::fromString(at, Qt::ISODateWithMs);
+    return parsed.isValid() ? parsed : QDateTime::currentDateTime();
+}
 
 TrafficLogModel::TrafficLogModel(QObject* parent, int cap)
     : CappedLogModel({tr("Time"), tr("Method"), tr("Path"), tr("Answered by"), tr("Status"), tr("Latency")},
@@ -26,14 +43,14 @@ void TrafficLogModel::show(const QString& sessionId, const QList<ide::TrafficPar
     QList<TrafficEntry> rows;
     rows.reserve(history.size());
     for (const ide::TrafficParams& t : history)
-        rows << TrafficEntry{{}, t};
+        rows << TrafficEntry{happenedAt(t.at), t};
     replaceAll(std::move(rows));
 }
 
 void TrafficLogModel::add(const ide::TrafficParams& traffic)
 {
     if (!m_sessionId.isEmpty() && traffic.sessionId == m_sessionId)
-        append({QDateTime::currentDateTime(), traffic});
+        append({happenedAt(traffic.at), traffic});
 }
 
 QVariant TrafficLogModel::cell(const TrafficEntry& row, int column, int role) const
@@ -66,20 +83,29 @@ SessionEventsModel::SessionEventsModel(QObject* parent)
 }
 
 void SessionEventsModel::show(const QString& sessionId, const QList<ide::NoticeParams>& notices,
-                              const QList<SessionEvent>& states)
+                              const QList<ide::SessionStateChangedParams>& states)
 {
     m_sessionId = sessionId;
     QList<SessionEvent> rows;
     for (const ide::NoticeParams& n : notices)
-        rows << SessionEvent{{}, n.level, n.message};
-    rows << states;
+        rows << eventOf(n);
+    for (const ide::SessionStateChangedParams& s : states)
+        rows << eventOf(s);
+    std::stable_sort(rows.begin(), rows.end(),
+                     [](const SessionEvent& a, const SessionEvent& b) { return a.at < b.at; });
     replaceAll(std::move(rows));
 }
 
-void SessionEventsModel::add(const QString& sessionId, const SessionEvent& event)
+void SessionEventsModel::add(const ide::NoticeParams& notice)
 {
-    if (!m_sessionId.isEmpty() && sessionId == m_sessionId)
-        append(event);
+    if (!m_sessionId.isEmpty() && notice.sessionId == m_sessionId)
+        append(eventOf(notice));
+}
+
+void SessionEventsModel::add(const ide::SessionStateChangedParams& change)
+{
+    if (!m_sessionId.isEmpty() && change.sessionId == m_sessionId)
+        append(eventOf(change));
 }
 
 QVariant SessionEventsModel::cell(const SessionEvent& row, int column, int role) const

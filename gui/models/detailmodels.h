@@ -76,9 +76,12 @@ private:
     QList<Row> m_rows;
 };
 
+// When lanesd says something happened (`at` of a notification), else now (a lanesd that does not say).
+QDateTime happenedAt(const QString& at);
+
 struct TrafficEntry
 {
-    QDateTime at; // when the GUI learned of it; invalid for what session/history gave
+    QDateTime at;
     ide::TrafficParams traffic;
 };
 
@@ -112,10 +115,12 @@ class SessionEventsModel final : public CappedLogModel<SessionEvent>
 public:
     explicit SessionEventsModel(QObject* parent = nullptr);
     QString sessionId() const { return m_sessionId; }
-    // What lanesd kept of the session's notices, then the state changes the GUI saw.
+    // What lanesd kept of the session (session/history's notices and states), in the order they happened.
     void show(const QString& sessionId, const QList<ide::NoticeParams>& notices,
-              const QList<SessionEvent>& states);
-    void add(const QString& sessionId, const SessionEvent& event);
+              const QList<ide::SessionStateChangedParams>& states);
+    // Appends when it is the shown session's.
+    void add(const ide::NoticeParams& notice);
+    void add(const ide::SessionStateChangedParams& change);
 
 protected:
     QVariant cell(const SessionEvent& row, int column, int role) const override;

@@ -129,28 +129,20 @@ void Hub::refreshTargets()
 void Hub::showDetails(const QString& sessionId)
 {
     m_trafficLog.show(sessionId, {});
-    m_sessionEvents.show(sessionId, {}, m_states.value(sessionId));
+    m_sessionEvents.show(sessionId, {}, {});
     if (sessionId.isEmpty())
         return;
     call<ide::SessionHistory>({sessionId}, [this, sessionId](Result<ide::SessionHistoryResult> result) {
         if (!result || m_trafficLog.sessionId() != sessionId)
             return;
         m_trafficLog.show(sessionId, result->traffic);
-        m_sessionEvents.show(sessionId, result->notices, m_states.value(sessionId));
+        m_sessionEvents.show(sessionId, result->notices, result->states);
     });
 }
 
 void Hub::onStateChanged(const ide::SessionStateChangedParams& change)
 {
-    const SessionEvent event{QDateTime::currentDateTime(), QStringLiteral("state"),
-                             change.reason.isEmpty() ? change.state
-                                                     : change.state + QStringLiteral(": ") + change.reason};
-    if (m_states.size() > kKeptStateHistories) // sessions long over go first; the shown ones stay
-        m_states.removeIf([this](const auto& it) {
-            return m_mySessions.rowOf(it.key()) < 0 && it.key() != m_sessionEvents.sessionId();
-        });
-    m_states[change.sessionId] << event;
-    m_sessionEvents.add(change.sessionId, event);
+    m_sessionEvents.add(change);
     if (!m_mySessions.applyState(change))
         refreshMine();
 }
@@ -166,7 +158,7 @@ void Hub::onTraffic(const ide::TrafficParams& traffic)
 
 void Hub::onNotice(const ide::NoticeParams& notice)
 {
-    m_sessionEvents.add(notice.sessionId, {QDateTime::currentDateTime(), notice.level, notice.message});
+    m_sessionEvents.add(notice);
     const int type = notice.level == u"error" ? 1 : notice.level == u"warning" ? 2 : 3;
     emit message(type, notice.message);
 }

@@ -23,8 +23,6 @@ namespace lanes::gui {
 // each failure up to 30 s. A watch the operator refused (credentials, role) is not tried again.
 constexpr int kRetryFirstMs = 1000;
 constexpr int kRetryMaxMs = 30000;
-// The state histories kept for the Details, by session; past this, those of sessions no longer listed go.
-constexpr int kKeptStateHistories = 200;
 
 class Hub final : public QObject
 {
@@ -117,7 +115,6 @@ private:
     qint64 m_dropped = 0;     // notifications lanesd dropped on this connection, as the last traffic said
     bool m_listing = false;   // a session/list is out
     bool m_listAgain = false; // and another is wanted after it
-    QHash<QString, QList<SessionEvent>> m_states; // state changes seen, by session
 
     MySessionsModel m_mySessions;
     ClusterSessionsModel m_clusterSessions;

@@ -242,8 +242,21 @@ void TstGui::aSessionStartedFromTheDialogShowsAlicesRequests()
     // A request without the header still reaches the deployed pod.
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"), QStringLiteral("x-other: 1"))
                 .contains(u"api deployed"));
-    // Its events have its state history.
+    QVERIFY(!log->index(answeredRow(), 0).data().toString().isEmpty()); // when lanesd routed it
+    // Its events have its state history; shown again, it comes from what lanesd kept (session/history).
     QVERIFY(rowsShowing(m_hub->sessionEvents(), 2, QStringLiteral("running")) > 0);
+    m_hub->showDetails({});
+    QCOMPARE(m_hub->trafficLog()->rowCount(), 0);
+    m_hub->showDetails(m_aliceSession);
+    QTRY_VERIFY_WITH_TIMEOUT(rowsShowing(m_hub->sessionEvents(), 2, QStringLiteral("running")) > 0, 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(rowsShowing(m_hub->trafficLog(), 2, QStringLiteral("/from-the-gui")) > 0, 5000);
+    const int running = [this] {
+        for (int row = 0; row < m_hub->sessionEvents()->rowCount(); ++row)
+            if (m_hub->sessionEvents()->index(row, 2).data().toString() == u"running")
+                return row;
+        return -1;
+    }();
+    QVERIFY(!m_hub->sessionEvents()->index(running, 0).data().toString().isEmpty());
 
     // The Cluster tab has it as alice's, with its port lock and filter; a second start with the same filter
     // is warned about before Start.
