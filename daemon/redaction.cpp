@@ -4,6 +4,10 @@
 #include <QJsonArray>
 #include <QJsonObject>
 #include <QRegularExpression>
+#include <QUrl>
+
+#include <algorithm>
+#include <optional>
 
 namespace lanes::daemon {
 
@@ -15,6 +19,43 @@ bool isSecretName(QStringView name)
     return secret.match(name).hasMatch();
 }
 
+QString debugEscaped(const QString& value)
+{
+    QString out;
+    out.reserve(value.size());
+    for (QChar c : value) {
+        switch (c.unicode()) {
+        case u'\\':
+        case u'"':
+            out += u'\\';
+            out += c;
+            break;
+        case u'\n':
+            out += QStringLiteral("\\n");
+            break;
+        case u'\r':
+            out += QStringLiteral("\\r");
+            break;
+        case u'\t':
+            out += QStringLiteral("\\t");
+            break;
+        case u'\b':
+            out += QStringLiteral("\\b");
+            break;
+        case u'\f':
+            out += QStringLiteral("\\f");
+            break;
+        default:
+            if (c.unicode() < 0x20)
+                out += QStringLiteral("\\u") +
+                       QString::number(c.unicode(), 16).toUpper().rightJustified(4, u'0');
+            else
+                out += c;
+        }
+    }
+    return out;
+}
+
 QJsonValue Redactor::redact(const QJsonValue& json)
 {
     return redactIn(json, Context::Plain);
@@ -24,6 +65,12 @@ void Redactor::addSecret(const QString& value)
 {
     if (value.size() >= kMinScrubbedLength && !m_secrets.contains(value))
         m_secrets << value;
+}
+
+void Redactor::addSecrets(const QStringList& values)
+{
+    for (const QString& value : values)
+        addSecret(value);
 }
 
 // Every string under a secret goes, whatever its shape; each is remembered for scrub().
@@ -95,47 +142,155 @@ QString Redactor::redactHeaderFilter(const QString& filter)
     return filter.left(colon + 1) + u' ' + QString::fromUtf16(kRedacted);
 }
 
-QJsonValue Redactor::scrub(const QJsonValue& json)
+// "header(NAME: VALUE)": the value ends at the parenthesis that closes "header(" (a pattern's own
+// parentheses balanced, an escaped character skipped), or at the end of the line when none does.
+QString Redactor::redactFilterDescription(const QString& text)
 {
-    if (json.isString()) {
-        QString text = json.toString();
-        for (const QString& secret : std::as_const(m_secrets)) {
-            const qsizetype found = text.count(secret);
-            if (found > 0) {
-                text.replace(secret, QString::fromUtf16(kRedacted));
-                m_count += found;
-            }
+    static const QRegularExpression header(QStringLiteral(R"((?<![\w-])header\(([^:()\n]*):)"));
+    QString out;
+    qsizetype from = 0;
+    for (auto it = header.globalMatch(text); it.hasNext();) {
+        const QRegularExpressionMatch m = it.next();
+        if (m.capturedStart() < from || !isSecretName(m.capturedView(1).trimmed()))
+            continue;
+        const qsizetype valueStart = m.capturedEnd();
+        qsizetype end = valueStart;
+        for (int depth = 0; end < text.size() && text[end] != u'\n'; ++end) {
+            const QChar c = text[end];
+            if (c == u'\\')
+                ++end;
+            else if (c == u'(')
+                ++depth;
+            else if (c == u')' && depth-- == 0)
+                break;
         }
-        return text;
+        end = std::min(end, text.size());
+        addSecret(text.mid(valueStart, end - valueStart).trimmed());
+        ++m_count;
+        out += QStringView(text).mid(from, valueStart - from);
+        out += u' ';
+        out += QString::fromUtf16(kRedacted);
+        from = end;
     }
+    return from == 0 ? text : out.append(QStringView(text).mid(from));
+}
+
+// Space-separated parts: "NAME=PATTERN" (a pattern may hold spaces: it runs to the next "NAME=" or "jq:").
+QString Redactor::redactQueueFilter(const QString& text)
+{
+    static const QRegularExpression pair(QStringLiteral(R"(^([A-Za-z0-9_.-]+)=(.*)$)"));
+    QStringList out;
+    std::optional<QString> secret;
+    const auto flush = [&] {
+        if (secret)
+            addSecret(*std::exchange(secret, std::nullopt));
+    };
+    for (const QString& part : text.split(u' ')) {
+        const QRegularExpressionMatch m = pair.match(part);
+        if (m.hasMatch() || part.startsWith(u"jq:"))
+            flush();
+        if (m.hasMatch() && isSecretName(m.capturedView(1))) {
+            secret = m.captured(2);
+            ++m_count;
+            out << m.captured(1) + u'=' + QString::fromUtf16(kRedacted);
+        } else if (secret) {
+            *secret += u' ' + part;
+        } else {
+            out << part;
+        }
+    }
+    flush();
+    return out.join(u' ');
+}
+
+QString Redactor::redactUrl(const QString& url)
+{
+    const QUrl parsed(url);
+    if (!parsed.isValid() || parsed.userInfo().isEmpty())
+        return url;
+    addSecret(parsed.password(QUrl::FullyDecoded));
+    addSecret(parsed.password(QUrl::FullyEncoded));
+    ++m_count;
+    return parsed.toString(QUrl::RemoveUserInfo);
+}
+
+// Each secret as it is and as a log line quotes it, longest first; none that "<redacted>" itself holds.
+QStringList Redactor::scrubForms() const
+{
+    QStringList forms;
+    for (const QString& secret : m_secrets)
+        forms << secret << debugEscaped(secret);
+    forms.removeDuplicates();
+    forms.removeIf([](const QString& form) { return QStringView(kRedacted).contains(form); });
+    std::stable_sort(forms.begin(), forms.end(),
+                     [](const QString& a, const QString& b) { return a.size() > b.size(); });
+    return forms;
+}
+
+QString Redactor::scrubIn(QString text, const QStringList& forms)
+{
+    for (const QString& form : forms) {
+        qsizetype at = text.indexOf(form);
+        if (at < 0)
+            continue;
+        QString out;
+        qsizetype from = 0;
+        for (; at >= 0; at = text.indexOf(form, from)) {
+            out += QStringView(text).mid(from, at - from);
+            out += QString::fromUtf16(kRedacted);
+            from = at + form.size();
+            ++m_count;
+        }
+        text = out.append(QStringView(text).mid(from));
+    }
+    return text;
+}
+
+QJsonValue Redactor::scrubIn(const QJsonValue& json, const QStringList& forms)
+{
+    if (json.isString())
+        return scrubIn(json.toString(), forms);
     if (json.isArray()) {
         QJsonArray out;
         for (const QJsonValue& v : json.toArray())
-            out.append(scrub(v));
+            out.append(scrubIn(v, forms));
         return out;
     }
     if (json.isObject()) {
         QJsonObject out;
         const QJsonObject in = json.toObject();
         for (auto it = in.begin(); it != in.end(); ++it)
-            out.insert(it.key(), scrub(it.value()));
+            out.insert(it.key(), scrubIn(it.value(), forms));
         return out;
     }
     return json;
 }
 
+QJsonValue Redactor::scrub(const QJsonValue& json)
+{
+    return scrubIn(json, scrubForms());
+}
+
+QString Redactor::scrub(const QString& text)
+{
+    return scrubIn(text, scrubForms());
+}
+
 QByteArray Redactor::scrub(const QByteArray& text)
 {
-    QByteArray out = text;
-    for (const QString& secret : std::as_const(m_secrets)) {
-        const QByteArray bytes = secret.toUtf8();
-        const qsizetype found = out.count(bytes);
-        if (found > 0) {
-            out.replace(bytes, QString::fromUtf16(kRedacted).toUtf8());
-            m_count += found;
-        }
+    return scrub(QString::fromUtf8(text)).toUtf8();
+}
+
+void SecretHistory::add(const QStringList& secrets)
+{
+    for (const QString& secret : secrets) {
+        if (secret.size() < kMinScrubbedLength)
+            continue;
+        m_secrets.removeOne(secret); // newest again
+        m_secrets << secret;
     }
-    return out;
+    if (m_secrets.size() > kKeptSecrets)
+        m_secrets.remove(0, m_secrets.size() - kKeptSecrets);
 }
 
 } // namespace lanes::daemon

@@ -180,6 +180,10 @@ Session* SessionManager::start(const ide::SessionStartParams& params, QObject* o
     }
     auto* session = new Session(planned->credentials, planned->target, planned->steal, planned->launch, this);
     m_sessions.append({session, owner, planned->config});
+    Redactor secrets; // learned now: the support bundle scrubs them from the log after the session is gone
+    secrets.redact(planned->config);
+    secrets.addSecret(session->token());
+    m_pastSecrets.add(secrets.secrets());
     connect(session, &Session::stateChanged, this, &SessionManager::stateChanged);
     connect(session, &Session::stateChanged, &m_watch, &ClusterWatch::redescribe);
     connect(session, &Session::message, this, &SessionManager::message);
@@ -187,8 +191,10 @@ Session* SessionManager::start(const ide::SessionStartParams& params, QObject* o
     connect(session, &Session::queueTraffic, this, &SessionManager::queueTraffic);
     connect(session, &Session::notice, this, &SessionManager::notice);
     connect(session, &Session::stateChanged, this, &SessionManager::activityChanged);
-    session->start(std::move(progress), [this, session, done](Result<ide::SessionStartResult> result) {
+    session->start(std::move(progress), [this, session, target = planned->target,
+                                         done](Result<ide::SessionStartResult> result) {
         if (!result) {
+            qCInfo(lcDaemon) << "a session of" << target << "did not start:" << describe(result.error());
             m_sessions.removeIf([session](const Entry& e) { return e.session == session; });
             session->deleteLater();
             emit activityChanged();

@@ -5,6 +5,7 @@
 
 #include "binder.h"
 #include "clusterwatch.h"
+#include "redaction.h"
 #include "session.h"
 
 #include <QHash>
@@ -47,6 +48,9 @@ public:
         QString token;
     };
     QList<Resolved> resolvedSessions() const;
+    // The secrets (config values, tokens) of every session started so far, the newest kKeptSecrets, kept
+    // after the session ended or was refused: the log ring still holds its lines.
+    const QStringList& pastSecrets() const { return m_pastSecrets.secrets(); }
 
     void targets(const QString& credentialsPath, rpc::Callback<ide::TargetsListResult> done);
     void clusterSessions(const QString& credentialsPath, rpc::Callback<ide::ClusterSessionsResult> done);
@@ -97,6 +101,7 @@ private:
     QList<Entry> m_sessions;
     LayerServer* m_layer = nullptr; // listens from the first session on
     ClusterWatch m_watch;
+    SecretHistory m_pastSecrets;
 };
 
 } // namespace lanes::daemon

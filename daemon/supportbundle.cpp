@@ -1,5 +1,6 @@
-// See supportbundle.h. The configs are redacted before anything else is written, so that every secret value
-// they held is known when the other entries and the log are scrubbed of it.
+// See supportbundle.h. The configs, the cluster's filters and the log's described filters are redacted before
+// anything else is written, so that every secret value they held (and every one of a session this lanesd
+// started before) is known when the other entries and the log are scrubbed of it.
 #include "supportbundle.h"
 
 #include "daemoncounters.h"
@@ -117,10 +118,13 @@ QString readme(const QDateTime& now, qint64 redacted, int configsLeftOut, const 
             "lanesd.log       the newest lines of lanesd's log (at most %4 lines, %5 KiB)\n\n"
             "Redacted: %6 values, each replaced by \"<redacted>\" with its key kept: environment "
             "values (feature.env), the values of keys named like password, secret, token, key, "
-            "credential, auth or cookie, the value of such a header in a filter, and each of those "
-            "values, and each session's token, wherever else it appeared (the log, the session "
-            "lists).\nNever included: the credentials file (certificate, private key, CA), the "
-            "launch environment.\n")
+            "credential, auth or cookie, the value of such a header in a filter (in a config, and "
+            "in every filter the cluster's list or the log describes, other users' too), the user "
+            "info of the operator's URL; and each of those values (4 characters or longer), and "
+            "each session's token, of the sessions running now and of those that ended or were "
+            "refused since lanesd started, wherever else it appeared (the log, as it is and as the "
+            "log quotes it; the session lists).\nNever included: the credentials file "
+            "(certificate, private key, CA), the launch environment.\n")
             .arg(QCoreApplication::applicationVersion())
             .arg(QCoreApplication::applicationPid())
             .arg(now.toString(Qt::ISODate))
@@ -138,6 +142,28 @@ QString readme(const QDateTime& now, qint64 redacted, int configsLeftOut, const 
                 .arg(kBundleEntryBytes >> 20)
                 .arg(kBundleBytes >> 20);
     return text;
+}
+
+// Other users' sessions: the operator describes their filters (header(authorization: Bearer ...)), which no
+// config of this lanesd holds. Each secret taken out here is scrubbed from the other entries too.
+ide::ClusterSessionsResult redactCluster(ide::ClusterSessionsResult cluster, Redactor& redactor)
+{
+    const auto filters = [&redactor](QStringList& list) {
+        for (QString& text : list)
+            text = redactor.redactFilterDescription(text);
+    };
+    for (ide::ClusterSession& session : cluster.sessions) {
+        filters(session.filters);
+        filters(session.portModes);
+        for (QString& queue : session.queues)
+            queue = redactor.redactQueueFilter(queue);
+    }
+    for (ide::PortLockSummary& lock : cluster.locks)
+        lock.filter = redactor.redactFilterDescription(lock.filter);
+    for (ide::SplitSummary& split : cluster.splits)
+        for (ide::SplitMember& member : split.sessions)
+            member.filter = redactor.redactQueueFilter(member.filter);
+    return cluster;
 }
 
 // Where the archive goes: `requested`, which must be absolute (lanesd's working directory means nothing to
@@ -164,21 +190,31 @@ Result<QString> bundlePath(const QString& requested, const QDateTime& now)
     return path;
 }
 
-void finish(SessionManager* sessions, const QString& path, const QDateTime& now, const OperatorStatus& status,
+void finish(SessionManager* sessions, const QString& path, const QDateTime& now, OperatorStatus status,
             const rpc::Callback<ide::BundleResult>& done)
 {
     Redactor redactor;
+    // Those of sessions that ended or were refused too: the log may quote them.
+    redactor.addSecrets(sessions->pastSecrets());
     const QList<SessionManager::Resolved> resolved = sessions->resolvedSessions();
     QList<QPair<QString, QJsonValue>> json;
-    for (const SessionManager::Resolved& session : resolved.mid(0, kBundleConfigs))
-        json.append(
-            {QStringLiteral("configs/%1.json").arg(fileNameOf(session.sessionId)),
-             QJsonObject{{"sessionId", session.sessionId}, {"config", redactor.redact(session.config)}}});
-    for (const SessionManager::Resolved& session : resolved)
+    for (qsizetype i = 0; i < resolved.size(); ++i) {
+        const SessionManager::Resolved& session = resolved[i];
+        if (i < kBundleConfigs) {
+            json.append(
+                {QStringLiteral("configs/%1.json").arg(fileNameOf(session.sessionId)),
+                 QJsonObject{{"sessionId", session.sessionId}, {"config", redactor.redact(session.config)}}});
+        } else { // left out, but its secrets are scrubbed all the same (and not counted: nothing is shown)
+            Redactor learner;
+            learner.redact(session.config);
+            redactor.addSecrets(learner.secrets());
+        }
         redactor.addSecret(session.token);
+    }
+    status.url = redactor.redactUrl(status.url);
     json.prepend({QStringLiteral("sessions.json"), toJson(sessions->list())});
     if (status.cluster)
-        json.insert(1, {QStringLiteral("cluster.json"), toJson(*status.cluster)});
+        json.insert(1, {QStringLiteral("cluster.json"), toJson(redactCluster(*status.cluster, redactor))});
     json.prepend({QStringLiteral("operator.json"), operatorJson(status)});
     json.prepend({QStringLiteral("system.json"), systemFacts(now)});
     json.append({QStringLiteral("counters.json"), toJson(ide::CountersResult{counterSnapshot(), {}})});
@@ -196,9 +232,12 @@ void finish(SessionManager* sessions, const QString& path, const QDateTime& now,
         total += bytes.size();
         entries.append({name, std::move(bytes)});
     };
+    // A filter the log quotes may be another user's (an overlap names the filter it met): described filters
+    // are redacted there first, so that what they held is scrubbed from every entry.
+    const QString log = redactor.redactFilterDescription(QString::fromUtf8(recentLog()));
     for (const auto& [name, value] : std::as_const(json))
         add(name, jsonBytes(redactor.scrub(value)));
-    add(QStringLiteral("lanesd.log"), redactor.scrub(recentLog()));
+    add(QStringLiteral("lanesd.log"), redactor.scrub(log).toUtf8());
     entries.prepend({QStringLiteral("README.txt"),
                      readme(now, redactor.count(), int(resolved.size()) - kBundleConfigs, omitted).toUtf8()});
 

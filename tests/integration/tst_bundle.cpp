@@ -1,7 +1,10 @@
 // The support bundle end to end (issue 15): a real lanesd with a running session on the local cluster writes
 // `lanes diagnostics bundle -o FILE`, the test reads every entry back with libarchive, and checks that each
 // part is there and parses, and that no secret is anywhere in it: not the config's env values nor its secret
-// header, not alice's private key or certificate. A path that cannot be written is a clear error. Needs root.
+// header, not the session's layer token, not alice's private key or certificate, not the secret header of a
+// session that ended (whose filter lanesd's log quotes: a twin's start was refused FILTER_OVERLAP), not bob's
+// (whose session runs in another lanesd, so only cluster.json describes it). A path that cannot be written is
+// a clear error. Needs root.
 #include "clusterfixture.h"
 
 #include <QDir>
@@ -11,6 +14,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QRegularExpression>
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -23,6 +27,8 @@ namespace {
 constexpr const char* kEnvSecret = "hunter2-env-secret-value";
 constexpr const char* kPlainEnvValue = "plain-env-value-7731";
 constexpr const char* kHeaderSecret = "tok-header-secret-4242";
+constexpr const char* kEndedSecret = "S3CRET-ended-5150"; // an ended session's "authorization: Bearer ..."
+constexpr const char* kBobSecret = "S3CRET-bob-9090";     // bob's, in another lanesd
 
 // Every file of a .tar.gz by its path; `error` says why it could not be read.
 QMap<QString, QByteArray> readTarGz(const QString& path, QString* error)
@@ -77,8 +83,16 @@ private slots:
     void anUnwritablePathIsAClearError();
 
 private:
+    // `lanes exec` stealing port 8080 of deploy/api with `header` as its filter, running `command`.
+    QProcess* steal(const QString& header, const QStringList& command,
+                    const QMap<QString, QString>& env = {});
+    // The session id that `lanes exec` printed once its session ran; empty when it ended first (within 20 s).
+    static QString waitForSession(QProcess* cli);
+    void stopBobsDaemon();
+
     ClusterFixture fixture;
     QTemporaryDir m_dir;
+    std::unique_ptr<QProcess> m_bobsDaemon; // a lanesd of bob's own, on another socket
 };
 
 void TstBundle::initTestCase()
@@ -88,11 +102,51 @@ void TstBundle::initTestCase()
     QVERIFY(m_dir.isValid());
     const QString error = fixture.start();
     QVERIFY2(error.isEmpty(), qPrintable(error)); // the operator, and a lanesd on the fixture's socket
+    QVERIFY(fixture.addUser(QStringLiteral("bob"), QStringLiteral("developer")).isEmpty());
 }
 
 void TstBundle::cleanupTestCase()
 {
+    fixture.stopClis();
+    stopBobsDaemon();
     fixture.stop();
+}
+
+void TstBundle::stopBobsDaemon()
+{
+    if (!m_bobsDaemon)
+        return;
+    if (m_bobsDaemon->state() != QProcess::NotRunning) {
+        m_bobsDaemon->terminate(); // by its PID
+        if (!m_bobsDaemon->waitForFinished(5000))
+            m_bobsDaemon->kill();
+        m_bobsDaemon->waitForFinished(5000);
+    }
+    m_bobsDaemon.reset();
+}
+
+QProcess* TstBundle::steal(const QString& header, const QStringList& command,
+                           const QMap<QString, QString>& env)
+{
+    return fixture.lanes(QStringList{QStringLiteral("exec"), QStringLiteral("-t"),
+                                     QStringLiteral("deploy/api"), QStringLiteral("--steal"),
+                                     QStringLiteral("8080:%1").arg(fixture.reservePort()),
+                                     QStringLiteral("--header-filter"), header, QStringLiteral("--")} +
+                             command,
+                         env);
+}
+
+QString TstBundle::waitForSession(QProcess* cli)
+{
+    static const QRegularExpression started(QStringLiteral(R"(session (\S+) on deploy/api .*: stealing )"));
+    QString id;
+    const bool ranOrEnded = QTest::qWaitFor(
+        [&] {
+            id = started.match(QString::fromUtf8(cli->peek(1 << 16))).captured(1);
+            return !id.isEmpty() || cli->state() == QProcess::NotRunning;
+        },
+        20000);
+    return ranOrEnded ? id : QString();
 }
 
 void TstBundle::aBundleHoldsEverythingButTheSecrets()
@@ -113,13 +167,23 @@ void TstBundle::aBundleHoldsEverythingButTheSecrets()
                                                           {"network", QJsonObject{{"incoming", incoming}}}}}})
                        .toJson());
     }
+    const auto cleanup = qScopeGuard([this] {
+        fixture.stopClis();
+        stopBobsDaemon();
+    });
     const int port = fixture.reservePort();
-    QProcess* cli = fixture.lanes({QStringLiteral("exec"), QStringLiteral("-f"), config,
-                                   QStringLiteral("--steal"), QStringLiteral("8080:%1").arg(port),
-                                   QStringLiteral("--"), QStringLiteral("python3"), QStringLiteral("api.py")},
-                                  {{QStringLiteral("PORT"), QString::number(port)},
-                                   {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
-                                   {QStringLiteral("API_FLAVOUR"), QStringLiteral("local-alice")}});
+    // api.py, after it wrote down the session's layer token (LANES_SESSION_TOKEN) where the test reads it.
+    const QString tokenFile = m_dir.filePath(QStringLiteral("token"));
+    QProcess* cli =
+        fixture.lanes({QStringLiteral("exec"), QStringLiteral("-f"), config, QStringLiteral("--steal"),
+                       QStringLiteral("8080:%1").arg(port), QStringLiteral("--"), QStringLiteral("sh"),
+                       QStringLiteral("-c"),
+                       QStringLiteral("printf %s \"$LANES_SESSION_TOKEN\" > \"$0\" && exec python3 "
+                                      "api.py"),
+                       tokenFile},
+                      {{QStringLiteral("PORT"), QString::number(port)},
+                       {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+                       {QStringLiteral("API_FLAVOUR"), QStringLiteral("local-alice")}});
     // Running once api-0 answers a request with the header from the local api.py.
     QProcess curl;
     const auto answeredLocally = [&] {
@@ -135,6 +199,48 @@ void TstBundle::aBundleHoldsEverythingButTheSecrets()
         QTest::qWaitFor([&] { return cli->state() == QProcess::NotRunning || answeredLocally(); }, 20000) &&
             cli->state() == QProcess::Running,
         cli->peek(1 << 16).constData());
+
+    QFile tokenReader(tokenFile);
+    QVERIFY(tokenReader.open(QIODevice::ReadOnly));
+    const QByteArray token = tokenReader.readAll();
+    QVERIFY2(token.size() >= 16, token.constData()); // the session's own, toward the layer socket
+
+    // A session that ends, with a secret header in its filter: while it runs, a twin with the same filter
+    // is refused FILTER_OVERLAP, and lanesd's log quotes the filter. Then it ends: no live session holds the
+    // secret any more, and the log still does.
+    const QString endedFilter = QStringLiteral("authorization: Bearer ") + kEndedSecret;
+    QProcess* ended = steal(endedFilter, {QStringLiteral("sleep"), QStringLiteral("60")});
+    const QString endedId = waitForSession(ended);
+    QVERIFY2(!endedId.isEmpty(), ended->peek(1 << 16).constData());
+    QProcess* twin = steal(endedFilter, {QStringLiteral("true")});
+    QVERIFY(twin->waitForFinished(20000));
+    const QString twinSaid = QString::fromUtf8(twin->readAll());
+    QVERIFY2(twinSaid.contains(u"FILTER_OVERLAP") && twinSaid.contains(kEndedSecret), qPrintable(twinSaid));
+    ended->terminate(); // as a developer's Ctrl-C: the session ends
+    QVERIFY(ended->waitForFinished(15000));
+    QVERIFY2(QTest::qWaitFor(
+                 [&] {
+                     return !fixture.lanesOutput({QStringLiteral("operator"), QStringLiteral("status")})
+                                 .contains(endedId);
+                 },
+                 15000),
+             qPrintable(endedId));
+
+    // bob's session, in a lanesd of his own: this lanesd knows nothing of its config.
+    const QString bobsSocket = m_dir.filePath(QStringLiteral("bob.sock"));
+    m_bobsDaemon = std::make_unique<QProcess>();
+    m_bobsDaemon->setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    fixture.startOnMachine(m_bobsDaemon.get(), QStringLiteral(LANES_BIN_DIR "/lanesd"),
+                           {QStringLiteral("--socket"), bobsSocket});
+    QVERIFY(m_bobsDaemon->waitForStarted());
+    QVERIFY(QTest::qWaitFor([&] { return QFile::exists(bobsSocket); }, 5000));
+    QProcess* bob =
+        steal(QStringLiteral("authorization: Bearer ") + kBobSecret,
+              {QStringLiteral("sleep"), QStringLiteral("60")},
+              {{QStringLiteral("LANES_SOCKET"), bobsSocket},
+               {QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("bob"))}});
+    const QString bobsId = waitForSession(bob);
+    QVERIFY2(!bobsId.isEmpty(), bob->peek(1 << 16).constData());
 
     const QString path = m_dir.filePath(QStringLiteral("bundle.tar.gz"));
     int code = -1;
@@ -191,6 +297,22 @@ void TstBundle::aBundleHoldsEverythingButTheSecrets()
     for (const QJsonValue& s : json[QStringLiteral("cluster.json")][u"sessions"].toArray())
         inCluster |= s[u"id"].toString() == id && s[u"mine"].toBool();
     QVERIFY2(inCluster, entry(QStringLiteral("cluster.json")).constData());
+    // bob's session and its lock, its filter described with the value taken out.
+    QJsonObject bobs;
+    for (const QJsonValue& s : json[QStringLiteral("cluster.json")][u"sessions"].toArray())
+        if (s[u"id"].toString() == bobsId)
+            bobs = s.toObject();
+    QCOMPARE(bobs[u"user"].toString(), QStringLiteral("bob"));
+    QVERIFY2(bobs[u"filters"].toArray().contains(QStringLiteral("8080: header(authorization: <redacted>)")),
+             entry(QStringLiteral("cluster.json")).constData());
+    QVERIFY2(
+        bobs[u"portModes"].toArray().contains(QStringLiteral("8080 steal header(authorization: <redacted>)")),
+        entry(QStringLiteral("cluster.json")).constData());
+    bool bobsLock = false;
+    for (const QJsonValue& lock : json[QStringLiteral("cluster.json")][u"locks"].toArray())
+        bobsLock |= lock[u"sessionId"].toString() == bobsId &&
+                    lock[u"filter"].toString() == u"header(authorization: <redacted>)";
+    QVERIFY2(bobsLock, entry(QStringLiteral("cluster.json")).constData());
     const QJsonObject resolved = json[QStringLiteral("configs/%1.json").arg(id)][u"config"].toObject();
     QVERIFY2(!resolved.isEmpty(), qPrintable(names.join(u' ')));
     QCOMPARE(resolved[u"target"][u"path"].toString(), QStringLiteral("deploy/api"));
@@ -216,23 +338,31 @@ void TstBundle::aBundleHoldsEverythingButTheSecrets()
     QVERIFY(!system[u"kernel"].toString().isEmpty());
     QVERIFY(!system[u"lanes"].toString().isEmpty());
     QVERIFY(entry(QStringLiteral("README.txt")).contains("<redacted>"));
+    // The twin's refusal is in the log, with the ended session's secret taken out of it.
+    const QByteArray log = entry(QStringLiteral("lanesd.log"));
+    QList<QByteArray> refusals;
+    for (const QByteArray& line : log.split('\n'))
+        if (line.contains("FILTER_OVERLAP") && line.contains(endedId.toUtf8()))
+            refusals << line;
+    QVERIFY2(refusals.size() == 1, log.constData());
+    QVERIFY2(refusals[0].contains("header(authorization: <redacted>)"), refusals[0].constData());
+    QVERIFY2(log.contains(endedId.toUtf8() + "\" is \"stopped\""), log.constData()); // and its end
 
     // No secret anywhere: not the config's, nor anything of alice's credentials but her URL and name.
     QFile credentialsFile(fixture.credentials(QStringLiteral("alice")));
     QVERIFY(credentialsFile.open(QIODevice::ReadOnly));
     const QJsonObject credentials = QJsonDocument::fromJson(credentialsFile.readAll()).object();
-    QList<QByteArray> secrets{kEnvSecret, kPlainEnvValue, kHeaderSecret, "PRIVATE KEY", "BEGIN CERTIFICATE"};
+    QList<QByteArray> secrets{kEnvSecret, kPlainEnvValue, kHeaderSecret,       kEndedSecret, kBobSecret,
+                              token,      "PRIVATE KEY",  "BEGIN CERTIFICATE", "S3CRET",     "Bearer"};
     for (const char* field : {"key", "certificate", "ca"})
         secrets += pemBodyLines(credentials[QLatin1String(field)].toString());
-    QVERIFY(secrets.size() > 10);
+    QVERIFY(secrets.size() > 15);
     for (auto it = files.begin(); it != files.end(); ++it)
         for (const QByteArray& secret : secrets)
             QVERIFY2(!it.value().contains(secret), qPrintable(it.key() + QStringLiteral(" holds ") + secret));
     // The header filter as lanesd reports it was scrubbed, not left out.
     QVERIFY2(entry(QStringLiteral("sessions.json")).contains("x-api-token: <redacted>"),
              entry(QStringLiteral("sessions.json")).constData());
-
-    fixture.stopClis();
 }
 
 void TstBundle::withoutCredentialsTheOperatorIsNotAsked()
