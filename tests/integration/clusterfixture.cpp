@@ -136,6 +136,9 @@ void ClusterFixture::startOnMachine(QProcess* process, const QString& program, c
 
 QString ClusterFixture::startDaemon()
 {
+    // A second lanesd on the socket would leave the first one's process unowned (start() starts one).
+    if (m_daemon && m_daemon->state() != QProcess::NotRunning)
+        return QStringLiteral("lanesd already runs (pid %1)").arg(m_daemon->processId());
     m_daemon = std::make_unique<QProcess>();
     m_daemon->setProcessChannelMode(QProcess::ForwardedErrorChannel);
     startOnMachine(m_daemon.get(), kBin + QStringLiteral("/lanesd"),

@@ -88,7 +88,6 @@ void TstGui::initTestCase()
     const QString error = fixture.start();
     QVERIFY2(error.isEmpty(), qPrintable(error));
     QVERIFY(fixture.addUser(QStringLiteral("bob"), QStringLiteral("developer")).isEmpty());
-    QVERIFY(fixture.startDaemon().isEmpty());
 
     m_hub = std::make_unique<Hub>(fixture.socketPath(), fixture.credentials(QStringLiteral("alice")));
     const QList<QAbstractItemModel*> models{m_hub->mySessions(), m_hub->clusterSessions(),
