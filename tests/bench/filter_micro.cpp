@@ -1,6 +1,10 @@
 // The filter engine's own cost per request, without the network: parse a typical request head, match it
 // against N sessions' header filters (the last one matches), serialize the head again. Prints one line of
 // JSON per N; filter_bench.py puts it next to the 1-filter baseline of the same run.
+// `filter_micro --subscribe [N]`: instead, N sessions of mixed, realistic filters (unanchored baggage
+// patterns, path prefixes, method with header under all_of, one in 50 that only PCRE2 takes) subscribe one
+// after another, each change building the port's set again as the agent does: the total, the last build and
+// the match time with all N. (Not yet in filter_bench.py's section: issue 16.)
 #include "filterset.h"
 #include "http1.h"
 
@@ -10,8 +14,75 @@
 
 using namespace lanes;
 
+namespace {
+
+v1::HttpFilter mixedFilter(int i)
+{
+    v1::HttpFilter f;
+    const std::string n = std::to_string(i);
+    switch (i % 4) {
+    case 0:
+        f.set_header("baggage: .*lane=user-" + n + "(,|;|$)");
+        break;
+    case 1:
+        f.set_path("^/api/v1/tenants/" + n + "/");
+        break;
+    case 2: {
+        auto* all = f.mutable_all_of();
+        all->add_filters()->set_method("POST");
+        all->add_filters()->set_header("x-lane: user-" + n + "$");
+        break;
+    }
+    default:
+        f.set_header(i % 50 == 3 ? "x-user: (?=u" + n + ")u" : "x-user: u" + n + "\\b"); // lookahead: PCRE2
+        break;
+    }
+    return f;
+}
+
+int subscribe(int n)
+{
+    std::vector<FilterSet::Entry> entries;
+    std::shared_ptr<const FilterSet> set;
+    double totalMs = 0;
+    double lastMs = 0;
+    for (int i = 0; i < n; ++i) {
+        entries.push_back({QString::number(i), mixedFilter(i)});
+        const auto start = std::chrono::steady_clock::now();
+        auto built = FilterSet::build(entries);
+        lastMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        totalMs += lastMs;
+        if (!built)
+            return 1;
+        set = *built;
+    }
+    const QByteArray request =
+        "POST /api/v1/tenants/" + QByteArray::number(n - 3) +
+        "/orders HTTP/1.1\r\nHost: api\r\nCookie: a=1; b=2\r\nbaggage: sampled=1,lane=user-" +
+        QByteArray::number(n - 4) + "\r\nx-lane: user-" + QByteArray::number(n - 2) + "\r\n\r\n";
+    http::Parser parser(http::Parser::Mode::Request);
+    parser.feed(request);
+    if (parser.next() != http::Parser::Event::Head)
+        return 2;
+    const int rounds = 2000;
+    size_t hits = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (int r = 0; r < rounds; ++r)
+        hits += set->match(parser.head().view()).size();
+    const double us =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() / rounds;
+    std::printf("{\"sessions\": %d, \"subscribe_total_ms\": %.1f, \"last_build_ms\": %.2f, "
+                "\"us_per_request\": %.2f, \"matches\": %zu}\n",
+                n, totalMs, lastMs, us, hits / rounds);
+    return hits / rounds == 3 ? 0 : 3; // the baggage, path and all_of sessions, nobody else
+}
+
+} // namespace
+
 int main(int argc, char** argv)
 {
+    if (argc > 1 && std::string(argv[1]) == "--subscribe")
+        return subscribe(argc > 2 ? std::atoi(argv[2]) : 1000);
     const int iterations = argc > 1 ? std::atoi(argv[1]) : 20000;
     for (int n : {1, 10, 100, 1000}) {
         std::vector<FilterSet::Entry> entries;
