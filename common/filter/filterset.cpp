@@ -10,6 +10,7 @@
 #include <re2/set.h>
 
 #include <cctype>
+#include <functional>
 #include <string_view>
 
 namespace lanes {
@@ -116,7 +117,19 @@ Result<std::shared_ptr<const FilterSet>> FilterSet::build(std::vector<Entry> ent
 {
     std::shared_ptr<FilterSet> set(new FilterSet);
     if (setMemory <= 0) {
-        const int64_t patterns = int64_t(entries.size());
+        // By the patterns the sets get: an all_of or any_of entry may hold many.
+        std::function<int64_t(const v1::HttpFilter&)> patternsOf = [&](const v1::HttpFilter& f) -> int64_t {
+            if (f.has_all_of() || f.has_any_of()) {
+                int64_t n = 0;
+                for (const auto& child : (f.has_all_of() ? f.all_of() : f.any_of()).filters())
+                    n += patternsOf(child);
+                return n;
+            }
+            return f.has_header() || f.has_path() ? 1 : 0;
+        };
+        int64_t patterns = 0;
+        for (const Entry& entry : entries)
+            patterns += entry.filter ? patternsOf(*entry.filter) : 0;
         setMemory =
             std::min(kFilterSetMemoryMax,
                      kFilterSetMemory + kFilterSetMemoryPerPattern * std::max<int64_t>(0, patterns - 1000));
@@ -161,11 +174,14 @@ Result<std::shared_ptr<const FilterSet>> FilterSet::build(std::vector<Entry> ent
     set->m_headersCompiled = !set->m_headerSetLeaf.empty() && set->m_sets->headers.Compile();
     set->m_pathsCompiled = !set->m_pathSetLeaf.empty() && set->m_sets->paths.Compile();
     const bool headersFit = set->m_headerSetLeaf.empty() || set->m_headersCompiled;
-    if ((!headersFit || (!set->m_pathSetLeaf.empty() && !set->m_pathsCompiled)) && warnings)
+    const bool pathsFit = set->m_pathSetLeaf.empty() || set->m_pathsCompiled;
+    if ((!headersFit || !pathsFit) && warnings)
         *warnings << QStringLiteral(
                          "the %1 filters do not fit one matcher of %2 KiB; each request is matched "
                          "against them one by one, which is slower")
-                         .arg(headersFit ? QStringLiteral("path") : QStringLiteral("header"))
+                         .arg(!headersFit && !pathsFit ? QStringLiteral("header and path")
+                              : headersFit             ? QStringLiteral("path")
+                                                       : QStringLiteral("header"))
                          .arg(setMemory >> 10);
     set->m_entries = std::move(entries);
     return std::shared_ptr<const FilterSet>(std::move(set));

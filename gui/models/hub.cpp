@@ -29,8 +29,11 @@ void Hub::start()
 
 void Hub::connectDaemon()
 {
-    if (m_connection)
+    if (m_connection) {
+        // Nothing of the old connection reaches the Hub any more: deleting its socket would say `lost` again.
+        m_connection->disconnect(this);
         m_connection->deleteLater(); // it may be the sender of the signal that brought us here
+    }
     m_connection = new rpc::DaemonConnection(m_socketPath, QStringLiteral("lanes-gui"), this);
     connect(m_connection, &rpc::DaemonConnection::ready, this, &Hub::onReady);
     connect(m_connection, &rpc::DaemonConnection::failed, this, &Hub::onLost);
@@ -46,6 +49,7 @@ void Hub::retryLater(QTimer& timer, int& delayMs)
 
 void Hub::onReady()
 {
+    m_reconnect.stop();
     m_connected = true;
     m_connectionError.clear();
     m_reconnectMs = kRetryFirstMs;
@@ -67,8 +71,14 @@ void Hub::onReady()
 
 void Hub::onLost(const QString& why)
 {
+    // One loss, one call: `failed` and then `lost` can both come (lanesd gone during initialize).
+    m_connection->disconnect(this);
     m_connected = false;
     m_connectionError = why;
+    // A session/list that was out failed with the connection (or went to it as it closed, and will never be
+    // answered): the next connection asks again.
+    m_listing = false;
+    m_listAgain = false;
     m_operatorReachable = false;
     m_operatorError = tr("lanesd is not connected");
     m_rewatch.stop();

@@ -42,6 +42,10 @@ v1::HttpFilter mixedFilter(int i)
 
 int subscribe(int n)
 {
+    if (n < 4)
+        return 4;
+    // The newest session of each kind (i % 4): the request below is meant for one of each of three kinds.
+    const auto newest = [n](int kind) { return (n - 1 - kind) / 4 * 4 + kind; };
     std::vector<FilterSet::Entry> entries;
     std::shared_ptr<const FilterSet> set;
     double totalMs = 0;
@@ -57,9 +61,9 @@ int subscribe(int n)
         set = *built;
     }
     const QByteArray request =
-        "POST /api/v1/tenants/" + QByteArray::number(n - 3) +
+        "POST /api/v1/tenants/" + QByteArray::number(newest(1)) +
         "/orders HTTP/1.1\r\nHost: api\r\nCookie: a=1; b=2\r\nbaggage: sampled=1,lane=user-" +
-        QByteArray::number(n - 4) + "\r\nx-lane: user-" + QByteArray::number(n - 2) + "\r\n\r\n";
+        QByteArray::number(newest(0)) + "\r\nx-lane: user-" + QByteArray::number(newest(2)) + "\r\n\r\n";
     http::Parser parser(http::Parser::Mode::Request);
     parser.feed(request);
     if (parser.next() != http::Parser::Event::Head)

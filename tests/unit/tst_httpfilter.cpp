@@ -206,18 +206,20 @@ void TstHttpFilter::aSetThatCannotAnswerNeverLosesAMatch_data()
 {
     QTest::addColumn<int>("filters");
     QTest::addColumn<qint64>("setMemory");
-    QTest::addColumn<bool>("fallsBack");
-    // 10,000 unanchored patterns of three kinds at RE2's default budget, and 2,000 in a budget too small
-    // for the set's DFA: there RE2::Set::Match fails, and an unchecked failure would read as "no match".
-    QTest::newRow("10000 at the default budget") << 10000 << qint64(0) << false;
-    QTest::newRow("2000 in 256 KiB") << 2000 << qint64(256 << 10) << true;
+    QTest::addColumn<QString>("path");
+    // 10,000 unanchored patterns of three kinds at RE2's default budget: the sets answer. 2,000 in 256 KiB:
+    // the sets do not compile, and RE2 would read a null program if asked. (A set that compiles and whose DFA
+    // then runs out, kOutOfMemory, takes the same pattern-by-pattern path; no budget between 8 and 48 KiB
+    // made one here: RE2 gives the DFA what the program leaves, and these programs leave enough.)
+    QTest::newRow("10000 at the default budget") << 10000 << qint64(0) << QStringLiteral("set");
+    QTest::newRow("2000 in 256 KiB") << 2000 << qint64(256 << 10) << QStringLiteral("not compiled");
 }
 
 void TstHttpFilter::aSetThatCannotAnswerNeverLosesAMatch()
 {
     QFETCH(int, filters);
     QFETCH(qint64, setMemory);
-    QFETCH(bool, fallsBack);
+    QFETCH(QString, path);
     std::vector<FilterSet::Entry> entries;
     std::vector<std::unique_ptr<RE2>> reference; // each filter alone, as the truth
     RE2::Options caseless;
@@ -274,8 +276,9 @@ void TstHttpFilter::aSetThatCannotAnswerNeverLosesAMatch()
         QVERIFY(expected.count(i) == 1);
     }
     const quint64 fallbacks = filterCounters().setFallback.value() - fallbacksBefore;
-    if (fallsBack)
-        QVERIFY2(fallbacks > 0, "the small budget was expected to make the set fall back");
+    const bool notCompiled = warnings.join(QLatin1Char(' ')).contains(u"do not fit one matcher");
+    QCOMPARE(notCompiled, path == u"not compiled");
+    QCOMPARE(fallbacks > 0, path != u"set");
     qInfo("%d filters, %lld KiB: %llu requests matched pattern by pattern; %s", filters, setMemory >> 10,
           fallbacks, qPrintable(warnings.join(QStringLiteral("; "))));
 }
