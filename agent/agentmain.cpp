@@ -2,6 +2,7 @@
 #include "agentmain.h"
 
 #include "agent.h"
+#include "cliusage.h"
 #include "epolldispatcher.h"
 #include "iptables.h"
 #include "logging.h"
@@ -22,21 +23,48 @@ constexpr int kMallocTrimIntervalMs = 5000;
 
 int agentMain(int argc, char** argv)
 {
+    static const CliProgram program{
+        "lanes-agent",
+        "--netns NAME --id ID [--pod POD] --credentials FILE | --netns NAME --cleanup ID",
+        "The per-pod agent, started by the operator in a target pod's network namespace: it redirects the\n"
+        "stolen ports with iptables, matches each request against the sessions' filters, and sends the\n"
+        "matching ones to the operator. A supervisor restarts its worker, and removes its rules when it "
+        "dies.",
+        {},
+        {{"",
+          "",
+          "",
+          "",
+          {{{"netns"}, "NAME", "The pod's network namespace to join."},
+           {{"id"}, "ID", "This agent's id: it names its iptables chain and its link to the operator."},
+           {{"pod"}, "POD", "The pod's name, in logs and counters (default: the namespace's)."},
+           {{"credentials"}, "FILE", "The agent's credentials for its link to the operator."},
+           {{"cleanup"}, "ID", "Remove the iptables chain a dead agent ID left, then exit."}},
+          {}}},
+        {"lanes-agent --netns lanes-api-0 --id 3f2a9c1e --credentials agent.json"},
+    };
+    if (const auto answered = answerHelpOrVersion(program, argumentsOf(argc, argv)))
+        return *answered;
+    const QList<CliOption>& known = program.commands.first().options;
     std::map<std::string, std::string> args;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strncmp(argv[i], "--", 2) != 0) {
-            fprintf(stderr, "lanes-agent: unexpected argument %s\n", argv[i]);
-            return 2;
-        }
-        args[argv[i] + 2] = argv[i + 1];
+    for (int i = 1; i < argc; i += 2) {
+        const char* name = argv[i] + 2;
+        const bool isKnown = std::any_of(known.begin(), known.end(), [name](const CliOption& o) {
+            return o.names.contains(QLatin1String(name));
+        });
+        if (strncmp(argv[i], "--", 2) != 0 || !isKnown || i + 1 >= argc)
+            return usageError(program, QStringLiteral("%1 %2 (see 'lanes-agent --help')")
+                                           .arg(i + 1 >= argc && strncmp(argv[i], "--", 2) == 0
+                                                    ? QStringLiteral("a value is needed after")
+                                                    : QStringLiteral("unexpected argument"),
+                                                QString::fromLocal8Bit(argv[i])));
+        args[name] = argv[i + 1];
     }
     const bool cleanup = args.count("cleanup") > 0;
     for (const char* required : {"netns", cleanup ? "cleanup" : "id", cleanup ? "netns" : "credentials"}) {
         if (args[required].empty()) {
-            fprintf(stderr,
-                    "usage: lanes-agent --netns NAME --id ID [--pod POD] --credentials FILE\n"
-                    "       lanes-agent --netns NAME --cleanup ID   (removes a dead agent's chain)\n");
-            return 2;
+            return usageError(program,
+                              QStringLiteral("--%1 is required (see 'lanes-agent --help')").arg(required));
         }
     }
     if (const auto joined = joinNetworkNamespace(args["netns"]); !joined) {

@@ -2,6 +2,7 @@
 #include "daemonmain.h"
 
 #include "clientconnection.h"
+#include "cliusage.h"
 #include "daemonserver.h"
 #include "epolldispatcher.h"
 #include "logging.h"
@@ -17,26 +18,44 @@ namespace lanes::daemon {
 
 int daemonMain(int argc, char** argv)
 {
+    static const CliProgram program{
+        "lanesd",
+        "[--socket PATH | --stdio] [--idle-exit SECONDS]",
+        "The lanes daemon: it owns this machine's sessions and their links to the cluster, and speaks\n"
+        "JSON-RPC 2.0 to the editors, the GUI and the CLI (which start it when none runs).",
+        {},
+        {{"",
+          "",
+          "",
+          "",
+          {{{"socket"},
+            "PATH",
+            "Unix socket to serve (default: $LANES_SOCKET, else $XDG_RUNTIME_DIR/lanes/lanesd.sock)."},
+           {{"stdio"},
+            {},
+            "Serve one client on stdin/stdout instead (an editor that starts its own lanesd)."},
+           {{"idle-exit"}, "SECONDS", "Exit after SECONDS without clients or sessions (default 0: never)."}},
+          {}}},
+        {"lanesd --socket /tmp/lanes.sock --idle-exit 600"},
+    };
+    if (const auto answered = answerHelpOrVersion(program, argumentsOf(argc, argv)))
+        return *answered;
     installEpollDispatcher();
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lanesd"));
-    QCoreApplication::setApplicationVersion(QStringLiteral(LANES_VERSION));
+    QCoreApplication::setApplicationVersion(lanesVersion());
     installLogFormat();
     installLogRing(); // the newest lines, for diagnostics/bundle
     QCommandLineParser parser;
-    parser.setApplicationDescription(
-        QStringLiteral("The lanes daemon: JSON-RPC 2.0 for IDEs, the GUI and the CLI."));
-    parser.addHelpOption();
-    parser.addVersionOption();
-    const QCommandLineOption stdio(QStringLiteral("stdio"),
-                                   QStringLiteral("Serve one client on stdin/stdout."));
-    const QCommandLineOption socket(QStringLiteral("socket"), QStringLiteral("Unix socket to serve."),
-                                    QStringLiteral("PATH"), ide::defaultSocketPath());
-    const QCommandLineOption idleExit(QStringLiteral("idle-exit"),
-                                      QStringLiteral("Exit after SECONDS without clients or sessions."),
-                                      QStringLiteral("SECONDS"), QStringLiteral("0"));
-    parser.addOptions({stdio, socket, idleExit});
-    parser.process(app);
+    if (auto parsed = parseArguments(program, &parser, app.arguments()); !parsed)
+        return usageError(program, parsed.error().message);
+    const QString stdio = QStringLiteral("stdio"), socket = QStringLiteral("socket"),
+                  idleExit = QStringLiteral("idle-exit");
+    bool numeric = true;
+    const int idleSeconds = parser.isSet(idleExit) ? parser.value(idleExit).toInt(&numeric) : 0;
+    if (!numeric || idleSeconds < 0)
+        return usageError(program,
+                          QStringLiteral("--idle-exit takes a number of seconds (see 'lanesd --help')"));
 
     SignalWatcher watcher;
     QObject::connect(&watcher, &SignalWatcher::received, &app, [](int) { QCoreApplication::exit(0); });
@@ -48,7 +67,8 @@ int daemonMain(int argc, char** argv)
         return app.exec();
     }
     DaemonServer server(&sessions);
-    if (auto listening = server.listen(parser.value(socket)); !listening) {
+    const QString path = parser.isSet(socket) ? parser.value(socket) : ide::defaultSocketPath();
+    if (auto listening = server.listen(path); !listening) {
         fprintf(stderr, "lanesd: %s\n", qPrintable(listening.error().message));
         return 1;
     }
@@ -56,7 +76,7 @@ int daemonMain(int argc, char** argv)
         qCInfo(lcDaemon) << "idle: no clients and no sessions; exiting";
         QCoreApplication::exit(0);
     });
-    server.setIdleExit(parser.value(idleExit).toInt());
+    server.setIdleExit(idleSeconds);
     return app.exec();
 }
 

@@ -121,7 +121,9 @@ int splitCommand(const StatePaths& paths, const QStringList& args)
             fprintf(stderr, "lanes-operator: %s\n", qPrintable(error));
         return errors.isEmpty() ? 0 : 1;
     }
-    return failWith(QStringLiteral("usage: lanes-operator split add FILE | ls | rm ID  --state DIR"));
+    return usageError(operatorProgram(),
+                      QStringLiteral("usage: lanes-operator split add FILE | ls | rm ID  --state DIR "
+                                     "(see 'lanes-operator --help')"));
 }
 
 QString describePolicy(const Policy& p)
@@ -190,11 +192,12 @@ int policyCommand(const StatePaths& paths, const QStringList& args)
             fprintf(stderr, "lanes-operator: %s\n", qPrintable(error));
         return errors.isEmpty() ? 0 : 1;
     }
-    return failWith(QStringLiteral("usage: lanes-operator policy add FILE | ls | rm NAME  --state DIR"));
+    return usageError(operatorProgram(),
+                      QStringLiteral("usage: lanes-operator policy add FILE | ls | rm NAME  --state DIR "
+                                     "(see 'lanes-operator --help')"));
 }
 
-Result<qint64> durationOption(const QCommandLineParser& parser, const QCommandLineOption& option,
-                              qint64 fallback)
+Result<qint64> durationOption(const QCommandLineParser& parser, const QString& option, qint64 fallback)
 {
     if (!parser.isSet(option))
         return fallback;
@@ -203,7 +206,7 @@ Result<qint64> durationOption(const QCommandLineParser& parser, const QCommandLi
     auto value = parseDuration(parser.value(option));
     if (!value)
         return fail(ErrorCode::InvalidArgument,
-                    QStringLiteral("--%1: %2").arg(option.names().first(), value.error().message));
+                    QStringLiteral("--%1: %2").arg(option, value.error().message));
     return value;
 }
 
@@ -211,59 +214,22 @@ Result<qint64> durationOption(const QCommandLineParser& parser, const QCommandLi
 
 int operatorMain(int argc, char** argv)
 {
+    const CliProgram& program = operatorProgram();
+    if (const auto answered = answerHelpOrVersion(program, argumentsOf(argc, argv)))
+        return *answered;
     installEpollDispatcher();
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lanes-operator"));
     installLogFormat();
     QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral(
-        "The lanes operator.\n"
-        "  init --state DIR [--url URL] [--san NAME]...   make the CA and the server certificate\n"
-        "  user add NAME --role developer|admin --state DIR --out FILE   write a user's credentials\n"
-        "  serve --state DIR --listen HOST:PORT --cluster local --manifest FILE\n"
-        "  split add FILE --state DIR   check a queue split config and store it (the operator rereads it)\n"
-        "  split ls --state DIR         list the stored split configs\n"
-        "  split rm ID --state DIR      remove one (its sessions end, and their messages go back)\n"
-        "  policy add FILE --state DIR  check a policy and store it (it applies to the next request)\n"
-        "  policy ls --state DIR        list the stored policies\n"
-        "  policy rm NAME --state DIR   remove one\n"
-        "  audit --state DIR [--since DURATION]   print the audit log (JSON lines)\n"
-        "  cleanup   remove what a crashed local cluster left (namespaces, their processes, the bridge)"));
-    parser.addHelpOption();
-    parser.addPositionalArgument(QStringLiteral("command"), QStringLiteral("init, user add, or serve"));
-    const QCommandLineOption state(QStringLiteral("state"), QStringLiteral("State directory."),
-                                   QStringLiteral("DIR"));
-    const QCommandLineOption url(
-        QStringLiteral("url"), QStringLiteral("The URL users reach the operator at."), QStringLiteral("URL"));
-    const QCommandLineOption san(QStringLiteral("san"),
-                                 QStringLiteral("Extra name for the server certificate."),
-                                 QStringLiteral("NAME"));
-    const QCommandLineOption force(QStringLiteral("force"), QStringLiteral("Replace an existing CA."));
-    const QCommandLineOption role(QStringLiteral("role"), QStringLiteral("developer or admin."),
-                                  QStringLiteral("ROLE"), QStringLiteral("developer"));
-    const QCommandLineOption out(QStringLiteral("out"), QStringLiteral("Credentials file to write."),
-                                 QStringLiteral("FILE"));
-    const QCommandLineOption listen(QStringLiteral("listen"), QStringLiteral("HOST:PORT for sessions."),
-                                    QStringLiteral("HOST:PORT"), QStringLiteral("127.0.0.1:7443"));
-    const QCommandLineOption cluster(QStringLiteral("cluster"), QStringLiteral("Cluster backend (local)."),
-                                     QStringLiteral("KIND"), QStringLiteral("local"));
-    const QCommandLineOption manifest(QStringLiteral("manifest"), QStringLiteral("Local cluster manifest."),
-                                      QStringLiteral("FILE"));
-    const QCommandLineOption setupDeadline(
-        QStringLiteral("setup-deadline"), QStringLiteral("End a session not running after this long (180s)."),
-        QStringLiteral("DURATION"));
-    const QCommandLineOption unusedTtl(
-        QStringLiteral("unused-ttl"),
-        QStringLiteral("Keep a session whose lanesd link dropped this long (30s)."),
-        QStringLiteral("DURATION"));
-    const QCommandLineOption maxSession(QStringLiteral("max-session-time"),
-                                        QStringLiteral("End every session after this long (none)."),
-                                        QStringLiteral("DURATION"));
-    const QCommandLineOption since(QStringLiteral("since"), QStringLiteral("audit: only this recent."),
-                                   QStringLiteral("DURATION"));
-    parser.addOptions({state, url, san, force, role, out, listen, cluster, manifest, setupDeadline, unusedTtl,
-                       maxSession, since});
-    parser.process(app);
+    if (auto parsed = parseArguments(program, &parser, app.arguments()); !parsed)
+        return usageError(program, parsed.error().message);
+    const QString state = QStringLiteral("state"), url = QStringLiteral("url"), san = QStringLiteral("san"),
+                  force = QStringLiteral("force"), role = QStringLiteral("role"), out = QStringLiteral("out"),
+                  listen = QStringLiteral("listen"), cluster = QStringLiteral("cluster"),
+                  manifest = QStringLiteral("manifest"), setupDeadline = QStringLiteral("setup-deadline"),
+                  unusedTtl = QStringLiteral("unused-ttl"), maxSession = QStringLiteral("max-session-time"),
+                  since = QStringLiteral("since");
 
     const QStringList args = parser.positionalArguments();
     if (args == QStringList{QStringLiteral("cleanup")}) {
@@ -272,7 +238,8 @@ int operatorMain(int argc, char** argv)
         return 0;
     }
     if (!parser.isSet(state))
-        return failWith(QStringLiteral("--state DIR is required"));
+        return usageError(program, QStringLiteral("--state DIR is required (see '%1 %2 --help')")
+                                       .arg(program.name, args.mid(0, 2).join(u' ')));
     const StatePaths paths{QDir(parser.value(state)).absolutePath()};
     const QString command = args.value(0);
     if (command == u"init" && args.size() == 1) {
@@ -284,12 +251,14 @@ int operatorMain(int argc, char** argv)
     }
     if (command == u"user" && args.value(1) == u"add" && args.size() == 3) {
         if (!parser.isSet(out))
-            return failWith(QStringLiteral("--out FILE is required"));
-        auto done = addUser(paths, args[2], parser.value(role), parser.value(out), parser.value(url));
+            return usageError(
+                program, QStringLiteral("--out FILE is required (see 'lanes-operator user add --help')"));
+        const QString roleName = parser.isSet(role) ? parser.value(role) : QStringLiteral("developer");
+        auto done = addUser(paths, args[2], roleName, parser.value(out), parser.value(url));
         if (!done)
             return failWith(done.error().message);
         printf("lanes-operator: credentials of %s (%s) written to %s\n", qPrintable(args[2]),
-               qPrintable(parser.value(role)), qPrintable(parser.value(out)));
+               qPrintable(roleName), qPrintable(parser.value(out)));
         return 0;
     }
     if (command == u"split")
@@ -310,7 +279,8 @@ int operatorMain(int argc, char** argv)
     }
     if (command == u"serve" && args.size() == 1) {
         if (!parser.isSet(manifest))
-            return failWith(QStringLiteral("--manifest FILE is required"));
+            return usageError(
+                program, QStringLiteral("--manifest FILE is required (see 'lanes-operator serve --help')"));
         Lifetimes lifetimes;
         for (const auto& [option, field] :
              {std::pair{&setupDeadline, &lifetimes.setupDeadline},
@@ -319,15 +289,18 @@ int operatorMain(int argc, char** argv)
             if (!value)
                 return failWith(value.error().message);
             if (*value > kMaxTimerSeconds)
-                return failWith(QStringLiteral("--%1: at most %2")
-                                    .arg(option->names().first(), formatDuration(kMaxTimerSeconds)));
+                return failWith(
+                    QStringLiteral("--%1: at most %2").arg(*option, formatDuration(kMaxTimerSeconds)));
             *field = *value;
         }
         if (lifetimes.setupDeadline <= 0 || lifetimes.setupDeadline > 86400)
             return failWith(QStringLiteral("--setup-deadline must be between 1s and 1d"));
-        return serve(paths, parser.value(listen), parser.value(cluster), parser.value(manifest), lifetimes);
+        return serve(paths, parser.isSet(listen) ? parser.value(listen) : QStringLiteral("127.0.0.1:7443"),
+                     parser.isSet(cluster) ? parser.value(cluster) : QStringLiteral("local"),
+                     parser.value(manifest), lifetimes);
     }
-    parser.showHelp(2);
+    return usageError(program, QStringLiteral("'%1' takes other arguments (%2)")
+                                   .arg(args.join(u' '), helpHint(program, findCommand(program, args))));
 }
 
 } // namespace lanes::op

@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include "binder.h"
+#include "cliusage.h"
 #include "daemonconnection.h"
 #include "execcommand.h"
 #include "methods.h"
@@ -17,7 +18,8 @@ Cli::Cli(CliOptions options, QObject* parent)
       m_daemon(new rpc::DaemonConnection(m_options.socketPath, QStringLiteral("lanes"), this))
 {
     connect(m_daemon, &rpc::DaemonConnection::ready, this, &Cli::onReady);
-    connect(m_daemon, &rpc::DaemonConnection::failed, this, [this](const QString& why) { done(1, why); });
+    connect(m_daemon, &rpc::DaemonConnection::failed, this,
+            [this](const QString& why) { done(kExitConnection, why); });
     connect(m_daemon, &rpc::DaemonConnection::lost, this, &Cli::onLost);
 }
 
@@ -50,9 +52,10 @@ void Cli::onReady()
     } else if (m_options.command == u"diagnostics-bundle") {
         query<ide::DiagnosticsBundle>({m_options.credentials, m_options.output}, bundleLines);
     } else if (m_options.command == u"policy-check") {
-        // Exit 1 when a policy would refuse the session, as a check in a script expects.
-        query<ide::ClusterPolicyCheck>(sessionParams(m_options), policyCheckLines,
-                                       [](const ide::PolicyCheckResult& r) { return r.allowed ? 0 : 1; });
+        // Refused (3) when a policy would refuse the session, as a check in a script expects.
+        query<ide::ClusterPolicyCheck>(
+            sessionParams(m_options), policyCheckLines,
+            [](const ide::PolicyCheckResult& r) { return r.allowed ? 0 : int(kExitRefused); });
     } else {
         query<ide::ClusterSessions>({m_options.credentials}, clusterSessionsTable);
     }
@@ -62,7 +65,7 @@ void Cli::onLost(const QString& why)
 {
     if (m_exec && m_exec->onDaemonLost(why))
         return; // the program's exit finishes the command
-    done(1, QStringLiteral("lanesd went away: ") + why);
+    done(kExitConnection, QStringLiteral("lanesd went away: ") + why);
 }
 
 template <class M>
@@ -72,7 +75,7 @@ void Cli::query(const typename M::Params& params, QStringList (*table)(const typ
     using R = typename M::Result;
     rpc::call<M>(*m_daemon->endpoint(), params, [this, table, exitCode](Result<R> result) {
         if (!result)
-            return done(1, describe(result.error()));
+            return done(exitCodeOf(result.error()), describe(result.error()));
         if (m_options.json) {
             out(QString::fromUtf8(QJsonDocument(toJson(*result).toObject()).toJson()));
         } else {

@@ -1,7 +1,8 @@
-// See clioptions.h. argv goes through QCommandLineParser; the filters and --steal are checked here, so that
-// a usage error is printed before lanesd is started or even looked for.
+// See clioptions.h. argv goes through QCommandLineParser with the options of commands.h; the filters and
+// --steal are checked here, so that a usage error is printed before lanesd is started or even looked for.
 #include "clioptions.h"
 
+#include "commands.h"
 #include "duration.h"
 #include "socketpath.h"
 
@@ -16,29 +17,17 @@ namespace lanes::cli {
 Result<CliOptions> parseCli(const QStringList& arguments)
 {
     QCommandLineParser parser;
-    const QCommandLineOption socket(QStringLiteral("socket"), QString(), QStringLiteral("PATH"));
-    const QCommandLineOption credentials(QStringLiteral("credentials"), QString(), QStringLiteral("FILE"));
-    const QCommandLineOption config(QStringLiteral("f"), QString(), QStringLiteral("CONFIG"));
-    const QCommandLineOption target(QStringLiteral("t"), QString(), QStringLiteral("TARGET"));
-    const QCommandLineOption steal(QStringLiteral("steal"), QString(), QStringLiteral("PORT[:LOCAL]"));
-    const QCommandLineOption json(QStringLiteral("json"));
-    const QCommandLineOption header(QStringLiteral("header-filter"), QString(), QStringLiteral("RE"));
-    const QCommandLineOption path(QStringLiteral("path-filter"), QString(), QStringLiteral("RE"));
-    const QCommandLineOption method(QStringLiteral("method"), QString(), QStringLiteral("M"));
-    const QCommandLineOption concurrent(QStringLiteral("on-concurrent-steal"), QString(),
-                                        QStringLiteral("abort|continue|override"));
-    const QCommandLineOption mirror(QStringLiteral("mirror"));
-    const QCommandLineOption split(QStringLiteral("split"), QString(), QStringLiteral("ID:HEADER=RE"));
-    const QCommandLineOption verbose(QStringList{QStringLiteral("v"), QStringLiteral("verbose")});
-    const QCommandLineOption keepRunning(QStringLiteral("keep-running"));
-    const QCommandLineOption reason(QStringLiteral("reason"), QString(), QStringLiteral("TEXT"));
-    const QCommandLineOption all(QStringLiteral("all"));
-    const QCommandLineOption since(QStringLiteral("since"), QString(), QStringLiteral("DURATION"));
-    const QCommandLineOption output(QStringLiteral("o"), QString(), QStringLiteral("FILE"));
-    parser.addOptions({socket, credentials, config, target, steal, json, header, path, method, concurrent,
-                       mirror, verbose, split, keepRunning, reason, all, since, output});
-    if (!parser.parse(arguments))
-        return fail(ErrorCode::InvalidArgument, parser.errorText());
+    auto command = parseArguments(lanesProgram(), &parser, arguments);
+    if (!command)
+        return std::unexpected(command.error());
+    const QString socket = QStringLiteral("socket"), credentials = QStringLiteral("credentials"),
+                  config = QStringLiteral("f"), target = QStringLiteral("t"), steal = QStringLiteral("steal"),
+                  json = QStringLiteral("json"), header = QStringLiteral("header-filter"),
+                  path = QStringLiteral("path-filter"), method = QStringLiteral("method"),
+                  concurrent = QStringLiteral("on-concurrent-steal"), mirror = QStringLiteral("mirror"),
+                  split = QStringLiteral("split"), verbose = QStringLiteral("verbose"),
+                  keepRunning = QStringLiteral("keep-running"), reason = QStringLiteral("reason"),
+                  all = QStringLiteral("all"), since = QStringLiteral("since"), output = QStringLiteral("o");
     CliOptions options;
     options.socketPath = parser.isSet(socket) ? parser.value(socket) : ide::defaultSocketPath();
     options.credentials =
@@ -104,53 +93,41 @@ Result<CliOptions> parseCli(const QStringList& arguments)
     if (!splits.isEmpty())
         options.splitQueues = splits;
     const QStringList words = parser.positionalArguments();
-    if (words.value(0) == u"exec") {
+    const QString& name = (*command)->words;
+    const auto usage = [&](const QString& what) {
+        return fail(ErrorCode::InvalidArgument,
+                    QStringLiteral("%1 (%2)").arg(what, helpHint(lanesProgram(), *command)));
+    };
+    const qsizetype extra = words.size() - name.count(u' ') - 1; // words after the command's
+    if (name == u"exec") {
         options.command = QStringLiteral("exec");
         options.program = words.mid(1);
         if (options.program.isEmpty())
-            return fail(ErrorCode::InvalidArgument,
-                        QStringLiteral("exec needs a command: lanes exec [options] -- CMD ARGS..."));
-    } else if (words == QStringList{QStringLiteral("ls")}) {
-        options.command = QStringLiteral("ls");
-    } else if (words == QStringList{QStringLiteral("operator"), QStringLiteral("status")}) {
-        options.command = QStringLiteral("operator-status");
-    } else if (words.mid(0, 3) == QStringList{QStringLiteral("operator"), QStringLiteral("session"),
-                                              QStringLiteral("kill")} &&
-               words.size() == (parser.isSet(all) ? 3 : 4)) {
+            return usage(QStringLiteral("exec needs a command: lanes exec [options] -- CMD ARGS..."));
+    } else if (name == u"operator session kill") {
+        if (extra != (parser.isSet(all) ? 0 : 1))
+            return usage(parser.isSet(all) ? QStringLiteral("--all takes no session id")
+                                           : QStringLiteral("which session? give its ID, or --all"));
         options.command =
             parser.isSet(all) ? QStringLiteral("operator-kill-all") : QStringLiteral("operator-kill");
         options.sessionId = words.value(3);
-    } else if (words == QStringList{QStringLiteral("operator"), QStringLiteral("audit")}) {
-        options.command = QStringLiteral("operator-audit");
-    } else if (words == QStringList{QStringLiteral("policy"), QStringLiteral("check")}) {
-        options.command = QStringLiteral("policy-check");
-    } else if (words == QStringList{QStringLiteral("diagnostics"), QStringLiteral("bundle")}) {
-        options.command = QStringLiteral("diagnostics-bundle");
-        // Absolute here: lanesd writes the file, and its working directory is not this one.
-        const QString name = QStringLiteral("lanes-diagnostics-%1.tar.gz")
-                                 .arg(QDateTime::currentDateTime().toString(u"yyyyMMdd-HHmmss"));
-        options.output = QFileInfo(parser.isSet(output) ? parser.value(output) : name).absoluteFilePath();
-    } else if (words.value(0) == u"verify-config" && words.size() <= 2) { // mirrord's verb: FILE, or -f FILE
+    } else if (name == u"verify-config") { // mirrord's verb: FILE, or -f FILE
+        if (extra > 1)
+            return usage(QStringLiteral("one config file at a time"));
         options.command = QStringLiteral("verify-config");
         options.configPath = words.value(1, options.configPath);
         if (options.configPath.isEmpty())
-            return fail(ErrorCode::InvalidArgument,
-                        QStringLiteral("usage: lanes verify-config FILE [--json]"));
+            return usage(QStringLiteral("which config? lanes verify-config FILE"));
+    } else if (extra > 0) {
+        return usage(QStringLiteral("unexpected argument '%1'").arg(words.value(words.size() - extra)));
     } else {
-        return fail(ErrorCode::InvalidArgument,
-                    QStringLiteral("usage: lanes [--socket PATH] [--credentials FILE] COMMAND\n"
-                                   "  exec [-f CONFIG] [-t TARGET] [--steal PORT[:LOCAL]]... "
-                                   "[--header-filter RE] [--path-filter RE]\n"
-                                   "       [--method M] [--on-concurrent-steal abort|continue|override] "
-                                   "[--mirror] [--split QUEUE_ID:HEADER=RE]... [-v] [--keep-running] -- CMD "
-                                   "ARGS...\n"
-                                   "  ls [--json]\n"
-                                   "  operator status [--json]\n"
-                                   "  operator session kill ID [--reason TEXT] | --all [--reason TEXT]\n"
-                                   "  operator audit [--since DURATION] [--json]\n"
-                                   "  policy check [-f CONFIG] [-t TARGET] [exec's filter options] [--json]\n"
-                                   "  diagnostics bundle [-o FILE] [--json]\n"
-                                   "  verify-config FILE [--json]"));
+        options.command = QString(name).replace(u' ', u'-');
+        if (name == u"diagnostics bundle") {
+            // Absolute here: lanesd writes the file, and its working directory is not this one.
+            const QString file = QStringLiteral("lanes-diagnostics-%1.tar.gz")
+                                     .arg(QDateTime::currentDateTime().toString(u"yyyyMMdd-HHmmss"));
+            options.output = QFileInfo(parser.isSet(output) ? parser.value(output) : file).absoluteFilePath();
+        }
     }
     return options;
 }

@@ -3,6 +3,7 @@
 #include "execcommand.h"
 
 #include "binder.h"
+#include "cliusage.h"
 #include "elfcheck.h"
 #include "methods.h"
 #include "output.h"
@@ -37,14 +38,14 @@ ExecCommand::ExecCommand(rpc::Endpoint* endpoint, CliOptions options, QObject* p
 void ExecCommand::start()
 {
     QPointer<ExecCommand> self(this);
-    rpc::call<ide::SessionStart>(*m_endpoint, sessionParams(m_options),
-                                 [self](Result<ide::SessionStartResult> result) {
-                                     if (!self)
-                                         return;
-                                     if (!result)
-                                         return emit self->finished(1, describe(result.error()));
-                                     self->onStarted(*result);
-                                 });
+    rpc::call<ide::SessionStart>(
+        *m_endpoint, sessionParams(m_options), [self](Result<ide::SessionStartResult> result) {
+            if (!self)
+                return;
+            if (!result)
+                return emit self->finished(exitCodeOf(result.error()), describe(result.error()));
+            self->onStarted(*result);
+        });
 }
 
 void ExecCommand::onStarted(const ide::SessionStartResult& session)

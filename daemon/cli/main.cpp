@@ -1,19 +1,20 @@
 // lanes: the command line, a JSON-RPC client of lanesd.
 #include "cli.h"
+#include "commands.h"
 #include "verifyconfig.h"
 
 #include <QCoreApplication>
-#include <cstdio>
 
 int main(int argc, char** argv)
 {
+    const lanes::CliProgram& program = lanes::cli::lanesProgram();
+    if (const auto answered = lanes::answerHelpOrVersion(program, lanes::argumentsOf(argc, argv)))
+        return *answered;
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("lanes"));
     auto options = lanes::cli::parseCli(app.arguments());
-    if (!options) {
-        fprintf(stderr, "lanes: %s\n", qPrintable(options.error().message));
-        return 2;
-    }
+    if (!options)
+        return lanes::usageError(program, options.error().message);
     if (options->command == u"verify-config")
         return lanes::cli::verifyConfig(options->configPath, options->json);
     lanes::cli::Cli cli(*options);

@@ -1,7 +1,8 @@
 // lanes-gui [--socket PATH] [--credentials FILE] [--screenshot FILE]: the session manager. It connects to
 // lanesd on its socket (the same default as `lanes`), starting it when none runs. --screenshot writes a
 // picture of the whole screen once the window shows the cluster's sessions, then quits (for a real window
-// under Xvfb); it fails (exit 2) when none came within 30 s.
+// under Xvfb); it fails (exit 1) when none came within 30 s.
+#include "cliusage.h"
 #include "hub.h"
 #include "mainwindow.h"
 #include "socketpath.h"
@@ -14,30 +15,44 @@
 
 int main(int argc, char* argv[])
 {
+    static const lanes::CliProgram program{
+        "lanes-gui",
+        "[--socket PATH] [--credentials FILE] [--screenshot FILE]",
+        "The lanes session manager: your sessions, everyone's sessions in the cluster and the port locks,\n"
+        "the targets, and each session's traffic. It talks to lanesd as the CLI does (and starts it).",
+        {},
+        {{"",
+          "",
+          "",
+          "",
+          {{{"socket"},
+            "PATH",
+            "lanesd's socket (default: $LANES_SOCKET, else $XDG_RUNTIME_DIR/lanes/lanesd.sock)."},
+           {{"credentials"}, "FILE", "Your credentials for the cluster (default: $LANES_CREDENTIALS)."},
+           {{"screenshot"},
+            "FILE",
+            "Write a PNG of the screen once the cluster's sessions show, then quit."}},
+          {}}},
+        {"lanes-gui --credentials ~/.config/lanes/alice.json"},
+    };
+    if (const auto answered = lanes::answerHelpOrVersion(program, lanes::argumentsOf(argc, argv)))
+        return *answered;
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("lanes"));
     QApplication::setApplicationName(QStringLiteral("lanes-gui"));
-    QApplication::setApplicationVersion(QStringLiteral(LANES_VERSION));
+    QApplication::setApplicationVersion(lanes::lanesVersion());
     QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral("lanes-gui: who works on which service of the shared "
-                                                    "cluster, and your own sessions"));
-    parser.addHelpOption();
-    parser.addVersionOption();
-    const QCommandLineOption socket(QStringLiteral("socket"), QStringLiteral("lanesd's socket."),
-                                    QStringLiteral("PATH"), lanes::ide::defaultSocketPath());
-    const QCommandLineOption credentials(
-        QStringLiteral("credentials"), QStringLiteral("Your credentials file (default: $LANES_CREDENTIALS)."),
-        QStringLiteral("FILE"), qEnvironmentVariable("LANES_CREDENTIALS"));
-    const QCommandLineOption screenshot(
-        QStringLiteral("screenshot"), QStringLiteral("Write a PNG of the screen once data shows, then quit."),
-        QStringLiteral("FILE"));
-    parser.addOptions({socket, credentials, screenshot});
-    parser.process(app);
+    if (auto parsed = lanes::parseArguments(program, &parser, app.arguments()); !parsed)
+        return lanes::usageError(program, parsed.error().message);
+    const QString socket = QStringLiteral("socket"), credentials = QStringLiteral("credentials"),
+                  screenshot = QStringLiteral("screenshot");
 
-    const QString credentialsPath = parser.value(credentials).isEmpty()
-                                        ? QString()
-                                        : QFileInfo(parser.value(credentials)).absoluteFilePath();
-    lanes::gui::Hub hub(parser.value(socket), credentialsPath);
+    const QString credentialsFile =
+        parser.isSet(credentials) ? parser.value(credentials) : qEnvironmentVariable("LANES_CREDENTIALS");
+    const QString credentialsPath =
+        credentialsFile.isEmpty() ? QString() : QFileInfo(credentialsFile).absoluteFilePath();
+    lanes::gui::Hub hub(parser.isSet(socket) ? parser.value(socket) : lanes::ide::defaultSocketPath(),
+                        credentialsPath);
     lanes::gui::MainWindow window(&hub);
     window.show();
     hub.start();
@@ -55,7 +70,7 @@ int main(int argc, char* argv[])
                          Qt::SingleShotConnection);
         QTimer::singleShot(30000, &window, [] {
             qWarning("lanes-gui: no session of the cluster showed within 30 s; no screenshot");
-            QCoreApplication::exit(2);
+            QCoreApplication::exit(lanes::kExitFailed);
         });
     }
     return app.exec();

@@ -8,6 +8,8 @@
 #include "rabbitbroker.h"
 #include "splitter.h"
 
+#include "cliusage.h"
+
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QJsonArray>
@@ -104,21 +106,34 @@ int main(int argc, char** argv)
         return jqWorkerMain();
     ::prctl(PR_SET_PDEATHSIG, SIGKILL); // the operator's death ends it: the next operator drains what is left
     ::signal(SIGPIPE, SIG_IGN);         // a jq worker that died is an error to handle, not the end
+    static const lanes::CliProgram program{
+        "lanes-splitter",
+        "--url URL --source QUEUE --fallback QUEUE [--prefetch N]",
+        "Routes one split queue: each message to the session whose filter it matches, the rest to the\n"
+        "fallback queue the deployed consumers read. lanes-operator starts one per split queue.",
+        {},
+        {{"",
+          "",
+          "",
+          "",
+          {{{"url"},
+            "URL",
+            "The broker, amqp://... (or $LANES_SPLITTER_URL, which keeps a password out of ps)."},
+           {{"source"}, "QUEUE", "The queue being split."},
+           {{"fallback"}, "QUEUE", "Where messages no session wants go."},
+           {{"prefetch"},
+            "N",
+            QStringLiteral("Unacknowledged deliveries at most (default %1).").arg(kDefaultPrefetch)}},
+          {}}},
+        {"LANES_SPLITTER_URL=amqp://guest:guest@127.0.0.1 lanes-splitter --source orders --fallback "
+         "orders.lanes"},
+    };
+    if (const auto answered = lanes::answerHelpOrVersion(program, lanes::argumentsOf(argc, argv)))
+        return *answered;
     QCoreApplication app(argc, argv);
     QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral("Routes one split queue (started by lanes-operator)."));
-    parser.addHelpOption();
-    parser.addOptions(
-        {{QStringLiteral("url"),
-          QStringLiteral("The broker, amqp://... (or LANES_SPLITTER_URL, which keeps a password out of the "
-                         "process list)"),
-          QStringLiteral("URL")},
-         {QStringLiteral("source"), QStringLiteral("The queue split."), QStringLiteral("QUEUE")},
-         {QStringLiteral("fallback"), QStringLiteral("Where unmatched messages go."),
-          QStringLiteral("QUEUE")},
-         {QStringLiteral("prefetch"), QStringLiteral("Unacked deliveries at most."), QStringLiteral("N"),
-          QString::number(kDefaultPrefetch)}});
-    parser.process(app);
+    if (auto parsed = lanes::parseArguments(program, &parser, app.arguments()); !parsed)
+        return lanes::usageError(program, parsed.error().message);
     const QString url = parser.isSet(QStringLiteral("url")) ? parser.value(QStringLiteral("url"))
                                                             : qEnvironmentVariable("LANES_SPLITTER_URL");
     if (url.isEmpty() || !parser.isSet(QStringLiteral("source")) ||
@@ -130,7 +145,10 @@ int main(int argc, char** argv)
     RabbitBroker broker(url.toStdString());
     Splitter splitter(broker, parser.value(QStringLiteral("source")).toStdString(),
                       parser.value(QStringLiteral("fallback")).toStdString(),
-                      std::max(1, parser.value(QStringLiteral("prefetch")).toInt()), report);
+                      parser.isSet(QStringLiteral("prefetch"))
+                          ? std::max(1, parser.value(QStringLiteral("prefetch")).toInt())
+                          : kDefaultPrefetch,
+                      report);
     auto started = broker.connect();
     if (started)
         started = splitter.start();

@@ -236,7 +236,7 @@ void TstGuardrails::aPolicyRefusalNamesThePolicy()
     QVERIFY(refused->waitForFinished(30000));
     code = refused->exitCode();
     const QString said = QString::fromUtf8(refused->readAll());
-    QVERIFY(code != 0);
+    QCOMPARE(code, 3); // refused by a policy
     QVERIFY2(
         said.contains(u"FORBIDDEN_BY_POLICY: stealing port 8080 of deploy/api without a filter is forbidden "
                       u"by policy \"filters-required\" (network.incoming.httpFilter.headerFilter)"),
@@ -247,7 +247,7 @@ void TstGuardrails::aPolicyRefusalNamesThePolicy()
                              QStringLiteral("deploy/api"), QStringLiteral("--steal"), QStringLiteral("8080"),
                              QStringLiteral("--header-filter"), QStringLiteral("x-user: alice")},
                             &code);
-    QCOMPARE(code, 1);
+    QCOMPARE(code, 3); // refused
     QVERIFY2(wrong.contains(u"needs a header filter that matches \"^x-lane: \""), qPrintable(wrong));
     const QString allowed = fixture.lanesOutput(
         {QStringLiteral("policy"), QStringLiteral("check"), QStringLiteral("-t"),
@@ -329,7 +329,7 @@ void TstGuardrails::aPolicyAddedWhileASessionRunsWarnsAndAppliesToTheNextRequest
         fixture.lanesOutput({QStringLiteral("policy"), QStringLiteral("check"), QStringLiteral("-t"),
                              QStringLiteral("deploy/api"), QStringLiteral("--steal"), QStringLiteral("8080")},
                             &code);
-    QCOMPARE(code, 1);
+    QCOMPARE(code, 3); // refused
     QVERIFY2(check.contains(u"forbidden by policy \"filters-required\""), qPrintable(check));
 }
 
@@ -418,7 +418,7 @@ void TstGuardrails::killMatrix()
     // bob is a developer: he may not kill alice's session, and the refusal names the verb he lacks.
     int code = -1;
     QString said = kill(QStringLiteral("bob"), {id}, &code);
-    QCOMPARE(code, 1);
+    QCOMPARE(code, 3); // refused
     QVERIFY2(said.contains(u"UNAUTHORIZED: bob (role developer) may not session.kill.any"), qPrintable(said));
     QCOMPARE(alice->state(), QProcess::Running);
 
@@ -481,10 +481,10 @@ void TstGuardrails::killAllAndBadInput()
     QVERIFY2(bob, qPrintable(m_notStealing));
     int code = -1;
     QString said = kill(QStringLiteral("alice"), {QStringLiteral("--all")}, &code);
-    QCOMPARE(code, 1);
+    QCOMPARE(code, 3); // refused
     QVERIFY2(said.contains(u"alice (role developer) may not session.kill.any"), qPrintable(said));
     said = kill(QStringLiteral("root"), {QStringLiteral("no-such-session")}, &code);
-    QCOMPARE(code, 1);
+    QCOMPARE(code, 3); // refused
     QVERIFY2(said.contains(u"SESSION_NOT_FOUND: no session \"no-such-session\""), qPrintable(said));
     said = kill(QStringLiteral("root"),
                 {sessionIdOf(QStringLiteral("bob")), QStringLiteral("--reason"), QString(2000, u'x')}, &code);
@@ -534,7 +534,7 @@ void TstGuardrails::theAuditLogHasEveryEventInOrder()
     QTRY_VERIFY_WITH_TIMEOUT(sessionIdOf(QString()).isEmpty(), 5000);
     int code = -1;
     const QString denied = fixture.lanesOutput({QStringLiteral("operator"), QStringLiteral("audit")}, &code);
-    QCOMPARE(code, 1);
+    QCOMPARE(code, 3); // refused
     QVERIFY2(denied.contains(u"alice (role developer) may not audit.read"), qPrintable(denied));
     QProcess* p =
         fixture.lanes({QStringLiteral("operator"), QStringLiteral("audit"), QStringLiteral("--since"),
