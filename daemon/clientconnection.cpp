@@ -4,6 +4,7 @@
 #include "config.h"
 #include "logging.h"
 #include "supportbundle.h"
+#include "version.h"
 
 #include <QCoreApplication>
 #include <QDir>
@@ -94,8 +95,8 @@ void ClientConnection::onInitialize(const ide::InitializeParams& params,
     setObjectName(QStringLiteral("%1 (pid %2)")
                       .arg(name.isEmpty() ? QStringLiteral("a client") : name.left(64))
                       .arg(params.processId));
-    reply(ide::InitializeResult{QStringLiteral("lanesd"), QCoreApplication::applicationVersion(),
-                                m_endpoint->methods()});
+    reply(ide::InitializeResult{QStringLiteral("lanesd"), lanesVersion(), m_endpoint->methods(),
+                                kIdeProtocolVersion});
 }
 
 void ClientConnection::onInitialized(const ide::InitializedParams&) {}

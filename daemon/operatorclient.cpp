@@ -1,6 +1,7 @@
 // See operatorclient.h.
 #include "operatorclient.h"
 
+#include "dialerrors.h"
 #include "logging.h"
 
 #include <QCoreApplication>
@@ -36,6 +37,8 @@ void OperatorClient::open(std::function<void(Result<void>)> ready)
 {
     m_ready = std::move(ready);
     auto tls = mtlsConfiguration({m_credentials.certificate, m_credentials.key}, m_credentials.ca);
+    if (auto valid = checkOwnCertificate(m_credentials, QDateTime::currentDateTimeUtc()); !valid)
+        tls = std::unexpected(valid.error());
     if (!tls) {
         finishOpening(std::unexpected(tls.error()));
         return;
@@ -49,10 +52,11 @@ void OperatorClient::open(std::function<void(Result<void>)> ready)
     m_mux = new Mux(m_link, Mux::Side::Client, this);
     connect(m_link, &FrameLink::frameReceived, this, &OperatorClient::onFrame);
     connect(m_link, &FrameLink::closed, this, [this](const QString& why) {
-        finishOpening(
-            std::unexpected(Error{m_closeError ? m_closeError->code : ErrorCode::ConnectFailed,
-                                  QStringLiteral("operator %1: %2").arg(m_credentials.operatorUrl, why),
-                                  {}}));
+        finishOpening(std::unexpected(
+            m_closeError ? Error{m_closeError->code,
+                                 QStringLiteral("operator %1: %2").arg(m_credentials.operatorUrl, why),
+                                 {}}
+                         : describeDialFailure(m_credentials, *m_link, why)));
         m_rpc.failAll(Error{ErrorCode::ConnectFailed, why, {}});
         m_mux->resetAll(Error{ErrorCode::ConnectFailed, why, {}});
         emit closed(why, m_closeError);

@@ -1,6 +1,9 @@
 // See daemonconnection.h. A lanesd that a client started logs to lanesd.log beside its socket, and exits when
 // it has had no client for kSpawnedIdleExitSeconds, so that one-off commands leave nothing behind.
 #include "daemonconnection.h"
+#include "version.h"
+
+#include <sys/socket.h>
 
 #include "binder.h"
 #include "methods.h"
@@ -66,6 +69,15 @@ bool DaemonConnection::startDaemon()
     return false;
 }
 
+qint64 DaemonConnection::peerPid() const
+{
+    ucred peer{};
+    socklen_t size = sizeof peer;
+    if (getsockopt(int(m_socket.socketDescriptor()), SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0)
+        return 0;
+    return peer.pid;
+}
+
 void DaemonConnection::onConnected()
 {
     auto* transport = new DeviceTransport(&m_socket, this);
@@ -77,6 +89,16 @@ void DaemonConnection::onConnected()
         if (!result)
             return emit failed(describe(result.error()));
         m_serverVersion = result->serverVersion;
+        if (result->protocolVersion != 0 && result->protocolVersion != kIdeProtocolVersion)
+            return emit failed(
+                QStringLiteral("the lanesd on %1 is version %2 and speaks the IDE protocol %3; this %4 is %5 "
+                               "and speaks %6. End that lanesd (%7), and %4 starts its own")
+                    .arg(m_socketPath, result->serverVersion)
+                    .arg(result->protocolVersion)
+                    .arg(m_clientName, lanesVersion())
+                    .arg(kIdeProtocolVersion)
+                    .arg(peerPid() > 0 ? QStringLiteral("kill %1").arg(peerPid())
+                                       : QStringLiteral("it exits when idle")));
         notify<ide::Initialized>(*m_endpoint, {});
         emit ready();
     });

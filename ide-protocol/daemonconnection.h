@@ -44,6 +44,8 @@ private:
     QString m_socketPath;
     QString m_clientName;
     QString m_serverVersion;
+    // The process at the other end of the socket (SO_PEERCRED), 0 when unknown.
+    qint64 peerPid() const;
     QLocalSocket m_socket;
     QTimer m_retry;
     int m_waitedMs = 0;

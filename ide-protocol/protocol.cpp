@@ -51,12 +51,15 @@ void readValue(JsonReader& r, InitializeResult& p)
     r.optional(QStringLiteral("capabilities"), caps);
     p.serverName = info.value(u"name").toString();
     p.serverVersion = info.value(u"version").toString();
+    p.protocolVersion = info.value(u"protocolVersion").toInt();
     for (const QJsonValue& m : caps.value(u"methods").toArray())
         p.methods << m.toString();
 }
 QJsonValue toJson(const InitializeResult& p)
 {
-    return QJsonObject{{"serverInfo", QJsonObject{{"name", p.serverName}, {"version", p.serverVersion}}},
+    return QJsonObject{{"serverInfo", QJsonObject{{"name", p.serverName},
+                                                  {"version", p.serverVersion},
+                                                  {"protocolVersion", p.protocolVersion}}},
                        {"capabilities", QJsonObject{{"methods", array(p.methods)}}}};
 }
 

@@ -33,6 +33,7 @@ struct InitializeResult
     QString serverName;
     QString serverVersion;
     QStringList methods;
+    int protocolVersion = 0; // serverInfo.protocolVersion (version.h); 0 from a lanesd that did not say
 };
 
 struct PortMapping

@@ -1,6 +1,6 @@
 // See localcluster.h.
 #include "localcluster.h"
-
+#include "cliusage.h"
 #include "logging.h"
 #include "runtool.h"
 
@@ -36,10 +36,19 @@ Result<TargetView> ClusterBackend::resolve(const QString& target) const
         path = QStringLiteral("deploy/") + path;
     if (path.startsWith(u"deployment/"))
         path = QStringLiteral("deploy/") + path.mid(11);
-    for (const TargetView& t : targets())
+    QStringList paths;
+    for (const TargetView& t : targets()) {
         if (t.path == path)
             return t;
-    return fail(ErrorCode::TargetNotFound, QStringLiteral("no target \"%1\" in the cluster").arg(target));
+        paths << t.path;
+    }
+    const QStringList close = closestNames(path, paths);
+    return fail(
+        ErrorCode::TargetNotFound,
+        QStringLiteral("no target \"%1\" in the cluster%2 ('lanes ls' lists the targets)")
+            .arg(target, close.isEmpty()
+                             ? QString()
+                             : QStringLiteral("; did you mean %1?").arg(close.join(QStringLiteral(" or ")))));
 }
 
 LocalCluster::LocalCluster(Manifest manifest, QString logDir, QString agentBinary, QObject* parent)

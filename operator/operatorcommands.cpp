@@ -30,14 +30,15 @@ const CliProgram& operatorProgram()
              {"lanes-operator init --state /var/lib/lanes --url wss://lanes.staging:7443 --san "
               "lanes.staging"}},
             {"user add",
-             "NAME --state DIR --out FILE [--role developer|admin] [--url URL]",
+             "NAME --state DIR --out FILE [--role developer|admin] [--url URL] [--valid-for DURATION]",
              "Write a user's credentials file: their key, certificate, the CA and the operator's URL.",
              {},
              {kState,
               {{"out"}, "FILE", "The credentials file to write (mode 0600)."},
               {{"role"}, "ROLE", "developer (default) or admin (may kill any session)."},
-              {{"url"}, "URL", "The operator's URL written in the file (default: the one given to init)."}},
-             {"lanes-operator user add alice --state /var/lib/lanes --out alice.json"}},
+              {{"url"}, "URL", "The operator's URL written in the file (default: the one given to init)."},
+              {{"valid-for"}, "DURATION", "How long the user's certificate is valid (default 10 years)."}},
+             {"lanes-operator user add alice --state /var/lib/lanes --out alice.json --valid-for 30d"}},
             {"serve",
              "--state DIR --manifest FILE [--listen HOST:PORT] [lifetimes]",
              "Run the operator, with the local cluster the manifest describes; it says when the cluster is "

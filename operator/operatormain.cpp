@@ -254,7 +254,11 @@ int operatorMain(int argc, char** argv)
             return usageError(
                 program, QStringLiteral("--out FILE is required (see 'lanes-operator user add --help')"));
         const QString roleName = parser.isSet(role) ? parser.value(role) : QStringLiteral("developer");
-        auto done = addUser(paths, args[2], roleName, parser.value(out), parser.value(url));
+        auto validFor = durationOption(parser, QStringLiteral("valid-for"), kCertificateLifetime);
+        if (!validFor || *validFor <= 0)
+            return usageError(program, validFor ? QStringLiteral("--valid-for must be positive")
+                                                : validFor.error().message);
+        auto done = addUser(paths, args[2], roleName, parser.value(out), parser.value(url), *validFor);
         if (!done)
             return failWith(done.error().message);
         printf("lanes-operator: credentials of %s (%s) written to %s\n", qPrintable(args[2]),

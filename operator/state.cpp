@@ -95,7 +95,7 @@ QString operatorUrl(const StatePaths& paths)
 }
 
 Result<void> addUser(const StatePaths& paths, const QString& name, const QString& role, const QString& out,
-                     const QString& url)
+                     const QString& url, qint64 validSeconds)
 {
     static const QRegularExpression validName(QStringLiteral("^[a-z0-9][a-z0-9._-]{0,62}$"));
     if (!validName.match(name).hasMatch())
@@ -118,11 +118,11 @@ Result<void> addUser(const StatePaths& paths, const QString& name, const QString
     if (auto written = writeFile(paths.users(), QJsonDocument(QJsonObject{{"users", list}}).toJson());
         !written)
         return written;
-    auto cert = issueCertificate(*ca, name, role, CertUsage::Client);
+    auto cert = issueCertificate(*ca, name, role, CertUsage::Client, {}, validSeconds);
     if (!cert)
         return std::unexpected(cert.error());
     return saveCredentials(out, Credentials{url.isEmpty() ? operatorUrl(paths) : url, name, cert->certificate,
-                                            cert->key, ca->certificate});
+                                            cert->key, ca->certificate, out});
 }
 
 } // namespace lanes::op

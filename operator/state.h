@@ -36,7 +36,7 @@ Result<void> initState(const StatePaths& paths, const QString& url, const QStrin
 
 // Adds (or updates) a user with `role` and writes their credentials file to `out`.
 Result<void> addUser(const StatePaths& paths, const QString& name, const QString& role, const QString& out,
-                     const QString& url);
+                     const QString& url, qint64 validSeconds);
 
 // name -> role
 Result<QMap<QString, QString>> loadUsers(const StatePaths& paths);

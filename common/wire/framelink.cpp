@@ -22,7 +22,10 @@ FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_s
     connect(socket, &QWebSocket::textMessageReceived, this, &FrameLink::onText);
     peerName(); // remember it while the socket still knows it
     disableNagle();
+    connect(socket, &QWebSocket::sslErrors, this,
+            [this](const QList<QSslError>& errors) { m_sslErrors = errors; });
     connect(socket, &QWebSocket::connected, this, [this] {
+        m_everConnected = true;
         peerName();
         disableNagle();
         if (m_dialling) {
@@ -34,6 +37,10 @@ FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_s
         emit connected();
     });
     connect(socket, &QWebSocket::disconnected, this, [this] {
+        // QWebSocket may say disconnected before its error: the TCP/TLS socket under it already knows.
+        for (const QAbstractSocket* tcp : m_socket->findChildren<QAbstractSocket*>())
+            if (m_transportError == QAbstractSocket::UnknownSocketError)
+                m_transportError = tcp->error();
         const bool plainClose = m_socket->error() == QAbstractSocket::UnknownSocketError ||
                                 m_socket->error() == QAbstractSocket::RemoteHostClosedError;
         finish(!m_remoteReason.isEmpty() ? m_remoteReason
@@ -42,7 +49,8 @@ FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_s
                    : QStringLiteral("connection to %1 failed: %2").arg(peerName(), m_socket->errorString()));
     });
     connect(socket, qOverload<QAbstractSocket::SocketError>(&QWebSocket::error), this,
-            [this](QAbstractSocket::SocketError) {
+            [this](QAbstractSocket::SocketError error) {
+                m_transportError = error;
                 if (m_socket->state() == QAbstractSocket::UnconnectedState)
                     finish(QStringLiteral("connection failed: %1").arg(m_socket->errorString()));
             });

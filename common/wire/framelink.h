@@ -10,6 +10,7 @@
 #include <QPointer>
 #include <QTimer>
 
+#include <QSslError>
 #include <QWebSocket>
 
 namespace lanes {
@@ -40,6 +41,11 @@ public:
     // Round trip of the last ping, in microseconds; -1 before the first pong.
     qint64 latencyUs() const { return m_latencyUs; }
     QString peerName() const;
+    // Why a dial failed, for a message that says what to do: the socket's error, the certificate problems
+    // TLS found, and whether the WebSocket ever opened.
+    QAbstractSocket::SocketError transportError() const { return m_transportError; }
+    const QList<QSslError>& sslErrors() const { return m_sslErrors; }
+    bool everConnected() const { return m_everConnected; }
     // The dialling side pings; the accepting side only answers and watches for silence, which halves the
     // keepalive traffic of an operator with many sessions.
     void setPinging(bool pinging) { m_pinging = pinging; }
@@ -74,6 +80,9 @@ private:
     mutable QString m_peerName;
     bool m_closed = false;
     bool m_pinging = true;
+    QAbstractSocket::SocketError m_transportError = QAbstractSocket::UnknownSocketError;
+    QList<QSslError> m_sslErrors;
+    bool m_everConnected = false;
 };
 
 // Dials `url` with `tls` and, once connected, says Hello as `peer` with the features of this build.

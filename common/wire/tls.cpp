@@ -54,7 +54,7 @@ bool addExtension(X509* cert, X509* issuer, int nid, const QByteArray& value)
 }
 
 Result<PemPair> makeCertificate(const QString& cn, const QString& unit, CertUsage usage,
-                                const QStringList& sans, const PemPair* ca)
+                                const QStringList& sans, const PemPair* ca, qint64 validSeconds)
 {
     PkeyPtr key(EVP_EC_gen("P-256"));
     if (!key)
@@ -68,7 +68,7 @@ Result<PemPair> makeCertificate(const QString& cn, const QString& unit, CertUsag
     BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert.get()));
     BN_free(bn);
     X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 365 * 24 * 3600);
+    X509_gmtime_adj(X509_getm_notAfter(cert.get()), long(validSeconds));
     X509_set_pubkey(cert.get(), key.get());
     X509_NAME* name = X509_get_subject_name(cert.get());
     X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>("lanes"), -1,
@@ -151,13 +151,14 @@ Result<QSslConfiguration> mtlsConfiguration(const PemPair& identity, const QByte
 
 Result<PemPair> makeCa(const QString& commonName)
 {
-    return makeCertificate(commonName, QStringLiteral("ca"), CertUsage::Ca, {}, nullptr);
+    return makeCertificate(commonName, QStringLiteral("ca"), CertUsage::Ca, {}, nullptr,
+                           kCertificateLifetime);
 }
 
 Result<PemPair> issueCertificate(const PemPair& ca, const QString& commonName, const QString& unit,
-                                 CertUsage usage, const QStringList& sans)
+                                 CertUsage usage, const QStringList& sans, qint64 validSeconds)
 {
-    return makeCertificate(commonName, unit, usage, sans, &ca);
+    return makeCertificate(commonName, unit, usage, sans, &ca, validSeconds);
 }
 
 QString certificateCommonName(const QSslCertificate& cert)
@@ -204,9 +205,12 @@ Result<Credentials> loadCredentials(const QString& path)
     if (parseError.error != QJsonParseError::NoError)
         return fail(ErrorCode::InvalidArgument,
                     QStringLiteral("credentials %1 are not JSON: %2").arg(path, parseError.errorString()));
-    Credentials c{o.value(u"operator").toString(), o.value(u"user").toString(),
-                  o.value(u"certificate").toString().toUtf8(), o.value(u"key").toString().toUtf8(),
-                  o.value(u"ca").toString().toUtf8()};
+    Credentials c{o.value(u"operator").toString(),
+                  o.value(u"user").toString(),
+                  o.value(u"certificate").toString().toUtf8(),
+                  o.value(u"key").toString().toUtf8(),
+                  o.value(u"ca").toString().toUtf8(),
+                  path};
     for (const char* field : {"operator", "user", "certificate", "key", "ca"})
         if (o.value(QLatin1String(field)).toString().isEmpty())
             return fail(

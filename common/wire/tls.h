@@ -21,10 +21,14 @@ enum class CertUsage { Ca, Server, Client };
 
 // A fresh P-256 CA certificate and key, valid for ten years.
 Result<PemPair> makeCa(const QString& commonName);
+// Ten years: the CA's, the operator's and (unless the administrator says otherwise) each user's.
+constexpr qint64 kCertificateLifetime = 10L * 365 * 24 * 3600;
+
 // A certificate signed by `ca`: subject CN=`commonName`, OU=`unit` (a role); `sans` are DNS names or IP
-// addresses.
+// addresses. Valid from an hour ago (clocks differ) for `validSeconds`.
 Result<PemPair> issueCertificate(const PemPair& ca, const QString& commonName, const QString& unit,
-                                 CertUsage usage, const QStringList& sans = {});
+                                 CertUsage usage, const QStringList& sans = {},
+                                 qint64 validSeconds = kCertificateLifetime);
 
 // What a developer holds: whom to reach and how to prove who they are.
 struct Credentials
@@ -34,6 +38,7 @@ struct Credentials
     QByteArray certificate;
     QByteArray key;
     QByteArray ca;
+    QString path; // the file it was read from, for messages (not saved)
 };
 
 Result<Credentials> loadCredentials(const QString& path);

@@ -25,6 +25,11 @@ Cli::Cli(CliOptions options, QObject* parent)
 
 void Cli::run()
 {
+    // Every command but the support bundle (which is worth having without) asks the operator.
+    if (m_options.command != u"diagnostics-bundle" || !m_options.credentials.isEmpty()) {
+        if (auto readable = checkCredentials(m_options); !readable)
+            return done(exitCodeOf(readable.error()), readable.error().message);
+    }
     m_daemon->start();
 }
 

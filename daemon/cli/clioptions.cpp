@@ -9,6 +9,7 @@
 #include <QCommandLineParser>
 #include <QDateTime>
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
 
@@ -30,8 +31,17 @@ Result<CliOptions> parseCli(const QStringList& arguments)
                   all = QStringLiteral("all"), since = QStringLiteral("since"), output = QStringLiteral("o");
     CliOptions options;
     options.socketPath = parser.isSet(socket) ? parser.value(socket) : ide::defaultSocketPath();
-    options.credentials =
-        parser.isSet(credentials) ? parser.value(credentials) : qEnvironmentVariable("LANES_CREDENTIALS");
+    const QString defaultCredentials = defaultCredentialsPath();
+    if (parser.isSet(credentials)) {
+        options.credentials = parser.value(credentials);
+        options.credentialsFrom = QStringLiteral("--credentials");
+    } else if (!qEnvironmentVariable("LANES_CREDENTIALS").isEmpty()) {
+        options.credentials = qEnvironmentVariable("LANES_CREDENTIALS");
+        options.credentialsFrom = QStringLiteral("$LANES_CREDENTIALS");
+    } else if (QFileInfo::exists(defaultCredentials)) {
+        options.credentials = defaultCredentials;
+        options.credentialsFrom = QStringLiteral("the default place");
+    }
     if (!options.credentials.isEmpty())
         options.credentials = QFileInfo(options.credentials).absoluteFilePath();
     options.configPath = parser.value(config);
@@ -130,6 +140,33 @@ Result<CliOptions> parseCli(const QStringList& arguments)
         }
     }
     return options;
+}
+
+QString defaultCredentialsPath()
+{
+    const QString config =
+        qEnvironmentVariable("XDG_CONFIG_HOME", QDir::homePath() + QStringLiteral("/.config"));
+    return config + QStringLiteral("/lanes/credentials.json");
+}
+
+Result<void> checkCredentials(const CliOptions& options)
+{
+    const QString next = QStringLiteral("ask the cluster's administrator for a credentials file "
+                                        "(lanes-operator user add NAME --out FILE), then "
+                                        "pass --credentials FILE, set LANES_CREDENTIALS, or put it at %1")
+                             .arg(defaultCredentialsPath());
+    if (options.credentials.isEmpty())
+        return fail(
+            ErrorCode::Unauthenticated,
+            QStringLiteral("no credentials: lanes looked at --credentials (not given), $LANES_CREDENTIALS "
+                           "(not set) and %1 (absent); %2")
+                .arg(defaultCredentialsPath(), next));
+    QFile file(options.credentials);
+    if (!file.open(QIODevice::ReadOnly))
+        return fail(ErrorCode::Unauthenticated,
+                    QStringLiteral("cannot read the credentials %1 (from %2): %3; %4")
+                        .arg(options.credentials, options.credentialsFrom, file.errorString(), next));
+    return {};
 }
 
 ide::SessionStartParams sessionParams(const CliOptions& options)

@@ -12,8 +12,9 @@ struct CliOptions
     // diagnostics-bundle, verify-config
     QString command;
     QString socketPath;
-    QString credentials;
-    QString configPath; // -f, or verify-config's FILE
+    QString credentials;     // absolute; empty when none was given or found
+    QString credentialsFrom; // "--credentials", "$LANES_CREDENTIALS" or "the default place"
+    QString configPath;      // -f, or verify-config's FILE
     QString target;
     QList<ide::PortMapping> steal;
     QStringList program;    // exec: CMD ARGS...
@@ -32,6 +33,12 @@ struct CliOptions
 
 // session/start's (and cluster/policyCheck's) params for exec's and policy check's options.
 ide::SessionStartParams sessionParams(const CliOptions& options);
+
+// Where lanes looks for credentials when none are given: $XDG_CONFIG_HOME/lanes/credentials.json.
+QString defaultCredentialsPath();
+// The credentials are given (or found) and readable; else Unauthenticated, saying where lanes looked and
+// how to get some.
+Result<void> checkCredentials(const CliOptions& options);
 
 // Parses argv; an error is a usage error.
 Result<CliOptions> parseCli(const QStringList& arguments);

@@ -42,7 +42,8 @@ const CliProgram& lanesProgram()
         {
             opt({"socket"}, "PATH",
                 "lanesd's socket (default: $LANES_SOCKET, else $XDG_RUNTIME_DIR/lanes/lanesd.sock)."),
-            opt({"credentials"}, "FILE", "Your credentials for the cluster (default: $LANES_CREDENTIALS)."),
+            opt({"credentials"}, "FILE",
+                "Your credentials (default: $LANES_CREDENTIALS, else ~/.config/lanes/credentials.json)."),
         },
         {
             {"exec",

@@ -18,7 +18,10 @@ int main(int argc, char** argv)
     if (options->command == u"verify-config")
         return lanes::cli::verifyConfig(options->configPath, options->json);
     lanes::cli::Cli cli(*options);
-    QObject::connect(&cli, &lanes::cli::Cli::finished, &app, [](int code) { QCoreApplication::exit(code); });
+    // Queued: a command can end inside run(), before the event loop that exit() ends has started.
+    QObject::connect(
+        &cli, &lanes::cli::Cli::finished, &app, [](int code) { QCoreApplication::exit(code); },
+        Qt::QueuedConnection);
     cli.run();
     return app.exec();
 }

@@ -366,15 +366,17 @@ void TstConfig::cli_data()
     QTest::newRow("verify-config -f")
         << QStringList{"lanes", "verify-config", "-f", "lanes.json"} << QString();
     QTest::newRow("verify-config without a file")
-        << QStringList{"lanes", "verify-config"} << QString("usage: lanes verify-config FILE");
+        << QStringList{"lanes", "verify-config"}
+        << QString("which config? lanes verify-config FILE (see 'lanes verify-config --help')");
     QTest::newRow("status") << QStringList{"lanes", "operator", "status"} << QString();
     QTest::newRow("kill") << QStringList{"lanes", "operator", "session", "kill", "abc", "--reason", "why"}
                           << QString();
     QTest::newRow("kill --all") << QStringList{"lanes", "operator", "session", "kill", "--all"} << QString();
-    QTest::newRow("kill without an id")
-        << QStringList{"lanes", "operator", "session", "kill"} << QString("operator session kill ID");
+    QTest::newRow("kill without an id") << QStringList{"lanes", "operator", "session", "kill"}
+                                        << QString("which session? give its ID, or --all");
     QTest::newRow("kill an id and --all")
-        << QStringList{"lanes", "operator", "session", "kill", "abc", "--all"} << QString("usage:");
+        << QStringList{"lanes", "operator", "session", "kill", "abc", "--all"}
+        << QString("--all takes no session id");
     QTest::newRow("audit") << QStringList{"lanes", "operator", "audit", "--since", "15m"} << QString();
     QTest::newRow("audit --since") << QStringList{"lanes", "operator", "audit", "--since", "soon"}
                                    << QString("--since: \"soon\" is not a duration");
@@ -391,7 +393,8 @@ void TstConfig::cli_data()
                                << QString("--steal 80:x");
     QTest::newRow("steal range") << QStringList{"lanes", "exec", "--steal", "0", "--", "true"}
                                  << QString("--steal 0");
-    QTest::newRow("unknown command") << QStringList{"lanes", "frobnicate"} << QString("usage:");
+    QTest::newRow("unknown command") << QStringList{"lanes", "frobnicate"}
+                                     << QString("unknown command 'frobnicate' (see 'lanes --help')");
     QTest::newRow("unknown option") << QStringList{"lanes", "ls", "--colour"} << QString("Unknown option");
 }
 

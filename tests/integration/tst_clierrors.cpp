@@ -1,0 +1,214 @@
+// The command line's errors as a user meets them (issue 17), against a real operator on the local cluster:
+// each failure's exact words (golden, with the test's paths put in) and its exit code. Nothing listening at
+// the operator's address, credentials of another cluster, an expired certificate, no credentials at all, a
+// file that cannot be read, a target that does not exist (with the closest names), usage errors. Needs root.
+#include "clusterfixture.h"
+#include "tls.h"
+
+#include <QSslCertificate>
+#include <QTemporaryDir>
+#include <QtTest>
+
+class TstCliErrors : public QObject
+{
+    Q_OBJECT
+private slots:
+    void initTestCase();
+    void cleanupTestCase();
+    void cleanup();
+    void errors_data();
+    void errors();
+    void expiredCertificate();
+    void otherCluster();
+    void nothingListening();
+
+private:
+    // `lanes ARGS` with `env`; its exit code, and its output with the test's paths replaced by {DIR}, {URL}.
+    QString run(const QStringList& args, const QMap<QString, QString>& env, int* code);
+    // `lanes-operator ARGS` to completion; its exit code.
+    static int operatorCommand(const QStringList& args);
+
+    ClusterFixture fixture;
+    QTemporaryDir m_dir;
+};
+
+void TstCliErrors::initTestCase()
+{
+    QVERIFY(m_dir.isValid());
+    const QString error = fixture.start();
+    QVERIFY2(error.isEmpty(), qPrintable(error));
+}
+
+void TstCliErrors::cleanupTestCase()
+{
+    fixture.stop();
+}
+
+void TstCliErrors::cleanup()
+{
+    fixture.stopClis();
+}
+
+QString TstCliErrors::run(const QStringList& args, const QMap<QString, QString>& env, int* code)
+{
+    QProcess* p = fixture.lanes(args, env);
+    const bool finished = p->waitForFinished(30000);
+    *code = finished && p->exitStatus() == QProcess::NormalExit ? p->exitCode() : -1;
+    return QString::fromUtf8(p->readAll())
+        .replace(m_dir.path(), QStringLiteral("{DIR}"))
+        .replace(fixture.operatorUrl(), QStringLiteral("{URL}"));
+}
+
+int TstCliErrors::operatorCommand(const QStringList& args)
+{
+    QProcess p;
+    p.setProcessChannelMode(QProcess::ForwardedChannels);
+    p.start(QStringLiteral(LANES_BIN_DIR "/lanes-operator"), args);
+    return p.waitForFinished(30000) && p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+}
+
+void TstCliErrors::errors_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<bool>("credentials"); // alice's, or none anywhere
+    QTest::addColumn<int>("code");
+    QTest::addColumn<QString>("said");
+    const QString next = QStringLiteral(
+        "ask the cluster's administrator for a credentials file (lanes-operator user add NAME --out FILE), "
+        "then "
+        "pass --credentials FILE, set LANES_CREDENTIALS, or put it at {DIR}/config/lanes/credentials.json");
+    QTest::newRow("no credentials anywhere")
+        << QStringList{QStringLiteral("ls")} << false << 4
+        << QStringLiteral(
+               "lanes: no credentials: lanes looked at --credentials (not given), $LANES_CREDENTIALS (not "
+               "set) and {DIR}/config/lanes/credentials.json (absent); %1\n")
+               .arg(next);
+    QTest::newRow("credentials that cannot be read")
+        << QStringList{QStringLiteral("--credentials"), QStringLiteral("{DIR}/nope.json"),
+                       QStringLiteral("ls")}
+        << false << 4
+        << QStringLiteral(
+               "lanes: cannot read the credentials {DIR}/nope.json (from --credentials): No such file "
+               "or directory; %1\n")
+               .arg(next);
+    QTest::newRow("a target that does not exist")
+        << QStringList{QStringLiteral("exec"),    QStringLiteral("-t"),   QStringLiteral("deploy/apu"),
+                       QStringLiteral("--steal"), QStringLiteral("8080"), QStringLiteral("--"),
+                       QStringLiteral("true")}
+        << true << 3
+        << QStringLiteral("lanes: connecting to the operator at {URL}\nlanes: starting agents in deploy/apu\n"
+                          "lanes: TARGET_NOT_FOUND: no target \"deploy/apu\" in the cluster; did you mean "
+                          "deploy/api? ('lanes ls' lists the targets)\n");
+    QTest::newRow("an unknown command")
+        << QStringList{QStringLiteral("lss")} << true << 2
+        << QStringLiteral("lanes: unknown command 'lss'; did you mean ls? (see "
+                          "'lanes --help')\n");
+    QTest::newRow("an option of another command")
+        << QStringList{QStringLiteral("ls"), QStringLiteral("--steal"), QStringLiteral("80")} << true << 2
+        << QStringLiteral("lanes: --steal does not apply to lanes ls (see 'lanes ls --help')\n");
+    QTest::newRow("an unknown option")
+        << QStringList{QStringLiteral("ls"), QStringLiteral("--frobnicate")} << true << 2
+        << QStringLiteral("lanes: Unknown option 'frobnicate'. (see 'lanes --help')\n");
+    QTest::newRow("a bad --steal") << QStringList{QStringLiteral("exec"), QStringLiteral("--steal"),
+                                                  QStringLiteral("http"), QStringLiteral("--"),
+                                                  QStringLiteral("true")}
+                                   << true << 2
+                                   << QStringLiteral("lanes: --steal http: expected PORT or PORT:LOCAL\n");
+}
+
+void TstCliErrors::errors()
+{
+    QFETCH(QStringList, args);
+    QFETCH(bool, credentials);
+    QFETCH(int, code);
+    QFETCH(QString, said);
+    args.replaceInStrings(QStringLiteral("{DIR}"), m_dir.path());
+    QMap<QString, QString> env{{QStringLiteral("XDG_CONFIG_HOME"), m_dir.path() + QStringLiteral("/config")}};
+    if (!credentials)
+        env.insert(QStringLiteral("LANES_CREDENTIALS"), QString());
+    int exitCode = -1;
+    const QString output = run(args, env, &exitCode);
+    QCOMPARE(output, said);
+    QCOMPARE(exitCode, code);
+}
+
+void TstCliErrors::expiredCertificate()
+{
+    const QString file = m_dir.path() + QStringLiteral("/carol.json");
+    QCOMPARE(operatorCommand({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("carol"),
+                              QStringLiteral("--state"), fixture.stateDir(), QStringLiteral("--out"), file,
+                              QStringLiteral("--valid-for"), QStringLiteral("1s")}),
+             0);
+    // Valid from an hour ago for one second: expired within a second of now.
+    const auto carol = lanes::loadCredentials(file);
+    QVERIFY(carol);
+    const QDateTime expiry = QSslCertificate(carol->certificate, QSsl::Pem).expiryDate();
+    QVERIFY(expiry.isValid());
+    QTRY_VERIFY_WITH_TIMEOUT(QDateTime::currentDateTimeUtc() > expiry, 5000);
+    int code = -1;
+    const QString output = run({QStringLiteral("--credentials"), file, QStringLiteral("ls")}, {}, &code);
+    QCOMPARE(output,
+             QStringLiteral("lanes: UNAUTHENTICATED: your certificate in {DIR}/carol.json expired on %1: "
+                            "ask the cluster's administrator for new credentials (lanes-operator user add "
+                            "carol --out FILE)\n")
+                 .arg(expiry.toUTC().toString(Qt::ISODate)));
+    QCOMPARE(code, 4);
+}
+
+void TstCliErrors::otherCluster()
+{
+    // Another cluster's CA and a user of it, whose file names this operator's URL.
+    const QString other = m_dir.path() + QStringLiteral("/other");
+    const QString file = m_dir.path() + QStringLiteral("/dave.json");
+    QCOMPARE(operatorCommand({QStringLiteral("init"), QStringLiteral("--state"), other}), 0);
+    QCOMPARE(operatorCommand({QStringLiteral("user"), QStringLiteral("add"), QStringLiteral("dave"),
+                              QStringLiteral("--state"), other, QStringLiteral("--out"), file,
+                              QStringLiteral("--url"), fixture.operatorUrl()}),
+             0);
+    int code = -1;
+    const QString output = run({QStringLiteral("--credentials"), file, QStringLiteral("ls")}, {}, &code);
+    QCOMPARE(output,
+             QStringLiteral("lanes: UNAUTHENTICATED: the operator at {URL} is not the one your credentials "
+                            "trust: its certificate is not signed by the CA in {DIR}/dave.json. The "
+                            "credentials are of another cluster, or the cluster's CA was made again; ask its "
+                            "administrator for new ones (lanes-operator user add dave --out FILE)\n"));
+    QCOMPARE(code, 4);
+    // The same user's file with this cluster's CA but the other's certificate: the operator refuses it.
+    auto mine = lanes::loadCredentials(fixture.credentials(QStringLiteral("alice")));
+    auto theirs = lanes::loadCredentials(file);
+    QVERIFY(mine && theirs);
+    theirs->ca = mine->ca;
+    const QString mixed = m_dir.path() + QStringLiteral("/mixed.json");
+    QVERIFY(lanes::saveCredentials(mixed, *theirs));
+    const QString refused = run({QStringLiteral("--credentials"), mixed, QStringLiteral("ls")}, {}, &code);
+    QCOMPARE(refused,
+             QStringLiteral("lanes: UNAUTHENTICATED: the operator at {URL} ended the TLS handshake: it did "
+                            "not accept your certificate (user dave, in {DIR}/mixed.json). The credentials "
+                            "may be of another cluster, or the cluster's CA was made again; ask its "
+                            "administrator for new ones\n"));
+    QCOMPARE(code, 4);
+}
+
+void TstCliErrors::nothingListening()
+{
+    // alice's credentials with the address of a port nobody listens on.
+    auto alice = lanes::loadCredentials(fixture.credentials(QStringLiteral("alice")));
+    QVERIFY(alice);
+    const int port = fixture.reservePort();
+    alice->operatorUrl = QStringLiteral("wss://127.0.0.1:%1").arg(port);
+    const QString file = m_dir.path() + QStringLiteral("/moved.json");
+    QVERIFY(lanes::saveCredentials(file, *alice));
+    int code = -1;
+    const QString output =
+        run({QStringLiteral("--credentials"), file, QStringLiteral("operator"), QStringLiteral("status")}, {},
+            &code);
+    QCOMPARE(output,
+             QStringLiteral("lanes: CONNECT_FAILED: nothing listens at 127.0.0.1:%1 (connection refused): is "
+                            "lanes-operator serve running there? The address is the \"operator\" of "
+                            "{DIR}/moved.json\n")
+                 .arg(port));
+    QCOMPARE(code, 4);
+}
+
+QTEST_GUILESS_MAIN(TstCliErrors)
+#include "tst_clierrors.moc"
