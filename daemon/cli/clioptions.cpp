@@ -128,6 +128,11 @@ Result<CliOptions> parseCli(const QStringList& arguments)
         options.configPath = words.value(1, options.configPath);
         if (options.configPath.isEmpty())
             return usage(QStringLiteral("which config? lanes verify-config FILE"));
+    } else if (name == u"completion") {
+        if (extra != 1)
+            return usage(QStringLiteral("which shell? lanes completion bash|zsh"));
+        options.command = QStringLiteral("completion");
+        options.shell = words.value(1);
     } else if (extra > 0) {
         return usage(QStringLiteral("unexpected argument '%1'").arg(words.value(words.size() - extra)));
     } else {

@@ -28,6 +28,7 @@ struct CliOptions
     QString sessionId;        // operator session kill ID
     QString reason;           // operator session kill --reason
     qint64 sinceSeconds = 0;  // operator audit --since
+    QString shell;            // completion bash|zsh
     QString output;           // diagnostics bundle -o, absolute (default ./lanes-diagnostics-TIME.tar.gz)
 };
 

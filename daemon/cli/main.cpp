@@ -1,6 +1,7 @@
 // lanes: the command line, a JSON-RPC client of lanesd.
 #include "cli.h"
 #include "commands.h"
+#include "completion.h"
 #include "verifyconfig.h"
 
 #include <QCoreApplication>
@@ -15,6 +16,13 @@ int main(int argc, char** argv)
     auto options = lanes::cli::parseCli(app.arguments());
     if (!options)
         return lanes::usageError(program, options.error().message);
+    if (options->command == u"completion") {
+        const auto script = lanes::cli::completionScript(program, options->shell);
+        if (!script)
+            return lanes::usageError(program, script.error().message);
+        fputs(qPrintable(*script), stdout);
+        return lanes::kExitOk;
+    }
     if (options->command == u"verify-config")
         return lanes::cli::verifyConfig(options->configPath, options->json);
     lanes::cli::Cli cli(*options);

@@ -21,6 +21,8 @@ private slots:
     void expiredCertificate();
     void otherCluster();
     void nothingListening();
+    void completion_data();
+    void completion();
 
 private:
     // `lanes ARGS` with `env`; its exit code, and its output with the test's paths replaced by {DIR}, {URL}.
@@ -208,6 +210,54 @@ void TstCliErrors::nothingListening()
                             "{DIR}/moved.json\n")
                  .arg(port));
     QCOMPARE(code, 4);
+}
+
+void TstCliErrors::completion_data()
+{
+    QTest::addColumn<QString>("line"); // what the user typed before pressing Tab
+    QTest::addColumn<QStringList>("offered");
+    QTest::addColumn<QStringList>("notOffered");
+    QTest::newRow("commands") << QStringLiteral("lanes ''")
+                              << QStringList{"exec", "ls", "operator", "completion"} << QStringList{"status"};
+    QTest::newRow("the next word") << QStringLiteral("lanes operator ''")
+                                   << QStringList{"status", "session", "audit"} << QStringList{"exec"};
+    QTest::newRow("a command's options")
+        << QStringLiteral("lanes exec --st") << QStringList{"--steal"} << QStringList{"--reason"};
+    QTest::newRow("after an option's value")
+        << QStringLiteral("lanes --socket /x operator session kill abc --r") << QStringList{"--reason"}
+        << QStringList{"--steal"};
+    QTest::newRow("targets from lanes ls")
+        << QStringLiteral("lanes exec -t ''") << QStringList{"deploy/api", "deploy/ledger"}
+        << QStringList{"exec"};
+    QTest::newRow("shells") << QStringLiteral("lanes completion ''") << QStringList{"bash", "zsh"}
+                            << QStringList{};
+}
+
+void TstCliErrors::completion()
+{
+    QFETCH(QString, line);
+    QFETCH(QStringList, offered);
+    QFETCH(QStringList, notOffered);
+    // bash loads `lanes completion bash` and completes the line's last word as it would on Tab.
+    const QString script = QStringLiteral("source <(lanes completion bash) && COMP_WORDS=(%1) && "
+                                          "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) && _lanes && "
+                                          "printf '%s\\n' \"${COMPREPLY[@]}\"")
+                               .arg(line);
+    QProcess bash;
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("PATH"), QStringLiteral(LANES_BIN_DIR ":") + env.value(QStringLiteral("PATH")));
+    env.insert(QStringLiteral("LANES_SOCKET"), fixture.socketPath());
+    env.insert(QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("alice")));
+    bash.setProcessEnvironment(env);
+    bash.start(QStringLiteral("bash"), {QStringLiteral("-c"), script});
+    QVERIFY(bash.waitForFinished(30000));
+    QCOMPARE(bash.readAllStandardError(), QByteArray());
+    const QStringList words =
+        QString::fromUtf8(bash.readAllStandardOutput()).split(u'\n', Qt::SkipEmptyParts);
+    for (const QString& w : offered)
+        QVERIFY2(words.contains(w), qPrintable(w + QStringLiteral(" not in ") + words.join(u' ')));
+    for (const QString& w : notOffered)
+        QVERIFY2(!words.contains(w), qPrintable(w + QStringLiteral(" in ") + words.join(u' ')));
 }
 
 QTEST_GUILESS_MAIN(TstCliErrors)
