@@ -10,6 +10,7 @@ namespace lanes::daemon {
 ide::ClusterSessionsResult clusterSessionsOf(const v1::SessionList& list)
 {
     ide::ClusterSessionsResult result;
+    result.operatorVersion = qs(list.operator_version());
     for (const auto& s : list.sessions()) {
         ide::ClusterSession session{
             qs(s.id()), qs(s.user()), qs(s.target()), {}, {}, qint64(s.age_seconds()), {},

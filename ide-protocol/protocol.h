@@ -181,6 +181,7 @@ struct ClusterSessionsResult
     QList<ClusterSession> sessions;
     QList<PortLockSummary> locks;
     QList<SplitSummary> splits;
+    QString operatorVersion; // the answering operator's release; empty from one that did not say
 };
 
 // $/cancelRequest (LSP): cancels a request in progress by its id (a number or a string).

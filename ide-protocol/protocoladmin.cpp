@@ -186,11 +186,14 @@ void readValue(JsonReader& r, ClusterSessionsResult& p)
     r.required(QStringLiteral("sessions"), p.sessions);
     r.optional(QStringLiteral("locks"), p.locks);
     r.optional(QStringLiteral("splits"), p.splits);
+    r.optional(QStringLiteral("operatorVersion"), p.operatorVersion);
 }
 QJsonValue toJson(const ClusterSessionsResult& p)
 {
-    return QJsonObject{
-        {"sessions", array(p.sessions)}, {"locks", array(p.locks)}, {"splits", array(p.splits)}};
+    return QJsonObject{{"sessions", array(p.sessions)},
+                       {"locks", array(p.locks)},
+                       {"splits", array(p.splits)},
+                       {"operatorVersion", p.operatorVersion}};
 }
 
 void readValue(JsonReader& r, KillParams& p)

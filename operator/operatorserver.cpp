@@ -2,6 +2,7 @@
 #include "operatorserver.h"
 
 #include "logging.h"
+#include "version.h"
 
 #include <QCoreApplication>
 #include <QDir>
@@ -189,6 +190,7 @@ void OperatorServer::onHello(Peer* peer, const v1::Frame& frame)
     addLinkFeatures(hello->mutable_features());
     hello->mutable_peer_info()->set_role("operator");
     hello->mutable_peer_info()->set_name("lanes-operator");
+    hello->mutable_peer_info()->set_version(ss(lanesVersion()));
     auto users = loadUsers(m_paths);
     const QString role = users ? users->value(peer->user) : QString();
     std::optional<Error> refusal;

@@ -4,6 +4,7 @@
 #include "operatorserver.h"
 
 #include "filterspec.h"
+#include "version.h"
 
 #include <QJsonArray>
 #include <QTimer>
@@ -37,6 +38,7 @@ QJsonObject OperatorServer::startRecord(const SessionRecord& s) const
 v1::SessionList OperatorServer::sessionList() const
 {
     v1::SessionList list;
+    list.set_operator_version(ss(lanesVersion()));
     const QDateTime now = QDateTime::currentDateTimeUtc();
     for (const auto& s : m_sessions) {
         auto* info = list.add_sessions();

@@ -5,10 +5,13 @@
 #include "binder.h"
 #include "cliusage.h"
 #include "daemonconnection.h"
+#include "doctor.h"
 #include "execcommand.h"
 #include "methods.h"
 #include "output.h"
 
+#include <QElapsedTimer>
+#include <QFileInfo>
 #include <QJsonDocument>
 
 namespace lanes::cli {
@@ -25,6 +28,19 @@ Cli::Cli(CliOptions options, QObject* parent)
 
 void Cli::run()
 {
+    if (m_options.command == u"doctor") {
+        // Every check runs whatever fails: lanesd's failure is a finding, not the end.
+        m_findings = localFindings(m_options);
+        disconnect(m_daemon, &rpc::DaemonConnection::failed, this, nullptr);
+        connect(m_daemon, &rpc::DaemonConnection::failed, this, [this](const QString& why) {
+            m_findings << Finding{
+                QStringLiteral("lanesd"), QStringLiteral("problem"), why,
+                QStringLiteral("see %1/lanesd.log").arg(QFileInfo(m_options.socketPath).path())};
+            printFindings();
+        });
+        m_daemon->start();
+        return;
+    }
     // Every command but the support bundle (which is worth having without) asks the operator.
     if (m_options.command != u"diagnostics-bundle" || !m_options.credentials.isEmpty()) {
         if (auto readable = checkCredentials(m_options); !readable)
@@ -39,7 +55,19 @@ void Cli::onReady()
     rpc::bindNotification<ide::Notice>(endpoint, this, &Cli::onNotice);
     rpc::bindNotification<ide::ShowMessage>(endpoint, this, &Cli::onShowMessage);
     rpc::bindNotification<ide::Progress>(endpoint, this, &Cli::onProgress);
-    if (m_options.command == u"exec") {
+    if (m_options.command == u"doctor") {
+        m_findings << daemonFinding(m_options.socketPath, m_daemon->serverVersion());
+        if (m_options.credentials.isEmpty())
+            return printFindings();
+        QElapsedTimer clock;
+        clock.start();
+        rpc::call<ide::ClusterSessions>(*m_daemon->endpoint(), {m_options.credentials},
+                                        [this, clock](Result<ide::ClusterSessionsResult> answer) {
+                                            m_findings << operatorFinding(answer, clock.elapsed(),
+                                                                          m_options.credentials);
+                                            printFindings();
+                                        });
+    } else if (m_options.command == u"exec") {
         m_exec = new ExecCommand(&endpoint, m_options, this);
         connect(m_exec, &ExecCommand::finished, this, &Cli::done);
         m_exec->start();
@@ -64,6 +92,16 @@ void Cli::onReady()
     } else {
         query<ide::ClusterSessions>({m_options.credentials}, clusterSessionsTable);
     }
+}
+
+void Cli::printFindings()
+{
+    if (m_options.json)
+        out(QString::fromUtf8(QJsonDocument(doctorJson(m_findings)).toJson()));
+    else
+        for (const QString& line : doctorLines(m_findings))
+            out(line);
+    done(doctorExitCode(m_findings));
 }
 
 void Cli::onLost(const QString& why)

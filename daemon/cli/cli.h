@@ -6,6 +6,7 @@
 #pragma once
 
 #include "clioptions.h"
+#include "doctor.h"
 
 #include <QObject>
 
@@ -39,11 +40,14 @@ private:
     void onShowMessage(const ide::ShowMessageParams& message);
     void onProgress(const ide::ProgressParams& progress);
     void done(int code, const QString& error = {});
+    // lanes doctor: prints what it found and ends.
+    void printFindings();
 
     CliOptions m_options;
     rpc::DaemonConnection* m_daemon;
     ExecCommand* m_exec = nullptr;
     bool m_done = false;
+    QList<Finding> m_findings; // lanes doctor's
 };
 
 } // namespace lanes::cli

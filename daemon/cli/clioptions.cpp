@@ -128,6 +128,11 @@ Result<CliOptions> parseCli(const QStringList& arguments)
         options.configPath = words.value(1, options.configPath);
         if (options.configPath.isEmpty())
             return usage(QStringLiteral("which config? lanes verify-config FILE"));
+    } else if (name == u"doctor") {
+        if (extra > 1)
+            return usage(QStringLiteral("one program at a time"));
+        options.command = QStringLiteral("doctor");
+        options.program = words.mid(1);
     } else if (name == u"completion") {
         if (extra != 1)
             return usage(QStringLiteral("which shell? lanes completion bash|zsh"));

@@ -17,7 +17,7 @@ struct CliOptions
     QString configPath;      // -f, or verify-config's FILE
     QString target;
     QList<ide::PortMapping> steal;
-    QStringList program;    // exec: CMD ARGS...
+    QStringList program;    // exec: CMD ARGS...; doctor: PROGRAM
     QJsonObject httpFilter; // from --header-filter, --path-filter and --method (all_of when several)
     QString onConcurrentSteal;
     QJsonValue splitQueues; // from --split: feature.split_queues by queue id

@@ -107,6 +107,15 @@ const CliProgram& lanesProgram()
              {},
              {opt({"f"}, "CONFIG", "The config file (instead of FILE)."), kJson},
              {"lanes verify-config .lanes/lanes.json"}},
+            {"doctor",
+             "[PROGRAM] [--json]",
+             "Check this machine's setup and say how to fix each problem (mirrord's diagnose).",
+             "Checks the credentials and their expiry, reaches the operator through lanesd and times it,\n"
+             "compares lanes', lanesd's and the operator's versions, and says whether io_uring and the\n"
+             "LD_PRELOAD layer work here; with PROGRAM, whether the layer can reach it (a statically linked\n"
+             "program is named). Exits 1 when it found a problem.",
+             {kJson},
+             {"lanes doctor", "lanes doctor ./my-go-service --json"}},
             {"completion",
              "bash|zsh",
              "Print the shell completion script: commands, options, and targets from 'lanes ls'.",

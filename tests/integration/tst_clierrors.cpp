@@ -5,6 +5,9 @@
 #include "clusterfixture.h"
 #include "tls.h"
 
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QSslCertificate>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -21,6 +24,8 @@ private slots:
     void expiredCertificate();
     void otherCluster();
     void nothingListening();
+    void doctorHealthy();
+    void doctorBroken();
     void completion_data();
     void completion();
 
@@ -210,6 +215,64 @@ void TstCliErrors::nothingListening()
                             "{DIR}/moved.json\n")
                  .arg(port));
     QCOMPARE(code, 4);
+}
+
+namespace {
+
+// lanes doctor --json's findings by check.
+QMap<QString, QJsonObject> findingsOf(const QString& output)
+{
+    QMap<QString, QJsonObject> byCheck;
+    for (const QJsonValue& f : QJsonDocument::fromJson(output.toUtf8()).object().value(u"findings").toArray())
+        byCheck.insert(f.toObject().value(u"check").toString(), f.toObject());
+    return byCheck;
+}
+
+} // namespace
+
+void TstCliErrors::doctorHealthy()
+{
+    int code = -1;
+    const QString output = run({QStringLiteral("doctor"), QStringLiteral("--json")}, {}, &code);
+    const auto findings = findingsOf(output);
+    QCOMPARE(findings.keys(), (QStringList{"credentials", "io_uring", "lanesd", "layer", "operator"}));
+    for (const QString& check : {"credentials", "layer", "lanesd", "operator"})
+        QVERIFY2(findings[check].value(u"status").toString() == u"ok", qPrintable(output));
+    // io_uring may be forbidden where the suite runs: then it is a warning with a fix, never a problem.
+    QVERIFY2(findings["io_uring"].value(u"status").toString() != u"problem", qPrintable(output));
+    QVERIFY2(findings["operator"].value(u"detail").toString().contains(u"operator 0.1.0"),
+             qPrintable(output));
+    QCOMPARE(code, 0);
+    // The text form: one line per check, and the verdict.
+    const QString text = run({QStringLiteral("doctor")}, {}, &code);
+    QVERIFY2(text.endsWith(u"no problems found\n"), qPrintable(text));
+    QCOMPARE(code, 0);
+}
+
+void TstCliErrors::doctorBroken()
+{
+    // Credentials whose operator address nobody listens on, and a statically linked program.
+    auto alice = lanes::loadCredentials(fixture.credentials(QStringLiteral("alice")));
+    QVERIFY(alice);
+    const int port = fixture.reservePort();
+    alice->operatorUrl = QStringLiteral("wss://127.0.0.1:%1").arg(port);
+    const QString file = m_dir.path() + QStringLiteral("/elsewhere.json");
+    QVERIFY(lanes::saveCredentials(file, *alice));
+    int code = -1;
+    const QString output = run({QStringLiteral("--credentials"), file, QStringLiteral("doctor"),
+                                QStringLiteral(LANES_BIN_DIR "/static_program"), QStringLiteral("--json")},
+                               {}, &code);
+    const auto findings = findingsOf(output);
+    QCOMPARE(findings["operator"].value(u"status").toString(), QStringLiteral("problem"));
+    QVERIFY2(findings["operator"].value(u"detail").toString().contains(
+                 QStringLiteral("nothing listens at 127.0.0.1:%1").arg(port)),
+             qPrintable(output));
+    QCOMPARE(findings["program"].value(u"status").toString(), QStringLiteral("warning"));
+    QVERIFY2(findings["program"].value(u"detail").toString().contains(u"static_program is statically linked"),
+             qPrintable(output));
+    QVERIFY(!findings["program"].value(u"fix").toString().isEmpty());
+    QCOMPARE(findings["credentials"].value(u"status").toString(), QStringLiteral("ok"));
+    QCOMPARE(code, 1);
 }
 
 void TstCliErrors::completion_data()
