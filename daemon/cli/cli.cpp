@@ -9,6 +9,7 @@
 #include "execcommand.h"
 #include "methods.h"
 #include "output.h"
+#include "progress.h"
 
 #include <QElapsedTimer>
 #include <QFileInfo>
@@ -28,6 +29,8 @@ Cli::Cli(CliOptions options, QObject* parent)
 
 void Cli::run()
 {
+    if (m_options.command == u"exec")
+        m_progress = new Progress(Progress::modeFor(m_options.json), this);
     if (m_options.command == u"doctor") {
         // Every check runs whatever fails: lanesd's failure is a finding, not the end.
         m_findings = localFindings(m_options);
@@ -70,6 +73,8 @@ void Cli::onReady()
     } else if (m_options.command == u"exec") {
         m_exec = new ExecCommand(&endpoint, m_options, this);
         connect(m_exec, &ExecCommand::finished, this, &Cli::done);
+        connect(m_exec, &ExecCommand::started, m_progress,
+                [this](const QString& summary) { m_progress->finish(true, summary); });
         m_exec->start();
     } else if (m_options.command == u"ls") {
         query<ide::TargetsList>({m_options.credentials}, targetsTable);
@@ -131,17 +136,25 @@ void Cli::query(const typename M::Params& params, QStringList (*table)(const typ
 
 void Cli::onNotice(const ide::NoticeParams& notice)
 {
-    err(notice.message);
+    if (m_progress)
+        m_progress->warning(notice.message);
+    else
+        err(notice.message);
 }
 
 void Cli::onShowMessage(const ide::ShowMessageParams& message)
 {
-    err(message.message);
+    if (m_progress)
+        m_progress->info(message.message);
+    else
+        err(message.message);
 }
 
 void Cli::onProgress(const ide::ProgressParams& progress)
 {
-    if (!m_options.json && progress.kind == u"report")
+    if (m_progress)
+        m_progress->onProgress(progress);
+    else if (!m_options.json && progress.kind == u"report")
         err(progress.message);
 }
 
@@ -150,7 +163,9 @@ void Cli::done(int code, const QString& error)
     if (m_done)
         return;
     m_done = true;
-    if (!error.isEmpty())
+    if (m_progress && !m_progress->isFinished())
+        m_progress->finish(code == kExitOk, error); // a start that failed: its step, then the reason
+    else if (!error.isEmpty())
         err(error);
     m_daemon->disconnect(this);
     emit finished(code);

@@ -17,6 +17,7 @@ class DaemonConnection;
 namespace lanes::cli {
 
 class ExecCommand;
+class Progress;
 
 class Cli final : public QObject
 {
@@ -46,6 +47,7 @@ private:
     CliOptions m_options;
     rpc::DaemonConnection* m_daemon;
     ExecCommand* m_exec = nullptr;
+    Progress* m_progress = nullptr; // exec's steps
     bool m_done = false;
     QList<Finding> m_findings; // lanes doctor's
 };

@@ -54,9 +54,9 @@ void ExecCommand::onStarted(const ide::SessionStartResult& session)
     QStringList routes;
     for (const ide::PortMapping& p : session.ports)
         routes << QStringLiteral("%1 -> 127.0.0.1:%2").arg(p.remote).arg(p.local);
-    err(QStringLiteral("session %1 on %2 (%3): stealing %4")
-            .arg(session.sessionId, session.target, session.pods.join(QStringLiteral(", ")),
-                 routes.join(QStringLiteral(", "))));
+    emit started(QStringLiteral("session %1 on %2 (%3): stealing %4")
+                     .arg(session.sessionId, session.target, session.pods.join(QStringLiteral(", ")),
+                          routes.join(QStringLiteral(", "))));
 
     m_child = new QProcess(this);
     const QString program = QStandardPaths::findExecutable(m_options.program.first());

@@ -25,7 +25,10 @@ public:
     bool onDaemonLost(const QString& why);
 
 signals:
-    // The exit code of `lanes exec`: the program's, or 1 (127 when it could not be run) with an error.
+    // The session runs; `summary` says where and which ports. The program starts next.
+    void started(const QString& summary);
+    // The exit code of `lanes exec`: the program's, or lanes' own (cliusage.h; 127 when it could not be run)
+    // with an error.
     void finished(int exitCode, const QString& error);
 
 private:

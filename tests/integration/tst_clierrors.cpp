@@ -8,6 +8,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QRegularExpression>
 #include <QSslCertificate>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -26,6 +27,7 @@ private slots:
     void nothingListening();
     void doctorHealthy();
     void doctorBroken();
+    void progressModes();
     void completion_data();
     void completion();
 
@@ -273,6 +275,74 @@ void TstCliErrors::doctorBroken()
     QVERIFY(!findings["program"].value(u"fix").toString().isEmpty());
     QCOMPARE(findings["credentials"].value(u"status").toString(), QStringLiteral("ok"));
     QCOMPARE(code, 1);
+}
+
+void TstCliErrors::progressModes()
+{
+    const QStringList exec{QStringLiteral("exec"),
+                           QStringLiteral("-t"),
+                           QStringLiteral("deploy/api"),
+                           QStringLiteral("--steal"),
+                           QStringLiteral("8080:%1").arg(fixture.reservePort()),
+                           QStringLiteral("--header-filter"),
+                           QStringLiteral("^x-lane: progress$")};
+    // Without a terminal: plain lines, one per step, then where the session runs.
+    int code = -1;
+    const QString plain = run(exec + QStringList{QStringLiteral("--"), QStringLiteral("true")}, {}, &code);
+    QVERIFY2(plain.startsWith(
+                 u"lanes: connecting to the operator at {URL}\nlanes: starting agents in deploy/api\n"),
+             qPrintable(plain));
+    QVERIFY2(plain.contains(
+                 QRegularExpression(QStringLiteral("\nlanes: session \\w+ on deploy/api \\(api-0, api-1\\): "
+                                                   "stealing 8080 -> 127.0.0.1:\\d+\n"))),
+             qPrintable(plain));
+    QCOMPARE(code, 0);
+
+    // --json: every line is a JSON object of mirrord's shape; the root task ends with success.
+    const QString json =
+        run(exec + QStringList{QStringLiteral("--json"), QStringLiteral("--"), QStringLiteral("true")}, {},
+            &code);
+    QList<QJsonObject> events;
+    for (const QString& line : json.split(u'\n', Qt::SkipEmptyParts)) {
+        QJsonParseError error;
+        const QJsonDocument doc = QJsonDocument::fromJson(line.toUtf8(), &error);
+        QVERIFY2(error.error == QJsonParseError::NoError && doc.isObject(), qPrintable(line));
+        events << doc.object();
+    }
+    QVERIFY(events.size() >= 4);
+    QCOMPARE(events.first().value(u"type").toString(), QStringLiteral("NewTask"));
+    QVERIFY(events.first().value(u"parent").isNull());
+    const QString root = events.first().value(u"name").toString();
+    QCOMPARE(events[1].value(u"parent").toString(), root);
+    QCOMPARE(events[1].value(u"name").toString(), QStringLiteral("connecting to the operator at {URL}"));
+    const QJsonObject last = events.last();
+    QCOMPARE(last.value(u"type").toString(), QStringLiteral("FinishedTask"));
+    QCOMPARE(last.value(u"name").toString(), root);
+    QVERIFY(last.value(u"success").toBool());
+    QVERIFY2(last.value(u"message").toString().contains(u"stealing 8080"), qPrintable(json));
+    QCOMPARE(code, 0);
+
+    // On a terminal (script(1) gives lanes a pty): live lines rewritten in place, each step done with its
+    // time.
+    auto* p = new QProcess(this);
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert(QStringLiteral("LANES_SOCKET"), fixture.socketPath());
+    env.insert(QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("alice")));
+    p->setProcessEnvironment(env);
+    p->setProcessChannelMode(QProcess::MergedChannels);
+    QStringList quoted{QStringLiteral(LANES_BIN_DIR "/lanes")};
+    for (const QString& a : exec + QStringList{QStringLiteral("--"), QStringLiteral("true")})
+        quoted << QLatin1Char('\'') + a + QLatin1Char('\'');
+    fixture.startOnMachine(p, QStringLiteral("script"),
+                           {QStringLiteral("-qefc"), quoted.join(u' '), QStringLiteral("/dev/null")});
+    QVERIFY(p->waitForFinished(30000));
+    const QString terminal = QString::fromUtf8(p->readAll());
+    delete p;
+    QVERIFY2(terminal.contains(u"\r\x1b[K  done   connecting to the operator at "), qPrintable(terminal));
+    QVERIFY2(terminal.contains(QRegularExpression(
+                 QStringLiteral("done   starting agents in deploy/api \\(\\d+\\.\\ds\\)"))),
+             qPrintable(terminal));
+    QVERIFY2(terminal.contains(u"stealing 8080"), qPrintable(terminal));
 }
 
 void TstCliErrors::completion_data()
