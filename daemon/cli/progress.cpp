@@ -108,20 +108,20 @@ void Progress::finish(bool success, const QString& message)
 
 void Progress::warning(const QString& message)
 {
-    if (m_mode == Mode::Json)
-        return json({{"type", "Warning"}, {"message", message}});
-    if (m_mode == Mode::Terminal && !m_step.isEmpty())
-        fputs("\r\033[K", stderr);
-    err(message);
-    redraw();
+    say(QStringLiteral("Warning"), message);
 }
 
 void Progress::info(const QString& message)
 {
+    say(QStringLiteral("Info"), message);
+}
+
+void Progress::say(const QString& type, const QString& message)
+{
     if (m_mode == Mode::Json)
-        return json({{"type", "Info"}, {"message", message}});
+        return json({{"type", type}, {"message", message}});
     if (m_mode == Mode::Terminal && !m_step.isEmpty())
-        fputs("\r\033[K", stderr);
+        fputs("\r\033[K", stderr); // the live line gives way, and is drawn again below the message
     err(message);
     redraw();
 }

@@ -31,6 +31,8 @@ private:
     void startStep(const QString& name);
     void endStep(bool success, const QString& message);
     void json(const QJsonObject& object);
+    // A message between the steps: a JSON object of `type`, or a line above the live one.
+    void say(const QString& type, const QString& message);
     void redraw();
 
     Mode m_mode;

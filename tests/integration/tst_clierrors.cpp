@@ -34,6 +34,9 @@ private slots:
 private:
     // `lanes ARGS` with `env`; its exit code, and its output with the test's paths replaced by {DIR}, {URL}.
     QString run(const QStringList& args, const QMap<QString, QString>& env, int* code);
+    // alice's credentials with the address of a port nobody listens on (`port`), written to `name` in the
+    // test's directory; empty on failure.
+    QString credentialsNobodyAnswers(const QString& name, int* port);
     // `lanes-operator ARGS` to completion; its exit code.
     static int operatorCommand(const QStringList& args);
 
@@ -66,6 +69,17 @@ QString TstCliErrors::run(const QStringList& args, const QMap<QString, QString>&
     return QString::fromUtf8(p->readAll())
         .replace(m_dir.path(), QStringLiteral("{DIR}"))
         .replace(fixture.operatorUrl(), QStringLiteral("{URL}"));
+}
+
+QString TstCliErrors::credentialsNobodyAnswers(const QString& name, int* port)
+{
+    auto alice = lanes::loadCredentials(fixture.credentials(QStringLiteral("alice")));
+    if (!alice)
+        return {};
+    *port = fixture.reservePort();
+    alice->operatorUrl = QStringLiteral("wss://127.0.0.1:%1").arg(*port);
+    const QString file = m_dir.path() + u'/' + name;
+    return lanes::saveCredentials(file, *alice) ? file : QString();
 }
 
 int TstCliErrors::operatorCommand(const QStringList& args)
@@ -200,13 +214,9 @@ void TstCliErrors::otherCluster()
 
 void TstCliErrors::nothingListening()
 {
-    // alice's credentials with the address of a port nobody listens on.
-    auto alice = lanes::loadCredentials(fixture.credentials(QStringLiteral("alice")));
-    QVERIFY(alice);
-    const int port = fixture.reservePort();
-    alice->operatorUrl = QStringLiteral("wss://127.0.0.1:%1").arg(port);
-    const QString file = m_dir.path() + QStringLiteral("/moved.json");
-    QVERIFY(lanes::saveCredentials(file, *alice));
+    int port = 0;
+    const QString file = credentialsNobodyAnswers(QStringLiteral("moved.json"), &port);
+    QVERIFY(!file.isEmpty());
     int code = -1;
     const QString output =
         run({QStringLiteral("--credentials"), file, QStringLiteral("operator"), QStringLiteral("status")}, {},
@@ -254,12 +264,9 @@ void TstCliErrors::doctorHealthy()
 void TstCliErrors::doctorBroken()
 {
     // Credentials whose operator address nobody listens on, and a statically linked program.
-    auto alice = lanes::loadCredentials(fixture.credentials(QStringLiteral("alice")));
-    QVERIFY(alice);
-    const int port = fixture.reservePort();
-    alice->operatorUrl = QStringLiteral("wss://127.0.0.1:%1").arg(port);
-    const QString file = m_dir.path() + QStringLiteral("/elsewhere.json");
-    QVERIFY(lanes::saveCredentials(file, *alice));
+    int port = 0;
+    const QString file = credentialsNobodyAnswers(QStringLiteral("elsewhere.json"), &port);
+    QVERIFY(!file.isEmpty());
     int code = -1;
     const QString output = run({QStringLiteral("--credentials"), file, QStringLiteral("doctor"),
                                 QStringLiteral(LANES_BIN_DIR "/static_program"), QStringLiteral("--json")},
