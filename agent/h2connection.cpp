@@ -76,8 +76,10 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
     };
     m_down = std::make_unique<H2Codec>(H2Codec::Role::Server, cb);
     connect(m_client, &QTcpSocket::readyRead, this, [this] {
-        if (m_down)
+        if (m_down) {
             m_down->feed(readAvailable(m_client));
+            creditBack(); // a WINDOW_UPDATE sent queued bytes, and a direct write says no bytesWritten
+        }
     });
     connect(m_client, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
     connect(m_client, &QTcpSocket::disconnected, this,
@@ -227,8 +229,10 @@ void H2Connection::attachApp(QTcpSocket* app)
     m_app->setParent(this);
     tuneSocket(m_app);
     connect(app, &QTcpSocket::readyRead, this, [this, app] {
-        if (m_app == app && m_up)
+        if (m_app == app && m_up) {
             m_up->feed(readAvailable(app));
+            creditBack();
+        }
     });
     connect(app, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
     connect(app, &QTcpSocket::disconnected, this, [this, app] {

@@ -81,8 +81,10 @@ bool H2Upstream::connectLocal()
             start(ex);
     });
     connect(socket, &QTcpSocket::readyRead, this, [this, socket] {
-        if (m_socket == socket && m_h2)
+        if (m_socket == socket && m_h2) {
             m_h2->feed(readAvailable(socket));
+            creditBack(); // a WINDOW_UPDATE sent queued bytes, and a direct write says no bytesWritten
+        }
     });
     connect(socket, &QTcpSocket::bytesWritten, this, &H2Upstream::creditBack);
     connect(socket, &QTcpSocket::errorOccurred, this, [this, socket](QAbstractSocket::SocketError) {

@@ -82,6 +82,7 @@ int ClusterFixture::operatorCommand(const QStringList& args, QString* output)
 QString ClusterFixture::startOperator()
 {
     m_operatorOutput.clear();
+    m_logMarks.remove(QStringLiteral("operator"));
     // Again on the port it had: the users' credentials name it.
     const QString listen = QStringLiteral("127.0.0.1:%1").arg(m_url.isEmpty() ? 0 : QUrl(m_url).port());
     m_operator.start(kBin + QStringLiteral("/lanes-operator"),
@@ -337,6 +338,31 @@ QStringList ClusterFixture::podLogLines(const QString& kind, const QString& text
                 out << f.fileName() + QStringLiteral(": ") + QString::fromUtf8(line);
     }
     return out;
+}
+
+void ClusterFixture::reportLogsIfFailed()
+{
+    QList<QPair<QString, QByteArray>> logs; // name, whole text
+    const QDir dir(stateDir() + QStringLiteral("/logs"));
+    for (const QFileInfo& f : dir.entryInfoList({QStringLiteral("agent-*.log")}, QDir::Files)) {
+        QFile file(f.absoluteFilePath());
+        if (file.open(QIODevice::ReadOnly))
+            logs.append({f.fileName(), file.readAll()});
+    }
+    operatorLog();
+    logs.append({QStringLiteral("operator"), m_operatorOutput});
+    const bool failed = QTest::currentTestFailed();
+    for (const auto& [name, text] : std::as_const(logs)) {
+        const qint64 from = std::min(m_logMarks.value(name), qint64(text.size()));
+        m_logMarks.insert(name, text.size());
+        if (!failed || from == text.size())
+            continue;
+        QList<QByteArray> lines = text.mid(from).trimmed().split('\n');
+        if (lines.size() > 80)
+            lines = lines.mid(lines.size() - 80);
+        fprintf(stderr, "--- %s, since the previous test:\n%s\n", qPrintable(name),
+                lines.join('\n').constData());
+    }
 }
 
 QString ClusterFixture::operatorLog()

@@ -4,6 +4,7 @@
 // starts it ends by PID; the operator removes its namespaces and chains when it gets SIGTERM.
 #pragma once
 
+#include <QHash>
 #include <QProcess>
 #include <QStringList>
 #include <QTemporaryDir>
@@ -60,6 +61,9 @@ public:
     // The lines of state/logs/KIND-*.log (KIND: agent or pod) that contain `text`, prefixed with the file's
     // name.
     QStringList podLogLines(const QString& kind, const QString& text) const;
+    // For a test's cleanup(): when the test failed, prints what the agents and the operator logged since the
+    // last call (the last 80 lines of each), so that a failure on CI says what the cluster saw.
+    void reportLogsIfFailed();
     QString credentials(const QString& user) const;
     // `lanes-operator user add NAME --role ROLE`; returns an error text, or empty.
     QString addUser(const QString& name, const QString& role);
@@ -83,4 +87,5 @@ private:
     QList<QProcess*> m_clis;
     QList<int> m_reservations; // descriptors of reservePort()'s sockets
     QString m_url;
+    QHash<QString, qint64> m_logMarks; // how far reportLogsIfFailed() has read each log
 };

@@ -58,6 +58,7 @@ void TstCliErrors::cleanupTestCase()
 
 void TstCliErrors::cleanup()
 {
+    fixture.reportLogsIfFailed();
     fixture.stopClis();
 }
 
@@ -248,7 +249,7 @@ void TstCliErrors::doctorHealthy()
     const QString output = run({QStringLiteral("doctor"), QStringLiteral("--json")}, {}, &code);
     const auto findings = findingsOf(output);
     QCOMPARE(findings.keys(), (QStringList{"credentials", "io_uring", "lanesd", "layer", "operator"}));
-    for (const QString& check : {"credentials", "layer", "lanesd", "operator"})
+    for (const char* check : {"credentials", "layer", "lanesd", "operator"})
         QVERIFY2(findings[check].value(u"status").toString() == u"ok", qPrintable(output));
     // io_uring may be forbidden where the suite runs: then it is a warning with a fix, never a problem.
     QVERIFY2(findings["io_uring"].value(u"status").toString() != u"problem", qPrintable(output));

@@ -67,6 +67,7 @@ void TstCluster::init()
 
 void TstCluster::cleanup()
 {
+    fixture.reportLogsIfFailed();
     // First: any `lanes` the test left (a failed test leaves its session running) is ended, its port given
     // back; a check of the deployed api with the session still there would only repeat the test's failure.
     fixture.stopClis();

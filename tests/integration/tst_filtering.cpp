@@ -69,6 +69,7 @@ void TstFiltering::cleanupTestCase()
 
 void TstFiltering::cleanup()
 {
+    fixture.reportLogsIfFailed();
     fixture.stopClis();
 }
 

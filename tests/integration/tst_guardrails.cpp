@@ -33,12 +33,13 @@ QString json(const char* text)
 const QString kFiltersRequired = json("{'name': 'filters-required', 'targetPath': 'deploy/api', 'network': "
                                       "{'incoming': {'httpFilter': {'headerFilter': '^x-lane: '}}}}");
 
-bool listening(int port)
+// What listens on `port` of this machine (ss, with the process): empty when nothing does.
+QByteArray listenerOf(int port)
 {
     QProcess ss;
-    ss.start(QStringLiteral("ss"), {QStringLiteral("-ltnH"), QStringLiteral("( sport = :%1 )").arg(port)});
+    ss.start(QStringLiteral("ss"), {QStringLiteral("-ltnpH"), QStringLiteral("( sport = :%1 )").arg(port)});
     ss.waitForFinished(5000);
-    return !ss.readAllStandardOutput().trimmed().isEmpty();
+    return ss.readAllStandardOutput().trimmed();
 }
 
 } // namespace
@@ -105,6 +106,7 @@ void TstGuardrails::init()
 
 void TstGuardrails::cleanup()
 {
+    fixture.reportLogsIfFailed();
     fixture.stopClis();
     removePolicies();
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
@@ -404,7 +406,8 @@ void TstGuardrails::policyMaxSessionTimeEndsTheSession()
     QVERIFY(cli->exitCode() != 0);
     const QString said = QString::fromUtf8(cli->readAll());
     QVERIFY2(said.contains(u"its maximum session time (3s, policy \"short\") has passed"), qPrintable(said));
-    QVERIFY(!listening(localPort)); // the app went with it
+    const QByteArray holder = listenerOf(localPort);
+    QVERIFY2(holder.isEmpty(), holder.constData()); // the app went with it
 }
 
 void TstGuardrails::killMatrix()
@@ -446,7 +449,8 @@ void TstGuardrails::killMatrix()
     const QString aliceSaw = QString::fromUtf8(alice->readAll());
     QVERIFY2(aliceSaw.contains(QStringLiteral("session %1 killed: killed by root: the demo is over").arg(id)),
              qPrintable(aliceSaw));
-    QVERIFY(!listening(alicePort));
+    const QByteArray holder = listenerOf(alicePort); // no zombie of alice's app holds her port
+    QVERIFY2(holder.isEmpty(), holder.constData());
     QVERIFY(inFlight.waitForFinished(15000));
     const QByteArray answer = inFlight.readAllStandardOutput();
     QVERIFY2(answer.startsWith("api local-alice") || answer.startsWith("api deployed"), answer.constData());

@@ -94,6 +94,7 @@ private slots:
     void aCallWhoseSessionDiesIsReplayedToTheApp();
     void aMirrorThatFallsBehindIsResetAndTheCallGoesOn();
     void init();
+    void cleanup() { fixture.reportLogsIfFailed(); }
 
 private:
     // Steals rates:50051 for x-lane: alice into a local rates (or into `program` when given).

@@ -180,6 +180,7 @@ void TstOutgoing::init()
 
 void TstOutgoing::cleanup()
 {
+    fixture.reportLogsIfFailed();
     fixture.stopClis();
 }
 

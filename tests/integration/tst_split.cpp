@@ -96,6 +96,7 @@ void TstSplit::cleanupTestCase()
 
 void TstSplit::cleanup()
 {
+    fixture.reportLogsIfFailed();
     fixture.stopClis();
 }
 
