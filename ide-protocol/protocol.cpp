@@ -192,10 +192,11 @@ void readValue(JsonReader& r, PodSummary& p)
     r.required(QStringLiteral("name"), p.name);
     r.optional(QStringLiteral("ip"), p.ip);
     r.optional(QStringLiteral("ports"), p.ports);
+    r.optional(QStringLiteral("ready"), p.ready);
 }
 QJsonValue toJson(const PodSummary& p)
 {
-    return QJsonObject{{"name", p.name}, {"ip", p.ip}, {"ports", array(p.ports)}};
+    return QJsonObject{{"name", p.name}, {"ip", p.ip}, {"ports", array(p.ports)}, {"ready", p.ready}};
 }
 
 void readValue(JsonReader& r, TargetSummary& p)

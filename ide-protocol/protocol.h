@@ -107,6 +107,7 @@ struct PodSummary
     QString name;
     QString ip;
     QList<int> ports;
+    bool ready = false; // every port listens
 };
 
 struct TargetSummary

@@ -20,6 +20,7 @@ struct Pod
     QList<int> ports;
     QMap<QString, QString> labels;
     QMap<QString, QString> env;
+    bool ready = true; // every port listens (LocalCluster reads the pod's own socket table)
 };
 
 struct TargetView

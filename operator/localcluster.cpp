@@ -7,6 +7,7 @@
 #include <QDir>
 #include <QFile>
 #include <QProcess>
+#include <QSet>
 #include <QTimer>
 
 #include <csignal>
@@ -220,17 +221,53 @@ Result<void> LocalCluster::startPod(const Pod& pod, const Workload& workload)
 
 QList<TargetView> LocalCluster::targets() const
 {
+    QList<Pod> pods = m_pods;
+    for (Pod& pod : pods)
+        pod.ready = podReady(pod);
     QList<TargetView> out;
     for (const Workload& w : m_manifest.workloads) {
         TargetView deploy{QStringLiteral("deploy/") + w.name, QStringLiteral("deployment"), {}, w.ports};
-        for (const Pod& pod : m_pods)
+        for (const Pod& pod : pods)
             if (pod.workload == w.name)
                 deploy.pods.append(pod);
         out.append(deploy);
     }
-    for (const Pod& pod : m_pods)
+    for (const Pod& pod : pods)
         out.append(TargetView{QStringLiteral("pod/") + pod.name, QStringLiteral("pod"), {pod}, pod.ports});
     return out;
+}
+
+// The pod's process runs in the pod's namespace (ip netns exec execs it), so its /proc/PID/net/tcp lists
+// the pod's sockets: a port is ready when a TCP socket listens on it (state 0A) or a UDP one is bound (07).
+bool LocalCluster::podReady(const Pod& pod) const
+{
+    const QProcess* process = m_podProcesses.value(pod.name);
+    if (!process || process->state() != QProcess::Running)
+        return false;
+    QSet<int> listening;
+    for (const auto& [table, state] :
+         {std::pair{"tcp", "0A"}, {"tcp6", "0A"}, {"udp", "07"}, {"udp6", "07"}}) {
+        QFile file(QStringLiteral("/proc/%1/net/%2").arg(process->processId()).arg(QLatin1String(table)));
+        if (!file.open(QIODevice::ReadOnly))
+            continue;
+        file.readLine(); // the header
+        while (!file.atEnd()) {
+            const QList<QByteArray> fields = file.readLine().simplified().split(' ');
+            if (fields.size() > 3 && fields[3] == state)
+                listening.insert(fields[1].mid(fields[1].lastIndexOf(':') + 1).toInt(nullptr, 16));
+        }
+    }
+    return std::all_of(pod.ports.begin(), pod.ports.end(),
+                       [&](int port) { return listening.contains(port); });
+}
+
+QStringList LocalCluster::unreadyPods() const
+{
+    QStringList names;
+    for (const Pod& pod : m_pods)
+        if (!podReady(pod))
+            names << pod.name;
+    return names;
 }
 
 Result<void> LocalCluster::startAgent(const Pod& pod, const QString& agentId, const QString& credentialsPath)

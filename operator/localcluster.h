@@ -37,11 +37,14 @@ public:
 
     // Removes every lanes- namespace, its /etc/netns folder and the bridge. Returns how many namespaces.
     static int removeLeftovers();
+    // Pods some of whose ports do not listen yet (or that do not run), by name.
+    QStringList unreadyPods() const;
 
 private:
     Result<void> createNetwork();
     Result<void> startPod(const Pod& pod, const Workload& workload);
     void terminate(QProcess* process, bool group);
+    bool podReady(const Pod& pod) const;
 
     Manifest m_manifest;
     QString m_logDir;

@@ -41,8 +41,8 @@ const CliProgram& operatorProgram()
              {"lanes-operator user add alice --state /var/lib/lanes --out alice.json --valid-for 30d"}},
             {"serve",
              "--state DIR --manifest FILE [--listen HOST:PORT] [lifetimes]",
-             "Run the operator, with the local cluster the manifest describes; it says when the cluster is "
-             "up.",
+             "Run the operator, with the local cluster the manifest describes. It says \"serving\" once "
+             "every pod listens on its ports.",
              {},
              {kState,
               {{"manifest"}, "FILE", "The local cluster's manifest (workloads, pods, ports, commands)."},
@@ -52,7 +52,11 @@ const CliProgram& operatorProgram()
               {{"unused-ttl"},
                "DURATION",
                "Keep a session whose lanesd link dropped this long (default 30s)."},
-              {{"max-session-time"}, "DURATION", "End every session after this long (default: none)."}},
+              {{"max-session-time"}, "DURATION", "End every session after this long (default: none)."},
+              {{"ready-timeout"},
+               "DURATION",
+               "Fail when a pod does not listen on its ports within this long (default 60s; none: do not "
+               "wait)."}},
              {"lanes-operator serve --state /var/lib/lanes --manifest cluster.json --max-session-time 8h"}},
             {"split add",
              "FILE --state DIR",

@@ -11,7 +11,9 @@
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFileInfo>
+#include <QTimer>
 #include <QUrl>
 #include <cstdio>
 #include <unistd.h>
@@ -19,14 +21,45 @@
 namespace lanes::op {
 namespace {
 
+constexpr int kPodReadyPollMs = 50; // how often `serve` looks whether every pod listens on its ports
+
 int failWith(const QString& message)
 {
     fprintf(stderr, "lanes-operator: %s\n", qPrintable(message));
     return 1;
 }
 
+// Up means every pod's ports listen: a first request must not meet a pod still starting. Runs the event loop
+// until they do (true), `timeout` seconds pass (false, said on stderr) or a signal quits it.
+bool podsListen(const LocalCluster& cluster, qint64 timeout, const QString& logs)
+{
+    QElapsedTimer waited;
+    waited.start();
+    QTimer poll;
+    QObject::connect(&poll, &QTimer::timeout, qApp, [&] {
+        const QStringList unready = cluster.unreadyPods();
+        if (unready.isEmpty())
+            return QCoreApplication::exit(0);
+        if (waited.elapsed() < timeout * 1000)
+            return;
+        fprintf(
+            stderr,
+            "lanes-operator: pod(s) %s did not listen on all their ports within %s (--ready-timeout); see "
+            "their logs (pod-NAME.log) in %s\n",
+            qPrintable(unready.join(QStringLiteral(", "))), qPrintable(formatDuration(timeout)),
+            qPrintable(logs));
+        QCoreApplication::exit(1);
+    });
+    poll.start(kPodReadyPollMs);
+    if (QCoreApplication::exec() != 0)
+        return false;
+    qCInfo(lcOperator).noquote() << QStringLiteral("every pod listens on its ports (%1 s)")
+                                        .arg(double(waited.elapsed()) / 1000.0, 0, 'f', 1);
+    return true;
+}
+
 int serve(const StatePaths& paths, const QString& listen, const QString& clusterKind,
-          const QString& manifestPath, const Lifetimes& lifetimes)
+          const QString& manifestPath, const Lifetimes& lifetimes, qint64 readyTimeout)
 {
     if (clusterKind != u"local")
         return failWith(
@@ -46,7 +79,9 @@ int serve(const StatePaths& paths, const QString& listen, const QString& cluster
     SignalWatcher watcher;
     const QString agentBinary = QCoreApplication::applicationDirPath() + QStringLiteral("/lanes-agent");
     LocalCluster cluster(*manifest, paths.logs(), agentBinary);
-    QObject::connect(&watcher, &SignalWatcher::received, qApp, [](int sig) {
+    bool signalled = false;
+    QObject::connect(&watcher, &SignalWatcher::received, qApp, [&signalled](int sig) {
+        signalled = true;
         qCInfo(lcOperator) << "signal" << sig << "- shutting down";
         QCoreApplication::quit();
     });
@@ -54,6 +89,10 @@ int serve(const StatePaths& paths, const QString& listen, const QString& cluster
     if (!started) {
         cluster.stop();
         return failWith(started.error().message);
+    }
+    if (readyTimeout > 0 && (!podsListen(cluster, readyTimeout, paths.logs()) || signalled)) {
+        cluster.stop();
+        return signalled ? 0 : 1;
     }
     int code = 0;
     {
@@ -229,7 +268,7 @@ int operatorMain(int argc, char** argv)
                   listen = QStringLiteral("listen"), cluster = QStringLiteral("cluster"),
                   manifest = QStringLiteral("manifest"), setupDeadline = QStringLiteral("setup-deadline"),
                   unusedTtl = QStringLiteral("unused-ttl"), maxSession = QStringLiteral("max-session-time"),
-                  since = QStringLiteral("since");
+                  readyTimeout = QStringLiteral("ready-timeout"), since = QStringLiteral("since");
 
     const QStringList args = parser.positionalArguments();
     if (args == QStringList{QStringLiteral("cleanup")}) {
@@ -286,9 +325,11 @@ int operatorMain(int argc, char** argv)
             return usageError(
                 program, QStringLiteral("--manifest FILE is required (see 'lanes-operator serve --help')"));
         Lifetimes lifetimes;
+        qint64 readySeconds = 60;
         for (const auto& [option, field] :
              {std::pair{&setupDeadline, &lifetimes.setupDeadline},
-              std::pair{&unusedTtl, &lifetimes.unusedTtl}, std::pair{&maxSession, &lifetimes.maxSession}}) {
+              std::pair{&unusedTtl, &lifetimes.unusedTtl}, std::pair{&maxSession, &lifetimes.maxSession},
+              std::pair{&readyTimeout, &readySeconds}}) {
             auto value = durationOption(parser, *option, *field);
             if (!value)
                 return failWith(value.error().message);
@@ -301,7 +342,7 @@ int operatorMain(int argc, char** argv)
             return failWith(QStringLiteral("--setup-deadline must be between 1s and 1d"));
         return serve(paths, parser.isSet(listen) ? parser.value(listen) : QStringLiteral("127.0.0.1:7443"),
                      parser.isSet(cluster) ? parser.value(cluster) : QStringLiteral("local"),
-                     parser.value(manifest), lifetimes);
+                     parser.value(manifest), lifetimes, readySeconds);
     }
     return usageError(program, QStringLiteral("'%1' takes other arguments (%2)")
                                    .arg(args.join(u' '), helpHint(program, findCommand(program, args))));

@@ -80,9 +80,12 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
         issueCertificate(*ca, QStringLiteral("lanes-agent"), QStringLiteral("agent"), CertUsage::Client);
     if (!agentCert)
         return std::unexpected(agentCert.error());
-    if (auto saved = saveCredentials(m_paths.agentCredentials(),
-                                     Credentials{m_agentServer->url(), QStringLiteral("lanes-agent"),
-                                                 agentCert->certificate, agentCert->key, ca->certificate});
+    if (auto saved = saveCredentials(m_paths.agentCredentials(), Credentials{m_agentServer->url(),
+                                                                             QStringLiteral("lanes-agent"),
+                                                                             agentCert->certificate,
+                                                                             agentCert->key,
+                                                                             ca->certificate,
+                                                                             {}});
         !saved)
         return saved;
     m_agents = new AgentPool(m_cluster, m_paths.agentCredentials(), this);

@@ -92,6 +92,7 @@ v1::TargetList OperatorServer::targetList() const
             auto* info = target->add_pods();
             info->set_name(ss(pod.name));
             info->set_ip(ss(pod.ip));
+            info->set_ready(pod.ready);
             for (int port : pod.ports)
                 info->add_ports(quint32(port));
         }

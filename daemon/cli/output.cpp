@@ -60,7 +60,8 @@ QStringList targetsTable(const ide::TargetsListResult& result)
     for (const ide::TargetSummary& t : result.targets) {
         QStringList pods;
         for (const ide::PodSummary& p : t.pods)
-            pods << QStringLiteral("%1 (%2)").arg(p.name, p.ip);
+            pods << QStringLiteral("%1 (%2, %3)")
+                        .arg(p.name, p.ip, p.ready ? QStringLiteral("ready") : QStringLiteral("not ready"));
         lines << row({t.path, t.kind, ports(t.ports), pods.join(QStringLiteral(", "))}, widths);
     }
     return lines;

@@ -97,8 +97,8 @@ QString ClusterFixture::startOperator()
                 return m_operatorOutput.contains("serving wss://") ||
                        m_operator.state() == QProcess::NotRunning;
             },
-            20000))
-        return QStringLiteral("the operator did not say \"serving wss://\" within 20 s:\n") +
+            70000)) // serve waits up to 60 s for every pod to listen
+        return QStringLiteral("the operator did not say \"serving wss://\" within 70 s:\n") +
                QString::fromUtf8(m_operatorOutput);
     const int at = int(m_operatorOutput.indexOf("serving "));
     if (at < 0)

@@ -11,6 +11,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLocalSocket>
+#include <QRegularExpression>
 #include <QSignalSpy>
 #include <QTest>
 #include <QWebSocket>
@@ -51,6 +52,10 @@ void TstCluster::initTestCase()
         QSKIP("the local cluster needs root (network namespaces, iptables)");
     const QString error = fixture.start();
     QVERIFY2(error.isEmpty(), qPrintable(error));
+    // serve says "serving" only once every pod listens: the first request after it is answered, no retry.
+    QVERIFY(
+        ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/first")).contains(u"api deployed"));
+    QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://ledger:8080/")).contains(u"ledger"));
 }
 
 void TstCluster::cleanupTestCase()
@@ -117,6 +122,16 @@ void TstCluster::lsListsTheTargets()
             api = t.toObject();
     QCOMPARE(api.value(u"pods").toArray().size(), 2);
     QCOMPARE(api.value(u"ports").toArray().first().toInt(), 8080);
+    // Every pod of a cluster that is up listens on its ports (TCP and UDP): each is ready.
+    for (const QJsonValue& t : targets)
+        for (const QJsonValue& pod : t.toObject().value(u"pods").toArray())
+            QVERIFY2(pod.toObject().value(u"ready").toBool(), qPrintable(out));
+    // The table names each pod with its address and readiness.
+    const QString table = fixture.lanesOutput({QStringLiteral("ls")}, &code);
+    QCOMPARE(code, 0);
+    static const QRegularExpression apiRow(QStringLiteral(
+        R"(deploy/api\s+deployment\s+8080\s+api-0 \(10\.[0-9.]+, ready\), api-1 \(10\.[0-9.]+, ready\))"));
+    QVERIFY2(apiRow.match(table).hasMatch(), qPrintable(table));
 }
 
 void TstCluster::stealReachesTheLocalProcessOnEveryReplica()

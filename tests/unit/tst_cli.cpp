@@ -32,8 +32,8 @@ void TstCli::targetsTable_data()
     two.targets = {
         {QStringLiteral("deploy/api"),
          QStringLiteral("Deployment"),
-         {{QStringLiteral("api-1"), QStringLiteral("10.0.0.5"), {8080}},
-          {QStringLiteral("api-2"), QStringLiteral("10.0.0.6"), {8080}}},
+         {{QStringLiteral("api-1"), QStringLiteral("10.0.0.5"), {8080}, true},
+          {QStringLiteral("api-2"), QStringLiteral("10.0.0.6"), {8080}, false}},
          {8080, 9090}},
         {QStringLiteral("pod/a-very-long-pod-name-indeed"), QStringLiteral("Pod"), {}, {}},
     };
@@ -41,7 +41,7 @@ void TstCli::targetsTable_data()
                          << QStringList{
                                 header,
                                 QStringLiteral("deploy/api             Deployment  8080,9090 api-1 "
-                                               "(10.0.0.5), api-2 (10.0.0.6)"),
+                                               "(10.0.0.5, ready), api-2 (10.0.0.6, not ready)"),
                                 QStringLiteral("pod/a-very-long-pod-name-indeed Pod         -        ")};
 }
 
