@@ -355,50 +355,66 @@ void TstCliErrors::progressModes()
 
 void TstCliErrors::completion_data()
 {
+    QTest::addColumn<QString>("shell");
     QTest::addColumn<QString>("line"); // what the user typed before pressing Tab
     QTest::addColumn<QStringList>("offered");
     QTest::addColumn<QStringList>("notOffered");
-    QTest::newRow("commands") << QStringLiteral("lanes ''")
-                              << QStringList{"exec", "ls", "operator", "completion"} << QStringList{"status"};
-    QTest::newRow("the next word") << QStringLiteral("lanes operator ''")
-                                   << QStringList{"status", "session", "audit"} << QStringList{"exec"};
-    QTest::newRow("a command's options")
-        << QStringLiteral("lanes exec --st") << QStringList{"--steal"} << QStringList{"--reason"};
-    QTest::newRow("after an option's value")
-        << QStringLiteral("lanes --socket /x operator session kill abc --r") << QStringList{"--reason"}
-        << QStringList{"--steal"};
-    QTest::newRow("targets from lanes ls")
-        << QStringLiteral("lanes exec -t ''") << QStringList{"deploy/api", "deploy/ledger"}
-        << QStringList{"exec"};
-    QTest::newRow("shells") << QStringLiteral("lanes completion ''") << QStringList{"bash", "zsh"}
-                            << QStringList{};
+    for (const char* shell : {"bash", "zsh"}) {
+        const auto row = [shell](const char* name) -> QTestData& {
+            return QTest::addRow("%s: %s", shell, name) << QString::fromLatin1(shell);
+        };
+        row("commands") << QStringLiteral("lanes ''") << QStringList{"exec", "ls", "operator", "completion"}
+                        << QStringList{"status"};
+        row("the next word") << QStringLiteral("lanes operator ''")
+                             << QStringList{"status", "session", "audit"} << QStringList{"exec"};
+        row("a command's options") << QStringLiteral("lanes exec --st") << QStringList{"--steal"}
+                                   << QStringList{"--reason"};
+        row("after an option's value") << QStringLiteral("lanes --socket /x operator session kill abc --r")
+                                       << QStringList{"--reason"} << QStringList{"--steal"};
+        row("targets from lanes ls") << QStringLiteral("lanes exec -t ''")
+                                     << QStringList{"deploy/api", "deploy/ledger"} << QStringList{"exec"};
+        row("shells") << QStringLiteral("lanes completion ''") << QStringList{"bash", "zsh"} << QStringList{};
+    }
 }
 
 void TstCliErrors::completion()
 {
+    QFETCH(QString, shell);
     QFETCH(QString, line);
     QFETCH(QStringList, offered);
     QFETCH(QStringList, notOffered);
-    // bash loads `lanes completion bash` and completes the line's last word as it would on Tab.
-    const QString script = QStringLiteral("source <(lanes completion bash) && COMP_WORDS=(%1) && "
-                                          "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) && _lanes && "
-                                          "printf '%s\\n' \"${COMPREPLY[@]}\"")
-                               .arg(line);
-    QProcess bash;
+    // The shell loads `lanes completion SHELL` as its user's rc file would and completes the line's last word
+    // as on Tab: bash calls the function `complete` names; zsh goes through compinit and bashcompinit's
+    // compgen -F, which runs it in sh emulation, as zsh's completion system does.
+    const QString words =
+        QStringLiteral("COMP_WORDS=(%1) && COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) && ").arg(line);
+    const QString script =
+        shell == u"bash"
+            ? QStringLiteral(
+                  "source <(lanes completion bash) && %1 _lanes && printf '%s\\n' \"${COMPREPLY[@]}\"")
+                  .arg(words)
+            : QStringLiteral(
+                  "autoload -U +X compinit && compinit -u -D && source <(lanes completion zsh) && %1 "
+                  "compgen -F _lanes -- \"${COMP_WORDS[-1]}\"")
+                  .arg(words);
+    QProcess process;
     QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
     env.insert(QStringLiteral("PATH"), QStringLiteral(LANES_BIN_DIR ":") + env.value(QStringLiteral("PATH")));
     env.insert(QStringLiteral("LANES_SOCKET"), fixture.socketPath());
     env.insert(QStringLiteral("LANES_CREDENTIALS"), fixture.credentials(QStringLiteral("alice")));
-    bash.setProcessEnvironment(env);
-    bash.start(QStringLiteral("bash"), {QStringLiteral("-c"), script});
-    QVERIFY(bash.waitForFinished(30000));
-    QCOMPARE(bash.readAllStandardError(), QByteArray());
-    const QStringList words =
-        QString::fromUtf8(bash.readAllStandardOutput()).split(u'\n', Qt::SkipEmptyParts);
+    env.insert(QStringLiteral("HOME"), m_dir.path()); // no rc file of this machine's user
+    process.setProcessEnvironment(env);
+    process.start(shell, shell == u"bash" ? QStringList{QStringLiteral("-c"), script}
+                                          : QStringList{QStringLiteral("-f"), QStringLiteral("-c"), script});
+    QVERIFY(process.waitForFinished(30000));
+    QCOMPARE(process.readAllStandardError(), QByteArray());
+    QCOMPARE(process.exitCode(), 0);
+    const QStringList offeredNow =
+        QString::fromUtf8(process.readAllStandardOutput()).split(u'\n', Qt::SkipEmptyParts);
     for (const QString& w : offered)
-        QVERIFY2(words.contains(w), qPrintable(w + QStringLiteral(" not in ") + words.join(u' ')));
+        QVERIFY2(offeredNow.contains(w), qPrintable(w + QStringLiteral(" not in ") + offeredNow.join(u' ')));
     for (const QString& w : notOffered)
-        QVERIFY2(!words.contains(w), qPrintable(w + QStringLiteral(" in ") + words.join(u' ')));
+        QVERIFY2(!offeredNow.contains(w), qPrintable(w + QStringLiteral(" in ") + offeredNow.join(u' ')));
 }
 
 QTEST_GUILESS_MAIN(TstCliErrors)
