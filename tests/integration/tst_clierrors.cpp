@@ -28,6 +28,7 @@ private slots:
     void doctorHealthy();
     void doctorBroken();
     void progressModes();
+    void lanesdOfAnotherVersion();
     void completion_data();
     void completion();
 
@@ -351,6 +352,45 @@ void TstCliErrors::progressModes()
                  QStringLiteral("done   starting agents in deploy/api \\(\\d+\\.\\ds\\)"))),
              qPrintable(terminal));
     QVERIFY2(terminal.contains(u"stealing 8080"), qPrintable(terminal));
+}
+
+// A lanesd of another IDE protocol holds the socket (an older lanes' daemon after an upgrade): lanes says
+// which versions meet and how to end that lanesd, by its PID. The other lanesd is played by a JSON-RPC peer
+// that answers initialize as such a lanesd would: no other build of lanesd exists in this tree.
+void TstCliErrors::lanesdOfAnotherVersion()
+{
+    const QString socket = m_dir.path() + QStringLiteral("/old-lanesd.sock");
+    QProcess old;
+    old.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+    old.start(QStringLiteral("python3"), {QStringLiteral("-c"), QStringLiteral(R"(import json, socket, sys
+server = socket.socket(socket.AF_UNIX)
+server.bind(sys.argv[1])
+server.listen()
+print("listening", flush=True)
+conn, _ = server.accept()
+data = b""
+while b"\r\n\r\n" not in data:
+    data += conn.recv(4096)
+head, _, body = data.partition(b"\r\n\r\n")
+length = int(head.split(b":")[1])
+while len(body) < length:
+    body += conn.recv(4096)
+answer = json.dumps({"jsonrpc": "2.0", "id": json.loads(body)["id"], "result": {
+    "serverInfo": {"name": "lanesd", "version": "0.0.9", "protocolVersion": 99}, "capabilities": {}}}).encode()
+conn.sendall(b"Content-Length: %d\r\n\r\n" % len(answer) + answer)
+conn.recv(4096)
+)"),
+                                          socket});
+    QVERIFY(old.waitForReadyRead(10000));
+    int code = -1;
+    const QString output = run({QStringLiteral("--socket"), socket, QStringLiteral("ls")}, {}, &code);
+    QCOMPARE(output,
+             QStringLiteral("lanes: the lanesd on {DIR}/old-lanesd.sock is version 0.0.9 and speaks the "
+                            "IDE protocol 99; this lanes is 0.1.0 and speaks 1. End that lanesd (kill "
+                            "%1), and lanes starts its own\n")
+                 .arg(old.processId()));
+    QCOMPARE(code, 4);
+    QVERIFY(old.waitForFinished(10000)); // lanes hung up
 }
 
 void TstCliErrors::completion_data()
