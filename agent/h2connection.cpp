@@ -193,6 +193,13 @@ bool H2Connection::openApp()
     };
     cb.closed = [this](qint32 up, quint32 error) {
         Exchange* ex = m_byUp.take(up);
+        if (ex) {
+            // Ids start again on the app's next connection: a closed one must not name another's stream. What
+            // the client has still to take was received already; the connection's credit for it goes back
+            // now.
+            m_up->consumed(up, std::exchange(ex->unconsumedUp, 0));
+            ex->up = 0;
+        }
         if (ex && error != 0)
             m_down->reset(ex->down, error);
     };
@@ -249,6 +256,8 @@ void H2Connection::onAppGone(const QString& why)
     const auto waiting = m_byUp.values();
     m_byUp.clear();
     for (Exchange* ex : waiting) {
+        ex->up = 0;
+        ex->unconsumedUp = 0;
         if (!ex->responded)
             failStream(*ex, 502, why);
         else
@@ -354,6 +363,8 @@ void H2Connection::failStream(Exchange& ex, int status, const QString& why)
 // own stream.
 void H2Connection::creditBack()
 {
+    const H2Codec::Hold holdDown(m_down.get());
+    const H2Codec::Hold holdUp(m_up.get());
     for (Exchange* ex : std::as_const(m_exchanges)) {
         if (ex->unconsumedDown > 0) {
             const bool room = ex->toSession ? (ex->stream && ex->stream->queuedBytes() < kBridgeHighWater)
@@ -365,7 +376,7 @@ void H2Connection::creditBack()
         }
         const bool clientRoom =
             m_down->queued(ex->down) < kH2StreamWindow && m_client->bytesToWrite() < kBridgeHighWater;
-        if (ex->unconsumedUp > 0 && clientRoom && m_up)
+        if (ex->unconsumedUp > 0 && clientRoom && m_up && ex->up)
             m_up->consumed(ex->up, std::exchange(ex->unconsumedUp, 0));
         if (ex->unconsumedStream > 0 && clientRoom && ex->stream)
             ex->stream->consumed(std::exchange(ex->unconsumedStream, 0));

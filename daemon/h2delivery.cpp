@@ -175,6 +175,14 @@ void H2Upstream::respondError(Exchange* ex, int status, const QString& why)
 void H2Upstream::finish(Exchange* ex, const QString& error)
 {
     emit finished({ex->method, ex->path, ex->status, ex->clock.nsecsElapsed() / 1000, error});
+    if (Stream* stream = ex->stream) {
+        stream->disconnect(this); // its handlers know `ex`, which goes now
+        // What the agent still sends of the request (after an error answer, or an app that answered before
+        // reading it all) is read and dropped, so the stream ends instead of waiting for credit.
+        if (!stream->peerEnded())
+            connect(stream, &Stream::dataReceived, stream,
+                    [stream](const QByteArray& data) { stream->consumed(data.size()); });
+    }
     delete ex;
 }
 
@@ -182,6 +190,7 @@ void H2Upstream::creditBack()
 {
     if (!m_h2)
         return;
+    const H2Codec::Hold hold(m_h2.get());
     for (Exchange* ex : std::as_const(m_exchanges)) {
         if (!ex->stream)
             continue;

@@ -92,7 +92,7 @@ void SessionManager::targets(const QString& credentialsPath, rpc::Callback<ide::
                 for (quint32 port : t.ports())
                     target.ports << int(port);
                 for (const auto& p : t.pods()) {
-                    ide::PodSummary pod{qs(p.name()), qs(p.ip()), {}, p.ready()};
+                    ide::PodSummary pod{qs(p.name()), qs(p.ip()), {}, !p.has_ready() || p.ready()};
                     for (quint32 port : p.ports())
                         pod.ports << int(port);
                     target.pods << pod;

@@ -12,6 +12,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace lanes::op {
@@ -237,22 +238,30 @@ QList<TargetView> LocalCluster::targets() const
     return out;
 }
 
-// The pod's process runs in the pod's namespace (ip netns exec execs it), so its /proc/PID/net/tcp lists
-// the pod's sockets: a port is ready when a TCP socket listens on it (state 0A) or a UDP one is bound (07).
+// The pod's process runs in the pod's namespace, so its /proc/PID/net/tcp lists the pod's sockets: a port is
+// ready when a TCP socket listens on it (state 0A) or a UDP one is bound (07). Until `ip netns exec` has
+// entered the namespace those tables are this machine's, so the process must be in the pod's namespace first.
 bool LocalCluster::podReady(const Pod& pod) const
 {
     const QProcess* process = m_podProcesses.value(pod.name);
     if (!process || process->state() != QProcess::Running)
         return false;
+    const QString proc = QStringLiteral("/proc/%1").arg(process->processId());
+    struct stat inPod = {};
+    struct stat ofPod = {};
+    if (::stat(qPrintable(proc + QStringLiteral("/ns/net")), &inPod) != 0 ||
+        ::stat(qPrintable(QStringLiteral("/run/netns/") + pod.netns), &ofPod) != 0 ||
+        inPod.st_ino != ofPod.st_ino || inPod.st_dev != ofPod.st_dev)
+        return false;
     QSet<int> listening;
     for (const auto& [table, state] :
          {std::pair{"tcp", "0A"}, {"tcp6", "0A"}, {"udp", "07"}, {"udp6", "07"}}) {
-        QFile file(QStringLiteral("/proc/%1/net/%2").arg(process->processId()).arg(QLatin1String(table)));
+        QFile file(proc + QStringLiteral("/net/") + QLatin1String(table));
         if (!file.open(QIODevice::ReadOnly))
             continue;
-        file.readLine(); // the header
-        while (!file.atEnd()) {
-            const QList<QByteArray> fields = file.readLine().simplified().split(' ');
+        const QList<QByteArray> rows = file.readAll().split('\n'); // procfs: its size says 0, so read it all
+        for (qsizetype row = 1; row < rows.size(); ++row) {        // row 0: the header
+            const QList<QByteArray> fields = rows[row].simplified().split(' ');
             if (fields.size() > 3 && fields[3] == state)
                 listening.insert(fields[1].mid(fields[1].lastIndexOf(':') + 1).toInt(nullptr, 16));
         }

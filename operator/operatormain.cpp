@@ -30,8 +30,9 @@ int failWith(const QString& message)
 }
 
 // Up means every pod's ports listen: a first request must not meet a pod still starting. Runs the event loop
-// until they do (true), `timeout` seconds pass (false, said on stderr) or a signal quits it.
-bool podsListen(const LocalCluster& cluster, qint64 timeout, const QString& logs)
+// until they do (true), `timeout` seconds pass (false, said on stderr) or a signal quits it (false,
+// `signalled`).
+bool podsListen(const LocalCluster& cluster, qint64 timeout, const QString& logs, const bool& signalled)
 {
     QElapsedTimer waited;
     waited.start();
@@ -51,7 +52,7 @@ bool podsListen(const LocalCluster& cluster, qint64 timeout, const QString& logs
         QCoreApplication::exit(1);
     });
     poll.start(kPodReadyPollMs);
-    if (QCoreApplication::exec() != 0)
+    if (QCoreApplication::exec() != 0 || signalled)
         return false;
     qCInfo(lcOperator).noquote() << QStringLiteral("every pod listens on its ports (%1 s)")
                                         .arg(double(waited.elapsed()) / 1000.0, 0, 'f', 1);
@@ -90,7 +91,7 @@ int serve(const StatePaths& paths, const QString& listen, const QString& cluster
         cluster.stop();
         return failWith(started.error().message);
     }
-    if (readyTimeout > 0 && (!podsListen(cluster, readyTimeout, paths.logs()) || signalled)) {
+    if (readyTimeout > 0 && (!podsListen(cluster, readyTimeout, paths.logs(), signalled) || signalled)) {
         cluster.stop();
         return signalled ? 0 : 1;
     }

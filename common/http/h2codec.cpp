@@ -152,7 +152,7 @@ void H2Codec::fail(const QString& why)
 
 void H2Codec::flush()
 {
-    if (m_flushing || !m_session)
+    if (m_flushing || m_held > 0 || !m_session)
         return;
     m_flushing = true;
     for (;;) {
@@ -175,8 +175,10 @@ bool H2Codec::feed(QByteArrayView bytes)
 {
     if (m_failed)
         return false;
+    ++m_held; // what the callbacks queue leaves after the receive, not inside it
     const ssize_t n = nghttp2_session_mem_recv(m_session, reinterpret_cast<const uint8_t*>(bytes.data()),
                                                size_t(bytes.size()));
+    --m_held;
     if (n < 0) {
         ++httpCounters().h2BadInput;
         flush(); // the GOAWAY nghttp2 queued

@@ -61,6 +61,28 @@ public:
     void consumed(qint32 stream, qint64 bytes);
     qint64 queued(qint32 stream) const;
     void goAway();
+    // While a Hold lives, what the calls above queue is not sent: nghttp2 must not send inside its own
+    // receive callbacks, and a caller walking its streams must not see one closed (its state deleted) under
+    // its feet. The last Hold to end sends it all.
+    class Hold
+    {
+    public:
+        explicit Hold(H2Codec* codec) : m_codec(codec)
+        {
+            if (m_codec)
+                ++m_codec->m_held;
+        }
+        ~Hold()
+        {
+            if (m_codec && --m_codec->m_held == 0)
+                m_codec->flush();
+        }
+        Hold(const Hold&) = delete;
+        Hold& operator=(const Hold&) = delete;
+
+    private:
+        H2Codec* m_codec;
+    };
     bool isOpen() const { return m_session && !m_failed; }
     int streamCount() const { return int(m_out.size()); }
 
@@ -83,6 +105,7 @@ private:
     QHash<qint32, Outgoing> m_out;
     bool m_failed = false;
     bool m_flushing = false;
+    int m_held = 0;    // live Holds
     H2Headers m_block; // the header block being received
 };
 

@@ -224,20 +224,25 @@ void ClusterFixture::stopClis()
     m_reservations.clear();
 }
 
+// Bound to every address of both families ([::], dual-stack) and not listening: no other socket of this
+// machine is given the port by a bind to port 0 (on 127.0.0.1, ::1 or any other address), while the app,
+// with SO_REUSEADDR, may still bind it on its own address.
 int ClusterFixture::reservePort()
 {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int fd = ::socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const int on = 1;
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int off = 0;
+    sockaddr_in6 address{};
+    address.sin6_family = AF_INET6;
+    address.sin6_addr = in6addr_any;
     socklen_t length = sizeof address;
     if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0 ||
+        ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off) != 0 ||
         ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-        qFatal("cannot reserve a port of 127.0.0.1: %s", strerror(errno));
+        qFatal("cannot reserve a port: %s", strerror(errno));
     m_reservations << fd;
-    return ntohs(address.sin_port);
+    return ntohs(address.sin6_port);
 }
 
 QString ClusterFixture::credentials(const QString& user) const

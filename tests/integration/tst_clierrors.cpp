@@ -369,12 +369,17 @@ server.listen()
 print("listening", flush=True)
 conn, _ = server.accept()
 data = b""
+def more():
+    chunk = conn.recv(4096)
+    if not chunk:
+        sys.exit("lanes hung up before its initialize")
+    return chunk
 while b"\r\n\r\n" not in data:
-    data += conn.recv(4096)
+    data += more()
 head, _, body = data.partition(b"\r\n\r\n")
 length = int(head.split(b":")[1])
 while len(body) < length:
-    body += conn.recv(4096)
+    body += more()
 answer = json.dumps({"jsonrpc": "2.0", "id": json.loads(body)["id"], "result": {
     "serverInfo": {"name": "lanesd", "version": "0.0.9", "protocolVersion": 99}, "capabilities": {}}}).encode()
 conn.sendall(b"Content-Length: %d\r\n\r\n" % len(answer) + answer)
@@ -446,6 +451,9 @@ void TstCliErrors::completion()
     process.setProcessEnvironment(env);
     process.start(shell, shell == u"bash" ? QStringList{QStringLiteral("-c"), script}
                                           : QStringList{QStringLiteral("-f"), QStringLiteral("-c"), script});
+    QVERIFY2(process.waitForStarted(),
+             qPrintable(shell + QStringLiteral(" does not run (scripts/setup installs it): ") +
+                        process.errorString()));
     QVERIFY(process.waitForFinished(30000));
     QCOMPARE(process.readAllStandardError(), QByteArray());
     QCOMPARE(process.exitCode(), 0);
