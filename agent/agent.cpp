@@ -90,16 +90,14 @@ void Agent::drainAndExit(const QString& why, int timeoutMs)
     if (m_draining)
         return;
     m_draining = true;
-    // New connections go straight to the app; the ones we hold finish what they started (NAT keeps them).
-    const auto ports = QSet<quint16>(m_stealers.keyBegin(), m_stealers.keyEnd()) +
-                       QSet<quint16>(m_filtered.keyBegin(), m_filtered.keyEnd());
+    // New connections go straight to the app; the ones we hold finish what they started (their REDIRECT stays
+    // until we exit, when the supervisor removes the chain). Those redirected before the bypass, still in
+    // the accept queue, are taken now: they are ours to answer.
     m_stealers.clear();
-    m_filtered.clear();
-    for (quint16 port : ports)
-        if (m_portLive.value(port) == 0)
-            updateRedirect(port, false);
-    // The rules of ports with open connections stay until we exit (the supervisor removes the chain): new
-    // connections meanwhile are passed straight through to the app.
+    qDeleteAll(std::exchange(m_filtered, {}));
+    for (auto it = m_rules.keyBegin(); it != m_rules.keyEnd(); ++it)
+        (void)syncRedirect(*it); // a failure is logged; the connections we hold drain all the same
+    m_listener.acceptPending();
     qCWarning(lcAgent) << why << "- draining" << m_live << "connection(s), then exiting";
     if (m_live == 0)
         emit finished(0);
@@ -131,31 +129,24 @@ void Agent::onCounters(const v1::CountersRequest&, FrameReply<v1::Counters> repl
     reply(std::move(counters));
 }
 
-void Agent::updateRedirect(quint16 port, bool wanted)
+Result<void> Agent::syncRedirect(quint16 port)
 {
-    // A rule stays while connections it redirected are open: removing it resets them (conntrack forgets the
-    // mapping), so it goes when the last of them closes.
-    const bool present = m_stealers.contains(port) || m_filtered.contains(port) || m_portLive.value(port) > 0;
-    if (present)
-        return;
-    const auto changed = wanted ? addRedirect(ss(m_options.id), port, m_listener.serverPort())
-                                : removeRedirect(ss(m_options.id), port, m_listener.serverPort());
-    if (!changed)
-        qCWarning(lcAgent) << "could not" << (wanted ? "redirect" : "remove the redirect of") << "port"
-                           << port << changed.error().message;
-}
-
-Result<void> Agent::rebuildFilters(quint16 port, QStringList* warnings)
-{
-    PortFilters& filters = m_filtered[port];
-    std::vector<FilterSet::Entry> entries;
-    for (const FilteredSub& sub : filters.subs)
-        entries.push_back({sub.sessionId, sub.filter});
-    auto set = FilterSet::build(std::move(entries), warnings);
-    if (!set)
-        return std::unexpected(set.error());
-    filters.set = *set; // connections read the new set from their next request on
-    return {};
+    PortRules& rules = m_rules[port];
+    const bool wanted = m_stealers.contains(port) || m_filtered.contains(port);
+    const std::string id = ss(m_options.id);
+    Result<void> done;
+    if (wanted && !rules.redirect) {
+        done = addRedirect(id, port, m_listener.serverPort());
+        rules.redirect = bool(done);
+    } else if (rules.redirect && wanted == rules.bypass) { // wanted and bypassed, or unwanted and redirected
+        done = setBypass(id, port, !wanted);
+        if (done)
+            rules.bypass = !wanted;
+    }
+    if (!done)
+        qCWarning(lcAgent) << "could not" << (wanted ? "redirect" : "stop redirecting") << "port" << port
+                           << done.error().message;
+    return done;
 }
 
 void Agent::onSubscribe(const v1::Subscribe& subscribe, FrameReply<v1::Ack> reply)
@@ -184,26 +175,33 @@ void Agent::onSubscribe(const v1::Subscribe& subscribe, FrameReply<v1::Ack> repl
         return;
     }
     if (!subscription.has_filter() && !mirror) {
-        updateRedirect(p, true);
         m_stealers.insert(p, session);
+        if (auto redirected = syncRedirect(p); !redirected) {
+            m_stealers.remove(p);
+            (void)syncRedirect(p);
+            reply(std::unexpected(redirected.error()));
+            return;
+        }
         qCInfo(lcAgent) << "port" << port << "now stolen whole by session" << session;
         reply(v1::Ack());
         return;
     }
-    updateRedirect(p, true); // adds the rule only when nothing steals the port yet
-    const PortFilters before = m_filtered.value(p);
-    m_filtered[p].subs.push_back(
-        {session, qs(subscription.user()),
-         subscription.has_filter() ? std::optional(subscription.filter()) : std::nullopt, mirror});
+    LiveFilterSet*& filters = m_filtered[p];
+    if (!filters)
+        filters = new LiveFilterSet(this);
     QStringList warnings;
-    if (auto built = rebuildFilters(p, &warnings); !built) {
-        if (before.subs.empty()) {
-            m_filtered.remove(p);
-            updateRedirect(p, false);
-        } else {
-            m_filtered[p] = before;
+    auto added = filters->add(
+        {session, qs(subscription.user()),
+         subscription.has_filter() ? std::optional(subscription.filter()) : std::nullopt, mirror},
+        &warnings);
+    if (added && !(added = syncRedirect(p)))
+        filters->remove(session);
+    if (!added) {
+        if (filters->isEmpty()) {
+            delete m_filtered.take(p);
+            (void)syncRedirect(p);
         }
-        reply(std::unexpected(built.error()));
+        reply(std::unexpected(added.error()));
         return;
     }
     for (const QString& w : warnings)
@@ -220,15 +218,12 @@ void Agent::onUnsubscribe(const v1::Unsubscribe& unsubscribe, FrameReply<v1::Ack
     const QString session = qs(unsubscribe.session_id());
     if (m_stealers.value(port) == session)
         m_stealers.remove(port);
-    if (m_filtered.contains(port)) {
-        auto& subs = m_filtered[port].subs;
-        std::erase_if(subs, [&](const FilteredSub& s) { return s.sessionId == session; });
-        if (subs.empty())
-            m_filtered.remove(port);
-        else
-            rebuildFilters(port, nullptr);
+    if (LiveFilterSet* filters = m_filtered.value(port)) {
+        filters->remove(session);
+        if (filters->isEmpty())
+            delete m_filtered.take(port);
     }
-    updateRedirect(port, false);
+    (void)syncRedirect(port); // a failure is logged: the session is released all the same
     m_lastNotice.remove(session);
     qCInfo(lcAgent) << "port" << port << "released by session" << session;
     reply(v1::Ack());
@@ -245,31 +240,28 @@ void Agent::notice(const QString& sessionId, const QString& level, const QString
 
 Route Agent::route(quint16 port, const http::Head& head)
 {
-    const auto it = m_filtered.constFind(port);
-    if (it == m_filtered.constEnd() || !it->set)
+    const LiveFilterSet* filters = m_filtered.value(port);
+    if (!filters)
         return {};
-    const std::shared_ptr<const FilterSet> set = it->set;
-    const std::vector<int> matched = set->match(head.view());
+    const std::vector<const LiveFilterSet::Sub*> matched = filters->match(head.view());
     if (matched.empty())
         return {};
     Route r;
-    const FilteredSub* winner = nullptr;
-    for (int index : matched) {
-        const FilteredSub& sub = it->subs[size_t(index)];
-        if (sub.mirror)
-            r.mirrors << sub.sessionId;
+    const LiveFilterSet::Sub* winner = nullptr;
+    for (const LiveFilterSet::Sub* sub : matched) {
+        if (sub->mirror)
+            r.mirrors << sub->sessionId;
         else if (!winner)
-            winner = &sub;
+            winner = sub;
     }
     if (!winner)
         return r;
     r.sessionId = winner->sessionId;
     r.user = winner->user;
-    for (int index : matched) {
-        const FilteredSub& sub = it->subs[size_t(index)];
-        if (sub.mirror || &sub == winner)
+    for (const LiveFilterSet::Sub* sub : matched) {
+        if (sub->mirror || sub == winner)
             continue;
-        const QString loser = sub.sessionId;
+        const QString loser = sub->sessionId;
         r.losers << loser;
         QElapsedTimer& last = m_lastNotice[loser];
         if (!last.isValid() || last.elapsed() >= kNoticeIntervalMs) { // at most one a second per session

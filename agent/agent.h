@@ -5,9 +5,9 @@
 #pragma once
 
 #include "agentcounters.h"
-#include "filterset.h"
 #include "framebinder.h"
 #include "httpconnection.h"
+#include "livefilterset.h"
 #include "mux.h"
 #include "tls.h"
 
@@ -57,39 +57,31 @@ private:
     void onConnection(int fd);
     void passThrough(TcpConn* client, const QHostAddress& address, quint16 port,
                      const QByteArray& alreadyRead = {});
-    Result<void> rebuildFilters(quint16 port, QStringList* warnings);
     Route route(quint16 port, const http::Head& head);
     void notice(const QString& sessionId, const QString& level, const QString& text);
     UpstreamPool* appPool(const QHostAddress& address, quint16 port);
-    void updateRedirect(quint16 port, bool wanted);
-    void track(QObject* connection, quint16 port);
-
-    // Filtered subscriptions of one port, in subscription order (the earlier one wins a request).
-    struct FilteredSub
-    {
-        QString sessionId;
-        QString user;
-        std::optional<v1::HttpFilter> filter; // none: every request (mirrors only)
-        bool mirror = false;
-    };
-    struct PortFilters
-    {
-        std::vector<FilteredSub> subs;
-        std::shared_ptr<const FilterSet> set;
-    };
+    // Brings `port`'s rules to what its sessions want: a REDIRECT while one takes it, a bypass once none
+    // does.
+    Result<void> syncRedirect(quint16 port);
+    void track(QObject* connection);
 
     AgentOptions m_options;
     TcpListener m_listener;
     FrameLink* m_link = nullptr;
     Mux* m_mux = nullptr;
     FrameBinder<> m_binder{agentCounters().unexpectedFrame};
-    QHash<quint16, QString> m_stealers; // port -> session id of its unfiltered steal
-    QHash<quint16, PortFilters> m_filtered;
-    QHash<QString, UpstreamPool*> m_appPools; // "address:port" of the original destination
+    QHash<quint16, QString> m_stealers;        // port -> session id of its unfiltered steal
+    QHash<quint16, LiveFilterSet*> m_filtered; // the filtered subscriptions of each port (children)
+    QHash<QString, UpstreamPool*> m_appPools;  // "address:port" of the original destination
     QHash<QString, QElapsedTimer> m_lastNotice;
-    int m_live = 0;                 // connections we hold
-    QHash<quint16, int> m_portLive; // of them, per original port
-    bool m_draining = false;        // session -> when it was last told about a lost request
+    struct PortRules
+    {
+        bool redirect = false; // added once, kept while we run (iptables.h)
+        bool bypass = false;
+    };
+    QHash<quint16, PortRules> m_rules;
+    int m_live = 0; // connections we hold
+    bool m_draining = false;
 };
 
 } // namespace lanes::agent

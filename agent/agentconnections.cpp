@@ -1,6 +1,6 @@
 // Agent, the connection side: each redirected connection goes, by its original port, to an HttpConnection
-// (filtered ports), to its stealing session as a TCP stream, or straight to the app; every one is tracked
-// so a port's redirect stays while connections it made are open. See agent.h. Event-loop thread only.
+// (filtered ports), to its stealing session as a TCP stream, or straight to the app; every one is counted,
+// so that draining knows when the last has finished. See agent.h. Event-loop thread only.
 #include "agent.h"
 
 #include "agentcounters.h"
@@ -36,16 +36,10 @@ Result<TcpConn*> connectMarked(const QHostAddress& address, quint16 port)
 
 } // namespace
 
-void Agent::track(QObject* connection, quint16 port)
+void Agent::track(QObject* connection)
 {
     ++m_live;
-    ++m_portLive[port];
-    connect(connection, &QObject::destroyed, this, [this, port] {
-        if (--m_portLive[port] == 0) {
-            m_portLive.remove(port);
-            if (!m_draining)
-                updateRedirect(port, false);
-        }
+    connect(connection, &QObject::destroyed, this, [this] {
         if (--m_live == 0 && m_draining)
             emit finished(0);
     });
@@ -75,21 +69,19 @@ void Agent::onConnection(int fd)
     if (session.isEmpty() && m_filtered.contains(port)) {
         ++agentCounters().httpConnections;
         track(new HttpConnection(
-                  client, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
-                  appPool(address, port),
-                  [this, address, port](TcpConn* c, const QByteArray& read, bool http2) {
-                      if (!http2) {
-                          passThrough(c, address, port, read);
-                          return;
-                      }
-                      track(new H2Connection(
-                                handOverToQt(c), read, port,
-                                [this, port](const http::Head& head) { return route(port, head); }, m_mux,
-                                [address, port] { return connectMarked(address, port); }, this),
-                            port);
-                  },
-                  this),
-              port);
+            client, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
+            appPool(address, port),
+            [this, address, port](TcpConn* c, const QByteArray& read, bool http2) {
+                if (!http2) {
+                    passThrough(c, address, port, read);
+                    return;
+                }
+                track(new H2Connection(
+                    handOverToQt(c), read, port,
+                    [this, port](const http::Head& head) { return route(port, head); }, m_mux,
+                    [address, port] { return connectMarked(address, port); }, this));
+            },
+            this));
         return;
     }
     if (session.isEmpty() || !m_link->isOpen()) {
@@ -111,7 +103,7 @@ void Agent::onConnection(int fd)
                         << readSoFar.size() << "bytes already read";
         passThrough(socket, address, port, readSoFar);
     });
-    track(bridge, port);
+    track(bridge);
 }
 
 void Agent::passThrough(TcpConn* client, const QHostAddress& address, quint16 port,
@@ -127,7 +119,7 @@ void Agent::passThrough(TcpConn* client, const QHostAddress& address, quint16 po
     }
     ++agentCounters().passedThrough;
     (*app)->write(alreadyRead);
-    track(new SocketSplice(client, *app, this), port);
+    track(new SocketSplice(client, *app, this));
 }
 
 } // namespace lanes::agent

@@ -83,9 +83,11 @@ Result<void> addRedirect(const std::string& agentId, int port, int toPort)
     return restore("*nat\n-A " + redirectRule(chainName(agentId), port, toPort) + "\nCOMMIT\n");
 }
 
-Result<void> removeRedirect(const std::string& agentId, int port, int toPort)
+Result<void> setBypass(const std::string& agentId, int port, bool on)
 {
-    return restore("*nat\n-D " + redirectRule(chainName(agentId), port, toPort) + "\nCOMMIT\n");
+    const std::string chain = chainName(agentId);
+    const std::string rule = " -p tcp -m tcp --dport " + std::to_string(port) + " -j RETURN";
+    return restore("*nat\n" + (on ? "-I " + chain + " 1" : "-D " + chain) + rule + "\nCOMMIT\n");
 }
 
 } // namespace lanes::agent

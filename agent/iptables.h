@@ -1,5 +1,8 @@
 // The agent's iptables rules: its own nat chain LANES_<id>, jumped to from PREROUTING and from OUTPUT to lo,
-// with one REDIRECT rule per stolen port and an early RETURN for sockets that carry kAgentMark.
+// with one REDIRECT rule per stolen port and an early RETURN for sockets that carry kAgentMark. A port no
+// session takes any more keeps its REDIRECT behind a RETURN rule (a bypass): deleting a REDIRECT rule takes
+// the address translation from the connections it redirected (their answers would leave from the agent's port
+// and the client resets them), also from those still waiting in the agent's accept queue.
 // The supervisor uses it before any Qt object exists and after its fork (plain functions, no event loop).
 // Runs the iptables tools; blocking, a few ms each.
 #pragma once
@@ -22,6 +25,7 @@ std::string chainName(const std::string& agentId);
 // Returns how many chains it removed.
 [[nodiscard]] Result<int> removeChains(const std::string& agentId);
 [[nodiscard]] Result<void> addRedirect(const std::string& agentId, int port, int toPort);
-[[nodiscard]] Result<void> removeRedirect(const std::string& agentId, int port, int toPort);
+// New connections to `port` skip its REDIRECT (on) or take it again (off); redirected ones keep theirs.
+[[nodiscard]] Result<void> setBypass(const std::string& agentId, int port, bool on);
 
 } // namespace lanes::agent

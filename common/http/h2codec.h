@@ -22,6 +22,15 @@ namespace lanes {
 
 using H2Headers = QList<QPair<QByteArray, QByteArray>>; // lowercase names, pseudo-headers first
 
+// The first value of `name` (lowercase), or empty.
+inline QByteArray headerValue(const H2Headers& headers, QByteArrayView name)
+{
+    for (const auto& [n, v] : headers)
+        if (n == name)
+            return v;
+    return {};
+}
+
 constexpr qint64 kH2StreamWindow = 256 * 1024;
 
 class H2Codec

@@ -150,6 +150,8 @@ class TcpListener final : public QTcpServer
     Q_OBJECT
 public:
     using QTcpServer::QTcpServer;
+    // Accepts, now, every connection waiting in the queue (each emits accepted()).
+    void acceptPending();
 
 signals:
     void accepted(int fd);

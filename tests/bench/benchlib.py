@@ -15,14 +15,31 @@ sys.path.insert(0, str(ROOT / "scripts"))
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def bench_args(doc):
-    """The benchmarks' command line: --smoke (1 s per point, prints only) or --seconds N."""
+def bench_args(doc, sections=()):
+    """The benchmarks' command line: --smoke (1 s per point, prints only) or --seconds N; with `sections`,
+    --only NAME runs and writes that section of the benchmark alone."""
     import argparse
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--seconds", type=int, default=10)
+    if sections:
+        parser.add_argument("--only", choices=sections)
     args = parser.parse_args()
     return args, 1 if args.smoke else args.seconds
+
+
+def environment():
+    """What the figures were measured on: kernel, CPU model and count, and the versions of the baselines."""
+    def version(argv):
+        try:
+            out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+            return (out.stdout + out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return "not installed"
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               "unknown")
+    return {"kernel": os.uname().release, "cpu": cpu, "cpus": os.cpu_count(),
+            "haproxy": version(["haproxy", "-v"]), "wrk": version(["wrk", "-v"]), "h2load": version(["h2load", "--version"])}
 
 
 def free_port():

@@ -3,24 +3,29 @@
 - pass-through: requests that match no filter, through the agent, against a direct connection to the same app
   in its pod and against HAProxy 2.6 in its own process routing on the same header in the same namespace;
 - filter scaling: the same with 1, 10, 100 and 1000 sessions' filters on the port, and the agent's RSS;
-- stolen path: requests that match a session, against a direct connection to the same local app.
+- stolen path: requests that match a session, against a direct connection to the same local app;
+- subscribing: 1000 sessions of mixed, realistic filters subscribing one after another to the agent's
+  LiveFilterSet, against building the whole set again on every change (filter_micro --subscribe).
 
   python3 tests/bench/filter_bench.py            full run (10 s per point); writes docs/benchmarks.md
   python3 tests/bench/filter_bench.py --smoke    1 s per point, up to 10 filters, prints only (CI)
+  python3 tests/bench/filter_bench.py --only subscribe   that section alone (no cluster)
 """
 import json
 import os
+import statistics
 import subprocess
 import time
 
-from benchlib import (ROOT, FastApp, Router, RpcClient, bench_args, free_port, median_run, pids_in_pod, plot, rss_kb,
-                      write_section, wrk, wrk_with_cpu)
+from benchlib import (ROOT, FastApp, Router, RpcClient, bench_args, environment, free_port, median_run, pids_in_pod,
+                      plot, rss_kb, write_section, wrk, wrk_with_cpu)
 from lanesrun import Cluster
 
 URL = "http://fast-0:8080/"
 ROUTER_PORT = 8082  # HAProxy routing on x-lane, its own process in pod fast-0
 APP_PORT_UNSTOLEN = 8083  # the app's second port: the router's hop to the app must not cross a session's steal
 RATE = 1000
+LIVE_SETTLE_MS = 500  # LiveFilterSet::kSettleMs
 
 
 def fixed_rate(port, connections, seconds):
@@ -35,8 +40,40 @@ CLIENT = "lanes-client-0"
 ROUNDS = 5
 
 
+def subscribe_section(smoke):
+    """filter_micro --subscribe: medians of 3 runs (1 in a smoke run); it fails on a wrong match itself."""
+    n = 100 if smoke else 1000
+    runs = [json.loads(subprocess.run([ROOT / "build" / "bin" / "filter_micro", "--subscribe", str(n)],
+                                      capture_output=True, text=True, check=True).stdout)
+            for _ in range(1 if smoke else 3)]
+    m = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
+    env = environment()
+    if not smoke:
+        (ROOT / "docs" / "bench-filter-subscribe.json").write_text(json.dumps(
+            {"env": env, "runs": runs}, indent=1) + "\n")
+    markdown = f"""## Filtered steal: sessions subscribing one after another
+
+`python3 tests/bench/filter_bench.py --only subscribe` (part of the full run; no network): {n} sessions subscribe
+to one port one after another, with mixed filters (unanchored `baggage: .*lane=user-N(,|;|$)`, path prefixes
+`^/api/v1/tenants/N/`, `method POST` with a header under `all_of`, one in 50 a pattern only PCRE2 takes). Medians of
+{len(runs)} runs on {env['cpus']} × {env['cpu']}, kernel {env['kernel']}; raw results in
+`docs/bench-filter-subscribe.json`. The baseline, in the same run, builds
+the port's whole set again on every change, as the agent did before `LiveFilterSet`.
+
+| | whole set built on each change (before) | LiveFilterSet (the agent now) |
+|---|---|---|
+| event loop held by one subscription, ms | {m['rebuild_last_ms']:.2f} (the last one) | p50 {m['live_hold_p50_ms']:.3f}, p99 {m['live_hold_p99_ms']:.3f}, max {m['live_hold_max_ms']:.3f} |
+| {n} subscriptions, ms | {m['rebuild_total_ms']:.0f} of CPU on the event loop | {m['live_added_ms']:.0f} until the last is in force, {m['live_settled_ms']:.0f} until one base holds them all (what the small set holds at the end goes into a base after {LIVE_SETTLE_MS} ms without a change) |
+| matching one request with all {n}, µs | {m['rebuild_us_per_request']:.2f} | {m['live_us_per_request']:.2f} |
+"""
+    write_section("filter-subscribe", markdown, smoke)
+
+
 def main():
-    args, seconds = bench_args(__doc__)
+    args, seconds = bench_args(__doc__, sections=("subscribe",))
+    subscribe_section(args.smoke)
+    if args.only == "subscribe":
+        return
     counts = [1, 10] if args.smoke else [1, 10, 100, 1000]
     many = 100 if args.smoke else 1000
     local_port = free_port()

@@ -3,11 +3,17 @@
 // JSON per N; filter_bench.py puts it next to the 1-filter baseline of the same run.
 // `filter_micro --subscribe [N]`: instead, N sessions of mixed, realistic filters (unanchored baggage
 // patterns, path prefixes, method with header under all_of, one in 50 that only PCRE2 takes) subscribe one
-// after another, each change building the port's set again as the agent does: the total, the last build and
-// the match time with all N. (Not yet in filter_bench.py's section: issue 16.)
+// after another, twice: into a LiveFilterSet, as the agent does (the time each subscription holds the event
+// loop, the time until one base holds them all, the match time then), and, as the baseline of the same run,
+// building the whole set again on every change, as the agent did before (its total and its last build).
 #include "filterset.h"
 #include "http1.h"
+#include "livefilterset.h"
 
+#include <QCoreApplication>
+#include <QElapsedTimer>
+#include <QEventLoop>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -40,26 +46,17 @@ v1::HttpFilter mixedFilter(int i)
     return f;
 }
 
+double msSince(std::chrono::steady_clock::time_point start)
+{
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
 int subscribe(int n)
 {
     if (n < 4)
         return 4;
     // The newest session of each kind (i % 4): the request below is meant for one of each of three kinds.
     const auto newest = [n](int kind) { return (n - 1 - kind) / 4 * 4 + kind; };
-    std::vector<FilterSet::Entry> entries;
-    std::shared_ptr<const FilterSet> set;
-    double totalMs = 0;
-    double lastMs = 0;
-    for (int i = 0; i < n; ++i) {
-        entries.push_back({QString::number(i), mixedFilter(i)});
-        const auto start = std::chrono::steady_clock::now();
-        auto built = FilterSet::build(entries);
-        lastMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-        totalMs += lastMs;
-        if (!built)
-            return 1;
-        set = *built;
-    }
     const QByteArray request =
         "POST /api/v1/tenants/" + QByteArray::number(newest(1)) +
         "/orders HTTP/1.1\r\nHost: api\r\nCookie: a=1; b=2\r\nbaggage: sampled=1,lane=user-" +
@@ -68,23 +65,82 @@ int subscribe(int n)
     parser.feed(request);
     if (parser.next() != http::Parser::Event::Head)
         return 2;
-    const int rounds = 2000;
-    size_t hits = 0;
-    const auto start = std::chrono::steady_clock::now();
-    for (int r = 0; r < rounds; ++r)
-        hits += set->match(parser.head().view()).size();
-    const double us =
-        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() / rounds;
-    std::printf("{\"sessions\": %d, \"subscribe_total_ms\": %.1f, \"last_build_ms\": %.2f, "
-                "\"us_per_request\": %.2f, \"matches\": %zu}\n",
-                n, totalMs, lastMs, us, hits / rounds);
-    return hits / rounds == 3 ? 0 : 3; // the baggage, path and all_of sessions, nobody else
+    const RequestView view = parser.head().view();
+
+    // As the agent does: each add() holds the loop; the loop runs between subscriptions.
+    LiveFilterSet live;
+    std::vector<double> holds;
+    const auto liveStart = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        if (!live.add({QString::number(i), {}, mixedFilter(i), false}))
+            return 1;
+        holds.push_back(msSince(start));
+        QCoreApplication::processEvents();
+    }
+    const double addedMs = msSince(liveStart);
+    QEventLoop wait;
+    QObject::connect(&live, &LiveFilterSet::settled, &wait, &QEventLoop::quit);
+    while (live.rebuilding() || live.recentCount() > 0)
+        wait.exec();
+    const double settledMs = msSince(liveStart);
+    std::sort(holds.begin(), holds.end());
+    const auto pct = [&](double p) {
+        return holds[std::min(holds.size() - 1, size_t(p * double(holds.size())))];
+    };
+
+    // The baseline: the whole set built again on every change.
+    std::vector<FilterSet::Entry> entries;
+    std::shared_ptr<const FilterSet> set;
+    double totalMs = 0;
+    double lastMs = 0;
+    for (int i = 0; i < n; ++i) {
+        entries.push_back({QString::number(i), mixedFilter(i)});
+        const auto start = std::chrono::steady_clock::now();
+        auto built = FilterSet::build(entries);
+        lastMs = msSince(start);
+        totalMs += lastMs;
+        if (!built)
+            return 1;
+        set = *built;
+    }
+    // Matching, both sets in turns (5 turns of 4000 requests each; the medians): the machine's noise falls on
+    // both alike.
+    const auto usPerRequest = [&](auto&& matchOnce, size_t* hits) {
+        const int rounds = 4000;
+        const auto start = std::chrono::steady_clock::now();
+        for (int r = 0; r < rounds; ++r)
+            *hits += matchOnce();
+        return msSince(start) * 1000 / rounds;
+    };
+    std::vector<double> liveTurns, rebuildTurns;
+    size_t liveHits = 0, hits = 0;
+    for (int turn = 0; turn < 5; ++turn) {
+        liveTurns.push_back(usPerRequest([&] { return live.match(view).size(); }, &liveHits));
+        rebuildTurns.push_back(usPerRequest([&] { return set->match(view).size(); }, &hits));
+    }
+    const auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    const double liveUs = median(liveTurns);
+    const double us = median(rebuildTurns);
+    liveHits /= 5 * 4000;
+    hits /= 5 * 4000;
+    std::printf("{\"sessions\": %d, \"live_hold_p50_ms\": %.3f, \"live_hold_p99_ms\": %.3f, "
+                "\"live_hold_max_ms\": %.3f, \"live_added_ms\": %.1f, \"live_settled_ms\": %.1f, "
+                "\"live_us_per_request\": %.2f, \"live_recent\": %d, \"rebuild_total_ms\": %.1f, "
+                "\"rebuild_last_ms\": %.2f, \"rebuild_us_per_request\": %.2f, \"matches\": %zu}\n",
+                n, pct(0.5), pct(0.99), holds.back(), addedMs, settledMs, liveUs, live.recentCount(), totalMs,
+                lastMs, us, hits);
+    return hits == 3 && liveHits == 3 ? 0 : 3; // the baggage, path and all_of sessions, nobody else
 }
 
 } // namespace
 
 int main(int argc, char** argv)
 {
+    QCoreApplication app(argc, argv); // LiveFilterSet's background builds report to the event loop
     if (argc > 1 && std::string(argv[1]) == "--subscribe")
         return subscribe(argc > 2 ? std::atoi(argv[2]) : 1000);
     const int iterations = argc > 1 ? std::atoi(argv[1]) : 20000;

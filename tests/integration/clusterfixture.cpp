@@ -309,12 +309,14 @@ bool ClusterFixture::chainPresent(const QString& pod)
         .contains(u":LANES_");
 }
 
-bool ClusterFixture::redirectPresent(const QString& pod, int port)
+bool ClusterFixture::redirectInForce(const QString& pod, int port)
 {
-    return run(QStringLiteral("ip"),
-               {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-") + pod,
-                QStringLiteral("iptables-save"), QStringLiteral("-t"), QStringLiteral("nat")})
-        .contains(QStringLiteral("--dport %1 -j REDIRECT").arg(port));
+    const QString rules =
+        run(QStringLiteral("ip"),
+            {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-") + pod,
+             QStringLiteral("iptables-save"), QStringLiteral("-t"), QStringLiteral("nat")});
+    return rules.contains(QStringLiteral("--dport %1 -j REDIRECT").arg(port)) &&
+           !rules.contains(QStringLiteral("--dport %1 -j RETURN").arg(port));
 }
 
 QList<qint64> ClusterFixture::pidsInPod(const QString& pod, const QString& comm)

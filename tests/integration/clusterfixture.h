@@ -40,7 +40,8 @@ public:
     // The same with one request header ("x-lane: alice"), waiting up to 3 s.
     static QString curlFromClient(const QString& url, const QString& header);
     static bool chainPresent(const QString& pod);
-    static bool redirectPresent(const QString& pod, int port);
+    // Whether new connections to the pod's `port` are redirected to its agent: a REDIRECT rule, no bypass.
+    static bool redirectInForce(const QString& pod, int port);
     // PIDs in pod `pod` whose /proc/PID/comm is `comm`.
     static QList<qint64> pidsInPod(const QString& pod, const QString& comm);
     // A port of 127.0.0.1 for a local app (`--steal 8080:PORT`), held until stopClis(): a socket bound to it

@@ -7,6 +7,8 @@
   expect HOST PORT       a POST with Expect: 100-continue and a chunked body with trailers
   websocket HOST PORT LANE  a WebSocket handshake, then two text messages: the echoes
   pipeline HOST PORT N LANE...  N requests in one write, cycling LANEs; the answers, in the order they came
+  churn URL THREADS SECONDS  each thread a new connection per request without a lane, for SECONDS: counts per
+                         answer, and `lost` lines on stderr as `load` prints them
 """
 import http.client
 import json
@@ -202,6 +204,37 @@ def hold(host, port, early=""):
     print(json.dumps({"line": line, "body": data.partition(b"\r\n\r\n")[2].decode(errors="replace")}), flush=True)
 
 
+def churn(url, threads, seconds):
+    host, port = url.split(":")
+    counts, lock = {}, threading.Lock()
+    end = time.monotonic() + seconds
+
+    def worker(t):
+        i = 0
+        while time.monotonic() < end:
+            path, began = f"/churn/{t}/{i}", time.monotonic()
+            i += 1
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            try:
+                conn.request("GET", path, headers={"Connection": "close"})
+                r = conn.getresponse()
+                key = f"{r.status}:{who(r.read().decode())}"
+            except Exception as e:  # a lost request is what the test looks for
+                key = f"error:{type(e).__name__}"
+                print(f"lost - {path} {type(e).__name__} {time.monotonic() - began:.3f} at {time.time():.3f}",
+                      file=sys.stderr, flush=True)
+            conn.close()
+            with lock:
+                counts[key] = counts.get(key, 0) + 1
+
+    ts = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    print(json.dumps(counts))
+
+
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "mixed":
@@ -216,6 +249,8 @@ if __name__ == "__main__":
         websocket(*args)
     elif cmd == "pipeline":
         pipeline(args[0], args[1], int(args[2]), args[3:])
+    elif cmd == "churn":
+        churn(args[0], int(args[1]), float(args[2]))
     elif cmd == "hold":
         hold(*args)
     elif cmd == "pipeline-half":

@@ -177,8 +177,8 @@ void TstCluster::stealReachesTheLocalProcessOnEveryReplica()
     QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
                                  .contains(u"api deployed @ api-0"),
                              3000);
-    QVERIFY(!ClusterFixture::redirectPresent(QStringLiteral("api-0"), 8080));
-    QVERIFY(!ClusterFixture::redirectPresent(QStringLiteral("api-1"), 8080));
+    QVERIFY(!ClusterFixture::redirectInForce(QStringLiteral("api-0"), 8080));
+    QVERIFY(!ClusterFixture::redirectInForce(QStringLiteral("api-1"), 8080));
 }
 
 void TstCluster::execReturnsTheCommandsExitCode()

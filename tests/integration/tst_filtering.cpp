@@ -39,6 +39,7 @@ private slots:
     void websocketUpgradeFollowsTheFilter();
     void mirrorGetsACopyWhileTheAppAnswers();
     void endingASessionUnderLoadLosesNoRequest();
+    void endingASessionWhileConnectionsComeAndGoLosesNone();
     void aFilterWithoutPortsStealsTheTargetsPortsFiltered();
     void operatorDeathLeavesTrafficFlowing(); // last: the operator does not come back
 
@@ -547,6 +548,36 @@ void TstFiltering::endingASessionUnderLoadLosesNoRequest()
     QCOMPARE(total, 4 * 3000); // every request got exactly one answer
     QVERIFY(counts.contains(u"alice->200:alice-local"));
     QVERIFY(counts.contains(u"alice->200:deployed"));
+}
+
+// When a session ends, the port's redirect goes once its last connection closes; a connection redirected in
+// the moment before (still in the agent's accept queue) must be answered all the same. Clients that open a
+// new connection for every request make that moment likely; five sessions end while they run.
+void TstFiltering::endingASessionWhileConnectionsComeAndGoLosesNone()
+{
+    for (int round = 0; round < 5; ++round) {
+        QProcess* alice = steal(QStringLiteral("alice"));
+        QVERIFY2(alice, qPrintable(m_notStealing));
+        QProcess churn;
+        churn.start(QStringLiteral("ip"),
+                    {QStringLiteral("netns"), QStringLiteral("exec"), QStringLiteral("lanes-client-0"),
+                     QStringLiteral("python3"),
+                     QStringLiteral(LANES_SOURCE_DIR "/tests/integration/httpclient.py"),
+                     QStringLiteral("churn"), QStringLiteral("api-0:8080"), QStringLiteral("4"),
+                     QStringLiteral("2")});
+        QVERIFY(churn.waitForStarted());
+        QTest::qWait(500);
+        ::kill(pid_t(alice->processId()), SIGTERM);
+        QVERIFY(churn.waitForFinished(30000));
+        const QByteArray lost = churn.readAllStandardError();
+        const QJsonObject counts = QJsonDocument::fromJson(churn.readAllStandardOutput()).object();
+        QVERIFY2(counts.keys() == QStringList{QStringLiteral("200:deployed")},
+                 qPrintable(QStringLiteral("round %1: %2\n%3")
+                                .arg(round)
+                                .arg(QString::fromUtf8(QJsonDocument(counts).toJson(QJsonDocument::Compact)),
+                                     QString::fromUtf8(lost))));
+        fixture.stopClis();
+    }
 }
 
 void TstFiltering::operatorDeathLeavesTrafficFlowing()

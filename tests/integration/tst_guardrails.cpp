@@ -733,13 +733,13 @@ void TstGuardrails::theAgentsDeadManSwitchRemovesTheRedirects()
 {
     QProcess* cli = stealApi(QStringLiteral("alice"));
     QVERIFY2(cli, qPrintable(m_notStealing));
-    QVERIFY(ClusterFixture::redirectPresent(QStringLiteral("api-0"), 8080));
+    QVERIFY(ClusterFixture::redirectInForce(QStringLiteral("api-0"), 8080));
     // The operator dies: within 10 s no agent steals anything for nobody.
     QVERIFY(fixture.killOperator());
     QElapsedTimer clock;
     clock.start();
-    QTRY_VERIFY_WITH_TIMEOUT(!ClusterFixture::redirectPresent(QStringLiteral("api-0"), 8080) &&
-                                 !ClusterFixture::redirectPresent(QStringLiteral("api-1"), 8080),
+    QTRY_VERIFY_WITH_TIMEOUT(!ClusterFixture::redirectInForce(QStringLiteral("api-0"), 8080) &&
+                                 !ClusterFixture::redirectInForce(QStringLiteral("api-1"), 8080),
                              10000);
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-0:8080/"))
                 .contains(u"api deployed @ api-0"));

@@ -296,7 +296,7 @@ void TstH2::aCallWhoseSessionDiesIsReplayedToTheApp()
 {
     // A local app that takes the connection and never answers: alice's call waits at lanesd.
     QProcess* cli = stealRates({QStringLiteral("/usr/bin/python3"), QStringLiteral("-c"), kSilentApp});
-    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::redirectPresent(QStringLiteral("rates-0"), 50051), 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::redirectInForce(QStringLiteral("rates-0"), 50051), 20000);
     QProcess client;
     client.setProcessChannelMode(QProcess::MergedChannels);
     client.start(QStringLiteral("ip"),
@@ -335,7 +335,7 @@ void TstH2::aMirrorThatFallsBehindIsResetAndTheCallGoesOn()
                                    "print('listening', flush=True)\nc = s.accept()\ntime.sleep(600)")},
                    {QStringLiteral("--mirror")});
     QTRY_VERIFY_WITH_TIMEOUT(cli->peek(1 << 16).contains("listening"), 20000);
-    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::redirectPresent(QStringLiteral("rates-0"), 50051), 20000);
+    QTRY_VERIFY_WITH_TIMEOUT(ClusterFixture::redirectInForce(QStringLiteral("rates-0"), 50051), 20000);
     constexpr int kSize = 3 * 1024 * 1024;
     const QJsonObject call =
         grpc({QStringLiteral("big"), QString::number(kSize), QStringLiteral("alice")}).object();
