@@ -99,10 +99,15 @@ void Agent::drainAndExit(const QString& why, int timeoutMs)
         (void)syncRedirect(*it); // a failure is logged; the connections we hold drain all the same
     m_listener.acceptPending();
     qCWarning(lcAgent) << why << "- draining" << m_live << "connection(s), then exiting";
-    if (m_live == 0)
-        emit finished(0);
-    else
-        QTimer::singleShot(timeoutMs, this, [this] { emit finished(0); });
+    // A connection whose SYN the redirect took just before the bypass may complete its handshake a round
+    // trip later: it is taken before we go, even when nothing else is open.
+    QTimer::singleShot(kDrainGraceMs, this, [this] {
+        m_listener.acceptPending();
+        m_graceOver = true;
+        if (m_live == 0)
+            emit finished(0);
+    });
+    QTimer::singleShot(timeoutMs, this, [this] { emit finished(0); });
 }
 
 void Agent::onFrame(const v1::Frame& frame)
@@ -127,6 +132,16 @@ void Agent::onCounters(const v1::CountersRequest&, FrameReply<v1::Counters> repl
     v1::Counters counters;
     addOwnCounters(&counters);
     reply(std::move(counters));
+}
+
+void Agent::bypassAgain(quint16 port)
+{
+    PortRules& rules = m_rules[port];
+    if (!rules.redirect || rules.bypass || m_stealers.contains(port) || m_filtered.contains(port) ||
+        (rules.lastRetry.isValid() && rules.lastRetry.elapsed() < 1000))
+        return;
+    rules.lastRetry.start();
+    (void)syncRedirect(port);
 }
 
 Result<void> Agent::syncRedirect(quint16 port)
@@ -155,6 +170,11 @@ void Agent::onSubscribe(const v1::Subscribe& subscribe, FrameReply<v1::Ack> repl
     const quint32 port = subscription.port();
     if (port == 0 || port > 65535) {
         reply(fail(ErrorCode::InvalidArgument, QStringLiteral("port %1 is out of range").arg(port)));
+        return;
+    }
+    if (m_draining) { // the ports are bypassed for good: a steal now would take nothing
+        reply(fail(ErrorCode::AgentLost,
+                   QStringLiteral("the agent of pod %1 is shutting down").arg(m_options.pod)));
         return;
     }
     if (const auto v6 = podIpv6Address()) {
@@ -190,18 +210,19 @@ void Agent::onSubscribe(const v1::Subscribe& subscribe, FrameReply<v1::Ack> repl
     if (!filters)
         filters = new LiveFilterSet(this);
     QStringList warnings;
-    auto added = filters->add(
+    const auto added = filters->add(
         {session, qs(subscription.user()),
          subscription.has_filter() ? std::optional(subscription.filter()) : std::nullopt, mirror},
         &warnings);
-    if (added && !(added = syncRedirect(p)))
-        filters->remove(session);
-    if (!added) {
+    const Result<void> redirected = added ? syncRedirect(p) : Result<void>(std::unexpected(added.error()));
+    if (!redirected) {
+        if (added)
+            filters->removeOne(*added);
         if (filters->isEmpty()) {
             delete m_filtered.take(p);
             (void)syncRedirect(p);
         }
-        reply(std::unexpected(added.error()));
+        reply(std::unexpected(redirected.error()));
         return;
     }
     for (const QString& w : warnings)

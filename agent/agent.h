@@ -22,6 +22,8 @@ constexpr int kDrainTimeoutMs =
     30000; // long enough for clients to finish; their connections break when we go
 // Without an operator nobody can reach our sessions or end them: the dead-man switch drains in at most this.
 constexpr int kOperatorLostDrainMs = 10000;
+// Draining waits at least this for connections the redirects took just before they were bypassed.
+constexpr int kDrainGraceMs = 200;
 
 struct AgentOptions
 {
@@ -63,6 +65,8 @@ private:
     // Brings `port`'s rules to what its sessions want: a REDIRECT while one takes it, a bypass once none
     // does.
     Result<void> syncRedirect(quint16 port);
+    // A connection on a port no session takes: its bypass failed before, so try again (once a second).
+    void bypassAgain(quint16 port);
     void track(QObject* connection);
 
     AgentOptions m_options;
@@ -78,10 +82,12 @@ private:
     {
         bool redirect = false; // added once, kept while we run (iptables.h)
         bool bypass = false;
+        QElapsedTimer lastRetry; // of a bypass that failed
     };
     QHash<quint16, PortRules> m_rules;
     int m_live = 0; // connections we hold
     bool m_draining = false;
+    bool m_graceOver = false; // draining, and connections still queued then have been taken
 };
 
 } // namespace lanes::agent

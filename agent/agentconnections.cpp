@@ -40,7 +40,7 @@ void Agent::track(QObject* connection)
 {
     ++m_live;
     connect(connection, &QObject::destroyed, this, [this] {
-        if (--m_live == 0 && m_draining)
+        if (--m_live == 0 && m_graceOver)
             emit finished(0);
     });
 }
@@ -85,6 +85,8 @@ void Agent::onConnection(int fd)
         return;
     }
     if (session.isEmpty() || !m_link->isOpen()) {
+        if (session.isEmpty())
+            bypassAgain(port);
         passThrough(client, address, port);
         return;
     }

@@ -47,12 +47,12 @@ FilterSet::~FilterSet()
     }
 }
 
-Result<int> FilterSet::addNode(const v1::HttpFilter& filter, QStringList* warnings)
+Result<int> FilterSet::addNode(const v1::HttpFilter& filter, QStringList* warnings, Report report)
 {
     if (filter.has_all_of() || filter.has_any_of()) {
         Node node{filter.has_all_of() ? Node::Kind::AllOf : Node::Kind::AnyOf, -1, {}};
         for (const auto& child : (filter.has_all_of() ? filter.all_of() : filter.any_of()).filters()) {
-            auto id = addNode(child, warnings);
+            auto id = addNode(child, warnings, report);
             if (!id)
                 return id;
             node.children.push_back(*id);
@@ -98,8 +98,9 @@ Result<int> FilterSet::addNode(const v1::HttpFilter& filter, QStringList* warnin
                                      QString::fromStdString(probe.error())));
             }
             leaf.data = pcre2_match_data_create_from_pattern(leaf.pcre, nullptr);
-            ++filterCounters().pcre2Fallback;
-            if (warnings)
+            if (report == Report::Yes)
+                ++filterCounters().pcre2Fallback;
+            if (warnings && report == Report::Yes)
                 *warnings << QStringLiteral(
                                  "pattern \"%1\" uses features RE2 refuses (%2); it runs on PCRE2 with a "
                                  "match limit of %3, which is slower and may give up on a request")
@@ -113,7 +114,7 @@ Result<int> FilterSet::addNode(const v1::HttpFilter& filter, QStringList* warnin
 }
 
 Result<std::shared_ptr<const FilterSet>> FilterSet::build(std::vector<Entry> entries, QStringList* warnings,
-                                                          int64_t setMemory)
+                                                          int64_t setMemory, Report report)
 {
     std::shared_ptr<FilterSet> set(new FilterSet);
     if (setMemory <= 0) {
@@ -153,7 +154,7 @@ Result<std::shared_ptr<const FilterSet>> FilterSet::build(std::vector<Entry> ent
         if (auto ok = validateFilter(*entry.filter); !ok)
             return std::unexpected(ok.error());
         const size_t firstLeaf = set->m_leaves.size();
-        auto root = set->addNode(*entry.filter, warnings);
+        auto root = set->addNode(*entry.filter, warnings, report);
         if (!root)
             return std::unexpected(root.error());
         set->m_roots.push_back(*root);

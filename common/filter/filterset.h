@@ -40,9 +40,14 @@ public:
 
     // Entries in priority order (the earlier subscription wins). `warnings` gets one line per pattern
     // that had to fall back to PCRE2; a pattern neither engine accepts is an error that names it.
-    static Result<std::shared_ptr<const FilterSet>>
-    build(std::vector<Entry> entries, QStringList* warnings = nullptr,
-          int64_t setMemory = 0); // 0: by the patterns' number
+    // `report`: whether those fallbacks are warned of and counted in filter.pcre2_fallback (once per pattern
+    // a session brings, not again each time a set that holds it is built); a set too big for its matcher's
+    // memory is warned of either way.
+    enum class Report { Yes, No };
+    static Result<std::shared_ptr<const FilterSet>> build(std::vector<Entry> entries,
+                                                          QStringList* warnings = nullptr,
+                                                          int64_t setMemory = 0, // 0: by the patterns' number
+                                                          Report report = Report::Yes);
     ~FilterSet();
 
     // Indexes into entries() of every entry the request matches, in priority order.
@@ -53,7 +58,7 @@ private:
     struct Leaf;
     struct Node;
     FilterSet() = default;
-    Result<int> addNode(const v1::HttpFilter& filter, QStringList* warnings);
+    Result<int> addNode(const v1::HttpFilter& filter, QStringList* warnings, Report report);
     bool eval(int node, const std::vector<char>& leafHits) const;
     // The leaves of one set, each on its own RE2, for when the set cannot answer (made once, on first need).
     const std::vector<std::unique_ptr<const re2::RE2>>& singles() const;

@@ -28,7 +28,7 @@ LiveFilterSet::Layer LiveFilterSet::build(std::vector<std::pair<quint64, FilterS
     }
     if (plain.empty())
         return layer;
-    auto built = FilterSet::build(std::move(plain));
+    auto built = FilterSet::build(std::move(plain), &layer.warnings, 0, FilterSet::Report::No);
     if (built)
         layer.set = *built;
     else
@@ -44,7 +44,7 @@ std::vector<std::pair<quint64, FilterSet::Entry>> LiveFilterSet::entriesAfter(qu
     return out;
 }
 
-Result<void> LiveFilterSet::add(Sub sub, QStringList* warnings)
+Result<quint64> LiveFilterSet::add(Sub sub, QStringList* warnings)
 {
     // Alone first: its own errors and warnings, not those of the others in the small set.
     if (sub.filter) {
@@ -52,6 +52,9 @@ Result<void> LiveFilterSet::add(Sub sub, QStringList* warnings)
         if (!alone)
             return std::unexpected(alone.error());
     }
+    // A base that is ready goes in first, so that the small set only holds what came after it, however many
+    // subscriptions one pass of the event loop brings.
+    takeFinishedBase();
     const quint64 seq = m_nextSeq++;
     m_subs.emplace(seq, std::move(sub));
     Layer recent = build(entriesAfter(m_baseUpTo));
@@ -61,23 +64,23 @@ Result<void> LiveFilterSet::add(Sub sub, QStringList* warnings)
     }
     m_recent = std::move(recent);
     maybeRebuild();
-    return {};
+    return seq;
 }
 
-bool LiveFilterSet::remove(const QString& sessionId)
+template <class Pred> bool LiveFilterSet::removeIf(Pred pred)
 {
     bool fromRecent = false;
     bool found = false;
     for (auto it = m_subs.begin(); it != m_subs.end();) {
-        if (it->second.sessionId != sessionId) {
+        if (!pred(*it)) {
             ++it;
             continue;
         }
         found = true;
         (it->first > m_baseUpTo ? fromRecent : m_baseHasRemoved) = true;
+        m_baseHasRemoved |= m_building && it->first <= m_buildingUpTo; // the base being built holds it
         it = m_subs.erase(it);
     }
-    m_baseHasRemoved |= found && m_building; // the base being built may hold it
     if (fromRecent) {
         // Smaller, and built of subscriptions that were checked: only a failure nobody expects keeps the old
         // one, whose matches of removed subscriptions match() drops anyway.
@@ -86,6 +89,16 @@ bool LiveFilterSet::remove(const QString& sessionId)
     }
     maybeRebuild();
     return found;
+}
+
+bool LiveFilterSet::remove(const QString& sessionId)
+{
+    return removeIf([&](const auto& entry) { return entry.second.sessionId == sessionId; });
+}
+
+void LiveFilterSet::removeOne(quint64 seq)
+{
+    removeIf([&](const auto& entry) { return entry.first == seq; });
 }
 
 void LiveFilterSet::maybeRebuild(bool settling)
@@ -101,6 +114,7 @@ void LiveFilterSet::maybeRebuild(bool settling)
     }
     m_settle.stop();
     m_building = true;
+    m_buildingUpTo = m_nextSeq - 1;
     m_baseHasRemoved = false; // what is removed from now on, the next base still holds
     auto promise = std::make_shared<QPromise<Layer>>();
     m_watcher.setFuture(promise->future());
@@ -111,22 +125,35 @@ void LiveFilterSet::maybeRebuild(bool settling)
     });
 }
 
-void LiveFilterSet::onRebuilt()
+bool LiveFilterSet::takeFinishedBase()
 {
+    if (!m_building || !m_watcher.future().isFinished())
+        return false; // none, or not yet (the watcher's signal comes later)
     m_building = false;
-    const Layer base = m_watcher.future().result();
-    const quint64 upTo = base.seqs.empty() ? 0 : base.seqs.back();
-    Layer recent = build(entriesAfter(upTo));
+    Layer base = m_watcher.future().result();
+    Layer recent = build(entriesAfter(m_buildingUpTo));
     if (!base.error.isEmpty() || !recent.error.isEmpty()) {
+        // The previous sets stay, and stay right; the next change tries again.
         qWarning("lanes: a port's filters could not be built again, the previous ones stay: %s",
                  qPrintable(base.error + recent.error));
-        m_baseHasRemoved = true; // the next change tries again
-        return;
+        m_baseHasRemoved = true;
+        return false;
     }
-    // Subscriptions removed while it was built are still in it: remove() flagged that.
-    m_base = base;
-    m_baseUpTo = upTo;
+    for (const QString& w : std::as_const(base.warnings))
+        qWarning("lanes: %s", qPrintable(w));
+    // The old base is freed on a worker: 1000 sessions' patterns take a while to free.
+    QThreadPool::globalInstance()->start(
+        [old = std::exchange(m_base.set, base.set)]() mutable { old.reset(); });
+    m_base = std::move(base);
+    m_baseUpTo = m_buildingUpTo;
     m_recent = std::move(recent);
+    return true;
+}
+
+void LiveFilterSet::onRebuilt()
+{
+    if (!takeFinishedBase())
+        return; // taken already by add(), or failed
     maybeRebuild();
     if (!m_building && m_recent.seqs.empty())
         emit settled();

@@ -36,10 +36,11 @@ public:
     ~LiveFilterSet() override;
 
     // Checks `sub`'s filter alone (its warnings only, in `warnings`) and puts it in force; later
-    // subscriptions rank after it.
-    [[nodiscard]] Result<void> add(Sub sub, QStringList* warnings = nullptr);
+    // subscriptions rank after it. Returns its number, for removeOne().
+    [[nodiscard]] Result<quint64> add(Sub sub, QStringList* warnings = nullptr);
     // Every subscription of `sessionId`; false when it had none.
     bool remove(const QString& sessionId);
+    void removeOne(quint64 seq);
     bool isEmpty() const { return m_subs.empty(); }
     int size() const { return int(m_subs.size()); }
 
@@ -60,8 +61,11 @@ private:
         std::shared_ptr<const FilterSet> set;
         std::vector<quint64> seqs; // by entry index
         QString error;             // a build that failed (the subscriptions were checked: not expected)
+        QStringList warnings;      // of the whole set (one matcher's memory too small): logged
     };
     static Layer build(std::vector<std::pair<quint64, FilterSet::Entry>> entries);
+    template <class Pred> bool removeIf(Pred pred);
+    bool takeFinishedBase(); // true when a new base is in place
     std::vector<std::pair<quint64, FilterSet::Entry>> entriesAfter(quint64 seq) const;
     void maybeRebuild(bool settling = false);
     void onRebuilt();
@@ -73,6 +77,7 @@ private:
     quint64 m_baseUpTo = 0; // the base holds the subscriptions up to this one, minus removed ones
     bool m_baseHasRemoved = false;
     bool m_building = false;
+    quint64 m_buildingUpTo = 0; // the base being built holds the subscriptions up to this one
     QFutureWatcher<Layer> m_watcher;
     QTimer m_settle;
 };

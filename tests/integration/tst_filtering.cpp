@@ -550,9 +550,9 @@ void TstFiltering::endingASessionUnderLoadLosesNoRequest()
     QVERIFY(counts.contains(u"alice->200:deployed"));
 }
 
-// When a session ends, the port's redirect goes once its last connection closes; a connection redirected in
-// the moment before (still in the agent's accept queue) must be answered all the same. Clients that open a
-// new connection for every request make that moment likely; five sessions end while they run.
+// When a session ends, the port's redirect is bypassed; a connection redirected in the moment before (still
+// in the agent's accept queue) must be answered all the same. Clients that open a new connection for every
+// request make that moment likely; five sessions end while they run.
 void TstFiltering::endingASessionWhileConnectionsComeAndGoLosesNone()
 {
     for (int round = 0; round < 5; ++round) {

@@ -63,7 +63,7 @@ private slots:
     // These restart the operator with other lifetimes.
     void aDroppedLinkResumesWithinTheTtl();
     void theSetupDeadlineEndsASessionThatDoesNotStart();
-    void theAgentsDeadManSwitchRemovesTheRedirects();
+    void theAgentsDeadManSwitchStopsRedirecting();
 
 private:
     // `lanes exec` of `user` stealing api:8080 into a local api.py that answers "api local-USER"; with
@@ -729,7 +729,7 @@ void TstGuardrails::theSetupDeadlineEndsASessionThatDoesNotStart()
     QVERIFY2(next, qPrintable(m_notStealing));
 }
 
-void TstGuardrails::theAgentsDeadManSwitchRemovesTheRedirects()
+void TstGuardrails::theAgentsDeadManSwitchStopsRedirecting()
 {
     QProcess* cli = stealApi(QStringLiteral("alice"));
     QVERIFY2(cli, qPrintable(m_notStealing));

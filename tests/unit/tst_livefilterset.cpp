@@ -29,6 +29,17 @@ http::Head request(const QString& lane)
     return parser.head();
 }
 
+// More subscriptions that match nothing here, until a base is being built (add() may have taken a finished
+// one in, leaving nothing to build).
+bool padUntilRebuilding(LiveFilterSet& set)
+{
+    for (int i = 0; i < 1000 && !set.rebuilding(); ++i)
+        if (!set.add(
+                {QStringLiteral("pad-%1").arg(i), {}, header(QStringLiteral("^x-pad: %1$").arg(i)), false}))
+            return false;
+    return set.rebuilding();
+}
+
 QStringList sessionsOf(const std::vector<const LiveFilterSet::Sub*>& matched)
 {
     QStringList out;
@@ -48,6 +59,7 @@ private slots:
     void aRemovedSubscriptionNeverMatchesAgain();
     void aBadFilterIsRefusedAndChangesNothing();
     void warningsAreTheNewFiltersOwn();
+    void changesWhileABaseIsBuiltAreKept();
     void deletedWhileABaseIsBuilt();
 };
 
@@ -108,9 +120,14 @@ void TstLiveFilterSet::aRemovedSubscriptionNeverMatchesAgain()
     QVERIFY(set.match(request(QStringLiteral("user-59")).view()).empty());
     QCOMPARE(sessionsOf(set.match(request(QStringLiteral("user-4")).view())),
              QStringList{QStringLiteral("s4")});
-    // A new base without them, then every one leaves.
-    QTRY_VERIFY(!set.rebuilding());
+    // A new base without them: the same answers.
+    QTRY_VERIFY(!set.rebuilding() && set.recentCount() == 0);
     QCOMPARE(set.size(), 58);
+    QVERIFY(set.match(request(QStringLiteral("user-3")).view()).empty());
+    QVERIFY(set.match(request(QStringLiteral("user-59")).view()).empty());
+    QCOMPARE(sessionsOf(set.match(request(QStringLiteral("user-4")).view())),
+             QStringList{QStringLiteral("s4")});
+    // Then every one leaves.
     for (int i = 0; i < 60; ++i)
         set.remove(QStringLiteral("s%1").arg(i));
     QVERIFY(set.isEmpty());
@@ -145,6 +162,36 @@ void TstLiveFilterSet::warningsAreTheNewFiltersOwn()
              QStringList{QStringLiteral("look")});
 }
 
+// Subscriptions that come and go while a base is built on the worker: right at once, and after the swap.
+void TstLiveFilterSet::changesWhileABaseIsBuiltAreKept()
+{
+    LiveFilterSet set;
+    QVERIFY(
+        set.add({QStringLiteral("everyone"), {}, header(QStringLiteral("baggage: .*lane=user-")), false}));
+    for (int i = 0; i < 40; ++i)
+        QVERIFY(set.add(
+            {QStringLiteral("s%1").arg(i), {}, header(QStringLiteral("^x-lane: user-%1$").arg(i)), false}));
+    QVERIFY(padUntilRebuilding(set));
+    const int padded = set.size() - 41;
+    QVERIFY(set.remove(QStringLiteral("s2")));       // in the base being built
+    QVERIFY(set.remove(QStringLiteral("everyone"))); // the oldest
+    QVERIFY(set.add({QStringLiteral("late"), {}, header(QStringLiteral("x-lane: user-5$")), false}));
+    QVERIFY(set.add({QStringLiteral("s2"), {}, header(QStringLiteral("x-lane: user-2$")), false})); // again
+    const auto check = [&] {
+        QVERIFY(set.match(request(QStringLiteral("user-99")).view()).empty());
+        QCOMPARE(sessionsOf(set.match(request(QStringLiteral("user-5")).view())),
+                 (QStringList{QStringLiteral("s5"), QStringLiteral("late")}));
+        QCOMPARE(sessionsOf(set.match(request(QStringLiteral("user-2")).view())),
+                 QStringList{QStringLiteral("s2")});
+        QCOMPARE(sessionsOf(set.match(request(QStringLiteral("user-39")).view())),
+                 QStringList{QStringLiteral("s39")});
+    };
+    check();
+    QTRY_VERIFY(!set.rebuilding() && set.recentCount() == 0);
+    check();
+    QCOMPARE(set.size(), 41 + padded);
+}
+
 // The worker's result arrives after the set is gone: nothing is touched (ASan watches this).
 void TstLiveFilterSet::deletedWhileABaseIsBuilt()
 {
@@ -154,7 +201,7 @@ void TstLiveFilterSet::deletedWhileABaseIsBuilt()
                           {},
                           header(QStringLiteral("baggage: .*lane=u%1;").arg(i)),
                           false}));
-    QVERIFY(set->rebuilding());
+    QVERIFY(padUntilRebuilding(*set));
     delete set;
     QThreadPool::globalInstance()->waitForDone();
     QCoreApplication::processEvents();
