@@ -1,7 +1,8 @@
 // An open-loop HTTP/1.1 load generator: CONNECTIONS keep-alive connections send requests on a fixed schedule
 // that adds up to RATE requests a second, and each latency is measured from the request's scheduled time, so
 // a stall is not hidden by the requests it delayed (no coordinated omission). Prints JSON with
-// p50/p90/p99/max.
+// p50/p90/p99/max. With FIXEDRATE_TRACE=FILE it also writes each request's scheduled time (ms from the start)
+// and latency, one "due latency" line each: latency over time, to tell a periodic stall from noise.
 //   fixedrate HOST PORT RATE CONNECTIONS SECONDS [HEADER]
 #include <algorithm>
 #include <arpa/inet.h>
@@ -79,6 +80,7 @@ int main(int argc, char** argv)
     const auto start = Clock::now() + std::chrono::milliseconds(100);
     std::mutex mutex;
     std::vector<double> latencies;
+    std::vector<std::pair<double, double>> trace; // due (ms from start), latency (ms)
     std::atomic<int> errors{0};
     std::vector<std::thread> threads;
     for (int c = 0; c < connections; ++c) {
@@ -90,6 +92,7 @@ int main(int argc, char** argv)
             }
             std::string buffer;
             std::vector<double> mine;
+            std::vector<std::pair<double, double>> mineTraced;
             // Connections are staggered across one interval so that the total rate is even.
             const auto offset =
                 std::chrono::duration_cast<Clock::duration>(interval * (double(c) / connections));
@@ -105,14 +108,25 @@ int main(int argc, char** argv)
                     break;
                 }
                 mine.push_back(std::chrono::duration<double, std::milli>(Clock::now() - due).count());
+                mineTraced.emplace_back(std::chrono::duration<double, std::milli>(due - start).count(),
+                                        mine.back());
             }
             close(fd);
             std::lock_guard lock(mutex);
             latencies.insert(latencies.end(), mine.begin(), mine.end());
+            trace.insert(trace.end(), mineTraced.begin(), mineTraced.end());
         });
     }
     for (auto& t : threads)
         t.join();
+    if (const char* path = std::getenv("FIXEDRATE_TRACE")) {
+        std::sort(trace.begin(), trace.end());
+        if (FILE* f = std::fopen(path, "w")) {
+            for (const auto& [due, latency] : trace)
+                std::fprintf(f, "%.3f %.3f\n", due, latency);
+            std::fclose(f);
+        }
+    }
     std::sort(latencies.begin(), latencies.end());
     auto pct = [&](double p) {
         return latencies.empty() ? 0.0 : latencies[size_t(p * double(latencies.size() - 1))];
