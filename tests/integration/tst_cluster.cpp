@@ -153,8 +153,11 @@ void TstCluster::stealReachesTheLocalProcessOnEveryReplica()
                  QString::fromLatin1(QByteArray("GET /half HTTP/1.1\r\nHost: api\r\n\r\n").toHex()),
                  QStringLiteral("half")}))
             .object();
-    QCOMPARE(halfClosed.value(u"status").toInt(), 200);
-    QCOMPARE(halfClosed.value(u"who").toString(), QStringLiteral("local"));
+    // All of what the client saw when it fails (this check failed twice in CI, rarely: the connection closed
+    // with no answer; not reproduced yet).
+    const QByteArray seen = QJsonDocument(halfClosed).toJson(QJsonDocument::Compact);
+    QVERIFY2(halfClosed.value(u"status").toInt() == 200, seen.constData());
+    QVERIFY2(halfClosed.value(u"who").toString() == u"local", seen.constData());
     QVERIFY(halfClosed.value(u"closed").toBool());
 
     // Everyone can see the session and its locks.
