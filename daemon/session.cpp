@@ -332,10 +332,15 @@ void Session::onStream(Stream* stream)
         return;
     }
     auto* bridge = new StreamBridge(stream, *socket, this);
-    connect(bridge, &StreamBridge::done, this, [this, nothingListens](const QString& outcome) {
-        if (outcome.startsWith(u"socket error") && outcome.contains(u"refused"))
-            emit message(1, nothingListens);
-    });
+    connect(bridge, &StreamBridge::done, this,
+            [this, nothingListens, port = stream->meta().port()](const QString& outcome) {
+                if (outcome.startsWith(u"socket error") && outcome.contains(u"refused"))
+                    emit message(1, nothingListens);
+                else if (outcome !=
+                         u"closed") // a stolen connection that did not end cleanly: say why, for the log
+                    qCInfo(lcDaemon) << "session" << m_id << "stolen connection on port" << port
+                                     << "ended:" << outcome;
+            });
 }
 
 UpstreamPool* Session::localPool(int localPort)

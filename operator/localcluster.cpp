@@ -241,11 +241,17 @@ QList<TargetView> LocalCluster::targets() const
 // The pod's process runs in the pod's namespace, so its /proc/PID/net/tcp lists the pod's sockets: a port is
 // ready when a TCP socket listens on it (state 0A) or a UDP one is bound (07). Until `ip netns exec` has
 // entered the namespace those tables are this machine's, so the process must be in the pod's namespace first.
+// A pod found ready stays ready while the same process runs, as a pod's status in an informer's cache: a read
+// of /proc/PID/net/tcp walks every socket of the machine, and each session start resolves its target, which
+// did that for every pod (with 1000 sessions' links open, ~4 ms per start on the operator's event loop,
+// which carries everybody's stolen traffic).
 bool LocalCluster::podReady(const Pod& pod) const
 {
     const QProcess* process = m_podProcesses.value(pod.name);
     if (!process || process->state() != QProcess::Running)
         return false;
+    if (m_readyPid.value(pod.name) == process->processId())
+        return true;
     const QString proc = QStringLiteral("/proc/%1").arg(process->processId());
     struct stat inPod = {};
     struct stat ofPod = {};
@@ -266,8 +272,11 @@ bool LocalCluster::podReady(const Pod& pod) const
                 listening.insert(fields[1].mid(fields[1].lastIndexOf(':') + 1).toInt(nullptr, 16));
         }
     }
-    return std::all_of(pod.ports.begin(), pod.ports.end(),
-                       [&](int port) { return listening.contains(port); });
+    const bool ready =
+        std::all_of(pod.ports.begin(), pod.ports.end(), [&](int port) { return listening.contains(port); });
+    if (ready)
+        m_readyPid.insert(pod.name, process->processId());
+    return ready;
 }
 
 QStringList LocalCluster::unreadyPods() const

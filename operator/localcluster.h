@@ -50,8 +50,9 @@ private:
     QString m_logDir;
     QString m_agentBinary;
     QList<Pod> m_pods;
-    QHash<QString, QProcess*> m_podProcesses; // pod name -> process (leader of its own process group)
-    QHash<QString, QProcess*> m_agents;       // agent id -> supervisor process
+    QHash<QString, QProcess*> m_podProcesses;  // pod name -> process (leader of its own process group)
+    mutable QHash<QString, qint64> m_readyPid; // pod name -> the process found listening on all its ports
+    QHash<QString, QProcess*> m_agents;        // agent id -> supervisor process
     bool m_started = false;
 };
 

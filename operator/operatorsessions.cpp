@@ -248,9 +248,11 @@ void OperatorServer::onSubscribe(Peer* peer, const v1::Subscribe& subscribe, Fra
 
 Claim OperatorServer::claimOf(const SessionRecord& session, const v1::Subscription& requested)
 {
-    return Claim{session.id, session.user,
+    return Claim{session.id,
+                 session.user,
                  requested.has_filter() ? std::optional(requested.filter()) : std::nullopt,
-                 requested.mode() == v1::MIRROR};
+                 requested.mode() == v1::MIRROR,
+                 {}};
 }
 
 Result<QStringList> OperatorServer::blockersOf(const SessionRecord& session, quint32 port,

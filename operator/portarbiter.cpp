@@ -6,7 +6,12 @@ namespace lanes::op {
 Result<QStringList> PortArbiter::blockers(const QString& pod, quint32 port, const Claim& claim) const
 {
     QStringList in;
-    for (const Claim& held : m_claims.value({pod, port})) {
+    const auto claims = m_claims.constFind({pod, port});
+    if (claims == m_claims.cend())
+        return in;
+    const QString wanted = claim.filter ? describeFilter(*claim.filter) : QString();
+    for (const Claim& held :
+         *claims) { // const: a range-for over a copy detached it, each start copied them all
         if (held.sessionId == claim.sessionId || held.mirror != claim.mirror)
             continue;
         if (claim.mirror)
@@ -15,13 +20,13 @@ Result<QStringList> PortArbiter::blockers(const QString& pod, quint32 port, cons
             in << held.sessionId;
             continue;
         }
-        if (describeFilter(*held.filter) == describeFilter(*claim.filter))
+        if (held.description() == wanted)
             return std::unexpected(
                 Error{ErrorCode::FilterOverlap,
                       QStringLiteral("%1 already steals port %2 of %3 with the same filter %4 (session %5)")
                           .arg(held.user)
                           .arg(port)
-                          .arg(pod, describeFilter(*claim.filter), held.sessionId),
+                          .arg(pod, wanted, held.sessionId),
                       {}});
     }
     return in;

@@ -16,6 +16,16 @@ struct Claim
     QString user;
     std::optional<v1::HttpFilter> filter; // none: the whole port
     bool mirror = false;                  // a copy of the traffic: shares the port with anything
+
+    mutable QString describedAs; // describeFilter(*filter), made on first use by description()
+
+    // Made once: each new claim on a port is compared with every claim held there.
+    const QString& description() const
+    {
+        if (filter && describedAs.isEmpty())
+            describedAs = describeFilter(*filter);
+        return describedAs;
+    }
 };
 
 struct ClaimRow

@@ -16,6 +16,7 @@
 #include <ctime>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <thread>
 #include <unistd.h>
 
 namespace lanes {
@@ -53,6 +54,20 @@ EpollDispatcher::EpollDispatcher(QObject* parent) : QAbstractEventDispatcher(par
     ev.data.fd = m_wake;
     if (epoll_ctl(m_epoll, EPOLL_CTL_ADD, m_wake, &ev) != 0)
         qFatal("EpollDispatcher: cannot watch the wake-up descriptor: %s", strerror(errno));
+    m_stallNs = qint64(qEnvironmentVariableIntValue("LANES_STALL_TRACE_MS")) * kNsPerMs;
+}
+
+void EpollDispatcher::reportStall(const char* kind, QObject* receiver, qint64 beganNs)
+{
+    const qint64 held = nowNs() - beganNs;
+    if (held < m_stallNs)
+        return;
+    // A socket notifier's parent is the socket or connection that owns it.
+    QObject* owner = receiver && receiver->parent() ? receiver->parent() : receiver;
+    qWarning("EpollDispatcher: the event loop was held %.2f ms by a %s of %s%s%s", double(held) / kNsPerMs,
+             kind, owner ? owner->metaObject()->className() : "(several)",
+             owner && !owner->objectName().isEmpty() ? " " : "",
+             owner ? qPrintable(owner->objectName()) : "");
 }
 
 EpollDispatcher::~EpollDispatcher()
@@ -61,14 +76,48 @@ EpollDispatcher::~EpollDispatcher()
     ::close(m_epoll);
 }
 
-void EpollDispatcher::update(int fd, Descriptor& d)
+quint32 EpollDispatcher::Descriptor::wanted() const
 {
     quint32 want = 0;
     for (int type = 0; type < 3; ++type)
-        if (d.notifiers[type])
+        if (notifiers[type])
             want |= kWants[type];
+    return want;
+}
+
+void EpollDispatcher::update(int fd, Descriptor& d)
+{
+    const quint32 want = d.wanted();
     if (d.alwaysReady || want == d.events)
         return;
+    if (want != 0 && d.events != 0) {
+        // A change of kinds on a watched descriptor waits for the next wait: Qt's sockets turn the write
+        // notifier on for each write and off once it is flushed, mostly in one pass, and then the two
+        // epoll_ctl calls cancel out. (Adds and removals go at once: the descriptor may be closed next.)
+        if (!d.dirty) {
+            d.dirty = true;
+            m_dirty.append(fd);
+        }
+        return;
+    }
+    apply(fd, d, want);
+}
+
+void EpollDispatcher::applyDirty()
+{
+    for (int fd : std::as_const(m_dirty)) {
+        const auto it = m_descriptors.find(fd);
+        if (it == m_descriptors.end() || !it->dirty)
+            continue; // removed meanwhile
+        it->dirty = false;
+        if (const quint32 want = it->wanted(); want != it->events && !it->alwaysReady)
+            apply(fd, *it, want);
+    }
+    m_dirty.clear();
+}
+
+void EpollDispatcher::apply(int fd, Descriptor& d, quint32 want)
+{
     epoll_event ev{};
     ev.events = want | ((want & EPOLLIN) ? quint32(EPOLLRDHUP) : 0u);
     ev.data.fd = fd;
@@ -212,6 +261,14 @@ int EpollDispatcher::remainingTime(int timerId)
 
 void EpollDispatcher::wakeUp()
 {
+    // A post from the loop's own thread comes from a handler, or from before the loop runs: the thread is not
+    // waiting, so a flag that the next pass reads before it waits does what the eventfd would, without its
+    // write, read and extra epoll_wait (QSslSocket posts one for every write it flushes, three syscalls per
+    // TLS record on the links).
+    if (std::this_thread::get_id() == m_owner) {
+        m_selfWoken = true;
+        return;
+    }
     int idle = 0;
     if (m_wakeUps.compare_exchange_strong(idle, 1, std::memory_order_acquire)) {
         const eventfd_t one = 1;
@@ -248,7 +305,11 @@ int EpollDispatcher::activateNotifiers()
     int activated = 0;
     QEvent event(QEvent::SockAct);
     while (!m_pending.isEmpty()) { // unregisterSocketNotifier() drops notifiers from it as handlers run
-        QCoreApplication::sendEvent(m_pending.takeFirst(), &event);
+        QSocketNotifier* notifier = m_pending.takeFirst();
+        const qint64 began = m_stallNs ? nowNs() : 0;
+        QCoreApplication::sendEvent(notifier, &event);
+        if (m_stallNs)
+            reportStall("socket notifier", notifier, began);
         ++activated;
     }
     return activated;
@@ -275,7 +336,10 @@ int EpollDispatcher::activateTimers()
         it->firing = true;
         QObject* object = it->object;
         QTimerEvent event(id);
+        const qint64 began = m_stallNs ? nowNs() : 0;
         QCoreApplication::sendEvent(object, &event);
+        if (m_stallNs)
+            reportStall("timer", object, began);
         ++fired;
         if (auto again = m_timers.find(id); again != m_timers.end())
             again->firing = false;
@@ -287,7 +351,11 @@ bool EpollDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
 {
     m_interrupted.store(false, std::memory_order_relaxed);
     emit awake();
+    const qint64 began = m_stallNs ? nowNs() : 0;
+    m_selfWoken = false; // what was posted until now is sent here; what this posts sets it again
     QCoreApplication::sendPostedEvents(); // a post during this wakes the eventfd, so the wait below returns
+    if (m_stallNs)
+        reportStall("posted events", nullptr, began);
     if (m_beforePoll)
         m_beforePoll();
 
@@ -300,8 +368,9 @@ bool EpollDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
     if (m_interrupted.load(std::memory_order_relaxed))
         return false;
 
+    applyDirty();
     int timeout = 0;
-    if (canWait && !(includeNotifiers && m_alwaysReady > 0))
+    if (canWait && !m_selfWoken && !(includeNotifiers && m_alwaysReady > 0))
         timeout = includeTimers ? waitMs(nowNs()) : -1;
 
     epoll_event events[kMaxEventsPerWait];
@@ -312,6 +381,7 @@ bool EpollDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
         n = 0;
     }
     int handled = 0;
+    const qint64 passBegan = m_stallNs ? nowNs() : 0;
     for (int i = 0; i < n; ++i) {
         const int fd = events[i].data.fd;
         if (fd == m_wake) {
@@ -335,6 +405,9 @@ bool EpollDispatcher::processEvents(QEventLoop::ProcessEventsFlags flags)
         handled += activateNotifiers();
     if (includeTimers)
         handled += activateTimers();
+    if (m_stallNs && nowNs() - passBegan >= m_stallNs)
+        qWarning("EpollDispatcher: one pass held the loop %.2f ms: %d ready descriptors, %d handlers",
+                 double(nowNs() - passBegan) / kNsPerMs, n, handled);
     return handled > 0;
 }
 

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <functional>
 #include <set>
+#include <thread>
 
 class QSocketNotifier;
 
@@ -55,6 +56,9 @@ private:
         QSocketNotifier* notifiers[3] = {}; // by QSocketNotifier::Type
         quint32 events = 0;                 // what epoll watches now; 0 when not added
         bool alwaysReady = false;           // epoll refused it (a regular file)
+        bool dirty = false;                 // in m_dirty: its kinds changed, epoll not told yet
+
+        quint32 wanted() const; // what its notifiers ask epoll for
     };
     struct Timer
     {
@@ -66,22 +70,29 @@ private:
     };
 
     void update(int fd, Descriptor& d);
+    void apply(int fd, Descriptor& d, quint32 want);
+    void applyDirty(); // before each wait
     qint64 schedule(const Timer& t, qint64 fromNs) const;
     int waitMs(qint64 nowNs) const;
     int activateTimers();
     int activateNotifiers();
     void markPending(const Descriptor& d, quint32 revents);
+    void reportStall(const char* kind, QObject* receiver, qint64 beganNs);
 
     int m_epoll = -1;
     int m_wake = -1; // eventfd
     std::atomic<int> m_wakeUps{0};
+    const std::thread::id m_owner = std::this_thread::get_id(); // made on the thread it serves
+    bool m_selfWoken = false; // posted to from its own thread: the next wait must not block
     std::atomic<bool> m_interrupted{false};
     QHash<int, Descriptor> m_descriptors;
     int m_alwaysReady = 0;
     QList<QSocketNotifier*> m_pending;
+    QList<int> m_dirty;
     QHash<int, Timer> m_timers;
     std::set<std::pair<qint64, int>> m_queue; // (deadline ns, timer id)
     std::function<void()> m_beforePoll;
+    qint64 m_stallNs = 0; // LANES_STALL_TRACE_MS: a handler that holds the loop this long is logged; 0: off
 };
 
 // Makes EpollDispatcher the main thread's dispatcher, with a WriteBatch where io_uring can be used. Call

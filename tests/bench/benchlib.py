@@ -1,5 +1,6 @@
 """Shared pieces of the lanes benchmarks: wrk runs and their parsing, HAProxy processes (a fast app that answers
 by itself, a header router), and the section of docs/benchmarks.md that a benchmark owns."""
+import json
 import os
 import re
 import socket
@@ -181,6 +182,23 @@ def write_section(name, markdown, smoke):
         text = text.rstrip() + "\n\n" + block + "\n"
     path.write_text(text)
     print(f"wrote the {name} section of {path}")
+
+
+def fixed_rate(host, port, rate, connections, seconds, netns=None, header=None, expect=None, trace=None):
+    """Open-loop latencies (tests/bench/fixedrate.cpp): {requests, p50, p90, p99, p999, max} in ms. Fails when the
+    load saw errors, or answers that are not 2xx or do not contain `expect` (answers from the wrong place)."""
+    cmd = [ROOT / "build" / "bin" / "fixedrate", host, str(port), str(rate), str(connections), str(seconds)]
+    if header:
+        cmd.append(header)
+    if netns:
+        cmd = ["ip", "netns", "exec", netns] + cmd
+    env = dict(os.environ, **({"FIXEDRATE_EXPECT": expect} if expect else {}),
+               **({"FIXEDRATE_TRACE": str(trace)} if trace else {}))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    result = json.loads(out.stdout)
+    if result["errors"] or result["wrong"]:
+        raise RuntimeError(f"fixedrate saw errors or answers from the wrong place ({expect!r} expected): {result}")
+    return result
 
 
 def plot(png, title, ylabel, labels, series):

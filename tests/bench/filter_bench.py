@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import time
 
+import benchlib
 from benchlib import (ROOT, FastApp, Router, RpcClient, bench_args, environment, free_port, median_run, pids_in_pod,
                       plot, rss_kb, write_section, wrk, wrk_with_cpu)
 from lanesrun import Cluster
@@ -29,13 +30,10 @@ LIVE_SETTLE_MS = 500  # LiveFilterSet::kSettleMs
 
 
 def fixed_rate(port, connections, seconds):
-    """Open-loop latencies at RATE requests a second (tests/bench/fixedrate.cpp), from the client pod."""
-    out = subprocess.run(["ip", "netns", "exec", CLIENT, ROOT / "build" / "bin" / "fixedrate", "fast-0", str(port),
-                          str(RATE), str(connections), str(seconds)], capture_output=True, text=True)
-    result = json.loads(out.stdout)
-    if result["errors"]:
-        raise RuntimeError(f"fixedrate saw errors: {result}")
-    return result
+    """Open-loop latencies at RATE requests a second from the client pod; every answer from the deployed app."""
+    return benchlib.fixed_rate("fast-0", port, RATE, connections, seconds, netns=CLIENT, expect="fast app")
+
+
 CLIENT = "lanes-client-0"
 ROUNDS = 5
 

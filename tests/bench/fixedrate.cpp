@@ -1,8 +1,10 @@
 // An open-loop HTTP/1.1 load generator: CONNECTIONS keep-alive connections send requests on a fixed schedule
 // that adds up to RATE requests a second, and each latency is measured from the request's scheduled time, so
 // a stall is not hidden by the requests it delayed (no coordinated omission). Prints JSON with
-// p50/p90/p99/max. With FIXEDRATE_TRACE=FILE it also writes each request's scheduled time (ms from the start)
-// and latency, one "due latency" line each: latency over time, to tell a periodic stall from noise.
+// p50/p90/p99/p99.9/max, and counts as "wrong" an answer that is not 2xx or, with FIXEDRATE_EXPECT=TEXT, does
+// not contain TEXT (an answer from the wrong place). With FIXEDRATE_TRACE=FILE it also writes each request's
+// scheduled time (ms from the start) and latency, one "due latency" line each: latency over time, to tell a
+// periodic stall from noise.
 //   fixedrate HOST PORT RATE CONNECTIONS SECONDS [HEADER]
 #include <algorithm>
 #include <arpa/inet.h>
@@ -36,8 +38,8 @@ static int dial(const char* host, const char* port)
     return rc == 0 ? fd : -1;
 }
 
-// Reads one response with a Content-Length body; false on error.
-static bool readResponse(int fd, std::string& buffer)
+// Reads one response with a Content-Length body into `response` (head and body); false on error.
+static bool readResponse(int fd, std::string& buffer, std::string& response)
 {
     for (;;) {
         const size_t head = buffer.find("\r\n\r\n");
@@ -51,6 +53,7 @@ static bool readResponse(int fd, std::string& buffer)
             if (at != std::string::npos)
                 length = std::strtoul(buffer.c_str() + at + 14, nullptr, 10);
             if (buffer.size() >= head + 4 + length) {
+                response.assign(buffer, 0, head + 4 + length);
                 buffer.erase(0, head + 4 + length);
                 return true;
             }
@@ -82,6 +85,8 @@ int main(int argc, char** argv)
     std::vector<double> latencies;
     std::vector<std::pair<double, double>> trace; // due (ms from start), latency (ms)
     std::atomic<int> errors{0};
+    std::atomic<int> wrong{0}; // answered, but not 2xx or without FIXEDRATE_EXPECT in it: the wrong place
+    const char* expect = std::getenv("FIXEDRATE_EXPECT");
     std::vector<std::thread> threads;
     for (int c = 0; c < connections; ++c) {
         threads.emplace_back([&, c] {
@@ -91,6 +96,7 @@ int main(int argc, char** argv)
                 return;
             }
             std::string buffer;
+            std::string response;
             std::vector<double> mine;
             std::vector<std::pair<double, double>> mineTraced;
             // Connections are staggered across one interval so that the total rate is even.
@@ -103,10 +109,13 @@ int main(int argc, char** argv)
                     break;
                 std::this_thread::sleep_until(due);
                 if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != ssize_t(request.size()) ||
-                    !readResponse(fd, buffer)) {
+                    !readResponse(fd, buffer, response)) {
                     ++errors;
                     break;
                 }
+                if (response.compare(0, 10, "HTTP/1.1 2") != 0 ||
+                    (expect && response.find(expect) == std::string::npos))
+                    ++wrong;
                 mine.push_back(std::chrono::duration<double, std::milli>(Clock::now() - due).count());
                 mineTraced.emplace_back(std::chrono::duration<double, std::milli>(due - start).count(),
                                         mine.back());
@@ -131,10 +140,9 @@ int main(int argc, char** argv)
     auto pct = [&](double p) {
         return latencies.empty() ? 0.0 : latencies[size_t(p * double(latencies.size() - 1))];
     };
-    std::printf("{\"requests\": %zu, \"errors\": %d, \"rate\": %.0f, \"connections\": %d, \"p50\": %.3f, "
-                "\"p90\": %.3f, "
-                "\"p99\": %.3f, \"max\": %.3f}\n",
-                latencies.size(), errors.load(), rate, connections, pct(0.5), pct(0.9), pct(0.99),
-                latencies.empty() ? 0.0 : latencies.back());
-    return errors.load() == 0 ? 0 : 1;
+    std::printf("{\"requests\": %zu, \"errors\": %d, \"wrong\": %d, \"rate\": %.0f, \"connections\": %d, "
+                "\"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"p999\": %.3f, \"max\": %.3f}\n",
+                latencies.size(), errors.load(), wrong.load(), rate, connections, pct(0.5), pct(0.9),
+                pct(0.99), pct(0.999), latencies.empty() ? 0.0 : latencies.back());
+    return errors.load() == 0 && wrong.load() == 0 ? 0 : 1;
 }

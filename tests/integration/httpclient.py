@@ -90,7 +90,7 @@ def raw(host, port, hexbytes, half=""):
     s.sendall(bytes.fromhex(hexbytes))
     if half == "half":
         s.shutdown(socket.SHUT_WR)  # done sending; the answer is still wanted
-    data, closed = b"", False
+    data, closed, reset = b"", False, False
     try:
         # Half-closed: read to the end, which the server must bring once it has answered.
         while half == "half" or b"\r\n" not in data:
@@ -101,10 +101,12 @@ def raw(host, port, hexbytes, half=""):
             data += chunk
     except socket.timeout:
         pass
+    except ConnectionResetError:
+        reset = True  # said as such: a reset is not a silent close
     line = data.split(b"\r\n")[0].decode(errors="replace")
     status = int(line.split(" ")[1]) if line.startswith("HTTP/1.") else 0
     body = data.partition(b"\r\n\r\n")[2].decode(errors="replace")
-    print(json.dumps({"status": status, "line": line, "closed": closed, "who": who(body),
+    print(json.dumps({"status": status, "line": line, "closed": closed, "reset": reset, "who": who(body),
                       "text": data.decode(errors="replace")[:4096]}))
 
 

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <future>
 #include <set>
 #include <sys/socket.h>
@@ -34,6 +35,7 @@ private slots:
     void coarseTimersShareWakeUps();
     void zeroTimerLetsOtherEventsIn();
     void postFromAnotherThreadWakesTheLoop();
+    void postsFromTheLoopsOwnThreadDoNotWait();
     void notifierDeletedByAnEarlierHandlerIsSkipped();
     void reusedDescriptorNumberIsWatchedAgain();
     void regularFileIsAlwaysReady();
@@ -208,6 +210,37 @@ void TstEpollDispatcher::postFromAnotherThreadWakesTheLoop()
     poster.join();
     QVERIFY2(sawBlocking, "the loop did not say it was about to wait (aboutToBlock) within 5 s");
     QVERIFY2(arrived >= 0 && arrived < 500, qPrintable(QString::number(arrived)));
+}
+
+// The loop's own thread skips the eventfd: a post from a socket handler, from a timer, or from a posted event
+// itself (a chain of 200) must still be sent before the loop waits, with nothing else due for 5 s.
+void TstEpollDispatcher::postsFromTheLoopsOwnThreadDoNotWait()
+{
+    int a[2];
+    QVERIFY(::socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0);
+    QEventLoop loop;
+    QTimer::singleShot(5000, &loop, &QEventLoop::quit);
+    QElapsedTimer clock;
+    int chained = 0;
+    std::function<void()> next = [&] {
+        if (++chained < 200)
+            QMetaObject::invokeMethod(&loop, next, Qt::QueuedConnection);
+        else
+            loop.quit();
+    };
+    QSocketNotifier readable(a[1], QSocketNotifier::Read);
+    connect(&readable, &QSocketNotifier::activated, &loop, [&] {
+        readable.setEnabled(false);
+        QTimer::singleShot(0, &loop, [&] { QMetaObject::invokeMethod(&loop, next, Qt::QueuedConnection); });
+    });
+    QVERIFY(::write(a[0], "x", 1) == 1);
+    clock.start();
+    loop.exec();
+    const qint64 took = clock.elapsed();
+    ::close(a[0]);
+    ::close(a[1]);
+    QCOMPARE(chained, 200);
+    QVERIFY2(took < 500, qPrintable(QStringLiteral("%1 ms").arg(took)));
 }
 
 void TstEpollDispatcher::notifierDeletedByAnEarlierHandlerIsSkipped()
