@@ -51,6 +51,9 @@ public:
     void setBeforePoll(std::function<void()> hook) { m_beforePoll = std::move(hook); }
 
 private:
+    static constexpr qint64 kNsPerMs = 1000 * 1000;
+    static qint64 nowNs(); // CLOCK_MONOTONIC
+
     struct Descriptor
     {
         QSocketNotifier* notifiers[3] = {}; // by QSocketNotifier::Type
