@@ -1,4 +1,5 @@
-// EpollDispatcher's timers: a queue ordered by deadline, coarse timers aligned to a grid. See epolldispatcher.h.
+// EpollDispatcher's timers: a queue ordered by deadline, coarse timers aligned to a grid. See
+// epolldispatcher.h.
 #include "epolldispatcher.h"
 
 #include <QCoreApplication>
