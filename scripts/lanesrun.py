@@ -1,7 +1,6 @@
 """Runs a lanes local cluster for the demo and the benchmarks: an operator with its pods, users, one lanesd per
 simulated developer machine, and `lanes exec` sessions. Everything it starts it ends by PID on the way out,
 and the operator removes its namespaces and chains when it gets SIGTERM."""
-import json
 import os
 import shutil
 import signal
@@ -37,6 +36,7 @@ class Cluster:
         self.tmp = Path(tempfile.mkdtemp(prefix="lanes-run-"))
         self.state = self.tmp / "state"
         self.procs = []
+        self.daemons = {}
         self.operator = None
         self.url = None
 
@@ -96,6 +96,7 @@ class Cluster:
         log = open(self.tmp / f"lanesd-{name}.log", "w")
         proc = subprocess.Popen(self.on_machine([BIN / "lanesd", "--socket", sock]), stdout=log, stderr=log)
         self.procs.append(proc)
+        self.daemons[name] = proc  # unshare and sh exec in place: its PID is lanesd's
         self.wait_for(sock.exists, 5, f"lanesd of {name}")
         return sock
 

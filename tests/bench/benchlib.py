@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +37,7 @@ def environment():
             out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
             return (out.stdout + out.stderr).strip().splitlines()[0]
         except (OSError, IndexError, subprocess.TimeoutExpired):
-            return "not installed"
+            return f"{argv[0]} not installed"
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                "unknown")
     return {"kernel": os.uname().release, "cpu": cpu, "cpus": os.cpu_count(),
@@ -61,11 +62,11 @@ def cpu_seconds(pid=None):
     return int(f[11]) / tick, int(f[12]) / tick
 
 
-def wrk_with_cpu(url, connections, seconds, netns, pid):
+def wrk_with_cpu(url, connections, seconds, netns, pid, expect="", cpu=None):
     """wrk, plus the CPU microseconds per request of process `pid` (proc_us) and of the whole machine
     (machine_us) while it ran."""
     p0, m0 = cpu_seconds(pid), cpu_seconds()
-    result = wrk(url, connections, seconds, netns)
+    result = wrk(url, connections, seconds, netns, expect=expect, cpu=cpu)
     p1, m1 = cpu_seconds(pid), cpu_seconds()
     n = result["rps"] * seconds
     result["proc_us"] = (sum(p1) - sum(p0)) / n * 1e6
@@ -82,23 +83,58 @@ def median_run(runs):
     return run
 
 
-def wrk(url, connections, seconds, netns=None, headers=()):
-    """Runs wrk and returns {rps, p50, p90, p99} (latencies in ms)."""
+def output(cmd, timeout=900, **popen):
+    """The standard output of a command that must succeed; its errors in the exception when it does not."""
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **popen)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} exited with {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+# wrk's Lua hooks: each answer that is not 2xx, or whose body lacks the expected text, counts as wrong; the total
+# over wrk's threads is printed last. (A script's response hook costs wrk the same on every path it compares.)
+WRK_CHECK = """
+local expect = %s
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) wrong = 0 end
+function response(status, headers, body)
+  if status < 200 or status > 299 or (expect ~= "" and not string.find(body, expect, 1, true)) then
+    wrong = wrong + 1
+  end
+end
+function done(summary, latency, requests)
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("wrong") end
+  io.write(string.format("wrong answers: %%d\\n", n))
+end
+"""
+
+
+def wrk(url, connections, seconds, netns=None, headers=(), expect="", run=None, cpu=None):
+    """Runs wrk (in `netns`, or through `run`: a function of the command that returns its output; on core `cpu`
+    alone if given) and returns {rps, p50, p90, p99} (latencies in ms). Fails when the load saw socket errors or an answer that is not 2xx or
+    lacks `expect` in its body (an answer from the wrong place)."""
     threads = 1 if connections == 1 else 2
-    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
-    for h in headers:
-        cmd[1:1] = ["-H", h]
-    if netns:
-        cmd = ["ip", "netns", "exec", netns] + cmd
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
-    for pct in ("50", "90", "99"):
-        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(WRK_CHECK % json.dumps(expect))
+        script.flush()
+        cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url]
+        for h in headers:
+            cmd[1:1] = ["-H", h]
+        if cpu is not None:
+            cmd = ["taskset", "-c", str(cpu)] + cmd
+        if netns:
+            cmd = ["ip", "netns", "exec", netns] + cmd
+        out = run(cmd) if run else output(cmd)
+    rps, wrong = re.search(r"Requests/sec:\s+([\d.]+)", out), re.search(r"^wrong answers: (\d+)$", out, re.M)
+    errors = re.search(r"Non-2xx or 3xx responses: \d+|Socket errors: .*", out)
+    percentiles = [re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M) for pct in ("50", "90", "99")]
+    if not rps or not wrong or not all(percentiles) or float(rps.group(1)) <= 0 or int(wrong.group(1)) or errors:
+        raise RuntimeError(f"wrk to {url} saw errors or answers from the wrong place ({expect!r} expected):\n{out}")
+    result = {"rps": float(rps.group(1))}
+    for pct, m in zip(("50", "90", "99"), percentiles):
         result[f"p{pct}"] = float(m.group(1)) * UNITS[m.group(2)]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    result["errors"] = errors.group(0) if errors else ""
-    if result["rps"] <= 0:
-        raise RuntimeError("wrk measured nothing:\n" + out)
     return result
 
 
@@ -111,17 +147,18 @@ class Haproxy:
   nbthread 1
   ssl-default-bind-options ssl-min-ver TLSv1.3
   ssl-default-server-options ssl-min-ver TLSv1.3
-defaults
+{tune}defaults
   mode {mode}
   timeout client 60s
   timeout server 60s
   timeout connect 5s
 """
 
-    def __init__(self, config, port, netns=None, what="haproxy", mode="http"):
-        self.port, self.netns, self.what = port, netns, what
+    def __init__(self, config, port, netns=None, what="haproxy", mode="http", probe="127.0.0.1", bufsize=None):
+        self.port, self.netns, self.what, self.probe = port, netns, what, probe
         self.cfg = tempfile.NamedTemporaryFile("w", suffix=".cfg", delete=False)
-        self.cfg.write(self.GLOBAL.format(mode=mode) + config)
+        tune = f"  tune.bufsize {bufsize}\n" if bufsize else ""
+        self.cfg.write(self.GLOBAL.format(mode=mode, tune=tune) + config)
         self.cfg.close()
 
     def _prefix(self):
@@ -130,7 +167,7 @@ defaults
     def __enter__(self):
         self.proc = subprocess.Popen(self._prefix() + ["haproxy", "-db", "-f", self.cfg.name],
                                      stdout=subprocess.DEVNULL)
-        probe = f"import socket; socket.create_connection(('127.0.0.1', {self.port}), 0.2).close()"
+        probe = f"import socket; socket.create_connection(('{self.probe}', {self.port}), 0.2).close()"
         deadline = time.monotonic() + 5
         while subprocess.run(self._prefix() + [sys.executable, "-c", probe], capture_output=True).returncode:
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -145,11 +182,48 @@ defaults
         Path(self.cfg.name).unlink(missing_ok=True)
 
 
+CHAIN_BUFSIZE = 65536  # lanes moves 64 KiB chunks; the chain's buffers are tuned to match (HAProxy's default: 16 KiB)
+
+
+def tls_chain(stack, pem, hops, target):
+    """A lanes path's hops built of HAProxy 2.6, the baseline of the stolen and outgoing benchmarks: one process
+    of one thread per hop, plain TCP into the first, TLS 1.3 between hops (certificate and key in `pem`), plain
+    TCP from the last to `target` ("host:port"), buffers of CHAIN_BUFSIZE. `hops`, from the client's end:
+    (netns or None, address it listens on, port, address the hop before it dials, what it stands for). Without
+    WebSocket framing, multiplexing or flow control. The processes end with `stack`."""
+    for i in reversed(range(len(hops))):
+        netns, address, port, _, what = hops[i]
+        tls_in = f" ssl crt {pem}" if i else ""
+        onward = f"{hops[i + 1][3]}:{hops[i + 1][2]} ssl verify none" if i + 1 < len(hops) else target
+        stack.enter_context(Haproxy(f"listen hop\n  bind {address}:{port}{tls_in}\n  server onward {onward}\n", port,
+                                    netns, f"haproxy ({what})", mode="tcp", probe=address or "127.0.0.1",
+                                    bufsize=CHAIN_BUFSIZE))
+
+
+def pod_ip(name):
+    """A pod's address (or "lanes-operator": the host's, on the pods' bridge), from the pods' hosts file."""
+    for line in open("/etc/netns/lanes-api-0/hosts"):
+        words = line.split()
+        if name in words:
+            return words[0]
+    raise RuntimeError(f"no {name} in the pods' hosts file")
+
+
+def cluster_pem(cluster):
+    """The local cluster's own server certificate and key, in HAProxy's one-file form."""
+    pem = cluster.tmp / "chain.pem"
+    pem.write_text((cluster.state / "server.pem").read_text() + (cluster.state / "server.key").read_text())
+    return pem
+
+
+LOCAL_ANSWER = "hello from the local app"  # FastApp's body: an answer that came from the developer's machine
+
+
 def FastApp(port):
     """HAProxy answering 200 by itself on 127.0.0.1:port: an app that costs next to nothing per request."""
     return Haproxy(f"""frontend app
   bind 127.0.0.1:{port}
-  http-request return status 200 content-type text/plain string "hello from the local app"
+  http-request return status 200 content-type text/plain string "{LOCAL_ANSWER}"
 """, port, what="haproxy (the local app)")
 
 
@@ -167,15 +241,22 @@ backend unmatched
 """, port, netns, "haproxy (the router)")
 
 
-def write_section(name, markdown, smoke):
-    """Replaces the benchmark's own section of docs/benchmarks.md (not in a smoke run)."""
+def write_section(name, markdown, smoke, raw=None):
+    """Replaces the benchmark's own section of docs/benchmarks.md (not in a smoke run), ending it with what the
+    figures were measured on; `raw` (the results as measured) goes to docs/bench-NAME.json beside it."""
+    env = environment()
+    markdown = markdown.rstrip() + (
+        f"\n\nMeasured on {env['cpus']} × {env['cpu']}, kernel {env['kernel']}; {env['haproxy']}; {env['wrk']}; "
+        f"{env['h2load']}." + (f" Raw results: `docs/bench-{name}.json`." if raw is not None else ""))
     if smoke:
         print(markdown)
         return
+    if raw is not None:
+        (ROOT / "docs" / f"bench-{name}.json").write_text(json.dumps({"env": env, "results": raw}, indent=1, default=str) + "\n")
     path = ROOT / "docs" / "benchmarks.md"
     text = path.read_text() if path.exists() else "# Benchmarks\n\nEach section is written by its benchmark under tests/bench/.\n"
     begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    block = f"{begin}\n{markdown.rstrip()}\n{end}"
+    block = f"{begin}\n{markdown}\n{end}"
     if begin in text:
         text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
@@ -274,3 +355,67 @@ def rss_kb(pid):
 def pids_in_pod(pod, comm):
     out = subprocess.run(["ip", "netns", "pids", f"lanes-{pod}"], capture_output=True, text=True).stdout.split()
     return [int(p) for p in out if Path(f"/proc/{p}/comm").exists() and Path(f"/proc/{p}/comm").read_text().strip() == comm]
+
+
+def agent_pids(pod):
+    """The pod's agent: (supervisor, worker). The supervisor, which owns the pod's iptables chain, names itself
+    lanes-agent-sup after it forks the worker."""
+    for worker in pids_in_pod(pod, "lanes-agent"):
+        parent = int(next(line for line in open(f"/proc/{worker}/status") if line.startswith("PPid:")).split()[1])
+        if parent in pids_in_pod(pod, "lanes-agent-sup"):
+            return parent, worker
+    raise RuntimeError(f"no agent supervisor and worker in pod {pod}")
+
+
+def agent_counters(rpc, credentials, pod):
+    """The counters of pod `pod`'s agent, through lanesd's diagnostics/counters; fails when the operator could
+    not reach that agent (a delta over a missing reading would say the wrong path)."""
+    result = rpc.call("diagnostics/counters", {"cluster": True, "credentials": str(credentials)})
+    missing = [why for why in result.get("unavailable", []) if why.startswith(f"agent/{pod}:")]
+    if missing:
+        raise RuntimeError(f"the agent's counters are unavailable: {missing}")
+    prefix = f"agent/{pod}/"
+    return {name[len(prefix):]: value for name, value in result["counters"].items() if name.startswith(prefix)}
+
+
+def pss_kb(*pids):
+    """The proportional set size of the processes together, in KiB: shared pages counted once between them."""
+    return sum(int(line.split()[1]) for pid in pids for line in open(f"/proc/{pid}/smaps_rollup")
+               if line.startswith("Pss:"))
+
+
+def io_uring_rings(pid):
+    """How many io_uring instances process `pid` holds open: shows which way of sending it runs."""
+    rings = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            rings += os.readlink(fd) == "anon_inode:[io_uring]"
+        except FileNotFoundError:
+            pass  # closed while we looked
+    return rings
+
+
+@contextmanager
+def pinned(first, second):
+    """Pins every thread of the processes `first` to one CPU and of `second` to another, and gives each thread
+    back the CPUs it had. Yields the first CPU (for a load generator to share), or None where fewer than two
+    CPUs are ours and nothing was pinned."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        yield None
+        return
+    saved = {}
+    try:
+        for pids, cpu in ((first, cpus[0]), (second, cpus[1])):
+            for pid in pids:
+                for task in Path(f"/proc/{pid}/task").iterdir():
+                    tid = int(task.name)
+                    saved[tid] = os.sched_getaffinity(tid)
+                    os.sched_setaffinity(tid, {cpu})
+        yield cpus[0]
+    finally:
+        for tid, mask in saved.items():
+            try:
+                os.sched_setaffinity(tid, mask)
+            except ProcessLookupError:
+                pass  # the thread ended

@@ -17,12 +17,15 @@ import statistics
 import subprocess
 import time
 
+from contextlib import nullcontext
+
 import benchlib
-from benchlib import (ROOT, FastApp, Router, RpcClient, bench_args, environment, free_port, median_run, pids_in_pod,
-                      plot, rss_kb, write_section, wrk, wrk_with_cpu)
+from benchlib import (LOCAL_ANSWER, ROOT, FastApp, Router, RpcClient, agent_counters, agent_pids, bench_args, cpu_seconds, free_port,
+                      io_uring_rings, median_run, pids_in_pod, pinned, plot, pss_kb, write_section, wrk, wrk_with_cpu)
 from lanesrun import Cluster
 
 URL = "http://fast-0:8080/"
+DEPLOYED = "fast app"  # the body of every answer of the app in pod fast-0
 ROUTER_PORT = 8082  # HAProxy routing on x-lane, its own process in pod fast-0
 APP_PORT_UNSTOLEN = 8083  # the app's second port: the router's hop to the app must not cross a session's steal
 RATE = 1000
@@ -31,11 +34,11 @@ LIVE_SETTLE_MS = 500  # LiveFilterSet::kSettleMs
 
 def fixed_rate(port, connections, seconds):
     """Open-loop latencies at RATE requests a second from the client pod; every answer from the deployed app."""
-    return benchlib.fixed_rate("fast-0", port, RATE, connections, seconds, netns=CLIENT, expect="fast app")
+    return benchlib.fixed_rate("fast-0", port, RATE, connections, seconds, netns=CLIENT, expect=DEPLOYED)
 
 
 CLIENT = "lanes-client-0"
-ROUNDS = 5
+ROUNDS = 3
 
 
 def subscribe_section(smoke):
@@ -45,17 +48,12 @@ def subscribe_section(smoke):
                                       capture_output=True, text=True, check=True).stdout)
             for _ in range(1 if smoke else 3)]
     m = {k: statistics.median(run[k] for run in runs) for k in runs[0]}
-    env = environment()
-    if not smoke:
-        (ROOT / "docs" / "bench-filter-subscribe.json").write_text(json.dumps(
-            {"env": env, "runs": runs}, indent=1) + "\n")
     markdown = f"""## Filtered steal: sessions subscribing one after another
 
 `python3 tests/bench/filter_bench.py --only subscribe` (part of the full run; no network): {n} sessions subscribe
 to one port one after another, with mixed filters (unanchored `baggage: .*lane=user-N(,|;|$)`, path prefixes
 `^/api/v1/tenants/N/`, `method POST` with a header under `all_of`, one in 50 a pattern only PCRE2 takes). Medians of
-{len(runs)} runs on {env['cpus']} × {env['cpu']}, kernel {env['kernel']}; raw results in
-`docs/bench-filter-subscribe.json`. The baseline, in the same run, builds
+{len(runs)} runs. The baseline, in the same run, builds
 the port's whole set again on every change, as the agent did before `LiveFilterSet`.
 
 | | whole set built on each change (before) | LiveFilterSet (the agent now) |
@@ -64,7 +62,62 @@ the port's whole set again on every change, as the agent did before `LiveFilterS
 | {n} subscriptions, ms | {m['rebuild_total_ms']:.0f} of CPU on the event loop | {m['live_added_ms']:.0f} until the last is in force, {m['live_settled_ms']:.0f} until one base holds them all (what the small set holds at the end goes into a base after {LIVE_SETTLE_MS} ms without a change) |
 | matching one request with all {n}, µs | {m['rebuild_us_per_request']:.2f} | {m['live_us_per_request']:.2f} |
 """
-    write_section("filter-subscribe", markdown, smoke)
+    write_section("filter-subscribe", markdown, smoke, runs)
+
+
+def start_session(rpc, credentials, local_port, i):
+    rpc.call("session/start", {"credentials": str(credentials), "target": "deploy/fast", "cwd": os.getcwd(),
+                               "steal": [{"remote": 8080, "local": local_port}],
+                               "httpFilter": {"header_filter": f"^x-lane: user-{i}$"}})
+
+
+class PathTaken:
+    """The path the requests of some runs took, from lanes' own counts: the requests lanesd delivered to its
+    sessions, and the HTTP connections the agent took."""
+
+    def __init__(self, rpc, credentials):
+        self.rpc, self.credentials = rpc, credentials
+        self.start = self.read()
+
+    def read(self):
+        sessions = self.rpc.call("session/list", {})["sessions"]
+        counters = agent_counters(self.rpc, self.credentials, "fast-0")
+        return sum(s["requests"] for s in sessions), counters.get("agent.http_connections", 0)
+
+    def check(self, stolen, what):
+        """Fails unless lanesd delivered about `stolen` requests (none when 0) and the agent took connections."""
+        delivered, connections = (now - then for now, then in zip(self.read(), self.start))
+        if connections < 1 or (delivered != 0 if stolen == 0 else delivered < 0.99 * stolen):
+            raise RuntimeError(f"{what} took another path: lanesd delivered {delivered} requests (expected "
+                               f"{stolen:.0f}), the agent took {connections} HTTP connections")
+        return {"delivered": delivered, "agent_http_connections": connections}
+
+
+def passthrough(router, c, seconds, rounds, cpus):
+    """The goal's comparison: the HAProxy router and the lanes agent with one filter in turns, the medians of each
+    (a slow spell of the shared machine lands on both), with CPU per request of the router or agent process and of
+    the whole machine. With `cpus`, the load generator and the app run on one core and the proxy on another
+    (None where there are not two)."""
+    _, agent = agent_pids("fast-0")
+    runs = {"haproxy": [], "lanes": []}
+    apps = [pid for pid in pids_in_pod("fast-0", "haproxy") if pid != router.proc.pid]
+    with pinned(apps, [router.proc.pid, agent]) if cpus else nullcontext() as cpu:
+        if cpus and cpu is None:
+            return None  # fewer than two CPUs: nothing to pin apart
+        for _ in range(rounds):
+            runs["haproxy"].append(wrk_with_cpu(f"http://fast-0:{ROUTER_PORT}/", c, seconds, CLIENT, router.proc.pid,
+                                                DEPLOYED, cpu))
+            runs["lanes"].append(wrk_with_cpu(URL, c, seconds, CLIENT, agent, DEPLOYED, cpu))
+    return {name: median_run(results) for name, results in runs.items()}
+
+
+def idle_cost(cluster, seconds):
+    """CPU (% of one core) and PSS (MB) of lanesd, the operator and the agent while the sessions sit idle."""
+    pids = {"lanesd": cluster.daemons["alice"].pid, "operator": cluster.operator.pid, "agent": agent_pids("fast-0")[1]}
+    before = {name: sum(cpu_seconds(pid)) for name, pid in pids.items()}
+    time.sleep(seconds)
+    return {name: {"cpu_percent": (sum(cpu_seconds(pid)) - before[name]) / seconds * 100, "pss_mb": pss_kb(pid) / 1024}
+            for name, pid in pids.items()}
 
 
 def main():
@@ -75,56 +128,71 @@ def main():
     counts = [1, 10] if args.smoke else [1, 10, 100, 1000]
     many = 100 if args.smoke else 1000
     local_port = free_port()
-    r, rss = {}, {}
-    with (Cluster(manifest=ROOT / "tests/bench/cluster.json", ready=(URL, "fast app")) as cluster,
+    r, pss, idle = {}, {}, {}
+    rounds = 1 if args.smoke else ROUNDS
+    with (Cluster(manifest=ROOT / "tests/bench/cluster.json", ready=(URL, DEPLOYED)) as cluster,
           FastApp(local_port), Router(ROUTER_PORT, APP_PORT_UNSTOLEN, "lanes-fast-0") as router):
         alice = cluster.add_user("alice")
         machine = cluster.lanesd("alice")
         for c in (1, 64):
-            r[("direct", c)] = wrk(URL, c, seconds, CLIENT)
-            r[("haproxy-in-app", c)] = wrk("http://fast-0:8081/", c, seconds, CLIENT)
+            r[("direct", c)] = wrk(URL, c, seconds, CLIENT, expect=DEPLOYED)
+            r[("haproxy-in-app", c)] = wrk("http://fast-0:8081/", c, seconds, CLIENT, expect=DEPLOYED)
             r[("fixed-direct", c)] = fixed_rate(8080, c, seconds)
             r[("fixed-haproxy", c)] = fixed_rate(ROUTER_PORT, c, seconds)
         rpc = RpcClient(machine)
+        path = PathTaken(rpc, alice)
         started = 0
         for n in counts:
             while started < n:
-                rpc.call("session/start", {
-                    "credentials": str(alice), "target": "deploy/fast", "cwd": os.getcwd(),
-                    "steal": [{"remote": 8080, "local": local_port}],
-                    "httpFilter": {"header_filter": f"^x-lane: user-{started}$"}})
+                start_session(rpc, alice, local_port, started)
                 started += 1
             for c in (1, 64):
                 if n == 1:
-                    # The goal's comparison: HAProxy and lanes in turns, the median of each, so that a slow
-                    # spell of the shared machine does not land on one side only.
-                    # CPU per request too, of the router or agent process and of the whole machine.
-                    rounds = {"haproxy": [], "lanes": []}
-                    agent = pids_in_pod("fast-0", "lanes-agent")[0]
-                    for _ in range(1 if args.smoke else ROUNDS):
-                        rounds["haproxy"].append(
-                            wrk_with_cpu(f"http://fast-0:{ROUTER_PORT}/", c, seconds, CLIENT, router.proc.pid))
-                        rounds["lanes"].append(wrk_with_cpu(URL, c, seconds, CLIENT, agent))
-                    r[("haproxy", c)] = median_run(rounds["haproxy"])
-                    r[("lanes", n, c)] = median_run(rounds["lanes"])
+                    for cpus in (False, True):
+                        both = passthrough(router, c, seconds, rounds, cpus)
+                        if both:
+                            r[("haproxy", c, cpus)], r[("lanes", n, c, cpus)] = both["haproxy"], both["lanes"]
+                    r[("lanes", n, c)], r[("haproxy", c)] = r[("lanes", n, c, False)], r[("haproxy", c, False)]
                     r[("fixed-lanes", c)] = fixed_rate(8080, c, seconds)
                 elif n == counts[-1]:
                     # The goal's other side (the most filters against one): the median of as many runs.
-                    r[("lanes", n, c)] = median_run(
-                        [wrk(URL, c, seconds, CLIENT) for _ in range(1 if args.smoke else ROUNDS)])
+                    r[("lanes", n, c)] = median_run([wrk(URL, c, seconds, CLIENT, expect=DEPLOYED) for _ in range(rounds)])
                 else:
-                    r[("lanes", n, c)] = wrk(URL, c, seconds, CLIENT)
-            rss[n] = rss_kb(pids_in_pod("fast-0", "lanes-agent")[0])
-        # RSS with every filter and `many` open connections at once.
+                    r[("lanes", n, c)] = wrk(URL, c, seconds, CLIENT, expect=DEPLOYED)
+            pss[n] = pss_kb(*agent_pids("fast-0"))
+        rings = io_uring_rings(agent_pids("fast-0")[1])
+        passed = path.check(0, "the pass-through runs")
+        idle = idle_cost(cluster, seconds)
+        # PSS with every filter and `many` open connections at once.
         load = subprocess.Popen(["ip", "netns", "exec", CLIENT, "wrk", "-t2", f"-c{many}", f"-d{seconds + 2}s", URL],
                                 stdout=subprocess.DEVNULL)
         time.sleep(seconds / 2 + 1)
-        rss_loaded = rss_kb(pids_in_pod("fast-0", "lanes-agent")[0])
+        pss_loaded = pss_kb(*agent_pids("fast-0"))
         load.wait()
+        path = PathTaken(rpc, alice)
         for c in (1, 64):
-            r[("stolen", c)] = wrk(URL, c, seconds, CLIENT, headers=["x-lane: user-0"])
-            r[("local", c)] = wrk(f"http://127.0.0.1:{local_port}/", c, seconds)
-        rss_after_stolen = rss_kb(pids_in_pod("fast-0", "lanes-agent")[0])
+            r[("stolen", c)] = wrk(URL, c, seconds, CLIENT, headers=["x-lane: user-0"], expect=LOCAL_ANSWER)
+            r[("local", c)] = wrk(f"http://127.0.0.1:{local_port}/", c, seconds, expect=LOCAL_ANSWER)
+        stolen_requests = sum(r[("stolen", c)]["rps"] * seconds for c in (1, 64))
+        delivered = path.check(stolen_requests, "the stolen runs")
+        pss_after_stolen = pss_kb(*agent_pids("fast-0"))
+    if rings < 1 and not args.smoke:  # a smoke run may meet a seccomp profile that refuses io_uring
+        raise RuntimeError("the agent held no io_uring ring: the default run did not send as it claims")
+    # The same comparison with LANES_IO_URING=0, the mode a seccomp profile that refuses io_uring forces.
+    os.environ["LANES_IO_URING"] = "0"
+    try:
+        with (Cluster(manifest=ROOT / "tests/bench/cluster.json", ready=(URL, DEPLOYED)) as cluster,
+              Router(ROUTER_PORT, APP_PORT_UNSTOLEN, "lanes-fast-0") as router):
+            alice = cluster.add_user("alice")
+            rpc = RpcClient(cluster.lanesd("alice"))
+            start_session(rpc, alice, local_port, 0)
+            for c in (1, 64):
+                both = passthrough(router, c, seconds, rounds, False)
+                r[("haproxy-off", c)], r[("lanes-off", c)] = both["haproxy"], both["lanes"]
+            if io_uring_rings(agent_pids("fast-0")[1]):
+                raise RuntimeError("the agent held an io_uring ring with LANES_IO_URING=0")
+    finally:
+        del os.environ["LANES_IO_URING"]
 
     micro = [json.loads(line) for line in subprocess.run(
         [ROOT / "build" / "bin" / "filter_micro", "2000" if args.smoke else "50000"], capture_output=True, text=True,
@@ -164,6 +232,19 @@ def main():
         s, l = r[("stolen", c)], r[("local", c)]
         stolen.append(f"| {c} | {l['rps']:.0f} | {s['rps']:.0f} | {s['rps'] / l['rps']:.2f} | "
                       f"{s['p50'] - l['p50']:+.3f} | {s['p99'] - l['p99']:+.3f} |")
+    modes = []
+    for label, h_key, l_key in (("io_uring on (the tables above)", lambda c: ("haproxy", c, False), lambda c: ("lanes", 1, c, False)),
+                                ("io_uring on, pinned: wrk and the app on core 0, the proxy on core 1",
+                                 lambda c: ("haproxy", c, True), lambda c: ("lanes", 1, c, True)),
+                                ("`LANES_IO_URING=0` (one system call per write)", lambda c: ("haproxy-off", c),
+                                 lambda c: ("lanes-off", c))):
+        for c in (1, 64):
+            if h_key(c) not in r:
+                continue  # not pinned: fewer than two CPUs
+            h, l1 = r[h_key(c)], r[l_key(c)]
+            modes.append(f"| {label} | {c} | {h['rps']:.0f} | {l1['rps']:.0f} | {l1['rps'] / h['rps']:.2f} | "
+                         f"{l1['machine_us'] / h['machine_us']:.2f} |")
+    off_ratio = min(r[("lanes-off", c)]["rps"] / r[("haproxy-off", c)]["rps"] for c in (1, 64))
     markdown = f"""## Filtered steal: pass-through, filter scaling, stolen path
 
 `python3 tests/bench/filter_bench.py` ({seconds} s per point, wrk HTTP/1.1 keep-alive from pod `client-0`, 2 cores
@@ -188,8 +269,29 @@ holds the whole cost of the path, the client's and the app's included):
 |---|---|---|---|---|---|
 """ + "\n".join(cpu_rows) + f"""
 
-Agent RSS: {", ".join(f"{rss[n] / 1024:.1f} MB with {n} filter{'s' if n > 1 else ''}" for n in counts)}; {rss_loaded / 1024:.1f} MB with
-{top} filters and {many} open connections; {rss_after_stolen / 1024:.1f} MB after the stolen-path runs below.
+**Both ways of sending, and pinned cores**: the same comparison (HAProxy router against lanes with one filter,
+{rounds} runs each in turns, medians) with the agent's io_uring write batch (the default; the agent held
+{rings} ring{'s' if rings != 1 else ''}), with the load generator and the app pinned to one core and the proxy
+compared to the other, and in a second cluster started with `LANES_IO_URING=0` (the agent held no ring):
+
+| sending | connections | HAProxy rps | lanes rps | lanes / HAProxy | machine CPU per request, lanes / HAProxy |
+|---|---|---|---|---|---|
+""" + "\n".join(modes) + f"""
+
+Goal (issue 16): with `LANES_IO_URING=0`, at least 0.95 of HAProxy: {off_ratio:.2f} at worst, {"met" if off_ratio >= 0.95 else "**not met**"}.
+
+**Agent memory**: the proportional set size of its two processes (the supervisor that owns the pod's
+iptables chain, and the worker): {", ".join(f"{pss[n] / 1024:.1f} MB with {n} filter{'s' if n > 1 else ''}" for n in counts)};
+{pss_loaded / 1024:.1f} MB with {top} filters and {many} open connections; {pss_after_stolen / 1024:.1f} MB after the
+stolen-path runs below.
+
+**Idle sessions**: with {top} of them (their filters on the port, their links pinging every second), over {seconds} s without
+traffic: {"; ".join(f"{name} {v['cpu_percent']:.1f} % of a core, PSS {v['pss_mb']:.1f} MB" for name, v in idle.items())}.
+
+**The path each run took**, from lanes' own counts: in all pass-through runs lanesd delivered
+{passed['delivered']} requests to its sessions and the agent took {passed['agent_http_connections']} HTTP
+connections; in the stolen runs lanesd delivered {delivered['delivered']} requests (wrk counted
+{stolen_requests:.0f} answers).
 
 **Stolen path** (matched requests, against wrk straight to the local app on the host):
 
@@ -218,7 +320,7 @@ the last of which matches, take the head's bytes to forward; no network), agains
 | added p99 at most 1 ms at {RATE} rps, 1 and 64 connections | {worst_added:+.3f} ms at worst | {"yes" if worst_added <= 1.0 else "no"} |
 | pass-through throughput at least HAProxy's | {r[("lanes", 1, 64)]["rps"] / r[("haproxy", 64)]["rps"]:.2f} of HAProxy at 64 connections, {r[("lanes", 1, 1)]["rps"] / r[("haproxy", 1)]["rps"]:.2f} at 1 (machine CPU per request {r[("lanes", 1, 64)]["machine_us"] / r[("haproxy", 64)]["machine_us"]:.2f} and {r[("lanes", 1, 1)]["machine_us"] / r[("haproxy", 1)]["machine_us"]:.2f} of HAProxy's) | {"yes" if r[("lanes", 1, 64)]["rps"] >= r[("haproxy", 64)]["rps"] else "no"} |
 | with {top} filters, throughput at least 90% of 1 filter | {r[("lanes", top, 64)]["rps"] / r[("lanes", 1, 64)]["rps"]:.2f} | {"yes" if r[("lanes", top, 64)]["rps"] >= 0.9 * r[("lanes", 1, 64)]["rps"] else "no"} |
-| agent RSS at most 30 MB with {top} filters and {many} connections | {rss_loaded / 1024:.1f} MB | {"yes" if rss_loaded <= 30 * 1024 else "no"} |
+| agent memory at most 30 MB with {top} filters and {many} connections | PSS {pss_loaded / 1024:.1f} MB | {"yes" if pss_loaded <= 30 * 1024 else "no"} |
 
 With {top} sessions, lanesd and the operator also carry {top} links that ping every second, on the same two cores;
 that load is part of what the {top}-filter rows and the stolen path measure.
@@ -232,7 +334,9 @@ The wrk tables are closed-loop (latencies at saturation); the fixed-rate table i
         plot(ROOT / "docs" / "bench-filter.png", "Pass-through requests/s (no filter matches)", "requests/s", labels,
              {f"{c} conn": [r[("direct", c)]["rps"], r[("haproxy", c)]["rps"]] + [r[("lanes", n, c)]["rps"] for n in counts]
               for c in (1, 64)})
-    write_section("filter", markdown, args.smoke)
+    write_section("filter", markdown, args.smoke,
+                  {"runs": {" ".join(map(str, k)): v for k, v in r.items()}, "agent_pss_kb": pss, "idle": idle,
+                   "passed": passed, "stolen": delivered, "filter_micro": micro})
 
 
 if __name__ == "__main__":

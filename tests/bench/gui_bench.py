@@ -46,7 +46,7 @@ Goal: the burst of 1000 changes under 100 ms at p99: **{'met' if goal else 'miss
 model ({'yes' if r['lanes']['selectionKept'] else 'no'}), and is lost with a reset
 ({'kept' if r['reset']['selectionKept'] else 'lost'}). Parsing the 1000 sessions' JSON is part of both columns.
 """
-    write_section("gui", md, args.smoke)
+    write_section("gui", md, args.smoke, r)
     if not goal and not args.smoke:  # a smoke run's 3 rounds on a shared machine decide nothing
         raise SystemExit("gui_bench: the burst of 1000 changes took over 100 ms at p99")
 

@@ -14,17 +14,15 @@ back.
   python3 tests/bench/latency_bench.py          full run (10 s per point); writes docs/benchmarks.md
   python3 tests/bench/latency_bench.py --smoke  1 s per point, 10 sessions, one run; prints only (CI)
 """
-import json
 import os
 import subprocess
 import tempfile
 import time
 
-from benchlib import ROOT, FastApp, RpcClient, bench_args, environment, fixed_rate, free_port, write_section, wrk
+from benchlib import LOCAL_ANSWER, ROOT, FastApp, RpcClient, bench_args, fixed_rate, free_port, write_section, wrk
 from lanesrun import Cluster
 
 CLIENT = "lanes-client-0"
-LOCAL_BODY = "hello from the local app"
 HEADER = "x-lane: user-0"
 FIXED = 1000  # requests a second: the issue's goal is stated at this rate
 SHARES = (0.1, 0.5, 0.9)
@@ -71,11 +69,11 @@ def main():
         alice = cluster.add_user("alice")
         rpc = RpcClient(cluster.lanesd("alice"))
         start_sessions(rpc, alice, local_port, 0, 1)
-        saturation = wrk("http://fast-0:8080/", 1, seconds, CLIENT, headers=[HEADER])["rps"]
+        saturation = wrk("http://fast-0:8080/", 1, seconds, CLIENT, headers=[HEADER], expect=LOCAL_ANSWER)["rps"]
         rates = sorted({int(saturation * share) for share in SHARES} | {FIXED})
 
         def point(n, rate, traced=None):
-            return fixed_rate("fast-0", 8080, rate, 1, seconds, netns=CLIENT, header=HEADER, expect=LOCAL_BODY,
+            return fixed_rate("fast-0", 8080, rate, 1, seconds, netns=CLIENT, header=HEADER, expect=LOCAL_ANSWER,
                               trace=traced)
 
         for n in (1, many):
@@ -86,7 +84,7 @@ def main():
             for rate in rates:
                 runs, local = [], []
                 for k in range(rounds):
-                    local.append(fixed_rate("127.0.0.1", local_port, rate, 1, seconds, expect=LOCAL_BODY))
+                    local.append(fixed_rate("127.0.0.1", local_port, rate, 1, seconds, expect=LOCAL_ANSWER))
                     traced = f"{tmp}/trace-{n}.txt" if rate == FIXED and k == 0 else None
                     runs.append(point(n, rate, traced))
                     if traced:
@@ -95,7 +93,6 @@ def main():
                 results["local"].setdefault(rate, []).extend(local)
         results["local"] = {rate: median_by_p99(runs) for rate, runs in results["local"].items()}
 
-    env = environment()
     rows = []
     for rate in rates:
         share = f"{rate / saturation:.0%} of saturation" if rate != FIXED else f"fixed {FIXED} rps ({rate / saturation:.0%})"
@@ -116,7 +113,6 @@ lanesd → the local app (HAProxy answering by itself on the host). Its saturati
 loop, one session): {saturation:.0f} requests a second; the rates are 10, 50 and 90 % of it and {FIXED}. With
 {many} sessions, the other {many - 1} are idle sessions of the same user with filters `^x-lane: user-N$` on the
 same port (their links ping every second; they started one after another in {results.get('start_s', 0):.1f} s).
-Measured on {env['cpus']} × {env['cpu']}, kernel {env['kernel']}; raw results in `docs/bench-latency.json`.
 
 p50 / p99 / p99.9 / max, ms:
 
@@ -132,11 +128,9 @@ a request that waits for the one before it waits for all the time that one was l
 ![latency over time](bench-latency.png)
 """
     if not args.smoke:
-        (ROOT / "docs" / "bench-latency.json").write_text(json.dumps(
-            {"env": env, "saturation_rps": saturation, "results": {str(k): v for k, v in results.items()}},
-            indent=1) + "\n")
         plot_over_time(ROOT / "docs" / "bench-latency.png", traces)
-    write_section("latency", markdown, args.smoke)
+    write_section("latency", markdown, args.smoke,
+                  {"saturation_rps": saturation, **{str(k): v for k, v in results.items()}})
     for path in traces.values():
         os.unlink(path)
     os.rmdir(tmp)
