@@ -7,6 +7,7 @@
 // goes straight to the kernel; only what the kernel does not take is buffered. Event-loop thread only.
 #pragma once
 
+#include "listenbacklog.h"
 #include "result.h"
 
 #include <QByteArray>
@@ -149,7 +150,10 @@ class TcpListener final : public QTcpServer
 {
     Q_OBJECT
 public:
-    using QTcpServer::QTcpServer;
+    explicit TcpListener(QObject* parent = nullptr) : QTcpServer(parent)
+    {
+        setListenBacklogSize(kListenBacklog);
+    }
     // Accepts, now, every connection waiting in the queue (each emits accepted()).
     void acceptPending();
 

@@ -1,6 +1,7 @@
 // See linkserver.h.
 #include "linkserver.h"
 
+#include "listenbacklog.h"
 #include "logging.h"
 #include "wirecounters.h"
 
@@ -21,6 +22,7 @@ LinkServer::LinkServer(const QSslConfiguration& tls, QObject* parent)
     : QTcpServer(parent), m_tls(tls),
       m_ws(new QWebSocketServer(QStringLiteral("lanes"), QWebSocketServer::NonSecureMode, this))
 {
+    setListenBacklogSize(kListenBacklog); // a thousand sessions' links come back at once after a restart
     m_ws->setMaxPendingConnections(256);
     connect(m_ws, &QWebSocketServer::newConnection, this, [this] {
         while (QWebSocket* socket = m_ws->nextPendingConnection()) {

@@ -34,6 +34,7 @@ private slots:
     void diagnosticsCountersGatherTheOperatorsAndEachAgents();
     void agentSigkillRemovesTheChainWithinOneSecond();
     void supervisorSigkillRemovesTheChainWithinOneSecond();
+    void listenersQueueABurstOfConnections();
     void lanesdSigkillRestoresTheDeployedApiWithinOneSecond();
     void clientWithoutCertificateIsRefusedAndLogged();
     void clientFromAnotherCaIsRefusedAndLogged();
@@ -295,6 +296,48 @@ void TstCluster::supervisorSigkillRemovesTheChainWithinOneSecond()
     QTRY_VERIFY_WITH_TIMEOUT(
         ClusterFixture::pidsInPod(QStringLiteral("api-1"), QStringLiteral("lanes-agent")).isEmpty(), 1000);
     QTRY_COMPARE_WITH_TIMEOUT(cli->state(), QProcess::NotRunning, 10000);
+}
+
+namespace {
+
+// The accept queue (the Send-Q column of a listening socket) of every TCP listener of the processes named
+// `comm`, in network namespace `netns` (empty: this one).
+QList<int> acceptQueues(const QString& netns, const QString& comm)
+{
+    QStringList args{QStringLiteral("ss"), QStringLiteral("-ltnpH")};
+    if (!netns.isEmpty())
+        args =
+            QStringList{QStringLiteral("ip"), QStringLiteral("netns"), QStringLiteral("exec"), netns} + args;
+    QProcess ss;
+    ss.start(args.takeFirst(), args);
+    if (!ss.waitForFinished(5000))
+        return {};
+    QList<int> queues;
+    const QStringList lines = QString::fromUtf8(ss.readAllStandardOutput()).split(u'\n', Qt::SkipEmptyParts);
+    for (const QString& line : lines)
+        if (line.contains(QStringLiteral("((\"%1\",").arg(comm)))
+            queues << line.simplified().section(u' ', 2, 2).toInt(); // State Recv-Q Send-Q ...
+    return queues;
+}
+
+} // namespace
+
+// A burst of clients (64 connecting at once while the agent was busy) overflowed Qt's default accept queue of
+// 50: the kernel dropped their SYNs and they connected a second later. The agent's listener, and the
+// operator's (a thousand sessions' links come back at once after a restart), queue as many as HAProxy does.
+void TstCluster::listenersQueueABurstOfConnections()
+{
+    QProcess* cli = stealApi();
+    QVERIFY2(cli, qPrintable(m_notStealing));
+    const QList<int> agent = acceptQueues(QStringLiteral("lanes-api-0"), QStringLiteral("lanes-agent"));
+    QCOMPARE(agent.size(), 1);
+    QVERIFY2(agent.first() >= 1024, qPrintable(QString::number(agent.first())));
+    const QList<int> operatorQueues = acceptQueues({}, QStringLiteral("lanes-operator"));
+    QVERIFY2(operatorQueues.size() >= 2, "the operator's listeners for sessions and agents");
+    for (int queue : operatorQueues)
+        QVERIFY2(queue >= 1024, qPrintable(QString::number(queue)));
+    ::kill(pid_t(cli->processId()), SIGTERM);
+    QVERIFY(cli->waitForFinished(10000));
 }
 
 namespace {
