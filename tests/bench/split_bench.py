@@ -272,7 +272,7 @@ def main():
                      f"{split['p50'] / 1000:.2f} / {split['p99'] / 1000:.2f} ms | "
                      f"{(split['p50'] - direct['p50']) / 1000:+.2f} / {(split['p99'] - direct['p99']) / 1000:+.2f} ms | "
                      f"{shovel['p50'] / 1000:.2f} / {shovel['p99'] / 1000:.2f} ms |")
-    worst = min(med[name] / shovel for name, _, _ in scenarios if name != "shovel")
+    worst = min(med[name] / med["shovel"] for name, _, _ in scenarios if name != "shovel")
     added = (latency[0][2]["p99"] - latency[0][1]["p99"]) / 1000
     lines += ["", f"**Session end**: its queue's {drained_n} messages routed again (to the fallback) and the queue "
               f"deleted in {drain:.2f} s ({drained_n / drain:.0f} msg/s).", "",
