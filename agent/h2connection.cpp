@@ -17,7 +17,7 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
     m_client->setParent(this);
     ++agentCounters().h2Connections;
     H2Codec::Callbacks cb;
-    cb.write = [this](const QByteArray& bytes) { writeThrough(m_client, bytes); };
+    cb.write = [this](const QByteArray& bytes) { writeToClient(bytes); };
     cb.headers = [this](qint32 stream, const H2Headers& headers, bool trailers) {
         Exchange* ex = m_exchanges.value(stream);
         if (!trailers) {
@@ -65,10 +65,8 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
     };
     m_down = std::make_unique<H2Codec>(H2Codec::Role::Server, cb);
     connect(m_client, &QTcpSocket::readyRead, this, [this] {
-        if (m_down) {
-            m_down->feed(readAvailable(m_client));
-            creditBack(); // a WINDOW_UPDATE sent queued bytes, and a direct write says no bytesWritten
-        }
+        if (m_down)
+            onePass(*m_down, m_client);
     });
     connect(m_client, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
     connect(m_client, &QTcpSocket::disconnected, this,
@@ -249,11 +247,46 @@ void H2Connection::drop(qint32 down)
     delete ex;
 }
 
+void H2Connection::onePass(H2Codec& codec, QTcpSocket* from)
+{
+    const bool outermost = !m_inPass;
+    m_inPass = true;
+    codec.feed(readAvailable(from));
+    creditBack(); // a WINDOW_UPDATE sent queued bytes, and a direct write says no bytesWritten
+    if (!outermost)
+        return;
+    m_inPass = false;
+    if (!m_toApp.isEmpty() && m_app)
+        writeThrough(m_app, std::exchange(m_toApp, {}));
+    if (!m_toClient.isEmpty() && !m_closing)
+        writeThrough(m_client, std::exchange(m_toClient, {}));
+}
+
+void H2Connection::writeToClient(const QByteArray& bytes)
+{
+    if (m_inPass)
+        m_toClient += bytes;
+    else
+        writeThrough(m_client, bytes);
+}
+
+void H2Connection::writeToApp(const QByteArray& bytes)
+{
+    if (!m_app)
+        m_appPending += bytes; // still connecting
+    else if (m_inPass)
+        m_toApp += bytes;
+    else
+        writeThrough(m_app, bytes);
+}
+
 void H2Connection::closeAll(const QString& why)
 {
     if (m_closing)
         return;
     m_closing = true;
+    if (!m_toClient.isEmpty()) // the GOAWAY, before the close
+        writeThrough(m_client, std::exchange(m_toClient, {}));
     qCDebug(lcAgent) << "HTTP/2 connection on port" << m_port << "ends:" << why;
     m_client->disconnect(this);
     // The socket outlives us until what we wrote (a GOAWAY) is out.

@@ -59,6 +59,12 @@ private:
     void creditBack();
     void drop(qint32 down);
     void closeAll(const QString& why);
+    // Feeds one read of a socket to its codec (and credits back): what either codec writes meanwhile goes out
+    // in one write per socket at the end, not one per frame (a read of ten streams' requests became ten
+    // writes to the app, each waking it).
+    void onePass(H2Codec& codec, QTcpSocket* from);
+    void writeToClient(const QByteArray& bytes);
+    void writeToApp(const QByteArray& bytes);
 
     QTcpSocket* m_client;
     quint16 m_port;
@@ -74,6 +80,9 @@ private:
     QHash<qint32, Exchange*> m_exchanges; // by downstream id
     QHash<qint32, Exchange*> m_byUp;
     bool m_closing = false;
+    bool m_inPass = false; // inside onePass: writes wait in the two buffers below
+    QByteArray m_toClient; // what the client's codec wrote during the pass
+    QByteArray m_toApp;    // and the app's, for the app connection attached now
 };
 
 } // namespace lanes::agent

@@ -23,12 +23,7 @@ bool H2Connection::openApp()
     TcpConn* conn = *connecting;
     conn->setParent(this);
     H2Codec::Callbacks cb;
-    cb.write = [this](const QByteArray& bytes) {
-        if (m_app)
-            writeThrough(m_app, bytes);
-        else
-            m_appPending += bytes;
-    };
+    cb.write = [this](const QByteArray& bytes) { writeToApp(bytes); };
     cb.headers = [this](qint32 up, const H2Headers& headers, bool trailers) {
         Exchange* ex = m_byUp.value(up);
         if (!ex)
@@ -73,6 +68,7 @@ bool H2Connection::openApp()
     };
     m_app = nullptr;
     m_appPending.clear();
+    m_toApp.clear(); // the old connection's
     m_up = std::make_unique<H2Codec>(H2Codec::Role::Client, cb);
     if (conn->isConnected()) {
         attachApp(handOverToQt(conn));
@@ -101,10 +97,8 @@ void H2Connection::attachApp(QTcpSocket* app)
     m_app->setParent(this);
     tuneSocket(m_app);
     connect(app, &QTcpSocket::readyRead, this, [this, app] {
-        if (m_app == app && m_up) {
-            m_up->feed(readAvailable(app));
-            creditBack();
-        }
+        if (m_app == app && m_up)
+            onePass(*m_up, app);
     });
     connect(app, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
     connect(app, &QTcpSocket::disconnected, this, [this, app] {
@@ -130,6 +124,7 @@ void H2Connection::onAppGone(const QString& why)
     }
     m_up.reset();
     m_appPending.clear();
+    m_toApp.clear();
     if (m_app)
         std::exchange(m_app, nullptr)->deleteLater();
 }

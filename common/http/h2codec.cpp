@@ -155,20 +155,22 @@ void H2Codec::flush()
     if (m_flushing || m_held > 0 || !m_session)
         return;
     m_flushing = true;
+    // Every frame nghttp2 has queued, in one write: a write per frame is a system call and a wake-up of the
+    // peer for each.
+    QByteArray out;
+    ssize_t n = 0;
     for (;;) {
         const uint8_t* data = nullptr;
-        const ssize_t n = nghttp2_session_mem_send(m_session, &data);
-        if (n < 0) {
-            m_flushing = false;
-            fail(QStringLiteral("HTTP/2: %1").arg(QLatin1String(nghttp2_strerror(int(n)))));
-            return;
-        }
-        if (n == 0)
+        n = nghttp2_session_mem_send(m_session, &data);
+        if (n <= 0)
             break;
-        if (m_cb.write)
-            m_cb.write(QByteArray(reinterpret_cast<const char*>(data), qsizetype(n)));
+        out.append(reinterpret_cast<const char*>(data), qsizetype(n));
     }
     m_flushing = false;
+    if (!out.isEmpty() && m_cb.write)
+        m_cb.write(out);
+    if (n < 0)
+        fail(QStringLiteral("HTTP/2: %1").arg(QLatin1String(nghttp2_strerror(int(n)))));
 }
 
 bool H2Codec::feed(QByteArrayView bytes)
@@ -273,7 +275,8 @@ void H2Codec::consumed(qint32 stream, qint64 bytes)
 
 qint64 H2Codec::queued(qint32 stream) const
 {
-    return m_out.value(stream).bytes;
+    const auto it = m_out.constFind(stream); // value() would copy the stream's queue
+    return it == m_out.cend() ? 0 : it->bytes;
 }
 
 void H2Codec::goAway()
