@@ -108,7 +108,7 @@ void H2Connection::onRequestHead(qint32 down, const H2Headers& headers)
     if (!route.sessionId.isEmpty() && linked)
         toSession(*ex, route.sessionId);
     else
-        toApp(*ex, headers);
+        toApp(*ex, headers, m_down->headersEndStream());
 }
 
 Stream* H2Connection::openSessionStream(const Exchange& ex, const QString& sessionId)
@@ -251,8 +251,14 @@ void H2Connection::onePass(H2Codec& codec, QTcpSocket* from)
 {
     const bool outermost = !m_inPass;
     m_inPass = true;
-    codec.feed(readAvailable(from));
-    creditBack(); // a WINDOW_UPDATE sent queued bytes, and a direct write says no bytesWritten
+    {
+        // The app's answers to the client wait for the whole read: a body and its end leave as one DATA
+        // frame. (The client's codec lives as long as this connection; the app's may be replaced during a
+        // feed.)
+        const H2Codec::Hold holdClient(&codec == m_down.get() ? nullptr : m_down.get());
+        codec.feed(readAvailable(from));
+        creditBack(); // a WINDOW_UPDATE sent queued bytes, and a direct write says no bytesWritten
+    }
     if (!outermost)
         return;
     m_inPass = false;

@@ -49,7 +49,8 @@ private:
     bool openApp();
     void attachApp(QTcpSocket* app);
     void onAppGone(const QString& why);
-    void toApp(Exchange& ex, const H2Headers& headers);
+    // `endStream`: the request has no body (its HEADERS ended the stream), so none is announced to the app.
+    void toApp(Exchange& ex, const H2Headers& headers, bool endStream = false);
     Stream* openSessionStream(const Exchange& ex, const QString& sessionId);
     void toSession(Exchange& ex, const QString& sessionId);
     void mirrorTo(Exchange& ex, const QStringList& sessions);

@@ -129,14 +129,14 @@ void H2Connection::onAppGone(const QString& why)
         std::exchange(m_app, nullptr)->deleteLater();
 }
 
-void H2Connection::toApp(Exchange& ex, const H2Headers& headers)
+void H2Connection::toApp(Exchange& ex, const H2Headers& headers, bool endStream)
 {
     if (!openApp()) {
         ++agentCounters().appUnreachable;
         failStream(ex, 502, QStringLiteral("the app is unreachable"));
         return;
     }
-    auto up = m_up->request(headers, false);
+    auto up = m_up->request(headers, endStream);
     if (!up) {
         failStream(ex, 503, up.error().message);
         return;

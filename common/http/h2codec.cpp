@@ -34,8 +34,10 @@ struct H2Glue
         if (frame->hd.type == NGHTTP2_HEADERS) {
             const bool trailers = frame->headers.cat == NGHTTP2_HCAT_HEADERS;
             const H2Headers block = std::exchange(s->m_block, {});
+            s->m_blockEndsStream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
             if (s->m_cb.headers)
                 s->m_cb.headers(stream, block, trailers);
+            s->m_blockEndsStream = false;
         }
         if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
             (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && s->m_cb.ended)

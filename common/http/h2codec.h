@@ -93,6 +93,9 @@ public:
         H2Codec* m_codec;
     };
     bool isOpen() const { return m_session && !m_failed; }
+    // Inside the headers callback: whether that HEADERS frame also ended its stream (a request without a
+    // body).
+    bool headersEndStream() const { return m_blockEndsStream; }
     int streamCount() const { return int(m_out.size()); }
 
 private:
@@ -116,6 +119,7 @@ private:
     bool m_flushing = false;
     int m_held = 0;    // live Holds
     H2Headers m_block; // the header block being received
+    bool m_blockEndsStream = false;
 };
 
 } // namespace lanes
