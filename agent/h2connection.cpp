@@ -257,14 +257,18 @@ void H2Connection::onePass(H2Codec& codec, QTcpSocket* from)
         // feed.)
         const H2Codec::Hold holdClient(&codec == m_down.get() ? nullptr : m_down.get());
         codec.feed(readAvailable(from));
-        creditBack(); // a WINDOW_UPDATE sent queued bytes, and a direct write says no bytesWritten
     }
+    // After the hold, so that what the client's codec had queued counts as sent: a WINDOW_UPDATE sent queued
+    // bytes, and a direct write says no bytesWritten.
+    creditBack();
     if (!outermost)
         return;
     m_inPass = false;
     if (!m_toApp.isEmpty() && m_app)
         writeThrough(m_app, std::exchange(m_toApp, {}));
-    if (!m_toClient.isEmpty() && !m_closing)
+    if (m_closing)
+        m_toClient.clear(); // after the GOAWAY closeAll wrote
+    else if (!m_toClient.isEmpty())
         writeThrough(m_client, std::exchange(m_toClient, {}));
 }
 

@@ -158,19 +158,24 @@ void H2Codec::flush()
         return;
     m_flushing = true;
     // Every frame nghttp2 has queued, in one write: a write per frame is a system call and a wake-up of the
-    // peer for each.
-    QByteArray out;
+    // peer for each. Again if the write queued more (a callback that called us), so that order holds.
     ssize_t n = 0;
     for (;;) {
-        const uint8_t* data = nullptr;
-        n = nghttp2_session_mem_send(m_session, &data);
-        if (n <= 0)
+        QByteArray out;
+        for (;;) {
+            const uint8_t* data = nullptr;
+            n = nghttp2_session_mem_send(m_session, &data);
+            if (n <= 0)
+                break;
+            out.append(reinterpret_cast<const char*>(data), qsizetype(n));
+        }
+        if (out.isEmpty() || !m_cb.write)
             break;
-        out.append(reinterpret_cast<const char*>(data), qsizetype(n));
+        m_cb.write(out);
+        if (n < 0)
+            break;
     }
     m_flushing = false;
-    if (!out.isEmpty() && m_cb.write)
-        m_cb.write(out);
     if (n < 0)
         fail(QStringLiteral("HTTP/2: %1").arg(QLatin1String(nghttp2_strerror(int(n)))));
 }
