@@ -113,8 +113,8 @@ end
 
 def wrk(url, connections, seconds, netns=None, headers=(), expect="", run=None, cpu=None):
     """Runs wrk (in `netns`, or through `run`: a function of the command that returns its output; on core `cpu`
-    alone if given) and returns {rps, p50, p90, p99} (latencies in ms). Fails when the load saw socket errors or an answer that is not 2xx or
-    lacks `expect` in its body (an answer from the wrong place)."""
+    alone if given) and returns {rps, p50, p90, p99} (latencies in ms). Fails when the load saw socket errors
+    or an answer that is not 2xx or lacks `expect` in its body (an answer from the wrong place)."""
     threads = 1 if connections == 1 else 2
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
         script.write(WRK_CHECK % json.dumps(expect))
@@ -365,6 +365,11 @@ def agent_pids(pod):
         if parent in pids_in_pod(pod, "lanes-agent-sup"):
             return parent, worker
     raise RuntimeError(f"no agent supervisor and worker in pod {pod}")
+
+
+def delivered_requests(rpc):
+    """The requests lanesd has delivered to its sessions' local apps so far, over all of them."""
+    return sum(session["requests"] for session in rpc.call("session/list", {})["sessions"])
 
 
 def agent_counters(rpc, credentials, pod):

@@ -20,7 +20,8 @@ import time
 from contextlib import nullcontext
 
 import benchlib
-from benchlib import (LOCAL_ANSWER, ROOT, FastApp, Router, RpcClient, agent_counters, agent_pids, bench_args, cpu_seconds, free_port,
+from benchlib import (LOCAL_ANSWER, ROOT, FastApp, Router, RpcClient, agent_counters, agent_pids, bench_args,
+                      cpu_seconds, delivered_requests, free_port,
                       io_uring_rings, median_run, pids_in_pod, pinned, plot, pss_kb, write_section, wrk, wrk_with_cpu)
 from lanesrun import Cluster
 
@@ -80,9 +81,8 @@ class PathTaken:
         self.start = self.read()
 
     def read(self):
-        sessions = self.rpc.call("session/list", {})["sessions"]
         counters = agent_counters(self.rpc, self.credentials, "fast-0")
-        return sum(s["requests"] for s in sessions), counters.get("agent.http_connections", 0)
+        return delivered_requests(self.rpc), counters.get("agent.http_connections", 0)
 
     def check(self, stolen, what):
         """Fails unless lanesd delivered about `stolen` requests (none when 0) and the agent took connections."""

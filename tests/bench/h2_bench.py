@@ -15,8 +15,8 @@ import os
 import re
 import subprocess
 
-from benchlib import (LOCAL_ANSWER, ROOT, Haproxy, RpcClient, agent_counters, bench_args, free_port, output, plot,
-                      write_section)
+from benchlib import (LOCAL_ANSWER, ROOT, Haproxy, RpcClient, agent_counters, bench_args, delivered_requests, free_port,
+                      median_run, output, plot, write_section)
 from lanesrun import Cluster
 
 CLIENT = "lanes-client-0"
@@ -62,12 +62,8 @@ def h2load(url, connections, seconds, netns=None, header=None):
 def streams(rpc, credentials):
     """The agent's HTTP/2 streams and those it stole, and the requests lanesd delivered to its sessions."""
     counters = agent_counters(rpc, credentials, "fast-0")
-    delivered = sum(s["requests"] for s in rpc.call("session/list", {})["sessions"])
-    return counters.get("agent.h2_streams", 0), counters.get("agent.h2_streams_stolen", 0), delivered
-
-
-def median(runs):
-    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+    return (counters.get("agent.h2_streams", 0), counters.get("agent.h2_streams_stolen", 0),
+            delivered_requests(rpc))
 
 
 def main():
@@ -110,7 +106,7 @@ backend unmatched
                         url, netns, header = targets[name]
                         runs[name].append(h2load(url, c, seconds, netns, header))
                 for name, results in runs.items():
-                    r[(name, c)] = median(results)
+                    r[(name, c)] = median_run(results)
                     r[(name, c)]["all_requests"] = sum(x["requests"] for x in results)
             seen, stolen, delivered = (now - then for now, then in zip(streams(rpc, alice), before))
             lanes_name = phase[-1]
