@@ -33,6 +33,8 @@ struct AgentCounters
     Counter h2StreamsStolen{"agent.h2_streams_stolen"};
     Counter h2Mirrored{"agent.h2_mirrored"};
     Counter h2FailedStreams{"agent.h2_failed_streams"};
+    Counter h2AppConnections{"agent.h2_app_connections"}; // opened to the app
+    Counter h2AppGone{"agent.h2_app_gone"};               // broke or closed with streams on it
     // Outgoing traffic from the pod (podconnector.cpp)
     Counter outgoingTcp{"agent.outgoing_tcp"};
     Counter outgoingUdp{"agent.outgoing_udp"};

@@ -41,8 +41,8 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
         copyToMirrors(ex->mirrors, data);
         if (ex->toSession && ex->stream)
             ex->stream->write(data);
-        else if (!ex->toSession && m_up && ex->up)
-            m_up->send(ex->up, data);
+        else if (!ex->toSession && ex->app)
+            ex->app->codec->send(ex->up, data);
         creditBack();
     };
     cb.ended = [this](qint32 stream) {
@@ -55,10 +55,10 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
                 mirror->end(ex->requestTrailers);
         if (ex->toSession && ex->stream)
             ex->stream->end(ex->requestTrailers);
-        else if (!ex->toSession && m_up && ex->up)
-            m_up->end(ex->up, ex->requestTrailers);
+        else if (!ex->toSession && ex->app)
+            ex->app->codec->end(ex->up, ex->requestTrailers);
     };
-    cb.closed = [this](qint32 stream, quint32) { drop(stream); };
+    cb.closed = [this](qint32 stream, quint32 error) { drop(stream, error); };
     cb.failed = [this](const QString& why) {
         qCWarning(lcAgent) << "an HTTP/2 client on port" << m_port << "broke the protocol:" << why;
         closeAll(why);
@@ -182,11 +182,11 @@ void H2Connection::onSessionReset(Exchange& ex, const Error& error)
         ex.stream = nullptr;
         ex.unconsumedStream = 0;
         toApp(ex, ex.head);
-        if (ex.up && m_up) {
+        if (ex.app) {
             if (!ex.replay.isEmpty())
-                m_up->send(ex.up, ex.replay);
+                ex.app->codec->send(ex.up, ex.replay);
             if (ex.downEnded)
-                m_up->end(ex.up, ex.requestTrailers);
+                ex.app->codec->end(ex.up, ex.requestTrailers);
         }
         return;
     }
@@ -211,32 +211,38 @@ void H2Connection::failStream(Exchange& ex, int status, const QString& why)
 void H2Connection::creditBack()
 {
     const H2Codec::Hold holdDown(m_down.get());
-    const H2Codec::Hold holdUp(m_up.get());
+    const H2Codec::Hold holdUp(m_apps.empty() ? nullptr : m_apps.back()->codec.get()); // older ones are rare
     for (Exchange* ex : std::as_const(m_exchanges)) {
         if (ex->unconsumedDown > 0) {
-            const bool room = ex->toSession ? (ex->stream && ex->stream->queuedBytes() < kBridgeHighWater)
-                                            : (m_up && m_up->queued(ex->up) < kH2StreamWindow &&
-                                               (!m_app || m_app->bytesToWrite() < kBridgeHighWater));
-            if (room || (!ex->stream && !ex->up)) {
+            const bool room =
+                ex->toSession ? (ex->stream && ex->stream->queuedBytes() < kBridgeHighWater)
+                              : (ex->app && ex->app->codec->queued(ex->up) < kH2StreamWindow &&
+                                 (!ex->app->socket || ex->app->socket->bytesToWrite() < kBridgeHighWater));
+            if (room || (!ex->stream && !ex->app)) {
                 m_down->consumed(ex->down, std::exchange(ex->unconsumedDown, 0));
             }
         }
         const bool clientRoom =
             m_down->queued(ex->down) < kH2StreamWindow && m_client->bytesToWrite() < kBridgeHighWater;
-        if (ex->unconsumedUp > 0 && clientRoom && m_up && ex->up)
-            m_up->consumed(ex->up, std::exchange(ex->unconsumedUp, 0));
+        if (ex->unconsumedUp > 0 && clientRoom && ex->app)
+            ex->app->codec->consumed(ex->up, std::exchange(ex->unconsumedUp, 0));
         if (ex->unconsumedStream > 0 && clientRoom && ex->stream)
             ex->stream->consumed(std::exchange(ex->unconsumedStream, 0));
     }
 }
 
-void H2Connection::drop(qint32 down)
+void H2Connection::drop(qint32 down, quint32 error)
 {
     Exchange* ex = m_exchanges.take(down);
     if (!ex)
         return;
-    if (ex->up)
-        m_byUp.remove(ex->up);
+    if (ex->app) {
+        ex->app->byUp.remove(ex->up);
+        // The client gave the stream up: so does the app, rather than answer into the void. (A clean close
+        // with the app's stream open is an early answer: the app takes the rest of the request.)
+        if (error != 0)
+            ex->app->codec->reset(ex->up, NGHTTP2_CANCEL);
+    }
     if (ex->stream && !ex->stream->isClosed() && !(ex->stream->peerEnded()))
         ex->stream->reset(Error{ErrorCode::Cancelled, QStringLiteral("the client reset the stream"), {}});
     // A complete copy runs to its end on its own (its answer is dropped as it comes); an incomplete one
@@ -253,8 +259,7 @@ void H2Connection::onePass(H2Codec& codec, QTcpSocket* from)
     m_inPass = true;
     {
         // The app's answers to the client wait for the whole read: a body and its end leave as one DATA
-        // frame. (The client's codec lives as long as this connection; the app's may be replaced during a
-        // feed.)
+        // frame. (Codecs live on through a feed: app connections are closed by sweepApps(), later.)
         const H2Codec::Hold holdClient(&codec == m_down.get() ? nullptr : m_down.get());
         codec.feed(readAvailable(from));
     }
@@ -264,8 +269,9 @@ void H2Connection::onePass(H2Codec& codec, QTcpSocket* from)
     if (!outermost)
         return;
     m_inPass = false;
-    if (!m_toApp.isEmpty() && m_app)
-        writeThrough(m_app, std::exchange(m_toApp, {}));
+    for (const auto& app : m_apps)
+        if (!app->toWrite.isEmpty() && app->socket)
+            writeThrough(app->socket, std::exchange(app->toWrite, {}));
     if (m_closing)
         m_toClient.clear(); // after the GOAWAY closeAll wrote
     else if (!m_toClient.isEmpty())
@@ -280,14 +286,14 @@ void H2Connection::writeToClient(const QByteArray& bytes)
         writeThrough(m_client, bytes);
 }
 
-void H2Connection::writeToApp(const QByteArray& bytes)
+void H2Connection::writeToApp(AppConn* app, const QByteArray& bytes)
 {
-    if (!m_app)
-        m_appPending += bytes; // still connecting
+    if (!app->socket)
+        app->pending += bytes; // still connecting
     else if (m_inPass)
-        m_toApp += bytes;
+        app->toWrite += bytes;
     else
-        writeThrough(m_app, bytes);
+        writeThrough(app->socket, bytes);
 }
 
 void H2Connection::closeAll(const QString& why)
@@ -306,8 +312,9 @@ void H2Connection::closeAll(const QString& why)
     client->disconnectFromHost();
     if (client->state() == QAbstractSocket::UnconnectedState)
         client->deleteLater();
-    if (m_app)
-        m_app->disconnect(this);
+    for (const auto& app : m_apps)
+        if (app->socket)
+            app->socket->disconnect(this);
     deleteLater();
 }
 

@@ -2,9 +2,9 @@
 // parses both sides; every stream is routed by itself, by the port's filter set: to a session as an
 // HTTP_REQUEST stream (meta version "HTTP/2": the head in the meta, the body as data, trailers in StreamEnd;
 // the session answers with StreamAccepted carrying :status and the response headers, then data and trailers),
-// or to the app over one HTTP/2 connection of this client's own. END_STREAM and trailers (grpc-status) pass
-// through as they came. A stream whose session fails before answering gets a 502 with lanes-error; after, a
-// RST_STREAM. Event-loop thread only.
+// or to the app over an HTTP/2 connection of this client's own (a new one after the app's GOAWAY).
+// END_STREAM and trailers (grpc-status) pass through as they came. A stream whose session fails before
+// answering gets a 502 with lanes-error; after, a RST_STREAM. Event-loop thread only.
 #pragma once
 
 #include "h2codec.h"
@@ -13,6 +13,7 @@
 #include <QPointer>
 #include <QTcpSocket>
 #include <memory>
+#include <vector>
 
 namespace lanes::agent {
 
@@ -27,10 +28,12 @@ public:
     ~H2Connection() override;
 
 private:
+    struct AppConn;
     struct Exchange
     {
         qint32 down = 0;
-        qint32 up = 0;           // the app's stream, when it goes to the app
+        AppConn* app = nullptr;  // the app connection of its stream, when it goes to the app
+        qint32 up = 0;           // that stream
         QPointer<Stream> stream; // the session's, when it goes to a session
         bool toSession = false;
         bool responded = false;
@@ -45,10 +48,32 @@ private:
         bool replayable = true;
         QList<QPointer<Stream>> mirrors; // copies for mirror sessions; their answers are dropped
     };
+    // One HTTP/2 connection to the app. New streams go to the newest; an older one (the app sent GOAWAY, as
+    // gRPC servers do at their connection's maximum age) finishes the streams it has and is closed. One that
+    // broke, or that the app closed, ends its streams with a 502 or a reset.
+    struct AppConn
+    {
+        std::unique_ptr<H2Codec> codec;
+        QTcpSocket* socket = nullptr;
+        TcpConn* connecting = nullptr; // until it connects and becomes `socket`
+        QByteArray pending;            // what its codec wrote while connecting
+        QByteArray toWrite;            // and during a pass (onePass)
+        QHash<qint32, Exchange*> byUp;
+        bool gone = false; // broke or closed: its streams have ended, it waits for sweepApps()
+        bool takesStreams() const;
+    };
     void onRequestHead(qint32 down, const H2Headers& headers);
-    bool openApp();
-    void attachApp(QTcpSocket* app);
-    void onAppGone(const QString& why);
+    // The app connection for a new stream: the newest when it takes streams, else a new one (nullptr when the
+    // app cannot be reached).
+    AppConn* appForNewStream();
+    H2Codec::Callbacks appCallbacks(AppConn* app);
+    void attachApp(AppConn* app, QTcpSocket* socket);
+    // The app connection broke or closed: the streams on it end (502 when nothing was answered yet).
+    void appGone(AppConn* app, const QString& why);
+    // Later, outside any codec's callbacks: closes app connections that are gone, and old ones whose streams
+    // have all ended.
+    void scheduleSweep();
+    void sweepApps();
     // `endStream`: the request has no body (its HEADERS ended the stream), so none is announced to the app.
     void toApp(Exchange& ex, const H2Headers& headers, bool endStream = false);
     Stream* openSessionStream(const Exchange& ex, const QString& sessionId);
@@ -58,14 +83,15 @@ private:
     void onSessionReset(Exchange& ex, const Error& error);
     void failStream(Exchange& ex, int status, const QString& why);
     void creditBack();
-    void drop(qint32 down);
+    // The client's stream closed (`error` 0 when both sides ended): what it still has open elsewhere ends.
+    void drop(qint32 down, quint32 error);
     void closeAll(const QString& why);
     // Feeds one read of a socket to its codec (and credits back): what either codec writes meanwhile goes out
     // in one write per socket at the end, not one per frame (a read of ten streams' requests became ten
     // writes to the app, each waking it).
     void onePass(H2Codec& codec, QTcpSocket* from);
     void writeToClient(const QByteArray& bytes);
-    void writeToApp(const QByteArray& bytes);
+    void writeToApp(AppConn* app, const QByteArray& bytes);
 
     QTcpSocket* m_client;
     quint16 m_port;
@@ -74,16 +100,12 @@ private:
     QPointer<Mux> m_mux;
     AppConnector m_connectApp;
     std::unique_ptr<H2Codec> m_down;
-    QTcpSocket* m_app = nullptr;
-    TcpConn* m_appConnecting = nullptr; // until it connects and becomes m_app
-    QByteArray m_appPending;            // what the app session wrote while connecting
-    std::unique_ptr<H2Codec> m_up;
-    QHash<qint32, Exchange*> m_exchanges; // by downstream id
-    QHash<qint32, Exchange*> m_byUp;
+    std::vector<std::unique_ptr<AppConn>> m_apps; // the newest last
+    QHash<qint32, Exchange*> m_exchanges;         // by downstream id
     bool m_closing = false;
-    bool m_inPass = false; // inside onePass: writes wait in the two buffers below
+    bool m_sweepQueued = false;
+    bool m_inPass = false; // inside onePass: writes wait in m_toClient and each AppConn's toWrite
     QByteArray m_toClient; // what the client's codec wrote during the pass
-    QByteArray m_toApp;    // and the app's, for the app connection attached now
 };
 
 } // namespace lanes::agent

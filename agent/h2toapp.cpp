@@ -1,5 +1,6 @@
-// H2Connection, the app side: streams that no session takes go to the app over one HTTP/2 connection of this
-// client's own, opened on the first such stream and again after the app closes it. See h2connection.h.
+// H2Connection, the app side: streams that no session takes go to the app over HTTP/2 connections of this
+// client's own: one opened on the first such stream, another when the app stops taking streams on it (GOAWAY)
+// or closes it. See h2connection.h.
 #include "h2connection.h"
 
 #include "agentcounters.h"
@@ -10,22 +11,52 @@
 
 namespace lanes::agent {
 
-bool H2Connection::openApp()
+bool H2Connection::AppConn::takesStreams() const
 {
-    if (m_up && m_up->isOpen() &&
-        (m_appConnecting || (m_app && m_app->state() == QAbstractSocket::ConnectedState)))
-        return true;
+    return !gone && codec->takesNewStreams() &&
+           (connecting || (socket && socket->state() == QAbstractSocket::ConnectedState));
+}
+
+H2Connection::AppConn* H2Connection::appForNewStream()
+{
+    if (!m_apps.empty() && m_apps.back()->takesStreams())
+        return m_apps.back().get();
+    if (!m_apps.empty())
+        scheduleSweep(); // the newest takes no more: it goes when its streams have ended
     // A non-blocking connect: an app whose backlog is full would otherwise stall the agent's whole event loop
-    // for the SYN's retransmissions. What the session writes meanwhile waits in m_appPending.
+    // for the SYN's retransmissions. What the codec writes meanwhile waits in `pending`.
     auto connecting = m_connectApp();
     if (!connecting)
-        return false;
+        return nullptr;
+    ++agentCounters().h2AppConnections;
     TcpConn* conn = *connecting;
     conn->setParent(this);
+    auto* app = m_apps.emplace_back(std::make_unique<AppConn>()).get();
+    app->codec = std::make_unique<H2Codec>(H2Codec::Role::Client, appCallbacks(app));
+    if (conn->isConnected()) {
+        attachApp(app, handOverToQt(conn));
+        return app;
+    }
+    app->connecting = conn;
+    connect(conn, &TcpConn::connected, this, [this, app, conn] {
+        if (app->connecting == conn) {
+            app->connecting = nullptr;
+            attachApp(app, handOverToQt(conn));
+        }
+    });
+    connect(conn, &TcpConn::disconnected, this, [this, app, conn] {
+        if (app->connecting == conn)
+            appGone(app, QStringLiteral("the app is unreachable: ") + conn->closeReason());
+    });
+    return app;
+}
+
+H2Codec::Callbacks H2Connection::appCallbacks(AppConn* app)
+{
     H2Codec::Callbacks cb;
-    cb.write = [this](const QByteArray& bytes) { writeToApp(bytes); };
-    cb.headers = [this](qint32 up, const H2Headers& headers, bool trailers) {
-        Exchange* ex = m_byUp.value(up);
+    cb.write = [this, app](const QByteArray& bytes) { writeToApp(app, bytes); };
+    cb.headers = [this, app](qint32 up, const H2Headers& headers, bool trailers) {
+        Exchange* ex = app->byUp.value(up);
         if (!ex)
             return;
         if (trailers) {
@@ -37,84 +68,62 @@ bool H2Connection::openApp()
         ex->responded = true;
         m_down->respond(ex->down, headers, false);
     };
-    cb.data = [this](qint32 up, const QByteArray& data) {
-        Exchange* ex = m_byUp.value(up);
+    cb.data = [this, app](qint32 up, const QByteArray& data) {
+        Exchange* ex = app->byUp.value(up);
         if (!ex) {
-            m_up->consumed(up, data.size());
+            app->codec->consumed(up, data.size());
             return;
         }
         ex->unconsumedUp += data.size();
         m_down->send(ex->down, data);
         creditBack();
     };
-    cb.ended = [this](qint32 up) {
-        if (Exchange* ex = m_byUp.value(up))
+    cb.ended = [this, app](qint32 up) {
+        if (Exchange* ex = app->byUp.value(up))
             m_down->end(ex->down, ex->responseTrailers);
     };
-    cb.closed = [this](qint32 up, quint32 error) {
-        Exchange* ex = m_byUp.take(up);
-        if (ex) {
-            // Ids start again on the app's next connection: a closed one must not name another's stream. What
-            // the client has still to take was received already; the connection's credit for it goes back
-            // now.
-            m_up->consumed(up, std::exchange(ex->unconsumedUp, 0));
-            ex->up = 0;
-        }
-        if (ex && error != 0)
-            m_down->reset(ex->down, error);
-    };
-    cb.failed = [this](const QString& why) {
-        qCWarning(lcAgent) << "the app's HTTP/2 connection on port" << m_port << "failed:" << why;
-    };
-    m_app = nullptr;
-    m_appPending.clear();
-    m_toApp.clear(); // the old connection's
-    m_up = std::make_unique<H2Codec>(H2Codec::Role::Client, cb);
-    if (conn->isConnected()) {
-        attachApp(handOverToQt(conn));
-        return true;
-    }
-    m_appConnecting = conn;
-    connect(conn, &TcpConn::connected, this, [this, conn] {
-        if (m_appConnecting == conn) {
-            m_appConnecting = nullptr;
-            attachApp(handOverToQt(conn));
-        }
-    });
-    connect(conn, &TcpConn::disconnected, this, [this, conn] {
-        if (m_appConnecting != conn)
+    cb.closed = [this, app](qint32 up, quint32 error) {
+        Exchange* ex = app->byUp.take(up);
+        if (!ex)
             return;
-        m_appConnecting = nullptr;
-        conn->deleteLater();
-        onAppGone(QStringLiteral("the app is unreachable: ") + conn->closeReason());
-    });
-    return true;
+        // What the client has still to take was received already: the connection's credit for it goes back
+        // now.
+        app->codec->consumed(up, std::exchange(ex->unconsumedUp, 0));
+        ex->app = nullptr;
+        ex->up = 0;
+        if (error != 0)
+            m_down->reset(ex->down, error);
+        if (app != m_apps.back().get() && app->byUp.isEmpty())
+            scheduleSweep(); // an old connection's last stream
+    };
+    cb.failed = [this, app](const QString& why) {
+        qCWarning(lcAgent) << "the app's HTTP/2 connection on port" << m_port << "failed:" << why;
+        scheduleSweep(); // which ends its streams: not here, the codec is inside its own call
+    };
+    return cb;
 }
 
-void H2Connection::attachApp(QTcpSocket* app)
+void H2Connection::attachApp(AppConn* app, QTcpSocket* socket)
 {
-    m_app = app;
-    m_app->setParent(this);
-    tuneSocket(m_app);
-    connect(app, &QTcpSocket::readyRead, this, [this, app] {
-        if (m_app == app && m_up)
-            onePass(*m_up, app);
-    });
-    connect(app, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
-    connect(app, &QTcpSocket::disconnected, this, [this, app] {
-        if (m_app == app)
-            onAppGone(QStringLiteral("the app closed its HTTP/2 connection"));
-    });
-    if (!m_appPending.isEmpty())
-        writeThrough(m_app, std::exchange(m_appPending, {}));
+    app->socket = socket;
+    socket->setParent(this);
+    tuneSocket(socket);
+    connect(socket, &QTcpSocket::readyRead, this, [this, app] { onePass(*app->codec, app->socket); });
+    connect(socket, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
+    connect(socket, &QTcpSocket::disconnected, this,
+            [this, app] { appGone(app, QStringLiteral("the app closed its HTTP/2 connection")); });
+    if (!app->pending.isEmpty())
+        writeThrough(socket, std::exchange(app->pending, {}));
 }
 
-void H2Connection::onAppGone(const QString& why)
+void H2Connection::appGone(AppConn* app, const QString& why)
 {
+    if (!app->byUp.isEmpty())
+        ++agentCounters().h2AppGone;
     // Streams still waiting on the app end with a reset, or a 502 when nothing was answered yet.
-    const auto waiting = m_byUp.values();
-    m_byUp.clear();
+    const auto waiting = std::exchange(app->byUp, {}).values();
     for (Exchange* ex : waiting) {
+        ex->app = nullptr;
         ex->up = 0;
         ex->unconsumedUp = 0;
         if (!ex->responded)
@@ -122,27 +131,64 @@ void H2Connection::onAppGone(const QString& why)
         else
             m_down->reset(ex->down, NGHTTP2_INTERNAL_ERROR);
     }
-    m_up.reset();
-    m_appPending.clear();
-    m_toApp.clear();
-    if (m_app)
-        std::exchange(m_app, nullptr)->deleteLater();
+    app->gone = true;
+    scheduleSweep();
+}
+
+void H2Connection::scheduleSweep()
+{
+    if (std::exchange(m_sweepQueued, true))
+        return;
+    QMetaObject::invokeMethod(this, &H2Connection::sweepApps, Qt::QueuedConnection);
+}
+
+void H2Connection::sweepApps()
+{
+    m_sweepQueued = false;
+    for (auto it = m_apps.begin(); it != m_apps.end();) {
+        AppConn* app = it->get();
+        const bool newest = app == m_apps.back().get();
+        if (!app->gone && !app->codec->isOpen())
+            appGone(app, QStringLiteral("the app broke HTTP/2"));
+        if (!app->gone && (newest || !app->byUp.isEmpty())) {
+            ++it;
+            continue;
+        }
+        // Gone, or old with nothing left on it: closed, after a GOAWAY when it is still up.
+        if (app->connecting) {
+            app->connecting->disconnect(this);
+            app->connecting->deleteLater();
+        }
+        if (QTcpSocket* socket = app->socket) {
+            if (!app->gone)
+                app->codec->goAway();
+            writeThrough(socket, std::exchange(app->toWrite, {}));
+            socket->disconnect(this);
+            connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
+            socket->disconnectFromHost();
+            if (socket->state() == QAbstractSocket::UnconnectedState)
+                socket->deleteLater();
+        }
+        it = m_apps.erase(it);
+    }
 }
 
 void H2Connection::toApp(Exchange& ex, const H2Headers& headers, bool endStream)
 {
-    if (!openApp()) {
+    AppConn* app = appForNewStream();
+    if (!app) {
         ++agentCounters().appUnreachable;
         failStream(ex, 502, QStringLiteral("the app is unreachable"));
         return;
     }
-    auto up = m_up->request(headers, endStream);
+    auto up = app->codec->request(headers, endStream);
     if (!up) {
         failStream(ex, 503, up.error().message);
         return;
     }
+    ex.app = app;
     ex.up = *up;
-    m_byUp.insert(ex.up, &ex);
+    app->byUp.insert(ex.up, &ex);
 }
 
 } // namespace lanes::agent

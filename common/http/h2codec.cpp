@@ -221,6 +221,11 @@ Result<qint32> H2Codec::request(const H2Headers& headers, bool endStream)
     return id;
 }
 
+bool H2Codec::takesNewStreams() const
+{
+    return isOpen() && nghttp2_session_check_request_allowed(m_session) != 0;
+}
+
 void H2Codec::respond(qint32 stream, const H2Headers& headers, bool endStream)
 {
     std::vector<nghttp2_nv> nva = H2Glue::toNv(headers);

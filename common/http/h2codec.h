@@ -93,6 +93,8 @@ public:
         H2Codec* m_codec;
     };
     bool isOpen() const { return m_session && !m_failed; }
+    // Client: whether a new request may start here (not after the peer's GOAWAY, nor when ids ran out).
+    bool takesNewStreams() const;
     // Inside the headers callback: whether that HEADERS frame also ended its stream (a request without a
     // body).
     bool headersEndStream() const { return m_blockEndsStream; }

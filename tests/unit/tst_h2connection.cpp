@@ -1,0 +1,259 @@
+// H2Connection (the agent's per-client HTTP/2 router) against real loopback peers, no sessions: every stream
+// goes to the app over the agent's own HTTP/2 connections to it. The test's client and app speak HTTP/2
+// through nghttp2 (lanes' H2Codec), and write raw frames where a misbehaving peer is needed. It covers the
+// app side's connection life: an app that breaks the protocol and keeps its socket open, an app that sends
+// GOAWAY (a gRPC server at its maximum connection age) with streams still open, and a client that resets a
+// stream the app is still answering. Run under the epoll dispatcher, as the agent runs.
+#include "counter.h"
+#include "epolldispatcher.h"
+#include "h2codec.h"
+#include "h2connection.h"
+#include "tcpconn.h"
+
+#include <QPointer>
+#include <QSet>
+#include <QTcpServer>
+#include <QTcpSocket>
+#include <QTest>
+#include <QtEndian>
+#include <nghttp2/nghttp2.h>
+
+using lanes::H2Codec;
+using lanes::H2Headers;
+using lanes::TcpConn;
+using lanes::agent::H2Connection;
+using lanes::agent::Route;
+
+namespace {
+
+class RawServer final : public QTcpServer
+{
+public:
+    QList<int> fds;
+
+protected:
+    void incomingConnection(qintptr fd) override { fds.append(int(fd)); }
+};
+
+// One end of an HTTP/2 connection, recording what the other end sent; it takes every byte it receives.
+class Peer final : public QObject
+{
+public:
+    Peer(QTcpSocket* socket, H2Codec::Role role) : socket(socket)
+    {
+        socket->setParent(this);
+        H2Codec::Callbacks cb;
+        cb.write = [socket](const QByteArray& bytes) { socket->write(bytes); };
+        cb.headers = [this](qint32 id, const H2Headers& headers, bool trailers) {
+            if (!trailers)
+                heads.insert(id, headers);
+        };
+        cb.data = [this](qint32 id, const QByteArray& data) {
+            bodies[id] += data;
+            codec->consumed(id, data.size());
+        };
+        cb.ended = [this](qint32 id) { ended.insert(id); };
+        cb.closed = [this](qint32 id, quint32 error) { closed.insert(id, error); };
+        codec = std::make_unique<H2Codec>(role, cb);
+        connect(socket, &QTcpSocket::readyRead, this, [this] { codec->feed(this->socket->readAll()); });
+    }
+    // A GET that ends with its head.
+    qint32 get(const QByteArray& path)
+    {
+        return *codec->request(
+            {{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", "api"}}, true);
+    }
+    void answer(qint32 id, const QByteArray& body)
+    {
+        codec->respond(id, {{":status", "200"}}, false);
+        codec->send(id, body);
+        codec->end(id);
+    }
+
+    QTcpSocket* socket;
+    std::unique_ptr<H2Codec> codec;
+    QHash<qint32, H2Headers> heads;
+    QHash<qint32, QByteArray> bodies;
+    QSet<qint32> ended;
+    QHash<qint32, quint32> closed;
+};
+
+QByteArray goAwayFrame(quint32 lastStream)
+{
+    QByteArray frame(9 + 8, '\0');
+    frame[2] = 8;                                               // length
+    frame[3] = char(NGHTTP2_GOAWAY);                            // type; flags and stream 0
+    qToBigEndian(lastStream, frame.data() + 9);                 // last stream id
+    qToBigEndian(quint32(NGHTTP2_NO_ERROR), frame.data() + 13); // error code
+    return frame;
+}
+
+} // namespace
+
+class TstH2Connection : public QObject
+{
+    Q_OBJECT
+private slots:
+    void init();
+    void cleanup();
+    void anAppThatBreaksHttp2EndsItsStreamsAndIsLeft();
+    void afterTheAppsGoawayItsStreamsFinishAndNewOnesGoToANewConnection();
+    void aStreamTheClientResetsIsResetAtTheApp();
+
+private:
+    // An HTTP/2 client connected through a new H2Connection.
+    Peer* connectClient();
+    // The app's side of the next connection the agent makes to it.
+    QTcpSocket* waitForApp();
+
+    RawServer* m_listener = nullptr;
+    QTcpServer* m_app = nullptr;
+    QPointer<H2Connection> m_connection;
+    QList<Peer*> m_peers;
+    QList<QPointer<QTcpSocket>> m_sockets; // the app's, before a Peer takes them
+    Peer* peer(QTcpSocket* socket, H2Codec::Role role)
+    {
+        return m_peers.emplace_back(new Peer(socket, role));
+    }
+};
+
+void TstH2Connection::init()
+{
+    m_listener = new RawServer;
+    QVERIFY(m_listener->listen(QHostAddress::LocalHost));
+    m_app = new QTcpServer;
+    QVERIFY(m_app->listen(QHostAddress::LocalHost));
+}
+
+void TstH2Connection::cleanup()
+{
+    delete m_connection;
+    delete m_app;
+    delete m_listener;
+    qDeleteAll(std::exchange(m_peers, {}));
+    qDeleteAll(std::exchange(m_sockets, {}));
+}
+
+Peer* TstH2Connection::connectClient()
+{
+    auto* socket = new QTcpSocket;
+    socket->connectToHost(QHostAddress::LocalHost, m_listener->serverPort());
+    if (!QTest::qWaitFor([&] { return !m_listener->fds.isEmpty(); }, 5000))
+        return nullptr;
+    const quint16 appPort = m_app->serverPort();
+    m_connection = new H2Connection(
+        lanes::handOverToQt(TcpConn::adopt(m_listener->fds.takeFirst())), {}, 8080,
+        [](const lanes::http::Head&) { return Route{}; }, nullptr,
+        [appPort] { return TcpConn::connectTo(QHostAddress::LocalHost, appPort); });
+    return peer(socket, H2Codec::Role::Client);
+}
+
+QTcpSocket* TstH2Connection::waitForApp()
+{
+    if (!QTest::qWaitFor([&] { return m_app->hasPendingConnections(); }, 5000))
+        return nullptr;
+    QTcpSocket* app = m_app->nextPendingConnection();
+    app->setParent(nullptr);
+    m_sockets.append(app);
+    return app;
+}
+
+void TstH2Connection::anAppThatBreaksHttp2EndsItsStreamsAndIsLeft()
+{
+    const quint64 connections = lanes::counterValue("agent.h2_app_connections");
+    const quint64 gone = lanes::counterValue("agent.h2_app_gone");
+    Peer* client = connectClient();
+    QVERIFY(client);
+    const qint32 first = client->get("/first");
+    QTcpSocket* broken = waitForApp();
+    QVERIFY(broken);
+    QTRY_VERIFY(broken->bytesAvailable() > 0);         // the agent's preface
+    broken->write("HTTP/1.1 400 Bad Request\r\n\r\n"); // not HTTP/2; and the socket stays open
+    // The stream waiting on it ends at once, with the reason.
+    QTRY_VERIFY(client->ended.contains(first));
+    QCOMPARE(lanes::headerValue(client->heads.value(first), ":status"), QByteArray("502"));
+    QVERIFY(!lanes::headerValue(client->heads.value(first), "lanes-error").isEmpty());
+    // The agent leaves the broken connection: closed, not kept open beside a new one.
+    QTRY_COMPARE(broken->state(), QAbstractSocket::UnconnectedState);
+    // The next stream goes to the app over a new connection.
+    const qint32 second = client->get("/second");
+    QTcpSocket* socket = waitForApp();
+    QVERIFY(socket);
+    auto* app = peer(socket, H2Codec::Role::Server);
+    QTRY_VERIFY(app->heads.contains(1));
+    QCOMPARE(lanes::headerValue(app->heads.value(1), ":path"), QByteArray("/second"));
+    app->answer(1, "second answer");
+    QTRY_VERIFY(client->ended.contains(second));
+    QCOMPARE(lanes::headerValue(client->heads.value(second), ":status"), QByteArray("200"));
+    QCOMPARE(client->bodies.value(second), QByteArray("second answer"));
+    QCOMPARE(lanes::counterValue("agent.h2_app_connections"), connections + 2);
+    QCOMPARE(lanes::counterValue("agent.h2_app_gone"), gone + 1);
+}
+
+void TstH2Connection::afterTheAppsGoawayItsStreamsFinishAndNewOnesGoToANewConnection()
+{
+    Peer* client = connectClient();
+    QVERIFY(client);
+    const qint32 slow = client->get("/slow");
+    QTcpSocket* oldSocket = waitForApp();
+    QVERIFY(oldSocket);
+    auto* oldApp = peer(oldSocket, H2Codec::Role::Server);
+    QTRY_VERIFY(oldApp->heads.contains(1));
+    // The app takes no new stream on this connection, but finishes the one it has.
+    oldSocket->write(goAwayFrame(1));
+    QTest::qWait(100);
+    const qint32 fresh = client->get("/fresh");
+    QTcpSocket* newSocket = waitForApp();
+    QVERIFY2(newSocket, "no new connection to the app after its GOAWAY");
+    auto* newApp = peer(newSocket, H2Codec::Role::Server);
+    QTRY_VERIFY(newApp->heads.contains(1));
+    QCOMPARE(lanes::headerValue(newApp->heads.value(1), ":path"), QByteArray("/fresh"));
+    newApp->answer(1, "fresh answer");
+    QTRY_VERIFY(client->ended.contains(fresh));
+    QCOMPARE(lanes::headerValue(client->heads.value(fresh), ":status"), QByteArray("200"));
+    QCOMPARE(client->bodies.value(fresh), QByteArray("fresh answer"));
+    // The old stream is still open, and finishes on the old connection.
+    QVERIFY(!client->ended.contains(slow));
+    QCOMPARE(oldSocket->state(), QAbstractSocket::ConnectedState);
+    oldApp->answer(1, "slow answer");
+    QTRY_VERIFY(client->ended.contains(slow));
+    QCOMPARE(lanes::headerValue(client->heads.value(slow), ":status"), QByteArray("200"));
+    QCOMPARE(client->bodies.value(slow), QByteArray("slow answer"));
+    // Then the agent closes the old connection, and keeps the new one.
+    QTRY_COMPARE(oldSocket->state(), QAbstractSocket::UnconnectedState);
+    QCOMPARE(newSocket->state(), QAbstractSocket::ConnectedState);
+}
+
+void TstH2Connection::aStreamTheClientResetsIsResetAtTheApp()
+{
+    Peer* client = connectClient();
+    QVERIFY(client);
+    const qint32 upload = *client->codec->request(
+        {{":method", "POST"}, {":scheme", "http"}, {":path", "/upload"}, {":authority", "api"}}, false);
+    client->codec->send(upload, "part one");
+    QTcpSocket* socket = waitForApp();
+    QVERIFY(socket);
+    auto* app = peer(socket, H2Codec::Role::Server);
+    QTRY_COMPARE(app->bodies.value(1), QByteArray("part one"));
+    client->codec->reset(upload, NGHTTP2_CANCEL);
+    // The app hears of it, rather than answer into the void.
+    QTRY_VERIFY(app->closed.contains(1));
+    QCOMPARE(app->closed.value(1), quint32(NGHTTP2_CANCEL));
+    // The connection goes on: the next stream reaches the app on the same connection.
+    const qint32 next = client->get("/next");
+    QTRY_VERIFY(app->heads.contains(3));
+    app->answer(3, "next answer");
+    QTRY_VERIFY(client->ended.contains(next));
+    QCOMPARE(client->bodies.value(next), QByteArray("next answer"));
+    QVERIFY(!m_app->hasPendingConnections());
+}
+
+int main(int argc, char** argv)
+{
+    lanes::installEpollDispatcher();
+    QCoreApplication app(argc, argv);
+    TstH2Connection test;
+    return QTest::qExec(&test, argc, argv);
+}
+
+#include "tst_h2connection.moc"
