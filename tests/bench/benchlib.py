@@ -83,6 +83,11 @@ def median_run(runs):
     return run
 
 
+def median_by_p99(runs):
+    """The open-loop run (fixed_rate) with the median p99."""
+    return sorted(runs, key=lambda r: r["p99"])[len(runs) // 2]
+
+
 def output(cmd, timeout=900, **popen):
     """The standard output of a command that must succeed; its errors in the exception when it does not."""
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **popen)

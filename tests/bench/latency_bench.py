@@ -19,17 +19,14 @@ import subprocess
 import tempfile
 import time
 
-from benchlib import LOCAL_ANSWER, ROOT, FastApp, RpcClient, bench_args, fixed_rate, free_port, write_section, wrk
+from benchlib import (LOCAL_ANSWER, ROOT, FastApp, RpcClient, bench_args, fixed_rate, free_port, median_by_p99,
+                      write_section, wrk)
 from lanesrun import Cluster
 
 CLIENT = "lanes-client-0"
 HEADER = "x-lane: user-0"
 FIXED = 1000  # requests a second: the goal is stated at this rate
 SHARES = (0.1, 0.5, 0.9)
-
-
-def median_by_p99(runs):
-    return sorted(runs, key=lambda r: r["p99"])[len(runs) // 2]
 
 
 def start_sessions(rpc, credentials, local_port, begin, end):
