@@ -59,7 +59,9 @@ private:
         QByteArray pending;            // what its codec wrote while connecting
         QByteArray toWrite;            // and during a pass (onePass)
         QHash<qint32, Exchange*> byUp;
-        bool gone = false; // broke or closed: its streams have ended, it waits for sweepApps()
+        bool gone = false;  // broke or closed: its streams have ended, it waits for sweepApps()
+        bool heard = false; // the app has sent something
+        QString failure;    // why its codec failed, for the streams' 502
         bool takesStreams() const;
     };
     void onRequestHead(qint32 down, const H2Headers& headers);

@@ -98,6 +98,8 @@ H2Codec::Callbacks H2Connection::appCallbacks(AppConn* app)
     };
     cb.failed = [this, app](const QString& why) {
         qCWarning(lcAgent) << "the app's HTTP/2 connection on port" << m_port << "failed:" << why;
+        if (app->failure.isEmpty())
+            app->failure = QStringLiteral("the app broke HTTP/2: ") + why;
         scheduleSweep(); // which ends its streams: not here, the codec is inside its own call
     };
     return cb;
@@ -108,10 +110,26 @@ void H2Connection::attachApp(AppConn* app, QTcpSocket* socket)
     app->socket = socket;
     socket->setParent(this);
     tuneSocket(socket);
-    connect(socket, &QTcpSocket::readyRead, this, [this, app] { onePass(*app->codec, app->socket); });
+    connect(socket, &QTcpSocket::readyRead, this, [this, app] {
+        // An HTTP/2 server's first frame is SETTINGS (type 4, the frame header's fourth byte). An app that
+        // speaks only HTTP/1 answers the preface with an HTTP/1 error, or with a bare error page: say that.
+        if (!std::exchange(app->heard, true)) {
+            QByteArray first = app->socket->peek(16);
+            if (first.size() >= 4 && first[3] != 4) {
+                for (char& c : first)
+                    c = c >= 0x20 && c < 0x7f ? c : ' '; // it goes into a header
+                app->failure = QStringLiteral("the app does not speak HTTP/2 with prior knowledge (h2c): it "
+                                              "answered \"%1\"")
+                                   .arg(QString::fromLatin1(first).simplified());
+            }
+        }
+        onePass(*app->codec, app->socket);
+    });
     connect(socket, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
-    connect(socket, &QTcpSocket::disconnected, this,
-            [this, app] { appGone(app, QStringLiteral("the app closed its HTTP/2 connection")); });
+    connect(socket, &QTcpSocket::disconnected, this, [this, app] {
+        appGone(app, app->failure.isEmpty() ? QStringLiteral("the app closed its HTTP/2 connection")
+                                            : app->failure);
+    });
     if (!app->pending.isEmpty())
         writeThrough(socket, std::exchange(app->pending, {}));
 }
@@ -149,7 +167,7 @@ void H2Connection::sweepApps()
         AppConn* app = it->get();
         const bool newest = app == m_apps.back().get();
         if (!app->gone && !app->codec->isOpen())
-            appGone(app, QStringLiteral("the app broke HTTP/2"));
+            appGone(app, app->failure);
         if (!app->gone && (newest || !app->byUp.isEmpty())) {
             ++it;
             continue;

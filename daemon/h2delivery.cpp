@@ -15,7 +15,6 @@ bool H2Upstream::connectLocal()
     if (m_socket)
         return true;
     m_socket = new QTcpSocket(this);
-    tuneSocket(m_socket);
     QTcpSocket* socket = m_socket;
     H2Codec::Callbacks cb;
     cb.write = [this, socket](const QByteArray& bytes) {
@@ -76,6 +75,9 @@ bool H2Upstream::connectLocal()
     cb.failed = [this](const QString& why) { dropConnection(why); };
     m_h2 = std::make_unique<H2Codec>(H2Codec::Role::Client, cb);
     connect(socket, &QTcpSocket::connected, this, [this, socket] {
+        // Not before: Qt drops socket options set before the socket exists, and without TCP_NODELAY a
+        // request's DATA frame waited for the ACK of its HEADERS (40 ms of delayed ACK per gRPC call).
+        tuneSocket(socket);
         socket->write(std::exchange(m_early, {}));
         for (Exchange* ex : std::exchange(m_waiting, {}))
             start(ex);
@@ -172,6 +174,18 @@ void H2Upstream::respondError(Exchange* ex, int status, const QString& why)
     finish(ex, why);
 }
 
+void H2Upstream::retire()
+{
+    m_retired = true;
+    deleteWhenDone();
+}
+
+void H2Upstream::deleteWhenDone()
+{
+    if (m_retired && m_exchanges.isEmpty() && m_waiting.isEmpty())
+        deleteLater(); // not now: this may run inside the codec's callbacks
+}
+
 void H2Upstream::finish(Exchange* ex, const QString& error)
 {
     emit finished({ex->method, ex->path, ex->status, ex->clock.nsecsElapsed() / 1000, error});
@@ -184,6 +198,7 @@ void H2Upstream::finish(Exchange* ex, const QString& error)
                     [stream](const QByteArray& data) { stream->consumed(data.size()); });
     }
     delete ex;
+    deleteWhenDone();
 }
 
 void H2Upstream::creditBack()

@@ -297,6 +297,8 @@ void Session::onStream(Stream* stream)
     }
     if (stream->kind() == v1::HTTP_REQUEST && stream->meta().version() == "HTTP/2") {
         H2Upstream*& upstream = m_h2Upstreams[local];
+        if (upstream && !upstream->takesStreams())
+            std::exchange(upstream, nullptr)->retire(); // after the app's GOAWAY: its streams finish there
         if (!upstream) {
             upstream = new H2Upstream(local, this);
             connect(upstream, &H2Upstream::finished, this, &Session::reportTraffic);

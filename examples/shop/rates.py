@@ -4,10 +4,12 @@ code (raw bytes in and out):
 - /shop.Rates/Get (unary): answers "rates FLAVOUR @ POD: REQUEST";
 - /shop.Rates/Watch (server streaming): the request is a count N; it streams N answers "... tick I".
 Each call ends with the trailing metadata x-served-by: FLAVOUR/POD, next to grpc-status. RATES_LOG=1 prints
-each call it serves. Run it with Debian's
-python3 (/usr/bin/python3), which has python3-grpcio."""
+each call it serves; RATES_TICK_MS=T waits T ms before each tick of Watch; RATES_MAX_AGE_MS=A closes each
+connection after A ms as gRPC servers do (GOAWAY; the calls on it have a minute to finish). Run it with
+Debian's python3 (/usr/bin/python3), which has python3-grpcio."""
 import os
 import sys
+import time
 from concurrent import futures
 
 import grpc
@@ -31,11 +33,14 @@ def watch(request, context):
     log(f"Watch: {request.decode()}")
     context.set_trailing_metadata((("x-served-by", f"{FLAVOUR}/{WHERE}"),))
     for i in range(int(request.decode() or "3")):
+        time.sleep(int(os.environ.get("RATES_TICK_MS", "0")) / 1000)
         yield f"rates {FLAVOUR} @ {WHERE}: tick {i}".encode()
 
 
 def main():
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    age = int(os.environ.get("RATES_MAX_AGE_MS", "0"))
+    options = [("grpc.max_connection_age_ms", age), ("grpc.max_connection_age_grace_ms", 60000)] if age else []
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=options)
     handlers = {"Get": grpc.unary_unary_rpc_method_handler(get),
                 "Watch": grpc.unary_stream_rpc_method_handler(watch)}
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("shop.Rates", handlers),))

@@ -29,9 +29,10 @@ ROUNDS = 3
 HEADER = "x-lane: user-0"
 
 
-def h2load(url, connections, seconds, netns=None, header=None):
-    """h2load over h2c for `seconds`: {rps, mean, max} (ms). Fails on any stream that did not end in a 2xx."""
-    cmd = ["h2load", "-D", str(seconds), "-c", str(connections), "-m", str(STREAMS), "-t", "1", url]
+def h2load(url, connections, seconds, netns=None, header=None, extra=()):
+    """h2load over h2c for `seconds` (`extra`: more of its options): {rps, mean, max} (ms). Fails on any stream
+    that did not end in a 2xx."""
+    cmd = ["h2load", "-D", str(seconds), "-c", str(connections), "-m", str(STREAMS), "-t", "1", *extra, url]
     if header:
         cmd[1:1] = ["-H", header]
     if netns:
@@ -59,11 +60,70 @@ def h2load(url, connections, seconds, netns=None, header=None):
             "max": maximum, "requests": done}
 
 
-def streams(rpc, credentials):
+def streams(rpc, credentials, pod="fast-0"):
     """The agent's HTTP/2 streams and those it stole, and the requests lanesd delivered to its sessions."""
-    counters = agent_counters(rpc, credentials, "fast-0")
+    counters = agent_counters(rpc, credentials, pod)
     return (counters.get("agent.h2_streams", 0), counters.get("agent.h2_streams_stolen", 0),
             delivered_requests(rpc))
+
+
+def run_paths(rpc, credentials, pod, targets, seconds, rounds, extra=()):
+    """h2load on each path of `targets` ({name: (url, netns, header)}: direct, haproxy, lanes, local, stolen), at
+    each connection count, the paths of a phase in turns, `rounds` runs each: ({(name, connections): median
+    run}, the path from lanes' own counts). Fails when the counts say the streams took another path."""
+    r, path = {}, {}
+    for phase in (("direct", "haproxy", "lanes"), ("local", "stolen")):
+        before = streams(rpc, credentials, pod)
+        for c in CONNECTIONS:
+            runs = {name: [] for name in phase}
+            for _ in range(rounds):  # in turns: a slow spell of the shared machine lands on every path
+                for name in phase:
+                    url, netns, header = targets[name]
+                    runs[name].append(h2load(url, c, seconds, netns, header, extra))
+            for name, results in runs.items():
+                r[(name, c)] = median_run(results)
+                r[(name, c)]["all_requests"] = sum(x["requests"] for x in results)
+        seen, stolen, delivered = (now - then for now, then in zip(streams(rpc, credentials, pod), before))
+        lanes_name = phase[-1]
+        sent = sum(r[(lanes_name, c)]["all_requests"] for c in CONNECTIONS)
+        expect_stolen = sent if lanes_name == "stolen" else 0
+        if seen < sent or stolen < expect_stolen or (expect_stolen == 0 and (stolen or delivered)) \
+                or delivered < expect_stolen:
+            raise RuntimeError(f"the {lanes_name} runs took another path: {sent} streams sent, the agent saw "
+                               f"{seen} and stole {stolen}, lanesd delivered {delivered}")
+        path[lanes_name] = {"sent": sent, "agent_streams": seen, "agent_stolen": stolen, "delivered": delivered}
+    return r, path
+
+
+def tables(r):
+    """The rows of the pass-through table and of the stolen one, and the worst lanes / HAProxy ratio."""
+    def cell(x):
+        return f"{x['rps']:.0f} ({x['mean']:.2f} / {x['max']:.1f})"
+    rows = [f"| {c} | {cell(r[('direct', c)])} | {cell(r[('haproxy', c)])} | {cell(r[('lanes', c)])} | "
+            f"{r[('lanes', c)]['rps'] / r[('haproxy', c)]['rps']:.2f} |" for c in CONNECTIONS]
+    stolen_rows = [f"| {c} | {cell(r[('local', c)])} | {cell(r[('stolen', c)])} | "
+                   f"{r[('stolen', c)]['rps'] / r[('local', c)]['rps']:.2f} |" for c in CONNECTIONS]
+    worst = min(r[("lanes", c)]["rps"] / r[("haproxy", c)]["rps"] for c in CONNECTIONS)
+    return "\n".join(rows), "\n".join(stolen_rows), worst
+
+
+def plot_passthrough(png, title, ylabel, r):
+    plot(png, title, ylabel, [f"{c} connection{'s' if c > 1 else ''}" for c in CONNECTIONS],
+         {name: [r[(key, c)]["rps"] for c in CONNECTIONS]
+          for key, name in (("direct", "direct"), ("haproxy", "HAProxy router (h2)"), ("lanes", "lanes agent"))})
+
+
+def h2_router(port, app_port):
+    """HAProxy in HTTP/2 mode routing on x-lane to the app's h2c port: the HTTP/2 baseline router."""
+    return f"""frontend router
+  bind :{port} proto h2
+  use_backend matched if {{ req.hdr(x-lane) -m reg ^alice$ }}
+  default_backend unmatched
+backend matched
+  server app 127.0.0.1:{app_port} proto h2
+backend unmatched
+  server app 127.0.0.1:{app_port} proto h2
+"""
 
 
 def main():
@@ -74,19 +134,9 @@ def main():
   bind 127.0.0.1:{local_port} proto h2
   http-request return status 200 content-type text/plain string "{LOCAL_ANSWER}"
 """
-    router = f"""frontend router
-  bind :{ROUTER_PORT} proto h2
-  use_backend matched if {{ req.hdr(x-lane) -m reg ^alice$ }}
-  default_backend unmatched
-backend matched
-  server app 127.0.0.1:{H2_UNSTOLEN} proto h2
-backend unmatched
-  server app 127.0.0.1:{H2_UNSTOLEN} proto h2
-"""
-    r, path = {}, {}
     with (Cluster(manifest=ROOT / "tests/bench/cluster.json", ready=("http://fast-0:8080/", "fast app")) as cluster,
           Haproxy(local_app, local_port, what="haproxy (the local h2c app)"),
-          Haproxy(router, ROUTER_PORT, "lanes-fast-0", "haproxy (the HTTP/2 router)")):
+          Haproxy(h2_router(ROUTER_PORT, H2_UNSTOLEN), ROUTER_PORT, "lanes-fast-0", "haproxy (the HTTP/2 router)")):
         alice = cluster.add_user("alice")
         rpc = RpcClient(cluster.lanesd("alice"))
         rpc.call("session/start", {"credentials": str(alice), "target": "deploy/fast", "cwd": os.getcwd(),
@@ -97,34 +147,8 @@ backend unmatched
                    "lanes": (f"http://fast-0:{H2_PORT}/", CLIENT, None),
                    "local": (f"http://127.0.0.1:{local_port}/", None, None),
                    "stolen": (f"http://fast-0:{H2_PORT}/", CLIENT, HEADER)}
-        for phase in (("direct", "haproxy", "lanes"), ("local", "stolen")):
-            before = streams(rpc, alice)
-            for c in CONNECTIONS:
-                runs = {name: [] for name in phase}
-                for _ in range(rounds):  # in turns: a slow spell of the shared machine lands on every path
-                    for name in phase:
-                        url, netns, header = targets[name]
-                        runs[name].append(h2load(url, c, seconds, netns, header))
-                for name, results in runs.items():
-                    r[(name, c)] = median_run(results)
-                    r[(name, c)]["all_requests"] = sum(x["requests"] for x in results)
-            seen, stolen, delivered = (now - then for now, then in zip(streams(rpc, alice), before))
-            lanes_name = phase[-1]
-            sent = sum(r[(lanes_name, c)]["all_requests"] for c in CONNECTIONS)
-            expect_stolen = sent if lanes_name == "stolen" else 0
-            if seen < sent or stolen < expect_stolen or (expect_stolen == 0 and (stolen or delivered)) \
-                    or delivered < expect_stolen:
-                raise RuntimeError(f"the {lanes_name} runs took another path: {sent} streams sent, the agent saw "
-                                   f"{seen} and stole {stolen}, lanesd delivered {delivered}")
-            path[lanes_name] = {"sent": sent, "agent_streams": seen, "agent_stolen": stolen, "delivered": delivered}
-
-    def cell(x):
-        return f"{x['rps']:.0f} ({x['mean']:.2f} / {x['max']:.1f})"
-    rows = [f"| {c} | {cell(r[('direct', c)])} | {cell(r[('haproxy', c)])} | {cell(r[('lanes', c)])} | "
-            f"{r[('lanes', c)]['rps'] / r[('haproxy', c)]['rps']:.2f} |" for c in CONNECTIONS]
-    stolen_rows = [f"| {c} | {cell(r[('local', c)])} | {cell(r[('stolen', c)])} | "
-                   f"{r[('stolen', c)]['rps'] / r[('local', c)]['rps']:.2f} |" for c in CONNECTIONS]
-    worst = min(r[("lanes", c)]["rps"] / r[("haproxy", c)]["rps"] for c in CONNECTIONS)
+        r, path = run_paths(rpc, alice, "fast-0", targets, seconds, rounds)
+    rows, stolen_rows, worst = tables(r)
     markdown = f"""## HTTP/2 (h2c): pass-through and stolen streams
 
 `python3 tests/bench/h2_bench.py` (h2load over h2c from pod `client-0`, {seconds} s per run, {STREAMS} concurrent
@@ -136,7 +160,7 @@ baseline router is HAProxy 2.6 in HTTP/2 mode in its own process (one thread) in
 
 | connections | direct to the app | HAProxy router (h2) | lanes agent, no match | lanes / HAProxy |
 |---|---|---|---|---|
-""" + "\n".join(rows) + f"""
+""" + rows + f"""
 
 Goal (issue 16): pass-through at least 1.0 of HAProxy in HTTP/2 mode: {worst:.2f} at worst, {"met" if worst >= 1.0 else "**not met**"}.
 The agent's HTTP/2 path parses every frame with nghttp2 on both sides and still runs on `QTcpSocket`.
@@ -146,7 +170,7 @@ app on the host), against h2load straight to that local app:
 
 | connections | local app | stolen | stolen / local |
 |---|---|---|---|
-""" + "\n".join(stolen_rows) + f"""
+""" + stolen_rows + f"""
 
 The path the streams took, from lanes' own counts: pass-through runs sent {path['lanes']['sent']} streams, the
 agent saw {path['lanes']['agent_streams']} and stole {path['lanes']['agent_stolen']}; the stolen runs sent
@@ -156,10 +180,8 @@ agent saw {path['lanes']['agent_streams']} and stole {path['lanes']['agent_stole
 ![HTTP/2](bench-h2.png)
 """
     if not args.smoke:
-        plot(ROOT / "docs" / "bench-h2.png", "HTTP/2 pass-through: requests/s (higher is better)", "requests/s",
-             [f"{c} connection{'s' if c > 1 else ''}" for c in CONNECTIONS],
-             {name: [r[(key, c)]["rps"] for c in CONNECTIONS]
-              for key, name in (("direct", "direct"), ("haproxy", "HAProxy router (h2)"), ("lanes", "lanes agent"))})
+        plot_passthrough(ROOT / "docs" / "bench-h2.png", "HTTP/2 pass-through: requests/s (higher is better)",
+                         "requests/s", r)
     write_section("h2", markdown, args.smoke, {"runs": {f"{n} {c}": v for (n, c), v in r.items()}, "path": path})
 
 

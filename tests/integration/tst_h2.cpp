@@ -88,6 +88,7 @@ private slots:
     void unaryCallsOnOneChannelAreRoutedOneByOne();
     void serverStreamingCallUnderAFilter();
     void nghttpH2c();
+    void callsWhileTheLocalAppClosesItsConnectionGoToANewOne();
     void localAppDownGivesA502WithTheReason();
     void brokenHttp2ClosesOnlyItsConnection();
     void mirrorGetsACopyAndTheDeployedServiceAnswers();
@@ -99,7 +100,8 @@ private slots:
 private:
     // Steals rates:50051 for x-lane: alice into a local rates (or into `program` when given).
     // `program`'s PORT is replaced with the local port.
-    QProcess* stealRates(const QStringList& program = {}, const QStringList& extra = {});
+    QProcess* stealRates(const QStringList& program = {}, const QStringList& extra = {},
+                         const QMap<QString, QString>& env = {});
     ClusterFixture fixture;
 };
 
@@ -123,22 +125,25 @@ void TstH2::init()
         QVERIFY(fixture.startDaemon().isEmpty());
 }
 
-QProcess* TstH2::stealRates(const QStringList& program, const QStringList& extra)
+QProcess* TstH2::stealRates(const QStringList& program, const QStringList& extra,
+                            const QMap<QString, QString>& env)
 {
     const int port = fixture.reservePort();
     QStringList command = program.isEmpty()
                               ? QStringList{QStringLiteral("/usr/bin/python3"), QStringLiteral("rates.py")}
                               : program;
     command.replaceInStrings(QStringLiteral("PORT"), QString::number(port));
+    QMap<QString, QString> all{{QStringLiteral("PORT"), QString::number(port)},
+                               {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
+                               {QStringLiteral("RATES_FLAVOUR"), QStringLiteral("local")},
+                               {QStringLiteral("RATES_LOG"), QStringLiteral("1")}};
+    all.insert(env);
     QProcess* cli = fixture.lanes(
         QStringList{QStringLiteral("exec"), QStringLiteral("-t"), QStringLiteral("deploy/rates"),
                     QStringLiteral("--steal"), QStringLiteral("50051:%1").arg(port),
                     QStringLiteral("--header-filter"), QStringLiteral("^x-lane: alice$")} +
             extra + QStringList{QStringLiteral("--")} + command,
-        {{QStringLiteral("PORT"), QString::number(port)},
-         {QStringLiteral("HOST"), QStringLiteral("127.0.0.1")},
-         {QStringLiteral("RATES_FLAVOUR"), QStringLiteral("local")},
-         {QStringLiteral("RATES_LOG"), QStringLiteral("1")}});
+        all);
     return cli;
 }
 
@@ -185,6 +190,33 @@ void TstH2::serverStreamingCallUnderAFilter()
         grpc({QStringLiteral("watch"), QStringLiteral("5"), QStringLiteral("-")}).object();
     QCOMPARE(deployed.value(u"replies").toArray().size(), 5);
     QVERIFY(deployed.value(u"replies").toArray().at(4).toString().startsWith(kDeployed));
+    fixture.stopClis();
+}
+
+void TstH2::callsWhileTheLocalAppClosesItsConnectionGoToANewOne()
+{
+    // The local rates closes each connection after 1 s (GOAWAY), as gRPC servers do at their maximum
+    // connection age; a Watch of 30 ticks 100 ms apart keeps lanesd's connection busy past that. The unary
+    // calls made 1.5 s into it must go to the local app over a new connection; the Watch ends on the old one.
+    stealRates({}, {},
+               {{QStringLiteral("RATES_MAX_AGE_MS"), QStringLiteral("1000")},
+                {QStringLiteral("RATES_TICK_MS"), QStringLiteral("100")}});
+    QTRY_VERIFY_WITH_TIMEOUT(firstMixedReply().startsWith(kLocal), 20000);
+    const QJsonObject out = grpc({QStringLiteral("during-watch"), QStringLiteral("30"), QStringLiteral("1.5"),
+                                  QStringLiteral("alice")})
+                                .object();
+    const QJsonObject watch = out.value(u"watch").toObject();
+    QVERIFY2(watch.value(u"code").toString() == u"OK" && watch.value(u"count").toInt() == 30,
+             QJsonDocument(out).toJson().constData());
+    QCOMPARE(watch.value(u"trailers").toObject().value(u"x-served-by").toString(),
+             QStringLiteral("local/developer-machine"));
+    const QJsonArray calls = out.value(u"calls").toArray();
+    QCOMPARE(calls.size(), 5);
+    for (int i = 0; i < calls.size(); ++i) {
+        const QJsonObject call = calls.at(i).toObject();
+        QVERIFY2(call.value(u"code").toString() == u"OK", QJsonDocument(call).toJson().constData());
+        QCOMPARE(call.value(u"reply").toString(), QString(kLocal) + QStringLiteral(": call %1").arg(i));
+    }
     fixture.stopClis();
 }
 

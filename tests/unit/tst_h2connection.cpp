@@ -172,7 +172,10 @@ void TstH2Connection::anAppThatBreaksHttp2EndsItsStreamsAndIsLeft()
     // The stream waiting on it ends at once, with the reason.
     QTRY_VERIFY(client->ended.contains(first));
     QCOMPARE(lanes::headerValue(client->heads.value(first), ":status"), QByteArray("502"));
-    QVERIFY(!lanes::headerValue(client->heads.value(first), "lanes-error").isEmpty());
+    QCOMPARE(
+        lanes::headerValue(client->heads.value(first), "lanes-error"),
+        QByteArray("the app does not speak HTTP/2 with prior knowledge (h2c): it answered \"HTTP/1.1 400 "
+                   "Bad\""));
     // The agent leaves the broken connection: closed, not kept open beside a new one.
     QTRY_COMPARE(broken->state(), QAbstractSocket::UnconnectedState);
     // The next stream goes to the app over a new connection.
