@@ -236,12 +236,17 @@ void H2Connection::drop(qint32 down, quint32 error)
     Exchange* ex = m_exchanges.take(down);
     if (!ex)
         return;
-    if (ex->app) {
-        ex->app->byUp.remove(ex->up);
-        // The client gave the stream up: so does the app, rather than answer into the void. (A clean close
-        // with the app's stream open is an early answer: the app takes the rest of the request.)
-        if (error != 0)
-            ex->app->codec->reset(ex->up, NGHTTP2_CANCEL);
+    // What was received and not yet passed on goes back to both connections' windows: the streams' credit is
+    // gone with them, the connection's is not.
+    m_down->consumed(down, std::exchange(ex->unconsumedDown, 0));
+    if (AppConn* app = ex->app) {
+        app->byUp.remove(ex->up);
+        app->codec->consumed(ex->up, std::exchange(ex->unconsumedUp, 0));
+        // The client gave the stream up (a reset, or a close before it sent all): so does the app, rather
+        // than answer into the void. A clean close after the whole request leaves the app's stream to end.
+        if (error != 0 || !ex->downEnded)
+            app->codec->reset(ex->up, NGHTTP2_CANCEL);
+        sweepIfDone(app);
     }
     if (ex->stream && !ex->stream->isClosed() && !(ex->stream->peerEnded()))
         ex->stream->reset(Error{ErrorCode::Cancelled, QStringLiteral("the client reset the stream"), {}});

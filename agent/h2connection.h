@@ -75,6 +75,8 @@ private:
     // Later, outside any codec's callbacks: closes app connections that are gone, and old ones whose streams
     // have all ended.
     void scheduleSweep();
+    // Schedules a sweep when `app` has no stream left and takes no more (or is not the newest).
+    void sweepIfDone(AppConn* app);
     void sweepApps();
     // `endStream`: the request has no body (its HEADERS ended the stream), so none is announced to the app.
     void toApp(Exchange& ex, const H2Headers& headers, bool endStream = false);

@@ -93,8 +93,7 @@ H2Codec::Callbacks H2Connection::appCallbacks(AppConn* app)
         ex->up = 0;
         if (error != 0)
             m_down->reset(ex->down, error);
-        if (app != m_apps.back().get() && app->byUp.isEmpty())
-            scheduleSweep(); // an old connection's last stream
+        sweepIfDone(app);
     };
     cb.failed = [this, app](const QString& why) {
         qCWarning(lcAgent) << "the app's HTTP/2 connection on port" << m_port << "failed:" << why;
@@ -113,9 +112,9 @@ void H2Connection::attachApp(AppConn* app, QTcpSocket* socket)
     connect(socket, &QTcpSocket::readyRead, this, [this, app] {
         // An HTTP/2 server's first frame is SETTINGS (type 4, the frame header's fourth byte). An app that
         // speaks only HTTP/1 answers the preface with an HTTP/1 error, or with a bare error page: say that.
-        if (!std::exchange(app->heard, true)) {
-            QByteArray first = app->socket->peek(16);
-            if (first.size() >= 4 && first[3] != 4) {
+        if (QByteArray first; !app->heard && (first = app->socket->peek(16)).size() >= 4) {
+            app->heard = true;
+            if (first[3] != 4) {
                 for (char& c : first)
                     c = c >= 0x20 && c < 0x7f ? c : ' '; // it goes into a header
                 app->failure = QStringLiteral("the app does not speak HTTP/2 with prior knowledge (h2c): it "
@@ -160,6 +159,12 @@ void H2Connection::scheduleSweep()
     QMetaObject::invokeMethod(this, &H2Connection::sweepApps, Qt::QueuedConnection);
 }
 
+void H2Connection::sweepIfDone(AppConn* app)
+{
+    if (app->byUp.isEmpty() && (app != m_apps.back().get() || !app->takesStreams()))
+        scheduleSweep();
+}
+
 void H2Connection::sweepApps()
 {
     m_sweepQueued = false;
@@ -168,11 +173,12 @@ void H2Connection::sweepApps()
         const bool newest = app == m_apps.back().get();
         if (!app->gone && !app->codec->isOpen())
             appGone(app, app->failure);
-        if (!app->gone && (newest || !app->byUp.isEmpty())) {
+        if (!app->gone && (!app->byUp.isEmpty() || (newest && app->takesStreams()))) {
             ++it;
             continue;
         }
-        // Gone, or old with nothing left on it: closed, after a GOAWAY when it is still up.
+        // Gone, or done (old, or told GOAWAY) with nothing left on it: closed, after a GOAWAY when it is
+        // still up.
         if (app->connecting) {
             app->connecting->disconnect(this);
             app->connecting->deleteLater();

@@ -4,6 +4,8 @@
 #include "logging.h"
 #include "streambridge.h"
 
+#include <QCoreApplication>
+
 #include <nghttp2/nghttp2.h>
 
 namespace lanes::daemon {
@@ -65,6 +67,8 @@ bool H2Upstream::connectLocal()
         Exchange* ex = m_exchanges.take(id);
         if (!ex)
             return;
+        m_h2->consumed(id,
+                       std::exchange(ex->unconsumedLocal, 0)); // the connection's credit outlives the stream
         if (error != 0 && ex->stream && !ex->stream->isClosed())
             ex->stream->reset(
                 Error{ErrorCode::Cancelled,
@@ -207,8 +211,10 @@ void H2Upstream::creditBack()
         return;
     const H2Codec::Hold hold(m_h2.get());
     for (Exchange* ex : std::as_const(m_exchanges)) {
-        if (!ex->stream)
+        if (!ex->stream) { // the agent's side is gone: what the app sent for it is passed on to nobody
+            m_h2->consumed(ex->id, std::exchange(ex->unconsumedLocal, 0));
             continue;
+        }
         if (ex->unconsumedLocal > 0 && ex->stream->queuedBytes() < kBridgeHighWater)
             m_h2->consumed(ex->id, std::exchange(ex->unconsumedLocal, 0));
         if (ex->unconsumedStream > 0 && m_h2->queued(ex->id) < kH2StreamWindow && m_socket &&
@@ -242,9 +248,9 @@ void H2Upstream::dropConnection(const QString& why)
         }
     }
     // The session's bookkeeping is deleted after the callbacks that got us here returned.
-    if (m_h2)
+    if (m_h2) // (not on `this`: a retired H2Upstream may be deleted first, and the call with it)
         QMetaObject::invokeMethod(
-            this, [h2 = m_h2.release()] { delete h2; }, Qt::QueuedConnection);
+            QCoreApplication::instance(), [h2 = m_h2.release()] { delete h2; }, Qt::QueuedConnection);
 }
 
 } // namespace lanes::daemon

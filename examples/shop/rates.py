@@ -4,7 +4,7 @@ code (raw bytes in and out):
 - /shop.Rates/Get (unary): answers "rates FLAVOUR @ POD: REQUEST";
 - /shop.Rates/Watch (server streaming): the request is a count N; it streams N answers "... tick I".
 Each call ends with the trailing metadata x-served-by: FLAVOUR/POD, next to grpc-status. RATES_LOG=1 prints
-each call it serves; RATES_TICK_MS=T waits T ms before each tick of Watch; RATES_MAX_AGE_MS=A closes each
+each call it serves, with the connection it came on; RATES_TICK_MS=T waits T ms before each tick of Watch; RATES_MAX_AGE_MS=A closes each
 connection after A ms as gRPC servers do (GOAWAY; the calls on it have a minute to finish). Run it with
 Debian's python3 (/usr/bin/python3), which has python3-grpcio."""
 import os
@@ -24,13 +24,13 @@ def log(what):
 
 
 def get(request, context):
-    log(f"Get: {request.decode()}")
+    log(f"Get: {request.decode()} (from {context.peer()})")
     context.set_trailing_metadata((("x-served-by", f"{FLAVOUR}/{WHERE}"),))
     return f"rates {FLAVOUR} @ {WHERE}: {request.decode()}".encode()
 
 
 def watch(request, context):
-    log(f"Watch: {request.decode()}")
+    log(f"Watch: {request.decode()} (from {context.peer()})")
     context.set_trailing_metadata((("x-served-by", f"{FLAVOUR}/{WHERE}"),))
     for i in range(int(request.decode() or "3")):
         time.sleep(int(os.environ.get("RATES_TICK_MS", "0")) / 1000)

@@ -7,6 +7,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QRegularExpression>
 #include <QTemporaryFile>
 #include <QTest>
 
@@ -95,7 +96,11 @@ private slots:
     void aCallWhoseSessionDiesIsReplayedToTheApp();
     void aMirrorThatFallsBehindIsResetAndTheCallGoesOn();
     void init();
-    void cleanup() { fixture.reportLogsIfFailed(); }
+    void cleanup()
+    {
+        fixture.reportLogsIfFailed();
+        fixture.stopClis(); // also after a failure, so that the next test's steal is not refused
+    }
 
 private:
     // Steals rates:50051 for x-lane: alice into a local rates (or into `program` when given).
@@ -195,18 +200,19 @@ void TstH2::serverStreamingCallUnderAFilter()
 
 void TstH2::callsWhileTheLocalAppClosesItsConnectionGoToANewOne()
 {
-    // The local rates closes each connection after 1 s (GOAWAY), as gRPC servers do at their maximum
-    // connection age; a Watch of 30 ticks 100 ms apart keeps lanesd's connection busy past that. The unary
-    // calls made 1.5 s into it must go to the local app over a new connection; the Watch ends on the old one.
-    stealRates({}, {},
-               {{QStringLiteral("RATES_MAX_AGE_MS"), QStringLiteral("1000")},
-                {QStringLiteral("RATES_TICK_MS"), QStringLiteral("100")}});
+    // The local rates closes each connection after 1 s (GOAWAY; at most 1.1 s with gRPC's jitter), as gRPC
+    // servers do at their maximum connection age; a Watch of 40 ticks 100 ms apart keeps lanesd's connection
+    // busy past that. The unary calls made 2 s into it must go to the local app over a new connection; the
+    // Watch ends on the old one.
+    QProcess* cli = stealRates({}, {},
+                               {{QStringLiteral("RATES_MAX_AGE_MS"), QStringLiteral("1000")},
+                                {QStringLiteral("RATES_TICK_MS"), QStringLiteral("100")}});
     QTRY_VERIFY_WITH_TIMEOUT(firstMixedReply().startsWith(kLocal), 20000);
-    const QJsonObject out = grpc({QStringLiteral("during-watch"), QStringLiteral("30"), QStringLiteral("1.5"),
+    const QJsonObject out = grpc({QStringLiteral("during-watch"), QStringLiteral("40"), QStringLiteral("2"),
                                   QStringLiteral("alice")})
                                 .object();
     const QJsonObject watch = out.value(u"watch").toObject();
-    QVERIFY2(watch.value(u"code").toString() == u"OK" && watch.value(u"count").toInt() == 30,
+    QVERIFY2(watch.value(u"code").toString() == u"OK" && watch.value(u"count").toInt() == 40,
              QJsonDocument(out).toJson().constData());
     QCOMPARE(watch.value(u"trailers").toObject().value(u"x-served-by").toString(),
              QStringLiteral("local/developer-machine"));
@@ -217,6 +223,25 @@ void TstH2::callsWhileTheLocalAppClosesItsConnectionGoToANewOne()
         QVERIFY2(call.value(u"code").toString() == u"OK", QJsonDocument(call).toJson().constData());
         QCOMPARE(call.value(u"reply").toString(), QString(kLocal) + QStringLiteral(": call %1").arg(i));
     }
+    // The local app's own log: the calls came on another connection than the Watch.
+    const QRegularExpression watchLine(QStringLiteral(R"(served Watch: 40 \(from (\S+)\))"));
+    const QRegularExpression callLine(QStringLiteral(R"(served Get: call \d \(from (\S+)\))"));
+    QString watchPeer;
+    QStringList callPeers;
+    auto readLog = [&] {
+        const QString log = QString::fromUtf8(cli->peek(1 << 20));
+        const QRegularExpressionMatch watched = watchLine.match(log);
+        watchPeer = watched.captured(1);
+        callPeers.clear();
+        for (auto it = callLine.globalMatch(log, watched.hasMatch() ? watched.capturedEnd() : log.size());
+             it.hasNext();)
+            callPeers << it.next().captured(1);
+        return callPeers.size() == 5;
+    };
+    QTRY_VERIFY2_WITH_TIMEOUT(readLog(), cli->peek(1 << 20).right(2000).constData(), 10000);
+    for (const QString& peer : std::as_const(callPeers))
+        QVERIFY2(peer != watchPeer,
+                 qPrintable(QStringLiteral("the Watch and a call both came from ") + peer));
     fixture.stopClis();
 }
 

@@ -50,12 +50,17 @@ public:
         };
         cb.data = [this](qint32 id, const QByteArray& data) {
             bodies[id] += data;
-            codec->consumed(id, data.size());
+            if (takesData)
+                codec->consumed(id, data.size());
         };
         cb.ended = [this](qint32 id) { ended.insert(id); };
         cb.closed = [this](qint32 id, quint32 error) { closed.insert(id, error); };
         codec = std::make_unique<H2Codec>(role, cb);
-        connect(socket, &QTcpSocket::readyRead, this, [this] { codec->feed(this->socket->readAll()); });
+        connect(socket, &QTcpSocket::readyRead, this, [this] {
+            const QByteArray bytes = this->socket->readAll();
+            received += bytes;
+            codec->feed(bytes);
+        });
     }
     // A GET that ends with its head.
     qint32 get(const QByteArray& path)
@@ -76,7 +81,13 @@ public:
     QHash<qint32, QByteArray> bodies;
     QSet<qint32> ended;
     QHash<qint32, quint32> closed;
+    QByteArray received;   // every byte, as it came
+    bool takesData = true; // false: a slow peer, whose windows do not reopen
 };
+
+// A PING that the agent answers (ACK, same payload) only after it has read what came before it.
+const QByteArray kPing = QByteArray::fromHex("000008060000000000") + "lanesgo!";
+const QByteArray kPingAck = QByteArray::fromHex("000008060100000000") + "lanesgo!";
 
 QByteArray goAwayFrame(quint32 lastStream)
 {
@@ -99,6 +110,7 @@ private slots:
     void anAppThatBreaksHttp2EndsItsStreamsAndIsLeft();
     void afterTheAppsGoawayItsStreamsFinishAndNewOnesGoToANewConnection();
     void aStreamTheClientResetsIsResetAtTheApp();
+    void aResetStreamsUntakenBytesGoBackToTheAppConnection();
 
 private:
     // An HTTP/2 client connected through a new H2Connection.
@@ -203,8 +215,8 @@ void TstH2Connection::afterTheAppsGoawayItsStreamsFinishAndNewOnesGoToANewConnec
     auto* oldApp = peer(oldSocket, H2Codec::Role::Server);
     QTRY_VERIFY(oldApp->heads.contains(1));
     // The app takes no new stream on this connection, but finishes the one it has.
-    oldSocket->write(goAwayFrame(1));
-    QTest::qWait(100);
+    oldSocket->write(goAwayFrame(1) + kPing);
+    QTRY_VERIFY(oldApp->received.contains(kPingAck)); // the agent has read the GOAWAY
     const qint32 fresh = client->get("/fresh");
     QTcpSocket* newSocket = waitForApp();
     QVERIFY2(newSocket, "no new connection to the app after its GOAWAY");
@@ -249,6 +261,36 @@ void TstH2Connection::aStreamTheClientResetsIsResetAtTheApp()
     QTRY_VERIFY(client->ended.contains(next));
     QCOMPARE(client->bodies.value(next), QByteArray("next answer"));
     QVERIFY(!m_app->hasPendingConnections());
+}
+
+void TstH2Connection::aResetStreamsUntakenBytesGoBackToTheAppConnection()
+{
+    Peer* client = connectClient();
+    QVERIFY(client);
+    client->takesData = false; // a slow client: the agent holds what it cannot pass on
+    const qint32 big = client->get("/big");
+    QTcpSocket* socket = waitForApp();
+    QVERIFY(socket);
+    auto* app = peer(socket, H2Codec::Role::Server);
+    QTRY_VERIFY(app->heads.contains(1));
+    // More than the client's stream window and the agent's queue for it together: the rest waits in the agent
+    // unconsumed, holding the app connection's window (64 KiB for the whole connection).
+    app->codec->respond(1, {{":status", "200"}}, false);
+    app->codec->send(1, QByteArray(1024 * 1024, 'x'));
+    QTRY_VERIFY(client->bodies.value(big).size() >= 60000);
+    QTRY_VERIFY(app->codec->queued(1) > 0);
+    QTest::qWait(200); // the app has sent what its windows allowed
+    // The client gives up on it, and gives back the connection's credit for what it received, as a client
+    // does for a stream it reset.
+    client->codec->consumed(big, client->bodies.value(big).size());
+    client->codec->reset(big, NGHTTP2_CANCEL);
+    client->takesData = true;
+    // The app connection goes on: the next answer is not held by a window that never reopens.
+    const qint32 next = client->get("/next");
+    QTRY_VERIFY(app->heads.contains(3));
+    app->answer(3, "next answer");
+    QTRY_VERIFY(client->ended.contains(next));
+    QCOMPARE(client->bodies.value(next), QByteArray("next answer"));
 }
 
 int main(int argc, char** argv)
