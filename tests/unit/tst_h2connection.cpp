@@ -26,15 +26,6 @@ using lanes::agent::Route;
 
 namespace {
 
-class RawServer final : public QTcpServer
-{
-public:
-    QList<int> fds;
-
-protected:
-    void incomingConnection(qintptr fd) override { fds.append(int(fd)); }
-};
-
 // One end of an HTTP/2 connection, recording what the other end sent; it takes every byte it receives.
 class Peer final : public QObject
 {
@@ -118,7 +109,8 @@ private:
     // The app's side of the next connection the agent makes to it.
     QTcpSocket* waitForApp();
 
-    RawServer* m_listener = nullptr;
+    lanes::TcpListener* m_listener = nullptr; // the agent's listener
+    QList<int> m_accepted;                    // its descriptors, as they came
     QTcpServer* m_app = nullptr;
     QPointer<H2Connection> m_connection;
     QList<Peer*> m_peers;
@@ -131,7 +123,8 @@ private:
 
 void TstH2Connection::init()
 {
-    m_listener = new RawServer;
+    m_listener = new lanes::TcpListener;
+    connect(m_listener, &lanes::TcpListener::accepted, this, [this](int fd) { m_accepted.append(fd); });
     QVERIFY(m_listener->listen(QHostAddress::LocalHost));
     m_app = new QTcpServer;
     QVERIFY(m_app->listen(QHostAddress::LocalHost));
@@ -150,11 +143,11 @@ Peer* TstH2Connection::connectClient()
 {
     auto* socket = new QTcpSocket;
     socket->connectToHost(QHostAddress::LocalHost, m_listener->serverPort());
-    if (!QTest::qWaitFor([&] { return !m_listener->fds.isEmpty(); }, 5000))
+    if (!QTest::qWaitFor([&] { return !m_accepted.isEmpty(); }, 5000))
         return nullptr;
     const quint16 appPort = m_app->serverPort();
     m_connection = new H2Connection(
-        lanes::handOverToQt(TcpConn::adopt(m_listener->fds.takeFirst())), {}, 8080,
+        lanes::handOverToQt(TcpConn::adopt(m_accepted.takeFirst())), {}, 8080,
         [](const lanes::http::Head&) { return Route{}; }, nullptr,
         [appPort] { return TcpConn::connectTo(QHostAddress::LocalHost, appPort); });
     return peer(socket, H2Codec::Role::Client);

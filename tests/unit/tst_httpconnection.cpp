@@ -18,20 +18,6 @@ using lanes::UpstreamPool;
 using lanes::agent::HttpConnection;
 using lanes::agent::Route;
 
-namespace {
-
-// The agent's listener: accepted descriptors as they are, for TcpConn::adopt().
-class RawServer final : public QTcpServer
-{
-public:
-    QList<int> fds;
-
-protected:
-    void incomingConnection(qintptr fd) override { fds.append(int(fd)); }
-};
-
-} // namespace
-
 class TstHttpConnection : public QObject
 {
     Q_OBJECT
@@ -47,7 +33,8 @@ private:
     // The app's side of the first connection the agent makes to it.
     QTcpSocket* waitForApp();
 
-    RawServer* m_listener = nullptr;
+    lanes::TcpListener* m_listener = nullptr; // the agent's listener
+    QList<int> m_accepted;                    // its descriptors, as they came
     QTcpServer* m_app = nullptr;
     UpstreamPool* m_pool = nullptr;
     QPointer<HttpConnection> m_connection;
@@ -55,7 +42,8 @@ private:
 
 void TstHttpConnection::init()
 {
-    m_listener = new RawServer;
+    m_listener = new lanes::TcpListener;
+    connect(m_listener, &lanes::TcpListener::accepted, this, [this](int fd) { m_accepted.append(fd); });
     QVERIFY(m_listener->listen(QHostAddress::LocalHost));
     m_app = new QTcpServer;
     QVERIFY(m_app->listen(QHostAddress::LocalHost));
@@ -75,9 +63,9 @@ QTcpSocket* TstHttpConnection::connectClient()
 {
     auto* client = new QTcpSocket(this);
     client->connectToHost(QHostAddress::LocalHost, m_listener->serverPort());
-    if (!QTest::qWaitFor([&] { return !m_listener->fds.isEmpty(); }, 5000))
+    if (!QTest::qWaitFor([&] { return !m_accepted.isEmpty(); }, 5000))
         return nullptr;
-    TcpConn* accepted = TcpConn::adopt(m_listener->fds.takeFirst());
+    TcpConn* accepted = TcpConn::adopt(m_accepted.takeFirst());
     m_connection = new HttpConnection(
         accepted, 8080, [](const lanes::http::Head&) { return Route{}; }, nullptr, m_pool,
         [](TcpConn* conn, const QByteArray&, bool) { conn->deleteLater(); });
