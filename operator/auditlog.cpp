@@ -5,49 +5,72 @@
 #include "operatorcounters.h"
 
 #include <QFile>
-#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace lanes::op {
 
-void AuditLog::rotateIfFull() const
+int AuditLog::openLocked() const
 {
-    if (QFileInfo(m_path).size() < m_rotateBytes)
-        return;
-    QFile::remove(QStringLiteral("%1.%2").arg(m_path).arg(kAuditKeep - 1));
-    for (int i = kAuditKeep - 2; i >= 1; --i)
-        QFile::rename(QStringLiteral("%1.%2").arg(m_path).arg(i),
-                      QStringLiteral("%1.%2").arg(m_path).arg(i + 1));
-    QFile::rename(m_path, m_path + QStringLiteral(".1"));
+    const QByteArray path = QFile::encodeName(m_path);
+    // The lock orders the writers (the operator, `lanes-operator policy add`): a line's time is taken while
+    // it is held, so lines are in time order across processes. A writer that waited on a file that was
+    // rotated away meanwhile opens the new one.
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        const int fd = ::open(path.constData(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0)
+            return -1;
+        struct stat opened = {};
+        struct stat named = {};
+        if (::flock(fd, LOCK_EX) != 0 || ::fstat(fd, &opened) != 0) {
+            ::close(fd);
+            return -1;
+        }
+        if (::stat(path.constData(), &named) != 0 || named.st_ino != opened.st_ino ||
+            named.st_dev != opened.st_dev) {
+            ::close(fd);
+            continue;
+        }
+        if (opened.st_size < m_rotateBytes)
+            return fd;
+        QFile::remove(QStringLiteral("%1.%2").arg(m_path).arg(kAuditKeep - 1));
+        for (int i = kAuditKeep - 2; i >= 1; --i)
+            QFile::rename(QStringLiteral("%1.%2").arg(m_path).arg(i),
+                          QStringLiteral("%1.%2").arg(m_path).arg(i + 1));
+        QFile::rename(m_path, m_path + QStringLiteral(".1"));
+        ::close(fd);
+    }
+    errno = EAGAIN;
+    return -1;
 }
 
 void AuditLog::append(const QString& event, QJsonObject fields) const
 {
-    rotateIfFull();
-    // "time" and "event" first, for a reader's eye: QJsonObject sorts its keys, so the line is built by hand.
-    QByteArray line = QByteArrayLiteral("{\"time\":\"") +
-                      QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs).toUtf8() +
-                      QByteArrayLiteral("\",\"event\":") +
-                      QJsonDocument(QJsonArray{event}).toJson(QJsonDocument::Compact).mid(1).chopped(1);
     fields.remove(QStringLiteral("time"));
     fields.remove(QStringLiteral("event"));
     const QByteArray rest = QJsonDocument(fields).toJson(QJsonDocument::Compact);
+    const QByteArray name = QJsonDocument(QJsonArray{event}).toJson(QJsonDocument::Compact).mid(1).chopped(1);
+    const int fd = openLocked();
+    // "time" and "event" first, for a reader's eye: QJsonObject sorts its keys, so the line is built by hand.
+    QByteArray line = QByteArrayLiteral("{\"time\":\"") +
+                      QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs).toUtf8() +
+                      QByteArrayLiteral("\",\"event\":") + name;
     if (rest.size() > 2)
         line += ',' + rest.mid(1);
     else
         line += '}';
     line += '\n';
-    const int fd =
-        ::open(QFile::encodeName(m_path).constData(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     const bool written = fd >= 0 && ::write(fd, line.constData(), size_t(line.size())) == line.size();
+    const int error = errno;
     if (fd >= 0)
-        ::close(fd);
+        ::close(fd); // and the lock with it
     if (!written) {
         ++operatorCounters().auditWriteFailed;
-        qCWarning(lcOperator) << "cannot append to" << m_path << ":" << strerror(errno);
+        qCWarning(lcOperator) << "cannot append to" << m_path << ":" << strerror(error);
     }
 }
 

@@ -1,8 +1,9 @@
 // The audit log (STATE/audit.jsonl): one JSON object per line and per event (session start and end, kills,
 // refusals, policy and split config changes, refused TLS clients), each with its time. Lines are appended
-// with one write(2) to a file opened O_APPEND, so the operator and `lanes-operator policy add` can both
-// write; the file is never rewritten. Past kAuditRotateBytes it is renamed audit.jsonl.1 (.1 to .2, ...;
-// kAuditKeep files are kept). Reading skips a torn line (a writer killed mid-line) and counts it. Any thread.
+// with one write(2) to a file opened O_APPEND under flock(LOCK_EX), so the operator and `lanes-operator
+// policy add` can both write and their lines stay in time order; the file is never rewritten. Past
+// kAuditRotateBytes it is renamed audit.jsonl.1 (.1 to .2, ...; kAuditKeep files are kept). Reading skips a
+// torn line (a writer killed mid-line) and counts it. Any thread.
 #pragma once
 
 #include <QDateTime>
@@ -38,7 +39,7 @@ public:
     static Read read(const QString& path, const QDateTime& since, int limit, qint64 maxBytes = 0);
 
 private:
-    void rotateIfFull() const;
+    int openLocked() const; // the file, locked (LOCK_EX) and rotated if full; -1 and errno on failure
 
     QString m_path;
     qint64 m_rotateBytes;

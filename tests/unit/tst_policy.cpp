@@ -10,6 +10,7 @@
 #include <QJsonDocument>
 #include <QTemporaryDir>
 #include <QTest>
+#include <thread>
 
 using namespace lanes;
 using namespace lanes::op;
@@ -71,6 +72,7 @@ private slots:
     void auditAppendsAndReadsInOrder();
     void auditToleratesATornLastLine();
     void auditRotatesBySize();
+    void auditWritersKeepTimeOrder();
     void auditAnswersFitTheirBudget();
     void factsNameEveryPathOfTheTarget();
 };
@@ -496,6 +498,34 @@ void TstPolicy::auditRotatesBySize()
     for (int i = 1; i < read.lines.size(); ++i)
         QCOMPARE(QJsonDocument::fromJson(read.lines[i].toUtf8()).object().value(u"n").toInt(),
                  QJsonDocument::fromJson(read.lines[i - 1].toUtf8()).object().value(u"n").toInt() + 1);
+}
+
+void TstPolicy::auditWritersKeepTimeOrder()
+{
+    // Writers in parallel (as the operator and `lanes-operator policy add` are), rotating as they go: every
+    // line is kept, and the file order is the time order that `lanes operator audit` shows.
+    QTemporaryDir dir;
+    const AuditLog log(dir.filePath(QStringLiteral("audit.jsonl")), 256 * 1024);
+    constexpr int kWriters = 4;
+    constexpr int kLines = 1500;
+    std::vector<std::thread> writers;
+    for (int w = 0; w < kWriters; ++w)
+        writers.emplace_back([&log, w] {
+            for (int i = 0; i < kLines; ++i)
+                log.append(QStringLiteral("refused"), {{"writer", w}, {"n", i}});
+        });
+    for (std::thread& t : writers)
+        t.join();
+    const auto read = AuditLog::read(log.path(), {}, 0);
+    QCOMPARE(read.torn, 0);
+    QCOMPARE(read.lines.size(), kWriters * kLines);
+    QVERIFY(QFile::exists(log.path() + QStringLiteral(".1")));
+    QString previous;
+    for (const QString& line : read.lines) {
+        const QString time = QJsonDocument::fromJson(line.toUtf8()).object().value(u"time").toString();
+        QVERIFY2(time >= previous, qPrintable(QStringLiteral("%1 after %2").arg(time, previous)));
+        previous = time;
+    }
 }
 
 void TstPolicy::auditAnswersFitTheirBudget()
