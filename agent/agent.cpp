@@ -51,6 +51,8 @@ void Agent::bindFrames()
     m_binder.request(this, &Agent::onSubscribe);
     m_binder.request(this, &Agent::onUnsubscribe);
     m_binder.request(this, &Agent::onCounters);
+    m_binder.request(this, &Agent::onRouteExpect);
+    m_binder.oneWay(this, &Agent::onRouteEnd);
     m_binder.ignore<v1::Close>(); // closed() follows
 }
 
@@ -63,6 +65,7 @@ Result<void> Agent::start()
     me.set_role("agent");
     me.set_name(ss(m_options.id));
     me.set_pod(ss(m_options.pod));
+    startRoutes(&me);
     m_link = dialLink(m_options.operatorUrl, m_options.tls, me, this);
     m_mux = new Mux(m_link, Mux::Side::Client, this);
     connect(m_link, &FrameLink::connected, this, [this] {
@@ -279,6 +282,7 @@ Route Agent::route(quint16 port, const http::Head& head)
         return r;
     r.sessionId = winner->sessionId;
     r.user = winner->user;
+    r.mux = routeMux(r.sessionId);
     for (const LiveFilterSet::Sub* sub : matched) {
         if (sub->mirror || sub == winner)
             continue;

@@ -7,10 +7,12 @@
 #include "agentcounters.h"
 #include "framebinder.h"
 #include "httpconnection.h"
+#include "linkserver.h"
 #include "livefilterset.h"
 #include "mux.h"
 #include "tls.h"
 
+#include <QDeadlineTimer>
 #include <QElapsedTimer>
 #include <QHash>
 #include <QTcpServer>
@@ -68,6 +70,18 @@ private:
     // A connection on a port no session takes: its bypass failed before, so try again (once a second).
     void bypassAgain(quint16 port);
     void track(QObject* connection);
+    // agentroutes.cpp: data routes from lanesd, through the operator's splice (operator/routes.h). The
+    // operator says which token to expect for which session and user; a route whose token and client
+    // certificate match carries that session's stolen traffic, and its outgoing streams when the grant
+    // allowed them.
+    void startRoutes(v1::PeerInfo* me);
+    void onRouteExpect(const v1::RouteExpect& expect, FrameReply<v1::Ack> reply);
+    void onRouteEnd(const v1::RouteEnd& end);
+    void onRouteLink(FrameLink* link, const QSslCertificate& certificate, const QByteArray& token);
+    void onRouteFrame(FrameLink* link, const v1::Frame& frame);
+    void closeRoute(const QString& sessionId, const QString& why);
+    // The mux for a session's streams: its route's while the route is open, else null (the operator link's).
+    Mux* routeMux(const QString& sessionId) const;
 
     AgentOptions m_options;
     TcpListener m_listener;
@@ -85,7 +99,24 @@ private:
         QElapsedTimer lastRetry; // of a bypass that failed
     };
     QHash<quint16, PortRules> m_rules;
-    int m_live = 0; // connections we hold
+    struct ExpectedRoute
+    {
+        QString sessionId;
+        QString user;
+        bool outgoing = false;
+        QDeadlineTimer expires;
+    };
+    struct RouteLink
+    {
+        FrameLink* link = nullptr;
+        Mux* mux = nullptr;
+        bool outgoing = false;
+        bool greeted = false;
+    };
+    LinkServer* m_routeServer = nullptr;
+    QHash<QByteArray, ExpectedRoute> m_expectedRoutes; // token -> what the operator granted
+    QHash<QString, RouteLink> m_routes;                // session id -> its route
+    int m_live = 0;                                    // connections we hold
     bool m_draining = false;
     bool m_graceOver = false; // draining, and connections still queued then have been taken
 };

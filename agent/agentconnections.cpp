@@ -96,7 +96,10 @@ void Agent::onConnection(int fd)
     meta.set_original_dst(ss(endpointText(address, port)));
     meta.set_peer(ss(endpointText(client->peer())));
     meta.set_pod(ss(m_options.pod));
-    Stream* stream = m_mux->open(v1::TCP, meta);
+    Mux* route = routeMux(session);
+    if (route)
+        ++agentCounters().routeStreams;
+    Stream* stream = (route ? route : m_mux)->open(v1::TCP, meta);
     ++agentCounters().stolenConnections;
     auto* bridge = new StreamBridge(stream, client, this);
     // The session went away before answering: the original app gets the connection (DESIGN §8 rule 2).

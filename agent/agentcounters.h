@@ -46,6 +46,12 @@ struct AgentCounters
     Counter unexpectedFrame{"agent.unexpected_frame"};
     Counter unexpectedStream{"agent.unexpected_stream"};
     Counter ipv6PodRefused{"agent.ipv6_pod_refused"};
+    // Data routes (agentroutes.cpp)
+    Counter routeLinks{"agent.route_links"};
+    Counter routeRefused{"agent.route_refused"};   // a token unknown, used or expired, or another user's
+    Counter routeStreams{"agent.route_streams"};   // stolen connections and requests sent on a route
+    Counter routeOutgoing{"agent.route_outgoing"}; // outgoing and DNS streams that came on a route
+    Counter routeOutgoingRefused{"agent.route_outgoing_refused"};
 };
 
 AgentCounters& agentCounters();

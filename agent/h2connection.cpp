@@ -105,25 +105,28 @@ void H2Connection::onRequestHead(qint32 down, const H2Headers& headers)
     const bool linked = m_mux && m_mux->link() && m_mux->link()->isOpen();
     if (linked && !route.mirrors.isEmpty())
         mirrorTo(*ex, route.mirrors);
-    if (!route.sessionId.isEmpty() && linked)
-        toSession(*ex, route.sessionId);
+    Mux* mux = route.mux ? route.mux : m_mux.data();
+    if (!route.sessionId.isEmpty() && mux && mux->link() && mux->link()->isOpen())
+        toSession(*ex, route.sessionId, mux);
     else
         toApp(*ex, headers, m_down->headersEndStream());
 }
 
-Stream* H2Connection::openSessionStream(const Exchange& ex, const QString& sessionId)
+Stream* H2Connection::openSessionStream(const Exchange& ex, const QString& sessionId, Mux* mux)
 {
-    return m_mux->open(
-        v1::HTTP_REQUEST,
-        requestMeta(sessionId, m_port, headerValue(ex.head, ":method"), headerValue(ex.head, ":path"),
-                    QByteArrayLiteral("HTTP/2"), ex.head, m_id, quint64(ex.down),
-                    endpointText(m_client->peerAddress(), m_client->peerPort()).toStdString()));
+    if (mux != m_mux)
+        ++agentCounters().routeStreams;
+    return mux->open(v1::HTTP_REQUEST,
+                     requestMeta(sessionId, m_port, headerValue(ex.head, ":method"),
+                                 headerValue(ex.head, ":path"), QByteArrayLiteral("HTTP/2"), ex.head, m_id,
+                                 quint64(ex.down),
+                                 endpointText(m_client->peerAddress(), m_client->peerPort()).toStdString()));
 }
 
 void H2Connection::mirrorTo(Exchange& ex, const QStringList& sessions)
 {
     for (const QString& session : sessions) {
-        Stream* mirror = openSessionStream(ex, session);
+        Stream* mirror = openSessionStream(ex, session, m_mux);
         ++agentCounters().h2Mirrored;
         // The copy's answer is read and dropped.
         connect(mirror, &Stream::dataReceived, mirror,
@@ -132,10 +135,10 @@ void H2Connection::mirrorTo(Exchange& ex, const QStringList& sessions)
     }
 }
 
-void H2Connection::toSession(Exchange& ex, const QString& sessionId)
+void H2Connection::toSession(Exchange& ex, const QString& sessionId, Mux* mux)
 {
     ex.toSession = true;
-    ex.stream = openSessionStream(ex, sessionId);
+    ex.stream = openSessionStream(ex, sessionId, mux);
     ++agentCounters().h2StreamsStolen;
     Exchange* p = &ex;
     const qint32 down = ex.down;

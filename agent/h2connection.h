@@ -80,8 +80,9 @@ private:
     void sweepApps();
     // `endStream`: the request has no body (its HEADERS ended the stream), so none is announced to the app.
     void toApp(Exchange& ex, const H2Headers& headers, bool endStream = false);
-    Stream* openSessionStream(const Exchange& ex, const QString& sessionId);
-    void toSession(Exchange& ex, const QString& sessionId);
+    // On `mux`: the session's data route, or the operator link's (m_mux).
+    Stream* openSessionStream(const Exchange& ex, const QString& sessionId, Mux* mux);
+    void toSession(Exchange& ex, const QString& sessionId, Mux* mux);
     void mirrorTo(Exchange& ex, const QStringList& sessions);
     // The session failed: fail open to the app when the request never reached it, or may safely go again.
     void onSessionReset(Exchange& ex, const Error& error);

@@ -264,13 +264,14 @@ void HttpConnection::startExchange()
     const Route route = m_router(ex.head);
     qCDebug(lcAgent) << this << "request" << m_requests << ex.head.method << ex.head.target << "->"
                      << (route.sessionId.isEmpty() ? QStringLiteral("app") : route.sessionId);
-    if (route.sessionId.isEmpty() || !m_mux || !m_mux->link()->isOpen())
+    Mux* mux = route.mux ? route.mux : m_mux.data();
+    if (route.sessionId.isEmpty() || !mux || !mux->link()->isOpen())
         attachApp(ex, false);
     else
-        attachSession(ex, route);
+        attachSession(ex, route, mux);
     if (m_mux && m_mux->link()->isOpen()) {
         for (const QString& session : route.mirrors) {
-            Stream* copy = openStream(ex, session);
+            Stream* copy = openStream(ex, session, m_mux);
             connect(copy, &Stream::dataReceived, copy,
                     [copy](const QByteArray& d) { copy->consumed(d.size()); });
             ex.mirrors << copy;

@@ -31,6 +31,7 @@ struct Route
     QString user;
     QStringList losers;  // other sessions whose filters matched too
     QStringList mirrors; // sessions that get a copy (their response is discarded)
+    Mux* mux = nullptr;  // the winner's data route (its streams go there); null: the operator link
 };
 
 // A number for a client connection, unique in this agent, for stream metas (a heap address would tell the
@@ -89,8 +90,8 @@ private:
     void startExchange();
     void sendToUpstream(Exchange& ex, const QByteArray& bytes);
     void attachApp(Exchange& ex, bool retrying);
-    void attachSession(Exchange& ex, const Route& route);
-    Stream* openStream(const Exchange& ex, const QString& sessionId);
+    void attachSession(Exchange& ex, const Route& route, Mux* mux);
+    Stream* openStream(const Exchange& ex, const QString& sessionId, Mux* mux);
     void onAppData(Exchange* ex);
     void onAppClosed(Exchange* ex);
     void onSessionReset(Exchange* ex, const Error& error);

@@ -32,17 +32,19 @@ void copyToMirrors(const QList<QPointer<Stream>>& mirrors, const QByteArray& byt
     }
 }
 
-Stream* HttpConnection::openStream(const Exchange& ex, const QString& sessionId)
+Stream* HttpConnection::openStream(const Exchange& ex, const QString& sessionId, Mux* mux)
 {
-    return m_mux->open(v1::HTTP_REQUEST,
-                       requestMeta(sessionId, m_port, ex.head.method, ex.head.target, ex.head.version,
-                                   ex.head.headers, m_id, m_requests, m_peer));
+    if (mux != m_mux)
+        ++agentCounters().routeStreams;
+    return mux->open(v1::HTTP_REQUEST,
+                     requestMeta(sessionId, m_port, ex.head.method, ex.head.target, ex.head.version,
+                                 ex.head.headers, m_id, m_requests, m_peer));
 }
 
-void HttpConnection::attachSession(Exchange& ex, const Route& route)
+void HttpConnection::attachSession(Exchange& ex, const Route& route, Mux* mux)
 {
     ex.sessionId = route.sessionId;
-    ex.stream = openStream(ex, route.sessionId);
+    ex.stream = openStream(ex, route.sessionId, mux);
     Exchange* p = &ex;
     connect(ex.stream, &Stream::dataReceived, this, [this, p](const QByteArray& data) {
         if (!find(p))

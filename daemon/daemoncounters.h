@@ -14,6 +14,9 @@ struct DaemonCounters
     Counter streamForUnknownPort{"daemon.stream_for_unknown_port"};
     Counter linkReconnecting{"daemon.link_reconnecting"};
     Counter linkResumed{"daemon.link_resumed"};
+    Counter routeOpened{"daemon.route_opened"};
+    Counter routeRefused{
+        "daemon.route_refused"}; // the operator granted none (the session stays on the relay)
     Counter outgoingForbidden{"daemon.outgoing_forbidden"};
     // Delivery to the local app (httpdelivery.cpp)
     Counter errorResponses{"daemon.error_responses"};

@@ -24,6 +24,7 @@ void OperatorClient::bindFrames()
     m_binder.oneWay(this, &OperatorClient::onQueueTraffic);
     m_binder.oneWay(this, &OperatorClient::onSessionsChanged);
     m_binder.oneWay(this, &OperatorClient::onClose);
+    m_binder.oneWay(this, &OperatorClient::onRouteEnd);
 }
 
 void OperatorClient::finishOpening(Result<void> result)
@@ -79,6 +80,7 @@ void OperatorClient::onFrame(const v1::Frame& frame)
 
 void OperatorClient::onHelloReply(const v1::HelloReply& hello)
 {
+    m_peerTakesRoutes = hasFeature(hello.features(), kRouteFeature);
     if (hello.has_error())
         finishOpening(std::unexpected(fromWire(hello.error())));
     else if (auto missing = missingLinkFeatures(hello.features()))

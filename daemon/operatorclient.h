@@ -28,6 +28,8 @@ public:
     Mux* mux() const { return m_mux; }
     FrameLink* link() const { return m_link; }
     const Credentials& credentials() const { return m_credentials; }
+    // Whether the operator's HelloReply offered data routes (kRouteFeature).
+    bool peerTakesRoutes() const { return m_peerTakesRoutes; }
 
     // A one-shot request on a link of its own (targets, cluster sessions): dial, ask, close.
     static void query(const Credentials& credentials, const v1::Frame& request, RpcTracker::Reply reply);
@@ -38,6 +40,8 @@ signals:
     void queueTraffic(const lanes::v1::QueueTraffic& traffic);
     // After WatchSessions: the operator's session list, each time it changed.
     void sessionsChanged(const lanes::v1::SessionList& list);
+    // The operator ended the session's data route to `pod` (a policy now restricts what it may carry).
+    void routeEnded(const QString& pod, const QString& reason);
 
 private:
     void bindFrames();
@@ -47,6 +51,7 @@ private:
     void onQueueTraffic(const v1::QueueTraffic& traffic) { emit queueTraffic(traffic); }
     void onSessionsChanged(const v1::SessionsChanged& changed) { emit sessionsChanged(changed.list()); }
     void onClose(const v1::Close& close);
+    void onRouteEnd(const v1::RouteEnd& end) { emit routeEnded(qs(end.pod()), qs(end.reason())); }
     // The outcome of open(), once.
     void finishOpening(Result<void> result);
 
@@ -57,6 +62,7 @@ private:
     QTimer m_deadline;
     std::function<void(Result<void>)> m_ready;
     std::optional<Error> m_closeError;
+    bool m_peerTakesRoutes = false;
     FrameBinder<> m_binder{daemonCounters().unexpectedFrame};
 };
 

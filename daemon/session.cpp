@@ -102,7 +102,7 @@ void Session::answerLayer(const LayerRequest& request, Answer answer)
         return;
     }
     if (request.kind == LayerRequest::Kind::Resolve) {
-        resolveRemotely(m_client->mux(), request.name, std::move(answer));
+        resolveRemotely(outgoingMux(), request.name, std::move(answer));
         return;
     }
     if (request.kind == LayerRequest::Kind::Listen) {
@@ -110,7 +110,7 @@ void Session::answerLayer(const LayerRequest& request, Answer answer)
         return;
     }
     connectRemotely(
-        m_client->mux(), request, std::move(answer),
+        outgoingMux(), request, std::move(answer),
         [this](const QString& text) { emit message(2, QStringLiteral("outgoing: ") + text); }, this);
 }
 
@@ -247,6 +247,7 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             ide::SessionStartResult result{m_id, m_target, m_ports, {}, {}};
             for (const auto& pod : started.pods())
                 result.pods << qs(pod.name());
+            m_pods = result.pods;
             QMap<QString, QString> remote;
             for (const auto& [name, value] : started.env())
                 remote.insert(qs(name), qs(value));
@@ -259,7 +260,8 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             m_unusedTtlMs = qint64(started.unused_ttl_seconds()) * 1000;
             attachLink();
             setState(State::Running, {});
-            done(result);
+            // The app starts once its routes are open (or refused), so that its first connections take them.
+            requestRoutes([done, result] { done(result); });
         });
     });
 }
@@ -271,6 +273,7 @@ void Session::stop(const QString& reason)
     if (m_state == State::Starting)
         m_cancelled = reason;
     setState(State::Stopped, reason); // first, so that the link's closing is not reported as a loss
+    closeRoutes(reason);
     m_client->close(reason);
     if (m_resuming && m_resuming != m_client) // a resume in flight may have landed already
         m_resuming->close(reason);

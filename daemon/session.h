@@ -107,6 +107,14 @@ private:
     void reportTraffic(const struct Traffic& traffic);
     void reportLocalAppDown(int localPort);
     UpstreamPool* localPool(int localPort);
+    // dataroute.cpp: once running, when the operator offers them, a data route to each pod's agent; stolen
+    // traffic takes them, and outgoing streams the first pod's when its grant allows, else the operator link.
+    // `settled` once each route opened or failed, or after kRouteSettleMs.
+    void requestRoutes(std::function<void()> settled = {});
+    void requestRoute(const QString& pod);
+    void routeSettled(const QString& pod);
+    void closeRoutes(const QString& reason);
+    Mux* outgoingMux() const;
 
     OperatorClient* m_client;
     QString m_target;
@@ -129,6 +137,11 @@ private:
     qint64 m_errors = 0;
     ide::SessionHistoryResult m_history;
     QDateTime m_started;
+    QStringList m_pods;                        // the session's pods; outgoing streams leave from the first
+    QHash<QString, class DataRoute*> m_routes; // pod -> its route (children), while there is one
+    QHash<QString, int> m_routeFailures;       // pod -> routes in a row that did not open
+    QSet<QString> m_routesUnsettled;           // pods whose first route is still being asked for or dialled
+    std::function<void()> m_routesSettled;
 };
 
 } // namespace lanes::daemon

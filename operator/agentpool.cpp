@@ -122,6 +122,9 @@ void AgentPool::adopt(FrameLink* link, const QSslCertificate& certificate)
         link->send(reply);
         link->setProperty("lanes.agentId", agent->id);
         agent->link = link;
+        agent->routePort = hasFeature(frame.hello().features(), kRouteFeature)
+                               ? quint16(frame.hello().peer_info().route_port())
+                               : 0;
         agent->deadline.reset();
         qCInfo(lcOperator) << "agent" << agent->id << "of" << agent->pod << "connected from"
                            << link->peerName();
@@ -153,19 +156,38 @@ void AgentPool::onNotice(const v1::Notice& notice)
 
 void AgentPool::subscribe(const QString& pod, const v1::Subscription& subscription, Done done)
 {
+    v1::Frame frame;
+    *frame.mutable_subscribe()->mutable_subscription() = subscription;
+    call(pod, frame, std::move(done));
+}
+
+void AgentPool::call(const QString& pod, const v1::Frame& frame, Done done)
+{
     Agent* agent = m_agents.value(pod);
     if (!agent || !agent->link) {
         done(fail(ErrorCode::AgentLost, QStringLiteral("no agent in %1").arg(pod)));
         return;
     }
-    v1::Frame frame;
-    *frame.mutable_subscribe()->mutable_subscription() = subscription;
     agent->rpc.call(agent->link, frame, [done](Result<v1::Frame> reply) {
         if (!reply)
             done(std::unexpected(reply.error()));
         else
             done({});
     });
+}
+
+void AgentPool::send(const QString& pod, const v1::Frame& frame)
+{
+    if (Agent* agent = m_agents.value(pod); agent && agent->link)
+        agent->link->send(frame);
+}
+
+std::optional<std::pair<QHostAddress, quint16>> AgentPool::routeAddress(const QString& pod) const
+{
+    const Agent* agent = m_agents.value(pod);
+    if (!agent || !agent->link || !agent->link->socket() || agent->routePort == 0)
+        return std::nullopt;
+    return std::pair{agent->link->socket()->peerAddress(), agent->routePort};
 }
 
 void AgentPool::unsubscribe(const QString& pod, quint32 port, const QString& sessionId)

@@ -35,6 +35,13 @@ public:
     void ensure(const Pod& pod, Done done);
     void subscribe(const QString& pod, const v1::Subscription& subscription, Done done);
     void unsubscribe(const QString& pod, quint32 port, const QString& sessionId);
+    // A call to the pod's agent that it answers with Ack (Subscribe, RouteExpect); `done` has its error.
+    void call(const QString& pod, const v1::Frame& frame, Done done);
+    // A one-way frame to the pod's agent (RouteEnd); dropped when it has none.
+    void send(const QString& pod, const v1::Frame& frame);
+    // Where the operator reaches the pod agent's route listener: the address its link came from and the port
+    // its Hello named. None for an agent without routes.
+    std::optional<std::pair<QHostAddress, quint16>> routeAddress(const QString& pod) const;
     // Asks every connected agent for its counters; `done` is called once, within kAgentCountersDeadlineMs,
     // with each agent's named "agent/POD/NAME" and the agents that failed or said nothing in `unavailable`.
     void gatherCounters(std::function<void(v1::Counters)> done);
@@ -55,6 +62,7 @@ private:
         QString id;
         QString pod;
         FrameLink* link = nullptr;
+        quint16 routePort = 0;
         RpcTracker rpc;
         QList<Done> waiters;
         std::unique_ptr<QTimer> deadline;

@@ -31,6 +31,10 @@ struct OperatorCounters
     Counter sessionExpired{"operator.session_expired"}; // setup deadline, unused TTL, maximum time
     Counter sessionResumed{"operator.session_resumed"};
     Counter auditWriteFailed{"operator.audit_write_failed"};
+    // Data routes (routes.h)
+    Counter routeGranted{"operator.route_granted"};
+    Counter routeRefused{"operator.route_refused"}; // not granted, or a connection with a bad token closed
+    Counter routeJoined{"operator.route_joined"};
     // Relay
     Counter relayUnknownStream{"relay.unknown_stream"}; // normal when a reset crossed frames in flight
 };

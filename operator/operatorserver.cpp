@@ -34,6 +34,7 @@ void OperatorServer::bindFrames()
     m_binder.request(this, &OperatorServer::onPolicyCheck);
     m_binder.request(this, &OperatorServer::onAuditQuery);
     m_binder.request(this, &OperatorServer::onResume);
+    m_binder.request(this, &OperatorServer::onRouteRequest);
     m_binder.oneWay(this, &OperatorServer::onSessionStream);
     m_binder.ignore<v1::Close>(); // closed() follows
 }
@@ -77,7 +78,8 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
                     QStringLiteral("cannot listen for agents on %1: %2")
                         .arg(m_cluster->agentListenAddress(), m_agentServer->errorString()));
     auto agentCert =
-        issueCertificate(*ca, QStringLiteral("lanes-agent"), QStringLiteral("agent"), CertUsage::Client);
+        // A server certificate too: the agent's route listener ends TLS for lanesd (routes.h).
+        issueCertificate(*ca, QStringLiteral("lanes-agent"), QStringLiteral("agent"), CertUsage::Server);
     if (!agentCert)
         return std::unexpected(agentCert.error());
     if (auto saved = saveCredentials(m_paths.agentCredentials(), Credentials{m_agentServer->url(),
@@ -89,6 +91,8 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
         !saved)
         return saved;
     m_agents = new AgentPool(m_cluster, m_paths.agentCredentials(), this);
+    m_routes = new RouteBroker(m_agents, this);
+    m_sessionServer->setRouteHandler([this](int fd, const QByteArray& token) { m_routes->join(fd, token); });
     m_splits = new SplitManager(
         m_paths, m_cluster, QCoreApplication::applicationDirPath() + QStringLiteral("/lanes-splitter"), this);
     connect(m_splits, &SplitManager::endSession, this, [this](const QString& id, const QString& why) {
@@ -350,6 +354,8 @@ void OperatorServer::endSession(const QString& sessionId, const QString& reason,
                                           {"reason", reason},
                                           {"code", error ? errorCodeName(error->code) : QString()}});
     m_claims.removeSession(sessionId);
+    for (const QString& pod : session->pods)
+        m_routes->end(sessionId, pod, reason);
     if (m_splits)
         m_splits->leave(sessionId);
     for (const QString& pod : session->pods)

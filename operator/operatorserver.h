@@ -10,6 +10,7 @@
 #include "policystore.h"
 #include "portarbiter.h"
 #include "relay.h"
+#include "routes.h"
 #include "splitmanager.h"
 #include "state.h"
 
@@ -91,6 +92,7 @@ private:
         // Answers lanesd's SessionStart with an error while it is owed (the setup deadline).
         std::function<void(const Error&)> failStart;
         QHash<QString, qint64> refusalAudited; // outgoing destination -> when its refusal was last audited
+        bool routeOutgoing = false; // a route was granted with outgoing streams (no policy restricted them)
     };
     // How a session ended while it was detached, kept a while for its lanesd's SessionResume.
     struct Ended
@@ -119,6 +121,8 @@ private:
     void onPolicyCheck(Peer* peer, const v1::PolicyCheck& check, FrameReply<v1::PolicyVerdict> reply);
     void onAuditQuery(Peer* peer, const v1::AuditQuery& query, FrameReply<v1::AuditLines> reply);
     void onResume(Peer* peer, const v1::SessionResume& resume, FrameReply<v1::Ack> reply);
+    // operatorroutes.cpp: a data route for the session of this link (routes.h).
+    void onRouteRequest(Peer* peer, const v1::RouteRequest& request, FrameReply<v1::RouteGrant> reply);
     // The link of a running session dropped without a Close: keep it for the unused TTL.
     void detach(const QString& sessionId, const QString& why);
     // Arms the setup deadline (at start) and the maximum session time (once running, and when policies
@@ -180,6 +184,7 @@ private:
     LinkServer* m_sessionServer = nullptr;
     LinkServer* m_agentServer = nullptr;
     AgentPool* m_agents = nullptr;
+    RouteBroker* m_routes = nullptr;
     SplitManager* m_splits = nullptr;
     Relay m_relay;
     QHash<FrameLink*, std::shared_ptr<Peer>> m_peers;

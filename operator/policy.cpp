@@ -175,6 +175,14 @@ std::optional<Error> PolicySet::checkOutgoing(const Requester& who, const Target
     return std::nullopt;
 }
 
+bool PolicySet::restrictsOutgoing(const Requester& who, const TargetFacts& target) const
+{
+    const auto policies = applicable(who, target);
+    return std::any_of(policies.begin(), policies.end(), [](const Policy* p) {
+        return !p->outgoingBlock.isEmpty() || !p->outgoingAllow.isEmpty();
+    });
+}
+
 QStringList PolicySet::excludedEnv(const Requester& who, const TargetFacts& target,
                                    const QStringList& names) const
 {

@@ -118,6 +118,9 @@ public:
     const QList<Policy>& policies() const { return m_policies; }
     bool appliesTo(const Policy& policy, const Requester& who, const TargetFacts& target) const;
     QList<const Policy*> applicable(const Requester& who, const TargetFacts& target) const;
+    // Whether any network.outgoing rule applies to `who` on `target` (a data route then keeps outgoing
+    // streams off: only the operator checks these rules).
+    bool restrictsOutgoing(const Requester& who, const TargetFacts& target) const;
 
     // A steal or mirror of one port (the subscription's filter, or none).
     std::optional<Error> checkSubscription(const Requester& who, const TargetFacts& target,

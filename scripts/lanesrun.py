@@ -91,11 +91,13 @@ class Cluster:
                   'mount --bind "$2" /etc/nsswitch.conf && shift 2 && exec "$@"')
         return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, *files, *map(str, command)]
 
-    def lanesd(self, name):
-        """A lanesd standing for one developer's machine."""
+    def lanesd(self, name, env=None):
+        """A lanesd standing for one developer's machine (`env`: variables to add to its environment, as
+        LANES_DATA_ROUTE=0 for one whose sessions stay on the operator's relay)."""
         sock = self.tmp / f"{name}.sock"
         log = open(self.tmp / f"lanesd-{name}.log", "w")
-        proc = subprocess.Popen(self.on_machine([BIN / "lanesd", "--socket", sock]), stdout=log, stderr=log)
+        proc = subprocess.Popen(self.on_machine([BIN / "lanesd", "--socket", sock]), stdout=log, stderr=log,
+                                env=dict(os.environ, **(env or {})))
         self.procs.append(proc)
         self.daemons[name] = proc  # unshare and sh exec in place: its PID is lanesd's
         self.wait_for(sock.exists, 5, f"lanesd of {name}")

@@ -75,13 +75,19 @@ void addLinkFeatures(google::protobuf::RepeatedPtrField<std::string>* features)
 {
     for (const char* feature : kLinkFeatures)
         features->Add(feature);
+    features->Add(kRouteFeature);
+}
+
+bool hasFeature(const google::protobuf::RepeatedPtrField<std::string>& features, const char* feature)
+{
+    return std::find(features.begin(), features.end(), feature) != features.end();
 }
 
 std::optional<Error> missingLinkFeatures(const google::protobuf::RepeatedPtrField<std::string>& peerFeatures)
 {
     QStringList missing;
     for (const char* feature : kLinkFeatures)
-        if (std::find(peerFeatures.begin(), peerFeatures.end(), feature) == peerFeatures.end())
+        if (!hasFeature(peerFeatures, feature))
             missing << QLatin1String(feature);
     if (missing.isEmpty())
         return std::nullopt;

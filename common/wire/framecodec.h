@@ -24,6 +24,9 @@ Result<v1::Frame> decodeFrame(const QByteArray& bytes);
 // What this build speaks beyond the protocol version, said in every Hello and HelloReply. A peer must speak
 // each of them: one that lacks any gets a clear error instead of frames it cannot read (DESIGN §4).
 inline constexpr const char* kLinkFeatures[] = {"streams.v1", "steal.tcp"};
+// Optional features, announced in Hello and HelloReply beside the required ones.
+inline constexpr const char* kRouteFeature = "route.v1"; // data routes (RouteRequest, RouteExpect)
+bool hasFeature(const google::protobuf::RepeatedPtrField<std::string>& features, const char* feature);
 void addLinkFeatures(google::protobuf::RepeatedPtrField<std::string>* features);
 // UNSUPPORTED naming what the peer lacks, or nothing when it speaks every feature of this build.
 std::optional<Error> missingLinkFeatures(const google::protobuf::RepeatedPtrField<std::string>& peerFeatures);

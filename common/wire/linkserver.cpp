@@ -1,14 +1,18 @@
 // See linkserver.h.
 #include "linkserver.h"
 
+#include "clienthello.h"
 #include "listenbacklog.h"
 #include "logging.h"
 #include "wirecounters.h"
 
+#include <QSocketNotifier>
 #include <QSslSocket>
 #include <QTimer>
 #include <QWebSocket>
 #include <QWebSocketServer>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace lanes {
 namespace {
@@ -26,9 +30,8 @@ LinkServer::LinkServer(const QSslConfiguration& tls, QObject* parent)
     m_ws->setMaxPendingConnections(256);
     connect(m_ws, &QWebSocketServer::newConnection, this, [this] {
         while (QWebSocket* socket = m_ws->nextPendingConnection()) {
-            const QSslCertificate cert =
-                m_pendingCerts.take(peerKey(socket->peerAddress(), socket->peerPort()));
-            if (cert.isNull()) {
+            const Pending pending = m_pending.take(peerKey(socket->peerAddress(), socket->peerPort()));
+            if (pending.certificate.isNull()) {
                 ++wireCounters().linkUpgradeWithoutTls;
                 socket->abort();
                 socket->deleteLater();
@@ -36,7 +39,7 @@ LinkServer::LinkServer(const QSslConfiguration& tls, QObject* parent)
             }
             auto* link = new FrameLink(socket);
             link->setPinging(false); // the dialler pings; we answer
-            emit linkAccepted(link, cert);
+            emit linkAccepted(link, pending.certificate, pending.routeToken);
         }
     });
 }
@@ -51,9 +54,51 @@ QString LinkServer::url() const
 
 void LinkServer::incomingConnection(qintptr descriptor)
 {
+    peekHello(int(descriptor));
+}
+
+void LinkServer::peekHello(int fd)
+{
+    auto* notifier = new QSocketNotifier(fd, QSocketNotifier::Read, this);
+    auto done = std::make_shared<bool>(false);
+    auto proceed = [this, notifier, fd, done](const QByteArray& token) {
+        if (std::exchange(*done, true))
+            return;
+        notifier->setEnabled(false); // no longer watched: the descriptor is the next owner's
+        notifier->deleteLater();
+        if (!token.isEmpty() && m_routeHandler)
+            m_routeHandler(fd, token);
+        else
+            startTls(fd, token);
+    };
+    // A client that says nothing goes on to TLS, whose own deadline refuses and logs it.
+    QTimer::singleShot(kTlsHandshakeTimeoutMs, notifier, [proceed] { proceed({}); });
+    connect(notifier, &QSocketNotifier::activated, this, [notifier, fd, proceed] {
+        QByteArray bytes(kMaxClientHelloBytes, Qt::Uninitialized);
+        const ssize_t n = ::recv(fd, bytes.data(), size_t(bytes.size()), MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        const ClientHello hello =
+            parseClientHello(QByteArrayView(bytes.constData(), n > 0 ? qsizetype(n) : 0));
+        if (n > 0 && hello.status == ClientHello::Status::Incomplete && n < kMaxClientHelloBytes) {
+            // The rest is on its way; the bytes stay in the socket, so look again in a moment.
+            notifier->setEnabled(false);
+            QTimer::singleShot(5, notifier, [notifier] { notifier->setEnabled(true); });
+            return;
+        }
+        // A connection that closed, failed or is not TLS goes on to TLS too, which refuses and logs it.
+        if (hello.status == ClientHello::Status::Malformed)
+            ++wireCounters().linkClientHelloMalformed;
+        proceed(hello.routeToken());
+    });
+}
+
+void LinkServer::startTls(int fd, const QByteArray& routeToken)
+{
     auto* socket = new QSslSocket(this);
-    if (!socket->setSocketDescriptor(descriptor)) {
+    if (!socket->setSocketDescriptor(fd)) {
         ++wireCounters().linkAcceptFailed;
+        ::close(fd);
         socket->deleteLater();
         return;
     }
@@ -80,15 +125,15 @@ void LinkServer::incomingConnection(qintptr descriptor)
         if (!socket->isEncrypted())
             refuse(QStringLiteral("TLS handshake failed: ") + socket->errorString());
     });
-    connect(socket, &QSslSocket::encrypted, this, [this, socket, peer, refuse] {
+    connect(socket, &QSslSocket::encrypted, this, [this, socket, peer, refuse, routeToken] {
         const QSslCertificate cert = socket->peerCertificate();
         if (cert.isNull()) {
             refuse(QStringLiteral("no client certificate"));
             return;
         }
         socket->disconnect(this);
-        m_pendingCerts.insert(peer, cert);
-        connect(socket, &QObject::destroyed, this, [this, peer] { m_pendingCerts.remove(peer); });
+        m_pending.insert(peer, {cert, routeToken});
+        connect(socket, &QObject::destroyed, this, [this, peer] { m_pending.remove(peer); });
         m_ws->handleConnection(socket);
     });
     QTimer::singleShot(kTlsHandshakeTimeoutMs, socket, [socket, refuse] {

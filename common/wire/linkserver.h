@@ -1,6 +1,8 @@
 // LinkServer accepts mTLS WebSocket links. TLS is done here, on our own QSslSocket, so that every refused
 // handshake (no certificate, another CA, plain TCP) is logged with the peer's address and counted; the
-// encrypted socket is then handed to a QWebSocketServer for the upgrade. Event-loop thread only.
+// encrypted socket is then handed to a QWebSocketServer for the upgrade. Before TLS it peeks at the
+// ClientHello (clienthello.h): a data route names its token in ALPN, and a route handler, when one is set,
+// takes such a connection as it is, before any TLS. Event-loop thread only.
 #pragma once
 
 #include "framelink.h"
@@ -23,19 +25,35 @@ public:
 
     // "wss://host:port" of the listening socket.
     QString url() const;
+    // Connections whose ClientHello offers "lanes-route/<token>" go to `handler` (which owns `fd`) instead of
+    // TLS. Without a handler they become links like any other, and linkAccepted() carries their token.
+    using RouteHandler = std::function<void(int fd, const QByteArray& token)>;
+    void setRouteHandler(RouteHandler handler) { m_routeHandler = std::move(handler); }
 
 signals:
     // A link whose peer proved a certificate from our CA. The receiver takes ownership of `link`.
-    void linkAccepted(lanes::FrameLink* link, const QSslCertificate& peerCertificate);
+    // `routeToken`: the token its ClientHello offered (empty for a plain link).
+    void linkAccepted(lanes::FrameLink* link, const QSslCertificate& peerCertificate,
+                      const QByteArray& routeToken);
     void handshakeRefused(const QString& peer, const QString& why);
 
 protected:
     void incomingConnection(qintptr descriptor) override;
 
 private:
+    // Peeks until the ClientHello is whole (or cannot be), then routes the connection or starts TLS.
+    void peekHello(int fd);
+    void startTls(int fd, const QByteArray& routeToken);
+
+    struct Pending
+    {
+        QSslCertificate certificate;
+        QByteArray routeToken;
+    };
     QSslConfiguration m_tls;
     QWebSocketServer* m_ws;
-    QHash<QString, QSslCertificate> m_pendingCerts; // peer "addr:port" -> certificate, until the upgrade
+    QHash<QString, Pending> m_pending; // peer "addr:port" -> what TLS proved, until the upgrade
+    RouteHandler m_routeHandler;
 };
 
 } // namespace lanes

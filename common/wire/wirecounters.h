@@ -14,6 +14,7 @@ struct WireCounters
     Counter linkHandshakeRefused{"link.handshake_refused"};
     Counter linkTextFrame{"link.text_frame"};
     Counter linkLost{"link.lost"};
+    Counter linkClientHelloMalformed{"link.client_hello_malformed"}; // then refused by the TLS handshake
     // decodeFrame
     Counter frameEmpty{"frame.empty"};
     Counter frameOversized{"frame.oversized"};

@@ -1,14 +1,15 @@
-"""Benchmark of the steal path: client pod -> agent -> operator -> lanesd -> local app, against a direct
-connection to the same local app and against the same hops built of HAProxy (the goal's baseline), in the same
-run. HTTP/1.1 keep-alive with wrk, 1 and 64 connections; every answer must come from the local app.
+"""Benchmark of the steal path: client pod -> agent -> lanesd -> local app, over the session's data route (the
+operator joins the connections without reading them) and over the operator's relay, against a direct connection
+to the same local app and against the same hops built of HAProxy (the goal's baseline), in the same run.
+HTTP/1.1 keep-alive with wrk, 1 and 64 connections; every answer must come from the local app.
 
   python3 tests/bench/steal_bench.py            full run (10 s per point); writes docs/benchmarks.md
   python3 tests/bench/steal_bench.py --smoke    1 s per point, prints only (CI)
 """
 from contextlib import ExitStack
 
-from benchlib import (LOCAL_ANSWER, ROOT, FastApp, bench_args, cluster_pem, free_port, median_run, plot, pod_ip,
-                      tls_chain, write_section, wrk)
+from benchlib import (LOCAL_ANSWER, ROOT, FastApp, RpcClient, agent_counters, bench_args, cluster_pem, free_port,
+                      median_run, plot, pod_ip, tls_chain, write_section, wrk)
 from lanesrun import Cluster
 
 ROUNDS = 3
@@ -34,14 +35,22 @@ def main():
     results = {}
     with Cluster() as cluster, FastApp(port), ExitStack() as stack:
         alice = cluster.add_user("alice")
+        # Two developers' machines: one whose sessions take data routes (the default), one that stays on the
+        # operator's relay; each steals the same port of its own replica, both for the same local app.
         machine = cluster.lanesd("alice")
-        session = cluster.lanes(machine, alice, ["exec", "-t", "pod/api-0", "--steal", f"8080:{port}", "--",
-                                                 "sleep", "100000"])
-        cluster.wait_for(lambda: "local app" in cluster.curl("http://api-0:8080/"), 15, "the steal")
+        relayed = cluster.lanesd("alice-relayed", env={"LANES_DATA_ROUTE": "0"})
+        sessions = [cluster.lanes(machine, alice, ["exec", "-t", "pod/api-0", "--steal", f"8080:{port}", "--",
+                                                   "sleep", "100000"]),
+                    cluster.lanes(relayed, alice, ["exec", "-t", "pod/api-1", "--steal", f"8080:{port}", "--",
+                                                   "sleep", "100000"])]
+        for pod in ("api-0", "api-1"):
+            cluster.wait_for(lambda: "local app" in cluster.curl(f"http://{pod}:8080/"), 15, f"the steal of {pod}")
         haproxy_chain(stack, cluster, port)
         urls = {"direct": (f"http://127.0.0.1:{port}/", None), "chain": (f"http://api-0:{CHAIN_PORT}/", "lanes-client-0"),
-                "stolen": ("http://api-0:8080/", "lanes-client-0")}
-        # The three in turns, the median of each: the shared machine's speed drifts between runs.
+                "stolen": ("http://api-0:8080/", "lanes-client-0"), "relayed": ("http://api-1:8080/", "lanes-client-0")}
+        # The paths in turns, the median of each: the shared machine's speed drifts between runs.
+        route_before = {pod: agent_counters(RpcClient(sock), alice, pod)
+                        for sock, pod in ((machine, "api-0"), (relayed, "api-1"))}
         for c in CONNECTIONS:
             runs = {path: [] for path in urls}
             for _ in range(1 if args.smoke else ROUNDS):
@@ -49,45 +58,65 @@ def main():
                     runs[path].append(wrk(url, c, seconds, netns=netns, expect=LOCAL_ANSWER))
             for path, rs in runs.items():
                 results[(path, c)] = median_run(rs)
-        cluster.stop(session)
+        # The path each took: api-0's agent sent its streams on the route, api-1's on the operator link.
+        for sock, pod, want in ((machine, "api-0", True), (relayed, "api-1", False)):
+            after = agent_counters(RpcClient(sock), alice, pod)
+            routed = after.get("agent.route_streams", 0) - route_before[pod].get("agent.route_streams", 0)
+            stolen = after.get("agent.stolen_connections", 0) - route_before[pod].get("agent.stolen_connections", 0)
+            if stolen == 0 or not (routed == stolen if want else routed == 0):
+                raise RuntimeError(f"{pod}: {stolen} stolen connections, {routed} on a data route")
+        for session in sessions:
+            cluster.stop(session)
 
-    rows, goal = [], []
+    rows, goal, relay_goal = [], [], []
     for c in CONNECTIONS:
-        d, h, s = results[("direct", c)], results[("chain", c)], results[("stolen", c)]
-        rows.append(f"| {c} | {d['rps']:.0f} | {h['rps']:.0f} | {s['rps']:.0f} | {s['rps'] / h['rps']:.2f} "
-                    f"| {s['rps'] / d['rps']:.2f} | {d['p50']:.3f} / {d['p99']:.3f} | {h['p50']:.3f} / {h['p99']:.3f} "
-                    f"| {s['p50']:.3f} / {s['p99']:.3f} |")
-        goal.append(f"{s['rps'] / h['rps']:.2f} at {c} connection{'s' if c > 1 else ''}")
-    met = all(results[("stolen", c)]["rps"] >= results[("chain", c)]["rps"] for c in CONNECTIONS)
+        d, h, s, r = (results[(p, c)] for p in ("direct", "chain", "stolen", "relayed"))
+        rows.append(f"| {c} | {d['rps']:.0f} | {h['rps']:.0f} | {s['rps']:.0f} | {r['rps']:.0f} "
+                    f"| {s['rps'] / h['rps']:.2f} | {r['rps'] / h['rps']:.2f} | {s['rps'] / d['rps']:.2f} "
+                    f"| {d['p50']:.3f} / {d['p99']:.3f} | {h['p50']:.3f} / {h['p99']:.3f} "
+                    f"| {s['p50']:.3f} / {s['p99']:.3f} | {r['p50']:.3f} / {r['p99']:.3f} |")
+        plural = "s" if c > 1 else ""
+        goal.append(f"{s['rps'] / h['rps']:.2f} at {c} connection{plural}")
+        relay_goal.append(f"{r['rps'] / h['rps']:.2f} at {c} connection{plural}")
+    met = all(results[("stolen", c)]["rps"] >= 1.3 * results[("chain", c)]["rps"] for c in CONNECTIONS)
+    relay_met = all(results[("relayed", c)]["rps"] >= results[("chain", c)]["rps"] for c in CONNECTIONS)
     markdown = f"""## Steal path (unfiltered steal, raw TCP streams)
 
 `python3 tests/bench/steal_bench.py` ({seconds} s per point, wrk HTTP/1.1 keep-alive, 2 cores shared by every
-process; the three paths in turns, {1 if args.smoke else ROUNDS} runs each, the run with the median throughput shown; every answer
+process; the paths in turns, {1 if args.smoke else ROUNDS} runs each, the run with the median throughput shown; every answer
 2xx and from the local app, else the run fails). **Direct**: wrk on the host to the local app (HAProxy answering
-by itself on 127.0.0.1). **Stolen**: wrk in pod `client-0` to `api-0:8080`, which the agent redirects, the
-operator relays and lanesd delivers to the same local app. **HAProxy chain**: the same hops built of HAProxy 2.6,
-one process of one thread per hop where the agent, the operator and lanesd run (plain TCP into pod api-0, TLS 1.3
-to a relay on this machine over the pods' bridge, TLS 1.3 to a hop on this machine, plain TCP to the same local
-app; 64 KiB buffers), without WebSocket framing, multiplexing or flow control. Latencies in ms.
+by itself on 127.0.0.1). **Stolen, data route**: wrk in pod `client-0` to `api-0:8080`, which the agent
+redirects and sends on the session's data route (TLS from the agent to lanesd; the operator joins the two TCP
+connections and reads nothing), and lanesd delivers to the same local app. **Stolen, relay**: the same from
+`api-1:8080`, stolen by a second lanesd started with `LANES_DATA_ROUTE=0`, whose streams the operator relays (TLS
+to the operator and TLS again to lanesd). The agents' counters are read before and after: every stolen
+connection of api-0 went on its route and none of api-1's, else the run fails. **HAProxy chain**: the same hops
+as the relay, built of HAProxy 2.6, one process of one thread per hop where the agent, the operator and lanesd
+run (plain TCP into pod api-0, TLS 1.3 to a relay on this machine over the pods' bridge, TLS 1.3 to a hop on
+this machine, plain TCP to the same local app; 64 KiB buffers), without WebSocket framing, multiplexing or flow
+control. Latencies in ms.
 
-| connections | direct rps | HAProxy chain rps | stolen rps | stolen / chain | stolen / direct | direct p50 / p99 | chain p50 / p99 | stolen p50 / p99 |
-|---|---|---|---|---|---|---|---|---|
+| connections | direct rps | HAProxy chain rps | stolen, route rps | stolen, relay rps | route / chain | relay / chain | route / direct | direct p50 / p99 | chain p50 / p99 | route p50 / p99 | relay p50 / p99 |
+|---|---|---|---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows) + f"""
 
-Goal (issue 16): the stolen path at least 1.0 of the HAProxy chain at 1 and 64 connections: measured
-{" and ".join(goal)}, {"met" if met else "**not met**"}.
+Goals (issue 16): over the data route, at least 1.3 of the two-TLS HAProxy chain at 1 and 64 connections:
+measured {" and ".join(goal)}, {"met" if met else "**not met**"}. Over the relay, at least 1.0 of the chain:
+measured {" and ".join(relay_goal)}, {"met" if relay_met else "**not met**"}.
 
 ![throughput](bench-steal.png)
 
-Every stolen byte crosses three processes and two TLS WebSocket links (agent to operator, operator to lanesd),
-each hop a protobuf frame with flow control, on many streams of one link; the chain opens a TCP and TLS
-connection per hop for each client connection and moves bytes only.
+Over the relay every stolen byte crosses three processes and two TLS WebSocket links (agent to operator,
+operator to lanesd); over the route, one TLS WebSocket link from the agent to lanesd, which the operator's
+user-space splice carries without decrypting. Both carry protobuf frames with flow control, many streams on one
+link; the chain opens a TCP and TLS connection per hop for each client connection and moves bytes only.
 """
     if not args.smoke:
         plot(ROOT / "docs" / "bench-steal.png", "Steal path: requests/s (higher is better)", "requests/s",
              [f"{c} connection{'s' if c > 1 else ''}" for c in CONNECTIONS],
              {name: [results[(path, c)]["rps"] for c in CONNECTIONS]
-              for path, name in (("direct", "direct"), ("chain", "HAProxy chain (same hops, TLS)"), ("stolen", "stolen"))})
+              for path, name in (("direct", "direct"), ("chain", "HAProxy chain (same hops, TLS)"),
+                                 ("stolen", "stolen, data route"), ("relayed", "stolen, relay"))})
     write_section("steal", markdown, args.smoke, {f"{path} {c}": r for (path, c), r in results.items()})
 
 

@@ -1,8 +1,7 @@
 // Integration tests on the real local cluster: real namespaces, iptables, operator, agents, lanesd and CLI.
 // Needs root. Each test asserts what a user would check: who answers curl from the client pod.
-#include "binder.h"
+#include "clustercounters.h"
 #include "clusterfixture.h"
-#include "methods.h"
 #include "mux.h"
 #include "tls.h"
 #include "transport.h"
@@ -221,34 +220,15 @@ void TstCluster::diagnosticsCountersGatherTheOperatorsAndEachAgents()
     QVERIFY2(cli, qPrintable(m_notStealing));
     QVERIFY(ClusterFixture::curlFromClient(QStringLiteral("http://api-1:8080/")).contains(u"api local"));
 
-    std::optional<Result<ide::InitializeResult>> initialized;
-    std::optional<Result<ide::CountersResult>> own, cluster;
-    QLocalSocket socket;
-    QObject owner; // the endpoint and its transport, gone before the socket and the results
-    QSignalSpy connected(&socket, &QLocalSocket::connected);
-    socket.connectToServer(fixture.socketPath());
-    QVERIFY(socket.state() == QLocalSocket::ConnectedState || connected.wait(5000));
-    auto* endpoint = new rpc::Endpoint(new rpc::DeviceTransport(&socket, &owner), &owner);
-    rpc::call<ide::Initialize>(*endpoint,
-                               ide::InitializeParams{QCoreApplication::applicationPid(), {}, {}, {}},
-                               [&](Result<ide::InitializeResult> r) { initialized = std::move(r); });
-    QTRY_VERIFY_WITH_TIMEOUT(initialized.has_value(), 5000);
-    QVERIFY(*initialized);
-
-    rpc::call<ide::DiagnosticsCounters>(*endpoint, ide::CountersParams{},
-                                        [&](Result<ide::CountersResult> r) { own = std::move(r); });
-    rpc::call<ide::DiagnosticsCounters>(
-        *endpoint, ide::CountersParams{true, fixture.credentials(QStringLiteral("alice"))},
-        [&](Result<ide::CountersResult> r) { cluster = std::move(r); });
-    QTRY_VERIFY_WITH_TIMEOUT(own.has_value() && cluster.has_value(), 15000);
-    QVERIFY2(*own, qPrintable(describe(own->error())));
-    QVERIFY2(*cluster, qPrintable(describe(cluster->error())));
-
+    const auto own = readCounters(fixture.socketPath());
+    const auto cluster = readCounters(fixture.socketPath(), fixture.credentials(QStringLiteral("alice")));
+    QVERIFY2(own, qPrintable(failureOf(own)));
+    QVERIFY2(cluster, qPrintable(failureOf(cluster)));
     // lanesd's own, zero ones too, and nothing of the cluster's unless asked.
-    QVERIFY((*own)->counters.contains(QStringLiteral("daemon.outgoing_tcp")));
-    for (auto it = (*own)->counters.begin(); it != (*own)->counters.end(); ++it)
+    QVERIFY(own->counters.contains(QStringLiteral("daemon.outgoing_tcp")));
+    for (auto it = own->counters.begin(); it != own->counters.end(); ++it)
         QVERIFY2(!it.key().contains(u'/'), qPrintable(it.key()));
-    const QMap<QString, quint64>& all = (*cluster)->counters;
+    const QMap<QString, quint64>& all = cluster->counters;
     QVERIFY(all.contains(QStringLiteral("daemon.outgoing_tcp")));
     QVERIFY(all.contains(QStringLiteral("operator/operator.hello_refused")));
     QVERIFY(all.contains(QStringLiteral("operator/link.handshake_refused")));
@@ -256,8 +236,12 @@ void TstCluster::diagnosticsCountersGatherTheOperatorsAndEachAgents()
     QVERIFY2(all.value(QStringLiteral("agent/api-0/agent.stolen_connections")) >= 1,
              qPrintable(QStringList(all.keys()).join(u' ')));
     QVERIFY(all.value(QStringLiteral("agent/api-1/agent.stolen_connections")) >= 1);
+    // They took the session's data routes to lanesd (the operator only joined the connections), one per pod.
+    QVERIFY(all.value(QStringLiteral("agent/api-0/agent.route_streams")) >= 1);
+    QVERIFY(all.value(QStringLiteral("agent/api-1/agent.route_links")) >= 1);
+    QVERIFY(all.value(QStringLiteral("operator/operator.route_joined")) >= 1);
     QVERIFY(all.contains(QStringLiteral("agent/api-1/http.head_timeout")));
-    QVERIFY2((*cluster)->unavailable.isEmpty(), qPrintable((*cluster)->unavailable.join(u'\n')));
+    QVERIFY2(cluster->unavailable.isEmpty(), qPrintable(cluster->unavailable.join(u'\n')));
 
     ::kill(pid_t(cli->processId()), SIGTERM);
     QVERIFY(cli->waitForFinished(10000));
@@ -329,9 +313,11 @@ void TstCluster::listenersQueueABurstOfConnections()
 {
     QProcess* cli = stealApi();
     QVERIFY2(cli, qPrintable(m_notStealing));
+    // The agent's listeners: stolen connections, and data routes.
     const QList<int> agent = acceptQueues(QStringLiteral("lanes-api-0"), QStringLiteral("lanes-agent"));
-    QCOMPARE(agent.size(), 1);
-    QVERIFY2(agent.first() >= 1024, qPrintable(QString::number(agent.first())));
+    QCOMPARE(agent.size(), 2);
+    for (int queue : agent)
+        QVERIFY2(queue >= 1024, qPrintable(QString::number(queue)));
     const QList<int> operatorQueues = acceptQueues({}, QStringLiteral("lanes-operator"));
     QVERIFY2(operatorQueues.size() >= 2, "the operator's listeners for sessions and agents");
     for (int queue : operatorQueues)

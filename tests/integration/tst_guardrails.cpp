@@ -380,6 +380,9 @@ void TstGuardrails::anOutgoingConnectionAPolicyRefusesFailsWithEacces()
     QTRY_VERIFY_WITH_TIMEOUT(early->peek(1 << 16).contains("started"), 20000);
     addPolicy(json("{'name': 'no-ledger', 'targetPath': 'deploy/api', 'network': {'outgoing': {'block': "
                    "[{'hostname': 'ledger', 'ports': [{'protocol': 'TCP', 'port': 8080}]}]}}}"));
+    // Its outgoing connections took the data route, which the operator does not see into: the developer is
+    // told when they go through the operator again, and from then on the policy applies.
+    QTRY_VERIFY_WITH_TIMEOUT(early->peek(1 << 16).contains("go through the operator from now on"), 10000);
     QFile(go).open(QIODevice::WriteOnly);
     QVERIFY(early->waitForFinished(60000));
     const QString earlySaid = QString::fromUtf8(early->readAll());

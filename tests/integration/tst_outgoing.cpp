@@ -3,13 +3,16 @@
 // a local ledger at 127.0.0.2), and reach the cluster-only `ledger` through the agent of api-0. The ledger
 // tells who called it (/whoami), which says where each connection left from: api-0's address (through the
 // cluster), the bridge's (straight from this machine to the pod network) or loopback (the local ledger).
+#include "clustercounters.h"
 #include "clusterfixture.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QScopeGuard>
 #include <QTemporaryFile>
 #include <QTest>
+#include <QUrl>
 
 #include <csignal>
 #include <unistd.h>
@@ -118,6 +121,9 @@ private slots:
     void agentDeathResetsOpenConnectionsAndFailsNewOnesCleanly();
     void listeningStealsTheConfiguredPort();
     void staticallyLinkedProgramsAreWarnedAbout();
+    void outgoingTrafficTakesTheDataRouteNotTheRelay();
+    void withoutDataRoutesTheRelayCarriesIt();
+    void aRouteConnectionWithAnUnknownTokenIsClosedAndCounted();
 
 private:
     // `lanes exec` of `program` with `config` (the outgoing part of a lanes.json) in the background.
@@ -128,7 +134,29 @@ private:
     ClusterFixture fixture;
     QProcess m_localLedger;
     QList<QTemporaryFile*> m_configs;
+    QMap<QString, qint64> transferCounters();
 };
+
+// What a 16 MiB transfer each way through the cluster changed of the cluster's counters, by name.
+QMap<QString, qint64> TstOutgoing::transferCounters()
+{
+    const QString alice = fixture.credentials(QStringLiteral("alice"));
+    const auto before = readCounters(fixture.socketPath(), alice);
+    if (!before)
+        return {{QStringLiteral("error: ") + before.error().message, 0}};
+    const QString size = QString::number(16 << 20);
+    const QString out = run({QStringLiteral("python3"), kClient, QStringLiteral("bulk"),
+                             QStringLiteral("ledger"), QStringLiteral("9000"), size, size});
+    if (!lastJson(out).value(u"ok").toBool())
+        return {{QStringLiteral("error: the transfer failed: ") + out, 0}};
+    const auto after = readCounters(fixture.socketPath(), alice);
+    if (!after)
+        return {{QStringLiteral("error: ") + after.error().message, 0}};
+    QMap<QString, qint64> delta;
+    for (auto it = after->counters.begin(); it != after->counters.end(); ++it)
+        delta.insert(it.key(), qint64(it.value()) - qint64(before->counters.value(it.key())));
+    return delta;
+}
 
 void TstOutgoing::initTestCase()
 {
@@ -586,4 +614,68 @@ void TstOutgoing::staticallyLinkedProgramsAreWarnedAbout()
 }
 
 QTEST_MAIN(TstOutgoing)
+// The session's data route (docs/architecture.md, "One decryption fewer"): the operator joins lanesd's
+// connection to the agent and never relays a stream of it.
+void TstOutgoing::outgoingTrafficTakesTheDataRouteNotTheRelay()
+{
+    const QMap<QString, qint64> delta = transferCounters();
+    QVERIFY2(!delta.firstKey().startsWith(u"error"), qPrintable(delta.firstKey()));
+    QVERIFY2(delta.value(QStringLiteral("agent/api-0/agent.route_outgoing")) >=
+                 2, // its DNS query and connection
+             qPrintable(QString::number(delta.value(QStringLiteral("agent/api-0/agent.route_outgoing")))));
+    QCOMPARE(delta.value(QStringLiteral("operator/operator.outgoing_streams")), 0);
+    QCOMPARE(delta.value(QStringLiteral("operator/operator.dns_streams")), 0);
+    QVERIFY(delta.value(QStringLiteral("operator/operator.route_joined")) >= 1);
+    QVERIFY(delta.value(QStringLiteral("daemon.route_opened")) >= 1);
+}
+
+void TstOutgoing::withoutDataRoutesTheRelayCarriesIt()
+{
+    // lanesd with LANES_DATA_ROUTE=0 (as against an operator without routes): the same transfer, relayed.
+    QVERIFY(fixture.killDaemon(SIGTERM));
+    qputenv("LANES_DATA_ROUTE", "0");
+    auto restore = qScopeGuard([this] {
+        qunsetenv("LANES_DATA_ROUTE");
+        if (fixture.killDaemon(SIGTERM))
+            (void)fixture.startDaemon();
+    });
+    QVERIFY(fixture.startDaemon().isEmpty());
+    const QMap<QString, qint64> delta = transferCounters();
+    QVERIFY2(!delta.firstKey().startsWith(u"error"), qPrintable(delta.firstKey()));
+    QVERIFY(delta.value(QStringLiteral("operator/operator.outgoing_streams")) >= 1);
+    QCOMPARE(delta.value(QStringLiteral("agent/api-0/agent.route_outgoing")), 0);
+    QCOMPARE(delta.value(QStringLiteral("operator/operator.route_joined")), 0);
+}
+
+void TstOutgoing::aRouteConnectionWithAnUnknownTokenIsClosedAndCounted()
+{
+    // A client that offers a route token the operator never granted: closed before any TLS, and counted.
+    const QString alice = fixture.credentials(QStringLiteral("alice"));
+    const auto before = readCounters(fixture.socketPath(), alice);
+    QVERIFY2(before, qPrintable(failureOf(before)));
+    const QUrl url(fixture.operatorUrl());
+    QProcess python;
+    python.setProcessChannelMode(QProcess::MergedChannels);
+    python.start(QStringLiteral("python3"),
+                 {QStringLiteral("-c"),
+                  QStringLiteral("import socket, ssl, sys\n"
+                                 "ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)\n"
+                                 "ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
+                                 "ctx.set_alpn_protocols(['lanes-route/00112233445566778899aabbccddeeff'])\n"
+                                 "s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)\n"
+                                 "try:\n"
+                                 "    ctx.wrap_socket(s).do_handshake(); print('handshake done')\n"
+                                 "except (ssl.SSLError, OSError) as e:\n"
+                                 "    print('closed:', type(e).__name__)\n"),
+                  url.host(), QString::number(url.port())});
+    QVERIFY(python.waitForFinished(20000));
+    const QString said = QString::fromUtf8(python.readAll());
+    QVERIFY2(said.startsWith(u"closed:"), qPrintable(said));
+    const auto after = readCounters(fixture.socketPath(), alice);
+    QVERIFY2(after, qPrintable(failureOf(after)));
+    const QString name = QStringLiteral("operator/operator.route_refused");
+    QCOMPARE(after->counters.value(name), before->counters.value(name) + 1);
+    QVERIFY(fixture.operatorLog().contains(u"closed a route connection: its token is unknown"));
+}
+
 #include "tst_outgoing.moc"

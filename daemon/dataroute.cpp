@@ -1,0 +1,160 @@
+// See dataroute.h; and Session's use of it (session.h).
+#include "dataroute.h"
+
+#include "clienthello.h"
+#include "daemoncounters.h"
+#include "logging.h"
+#include "session.h"
+
+#include <QCoreApplication>
+#include <QTimer>
+#include <QWebSocket>
+
+namespace lanes::daemon {
+
+DataRoute::DataRoute(const Credentials& credentials, const v1::RouteGrant& grant, QObject* parent)
+    : QObject(parent), m_outgoing(grant.outgoing())
+{
+    auto tls = mtlsConfiguration({credentials.certificate, credentials.key}, credentials.ca);
+    if (!tls) {
+        QTimer::singleShot(0, this, [this, why = tls.error().message] { emit closed(why); });
+        return;
+    }
+    tls->setAllowedNextProtocols({kRouteAlpnPrefix.toByteArray() + QByteArray::fromStdString(grant.token())});
+    v1::PeerInfo me;
+    me.set_role("lanesd");
+    me.set_name(ss(credentials.user));
+    me.set_version(ss(QCoreApplication::applicationVersion()));
+    m_link = dialLink(credentials.operatorUrl, *tls, me, this);
+    m_mux = new Mux(m_link, Mux::Side::Client, this);
+    // The far end is the agent, not the host the URL names: its certificate must be an agent's from our CA,
+    // and the host name is all that may differ.
+    QWebSocket* socket = m_link->socket();
+    connect(socket, &QWebSocket::sslErrors, this, [socket](const QList<QSslError>& errors) {
+        const bool onlyTheName = std::all_of(errors.begin(), errors.end(), [](const QSslError& e) {
+            return e.error() == QSslError::HostNameMismatch && certificateUnit(e.certificate()) == u"agent";
+        });
+        if (onlyTheName && !errors.isEmpty())
+            socket->ignoreSslErrors();
+    });
+    connect(m_link, &FrameLink::frameReceived, this, [this](const v1::Frame& frame) {
+        if (m_mux->handleFrame(frame))
+            return;
+        if (frame.has_hello_reply() && !m_open) {
+            if (frame.hello_reply().has_error()) {
+                close(describe(fromWire(frame.hello_reply().error())));
+                return;
+            }
+            m_open = true;
+            emit opened();
+        } else if (!frame.has_close()) {
+            ++daemonCounters().unexpectedFrame;
+        }
+    });
+    connect(m_link, &FrameLink::closed, this, [this](const QString& why) {
+        m_open = false;
+        m_mux->resetAll(
+            Error{ErrorCode::AgentLost, QStringLiteral("the data route to the agent closed: ") + why, {}});
+        emit closed(why);
+    });
+    QTimer::singleShot(kRouteOpenTimeoutMs, this, [this] {
+        if (!m_open && m_link->isOpen())
+            close(QStringLiteral("the route did not open within %1 ms").arg(kRouteOpenTimeoutMs));
+    });
+}
+
+void DataRoute::close(const QString& reason)
+{
+    if (m_link && m_link->isOpen())
+        m_link->close(reason);
+}
+
+// Session: its data routes.
+
+Mux* Session::outgoingMux() const
+{
+    const DataRoute* route = m_routes.value(m_pods.value(0));
+    if (route && route->mux() && route->carriesOutgoing())
+        return route->mux();
+    return m_client->mux();
+}
+
+void Session::requestRoutes(std::function<void()> settled)
+{
+    m_routeFailures.clear();
+    m_routesSettled = std::move(settled);
+    m_routesUnsettled = QSet<QString>(m_pods.begin(), m_pods.end());
+    if (m_routesSettled)
+        QTimer::singleShot(kRouteSettleMs, this, [this] {
+            m_routesUnsettled.clear();
+            routeSettled({});
+        });
+    for (const QString& pod : std::as_const(m_pods))
+        requestRoute(pod);
+    routeSettled({}); // when no pod takes routes
+}
+
+void Session::routeSettled(const QString& pod)
+{
+    m_routesUnsettled.remove(pod);
+    if (m_routesUnsettled.isEmpty() && m_routesSettled)
+        std::exchange(m_routesSettled, nullptr)();
+}
+
+void Session::requestRoute(const QString& pod)
+{
+    if (m_routes.contains(pod) || m_state != State::Running || !m_client->peerTakesRoutes() ||
+        qEnvironmentVariable("LANES_DATA_ROUTE") == u"0") {
+        routeSettled(pod);
+        return;
+    }
+    v1::Frame request;
+    request.mutable_route_request()->set_pod(ss(pod));
+    m_client->call(
+        request, [this, pod, client = QPointer<OperatorClient>(m_client)](Result<v1::Frame> reply) {
+            if (!client || client != m_client || m_state != State::Running || m_routes.contains(pod)) {
+                routeSettled(pod);
+                return;
+            }
+            if (!reply) {
+                ++daemonCounters().routeRefused;
+                qCInfo(lcDaemon) << "session" << m_id << "stays on the operator's relay for" << pod << ":"
+                                 << reply.error().message;
+                routeSettled(pod);
+                return;
+            }
+            auto* route = new DataRoute(m_client->credentials(), reply->route_grant(), this);
+            m_routes.insert(pod, route);
+            connect(route, &DataRoute::opened, this, [this, route, pod] {
+                ++daemonCounters().routeOpened;
+                m_routeFailures.remove(pod);
+                connect(route->mux(), &Mux::incoming, this, &Session::onStream);
+                qCInfo(lcDaemon) << "session" << m_id << "has a data route to the agent of" << pod
+                                 << (route->carriesOutgoing() ? "(stolen and outgoing streams)"
+                                                              : "(stolen streams)");
+                routeSettled(pod);
+            });
+            connect(route, &DataRoute::closed, this, [this, route, pod](const QString& why) {
+                const bool wasOpen = route->mux() != nullptr;
+                route->deleteLater();
+                routeSettled(pod);
+                if (m_routes.value(pod) != route)
+                    return; // closed on purpose (closeRoutes, or the operator's RouteEnd)
+                m_routes.remove(pod);
+                qCInfo(lcDaemon) << "session" << m_id << "data route to" << pod << "closed:" << why;
+                // Again later while the session runs (a restarted agent); three that do not open in a row end
+                // the tries until the link is resumed.
+                const int failures = wasOpen ? 0 : ++m_routeFailures[pod];
+                if (failures < 3)
+                    QTimer::singleShot(1000 * failures + 200, this, [this, pod] { requestRoute(pod); });
+            });
+        });
+}
+
+void Session::closeRoutes(const QString& reason)
+{
+    for (DataRoute* route : std::exchange(m_routes, {}))
+        route->close(reason);
+}
+
+} // namespace lanes::daemon

@@ -1,0 +1,83 @@
+// See routes.h.
+#include "routes.h"
+
+#include "logging.h"
+#include "socketsplice.h"
+
+#include <QRandomGenerator>
+#include <unistd.h>
+
+namespace lanes::op {
+
+void RouteBroker::grant(const Request& request, std::function<void(Result<v1::RouteGrant>)> done)
+{
+    if (!m_agents->routeAddress(request.pod)) {
+        done(
+            fail(ErrorCode::Unsupported, QStringLiteral("the agent of %1 takes no routes").arg(request.pod)));
+        return;
+    }
+    for (auto it = m_tickets.begin(); it != m_tickets.end();)
+        it = it->expires.hasExpired() ? m_tickets.erase(it) : std::next(it);
+    quint64 random[2];
+    QRandomGenerator::system()->generate(std::begin(random), std::end(random));
+    const QByteArray token = QByteArray(reinterpret_cast<const char*>(random), sizeof random).toHex();
+    v1::Frame expect;
+    auto* e = expect.mutable_route_expect();
+    e->set_token(token.toStdString());
+    e->set_session_id(ss(request.sessionId));
+    e->set_user(ss(request.user));
+    e->set_outgoing(request.outgoing);
+    e->set_expires_in_ms(kRouteTokenLifeMs);
+    m_agents->call(request.pod, expect, [this, request, token, done](Result<void> expected) {
+        if (!expected) {
+            ++operatorCounters().routeRefused;
+            done(std::unexpected(expected.error()));
+            return;
+        }
+        m_tickets.insert(token, {request.sessionId, request.pod, QDeadlineTimer(kRouteTokenLifeMs)});
+        ++operatorCounters().routeGranted;
+        v1::RouteGrant grant;
+        grant.set_token(token.toStdString());
+        grant.set_outgoing(request.outgoing);
+        grant.set_expires_in_ms(kRouteTokenLifeMs);
+        done(grant);
+    });
+}
+
+void RouteBroker::join(int fd, const QByteArray& token)
+{
+    const Ticket ticket = m_tickets.take(token);
+    const auto address = ticket.sessionId.isEmpty() || ticket.expires.hasExpired()
+                             ? std::nullopt
+                             : m_agents->routeAddress(ticket.pod);
+    if (!address) {
+        ++operatorCounters().routeRefused;
+        qCWarning(lcOperator)
+            << "closed a route connection: its token is unknown, used or expired, or its agent"
+            << "is gone";
+        ::close(fd);
+        return;
+    }
+    auto agent = TcpConn::connectTo(address->first, address->second);
+    if (!agent) {
+        ++operatorCounters().routeRefused;
+        qCWarning(lcOperator) << "cannot reach the route listener of" << ticket.pod << ":"
+                              << agent.error().message;
+        ::close(fd);
+        return;
+    }
+    ++operatorCounters().routeJoined;
+    qCInfo(lcOperator) << "route of session" << ticket.sessionId << "joined to the agent of" << ticket.pod;
+    new SocketSplice(TcpConn::adopt(fd), *agent, this); // deletes itself, and both, when both ends are done
+}
+
+void RouteBroker::end(const QString& sessionId, const QString& pod, const QString& reason)
+{
+    m_tickets.removeIf([&](const auto& it) { return it.value().sessionId == sessionId; });
+    v1::Frame frame;
+    frame.mutable_route_end()->set_session_id(ss(sessionId));
+    frame.mutable_route_end()->set_reason(ss(reason));
+    m_agents->send(pod, frame);
+}
+
+} // namespace lanes::op
