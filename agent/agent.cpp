@@ -81,8 +81,12 @@ Result<void> Agent::start()
         }
     });
     connect(m_link, &FrameLink::closed, this, [this](const QString& why) {
-        // Without the operator nobody can reach our sessions: requests in flight fail open to the app.
+        // Without the operator nobody can reach our sessions, or end them: requests in flight fail open to
+        // the app, and the routes close too.
         m_mux->resetAll(Error{ErrorCode::AgentLost, why, {}});
+        const auto routed = m_routes.keys();
+        for (const QString& session : routed)
+            closeRoute(session, QStringLiteral("the agent lost the operator"));
         drainAndExit(QStringLiteral("operator link closed: ") + why, kOperatorLostDrainMs);
     });
     return {};

@@ -38,6 +38,14 @@ void Agent::onRouteExpect(const v1::RouteExpect& expect, FrameReply<v1::Ack> rep
 void Agent::onRouteEnd(const v1::RouteEnd& end)
 {
     const QString session = qs(end.session_id());
+    if (end.outgoing_only()) { // a policy's outgoing rules apply now: the route keeps only stolen streams
+        for (ExpectedRoute& expected : m_expectedRoutes)
+            if (expected.sessionId == session)
+                expected.outgoing = false;
+        if (auto it = m_routes.find(session); it != m_routes.end())
+            it->outgoing = false;
+        return;
+    }
     m_expectedRoutes.removeIf([&](const auto& it) { return it.value().sessionId == session; });
     closeRoute(session, qs(end.reason()));
 }

@@ -12,12 +12,13 @@
 
 namespace lanes::daemon {
 
-DataRoute::DataRoute(const Credentials& credentials, const v1::RouteGrant& grant, QObject* parent)
+DataRoute::DataRoute(const Credentials& credentials, const v1::RouteGrant& grant, const QString& pod,
+                     QObject* parent)
     : QObject(parent), m_outgoing(grant.outgoing())
 {
     auto tls = mtlsConfiguration({credentials.certificate, credentials.key}, credentials.ca);
     if (!tls) {
-        QTimer::singleShot(0, this, [this, why = tls.error().message] { emit closed(why); });
+        QTimer::singleShot(0, this, [this, why = tls.error().message] { emit closed(why, false); });
         return;
     }
     tls->setAllowedNextProtocols({kRouteAlpnPrefix.toByteArray() + QByteArray::fromStdString(grant.token())});
@@ -37,25 +38,34 @@ DataRoute::DataRoute(const Credentials& credentials, const v1::RouteGrant& grant
         if (onlyTheName && !errors.isEmpty())
             socket->ignoreSslErrors();
     });
-    connect(m_link, &FrameLink::frameReceived, this, [this](const v1::Frame& frame) {
+    connect(m_link, &FrameLink::frameReceived, this, [this, pod](const v1::Frame& frame) {
         if (m_mux->handleFrame(frame))
             return;
         if (frame.has_hello_reply() && !m_open) {
-            if (frame.hello_reply().has_error()) {
-                close(describe(fromWire(frame.hello_reply().error())));
-                return;
+            const auto& hello = frame.hello_reply();
+            // Only the agent of that pod, with an agent's certificate, may carry the session's streams.
+            const QSslCertificate peer = m_link->socket()->sslConfiguration().peerCertificate();
+            if (hello.has_error())
+                close(describe(fromWire(hello.error())));
+            else if (certificateUnit(peer) != u"agent" || hello.peer_info().role() != "agent" ||
+                     qs(hello.peer_info().pod()) != pod)
+                close(QStringLiteral("the route reached %1 \"%2\" of pod \"%3\" (certificate unit \"%4\"), "
+                                     "not the agent of %5")
+                          .arg(qs(hello.peer_info().role()), qs(hello.peer_info().name()),
+                               qs(hello.peer_info().pod()), certificateUnit(peer), pod));
+            else {
+                m_open = true;
+                emit opened();
             }
-            m_open = true;
-            emit opened();
         } else if (!frame.has_close()) {
             ++daemonCounters().unexpectedFrame;
         }
     });
     connect(m_link, &FrameLink::closed, this, [this](const QString& why) {
-        m_open = false;
+        const bool wasOpen = std::exchange(m_open, false);
         m_mux->resetAll(
             Error{ErrorCode::AgentLost, QStringLiteral("the data route to the agent closed: ") + why, {}});
-        emit closed(why);
+        emit closed(why, wasOpen);
     });
     QTimer::singleShot(kRouteOpenTimeoutMs, this, [this] {
         if (!m_open && m_link->isOpen())
@@ -82,13 +92,11 @@ Mux* Session::outgoingMux() const
 void Session::requestRoutes(std::function<void()> settled)
 {
     m_routeFailures.clear();
-    m_routesSettled = std::move(settled);
-    m_routesUnsettled = QSet<QString>(m_pods.begin(), m_pods.end());
-    if (m_routesSettled)
-        QTimer::singleShot(kRouteSettleMs, this, [this] {
-            m_routesUnsettled.clear();
-            routeSettled({});
-        });
+    if (settled) { // the start's answer: once each pod's first route opened or failed, or at the deadline
+        m_routesSettled = std::move(settled);
+        m_routesUnsettled = QSet<QString>(m_pods.begin(), m_pods.end());
+        m_routeSettleDeadline.start(kRouteSettleMs);
+    }
     for (const QString& pod : std::as_const(m_pods))
         requestRoute(pod);
     routeSettled({}); // when no pod takes routes
@@ -97,8 +105,19 @@ void Session::requestRoutes(std::function<void()> settled)
 void Session::routeSettled(const QString& pod)
 {
     m_routesUnsettled.remove(pod);
-    if (m_routesUnsettled.isEmpty() && m_routesSettled)
-        std::exchange(m_routesSettled, nullptr)();
+    if (!m_routesUnsettled.isEmpty() || !m_routesSettled)
+        return;
+    m_routeSettleDeadline.stop();
+    std::exchange(m_routesSettled, nullptr)();
+}
+
+void Session::routeFailed(const QString& pod)
+{
+    routeSettled(pod);
+    // Again later while the session runs (a restarted agent, an agent not linked yet); three failures in a
+    // row end the tries until the link is resumed.
+    if (const int failures = ++m_routeFailures[pod]; failures < 3)
+        QTimer::singleShot(1000 * failures, this, [this, pod] { requestRoute(pod); });
 }
 
 void Session::requestRoute(const QString& pod)
@@ -120,10 +139,10 @@ void Session::requestRoute(const QString& pod)
                 ++daemonCounters().routeRefused;
                 qCInfo(lcDaemon) << "session" << m_id << "stays on the operator's relay for" << pod << ":"
                                  << reply.error().message;
-                routeSettled(pod);
+                routeFailed(pod);
                 return;
             }
-            auto* route = new DataRoute(m_client->credentials(), reply->route_grant(), this);
+            auto* route = new DataRoute(m_client->credentials(), reply->route_grant(), pod, this);
             m_routes.insert(pod, route);
             connect(route, &DataRoute::opened, this, [this, route, pod] {
                 ++daemonCounters().routeOpened;
@@ -134,19 +153,17 @@ void Session::requestRoute(const QString& pod)
                                                               : "(stolen streams)");
                 routeSettled(pod);
             });
-            connect(route, &DataRoute::closed, this, [this, route, pod](const QString& why) {
-                const bool wasOpen = route->mux() != nullptr;
+            connect(route, &DataRoute::closed, this, [this, route, pod](const QString& why, bool wasOpen) {
                 route->deleteLater();
-                routeSettled(pod);
-                if (m_routes.value(pod) != route)
-                    return; // closed on purpose (closeRoutes, or the operator's RouteEnd)
+                if (m_routes.value(pod) != route) {
+                    routeSettled(pod);
+                    return; // closed on purpose (closeRoutes)
+                }
                 m_routes.remove(pod);
                 qCInfo(lcDaemon) << "session" << m_id << "data route to" << pod << "closed:" << why;
-                // Again later while the session runs (a restarted agent); three that do not open in a row end
-                // the tries until the link is resumed.
-                const int failures = wasOpen ? 0 : ++m_routeFailures[pod];
-                if (failures < 3)
-                    QTimer::singleShot(1000 * failures + 200, this, [this, pod] { requestRoute(pod); });
+                if (wasOpen)
+                    m_routeFailures.remove(pod);
+                routeFailed(pod);
             });
         });
 }

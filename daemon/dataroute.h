@@ -19,18 +19,22 @@ class DataRoute final : public QObject
 {
     Q_OBJECT
 public:
-    DataRoute(const Credentials& credentials, const v1::RouteGrant& grant, QObject* parent = nullptr);
+    // To the agent of `pod`, which its HelloReply and certificate must show.
+    DataRoute(const Credentials& credentials, const v1::RouteGrant& grant, const QString& pod,
+              QObject* parent = nullptr);
 
     // The route's mux once the agent answered Hello; null before.
     Mux* mux() const { return m_open ? m_mux : nullptr; }
     // Whether the session's outgoing streams may take it (the grant said so).
     bool carriesOutgoing() const { return m_outgoing; }
+    // A policy's outgoing rules apply to the session now (the operator's RouteEnd): stolen streams only.
+    void stopOutgoing() { m_outgoing = false; }
     void close(const QString& reason);
 
 signals:
     void opened();
-    // Once, whatever ended it (also a route that never opened).
-    void closed(const QString& why);
+    // Once, whatever ended it (also a route that never opened: `wasOpen` false).
+    void closed(const QString& why, bool wasOpen);
 
 private:
     FrameLink* m_link = nullptr;

@@ -40,7 +40,7 @@ signals:
     void queueTraffic(const lanes::v1::QueueTraffic& traffic);
     // After WatchSessions: the operator's session list, each time it changed.
     void sessionsChanged(const lanes::v1::SessionList& list);
-    // The operator ended the session's data route to `pod` (a policy now restricts what it may carry).
+    // A policy's outgoing rules apply to the session now: its route to `pod` takes no more outgoing streams.
     void routeEnded(const QString& pod, const QString& reason);
 
 private:

@@ -21,6 +21,11 @@ Session::Session(Credentials credentials, QString target, Steal steal, Launch la
                                            QString::number(QRandomGenerator::system()->generate64(), 16)),
       m_started(QDateTime::currentDateTimeUtc())
 {
+    m_routeSettleDeadline.setSingleShot(true);
+    connect(&m_routeSettleDeadline, &QTimer::timeout, this, [this] {
+        m_routesUnsettled.clear();
+        routeSettled({});
+    });
 }
 
 v1::Subscription Session::subscriptionFor(const Steal& steal, int remote)
@@ -188,6 +193,11 @@ void Session::setState(State state, const QString& reason)
     const bool hadId = !m_id.isEmpty();
     m_state = state;
     m_reason = reason;
+    if (state != State::Starting && state != State::Running && state != State::Reconnecting) {
+        closeRoutes(reason); // over: nothing may take them any more; a start still owed is answered now
+        m_routesUnsettled.clear();
+        routeSettled({});
+    }
     qCInfo(lcDaemon) << "session" << m_id << "is" << stateName(state) << reason;
     // A session stopped while it started has no id: its session/start's answer (CANCELLED) reports it.
     if (!hadId)
@@ -261,7 +271,19 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             attachLink();
             setState(State::Running, {});
             // The app starts once its routes are open (or refused), so that its first connections take them.
-            requestRoutes([done, result] { done(result); });
+            requestRoutes([this, done, result] {
+                if (m_state == State::Running || m_state == State::Reconnecting)
+                    done(result);
+                else if (m_state == State::Stopped)
+                    done(std::unexpected(Error{ErrorCode::Cancelled,
+                                               QStringLiteral("session/start was cancelled: ") + m_reason,
+                                               {}}));
+                else
+                    done(std::unexpected(
+                        Error{ErrorCode::Cancelled,
+                              QStringLiteral("the session is %1: %2").arg(stateName(m_state), m_reason),
+                              {}}));
+            });
         });
     });
 }
@@ -272,8 +294,8 @@ void Session::stop(const QString& reason)
         return;
     if (m_state == State::Starting)
         m_cancelled = reason;
-    setState(State::Stopped, reason); // first, so that the link's closing is not reported as a loss
-    closeRoutes(reason);
+    setState(State::Stopped, reason); // first, so that the link's closing is not reported as a loss (and the
+                                      // routes close)
     m_client->close(reason);
     if (m_resuming && m_resuming != m_client) // a resume in flight may have landed already
         m_resuming->close(reason);

@@ -113,6 +113,8 @@ private:
     void requestRoutes(std::function<void()> settled = {});
     void requestRoute(const QString& pod);
     void routeSettled(const QString& pod);
+    // A grant refused, or a route that closed: asked for again a little later, up to three times in a row.
+    void routeFailed(const QString& pod);
     void closeRoutes(const QString& reason);
     Mux* outgoingMux() const;
 
@@ -142,6 +144,7 @@ private:
     QHash<QString, int> m_routeFailures;       // pod -> routes in a row that did not open
     QSet<QString> m_routesUnsettled;           // pods whose first route is still being asked for or dialled
     std::function<void()> m_routesSettled;
+    QTimer m_routeSettleDeadline;
 };
 
 } // namespace lanes::daemon

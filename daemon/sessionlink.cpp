@@ -21,11 +21,10 @@ void Session::attachLink()
     connect(m_client->mux(), &Mux::incoming, this, &Session::onStream);
     connect(m_client, &OperatorClient::closed, this, &Session::onLinkClosed);
     // At once, before the notice that follows it on this link: outgoing connections from now on take the
-    // relay, where the operator checks them; the next grant says what a new route may carry.
-    connect(m_client, &OperatorClient::routeEnded, this, [this](const QString& pod, const QString& reason) {
-        if (DataRoute* route = m_routes.take(pod))
-            route->close(reason);
-        QTimer::singleShot(1000, this, [this, pod] { requestRoute(pod); });
+    // relay, where the operator checks them; the route carries the stolen streams still.
+    connect(m_client, &OperatorClient::routeEnded, this, [this](const QString& pod, const QString&) {
+        if (DataRoute* route = m_routes.value(pod))
+            route->stopOutgoing();
     });
     connect(m_client, &OperatorClient::queueTraffic, this, [this](const v1::QueueTraffic& t) {
         ide::QueueTrafficParams traffic{m_id, qs(t.queue_id()), qint64(t.count()), {}, 0};
@@ -46,8 +45,6 @@ void Session::onLinkClosed(const QString& why, const std::optional<Error>& error
 {
     if (m_state != State::Running)
         return;
-    if (error || m_resumeToken.isEmpty() || m_unusedTtlMs <= 0)
-        closeRoutes(QStringLiteral("the session ended"));
     if (error && error->code == ErrorCode::SessionKilled)
         return setState(State::Killed, error->message);
     if (error) // the operator ended the session and said why

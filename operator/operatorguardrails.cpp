@@ -353,19 +353,14 @@ void OperatorServer::reviewSessions()
                            refused->message +
                                QStringLiteral(" (a policy added now: this session keeps the "
                                               "port until it ends; a new session would be refused)"));
-        // The agent cannot check outgoing rules: a route that carries outgoing streams ends, and lanesd
-        // takes the relay, where they apply from the next connection on.
+        // The agent cannot check outgoing rules: the route stops taking outgoing streams (stolen ones go on),
+        // and lanesd sends them on the relay, where the rules apply from the next connection on.
         if (session->routeOutgoing && set.restrictsOutgoing(who, session->facts)) {
             session->routeOutgoing = false;
             const QString why = QStringLiteral("a policy's network.outgoing rules apply to this session now");
-            m_routes->end(session->id, session->pods.value(0), why);
-            if (session->link && session->link->isOpen()) { // lanesd drops its end first, then hears why
-                v1::Frame end;
-                end.mutable_route_end()->set_session_id(ss(session->id));
-                end.mutable_route_end()->set_reason(ss(why));
-                end.mutable_route_end()->set_pod(ss(session->pods.value(0)));
-                session->link->send(end);
-            }
+            m_routes->stopOutgoing(session->id, session->pods.value(0), why);
+            if (session->link && session->link->isOpen()) // lanesd stops first, then hears why
+                session->link->send(RouteBroker::endFrame(session->id, session->pods.value(0), why, true));
             sendNotice(session->id, QStringLiteral("info"),
                        why + QStringLiteral(": its outgoing connections go through the operator from now on, "
                                             "which checks them"));

@@ -21,14 +21,20 @@ void OperatorServer::onRouteRequest(Peer* peer, const v1::RouteRequest& request,
     // apply: the agent cannot check them.
     const bool outgoing = pod == session->pods.first() &&
                           !policies().restrictsOutgoing({session->user, session->role}, session->facts);
-    m_routes->grant({session->id, session->user, pod, outgoing},
-                    [this, id = session->id, outgoing,
-                     reply = std::make_shared<FrameReply<v1::RouteGrant>>(std::move(reply))](
-                        Result<v1::RouteGrant> grant) mutable {
-                        if (const auto session = m_sessions.value(id); session && grant)
-                            session->routeOutgoing = session->routeOutgoing || outgoing;
-                        (*reply)(std::move(grant));
-                    });
+    // Marked before the agent is asked: a policy that comes meanwhile finds it and withdraws it
+    // (reviewSessions), and the grant then says so.
+    session->routeOutgoing = session->routeOutgoing || outgoing;
+    m_routes->grant(
+        {session->id, session->user, pod, outgoing},
+        [this, id = session->id, reply = std::make_shared<FrameReply<v1::RouteGrant>>(std::move(reply))](
+            Result<v1::RouteGrant> grant) mutable {
+            const auto session = m_sessions.value(id);
+            if (grant && !session)
+                grant = fail(ErrorCode::SessionNotFound, QStringLiteral("the session ended"));
+            else if (grant)
+                grant->set_outgoing(grant->outgoing() && session->routeOutgoing);
+            (*reply)(std::move(grant));
+        });
 }
 
 } // namespace lanes::op

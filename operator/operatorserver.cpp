@@ -70,6 +70,11 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
     QDir().mkpath(m_paths.policies());
     auto* watcher = new QFileSystemWatcher({m_paths.policies()}, this);
     connect(watcher, &QFileSystemWatcher::directoryChanged, this, &OperatorServer::reviewSessions);
+    // And once a second: a directory watch misses a policy file edited in place, and data routes carry a
+    // session's streams without asking the operator, whose look at the policies they would otherwise be.
+    auto* review = new QTimer(this);
+    connect(review, &QTimer::timeout, this, &OperatorServer::reviewSessions);
+    review->start(kPolicyReviewMs);
     policies();
 
     m_agentServer = new LinkServer(*tls, this);

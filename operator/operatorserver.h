@@ -30,6 +30,8 @@ constexpr qint64 kAuditAnswerBytes = 768 * 1024;
 constexpr qint64 kAuditRepeatSeconds = 10;
 // How often the session list is compared with what the watchers last got (WatchSessions).
 constexpr int kWatchIntervalMs = 250;
+// How often the policy directory is looked at besides its watch (a file edited in place).
+constexpr int kPolicyReviewMs = 1000;
 
 // Session lifetimes (lanes-operator serve --setup-deadline, --unused-ttl, --max-session-time), in seconds;
 // each ends a session with its own reason.

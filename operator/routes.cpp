@@ -68,16 +68,38 @@ void RouteBroker::join(int fd, const QByteArray& token)
     }
     ++operatorCounters().routeJoined;
     qCInfo(lcOperator) << "route of session" << ticket.sessionId << "joined to the agent of" << ticket.pod;
-    new SocketSplice(TcpConn::adopt(fd), *agent, this); // deletes itself, and both, when both ends are done
+    // Deletes itself, and both connections, when both ends are done; end() cuts it sooner.
+    auto* splice = new SocketSplice(TcpConn::adopt(fd), *agent, this);
+    m_joined.removeIf([](const auto& it) { return it.value().isNull(); });
+    m_joined.insert({ticket.sessionId, ticket.pod}, splice);
+}
+
+v1::Frame RouteBroker::endFrame(const QString& sessionId, const QString& pod, const QString& reason,
+                                bool outgoingOnly)
+{
+    v1::Frame frame;
+    frame.mutable_route_end()->set_session_id(ss(sessionId));
+    frame.mutable_route_end()->set_reason(ss(reason));
+    frame.mutable_route_end()->set_pod(ss(pod));
+    frame.mutable_route_end()->set_outgoing_only(outgoingOnly);
+    return frame;
 }
 
 void RouteBroker::end(const QString& sessionId, const QString& pod, const QString& reason)
 {
-    m_tickets.removeIf([&](const auto& it) { return it.value().sessionId == sessionId; });
-    v1::Frame frame;
-    frame.mutable_route_end()->set_session_id(ss(sessionId));
-    frame.mutable_route_end()->set_reason(ss(reason));
-    m_agents->send(pod, frame);
+    m_tickets.removeIf(
+        [&](const auto& it) { return it.value().sessionId == sessionId && it.value().pod == pod; });
+    m_agents->send(pod, endFrame(sessionId, pod, reason, false));
+    // Whether or not the agent hears it (it may be gone), nothing of the session crosses the operator any
+    // more.
+    for (const QPointer<QObject>& splice : m_joined.values({sessionId, pod}))
+        delete splice.data();
+    m_joined.remove({sessionId, pod});
+}
+
+void RouteBroker::stopOutgoing(const QString& sessionId, const QString& pod, const QString& reason)
+{
+    m_agents->send(pod, endFrame(sessionId, pod, reason, true));
 }
 
 } // namespace lanes::op

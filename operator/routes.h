@@ -8,6 +8,7 @@
 #include "agentpool.h"
 
 #include <QDeadlineTimer>
+#include <QPointer>
 
 namespace lanes::op {
 
@@ -30,9 +31,14 @@ public:
     void grant(const Request& request, std::function<void(Result<v1::RouteGrant>)> done);
     // A connection whose ClientHello offered `token` (LinkServer's route handler); owns `fd`.
     void join(int fd, const QByteArray& token);
-    // The session ended, or a policy change now restricts it: the pod's agent closes the session's route,
-    // and the session's tokens that were not used yet are void.
+    // The session ended: the pod's agent closes the session's route, the operator cuts the connections it
+    // joined for it, and the session's tokens for the pod that were not used yet are void.
     void end(const QString& sessionId, const QString& pod, const QString& reason);
+    // A policy's outgoing rules apply to the session now: its route to `pod` takes no more outgoing streams.
+    void stopOutgoing(const QString& sessionId, const QString& pod, const QString& reason);
+    // The RouteEnd for the agent, and (outgoing only) for lanesd.
+    static v1::Frame endFrame(const QString& sessionId, const QString& pod, const QString& reason,
+                              bool outgoingOnly);
 
 private:
     struct Ticket
@@ -43,6 +49,7 @@ private:
     };
     AgentPool* m_agents;
     QHash<QByteArray, Ticket> m_tickets;
+    QMultiHash<QPair<QString, QString>, QPointer<QObject>> m_joined; // (session, pod) -> its splices
 };
 
 } // namespace lanes::op

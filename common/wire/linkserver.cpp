@@ -71,9 +71,27 @@ void LinkServer::peekHello(int fd)
         else
             startTls(fd, token);
     };
-    // A client that says nothing goes on to TLS, whose own deadline refuses and logs it.
-    QTimer::singleShot(kTlsHandshakeTimeoutMs, notifier, [proceed] { proceed({}); });
-    connect(notifier, &QSocketNotifier::activated, this, [notifier, fd, proceed] {
+    // A client that says nothing: refused, as TLS would (every real client sends its ClientHello at once).
+    QTimer::singleShot(kClientHelloTimeoutMs, notifier, [this, notifier, fd, done] {
+        if (std::exchange(*done, true))
+            return;
+        notifier->setEnabled(false);
+        notifier->deleteLater();
+        sockaddr_storage address = {};
+        socklen_t length = sizeof address;
+        QHostAddress peer;
+        if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0)
+            peer.setAddress(reinterpret_cast<sockaddr*>(&address));
+        const QString why = QStringLiteral("no TLS ClientHello within %1 ms").arg(kClientHelloTimeoutMs);
+        ++wireCounters().linkHandshakeRefused;
+        qCWarning(lcLink) << "refused a link from" << peer.toString() << "-" << why;
+        emit handshakeRefused(peer.toString(), why);
+        ::close(fd);
+    });
+    // A ClientHello in pieces: looked at again after 5, 10, 20 ... ms (at most every 320 ms), as it is peeked
+    // and not read, and its bytes would wake a watched descriptor at once again.
+    auto wait = std::make_shared<int>(5);
+    connect(notifier, &QSocketNotifier::activated, this, [notifier, fd, proceed, done, wait] {
         QByteArray bytes(kMaxClientHelloBytes, Qt::Uninitialized);
         const ssize_t n = ::recv(fd, bytes.data(), size_t(bytes.size()), MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -81,9 +99,12 @@ void LinkServer::peekHello(int fd)
         const ClientHello hello =
             parseClientHello(QByteArrayView(bytes.constData(), n > 0 ? qsizetype(n) : 0));
         if (n > 0 && hello.status == ClientHello::Status::Incomplete && n < kMaxClientHelloBytes) {
-            // The rest is on its way; the bytes stay in the socket, so look again in a moment.
             notifier->setEnabled(false);
-            QTimer::singleShot(5, notifier, [notifier] { notifier->setEnabled(true); });
+            QTimer::singleShot(*wait, notifier, [notifier, done] {
+                if (!*done)
+                    notifier->setEnabled(true);
+            });
+            *wait = std::min(*wait * 2, 320);
             return;
         }
         // A connection that closed, failed or is not TLS goes on to TLS too, which refuses and logs it.

@@ -16,6 +16,7 @@ class QWebSocketServer;
 namespace lanes {
 
 constexpr int kTlsHandshakeTimeoutMs = 10000;
+constexpr int kClientHelloTimeoutMs = 5000; // from accept to a whole ClientHello
 
 class LinkServer final : public QTcpServer
 {
