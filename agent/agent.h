@@ -26,6 +26,8 @@ constexpr int kDrainTimeoutMs =
 constexpr int kOperatorLostDrainMs = 10000;
 // Draining waits at least this for connections the redirects took just before they were bypassed.
 constexpr int kDrainGraceMs = 200;
+// Data routes one agent carries at most (each a TLS link); the sessions past it take the operator's relay.
+constexpr int kMaxRoutes = 32;
 
 struct AgentOptions
 {

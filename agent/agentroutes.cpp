@@ -29,6 +29,19 @@ void Agent::onRouteExpect(const v1::RouteExpect& expect, FrameReply<v1::Ack> rep
             fail(ErrorCode::InvalidArgument, QStringLiteral("a route needs a token, a session and a user")));
         return;
     }
+    // Each route holds a TLS link (about 100 KB): past the bound, sessions take the operator's relay, and the
+    // agent's memory stays within what a pod's owner expects of it.
+    if (m_routes.size() + m_expectedRoutes.size() >= kMaxRoutes &&
+        !m_routes.contains(qs(expect.session_id()))) {
+        ++agentCounters().routeRefused;
+        reply(fail(
+            ErrorCode::Unsupported,
+            QStringLiteral("the agent of %1 carries its most data routes (%2); this session's streams take "
+                           "the operator's relay")
+                .arg(m_options.pod)
+                .arg(kMaxRoutes)));
+        return;
+    }
     m_expectedRoutes.insert(QByteArray::fromStdString(expect.token()),
                             {qs(expect.session_id()), qs(expect.user()), expect.outgoing(),
                              QDeadlineTimer(qint64(expect.expires_in_ms()))});

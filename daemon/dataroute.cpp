@@ -129,43 +129,46 @@ void Session::requestRoute(const QString& pod)
     }
     v1::Frame request;
     request.mutable_route_request()->set_pod(ss(pod));
-    m_client->call(
-        request, [this, pod, client = QPointer<OperatorClient>(m_client)](Result<v1::Frame> reply) {
-            if (!client || client != m_client || m_state != State::Running || m_routes.contains(pod)) {
+    m_client->call(request, [this, pod,
+                             client = QPointer<OperatorClient>(m_client)](Result<v1::Frame> reply) {
+        if (!client || client != m_client || m_state != State::Running || m_routes.contains(pod)) {
+            routeSettled(pod);
+            return;
+        }
+        if (!reply) {
+            ++daemonCounters().routeRefused;
+            qCInfo(lcDaemon) << "session" << m_id << "stays on the operator's relay for" << pod << ":"
+                             << reply.error().message;
+            if (reply.error().code == ErrorCode::Unsupported) // no routes there, or no more: asking is vain
                 routeSettled(pod);
-                return;
-            }
-            if (!reply) {
-                ++daemonCounters().routeRefused;
-                qCInfo(lcDaemon) << "session" << m_id << "stays on the operator's relay for" << pod << ":"
-                                 << reply.error().message;
+            else
                 routeFailed(pod);
-                return;
-            }
-            auto* route = new DataRoute(m_client->credentials(), reply->route_grant(), pod, this);
-            m_routes.insert(pod, route);
-            connect(route, &DataRoute::opened, this, [this, route, pod] {
-                ++daemonCounters().routeOpened;
-                m_routeFailures.remove(pod);
-                connect(route->mux(), &Mux::incoming, this, &Session::onStream);
-                qCInfo(lcDaemon) << "session" << m_id << "has a data route to the agent of" << pod
-                                 << (route->carriesOutgoing() ? "(stolen and outgoing streams)"
-                                                              : "(stolen streams)");
-                routeSettled(pod);
-            });
-            connect(route, &DataRoute::closed, this, [this, route, pod](const QString& why, bool wasOpen) {
-                route->deleteLater();
-                if (m_routes.value(pod) != route) {
-                    routeSettled(pod);
-                    return; // closed on purpose (closeRoutes)
-                }
-                m_routes.remove(pod);
-                qCInfo(lcDaemon) << "session" << m_id << "data route to" << pod << "closed:" << why;
-                if (wasOpen)
-                    m_routeFailures.remove(pod);
-                routeFailed(pod);
-            });
+            return;
+        }
+        auto* route = new DataRoute(m_client->credentials(), reply->route_grant(), pod, this);
+        m_routes.insert(pod, route);
+        connect(route, &DataRoute::opened, this, [this, route, pod] {
+            ++daemonCounters().routeOpened;
+            m_routeFailures.remove(pod);
+            connect(route->mux(), &Mux::incoming, this, &Session::onStream);
+            qCInfo(lcDaemon) << "session" << m_id << "has a data route to the agent of" << pod
+                             << (route->carriesOutgoing() ? "(stolen and outgoing streams)"
+                                                          : "(stolen streams)");
+            routeSettled(pod);
         });
+        connect(route, &DataRoute::closed, this, [this, route, pod](const QString& why, bool wasOpen) {
+            route->deleteLater();
+            if (m_routes.value(pod) != route) {
+                routeSettled(pod);
+                return; // closed on purpose (closeRoutes)
+            }
+            m_routes.remove(pod);
+            qCInfo(lcDaemon) << "session" << m_id << "data route to" << pod << "closed:" << why;
+            if (wasOpen)
+                m_routeFailures.remove(pod);
+            routeFailed(pod);
+        });
+    });
 }
 
 void Session::closeRoutes(const QString& reason)
