@@ -171,6 +171,27 @@ void Session::requestRoute(const QString& pod)
     });
 }
 
+void Session::endRoutes(const QString& reason)
+{
+    closeRoutes(reason); // over: nothing may take them any more; a start still owed is answered now
+    m_routesUnsettled.clear();
+    routeSettled({});
+}
+
+void Session::answerStart(const std::function<void(Result<ide::SessionStartResult>)>& done,
+                          const ide::SessionStartResult& result)
+{
+    if (m_state == State::Running || m_state == State::Reconnecting)
+        done(result);
+    else if (m_state == State::Stopped)
+        done(std::unexpected(
+            Error{ErrorCode::Cancelled, QStringLiteral("session/start was cancelled: ") + m_reason, {}}));
+    else
+        done(std::unexpected(Error{ErrorCode::Cancelled,
+                                   QStringLiteral("the session is %1: %2").arg(stateName(m_state), m_reason),
+                                   {}}));
+}
+
 void Session::closeRoutes(const QString& reason)
 {
     for (DataRoute* route : std::exchange(m_routes, {}))

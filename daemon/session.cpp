@@ -193,11 +193,8 @@ void Session::setState(State state, const QString& reason)
     const bool hadId = !m_id.isEmpty();
     m_state = state;
     m_reason = reason;
-    if (state != State::Starting && state != State::Running && state != State::Reconnecting) {
-        closeRoutes(reason); // over: nothing may take them any more; a start still owed is answered now
-        m_routesUnsettled.clear();
-        routeSettled({});
-    }
+    if (state != State::Starting && state != State::Running && state != State::Reconnecting)
+        endRoutes(reason);
     qCInfo(lcDaemon) << "session" << m_id << "is" << stateName(state) << reason;
     // A session stopped while it started has no id: its session/start's answer (CANCELLED) reports it.
     if (!hadId)
@@ -271,19 +268,7 @@ void Session::start(Progress progress, std::function<void(Result<ide::SessionSta
             attachLink();
             setState(State::Running, {});
             // The app starts once its routes are open (or refused), so that its first connections take them.
-            requestRoutes([this, done, result] {
-                if (m_state == State::Running || m_state == State::Reconnecting)
-                    done(result);
-                else if (m_state == State::Stopped)
-                    done(std::unexpected(Error{ErrorCode::Cancelled,
-                                               QStringLiteral("session/start was cancelled: ") + m_reason,
-                                               {}}));
-                else
-                    done(std::unexpected(
-                        Error{ErrorCode::Cancelled,
-                              QStringLiteral("the session is %1: %2").arg(stateName(m_state), m_reason),
-                              {}}));
-            });
+            requestRoutes([this, done, result] { answerStart(done, result); });
         });
     });
 }

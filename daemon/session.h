@@ -116,6 +116,11 @@ private:
     // A grant refused, or a route that closed: asked for again a little later, up to three times in a row.
     void routeFailed(const QString& pod);
     void closeRoutes(const QString& reason);
+    // The session is over: its routes close, and a start still waiting for them is answered.
+    void endRoutes(const QString& reason);
+    // A start's answer once its routes settled: the result, or CANCELLED when it was stopped meanwhile.
+    void answerStart(const std::function<void(Result<ide::SessionStartResult>)>& done,
+                     const ide::SessionStartResult& result);
     Mux* outgoingMux() const;
 
     OperatorClient* m_client;
