@@ -146,9 +146,27 @@ void FrameLink::close(const QString& reason, const std::optional<Error>& error)
 void FrameLink::onBinary(const QByteArray& bytes)
 {
     m_sinceHeard.restart();
+    // A handler of the frame under way can make Qt read on: QSslSocket hands on one TLS record at a time, and
+    // a flush() decrypts the next and says so at once (as would a nested event loop). The frames that brings
+    // wait for the handler to return, so that every handler sees the frames in their order: a stream's end
+    // never overtakes its data.
+    m_arrived.push_back(bytes);
+    if (m_delivering)
+        return;
+    m_delivering = true;
+    const QPointer<FrameLink> self(this);
+    while (self && !m_arrived.empty())
+        deliver(m_arrived.takeFirst());
+    if (self)
+        m_delivering = false;
+}
+
+void FrameLink::deliver(const QByteArray& bytes)
+{
     auto frame = decodeFrame(bytes);
     if (!frame) {
         qCWarning(lcLink) << "closing link to" << peerName() << "after a bad frame:" << frame.error().message;
+        m_arrived.clear(); // nothing after a bad frame is believed
         close(frame.error().message, frame.error());
         return;
     }

@@ -58,6 +58,7 @@ signals:
 
 private:
     void onBinary(const QByteArray& bytes);
+    void deliver(const QByteArray& bytes);
     void onText(const QString& text);
     void onTick();
     void finish(const QString& reason);
@@ -66,6 +67,8 @@ private:
     friend FrameLink* dialLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&, QObject*);
 
     QPointer<QWebSocket> m_socket;
+    QList<QByteArray> m_arrived; // frames read while a handler of an earlier one still runs
+    bool m_delivering = false;
     // The dialling side's TLS socket once connected: binary frames are written to it directly (see
     // writeClientFrame). Null on the accepting side, where Qt's own writing costs nothing extra.
     QPointer<QAbstractSocket> m_clientTransport;

@@ -3,6 +3,7 @@
 #include "framelink.h"
 #include "logging.h"
 #include "mux.h"
+#include "tls.h"
 
 #include <QCryptographicHash>
 #include <QSignalSpy>
@@ -45,6 +46,7 @@ private slots:
     void garbageClosesTheLink();
     void flowControlStallsAndResumes();
     void exceedingTheWindowResetsOnlyThatStream();
+    void aFrameWaitsForTheHandlerOfTheOneBefore();
 };
 
 void TstClusterFraming::decode_data()
@@ -233,6 +235,57 @@ void TstClusterFraming::exceedingTheWindowResetsOnlyThatStream()
     }));
     QCOMPARE(serverMux.streamCount(), 1); // stream 3 lives on
     QVERIFY(serverLink.isOpen());
+}
+
+void TstClusterFraming::aFrameWaitsForTheHandlerOfTheOneBefore()
+{
+    // A handler can make Qt read on: QSslSocket hands on one TLS record at a time, and a flush() in the
+    // handler decrypts the next record and says so at once. Found as a stolen connection's end overtaking its
+    // data in lanesd (its handler of the data flushes the link): the local app saw the half-close before the
+    // request, and the client got no answer.
+    const auto ca = makeCa(QStringLiteral("test CA"));
+    QVERIFY(ca);
+    const auto serverPem = issueCertificate(*ca, QStringLiteral("server"), QStringLiteral("operator"),
+                                            CertUsage::Server, {QStringLiteral("127.0.0.1")});
+    const auto clientPem =
+        issueCertificate(*ca, QStringLiteral("alice"), QStringLiteral("user"), CertUsage::Client);
+    QVERIFY(serverPem && clientPem);
+    const auto serverTls = mtlsConfiguration(*serverPem, ca->certificate);
+    const auto clientTls = mtlsConfiguration(*clientPem, ca->certificate);
+    QVERIFY(serverTls && clientTls);
+    QWebSocketServer server(QStringLiteral("test"), QWebSocketServer::SecureMode);
+    server.setSslConfiguration(*serverTls);
+    QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+    auto* client = new QWebSocket;
+    client->setSslConfiguration(*clientTls);
+    QSignalSpy accepted(&server, &QWebSocketServer::newConnection);
+    QSignalSpy connected(client, &QWebSocket::connected);
+    client->open(QUrl(QStringLiteral("wss://127.0.0.1:%1").arg(server.serverPort())));
+    QVERIFY(connected.wait(5000));
+    QTRY_VERIFY(server.hasPendingConnections());
+    FrameLink serverLink(server.nextPendingConnection());
+    FrameLink clientLink(client);
+
+    const auto endOf = [](quint32 id) {
+        v1::Frame frame;
+        frame.mutable_stream_end()->set_id(id);
+        return frame;
+    };
+    QStringList seen;
+    connect(&serverLink, &FrameLink::frameReceived, this, [&](const v1::Frame& f) {
+        const quint32 id = f.stream_end().id();
+        seen << QStringLiteral("begin %1").arg(id);
+        serverLink.flush();
+        seen << QStringLiteral("end %1").arg(id);
+    });
+    // Two TLS records, both in the server's kernel buffer before it reads: Qt decrypts and hands on the
+    // first, and the flush in its handler decrypts the second.
+    clientLink.send(endOf(1));
+    clientLink.flush();
+    clientLink.send(endOf(2));
+    clientLink.flush();
+    QTRY_COMPARE(seen.size(), 4);
+    QCOMPARE(seen, QStringList({"begin 1", "end 1", "begin 2", "end 2"}));
 }
 
 QTEST_GUILESS_MAIN(TstClusterFraming)
