@@ -93,6 +93,10 @@ void AgentPool::adopt(FrameLink* link, const QSslCertificate& certificate)
         link->deleteLater();
         return;
     }
+    link->setStreamDataHandler([this, link](quint32 id, QByteArrayView data) {
+        if (Agent* agent = byId(link->property("lanes.agentId").toString()); agent && agent->link == link)
+            emit streamData(link, id, data);
+    });
     connect(link, &FrameLink::frameReceived, this, [this, link](const v1::Frame& frame) {
         if (!frame.has_hello()) {
             if (Agent* agent = byId(link->property("lanes.agentId").toString()); agent && agent->link == link)

@@ -55,6 +55,8 @@ signals:
     void notice(const lanes::v1::Notice& notice);
     // A stream frame from an agent, for the relay.
     void streamFrame(lanes::FrameLink* link, const lanes::v1::Frame& frame);
+    // A stream's data, as FrameLink::setStreamDataHandler gives it; valid for the call only.
+    void streamData(lanes::FrameLink* link, quint32 id, QByteArrayView data);
 
 private:
     struct Agent

@@ -119,6 +119,9 @@ Result<void> OperatorServer::listen(const QString& host, quint16 port)
     m_splits->start();
     connect(m_agentServer, &LinkServer::linkAccepted, m_agents, &AgentPool::adopt);
     connect(m_agents, &AgentPool::streamFrame, this, &OperatorServer::onAgentStream);
+    connect(m_agents, &AgentPool::streamData, this, [this](FrameLink* link, quint32 id, QByteArrayView data) {
+        m_relay.forwardData(link, id, data);
+    });
     connect(m_agents, &AgentPool::notice, this, [this](const v1::Notice& notice) {
         sendNotice(qs(notice.session_id()), qs(notice.level()), qs(notice.text()));
     });
@@ -160,6 +163,13 @@ void OperatorServer::onSessionLink(FrameLink* link, const QSslCertificate& certi
                 if (const auto peer = weak.lock())
                     onFrame(peer.get(), frame);
             });
+    link->setStreamDataHandler([this, link, weak = std::weak_ptr<Peer>(peer)](quint32 id,
+                                                                              QByteArrayView data) {
+        if (const auto peer = weak.lock(); peer && peer->greeted)
+            m_relay.forwardData(link, id, data);
+        else
+            link->close(QStringLiteral("the first frame must be Hello"), Error{ErrorCode::Protocol, {}, {}});
+    });
     connect(link, &FrameLink::closed, this, [this, link](const QString& why) {
         const auto peer = m_peers.take(link);
         m_watchers.remove(link);

@@ -28,6 +28,24 @@ void Relay::erase(const Key& key)
     m_routes.remove({other.link.data(), other.id});
 }
 
+QHash<Relay::Key, Relay::End>::iterator Relay::findRoute(const Key& key)
+{
+    auto it = m_routes.find(key);
+    if (it == m_routes.end()) {
+        ++operatorCounters().relayUnknownStream; // normal when a reset crossed frames in flight
+    } else if (!it->link) {
+        erase(key);
+        it = m_routes.end();
+    }
+    return it;
+}
+
+void Relay::forwardData(FrameLink* from, quint32 id, QByteArrayView data)
+{
+    if (const auto it = findRoute({from, id}); it != m_routes.end())
+        it->link->sendEncoded(encodeStreamData(it->id, data));
+}
+
 bool Relay::forward(FrameLink* from, const v1::Frame& frame)
 {
     quint32 id = 0;
@@ -50,21 +68,15 @@ bool Relay::forward(FrameLink* from, const v1::Frame& frame)
     default:
         return false;
     }
+    if (frame.body_case() == v1::Frame::kStreamData) {
+        forwardData(from, id, frame.stream_data().data());
+        return true;
+    }
     const Key key{from, id};
-    auto it = m_routes.find(key);
-    if (it == m_routes.end()) {
-        ++operatorCounters().relayUnknownStream; // normal when a reset crossed frames in flight
+    const auto it = findRoute(key);
+    if (it == m_routes.end())
         return true;
-    }
     const End to = *it;
-    if (!to.link) {
-        erase(key);
-        return true;
-    }
-    if (frame.body_case() == v1::Frame::kStreamData) { // the bulk of the traffic: no copy of the message
-        to.link->sendEncoded(encodeStreamData(to.id, frame.stream_data().data()));
-        return true;
-    }
     v1::Frame out = frame;
     switch (frame.body_case()) {
     case v1::Frame::kStreamWindow:

@@ -17,6 +17,9 @@ public:
     quint32 open(FrameLink* from, quint32 fromId, FrameLink* to, const v1::StreamOpen& open);
     // Forwards a Data/End/Reset/Window/Accepted frame of a joined stream; false for any other frame.
     bool forward(FrameLink* from, const v1::Frame& frame);
+    // The bulk of the traffic, without a decoded Frame (FrameLink::setStreamDataHandler): one copy of the
+    // data.
+    void forwardData(FrameLink* from, quint32 id, QByteArrayView data);
     // The link is gone: reset the far end of each of its streams with `error`.
     void dropLink(FrameLink* link, const Error& error);
     int size() const { return int(m_routes.size()); }
@@ -30,6 +33,8 @@ private:
     };
     using Key = QPair<FrameLink*, quint32>;
     void erase(const Key& key);
+    // The route of `key` when its far end still lives (counted when there is none).
+    QHash<Key, End>::iterator findRoute(const Key& key);
 
     QHash<Key, End> m_routes;
     QHash<FrameLink*, quint32> m_nextId; // we are the server on both links: even ids

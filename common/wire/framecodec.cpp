@@ -25,7 +25,8 @@ QByteArray encodeStreamData(quint32 id, QByteArrayView data)
     const size_t inner = (id ? 1 + CodedOutputStream::VarintSize32(id) : 0) +
                          (size ? 1 + CodedOutputStream::VarintSize32(size) + size : 0);
     const size_t total = 1 + CodedOutputStream::VarintSize32(quint32(inner)) + inner;
-    QByteArray out(qsizetype(total), Qt::Uninitialized);
+    QByteArray out(kFrameHeadroom + qsizetype(total), Qt::Uninitialized);
+    out.remove(0, kFrameHeadroom); // moves the start only: the room stays free before it
     auto* p = reinterpret_cast<quint8*>(out.data());
     p = CodedOutputStream::WriteTagToArray(
         WireFormatLite::MakeTag(v1::Frame::kStreamDataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
@@ -43,6 +44,63 @@ QByteArray encodeStreamData(quint32 id, QByteArrayView data)
             p);
         p = CodedOutputStream::WriteVarint32ToArray(size, p);
         memcpy(p, data.data(), size);
+    }
+    return out;
+}
+
+namespace {
+
+// A canonical varint of at most 32 bits (what CodedOutputStream writes) at `p`; advances `p`. Anything
+// longer, or with needless zero bytes, is left to protobuf.
+std::optional<quint32> readCanonicalVarint32(const quint8*& p, const quint8* end)
+{
+    quint64 value = 0;
+    for (int i = 0; i < 5 && p < end; ++i) {
+        const quint8 byte = *p++;
+        value |= quint64(byte & 0x7f) << (7 * i);
+        if (!(byte & 0x80)) {
+            if ((byte == 0 && i > 0) || value > 0xffffffffu)
+                return std::nullopt;
+            return quint32(value);
+        }
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
+std::optional<StreamDataView> peekStreamData(QByteArrayView bytes)
+{
+    using google::protobuf::internal::WireFormatLite;
+    constexpr quint8 kFrameTag =
+        WireFormatLite::MakeTag(v1::Frame::kStreamDataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+    constexpr quint8 kIdTag =
+        WireFormatLite::MakeTag(v1::StreamData::kIdFieldNumber, WireFormatLite::WIRETYPE_VARINT);
+    constexpr quint8 kDataTag =
+        WireFormatLite::MakeTag(v1::StreamData::kDataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+    if (bytes.size() > kMaxFrameBytes)
+        return std::nullopt;
+    const auto* p = reinterpret_cast<const quint8*>(bytes.data());
+    const auto* end = p + bytes.size();
+    if (p == end || *p++ != kFrameTag)
+        return std::nullopt;
+    const auto inner = readCanonicalVarint32(p, end);
+    if (!inner || *inner != quint64(end - p))
+        return std::nullopt;
+    StreamDataView out;
+    if (p < end && *p == kIdTag) {
+        const auto id = readCanonicalVarint32(++p, end);
+        if (!id || *id == 0) // encodeStreamData leaves a zero id out
+            return std::nullopt;
+        out.id = *id;
+    }
+    if (p < end) {
+        if (*p++ != kDataTag)
+            return std::nullopt;
+        const auto size = readCanonicalVarint32(p, end);
+        if (!size || *size == 0 || *size != quint64(end - p))
+            return std::nullopt;
+        out.data = QByteArrayView(reinterpret_cast<const char*>(p), qsizetype(*size));
     }
     return out;
 }

@@ -17,9 +17,21 @@ constexpr qsizetype kMaxFrameBytes = 1024 * 1024;
 QByteArray encodeFrame(const v1::Frame& frame);
 // Frame{stream_data{id, data}}, byte for byte what encodeFrame gives, with one copy of `data` instead of two
 // (into the message, then out of it): every byte of every stream goes through here.
+// The frame keeps kFrameHeadroom bytes free before it, so that the WebSocket header goes in front without a
+// copy (FrameLink::writeClientFrame).
 QByteArray encodeStreamData(quint32 id, QByteArrayView data);
+constexpr qsizetype kFrameHeadroom = 10; // RFC 6455's longest header of an unmasked frame
 // Rejects (and counts) empty, oversized and undecodable messages and frames without a body.
 Result<v1::Frame> decodeFrame(const QByteArray& bytes);
+// The receiving half of encodeStreamData: when `bytes` is a Frame{stream_data{id, data}} laid out as
+// encodeStreamData lays it out, its id and a view of its data, inside `bytes` (no copy, no message). Any
+// other frame, or any other layout of one (which decodeFrame still reads), gives nothing.
+struct StreamDataView
+{
+    quint32 id = 0;
+    QByteArrayView data;
+};
+std::optional<StreamDataView> peekStreamData(QByteArrayView bytes);
 
 // What this build speaks beyond the protocol version, said in every Hello and HelloReply. A peer must speak
 // each of them: one that lacks any gets a clear error instead of frames it cannot read (DESIGN §4).

@@ -13,6 +13,8 @@
 #include <QSslError>
 #include <QWebSocket>
 
+#include <functional>
+
 namespace lanes {
 
 constexpr int kPingIntervalMs = 1000;
@@ -28,7 +30,7 @@ public:
 
     void send(const v1::Frame& frame);
     // An encoded frame (encodeFrame, encodeStreamData).
-    void sendEncoded(const QByteArray& frame);
+    void sendEncoded(QByteArray frame);
     // Writes what the socket has queued to the kernel now, as much as it takes without blocking (Qt would on
     // the socket's next write notification).
     void flush();
@@ -46,6 +48,13 @@ public:
     QAbstractSocket::SocketError transportError() const { return m_transportError; }
     const QList<QSslError>& sslErrors() const { return m_sslErrors; }
     bool everConnected() const { return m_everConnected; }
+    // Stream data frames laid out as encodeStreamData lays them out go to `handler`, with a view of their
+    // bytes, instead of being decoded into a Frame for frameReceived (which copies the data twice): the
+    // receiving half of the bulk path. The view lives for the call only. Other frames, data frames laid out
+    // otherwise included, still come as frameReceived, in their order. The handler must not replace itself
+    // or delete the link while it runs (deleteLater does).
+    using StreamDataHandler = std::function<void(quint32 id, QByteArrayView data)>;
+    void setStreamDataHandler(StreamDataHandler handler) { m_streamData = std::move(handler); }
     // The dialling side pings; the accepting side only answers and watches for silence, which halves the
     // keepalive traffic of an operator with many sessions.
     void setPinging(bool pinging) { m_pinging = pinging; }
@@ -59,16 +68,19 @@ signals:
 private:
     void onBinary(const QByteArray& bytes);
     void deliver(const QByteArray& bytes);
+    void onDisconnected();
     void onText(const QString& text);
     void onTick();
     void finish(const QString& reason);
     void disableNagle();
-    void writeClientFrame(const QByteArray& payload);
+    void writeClientFrame(QByteArray payload);
     friend FrameLink* dialLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&, QObject*);
 
     QPointer<QWebSocket> m_socket;
     QList<QByteArray> m_arrived; // frames read while a handler of an earlier one still runs
+    StreamDataHandler m_streamData;
     bool m_delivering = false;
+    bool m_endPending = false; // the socket ended while frames before its end were being delivered
     // The dialling side's TLS socket once connected: binary frames are written to it directly (see
     // writeClientFrame). Null on the accepting side, where Qt's own writing costs nothing extra.
     QPointer<QAbstractSocket> m_clientTransport;

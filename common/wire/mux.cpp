@@ -115,7 +115,7 @@ void Stream::pump()
         emit drained();
 }
 
-void Stream::onData(const std::string& data)
+void Stream::onData(QByteArrayView data)
 {
     if (m_peerEnded) {
         ++wireCounters().streamDataAfterEnd;
@@ -136,7 +136,7 @@ void Stream::onData(const std::string& data)
         return;
     }
     m_recvWindow -= qint64(data.size());
-    emit dataReceived(QByteArray(data.data(), qsizetype(data.size())));
+    emit dataReceived(data.toByteArray());
 }
 
 void Stream::onEnd(const HeaderList& trailers)
@@ -173,6 +173,18 @@ void Stream::maybeDone()
 Mux::Mux(FrameLink* link, Side side, QObject* parent)
     : QObject(parent), m_link(link), m_side(side), m_nextId(side == Side::Client ? 1 : 2)
 {
+    link->setStreamDataHandler([mux = QPointer<Mux>(this)](quint32 id, QByteArrayView data) {
+        if (Stream* s = mux ? mux->find(id) : nullptr) // a Mux that went before its link hears no more
+            s->onData(data);
+    });
+}
+
+Stream* Mux::find(quint32 id) const
+{
+    Stream* s = m_streams.value(id);
+    if (!s)
+        ++wireCounters().streamUnknownId; // normal after a reset races with data in flight
+    return s;
 }
 
 Stream* Mux::open(v1::StreamKind kind, const v1::StreamMeta& meta)
@@ -199,12 +211,6 @@ void Mux::refuse(quint32 id, ErrorCode code, const QString& why)
 
 bool Mux::handleFrame(const v1::Frame& frame)
 {
-    auto find = [this](quint32 id) -> Stream* {
-        Stream* s = m_streams.value(id);
-        if (!s)
-            ++wireCounters().streamUnknownId; // normal after a reset races with data in flight
-        return s;
-    };
     switch (frame.body_case()) {
     case v1::Frame::kStreamOpen: {
         const auto& open = frame.stream_open();
@@ -222,7 +228,7 @@ bool Mux::handleFrame(const v1::Frame& frame)
     }
     case v1::Frame::kStreamData:
         if (Stream* s = find(frame.stream_data().id()))
-            s->onData(frame.stream_data().data());
+            s->onData(QByteArrayView(frame.stream_data().data()));
         return true;
     case v1::Frame::kStreamEnd:
         if (Stream* s = find(frame.stream_end().id())) {

@@ -79,7 +79,7 @@ private:
     friend class Mux;
     Stream(Mux* mux, quint32 id, v1::StreamKind kind, v1::StreamMeta meta);
     void pump();
-    void onData(const std::string& data);
+    void onData(QByteArrayView data);
     void onEnd(const HeaderList& trailers);
     void onReset(const Error& error);
     void onWindow(quint32 credit);
@@ -124,10 +124,11 @@ signals:
 private:
     friend class Stream;
     void send(const v1::Frame& frame) { m_link->send(frame); }
-    void sendEncoded(const QByteArray& frame) { m_link->sendEncoded(frame); }
+    void sendEncoded(QByteArray frame) { m_link->sendEncoded(std::move(frame)); }
     void flush() { m_link->flush(); }
     void release(quint32 id);
     void refuse(quint32 id, ErrorCode code, const QString& why);
+    Stream* find(quint32 id) const;
 
     QPointer<FrameLink> m_link;
     Side m_side;

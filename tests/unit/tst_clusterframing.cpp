@@ -11,6 +11,7 @@
 #include <QWebSocketServer>
 
 using namespace lanes;
+using namespace Qt::StringLiterals;
 
 // A connected pair of WebSockets on 127.0.0.1, server side wrapped in a FrameLink.
 struct SocketPair
@@ -42,6 +43,8 @@ private slots:
     void roundTrip();
     void streamDataEncodesAsProtobufDoes_data();
     void streamDataEncodesAsProtobufDoes();
+    void otherLayoutsOfStreamDataTakeTheFullDecoder_data();
+    void otherLayoutsOfStreamDataTakeTheFullDecoder();
     void textFrameClosesTheLink();
     void garbageClosesTheLink();
     void flowControlStallsAndResumes();
@@ -119,7 +122,45 @@ void TstClusterFraming::streamDataEncodesAsProtobufDoes()
     v1::Frame frame;
     frame.mutable_stream_data()->set_id(id);
     frame.mutable_stream_data()->set_data(data.constData(), size_t(size));
-    QCOMPARE(encodeStreamData(id, data), encodeFrame(frame));
+    const QByteArray encoded = encodeStreamData(id, data);
+    QCOMPARE(encoded, encodeFrame(frame));
+    // The receiving fast path reads it back in place, up to the frame limit that decodeFrame keeps too.
+    const auto peeked = peekStreamData(encoded);
+    QCOMPARE(peeked.has_value(), encoded.size() <= kMaxFrameBytes);
+    if (peeked) {
+        QCOMPARE(peeked->id, id);
+        QVERIFY(peeked->data == data);
+        QVERIFY(size == 0 || peeked->data.data() > encoded.constData()); // a view into the frame, not a copy
+    }
+    // Room for the WebSocket header in front, so that the link puts it there without copying the frame.
+    QByteArray room = encoded;
+    QVERIFY(room.data_ptr().freeSpaceAtBegin() >= kFrameHeadroom);
+}
+
+void TstClusterFraming::otherLayoutsOfStreamDataTakeTheFullDecoder_data()
+{
+    // Frame field 5 (stream_data, 0x2a), StreamData id (0x08) and data (0x12).
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<bool>("decodes");
+    QTest::addRow("data before id") << QByteArray::fromHex("2a05120161080b") << true;
+    QTest::addRow("a zero id said") << QByteArray::fromHex("2a050800120161") << true;
+    QTest::addRow("a needless varint byte") << QByteArray::fromHex("2a06088b00120161") << true;
+    QTest::addRow("an unknown field after") << QByteArray::fromHex("2a07080b1201611801") << true;
+    QTest::addRow("a second frame field") << QByteArray::fromHex("2a03120161"
+                                                                 "0801")
+                                          << true;
+    QTest::addRow("empty data said") << QByteArray::fromHex("2a04080b1200") << true;
+    QTest::addRow("data cut short") << QByteArray::fromHex("2a05080b120261") << false;
+    QTest::addRow("a length past the end") << QByteArray::fromHex("2a09080b120161") << false;
+    QTest::addRow("a 64-bit varint id") << QByteArray::fromHex("2a0e08ffffffffffffffffff01120161") << true;
+}
+
+void TstClusterFraming::otherLayoutsOfStreamDataTakeTheFullDecoder()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(bool, decodes);
+    QVERIFY(!peekStreamData(bytes));
+    QCOMPARE(decodeFrame(bytes).has_value(), decodes);
 }
 
 void TstClusterFraming::textFrameClosesTheLink()
@@ -280,12 +321,16 @@ void TstClusterFraming::aFrameWaitsForTheHandlerOfTheOneBefore()
     });
     // Two TLS records, both in the server's kernel buffer before it reads: Qt decrypts and hands on the
     // first, and the flush in its handler decrypts the second.
+    // Then the peer says Close and goes: the link's end comes after every frame read before it, with the
+    // peer's reason.
+    connect(&serverLink, &FrameLink::closed, this, [&](const QString& why) { seen << u"closed: "_s + why; });
     clientLink.send(endOf(1));
     clientLink.flush();
     clientLink.send(endOf(2));
     clientLink.flush();
-    QTRY_COMPARE(seen.size(), 4);
-    QCOMPARE(seen, QStringList({"begin 1", "end 1", "begin 2", "end 2"}));
+    clientLink.close(QStringLiteral("done"));
+    QTRY_COMPARE(seen.size(), 7);
+    QCOMPARE(seen, QStringList({"begin 1", "end 1", "begin 2", "end 2", "begin 0", "end 0", "closed: done"}));
 }
 
 QTEST_GUILESS_MAIN(TstClusterFraming)
