@@ -18,8 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size)
     if (!frame)
         return 0;
     if (frame->has_stream_data()) { // what encodeStreamData writes, the fast path reads back
-        const auto back =
-            peekStreamData(encodeStreamData(frame->stream_data().id(), frame->stream_data().data()));
+        const QByteArray encoded = encodeStreamData(frame->stream_data().id(), frame->stream_data().data());
+        const auto back = peekStreamData(encoded);
         if (!back || back->id != frame->stream_data().id() ||
             back->data != QByteArrayView(frame->stream_data().data()))
             std::abort();
