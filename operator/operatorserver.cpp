@@ -385,23 +385,4 @@ void OperatorServer::endSession(const QString& sessionId, const QString& reason,
     }
 }
 
-void OperatorServer::sendNotice(const QString& sessionId, const QString& level, const QString& text)
-{
-    const auto session = m_sessions.value(sessionId);
-    if (session)
-        sendNotice(session->link, sessionId, level, text);
-}
-
-void OperatorServer::sendNotice(FrameLink* link, const QString& sessionId, const QString& level,
-                                const QString& text)
-{
-    if (!link || !link->isOpen())
-        return;
-    v1::Frame frame;
-    frame.mutable_notice()->set_session_id(ss(sessionId));
-    frame.mutable_notice()->set_level(ss(level));
-    frame.mutable_notice()->set_text(ss(text));
-    link->send(frame);
-}
-
 } // namespace lanes::op

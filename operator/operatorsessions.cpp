@@ -1,5 +1,6 @@
-// OperatorServer, the session side: starting a session (target, claims, agents, subscriptions) and the
-// tables that `lanes operator status` and `lanes ls` show. See operatorserver.h.
+// OperatorServer, the session side: starting a session (target, claims, agents, subscriptions), the notices
+// it sends to a session, and the tables that `lanes operator status` and `lanes ls` show. See
+// operatorserver.h.
 #include "operatorserver.h"
 
 #include "logging.h"
@@ -349,6 +350,25 @@ OperatorServer::expandSubscriptions(const v1::SessionStart& start, const TargetV
         }
     }
     return subscriptions;
+}
+
+void OperatorServer::sendNotice(const QString& sessionId, const QString& level, const QString& text)
+{
+    const auto session = m_sessions.value(sessionId);
+    if (session)
+        sendNotice(session->link, sessionId, level, text);
+}
+
+void OperatorServer::sendNotice(FrameLink* link, const QString& sessionId, const QString& level,
+                                const QString& text)
+{
+    if (!link || !link->isOpen())
+        return;
+    v1::Frame frame;
+    frame.mutable_notice()->set_session_id(ss(sessionId));
+    frame.mutable_notice()->set_level(ss(level));
+    frame.mutable_notice()->set_text(ss(text));
+    link->send(frame);
 }
 
 } // namespace lanes::op
