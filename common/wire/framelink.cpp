@@ -30,7 +30,8 @@ FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_s
         peerName();
         disableNagle();
         if (m_dialling) {
-            const auto transports = m_socket->findChildren<QAbstractSocket*>();
+            // Direct children only: a QSslSocket owns a QTcpSocket of its own, which must not be written to.
+            const auto transports = m_socket->findChildren<QAbstractSocket*>(Qt::FindDirectChildrenOnly);
             if (transports.size() == 1)
                 m_clientTransport = transports.first();
         }

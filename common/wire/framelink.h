@@ -48,6 +48,9 @@ public:
     QAbstractSocket::SocketError transportError() const { return m_transportError; }
     const QList<QSslError>& sslErrors() const { return m_sslErrors; }
     bool everConnected() const { return m_everConnected; }
+    // Whether this link writes its frames to the TLS or TCP socket itself, unmasked (a dialled link, once
+    // open), rather than through QWebSocket, which copies and XORs every byte it sends as a client.
+    bool writesFramesItself() const { return m_clientTransport; }
     // Stream data frames laid out as encodeStreamData lays them out go to `handler`, with a view of their
     // bytes, instead of being decoded into a Frame for frameReceived (which copies the data twice): the
     // receiving half of the bulk path. The view lives for the call only. Other frames, data frames laid out

@@ -34,6 +34,35 @@ struct SocketPair
     }
 };
 
+// A WebSocket server on 127.0.0.1 over mutual TLS, as the operator's and the agent's are, and the client's
+// TLS configuration that it accepts.
+struct TlsPair
+{
+    QWebSocketServer server{QStringLiteral("test"), QWebSocketServer::SecureMode};
+    QSslConfiguration clientTls;
+
+    bool listen()
+    {
+        const auto ca = makeCa(QStringLiteral("test CA"));
+        if (!ca)
+            return false;
+        const auto serverPem = issueCertificate(*ca, QStringLiteral("server"), QStringLiteral("operator"),
+                                                CertUsage::Server, {QStringLiteral("127.0.0.1")});
+        const auto clientPem =
+            issueCertificate(*ca, QStringLiteral("alice"), QStringLiteral("user"), CertUsage::Client);
+        if (!serverPem || !clientPem)
+            return false;
+        const auto serverTls = mtlsConfiguration(*serverPem, ca->certificate);
+        const auto client = mtlsConfiguration(*clientPem, ca->certificate);
+        if (!serverTls || !client)
+            return false;
+        clientTls = *client;
+        server.setSslConfiguration(*serverTls);
+        return server.listen(QHostAddress::LocalHost, 0);
+    }
+    QString url() const { return QStringLiteral("wss://127.0.0.1:%1").arg(server.serverPort()); }
+};
+
 class TstClusterFraming : public QObject
 {
     Q_OBJECT
@@ -50,6 +79,7 @@ private slots:
     void flowControlStallsAndResumes();
     void exceedingTheWindowResetsOnlyThatStream();
     void aFrameWaitsForTheHandlerOfTheOneBefore();
+    void aDialledTlsLinkWritesItsFramesItself();
 };
 
 void TstClusterFraming::decode_data()
@@ -284,24 +314,14 @@ void TstClusterFraming::aFrameWaitsForTheHandlerOfTheOneBefore()
     // handler decrypts the next record and says so at once. Found as a stolen connection's end overtaking its
     // data in lanesd (its handler of the data flushes the link): the local app saw the half-close before the
     // request, and the client got no answer.
-    const auto ca = makeCa(QStringLiteral("test CA"));
-    QVERIFY(ca);
-    const auto serverPem = issueCertificate(*ca, QStringLiteral("server"), QStringLiteral("operator"),
-                                            CertUsage::Server, {QStringLiteral("127.0.0.1")});
-    const auto clientPem =
-        issueCertificate(*ca, QStringLiteral("alice"), QStringLiteral("user"), CertUsage::Client);
-    QVERIFY(serverPem && clientPem);
-    const auto serverTls = mtlsConfiguration(*serverPem, ca->certificate);
-    const auto clientTls = mtlsConfiguration(*clientPem, ca->certificate);
-    QVERIFY(serverTls && clientTls);
-    QWebSocketServer server(QStringLiteral("test"), QWebSocketServer::SecureMode);
-    server.setSslConfiguration(*serverTls);
-    QVERIFY(server.listen(QHostAddress::LocalHost, 0));
+    TlsPair tls;
+    QVERIFY(tls.listen());
+    QWebSocketServer& server = tls.server;
     auto* client = new QWebSocket;
-    client->setSslConfiguration(*clientTls);
+    client->setSslConfiguration(tls.clientTls);
     QSignalSpy accepted(&server, &QWebSocketServer::newConnection);
     QSignalSpy connected(client, &QWebSocket::connected);
-    client->open(QUrl(QStringLiteral("wss://127.0.0.1:%1").arg(server.serverPort())));
+    client->open(QUrl(tls.url()));
     QVERIFY(connected.wait(5000));
     QTRY_VERIFY(server.hasPendingConnections());
     FrameLink serverLink(server.nextPendingConnection());
@@ -331,6 +351,38 @@ void TstClusterFraming::aFrameWaitsForTheHandlerOfTheOneBefore()
     clientLink.close(QStringLiteral("done"));
     QTRY_COMPARE(seen.size(), 7);
     QCOMPARE(seen, QStringList({"begin 1", "end 1", "begin 2", "end 2", "begin 0", "end 0", "closed: done"}));
+}
+
+void TstClusterFraming::aDialledTlsLinkWritesItsFramesItself()
+{
+    // A dialled link writes its frames unmasked to the socket under QWebSocket: QWebSocket, as a client,
+    // copies every byte it sends and XORs it with the mask (with a zero key too), which was 17 % of lanesd's
+    // CPU in a bulk transfer. Over TLS that socket is the QSslSocket, which owns a QTcpSocket of its own:
+    // before, the link saw two sockets and left the writing to QWebSocket.
+    TlsPair tls;
+    QVERIFY(tls.listen());
+    std::unique_ptr<FrameLink> dialled(dialLink(tls.url(), tls.clientTls, v1::PeerInfo(), nullptr));
+    QSignalSpy connected(dialled.get(), &FrameLink::connected);
+    QVERIFY(connected.wait(5000));
+    QTRY_VERIFY(tls.server.hasPendingConnections());
+    FrameLink accepted(tls.server.nextPendingConnection());
+    QVERIFY(dialled->writesFramesItself());
+
+    // What it writes is what arrives: every frame size's header (7-bit, 16-bit and 64-bit lengths).
+    QByteArray received;
+    QList<v1::Frame> frames;
+    accepted.setStreamDataHandler([&](quint32, QByteArrayView data) { received.append(data); });
+    connect(&accepted, &FrameLink::frameReceived, this, [&](const v1::Frame& f) { frames << f; });
+    QByteArray sent;
+    for (const qsizetype size : {1, 100, 125, 126, 65535, 65536, 200000}) {
+        const QByteArray chunk(size, char('a' + size % 26));
+        sent += chunk;
+        dialled->sendEncoded(encodeStreamData(7, chunk));
+    }
+    QTRY_COMPARE(received.size(), sent.size());
+    QCOMPARE(received, sent);
+    QCOMPARE(frames.size(), 1);
+    QVERIFY(frames.first().has_hello());
 }
 
 QTEST_GUILESS_MAIN(TstClusterFraming)
