@@ -77,8 +77,7 @@ void Agent::onConnection(int fd)
                     return;
                 }
                 track(new H2Connection(
-                    handOverToQt(c), read, port,
-                    [this, port](const http::Head& head) { return route(port, head); }, m_mux,
+                    c, read, port, [this, port](const http::Head& head) { return route(port, head); }, m_mux,
                     [address, port] { return connectMarked(address, port); }, this));
             },
             this));

@@ -9,7 +9,7 @@
 
 namespace lanes::agent {
 
-H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, quint16 port,
+H2Connection::H2Connection(TcpConn* client, const QByteArray& alreadyRead, quint16 port,
                            HttpConnection::Router router, Mux* mux, AppConnector connectApp, QObject* parent)
     : QObject(parent), m_client(client), m_port(port), m_router(std::move(router)), m_mux(mux),
       m_connectApp(std::move(connectApp))
@@ -34,6 +34,7 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
             return;
         }
         ex->unconsumedDown += data.size();
+        owe(ex);
         if (ex->toSession && ex->replayable && ex->replay.size() + data.size() <= kReplayLimit)
             ex->replay += data;
         else
@@ -64,16 +65,16 @@ H2Connection::H2Connection(QTcpSocket* client, const QByteArray& alreadyRead, qu
         closeAll(why);
     };
     m_down = std::make_unique<H2Codec>(H2Codec::Role::Server, cb);
-    connect(m_client, &QTcpSocket::readyRead, this, [this] {
+    connect(m_client, &TcpConn::readyRead, this, [this] {
         if (m_down)
-            onePass(*m_down, m_client);
+            onePass(*m_down, m_client->readAll());
     });
-    connect(m_client, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
-    connect(m_client, &QTcpSocket::disconnected, this,
+    connect(m_client, &TcpConn::bytesWritten, this, &H2Connection::creditBack);
+    connect(m_client, &TcpConn::disconnected, this,
             [this] { closeAll(QStringLiteral("the client closed")); });
     m_down->feed(alreadyRead);
     if (m_client->bytesAvailable() > 0)
-        m_down->feed(readAvailable(m_client));
+        m_down->feed(m_client->readAll());
 }
 
 H2Connection::~H2Connection()
@@ -119,8 +120,7 @@ Stream* H2Connection::openSessionStream(const Exchange& ex, const QString& sessi
     return mux->open(v1::HTTP_REQUEST,
                      requestMeta(sessionId, m_port, headerValue(ex.head, ":method"),
                                  headerValue(ex.head, ":path"), QByteArrayLiteral("HTTP/2"), ex.head, m_id,
-                                 quint64(ex.down),
-                                 endpointText(m_client->peerAddress(), m_client->peerPort()).toStdString()));
+                                 quint64(ex.down), endpointText(m_client->peer()).toStdString()));
 }
 
 void H2Connection::mirrorTo(Exchange& ex, const QStringList& sessions)
@@ -155,6 +155,7 @@ void H2Connection::toSession(Exchange& ex, const QString& sessionId, Mux* mux)
         if (m_exchanges.value(down) != p)
             return;
         p->unconsumedStream += data.size();
+        owe(p);
         m_down->send(down, data);
         creditBack();
     });
@@ -211,11 +212,23 @@ void H2Connection::failStream(Exchange& ex, int status, const QString& why)
 
 // Credit goes back to each sender only as the receiving side takes the bytes, so one slow end stalls only its
 // own stream.
+void H2Connection::owe(Exchange* ex)
+{
+    if (!std::exchange(ex->owed, true))
+        m_owed.push_back(ex->down);
+}
+
 void H2Connection::creditBack()
 {
+    if (m_owed.empty())
+        return;
     const H2Codec::Hold holdDown(m_down.get());
     const H2Codec::Hold holdUp(m_apps.empty() ? nullptr : m_apps.back()->codec.get()); // older ones are rare
-    for (Exchange* ex : std::as_const(m_exchanges)) {
+    for (const qint32 down : std::exchange(m_owed, {})) {
+        Exchange* ex = m_exchanges.value(down);
+        if (!ex)
+            continue; // dropped meanwhile
+        ex->owed = false;
         if (ex->unconsumedDown > 0) {
             const bool room =
                 ex->toSession ? (ex->stream && ex->stream->queuedBytes() < kBridgeHighWater)
@@ -231,6 +244,8 @@ void H2Connection::creditBack()
             ex->app->codec->consumed(ex->up, std::exchange(ex->unconsumedUp, 0));
         if (ex->unconsumedStream > 0 && clientRoom && ex->stream)
             ex->stream->consumed(std::exchange(ex->unconsumedStream, 0));
+        if (ex->unconsumedDown > 0 || ex->unconsumedUp > 0 || ex->unconsumedStream > 0)
+            owe(ex); // no room yet: when the receiving side takes bytes, creditBack() runs again
     }
 }
 
@@ -261,7 +276,7 @@ void H2Connection::drop(qint32 down, quint32 error)
     delete ex;
 }
 
-void H2Connection::onePass(H2Codec& codec, QTcpSocket* from)
+void H2Connection::onePass(H2Codec& codec, const QByteArray& read)
 {
     const bool outermost = !m_inPass;
     m_inPass = true;
@@ -269,7 +284,7 @@ void H2Connection::onePass(H2Codec& codec, QTcpSocket* from)
         // The app's answers to the client wait for the whole read: a body and its end leave as one DATA
         // frame. (Codecs live on through a feed: app connections are closed by sweepApps(), later.)
         const H2Codec::Hold holdClient(&codec == m_down.get() ? nullptr : m_down.get());
-        codec.feed(readAvailable(from));
+        codec.feed(read);
     }
     // After the hold, so that what the client's codec had queued counts as sent: a WINDOW_UPDATE sent queued
     // bytes, and a direct write says no bytesWritten.
@@ -279,11 +294,11 @@ void H2Connection::onePass(H2Codec& codec, QTcpSocket* from)
     m_inPass = false;
     for (const auto& app : m_apps)
         if (!app->toWrite.isEmpty() && app->socket)
-            writeThrough(app->socket, std::exchange(app->toWrite, {}));
+            app->socket->write(std::exchange(app->toWrite, {}));
     if (m_closing)
         m_toClient.clear(); // after the GOAWAY closeAll wrote
     else if (!m_toClient.isEmpty())
-        writeThrough(m_client, std::exchange(m_toClient, {}));
+        m_client->write(std::exchange(m_toClient, {}));
 }
 
 void H2Connection::writeToClient(const QByteArray& bytes)
@@ -291,7 +306,7 @@ void H2Connection::writeToClient(const QByteArray& bytes)
     if (m_inPass)
         m_toClient += bytes;
     else
-        writeThrough(m_client, bytes);
+        m_client->write(bytes);
 }
 
 void H2Connection::writeToApp(AppConn* app, const QByteArray& bytes)
@@ -301,7 +316,7 @@ void H2Connection::writeToApp(AppConn* app, const QByteArray& bytes)
     else if (m_inPass)
         app->toWrite += bytes;
     else
-        writeThrough(app->socket, bytes);
+        app->socket->write(bytes);
 }
 
 void H2Connection::closeAll(const QString& why)
@@ -310,16 +325,11 @@ void H2Connection::closeAll(const QString& why)
         return;
     m_closing = true;
     if (!m_toClient.isEmpty()) // the GOAWAY, before the close
-        writeThrough(m_client, std::exchange(m_toClient, {}));
+        m_client->write(std::exchange(m_toClient, {}));
     qCDebug(lcAgent) << "HTTP/2 connection on port" << m_port << "ends:" << why;
     m_client->disconnect(this);
     // The socket outlives us until what we wrote (a GOAWAY) is out.
-    QTcpSocket* client = m_client;
-    client->setParent(nullptr);
-    connect(client, &QTcpSocket::disconnected, client, &QObject::deleteLater);
-    client->disconnectFromHost();
-    if (client->state() == QAbstractSocket::UnconnectedState)
-        client->deleteLater();
+    closeWhenWritten(m_client);
     for (const auto& app : m_apps)
         if (app->socket)
             app->socket->disconnect(this);

@@ -13,8 +13,7 @@ namespace lanes::agent {
 
 bool H2Connection::AppConn::takesStreams() const
 {
-    return !gone && codec->takesNewStreams() &&
-           (connecting || (socket && socket->state() == QAbstractSocket::ConnectedState));
+    return !gone && codec->takesNewStreams() && (connecting || (socket && socket->isConnected()));
 }
 
 H2Connection::AppConn* H2Connection::appForNewStream()
@@ -34,14 +33,15 @@ H2Connection::AppConn* H2Connection::appForNewStream()
     auto* app = m_apps.emplace_back(std::make_unique<AppConn>()).get();
     app->codec = std::make_unique<H2Codec>(H2Codec::Role::Client, appCallbacks(app));
     if (conn->isConnected()) {
-        attachApp(app, handOverToQt(conn));
+        attachApp(app, conn);
         return app;
     }
     app->connecting = conn;
     connect(conn, &TcpConn::connected, this, [this, app, conn] {
         if (app->connecting == conn) {
             app->connecting = nullptr;
-            attachApp(app, handOverToQt(conn));
+            conn->disconnect(this);
+            attachApp(app, conn);
         }
     });
     connect(conn, &TcpConn::disconnected, this, [this, app, conn] {
@@ -75,6 +75,7 @@ H2Codec::Callbacks H2Connection::appCallbacks(AppConn* app)
             return;
         }
         ex->unconsumedUp += data.size();
+        owe(ex);
         m_down->send(ex->down, data);
         creditBack();
     };
@@ -104,33 +105,40 @@ H2Codec::Callbacks H2Connection::appCallbacks(AppConn* app)
     return cb;
 }
 
-void H2Connection::attachApp(AppConn* app, QTcpSocket* socket)
+void H2Connection::attachApp(AppConn* app, TcpConn* socket)
 {
     app->socket = socket;
-    socket->setParent(this);
-    tuneSocket(socket);
-    connect(socket, &QTcpSocket::readyRead, this, [this, app] {
-        // An HTTP/2 server's first frame is SETTINGS (type 4, the frame header's fourth byte). An app that
-        // speaks only HTTP/1 answers the preface with an HTTP/1 error, or with a bare error page: say that.
-        if (QByteArray first; !app->heard && (first = app->socket->peek(16)).size() >= 4) {
-            app->heard = true;
-            if (first[3] != 4) {
-                for (char& c : first)
-                    c = c >= 0x20 && c < 0x7f ? c : ' '; // it goes into a header
-                app->failure = QStringLiteral("the app does not speak HTTP/2 with prior knowledge (h2c): it "
-                                              "answered \"%1\"")
-                                   .arg(QString::fromLatin1(first).simplified());
-            }
-        }
-        onePass(*app->codec, app->socket);
+    connect(socket, &TcpConn::readyRead, this, [this, app] {
+        const QByteArray read = app->socket->readAll();
+        if (!app->heard)
+            checkAppSpeaksH2(app, read);
+        onePass(*app->codec, read);
     });
-    connect(socket, &QTcpSocket::bytesWritten, this, &H2Connection::creditBack);
-    connect(socket, &QTcpSocket::disconnected, this, [this, app] {
+    connect(socket, &TcpConn::bytesWritten, this, &H2Connection::creditBack);
+    connect(socket, &TcpConn::disconnected, this, [this, app] {
         appGone(app, app->failure.isEmpty() ? QStringLiteral("the app closed its HTTP/2 connection")
                                             : app->failure);
     });
     if (!app->pending.isEmpty())
-        writeThrough(socket, std::exchange(app->pending, {}));
+        socket->write(std::exchange(app->pending, {}));
+}
+
+void H2Connection::checkAppSpeaksH2(AppConn* app, const QByteArray& bytes)
+{
+    // An HTTP/2 server's first frame is SETTINGS (type 4, the frame header's fourth byte). An app that speaks
+    // only HTTP/1 answers the preface with an HTTP/1 error, or with a bare error page: say that.
+    app->firstBytes += bytes.left(16 - app->firstBytes.size());
+    if (app->firstBytes.size() < 4)
+        return;
+    app->heard = true;
+    QByteArray first = std::exchange(app->firstBytes, {});
+    if (first[3] == 4)
+        return;
+    for (char& c : first)
+        c = c >= 0x20 && c < 0x7f ? c : ' '; // it goes into a header
+    app->failure =
+        QStringLiteral("the app does not speak HTTP/2 with prior knowledge (h2c): it answered \"%1\"")
+            .arg(QString::fromLatin1(first).simplified());
 }
 
 void H2Connection::appGone(AppConn* app, const QString& why)
@@ -183,15 +191,12 @@ void H2Connection::sweepApps()
             app->connecting->disconnect(this);
             app->connecting->deleteLater();
         }
-        if (QTcpSocket* socket = app->socket) {
+        if (TcpConn* socket = app->socket) {
             if (!app->gone)
                 app->codec->goAway();
-            writeThrough(socket, std::exchange(app->toWrite, {}));
-            socket->disconnect(this);
-            connect(socket, &QTcpSocket::disconnected, socket, &QObject::deleteLater);
-            socket->disconnectFromHost();
-            if (socket->state() == QAbstractSocket::UnconnectedState)
-                socket->deleteLater();
+            if (!app->toWrite.isEmpty())
+                socket->write(std::exchange(app->toWrite, {}));
+            closeWhenWritten(socket);
         }
         it = m_apps.erase(it);
     }

@@ -5,7 +5,6 @@
 
 #include <QPointer>
 #include <QSocketNotifier>
-#include <QTcpSocket>
 
 #include <array>
 #include <cerrno>
@@ -379,13 +378,14 @@ void TcpConn::closeDescriptor()
     m_outPos = 0;
 }
 
-QTcpSocket* handOverToQt(TcpConn* conn)
+void closeWhenWritten(TcpConn* conn)
 {
-    auto* socket = new QTcpSocket;
     conn->disconnect();
-    socket->setSocketDescriptor(conn->takeDescriptor());
-    conn->deleteLater();
-    return socket;
+    conn->setParent(nullptr);
+    QObject::connect(conn, &TcpConn::disconnected, conn, &QObject::deleteLater);
+    conn->disconnectFromHost();
+    if (!conn->isConnected() && !conn->isConnecting())
+        conn->deleteLater();
 }
 
 } // namespace lanes

@@ -1,6 +1,6 @@
 // TcpConn: a TCP connection on a raw non-blocking descriptor, read and written with plain system calls
-// under two QSocketNotifiers. It carries the agent's HTTP/1 path, the upstream pools, the stream bridges and
-// the pass-through splice (the HTTP/2 paths stay on QTcpSocket, which nghttp2 sessions read). QTcpSocket
+// under two QSocketNotifiers. It carries the agent's HTTP/1 and HTTP/2 paths, the upstream pools, the stream
+// bridges and the pass-through splice (lanesd's HTTP/2 delivery stays on QTcpSocket). QTcpSocket
 // costs a FIONREAD ioctl before every read, a ring buffer copy and its own state machine per event; at tens
 // of thousands of requests a second that was a fifth of the agent's CPU. Input is buffered up to
 // kConnReadLimit, then the connection stops reading until it is drained (TCP pushes back on the peer). Output
@@ -19,7 +19,6 @@
 #include <utility>
 
 class QSocketNotifier;
-class QTcpSocket;
 
 namespace lanes {
 
@@ -164,8 +163,8 @@ protected:
     void incomingConnection(qintptr fd) override { emit accepted(int(fd)); }
 };
 
-// Moves `conn`'s descriptor to a new QTcpSocket (for the paths built on Qt's sockets: HTTP/2, stream bridges)
-// and deletes `conn` later. Its buffered input must have been read.
-QTcpSocket* handOverToQt(TcpConn* conn);
+// Lets `conn` go: no receiver of its signals and no parent are left; it closes once its buffered output (a
+// GOAWAY, an error page) is out, and is deleted then.
+void closeWhenWritten(TcpConn* conn);
 
 } // namespace lanes

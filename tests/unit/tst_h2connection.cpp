@@ -147,9 +147,8 @@ Peer* TstH2Connection::connectClient()
         return nullptr;
     const quint16 appPort = m_app->serverPort();
     m_connection = new H2Connection(
-        lanes::handOverToQt(TcpConn::adopt(m_accepted.takeFirst())), {}, 8080,
-        [](const lanes::http::Head&) { return Route{}; }, nullptr,
-        [appPort] { return TcpConn::connectTo(QHostAddress::LocalHost, appPort); });
+        TcpConn::adopt(m_accepted.takeFirst()), {}, 8080, [](const lanes::http::Head&) { return Route{}; },
+        nullptr, [appPort] { return TcpConn::connectTo(QHostAddress::LocalHost, appPort); });
     return peer(socket, H2Codec::Role::Client);
 }
 
