@@ -163,7 +163,8 @@ baseline router is HAProxy 2.6 in HTTP/2 mode in its own process (one thread) in
 """ + rows + f"""
 
 Goal (issue 16): pass-through at least 1.0 of HAProxy in HTTP/2 mode: {worst:.2f} at worst, {"met" if worst >= 1.0 else "**not met**"}.
-The agent's HTTP/2 path parses every frame with nghttp2 on both sides and still runs on `QTcpSocket`.
+The agent's HTTP/2 path parses every frame with nghttp2 on both sides, on raw descriptors (`TcpConn`), with
+jemalloc as the agent's allocator (glibc's malloc was a quarter of its CPU here: docs/architecture.md).
 
 **Stolen streams** (matching the session; delivered by lanesd over one HTTP/2 connection to the same kind of
 app on the host), against h2load straight to that local app:
