@@ -24,9 +24,10 @@ constexpr int kMallocTrimIntervalMs = 5000;
 
 namespace {
 
-// Gives the pages that a burst freed back to the kernel. The agent's allocator is jemalloc, which purges them
-// only as later allocations come along; an idle agent never would. Under a sanitizer the allocator is glibc's
-// (no mallctl), which keeps freed pages until trimmed.
+// Gives the pages that a burst freed back to the kernel. The agent's allocator is jemalloc, which purges
+// pages after their decay time (agent/main.cpp) only as later allocations come along; an idle agent never
+// would, so this purges every unused page. Under a sanitizer the allocator is glibc's (no mallctl), which
+// keeps freed pages until trimmed.
 void returnFreedMemory()
 {
     using MallCtl = int (*)(const char*, void*, size_t*, void*, size_t);

@@ -11,8 +11,8 @@ namespace lanes::agent {
 
 H2Connection::H2Connection(TcpConn* client, const QByteArray& alreadyRead, quint16 port,
                            HttpConnection::Router router, Mux* mux, AppConnector connectApp, QObject* parent)
-    : QObject(parent), m_client(client), m_port(port), m_router(std::move(router)), m_mux(mux),
-      m_connectApp(std::move(connectApp))
+    : QObject(parent), m_client(client), m_clientPeer(endpointText(client->peer()).toStdString()),
+      m_port(port), m_router(std::move(router)), m_mux(mux), m_connectApp(std::move(connectApp))
 {
     m_client->setParent(this);
     ++agentCounters().h2Connections;
@@ -70,11 +70,16 @@ H2Connection::H2Connection(TcpConn* client, const QByteArray& alreadyRead, quint
             onePass(*m_down, m_client->readAll());
     });
     connect(m_client, &TcpConn::bytesWritten, this, &H2Connection::creditBack);
-    connect(m_client, &TcpConn::disconnected, this,
-            [this] { closeAll(QStringLiteral("the client closed")); });
+    // HTTP/2 has no half-close: the client's FIN ends the connection. (The connection comes from
+    // HttpConnection, which lets a client half-close; then its FIN says only readChannelFinished.)
+    const auto clientClosed = [this] { closeAll(QStringLiteral("the client closed")); };
+    connect(m_client, &TcpConn::disconnected, this, clientClosed);
+    connect(m_client, &TcpConn::readChannelFinished, this, clientClosed);
     m_down->feed(alreadyRead);
     if (m_client->bytesAvailable() > 0)
         m_down->feed(m_client->readAll());
+    if (m_client->atEnd()) // the FIN came before us
+        QMetaObject::invokeMethod(this, clientClosed, Qt::QueuedConnection);
 }
 
 H2Connection::~H2Connection()
@@ -117,10 +122,9 @@ Stream* H2Connection::openSessionStream(const Exchange& ex, const QString& sessi
 {
     if (mux != m_mux)
         ++agentCounters().routeStreams;
-    return mux->open(v1::HTTP_REQUEST,
-                     requestMeta(sessionId, m_port, headerValue(ex.head, ":method"),
-                                 headerValue(ex.head, ":path"), QByteArrayLiteral("HTTP/2"), ex.head, m_id,
-                                 quint64(ex.down), endpointText(m_client->peer()).toStdString()));
+    return mux->open(v1::HTTP_REQUEST, requestMeta(sessionId, m_port, headerValue(ex.head, ":method"),
+                                                   headerValue(ex.head, ":path"), QByteArrayLiteral("HTTP/2"),
+                                                   ex.head, m_id, quint64(ex.down), m_clientPeer));
 }
 
 void H2Connection::mirrorTo(Exchange& ex, const QStringList& sessions)

@@ -12,6 +12,7 @@
 
 #include <QPointer>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace lanes::agent {
@@ -104,6 +105,7 @@ private:
     void writeToApp(AppConn* app, const QByteArray& bytes);
 
     TcpConn* m_client;
+    const std::string m_clientPeer; // its address, for the streams' meta (read once: it goes with a reset)
     quint16 m_port;
     const quint64 m_id = nextConnectionId();
     HttpConnection::Router m_router;

@@ -380,6 +380,7 @@ void TcpConn::closeDescriptor()
 
 void closeWhenWritten(TcpConn* conn)
 {
+    conn->setObserver(nullptr, nullptr);
     conn->disconnect();
     conn->setParent(nullptr);
     QObject::connect(conn, &TcpConn::disconnected, conn, &QObject::deleteLater);

@@ -2,8 +2,9 @@
 // goes to the app over the agent's own HTTP/2 connections to it. The test's client and app speak HTTP/2
 // through nghttp2 (lanes' H2Codec), and write raw frames where a misbehaving peer is needed. It covers the
 // app side's connection life: an app that breaks the protocol and keeps its socket open, an app that sends
-// GOAWAY (a gRPC server at its maximum connection age) with streams still open, and a client that resets a
-// stream the app is still answering. Run under the epoll dispatcher, as the agent runs.
+// GOAWAY (a gRPC server at its maximum connection age) with streams still open, a client that resets a
+// stream the app is still answering, and a client that closes. Run under the epoll dispatcher, as the agent
+// runs.
 #include "counter.h"
 #include "epolldispatcher.h"
 #include "h2codec.h"
@@ -102,6 +103,7 @@ private slots:
     void afterTheAppsGoawayItsStreamsFinishAndNewOnesGoToANewConnection();
     void aStreamTheClientResetsIsResetAtTheApp();
     void aResetStreamsUntakenBytesGoBackToTheAppConnection();
+    void aClientThatClosesEndsItsConnection();
 
 private:
     // An HTTP/2 client connected through a new H2Connection.
@@ -146,9 +148,12 @@ Peer* TstH2Connection::connectClient()
     if (!QTest::qWaitFor([&] { return !m_accepted.isEmpty(); }, 5000))
         return nullptr;
     const quint16 appPort = m_app->serverPort();
+    // Handed over as HttpConnection hands it over: allowed to half-close.
+    TcpConn* conn = TcpConn::adopt(m_accepted.takeFirst());
+    conn->setHalfCloseAllowed(true);
     m_connection = new H2Connection(
-        TcpConn::adopt(m_accepted.takeFirst()), {}, 8080, [](const lanes::http::Head&) { return Route{}; },
-        nullptr, [appPort] { return TcpConn::connectTo(QHostAddress::LocalHost, appPort); });
+        conn, {}, 8080, [](const lanes::http::Head&) { return Route{}; }, nullptr,
+        [appPort] { return TcpConn::connectTo(QHostAddress::LocalHost, appPort); });
     return peer(socket, H2Codec::Role::Client);
 }
 
@@ -283,6 +288,25 @@ void TstH2Connection::aResetStreamsUntakenBytesGoBackToTheAppConnection()
     app->answer(3, "next answer");
     QTRY_VERIFY(client->ended.contains(next));
     QCOMPARE(client->bodies.value(next), QByteArray("next answer"));
+}
+
+void TstH2Connection::aClientThatClosesEndsItsConnection()
+{
+    // HTTP/2 has no half-close: a client's FIN (a killed process, or a client that drops an idle connection
+    // without GOAWAY) ends the connection, its streams and its connections to the app. On a connection that
+    // HttpConnection handed over, the FIN said only "the peer is done sending", and all of it stayed open.
+    Peer* client = connectClient();
+    QVERIFY(client);
+    const qint32 first = client->get("/first");
+    QTcpSocket* socket = waitForApp();
+    QVERIFY(socket);
+    auto* app = peer(socket, H2Codec::Role::Server);
+    QTRY_VERIFY(app->heads.contains(1));
+    app->answer(1, "first answer");
+    QTRY_VERIFY(client->ended.contains(first));
+    client->socket->disconnectFromHost();
+    QTRY_VERIFY(m_connection.isNull());
+    QTRY_COMPARE(socket->state(), QAbstractSocket::UnconnectedState);
 }
 
 int main(int argc, char** argv)
