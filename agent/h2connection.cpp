@@ -331,7 +331,6 @@ void H2Connection::closeAll(const QString& why)
     if (!m_toClient.isEmpty()) // the GOAWAY, before the close
         m_client->write(std::exchange(m_toClient, {}));
     qCDebug(lcAgent) << "HTTP/2 connection on port" << m_port << "ends:" << why;
-    m_client->disconnect(this);
     // The socket outlives us until what we wrote (a GOAWAY) is out.
     closeWhenWritten(m_client);
     for (const auto& app : m_apps)
