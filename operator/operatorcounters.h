@@ -35,6 +35,12 @@ struct OperatorCounters
     Counter routeGranted{"operator.route_granted"};
     Counter routeRefused{"operator.route_refused"}; // not granted, or a connection with a bad token closed
     Counter routeJoined{"operator.route_joined"};
+    Counter routeJoinedInKernel{"operator.route_joined_in_kernel"}; // of those, joined by the sockmap
+    Counter routeKernelJoinFailed{
+        "operator.route_kernel_join_failed"};              // the kernel would not join or pass on
+    Counter routeJoinPaused{"operator.route_join_paused"}; // a side's bytes piled up in the kernel; it waits
+    Counter routeJoinTailByHand{
+        "operator.route_join_tail_by_hand"}; // it ended while it waited (kerneljoin.h)
     // Relay
     Counter relayUnknownStream{"relay.unknown_stream"}; // normal when a reset crossed frames in flight
 };

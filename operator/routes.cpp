@@ -9,6 +9,17 @@
 
 namespace lanes::op {
 
+RouteBroker::RouteBroker(AgentPool* agents, QObject* parent) : QObject(parent), m_agents(agents)
+{
+    auto kernel = KernelJoiner::create(this);
+    if (kernel) {
+        m_kernel = *kernel;
+        qCInfo(lcOperator) << "data routes are joined in the kernel (a sockmap)";
+    } else {
+        qCInfo(lcOperator).noquote() << "data routes are joined in user space:" << kernel.error().message;
+    }
+}
+
 void RouteBroker::grant(const Request& request, std::function<void(Result<v1::RouteGrant>)> done)
 {
     if (!m_agents->routeAddress(request.pod)) {
@@ -69,7 +80,8 @@ void RouteBroker::join(int fd, const QByteArray& token)
     ++operatorCounters().routeJoined;
     qCInfo(lcOperator) << "route of session" << ticket.sessionId << "joined to the agent of" << ticket.pod;
     // Deletes itself, and both connections, when both ends are done; end() cuts it sooner.
-    auto* splice = new SocketSplice(TcpConn::adopt(fd), *agent, this);
+    QObject* splice =
+        m_kernel ? m_kernel->join(fd, *agent) : new SocketSplice(TcpConn::adopt(fd), *agent, this);
     m_joined.removeIf([](const auto& it) { return it.value().isNull(); });
     m_joined.insert({ticket.sessionId, ticket.pod}, splice);
 }

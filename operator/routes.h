@@ -2,10 +2,12 @@
 // grants a session's lanesd a one-use token for a route to the agent of one of the session's pods (after
 // telling the agent, which checks the token and the client's certificate itself), and joins a connection that
 // offers a granted token in its ClientHello to that agent's route listener, byte for byte: the operator does
-// no TLS on it and never sees the bytes in the clear. Event-loop thread only.
+// no TLS on it and never sees the bytes in the clear. It joins them in the kernel (KernelJoiner) where it may
+// load BPF programs, in user space (SocketSplice) where not. Event-loop thread only.
 #pragma once
 
 #include "agentpool.h"
+#include "kerneljoiner.h"
 
 #include <QDeadlineTimer>
 #include <QPointer>
@@ -18,7 +20,7 @@ class RouteBroker final : public QObject
 {
     Q_OBJECT
 public:
-    explicit RouteBroker(AgentPool* agents, QObject* parent = nullptr) : QObject(parent), m_agents(agents) {}
+    explicit RouteBroker(AgentPool* agents, QObject* parent = nullptr);
 
     struct Request
     {
@@ -48,6 +50,7 @@ private:
         QDeadlineTimer expires;
     };
     AgentPool* m_agents;
+    KernelJoiner* m_kernel = nullptr; // null: joins in user space (SocketSplice)
     QHash<QByteArray, Ticket> m_tickets;
     QMultiHash<QPair<QString, QString>, QPointer<QObject>> m_joined; // (session, pod) -> its splices
 };

@@ -1,0 +1,312 @@
+// See kerneljoin.h.
+#include "kerneljoin.h"
+
+#include "logging.h"
+#include "operatorcounters.h"
+#include "tcpconn.h"
+
+#include <QSocketNotifier>
+#include <QTimer>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace lanes::op {
+
+namespace {
+
+constexpr int kDrainPollMaxMs = 50; // the longest wait between two looks at a half-close's bytes in flight
+constexpr qsizetype kForwardedMax = 16 * 1024; // the ClientHello the operator peeked; the rest stays queued
+
+tcp_info tcpInfo(int fd)
+{
+    tcp_info info{};
+    socklen_t length = sizeof info;
+    ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length);
+    return info;
+}
+
+// Bytes the socket has taken to send, ever (acknowledged, and in its send queue).
+qint64 written(int fd)
+{
+    int queued = 0;
+    ::ioctl(fd, SIOCOUTQ, &queued);
+    return qint64(tcpInfo(fd).tcpi_bytes_acked) + queued;
+}
+
+qint64 received(int fd)
+{
+    return qint64(tcpInfo(fd).tcpi_bytes_received);
+}
+
+} // namespace
+
+KernelJoin::KernelJoin(KernelJoiner* joiner, int clientFd, TcpConn* agent)
+    : QObject(joiner), m_joiner(joiner), m_agent(agent), m_drain(new QTimer(this))
+{
+    m_side[0].socket.fd = clientFd;
+    tuneDescriptor(clientFd);
+    m_drain->setSingleShot(true);
+    connect(m_drain, &QTimer::timeout, this, &KernelJoin::passEnds);
+    agent->setParent(this);
+    if (agent->isConnected()) {
+        start();
+        return;
+    }
+    connect(agent, &TcpConn::connected, this, &KernelJoin::start);
+    connect(agent, &TcpConn::disconnected, this, [this] {
+        cut(QStringLiteral("cannot reach the agent's route listener: %1").arg(m_agent->closeReason()));
+    });
+}
+
+KernelJoin::~KernelJoin()
+{
+    close();
+}
+
+void KernelJoin::start()
+{
+    m_agent->disconnect(this);
+    m_side[1].socket.fd = m_agent->takeDescriptor();
+    std::exchange(m_agent, nullptr)->deleteLater(); // we may be in its signal
+    Side& client = m_side[0];
+    Side& agent = m_side[1];
+    // The ClientHello goes to the agent by hand, before either socket is joined; whatever follows it stays
+    // queued, and the verdict takes it after (TLS clients send nothing more before the ServerHello anyway).
+    QByteArray hello(kForwardedMax, Qt::Uninitialized);
+    const ssize_t got = ::recv(client.socket.fd, hello.data(), hello.size(), MSG_DONTWAIT);
+    if (got <= 0 && !(got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+        cut(got == 0 ? QStringLiteral("the client closed before its route was joined")
+                     : errnoText("recv", errno));
+        return;
+    }
+    client.consumed = qMax<ssize_t>(got, 0);
+    client.sentBefore = written(client.socket.fd);
+    agent.sentBefore = written(agent.socket.fd);
+    if (client.consumed > 0 && ::send(agent.socket.fd, hello.constData(), client.consumed,
+                                      MSG_DONTWAIT | MSG_NOSIGNAL) != client.consumed) {
+        cut(QStringLiteral("the agent's socket did not take the ClientHello"));
+        return;
+    }
+    KernelJoiner::Socket pair[2] = {client.socket, agent.socket};
+    if (const auto entered = m_joiner->enter(pair); !entered) {
+        ++operatorCounters().routeKernelJoinFailed;
+        cut(entered.error().message);
+        return;
+    }
+    m_inMaps = true;
+    client.socket = pair[0];
+    agent.socket = pair[1];
+    watch(0);
+    watch(1);
+    m_joiner->add(this);
+    ++operatorCounters().routeJoinedInKernel;
+}
+
+void KernelJoin::watch(int side)
+{
+    Side& s = m_side[side];
+    s.readable = new QSocketNotifier(s.socket.fd, QSocketNotifier::Read, this);
+    connect(s.readable, &QSocketNotifier::activated, this, [this, side] { onReadable(side); });
+    s.failed = new QSocketNotifier(s.socket.fd, QSocketNotifier::Exception, this);
+    connect(s.failed, &QSocketNotifier::activated, this, [this, side] { onFailed(side); });
+}
+
+void KernelJoin::onReadable(int side)
+{
+    // The verdict passes every byte on, so a socket wakes us only for its end, or an error.
+    Side& s = m_side[side];
+    if (s.byHand) {
+        s.readable->setEnabled(false);
+        copyTail(side);
+        return;
+    }
+    char byte;
+    const ssize_t got = ::recv(s.socket.fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK);
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (got > 0) {
+        ++operatorCounters().routeKernelJoinFailed;
+        cut(QStringLiteral("bytes of the route reached the operator (the kernel did not pass them on)"));
+        return;
+    }
+    if (got < 0) {
+        cut(errnoText(side == 0 ? "the client's connection" : "the agent's connection", errno));
+        return;
+    }
+    s.ended = true;
+    s.readable->setEnabled(false);
+    passEnds();
+}
+
+void KernelJoin::onFailed(int side)
+{
+    Side& s = m_side[side];
+    int error = 0;
+    socklen_t length = sizeof error;
+    ::getsockopt(s.socket.fd, SOL_SOCKET, SO_ERROR, &error, &length);
+    if (error != 0) {
+        cut(errnoText("the route's connection", error));
+        return;
+    }
+    s.failed->setEnabled(false); // a hang-up without an error: both of its directions are over
+}
+
+void KernelJoin::passEnds()
+{
+    bool inFlight = false;
+    for (int from : {0, 1}) {
+        const Side& source = m_side[from];
+        Side& sink = m_side[1 - from];
+        if (!source.ended || sink.shutDown)
+            continue;
+        // Everything the source received has left the sink's socket (not still in the kernel's backlog). TCP
+        // counts the FIN as a byte received.
+        if (received(source.socket.fd) - 1 != written(sink.socket.fd) - sink.sentBefore) {
+            inFlight = true;
+            continue;
+        }
+        ::shutdown(sink.socket.fd, SHUT_WR);
+        sink.shutDown = true;
+    }
+    if (m_side[0].shutDown && m_side[1].shutDown) {
+        close(); // the last bytes and the FIN are in the sockets' queues; the kernel sends them
+        deleteLater();
+        return;
+    }
+    if (inFlight) {
+        m_drain->start(m_drainDelayMs);
+        m_drainDelayMs = qMin(2 * m_drainDelayMs, kDrainPollMaxMs);
+    }
+}
+
+qint64 KernelJoin::waiting(int from) const
+{
+    const Side& source = m_side[from];
+    const Side& sink = m_side[1 - from];
+    const qint64 taken = source.consumed + qint64(m_joiner->moved(source.socket)) + source.copied;
+    return taken - (written(sink.socket.fd) - sink.sentBefore);
+}
+
+void KernelJoin::pace()
+{
+    for (int from : {0, 1}) {
+        Side& source = m_side[from];
+        if (m_side[1 - from].shutDown)
+            continue;
+        const quint64 moved = m_joiner->moved(source.socket);
+        if (source.taking && moved == source.lastMoved)
+            continue; // nothing new: what waits can only have shrunk since the last look
+        source.lastMoved = moved;
+        const qint64 waits = waiting(from);
+        if (source.taking && !source.ended && waits > m_joiner->m_limits.highWater) {
+            // Its input stays in its receive queue now; a read would take it, so it is not watched.
+            source.taking = !m_joiner->setTaking(source.socket, false);
+            source.readable->setEnabled(source.taking && !source.ended);
+            ++operatorCounters().routeJoinPaused;
+        } else if (!source.taking) {
+            resume(from, waits);
+            if (!m_inMaps)
+                return; // cut
+        }
+    }
+}
+
+void KernelJoin::resume(int from, qint64 waits)
+{
+    Side& source = m_side[from];
+    if (source.byHand) {
+        if (waits == 0) // the kernel's backlog is out: what follows cannot overtake it
+            copyTail(from);
+        return;
+    }
+    if (waits >= m_joiner->m_limits.lowWater)
+        return;
+    if (m_joiner->setTaking(source.socket, true)) {
+        source.taking = true;
+        source.readable->setEnabled(!source.ended);
+    } else if (errno == EOPNOTSUPP) { // no longer ESTABLISHED: its FIN came while it was out of the map
+        source.byHand = true;
+        ++operatorCounters().routeJoinTailByHand;
+        if (waits == 0)
+            copyTail(from);
+    } else {
+        cut(errnoText("put a socket back in the sockmap", errno));
+    }
+}
+
+void KernelJoin::copyTail(int from)
+{
+    Side& source = m_side[from];
+    const int sink = m_side[1 - from].socket.fd;
+    for (;;) {
+        if (!source.tail.isEmpty()) {
+            const ssize_t sent =
+                ::send(sink, source.tail.constData(), source.tail.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                if (!source.sinkWritable) {
+                    source.sinkWritable = new QSocketNotifier(sink, QSocketNotifier::Write, this);
+                    connect(source.sinkWritable, &QSocketNotifier::activated, this,
+                            [this, from] { copyTail(from); });
+                }
+                source.sinkWritable->setEnabled(true);
+                return;
+            }
+            if (sent < 0) {
+                cut(errnoText("send", errno));
+                return;
+            }
+            source.tail.remove(0, sent);
+            source.copied += sent;
+            continue;
+        }
+        if (source.sinkWritable)
+            source.sinkWritable->setEnabled(false);
+        QByteArray chunk(kForwardedMax, Qt::Uninitialized);
+        const ssize_t got = ::recv(source.socket.fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
+        if (got > 0) {
+            chunk.truncate(got);
+            source.tail = std::move(chunk);
+        } else if (got == 0) {
+            source.ended = true;
+            passEnds();
+            return;
+        } else {
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                source.readable->setEnabled(true); // more is on its way, or the FIN
+            else
+                cut(errnoText("recv", errno));
+            return;
+        }
+    }
+}
+
+void KernelJoin::cut(const QString& why)
+{
+    qCInfo(lcOperator) << "cut a route joined in the kernel:" << why;
+    close();
+    deleteLater();
+}
+
+void KernelJoin::close()
+{
+    m_drain->stop();
+    if (m_inMaps) {
+        KernelJoiner::Socket pair[2] = {m_side[0].socket, m_side[1].socket};
+        m_joiner->leave(pair);
+        m_joiner->remove(this);
+        m_inMaps = false;
+    }
+    for (Side& s : m_side) {
+        delete std::exchange(s.readable, nullptr);
+        delete std::exchange(s.failed, nullptr);
+        delete std::exchange(s.sinkWritable, nullptr);
+        if (s.socket.fd >= 0)
+            ::close(std::exchange(s.socket.fd, -1));
+    }
+}
+
+} // namespace lanes::op

@@ -1,0 +1,84 @@
+// KernelJoiner: the operator's kernel-side join of data routes (docs/architecture.md, "The join in the
+// kernel"). It loads bpf/routejoin.bpf.c, a sockmap stream verdict, and joins each route's two sockets in the
+// kernel: a route's bytes never reach the operator's user space, with no copy and no wake-up per chunk.
+// Nothing in the kernel pushes back on a redirect, so a tick compares what each socket passed on with what
+// its peer has sent, and takes a socket whose bytes pile up out of the verdict's reach (its receive queue
+// fills, TCP pushes back) until the peer catches up. Where the program cannot be loaded (no CAP_BPF and
+// CAP_NET_ADMIN, LANES_KERNEL_JOIN=0), create() says why and the routes are joined in user space. Event-loop
+// thread only.
+#pragma once
+
+#include "result.h"
+
+#include <QList>
+#include <QObject>
+
+class QTimer;
+struct bpf_object;
+
+namespace lanes {
+class TcpConn;
+}
+
+namespace lanes::op {
+
+class KernelJoin;
+
+// Bytes of one direction that may wait in the operator's kernel (passed on by the verdict, not yet taken by
+// the peer's socket) before the socket they come from is taken out of the verdict's reach; it is put back
+// under kJoinLowWater. A tick looks every kJoinTickMs, so a sender can overshoot by what it sends in a tick.
+constexpr qint64 kJoinHighWater = 4 * 1024 * 1024;
+constexpr qint64 kJoinLowWater = 1024 * 1024;
+constexpr int kJoinTickMs = 10;
+constexpr quint32 kJoinSlots = 65536; // sockets in the maps at once: 32768 routes
+
+struct JoinLimits
+{
+    qint64 highWater = kJoinHighWater;
+    qint64 lowWater = kJoinLowWater;
+};
+
+class KernelJoiner final : public QObject
+{
+    Q_OBJECT
+public:
+    static Result<KernelJoiner*> create(QObject* parent = nullptr, JoinLimits limits = {});
+    ~KernelJoiner() override;
+
+    // Joins the route connection `clientFd` (taken; its ClientHello still queued) to `agent` (connected or
+    // still connecting; taken). The join deletes itself once both directions are over; deleting it cuts both.
+    QObject* join(int clientFd, TcpConn* agent);
+
+private:
+    friend class KernelJoin;
+    KernelJoiner() = default;
+
+    // One joined socket, as the maps know it.
+    struct Socket
+    {
+        int fd = -1;
+        quint64 cookie = 0;
+        quint32 slot = 0;
+    };
+    // Puts both sockets in the maps, each the other's peer, and lets the verdict take what they have queued.
+    Result<void> enter(Socket (&pair)[2]);
+    void leave(const Socket (&pair)[2]);
+    // Whether the verdict takes the socket's input (false: it stays queued in the socket).
+    bool setTaking(const Socket& socket, bool taking);
+    quint64 moved(const Socket& socket) const;
+    void add(KernelJoin* join);
+    void remove(KernelJoin* join);
+    void tick();
+
+    JoinLimits m_limits;
+    bpf_object* m_object = nullptr;
+    int m_targets = -1;
+    int m_sources = -1;
+    int m_links = -1;
+    volatile quint64* m_moved = nullptr; // the `moved` map, mapped
+    QList<quint32> m_freeSlots;
+    QList<KernelJoin*> m_joins;
+    QTimer* m_tick = nullptr;
+};
+
+} // namespace lanes::op
