@@ -39,7 +39,7 @@ ClientConnection::ClientConnection(rpc::Transport* transport, SessionManager* se
         rpc::notify<ide::QueueTraffic>(*m_endpoint, traffic, rpc::Delivery::droppable());
     });
     connect(sessions, &SessionManager::traffic, this, [this](ide::TrafficParams traffic) {
-        if (!m_initialized)
+        if (!m_initialized || !m_wantsTraffic)
             return;
         traffic.dropped = qint64(m_transport->droppedNotifications());
         rpc::notify<ide::Traffic>(*m_endpoint, traffic, rpc::Delivery::droppable());
@@ -90,6 +90,7 @@ void ClientConnection::onInitialize(const ide::InitializeParams& params,
     if (m_initialized)
         return reply(fail(ErrorCode::InvalidArgument, QStringLiteral("initialize was already called")));
     m_initialized = true;
+    m_wantsTraffic = params.capabilities.value(QLatin1String("traffic")).toBool(true);
     // Who the sessions it starts belong to, as session/list shows it.
     const QString name = params.clientInfo.value(QLatin1String("name")).toString();
     setObjectName(QStringLiteral("%1 (pid %2)")

@@ -51,6 +51,7 @@ private:
     rpc::Endpoint* m_endpoint;
     SessionManager* m_sessions;
     bool m_initialized = false;
+    bool m_wantsTraffic = true; // its initialize did not say {"traffic": false}
     bool m_shutdown = false;
     bool m_finished = false;
     int m_progressTokens = 0;

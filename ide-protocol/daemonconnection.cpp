@@ -83,8 +83,9 @@ void DaemonConnection::onConnected()
     auto* transport = new DeviceTransport(&m_socket, this);
     m_endpoint = new Endpoint(transport, this);
     connect(m_endpoint, &Endpoint::closed, this, &DaemonConnection::lost);
-    const ide::InitializeParams params{
-        QCoreApplication::applicationPid(), QJsonObject{{"name", m_clientName}}, {}, QDir::currentPath()};
+    const ide::InitializeParams params{QCoreApplication::applicationPid(),
+                                       QJsonObject{{"name", m_clientName}}, m_capabilities,
+                                       QDir::currentPath()};
     call<ide::Initialize>(*m_endpoint, params, [this](Result<ide::InitializeResult> result) {
         if (!result)
             return emit failed(describe(result.error()));

@@ -21,6 +21,8 @@ class DaemonConnection final : public QObject
 public:
     DaemonConnection(QString socketPath, QString clientName, QObject* parent = nullptr);
     void start();
+    // What `initialize` tells lanesd of this client (InitializeParams::capabilities); before start().
+    void setCapabilities(QJsonObject capabilities) { m_capabilities = std::move(capabilities); }
     // Null until ready().
     Endpoint* endpoint() const { return m_endpoint; }
     // lanesd's version, from its initialize answer; empty until ready().
@@ -43,6 +45,7 @@ private:
 
     QString m_socketPath;
     QString m_clientName;
+    QJsonObject m_capabilities;
     QString m_serverVersion;
     // The process at the other end of the socket (SO_PEERCRED), 0 when unknown.
     qint64 peerPid() const;

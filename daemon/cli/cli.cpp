@@ -21,6 +21,8 @@ Cli::Cli(CliOptions options, QObject* parent)
     : QObject(parent), m_options(std::move(options)),
       m_daemon(new rpc::DaemonConnection(m_options.socketPath, QStringLiteral("lanes"), this))
 {
+    // Stolen requests one by one only for `exec --verbose`, which prints them.
+    m_daemon->setCapabilities(QJsonObject{{"traffic", m_options.verbose}});
     connect(m_daemon, &rpc::DaemonConnection::ready, this, &Cli::onReady);
     connect(m_daemon, &rpc::DaemonConnection::failed, this,
             [this](const QString& why) { done(kExitConnection, why); });

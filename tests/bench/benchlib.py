@@ -17,17 +17,50 @@ sys.path.insert(0, str(ROOT / "scripts"))
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def bench_args(doc, sections=()):
+def bench_args(doc, sections=(), joins=False):
     """The benchmarks' command line: --smoke (1 s per point, prints only) or --seconds N; with `sections`,
-    --only NAME runs and writes that section of the benchmark alone."""
+    --only NAME runs and writes that section of the benchmark alone; with `joins`, --user-space-join (RouteJoin)."""
     import argparse
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--seconds", type=int, default=10)
     if sections:
         parser.add_argument("--only", choices=sections)
+    if joins:
+        parser.add_argument("--user-space-join", action="store_true",
+                            help="the operator joins data routes in user space (LANES_KERNEL_JOIN=0), as where it "
+                                 "may not load BPF programs; writes its own section")
     args = parser.parse_args()
+    if getattr(args, "user_space_join", False):
+        os.environ["LANES_KERNEL_JOIN"] = "0"  # the operator the cluster starts inherits it
     return args, 1 if args.smoke else args.seconds
+
+
+class RouteJoin:
+    """How the operator joined the run's data routes: in the kernel (a sockmap program, where it may load one: the
+    default) or in user space (--user-space-join). Each has its own section; the run fails when the operator's
+    counters say that its routes were joined the other way."""
+
+    def __init__(self, args):
+        self.user_space = args.user_space_join
+
+    def section(self, name):
+        return name + ("-user-join" if self.user_space else "")
+
+    def words(self):
+        return ("in user space (this section: `--user-space-join`, `LANES_KERNEL_JOIN=0`, as where the operator may "
+                "not load BPF programs)" if self.user_space else
+                "in the kernel (a sockmap program; the `-user-join` section has the operator's user-space join)")
+
+    def start(self, rpc, credentials):
+        self.before = cluster_counters(rpc, credentials, "operator")
+
+    def check(self, rpc, credentials):
+        after = cluster_counters(rpc, credentials, "operator")
+        joined, kernel = (after.get(name, 0) - self.before.get(name, 0)
+                          for name in ("operator.route_joined", "operator.route_joined_in_kernel"))
+        if joined == 0 or kernel != (0 if self.user_space else joined):
+            raise RuntimeError(f"{joined} routes joined, {kernel} of them in the kernel")
 
 
 def environment():
@@ -377,15 +410,20 @@ def delivered_requests(rpc):
     return sum(session["requests"] for session in rpc.call("session/list", {})["sessions"])
 
 
-def agent_counters(rpc, credentials, pod):
-    """The counters of pod `pod`'s agent, through lanesd's diagnostics/counters; fails when the operator could
-    not reach that agent (a delta over a missing reading would say the wrong path)."""
+def cluster_counters(rpc, credentials, source):
+    """The counters of `source` ("operator", or "agent/POD"), through lanesd's diagnostics/counters; fails when the
+    operator could not reach it (a delta over a missing reading would say the wrong path)."""
     result = rpc.call("diagnostics/counters", {"cluster": True, "credentials": str(credentials)})
-    missing = [why for why in result.get("unavailable", []) if why.startswith(f"agent/{pod}:")]
+    missing = [why for why in result.get("unavailable", []) if why.startswith(f"{source}:")]
     if missing:
-        raise RuntimeError(f"the agent's counters are unavailable: {missing}")
-    prefix = f"agent/{pod}/"
+        raise RuntimeError(f"the counters of {source} are unavailable: {missing}")
+    prefix = f"{source}/"
     return {name[len(prefix):]: value for name, value in result["counters"].items() if name.startswith(prefix)}
+
+
+def agent_counters(rpc, credentials, pod):
+    """The counters of pod `pod`'s agent (cluster_counters)."""
+    return cluster_counters(rpc, credentials, f"agent/{pod}")
 
 
 def pss_kb(*pids):

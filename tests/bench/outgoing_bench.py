@@ -5,6 +5,7 @@ throughput, small (1 KiB) requests a second, and a new connection's first answer
 
   python3 tests/bench/outgoing_bench.py            full run (1 GiB each way, 2000 connects, 10 s per wrk run); writes docs/benchmarks.md
   python3 tests/bench/outgoing_bench.py --smoke    16 MiB each way, 100 connects, 1 s per wrk run, prints only (CI)
+  python3 tests/bench/outgoing_bench.py --user-space-join   the operator's user-space join; its own section
 """
 import json
 import os
@@ -13,7 +14,7 @@ import sys
 
 from contextlib import ExitStack
 
-from benchlib import (ROOT, Haproxy, RpcClient, agent_counters, bench_args, cluster_pem, free_port, median_run,
+from benchlib import (ROOT, Haproxy, RouteJoin, RpcClient, agent_counters, bench_args, cluster_pem, free_port, median_run,
                       output, plot, pod_ip, tls_chain, write_section, wrk)
 from lanesrun import Cluster
 
@@ -73,7 +74,8 @@ def haproxy_chain(stack, cluster, target, pod_port):
 
 
 def main():
-    args, seconds = bench_args(__doc__)
+    args, seconds = bench_args(__doc__, joins=True)
+    join = RouteJoin(args)
     size = (16 << 20) if args.smoke else int(os.environ.get("LANES_BENCH_BYTES", 1 << 30))
     connects = 100 if args.smoke else 2000
     micro_iterations = 2000 if args.smoke else 50000
@@ -81,6 +83,7 @@ def main():
         alice = cluster.add_user("alice")
         machine = cluster.lanesd("alice")
         relayed = cluster.lanesd("alice-relayed", env={"LANES_DATA_ROUTE": "0"})
+        join.start(RpcClient(machine), alice)  # before the sessions, whose routes open as they start
         ip = pod_ip("ledger-0")
 
         def under_lanes(socket):
@@ -135,6 +138,7 @@ def main():
         routed = counters.get("agent.route_outgoing", 0) - counters_before.get("agent.route_outgoing", 0)
         if routed < len(rounds) + connects or counters.get("agent.route_outgoing_refused", 0):
             raise RuntimeError(f"only {routed} outgoing streams took the data route: {counters}")
+        join.check(RpcClient(machine), alice)
 
     micro = str(ROOT / "build/bin/connect_micro")
     layer_env = dict(os.environ, LD_PRELOAD=str(ROOT / "build/bin/liblanes-layer.so"),
@@ -169,12 +173,13 @@ def main():
     small_met = all(small[("cluster", n)]["rps"] >= small[("haproxy", n)]["rps"] for n in CONNECTIONS)
     relay_met = r["mib_per_s"] >= h["mib_per_s"] and all(
         small[("relayed", n)]["rps"] >= small[("haproxy", n)]["rps"] for n in CONNECTIONS)
-    markdown = f"""## Outgoing traffic through the cluster
+    title = " (the operator's user-space join)" if join.user_space else ""
+    markdown = f"""## Outgoing traffic through the cluster{title}
 
 `python3 tests/bench/outgoing_bench.py`: a process under the layer (`lanes exec -t pod/api-0`) talks to servers
 in pod ledger-0 by their address; its connections leave from api-0. **Data route** (lanes' default): layer ->
 lanesd -> agent -> ledger-0, TLS from lanesd to the agent, the operator joining the two TCP connections without
-reading them. **Relay**: a second lanesd started with `LANES_DATA_ROUTE=0`, whose streams the operator relays
+reading them, {join.words()}. **Relay**: a second lanesd started with `LANES_DATA_ROUTE=0`, whose streams the operator relays
 (layer -> lanesd -> operator -> agent -> ledger-0, TLS to the operator and TLS again to the agent); the agent's
 counters show that every connection of the first took the route. **Direct**: the same client, without lanes, from this machine to the same servers over the pods'
 bridge. **HAProxy chain**: the same hops built of HAProxy 2.6, in the same run: one process of one thread per
@@ -228,13 +233,13 @@ The layer's local path is one getsockopt(SO_TYPE), the filter's items, and a loo
 resolved (none here). The TCP row moves by several microseconds from run to run with the kernel's loopback
 handshake on two busy cores; the UDP row is the stable measure of the hook.
 
-![bulk](bench-outgoing.png)
+![bulk](bench-{join.section("outgoing")}.png)
 """
     if not args.smoke:
-        plot(ROOT / "docs" / "bench-outgoing.png", f"Bulk transfer, {mib} MiB each way (higher is better)", "MiB/s",
+        plot(ROOT / "docs" / f"bench-{join.section('outgoing')}.png", f"Bulk transfer, {mib} MiB each way (higher is better)", "MiB/s",
              ["both directions"], {"direct": [d["mib_per_s"]], "HAProxy chain (relay's hops, TLS)": [h["mib_per_s"]],
                                    "lanes, data route": [c["mib_per_s"]], "lanes, relay": [r["mib_per_s"]]})
-    write_section("outgoing", markdown, args.smoke,
+    write_section(join.section("outgoing"), markdown, args.smoke,
                   {"bulk": bulk, "new_connection": connect, "small": {f"{n} {k}": v for (n, k), v in small.items()},
                    "layer_ns_per_connect": costs})
 

@@ -5,10 +5,11 @@ HTTP/1.1 keep-alive with wrk, 1 and 64 connections; every answer must come from 
 
   python3 tests/bench/steal_bench.py            full run (10 s per point); writes docs/benchmarks.md
   python3 tests/bench/steal_bench.py --smoke    1 s per point, prints only (CI)
+  python3 tests/bench/steal_bench.py --user-space-join   the operator's user-space join; its own section
 """
 from contextlib import ExitStack
 
-from benchlib import (LOCAL_ANSWER, ROOT, FastApp, RpcClient, agent_counters, bench_args, cluster_pem, free_port,
+from benchlib import (LOCAL_ANSWER, ROOT, FastApp, RouteJoin, RpcClient, agent_counters, bench_args, cluster_pem, free_port,
                       median_run, plot, pod_ip, tls_chain, write_section, wrk)
 from lanesrun import Cluster
 
@@ -30,7 +31,8 @@ def haproxy_chain(stack, cluster, app_port):
 
 
 def main():
-    args, seconds = bench_args(__doc__)
+    args, seconds = bench_args(__doc__, joins=True)
+    join = RouteJoin(args)
     port = free_port()
     results = {}
     with Cluster() as cluster, FastApp(port), ExitStack() as stack:
@@ -39,6 +41,7 @@ def main():
         # operator's relay; each steals the same port of its own replica, both for the same local app.
         machine = cluster.lanesd("alice")
         relayed = cluster.lanesd("alice-relayed", env={"LANES_DATA_ROUTE": "0"})
+        join.start(RpcClient(machine), alice)  # before the sessions, whose routes open as they start
         sessions = [cluster.lanes(machine, alice, ["exec", "-t", "pod/api-0", "--steal", f"8080:{port}", "--",
                                                    "sleep", "100000"]),
                     cluster.lanes(relayed, alice, ["exec", "-t", "pod/api-1", "--steal", f"8080:{port}", "--",
@@ -65,6 +68,7 @@ def main():
             stolen = after.get("agent.stolen_connections", 0) - route_before[pod].get("agent.stolen_connections", 0)
             if stolen == 0 or not (routed == stolen if want else routed == 0):
                 raise RuntimeError(f"{pod}: {stolen} stolen connections, {routed} on a data route")
+        join.check(RpcClient(machine), alice)
         for session in sessions:
             cluster.stop(session)
 
@@ -80,14 +84,16 @@ def main():
         relay_goal.append(f"{r['rps'] / h['rps']:.2f} at {c} connection{plural}")
     met = all(results[("stolen", c)]["rps"] >= 1.3 * results[("chain", c)]["rps"] for c in CONNECTIONS)
     relay_met = all(results[("relayed", c)]["rps"] >= results[("chain", c)]["rps"] for c in CONNECTIONS)
-    markdown = f"""## Steal path (unfiltered steal, raw TCP streams)
+    title = "; the operator's user-space join" if join.user_space else ""
+    markdown = f"""## Steal path (unfiltered steal, raw TCP streams{title})
 
 `python3 tests/bench/steal_bench.py` ({seconds} s per point, wrk HTTP/1.1 keep-alive, 2 cores shared by every
 process; the paths in turns, {1 if args.smoke else ROUNDS} runs each, the run with the median throughput shown; every answer
 2xx and from the local app, else the run fails). **Direct**: wrk on the host to the local app (HAProxy answering
 by itself on 127.0.0.1). **Stolen, data route**: wrk in pod `client-0` to `api-0:8080`, which the agent
 redirects and sends on the session's data route (TLS from the agent to lanesd; the operator joins the two TCP
-connections and reads nothing), and lanesd delivers to the same local app. **Stolen, relay**: the same from
+connections and reads nothing, {join.words()}; its counters are checked), and lanesd delivers to the same local
+app. **Stolen, relay**: the same from
 `api-1:8080`, stolen by a second lanesd started with `LANES_DATA_ROUTE=0`, whose streams the operator relays (TLS
 to the operator and TLS again to lanesd). The agents' counters are read before and after: every stolen
 connection of api-0 went on its route and none of api-1's, else the run fails. **HAProxy chain**: the same hops
@@ -104,20 +110,20 @@ Goals (issue 16): over the data route, at least 1.3 of the two-TLS HAProxy chain
 measured {" and ".join(goal)}, {"met" if met else "**not met**"}. Over the relay, at least 1.0 of the chain:
 measured {" and ".join(relay_goal)}, {"met" if relay_met else "**not met**"}.
 
-![throughput](bench-steal.png)
+![throughput](bench-{join.section("steal")}.png)
 
 Over the relay every stolen byte crosses three processes and two TLS WebSocket links (agent to operator,
 operator to lanesd); over the route, one TLS WebSocket link from the agent to lanesd, which the operator's
-user-space splice carries without decrypting. Both carry protobuf frames with flow control, many streams on one
+join carries without decrypting. Both carry protobuf frames with flow control, many streams on one
 link; the chain opens a TCP and TLS connection per hop for each client connection and moves bytes only.
 """
     if not args.smoke:
-        plot(ROOT / "docs" / "bench-steal.png", "Steal path: requests/s (higher is better)", "requests/s",
+        plot(ROOT / "docs" / f"bench-{join.section('steal')}.png", "Steal path: requests/s (higher is better)", "requests/s",
              [f"{c} connection{'s' if c > 1 else ''}" for c in CONNECTIONS],
              {name: [results[(path, c)]["rps"] for c in CONNECTIONS]
               for path, name in (("direct", "direct"), ("chain", "HAProxy chain (same hops, TLS)"),
                                  ("stolen", "stolen, data route"), ("relayed", "stolen, relay"))})
-    write_section("steal", markdown, args.smoke, {f"{path} {c}": r for (path, c), r in results.items()})
+    write_section(join.section("steal"), markdown, args.smoke, {f"{path} {c}": r for (path, c), r in results.items()})
 
 
 if __name__ == "__main__":

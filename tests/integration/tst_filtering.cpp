@@ -1,11 +1,14 @@
 // Concurrent HTTP filtering on the real local cluster: several sessions share api:8080, each gets only the
 // requests its filter matches, everything else reaches the deployed api, and bad requests get their status.
 #include "clusterfixture.h"
+#include "daemonconnection.h"
+#include "endpoint.h"
 
 #include <QDir>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QSignalSpy>
 #include <QTcpSocket>
 #include <QTemporaryFile>
 #include <QTest>
@@ -153,6 +156,22 @@ void TstFiltering::aFilterWithoutPortsStealsTheTargetsPortsFiltered()
 
 void TstFiltering::keepAliveConnectionMixesMatchedAndUnmatched()
 {
+    // Two more clients of lanesd watch: one as an IDE does, one that said {"traffic": false} (as `lanes exec`
+    // does without --verbose).
+    int shown = 0;
+    int quiet = 0;
+    lanes::rpc::DaemonConnection watcher(fixture.socketPath(), QStringLiteral("watcher"));
+    lanes::rpc::DaemonConnection unwatched(fixture.socketPath(), QStringLiteral("unwatched"));
+    unwatched.setCapabilities(QJsonObject{{"traffic", false}});
+    QSignalSpy ready(&watcher, &lanes::rpc::DaemonConnection::ready);
+    QSignalSpy quietReady(&unwatched, &lanes::rpc::DaemonConnection::ready);
+    watcher.start();
+    unwatched.start();
+    QTRY_VERIFY(ready.size() == 1 && quietReady.size() == 1);
+    watcher.endpoint()->onNotification(QStringLiteral("session/traffic"),
+                                       [&](const QJsonValue&) { ++shown; });
+    unwatched.endpoint()->onNotification(QStringLiteral("session/traffic"),
+                                         [&](const QJsonValue&) { ++quiet; });
     QProcess* alice = steal(QStringLiteral("alice"), {QStringLiteral("--verbose")});
     QVERIFY2(alice, qPrintable(m_notStealing));
     QVERIFY2(steal(QStringLiteral("bob"), {}, QStringLiteral("root")), qPrintable(m_notStealing));
@@ -171,6 +190,8 @@ void TstFiltering::keepAliveConnectionMixesMatchedAndUnmatched()
     // lanesd reports each stolen request (session/traffic); `lanes exec -v` prints them.
     QTRY_VERIFY_WITH_TIMEOUT(QString::fromUtf8(alice->peek(65536)).contains(u"GET /mixed/3 -> 200"), 5000);
     QVERIFY(!QString::fromUtf8(alice->peek(65536)).contains(u"GET /mixed/1 "));
+    QTRY_VERIFY(shown >= 4); // alice's and bob's stolen requests
+    QCOMPARE(quiet, 0);
 }
 
 void TstFiltering::threeSessionsUnderLoadGetOnlyTheirRequests()
