@@ -35,6 +35,8 @@ ClientConnection::ClientConnection(rpc::Transport* transport, SessionManager* se
             });
     // Traffic is what a client that reads too slowly loses first; each one says how many were lost so far.
     connect(sessions, &SessionManager::queueTraffic, this, [this](ide::QueueTrafficParams traffic) {
+        if (!m_initialized || !m_wantsTraffic)
+            return;
         traffic.dropped = qint64(m_transport->droppedNotifications());
         rpc::notify<ide::QueueTraffic>(*m_endpoint, traffic, rpc::Delivery::droppable());
     });

@@ -24,8 +24,9 @@ struct InitializeParams
 {
     qint64 processId = 0;
     QJsonObject clientInfo;
-    // {"traffic": false}: the client shows no request one by one, and lanesd sends it no session/traffic (a
-    // notification per stolen request is a cost on the path at thousands a second). Absent: true.
+    // {"traffic": false}: the client shows no request or message one by one, and lanesd sends it no
+    // session/traffic or session/queueTraffic (a notification per stolen request is a cost on the path at
+    // thousands a second). Absent: true.
     QJsonObject capabilities;
     QString rootPath;
 };

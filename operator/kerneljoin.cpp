@@ -20,6 +20,7 @@ namespace {
 
 constexpr int kDrainPollMaxMs = 50; // the longest wait between two looks at a half-close's bytes in flight
 constexpr qsizetype kForwardedMax = 16 * 1024; // the ClientHello the operator peeked; the rest stays queued
+constexpr qsizetype kTailChunk = 64 * 1024;    // what one read of a tail copied by hand takes
 
 tcp_info tcpInfo(int fd)
 {
@@ -29,12 +30,14 @@ tcp_info tcpInfo(int fd)
     return info;
 }
 
-// Bytes the socket has taken to send, ever (acknowledged, and in its send queue).
+// Bytes the socket has taken to send, ever (acknowledged, and in its send queue). The acknowledged count is
+// read first: an acknowledgement between the two reads makes the sum short (a later look), never long.
 qint64 written(int fd)
 {
+    const qint64 acked = qint64(tcpInfo(fd).tcpi_bytes_acked);
     int queued = 0;
     ::ioctl(fd, SIOCOUTQ, &queued);
-    return qint64(tcpInfo(fd).tcpi_bytes_acked) + queued;
+    return acked + queued;
 }
 
 qint64 received(int fd)
@@ -70,6 +73,7 @@ KernelJoin::~KernelJoin()
 void KernelJoin::start()
 {
     m_agent->disconnect(this);
+    const QByteArray early = m_agent->readAll(); // nothing, from a TLS server; passed on by hand if not
     m_side[1].socket.fd = m_agent->takeDescriptor();
     std::exchange(m_agent, nullptr)->deleteLater(); // we may be in its signal
     Side& client = m_side[0];
@@ -89,6 +93,12 @@ void KernelJoin::start()
     if (client.consumed > 0 && ::send(agent.socket.fd, hello.constData(), client.consumed,
                                       MSG_DONTWAIT | MSG_NOSIGNAL) != client.consumed) {
         cut(QStringLiteral("the agent's socket did not take the ClientHello"));
+        return;
+    }
+    agent.consumed = early.size();
+    if (!early.isEmpty() && ::send(client.socket.fd, early.constData(), early.size(),
+                                   MSG_DONTWAIT | MSG_NOSIGNAL) != early.size()) {
+        cut(QStringLiteral("the client's socket did not take what the agent sent first"));
         return;
     }
     KernelJoiner::Socket pair[2] = {client.socket, agent.socket};
@@ -163,6 +173,11 @@ void KernelJoin::passEnds()
         Side& sink = m_side[1 - from];
         if (!source.ended || sink.shutDown)
             continue;
+        if (!sink.taking && !sink.byHand) {
+            // Paused: a socket past ESTABLISHED cannot go back in the map, so its half-close waits for that.
+            inFlight = true;
+            continue;
+        }
         // Everything the source received has left the sink's socket (not still in the kernel's backlog). TCP
         // counts the FIN as a byte received.
         if (received(source.socket.fd) - 1 != written(sink.socket.fd) - sink.sentBefore) {
@@ -193,6 +208,8 @@ qint64 KernelJoin::waiting(int from) const
 
 void KernelJoin::pace()
 {
+    if (!m_inMaps)
+        return;
     for (int from : {0, 1}) {
         Side& source = m_side[from];
         if (m_side[1 - from].shutDown)
@@ -204,9 +221,11 @@ void KernelJoin::pace()
         const qint64 waits = waiting(from);
         if (source.taking && !source.ended && waits > m_joiner->m_limits.highWater) {
             // Its input stays in its receive queue now; a read would take it, so it is not watched.
-            source.taking = !m_joiner->setTaking(source.socket, false);
-            source.readable->setEnabled(source.taking && !source.ended);
-            ++operatorCounters().routeJoinPaused;
+            if (m_joiner->setTaking(source.socket, false)) {
+                source.taking = false;
+                source.readable->setEnabled(false);
+                ++operatorCounters().routeJoinPaused;
+            }
         } else if (!source.taking) {
             resume(from, waits);
             if (!m_inMaps)
@@ -219,7 +238,9 @@ void KernelJoin::resume(int from, qint64 waits)
 {
     Side& source = m_side[from];
     if (source.byHand) {
-        if (waits == 0) // the kernel's backlog is out: what follows cannot overtake it
+        // Once the kernel's backlog is out, what follows cannot overtake it; a full sink wakes the copy
+        // itself.
+        if (waits == 0 && !(source.sinkWritable && source.sinkWritable->isEnabled()))
             copyTail(from);
         return;
     }
@@ -228,6 +249,7 @@ void KernelJoin::resume(int from, qint64 waits)
     if (m_joiner->setTaking(source.socket, true)) {
         source.taking = true;
         source.readable->setEnabled(!source.ended);
+        passEnds();                   // an end that waited for this socket to be back in the map
     } else if (errno == EOPNOTSUPP) { // no longer ESTABLISHED: its FIN came while it was out of the map
         source.byHand = true;
         ++operatorCounters().routeJoinTailByHand;
@@ -265,7 +287,7 @@ void KernelJoin::copyTail(int from)
         }
         if (source.sinkWritable)
             source.sinkWritable->setEnabled(false);
-        QByteArray chunk(kForwardedMax, Qt::Uninitialized);
+        QByteArray chunk(kTailChunk, Qt::Uninitialized);
         const ssize_t got = ::recv(source.socket.fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
         if (got > 0) {
             chunk.truncate(got);

@@ -6,9 +6,12 @@
 #include "operatorcounters.h"
 #include "tcpconn.h"
 
+#include <QScopeGuard>
 #include <QTimer>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
@@ -58,6 +61,9 @@ Result<KernelJoiner*> KernelJoiner::create(QObject* parent, JoinLimits limits)
     joiner->m_sources = mapFd("sources");
     joiner->m_links = mapFd("links");
     const int moved = mapFd("moved");
+    const bpf_map* movedMap = bpf_object__find_map_by_name(joiner->m_object, "moved");
+    if (movedMap && bpf_map__max_entries(movedMap) != kJoinSlots)
+        return fail(ErrorCode::Internal, QStringLiteral("the BPF object's maps are not kJoinSlots long"));
     const bpf_program* program = bpf_object__find_program_by_name(joiner->m_object, "route_verdict");
     if (joiner->m_targets < 0 || joiner->m_sources < 0 || joiner->m_links < 0 || moved < 0 || !program)
         return fail(ErrorCode::Internal, QStringLiteral("the BPF object lacks a map or its program"));
@@ -69,8 +75,10 @@ Result<KernelJoiner*> KernelJoiner::create(QObject* parent, JoinLimits limits)
         return fail(ErrorCode::Unsupported, errnoText("map the byte counters", errno));
     joiner->m_moved = static_cast<volatile quint64*>(counters);
     joiner->m_freeSlots.reserve(kJoinSlots);
-    for (quint32 slot = kJoinSlots; slot > 0; --slot)
-        joiner->m_freeSlots.append(slot - 1);
+    for (quint32 slot = 0; slot < kJoinSlots; ++slot)
+        joiner->m_freeSlots.append(slot);
+    if (const auto checked = joiner->selfTest(); !checked)
+        return fail(ErrorCode::Unsupported, checked.error().message);
     joiner->m_tick = new QTimer(joiner.get());
     joiner->m_tick->setInterval(kJoinTickMs);
     connect(joiner->m_tick, &QTimer::timeout, joiner.get(), &KernelJoiner::tick);
@@ -84,6 +92,50 @@ KernelJoiner::~KernelJoiner()
     if (m_moved)
         munmap(const_cast<quint64*>(m_moved), kJoinSlots * sizeof(quint64));
     bpf_object__close(m_object); // the maps and the program go with their last descriptor
+}
+
+Result<void> KernelJoiner::selfTest()
+{
+    // Two loopback connections of our own, a byte queued on one before it is joined to the other.
+    int fds[5] = {-1, -1, -1, -1, -1}; // the listener, two clients, what it accepted of each
+    const auto closeAll = qScopeGuard([&] {
+        for (int fd : fds) {
+            if (fd >= 0)
+                ::close(fd);
+        }
+    });
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    fds[0] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::bind(fds[0], reinterpret_cast<sockaddr*>(&address), length) < 0 || ::listen(fds[0], 2) < 0 ||
+        ::getsockname(fds[0], reinterpret_cast<sockaddr*>(&address), &length) < 0)
+        return fail(ErrorCode::Internal, errnoText("listen on loopback", errno));
+    for (int i : {1, 2}) {
+        fds[i] = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (::connect(fds[i], reinterpret_cast<sockaddr*>(&address), length) < 0)
+            return fail(ErrorCode::Internal, errnoText("connect on loopback", errno));
+        fds[i + 2] = ::accept4(fds[0], nullptr, nullptr, SOCK_CLOEXEC);
+    }
+    if (::send(fds[1], "k", 1, MSG_NOSIGNAL) != 1)
+        return fail(ErrorCode::Internal, errnoText("send on loopback", errno));
+    // Queued on its accepted end before the join, as a route's ServerHello can be.
+    pollfd queued{fds[3], POLLIN, 0};
+    if (::poll(&queued, 1, kJoinSelfTestMs) != 1)
+        return fail(ErrorCode::Internal, QStringLiteral("a byte sent on loopback did not arrive"));
+    Socket pair[2] = {Socket{fds[3]}, Socket{fds[2]}};
+    if (const auto entered = enter(pair); !entered)
+        return entered;
+    pollfd readable{fds[4], POLLIN, 0};
+    char byte = 0;
+    const bool passed = ::poll(&readable, 1, kJoinSelfTestMs) == 1 &&
+                        ::recv(fds[4], &byte, 1, MSG_DONTWAIT) == 1 && byte == 'k';
+    leave(pair);
+    if (!passed)
+        return fail(ErrorCode::Unsupported,
+                    QStringLiteral("this kernel's sockmap does not pass on bytes queued before a join"));
+    return {};
 }
 
 QObject* KernelJoiner::join(int clientFd, TcpConn* agent)
@@ -101,10 +153,17 @@ Result<void> KernelJoiner::enter(Socket (&pair)[2])
             return fail(ErrorCode::Internal, errnoText("SO_COOKIE", errno));
     }
     for (int side : {0, 1}) {
-        pair[side].slot = m_freeSlots.takeLast();
+        // The slot freed longest ago: a verdict of its last owner still running on another CPU is long done.
+        pair[side].slot = m_freeSlots.takeFirst();
         m_moved[pair[side].slot] = 0;
         const Link link{pair[1 - side].cookie, pair[side].slot, 0};
-        bpf_map_update_elem(m_links, &pair[side].cookie, &link, BPF_ANY);
+        if (bpf_map_update_elem(m_links, &pair[side].cookie, &link, BPF_NOEXIST) < 0) {
+            const int error = errno;
+            m_freeSlots.append(pair[side].slot);
+            if (side == 1)
+                leave({pair[0], Socket{}});
+            return fail(ErrorCode::Internal, errnoText("add a socket's link", error));
+        }
     }
     // Both become targets before either is a source: a byte the verdict takes has somewhere to go.
     for (int map : {m_targets, m_sources}) {
@@ -117,8 +176,13 @@ Result<void> KernelJoiner::enter(Socket (&pair)[2])
             }
         }
     }
-    for (const Socket& socket : pair)
-        setTaking(socket, true); // what arrived while they were joined waits in their queues
+    for (const Socket& socket : pair) {
+        if (!kick(socket)) { // what arrived while they were joined waits in their queues
+            const int error = errno;
+            leave(pair);
+            return fail(ErrorCode::Internal, errnoText("SO_RCVLOWAT", error));
+        }
+    }
     return {};
 }
 
@@ -137,14 +201,15 @@ bool KernelJoiner::setTaking(const Socket& socket, bool taking)
     if (!taking)
         return bpf_map_delete_elem(m_sources, &socket.cookie) == 0;
     const quint64 fd = quint64(socket.fd);
-    const int added = bpf_map_update_elem(m_sources, &socket.cookie, &fd, BPF_NOEXIST);
-    if (added < 0 && errno != EEXIST)
-        return false;
-    // The verdict runs when data arrives; a read makes it take what is queued already (tcp_bpf's receive
-    // runs the socket's data_ready first). Nothing reaches us: the verdict passes every byte on.
-    char byte;
-    ::recv(socket.fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK);
-    return true;
+    return bpf_map_update_elem(m_sources, &socket.cookie, &fd, BPF_NOEXIST) == 0 && kick(socket);
+}
+
+bool KernelJoiner::kick(const Socket& socket)
+{
+    // The verdict runs when data arrives; for what is queued already, setting the receive low-water mark runs
+    // the socket's data_ready (tcp_set_rcvlowat), whose verdict takes it. create() checked that it does.
+    const int one = 1;
+    return ::setsockopt(socket.fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one) == 0;
 }
 
 quint64 KernelJoiner::moved(const Socket& socket) const
@@ -168,8 +233,11 @@ void KernelJoiner::remove(KernelJoin* join)
 
 void KernelJoiner::tick()
 {
-    for (KernelJoin* join : std::as_const(m_joins))
-        join->pace();
+    const QList<KernelJoin*> joins = m_joins; // a join that pace() cuts leaves m_joins
+    for (KernelJoin* join : joins) {
+        if (m_joins.contains(join))
+            join->pace();
+    }
 }
 
 } // namespace lanes::op

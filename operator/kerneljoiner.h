@@ -30,7 +30,8 @@ class KernelJoin;
 constexpr qint64 kJoinHighWater = 4 * 1024 * 1024;
 constexpr qint64 kJoinLowWater = 1024 * 1024;
 constexpr int kJoinTickMs = 10;
-constexpr quint32 kJoinSlots = 65536; // sockets in the maps at once: 32768 routes
+constexpr quint32 kJoinSlots = 65536; // sockets in the maps at once: 32768 routes (bpf/routejoin.bpf.c)
+constexpr int kJoinSelfTestMs = 1000; // create(): the wait for a byte joined on loopback
 
 struct JoinLimits
 {
@@ -52,6 +53,10 @@ public:
 private:
     friend class KernelJoin;
     KernelJoiner() = default;
+    // Whether this kernel passes on bytes queued before a join once setTaking() kicks the verdict (kernels
+    // before 6.4 may not), between two loopback connections of our own; if not, routes are joined in user
+    // space.
+    Result<void> selfTest();
 
     // One joined socket, as the maps know it.
     struct Socket
@@ -65,6 +70,8 @@ private:
     void leave(const Socket (&pair)[2]);
     // Whether the verdict takes the socket's input (false: it stays queued in the socket).
     bool setTaking(const Socket& socket, bool taking);
+    // Has the verdict take what the socket has queued (it runs as data arrives).
+    bool kick(const Socket& socket);
     quint64 moved(const Socket& socket) const;
     void add(KernelJoin* join);
     void remove(KernelJoin* join);

@@ -15,6 +15,7 @@
 #include <QTimer>
 
 #include <linux/sockios.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -29,9 +30,15 @@ class Listener final : public QTcpServer
 {
 public:
     QList<int> descriptors;
+    QByteArray greeting; // sent on each connection as it is accepted (a server that speaks first)
 
 protected:
-    void incomingConnection(qintptr fd) override { descriptors.append(int(fd)); }
+    void incomingConnection(qintptr fd) override
+    {
+        if (!greeting.isEmpty())
+            (void)::send(int(fd), greeting.constData(), greeting.size(), MSG_NOSIGNAL);
+        descriptors.append(int(fd));
+    }
 };
 
 QByteArray pattern(qsizetype size, int seed)
@@ -65,6 +72,30 @@ struct Sink
     }
 };
 
+int queued(int fd)
+{
+    int bytes = 0;
+    ::ioctl(fd, FIONREAD, &bytes);
+    return bytes;
+}
+
+// A connection to 127.0.0.1:`port` that has `bytes` of input queued, unread, as a TcpConn that has not yet
+// read any (the join, made at once, takes its descriptor first).
+TcpConn* connectedWithInput(quint16 port, qsizetype bytes)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) < 0 ||
+        !QTest::qWaitFor([&] { return queued(fd) >= bytes; }, 5000)) {
+        ::close(fd);
+        return nullptr;
+    }
+    return TcpConn::adopt(fd);
+}
+
 // Bytes the socket holds that its peer has not acknowledged.
 int unsent(int fd)
 {
@@ -82,6 +113,7 @@ private slots:
     void initTestCase();
     void cleanup();
     void theClientHelloArrivesFirstAndBytesCrossBothWays();
+    void whatTheAgentSentBeforeTheJoinIsPassedOn();
     void aHalfCloseCrossesAfterEveryByteBeforeIt();
     void aReceiverThatStopsReadingPushesBackOnTheSender();
     void aSideThatEndsWhilePausedStillSendsItsLastBytes();
@@ -123,6 +155,11 @@ void TstKernelJoin::cleanup()
     m_sender.stop();
     m_sent = 0;
     m_clientReceiveBuffer = 0;
+    m_agent.greeting.clear();
+    for (Listener* listener : {&m_operator, &m_agent}) {
+        for (int fd : std::exchange(listener->descriptors, {}))
+            ::close(fd);
+    }
     delete std::exchange(m_client, nullptr);
     delete std::exchange(m_app, nullptr);
     delete m_join.data();
@@ -138,14 +175,21 @@ bool TstKernelJoin::build(const QByteArray& hello, KernelJoiner* joiner)
     m_client->write(hello);
     if (!QTest::qWaitFor([&] { return m_operator.descriptors.size() == 1; }, 5000))
         return false;
-    auto agent = TcpConn::connectTo(QHostAddress::LocalHost, m_agent.serverPort());
+    TcpConn* agent = nullptr;
+    if (m_agent.greeting
+            .isEmpty()) { // the join waits for the connection to the agent, as the operator's does
+        auto connecting = TcpConn::connectTo(QHostAddress::LocalHost, m_agent.serverPort());
+        agent = connecting ? *connecting : nullptr;
+    } else { // connected, and the greeting queued on it before the join begins
+        agent = connectedWithInput(m_agent.serverPort(), m_agent.greeting.size());
+    }
     if (!agent)
         return false;
     const quint64 joined = operatorCounters().routeJoinedInKernel.value();
     const int fd = m_operator.descriptors.takeFirst();
-    if (m_clientReceiveBuffer > 0)
-        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &m_clientReceiveBuffer, sizeof m_clientReceiveBuffer);
-    m_join = (joiner ? joiner : m_joiner)->join(fd, *agent);
+    if (m_clientReceiveBuffer > 0) // past net.core.rmem_max (root)
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &m_clientReceiveBuffer, sizeof m_clientReceiveBuffer);
+    m_join = (joiner ? joiner : m_joiner)->join(fd, agent);
     if (!QTest::qWaitFor([&] { return m_agent.descriptors.size() == 1; }, 5000))
         return false;
     m_app = TcpConn::adopt(m_agent.descriptors.takeFirst());
@@ -185,6 +229,18 @@ void TstKernelJoin::theClientHelloArrivesFirstAndBytesCrossBothWays()
     QVERIFY(m_join); // both still open
 }
 
+void TstKernelJoin::whatTheAgentSentBeforeTheJoinIsPassedOn()
+{
+    // The agent's side speaks as soon as it accepts: its bytes are queued on the operator's socket before
+    // that socket enters the maps, where the verdict runs only as more arrive unless the join has it take
+    // them.
+    m_agent.greeting = "server speaks first";
+    QVERIFY(build("hello"));
+    QTRY_COMPARE(m_client->bytesAvailable(), m_agent.greeting.size());
+    QCOMPARE(m_client->readAll(), m_agent.greeting);
+    QTRY_COMPARE(m_app->bytesAvailable(), 5);
+}
+
 void TstKernelJoin::aHalfCloseCrossesAfterEveryByteBeforeIt()
 {
     QVERIFY(build("hello"));
@@ -205,6 +261,7 @@ void TstKernelJoin::aHalfCloseCrossesAfterEveryByteBeforeIt()
     QTRY_VERIFY_WITH_TIMEOUT(clientSawEnd, 20000);
     QVERIFY(atApp.ended);
     QCOMPARE(atApp.received, 5 + upload.size());
+    QCOMPARE(atApp.hash.result(), QCryptographicHash::hash("hello" + upload, QCryptographicHash::Sha256));
     answer += m_client->readAll();
     QCOMPARE(answer, "got " + QByteArray::number(5 + upload.size()) + " bytes");
     QTRY_VERIFY(m_join.isNull()); // both directions over: it went, with its sockets
@@ -234,7 +291,8 @@ void TstKernelJoin::aSideThatEndsWhilePausedStillSendsItsLastBytes()
     // A join that pauses a side as soon as any of its bytes wait, and resumes it when none do.
     auto strict = KernelJoiner::create(this, {.highWater = 0, .lowWater = 1});
     QVERIFY(strict);
-    // The operator's socket to the client holds what arrives after the pause (so the FIN arrives too).
+    // The operator's socket to the client holds what arrives after the pause, so the FIN arrives too,
+    // whenever the first tick came.
     m_clientReceiveBuffer = 32 * 1024 * 1024;
     QVERIFY(build("hello", *strict));
     // The app reads nothing: the client's bytes wait in the kernel, and the join pauses the client's socket.
