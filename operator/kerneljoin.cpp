@@ -10,6 +10,7 @@
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -118,22 +119,25 @@ void KernelJoin::start()
 
 void KernelJoin::watch(int side)
 {
-    Side& s = m_side[side];
-    s.readable = new QSocketNotifier(s.socket.fd, QSocketNotifier::Read, this);
-    connect(s.readable, &QSocketNotifier::activated, this, [this, side] { onReadable(side); });
-    s.failed = new QSocketNotifier(s.socket.fd, QSocketNotifier::Exception, this);
-    connect(s.failed, &QSocketNotifier::activated, this, [this, side] { onFailed(side); });
+    const Side& s = m_side[side];
+    const bool end = s.taking && !s.ended && !s.byHand;
+    m_joiner->watch(this, side, s.socket.fd, end ? KernelJoiner::Watch::End : KernelJoiner::Watch::Errors);
 }
 
-void KernelJoin::onReadable(int side)
+void KernelJoin::onWatched(int side, quint32 events)
 {
-    // The verdict passes every byte on, so a socket wakes us only for its end, or an error.
+    if (events & EPOLLERR)
+        onFailed(side);
+    else if ((events & EPOLLRDHUP) && !m_side[side].ended)
+        onEnd(side);
+    else if (events & EPOLLHUP)
+        onFailed(side);
+}
+
+void KernelJoin::onEnd(int side)
+{
+    // The verdict passes every byte on, so what is left to read is only the end.
     Side& s = m_side[side];
-    if (s.byHand) {
-        s.readable->setEnabled(false);
-        copyTail(side);
-        return;
-    }
     char byte;
     const ssize_t got = ::recv(s.socket.fd, &byte, 1, MSG_DONTWAIT | MSG_PEEK);
     if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -148,7 +152,7 @@ void KernelJoin::onReadable(int side)
         return;
     }
     s.ended = true;
-    s.readable->setEnabled(false);
+    watch(side);
     passEnds();
 }
 
@@ -162,7 +166,8 @@ void KernelJoin::onFailed(int side)
         cut(errnoText("the route's connection", error));
         return;
     }
-    s.failed->setEnabled(false); // a hang-up without an error: both of its directions are over
+    // A hang-up without an error: both of its directions are over.
+    m_joiner->watch(this, side, s.socket.fd, KernelJoiner::Watch::Nothing);
 }
 
 void KernelJoin::passEnds()
@@ -223,7 +228,7 @@ void KernelJoin::pace()
             // Its input stays in its receive queue now; a read would take it, so it is not watched.
             if (m_joiner->setTaking(source.socket, false)) {
                 source.taking = false;
-                source.readable->setEnabled(false);
+                watch(from);
                 ++operatorCounters().routeJoinPaused;
             }
         } else if (!source.taking) {
@@ -248,10 +253,11 @@ void KernelJoin::resume(int from, qint64 waits)
         return;
     if (m_joiner->setTaking(source.socket, true)) {
         source.taking = true;
-        source.readable->setEnabled(!source.ended);
+        watch(from);
         passEnds();                   // an end that waited for this socket to be back in the map
     } else if (errno == EOPNOTSUPP) { // no longer ESTABLISHED: its FIN came while it was out of the map
         source.byHand = true;
+        watch(from);
         ++operatorCounters().routeJoinTailByHand;
         if (waits == 0)
             copyTail(from);
@@ -264,6 +270,8 @@ void KernelJoin::copyTail(int from)
 {
     Side& source = m_side[from];
     const int sink = m_side[1 - from].socket.fd;
+    if (source.tailReadable)
+        source.tailReadable->setEnabled(false);
     for (;;) {
         if (!source.tail.isEmpty()) {
             const ssize_t sent =
@@ -297,9 +305,15 @@ void KernelJoin::copyTail(int from)
             passEnds();
             return;
         } else {
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
-                source.readable->setEnabled(true); // more is on its way, or the FIN
-            else
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                // More is on its way, or the FIN; out of the verdict's map, the socket is read as any other.
+                if (!source.tailReadable) {
+                    source.tailReadable = new QSocketNotifier(source.socket.fd, QSocketNotifier::Read, this);
+                    connect(source.tailReadable, &QSocketNotifier::activated, this,
+                            [this, from] { copyTail(from); });
+                }
+                source.tailReadable->setEnabled(true);
+            } else
                 cut(errnoText("recv", errno));
             return;
         }
@@ -323,11 +337,12 @@ void KernelJoin::close()
         m_inMaps = false;
     }
     for (Side& s : m_side) {
-        delete std::exchange(s.readable, nullptr);
-        delete std::exchange(s.failed, nullptr);
+        delete std::exchange(s.tailReadable, nullptr);
         delete std::exchange(s.sinkWritable, nullptr);
-        if (s.socket.fd >= 0)
+        if (s.socket.fd >= 0) {
+            m_joiner->watch(this, 0, s.socket.fd, KernelJoiner::Watch::Nothing);
             ::close(std::exchange(s.socket.fd, -1));
+        }
     }
 }
 

@@ -31,9 +31,7 @@ private:
     struct Side
     {
         KernelJoiner::Socket socket;
-        QSocketNotifier* readable = nullptr; // its end; off while paused, and once it ended
-        QSocketNotifier* failed = nullptr;   // a reset or an error, whatever its state
-        quint64 lastMoved = 0;               // what the verdict had taken at the last tick
+        quint64 lastMoved = 0; // what the verdict had taken at the last tick
         qint64 sentBefore =
             0;               // bytes this socket had sent when the join began (its TCP counters start there)
         qint64 consumed = 0; // bytes read from this socket before the join (the ClientHello), sent by hand
@@ -42,13 +40,18 @@ private:
                              // bytes go across by hand, once the kernel's backlog is out
         QByteArray tail;     // of those, read and not yet sent
         qint64 copied = 0;   // of those, sent
+        QSocketNotifier* tailReadable = nullptr; // for the tail, when its socket had nothing more yet
         QSocketNotifier* sinkWritable = nullptr; // for the tail, when the other socket was full
         bool ended = false;                      // its peer is done sending (FIN read)
         bool shutDown = false;                   // we shut down its sending side, after the other side's end
     };
+    friend class KernelJoiner;
     void start();
+    // The joiner's epoll watches each side: for its end while the verdict takes its input, for errors only
+    // while it is paused, ended or copied by hand.
     void watch(int side);
-    void onReadable(int side);
+    void onWatched(int side, quint32 events);
+    void onEnd(int side);
     void onFailed(int side);
     void resume(int from, qint64 waits);
     void copyTail(int from);

@@ -7,11 +7,13 @@
 #include "tcpconn.h"
 
 #include <QScopeGuard>
+#include <QSocketNotifier>
 #include <QTimer>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 
@@ -79,6 +81,11 @@ Result<KernelJoiner*> KernelJoiner::create(QObject* parent, JoinLimits limits)
         joiner->m_freeSlots.append(slot);
     if (const auto checked = joiner->selfTest(); !checked)
         return fail(ErrorCode::Unsupported, checked.error().message);
+    joiner->m_ends = epoll_create1(EPOLL_CLOEXEC);
+    if (joiner->m_ends < 0)
+        return fail(ErrorCode::Internal, errnoText("epoll_create1", errno));
+    joiner->m_endsReady = new QSocketNotifier(joiner->m_ends, QSocketNotifier::Read, joiner.get());
+    connect(joiner->m_endsReady, &QSocketNotifier::activated, joiner.get(), &KernelJoiner::onEnds);
     joiner->m_tick = new QTimer(joiner.get());
     joiner->m_tick->setInterval(kJoinTickMs);
     connect(joiner->m_tick, &QTimer::timeout, joiner.get(), &KernelJoiner::tick);
@@ -88,10 +95,14 @@ Result<KernelJoiner*> KernelJoiner::create(QObject* parent, JoinLimits limits)
 
 KernelJoiner::~KernelJoiner()
 {
-    qDeleteAll(std::exchange(m_joins, {})); // each leaves the maps and closes its sockets
+    // Each leaves the maps, stops being watched and closes its sockets, before the members it uses go.
+    qDeleteAll(findChildren<KernelJoin*>(Qt::FindDirectChildrenOnly));
     if (m_moved)
         munmap(const_cast<quint64*>(m_moved), kJoinSlots * sizeof(quint64));
     bpf_object__close(m_object); // the maps and the program go with their last descriptor
+    delete m_endsReady;
+    if (m_ends >= 0)
+        ::close(m_ends);
 }
 
 Result<void> KernelJoiner::selfTest()
@@ -229,6 +240,37 @@ void KernelJoiner::remove(KernelJoin* join)
     m_joins.removeOne(join);
     if (m_joins.isEmpty())
         m_tick->stop();
+}
+
+void KernelJoiner::watch(KernelJoin* join, int side, int fd, Watch what)
+{
+    const bool watched = m_watched.contains(fd);
+    if (what == Watch::Nothing) {
+        if (watched) {
+            m_watched.remove(fd);
+            epoll_ctl(m_ends, EPOLL_CTL_DEL, fd, nullptr);
+        }
+        return;
+    }
+    // EPOLLERR and EPOLLHUP come whatever is asked.
+    epoll_event event{what == Watch::End ? quint32(EPOLLRDHUP) : 0u, {}};
+    event.data.fd = fd;
+    if (epoll_ctl(m_ends, watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event) == 0)
+        m_watched.insert(fd, Watched{join, side});
+    else
+        qCWarning(lcOperator) << "cannot watch a joined socket's end:" << errnoText("epoll_ctl", errno);
+}
+
+void KernelJoiner::onEnds()
+{
+    epoll_event events[64];
+    const int ready = epoll_wait(m_ends, events, std::size(events), 0);
+    for (int i = 0; i < ready; ++i) {
+        // An earlier event's join may have been cut, and its sockets closed and unwatched.
+        const auto found = m_watched.constFind(events[i].data.fd);
+        if (found != m_watched.cend())
+            found->join->onWatched(found->side, events[i].events);
+    }
 }
 
 void KernelJoiner::tick()

@@ -10,9 +10,11 @@
 
 #include "result.h"
 
+#include <QHash>
 #include <QList>
 #include <QObject>
 
+class QSocketNotifier;
 class QTimer;
 struct bpf_object;
 
@@ -77,6 +79,15 @@ private:
     void remove(KernelJoin* join);
     void tick();
 
+    // What the joiner's own epoll watches of a joined socket. A socket in the verdict's map wakes its waiters
+    // with each chunk that arrives (its data_ready runs the wait queue after the verdict took the chunk): a
+    // read notifier in the operator's loop woke the operator twice a request, to find nothing to read. This
+    // epoll asks for the end (EPOLLRDHUP) and errors only, and the kernel drops a data wake-up of a waiter
+    // that did not ask for data before it wakes anyone.
+    enum class Watch { End, Errors, Nothing };
+    void watch(KernelJoin* join, int side, int fd, Watch what);
+    void onEnds();
+
     JoinLimits m_limits;
     bpf_object* m_object = nullptr;
     int m_targets = -1;
@@ -86,6 +97,14 @@ private:
     QList<quint32> m_freeSlots;
     QList<KernelJoin*> m_joins;
     QTimer* m_tick = nullptr;
+    int m_ends = -1; // the epoll of watch()
+    QSocketNotifier* m_endsReady = nullptr;
+    struct Watched
+    {
+        KernelJoin* join;
+        int side;
+    };
+    QHash<int, Watched> m_watched; // by descriptor
 };
 
 } // namespace lanes::op

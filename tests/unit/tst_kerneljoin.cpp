@@ -14,10 +14,16 @@
 #include <QTest>
 #include <QTimer>
 
+#include <QEventLoop>
+#include <QFile>
+
+#include <atomic>
+#include <fcntl.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <thread>
 
 using lanes::TcpConn;
 using lanes::op::KernelJoiner;
@@ -104,6 +110,37 @@ int unsent(int fd)
     return queued;
 }
 
+// How often the calling thread has slept and been woken (its voluntary context switches).
+qint64 wakeUps()
+{
+    QFile status(QStringLiteral("/proc/thread-self/status"));
+    if (!status.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray& line : status.readAll().split('\n')) {
+        if (line.startsWith("voluntary_ctxt_switches:"))
+            return line.mid(line.indexOf(':') + 1).trimmed().toLongLong();
+    }
+    return -1;
+}
+
+// `rounds` exchanges of a small request and its answer between two blocking sockets; false if an answer
+// differs or a socket fails.
+bool pingPong(int client, int app, int rounds)
+{
+    char request[64];
+    char answer[64];
+    for (int round = 0; round < rounds; ++round) {
+        std::memset(request, 'a' + round % 26, sizeof request);
+        if (::send(client, request, sizeof request, MSG_NOSIGNAL) != sizeof request ||
+            ::recv(app, answer, sizeof answer, MSG_WAITALL) != sizeof answer ||
+            ::send(app, answer, sizeof answer, MSG_NOSIGNAL) != sizeof answer ||
+            ::recv(client, answer, sizeof answer, MSG_WAITALL) != sizeof answer ||
+            std::memcmp(request, answer, sizeof request) != 0)
+            return false;
+    }
+    return true;
+}
+
 } // namespace
 
 class TstKernelJoin : public QObject
@@ -118,6 +155,7 @@ private slots:
     void aReceiverThatStopsReadingPushesBackOnTheSender();
     void aSideThatEndsWhilePausedStillSendsItsLastBytes();
     void aResetOnOneSideCutsTheOther();
+    void bytesThatCrossDoNotWakeTheOperator();
     void withoutTheProgramTheCallerIsTold();
 
 private:
@@ -322,6 +360,39 @@ void TstKernelJoin::aResetOnOneSideCutsTheOther()
     m_app->abort(TcpConn::Abort::Reset);
     QTRY_COMPARE(clientClosed.size(), 1);
     QTRY_VERIFY(m_join.isNull());
+}
+
+void TstKernelJoin::bytesThatCrossDoNotWakeTheOperator()
+{
+    QVERIFY(build("hello"));
+    QTRY_COMPARE(m_app->bytesAvailable(), 5);
+    m_app->readAll();
+    // Both ends leave this thread's loop, which now waits as the operator's does: a blocking exchange in a
+    // thread of its own. Each chunk that crosses runs the joined sockets' wait queues.
+    int ends[2] = {m_client->takeDescriptor(), m_app->takeDescriptor()};
+    delete std::exchange(m_client, nullptr);
+    delete std::exchange(m_app, nullptr);
+    for (int fd : ends)
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    constexpr int kRounds = 2000;
+    QEventLoop loop;
+    std::atomic<bool> exchanged = false;
+    const qint64 before = wakeUps();
+    std::thread peer([&] {
+        exchanged = pingPong(ends[0], ends[1], kRounds);
+        QMetaObject::invokeMethod(&loop, &QEventLoop::quit, Qt::QueuedConnection);
+    });
+    QTimer::singleShot(20000, &loop, &QEventLoop::quit);
+    loop.exec();
+    const qint64 woken = wakeUps() - before;
+    peer.join();
+    for (int fd : ends)
+        ::close(fd);
+    QVERIFY(exchanged);
+    // The join's tick (every 10 ms) and the end of the exchange; a read notifier on the joined sockets woke
+    // the loop twice a round.
+    QVERIFY2(woken >= 0 && woken < kRounds / 4, qPrintable(QStringLiteral("%1 wake-ups").arg(woken)));
+    QVERIFY(m_join); // the join is still there
 }
 
 void TstKernelJoin::withoutTheProgramTheCallerIsTold()
