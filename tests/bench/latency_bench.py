@@ -9,11 +9,14 @@ back.
 - p50 / p99 / p99.9 / max from each request's scheduled time (fixedrate: open loop, no coordinated omission);
   the medians of 3 runs per point, taken in turns; every answer must be 2xx and come from the local app (its
   body says so), or the run fails;
-- latency over time at 1000 requests a second, one session and 1000, plotted.
+- latency over time at 1000 requests a second, one session and 1000, plotted;
+- the machine's own stalls in the same run (hiccup: a pinned thread per core that sleeps 1 ms at a time, with
+  nothing of lanes in it), the floor of any tail measured here, plotted beside.
 
   python3 tests/bench/latency_bench.py          full run (10 s per point); writes docs/benchmarks.md
   python3 tests/bench/latency_bench.py --smoke  1 s per point, 10 sessions, one run; prints only (CI)
 """
+import json
 import os
 import subprocess
 import tempfile
@@ -37,9 +40,31 @@ def start_sessions(rpc, credentials, local_port, begin, end):
     time.sleep(2)  # every filter in force (the agent's LiveFilterSet settles after 500 ms)
 
 
-def plot_over_time(png, traces):
-    """Latency (ms) against each request's scheduled time (s), one line per trace {title: path}."""
-    lines = ", ".join(f"'{path}' using ($1/1000):2 with lines lw 1 title '{title}'" for title, path in traces.items())
+def machine_stalls(seconds, trace):
+    """The machine alone (hiccup.cpp): how often and how late a sleeping thread on each core woke."""
+    done = subprocess.run([ROOT / "build" / "bin" / "hiccup", str(seconds), trace], capture_output=True, text=True,
+                          check=True, timeout=seconds + 30)
+    return json.loads(done.stdout)
+
+
+def stall_period(trace, over_ms=1.5):
+    """The median time (s) between two requests of a fixedrate trace that took over `over_ms` (one stall that
+    delays several requests counts once), and how many such stalls."""
+    stalls = []
+    for line in open(trace):
+        at_ms, latency_ms = map(float, line.split()[:2])
+        if latency_ms > over_ms and (not stalls or at_ms - stalls[-1] > 50):
+            stalls.append(at_ms)
+    gaps = sorted((b - a) / 1000 for a, b in zip(stalls, stalls[1:]))
+    return (gaps[len(gaps) // 2] if gaps else 0.0), len(stalls)
+
+
+def plot_over_time(png, traces, machine):
+    """Latency (ms) against each request's scheduled time (s), one line per trace {title: path}; the machine's
+    late wake-ups (hiccup's trace, in its own 10 s) as points."""
+    lines = ", ".join([f"'{path}' using ($1/1000):2 with lines lw 1 title '{title}'" for title, path in traces.items()]
+                      + [f"'{machine}' using ($1/1000):2 with points pt 7 ps 0.6 lc rgb 'black' "
+                         "title 'the machine alone: a sleeping thread woken late by'"])
     script = f"""set terminal pngcairo size 900,420 font ',10'
 set output '{png}'
 set title 'Stolen path at {FIXED} requests a second, one connection: latency of each request over time'
@@ -66,6 +91,8 @@ def main():
         alice = cluster.add_user("alice")
         rpc = RpcClient(cluster.lanesd("alice"))
         start_sessions(rpc, alice, local_port, 0, 1)
+        machine_trace = f"{tmp}/machine.txt"
+        results["machine"] = machine_stalls(seconds, machine_trace)
         saturation = wrk("http://fast-0:8080/", 1, seconds, CLIENT, headers=[HEADER], expect=LOCAL_ANSWER)["rps"]
         rates = sorted({int(saturation * share) for share in SHARES} | {FIXED})
 
@@ -101,6 +128,10 @@ def main():
         added = [results[n][rate]["p99"] - base["p99"] for n in (1, many)]
         rows.append(f"| {rate} | {share} | " + " | ".join(cells) + f" | {added[0]:+.2f} / {added[1]:+.2f} |")
     goal = max(results[n][FIXED]["p99"] - results["local"][FIXED]["p99"] for n in (1, many))
+    m = results["machine"]
+    periods = {title: stall_period(path) for title, path in traces.items()}
+    results["stall_periods"] = periods
+    seen = "; ".join(f"{title}: {count} stalls, a median {period:.2f} s apart" for title, (period, count) in periods.items())
     markdown = f"""## Stolen path: latency against load and over time
 
 `python3 tests/bench/latency_bench.py` ({seconds} s per point, one connection, open loop with `fixedrate`: each
@@ -122,10 +153,19 @@ Goal (issue 16): added p99 at {FIXED} requests a second at most 1 ms over the lo
 time: at {FIXED} requests a second it is busy {FIXED / saturation:.0%} of the time by the closed-loop measure, and
 a request that waits for the one before it waits for all the time that one was late.
 
+The machine alone, in the same run ({m['seconds']:.0f} s with the cluster up and idle; `hiccup`, a thread per core
+pinned to it that sleeps 1 ms at a time, nothing of lanes in it): woken more than 1 ms late {m['late_over_1ms_per_s']:.1f}
+times a second, more than 2 ms late {m['late_over_2ms_per_s']:.1f} times a second, at worst {m['worst_ms']:.2f} ms
+late; its {m['stalls']} stalls of 1.5 ms or more came a median {m['stall_period_s']:.2f} s apart. The stolen
+path's requests that took over 1.5 ms at {FIXED} requests a second: {seen}. The machine's stalls are the floor of
+the tail (black points below): a request in flight meets them at every hop, and the local app alone, in flight
+a tenth of the time, meets fewer.
+
 ![latency over time](bench-latency.png)
 """
     if not args.smoke:
-        plot_over_time(ROOT / "docs" / "bench-latency.png", traces)
+        plot_over_time(ROOT / "docs" / "bench-latency.png", traces, machine_trace)
+    os.unlink(machine_trace)
     write_section("latency", markdown, args.smoke,
                   {"saturation_rps": saturation, **{str(k): v for k, v in results.items()}})
     for path in traces.values():
