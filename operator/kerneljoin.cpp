@@ -111,17 +111,21 @@ void KernelJoin::start()
     m_inMaps = true;
     client.socket = pair[0];
     agent.socket = pair[1];
-    watch(0);
-    watch(1);
     m_joiner->add(this);
+    if (!watch(0) || !watch(1))
+        return;
     ++operatorCounters().routeJoinedInKernel;
 }
 
-void KernelJoin::watch(int side)
+bool KernelJoin::watch(int side)
 {
     const Side& s = m_side[side];
     const bool end = s.taking && !s.ended && !s.byHand;
-    m_joiner->watch(this, side, s.socket.fd, end ? KernelJoiner::Watch::End : KernelJoiner::Watch::Errors);
+    if (m_joiner->watch(this, side, s.socket.fd,
+                        end ? KernelJoiner::Watch::End : KernelJoiner::Watch::Errors))
+        return true;
+    cut(QStringLiteral("cannot watch the route's sockets"));
+    return false;
 }
 
 void KernelJoin::onWatched(int side, quint32 events)
@@ -152,8 +156,8 @@ void KernelJoin::onEnd(int side)
         return;
     }
     s.ended = true;
-    watch(side);
-    passEnds();
+    if (watch(side))
+        passEnds();
 }
 
 void KernelJoin::onFailed(int side)
@@ -225,11 +229,12 @@ void KernelJoin::pace()
         source.lastMoved = moved;
         const qint64 waits = waiting(from);
         if (source.taking && !source.ended && waits > m_joiner->m_limits.highWater) {
-            // Its input stays in its receive queue now; a read would take it, so it is not watched.
+            // Its input stays in its receive queue now, and its end with it: watched for errors only.
             if (m_joiner->setTaking(source.socket, false)) {
                 source.taking = false;
-                watch(from);
                 ++operatorCounters().routeJoinPaused;
+                if (!watch(from))
+                    return;
             }
         } else if (!source.taking) {
             resume(from, waits);
@@ -253,13 +258,12 @@ void KernelJoin::resume(int from, qint64 waits)
         return;
     if (m_joiner->setTaking(source.socket, true)) {
         source.taking = true;
-        watch(from);
-        passEnds();                   // an end that waited for this socket to be back in the map
+        if (watch(from))
+            passEnds();               // an end that waited for this socket to be back in the map
     } else if (errno == EOPNOTSUPP) { // no longer ESTABLISHED: its FIN came while it was out of the map
         source.byHand = true;
-        watch(from);
         ++operatorCounters().routeJoinTailByHand;
-        if (waits == 0)
+        if (watch(from) && waits == 0)
             copyTail(from);
     } else {
         cut(errnoText("put a socket back in the sockmap", errno));

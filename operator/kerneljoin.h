@@ -48,8 +48,8 @@ private:
     friend class KernelJoiner;
     void start();
     // The joiner's epoll watches each side: for its end while the verdict takes its input, for errors only
-    // while it is paused, ended or copied by hand.
-    void watch(int side);
+    // while it is paused, ended or copied by hand. False if it could not, and the join is cut.
+    bool watch(int side);
     void onWatched(int side, quint32 events);
     void onEnd(int side);
     void onFailed(int side);

@@ -242,23 +242,26 @@ void KernelJoiner::remove(KernelJoin* join)
         m_tick->stop();
 }
 
-void KernelJoiner::watch(KernelJoin* join, int side, int fd, Watch what)
+bool KernelJoiner::watch(KernelJoin* join, int side, int fd, Watch what)
 {
     const bool watched = m_watched.contains(fd);
-    if (what == Watch::Nothing) {
-        if (watched) {
-            m_watched.remove(fd);
-            epoll_ctl(m_ends, EPOLL_CTL_DEL, fd, nullptr);
+    if (what != Watch::Nothing) {
+        // EPOLLERR and EPOLLHUP come whatever is asked.
+        epoll_event event{what == Watch::End ? quint32(EPOLLRDHUP) : 0u, {}};
+        event.data.fd = fd;
+        if (epoll_ctl(m_ends, watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event) == 0) {
+            m_watched.insert(fd, Watched{join, side});
+            return true;
         }
-        return;
-    }
-    // EPOLLERR and EPOLLHUP come whatever is asked.
-    epoll_event event{what == Watch::End ? quint32(EPOLLRDHUP) : 0u, {}};
-    event.data.fd = fd;
-    if (epoll_ctl(m_ends, watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event) == 0)
-        m_watched.insert(fd, Watched{join, side});
-    else
         qCWarning(lcOperator) << "cannot watch a joined socket's end:" << errnoText("epoll_ctl", errno);
+    }
+    // Not watched at all rather than for what it no longer should be (an end already taken, reported for
+    // ever).
+    if (watched) {
+        m_watched.remove(fd);
+        epoll_ctl(m_ends, EPOLL_CTL_DEL, fd, nullptr);
+    }
+    return what == Watch::Nothing;
 }
 
 void KernelJoiner::onEnds()

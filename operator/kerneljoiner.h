@@ -85,7 +85,8 @@ private:
     // epoll asks for the end (EPOLLRDHUP) and errors only, and the kernel drops a data wake-up of a waiter
     // that did not ask for data before it wakes anyone.
     enum class Watch { End, Errors, Nothing };
-    void watch(KernelJoin* join, int side, int fd, Watch what);
+    // False if epoll refused: the socket is then not watched at all.
+    bool watch(KernelJoin* join, int side, int fd, Watch what);
     void onEnds();
 
     JoinLimits m_limits;

@@ -3,14 +3,13 @@
 // held, the kernel's periodic work) is what any process on this machine sees, the stolen path's hops
 // included.
 //
-//   hiccup SECONDS [TRACE]   prints JSON: per second, the wake-ups late by more than 1 and 2 ms; the worst;
-//   the
-//                            median time between two stalls of 1.5 ms or more (the period of a periodic
-//                            stall). TRACE gets "scheduled-ms lateness-ms" for each late wake-up over 0.2 ms.
+// Usage: hiccup SECONDS [TRACE]. It prints JSON: per second, the stalls that made a wake-up more than 1 and
+// 2 ms late (one stall that several cores saw counts once); the worst; the median time between two stalls of
+// 1.5 ms or more (the period of a periodic stall; -1 with fewer than two). TRACE gets "scheduled-ms
+// lateness-ms" for each late wake-up over 0.2 ms, on any core.
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -24,6 +23,7 @@ namespace {
 constexpr double kSleepMs = 1.0;
 constexpr double kStallMs = 1.5; // a stall, for the period
 constexpr double kTracedMs = 0.2;
+constexpr double kSameStallMs = 50; // late wake-ups closer than this are one stall
 
 double nowMs()
 {
@@ -38,12 +38,8 @@ struct Late
     double byMs;
 };
 
-std::vector<Late> watch(int cpu, double startMs, double seconds)
+std::vector<Late> watch(double startMs, double seconds)
 {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     std::vector<Late> late;
     const timespec pause{0, long(kSleepMs * 1e6)};
     for (double before = nowMs(); before - startMs < seconds * 1e3;) {
@@ -65,14 +61,29 @@ int main(int argc, char** argv)
         return 2;
     }
     const double seconds = std::atof(argv[1]);
-    const int cpus = int(sysconf(_SC_NPROCESSORS_ONLN));
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        std::perror("sched_getaffinity");
+        return 1;
+    }
     const double start = nowMs();
     std::vector<Late> all;
     std::mutex lock;
     std::vector<std::thread> threads;
-    for (int cpu = 0; cpu < cpus; ++cpu) {
+    int cpus = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (!CPU_ISSET(cpu, &allowed))
+            continue;
+        ++cpus;
         threads.emplace_back([&, cpu] {
-            const std::vector<Late> late = watch(cpu, start, seconds);
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            if (const int error = pthread_setaffinity_np(pthread_self(), sizeof one, &one); error != 0) {
+                std::fprintf(stderr, "cannot pin a thread to CPU %d: error %d\n", cpu, error);
+                std::exit(1);
+            }
+            const std::vector<Late> late = watch(start, seconds);
             const std::lock_guard<std::mutex> hold(lock);
             all.insert(all.end(), late.begin(), late.end());
         });
@@ -80,22 +91,29 @@ int main(int argc, char** argv)
     for (std::thread& t : threads)
         t.join();
     std::sort(all.begin(), all.end(), [](const Late& a, const Late& b) { return a.atMs < b.atMs; });
+    // Late wake-ups close together (one stall that each core saw) as one: its start and its worst.
+    std::vector<Late> events;
+    for (const Late& l : all) {
+        if (!events.empty() && l.atMs - events.back().atMs < kSameStallMs)
+            events.back().byMs = std::max(events.back().byMs, l.byMs);
+        else
+            events.push_back(l);
+    }
     int over1 = 0, over2 = 0;
     double worst = 0;
     std::vector<double> stalls;
-    for (const Late& l : all) {
-        over1 += l.byMs > 1.0;
-        over2 += l.byMs > 2.0;
-        worst = std::max(worst, l.byMs);
-        // One stall seen by both cores counts once.
-        if (l.byMs >= kStallMs && (stalls.empty() || l.atMs - stalls.back() > 50))
-            stalls.push_back(l.atMs);
+    for (const Late& e : events) {
+        over1 += e.byMs > 1.0;
+        over2 += e.byMs > 2.0;
+        worst = std::max(worst, e.byMs);
+        if (e.byMs >= kStallMs)
+            stalls.push_back(e.atMs);
     }
     std::vector<double> gaps;
     for (size_t i = 1; i < stalls.size(); ++i)
         gaps.push_back((stalls[i] - stalls[i - 1]) / 1e3);
     std::sort(gaps.begin(), gaps.end());
-    const double period = gaps.empty() ? 0 : gaps[gaps.size() / 2];
+    const double period = gaps.empty() ? -1 : gaps[gaps.size() / 2]; // -1: fewer than two stalls
     if (argc > 2) {
         FILE* trace = std::fopen(argv[2], "w");
         if (!trace) {

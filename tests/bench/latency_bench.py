@@ -48,15 +48,21 @@ def machine_stalls(seconds, trace):
 
 
 def stall_period(trace, over_ms=1.5):
-    """The median time (s) between two requests of a fixedrate trace that took over `over_ms` (one stall that
-    delays several requests counts once), and how many such stalls."""
+    """The stalls of a fixedrate trace: requests that took more than `over_ms` longer than the trace's median
+    (one stall that delays several requests counts once, as in hiccup.cpp). Returns their count and the median
+    time (s) between two of them (None with fewer than two)."""
+    points = [tuple(map(float, line.split()[:2])) for line in open(trace)]
+    median = sorted(latency for _, latency in points)[len(points) // 2]
     stalls = []
-    for line in open(trace):
-        at_ms, latency_ms = map(float, line.split()[:2])
-        if latency_ms > over_ms and (not stalls or at_ms - stalls[-1] > 50):
+    for at_ms, latency_ms in points:
+        if latency_ms - median > over_ms and (not stalls or at_ms - stalls[-1] > 50):
             stalls.append(at_ms)
     gaps = sorted((b - a) / 1000 for a, b in zip(stalls, stalls[1:]))
-    return (gaps[len(gaps) // 2] if gaps else 0.0), len(stalls)
+    return len(stalls), (gaps[len(gaps) // 2] if gaps else None)
+
+
+def apart(period):
+    return "fewer than two: no period" if period is None or period < 0 else f"a median {period:.2f} s apart"
 
 
 def plot_over_time(png, traces, machine):
@@ -131,7 +137,9 @@ def main():
     m = results["machine"]
     periods = {title: stall_period(path) for title, path in traces.items()}
     results["stall_periods"] = periods
-    seen = "; ".join(f"{title}: {count} stalls, a median {period:.2f} s apart" for title, (period, count) in periods.items())
+    seen = "; ".join(f"{title}: {count}, {apart(period)}" for title, (count, period) in periods.items())
+    # The share of the time a request is in flight at the fixed rate, one request at a time.
+    in_flight = {path: FIXED * results[key][FIXED]["p50"] / 1000 for path, key in (("local", "local"), ("stolen", 1))}
     markdown = f"""## Stolen path: latency against load and over time
 
 `python3 tests/bench/latency_bench.py` ({seconds} s per point, one connection, open loop with `fixedrate`: each
@@ -153,13 +161,16 @@ Goal (issue 16): added p99 at {FIXED} requests a second at most 1 ms over the lo
 time: at {FIXED} requests a second it is busy {FIXED / saturation:.0%} of the time by the closed-loop measure, and
 a request that waits for the one before it waits for all the time that one was late.
 
-The machine alone, in the same run ({m['seconds']:.0f} s with the cluster up and idle; `hiccup`, a thread per core
-pinned to it that sleeps 1 ms at a time, nothing of lanes in it): woken more than 1 ms late {m['late_over_1ms_per_s']:.1f}
-times a second, more than 2 ms late {m['late_over_2ms_per_s']:.1f} times a second, at worst {m['worst_ms']:.2f} ms
-late; its {m['stalls']} stalls of 1.5 ms or more came a median {m['stall_period_s']:.2f} s apart. The stolen
-path's requests that took over 1.5 ms at {FIXED} requests a second: {seen}. The machine's stalls are the floor of
-the tail (black points below): a request in flight meets them at every hop, and the local app alone, in flight
-a tenth of the time, meets fewer.
+The machine alone, in the same run ({m['seconds']:.0f} s with the cluster up and idle, before the loads; `hiccup`,
+a thread per core pinned to it that sleeps 1 ms at a time, nothing of lanes in it): stalls that woke a thread more
+than 1 ms late {m['late_over_1ms_per_s']:.1f} times a second, more than 2 ms late {m['late_over_2ms_per_s']:.1f}
+times a second, at worst {m['worst_ms']:.2f} ms; {m['stalls']} stalls of 1.5 ms or more
+({apart(m['stall_period_s'])}). The stolen path's stalls at {FIXED} requests a second (requests 1.5 ms or more
+over their run's median), as count and period: {seen}. The machine's stalls are a floor under the tail of any path here: a request in
+flight meets them, and at {FIXED} a second a request of the stolen path is in flight {in_flight['stolen']:.0%} of
+the time (p50), the local app's alone {in_flight['local']:.0%}. The black points below are the machine's late
+wake-ups in its own {m['seconds']:.0f} s, drawn on the same time axis: they were not taken at the same time as the
+requests.
 
 ![latency over time](bench-latency.png)
 """

@@ -378,6 +378,7 @@ void TstKernelJoin::bytesThatCrossDoNotWakeTheOperator()
     QEventLoop loop;
     std::atomic<bool> exchanged = false;
     const qint64 before = wakeUps();
+    QVERIFY(before >= 0);
     std::thread peer([&] {
         exchanged = pingPong(ends[0], ends[1], kRounds);
         QMetaObject::invokeMethod(&loop, &QEventLoop::quit, Qt::QueuedConnection);
@@ -385,13 +386,15 @@ void TstKernelJoin::bytesThatCrossDoNotWakeTheOperator()
     QTimer::singleShot(20000, &loop, &QEventLoop::quit);
     loop.exec();
     const qint64 woken = wakeUps() - before;
+    for (int fd : ends)
+        ::shutdown(fd, SHUT_RDWR); // a join that stopped passing bytes leaves the exchange blocked
     peer.join();
     for (int fd : ends)
         ::close(fd);
     QVERIFY(exchanged);
     // The join's tick (every 10 ms) and the end of the exchange; a read notifier on the joined sockets woke
-    // the loop twice a round.
-    QVERIFY2(woken >= 0 && woken < kRounds / 4, qPrintable(QStringLiteral("%1 wake-ups").arg(woken)));
+    // the loop about once a round (1030 times).
+    QVERIFY2(woken < kRounds / 10, qPrintable(QStringLiteral("%1 wake-ups").arg(woken)));
     QVERIFY(m_join); // the join is still there
 }
 
