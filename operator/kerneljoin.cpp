@@ -120,16 +120,17 @@ void KernelJoin::start()
 bool KernelJoin::watch(int side)
 {
     const Side& s = m_side[side];
-    const bool end = s.taking && !s.ended && !s.byHand;
-    if (m_joiner->watch(this, side, s.socket.fd,
-                        end ? KernelJoiner::Watch::End : KernelJoiner::Watch::Errors))
+    // A side copied by hand is out of the verdict's map, as a paused one is (it is not taking).
+    const bool end = s.taking && !s.ended;
+    if (m_joiner->watch(this, s.socket.fd, end ? KernelJoiner::Watch::End : KernelJoiner::Watch::Errors))
         return true;
     cut(QStringLiteral("cannot watch the route's sockets"));
     return false;
 }
 
-void KernelJoin::onWatched(int side, quint32 events)
+void KernelJoin::onWatched(int fd, quint32 events)
 {
+    const int side = m_side[0].socket.fd == fd ? 0 : 1;
     if (events & EPOLLERR)
         onFailed(side);
     else if ((events & EPOLLRDHUP) && !m_side[side].ended)
@@ -171,7 +172,7 @@ void KernelJoin::onFailed(int side)
         return;
     }
     // A hang-up without an error: both of its directions are over.
-    m_joiner->watch(this, side, s.socket.fd, KernelJoiner::Watch::Nothing);
+    m_joiner->watch(this, s.socket.fd, KernelJoiner::Watch::Nothing);
 }
 
 void KernelJoin::passEnds()
@@ -344,7 +345,7 @@ void KernelJoin::close()
         delete std::exchange(s.tailReadable, nullptr);
         delete std::exchange(s.sinkWritable, nullptr);
         if (s.socket.fd >= 0) {
-            m_joiner->watch(this, 0, s.socket.fd, KernelJoiner::Watch::Nothing);
+            m_joiner->watch(this, s.socket.fd, KernelJoiner::Watch::Nothing);
             ::close(std::exchange(s.socket.fd, -1));
         }
     }

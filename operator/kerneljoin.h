@@ -50,7 +50,7 @@ private:
     // The joiner's epoll watches each side: for its end while the verdict takes its input, for errors only
     // while it is paused, ended or copied by hand. False if it could not, and the join is cut.
     bool watch(int side);
-    void onWatched(int side, quint32 events);
+    void onWatched(int fd, quint32 events);
     void onEnd(int side);
     void onFailed(int side);
     void resume(int from, qint64 waits);

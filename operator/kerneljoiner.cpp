@@ -242,7 +242,7 @@ void KernelJoiner::remove(KernelJoin* join)
         m_tick->stop();
 }
 
-bool KernelJoiner::watch(KernelJoin* join, int side, int fd, Watch what)
+bool KernelJoiner::watch(KernelJoin* join, int fd, Watch what)
 {
     const bool watched = m_watched.contains(fd);
     if (what != Watch::Nothing) {
@@ -250,7 +250,7 @@ bool KernelJoiner::watch(KernelJoin* join, int side, int fd, Watch what)
         epoll_event event{what == Watch::End ? quint32(EPOLLRDHUP) : 0u, {}};
         event.data.fd = fd;
         if (epoll_ctl(m_ends, watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &event) == 0) {
-            m_watched.insert(fd, Watched{join, side});
+            m_watched.insert(fd, join);
             return true;
         }
         qCWarning(lcOperator) << "cannot watch a joined socket's end:" << errnoText("epoll_ctl", errno);
@@ -272,7 +272,7 @@ void KernelJoiner::onEnds()
         // An earlier event's join may have been cut, and its sockets closed and unwatched.
         const auto found = m_watched.constFind(events[i].data.fd);
         if (found != m_watched.cend())
-            found->join->onWatched(found->side, events[i].events);
+            (*found)->onWatched(events[i].data.fd, events[i].events);
     }
 }
 

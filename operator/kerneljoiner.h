@@ -86,7 +86,7 @@ private:
     // that did not ask for data before it wakes anyone.
     enum class Watch { End, Errors, Nothing };
     // False if epoll refused: the socket is then not watched at all.
-    bool watch(KernelJoin* join, int side, int fd, Watch what);
+    bool watch(KernelJoin* join, int fd, Watch what);
     void onEnds();
 
     JoinLimits m_limits;
@@ -100,12 +100,7 @@ private:
     QTimer* m_tick = nullptr;
     int m_ends = -1; // the epoll of watch()
     QSocketNotifier* m_endsReady = nullptr;
-    struct Watched
-    {
-        KernelJoin* join;
-        int side;
-    };
-    QHash<int, Watched> m_watched; // by descriptor
+    QHash<int, KernelJoin*> m_watched; // by descriptor
 };
 
 } // namespace lanes::op

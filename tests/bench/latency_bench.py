@@ -67,7 +67,7 @@ def apart(period):
 
 def plot_over_time(png, traces, machine):
     """Latency (ms) against each request's scheduled time (s), one line per trace {title: path}; the machine's
-    late wake-ups (hiccup's trace, in its own 10 s) as points."""
+    late wake-ups (hiccup's trace, taken in a window of its own) as points."""
     lines = ", ".join([f"'{path}' using ($1/1000):2 with lines lw 1 title '{title}'" for title, path in traces.items()]
                       + [f"'{machine}' using ($1/1000):2 with points pt 7 ps 0.6 lc rgb 'black' "
                          "title 'the machine alone: a sleeping thread woken late by'"])

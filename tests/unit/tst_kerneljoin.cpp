@@ -8,14 +8,13 @@
 #include "tcpconn.h"
 
 #include <QCryptographicHash>
+#include <QEventLoop>
+#include <QFile>
 #include <QPointer>
 #include <QSignalSpy>
 #include <QTcpServer>
 #include <QTest>
 #include <QTimer>
-
-#include <QEventLoop>
-#include <QFile>
 
 #include <atomic>
 #include <fcntl.h>
