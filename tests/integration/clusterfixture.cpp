@@ -18,7 +18,7 @@ static const QString kBin = QStringLiteral(LANES_BIN_DIR);
 
 ClusterFixture::~ClusterFixture()
 {
-    stop();
+    (void)stop();
 }
 
 QString ClusterFixture::run(const QString& program, const QStringList& args, int* exitCode)
@@ -85,6 +85,7 @@ QString ClusterFixture::startOperator()
     m_logMarks.remove(QStringLiteral("operator"));
     // Again on the port it had: the users' credentials name it.
     const QString listen = QStringLiteral("127.0.0.1:%1").arg(m_url.isEmpty() ? 0 : QUrl(m_url).port());
+    m_operatorStarted = true;
     m_operator.start(kBin + QStringLiteral("/lanes-operator"),
                      QStringList{QStringLiteral("serve"), QStringLiteral("--state"), stateDir(),
                                  QStringLiteral("--listen"), listen, QStringLiteral("--manifest"),
@@ -186,7 +187,7 @@ bool ClusterFixture::killOperator()
     return m_operator.waitForFinished(5000);
 }
 
-void ClusterFixture::stop()
+QString ClusterFixture::stop()
 {
     if (const QString keep = qEnvironmentVariable("LANES_TEST_LOGS"); !keep.isEmpty()) {
         QDir().mkpath(keep);
@@ -199,13 +200,42 @@ void ClusterFixture::stop()
     stopClis();
     if (!killDaemon(SIGTERM))
         qWarning("lanesd did not end within 5 s of SIGTERM");
+    QString wrong;
     if (m_operator.state() != QProcess::NotRunning) {
         ::kill(pid_t(m_operator.processId()), SIGTERM);
         if (!m_operator.waitForFinished(15000)) {
+            wrong = QStringLiteral("the operator did not end within 15 s of SIGTERM; ");
             m_operator.kill();
             m_operator.waitForFinished();
         }
     }
+    if (!m_operatorStarted)
+        return wrong;
+    m_operatorStarted = false;
+    const bool endedOnSigterm = m_operator.exitStatus() == QProcess::NormalExit;
+    if (const QStringList left = clusterNamespaces(); !left.isEmpty()) {
+        if (endedOnSigterm)
+            wrong += QStringLiteral("the operator ended on SIGTERM and left %1; ").arg(left.join(u' '));
+        removeLeftovers();
+    }
+    if (const QStringList left = clusterNamespaces(); !left.isEmpty())
+        wrong += QStringLiteral("lanes-operator cleanup left %1").arg(left.join(u' '));
+    return wrong;
+}
+
+QStringList ClusterFixture::clusterNamespaces()
+{
+    QStringList names;
+    for (const QString& line : run(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("list")})
+                                   .split(u'\n', Qt::SkipEmptyParts))
+        if (line.startsWith(u"lanes-"))
+            names << line.section(u' ', 0, 0);
+    return names;
+}
+
+void ClusterFixture::removeLeftovers()
+{
+    run(kBin + QStringLiteral("/lanes-operator"), {QStringLiteral("cleanup")});
 }
 
 void ClusterFixture::stopClis()

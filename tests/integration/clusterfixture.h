@@ -22,7 +22,15 @@ public:
     // `lanes-operator serve` on the state directory start() made, again after killOperator(): the same
     // users, CA, URL file and listening port.
     QString startOperator();
-    void stop();
+    // Ends lanesd and the operator. An operator that did not end on its SIGTERM (killOperator(), a crash)
+    // could not remove its pods: `lanes-operator cleanup` does. Returns what is wrong: an operator that ended
+    // on SIGTERM and left namespaces, or namespaces still there after the cleanup; empty when none is left.
+    QString stop();
+    // The lanes- network namespaces that exist now.
+    static QStringList clusterNamespaces();
+    // `lanes-operator cleanup`: removes every lanes- namespace, with the processes in it (one cluster runs at
+    // a time: RESOURCE_LOCK local_cluster).
+    static void removeLeftovers();
     QString startDaemon();
     // Sends `signal` to lanesd; true once it has ended (within 5 s).
     [[nodiscard]] bool killDaemon(int signal);
@@ -83,6 +91,7 @@ private:
 
     QTemporaryDir m_dir;
     QProcess m_operator;
+    bool m_operatorStarted = false; // since the last stop()
     QByteArray m_operatorOutput;
     std::unique_ptr<QProcess> m_daemon;
     QList<QProcess*> m_clis;

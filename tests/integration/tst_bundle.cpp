@@ -109,7 +109,8 @@ void TstBundle::cleanupTestCase()
 {
     fixture.stopClis();
     stopBobsDaemon();
-    fixture.stop();
+    const QString left = fixture.stop(); // what the cluster left behind
+    QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 
 void TstBundle::stopBobsDaemon()

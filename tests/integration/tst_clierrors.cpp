@@ -54,7 +54,8 @@ void TstCliErrors::initTestCase()
 
 void TstCliErrors::cleanupTestCase()
 {
-    fixture.stop();
+    const QString left = fixture.stop(); // what the cluster left behind
+    QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 
 void TstCliErrors::cleanup()

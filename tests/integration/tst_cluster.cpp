@@ -60,7 +60,8 @@ void TstCluster::initTestCase()
 
 void TstCluster::cleanupTestCase()
 {
-    fixture.stop();
+    const QString left = fixture.stop(); // what the cluster left behind
+    QVERIFY2(left.isEmpty(), qPrintable(left));
     QVERIFY(!ClusterFixture::chainPresent(QStringLiteral("api-0")));
 }
 

@@ -67,8 +67,9 @@ void TstFiltering::initTestCase()
 
 void TstFiltering::cleanupTestCase()
 {
-    fixture.stop();
     qDeleteAll(m_configs);
+    const QString left = fixture.stop(); // what the cluster left behind
+    QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 
 void TstFiltering::cleanup()

@@ -95,7 +95,8 @@ void TstGuardrails::initTestCase()
 
 void TstGuardrails::cleanupTestCase()
 {
-    fixture.stop();
+    const QString left = fixture.stop(); // what the cluster left behind
+    QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 
 void TstGuardrails::init()

@@ -123,7 +123,8 @@ void TstGui::cleanupTestCase()
         delete app;
     }
     fixture.stopClis();
-    fixture.stop();
+    const QString left = fixture.stop(); // what the cluster left behind
+    QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 
 void TstGui::shoot(const QString& name)

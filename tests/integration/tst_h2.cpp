@@ -121,7 +121,8 @@ void TstH2::initTestCase()
 
 void TstH2::cleanupTestCase()
 {
-    fixture.stop();
+    const QString left = fixture.stop(); // what the cluster left behind
+    QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 
 void TstH2::init()

@@ -196,8 +196,9 @@ void TstOutgoing::cleanupTestCase()
         ::kill(pid_t(m_localLedger.processId()), SIGTERM);
         m_localLedger.waitForFinished(5000);
     }
-    fixture.stop();
     qDeleteAll(m_configs);
+    const QString left = fixture.stop(); // what the cluster left behind
+    QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 
 void TstOutgoing::init()

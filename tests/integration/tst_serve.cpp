@@ -1,6 +1,8 @@
 // lanes-operator serve on clusters of its own (issue 17, readiness): it says "serving" only once every pod
 // listens on its ports, and fails, naming the pod, when one does not within --ready-timeout. Each case runs
 // its own local cluster, one at a time (RESOURCE_LOCK local_cluster).
+#include "clusterfixture.h"
+
 #include <QElapsedTimer>
 #include <QFile>
 #include <QProcess>
@@ -13,19 +15,6 @@
 namespace {
 
 const QString kOperator = QStringLiteral(LANES_BIN_DIR "/lanes-operator");
-
-// The lanes- network namespaces that exist now.
-QStringList clusterNamespaces()
-{
-    QProcess ip;
-    ip.start(QStringLiteral("ip"), {QStringLiteral("netns"), QStringLiteral("list")});
-    ip.waitForFinished(5000);
-    QStringList names;
-    for (const QByteArray& line : ip.readAllStandardOutput().split('\n'))
-        if (line.startsWith("lanes-"))
-            names << QString::fromUtf8(line.split(' ').first());
-    return names;
-}
 
 // The TCP ports that listen inside `netns`.
 QByteArray listeningIn(const QString& netns)
@@ -61,8 +50,10 @@ void TstServe::initTestCase()
     if (geteuid() != 0)
         QSKIP("the local cluster needs root (network namespaces, iptables)");
     QVERIFY(m_dir.isValid());
-    if (!clusterNamespaces().isEmpty()) // what a suite that crashed before left; no other cluster runs now
-        qWarning().noquote() << "leftover namespaces, removed:" << clusterNamespaces().join(u' ');
+    if (!ClusterFixture::clusterNamespaces()
+             .isEmpty()) // what a suite that crashed before left; no other cluster runs now
+        qWarning().noquote() << "leftover namespaces, removed:"
+                             << ClusterFixture::clusterNamespaces().join(u' ');
     QProcess init;
     init.start(kOperator,
                {QStringLiteral("init"), QStringLiteral("--state"), m_dir.path() + QStringLiteral("/state")});
@@ -80,13 +71,10 @@ void TstServe::cleanup()
             m_serve.waitForFinished();
         }
     }
-    if (!clusterNamespaces().isEmpty()) { // a serve that died: what it left
-        QProcess cleanup;
-        cleanup.start(kOperator,
-                      {QStringLiteral("cleanup")}); // it takes no --state: it removes every lanes- one
-        cleanup.waitForFinished(30000);
+    if (!ClusterFixture::clusterNamespaces().isEmpty()) { // a serve that died: what it left
+        ClusterFixture::removeLeftovers();
     }
-    QVERIFY(clusterNamespaces().isEmpty());
+    QVERIFY(ClusterFixture::clusterNamespaces().isEmpty());
 }
 
 void TstServe::serve(const QString& command, const QStringList& extra)
@@ -135,7 +123,7 @@ void TstServe::aPodThatNeverListensFailsServeAndNamesIt()
                                      "2s (--ready-timeout); see their logs (pod-NAME.log) in %1/state/logs")
                           .arg(m_dir.path())),
         qPrintable(said));
-    QVERIFY(clusterNamespaces().isEmpty());
+    QVERIFY(ClusterFixture::clusterNamespaces().isEmpty());
 }
 
 QTEST_GUILESS_MAIN(TstServe)

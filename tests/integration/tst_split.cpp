@@ -91,7 +91,8 @@ void TstSplit::initTestCase()
 
 void TstSplit::cleanupTestCase()
 {
-    fixture.stop();
+    const QString left = fixture.stop(); // what the cluster left behind
+    QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 
 void TstSplit::cleanup()

@@ -47,7 +47,8 @@ void TstVscode::cleanupTestCase()
                 cmdline.readAll().contains(f[1]))
                 ::kill(pid, SIGKILL);
         }
-    fixture.stop();
+    const QString left = fixture.stop(); // what the cluster left behind
+    QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 
 void TstVscode::theExtensionDrivesSessionsFromDebugLaunches()
