@@ -64,6 +64,7 @@ H2Connection::H2Connection(TcpConn* client, const QByteArray& alreadyRead, quint
         qCWarning(lcAgent) << "an HTTP/2 client on port" << m_port << "broke the protocol:" << why;
         closeAll(why);
     };
+    cb.drained = [this] { closeAll(QStringLiteral("the client said GOAWAY and its streams are done")); };
     m_down = std::make_unique<H2Codec>(H2Codec::Role::Server, cb);
     connect(m_client, &TcpConn::readyRead, this, [this] {
         if (m_down)

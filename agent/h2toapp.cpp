@@ -102,6 +102,10 @@ H2Codec::Callbacks H2Connection::appCallbacks(AppConn* app)
             app->failure = QStringLiteral("the app broke HTTP/2: ") + why;
         scheduleSweep(); // which ends its streams: not here, the codec is inside its own call
     };
+    cb.drained = [this] { // its maximum connection age: the new streams have gone to a newer connection
+        qCDebug(lcAgent) << "the app ended an HTTP/2 connection on port" << m_port << "after its GOAWAY";
+        scheduleSweep();
+    };
     return cb;
 }
 

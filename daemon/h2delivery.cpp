@@ -77,6 +77,8 @@ bool H2Upstream::connectLocal()
         finish(ex, error ? QStringLiteral("reset by the local app") : QString());
     };
     cb.failed = [this](const QString& why) { dropConnection(why); };
+    // Every stream was done: what comes next opens a new connection.
+    cb.drained = [this] { dropConnection(QStringLiteral("the local app ended it after its GOAWAY")); };
     m_h2 = std::make_unique<H2Codec>(H2Codec::Role::Client, cb);
     connect(socket, &QTcpSocket::connected, this, [this, socket] {
         // Not before: Qt drops socket options set before the socket exists, and without TCP_NODELAY a

@@ -31,6 +31,8 @@ struct H2Glue
     {
         H2Codec* s = self(user);
         const qint32 stream = frame->hd.stream_id;
+        if (frame->hd.type == NGHTTP2_GOAWAY)
+            s->m_peerLeftCleanly = frame->goaway.error_code == NGHTTP2_NO_ERROR;
         if (frame->hd.type == NGHTTP2_HEADERS) {
             const bool trailers = frame->headers.cat == NGHTTP2_HCAT_HEADERS;
             const H2Headers block = std::exchange(s->m_block, {});
@@ -195,11 +197,17 @@ bool H2Codec::feed(QByteArrayView bytes)
         return false;
     }
     flush();
-    // A protocol error that nghttp2 answered with GOAWAY: the session wants nothing more, so the connection
-    // ends.
+    // The session wants nothing more: the peer's graceful GOAWAY and its last stream done, or a protocol
+    // error that nghttp2 answered with GOAWAY. Either way the connection ends.
     if (!m_failed && !nghttp2_session_want_read(m_session) && !nghttp2_session_want_write(m_session)) {
-        ++httpCounters().h2ConnectionEndedByGoaway;
-        fail(QStringLiteral("HTTP/2 connection ended (GOAWAY)"));
+        if (m_peerLeftCleanly && m_cb.drained) {
+            ++httpCounters().h2ConnectionDrained;
+            m_failed = true;
+            m_cb.drained();
+        } else {
+            ++httpCounters().h2ConnectionEndedByGoaway;
+            fail(QStringLiteral("HTTP/2 connection ended (GOAWAY)"));
+        }
     }
     return !m_failed;
 }

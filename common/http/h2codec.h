@@ -48,6 +48,10 @@ public:
         // The stream is gone (both sides done, or reset); `error` is the HTTP/2 error code, 0 when clean.
         std::function<void(qint32 stream, quint32 error)> closed;
         std::function<void(const QString& why)> failed;
+        // The peer said GOAWAY without an error and every stream is done (a server at its maximum connection
+        // age, a client that has finished): the connection ends as it should, nothing failed. Unset, `failed`
+        // is told instead.
+        std::function<void()> drained;
     };
 
     H2Codec(Role role, Callbacks callbacks);
@@ -117,7 +121,8 @@ private:
     Callbacks m_cb;
     nghttp2_session* m_session = nullptr;
     QHash<qint32, Outgoing> m_out;
-    bool m_failed = false;
+    bool m_failed = false;          // failed or drained: nothing more either way
+    bool m_peerLeftCleanly = false; // its GOAWAY said NO_ERROR
     bool m_flushing = false;
     int m_held = 0;    // live Holds
     H2Headers m_block; // the header block being received

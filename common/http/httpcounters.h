@@ -31,6 +31,7 @@ struct HttpCounters
     Counter h2ConnectionFailed{"h2.connection_failed"};
     Counter h2BadInput{"h2.bad_input"};
     Counter h2ConnectionEndedByGoaway{"h2.connection_ended_by_goaway"};
+    Counter h2ConnectionDrained{"h2.connection_drained"}; // the peer's GOAWAY (NO_ERROR), its streams done
 };
 
 HttpCounters& httpCounters();

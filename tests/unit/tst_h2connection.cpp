@@ -204,6 +204,8 @@ void TstH2Connection::anAppThatBreaksHttp2EndsItsStreamsAndIsLeft()
 
 void TstH2Connection::afterTheAppsGoawayItsStreamsFinishAndNewOnesGoToANewConnection()
 {
+    const quint64 failed = lanes::counterValue("h2.connection_failed");
+    const quint64 drained = lanes::counterValue("h2.connection_drained");
     Peer* client = connectClient();
     QVERIFY(client);
     const qint32 slow = client->get("/slow");
@@ -234,6 +236,9 @@ void TstH2Connection::afterTheAppsGoawayItsStreamsFinishAndNewOnesGoToANewConnec
     // Then the agent closes the old connection, and keeps the new one.
     QTRY_COMPARE(oldSocket->state(), QAbstractSocket::UnconnectedState);
     QCOMPARE(newSocket->state(), QAbstractSocket::ConnectedState);
+    // A connection the app drained ended as it should: nothing failed, nothing warned.
+    QCOMPARE(lanes::counterValue("h2.connection_drained"), drained + 1);
+    QCOMPARE(lanes::counterValue("h2.connection_failed"), failed);
 }
 
 void TstH2Connection::aStreamTheClientResetsIsResetAtTheApp()
