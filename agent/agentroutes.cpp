@@ -97,8 +97,11 @@ void Agent::onRouteLink(FrameLink* link, const QSslCertificate& certificate, con
         ++agentCounters().routeOutgoingRefused;
         stream->reset(Error{ErrorCode::Unauthorized,
                             outgoing ? QStringLiteral("agents take only outgoing and DNS streams")
-                                     : QStringLiteral("this route carries no outgoing streams: a policy's "
-                                                      "network.outgoing rules apply to the session"),
+                                     : QStringLiteral("this route carries no outgoing streams: the operator "
+                                                      "granted it for stolen streams only (outgoing streams "
+                                                      "leave from the session's first pod, and take the "
+                                                      "operator's relay while a policy's network.outgoing "
+                                                      "rules apply to the session)"),
                             {}});
     });
     connect(link, &FrameLink::closed, this,

@@ -56,6 +56,13 @@ struct H2Glue
         return 0;
     }
 
+    static int onFrameSend(nghttp2_session*, const nghttp2_frame* frame, void* user)
+    {
+        if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.error_code != NGHTTP2_NO_ERROR)
+            self(user)->m_sentErrorGoaway = true; // the peer broke the protocol, whatever it said before
+        return 0;
+    }
+
     static int onStreamClose(nghttp2_session*, int32_t stream, uint32_t error, void* user)
     {
         H2Codec* s = self(user);
@@ -121,6 +128,7 @@ H2Codec::H2Codec(Role role, Callbacks callbacks) : m_cb(std::move(callbacks))
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, &H2Glue::onBeginHeaders);
     nghttp2_session_callbacks_set_on_header_callback(cbs, &H2Glue::onHeader);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &H2Glue::onFrameRecv);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, &H2Glue::onFrameSend);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &H2Glue::onDataChunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &H2Glue::onStreamClose);
     nghttp2_option* options = nullptr;
@@ -200,7 +208,7 @@ bool H2Codec::feed(QByteArrayView bytes)
     // The session wants nothing more: the peer's graceful GOAWAY and its last stream done, or a protocol
     // error that nghttp2 answered with GOAWAY. Either way the connection ends.
     if (!m_failed && !nghttp2_session_want_read(m_session) && !nghttp2_session_want_write(m_session)) {
-        if (m_peerLeftCleanly && m_cb.drained) {
+        if (m_peerLeftCleanly && !m_sentErrorGoaway && m_cb.drained) {
             ++httpCounters().h2ConnectionDrained;
             m_failed = true;
             m_cb.drained();
@@ -208,6 +216,7 @@ bool H2Codec::feed(QByteArrayView bytes)
             ++httpCounters().h2ConnectionEndedByGoaway;
             fail(QStringLiteral("HTTP/2 connection ended (GOAWAY)"));
         }
+        return false; // nothing of ours after the callback: it may have scheduled our deletion
     }
     return !m_failed;
 }

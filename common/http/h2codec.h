@@ -4,7 +4,9 @@
 // Flow control is manual: the peer may send a stream only as much as its window, and the window reopens when
 // the owner calls consumed() for bytes it passed on, so a slow destination stalls only its stream. The peer's
 // bytes are untrusted: nghttp2 checks the framing, HPACK and stream states; a violation ends the connection
-// with GOAWAY and is reported once through `failed`. Event-loop thread only.
+// with GOAWAY and is reported once through `failed`. The callbacks run inside the codec's own calls: a
+// handler that ends the connection deletes the codec later (deleteLater, a queued call), never in the
+// handler. Event-loop thread only.
 #pragma once
 
 #include "result.h"
@@ -123,6 +125,7 @@ private:
     QHash<qint32, Outgoing> m_out;
     bool m_failed = false;          // failed or drained: nothing more either way
     bool m_peerLeftCleanly = false; // its GOAWAY said NO_ERROR
+    bool m_sentErrorGoaway = false; // ours said it broke the protocol
     bool m_flushing = false;
     int m_held = 0;    // live Holds
     H2Headers m_block; // the header block being received

@@ -11,13 +11,11 @@ Every answer must be the bytes sent, or the run fails.
 """
 import json
 import os
-import socket
 import statistics
 import subprocess
 import tempfile
-import time
 
-from benchlib import ROOT, bench_args, free_port, write_section
+from benchlib import ROOT, bench_args, write_section
 
 MICRO = str(ROOT / "build" / "bin" / "tls_micro")
 SIZES = (200, 16384)  # a small request or answer; a TLS record's worth of a transfer
@@ -30,19 +28,6 @@ PLACEMENTS = {"one core": (0, 0), "two cores": (0, 1)}
 def place(pid, cpu):
     for task in os.listdir(f"/proc/{pid}/task"):
         os.sched_setaffinity(int(task), {cpu})
-
-
-def wait_listening(port, server):
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"tls_micro's server on {port} ended with {server.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"tls_micro's server did not listen on {port} within 10 s")
 
 
 def run_client(port, rounds, size, cpu):
@@ -64,11 +49,13 @@ def main():
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                         "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=tls-bench"],
                        check=True, capture_output=True)
-        ports = {server: free_port() for server in SERVERS}
-        servers = [subprocess.Popen([MICRO, f"serve-{server}", str(ports[server]), cert, key]) for server in SERVERS]
+        servers = [subprocess.Popen([MICRO, f"serve-{server}", cert, key], stdout=subprocess.PIPE, text=True)
+                   for server in SERVERS]
         try:
-            for server, process in zip(SERVERS, servers):
-                wait_listening(ports[server], process)
+            # Each listens on a port the kernel picked, and says which once it listens.
+            ports = {server: int(process.stdout.readline() or 0) for server, process in zip(SERVERS, servers)}
+            if not all(ports.values()):
+                raise RuntimeError("a tls_micro server did not start listening")
             for _ in range(runs):  # in turns, so a slow spell of the shared machine lands on both
                 for where, (client_cpu, server_cpu) in PLACEMENTS.items():
                     for server, process in zip(SERVERS, servers):
@@ -81,13 +68,22 @@ def main():
             for server in servers:
                 server.terminate()
                 server.wait()
+    suites = {(r["version"], r["cipher"]) for v in results.values() for r in v}
+    if len(suites) != 1:
+        raise RuntimeError(f"the servers did not all negotiate the same TLS: {suites}")
+    (version, cipher), = suites
     med = {k: {m: statistics.median(r[m] for r in v) for m in ("mean_us", "p50_us", "p99_us")}
            for k, v in results.items()}
+    # The added mean of each run against the other server's in the same turn: how much it moves.
+    added = {(size, where): [q["mean_us"] - o["mean_us"] for q, o in zip(results[("qt", size, where)],
+                                                                         results[("openssl", size, where)])]
+             for size in SIZES for where in PLACEMENTS}
     def row(where, size):
         qt, ossl = med[("qt", size, where)], med[("openssl", size, where)]
         return (f"| {where} | {size} | {qt['mean_us']:.1f} / {qt['p50_us']:.1f} / {qt['p99_us']:.1f} | "
                 f"{ossl['mean_us']:.1f} / {ossl['p50_us']:.1f} / {ossl['p99_us']:.1f} | "
-                f"{qt['mean_us'] - ossl['mean_us']:+.1f} | {ossl['mean_us'] / qt['mean_us']:.2f} |")
+                f"{qt['mean_us'] - ossl['mean_us']:+.1f} ({min(added[(size, where)]):+.1f} to "
+                f"{max(added[(size, where)]):+.1f}) | {ossl['mean_us'] / qt['mean_us']:.2f} |")
 
     rows = "\n".join(row(where, size) for where in PLACEMENTS for size in SIZES)
     markdown = f"""## TLS on a link: Qt's socket against OpenSSL on its own descriptor
@@ -96,12 +92,12 @@ def main():
 sends a message and waits for it back, {rounds} round trips per run after 1000 to warm up, against two echo
 servers in turns: QSslSocket on lanes' epoll dispatcher, as lanesd's and the agent's links run TLS (without
 their WebSocket framing), and OpenSSL on a non-blocking descriptor that waits in epoll itself, which is what an
-end that owned its TLS would do. TLS 1.3, OpenSSL's default cipher, P-256 certificate. Pinned two ways: client
+end that owned its TLS would do. Both negotiated {version} with {cipher} (checked each run), P-256 certificate. Pinned two ways: client
 and server on one core (a round trip is a hand-over, no sleep: the CPU cost of each side) and on two cores (each
 side sleeps and is woken from the other core, as lanesd and the agent are). Medians of {runs} runs; every answer
 was the bytes sent.
 
-| client and server on | message bytes | QSslSocket: mean / p50 / p99 µs | OpenSSL on the descriptor: mean / p50 / p99 µs | QSslSocket's added mean per round trip | QSslSocket's round trips / OpenSSL's |
+| client and server on | message bytes | QSslSocket: mean / p50 / p99 µs | OpenSSL on the descriptor: mean / p50 / p99 µs | QSslSocket's added mean per round trip (runs' range) | QSslSocket's round trips / OpenSSL's |
 |---|---|---|---|---|---|
 {rows}
 

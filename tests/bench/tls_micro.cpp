@@ -77,7 +77,13 @@ private:
     QSslConfiguration m_conf;
 };
 
-int serveQt(int argc, char** argv, int port, const char* cert, const char* key)
+void sayPort(int port)
+{
+    printf("%d\n", port);
+    fflush(stdout);
+}
+
+int serveQt(int argc, char** argv, const char* cert, const char* key)
 {
     lanes::installEpollDispatcher();
     QCoreApplication app(argc, argv);
@@ -89,8 +95,9 @@ int serveQt(int argc, char** argv, int port, const char* cert, const char* key)
     conf.setLocalCertificate(QSslCertificate(c.readAll()));
     conf.setPrivateKey(QSslKey(k.readAll(), QSsl::Ec));
     QtEcho server(conf);
-    if (!server.listen(QHostAddress::LocalHost, quint16(port)))
+    if (!server.listen(QHostAddress::LocalHost, 0))
         return 2;
+    sayPort(server.serverPort());
     return QCoreApplication::exec();
 }
 
@@ -122,19 +129,20 @@ void echoOpenSsl(SSL* ssl, int fd)
     close(ep);
 }
 
-int serveOpenSsl(int port, const char* cert, const char* key)
+int serveOpenSsl(const char* cert, const char* key)
 {
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
     if (SSL_CTX_use_certificate_file(ctx, cert, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
         return 2;
     const int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int one = 1;
-    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    const sockaddr_in address = loopback(port);
+    sockaddr_in address = loopback(0);
+    socklen_t length = sizeof address;
     if (bind(listener, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 ||
-        listen(listener, 8) != 0)
+        listen(listener, 8) != 0 ||
+        getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0)
         return 2;
+    sayPort(ntohs(address.sin_port));
     for (;;) { // one client at a time
         const int fd = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0)
@@ -198,8 +206,10 @@ int client(int port, int rounds, int size)
     for (double u : us)
         total += u;
     std::sort(us.begin(), us.end());
-    printf("{\"round_trips\": %d, \"bytes\": %d, \"mean_us\": %.2f, \"p50_us\": %.2f, \"p99_us\": %.2f}\n",
-           rounds, size, total / double(us.size()), us[us.size() / 2], us[us.size() * 99 / 100]);
+    printf("{\"round_trips\": %d, \"bytes\": %d, \"mean_us\": %.2f, \"p50_us\": %.2f, \"p99_us\": %.2f, "
+           "\"version\": \"%s\", \"cipher\": \"%s\"}\n",
+           rounds, size, total / double(us.size()), us[us.size() / 2], us[us.size() * 99 / 100],
+           SSL_get_version(ssl), SSL_get_cipher_name(ssl));
     SSL_shutdown(ssl);
     SSL_free(ssl);
     close(fd);
@@ -212,12 +222,12 @@ int client(int port, int rounds, int size)
 int main(int argc, char** argv)
 {
     const QByteArray mode = argc > 1 ? argv[1] : "";
-    if (argc == 5 && mode == "serve-qt")
-        return serveQt(argc, argv, atoi(argv[2]), argv[3], argv[4]);
-    if (argc == 5 && mode == "serve-openssl")
-        return serveOpenSsl(atoi(argv[2]), argv[3], argv[4]);
+    if (argc == 4 && mode == "serve-qt")
+        return serveQt(argc, argv, argv[2], argv[3]);
+    if (argc == 4 && mode == "serve-openssl")
+        return serveOpenSsl(argv[2], argv[3]);
     if (argc == 5 && mode == "client")
         return client(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
-    fprintf(stderr, "usage: tls_micro serve-qt|serve-openssl PORT CERT KEY | client PORT ROUNDS SIZE\n");
+    fprintf(stderr, "usage: tls_micro serve-qt|serve-openssl CERT KEY | client PORT ROUNDS SIZE\n");
     return 2;
 }

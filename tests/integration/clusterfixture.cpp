@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utility>
 
 static const QString kBin = QStringLiteral(LANES_BIN_DIR);
 
@@ -201,18 +202,19 @@ QString ClusterFixture::stop()
     if (!killDaemon(SIGTERM))
         qWarning("lanesd did not end within 5 s of SIGTERM");
     QString wrong;
+    bool endedOnSigterm = false;
     if (m_operator.state() != QProcess::NotRunning) {
         ::kill(pid_t(m_operator.processId()), SIGTERM);
-        if (!m_operator.waitForFinished(15000)) {
+        endedOnSigterm = m_operator.waitForFinished(15000) &&
+                         m_operator.exitStatus() == QProcess::NormalExit && m_operator.exitCode() == 0;
+        if (m_operator.state() != QProcess::NotRunning) {
             wrong = QStringLiteral("the operator did not end within 15 s of SIGTERM; ");
             m_operator.kill();
             m_operator.waitForFinished();
         }
     }
-    if (!m_operatorStarted)
+    if (!std::exchange(m_operatorStarted, false))
         return wrong;
-    m_operatorStarted = false;
-    const bool endedOnSigterm = m_operator.exitStatus() == QProcess::NormalExit;
     if (const QStringList left = clusterNamespaces(); !left.isEmpty()) {
         if (endedOnSigterm)
             wrong += QStringLiteral("the operator ended on SIGTERM and left %1; ").arg(left.join(u' '));

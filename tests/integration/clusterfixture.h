@@ -22,9 +22,10 @@ public:
     // `lanes-operator serve` on the state directory start() made, again after killOperator(): the same
     // users, CA, URL file and listening port.
     QString startOperator();
-    // Ends lanesd and the operator. An operator that did not end on its SIGTERM (killOperator(), a crash)
-    // could not remove its pods: `lanes-operator cleanup` does. Returns what is wrong: an operator that ended
-    // on SIGTERM and left namespaces, or namespaces still there after the cleanup; empty when none is left.
+    // Ends lanesd and the operator (SIGTERM), then removes what is left of the cluster with `lanes-operator
+    // cleanup`: all of it after an operator that could not end on its own terms (killOperator(), a crash).
+    // Returns what is wrong: an operator that ended cleanly on this SIGTERM and left namespaces, or
+    // namespaces still there after the cleanup; empty when none is left.
     QString stop();
     // The lanes- network namespaces that exist now.
     static QStringList clusterNamespaces();

@@ -109,7 +109,7 @@ void TstBundle::cleanupTestCase()
 {
     fixture.stopClis();
     stopBobsDaemon();
-    const QString left = fixture.stop(); // what the cluster left behind
+    const QString left = fixture.stop();
     QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 

@@ -54,7 +54,7 @@ void TstCliErrors::initTestCase()
 
 void TstCliErrors::cleanupTestCase()
 {
-    const QString left = fixture.stop(); // what the cluster left behind
+    const QString left = fixture.stop();
     QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 

@@ -60,7 +60,7 @@ void TstCluster::initTestCase()
 
 void TstCluster::cleanupTestCase()
 {
-    const QString left = fixture.stop(); // what the cluster left behind
+    const QString left = fixture.stop();
     QVERIFY2(left.isEmpty(), qPrintable(left));
     QVERIFY(!ClusterFixture::chainPresent(QStringLiteral("api-0")));
 }

@@ -68,7 +68,7 @@ void TstFiltering::initTestCase()
 void TstFiltering::cleanupTestCase()
 {
     qDeleteAll(m_configs);
-    const QString left = fixture.stop(); // what the cluster left behind
+    const QString left = fixture.stop();
     QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 

@@ -95,7 +95,7 @@ void TstGuardrails::initTestCase()
 
 void TstGuardrails::cleanupTestCase()
 {
-    const QString left = fixture.stop(); // what the cluster left behind
+    const QString left = fixture.stop();
     QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 

@@ -123,7 +123,7 @@ void TstGui::cleanupTestCase()
         delete app;
     }
     fixture.stopClis();
-    const QString left = fixture.stop(); // what the cluster left behind
+    const QString left = fixture.stop();
     QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 

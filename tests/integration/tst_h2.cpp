@@ -121,7 +121,7 @@ void TstH2::initTestCase()
 
 void TstH2::cleanupTestCase()
 {
-    const QString left = fixture.stop(); // what the cluster left behind
+    const QString left = fixture.stop();
     QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 

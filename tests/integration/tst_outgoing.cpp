@@ -5,6 +5,7 @@
 // cluster), the bridge's (straight from this machine to the pod network) or loopback (the local ledger).
 #include "clustercounters.h"
 #include "clusterfixture.h"
+#include "routeprobe.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -124,6 +125,7 @@ private slots:
     void outgoingTrafficTakesTheDataRouteNotTheRelay();
     void withoutDataRoutesTheRelayCarriesIt();
     void aRouteConnectionWithAnUnknownTokenIsClosedAndCounted();
+    void theAgentRefusesOutgoingStreamsOnARouteGrantedWithoutThem();
 
 private:
     // `lanes exec` of `program` with `config` (the outgoing part of a lanes.json) in the background.
@@ -197,7 +199,7 @@ void TstOutgoing::cleanupTestCase()
         m_localLedger.waitForFinished(5000);
     }
     qDeleteAll(m_configs);
-    const QString left = fixture.stop(); // what the cluster left behind
+    const QString left = fixture.stop();
     QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 
@@ -679,6 +681,56 @@ void TstOutgoing::aRouteConnectionWithAnUnknownTokenIsClosedAndCounted()
     const QString name = QStringLiteral("operator/operator.route_refused");
     QCOMPARE(after->counters.value(name), before->counters.value(name) + 1);
     QVERIFY(fixture.operatorLog().contains(u"closed a route connection: its token is unknown"));
+}
+
+void TstOutgoing::theAgentRefusesOutgoingStreamsOnARouteGrantedWithoutThem()
+{
+    // The operator does not see what crosses a route, so the agent enforces what the route was granted for.
+    // Outgoing streams leave from the session's first pod: the second pod's route is granted for stolen
+    // streams only. A lanesd that opened an outgoing stream there anyway is refused by the agent, and
+    // counted. The first pod's route, granted with them, takes the same stream.
+    const QString alice = fixture.credentials(QStringLiteral("alice"));
+    RouteProbe probe;
+    const QString started = probe.start(alice, QStringLiteral("deploy/api"));
+    QVERIFY2(started.isEmpty(), qPrintable(started));
+    const auto before = readCounters(fixture.socketPath(), alice);
+    QVERIFY2(before, qPrintable(failureOf(before)));
+    for (const QString& pod : {QStringLiteral("api-0"), QStringLiteral("api-1")}) {
+        const bool first = pod == u"api-0";
+        const auto grant = probe.grant(pod);
+        QVERIFY2(grant, qPrintable(grant ? QString() : lanes::describe(grant.error())));
+        QCOMPARE(grant->outgoing(), first);
+        QString error;
+        lanes::daemon::DataRoute* route = probe.dial(*grant, pod, &error);
+        QVERIFY2(route, qPrintable(error));
+        lanes::v1::StreamMeta meta;
+        meta.set_target("ledger");
+        lanes::Stream* lookup = route->mux()->open(lanes::v1::DNS, meta);
+        std::optional<lanes::Error> reset;
+        std::optional<lanes::v1::StreamMeta> answer;
+        connect(lookup, &lanes::Stream::wasReset, this, [&reset](const lanes::Error& e) { reset = e; });
+        connect(lookup, &lanes::Stream::accepted, this,
+                [&answer](const lanes::v1::StreamMeta& outcome) { answer = outcome; });
+        QTRY_VERIFY_WITH_TIMEOUT(reset || answer, 10000);
+        if (first) {
+            QVERIFY2(!reset, qPrintable(reset ? reset->message : QString()));
+            QVERIFY2(answer->error_name().empty() && answer->addresses_size() > 0,
+                     answer->error_name().c_str()); // the pod's resolver named the ledger
+        } else {
+            QVERIFY(!answer);
+            QCOMPARE(reset->code, lanes::ErrorCode::Unauthorized);
+            QVERIFY2(reset->message.contains(u"this route carries no outgoing streams"),
+                     qPrintable(reset->message));
+        }
+    }
+    const auto after = readCounters(fixture.socketPath(), alice);
+    QVERIFY2(after, qPrintable(failureOf(after)));
+    const auto delta = [&](const QString& name) {
+        return qint64(after->counters.value(name)) - qint64(before->counters.value(name));
+    };
+    QCOMPARE(delta(QStringLiteral("agent/api-1/agent.route_outgoing_refused")), 1);
+    QCOMPARE(delta(QStringLiteral("agent/api-0/agent.route_outgoing_refused")), 0);
+    QCOMPARE(delta(QStringLiteral("agent/api-0/agent.route_outgoing")), 1);
 }
 
 #include "tst_outgoing.moc"

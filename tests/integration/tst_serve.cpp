@@ -50,10 +50,9 @@ void TstServe::initTestCase()
     if (geteuid() != 0)
         QSKIP("the local cluster needs root (network namespaces, iptables)");
     QVERIFY(m_dir.isValid());
-    if (!ClusterFixture::clusterNamespaces()
-             .isEmpty()) // what a suite that crashed before left; no other cluster runs now
-        qWarning().noquote() << "leftover namespaces, removed:"
-                             << ClusterFixture::clusterNamespaces().join(u' ');
+    // What a suite that crashed before left (no other cluster runs now): cleanup() removes it.
+    if (const QStringList left = ClusterFixture::clusterNamespaces(); !left.isEmpty())
+        qWarning().noquote() << "leftover namespaces, removed:" << left.join(u' ');
     QProcess init;
     init.start(kOperator,
                {QStringLiteral("init"), QStringLiteral("--state"), m_dir.path() + QStringLiteral("/state")});
@@ -71,9 +70,8 @@ void TstServe::cleanup()
             m_serve.waitForFinished();
         }
     }
-    if (!ClusterFixture::clusterNamespaces().isEmpty()) { // a serve that died: what it left
+    if (!ClusterFixture::clusterNamespaces().isEmpty()) // a serve that died: what it left
         ClusterFixture::removeLeftovers();
-    }
     QVERIFY(ClusterFixture::clusterNamespaces().isEmpty());
 }
 

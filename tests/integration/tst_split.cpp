@@ -91,7 +91,7 @@ void TstSplit::initTestCase()
 
 void TstSplit::cleanupTestCase()
 {
-    const QString left = fixture.stop(); // what the cluster left behind
+    const QString left = fixture.stop();
     QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 

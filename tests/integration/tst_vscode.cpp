@@ -47,7 +47,7 @@ void TstVscode::cleanupTestCase()
                 cmdline.readAll().contains(f[1]))
                 ::kill(pid, SIGKILL);
         }
-    const QString left = fixture.stop(); // what the cluster left behind
+    const QString left = fixture.stop();
     QVERIFY2(left.isEmpty(), qPrintable(left));
 }
 

@@ -101,6 +101,7 @@ private slots:
     void cleanup();
     void anAppThatBreaksHttp2EndsItsStreamsAndIsLeft();
     void afterTheAppsGoawayItsStreamsFinishAndNewOnesGoToANewConnection();
+    void anAppThatBreaksHttp2AfterItsGoawayFailsAndIsNotDrained();
     void aStreamTheClientResetsIsResetAtTheApp();
     void aResetStreamsUntakenBytesGoBackToTheAppConnection();
     void aClientThatClosesEndsItsConnection();
@@ -110,6 +111,16 @@ private:
     Peer* connectClient();
     // The app's side of the next connection the agent makes to it.
     QTcpSocket* waitForApp();
+    // A client's GET of "/slow", which the app has received on its side of a new connection and holds: all
+    // of them, or a null client.
+    struct Held
+    {
+        Peer* client = nullptr;
+        qint32 stream = 0;
+        QTcpSocket* socket = nullptr;
+        Peer* app = nullptr;
+    };
+    Held holdOneStream();
 
     lanes::TcpListener* m_listener = nullptr; // the agent's listener
     QList<int> m_accepted;                    // its descriptors, as they came
@@ -202,17 +213,32 @@ void TstH2Connection::anAppThatBreaksHttp2EndsItsStreamsAndIsLeft()
     QCOMPARE(lanes::counterValue("agent.h2_app_gone"), gone + 1);
 }
 
+TstH2Connection::Held TstH2Connection::holdOneStream()
+{
+    Held held;
+    held.client = connectClient();
+    if (!held.client)
+        return {};
+    held.stream = held.client->get("/slow");
+    held.socket = waitForApp();
+    if (!held.socket)
+        return {};
+    held.app = peer(held.socket, H2Codec::Role::Server);
+    if (!QTest::qWaitFor([&held] { return held.app->heads.contains(1); }, 5000))
+        return {};
+    return held;
+}
+
 void TstH2Connection::afterTheAppsGoawayItsStreamsFinishAndNewOnesGoToANewConnection()
 {
     const quint64 failed = lanes::counterValue("h2.connection_failed");
     const quint64 drained = lanes::counterValue("h2.connection_drained");
-    Peer* client = connectClient();
-    QVERIFY(client);
-    const qint32 slow = client->get("/slow");
-    QTcpSocket* oldSocket = waitForApp();
-    QVERIFY(oldSocket);
-    auto* oldApp = peer(oldSocket, H2Codec::Role::Server);
-    QTRY_VERIFY(oldApp->heads.contains(1));
+    const Held held = holdOneStream();
+    QVERIFY(held.client);
+    Peer* client = held.client;
+    const qint32 slow = held.stream;
+    QTcpSocket* oldSocket = held.socket;
+    Peer* oldApp = held.app;
     // The app takes no new stream on this connection, but finishes the one it has.
     oldSocket->write(goAwayFrame(1) + kPing);
     QTRY_VERIFY(oldApp->received.contains(kPingAck)); // the agent has read the GOAWAY
@@ -239,6 +265,21 @@ void TstH2Connection::afterTheAppsGoawayItsStreamsFinishAndNewOnesGoToANewConnec
     // A connection the app drained ended as it should: nothing failed, nothing warned.
     QCOMPARE(lanes::counterValue("h2.connection_drained"), drained + 1);
     QCOMPARE(lanes::counterValue("h2.connection_failed"), failed);
+}
+
+void TstH2Connection::anAppThatBreaksHttp2AfterItsGoawayFailsAndIsNotDrained()
+{
+    // A GOAWAY that says NO_ERROR, then a frame that breaks the protocol (DATA on stream 0): nghttp2 answers
+    // with a GOAWAY of its own and wants nothing more, as after a clean drain, but this one failed.
+    const quint64 failed = lanes::counterValue("h2.connection_failed");
+    const quint64 drained = lanes::counterValue("h2.connection_drained");
+    const Held held = holdOneStream();
+    QVERIFY(held.client);
+    held.socket->write(goAwayFrame(1) + QByteArray::fromHex("000001000000000000") + "x");
+    // (The test's own app peer counts a failure too when it reads the agent's GOAWAY: at least one.)
+    QTRY_VERIFY(lanes::counterValue("h2.connection_failed") > failed);
+    QTRY_VERIFY(held.client->closed.contains(held.stream)); // the stream waiting on the app ends
+    QCOMPARE(lanes::counterValue("h2.connection_drained"), drained);
 }
 
 void TstH2Connection::aStreamTheClientResetsIsResetAtTheApp()
