@@ -11,6 +11,7 @@ Every answer must be the bytes sent, or the run fails.
 """
 import json
 import os
+import selectors
 import statistics
 import subprocess
 import tempfile
@@ -28,6 +29,16 @@ PLACEMENTS = {"one core": (0, 0), "two cores": (0, 1)}
 def place(pid, cpu):
     for task in os.listdir(f"/proc/{pid}/task"):
         os.sched_setaffinity(int(task), {cpu})
+
+
+def listening_port(process):
+    """The port a server says it listens on, once it does (within 10 s)."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        line = process.stdout.readline() if selector.select(timeout=10) else ""
+    if not line.strip().isdigit():
+        raise RuntimeError(f"a tls_micro server did not say its port within 10 s: {line!r}")
+    return int(line)
 
 
 def run_client(port, rounds, size, cpu):
@@ -49,13 +60,13 @@ def main():
         subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                         "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=tls-bench"],
                        check=True, capture_output=True)
-        servers = [subprocess.Popen([MICRO, f"serve-{server}", cert, key], stdout=subprocess.PIPE, text=True)
-                   for server in SERVERS]
+        servers = []
         try:
-            # Each listens on a port the kernel picked, and says which once it listens.
-            ports = {server: int(process.stdout.readline() or 0) for server, process in zip(SERVERS, servers)}
-            if not all(ports.values()):
-                raise RuntimeError("a tls_micro server did not start listening")
+            ports = {}
+            for server in SERVERS:
+                servers.append(subprocess.Popen([MICRO, f"serve-{server}", cert, key], stdout=subprocess.PIPE,
+                                                text=True))
+                ports[server] = listening_port(servers[-1])
             for _ in range(runs):  # in turns, so a slow spell of the shared machine lands on both
                 for where, (client_cpu, server_cpu) in PLACEMENTS.items():
                     for server, process in zip(SERVERS, servers):

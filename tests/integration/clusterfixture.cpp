@@ -211,6 +211,11 @@ QString ClusterFixture::stop()
             wrong = QStringLiteral("the operator did not end within 15 s of SIGTERM; ");
             m_operator.kill();
             m_operator.waitForFinished();
+        } else if (!endedOnSigterm) {
+            wrong = QStringLiteral("the operator ended on SIGTERM with %1; ")
+                        .arg(m_operator.exitStatus() == QProcess::CrashExit
+                                 ? QStringLiteral("a crash")
+                                 : QStringLiteral("exit code %1").arg(m_operator.exitCode()));
         }
     }
     if (!std::exchange(m_operatorStarted, false))

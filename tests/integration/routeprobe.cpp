@@ -9,6 +9,15 @@ constexpr int kAnswerWithinMs = 30000;
 
 } // namespace
 
+RouteProbe::~RouteProbe()
+{
+    // Close, so that the operator ends the session now rather than keep it for its unused TTL.
+    for (const auto& route : m_routes)
+        route->close(QStringLiteral("the test is done"));
+    if (m_client)
+        m_client->close(QStringLiteral("the test is done"));
+}
+
 QString RouteProbe::start(const QString& credentialsPath, const QString& target)
 {
     auto credentials = lanes::loadCredentials(credentialsPath);
@@ -16,12 +25,13 @@ QString RouteProbe::start(const QString& credentialsPath, const QString& target)
         return lanes::describe(credentials.error());
     m_credentials = *credentials;
     m_client = std::make_unique<lanes::daemon::OperatorClient>(*credentials);
-    std::optional<lanes::Result<void>> opened;
-    m_client->open([&opened](lanes::Result<void> ready) { opened = std::move(ready); });
-    if (!QTest::qWaitFor([&opened] { return opened.has_value(); }, kAnswerWithinMs))
+    // Shared with the callback, which may come after a time-out returned from here (when the link closes).
+    auto opened = std::make_shared<std::optional<lanes::Result<void>>>();
+    m_client->open([opened](lanes::Result<void> ready) { *opened = std::move(ready); });
+    if (!QTest::qWaitFor([&opened] { return opened->has_value(); }, kAnswerWithinMs))
         return QStringLiteral("the operator link did not open within 30 s");
-    if (!*opened)
-        return lanes::describe(opened->error());
+    if (!**opened)
+        return lanes::describe((*opened)->error());
     lanes::v1::Frame request;
     request.mutable_session_start()->set_target(lanes::ss(target));
     request.mutable_session_start()->set_subscribe_on_listen(true); // no port is stolen before Subscribe

@@ -11,12 +11,18 @@
 class RouteProbe
 {
 public:
+    RouteProbe() = default;
+    ~RouteProbe();
+    RouteProbe(const RouteProbe&) = delete;
+    RouteProbe& operator=(const RouteProbe&) = delete;
+
     // Opens a link to the operator with the credentials in `credentialsPath` and starts a session on `target`
     // that steals no port until it subscribes (it never does). Returns an error text, or empty.
     QString start(const QString& credentialsPath, const QString& target);
     // The operator's grant of a route to `pod`, or an error text.
     lanes::Result<lanes::v1::RouteGrant> grant(const QString& pod);
-    // A route dialled with `grant`, open (the agent answered Hello), or null with `error` set.
+    // A route dialled with `grant`, open (the agent answered Hello), or null with `error` set (DataRoute
+    // gives up on one that does not open within kRouteOpenTimeoutMs).
     lanes::daemon::DataRoute* dial(const lanes::v1::RouteGrant& grant, const QString& pod, QString* error);
 
 private:

@@ -10,6 +10,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QPointer>
 #include <QScopeGuard>
 #include <QTemporaryFile>
 #include <QTest>
@@ -705,9 +706,15 @@ void TstOutgoing::theAgentRefusesOutgoingStreamsOnARouteGrantedWithoutThem()
         QVERIFY2(route, qPrintable(error));
         lanes::v1::StreamMeta meta;
         meta.set_target("ledger");
-        lanes::Stream* lookup = route->mux()->open(lanes::v1::DNS, meta);
+        const QPointer<lanes::Stream> lookup = route->mux()->open(lanes::v1::DNS, meta);
         std::optional<lanes::Error> reset;
         std::optional<lanes::v1::StreamMeta> answer;
+        // The answered stream stays open: its reset when the probe closes the route must not reach this
+        // iteration's locals, whether the iteration ends or fails.
+        const auto forget = qScopeGuard([&] {
+            if (lookup)
+                lookup->disconnect(this);
+        });
         connect(lookup, &lanes::Stream::wasReset, this, [&reset](const lanes::Error& e) { reset = e; });
         connect(lookup, &lanes::Stream::accepted, this,
                 [&answer](const lanes::v1::StreamMeta& outcome) { answer = outcome; });

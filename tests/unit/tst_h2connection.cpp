@@ -279,6 +279,8 @@ void TstH2Connection::anAppThatBreaksHttp2AfterItsGoawayFailsAndIsNotDrained()
     // (The test's own app peer counts a failure too when it reads the agent's GOAWAY: at least one.)
     QTRY_VERIFY(lanes::counterValue("h2.connection_failed") > failed);
     QTRY_VERIFY(held.client->closed.contains(held.stream)); // the stream waiting on the app ends
+    const QByteArray why = lanes::headerValue(held.client->heads.value(held.stream), "lanes-error");
+    QVERIFY2(why.startsWith("the app broke HTTP/2"), why.constData()); // said only by the codec's `failed`
     QCOMPARE(lanes::counterValue("h2.connection_drained"), drained);
 }
 
