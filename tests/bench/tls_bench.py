@@ -16,19 +16,14 @@ import statistics
 import subprocess
 import tempfile
 
-from benchlib import ROOT, bench_args, write_section
+from benchlib import ROOT, bench_args, pinned, write_section
 
 MICRO = str(ROOT / "build" / "bin" / "tls_micro")
 SIZES = (200, 16384)  # a small request or answer; a TLS record's worth of a transfer
 SERVERS = ("qt", "openssl")
 # Where the client and the server run. On one core a round trip is a hand-over without a sleep or a wake-up of
 # another core; on two it holds the cross-core wake-ups, which on this virtual machine cost tens of µs each.
-PLACEMENTS = {"one core": (0, 0), "two cores": (0, 1)}
-
-
-def place(pid, cpu):
-    for task in os.listdir(f"/proc/{pid}/task"):
-        os.sched_setaffinity(int(task), {cpu})
+PLACEMENTS = ("one core", "two cores")
 
 
 def listening_port(process):
@@ -68,13 +63,15 @@ def main():
                                                 text=True))
                 ports[server] = listening_port(servers[-1])
             for _ in range(runs):  # in turns, so a slow spell of the shared machine lands on both
-                for where, (client_cpu, server_cpu) in PLACEMENTS.items():
-                    for server, process in zip(SERVERS, servers):
-                        place(process.pid, server_cpu)
-                    for size in SIZES:
-                        for server in SERVERS:
-                            results[(server, size, where)].append(
-                                run_client(ports[server], rounds, size, client_cpu))
+                for where in PLACEMENTS:
+                    # The servers on the client's core (the first that pinned() yields), or on the other.
+                    pids = [process.pid for process in servers]
+                    apart = where == "two cores"
+                    with pinned([] if apart else pids, pids if apart else []) as client_cpu:
+                        for size in SIZES:
+                            for server in SERVERS:
+                                results[(server, size, where)].append(
+                                    run_client(ports[server], rounds, size, client_cpu))
         finally:
             for server in servers:
                 server.terminate()
@@ -89,6 +86,7 @@ def main():
     added = {(size, where): [q["mean_us"] - o["mean_us"] for q, o in zip(results[("qt", size, where)],
                                                                          results[("openssl", size, where)])]
              for size in SIZES for where in PLACEMENTS}
+
     def row(where, size):
         qt, ossl = med[("qt", size, where)], med[("openssl", size, where)]
         return (f"| {where} | {size} | {qt['mean_us']:.1f} / {qt['p50_us']:.1f} / {qt['p99_us']:.1f} | "
@@ -103,9 +101,10 @@ def main():
 sends a message and waits for it back, {rounds} round trips per run after 1000 to warm up, against two echo
 servers in turns: QSslSocket on lanes' epoll dispatcher, as lanesd's and the agent's links run TLS (without
 their WebSocket framing), and OpenSSL on a non-blocking descriptor that waits in epoll itself, which is what an
-end that owned its TLS would do. Both negotiated {version} with {cipher} (checked each run), P-256 certificate. Pinned two ways: client
-and server on one core (a round trip is a hand-over, no sleep: the CPU cost of each side) and on two cores (each
-side sleeps and is woken from the other core, as lanesd and the agent are). Medians of {runs} runs; every answer
+end that owned its TLS would do. Both negotiated {version} with {cipher} (checked each run), P-256
+certificate. Pinned two ways: client and server on one core (a round trip is a hand-over, no sleep: the CPU cost
+of each side) and on two cores (each side sleeps and is woken from the other core, as lanesd and the agent
+are). Medians of {runs} runs; every answer
 was the bytes sent.
 
 | client and server on | message bytes | QSslSocket: mean / p50 / p99 µs | OpenSSL on the descriptor: mean / p50 / p99 µs | QSslSocket's added mean per round trip (runs' range) | QSslSocket's round trips / OpenSSL's |

@@ -71,10 +71,10 @@ lanes::daemon::DataRoute* RouteProbe::dial(const lanes::v1::RouteGrant& grant, c
 
 lanes::Result<lanes::v1::Frame> RouteProbe::call(const lanes::v1::Frame& request)
 {
-    std::optional<lanes::Result<lanes::v1::Frame>> answer;
-    m_client->call(request, [&answer](lanes::Result<lanes::v1::Frame> reply) { answer = std::move(reply); });
-    if (!QTest::qWaitFor([&answer] { return answer.has_value(); }, kAnswerWithinMs))
+    auto answer = std::make_shared<std::optional<lanes::Result<lanes::v1::Frame>>>(); // as in start()
+    m_client->call(request, [answer](lanes::Result<lanes::v1::Frame> reply) { *answer = std::move(reply); });
+    if (!QTest::qWaitFor([&answer] { return answer->has_value(); }, kAnswerWithinMs))
         return lanes::fail(lanes::ErrorCode::Internal,
                            QStringLiteral("no answer from the operator within 30 s"));
-    return std::move(*answer);
+    return std::move(**answer);
 }
