@@ -8,7 +8,6 @@
 
 #include <QCoreApplication>
 #include <QTimer>
-#include <QWebSocket>
 
 namespace lanes::daemon {
 
@@ -21,22 +20,23 @@ DataRoute::DataRoute(const Credentials& credentials, const v1::RouteGrant& grant
         QTimer::singleShot(0, this, [this, why = tls.error().message] { emit closed(why, false); });
         return;
     }
-    tls->setAllowedNextProtocols({kRouteAlpnPrefix.toByteArray() + QByteArray::fromStdString(grant.token())});
+    QList<QByteArray> alpn{kRouteAlpnPrefix.toByteArray() + QByteArray::fromStdString(grant.token())};
+    if (grant.framed()) // the agent takes the route's own framing: no WebSocket inside the route's TLS
+        alpn << kRouteFramesAlpn.toByteArray();
+    tls->setAllowedNextProtocols(alpn);
     v1::PeerInfo me;
     me.set_role("lanesd");
     me.set_name(ss(credentials.user));
     me.set_version(ss(QCoreApplication::applicationVersion()));
-    m_link = dialLink(credentials.operatorUrl, *tls, me, this);
+    m_link = grant.framed() ? dialRouteLink(credentials.operatorUrl, *tls, me, this)
+                            : dialLink(credentials.operatorUrl, *tls, me, this);
     m_mux = new Mux(m_link, Mux::Side::Client, this);
     // The far end is the agent, not the host the URL names: its certificate must be an agent's from our CA,
     // and the host name is all that may differ.
-    QWebSocket* socket = m_link->socket();
-    connect(socket, &QWebSocket::sslErrors, this, [socket](const QList<QSslError>& errors) {
-        const bool onlyTheName = std::all_of(errors.begin(), errors.end(), [](const QSslError& e) {
+    m_link->setSslErrorFilter([](const QList<QSslError>& errors) {
+        return !errors.isEmpty() && std::all_of(errors.begin(), errors.end(), [](const QSslError& e) {
             return e.error() == QSslError::HostNameMismatch && certificateUnit(e.certificate()) == u"agent";
         });
-        if (onlyTheName && !errors.isEmpty())
-            socket->ignoreSslErrors();
     });
     connect(m_link, &FrameLink::frameReceived, this, [this, pod](const v1::Frame& frame) {
         if (m_mux->handleFrame(frame))
@@ -44,7 +44,7 @@ DataRoute::DataRoute(const Credentials& credentials, const v1::RouteGrant& grant
         if (frame.has_hello_reply() && !m_open) {
             const auto& hello = frame.hello_reply();
             // Only the agent of that pod, with an agent's certificate, may carry the session's streams.
-            const QSslCertificate peer = m_link->socket()->sslConfiguration().peerCertificate();
+            const QSslCertificate peer = m_link->peerCertificate();
             if (hello.has_error())
                 close(describe(fromWire(hello.error())));
             else if (certificateUnit(peer) != u"agent" || hello.peer_info().role() != "agent" ||

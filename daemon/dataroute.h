@@ -1,7 +1,8 @@
 // DataRoute: lanesd's end of a data route (docs/architecture.md, "One decryption fewer"). It dials the
 // operator's address again, offering the granted token in ALPN; the operator joins the connection to the
 // agent, and TLS runs end to end with the agent, whose certificate (unit "agent", from the operator's CA) is
-// checked in place of a host name. Inside, a link as any other: Hello, then the session's streams. The
+// checked in place of a host name. Inside, a link as any other (on the route's own framing when the agent
+// takes it, routeframing.h): Hello, then the session's streams. The
 // session falls back to the operator link whenever the route is not open. Event-loop thread only.
 #pragma once
 

@@ -129,6 +129,7 @@ void AgentPool::adopt(FrameLink* link, const QSslCertificate& certificate)
         agent->routePort = hasFeature(frame.hello().features(), kRouteFeature)
                                ? quint16(frame.hello().peer_info().route_port())
                                : 0;
+        agent->routeFrames = hasFeature(frame.hello().features(), kRouteFramesFeature);
         agent->deadline.reset();
         qCInfo(lcOperator) << "agent" << agent->id << "of" << agent->pod << "connected from"
                            << link->peerName();
@@ -192,6 +193,12 @@ std::optional<std::pair<QHostAddress, quint16>> AgentPool::routeAddress(const QS
     if (!agent || !agent->link || !agent->link->socket() || agent->routePort == 0)
         return std::nullopt;
     return std::pair{agent->link->socket()->peerAddress(), agent->routePort};
+}
+
+bool AgentPool::takesRouteFrames(const QString& pod) const
+{
+    const Agent* agent = m_agents.value(pod);
+    return agent && agent->routeFrames;
 }
 
 void AgentPool::unsubscribe(const QString& pod, quint32 port, const QString& sessionId)

@@ -42,6 +42,8 @@ public:
     // Where the operator reaches the pod agent's route listener: the address its link came from and the port
     // its Hello named. None for an agent without routes.
     std::optional<std::pair<QHostAddress, quint16>> routeAddress(const QString& pod) const;
+    // Whether the pod's agent takes a route on the route's own framing (its Hello said "route.frames.v1").
+    bool takesRouteFrames(const QString& pod) const;
     // Asks every connected agent for its counters; `done` is called once, within kAgentCountersDeadlineMs,
     // with each agent's named "agent/POD/NAME" and the agents that failed or said nothing in `unavailable`.
     void gatherCounters(std::function<void(v1::Counters)> done);
@@ -65,6 +67,7 @@ private:
         QString pod;
         FrameLink* link = nullptr;
         quint16 routePort = 0;
+        bool routeFrames = false;
         RpcTracker rpc;
         QList<Done> waiters;
         std::unique_ptr<QTimer> deadline;

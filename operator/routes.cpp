@@ -51,6 +51,7 @@ void RouteBroker::grant(const Request& request, std::function<void(Result<v1::Ro
         grant.set_token(token.toStdString());
         grant.set_outgoing(request.outgoing);
         grant.set_expires_in_ms(kRouteTokenLifeMs);
+        grant.set_framed(m_agents->takesRouteFrames(request.pod));
         done(grant);
     });
 }

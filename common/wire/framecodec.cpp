@@ -134,6 +134,7 @@ void addLinkFeatures(google::protobuf::RepeatedPtrField<std::string>* features)
     for (const char* feature : kLinkFeatures)
         features->Add(feature);
     features->Add(kRouteFeature);
+    features->Add(kRouteFramesFeature);
 }
 
 bool hasFeature(const google::protobuf::RepeatedPtrField<std::string>& features, const char* feature)

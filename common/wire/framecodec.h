@@ -38,6 +38,8 @@ std::optional<StreamDataView> peekStreamData(QByteArrayView bytes);
 inline constexpr const char* kLinkFeatures[] = {"streams.v1", "steal.tcp"};
 // Optional features, announced in Hello and HelloReply beside the required ones.
 inline constexpr const char* kRouteFeature = "route.v1"; // data routes (RouteRequest, RouteExpect)
+// An agent that takes a route on the route's own framing (routeframing.h) as well as over WebSocket.
+inline constexpr const char* kRouteFramesFeature = "route.frames.v1";
 bool hasFeature(const google::protobuf::RepeatedPtrField<std::string>& features, const char* feature);
 void addLinkFeatures(google::protobuf::RepeatedPtrField<std::string>* features);
 // UNSUPPORTED naming what the peer lacks, or nothing when it speaks every feature of this build.

@@ -23,21 +23,8 @@ FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_s
     connect(socket, &QWebSocket::textMessageReceived, this, &FrameLink::onText);
     peerName(); // remember it while the socket still knows it
     disableNagle();
-    connect(socket, &QWebSocket::sslErrors, this,
-            [this](const QList<QSslError>& errors) { m_sslErrors = errors; });
-    connect(socket, &QWebSocket::connected, this, [this] {
-        m_everConnected = true;
-        peerName();
-        disableNagle();
-        if (m_dialling) {
-            // Direct children only: a QSslSocket owns a QTcpSocket of its own, which must not be written to.
-            const auto transports = m_socket->findChildren<QAbstractSocket*>(Qt::FindDirectChildrenOnly);
-            if (transports.size() == 1)
-                m_clientTransport = transports.first();
-        }
-        m_sinceHeard.restart();
-        emit connected();
-    });
+    connect(socket, &QWebSocket::sslErrors, this, &FrameLink::onTlsErrors);
+    connect(socket, &QWebSocket::connected, this, &FrameLink::onTransportConnected);
     connect(socket, &QWebSocket::disconnected, this, [this] {
         // QWebSocket may say disconnected before its error: the TCP/TLS socket under it already knows.
         for (const QAbstractSocket* tcp : m_socket->findChildren<QAbstractSocket*>())
@@ -51,6 +38,11 @@ FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_s
                 if (m_socket->state() == QAbstractSocket::UnconnectedState)
                     onDisconnected();
             });
+    startTicker();
+}
+
+void FrameLink::startTicker()
+{
     // Precise: coarse timers are aligned to a grid, and a thousand sessions' links then pinged in bursts of
     // fifty, which stalled the requests around them (p99 at one connection 1.9 ms, spread out 0.6 ms).
     m_ticker.setTimerType(Qt::PreciseTimer);
@@ -62,21 +54,82 @@ FrameLink::~FrameLink()
 {
     if (m_socket)
         m_socket->disconnect(this);
+    if (m_route)
+        m_route->disconnect(this);
+}
+
+void FrameLink::onTransportConnected()
+{
+    m_everConnected = true;
+    peerName();
+    disableNagle();
+    if (m_dialling && m_socket) {
+        // Direct children only: a QSslSocket owns a QTcpSocket of its own, which must not be written to.
+        const auto transports = m_socket->findChildren<QAbstractSocket*>(Qt::FindDirectChildrenOnly);
+        if (transports.size() == 1)
+            m_clientTransport = transports.first();
+    }
+    m_sinceHeard.restart();
+    emit connected();
+}
+
+void FrameLink::onTlsErrors(const QList<QSslError>& errors)
+{
+    m_sslErrors = errors;
+    if (!m_sslErrorFilter || !m_sslErrorFilter(errors))
+        return;
+    if (m_route)
+        m_route->ignoreSslErrors();
+    else if (m_socket)
+        m_socket->ignoreSslErrors();
+}
+
+void FrameLink::setSslErrorFilter(std::function<bool(const QList<QSslError>&)> acceptable)
+{
+    m_sslErrorFilter = std::move(acceptable);
+}
+
+QSslCertificate FrameLink::peerCertificate() const
+{
+    if (m_route)
+        return m_route->peerCertificate();
+    return m_socket ? m_socket->sslConfiguration().peerCertificate() : QSslCertificate();
+}
+
+QAbstractSocket::SocketState FrameLink::state() const
+{
+    if (m_route)
+        return m_route->state();
+    return m_socket ? m_socket->state() : QAbstractSocket::UnconnectedState;
+}
+
+void FrameLink::abortTransport()
+{
+    if (m_route)
+        m_route->abort();
+    else if (m_socket)
+        m_socket->abort();
 }
 
 void FrameLink::disableNagle()
 {
     // Small frames (one HTTP request, a window update) must not wait for the peer's delayed ACK. QWebSocket
     // does not expose its TCP socket, but owns it as a child.
+    if (m_route) {
+        m_route->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+        return;
+    }
     for (QAbstractSocket* tcp : m_socket->findChildren<QAbstractSocket*>())
         tcp->setSocketOption(QAbstractSocket::LowDelayOption, 1);
 }
 
 QString FrameLink::peerName() const
 {
-    if (m_peerName.isEmpty() && m_socket && m_socket->state() == QAbstractSocket::ConnectedState)
+    if (m_peerName.isEmpty() && state() == QAbstractSocket::ConnectedState)
         m_peerName =
-            QStringLiteral("%1:%2").arg(m_socket->peerAddress().toString()).arg(m_socket->peerPort());
+            m_route
+                ? QStringLiteral("%1:%2").arg(m_route->peerAddress().toString()).arg(m_route->peerPort())
+                : QStringLiteral("%1:%2").arg(m_socket->peerAddress().toString()).arg(m_socket->peerPort());
     return m_peerName.isEmpty() ? QStringLiteral("the peer") : m_peerName;
 }
 
@@ -87,7 +140,14 @@ void FrameLink::send(const v1::Frame& frame)
 
 void FrameLink::sendEncoded(QByteArray frame)
 {
-    if (m_closed || !m_socket)
+    if (m_closed)
+        return;
+    if (m_route) {
+        prependRouteFrameHeader(frame);
+        m_route->write(frame);
+        return;
+    }
+    if (!m_socket)
         return;
     if (m_clientTransport && m_clientTransport->state() == QAbstractSocket::ConnectedState)
         writeClientFrame(std::move(frame));
@@ -97,7 +157,11 @@ void FrameLink::sendEncoded(QByteArray frame)
 
 void FrameLink::flush()
 {
-    if (!m_closed && m_socket)
+    if (m_closed)
+        return;
+    if (m_route)
+        m_route->flush();
+    else if (m_socket)
         m_socket->flush();
 }
 
@@ -143,9 +207,12 @@ void FrameLink::close(const QString& reason, const std::optional<Error>& error)
     if (error)
         *frame.mutable_close()->mutable_error() = toWire(*error);
     send(frame);
-    m_socket->flush();
+    flush();
     finish(reason); // before close(), which may report the disconnection synchronously
-    m_socket->close(QWebSocketProtocol::CloseCodeNormal, reason.left(120));
+    if (m_route)
+        m_route->disconnectFromHost(); // once what is queued is written
+    else if (m_socket)
+        m_socket->close(QWebSocketProtocol::CloseCodeNormal, reason.left(120));
 }
 
 void FrameLink::onDisconnected()
@@ -154,12 +221,18 @@ void FrameLink::onDisconnected()
         m_endPending = true;
         return;
     }
-    const bool plainClose = m_socket->error() == QAbstractSocket::UnknownSocketError ||
-                            m_socket->error() == QAbstractSocket::RemoteHostClosedError;
+    if (m_route && !m_closed && m_route->bytesAvailable() > 0) { // what it said before it went comes first
+        onRouteReadable();
+        if (m_delivering || m_closed)
+            return; // a frame's handler ended the link, or onBinary comes back here once they are delivered
+    }
+    const QAbstractSocket::SocketError error = m_route ? m_route->error() : m_socket->error();
+    const QString errorText = m_route ? m_route->errorString() : m_socket->errorString();
+    const bool plainClose =
+        error == QAbstractSocket::UnknownSocketError || error == QAbstractSocket::RemoteHostClosedError;
     finish(!m_remoteReason.isEmpty() ? m_remoteReason
-           : plainClose
-               ? QStringLiteral("%1 closed the connection").arg(peerName())
-               : QStringLiteral("connection to %1 failed: %2").arg(peerName(), m_socket->errorString()));
+           : plainClose              ? QStringLiteral("%1 closed the connection").arg(peerName())
+                        : QStringLiteral("connection to %1 failed: %2").arg(peerName(), errorText));
 }
 
 void FrameLink::onBinary(const QByteArray& bytes)
@@ -227,7 +300,7 @@ void FrameLink::onText(const QString&)
 
 void FrameLink::onTick()
 {
-    if (m_socket->state() != QAbstractSocket::ConnectedState) {
+    if (state() != QAbstractSocket::ConnectedState || (m_route && !m_route->isEncrypted())) {
         return; // still connecting: the connect timeout belongs to whoever dialled
     }
     if (m_sinceHeard.elapsed() > kLinkDeadAfterMs) {
@@ -235,7 +308,7 @@ void FrameLink::onTick()
         const QString reason = QStringLiteral("link lost: no answer from %1 for %2 ms")
                                    .arg(peerName())
                                    .arg(m_sinceHeard.elapsed());
-        m_socket->abort();
+        abortTransport();
         finish(reason);
         return;
     }
@@ -279,15 +352,20 @@ FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::
     socket->setMaskGenerator(new NoMask(socket));
     auto* link = new FrameLink(socket, parent);
     link->m_dialling = true;
-    QObject::connect(link, &FrameLink::connected, link, [link, peer] {
+    link->sayHelloOnConnect(peer);
+    socket->open(QUrl(url));
+    return link;
+}
+
+void FrameLink::sayHelloOnConnect(const v1::PeerInfo& peer)
+{
+    connect(this, &FrameLink::connected, this, [this, peer] {
         v1::Frame hello;
         hello.mutable_hello()->set_protocol_version(kProtocolVersion);
         addLinkFeatures(hello.mutable_hello()->mutable_features());
         *hello.mutable_hello()->mutable_peer_info() = peer;
-        link->send(hello);
+        send(hello);
     });
-    socket->open(QUrl(url));
-    return link;
 }
 
 } // namespace lanes

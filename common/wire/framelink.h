@@ -1,9 +1,11 @@
-// FrameLink carries cluster-protocol frames over one WebSocket (lanesd<->operator, operator<->agent).
-// It answers pings itself and declares the link lost when nothing arrives for kLinkDeadAfter, so a dead
-// peer is noticed within 3 s. Lives in the thread of its socket; not thread-safe.
+// FrameLink carries cluster-protocol frames over one WebSocket (lanesd<->operator, operator<->agent), or over
+// a data route's TLS socket with the route's own framing (routeframing.h, lanesd<->agent). It answers pings
+// itself and declares the link lost when nothing arrives for kLinkDeadAfter, so a dead peer is noticed within
+// 3 s. Lives in the thread of its socket; not thread-safe.
 #pragma once
 
 #include "framecodec.h"
+#include "routeframing.h"
 
 #include <QElapsedTimer>
 #include <QObject>
@@ -11,6 +13,7 @@
 #include <QTimer>
 
 #include <QSslError>
+#include <QSslSocket>
 #include <QWebSocket>
 
 #include <functional>
@@ -26,6 +29,9 @@ class FrameLink final : public QObject
 public:
     // Takes ownership of `socket`, which may still be connecting.
     explicit FrameLink(QWebSocket* socket, QObject* parent = nullptr);
+    // Takes ownership of `route`, a TLS socket that may still be connecting or in its handshake: frames go
+    // over it with the route's framing. connected() follows its handshake.
+    explicit FrameLink(QSslSocket* route, QObject* parent = nullptr);
     ~FrameLink() override;
 
     void send(const v1::Frame& frame);
@@ -39,7 +45,13 @@ public:
     bool isOpen() const { return !m_closed; }
     // Whether the peer said Close before the link ended (a deliberate end, not a lost link).
     bool peerClosed() const { return m_peerClosed; }
+    // The WebSocket; null on a route's framing.
     QWebSocket* socket() const { return m_socket; }
+    // The certificate the peer proved (either transport).
+    QSslCertificate peerCertificate() const;
+    // Certificate problems that `acceptable` accepts do not end the handshake (a data route takes an agent's
+    // certificate in place of the host name it dialled).
+    void setSslErrorFilter(std::function<bool(const QList<QSslError>&)> acceptable);
     // Round trip of the last ping, in microseconds; -1 before the first pong.
     qint64 latencyUs() const { return m_latencyUs; }
     QString peerName() const;
@@ -50,7 +62,7 @@ public:
     bool everConnected() const { return m_everConnected; }
     // Whether this link writes its frames to the TLS or TCP socket itself, unmasked (a dialled link, once
     // open), rather than through QWebSocket, which copies and XORs every byte it sends as a client.
-    bool writesFramesItself() const { return m_clientTransport; }
+    bool writesFramesItself() const { return m_clientTransport || m_route; }
     // Stream data frames laid out as encodeStreamData lays them out go to `handler`, with a view of their
     // bytes, instead of being decoded into a Frame for frameReceived (which copies the data twice): the
     // receiving half of the bulk path. The view lives for the call only. Other frames, data frames laid out
@@ -69,6 +81,13 @@ signals:
     void closed(const QString& reason);
 
 private:
+    void startTicker();
+    void sayHelloOnConnect(const v1::PeerInfo& peer);
+    void onRouteReadable();
+    void onTlsErrors(const QList<QSslError>& errors);
+    void onTransportConnected();
+    QAbstractSocket::SocketState state() const;
+    void abortTransport();
     void onBinary(const QByteArray& bytes);
     void deliver(const QByteArray& bytes);
     void onDisconnected();
@@ -78,8 +97,12 @@ private:
     void disableNagle();
     void writeClientFrame(QByteArray payload);
     friend FrameLink* dialLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&, QObject*);
+    friend FrameLink* dialRouteLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&, QObject*);
 
     QPointer<QWebSocket> m_socket;
+    QPointer<QSslSocket> m_route; // a route's framing: the TLS socket itself (m_socket is null)
+    RouteDeframer m_deframer;
+    std::function<bool(const QList<QSslError>&)> m_sslErrorFilter;
     QList<QByteArray> m_arrived; // frames read while a handler of an earlier one still runs
     StreamDataHandler m_streamData;
     bool m_delivering = false;
@@ -106,5 +129,9 @@ private:
 // Dials `url` with `tls` and, once connected, says Hello as `peer` with the features of this build.
 FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
                     QObject* parent);
+// Dials `url` ("wss://host:port") as dialLink does, with the route's framing: TLS, then frames at once. The
+// ALPN protocols of `tls` must offer kRouteFramesAlpn, which tells the far end to expect it.
+FrameLink* dialRouteLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
+                         QObject* parent);
 
 } // namespace lanes

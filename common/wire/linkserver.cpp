@@ -61,15 +61,16 @@ void LinkServer::peekHello(int fd)
 {
     auto* notifier = new QSocketNotifier(fd, QSocketNotifier::Read, this);
     auto done = std::make_shared<bool>(false);
-    auto proceed = [this, notifier, fd, done](const QByteArray& token) {
+    auto proceed = [this, notifier, fd, done](const ClientHello& hello) {
         if (std::exchange(*done, true))
             return;
         notifier->setEnabled(false); // no longer watched: the descriptor is the next owner's
         notifier->deleteLater();
+        const QByteArray token = hello.routeToken();
         if (!token.isEmpty() && m_routeHandler)
             m_routeHandler(fd, token);
         else
-            startTls(fd, token);
+            startTls(fd, token, !token.isEmpty() && hello.alpn.contains(kRouteFramesAlpn));
     };
     // A client that says nothing: refused, as TLS would (every real client sends its ClientHello at once).
     QTimer::singleShot(kClientHelloTimeoutMs, notifier, [this, notifier, fd, done] {
@@ -110,11 +111,11 @@ void LinkServer::peekHello(int fd)
         // A connection that closed, failed or is not TLS goes on to TLS too, which refuses and logs it.
         if (hello.status == ClientHello::Status::Malformed)
             ++wireCounters().linkClientHelloMalformed;
-        proceed(hello.routeToken());
+        proceed(hello);
     });
 }
 
-void LinkServer::startTls(int fd, const QByteArray& routeToken)
+void LinkServer::startTls(int fd, const QByteArray& routeToken, bool routeFramed)
 {
     auto* socket = new QSslSocket(this);
     if (!socket->setSocketDescriptor(fd)) {
@@ -146,13 +147,20 @@ void LinkServer::startTls(int fd, const QByteArray& routeToken)
         if (!socket->isEncrypted())
             refuse(QStringLiteral("TLS handshake failed: ") + socket->errorString());
     });
-    connect(socket, &QSslSocket::encrypted, this, [this, socket, peer, refuse, routeToken] {
+    connect(socket, &QSslSocket::encrypted, this, [this, socket, peer, refuse, routeToken, routeFramed] {
         const QSslCertificate cert = socket->peerCertificate();
         if (cert.isNull()) {
             refuse(QStringLiteral("no client certificate"));
             return;
         }
         socket->disconnect(this);
+        if (routeFramed) { // the route's own framing: frames follow the handshake, no upgrade
+            ++wireCounters().linkRouteFramed;
+            auto* link = new FrameLink(socket);
+            link->setPinging(false);
+            emit linkAccepted(link, cert, routeToken);
+            return;
+        }
         m_pending.insert(peer, {cert, routeToken});
         connect(socket, &QObject::destroyed, this, [this, peer] { m_pending.remove(peer); });
         m_ws->handleConnection(socket);

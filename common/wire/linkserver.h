@@ -1,6 +1,7 @@
 // LinkServer accepts mTLS WebSocket links. TLS is done here, on our own QSslSocket, so that every refused
 // handshake (no certificate, another CA, plain TCP) is logged with the peer's address and counted; the
-// encrypted socket is then handed to a QWebSocketServer for the upgrade. Before TLS it peeks at the
+// encrypted socket is then handed to a QWebSocketServer for the upgrade, or, for a data route whose client
+// offers kRouteFramesAlpn, becomes a link on the route's own framing at once. Before TLS it peeks at the
 // ClientHello (clienthello.h): a data route names its token in ALPN, and a route handler, when one is set,
 // takes such a connection as it is, before any TLS. Event-loop thread only.
 #pragma once
@@ -44,7 +45,8 @@ protected:
 private:
     // Peeks until the ClientHello is whole (or cannot be), then routes the connection or starts TLS.
     void peekHello(int fd);
-    void startTls(int fd, const QByteArray& routeToken);
+    // `routeFramed`: a route whose client offered kRouteFramesAlpn, which takes the route's own framing.
+    void startTls(int fd, const QByteArray& routeToken, bool routeFramed);
 
     struct Pending
     {

@@ -1,5 +1,6 @@
-// The cluster protocol's counters: the link (TLS, WebSocket), frames and their replies (framecodec,
-// framebinder), and the stream mux. Every dropped or refused input has one; see counter.h. Any thread.
+// The cluster protocol's counters: the link (TLS, WebSocket, a route's framing), frames and their replies
+// (framecodec, framebinder), and the stream mux. Every dropped or refused input has one; see counter.h. Any
+// thread.
 #pragma once
 
 #include "counter.h"
@@ -15,6 +16,8 @@ struct WireCounters
     Counter linkTextFrame{"link.text_frame"};
     Counter linkLost{"link.lost"};
     Counter linkClientHelloMalformed{"link.client_hello_malformed"}; // then refused by the TLS handshake
+    Counter linkBadFrameLength{"link.bad_frame_length"};             // a route frame's length out of bounds
+    Counter linkRouteFramed{"link.route_framed"}; // routes accepted on the route's own framing
     // decodeFrame
     Counter frameEmpty{"frame.empty"};
     Counter frameOversized{"frame.oversized"};

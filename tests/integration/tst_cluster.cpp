@@ -247,6 +247,8 @@ void TstCluster::diagnosticsCountersGatherTheOperatorsAndEachAgents()
              qPrintable(QString::number(all.value(routed))));
     QVERIFY(all.value(QStringLiteral("agent/api-0/agent.route_links")) >= 1);
     QVERIFY(all.value(QStringLiteral("agent/api-1/agent.route_links")) >= 1);
+    // on the route's own framing, not WebSocket
+    QVERIFY(all.value(QStringLiteral("agent/api-1/link.route_framed")) >= 1);
     QVERIFY(all.contains(QStringLiteral("agent/api-1/http.head_timeout")));
     QVERIFY2(cluster->unavailable.isEmpty(), qPrintable(cluster->unavailable.join(u'\n')));
 

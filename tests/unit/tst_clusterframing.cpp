@@ -3,7 +3,7 @@
 #include "framelink.h"
 #include "logging.h"
 #include "mux.h"
-#include "tls.h"
+#include "testtls.h"
 
 #include <QCryptographicHash>
 #include <QSignalSpy>
@@ -43,21 +43,11 @@ struct TlsPair
 
     bool listen()
     {
-        const auto ca = makeCa(QStringLiteral("test CA"));
-        if (!ca)
+        const auto tls = test::makeTestTls();
+        if (!tls)
             return false;
-        const auto serverPem = issueCertificate(*ca, QStringLiteral("server"), QStringLiteral("operator"),
-                                                CertUsage::Server, {QStringLiteral("127.0.0.1")});
-        const auto clientPem =
-            issueCertificate(*ca, QStringLiteral("alice"), QStringLiteral("user"), CertUsage::Client);
-        if (!serverPem || !clientPem)
-            return false;
-        const auto serverTls = mtlsConfiguration(*serverPem, ca->certificate);
-        const auto client = mtlsConfiguration(*clientPem, ca->certificate);
-        if (!serverTls || !client)
-            return false;
-        clientTls = *client;
-        server.setSslConfiguration(*serverTls);
+        clientTls = tls->client;
+        server.setSslConfiguration(tls->server);
         return server.listen(QHostAddress::LocalHost, 0);
     }
     QString url() const { return QStringLiteral("wss://127.0.0.1:%1").arg(server.serverPort()); }

@@ -1,0 +1,220 @@
+// A data route's own framing (routeframing.h): the deframer on every split of its input, then real routes
+// through a LinkServer over mutual TLS on 127.0.0.1, as an agent accepts them: a client that offers
+// "lanes-frames/1" gets a link on the route's framing, one that does not gets the WebSocket link of before,
+// and a bad frame length ends the route with a typed, counted error that the client is told.
+#include "clienthello.h"
+#include "linkserver.h"
+#include "logging.h"
+#include "testtls.h"
+
+#include <QBuffer>
+#include <QSignalSpy>
+#include <QTest>
+
+using namespace lanes;
+using namespace Qt::StringLiterals;
+
+namespace {
+
+QByteArray streamData(quint32 id, qsizetype size)
+{
+    QByteArray frame = encodeStreamData(id, QByteArray(size, char('a' + size % 26)));
+    prependRouteFrameHeader(frame);
+    return frame;
+}
+
+// A LinkServer that takes routes as the agent's does, the links it accepted and the frames they received.
+struct RouteServer
+{
+    LinkServer* server = nullptr;
+    QSslConfiguration clientTls;
+    QList<FrameLink*> accepted;
+    QList<QByteArray> tokens;
+    QList<v1::Frame> frames;
+
+    bool listen(QObject* owner)
+    {
+        const auto tls = test::makeTestTls();
+        if (!tls)
+            return false;
+        clientTls = tls->client;
+        server = new LinkServer(tls->server, owner);
+        QObject::connect(server, &LinkServer::linkAccepted, owner,
+                         [this, owner](FrameLink* link, const QSslCertificate&, const QByteArray& token) {
+                             link->setParent(owner);
+                             accepted << link;
+                             tokens << token;
+                             QObject::connect(link, &FrameLink::frameReceived, owner,
+                                              [this](const v1::Frame& f) { frames << f; });
+                         });
+        return server->listen(QHostAddress::LocalHost, 0);
+    }
+    QSslConfiguration routeTls(bool framed) const
+    {
+        QSslConfiguration tls = clientTls;
+        QList<QByteArray> alpn{kRouteAlpnPrefix.toByteArray() + "t0k3n"};
+        if (framed)
+            alpn << kRouteFramesAlpn.toByteArray();
+        tls.setAllowedNextProtocols(alpn);
+        return tls;
+    }
+};
+
+} // namespace
+
+class TstRouteFraming : public QObject
+{
+    Q_OBJECT
+private slots:
+    void everySplitOfTheInputGivesTheSameFrames();
+    void aLengthOutOfBoundsIsAnError_data();
+    void aLengthOutOfBoundsIsAnError();
+    void aFramedRouteCarriesFramesOfEverySizeBothWays();
+    void aRouteWithoutTheFramesProtocolIsAWebSocketLink();
+    void aBadLengthEndsTheRouteAndTheClientIsTold();
+};
+
+void TstRouteFraming::everySplitOfTheInputGivesTheSameFrames()
+{
+    // Three frames, fed in two pieces cut at every byte: each arrives whole, in order, whatever the cut.
+    const QByteArray input = streamData(1, 1) + streamData(2, 300) + streamData(3, 70000);
+    for (qsizetype cut = 0; cut <= input.size(); cut += (cut < 400 ? 1 : 997)) {
+        QBuffer buffer;
+        buffer.open(QIODevice::ReadWrite);
+        RouteDeframer deframer;
+        QList<StreamDataView> seen;
+        QList<QByteArray> frames;
+        const auto take = [&](QByteArray frame) {
+            frames << frame;
+            return true;
+        };
+        buffer.buffer().append(input.first(cut));
+        QVERIFY(deframer.read(buffer, take).has_value());
+        buffer.buffer().append(input.sliced(cut));
+        QVERIFY(deframer.read(buffer, take).has_value());
+        QCOMPARE(frames.size(), 3);
+        for (int i = 0; i < 3; ++i) {
+            const auto data = peekStreamData(frames[i]);
+            QVERIFY(data);
+            QCOMPARE(data->id, quint32(i + 1));
+            QCOMPARE(data->data.size(), QList<qsizetype>({1, 300, 70000})[i]);
+        }
+    }
+}
+
+void TstRouteFraming::aLengthOutOfBoundsIsAnError_data()
+{
+    QTest::addColumn<QByteArray>("header");
+    QTest::addColumn<QString>("message");
+    QTest::newRow("zero") << QByteArray("\0\0\0\0", 4) << u"a route frame of 0 bytes"_s;
+    QTest::newRow("one past the largest")
+        << QByteArray("\x00\x10\x00\x01", 4) << u"a route frame of 1048577 bytes"_s;
+    QTest::newRow("HTTP") << QByteArray("HTTP/1.1 400") << u"a route frame of 1213486160 bytes"_s;
+}
+
+void TstRouteFraming::aLengthOutOfBoundsIsAnError()
+{
+    QFETCH(QByteArray, header);
+    QFETCH(QString, message);
+    const quint64 before = counterValue("link.bad_frame_length");
+    QBuffer buffer;
+    buffer.open(QIODevice::ReadWrite);
+    buffer.buffer() = streamData(1, 10) + header;
+    RouteDeframer deframer;
+    int frames = 0;
+    const auto read = deframer.read(buffer, [&](QByteArray) { return ++frames > 0; });
+    QCOMPARE(frames, 1); // the frame before it still arrives
+    QVERIFY(!read);
+    QCOMPARE(read.error().code, ErrorCode::Protocol);
+    QVERIFY2(read.error().message.startsWith(message), qPrintable(read.error().message));
+    QCOMPARE(counterValue("link.bad_frame_length"), before + 1);
+}
+
+void TstRouteFraming::aFramedRouteCarriesFramesOfEverySizeBothWays()
+{
+    RouteServer routes;
+    QVERIFY(routes.listen(this));
+    std::unique_ptr<FrameLink> dialled(
+        dialRouteLink(routes.server->url(), routes.routeTls(true), v1::PeerInfo(), nullptr));
+    QTRY_COMPARE(routes.accepted.size(), 1);
+    FrameLink* accepted = routes.accepted.first();
+    QCOMPARE(routes.tokens.first(), "t0k3n");
+    QVERIFY(!accepted->socket()); // no WebSocket on either end
+    QVERIFY(!dialled->socket());
+    QCOMPARE(certificateCommonName(accepted->peerCertificate()), u"alice");
+
+    QByteArray toServer, toClient;
+    accepted->setStreamDataHandler([&](quint32, QByteArrayView data) { toServer.append(data); });
+    dialled->setStreamDataHandler([&](quint32, QByteArrayView data) { toClient.append(data); });
+    QByteArray sent;
+    for (const qsizetype size : QList<qsizetype>{1, 125, 126, 65535, 65536, 200000, kMaxFrameBytes - 64}) {
+        const QByteArray chunk(size, char('a' + size % 26));
+        sent += chunk;
+        dialled->sendEncoded(encodeStreamData(7, chunk));
+        accepted->sendEncoded(encodeStreamData(7, chunk));
+    }
+    QTRY_COMPARE(toServer.size(), sent.size());
+    QTRY_COMPARE(toClient.size(), sent.size());
+    QCOMPARE(toServer, sent);
+    QCOMPARE(toClient, sent);
+    QCOMPARE(routes.frames.size(), 1); // the dialler's Hello, and nothing but stream data after it
+    QVERIFY(routes.frames.first().has_hello());
+
+    // A Close with its reason ends both ends, and the other end hears the reason.
+    QSignalSpy serverClosed(accepted, &FrameLink::closed);
+    QSignalSpy clientClosed(dialled.get(), &FrameLink::closed);
+    dialled->close(u"the session ended"_s);
+    QVERIFY(serverClosed.wait(5000));
+    QCOMPARE(serverClosed.first().first().toString(), u"the session ended"_s);
+    QVERIFY(accepted->peerClosed());
+    QCOMPARE(clientClosed.count(), 1);
+}
+
+void TstRouteFraming::aRouteWithoutTheFramesProtocolIsAWebSocketLink()
+{
+    // A lanesd from before the route's framing dials a WebSocket: the agent still takes it so.
+    RouteServer routes;
+    QVERIFY(routes.listen(this));
+    std::unique_ptr<FrameLink> dialled(
+        dialLink(routes.server->url(), routes.routeTls(false), v1::PeerInfo(), nullptr));
+    QTRY_COMPARE(routes.accepted.size(), 1);
+    QVERIFY(routes.accepted.first()->socket());
+    QCOMPARE(routes.tokens.first(), "t0k3n");
+    QTRY_VERIFY(!routes.frames.isEmpty());
+    QVERIFY(routes.frames.first().has_hello());
+}
+
+void TstRouteFraming::aBadLengthEndsTheRouteAndTheClientIsTold()
+{
+    RouteServer routes;
+    QVERIFY(routes.listen(this));
+    QSslSocket client;
+    client.setSslConfiguration(routes.routeTls(true));
+    QSignalSpy encrypted(&client, &QSslSocket::encrypted);
+    client.connectToHostEncrypted(u"127.0.0.1"_s, routes.server->serverPort());
+    QVERIFY(encrypted.wait(5000));
+    QTRY_COMPARE(routes.accepted.size(), 1);
+    QSignalSpy closed(routes.accepted.first(), &FrameLink::closed);
+    const quint64 before = counterValue("link.bad_frame_length");
+    client.write(QByteArray("\xff\xff\xff\xff", 4));
+    QVERIFY(closed.wait(5000));
+    QVERIFY2(closed.first().first().toString().contains(u"a route frame of 4294967295 bytes"),
+             qPrintable(closed.first().first().toString()));
+    QCOMPARE(counterValue("link.bad_frame_length"), before + 1);
+
+    // The agent's last word is a Close frame that says why, then it hangs up.
+    QTRY_COMPARE(client.state(), QAbstractSocket::UnconnectedState);
+    RouteDeframer deframer;
+    QList<v1::Frame> told;
+    QVERIFY(deframer.read(client, [&](QByteArray bytes) {
+        if (auto frame = decodeFrame(bytes))
+            told << *frame;
+        return true;
+    }));
+    QCOMPARE(told.size(), 1);
+    QVERIFY(told.first().has_close());
+    QCOMPARE(fromWire(told.first().close().error()).code, ErrorCode::Protocol);
+}
+
+QTEST_GUILESS_MAIN(TstRouteFraming)
+#include "tst_routeframing.moc"
