@@ -20,16 +20,20 @@ DataRoute::DataRoute(const Credentials& credentials, const v1::RouteGrant& grant
         QTimer::singleShot(0, this, [this, why = tls.error().message] { emit closed(why, false); });
         return;
     }
+    // The agent takes the route's own framing: no WebSocket inside the route's TLS. LANES_ROUTE_FRAMES=0
+    // keeps the WebSocket, as a lanesd from before it dialled (for comparing the two, and for testing the
+    // agent).
+    const bool framed = grant.framed() && qEnvironmentVariable("LANES_ROUTE_FRAMES") != u"0";
     QList<QByteArray> alpn{kRouteAlpnPrefix.toByteArray() + QByteArray::fromStdString(grant.token())};
-    if (grant.framed()) // the agent takes the route's own framing: no WebSocket inside the route's TLS
+    if (framed)
         alpn << kRouteFramesAlpn.toByteArray();
     tls->setAllowedNextProtocols(alpn);
     v1::PeerInfo me;
     me.set_role("lanesd");
     me.set_name(ss(credentials.user));
     me.set_version(ss(QCoreApplication::applicationVersion()));
-    m_link = grant.framed() ? dialRouteLink(credentials.operatorUrl, *tls, me, this)
-                            : dialLink(credentials.operatorUrl, *tls, me, this);
+    m_link = framed ? dialRouteLink(credentials.operatorUrl, *tls, me, this)
+                    : dialLink(credentials.operatorUrl, *tls, me, this);
     m_mux = new Mux(m_link, Mux::Side::Client, this);
     // The far end is the agent, not the host the URL names: its certificate must be an agent's from our CA,
     // and the host name is all that may differ.

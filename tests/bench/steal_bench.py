@@ -99,7 +99,7 @@ to the operator and TLS again to lanesd). The agents' counters are read before a
 connection of api-0 went on its route and none of api-1's, else the run fails. **HAProxy chain**: the same hops
 as the relay, built of HAProxy 2.6, one process of one thread per hop where the agent, the operator and lanesd
 run (plain TCP into pod api-0, TLS 1.3 to a relay on this machine over the pods' bridge, TLS 1.3 to a hop on
-this machine, plain TCP to the same local app; 64 KiB buffers), without WebSocket framing, multiplexing or flow
+this machine, plain TCP to the same local app; 64 KiB buffers), without framing, multiplexing or flow
 control. Latencies in ms.
 
 | connections | direct rps | HAProxy chain rps | stolen, route rps | stolen, relay rps | route / chain | relay / chain | route / direct | direct p50 / p99 | chain p50 / p99 | route p50 / p99 | relay p50 / p99 |
@@ -113,9 +113,9 @@ measured {" and ".join(relay_goal)}, {"met" if relay_met else "**not met**"}.
 ![throughput](bench-{join.section("steal")}.png)
 
 Over the relay every stolen byte crosses three processes and two TLS WebSocket links (agent to operator,
-operator to lanesd); over the route, one TLS WebSocket link from the agent to lanesd, which the operator's
-join carries without decrypting. Both carry protobuf frames with flow control, many streams on one
-link; the chain opens a TCP and TLS connection per hop for each client connection and moves bytes only.
+operator to lanesd); over the route, one TLS link from the agent to lanesd on the route's own framing (each
+frame behind its length, no WebSocket), which the operator's join carries without decrypting. Both carry
+protobuf frames with flow control, many streams on one link; the chain opens a TCP and TLS connection per hop for each client connection and moves bytes only.
 """
     if not args.smoke:
         plot(ROOT / "docs" / f"bench-{join.section('steal')}.png", "Steal path: requests/s (higher is better)", "requests/s",
