@@ -60,6 +60,8 @@ FrameLink::~FrameLink()
 
 void FrameLink::onTransportConnected()
 {
+    if (m_closed)
+        return; // closed while connecting
     m_everConnected = true;
     peerName();
     disableNagle();
@@ -143,6 +145,8 @@ void FrameLink::sendEncoded(QByteArray frame)
     if (m_closed)
         return;
     if (m_route) {
+        if (m_route->state() == QAbstractSocket::UnconnectedState)
+            return; // a close before the connection (a route that did not open in time)
         prependRouteFrameHeader(frame);
         m_route->write(frame);
         return;
@@ -209,8 +213,10 @@ void FrameLink::close(const QString& reason, const std::optional<Error>& error)
     send(frame);
     flush();
     finish(reason); // before close(), which may report the disconnection synchronously
-    if (m_route)
+    if (m_route && m_route->isEncrypted())
         m_route->disconnectFromHost(); // once what is queued is written
+    else if (m_route)
+        m_route->abort(); // still connecting: nothing was said on it
     else if (m_socket)
         m_socket->close(QWebSocketProtocol::CloseCodeNormal, reason.left(120));
 }
@@ -222,9 +228,10 @@ void FrameLink::onDisconnected()
         return;
     }
     if (m_route && !m_closed && m_route->bytesAvailable() > 0) { // what it said before it went comes first
+        const QPointer<FrameLink> self(this);
         onRouteReadable();
-        if (m_delivering || m_closed)
-            return; // a frame's handler ended the link, or onBinary comes back here once they are delivered
+        if (!self || m_closed)
+            return; // a frame's handler ended the link (or a bad length did)
     }
     const QAbstractSocket::SocketError error = m_route ? m_route->error() : m_socket->error();
     const QString errorText = m_route ? m_route->errorString() : m_socket->errorString();
@@ -253,6 +260,10 @@ void FrameLink::onBinary(const QByteArray& bytes)
         return;
     m_delivering = false;
     m_arrived.clear();
+    if (auto bad = std::exchange(m_badRoute, std::nullopt); bad && !m_closed) {
+        failRoute(*bad); // read while a handler ran: after the frames before it, as the end is
+        return;
+    }
     if (std::exchange(m_endPending, false))
         onDisconnected();
 }
@@ -308,8 +319,10 @@ void FrameLink::onTick()
         const QString reason = QStringLiteral("link lost: no answer from %1 for %2 ms")
                                    .arg(peerName())
                                    .arg(m_sinceHeard.elapsed());
-        abortTransport();
-        finish(reason);
+        const QPointer<FrameLink> self(this);
+        finish(reason); // before the abort, which may report a disconnection of its own at once
+        if (self)
+            abortTransport();
         return;
     }
     if (!m_pinging)

@@ -60,8 +60,9 @@ public:
     QAbstractSocket::SocketError transportError() const { return m_transportError; }
     const QList<QSslError>& sslErrors() const { return m_sslErrors; }
     bool everConnected() const { return m_everConnected; }
-    // Whether this link writes its frames to the TLS or TCP socket itself, unmasked (a dialled link, once
-    // open), rather than through QWebSocket, which copies and XORs every byte it sends as a client.
+    // Whether this link writes its frames to the TLS or TCP socket itself (a dialled WebSocket link once
+    // open, unmasked; a route's framing always), rather than through QWebSocket, which copies and XORs every
+    // byte it sends as a client.
     bool writesFramesItself() const { return m_clientTransport || m_route; }
     // Stream data frames laid out as encodeStreamData lays them out go to `handler`, with a view of their
     // bytes, instead of being decoded into a Frame for frameReceived (which copies the data twice): the
@@ -84,6 +85,7 @@ private:
     void startTicker();
     void sayHelloOnConnect(const v1::PeerInfo& peer);
     void onRouteReadable();
+    void failRoute(const Error& error);
     void onTlsErrors(const QList<QSslError>& errors);
     void onTransportConnected();
     QAbstractSocket::SocketState state() const;
@@ -102,6 +104,7 @@ private:
     QPointer<QWebSocket> m_socket;
     QPointer<QSslSocket> m_route; // a route's framing: the TLS socket itself (m_socket is null)
     RouteDeframer m_deframer;
+    std::optional<Error> m_badRoute; // a bad length read while a frame's handler ran: closes after them
     std::function<bool(const QList<QSslError>&)> m_sslErrorFilter;
     QList<QByteArray> m_arrived; // frames read while a handler of an earlier one still runs
     StreamDataHandler m_streamData;

@@ -154,6 +154,7 @@ void LinkServer::startTls(int fd, const QByteArray& routeToken, bool routeFramed
             return;
         }
         socket->disconnect(this);
+        socket->setProperty("lanes.handshakeDone", true); // the timer below must not refuse it any more
         if (routeFramed) { // the route's own framing: frames follow the handshake, no upgrade
             ++wireCounters().linkRouteFramed;
             auto* link = new FrameLink(socket);
@@ -166,7 +167,7 @@ void LinkServer::startTls(int fd, const QByteArray& routeToken, bool routeFramed
         m_ws->handleConnection(socket);
     });
     QTimer::singleShot(kTlsHandshakeTimeoutMs, socket, [socket, refuse] {
-        if (!socket->isEncrypted())
+        if (!socket->isEncrypted() && !socket->property("lanes.handshakeDone").toBool())
             refuse(QStringLiteral("TLS handshake timed out"));
     });
     socket->startServerEncryption();

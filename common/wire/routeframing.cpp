@@ -26,26 +26,37 @@ void prependRouteFrameHeader(QByteArray& frame)
 
 Result<void> RouteDeframer::read(QIODevice& in, const Handler& frame)
 {
+    if (m_failed)
+        return std::unexpected(*m_failed);
+    const auto failWith = [this](ErrorCode code, const QString& message) {
+        m_failed = Error{code, message, {}};
+        return std::unexpected(*m_failed);
+    };
     for (;;) {
         if (m_pending == 0) {
             if (in.bytesAvailable() < kRouteFrameHeader)
                 return {};
             std::array<char, kRouteFrameHeader> head{};
             if (in.read(head.data(), kRouteFrameHeader) != kRouteFrameHeader)
-                return {};
+                return failWith(ErrorCode::Internal,
+                                QStringLiteral("the route's socket did not give what it holds"));
             const quint32 length = qFromBigEndian<quint32>(head.data());
             if (length == 0 || length > quint32(kMaxFrameBytes)) {
                 ++wireCounters().linkBadFrameLength;
-                return fail(ErrorCode::Protocol,
-                            QStringLiteral("a route frame of %1 bytes (allowed: 1 to %2)")
-                                .arg(length)
-                                .arg(kMaxFrameBytes));
+                return failWith(ErrorCode::Protocol,
+                                QStringLiteral("a route frame of %1 bytes (allowed: 1 to %2)")
+                                    .arg(length)
+                                    .arg(kMaxFrameBytes));
             }
             m_pending = qsizetype(length);
         }
         if (in.bytesAvailable() < m_pending)
             return {};
-        QByteArray bytes = in.read(std::exchange(m_pending, 0));
+        const qsizetype expected = std::exchange(m_pending, 0);
+        QByteArray bytes = in.read(expected);
+        if (bytes.size() != expected)
+            return failWith(ErrorCode::Internal,
+                            QStringLiteral("the route's socket did not give what it holds"));
         if (!frame(std::move(bytes)))
             return {};
     }

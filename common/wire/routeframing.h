@@ -10,6 +10,7 @@
 #include <QIODevice>
 
 #include <functional>
+#include <optional>
 
 namespace lanes {
 
@@ -29,11 +30,12 @@ class RouteDeframer
 public:
     using Handler = std::function<bool(QByteArray frame)>;
     // An error (PROTOCOL, counted as link.bad_frame_length) when a length is out of bounds: the stream
-    // cannot be read on after it.
+    // cannot be read on after it, and every later call gives the same error (counted once) and reads nothing.
     Result<void> read(QIODevice& in, const Handler& frame);
 
 private:
     qsizetype m_pending = 0; // the length of the frame whose bytes are awaited; 0 while awaiting a length
+    std::optional<Error> m_failed;
 };
 
 } // namespace lanes

@@ -41,11 +41,18 @@ void FrameLink::onRouteReadable()
         onBinary(frame);
         return self && !m_closed;
     });
-    if (!read && self && !m_closed) {
-        qCWarning(lcLink) << "closing the route to" << peerName()
-                          << "after a bad frame length:" << read.error().message;
-        close(read.error().message, read.error());
-    }
+    if (read || !self || m_closed)
+        return;
+    if (m_delivering) // a handler's flush read on: the frames before the bad length go first (onBinary)
+        m_badRoute = read.error();
+    else
+        failRoute(read.error());
+}
+
+void FrameLink::failRoute(const Error& error)
+{
+    qCWarning(lcLink) << "closing the route to" << peerName() << "after a bad frame length:" << error.message;
+    close(error.message, error);
 }
 
 FrameLink* dialRouteLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,

@@ -24,6 +24,7 @@ QByteArray streamData(quint32 id, qsizetype size)
 }
 
 // A LinkServer that takes routes as the agent's does, the links it accepted and the frames they received.
+// The server and its links go before the lists they write to (`owner`, the last member, goes first).
 struct RouteServer
 {
     LinkServer* server = nullptr;
@@ -31,9 +32,11 @@ struct RouteServer
     QList<FrameLink*> accepted;
     QList<QByteArray> tokens;
     QList<v1::Frame> frames;
+    QObject context;
 
-    bool listen(QObject* owner)
+    bool listen()
     {
+        QObject* owner = &context;
         const auto tls = test::makeTestTls();
         if (!tls)
             return false;
@@ -72,6 +75,7 @@ private slots:
     void aFramedRouteCarriesFramesOfEverySizeBothWays();
     void aRouteWithoutTheFramesProtocolIsAWebSocketLink();
     void aBadLengthEndsTheRouteAndTheClientIsTold();
+    void framesReadWhileAHandlerRunsWaitForIt();
 };
 
 void TstRouteFraming::everySplitOfTheInputGivesTheSameFrames()
@@ -128,12 +132,19 @@ void TstRouteFraming::aLengthOutOfBoundsIsAnError()
     QCOMPARE(read.error().code, ErrorCode::Protocol);
     QVERIFY2(read.error().message.startsWith(message), qPrintable(read.error().message));
     QCOMPARE(counterValue("link.bad_frame_length"), before + 1);
+    // The stream cannot be read on: a later call gives the same error, reads nothing and counts nothing.
+    buffer.buffer().append(streamData(2, 10));
+    const auto again = deframer.read(buffer, [&](QByteArray) { return ++frames > 0; });
+    QVERIFY(!again);
+    QCOMPARE(again.error(), read.error());
+    QCOMPARE(frames, 1);
+    QCOMPARE(counterValue("link.bad_frame_length"), before + 1);
 }
 
 void TstRouteFraming::aFramedRouteCarriesFramesOfEverySizeBothWays()
 {
     RouteServer routes;
-    QVERIFY(routes.listen(this));
+    QVERIFY(routes.listen());
     std::unique_ptr<FrameLink> dialled(
         dialRouteLink(routes.server->url(), routes.routeTls(true), v1::PeerInfo(), nullptr));
     QTRY_COMPARE(routes.accepted.size(), 1);
@@ -174,7 +185,7 @@ void TstRouteFraming::aRouteWithoutTheFramesProtocolIsAWebSocketLink()
 {
     // A lanesd from before the route's framing dials a WebSocket: the agent still takes it so.
     RouteServer routes;
-    QVERIFY(routes.listen(this));
+    QVERIFY(routes.listen());
     std::unique_ptr<FrameLink> dialled(
         dialLink(routes.server->url(), routes.routeTls(false), v1::PeerInfo(), nullptr));
     QTRY_COMPARE(routes.accepted.size(), 1);
@@ -187,7 +198,7 @@ void TstRouteFraming::aRouteWithoutTheFramesProtocolIsAWebSocketLink()
 void TstRouteFraming::aBadLengthEndsTheRouteAndTheClientIsTold()
 {
     RouteServer routes;
-    QVERIFY(routes.listen(this));
+    QVERIFY(routes.listen());
     QSslSocket client;
     client.setSslConfiguration(routes.routeTls(true));
     QSignalSpy encrypted(&client, &QSslSocket::encrypted);
@@ -214,6 +225,39 @@ void TstRouteFraming::aBadLengthEndsTheRouteAndTheClientIsTold()
     QCOMPARE(told.size(), 1);
     QVERIFY(told.first().has_close());
     QCOMPARE(fromWire(told.first().close().error()).code, ErrorCode::Protocol);
+}
+
+void TstRouteFraming::framesReadWhileAHandlerRunsWaitForIt()
+{
+    // A handler's flush() makes QSslSocket decrypt the next record and say so at once: the frames that
+    // brings, and a bad length after them, wait until the handler returns. Every frame before the bad length
+    // is delivered, in order, and only then does the route end.
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    QSslSocket client;
+    client.setSslConfiguration(routes.routeTls(true));
+    QSignalSpy encrypted(&client, &QSslSocket::encrypted);
+    client.connectToHostEncrypted(u"127.0.0.1"_s, routes.server->serverPort());
+    QVERIFY(encrypted.wait(5000));
+    QTRY_COMPARE(routes.accepted.size(), 1);
+    FrameLink* link = routes.accepted.first();
+    QStringList seen;
+    link->setStreamDataHandler([&](quint32 id, QByteArrayView) {
+        seen << u"begin %1"_s.arg(id);
+        link->flush();
+        seen << u"end %1"_s.arg(id);
+    });
+    connect(link, &FrameLink::closed, &routes.context, [&](const QString& why) { seen << why.left(27); });
+    // Separate TLS records, all in the agent's kernel buffer before it reads.
+    for (const quint32 id : {1, 2, 3}) {
+        client.write(streamData(id, 100));
+        client.flush();
+    }
+    client.write(QByteArray("\0\0\0\0", 4));
+    client.flush();
+    QTRY_COMPARE(seen.size(), 7);
+    QCOMPARE(seen, QStringList({"begin 1", "end 1", "begin 2", "end 2", "begin 3", "end 3",
+                                "a route frame of 0 bytes (a"}));
 }
 
 QTEST_GUILESS_MAIN(TstRouteFraming)
