@@ -146,7 +146,7 @@ void FrameLink::sendEncoded(QByteArray frame)
         return;
     if (m_route) {
         if (m_route->state() == QAbstractSocket::UnconnectedState)
-            return; // a close before the connection (a route that did not open in time)
+            return; // closed after its connection failed: nothing to say it on
         prependRouteFrameHeader(frame);
         m_route->write(frame);
         return;
@@ -204,8 +204,9 @@ void FrameLink::writeClientFrame(QByteArray payload)
 
 void FrameLink::close(const QString& reason, const std::optional<Error>& error)
 {
-    if (m_closed)
+    if (m_closed || m_closing)
         return;
+    m_closing = true; // its flush may read on (a route's next record): nothing read then is delivered
     v1::Frame frame;
     frame.mutable_close()->set_reason(ss(reason));
     if (error)

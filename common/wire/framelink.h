@@ -123,6 +123,7 @@ private:
     bool m_peerClosed = false;
     mutable QString m_peerName;
     bool m_closed = false;
+    bool m_closing = false; // close() is sending the Close
     bool m_pinging = true;
     QAbstractSocket::SocketError m_transportError = QAbstractSocket::UnknownSocketError;
     QList<QSslError> m_sslErrors;

@@ -34,7 +34,7 @@ FrameLink::FrameLink(QSslSocket* route, QObject* parent) : QObject(parent), m_ro
 
 void FrameLink::onRouteReadable()
 {
-    if (m_closed || !m_route)
+    if (m_closed || m_closing || !m_route)
         return;
     const QPointer<FrameLink> self(this);
     const Result<void> read = m_deframer.read(*m_route, [this, &self](QByteArray frame) {

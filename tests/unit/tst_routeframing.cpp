@@ -242,9 +242,15 @@ void TstRouteFraming::framesReadWhileAHandlerRunsWaitForIt()
     QTRY_COMPARE(routes.accepted.size(), 1);
     FrameLink* link = routes.accepted.first();
     QStringList seen;
+    bool inHandler = false;
+    int readInHandler = 0; // the nesting this case is about did happen
+    connect(link->findChild<QSslSocket*>(), &QSslSocket::readyRead, &routes.context,
+            [&] { readInHandler += inHandler ? 1 : 0; });
     link->setStreamDataHandler([&](quint32 id, QByteArrayView) {
         seen << u"begin %1"_s.arg(id);
+        inHandler = true;
         link->flush();
+        inHandler = false;
         seen << u"end %1"_s.arg(id);
     });
     connect(link, &FrameLink::closed, &routes.context, [&](const QString& why) { seen << why.left(27); });
@@ -258,6 +264,7 @@ void TstRouteFraming::framesReadWhileAHandlerRunsWaitForIt()
     QTRY_COMPARE(seen.size(), 7);
     QCOMPARE(seen, QStringList({"begin 1", "end 1", "begin 2", "end 2", "begin 3", "end 3",
                                 "a route frame of 0 bytes (a"}));
+    QVERIFY(readInHandler > 0);
 }
 
 QTEST_GUILESS_MAIN(TstRouteFraming)
