@@ -33,7 +33,7 @@ DataRoute::DataRoute(const Credentials& credentials, const v1::RouteGrant& grant
     me.set_name(ss(credentials.user));
     me.set_version(ss(QCoreApplication::applicationVersion()));
     m_link = framed ? dialRouteLink(credentials.operatorUrl, *tls, me, this)
-                    : dialLink(credentials.operatorUrl, *tls, me, this);
+                    : dialWebSocketLink(credentials.operatorUrl, *tls, me, this);
     m_mux = new Mux(m_link, Mux::Side::Client, this);
     // The far end is the agent, not the host the URL names: its certificate must be an agent's from our CA,
     // and the host name is all that may differ.

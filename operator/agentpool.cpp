@@ -190,9 +190,12 @@ void AgentPool::send(const QString& pod, const v1::Frame& frame)
 std::optional<std::pair<QHostAddress, quint16>> AgentPool::routeAddress(const QString& pod) const
 {
     const Agent* agent = m_agents.value(pod);
-    if (!agent || !agent->link || !agent->link->socket() || agent->routePort == 0)
+    if (!agent || !agent->link || agent->routePort == 0)
         return std::nullopt;
-    return std::pair{agent->link->socket()->peerAddress(), agent->routePort};
+    const QHostAddress address = agent->link->peerAddress();
+    if (address.isNull())
+        return std::nullopt;
+    return std::pair{address, agent->routePort};
 }
 
 bool AgentPool::takesRouteFrames(const QString& pod) const

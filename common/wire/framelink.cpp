@@ -4,7 +4,6 @@
 #include "logging.h"
 #include "wirecounters.h"
 
-#include <QMaskGenerator>
 #include <QWebSocket>
 #include <QtEndian>
 
@@ -13,12 +12,19 @@
 
 namespace lanes {
 
-FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_socket(socket)
+FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent)
 {
-    socket->setParent(this);
-    socket->setMaxAllowedIncomingMessageSize(quint64(kMaxFrameBytes));
     m_clock.start();
     m_sinceHeard.start();
+    adoptWebSocket(socket);
+    startTicker();
+}
+
+void FrameLink::adoptWebSocket(QWebSocket* socket)
+{
+    m_socket = socket;
+    socket->setParent(this);
+    socket->setMaxAllowedIncomingMessageSize(quint64(kMaxFrameBytes));
     connect(socket, &QWebSocket::binaryMessageReceived, this, &FrameLink::onBinary);
     connect(socket, &QWebSocket::textMessageReceived, this, &FrameLink::onText);
     peerName(); // remember it while the socket still knows it
@@ -38,7 +44,6 @@ FrameLink::FrameLink(QWebSocket* socket, QObject* parent) : QObject(parent), m_s
                 if (m_socket->state() == QAbstractSocket::UnconnectedState)
                     onDisconnected();
             });
-    startTicker();
 }
 
 void FrameLink::startTicker()
@@ -62,7 +67,15 @@ void FrameLink::onTransportConnected()
 {
     if (m_closed)
         return; // closed while connecting
-    m_everConnected = true;
+    if (m_route && !m_fallbackUrl.isEmpty()) {
+        if (m_route->sslConfiguration().nextNegotiatedProtocol() != kRouteFramesAlpn) {
+            fallBackToWebSocket(); // a far end from before the framing
+            return;
+        }
+        m_fallbackUrl.clear();
+    }
+    if (!m_route) // a WebSocket's upgrade was answered; on the framing, the far end's first frame says so
+        m_everConnected = true;
     peerName();
     disableNagle();
     if (m_dialling && m_socket) {
@@ -96,6 +109,13 @@ QSslCertificate FrameLink::peerCertificate() const
     if (m_route)
         return m_route->peerCertificate();
     return m_socket ? m_socket->sslConfiguration().peerCertificate() : QSslCertificate();
+}
+
+QHostAddress FrameLink::peerAddress() const
+{
+    if (m_route)
+        return m_route->peerAddress();
+    return m_socket ? m_socket->peerAddress() : QHostAddress();
 }
 
 QAbstractSocket::SocketState FrameLink::state() const
@@ -246,6 +266,7 @@ void FrameLink::onDisconnected()
 void FrameLink::onBinary(const QByteArray& bytes)
 {
     m_sinceHeard.restart();
+    m_everConnected = true;
     // A handler of the frame under way can make Qt read on: QSslSocket hands on one TLS record at a time, and
     // a flush() decrypts the next and says so at once (as would a nested event loop). The frames that brings
     // wait for the handler to return, so that every handler sees the frames in their order: a stream's end
@@ -341,34 +362,6 @@ void FrameLink::finish(const QString& reason)
     m_closed = true;
     m_ticker.stop();
     emit closed(reason);
-}
-
-namespace {
-
-// RFC 6455 masks client frames against cache poisoning by scripts in browsers behind plain-HTTP proxies. Our
-// links are TLS end to end between our own processes, so the mask buys nothing, and Qt unmasks byte by byte:
-// a zero key makes Qt send the frames unmasked, which saves the operator that loop on every byte it relays.
-class NoMask final : public QMaskGenerator
-{
-public:
-    using QMaskGenerator::QMaskGenerator;
-    bool seed() noexcept override { return true; }
-    quint32 nextMask() noexcept override { return 0; }
-};
-
-} // namespace
-
-FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
-                    QObject* parent)
-{
-    auto* socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest);
-    socket->setSslConfiguration(tls);
-    socket->setMaskGenerator(new NoMask(socket));
-    auto* link = new FrameLink(socket, parent);
-    link->m_dialling = true;
-    link->sayHelloOnConnect(peer);
-    socket->open(QUrl(url));
-    return link;
 }
 
 void FrameLink::sayHelloOnConnect(const v1::PeerInfo& peer)

@@ -1,5 +1,6 @@
-// FrameLink carries cluster-protocol frames over one WebSocket (lanesd<->operator, operator<->agent), or over
-// a data route's TLS socket with the route's own framing (routeframing.h, lanesd<->agent). It answers pings
+// FrameLink carries cluster-protocol frames over a TLS socket with the route's own framing (routeframing.h):
+// lanesd<->operator, operator<->agent and a data route (lanesd<->agent); or, with a peer from before that
+// framing, over one WebSocket. It answers pings
 // itself and declares the link lost when nothing arrives for kLinkDeadAfter, so a dead peer is noticed within
 // 3 s. Lives in the thread of its socket; not thread-safe.
 #pragma once
@@ -49,6 +50,7 @@ public:
     QWebSocket* socket() const { return m_socket; }
     // The certificate the peer proved (either transport).
     QSslCertificate peerCertificate() const;
+    QHostAddress peerAddress() const;
     // Certificate problems that `acceptable` accepts do not end the handshake (a data route takes an agent's
     // certificate in place of the host name it dialled).
     void setSslErrorFilter(std::function<bool(const QList<QSslError>&)> acceptable);
@@ -56,7 +58,8 @@ public:
     qint64 latencyUs() const { return m_latencyUs; }
     QString peerName() const;
     // Why a dial failed, for a message that says what to do: the socket's error, the certificate problems
-    // TLS found, and whether the WebSocket ever opened.
+    // TLS found, and whether the far end ever took the link: its WebSocket opened, or, on the framing, a
+    // frame came from it (TLS 1.3 ends a client's handshake before the server has checked its certificate).
     QAbstractSocket::SocketError transportError() const { return m_transportError; }
     const QList<QSslError>& sslErrors() const { return m_sslErrors; }
     bool everConnected() const { return m_everConnected; }
@@ -82,6 +85,8 @@ signals:
     void closed(const QString& reason);
 
 private:
+    void adoptWebSocket(QWebSocket* socket);
+    void fallBackToWebSocket();
     void startTicker();
     void sayHelloOnConnect(const v1::PeerInfo& peer);
     void onRouteReadable();
@@ -100,6 +105,8 @@ private:
     void writeClientFrame(QByteArray payload);
     friend FrameLink* dialLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&, QObject*);
     friend FrameLink* dialRouteLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&, QObject*);
+    friend FrameLink* dialWebSocketLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&,
+                                        QObject*);
 
     QPointer<QWebSocket> m_socket;
     QPointer<QSslSocket> m_route; // a route's framing: the TLS socket itself (m_socket is null)
@@ -114,6 +121,9 @@ private:
     // writeClientFrame). Null on the accepting side, where Qt's own writing costs nothing extra.
     QPointer<QAbstractSocket> m_clientTransport;
     bool m_dialling = false;
+    // A dialled link that offered the framing and takes a WebSocket if the far end does not answer with it.
+    QString m_fallbackUrl;
+    QSslConfiguration m_fallbackTls;
     QTimer m_ticker;
     QElapsedTimer m_sinceHeard;
     QElapsedTimer m_clock;
@@ -130,12 +140,20 @@ private:
     bool m_everConnected = false;
 };
 
-// Dials `url` with `tls` and, once connected, says Hello as `peer` with the features of this build.
+// Dials `url` ("wss://host:port") with `tls` and, once connected, says Hello as `peer` with the features of
+// this build. The link offers the route's framing in ALPN and takes it when the far end answers with it (a
+// LinkServer does); a far end from before it does not answer, and the link then dials again with a WebSocket,
+// as does every later dial of that URL in this process. LANES_LINK_FRAMES=0: a WebSocket at once.
 FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
                     QObject* parent);
 // Dials `url` ("wss://host:port") as dialLink does, with the route's framing: TLS, then frames at once. The
 // ALPN protocols of `tls` must offer kRouteFramesAlpn, which tells the far end to expect it.
 FrameLink* dialRouteLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
                          QObject* parent);
+// Dials `url` with a WebSocket at once, as a lanesd or an agent from before the framing did (a data route to
+// an agent that does not take the framing: a route's token is good for one connection, so it cannot fall
+// back as dialLink does).
+FrameLink* dialWebSocketLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
+                             QObject* parent);
 
 } // namespace lanes

@@ -23,9 +23,10 @@ QString peerKey(const QHostAddress& address, quint16 port)
 } // namespace
 
 LinkServer::LinkServer(const QSslConfiguration& tls, QObject* parent)
-    : QTcpServer(parent), m_tls(tls),
+    : QTcpServer(parent), m_tls(tls), m_framedTls(tls),
       m_ws(new QWebSocketServer(QStringLiteral("lanes"), QWebSocketServer::NonSecureMode, this))
 {
+    m_framedTls.setAllowedNextProtocols({kRouteFramesAlpn.toByteArray()});
     setListenBacklogSize(kListenBacklog); // a thousand sessions' links come back at once after a restart
     m_ws->setMaxPendingConnections(256);
     connect(m_ws, &QWebSocketServer::newConnection, this, [this] {
@@ -70,7 +71,7 @@ void LinkServer::peekHello(int fd)
         if (!token.isEmpty() && m_routeHandler)
             m_routeHandler(fd, token);
         else
-            startTls(fd, token, !token.isEmpty() && hello.alpn.contains(kRouteFramesAlpn));
+            startTls(fd, token, hello.alpn.contains(kRouteFramesAlpn));
     };
     // A client that says nothing: refused, as TLS would (every real client sends its ClientHello at once).
     QTimer::singleShot(kClientHelloTimeoutMs, notifier, [this, notifier, fd, done] {
@@ -115,7 +116,7 @@ void LinkServer::peekHello(int fd)
     });
 }
 
-void LinkServer::startTls(int fd, const QByteArray& routeToken, bool routeFramed)
+void LinkServer::startTls(int fd, const QByteArray& routeToken, bool framed)
 {
     auto* socket = new QSslSocket(this);
     if (!socket->setSocketDescriptor(fd)) {
@@ -124,7 +125,8 @@ void LinkServer::startTls(int fd, const QByteArray& routeToken, bool routeFramed
         socket->deleteLater();
         return;
     }
-    socket->setSslConfiguration(m_tls);
+    // ALPN answers the framing only to a client that offered it (Qt's callback would answer anyone).
+    socket->setSslConfiguration(framed ? m_framedTls : m_tls);
     socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
     const QString peer = peerKey(socket->peerAddress(), socket->peerPort());
     auto refuse = [this, socket, peer](const QString& why) {
@@ -147,7 +149,7 @@ void LinkServer::startTls(int fd, const QByteArray& routeToken, bool routeFramed
         if (!socket->isEncrypted())
             refuse(QStringLiteral("TLS handshake failed: ") + socket->errorString());
     });
-    connect(socket, &QSslSocket::encrypted, this, [this, socket, peer, refuse, routeToken, routeFramed] {
+    connect(socket, &QSslSocket::encrypted, this, [this, socket, peer, refuse, routeToken, framed] {
         const QSslCertificate cert = socket->peerCertificate();
         if (cert.isNull()) {
             refuse(QStringLiteral("no client certificate"));
@@ -155,8 +157,8 @@ void LinkServer::startTls(int fd, const QByteArray& routeToken, bool routeFramed
         }
         socket->disconnect(this);
         socket->setProperty("lanes.handshakeDone", true); // the timer below must not refuse it any more
-        if (routeFramed) { // the route's own framing: frames follow the handshake, no upgrade
-            ++wireCounters().linkRouteFramed;
+        if (framed) { // the route's own framing: frames follow the handshake, no upgrade
+            ++(routeToken.isEmpty() ? wireCounters().linkFramed : wireCounters().linkRouteFramed);
             auto* link = new FrameLink(socket);
             link->setPinging(false);
             emit linkAccepted(link, cert, routeToken);

@@ -1,9 +1,9 @@
 // LinkServer accepts mTLS WebSocket links. TLS is done here, on our own QSslSocket, so that every refused
 // handshake (no certificate, another CA, plain TCP) is logged with the peer's address and counted; the
-// encrypted socket is then handed to a QWebSocketServer for the upgrade, or, for a data route whose client
-// offers kRouteFramesAlpn, becomes a link on the route's own framing at once. Before TLS it peeks at the
-// ClientHello (clienthello.h): a data route names its token in ALPN, and a route handler, when one is set,
-// takes such a connection as it is, before any TLS. Event-loop thread only.
+// encrypted socket becomes a link on the route's own framing at once when its client offered kRouteFramesAlpn
+// (and hears it back in ALPN), or else is handed to a QWebSocketServer for the upgrade (a client from
+// before). Before TLS it peeks at the ClientHello (clienthello.h): a data route names its token in ALPN, and
+// a route handler, when one is set, takes such a connection as it is, before any TLS. Event-loop thread only.
 #pragma once
 
 #include "framelink.h"
@@ -45,8 +45,8 @@ protected:
 private:
     // Peeks until the ClientHello is whole (or cannot be), then routes the connection or starts TLS.
     void peekHello(int fd);
-    // `routeFramed`: a route whose client offered kRouteFramesAlpn, which takes the route's own framing.
-    void startTls(int fd, const QByteArray& routeToken, bool routeFramed);
+    // `framed`: the client offered kRouteFramesAlpn, and the link takes the route's own framing.
+    void startTls(int fd, const QByteArray& routeToken, bool framed);
 
     struct Pending
     {
@@ -54,6 +54,7 @@ private:
         QByteArray routeToken;
     };
     QSslConfiguration m_tls;
+    QSslConfiguration m_framedTls; // m_tls answering kRouteFramesAlpn
     QWebSocketServer* m_ws;
     QHash<QString, Pending> m_pending; // peer "addr:port" -> what TLS proved, until the upgrade
     RouteHandler m_routeHandler;

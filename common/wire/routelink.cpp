@@ -1,13 +1,46 @@
-// FrameLink on a data route's own framing (framelink.h, routeframing.h): the TLS socket carries the frames
-// itself, without WebSocket.
+// FrameLink on the route's own framing (framelink.h, routeframing.h): the TLS socket carries the frames
+// itself, without WebSocket; and dialling a link, on that framing or, to a far end from before it, on a
+// WebSocket.
 #include "framelink.h"
 
 #include "logging.h"
+#include "wirecounters.h"
 
+#include <QMaskGenerator>
+#include <QSet>
 #include <QTimer>
 #include <QUrl>
 
 namespace lanes {
+namespace {
+
+// RFC 6455 masks client frames against cache poisoning by scripts in browsers behind plain-HTTP proxies. Our
+// links are TLS end to end between our own processes, so the mask buys nothing, and Qt unmasks byte by byte:
+// a zero key makes Qt send the frames unmasked, which saves the operator that loop on every byte it relays.
+class NoMask final : public QMaskGenerator
+{
+public:
+    using QMaskGenerator::QMaskGenerator;
+    bool seed() noexcept override { return true; }
+    quint32 nextMask() noexcept override { return 0; }
+};
+
+QWebSocket* newClientWebSocket(const QSslConfiguration& tls)
+{
+    auto* socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest);
+    socket->setSslConfiguration(tls);
+    socket->setMaskGenerator(new NoMask(socket));
+    return socket;
+}
+
+// The URLs whose far end did not answer the framing: dialled with a WebSocket from then on.
+QSet<QString>& webSocketOnly()
+{
+    thread_local QSet<QString> urls;
+    return urls;
+}
+
+} // namespace
 
 FrameLink::FrameLink(QSslSocket* route, QObject* parent) : QObject(parent), m_route(route)
 {
@@ -66,6 +99,51 @@ FrameLink* dialRouteLink(const QString& url, const QSslConfiguration& tls, const
     const QUrl where(url);
     socket->connectToHostEncrypted(where.host(), quint16(where.port(443)));
     return link;
+}
+
+FrameLink* dialWebSocketLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
+                             QObject* parent)
+{
+    QWebSocket* socket = newClientWebSocket(tls);
+    auto* link = new FrameLink(socket, parent);
+    link->m_dialling = true;
+    link->sayHelloOnConnect(peer);
+    socket->open(QUrl(url));
+    return link;
+}
+
+FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
+                    QObject* parent)
+{
+    if (qEnvironmentVariable("LANES_LINK_FRAMES") == u"0" || webSocketOnly().contains(url))
+        return dialWebSocketLink(url, tls, peer, parent);
+    QSslConfiguration framed = tls;
+    QList<QByteArray> alpn = tls.allowedNextProtocols();
+    alpn << kRouteFramesAlpn.toByteArray();
+    framed.setAllowedNextProtocols(alpn);
+    FrameLink* link = dialRouteLink(url, framed, peer, parent);
+    link->m_fallbackUrl = url;
+    link->m_fallbackTls = tls;
+    return link;
+}
+
+void FrameLink::fallBackToWebSocket()
+{
+    ++wireCounters().linkWebSocketFallback;
+    qCInfo(lcLink) << peerName() << "did not answer the link framing: dialling it again with a WebSocket";
+    const QString url = std::exchange(m_fallbackUrl, QString());
+    webSocketOnly().insert(url);
+    QSslSocket* tried = m_route;
+    m_route = nullptr;
+    tried->disconnect(this);
+    tried->abort();
+    tried->deleteLater();
+    m_peerName.clear();
+    m_sslErrors.clear();
+    m_transportError = QAbstractSocket::UnknownSocketError;
+    QWebSocket* socket = newClientWebSocket(m_fallbackTls);
+    adoptWebSocket(socket);
+    socket->open(QUrl(url));
 }
 
 } // namespace lanes

@@ -18,6 +18,8 @@ struct WireCounters
     Counter linkClientHelloMalformed{"link.client_hello_malformed"}; // then refused by the TLS handshake
     Counter linkBadFrameLength{"link.bad_frame_length"};             // a route frame's length out of bounds
     Counter linkRouteFramed{"link.route_framed"}; // routes accepted on the route's own framing
+    Counter linkFramed{"link.framed"}; // other links accepted on that framing (lanesd's, an agent's)
+    Counter linkWebSocketFallback{"link.websocket_fallback"}; // a dialled far end without the framing
     // decodeFrame
     Counter frameEmpty{"frame.empty"};
     Counter frameOversized{"frame.oversized"};

@@ -228,7 +228,7 @@ def tls_chain(stack, pem, hops, target):
     of one thread per hop, plain TCP into the first, TLS 1.3 between hops (certificate and key in `pem`), plain
     TCP from the last to `target` ("host:port"), buffers of CHAIN_BUFSIZE. `hops`, from the client's end:
     (netns or None, address it listens on, port, address the hop before it dials, what it stands for). Without
-    WebSocket framing, multiplexing or flow control. The processes end with `stack`."""
+    lanes' framing, multiplexing or flow control. The processes end with `stack`."""
     for i in reversed(range(len(hops))):
         netns, address, port, _, what = hops[i]
         tls_in = f" ssl crt {pem}" if i else ""

@@ -184,7 +184,7 @@ reading them, {join.words()}. **Relay**: a second lanesd started with `LANES_DAT
 counters show that every connection of the first took the route. **Direct**: the same client, without lanes, from this machine to the same servers over the pods'
 bridge. **HAProxy chain**: the same hops built of HAProxy 2.6, in the same run: one process of one thread per
 hop where lanesd, the operator and the agent run (plain TCP in, TLS 1.3 to a relay on this machine, TLS 1.3 from
-it into pod api-0, plain TCP to ledger-0), with 64 KiB buffers as lanes moves 64 KiB chunks, without WebSocket
+it into pod api-0, plain TCP to ledger-0), with 64 KiB buffers as lanes moves 64 KiB chunks, without lanes'
 framing, multiplexing or flow control: the relay's hops. Every measure ran on the four paths in turns ({1 if args.smoke else ROUNDS} runs each, medians).
 
 **Bulk**: {mib} MiB each way at once on one connection, checked by SHA-256 both ways (the ledger's bulk service):

@@ -112,9 +112,9 @@ measured {" and ".join(relay_goal)}, {"met" if relay_met else "**not met**"}.
 
 ![throughput](bench-{join.section("steal")}.png)
 
-Over the relay every stolen byte crosses three processes and two TLS WebSocket links (agent to operator,
-operator to lanesd); over the route, one TLS link from the agent to lanesd on the route's own framing (each
-frame behind its length, no WebSocket), which the operator's join carries without decrypting. Both carry
+Over the relay every stolen byte crosses three processes and two TLS links (agent to operator, operator to
+lanesd); over the route, one TLS link from the agent to lanesd, which the operator's join carries without
+decrypting. Every link is on the route's own framing (each frame behind its length, no WebSocket). Both carry
 protobuf frames with flow control, many streams on one link; the chain opens a TCP and TLS connection per hop for each client connection and moves bytes only.
 """
     if not args.smoke:

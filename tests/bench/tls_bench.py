@@ -2,7 +2,7 @@
 
 lanesd's and the agent's links (the data route included) run TLS through QSslSocket on lanes' epoll dispatcher.
 This measures what owning that TLS would save: two echo servers on loopback, one with QSslSocket on the
-dispatcher (as the links run, without their WebSocket framing), one with OpenSSL on a non-blocking descriptor
+dispatcher (as the links run, without their framing), one with OpenSSL on a non-blocking descriptor
 waiting in epoll itself, and one blocking OpenSSL client that measures both in turns (tests/bench/tls_micro.cpp).
 Every answer must be the bytes sent, or the run fails.
 
@@ -100,7 +100,7 @@ def main():
 `python3 tests/bench/tls_bench.py` (`tests/bench/tls_micro.cpp`): one blocking OpenSSL client on loopback
 sends a message and waits for it back, {rounds} round trips per run after 1000 to warm up, against two echo
 servers in turns: QSslSocket on lanes' epoll dispatcher, as lanesd's and the agent's links run TLS (without
-their WebSocket framing), and OpenSSL on a non-blocking descriptor that waits in epoll itself, which is what an
+their framing), and OpenSSL on a non-blocking descriptor that waits in epoll itself, which is what an
 end that owned its TLS would do. Both negotiated {version} with {cipher} (checked each run), P-256
 certificate. Pinned two ways: client and server on one core (a round trip is a hand-over, no sleep: the CPU cost
 of each side) and on two cores (each side sleeps and is woken from the other core, as lanesd and the agent

@@ -249,6 +249,13 @@ void TstCluster::diagnosticsCountersGatherTheOperatorsAndEachAgents()
     QVERIFY(all.value(QStringLiteral("agent/api-1/agent.route_links")) >= 1);
     // on the route's own framing, not WebSocket
     QVERIFY(all.value(QStringLiteral("agent/api-1/link.route_framed")) >= 1);
+    // and so are the links to the operator, lanesd's and both agents': none fell back to a WebSocket
+    QVERIFY(all.value(QStringLiteral("operator/link.framed")) >= 3);
+    for (const QString& dialler :
+         {QStringLiteral("link.websocket_fallback"), QStringLiteral("agent/api-1/link.websocket_fallback")}) {
+        QVERIFY2(all.contains(dialler), qPrintable(dialler));
+        QCOMPARE(all.value(dialler), 0u);
+    }
     QVERIFY(all.contains(QStringLiteral("agent/api-1/http.head_timeout")));
     QVERIFY2(cluster->unavailable.isEmpty(), qPrintable(cluster->unavailable.join(u'\n')));
 

@@ -1,7 +1,9 @@
 // A data route's own framing (routeframing.h): the deframer on every split of its input, then real routes
 // through a LinkServer over mutual TLS on 127.0.0.1, as an agent accepts them: a client that offers
 // "lanes-frames/1" gets a link on the route's framing, one that does not gets the WebSocket link of before,
-// and a bad frame length ends the route with a typed, counted error that the client is told.
+// and a bad frame length ends the route with a typed, counted error that the client is told. Then the other
+// links (lanesd's and an agent's to the operator): dialLink takes the framing from a LinkServer, and falls
+// back to a WebSocket against a server from before it.
 #include "clienthello.h"
 #include "linkserver.h"
 #include "logging.h"
@@ -10,6 +12,7 @@
 #include <QBuffer>
 #include <QSignalSpy>
 #include <QTest>
+#include <QWebSocketServer>
 
 using namespace lanes;
 using namespace Qt::StringLiterals;
@@ -90,6 +93,8 @@ private slots:
     void aRouteWithoutTheFramesProtocolIsAWebSocketLink();
     void aBadLengthEndsTheRouteAndTheClientIsTold();
     void framesReadWhileAHandlerRunsWaitForIt();
+    void aLinkTakesTheFramingFromALinkServer();
+    void aServerFromBeforeTheFramingGetsAWebSocket();
 };
 
 void TstRouteFraming::everySplitOfTheInputGivesTheSameFrames()
@@ -200,9 +205,12 @@ void TstRouteFraming::aRouteWithoutTheFramesProtocolIsAWebSocketLink()
     // A lanesd from before the route's framing dials a WebSocket: the agent still takes it so.
     RouteServer routes;
     QVERIFY(routes.listen());
+    qputenv("LANES_LINK_FRAMES", "0"); // dialLink as it was before the framing
     std::unique_ptr<FrameLink> dialled(
         dialLink(routes.server->url(), routes.routeTls(false), v1::PeerInfo(), nullptr));
+    qunsetenv("LANES_LINK_FRAMES");
     QTRY_COMPARE(routes.accepted.size(), 1);
+    QVERIFY(dialled->socket());
     QVERIFY(routes.accepted.first()->socket());
     QCOMPARE(routes.tokens.first(), "t0k3n");
     QTRY_VERIFY(!routes.frames.isEmpty());
@@ -274,4 +282,69 @@ void TstRouteFraming::framesReadWhileAHandlerRunsWaitForIt()
 }
 
 QTEST_GUILESS_MAIN(TstRouteFraming)
+void TstRouteFraming::aLinkTakesTheFramingFromALinkServer()
+{
+    // lanesd's link to the operator: no route token, the framing offered and answered.
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    const quint64 framedBefore = counterValue("link.framed");
+    const quint64 fallbackBefore = counterValue("link.websocket_fallback");
+    std::unique_ptr<FrameLink> dialled(
+        dialLink(routes.server->url(), routes.clientTls, v1::PeerInfo(), nullptr));
+    QSignalSpy connected(dialled.get(), &FrameLink::connected);
+    QTRY_COMPARE(routes.accepted.size(), 1);
+    QVERIFY(connected.count() == 1 || connected.wait(5000));
+    QVERIFY(!routes.accepted.first()->socket()); // no WebSocket on either end
+    QVERIFY(!dialled->socket());
+    QVERIFY(routes.tokens.first().isEmpty());
+    QCOMPARE(counterValue("link.framed"), framedBefore + 1);
+    QCOMPARE(counterValue("link.websocket_fallback"), fallbackBefore);
+    QTRY_VERIFY(!routes.frames.isEmpty());
+    QVERIFY(routes.frames.first().has_hello());
+    QCOMPARE(dialled->peerAddress(), QHostAddress(QHostAddress::LocalHost));
+
+    // Frames both ways, and the far end's Close reaches the dialler with its reason.
+    QByteArray toClient;
+    dialled->setStreamDataHandler([&](quint32, QByteArrayView data) { toClient.append(data); });
+    routes.accepted.first()->sendEncoded(encodeStreamData(3, QByteArray(70000, 'x')));
+    QTRY_COMPARE(toClient.size(), 70000);
+    QSignalSpy closed(dialled.get(), &FrameLink::closed);
+    routes.accepted.first()->close(u"the operator stops"_s);
+    QVERIFY(closed.wait(5000));
+    QCOMPARE(closed.first().first().toString(), u"the operator stops"_s);
+}
+
+void TstRouteFraming::aServerFromBeforeTheFramingGetsAWebSocket()
+{
+    // An operator from before the framing: TLS, then a WebSocket server, and no ALPN answer. The link dials
+    // again with a WebSocket, and later dials of that URL go there at once.
+    const auto tls = test::makeTestTls();
+    QVERIFY(tls);
+    QWebSocketServer old(u"old"_s, QWebSocketServer::SecureMode);
+    old.setSslConfiguration(tls->server);
+    QVERIFY(old.listen(QHostAddress::LocalHost, 0));
+    QList<QByteArray> received;
+    std::vector<std::unique_ptr<QWebSocket>> sockets;
+    connect(&old, &QWebSocketServer::newConnection, this, [&] {
+        while (QWebSocket* socket = old.nextPendingConnection()) {
+            sockets.emplace_back(socket);
+            connect(socket, &QWebSocket::binaryMessageReceived, this,
+                    [&](const QByteArray& bytes) { received << bytes; });
+        }
+    });
+    const QString url = u"wss://127.0.0.1:%1"_s.arg(old.serverPort());
+    const quint64 fallbackBefore = counterValue("link.websocket_fallback");
+    for (int dial = 1; dial <= 2; ++dial) {
+        std::unique_ptr<FrameLink> link(dialLink(url, tls->client, v1::PeerInfo(), nullptr));
+        QSignalSpy connected(link.get(), &FrameLink::connected);
+        QVERIFY(connected.wait(5000));
+        QVERIFY(link->socket()); // a WebSocket link
+        QTRY_COMPARE(received.size(), dial);
+        const auto hello = decodeFrame(received.last());
+        QVERIFY(hello && hello->has_hello()); // said once, on the link that opened
+        QCOMPARE(counterValue("link.websocket_fallback"), fallbackBefore + 1); // the first dial only
+        QCOMPARE(sockets.size(), size_t(dial));
+    }
+}
+
 #include "tst_routeframing.moc"
