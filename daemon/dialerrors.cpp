@@ -124,13 +124,13 @@ Error describeDialFailure(const Credentials& c, const FrameLink& link, const QSt
         break;
     }
     if (!link.everConnected())
-        return {
-            ErrorCode::Unauthenticated,
-            QStringLiteral("the operator at %1 ended the TLS handshake: it did not accept your certificate "
-                           "(user %2, in %3). The credentials may be of another cluster, or the cluster's "
-                           "CA was made again; ask its administrator for new ones")
-                .arg(c.operatorUrl, c.user, file(c)),
-            {}};
+        return {ErrorCode::Unauthenticated,
+                QStringLiteral(
+                    "the operator at %1 closed the link before answering: it did not accept your certificate "
+                    "(user %2, in %3). The credentials may be of another cluster, or the cluster's "
+                    "CA was made again; ask its administrator for new ones")
+                    .arg(c.operatorUrl, c.user, file(c)),
+                {}};
     return {ErrorCode::ConnectFailed, QStringLiteral("operator %1: %2").arg(c.operatorUrl, why), {}};
 }
 

@@ -69,10 +69,13 @@ void FrameLink::onTransportConnected()
         return; // closed while connecting
     if (m_route && !m_fallbackUrl.isEmpty()) {
         if (m_route->sslConfiguration().nextNegotiatedProtocol() != kRouteFramesAlpn) {
-            fallBackToWebSocket(); // a far end from before the framing
+            // A far end from before the framing. Not inside the socket's own signal: it still has to send
+            // its Finished, without which the far end would count and log a failed handshake.
+            QMetaObject::invokeMethod(this, &FrameLink::fallBackToWebSocket, Qt::QueuedConnection);
             return;
         }
         m_fallbackUrl.clear();
+        ++wireCounters().linkFramedDials;
     }
     if (!m_route) // a WebSocket's upgrade was answered; on the framing, the far end's first frame says so
         m_everConnected = true;
@@ -333,7 +336,8 @@ void FrameLink::onText(const QString&)
 
 void FrameLink::onTick()
 {
-    if (state() != QAbstractSocket::ConnectedState || (m_route && !m_route->isEncrypted())) {
+    if (state() != QAbstractSocket::ConnectedState || (m_route && !m_route->isEncrypted()) ||
+        !m_fallbackUrl.isEmpty()) {
         return; // still connecting: the connect timeout belongs to whoever dialled
     }
     if (m_sinceHeard.elapsed() > kLinkDeadAfterMs) {

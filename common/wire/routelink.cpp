@@ -67,7 +67,7 @@ FrameLink::FrameLink(QSslSocket* route, QObject* parent) : QObject(parent), m_ro
 
 void FrameLink::onRouteReadable()
 {
-    if (m_closed || m_closing || !m_route)
+    if (m_closed || m_closing || !m_route || !m_fallbackUrl.isEmpty()) // a dial's framing not yet settled
         return;
     const QPointer<FrameLink> self(this);
     const Result<void> read = m_deframer.read(*m_route, [this, &self](QByteArray frame) {
@@ -129,15 +129,21 @@ FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::
 
 void FrameLink::fallBackToWebSocket()
 {
+    if (m_closed || !m_route)
+        return; // closed meanwhile: close() ended the socket
     ++wireCounters().linkWebSocketFallback;
     qCInfo(lcLink) << peerName() << "did not answer the link framing: dialling it again with a WebSocket";
     const QString url = std::exchange(m_fallbackUrl, QString());
-    webSocketOnly().insert(url);
+    // Later dials go there with a WebSocket at once, if this one opens (a far end that is no operator at all
+    // is not remembered).
+    connect(
+        this, &FrameLink::connected, this, [url] { webSocketOnly().insert(url); }, Qt::SingleShotConnection);
     QSslSocket* tried = m_route;
     m_route = nullptr;
     tried->disconnect(this);
-    tried->abort();
-    tried->deleteLater();
+    connect(tried, &QSslSocket::disconnected, tried, &QObject::deleteLater);
+    QTimer::singleShot(kLinkDeadAfterMs, tried, &QObject::deleteLater); // a far end that never closes
+    tried->disconnectFromHost(); // a close_notify, after the handshake's last message
     m_peerName.clear();
     m_sslErrors.clear();
     m_transportError = QAbstractSocket::UnknownSocketError;

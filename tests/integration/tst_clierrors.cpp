@@ -207,11 +207,13 @@ void TstCliErrors::otherCluster()
     const QString mixed = m_dir.path() + QStringLiteral("/mixed.json");
     QVERIFY(lanes::saveCredentials(mixed, *theirs));
     const QString refused = run({QStringLiteral("--credentials"), mixed, QStringLiteral("ls")}, {}, &code);
-    QCOMPARE(refused,
-             QStringLiteral("lanes: UNAUTHENTICATED: the operator at {URL} ended the TLS handshake: it did "
-                            "not accept your certificate (user dave, in {DIR}/mixed.json). The credentials "
-                            "may be of another cluster, or the cluster's CA was made again; ask its "
-                            "administrator for new ones\n"));
+    QCOMPARE(
+        refused,
+        QStringLiteral(
+            "lanes: UNAUTHENTICATED: the operator at {URL} closed the link before "
+            "answering: it did not accept your certificate (user dave, in {DIR}/mixed.json). The credentials "
+            "may be of another cluster, or the cluster's CA was made again; ask its "
+            "administrator for new ones\n"));
     QCOMPARE(code, 4);
 }
 

@@ -252,9 +252,10 @@ void TstCluster::diagnosticsCountersGatherTheOperatorsAndEachAgents()
     // and so are the links to the operator, lanesd's and both agents': none fell back to a WebSocket
     QVERIFY(all.value(QStringLiteral("operator/link.framed")) >= 3);
     for (const QString& dialler :
-         {QStringLiteral("link.websocket_fallback"), QStringLiteral("agent/api-1/link.websocket_fallback")}) {
-        QVERIFY2(all.contains(dialler), qPrintable(dialler));
-        QCOMPARE(all.value(dialler), 0u);
+         {QString(), QStringLiteral("agent/api-0/"), QStringLiteral("agent/api-1/")}) {
+        QVERIFY2(all.value(dialler + QStringLiteral("link.framed_dials")) >= 1, qPrintable(dialler));
+        QVERIFY2(all.contains(dialler + QStringLiteral("link.websocket_fallback")), qPrintable(dialler));
+        QCOMPARE(all.value(dialler + QStringLiteral("link.websocket_fallback")), 0u);
     }
     QVERIFY(all.contains(QStringLiteral("agent/api-1/http.head_timeout")));
     QVERIFY2(cluster->unavailable.isEmpty(), qPrintable(cluster->unavailable.join(u'\n')));

@@ -351,7 +351,7 @@ void TstClusterFraming::aDialledTlsLinkWritesItsFramesItself()
     // before, the link saw two sockets and left the writing to QWebSocket.
     TlsPair tls;
     QVERIFY(tls.listen());
-    std::unique_ptr<FrameLink> dialled(dialLink(tls.url(), tls.clientTls, v1::PeerInfo(), nullptr));
+    std::unique_ptr<FrameLink> dialled(dialWebSocketLink(tls.url(), tls.clientTls, v1::PeerInfo(), nullptr));
     QSignalSpy connected(dialled.get(), &FrameLink::connected);
     QVERIFY(connected.wait(5000));
     QTRY_VERIFY(tls.server.hasPendingConnections());

@@ -80,6 +80,34 @@ struct RouteServer
     }
 };
 
+// An operator's LinkServer from before the framing.
+class OldOperator final : public QTcpServer
+{
+public:
+    QSslConfiguration tls;
+    QWebSocketServer ws{u"old"_s, QWebSocketServer::NonSecureMode};
+    int handshakes = 0;
+    QStringList failures; // handshakes it would have refused, counted and logged
+
+protected:
+    void incomingConnection(qintptr fd) override
+    {
+        auto* socket = new QSslSocket(this);
+        QVERIFY(socket->setSocketDescriptor(fd));
+        socket->setSslConfiguration(tls);
+        connect(socket, &QSslSocket::errorOccurred, this, [this, socket] {
+            if (!socket->isEncrypted())
+                failures << socket->errorString();
+        });
+        connect(socket, &QSslSocket::encrypted, this, [this, socket] {
+            ++handshakes;
+            socket->disconnect(this);
+            ws.handleConnection(socket);
+        });
+        socket->startServerEncryption();
+    }
+};
+
 } // namespace
 
 class TstRouteFraming : public QObject
@@ -205,10 +233,8 @@ void TstRouteFraming::aRouteWithoutTheFramesProtocolIsAWebSocketLink()
     // A lanesd from before the route's framing dials a WebSocket: the agent still takes it so.
     RouteServer routes;
     QVERIFY(routes.listen());
-    qputenv("LANES_LINK_FRAMES", "0"); // dialLink as it was before the framing
     std::unique_ptr<FrameLink> dialled(
-        dialLink(routes.server->url(), routes.routeTls(false), v1::PeerInfo(), nullptr));
-    qunsetenv("LANES_LINK_FRAMES");
+        dialWebSocketLink(routes.server->url(), routes.routeTls(false), v1::PeerInfo(), nullptr));
     QTRY_COMPARE(routes.accepted.size(), 1);
     QVERIFY(dialled->socket());
     QVERIFY(routes.accepted.first()->socket());
@@ -281,7 +307,6 @@ void TstRouteFraming::framesReadWhileAHandlerRunsWaitForIt()
     QVERIFY(readInHandler > 0);
 }
 
-QTEST_GUILESS_MAIN(TstRouteFraming)
 void TstRouteFraming::aLinkTakesTheFramingFromALinkServer()
 {
     // lanesd's link to the operator: no route token, the framing offered and answered.
@@ -289,6 +314,7 @@ void TstRouteFraming::aLinkTakesTheFramingFromALinkServer()
     QVERIFY(routes.listen());
     const quint64 framedBefore = counterValue("link.framed");
     const quint64 fallbackBefore = counterValue("link.websocket_fallback");
+    const quint64 dialsBefore = counterValue("link.framed_dials");
     std::unique_ptr<FrameLink> dialled(
         dialLink(routes.server->url(), routes.clientTls, v1::PeerInfo(), nullptr));
     QSignalSpy connected(dialled.get(), &FrameLink::connected);
@@ -298,6 +324,7 @@ void TstRouteFraming::aLinkTakesTheFramingFromALinkServer()
     QVERIFY(!dialled->socket());
     QVERIFY(routes.tokens.first().isEmpty());
     QCOMPARE(counterValue("link.framed"), framedBefore + 1);
+    QCOMPARE(counterValue("link.framed_dials"), dialsBefore + 1);
     QCOMPARE(counterValue("link.websocket_fallback"), fallbackBefore);
     QTRY_VERIFY(!routes.frames.isEmpty());
     QVERIFY(routes.frames.first().has_hello());
@@ -316,17 +343,18 @@ void TstRouteFraming::aLinkTakesTheFramingFromALinkServer()
 
 void TstRouteFraming::aServerFromBeforeTheFramingGetsAWebSocket()
 {
-    // An operator from before the framing: TLS, then a WebSocket server, and no ALPN answer. The link dials
-    // again with a WebSocket, and later dials of that URL go there at once.
+    // An operator from before the framing, as its LinkServer was: TLS on its own socket, no ALPN answer, a
+    // handshake that fails counted as refused, then the WebSocket upgrade. The link dials again with a
+    // WebSocket, the operator sees no failed handshake, and later dials of that URL go there at once.
     const auto tls = test::makeTestTls();
     QVERIFY(tls);
-    QWebSocketServer old(u"old"_s, QWebSocketServer::SecureMode);
-    old.setSslConfiguration(tls->server);
+    OldOperator old;
+    old.tls = tls->server;
     QVERIFY(old.listen(QHostAddress::LocalHost, 0));
     QList<QByteArray> received;
     std::vector<std::unique_ptr<QWebSocket>> sockets;
-    connect(&old, &QWebSocketServer::newConnection, this, [&] {
-        while (QWebSocket* socket = old.nextPendingConnection()) {
+    connect(&old.ws, &QWebSocketServer::newConnection, this, [&] {
+        while (QWebSocket* socket = old.ws.nextPendingConnection()) {
             sockets.emplace_back(socket);
             connect(socket, &QWebSocket::binaryMessageReceived, this,
                     [&](const QByteArray& bytes) { received << bytes; });
@@ -334,6 +362,7 @@ void TstRouteFraming::aServerFromBeforeTheFramingGetsAWebSocket()
     });
     const QString url = u"wss://127.0.0.1:%1"_s.arg(old.serverPort());
     const quint64 fallbackBefore = counterValue("link.websocket_fallback");
+    const quint64 dialsBefore = counterValue("link.framed_dials");
     for (int dial = 1; dial <= 2; ++dial) {
         std::unique_ptr<FrameLink> link(dialLink(url, tls->client, v1::PeerInfo(), nullptr));
         QSignalSpy connected(link.get(), &FrameLink::connected);
@@ -345,6 +374,10 @@ void TstRouteFraming::aServerFromBeforeTheFramingGetsAWebSocket()
         QCOMPARE(counterValue("link.websocket_fallback"), fallbackBefore + 1); // the first dial only
         QCOMPARE(sockets.size(), size_t(dial));
     }
+    QCOMPARE(counterValue("link.framed_dials"), dialsBefore);
+    QTRY_COMPARE(old.handshakes, 3); // the framing's try, its WebSocket, the second dial's WebSocket
+    QCOMPARE(old.failures, QStringList());
 }
 
+QTEST_GUILESS_MAIN(TstRouteFraming)
 #include "tst_routeframing.moc"
