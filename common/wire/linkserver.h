@@ -1,4 +1,4 @@
-// LinkServer accepts mTLS WebSocket links. TLS is done here, on our own QSslSocket, so that every refused
+// LinkServer accepts mTLS links. TLS is done here, on our own QSslSocket, so that every refused
 // handshake (no certificate, another CA, plain TCP) is logged with the peer's address and counted; the
 // encrypted socket becomes a link on the route's own framing at once when its client offered kRouteFramesAlpn
 // (and hears it back in ALPN), or else is handed to a QWebSocketServer for the upgrade (a client from
