@@ -284,7 +284,7 @@ def main():
               f"of {rounds} runs of each in turns. First on the node as RabbitMQ starts it, whose Erlang schedulers "
               "busy-wait when they run out of work; then on a node started with `+sbwt none +sbwtdcpu none "
               "+sbwtdio none` (`LANES_RABBIT_BUSY_WAIT=0` in `scripts/rabbitnode`). On 2 cores, the spinning "
-              "schedulers starved the splitter (a process outside the broker) for up to 150 ms at a time, while the "
+              "schedulers starved the splitter (a process outside the broker) for over 100 ms at a time, while the "
               "shovel runs inside the broker; the splitter at real-time priority had no such stalls. In a "
               "cluster the splitter runs in the operator's pod, not on the broker's cores.", "",
               "| RabbitMQ's schedulers | rate | direct p50 / p99 | split p50 / p99 | added p50 / p99 | "
