@@ -110,6 +110,7 @@ bool JqRunner::startWorker()
     }
     m_pid = pid;
     m_in = toWorker[1];
+    ::fcntl(m_in, F_SETFL, ::fcntl(m_in, F_GETFL) | O_NONBLOCK); // written while its answers are read
     m_out = fromWorker[0];
     m_buffer.clear();
     // The worker compiles every program again.
@@ -138,38 +139,59 @@ void JqRunner::stopWorker()
 
 bool JqRunner::writeLine(const std::string& line)
 {
-    const std::string data = line + '\n';
-    size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::write(m_in, data.data() + done, data.size() - done);
-        if (n <= 0)
-            return false;
-        done += size_t(n);
-    }
-    return true;
+    std::vector<std::string> none;
+    return exchange(line + '\n', 0, none, kJqTimeLimit * 10);
 }
 
 bool JqRunner::readLine(std::string* line, std::chrono::milliseconds limit)
 {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
+    std::vector<std::string> answers;
+    if (!exchange({}, 1, answers, limit))
+        return false;
+    *line = answers.front();
+    return true;
+}
+
+bool JqRunner::exchange(const std::string& data, size_t expected, std::vector<std::string>& answers,
+                        std::chrono::milliseconds limit)
+{
+    size_t written = 0;
+    auto deadline = std::chrono::steady_clock::now() + limit;
     while (true) {
-        if (const size_t newline = m_buffer.find('\n'); newline != std::string::npos) {
-            *line = m_buffer.substr(0, newline);
+        for (size_t newline;
+             answers.size() < expected && (newline = m_buffer.find('\n')) != std::string::npos;) {
+            answers.push_back(m_buffer.substr(0, newline));
             m_buffer.erase(0, newline + 1);
-            return true;
+            deadline = std::chrono::steady_clock::now() + limit; // the next answer's own time
         }
+        if (written == data.size() && answers.size() == expected)
+            return true;
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0)
+            return false; // a worker that stops answering (or reading) is taken as looping
+        pollfd fds[] = {{m_out, POLLIN, 0}, {m_in, short(written < data.size() ? POLLOUT : 0), 0}};
+        if (::poll(fds, 2, int(left.count()) + 1) < 0 && errno != EINTR)
             return false;
-        pollfd in{m_out, POLLIN, 0};
-        if (::poll(&in, 1, int(left.count())) <= 0)
-            continue;
-        char buffer[4096];
-        const ssize_t n = ::read(m_out, buffer, sizeof buffer);
-        if (n <= 0)
+        if (fds[1].revents & (POLLERR | POLLHUP))
             return false;
-        m_buffer.append(buffer, size_t(n));
+        if (fds[1].revents & POLLOUT) {
+            const ssize_t n = ::write(m_in, data.data() + written, data.size() - written);
+            if (n < 0 && errno != EAGAIN && errno != EINTR)
+                return false;
+            if (n > 0) {
+                written += size_t(n);
+                if (answers.size() == expected)
+                    deadline = std::chrono::steady_clock::now() + limit; // only writing: it reads on
+            }
+        }
+        if (fds[0].revents & (POLLIN | POLLHUP)) {
+            char buffer[4096];
+            const ssize_t n = ::read(m_out, buffer, sizeof buffer);
+            if (n <= 0)
+                return false;
+            m_buffer.append(buffer, size_t(n));
+        }
     }
 }
 
@@ -186,29 +208,50 @@ int JqRunner::add(const std::string& program)
     return id;
 }
 
-JqRunner::Outcome JqRunner::evaluate(int program, const std::string& input, std::string* error)
+std::vector<JqRunner::Answer> JqRunner::evaluateAll(const std::vector<std::pair<int, std::string>>& jobs)
 {
-    if (m_disabled[program])
-        return Outcome::Disabled;
-    if (m_pid <= 0 && !startWorker()) {
+    std::vector<Answer> answers(jobs.size());
+    size_t next = 0; // the first job without an answer
+    while (next < jobs.size()) {
+        std::string data;
+        std::vector<size_t> sent;
+        for (size_t i = next; i < jobs.size(); ++i) {
+            if (m_disabled[jobs[i].first]) {
+                answers[i].outcome = Outcome::Disabled;
+                continue;
+            }
+            data += "E " + std::to_string(jobs[i].first) + ' ' + oneLine(jobs[i].second) + '\n';
+            sent.push_back(i);
+        }
+        if (sent.empty())
+            break;
+        if (m_pid <= 0 && !startWorker()) {
+            stopWorker();
+            for (size_t i : sent)
+                answers[i] = Answer{Outcome::Error, "the jq worker does not start"};
+            break;
+        }
+        std::vector<std::string> lines;
+        const bool all = exchange(data, sent.size(), lines, kJqTimeLimit);
+        for (size_t k = 0; k < lines.size(); ++k) {
+            const std::string& line = lines[k];
+            answers[sent[k]] = line == "1" ? Answer{Outcome::Match, {}}
+                               : line == "0"
+                                   ? Answer{Outcome::NoMatch, {}}
+                                   : Answer{Outcome::Error, line.size() > 2 ? line.substr(2) : line};
+        }
+        if (all)
+            break;
+        // The job after the last answer took too long: its program may loop. It goes with its worker, and
+        // the jobs after it go to the next one.
+        const size_t late = sent[lines.size()];
         stopWorker();
-        *error = "the jq worker does not start";
-        return Outcome::Error;
+        m_disabled[jobs[late].first] = true;
+        answers[late] = Answer{Outcome::TimedOut, "the jq_filter took longer than " +
+                                                      std::to_string(kJqTimeLimit.count()) + " ms"};
+        next = late + 1;
     }
-    std::string answer;
-    if (!writeLine("E " + std::to_string(program) + ' ' + oneLine(input)) ||
-        !readLine(&answer, kJqTimeLimit)) {
-        stopWorker(); // it may be looping: it goes, and the next evaluation starts a new one
-        m_disabled[program] = true;
-        *error = "the jq_filter took longer than " + std::to_string(kJqTimeLimit.count()) + " ms";
-        return Outcome::TimedOut;
-    }
-    if (answer == "1")
-        return Outcome::Match;
-    if (answer == "0")
-        return Outcome::NoMatch;
-    *error = answer.size() > 2 ? answer.substr(2) : answer;
-    return Outcome::Error;
+    return answers;
 }
 
 int jqWorkerMain()

@@ -10,6 +10,7 @@
 #include <QString>
 #include <chrono>
 #include <map>
+#include <vector>
 
 namespace lanes::split {
 
@@ -25,16 +26,29 @@ class JqRunner
 {
 public:
     enum class Outcome { Match, NoMatch, Error, TimedOut, Disabled };
+    struct Answer
+    {
+        Outcome outcome = Outcome::Error;
+        std::string error; // for Error and TimedOut
+    };
     explicit JqRunner(std::string workerProgram);
     ~JqRunner();
     // A handle for `program` (already checked).
     int add(const std::string& program);
-    Outcome evaluate(int program, const std::string& input, std::string* error);
+    // Each (program, input) in one exchange with the worker: all of them written at once, the answers read as
+    // they come, each within the time limit of the one before it. A program that times out is disabled and
+    // its worker killed; the jobs after it go to a new worker. One answer per job, in order.
+    std::vector<Answer> evaluateAll(const std::vector<std::pair<int, std::string>>& jobs);
 
 private:
     bool startWorker();
     void stopWorker();
     bool writeLine(const std::string& line);
+    // Writes `data` to the worker while reading its answers into `answers` (a line each) until `expected`
+    // answers came. false: the worker died, or `limit` passed without the next answer (or, with none due,
+    // without it reading on).
+    bool exchange(const std::string& data, size_t expected, std::vector<std::string>& answers,
+                  std::chrono::milliseconds limit);
     // One line of the worker's answer within `limit`; false on timeout or a dead worker.
     bool readLine(std::string* line, std::chrono::milliseconds limit);
 

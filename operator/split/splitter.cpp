@@ -20,41 +20,6 @@ Splitter::Splitter(Broker& broker, std::string source, std::string fallback, int
 {
 }
 
-bool Splitter::matches(const Route& route, const Delivery& delivery,
-                       const std::vector<std::pair<std::string, std::string>>& headers,
-                       std::string& jqInputCache)
-{
-    if (route.filter.empty() && route.jq.empty())
-        return false;
-    if (!route.filter.empty() && !route.filter.matches(headers))
-        return false;
-    if (route.jq.empty())
-        return true;
-    // Per session: one developer's program that timed out does not turn off another's of the same text.
-    auto [program, added] = m_jqPrograms.try_emplace(route.session + '\n' + route.jq, 0);
-    if (added)
-        program->second = m_jq.add(route.jq);
-    if (jqInputCache.empty())
-        jqInputCache = jqInput(*delivery.message, delivery.exchange, delivery.routingKey);
-    std::string error;
-    const JqRunner::Outcome outcome = m_jq.evaluate(program->second, jqInputCache, &error);
-    if (outcome == JqRunner::Outcome::Match)
-        return true;
-    if (outcome == JqRunner::Outcome::Error || outcome == JqRunner::Outcome::TimedOut) {
-        ++m_jqFailures;
-        if (m_toldJq.insert(route.session).second)
-            m_report(QJsonObject{
-                {"event", "notice"},
-                {"session", q(route.session)},
-                {"text", QStringLiteral("your jq_filter failed (%1); a message it fails on counts as "
-                                        "no match%2")
-                             .arg(q(error), outcome == JqRunner::Outcome::TimedOut
-                                                ? QStringLiteral(", and after a time-out every one")
-                                                : QString())}});
-    }
-    return false;
-}
-
 Result<void> Splitter::start()
 {
     return m_broker.declareQueue(m_fallback);
@@ -307,6 +272,7 @@ Result<void> Splitter::step(int timeoutMs)
     auto events = m_broker.poll(timeoutMs);
     if (!events)
         return std::unexpected(events.error());
+    evaluateJqAhead(*events);
     for (BrokerEvent& event : *events) {
         Result<void> handled;
         if (auto* delivery = std::get_if<Delivery>(&event)) {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace lanes::split {
 
@@ -105,6 +106,12 @@ private:
     // message_filter and jq_filter together: both must match when both are set; neither set matches nothing.
     bool matches(const Route& route, const Delivery& delivery,
                  const std::vector<std::pair<std::string, std::string>>& headers, std::string& jqInputCache);
+    // The runner's handle for a route's jq_filter (per session: one developer's program that timed out does
+    // not turn off another's of the same text).
+    int jqProgram(const Route& route);
+    // Every jq_filter the deliveries among `events` meet, in one exchange with the worker (one round trip
+    // instead of one per message and program), kept for matches().
+    void evaluateJqAhead(const std::vector<BrokerEvent>& events);
     Result<void> onConfirm(const Confirm& confirm);
     Result<void> settle(quint64 seq, bool ok);
     Result<void> send(quint64 inFlight, const std::string& queue, const std::string& session, Kind kind);
@@ -123,7 +130,9 @@ private:
     std::vector<Route> m_routes;
     JqRunner m_jq;
     std::map<std::string, int> m_jqPrograms; // program text -> the runner's handle
-    std::set<std::string> m_toldJq;          // sessions told that their jq_filter failed
+    // evaluateJqAhead()'s answers for this step: (consumer, delivery tag, program) -> answer.
+    std::map<std::tuple<int, quint64, int>, JqRunner::Answer> m_jqAnswers;
+    std::set<std::string> m_toldJq; // sessions told that their jq_filter failed
     // When each session was last told that a message it matched went to an earlier one.
     std::map<std::string, std::chrono::steady_clock::time_point> m_toldLost;
     std::map<int, Drain> m_drains; // consumer -> drain; consumer 0: not consuming yet
