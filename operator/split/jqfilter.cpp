@@ -76,7 +76,10 @@ std::string jqInput(const Message& message, const std::string& exchange, const s
         .toStdString();
 }
 
-JqRunner::JqRunner(std::string workerProgram) : m_workerProgram(std::move(workerProgram)) {}
+JqRunner::JqRunner(std::string workerProgram, std::chrono::milliseconds limit)
+    : m_workerProgram(std::move(workerProgram)), m_limit(limit)
+{
+}
 
 JqRunner::~JqRunner()
 {
@@ -117,7 +120,7 @@ bool JqRunner::startWorker()
     for (const auto& [id, program] : m_programs) {
         std::string answer;
         if (!writeLine("C " + std::to_string(id) + ' ' + oneLine(program)) ||
-            !readLine(&answer, kJqTimeLimit * 10))
+            !readLine(&answer, kJqCompileLimit))
             return false;
     }
     return true;
@@ -140,58 +143,86 @@ void JqRunner::stopWorker()
 bool JqRunner::writeLine(const std::string& line)
 {
     std::vector<std::string> none;
-    return exchange(line + '\n', 0, none, kJqTimeLimit * 10);
+    return exchange(line + '\n', {}, none, kJqCompileLimit);
 }
 
 bool JqRunner::readLine(std::string* line, std::chrono::milliseconds limit)
 {
     std::vector<std::string> answers;
-    if (!exchange({}, 1, answers, limit))
+    if (!exchange({}, {0}, answers, limit))
         return false;
     *line = answers.front();
     return true;
 }
 
-bool JqRunner::exchange(const std::string& data, size_t expected, std::vector<std::string>& answers,
-                        std::chrono::milliseconds limit)
+bool JqRunner::takeAnswers(size_t expected, std::vector<std::string>& answers)
 {
+    bool took = false;
+    for (size_t newline; answers.size() < expected && (newline = m_buffer.find('\n')) != std::string::npos;) {
+        answers.push_back(m_buffer.substr(0, newline));
+        m_buffer.erase(0, newline + 1);
+        took = true;
+    }
+    return took;
+}
+
+bool JqRunner::exchange(const std::string& data, const std::vector<size_t>& ends,
+                        std::vector<std::string>& answers, std::chrono::milliseconds limit)
+{
+    using Clock = std::chrono::steady_clock;
+    const size_t expected = ends.size();
     size_t written = 0;
-    auto deadline = std::chrono::steady_clock::now() + limit;
+    bool canWrite = true;
+    bool workerGone = false; // its answers all read: it ended
+    // The next answer's clock starts once its job is all written and the answer before it came: a long
+    // input's way through the pipe is not the program's time. While its job is still being written, the clock
+    // is the writing's (the worker must read on).
+    auto pendingEnd = [&] { return answers.size() < expected ? ends[answers.size()] : data.size(); };
+    auto clockStart = Clock::now();
     while (true) {
-        for (size_t newline;
-             answers.size() < expected && (newline = m_buffer.find('\n')) != std::string::npos;) {
-            answers.push_back(m_buffer.substr(0, newline));
-            m_buffer.erase(0, newline + 1);
-            deadline = std::chrono::steady_clock::now() + limit; // the next answer's own time
-        }
+        if (takeAnswers(expected, answers))
+            clockStart = Clock::now();
         if (written == data.size() && answers.size() == expected)
             return true;
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0)
-            return false; // a worker that stops answering (or reading) is taken as looping
-        pollfd fds[] = {{m_out, POLLIN, 0}, {m_in, short(written < data.size() ? POLLOUT : 0), 0}};
-        if (::poll(fds, 2, int(left.count()) + 1) < 0 && errno != EINTR)
+        m_workerEnded = workerGone || !canWrite;
+        if (workerGone)
+            return false; // it ended with answers still due: what it said before is taken
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(clockStart + limit - Clock::now());
+        pollfd fds[] = {{m_out, POLLIN, 0},
+                        {m_in, short(canWrite && written < data.size() ? POLLOUT : 0), 0}};
+        // Out of time, it is still one look (timeout 0): the answer may be there, and this process the one
+        // that was held up.
+        if (::poll(fds, 2, std::max<int>(0, int(left.count()) + 1)) < 0 && errno != EINTR)
             return false;
-        if (fds[1].revents & (POLLERR | POLLHUP))
-            return false;
-        if (fds[1].revents & POLLOUT) {
-            const ssize_t n = ::write(m_in, data.data() + written, data.size() - written);
-            if (n < 0 && errno != EAGAIN && errno != EINTR)
-                return false;
-            if (n > 0) {
-                written += size_t(n);
-                if (answers.size() == expected)
-                    deadline = std::chrono::steady_clock::now() + limit; // only writing: it reads on
-            }
-        }
-        if (fds[0].revents & (POLLIN | POLLHUP)) {
+        if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             char buffer[4096];
             const ssize_t n = ::read(m_out, buffer, sizeof buffer);
-            if (n <= 0)
-                return false;
-            m_buffer.append(buffer, size_t(n));
+            if (n > 0)
+                m_buffer.append(buffer, size_t(n));
+            else if (n == 0 || (errno != EINTR && errno != EAGAIN))
+                workerGone = true;
+            continue; // its answers first, before anything else is decided
         }
+        if (fds[1].revents & (POLLERR | POLLHUP)) {
+            canWrite = false; // what it answered before it ended is still to be read
+            continue;
+        }
+        if (fds[1].revents & POLLOUT) {
+            const size_t before = written;
+            const ssize_t n = ::write(m_in, data.data() + written, data.size() - written);
+            if (n < 0 && errno != EAGAIN && errno != EINTR) {
+                canWrite = false;
+                continue;
+            }
+            written += size_t(std::max<ssize_t>(n, 0));
+            if (n > 0 && before < pendingEnd())
+                clockStart = Clock::now();
+            continue;
+        }
+        if (left.count() < 0)
+            return false; // nothing came in time: a worker that stops answering (or reading) is taken as
+                          // looping
     }
 }
 
@@ -202,7 +233,7 @@ int JqRunner::add(const std::string& program)
     if (m_pid > 0) {
         std::string answer;
         if (!writeLine("C " + std::to_string(id) + ' ' + oneLine(program)) ||
-            !readLine(&answer, kJqTimeLimit * 10))
+            !readLine(&answer, kJqCompileLimit))
             stopWorker(); // started again at the next evaluation
     }
     return id;
@@ -214,7 +245,7 @@ std::vector<JqRunner::Answer> JqRunner::evaluateAll(const std::vector<std::pair<
     size_t next = 0; // the first job without an answer
     while (next < jobs.size()) {
         std::string data;
-        std::vector<size_t> sent;
+        std::vector<size_t> sent, ends;
         for (size_t i = next; i < jobs.size(); ++i) {
             if (m_disabled[jobs[i].first]) {
                 answers[i].outcome = Outcome::Disabled;
@@ -222,6 +253,7 @@ std::vector<JqRunner::Answer> JqRunner::evaluateAll(const std::vector<std::pair<
             }
             data += "E " + std::to_string(jobs[i].first) + ' ' + oneLine(jobs[i].second) + '\n';
             sent.push_back(i);
+            ends.push_back(data.size());
         }
         if (sent.empty())
             break;
@@ -232,7 +264,7 @@ std::vector<JqRunner::Answer> JqRunner::evaluateAll(const std::vector<std::pair<
             break;
         }
         std::vector<std::string> lines;
-        const bool all = exchange(data, sent.size(), lines, kJqTimeLimit);
+        const bool all = exchange(data, ends, lines, m_limit);
         for (size_t k = 0; k < lines.size(); ++k) {
             const std::string& line = lines[k];
             answers[sent[k]] = line == "1" ? Answer{Outcome::Match, {}}
@@ -242,13 +274,15 @@ std::vector<JqRunner::Answer> JqRunner::evaluateAll(const std::vector<std::pair<
         }
         if (all)
             break;
-        // The job after the last answer took too long: its program may loop. It goes with its worker, and
-        // the jobs after it go to the next one.
+        // The job after the last answer took too long (its program may loop) or ended the worker. It goes
+        // with its worker, and the jobs after it go to the next one.
         const size_t late = sent[lines.size()];
         stopWorker();
         m_disabled[jobs[late].first] = true;
-        answers[late] = Answer{Outcome::TimedOut, "the jq_filter took longer than " +
-                                                      std::to_string(kJqTimeLimit.count()) + " ms"};
+        answers[late] = Answer{Outcome::TimedOut,
+                               m_workerEnded ? std::string("the jq worker ended while running the jq_filter")
+                                             : "the jq_filter took longer than " +
+                                                   std::to_string(m_limit.count()) + " ms"};
         next = late + 1;
     }
     return answers;

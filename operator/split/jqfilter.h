@@ -15,6 +15,8 @@
 namespace lanes::split {
 
 constexpr std::chrono::milliseconds kJqTimeLimit{100};
+// For the worker to compile a program (at its start, for each program it is given).
+constexpr std::chrono::milliseconds kJqCompileLimit{1000};
 
 // Checks that `program` compiles; the error names what jq said.
 Result<void> checkJqProgram(const std::string& program);
@@ -31,28 +33,34 @@ public:
         Outcome outcome = Outcome::Error;
         std::string error; // for Error and TimedOut
     };
-    explicit JqRunner(std::string workerProgram);
+    // `limit`: a program's time for one message.
+    explicit JqRunner(std::string workerProgram, std::chrono::milliseconds limit = kJqTimeLimit);
     ~JqRunner();
     // A handle for `program` (already checked).
     int add(const std::string& program);
     // Each (program, input) in one exchange with the worker: all of them written at once, the answers read as
-    // they come, each within the time limit of the one before it. A program that times out is disabled and
-    // its worker killed; the jobs after it go to a new worker. One answer per job, in order.
+    // they come, each within the time limit from when its input is written and the answer before it came. A
+    // program that times out (or ends the worker) is disabled and its worker killed; the answers before it
+    // stand and the jobs after it go to a new worker. One answer per job, in order.
     std::vector<Answer> evaluateAll(const std::vector<std::pair<int, std::string>>& jobs);
 
 private:
     bool startWorker();
     void stopWorker();
     bool writeLine(const std::string& line);
-    // Writes `data` to the worker while reading its answers into `answers` (a line each) until `expected`
-    // answers came. false: the worker died, or `limit` passed without the next answer (or, with none due,
-    // without it reading on).
-    bool exchange(const std::string& data, size_t expected, std::vector<std::string>& answers,
+    // Writes `data` to the worker while reading its answers into `answers` (a line each), one for each job
+    // whose line ends at ends[i] in `data`. false: the worker ended, or `limit` passed without the next
+    // answer (or, with none due, without the worker reading on).
+    bool exchange(const std::string& data, const std::vector<size_t>& ends, std::vector<std::string>& answers,
                   std::chrono::milliseconds limit);
+    // Moves the complete lines read so far into `answers`, up to `expected` of them; true if any.
+    bool takeAnswers(size_t expected, std::vector<std::string>& answers);
     // One line of the worker's answer within `limit`; false on timeout or a dead worker.
     bool readLine(std::string* line, std::chrono::milliseconds limit);
 
     std::string m_workerProgram;
+    std::chrono::milliseconds m_limit;
+    bool m_workerEnded = false; // the last exchange() failed because the worker ended
     int m_pid = -1;
     int m_in = -1;  // to the worker
     int m_out = -1; // from the worker

@@ -78,22 +78,18 @@ Result<void> Splitter::onDelivery(const Delivery& delivery)
         return m_broker.ack(delivery.consumer, delivery.tag);
     }
     const auto headers = delivery.message->headers();
-    std::string exchange = delivery.exchange;
-    std::string routingKey = delivery.routingKey;
-    if (!fromSource) { // drained: where it first came from travels with it
-        exchange = headerValue(headers, kExchangeHeader);
-        routingKey = headerValue(headers, kRoutingKeyHeader);
-    }
+    const Origin origin = originOf(delivery, headers);
     const quint64 id = m_nextInFlight++;
-    m_inFlight[id] = InFlight{delivery.consumer, delivery.tag, delivery.message,
-                              HeaderPatch{{kExchangeHeader, exchange}, {kRoutingKeyHeader, routingKey}}, 0};
+    m_inFlight[id] =
+        InFlight{delivery.consumer, delivery.tag, delivery.message,
+                 HeaderPatch{{kExchangeHeader, origin.exchange}, {kRoutingKeyHeader, origin.routingKey}}, 0};
     if (drain && drain->toSource)
         return send(id, m_source, {}, Kind::Restore);
 
     const Route* winner = nullptr;
     std::string jqInputCache;
     for (const Route& route : m_routes) {
-        if (!matches(route, delivery, headers, jqInputCache))
+        if (!matches(route, delivery, origin, headers, jqInputCache))
             continue;
         if (route.mirror) {
             if (fromSource) // a drained message's mirror copies went out when it first came

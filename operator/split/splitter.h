@@ -102,9 +102,17 @@ private:
         bool toSource = false;
     };
 
+    // Where a message first came from: its delivery's, or for a drained one the headers that travel with it.
+    struct Origin
+    {
+        std::string exchange;
+        std::string routingKey;
+    };
+    Origin originOf(const Delivery& delivery,
+                    const std::vector<std::pair<std::string, std::string>>& headers) const;
     Result<void> onDelivery(const Delivery& delivery);
     // message_filter and jq_filter together: both must match when both are set; neither set matches nothing.
-    bool matches(const Route& route, const Delivery& delivery,
+    bool matches(const Route& route, const Delivery& delivery, const Origin& origin,
                  const std::vector<std::pair<std::string, std::string>>& headers, std::string& jqInputCache);
     // The runner's handle for a route's jq_filter (per session: one developer's program that timed out does
     // not turn off another's of the same text).

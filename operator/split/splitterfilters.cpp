@@ -6,7 +6,15 @@
 
 namespace lanes::split {
 
-bool Splitter::matches(const Route& route, const Delivery& delivery,
+Splitter::Origin Splitter::originOf(const Delivery& delivery,
+                                    const std::vector<std::pair<std::string, std::string>>& headers) const
+{
+    if (!drainOf(delivery.consumer))
+        return Origin{delivery.exchange, delivery.routingKey};
+    return Origin{headerValue(headers, kExchangeHeader), headerValue(headers, kRoutingKeyHeader)};
+}
+
+bool Splitter::matches(const Route& route, const Delivery& delivery, const Origin& origin,
                        const std::vector<std::pair<std::string, std::string>>& headers,
                        std::string& jqInputCache)
 {
@@ -20,10 +28,10 @@ bool Splitter::matches(const Route& route, const Delivery& delivery,
     JqRunner::Answer answer;
     if (auto ahead = m_jqAnswers.find({delivery.consumer, delivery.tag, program});
         ahead != m_jqAnswers.end()) {
-        answer = std::move(ahead->second);
+        answer = ahead->second;
     } else {
         if (jqInputCache.empty())
-            jqInputCache = jqInput(*delivery.message, delivery.exchange, delivery.routingKey);
+            jqInputCache = jqInput(*delivery.message, origin.exchange, origin.routingKey);
         answer = m_jq.evaluateAll({{program, jqInputCache}}).front();
     }
     const JqRunner::Outcome outcome = answer.outcome;
@@ -60,8 +68,10 @@ void Splitter::evaluateJqAhead(const std::vector<BrokerEvent>& events)
     std::vector<std::tuple<int, quint64, int>> keys;
     for (const BrokerEvent& event : events) {
         const auto* delivery = std::get_if<Delivery>(&event);
-        if (!delivery || drainOf(delivery->consumer))
-            continue; // a drained message's filters run as it comes, with where it first came from
+        if (!delivery)
+            continue;
+        if (const Drain* drain = drainOf(delivery->consumer); drain && (drain->drop || drain->toSource))
+            continue; // acked away, or back to the source: no filter runs (onDelivery)
         std::optional<std::vector<std::pair<std::string, std::string>>> headers;
         std::string input;
         for (const Route& route : m_routes) {
@@ -71,8 +81,10 @@ void Splitter::evaluateJqAhead(const std::vector<BrokerEvent>& events)
                 headers = delivery->message->headers();
             if (!route.filter.empty() && !route.filter.matches(*headers))
                 continue; // matches() does not ask jq either
-            if (input.empty())
-                input = jqInput(*delivery->message, delivery->exchange, delivery->routingKey);
+            if (input.empty()) {
+                const Origin origin = originOf(*delivery, *headers);
+                input = jqInput(*delivery->message, origin.exchange, origin.routingKey);
+            }
             jobs.emplace_back(jqProgram(route), input);
             keys.emplace_back(delivery->consumer, delivery->tag, jobs.back().first);
         }

@@ -106,9 +106,8 @@ int publish(const char* url, const char* queue, long long count, int size, const
     for (long long i = 0; i < count; ++i) {
         if (rate > 0) {
             // Waits in the socket's poll until the message is due (or a confirm comes): a producer that
-            // spun here took a core of the two, and the scheduler then starved the splitter under test for
-            // up to 120 ms at a time (its p99 at 1000 msg/s 126 ms; 9 ms with the splitter at real-time
-            // priority).
+            // spins here takes one of the two cores from what it measures (docs/architecture.md, "The worse
+            // rows of the AMD run").
             const long long due = start + (long long)(double(i) * 1e9 / rate);
             for (long long now = nowNs(); now < due; now = nowNs())
                 confirmed = readConfirms(conn, confirmed, std::max(1LL, (due - now) / 1000));

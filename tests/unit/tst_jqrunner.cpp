@@ -1,8 +1,12 @@
 // The jq worker's batch exchange (JqRunner::evaluateAll): answers in order for a batch larger than a pipe
-// holds, and a program that never ends, met in the middle of a batch, times out alone: the jobs before it
-// keep their answers, the ones after it go to a new worker, and its later jobs are disabled.
+// holds and for one input larger than a pipe; a program that never ends, met in the middle of a batch, times
+// out alone: the jobs before it keep their answers, the ones after it go to a new worker, and its later jobs
+// are disabled; a worker that ends mid-batch loses none of the answers it gave. Limits are generous where a
+// loaded machine must not turn a slow answer into a timeout.
 #include "jqfilter.h"
 
+#include <QFile>
+#include <QTemporaryDir>
 #include <QTest>
 
 using namespace lanes::split;
@@ -26,7 +30,7 @@ class TstJqRunner : public QObject
 private slots:
     void aBatchLargerThanThePipeKeepsItsOrder()
     {
-        JqRunner runner(LANES_BIN_DIR "/lanes-splitter");
+        JqRunner runner(LANES_BIN_DIR "/lanes-splitter", std::chrono::seconds(10));
         const int even = runner.add(R"(.headers.n | tonumber % 2 == 0)");
         std::vector<std::pair<int, std::string>> jobs;
         for (int i = 0; i < 400; ++i)
@@ -38,9 +42,40 @@ private slots:
                      qPrintable(QString::number(i)));
     }
 
+    void anInputLargerThanThePipe()
+    {
+        JqRunner runner(LANES_BIN_DIR "/lanes-splitter", std::chrono::seconds(10));
+        const int big = runner.add(".payload | length == 4000000");
+        const std::string input = "{\"payload\":\"" + std::string(4000000, 'm') + "\"}";
+        const auto answers = runner.evaluateAll({{big, input}, {big, "{\"payload\":\"m\"}"}});
+        QVERIFY(answers[0].outcome == Outcome::Match);
+        QVERIFY(answers[1].outcome == Outcome::NoMatch);
+    }
+
+    void aWorkerThatEndsKeepsTheAnswersItGave()
+    {
+        // A worker that answers one evaluation and ends at the second, as a crashing jq would.
+        QTemporaryDir dir;
+        const QString path = dir.filePath(QStringLiteral("worker"));
+        QFile script(path);
+        QVERIFY(script.open(QIODevice::WriteOnly));
+        script.write("#!/bin/sh\nn=0\nwhile read -r kind rest; do\n  case $kind in\n    C) echo ok ;;\n"
+                     "    E) n=$((n + 1)); [ $n -ge 2 ] && exit 0; echo 1 ;;\n  esac\ndone\n");
+        script.close();
+        QVERIFY(script.setPermissions(QFile::ReadOwner | QFile::ExeOwner));
+        JqRunner runner(path.toStdString(), std::chrono::seconds(10));
+        const int a = runner.add("true");
+        const int b = runner.add("true");
+        const auto answers = runner.evaluateAll({{a, "{}"}, {b, "{}"}, {a, "{}"}});
+        QVERIFY(answers[0].outcome == Outcome::Match);
+        QVERIFY(answers[1].outcome == Outcome::TimedOut);
+        QVERIFY2(answers[1].error.find("ended") != std::string::npos, answers[1].error.c_str());
+        QVERIFY(answers[2].outcome == Outcome::Match); // a new worker's first answer
+    }
+
     void aLoopingProgramTimesOutAloneInItsBatch()
     {
-        JqRunner runner(LANES_BIN_DIR "/lanes-splitter");
+        JqRunner runner(LANES_BIN_DIR "/lanes-splitter", std::chrono::seconds(1));
         const int even = runner.add(R"(.headers.n | tonumber % 2 == 0)");
         const int loop = runner.add("last(repeat(1)) == 1");
         const int failing = runner.add(".payload | tonumber");
