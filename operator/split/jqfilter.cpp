@@ -191,8 +191,8 @@ bool JqRunner::exchange(const std::string& data, const std::vector<size_t>& ends
             std::chrono::duration_cast<std::chrono::milliseconds>(clockStart + limit - Clock::now());
         pollfd fds[] = {{m_out, POLLIN, 0},
                         {m_in, short(canWrite && written < data.size() ? POLLOUT : 0), 0}};
-        // Out of time, it is still one look (timeout 0): the answer may be there, and this process the one
-        // that was held up.
+        // When the time is up, poll still takes one look (timeout 0): the answer may be there, and this
+        // process the one that was held up.
         if (::poll(fds, 2, std::max<int>(0, int(left.count()) + 1)) < 0 && errno != EINTR)
             return false;
         if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -221,8 +221,7 @@ bool JqRunner::exchange(const std::string& data, const std::vector<size_t>& ends
             continue;
         }
         if (left.count() < 0)
-            return false; // nothing came in time: a worker that stops answering (or reading) is taken as
-                          // looping
+            return false; // nothing in time: a worker that stops answering (or reading) is taken as looping
     }
 }
 
