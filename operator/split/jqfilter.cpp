@@ -143,13 +143,13 @@ void JqRunner::stopWorker()
 bool JqRunner::writeLine(const std::string& line)
 {
     std::vector<std::string> none;
-    return exchange(line + '\n', {}, none, kJqCompileLimit);
+    return exchange(line + '\n', {}, none, kJqCompileLimit) == Exchanged::All;
 }
 
 bool JqRunner::readLine(std::string* line, std::chrono::milliseconds limit)
 {
     std::vector<std::string> answers;
-    if (!exchange({}, {0}, answers, limit))
+    if (exchange({}, {0}, answers, limit) != Exchanged::All)
         return false;
     *line = answers.front();
     return true;
@@ -166,8 +166,8 @@ bool JqRunner::takeAnswers(size_t expected, std::vector<std::string>& answers)
     return took;
 }
 
-bool JqRunner::exchange(const std::string& data, const std::vector<size_t>& ends,
-                        std::vector<std::string>& answers, std::chrono::milliseconds limit)
+JqRunner::Exchanged JqRunner::exchange(const std::string& data, const std::vector<size_t>& ends,
+                                       std::vector<std::string>& answers, std::chrono::milliseconds limit)
 {
     using Clock = std::chrono::steady_clock;
     const size_t expected = ends.size();
@@ -183,10 +183,9 @@ bool JqRunner::exchange(const std::string& data, const std::vector<size_t>& ends
         if (takeAnswers(expected, answers))
             clockStart = Clock::now();
         if (written == data.size() && answers.size() == expected)
-            return true;
-        m_workerEnded = workerGone || !canWrite;
+            return Exchanged::All;
         if (workerGone)
-            return false; // it ended with answers still due: what it said before is taken
+            return Exchanged::WorkerEnded; // with answers still due: what it said before is taken
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(clockStart + limit - Clock::now());
         pollfd fds[] = {{m_out, POLLIN, 0},
@@ -194,7 +193,7 @@ bool JqRunner::exchange(const std::string& data, const std::vector<size_t>& ends
         // When the time is up, poll still takes one look (timeout 0): the answer may be there, and this
         // process the one that was held up.
         if (::poll(fds, 2, std::max<int>(0, int(left.count()) + 1)) < 0 && errno != EINTR)
-            return false;
+            return Exchanged::WorkerEnded;
         if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             char buffer[4096];
             const ssize_t n = ::read(m_out, buffer, sizeof buffer);
@@ -220,8 +219,9 @@ bool JqRunner::exchange(const std::string& data, const std::vector<size_t>& ends
                 clockStart = Clock::now();
             continue;
         }
-        if (left.count() < 0)
-            return false; // nothing in time: a worker that stops answering (or reading) is taken as looping
+        if (left.count() <
+            0) // nothing in time: a worker that stops answering (or reading) is taken as looping
+            return canWrite ? Exchanged::TimedOut : Exchanged::WorkerEnded;
     }
 }
 
@@ -263,7 +263,7 @@ std::vector<JqRunner::Answer> JqRunner::evaluateAll(const std::vector<std::pair<
             break;
         }
         std::vector<std::string> lines;
-        const bool all = exchange(data, ends, lines, m_limit);
+        const Exchanged exchanged = exchange(data, ends, lines, m_limit);
         for (size_t k = 0; k < lines.size(); ++k) {
             const std::string& line = lines[k];
             answers[sent[k]] = line == "1" ? Answer{Outcome::Match, {}}
@@ -271,17 +271,18 @@ std::vector<JqRunner::Answer> JqRunner::evaluateAll(const std::vector<std::pair<
                                    ? Answer{Outcome::NoMatch, {}}
                                    : Answer{Outcome::Error, line.size() > 2 ? line.substr(2) : line};
         }
-        if (all)
+        if (exchanged == Exchanged::All)
             break;
         // The job after the last answer took too long (its program may loop) or ended the worker. It goes
         // with its worker, and the jobs after it go to the next one.
         const size_t late = sent[lines.size()];
         stopWorker();
         m_disabled[jobs[late].first] = true;
-        answers[late] = Answer{Outcome::TimedOut,
-                               m_workerEnded ? std::string("the jq worker ended while running the jq_filter")
-                                             : "the jq_filter took longer than " +
-                                                   std::to_string(m_limit.count()) + " ms"};
+        answers[late] =
+            Answer{Outcome::TimedOut,
+                   exchanged == Exchanged::WorkerEnded
+                       ? std::string("the jq worker ended while running the jq_filter")
+                       : "the jq_filter took longer than " + std::to_string(m_limit.count()) + " ms"};
         next = late + 1;
     }
     return answers;

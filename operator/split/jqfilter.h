@@ -51,8 +51,9 @@ private:
     // Writes `data` to the worker while reading its answers into `answers` (a line each), one for each job
     // whose line ends at ends[i] in `data`. false: the worker ended, or `limit` passed without the next
     // answer (or, with none due, without the worker reading on).
-    bool exchange(const std::string& data, const std::vector<size_t>& ends, std::vector<std::string>& answers,
-                  std::chrono::milliseconds limit);
+    enum class Exchanged { All, TimedOut, WorkerEnded };
+    Exchanged exchange(const std::string& data, const std::vector<size_t>& ends,
+                       std::vector<std::string>& answers, std::chrono::milliseconds limit);
     // Moves the complete lines read so far into `answers`, up to `expected` of them; true if any.
     bool takeAnswers(size_t expected, std::vector<std::string>& answers);
     // One line of the worker's answer within `limit`; false on timeout or a dead worker.
@@ -60,7 +61,6 @@ private:
 
     std::string m_workerProgram;
     std::chrono::milliseconds m_limit;
-    bool m_workerEnded = false; // the last exchange() failed because the worker ended
     int m_pid = -1;
     int m_in = -1;  // to the worker
     int m_out = -1; // from the worker

@@ -87,9 +87,8 @@ Result<void> Splitter::onDelivery(const Delivery& delivery)
         return send(id, m_source, {}, Kind::Restore);
 
     const Route* winner = nullptr;
-    std::string jqInputCache;
     for (const Route& route : m_routes) {
-        if (!matches(route, delivery, origin, headers, jqInputCache))
+        if (!matches(route, delivery, origin, headers))
             continue;
         if (route.mirror) {
             if (fromSource) // a drained message's mirror copies went out when it first came

@@ -113,12 +113,12 @@ private:
     Result<void> onDelivery(const Delivery& delivery);
     // message_filter and jq_filter together: both must match when both are set; neither set matches nothing.
     bool matches(const Route& route, const Delivery& delivery, const Origin& origin,
-                 const std::vector<std::pair<std::string, std::string>>& headers, std::string& jqInputCache);
+                 const std::vector<std::pair<std::string, std::string>>& headers);
     // The runner's handle for a route's jq_filter (per session: one developer's program that timed out does
     // not turn off another's of the same text).
     int jqProgram(const Route& route);
     // Every jq_filter the deliveries among `events` meet, in one exchange with the worker (one round trip
-    // instead of one per message and program), kept for matches().
+    // instead of one per message and program), kept for matches(): step() asks before it routes them.
     void evaluateJqAhead(const std::vector<BrokerEvent>& events);
     Result<void> onConfirm(const Confirm& confirm);
     Result<void> settle(quint64 seq, bool ok);

@@ -15,8 +15,7 @@ Splitter::Origin Splitter::originOf(const Delivery& delivery,
 }
 
 bool Splitter::matches(const Route& route, const Delivery& delivery, const Origin& origin,
-                       const std::vector<std::pair<std::string, std::string>>& headers,
-                       std::string& jqInputCache)
+                       const std::vector<std::pair<std::string, std::string>>& headers)
 {
     if (route.filter.empty() && route.jq.empty())
         return false;
@@ -29,10 +28,9 @@ bool Splitter::matches(const Route& route, const Delivery& delivery, const Origi
     if (auto ahead = m_jqAnswers.find({delivery.consumer, delivery.tag, program});
         ahead != m_jqAnswers.end()) {
         answer = ahead->second;
-    } else {
-        if (jqInputCache.empty())
-            jqInputCache = jqInput(*delivery.message, origin.exchange, origin.routingKey);
-        answer = m_jq.evaluateAll({{program, jqInputCache}}).front();
+    } else { // not asked ahead (only a delivery that did not come through step())
+        answer = m_jq.evaluateAll({{program, jqInput(*delivery.message, origin.exchange, origin.routingKey)}})
+                     .front();
     }
     const JqRunner::Outcome outcome = answer.outcome;
     const std::string& error = answer.error;
@@ -89,8 +87,8 @@ void Splitter::evaluateJqAhead(const std::vector<BrokerEvent>& events)
             keys.emplace_back(delivery->consumer, delivery->tag, jobs.back().first);
         }
     }
-    if (jobs.size() < 2)
-        return; // asked as it comes
+    if (jobs.empty())
+        return;
     std::vector<JqRunner::Answer> answers = m_jq.evaluateAll(jobs);
     for (size_t i = 0; i < keys.size(); ++i)
         m_jqAnswers[keys[i]] = std::move(answers[i]);
