@@ -32,16 +32,21 @@ DataRoute::DataRoute(const Credentials& credentials, const v1::RouteGrant& grant
     me.set_role("lanesd");
     me.set_name(ss(credentials.user));
     me.set_version(ss(QCoreApplication::applicationVersion()));
-    m_link = framed ? dialRouteLink(credentials.operatorUrl, *tls, me, this)
-                    : dialWebSocketLink(credentials.operatorUrl, *tls, me, this);
-    m_mux = new Mux(m_link, Mux::Side::Client, this);
     // The far end is the agent, not the host the URL names: its certificate must be an agent's from our CA,
     // and the host name is all that may differ.
-    m_link->setSslErrorFilter([](const QList<QSslError>& errors) {
-        return !errors.isEmpty() && std::all_of(errors.begin(), errors.end(), [](const QSslError& e) {
-            return e.error() == QSslError::HostNameMismatch && certificateUnit(e.certificate()) == u"agent";
-        });
-    });
+    const auto agentOnly = [](const QSslCertificate& peer) {
+        return certificateUnit(peer) == u"agent"
+                   ? QString()
+                   : QStringLiteral("the route's far end proved a certificate of unit \"%1\", not an agent's")
+                         .arg(certificateUnit(peer));
+    };
+    if (framed) {
+        m_link = dialDataRoute(credentials.operatorUrl, *tls, me, agentOnly, this);
+    } else {
+        m_link = dialWebSocketLink(credentials.operatorUrl, *tls, me, this);
+        m_link->setSslErrorFilter(onlyHostNameMismatch(agentOnly));
+    }
+    m_mux = new Mux(m_link, Mux::Side::Client, this);
     connect(m_link, &FrameLink::frameReceived, this, [this, pod](const v1::Frame& frame) {
         if (m_mux->handleFrame(frame))
             return;

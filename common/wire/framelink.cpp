@@ -61,6 +61,8 @@ FrameLink::~FrameLink()
         m_socket->disconnect(this);
     if (m_route)
         m_route->disconnect(this);
+    if (m_owned)
+        m_owned->disconnect(this);
 }
 
 void FrameLink::onTransportConnected()
@@ -77,7 +79,7 @@ void FrameLink::onTransportConnected()
         m_fallbackUrl.clear();
         ++wireCounters().linkFramedDials;
     }
-    if (!m_route) // a WebSocket's upgrade was answered; on the framing, the far end's first frame says so
+    if (!onRoute()) // a WebSocket's upgrade was answered; on the framing, the far end's first frame says so
         m_everConnected = true;
     peerName();
     disableNagle();
@@ -96,8 +98,8 @@ void FrameLink::onTlsErrors(const QList<QSslError>& errors)
     m_sslErrors = errors;
     if (!m_sslErrorFilter || !m_sslErrorFilter(errors))
         return;
-    if (m_route)
-        m_route->ignoreSslErrors();
+    if (onRoute())
+        withRoute([](auto& route) { route.ignoreSslErrors(); });
     else if (m_socket)
         m_socket->ignoreSslErrors();
 }
@@ -109,29 +111,29 @@ void FrameLink::setSslErrorFilter(std::function<bool(const QList<QSslError>&)> a
 
 QSslCertificate FrameLink::peerCertificate() const
 {
-    if (m_route)
-        return m_route->peerCertificate();
+    if (onRoute())
+        return withRoute([](auto& route) { return route.peerCertificate(); });
     return m_socket ? m_socket->sslConfiguration().peerCertificate() : QSslCertificate();
 }
 
 QHostAddress FrameLink::peerAddress() const
 {
-    if (m_route)
-        return m_route->peerAddress();
+    if (onRoute())
+        return withRoute([](auto& route) { return route.peerAddress(); });
     return m_socket ? m_socket->peerAddress() : QHostAddress();
 }
 
 QAbstractSocket::SocketState FrameLink::state() const
 {
-    if (m_route)
-        return m_route->state();
+    if (onRoute())
+        return withRoute([](auto& route) { return route.state(); });
     return m_socket ? m_socket->state() : QAbstractSocket::UnconnectedState;
 }
 
 void FrameLink::abortTransport()
 {
-    if (m_route)
-        m_route->abort();
+    if (onRoute())
+        withRoute([](auto& route) { route.abort(); });
     else if (m_socket)
         m_socket->abort();
 }
@@ -140,8 +142,8 @@ void FrameLink::disableNagle()
 {
     // Small frames (one HTTP request, a window update) must not wait for the peer's delayed ACK. QWebSocket
     // does not expose its TCP socket, but owns it as a child.
-    if (m_route) {
-        m_route->setSocketOption(QAbstractSocket::LowDelayOption, 1);
+    if (onRoute()) {
+        withRoute([](auto& route) { route.setSocketOption(QAbstractSocket::LowDelayOption, 1); });
         return;
     }
     for (QAbstractSocket* tcp : m_socket->findChildren<QAbstractSocket*>())
@@ -151,10 +153,12 @@ void FrameLink::disableNagle()
 QString FrameLink::peerName() const
 {
     if (m_peerName.isEmpty() && state() == QAbstractSocket::ConnectedState)
-        m_peerName =
-            m_route
-                ? QStringLiteral("%1:%2").arg(m_route->peerAddress().toString()).arg(m_route->peerPort())
-                : QStringLiteral("%1:%2").arg(m_socket->peerAddress().toString()).arg(m_socket->peerPort());
+        m_peerName = onRoute() ? withRoute([](auto& route) {
+            return QStringLiteral("%1:%2").arg(route.peerAddress().toString()).arg(route.peerPort());
+        })
+                               : QStringLiteral("%1:%2")
+                                     .arg(m_socket->peerAddress().toString())
+                                     .arg(m_socket->peerPort());
     return m_peerName.isEmpty() ? QStringLiteral("the peer") : m_peerName;
 }
 
@@ -167,11 +171,14 @@ void FrameLink::sendEncoded(QByteArray frame)
 {
     if (m_closed)
         return;
-    if (m_route) {
-        if (m_route->state() == QAbstractSocket::UnconnectedState)
+    if (onRoute()) {
+        if (state() == QAbstractSocket::UnconnectedState)
             return; // closed after its connection failed: nothing to say it on
         prependRouteFrameHeader(frame);
-        m_route->write(frame);
+        if (m_owned)
+            m_owned->enqueue(std::move(frame)); // not copied
+        else
+            m_route->write(frame);
         return;
     }
     if (!m_socket)
@@ -186,8 +193,8 @@ void FrameLink::flush()
 {
     if (m_closed)
         return;
-    if (m_route)
-        m_route->flush();
+    if (onRoute())
+        withRoute([](auto& route) { route.flush(); });
     else if (m_socket)
         m_socket->flush();
 }
@@ -237,10 +244,13 @@ void FrameLink::close(const QString& reason, const std::optional<Error>& error)
     send(frame);
     flush();
     finish(reason); // before close(), which may report the disconnection synchronously
-    if (m_route && m_route->isEncrypted())
-        m_route->disconnectFromHost(); // once what is queued is written
-    else if (m_route)
-        m_route->abort(); // still connecting: nothing was said on it
+    if (onRoute())
+        withRoute([](auto& route) {
+            if (route.isEncrypted())
+                route.disconnectFromHost(); // once what is queued is written
+            else
+                route.abort(); // still connecting: nothing was said on it
+        });
     else if (m_socket)
         m_socket->close(QWebSocketProtocol::CloseCodeNormal, reason.left(120));
 }
@@ -251,14 +261,18 @@ void FrameLink::onDisconnected()
         m_endPending = true;
         return;
     }
-    if (m_route && !m_closed && m_route->bytesAvailable() > 0) { // what it said before it went comes first
+    if (onRoute() && !m_closed && withRoute([](auto& route) {
+                                      return route.bytesAvailable();
+                                  }) > 0) { // what it said before it went comes first
         const QPointer<FrameLink> self(this);
         onRouteReadable();
         if (!self || m_closed)
             return; // a frame's handler ended the link (or a bad length did)
     }
-    const QAbstractSocket::SocketError error = m_route ? m_route->error() : m_socket->error();
-    const QString errorText = m_route ? m_route->errorString() : m_socket->errorString();
+    const QAbstractSocket::SocketError error =
+        onRoute() ? withRoute([](auto& route) { return route.error(); }) : m_socket->error();
+    const QString errorText =
+        onRoute() ? withRoute([](auto& route) { return route.errorString(); }) : m_socket->errorString();
     const bool plainClose =
         error == QAbstractSocket::UnknownSocketError || error == QAbstractSocket::RemoteHostClosedError;
     finish(!m_remoteReason.isEmpty() ? m_remoteReason
@@ -336,7 +350,8 @@ void FrameLink::onText(const QString&)
 
 void FrameLink::onTick()
 {
-    if (state() != QAbstractSocket::ConnectedState || (m_route && !m_route->isEncrypted()) ||
+    if (state() != QAbstractSocket::ConnectedState ||
+        (onRoute() && !withRoute([](auto& route) { return route.isEncrypted(); })) ||
         !m_fallbackUrl.isEmpty()) {
         return; // still connecting: the connect timeout belongs to whoever dialled
     }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "framecodec.h"
+#include "ownedtls.h"
 #include "routeframing.h"
 
 #include <QElapsedTimer>
@@ -32,6 +33,8 @@ public:
     // Takes ownership of `route`, a TLS socket that may still be connecting or in its handshake: frames go
     // over it with the route's framing. connected() follows its handshake.
     explicit FrameLink(QSslSocket* route, QObject* parent = nullptr);
+    // The same, on a route whose TLS is OpenSSL's on the descriptor (ownedtls.h).
+    explicit FrameLink(OwnedTls* route, QObject* parent = nullptr);
     ~FrameLink() override;
 
     void send(const v1::Frame& frame);
@@ -65,7 +68,7 @@ public:
     // Whether this link writes its frames to the TLS or TCP socket itself (a dialled WebSocket link once
     // open, unmasked; a route's framing always), rather than through QWebSocket, which copies and XORs every
     // byte it sends as a client.
-    bool writesFramesItself() const { return m_clientTransport || m_route; }
+    bool writesFramesItself() const { return m_clientTransport || onRoute(); }
     // Stream data frames laid out as encodeStreamData lays them out go to `handler`, with a view of their
     // bytes, instead of being decoded into a Frame for frameReceived (which copies the data twice): the
     // receiving half of the bulk path. The view lives for the call only. Other frames, data frames laid out
@@ -84,6 +87,14 @@ signals:
     void closed(const QString& reason);
 
 private:
+    template <typename Socket> void adoptRoute(Socket* route);
+    // Whether the link is on the route's framing, and `f` called with its socket (a QSslSocket or an
+    // OwnedTls, which have the same names for what a link uses).
+    bool onRoute() const { return m_route || m_owned; }
+    template <typename F> decltype(auto) withRoute(F&& f) const
+    {
+        return m_owned ? f(*m_owned) : f(*m_route);
+    }
     void adoptWebSocket(QWebSocket* socket);
     void fallBackToWebSocket();
     void startTicker();
@@ -106,9 +117,12 @@ private:
     friend FrameLink* dialRouteLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&, QObject*);
     friend FrameLink* dialWebSocketLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&,
                                         QObject*);
+    friend FrameLink* dialDataRoute(const QString&, const QSslConfiguration&, const v1::PeerInfo&,
+                                    OwnedTls::PeerCheck, QObject*);
 
     QPointer<QWebSocket> m_socket;
     QPointer<QSslSocket> m_route; // a route's framing: the TLS socket itself (m_socket is null)
+    QPointer<OwnedTls> m_owned;   // or the route's framing on OpenSSL's own TLS (m_route is null)
     RouteDeframer m_deframer;
     std::optional<Error> m_badRoute; // a bad length read while a frame's handler ran: closes after them
     std::function<bool(const QList<QSslError>&)> m_sslErrorFilter;
@@ -154,5 +168,13 @@ FrameLink* dialRouteLink(const QString& url, const QSslConfiguration& tls, const
 // back as dialLink does).
 FrameLink* dialWebSocketLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
                              QObject* parent);
+// Dials a data route as dialRouteLink does, on TLS that the link owns (OwnedTls): the far end's certificate
+// must chain to `tls`'s CA and pass `check`; its host name is not checked. LANES_ROUTE_OWN_TLS=0: on a
+// QSslSocket, whose host-name mismatch `check` then decides (a certificate it passes may differ in name).
+FrameLink* dialDataRoute(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
+                         OwnedTls::PeerCheck check, QObject* parent);
+// A certificate-error filter (FrameLink::setSslErrorFilter) that lets a handshake on only when every error is
+// a host-name mismatch of a certificate that `check` passes.
+std::function<bool(const QList<QSslError>&)> onlyHostNameMismatch(OwnedTls::PeerCheck check);
 
 } // namespace lanes

@@ -118,6 +118,16 @@ void LinkServer::peekHello(int fd)
 
 void LinkServer::startTls(int fd, const QByteArray& routeToken, bool framed)
 {
+    if (framed && !routeToken.isEmpty() && routesOwnTls()) { // a data route: TLS on the descriptor
+        OwnedTls* socket = OwnedTls::accept(fd, m_framedTls, this);
+        if (socket->state() == QAbstractSocket::UnconnectedState) {
+            ++wireCounters().linkAcceptFailed;
+            socket->deleteLater();
+            return;
+        }
+        watchHandshake(socket, routeToken, true);
+        return;
+    }
     auto* socket = new QSslSocket(this);
     if (!socket->setSocketDescriptor(fd)) {
         ++wireCounters().linkAcceptFailed;
@@ -128,31 +138,28 @@ void LinkServer::startTls(int fd, const QByteArray& routeToken, bool framed)
     // ALPN answers the framing only to a client that offered it (Qt's callback would answer anyone).
     socket->setSslConfiguration(framed ? m_framedTls : m_tls);
     socket->setSocketOption(QAbstractSocket::LowDelayOption, 1);
-    const QString peer = peerKey(socket->peerAddress(), socket->peerPort());
-    auto refuse = [this, socket, peer](const QString& why) {
-        if (socket->property("lanes.refused").toBool())
-            return;
-        socket->setProperty("lanes.refused", true);
-        ++wireCounters().linkHandshakeRefused;
-        qCWarning(lcLink) << "refused a link from" << peer << "-" << why;
-        emit handshakeRefused(peer, why);
-        socket->abort();
-        socket->deleteLater();
-    };
-    connect(socket, &QSslSocket::sslErrors, this, [refuse](const QList<QSslError>& errors) {
+    connect(socket, &QSslSocket::sslErrors, this, [this, socket](const QList<QSslError>& errors) {
         QStringList reasons;
         for (const QSslError& e : errors)
             reasons << e.errorString();
-        refuse(QStringLiteral("certificate rejected: ") + reasons.join(QStringLiteral("; ")));
+        refuse(socket, QStringLiteral("certificate rejected: ") + reasons.join(QStringLiteral("; ")));
     });
-    connect(socket, &QSslSocket::errorOccurred, this, [refuse, socket](QAbstractSocket::SocketError) {
+    watchHandshake(socket, routeToken, framed);
+    socket->startServerEncryption();
+}
+
+template <typename Socket>
+void LinkServer::watchHandshake(Socket* socket, const QByteArray& routeToken, bool framed)
+{
+    const QString peer = peerKey(socket->peerAddress(), socket->peerPort());
+    connect(socket, &Socket::errorOccurred, this, [this, socket](QAbstractSocket::SocketError) {
         if (!socket->isEncrypted())
-            refuse(QStringLiteral("TLS handshake failed: ") + socket->errorString());
+            refuse(socket, QStringLiteral("TLS handshake failed: ") + socket->errorString());
     });
-    connect(socket, &QSslSocket::encrypted, this, [this, socket, peer, refuse, routeToken, framed] {
+    connect(socket, &Socket::encrypted, this, [this, socket, peer, routeToken, framed] {
         const QSslCertificate cert = socket->peerCertificate();
         if (cert.isNull()) {
-            refuse(QStringLiteral("no client certificate"));
+            refuse(socket, QStringLiteral("no client certificate"));
             return;
         }
         socket->disconnect(this);
@@ -164,15 +171,29 @@ void LinkServer::startTls(int fd, const QByteArray& routeToken, bool framed)
             emit linkAccepted(link, cert, routeToken);
             return;
         }
-        m_pending.insert(peer, {cert, routeToken});
-        connect(socket, &QObject::destroyed, this, [this, peer] { m_pending.remove(peer); });
-        m_ws->handleConnection(socket);
+        if constexpr (std::is_same_v<Socket, QSslSocket>) { // a client from before: the WebSocket upgrade
+            m_pending.insert(peer, {cert, routeToken});
+            connect(socket, &QObject::destroyed, this, [this, peer] { m_pending.remove(peer); });
+            m_ws->handleConnection(socket);
+        }
     });
-    QTimer::singleShot(kTlsHandshakeTimeoutMs, socket, [socket, refuse] {
+    QTimer::singleShot(kTlsHandshakeTimeoutMs, socket, [this, socket] {
         if (!socket->isEncrypted() && !socket->property("lanes.handshakeDone").toBool())
-            refuse(QStringLiteral("TLS handshake timed out"));
+            refuse(socket, QStringLiteral("TLS handshake timed out"));
     });
-    socket->startServerEncryption();
+}
+
+template <typename Socket> void LinkServer::refuse(Socket* socket, const QString& why)
+{
+    if (socket->property("lanes.refused").toBool())
+        return;
+    socket->setProperty("lanes.refused", true);
+    const QString peer = peerKey(socket->peerAddress(), socket->peerPort());
+    ++wireCounters().linkHandshakeRefused;
+    qCWarning(lcLink) << "refused a link from" << peer << "-" << why;
+    emit handshakeRefused(peer, why);
+    socket->abort();
+    socket->deleteLater();
 }
 
 } // namespace lanes

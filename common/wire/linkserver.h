@@ -46,7 +46,11 @@ private:
     // Peeks until the ClientHello is whole (or cannot be), then routes the connection or starts TLS.
     void peekHello(int fd);
     // `framed`: the client offered kRouteFramesAlpn, and the link takes the route's own framing.
+    // A data route's TLS is OwnedTls (unless LANES_ROUTE_OWN_TLS=0), every other link's QSslSocket.
     void startTls(int fd, const QByteArray& routeToken, bool framed);
+    // Refuses what fails its handshake; a link of what passes it (a WebSocket's upgrade, unless framed).
+    template <typename Socket> void watchHandshake(Socket* socket, const QByteArray& routeToken, bool framed);
+    template <typename Socket> void refuse(Socket* socket, const QString& why);
 
     struct Pending
     {

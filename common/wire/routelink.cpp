@@ -44,17 +44,27 @@ QSet<QString>& webSocketOnly()
 
 FrameLink::FrameLink(QSslSocket* route, QObject* parent) : QObject(parent), m_route(route)
 {
+    adoptRoute(route);
+}
+
+FrameLink::FrameLink(OwnedTls* route, QObject* parent) : QObject(parent), m_owned(route)
+{
+    adoptRoute(route);
+}
+
+template <typename Socket> void FrameLink::adoptRoute(Socket* route)
+{
     route->setParent(this);
     m_clock.start();
     m_sinceHeard.start();
     peerName();
-    connect(route, &QSslSocket::readyRead, this, &FrameLink::onRouteReadable);
-    connect(route, &QSslSocket::sslErrors, this, &FrameLink::onTlsErrors);
-    connect(route, &QSslSocket::encrypted, this, &FrameLink::onTransportConnected);
-    connect(route, &QSslSocket::disconnected, this, &FrameLink::onDisconnected);
-    connect(route, &QSslSocket::errorOccurred, this, [this](QAbstractSocket::SocketError error) {
+    connect(route, &Socket::readyRead, this, &FrameLink::onRouteReadable);
+    connect(route, &Socket::sslErrors, this, &FrameLink::onTlsErrors);
+    connect(route, &Socket::encrypted, this, &FrameLink::onTransportConnected);
+    connect(route, &Socket::disconnected, this, &FrameLink::onDisconnected);
+    connect(route, &Socket::errorOccurred, this, [this, route](QAbstractSocket::SocketError error) {
         m_transportError = error;
-        if (m_route->state() == QAbstractSocket::UnconnectedState)
+        if (route->state() == QAbstractSocket::UnconnectedState)
             onDisconnected();
     });
     startTicker();
@@ -67,12 +77,14 @@ FrameLink::FrameLink(QSslSocket* route, QObject* parent) : QObject(parent), m_ro
 
 void FrameLink::onRouteReadable()
 {
-    if (m_closed || m_closing || !m_route || !m_fallbackUrl.isEmpty()) // a dial's framing not yet settled
+    if (m_closed || m_closing || !onRoute() || !m_fallbackUrl.isEmpty()) // a dial's framing not yet settled
         return;
     const QPointer<FrameLink> self(this);
-    const Result<void> read = m_deframer.read(*m_route, [this, &self](QByteArray frame) {
-        onBinary(frame);
-        return self && !m_closed;
+    const Result<void> read = withRoute([this, &self](QIODevice& route) {
+        return m_deframer.read(route, [this, &self](QByteArray frame) {
+            onBinary(frame);
+            return self && !m_closed;
+        });
     });
     if (read || !self || m_closed)
         return;
@@ -98,6 +110,31 @@ FrameLink* dialRouteLink(const QString& url, const QSslConfiguration& tls, const
     link->sayHelloOnConnect(peer);
     const QUrl where(url);
     socket->connectToHostEncrypted(where.host(), quint16(where.port(443)));
+    return link;
+}
+
+std::function<bool(const QList<QSslError>&)> onlyHostNameMismatch(OwnedTls::PeerCheck check)
+{
+    return [check = std::move(check)](const QList<QSslError>& errors) {
+        return !errors.isEmpty() && std::all_of(errors.begin(), errors.end(), [&](const QSslError& e) {
+            return e.error() == QSslError::HostNameMismatch && check(e.certificate()).isEmpty();
+        });
+    };
+}
+
+FrameLink* dialDataRoute(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
+                         OwnedTls::PeerCheck check, QObject* parent)
+{
+    if (!routesOwnTls()) {
+        FrameLink* link = dialRouteLink(url, tls, peer, parent);
+        link->setSslErrorFilter(onlyHostNameMismatch(std::move(check)));
+        return link;
+    }
+    const QUrl where(url);
+    auto* link =
+        new FrameLink(OwnedTls::dial(where.host(), quint16(where.port(443)), tls, std::move(check)), parent);
+    link->m_dialling = true;
+    link->sayHelloOnConnect(peer);
     return link;
 }
 

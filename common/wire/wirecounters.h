@@ -19,7 +19,8 @@ struct WireCounters
     Counter linkBadFrameLength{"link.bad_frame_length"};             // a route frame's length out of bounds
     Counter linkRouteFramed{"link.route_framed"}; // routes accepted on the route's own framing
     Counter linkFramed{"link.framed"}; // other links accepted on that framing (lanesd's, an agent's)
-    Counter linkFramedDials{"link.framed_dials"};             // dialled links the far end took on the framing
+    Counter linkRouteOwnTls{"link.route_own_tls"}; // route handshakes done by OwnedTls (lanesd's and agents')
+    Counter linkFramedDials{"link.framed_dials"};  // dialled links the far end took on the framing
     Counter linkWebSocketFallback{"link.websocket_fallback"}; // a dialled far end without the framing
     // decodeFrame
     Counter frameEmpty{"frame.empty"};

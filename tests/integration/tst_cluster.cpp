@@ -249,6 +249,9 @@ void TstCluster::diagnosticsCountersGatherTheOperatorsAndEachAgents()
     QVERIFY(all.value(QStringLiteral("agent/api-1/agent.route_links")) >= 1);
     // on the route's own framing, not WebSocket
     QVERIFY(all.value(QStringLiteral("agent/api-1/link.route_framed")) >= 1);
+    // whose TLS is OpenSSL's on the descriptor at both ends, not QSslSocket's
+    QVERIFY(all.value(QStringLiteral("agent/api-1/link.route_own_tls")) >= 1);
+    QVERIFY(all.value(QStringLiteral("link.route_own_tls")) >= 2); // lanesd's, one per pod
     // and so are the links to the operator, lanesd's and both agents': none fell back to a WebSocket
     QVERIFY(all.value(QStringLiteral("operator/link.framed")) >= 3);
     for (const QString& dialler :

@@ -1,0 +1,127 @@
+// OwnedTls: TLS with OpenSSL on a socket's own descriptor, for a data route's two ends (docs/architecture.md,
+// "Owning the route's TLS"). QSslSocket hands OpenSSL memory buffers: every record passes through Qt's read
+// buffer, a memory BIO and Qt's decrypted buffer, a FIONREAD comes before each read, and each write waits for
+// a posted flush that copies it again. Here OpenSSL reads and writes the descriptor itself (read-ahead into
+// one 64 KiB buffer), decrypts into the one buffer the link reads its frames from, and queued frames are
+// written as they are, small ones gathered into one record.
+//
+// It has the names of the QSslSocket members and signals that FrameLink uses, so a link takes either. The
+// peer's certificate must chain to the configuration's CA certificates (TLS 1.3, as mtlsConfiguration says);
+// the host name is not checked: a route reaches an agent at the operator's address, and `checkPeer` says
+// which certificates may answer. Untrusted bytes are OpenSSL's to parse; a failure ends the socket with a
+// typed error. Event-loop thread only.
+#pragma once
+
+#include <QAbstractSocket>
+#include <QHostAddress>
+#include <QIODevice>
+#include <QPointer>
+#include <QSslCertificate>
+#include <QSslConfiguration>
+#include <QSslError>
+
+#include <deque>
+#include <functional>
+#include <memory>
+
+class QSocketNotifier;
+class QTimer;
+typedef struct ssl_st SSL;
+
+namespace lanes {
+
+class OwnedTls final : public QIODevice
+{
+    Q_OBJECT
+public:
+    // Empty when `peer` may answer; else why not (the handshake then fails with that reason).
+    using PeerCheck = std::function<QString(const QSslCertificate& peer)>;
+
+    // Dials host:port and starts the client's handshake, offering `tls`'s ALPN protocols.
+    static OwnedTls* dial(const QString& host, quint16 port, const QSslConfiguration& tls, PeerCheck check,
+                          QObject* parent = nullptr);
+    // Takes `fd`, an accepted connection, and starts the server's handshake: the client must prove a
+    // certificate; of `tls`'s ALPN protocols, the first the client offers is answered.
+    static OwnedTls* accept(int fd, const QSslConfiguration& tls, QObject* parent = nullptr);
+    ~OwnedTls() override;
+
+    bool isSequential() const override { return true; }
+    qint64 bytesAvailable() const override;
+    qint64 bytesToWrite() const override { return m_outBytes; }
+
+    // Queues `bytes` without copying them; written at the next flush (posted when the first is queued).
+    void enqueue(QByteArray bytes);
+    // Writes what is queued, as much as the socket takes now.
+    bool flush();
+    // Writes what is queued, says close_notify, and closes once the peer has closed too (or after 3 s).
+    void disconnectFromHost();
+    void abort();
+
+    // As QSslSocket's.
+    QAbstractSocket::SocketState state() const { return m_state; }
+    bool isEncrypted() const { return m_encrypted; }
+    QAbstractSocket::SocketError error() const { return m_error; }
+    QSslCertificate peerCertificate() const { return m_peerCertificate; }
+    QHostAddress peerAddress() const { return m_peerAddress; }
+    quint16 peerPort() const { return m_peerPort; }
+    QByteArray nextNegotiatedProtocol() const { return m_alpn; }
+    // Certificate problems end the handshake here; there is nothing to ignore.
+    void ignoreSslErrors() {}
+    void setSocketOption(QAbstractSocket::SocketOption, const QVariant&) {} // TCP_NODELAY is always on
+
+signals:
+    void encrypted();
+    void disconnected();
+    void errorOccurred(QAbstractSocket::SocketError error);
+    // Never emitted (certificate problems are errors): here so that a link connects to either socket alike.
+    void sslErrors(const QList<QSslError>& errors);
+
+protected:
+    qint64 readData(char* data, qint64 maxSize) override;
+    qint64 writeData(const char* data, qint64 size) override;
+
+private:
+    enum class Role { Client, Server };
+    OwnedTls(Role role, const QSslConfiguration& tls, PeerCheck check, QObject* parent);
+    void connectTo(const QHostAddress& address, quint16 port);
+    bool adopt(int fd);
+    void watch();
+    void onReadable();
+    void onWritable();
+    void handshake();
+    void readRecords();
+    void lingerRead();
+    void writeQueued();
+    void fail(QAbstractSocket::SocketError error, const QString& why);
+    void closeDescriptor();
+    void postFlush();
+
+    Role m_role;
+    QSslConfiguration m_tls;
+    PeerCheck m_check;
+    int m_fd = -1;
+    SSL* m_ssl = nullptr;
+    QSocketNotifier* m_read = nullptr;
+    QSocketNotifier* m_write = nullptr;
+    QAbstractSocket::SocketState m_state = QAbstractSocket::UnconnectedState;
+    QAbstractSocket::SocketError m_error = QAbstractSocket::UnknownSocketError;
+    bool m_encrypted = false;
+    bool m_closing = false; // disconnectFromHost: close_notify after the queue, then wait for the peer
+    bool m_flushPosted = false;
+    bool m_writeRetry = false; // the queue's head is in an SSL_write that must be repeated as it was
+    QSslCertificate m_peerCertificate;
+    QHostAddress m_peerAddress;
+    quint16 m_peerPort = 0;
+    QByteArray m_alpn;
+    QByteArray m_in; // decrypted bytes not read yet, from m_inPos
+    qsizetype m_inPos = 0;
+    std::deque<QByteArray> m_out; // queued for writing; the head from m_outPos
+    qsizetype m_outPos = 0;
+    qint64 m_outBytes = 0;
+    QTimer* m_linger = nullptr;
+};
+
+// Whether data routes own their TLS (LANES_ROUTE_OWN_TLS=0: QSslSocket, as before, for comparing the two).
+bool routesOwnTls();
+
+} // namespace lanes

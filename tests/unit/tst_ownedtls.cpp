@@ -1,0 +1,223 @@
+// A data route's own TLS (ownedtls.h): real routes over mutual TLS on 127.0.0.1, dialled as lanesd dials them
+// (dialDataRoute) and accepted by a LinkServer as an agent's. Frames of every size, and 48 MiB each way at
+// once (the socket's buffers fill, so writes wait and are repeated), arrive whole and in order; a Close's
+// reason reaches the far end; either end speaks to a QSslSocket at the other; a client certificate from
+// another CA is refused, counted and reported; a server certificate that the dialler's check refuses ends the
+// dial before its Hello is said; and a server that is not there is a dial error.
+#include "counter.h"
+#include "framelink.h"
+#include "ownedtls.h"
+#include "testroutes.h"
+
+#include <QCryptographicHash>
+#include <QSignalSpy>
+#include <QTest>
+
+using namespace lanes;
+using namespace Qt::StringLiterals;
+using test::RouteServer;
+
+namespace {
+
+// What a route's dialler checks in lanesd: the test server's certificate is an operator's.
+QString operatorOnly(const QSslCertificate& peer)
+{
+    return certificateUnit(peer) == u"operator" ? QString() : u"not the operator's"_s;
+}
+
+FrameLink* dialOwned(const RouteServer& routes, OwnedTls::PeerCheck check = operatorOnly)
+{
+    return dialDataRoute(routes.server->url(), routes.routeTls(true), v1::PeerInfo(), std::move(check),
+                         nullptr);
+}
+
+} // namespace
+
+class TstOwnedTls : public QObject
+{
+    Q_OBJECT
+private slots:
+    void framesOfEverySizeCrossBothWays();
+    void bulkBothWaysAtOnceArrivesWhole();
+    void eitherEndSpeaksToAQtSocket();
+    void aClientOfAnotherCaIsRefused();
+    void aServerThatFailsTheCheckEndsTheDial();
+    void aServerThatIsNotThereIsADialError();
+};
+
+void TstOwnedTls::framesOfEverySizeCrossBothWays()
+{
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    const quint64 framedBefore = counterValue("link.route_framed");
+    std::unique_ptr<FrameLink> dialled(dialOwned(routes));
+    QTRY_COMPARE(routes.accepted.size(), 1);
+    FrameLink* accepted = routes.accepted.first();
+    // Both ends on OpenSSL's own TLS, none on Qt's.
+    QVERIFY(dialled->findChild<OwnedTls*>());
+    QVERIFY(accepted->findChild<OwnedTls*>());
+    QVERIFY(!dialled->findChild<QSslSocket*>());
+    QVERIFY(!accepted->findChild<QSslSocket*>());
+    QCOMPARE(counterValue("link.route_framed"), framedBefore + 1);
+    QCOMPARE(routes.tokens.first(), "t0k3n");
+    QCOMPARE(certificateCommonName(accepted->peerCertificate()), u"alice");
+    QCOMPARE(certificateUnit(dialled->peerCertificate()), u"operator");
+    QCOMPARE(dialled->peerAddress(), QHostAddress(QHostAddress::LocalHost));
+
+    QByteArray toServer, toClient;
+    accepted->setStreamDataHandler([&](quint32, QByteArrayView data) { toServer.append(data); });
+    dialled->setStreamDataHandler([&](quint32, QByteArrayView data) { toClient.append(data); });
+    QByteArray sent;
+    for (const qsizetype size :
+         QList<qsizetype>{1, 125, 16383, 16384, 16385, 65536, 200000, kMaxFrameBytes - 64}) {
+        const QByteArray chunk(size, char('a' + size % 26));
+        sent += chunk;
+        dialled->sendEncoded(encodeStreamData(7, chunk));
+        accepted->sendEncoded(encodeStreamData(7, chunk));
+    }
+    QTRY_COMPARE(toServer.size(), sent.size());
+    QTRY_COMPARE(toClient.size(), sent.size());
+    QCOMPARE(toServer, sent);
+    QCOMPARE(toClient, sent);
+    QCOMPARE(routes.frames.size(), 1); // the dialler's Hello
+    QVERIFY(routes.frames.first().has_hello());
+
+    // Pings are answered: the dialler learns the round trip.
+    QTRY_VERIFY_WITH_TIMEOUT(dialled->latencyUs() >= 0, 5000);
+
+    QSignalSpy serverClosed(accepted, &FrameLink::closed);
+    QSignalSpy clientClosed(dialled.get(), &FrameLink::closed);
+    dialled->close(u"the session ended"_s);
+    QVERIFY(serverClosed.wait(5000));
+    QCOMPARE(serverClosed.first().first().toString(), u"the session ended"_s);
+    QVERIFY(accepted->peerClosed());
+    QCOMPARE(clientClosed.count(), 1);
+    // The dialler's socket goes once the agent has closed too.
+    auto* socket = dialled->findChild<OwnedTls*>();
+    QTRY_COMPARE(socket->state(), QAbstractSocket::UnconnectedState);
+}
+
+void TstOwnedTls::bulkBothWaysAtOnceArrivesWhole()
+{
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    std::unique_ptr<FrameLink> dialled(dialOwned(routes));
+    QTRY_COMPARE(routes.accepted.size(), 1);
+    FrameLink* accepted = routes.accepted.first();
+    QCryptographicHash atServer(QCryptographicHash::Sha256), atClient(QCryptographicHash::Sha256),
+        sent(QCryptographicHash::Sha256);
+    qint64 toServer = 0, toClient = 0;
+    accepted->setStreamDataHandler([&](quint32, QByteArrayView data) {
+        atServer.addData(data);
+        toServer += data.size();
+    });
+    dialled->setStreamDataHandler([&](quint32, QByteArrayView data) {
+        atClient.addData(data);
+        toClient += data.size();
+    });
+    // All queued before either end reads: far more than the sockets hold.
+    constexpr int kChunks = 768;
+    constexpr qsizetype kChunk = 64 * 1024;
+    for (int i = 0; i < kChunks; ++i) {
+        QByteArray chunk(kChunk, Qt::Uninitialized);
+        for (qsizetype j = 0; j < kChunk; j += 8)
+            memcpy(chunk.data() + j, &i, sizeof i);
+        sent.addData(chunk);
+        dialled->sendEncoded(encodeStreamData(1, chunk));
+        accepted->sendEncoded(encodeStreamData(1, chunk));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(toServer, qint64(kChunks) * kChunk, 60000);
+    QTRY_COMPARE_WITH_TIMEOUT(toClient, qint64(kChunks) * kChunk, 60000);
+    QCOMPARE(atServer.result(), sent.result());
+    QCOMPARE(atClient.result(), sent.result());
+    QVERIFY(dialled->isOpen());
+    QVERIFY(accepted->isOpen());
+}
+
+void TstOwnedTls::eitherEndSpeaksToAQtSocket()
+{
+    for (const bool ownedDialler : {true, false}) {
+        RouteServer routes;
+        QVERIFY(routes.listen());
+        std::unique_ptr<FrameLink> dialled;
+        {
+            // The dial reads the setting at once, the server when the ClientHello has come.
+            const test::ScopedEnv dialSide("LANES_ROUTE_OWN_TLS", ownedDialler ? "1" : "0");
+            dialled.reset(dialOwned(routes));
+        }
+        const test::ScopedEnv acceptSide("LANES_ROUTE_OWN_TLS", ownedDialler ? "0" : "1");
+        QTRY_COMPARE(routes.accepted.size(), 1);
+        FrameLink* accepted = routes.accepted.first();
+        QCOMPARE(bool(dialled->findChild<OwnedTls*>()), ownedDialler);
+        QCOMPARE(bool(accepted->findChild<OwnedTls*>()), !ownedDialler);
+        QByteArray got;
+        accepted->setStreamDataHandler([&](quint32, QByteArrayView data) { got.append(data); });
+        dialled->sendEncoded(encodeStreamData(3, QByteArray(300000, 'x')));
+        QTRY_COMPARE(got.size(), 300000);
+        QSignalSpy clientClosed(dialled.get(), &FrameLink::closed);
+        accepted->close(u"the agent stops"_s);
+        QVERIFY(clientClosed.wait(5000));
+        QCOMPARE(clientClosed.first().first().toString(), u"the agent stops"_s);
+    }
+}
+
+void TstOwnedTls::aClientOfAnotherCaIsRefused()
+{
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    QSignalSpy refused(routes.server, &LinkServer::handshakeRefused);
+    const quint64 before = counterValue("link.handshake_refused");
+    // A certificate of another CA, which trusts our server's.
+    const auto other = test::makeTestTls();
+    QVERIFY(other);
+    QSslConfiguration stranger = other->client;
+    stranger.setCaCertificates(routes.clientTls.caCertificates());
+    stranger.setAllowedNextProtocols(routes.routeTls(true).allowedNextProtocols());
+    std::unique_ptr<FrameLink> dialled(
+        dialDataRoute(routes.server->url(), stranger, v1::PeerInfo(), operatorOnly, nullptr));
+    QSignalSpy closed(dialled.get(), &FrameLink::closed);
+    QVERIFY(refused.wait(5000));
+    QVERIFY2(refused.first().at(1).toString().startsWith(u"TLS handshake failed: the peer's certificate"),
+             qPrintable(refused.first().at(1).toString()));
+    QCOMPARE(counterValue("link.handshake_refused"), before + 1);
+    QVERIFY(routes.accepted.isEmpty());
+    QTRY_COMPARE(closed.count(), 1);
+    QVERIFY(!dialled->isOpen());
+}
+
+void TstOwnedTls::aServerThatFailsTheCheckEndsTheDial()
+{
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    std::unique_ptr<FrameLink> dialled(dialOwned(routes, [](const QSslCertificate& peer) {
+        return u"the route's far end proved a certificate of unit \"%1\", not an agent's"_s.arg(
+            certificateUnit(peer));
+    }));
+    QSignalSpy closed(dialled.get(), &FrameLink::closed);
+    QSignalSpy connected(dialled.get(), &FrameLink::connected);
+    QVERIFY(closed.wait(5000));
+    QVERIFY2(closed.first().first().toString().contains(u"of unit \"operator\", not an agent's"),
+             qPrintable(closed.first().first().toString()));
+    QCOMPARE(connected.count(), 0);
+    QTest::qWait(200);
+    QVERIFY(routes.frames.isEmpty()); // no Hello reached the server
+}
+
+void TstOwnedTls::aServerThatIsNotThereIsADialError()
+{
+    QTcpServer closedPort; // a port that was just free: nothing listens on it now
+    QVERIFY(closedPort.listen(QHostAddress::LocalHost, 0));
+    const quint16 port = closedPort.serverPort();
+    closedPort.close();
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    std::unique_ptr<FrameLink> dialled(dialDataRoute(u"wss://127.0.0.1:%1"_s.arg(port), routes.routeTls(true),
+                                                     v1::PeerInfo(), operatorOnly, nullptr));
+    QSignalSpy closed(dialled.get(), &FrameLink::closed);
+    QVERIFY(closed.wait(5000));
+    QCOMPARE(dialled->transportError(), QAbstractSocket::ConnectionRefusedError);
+    QVERIFY(!dialled->everConnected());
+}
+
+QTEST_GUILESS_MAIN(TstOwnedTls)
+#include "tst_ownedtls.moc"
