@@ -62,7 +62,7 @@ FrameLink::~FrameLink()
     if (m_route)
         m_route->disconnect(this);
     if (m_owned)
-        m_owned->disconnect(this);
+        m_owned->closeOnItsOwn(); // its close_notify and the peer's end outlive the link
 }
 
 void FrameLink::onTransportConnected()

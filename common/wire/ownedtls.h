@@ -30,6 +30,8 @@ typedef struct ssl_st SSL;
 
 namespace lanes {
 
+constexpr int kLingerMs = 3000; // from disconnectFromHost until the descriptor closes, at most
+
 class OwnedTls final : public QIODevice
 {
     Q_OBJECT
@@ -37,7 +39,8 @@ public:
     // Empty when `peer` may answer; else why not (the handshake then fails with that reason).
     using PeerCheck = std::function<QString(const QSslCertificate& peer)>;
 
-    // Dials host:port and starts the client's handshake, offering `tls`'s ALPN protocols.
+    // Dials host:port (each of its addresses in turn) and starts the client's handshake, offering `tls`'s
+    // ALPN protocols, and the host as SNI when it is a name.
     static OwnedTls* dial(const QString& host, quint16 port, const QSslConfiguration& tls, PeerCheck check,
                           QObject* parent = nullptr);
     // Takes `fd`, an accepted connection, and starts the server's handshake: the client must prove a
@@ -56,6 +59,9 @@ public:
     // Writes what is queued, says close_notify, and closes once the peer has closed too (or after 3 s).
     void disconnectFromHost();
     void abort();
+    // For the owner's destructor: the socket leaves its parent and ends its close by itself (say
+    // close_notify, let the peer close, at most kLingerMs), then deletes itself. Nobody hears its signals.
+    void closeOnItsOwn();
 
     // As QSslSocket's.
     QAbstractSocket::SocketState state() const { return m_state; }
@@ -83,7 +89,7 @@ protected:
 private:
     enum class Role { Client, Server };
     OwnedTls(Role role, const QSslConfiguration& tls, PeerCheck check, QObject* parent);
-    void connectTo(const QHostAddress& address, quint16 port);
+    void connectNext();
     bool adopt(int fd);
     void watch();
     void onReadable();
@@ -99,6 +105,10 @@ private:
     Role m_role;
     QSslConfiguration m_tls;
     PeerCheck m_check;
+    QString m_host;                  // a client's: the name dialled (SNI)
+    QList<QHostAddress> m_addresses; // a client's: those not tried yet
+    quint16 m_port = 0;
+    int m_connectErrno = 0; // why the last address failed
     int m_fd = -1;
     SSL* m_ssl = nullptr;
     QSocketNotifier* m_read = nullptr;
@@ -108,7 +118,8 @@ private:
     bool m_encrypted = false;
     bool m_closing = false; // disconnectFromHost: close_notify after the queue, then wait for the peer
     bool m_flushPosted = false;
-    bool m_writeRetry = false; // the queue's head is in an SSL_write that must be repeated as it was
+    bool m_writeRetry = false;     // the queue's head is in an SSL_write that must be repeated as it was
+    bool m_readWantsWrite = false; // an SSL_read waits for room to write (a key update's answer)
     QSslCertificate m_peerCertificate;
     QHostAddress m_peerAddress;
     quint16 m_peerPort = 0;

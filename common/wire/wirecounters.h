@@ -20,6 +20,7 @@ struct WireCounters
     Counter linkRouteFramed{"link.route_framed"}; // routes accepted on the route's own framing
     Counter linkFramed{"link.framed"}; // other links accepted on that framing (lanesd's, an agent's)
     Counter linkRouteOwnTls{"link.route_own_tls"}; // route handshakes done by OwnedTls (lanesd's and agents')
+    Counter linkTlsContexts{"link.tls_contexts"};  // OpenSSL contexts OwnedTls made (one per identity)
     Counter linkFramedDials{"link.framed_dials"};  // dialled links the far end took on the framing
     Counter linkWebSocketFallback{"link.websocket_fallback"}; // a dialled far end without the framing
     // decodeFrame

@@ -3,7 +3,9 @@
 // once (the socket's buffers fill, so writes wait and are repeated), arrive whole and in order; a Close's
 // reason reaches the far end; either end speaks to a QSslSocket at the other; a client certificate from
 // another CA is refused, counted and reported; a server certificate that the dialler's check refuses ends the
-// dial before its Hello is said; and a server that is not there is a dial error.
+// dial before its Hello is said; a server that is not there is a dial error; a link deleted as it closes
+// still has its Close heard (its socket ends its close by itself); and routes with different tokens share one
+// OpenSSL context.
 #include "counter.h"
 #include "framelink.h"
 #include "ownedtls.h"
@@ -12,6 +14,8 @@
 #include <QCryptographicHash>
 #include <QSignalSpy>
 #include <QTest>
+
+#include <csignal>
 
 using namespace lanes;
 using namespace Qt::StringLiterals;
@@ -37,13 +41,21 @@ class TstOwnedTls : public QObject
 {
     Q_OBJECT
 private slots:
+    void initTestCase();
     void framesOfEverySizeCrossBothWays();
     void bulkBothWaysAtOnceArrivesWhole();
     void eitherEndSpeaksToAQtSocket();
     void aClientOfAnotherCaIsRefused();
     void aServerThatFailsTheCheckEndsTheDial();
     void aServerThatIsNotThereIsADialError();
+    void aLinkDeletedAsItClosesStillSaysWhy();
+    void everyRouteOfAnIdentitySharesOneContext();
 };
+
+void TstOwnedTls::initTestCase()
+{
+    std::signal(SIGPIPE, SIG_IGN); // as lanesd and the agent do: a reset peer is an error, not the end
+}
 
 void TstOwnedTls::framesOfEverySizeCrossBothWays()
 {
@@ -217,6 +229,51 @@ void TstOwnedTls::aServerThatIsNotThereIsADialError()
     QVERIFY(closed.wait(5000));
     QCOMPARE(dialled->transportError(), QAbstractSocket::ConnectionRefusedError);
     QVERIFY(!dialled->everConnected());
+}
+
+void TstOwnedTls::aLinkDeletedAsItClosesStillSaysWhy()
+{
+    // lanesd and the agent delete a link as soon as it has closed. Here the dialler's Close waits behind 32
+    // MB that the agent has not read yet (the event loop has not run), so a descriptor closed with the link
+    // would lose the rest and the Close: the socket ends its close by itself instead.
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    std::unique_ptr<FrameLink> dialled(dialOwned(routes));
+    QTRY_COMPARE(routes.accepted.size(), 1);
+    QTRY_VERIFY(!routes.frames.isEmpty()); // its Hello is in
+    FrameLink* accepted = routes.accepted.first();
+    qint64 received = 0;
+    accepted->setStreamDataHandler([&](quint32, QByteArrayView data) { received += data.size(); });
+    QSignalSpy serverClosed(accepted, &FrameLink::closed);
+    constexpr int kChunks = 512;
+    constexpr qsizetype kChunk = 64 * 1024;
+    for (int i = 0; i < kChunks; ++i)
+        dialled->sendEncoded(encodeStreamData(5, QByteArray(kChunk, 'z')));
+    dialled->close(u"the developer stopped"_s); // writes what the sockets take now, then queues the rest
+    dialled.reset();
+    QVERIFY(serverClosed.wait(10000));
+    QCOMPARE(received, qint64(kChunks) * kChunk);
+    QCOMPARE(serverClosed.first().first().toString(), u"the developer stopped"_s);
+    QVERIFY(accepted->peerClosed());
+}
+
+void TstOwnedTls::everyRouteOfAnIdentitySharesOneContext()
+{
+    // Each route offers its own token in ALPN; the context (certificate, key, CA) is made once.
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    std::vector<std::unique_ptr<FrameLink>> dialled;
+    const quint64 before = counterValue("link.tls_contexts");
+    for (int i = 0; i < 3; ++i) {
+        QSslConfiguration tls = routes.clientTls;
+        tls.setAllowedNextProtocols(
+            {kRouteAlpnPrefix.toByteArray() + QByteArray::number(i), kRouteFramesAlpn.toByteArray()});
+        dialled.emplace_back(dialDataRoute(routes.server->url(), tls, v1::PeerInfo(), operatorOnly, nullptr));
+        QTRY_COMPARE(routes.accepted.size(), i + 1);
+        QCOMPARE(routes.tokens.last(), QByteArray::number(i));
+    }
+    QVERIFY2(counterValue("link.tls_contexts") - before <= 2, // this identity's client and server, if new
+             qPrintable(QString::number(counterValue("link.tls_contexts") - before)));
 }
 
 QTEST_GUILESS_MAIN(TstOwnedTls)

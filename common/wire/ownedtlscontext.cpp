@@ -1,0 +1,150 @@
+// See ownedtlscontext.h.
+#include "ownedtlscontext.h"
+
+#include "wirecounters.h"
+
+#include <QHash>
+#include <QSslKey>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <cerrno>
+
+namespace lanes {
+namespace {
+
+constexpr int kReadAheadBytes = 64 * 1024; // one recv's room under SSL_read
+
+// The server's ALPN answer: the first of our protocols that the client offered, or none.
+int selectAlpn(SSL*, const unsigned char** out, unsigned char* outLength, const unsigned char* offered,
+               unsigned int offeredLength, void* arg)
+{
+    const QByteArray& ours = *static_cast<const QByteArray*>(arg);
+    for (qsizetype i = 0; i < ours.size(); i += 1 + quint8(ours[i])) {
+        const QByteArrayView protocol(ours.constData() + i + 1, quint8(ours[i]));
+        for (unsigned int j = 0; j < offeredLength; j += 1u + offered[j]) {
+            if (j + 1u + offered[j] > offeredLength)
+                break; // OpenSSL checked the list; a bound here costs nothing
+            if (QByteArrayView(reinterpret_cast<const char*>(offered) + j + 1, offered[j]) == protocol) {
+                *out = offered + j + 1;
+                *outLength = offered[j];
+                return SSL_TLSEXT_ERR_OK;
+            }
+        }
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+X509* x509Of(const QSslCertificate& certificate)
+{
+    const QByteArray der = certificate.toDer();
+    const auto* bytes = reinterpret_cast<const unsigned char*>(der.constData());
+    return d2i_X509(nullptr, &bytes, long(der.size()));
+}
+
+TlsContext makeContext(bool server, const QSslConfiguration& tls)
+{
+    TlsContext made;
+    SSL_CTX* ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    const auto failed = [&](const QString& what) {
+        made.error = what + QStringLiteral(": ") + openSslError();
+        SSL_CTX_free(ctx);
+        made.ctx = nullptr;
+        return made;
+    };
+    if (!ctx)
+        return failed(QStringLiteral("no TLS context"));
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ctx, 1); // a record's header and body, and the records after it, in one recv
+    SSL_CTX_set_default_read_buffer_len(ctx, kReadAheadBytes);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF); // a peer gone without close_notify: an end
+    if (server)
+        SSL_CTX_set_num_tickets(ctx, 0); // a route is dialled once: no session to resume
+    X509* own = x509Of(tls.localCertificate());
+    const bool certified = own && SSL_CTX_use_certificate(ctx, own) == 1;
+    X509_free(own);
+    if (!certified)
+        return failed(QStringLiteral("the local certificate"));
+    const QByteArray keyPem = tls.privateKey().toPem();
+    BIO* keyBio = BIO_new_mem_buf(keyPem.constData(), int(keyPem.size()));
+    EVP_PKEY* key = keyBio ? PEM_read_bio_PrivateKey(keyBio, nullptr, nullptr, nullptr) : nullptr;
+    BIO_free(keyBio);
+    const bool keyed = key && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+    EVP_PKEY_free(key);
+    if (!keyed)
+        return failed(QStringLiteral("the private key"));
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+    for (const QSslCertificate& ca : tls.caCertificates()) {
+        X509* x = x509Of(ca);
+        const bool added = x && X509_STORE_add_cert(store, x) == 1;
+        X509_free(x);
+        if (!added)
+            return failed(QStringLiteral("a CA certificate"));
+    }
+    made.ctx = ctx;
+    if (server)
+        made.alpn = alpnWire(tls.allowedNextProtocols());
+    return made;
+}
+
+} // namespace
+
+QByteArray alpnWire(const QList<QByteArray>& protocols)
+{
+    QByteArray wire;
+    for (const QByteArray& protocol : protocols)
+        if (!protocol.isEmpty() && protocol.size() <= 255)
+            wire.append(char(protocol.size())).append(protocol);
+    return wire;
+}
+
+const TlsContext& tlsContextFor(bool server, const QSslConfiguration& tls)
+{
+    thread_local QHash<QByteArray, TlsContext*> contexts; // one per identity: routes come and go
+    QByteArray key(1, server ? 's' : 'c');
+    key += tls.localCertificate().digest(QCryptographicHash::Sha256);
+    for (const QSslCertificate& ca : tls.caCertificates())
+        key += ca.digest(QCryptographicHash::Sha256);
+    if (server)
+        key += alpnWire(tls.allowedNextProtocols());
+    TlsContext*& context = contexts[key];
+    if (!context) {
+        context = new TlsContext(makeContext(server, tls));
+        ++wireCounters().linkTlsContexts;
+        if (server && context->ctx)
+            SSL_CTX_set_alpn_select_cb(context->ctx, selectAlpn, &context->alpn);
+    }
+    return *context;
+}
+
+QString openSslError()
+{
+    const unsigned long code = ERR_peek_last_error();
+    if (code == 0)
+        return QStringLiteral("unknown TLS error");
+    char text[256];
+    ERR_error_string_n(code, text, sizeof text);
+    return QString::fromLatin1(text);
+}
+
+QAbstractSocket::SocketError socketErrorOf(int error)
+{
+    switch (error) {
+    case ECONNREFUSED:
+        return QAbstractSocket::ConnectionRefusedError;
+    case ECONNRESET:
+    case EPIPE:
+        return QAbstractSocket::RemoteHostClosedError;
+    case ETIMEDOUT:
+        return QAbstractSocket::SocketTimeoutError;
+    default:
+        return QAbstractSocket::NetworkError;
+    }
+}
+
+} // namespace lanes

@@ -1,0 +1,30 @@
+// OpenSSL contexts for OwnedTls (ownedtls.h), made from a Qt TLS configuration once per thread, and the words
+// of OpenSSL's and the socket's errors. Event-loop thread only.
+#pragma once
+
+#include <QAbstractSocket>
+#include <QSslConfiguration>
+
+typedef struct ssl_ctx_st SSL_CTX;
+
+namespace lanes {
+
+struct TlsContext
+{
+    SSL_CTX* ctx = nullptr; // null when the configuration could not be loaded: `error` says why
+    QByteArray alpn;        // a server's protocols in ALPN's wire form, which it answers from
+    QString error;
+};
+
+// The context of `tls`'s certificate, key and CA certificates: TLS 1.3, the peer's certificate required and
+// checked against the CA. A server's answers ALPN with the first of `tls`'s protocols that the client
+// offered; a client's offers nothing (each connection sets its own protocols: a route's name its token), so
+// that every route of a lanesd shares one context.
+const TlsContext& tlsContextFor(bool server, const QSslConfiguration& tls);
+// ALPN's wire form of `protocols` (each behind its length); empty and over-long ones are left out.
+QByteArray alpnWire(const QList<QByteArray>& protocols);
+// OpenSSL's newest error, in its words.
+QString openSslError();
+QAbstractSocket::SocketError socketErrorOf(int error);
+
+} // namespace lanes
