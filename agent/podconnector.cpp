@@ -5,6 +5,7 @@
 #include "datagrams.h"
 #include "iptables.h"
 #include "logging.h"
+#include "sockaddr.h"
 #include "streambridge.h"
 
 #include <QHostInfo>
@@ -38,24 +39,6 @@ int markedSocket(const QHostAddress& address, int type)
         setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof mark);
     }
     return fd;
-}
-
-socklen_t toSockaddr(const QHostAddress& address, quint16 port, sockaddr_storage* out)
-{
-    std::memset(out, 0, sizeof *out);
-    if (address.protocol() == QAbstractSocket::IPv6Protocol) {
-        auto* sa = reinterpret_cast<sockaddr_in6*>(out);
-        sa->sin6_family = AF_INET6;
-        sa->sin6_port = htons(port);
-        const Q_IPV6ADDR bytes = address.toIPv6Address();
-        std::memcpy(&sa->sin6_addr, &bytes, 16);
-        return sizeof *sa;
-    }
-    auto* sa = reinterpret_cast<sockaddr_in*>(out);
-    sa->sin_family = AF_INET;
-    sa->sin_port = htons(port);
-    sa->sin_addr.s_addr = htonl(address.toIPv4Address());
-    return sizeof *sa;
 }
 
 QString localEndpoint(int fd)

@@ -1,6 +1,7 @@
 // See tcpconn.h.
 #include "tcpconn.h"
 
+#include "sockaddr.h"
 #include "writebatch.h"
 
 #include <QPointer>
@@ -48,22 +49,8 @@ TcpConn* TcpConn::adopt(int fd, QObject* parent)
 
 Result<TcpConn*> TcpConn::connectTo(const QHostAddress& address, quint16 port, int mark, QObject* parent)
 {
-    sockaddr_storage storage{};
-    socklen_t length = 0;
-    if (address.protocol() == QAbstractSocket::IPv6Protocol) {
-        auto* sa = reinterpret_cast<sockaddr_in6*>(&storage);
-        sa->sin6_family = AF_INET6;
-        sa->sin6_port = htons(port);
-        const Q_IPV6ADDR bytes = address.toIPv6Address();
-        std::memcpy(&sa->sin6_addr, &bytes, sizeof bytes);
-        length = sizeof *sa;
-    } else {
-        auto* sa = reinterpret_cast<sockaddr_in*>(&storage);
-        sa->sin_family = AF_INET;
-        sa->sin_port = htons(port);
-        sa->sin_addr.s_addr = htonl(address.toIPv4Address());
-        length = sizeof *sa;
-    }
+    sockaddr_storage storage;
+    const socklen_t length = toSockaddr(address, port, &storage);
     const int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return fail(ErrorCode::Internal, errnoText("socket", errno));

@@ -3,6 +3,7 @@
 #include "ownedtls.h"
 
 #include "ownedtlscontext.h"
+#include "sockaddr.h"
 #include "wirecounters.h"
 
 #include <QHostInfo>
@@ -84,22 +85,8 @@ void OwnedTls::connectNext()
 {
     while (m_state == QAbstractSocket::HostLookupState && !m_addresses.isEmpty()) {
         const QHostAddress address = m_addresses.takeFirst();
-        sockaddr_storage storage{};
-        socklen_t length = 0;
-        if (address.protocol() == QAbstractSocket::IPv6Protocol) {
-            auto* in6 = reinterpret_cast<sockaddr_in6*>(&storage);
-            in6->sin6_family = AF_INET6;
-            in6->sin6_port = htons(m_port);
-            const Q_IPV6ADDR bytes = address.toIPv6Address();
-            memcpy(&in6->sin6_addr, &bytes, sizeof bytes);
-            length = sizeof *in6;
-        } else {
-            auto* in4 = reinterpret_cast<sockaddr_in*>(&storage);
-            in4->sin_family = AF_INET;
-            in4->sin_port = htons(m_port);
-            in4->sin_addr.s_addr = htonl(address.toIPv4Address());
-            length = sizeof *in4;
-        }
+        sockaddr_storage storage;
+        const socklen_t length = toSockaddr(address, m_port, &storage);
         const int fd = ::socket(storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             m_connectErrno = errno;

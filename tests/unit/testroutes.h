@@ -91,4 +91,27 @@ struct RouteServer
     }
 };
 
+// Sends stream data frames of each size both ways at once over a dialled link and its accepted end, and
+// checks that each end received exactly what the other sent, in order (QTest failures; check
+// QTest::currentTestFailed() after).
+inline void exchangeFramesOfEverySize(FrameLink* dialled, FrameLink* accepted, const QList<qsizetype>& sizes)
+{
+    QByteArray toServer, toClient;
+    accepted->setStreamDataHandler([&](quint32, QByteArrayView data) { toServer.append(data); });
+    dialled->setStreamDataHandler([&](quint32, QByteArrayView data) { toClient.append(data); });
+    QByteArray sent;
+    for (const qsizetype size : sizes) {
+        const QByteArray chunk(size, char('a' + size % 26));
+        sent += chunk;
+        dialled->sendEncoded(encodeStreamData(7, chunk));
+        accepted->sendEncoded(encodeStreamData(7, chunk));
+    }
+    QTRY_COMPARE(toServer.size(), sent.size());
+    QTRY_COMPARE(toClient.size(), sent.size());
+    QCOMPARE(toServer, sent);
+    QCOMPARE(toClient, sent);
+    accepted->setStreamDataHandler({});
+    dialled->setStreamDataHandler({});
+}
+
 } // namespace lanes::test

@@ -76,21 +76,10 @@ void TstOwnedTls::framesOfEverySizeCrossBothWays()
     QCOMPARE(certificateUnit(dialled->peerCertificate()), u"operator");
     QCOMPARE(dialled->peerAddress(), QHostAddress(QHostAddress::LocalHost));
 
-    QByteArray toServer, toClient;
-    accepted->setStreamDataHandler([&](quint32, QByteArrayView data) { toServer.append(data); });
-    dialled->setStreamDataHandler([&](quint32, QByteArrayView data) { toClient.append(data); });
-    QByteArray sent;
-    for (const qsizetype size :
-         QList<qsizetype>{1, 125, 16383, 16384, 16385, 65536, 200000, kMaxFrameBytes - 64}) {
-        const QByteArray chunk(size, char('a' + size % 26));
-        sent += chunk;
-        dialled->sendEncoded(encodeStreamData(7, chunk));
-        accepted->sendEncoded(encodeStreamData(7, chunk));
-    }
-    QTRY_COMPARE(toServer.size(), sent.size());
-    QTRY_COMPARE(toClient.size(), sent.size());
-    QCOMPARE(toServer, sent);
-    QCOMPARE(toClient, sent);
+    test::exchangeFramesOfEverySize(dialled.get(), accepted,
+                                    {1, 125, 16383, 16384, 16385, 65536, 200000, kMaxFrameBytes - 64});
+    if (QTest::currentTestFailed())
+        return;
     QCOMPARE(routes.frames.size(), 1); // the dialler's Hello
     QVERIFY(routes.frames.first().has_hello());
 

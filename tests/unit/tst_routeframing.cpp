@@ -148,20 +148,10 @@ void TstRouteFraming::aFramedRouteCarriesFramesOfEverySizeBothWays()
     QVERIFY(!dialled->socket());
     QCOMPARE(certificateCommonName(accepted->peerCertificate()), u"alice");
 
-    QByteArray toServer, toClient;
-    accepted->setStreamDataHandler([&](quint32, QByteArrayView data) { toServer.append(data); });
-    dialled->setStreamDataHandler([&](quint32, QByteArrayView data) { toClient.append(data); });
-    QByteArray sent;
-    for (const qsizetype size : QList<qsizetype>{1, 125, 126, 65535, 65536, 200000, kMaxFrameBytes - 64}) {
-        const QByteArray chunk(size, char('a' + size % 26));
-        sent += chunk;
-        dialled->sendEncoded(encodeStreamData(7, chunk));
-        accepted->sendEncoded(encodeStreamData(7, chunk));
-    }
-    QTRY_COMPARE(toServer.size(), sent.size());
-    QTRY_COMPARE(toClient.size(), sent.size());
-    QCOMPARE(toServer, sent);
-    QCOMPARE(toClient, sent);
+    test::exchangeFramesOfEverySize(dialled.get(), accepted,
+                                    {1, 125, 126, 65535, 65536, 200000, kMaxFrameBytes - 64});
+    if (QTest::currentTestFailed())
+        return;
     QCOMPARE(routes.frames.size(), 1); // the dialler's Hello, and nothing but stream data after it
     QVERIFY(routes.frames.first().has_hello());
 
