@@ -48,9 +48,11 @@ void FrameLink::adoptWebSocket(QWebSocket* socket)
 
 void FrameLink::startTicker()
 {
-    // Precise: coarse timers are aligned to a grid, and a thousand sessions' links then pinged in bursts of
-    // fifty, which stalled the requests around them (p99 at one connection 1.9 ms, spread out 0.6 ms).
-    m_ticker.setTimerType(Qt::PreciseTimer);
+    // Coarse: the dispatcher puts coarse timers on a grid (50 ms for a second), so the links of one process
+    // ping, and look for silence, at the same 20 moments a second. With a precise timer each, a thousand idle
+    // sessions woke lanesd and the operator 1500 times a second and doubled the stolen path's p99 at 1000
+    // requests a second (architecture.md, "Keepalive").
+    m_ticker.setTimerType(Qt::CoarseTimer);
     connect(&m_ticker, &QTimer::timeout, this, &FrameLink::onTick);
     m_ticker.start(kPingIntervalMs);
 }

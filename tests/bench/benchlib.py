@@ -95,6 +95,31 @@ def cpu_seconds(pid=None):
     return int(f[11]) / tick, int(f[12]) / tick
 
 
+def context_switches(pid):
+    """How many times process `pid`'s threads have been switched out so far: the wake-ups it took."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in open(task / "status"):
+            if "ctxt_switches" in line:  # voluntary and nonvoluntary
+                total += int(line.split()[1])
+    return total
+
+
+def thread_runs():
+    """Every thread on the machine: {(pid, tid): (name, CPU ns so far, runs on a core so far)}."""
+    runs = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for task in (proc / "task").iterdir():
+                cpu_ns, _, slices = (task / "schedstat").read_text().split()
+                runs[(proc.name, task.name)] = ((task / "comm").read_text().strip(), int(cpu_ns), int(slices))
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+    return runs
+
+
 def wrk_with_cpu(url, connections, seconds, netns, pid, expect="", cpu=None):
     """wrk, plus the CPU microseconds per request of process `pid` (proc_us) and of the whole machine
     (machine_us) while it ran."""

@@ -21,7 +21,7 @@ from contextlib import nullcontext
 
 import benchlib
 from benchlib import (LOCAL_ANSWER, ROOT, FastApp, Router, RpcClient, agent_counters, agent_pids, bench_args,
-                      cpu_seconds, delivered_requests, free_port,
+                      context_switches, cpu_seconds, delivered_requests, free_port,
                       io_uring_rings, median_run, pids_in_pod, pinned, plot, pss_kb, write_section, wrk, wrk_with_cpu)
 from lanesrun import Cluster
 
@@ -112,11 +112,13 @@ def passthrough(router, c, seconds, rounds, cpus):
 
 
 def idle_cost(cluster, seconds):
-    """CPU (% of one core) and PSS (MB) of lanesd, the operator and the agent while the sessions sit idle."""
+    """CPU (% of one core), wake-ups a second and PSS (MB) of lanesd, the operator and the agent while the
+    sessions sit idle."""
     pids = {"lanesd": cluster.daemons["alice"].pid, "operator": cluster.operator.pid, "agent": agent_pids("fast-0")[1]}
-    before = {name: sum(cpu_seconds(pid)) for name, pid in pids.items()}
+    before = {name: (sum(cpu_seconds(pid)), context_switches(pid)) for name, pid in pids.items()}
     time.sleep(seconds)
-    return {name: {"cpu_percent": (sum(cpu_seconds(pid)) - before[name]) / seconds * 100, "pss_mb": pss_kb(pid) / 1024}
+    return {name: {"cpu_percent": (sum(cpu_seconds(pid)) - before[name][0]) / seconds * 100,
+                   "wakeups_per_s": (context_switches(pid) - before[name][1]) / seconds, "pss_mb": pss_kb(pid) / 1024}
             for name, pid in pids.items()}
 
 
@@ -286,7 +288,7 @@ iptables chain, and the worker): {", ".join(f"{pss[n] / 1024:.1f} MB with {n} fi
 stolen-path runs below.
 
 **Idle sessions**: with {top} of them (their filters on the port, their links pinging every second), over {seconds} s without
-traffic: {"; ".join(f"{name} {v['cpu_percent']:.1f} % of a core, PSS {v['pss_mb']:.1f} MB" for name, v in idle.items())}.
+traffic: {"; ".join(f"{name} {v['cpu_percent']:.1f} % of a core, {v['wakeups_per_s']:.0f} wake-ups a second, PSS {v['pss_mb']:.1f} MB" for name, v in idle.items())}.
 
 **The path each run took**, from lanes' own counts: in all pass-through runs lanesd delivered
 {passed['delivered']} requests to its sessions and the agent took {passed['agent_http_connections']} HTTP

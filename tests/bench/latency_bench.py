@@ -23,7 +23,7 @@ import tempfile
 import time
 
 from benchlib import (LOCAL_ANSWER, ROOT, FastApp, RpcClient, bench_args, fixed_rate, free_port, median_by_p99,
-                      write_section, wrk)
+                      thread_runs, write_section, wrk)
 from lanesrun import Cluster
 
 CLIENT = "lanes-client-0"
@@ -41,10 +41,21 @@ def start_sessions(rpc, credentials, local_port, begin, end):
 
 
 def machine_stalls(seconds, trace):
-    """The machine alone (hiccup.cpp): how often and how late a sleeping thread on each core woke."""
+    """The machine alone (hiccup.cpp): how often and how late a sleeping thread on each core woke, and the
+    threads that ran most meanwhile (what held the cores)."""
+    before = thread_runs()
     done = subprocess.run([ROOT / "build" / "bin" / "hiccup", str(seconds), trace], capture_output=True, text=True,
                           check=True, timeout=seconds + 30)
-    return json.loads(done.stdout)
+    after = thread_runs()
+    result = json.loads(done.stdout)
+    used = []
+    for key, (name, cpu_ns, slices) in after.items():
+        _, cpu0, slices0 = before.get(key, (name, 0, 0))
+        if name != "hiccup" and slices > slices0:
+            used.append((cpu_ns - cpu0, name, (cpu_ns - cpu0) / (slices - slices0)))
+    result["busiest"] = [{"thread": name, "cpu_percent": ns / seconds / 1e7, "mean_run_ms": run / 1e6}
+                         for ns, name, run in sorted(used, reverse=True)[:4]]
+    return result
 
 
 def stall_period(trace, over_ms=1.5):
@@ -137,6 +148,8 @@ def main():
     m = results["machine"]
     periods = {title: stall_period(path) for title, path in traces.items()}
     results["stall_periods"] = periods
+    busiest = ", ".join(f"`{b['thread']}` {b['cpu_percent']:.1f} % of a core in runs of {b['mean_run_ms']:.2f} ms on "
+                        "average" for b in m["busiest"]) or "none"
     seen = "; ".join(f"{title}: {count}, {apart(period)}" for title, (count, period) in periods.items())
     # The share of the time a request is in flight at the fixed rate, one request at a time.
     in_flight = {path: FIXED * results[key][FIXED]["p50"] / 1000 for path, key in (("local", "local"), ("stolen", 1))}
@@ -165,7 +178,7 @@ The machine alone, in the same run ({m['seconds']:.0f} s with the cluster up and
 a thread per core pinned to it that sleeps 1 ms at a time, nothing of lanes in it): stalls that woke a thread more
 than 1 ms late {m['late_over_1ms_per_s']:.1f} times a second, more than 2 ms late {m['late_over_2ms_per_s']:.1f}
 times a second, at worst {m['worst_ms']:.2f} ms; {m['stalls']} stalls of 1.5 ms or more
-({apart(m['stall_period_s'])}). The stolen path's stalls at {FIXED} requests a second (requests 1.5 ms or more
+({apart(m['stall_period_s'])}). The threads that ran most meanwhile: {busiest}. The stolen path's stalls at {FIXED} requests a second (requests 1.5 ms or more
 over their run's median), as count and period: {seen}. The machine's stalls are a floor under the tail of any path here: a request in
 flight meets them, and at {FIXED} a second a request of the stolen path is in flight {in_flight['stolen']:.0%} of
 the time (p50), the local app's alone {in_flight['local']:.0%}. The black points below are the machine's late

@@ -3,13 +3,17 @@
 // "lanes-frames/1" gets a link on the route's framing, one that does not gets the WebSocket link of before,
 // and a bad frame length ends the route with a typed, counted error that the client is told. Then the other
 // links (lanesd's and an agent's to the operator): dialLink takes the framing from a LinkServer, and falls
-// back to a WebSocket against a server from before it.
+// back to a WebSocket against a server from before it; and the links of one process ping together, on the
+// dispatcher's grid.
 #include "clienthello.h"
+#include "epolldispatcher.h"
 #include "linkserver.h"
 #include "logging.h"
 #include "testroutes.h"
 
 #include <QBuffer>
+#include <QElapsedTimer>
+#include <QSet>
 #include <QSignalSpy>
 #include <QTest>
 #include <QWebSocketServer>
@@ -70,6 +74,7 @@ private slots:
     void framesReadWhileAHandlerRunsWaitForIt();
     void aLinkTakesTheFramingFromALinkServer();
     void aServerFromBeforeTheFramingGetsAWebSocket();
+    void theLinksOfAProcessPingTogether();
 };
 
 void TstRouteFraming::everySplitOfTheInputGivesTheSameFrames()
@@ -318,5 +323,51 @@ void TstRouteFraming::aServerFromBeforeTheFramingGetsAWebSocket()
     QCOMPARE(old.failures, QStringList());
 }
 
-QTEST_GUILESS_MAIN(TstRouteFraming)
+void TstRouteFraming::theLinksOfAProcessPingTogether()
+{
+    // Keepalive is coarse: links dialled at scattered moments ping on the dispatcher's grid, so a thousand
+    // idle sessions wake lanesd and the operator a few times a second, not once per link (architecture.md,
+    // "Keepalive"). Watched from the dialler: the moments, in 10 ms slots, at which a pong came back.
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    constexpr int kLinks = 30;
+    std::vector<std::unique_ptr<FrameLink>> links;
+    for (int i = 0; i < kLinks; ++i) {
+        links.emplace_back(dialLink(routes.server->url(), routes.clientTls, v1::PeerInfo(), nullptr));
+        QTest::qWait(13); // dialled over 400 ms
+    }
+    QTRY_COMPARE(routes.accepted.size(), kLinks);
+    QElapsedTimer clock;
+    clock.start();
+    std::vector<qint64> lastLatency(kLinks, -1);
+    QSet<qint64> moments;
+    int pongs = 0;
+    QTimer poll;
+    poll.setTimerType(Qt::PreciseTimer);
+    QObject::connect(&poll, &QTimer::timeout, [&] {
+        for (int i = 0; i < kLinks; ++i) {
+            if (links[i]->latencyUs() != lastLatency[i]) {
+                lastLatency[i] = links[i]->latencyUs();
+                ++pongs;
+                moments.insert(clock.elapsed() / 10);
+            }
+        }
+    });
+    poll.start(2);
+    QTest::qWait(3000);
+    poll.stop();
+    QVERIFY2(pongs >= 2 * kLinks, qPrintable(u"%1 pongs"_s.arg(pongs)));
+    // A timer of its own per link: a moment per pong (some 90 here). On the grid of 50 ms, the 30 links share
+    // 8 or 9 moments a second (26 seen), each at most two slots wide.
+    QVERIFY2(moments.size() <= 60,
+             qPrintable(u"%1 pongs came back at %2 moments"_s.arg(pongs).arg(moments.size())));
+}
+
+int main(int argc, char** argv)
+{
+    installEpollDispatcher(); // lanesd's, the operator's and the agent's: its grid for coarse timers
+    QCoreApplication app(argc, argv);
+    TstRouteFraming test;
+    return QTest::qExec(&test, argc, argv);
+}
 #include "tst_routeframing.moc"
