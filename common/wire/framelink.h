@@ -137,7 +137,7 @@ private:
     // A dialled link that offered the framing and takes a WebSocket if the far end does not answer with it.
     QString m_fallbackUrl;
     QSslConfiguration m_fallbackTls;
-    QTimer m_ticker;
+    QTimer m_ticker{this}; // a child named "keepalive", for tests
     QElapsedTimer m_sinceHeard;
     QElapsedTimer m_clock;
     quint64 m_pingSeq = 0;

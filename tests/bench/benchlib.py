@@ -95,13 +95,17 @@ def cpu_seconds(pid=None):
     return int(f[11]) / tick, int(f[12]) / tick
 
 
-def context_switches(pid):
-    """How many times process `pid`'s threads have been switched out so far: the wake-ups it took."""
+def wakeups(pid):
+    """How many times the threads of process `pid` have gone to sleep and been woken so far (voluntary context
+    switches). A thread that ends takes its count with it."""
     total = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for line in open(task / "status"):
-            if "ctxt_switches" in line:  # voluntary and nonvoluntary
-                total += int(line.split()[1])
+        try:
+            for line in open(task / "status"):
+                if line.startswith("voluntary_ctxt_switches:"):
+                    total += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
     return total
 
 
@@ -112,11 +116,15 @@ def thread_runs():
         if not proc.name.isdigit():
             continue
         try:
-            for task in (proc / "task").iterdir():
+            tasks = list((proc / "task").iterdir())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for task in tasks:
+            try:
                 cpu_ns, _, slices = (task / "schedstat").read_text().split()
                 runs[(proc.name, task.name)] = ((task / "comm").read_text().strip(), int(cpu_ns), int(slices))
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # ended meanwhile
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # ended meanwhile
     return runs
 
 

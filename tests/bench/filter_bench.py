@@ -21,8 +21,8 @@ from contextlib import nullcontext
 
 import benchlib
 from benchlib import (LOCAL_ANSWER, ROOT, FastApp, Router, RpcClient, agent_counters, agent_pids, bench_args,
-                      context_switches, cpu_seconds, delivered_requests, free_port,
-                      io_uring_rings, median_run, pids_in_pod, pinned, plot, pss_kb, write_section, wrk, wrk_with_cpu)
+                      cpu_seconds, delivered_requests, free_port, io_uring_rings, median_run, pids_in_pod, pinned,
+                      plot, pss_kb, wakeups, write_section, wrk, wrk_with_cpu)
 from lanesrun import Cluster
 
 URL = "http://fast-0:8080/"
@@ -115,10 +115,10 @@ def idle_cost(cluster, seconds):
     """CPU (% of one core), wake-ups a second and PSS (MB) of lanesd, the operator and the agent while the
     sessions sit idle."""
     pids = {"lanesd": cluster.daemons["alice"].pid, "operator": cluster.operator.pid, "agent": agent_pids("fast-0")[1]}
-    before = {name: (sum(cpu_seconds(pid)), context_switches(pid)) for name, pid in pids.items()}
+    before = {name: (sum(cpu_seconds(pid)), wakeups(pid)) for name, pid in pids.items()}
     time.sleep(seconds)
     return {name: {"cpu_percent": (sum(cpu_seconds(pid)) - before[name][0]) / seconds * 100,
-                   "wakeups_per_s": (context_switches(pid) - before[name][1]) / seconds, "pss_mb": pss_kb(pid) / 1024}
+                   "wakeups_per_s": (wakeups(pid) - before[name][1]) / seconds, "pss_mb": pss_kb(pid) / 1024}
             for name, pid in pids.items()}
 
 

@@ -50,7 +50,9 @@ def machine_stalls(seconds, trace):
     result = json.loads(done.stdout)
     used = []
     for key, (name, cpu_ns, slices) in after.items():
-        _, cpu0, slices0 = before.get(key, (name, 0, 0))
+        if key not in before:
+            continue  # started meanwhile, or not read before: counted from zero it would claim its whole life
+        _, cpu0, slices0 = before[key]
         if name != "hiccup" and slices > slices0:
             used.append((cpu_ns - cpu0, name, (cpu_ns - cpu0) / (slices - slices0)))
     result["busiest"] = [{"thread": name, "cpu_percent": ns / seconds / 1e7, "mean_run_ms": run / 1e6}
