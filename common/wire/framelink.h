@@ -1,7 +1,8 @@
 // FrameLink carries cluster-protocol frames over a TLS socket with the route's own framing (routeframing.h):
 // lanesd<->operator, operator<->agent and a data route (lanesd<->agent); or, with a peer from before that
-// framing, over one WebSocket. It answers pings itself and declares the link lost when nothing arrives for
-// kLinkDeadAfter, so a dead peer is noticed within 3 s. Lives in the thread of its socket; not thread-safe.
+// framing, over one WebSocket. It answers pings itself and declares the link lost when nothing has arrived
+// for kLinkDeadAfter at its once-a-second check, so a dead peer is noticed 3 to 4 s after its last frame.
+// Lives in the thread of its socket; not thread-safe.
 #pragma once
 
 #include "framecodec.h"
