@@ -2,6 +2,7 @@
 // the corner cases that Qt's poll() dispatcher handles (notifiers deleted mid-dispatch, reused descriptor
 // numbers, regular files, nested loops).
 #include "epolldispatcher.h"
+#include "epolltestmain.h"
 
 #include <QElapsedTimer>
 #include <QEventLoop>
@@ -354,12 +355,6 @@ void TstEpollDispatcher::processOutputAndExitArrive()
     QCOMPARE(process.readAllStandardOutput(), QByteArray("out\n"));
 }
 
-int main(int argc, char** argv)
-{
-    lanes::installEpollDispatcher();
-    QCoreApplication app(argc, argv);
-    TstEpollDispatcher test;
-    return QTest::qExec(&test, argc, argv);
-}
+LANES_EPOLL_TEST_MAIN(TstEpollDispatcher)
 
 #include "tst_epolldispatcher.moc"

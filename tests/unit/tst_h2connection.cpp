@@ -7,6 +7,7 @@
 // runs.
 #include "counter.h"
 #include "epolldispatcher.h"
+#include "epolltestmain.h"
 #include "h2codec.h"
 #include "h2connection.h"
 #include "tcpconn.h"
@@ -357,12 +358,6 @@ void TstH2Connection::aClientThatClosesEndsItsConnection()
     QTRY_COMPARE(socket->state(), QAbstractSocket::UnconnectedState);
 }
 
-int main(int argc, char** argv)
-{
-    lanes::installEpollDispatcher();
-    QCoreApplication app(argc, argv);
-    TstH2Connection test;
-    return QTest::qExec(&test, argc, argv);
-}
+LANES_EPOLL_TEST_MAIN(TstH2Connection)
 
 #include "tst_h2connection.moc"

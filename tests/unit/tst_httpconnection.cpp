@@ -4,6 +4,7 @@
 // of an upload (a 413), after which the rest of the upload must not reach a freed exchange, and a pipelined
 // request behind it must not be taken for its body. Run under the epoll dispatcher, as the agent runs.
 #include "epolldispatcher.h"
+#include "epolltestmain.h"
 #include "httpconnection.h"
 #include "logging.h"
 #include "tcpconn.h"
@@ -125,12 +126,6 @@ void TstHttpConnection::aCompleteExchangeKeepsTheConnection()
     QCOMPARE(client->state(), QAbstractSocket::ConnectedState);
 }
 
-int main(int argc, char** argv)
-{
-    lanes::installEpollDispatcher();
-    QCoreApplication app(argc, argv);
-    TstHttpConnection test;
-    return QTest::qExec(&test, argc, argv);
-}
+LANES_EPOLL_TEST_MAIN(TstHttpConnection)
 
 #include "tst_httpconnection.moc"

@@ -3,6 +3,7 @@
 // sent before it, a receiver that stops reading pushes back on the sender (the kernel itself would queue
 // without bound), and a reset cuts both sides. Needs CAP_BPF and CAP_NET_ADMIN, as the tests run (root).
 #include "epolldispatcher.h"
+#include "epolltestmain.h"
 #include "kerneljoiner.h"
 #include "operatorcounters.h"
 #include "tcpconn.h"
@@ -406,12 +407,6 @@ void TstKernelJoin::withoutTheProgramTheCallerIsTold()
     QCOMPARE(joiner.error().code, lanes::ErrorCode::Unsupported);
 }
 
-int main(int argc, char** argv)
-{
-    lanes::installEpollDispatcher();
-    QCoreApplication app(argc, argv);
-    TstKernelJoin test;
-    return QTest::qExec(&test, argc, argv);
-}
+LANES_EPOLL_TEST_MAIN(TstKernelJoin)
 
 #include "tst_kerneljoin.moc"

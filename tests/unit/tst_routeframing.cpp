@@ -7,6 +7,7 @@
 // dispatcher's grid.
 #include "clienthello.h"
 #include "epolldispatcher.h"
+#include "epolltestmain.h"
 #include "linkserver.h"
 #include "logging.h"
 #include "testroutes.h"
@@ -365,11 +366,5 @@ void TstRouteFraming::theLinksOfAProcessPingTogether()
     QVERIFY2(moments < kLinks, qPrintable(seen));
 }
 
-int main(int argc, char** argv)
-{
-    installEpollDispatcher(); // lanesd's, the operator's and the agent's: its grid for coarse timers
-    QCoreApplication app(argc, argv);
-    TstRouteFraming test;
-    return QTest::qExec(&test, argc, argv);
-}
+LANES_EPOLL_TEST_MAIN(TstRouteFraming)
 #include "tst_routeframing.moc"

@@ -2,6 +2,7 @@
 // intact under back-pressure, a client's half-close reaches the app, which still answers, and a failure on
 // one side closes the other; the splice deletes itself in every case.
 #include "epolldispatcher.h"
+#include "epolltestmain.h"
 #include "socketsplice.h"
 
 #include <QCryptographicHash>
@@ -135,12 +136,6 @@ void TstSocketSplice::aFailureOnOneSideClosesTheOther()
     QTRY_VERIFY(m_splice.isNull());
 }
 
-int main(int argc, char** argv)
-{
-    lanes::installEpollDispatcher();
-    QCoreApplication app(argc, argv);
-    TstSocketSplice test;
-    return QTest::qExec(&test, argc, argv);
-}
+LANES_EPOLL_TEST_MAIN(TstSocketSplice)
 
 #include "tst_socketsplice.moc"

@@ -8,6 +8,7 @@
 // runs the suite twice, the second time with LANES_IO_URING=0 (no batch: writes go straight out, as where a
 // container's seccomp profile refuses io_uring).
 #include "epolldispatcher.h"
+#include "epolltestmain.h"
 #include "tcpconn.h"
 #include "writebatch.h"
 
@@ -558,12 +559,6 @@ void TstTcpConn::aFlushLargerThanTheRingTakesSeveralSubmissions()
     }
 }
 
-int main(int argc, char** argv)
-{
-    lanes::installEpollDispatcher();
-    QCoreApplication app(argc, argv);
-    TstTcpConn test;
-    return QTest::qExec(&test, argc, argv);
-}
+LANES_EPOLL_TEST_MAIN(TstTcpConn)
 
 #include "tst_tcpconn.moc"
