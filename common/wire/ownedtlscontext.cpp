@@ -92,6 +92,23 @@ TlsContext makeContext(bool server, const QSslConfiguration& tls)
     return made;
 }
 
+// A thread's contexts, one per identity (routes come and go), freed when the thread ends: a connection still
+// open holds its own reference to its context.
+struct ContextCache
+{
+    QHash<QByteArray, TlsContext*> byKey; // owned; a context's address is where its ALPN callback reads
+    ContextCache() = default;
+    ContextCache(const ContextCache&) = delete;
+    ContextCache& operator=(const ContextCache&) = delete;
+    ~ContextCache()
+    {
+        for (TlsContext* context : std::as_const(byKey)) {
+            SSL_CTX_free(context->ctx);
+            delete context;
+        }
+    }
+};
+
 } // namespace
 
 QByteArray alpnWire(const QList<QByteArray>& protocols)
@@ -105,14 +122,14 @@ QByteArray alpnWire(const QList<QByteArray>& protocols)
 
 const TlsContext& tlsContextFor(bool server, const QSslConfiguration& tls)
 {
-    thread_local QHash<QByteArray, TlsContext*> contexts; // one per identity: routes come and go
+    thread_local ContextCache contexts;
     QByteArray key(1, server ? 's' : 'c');
     key += tls.localCertificate().digest(QCryptographicHash::Sha256);
     for (const QSslCertificate& ca : tls.caCertificates())
         key += ca.digest(QCryptographicHash::Sha256);
     if (server)
         key += alpnWire(tls.allowedNextProtocols());
-    TlsContext*& context = contexts[key];
+    TlsContext*& context = contexts.byKey[key];
     if (!context) {
         context = new TlsContext(makeContext(server, tls));
         ++wireCounters().linkTlsContexts;
