@@ -21,8 +21,8 @@ from contextlib import nullcontext
 
 import benchlib
 from benchlib import (LOCAL_ANSWER, ROOT, FastApp, Router, RpcClient, agent_counters, agent_pids, bench_args,
-                      cpu_seconds, delivered_requests, free_port, io_uring_rings, median_by_p99, median_run, pids_in_pod, pinned,
-                      plot, pss_kb, wakeups, write_section, wrk, wrk_with_cpu)
+                      cpu_seconds, delivered_requests, free_port, io_uring_rings, median_by_p99, median_run, pids_in_pod,
+                      pinned, plot, pss_kb, wakeups, write_section, wrk, wrk_with_cpu)
 from lanesrun import Cluster
 
 URL = "http://fast-0:8080/"
