@@ -3,7 +3,6 @@
 
 #include "wirecounters.h"
 
-#include <QHash>
 #include <QSslKey>
 
 #include <openssl/err.h>
@@ -12,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include <cerrno>
+#include <unordered_map>
 
 namespace lanes {
 namespace {
@@ -96,16 +96,12 @@ TlsContext makeContext(bool server, const QSslConfiguration& tls)
 // open holds its own reference to its context.
 struct ContextCache
 {
-    QHash<QByteArray, TlsContext*> byKey; // owned; a context's address is where its ALPN callback reads
-    ContextCache() = default;
-    ContextCache(const ContextCache&) = delete;
-    ContextCache& operator=(const ContextCache&) = delete;
+    // Node-based: a context stays where its ALPN callback reads it while others are added.
+    std::unordered_map<QByteArray, TlsContext> byKey;
     ~ContextCache()
     {
-        for (TlsContext* context : std::as_const(byKey)) {
-            SSL_CTX_free(context->ctx);
-            delete context;
-        }
+        for (const auto& [key, context] : byKey)
+            SSL_CTX_free(context.ctx);
     }
 };
 
@@ -129,14 +125,15 @@ const TlsContext& tlsContextFor(bool server, const QSslConfiguration& tls)
         key += ca.digest(QCryptographicHash::Sha256);
     if (server)
         key += alpnWire(tls.allowedNextProtocols());
-    TlsContext*& context = contexts.byKey[key];
-    if (!context) {
-        context = new TlsContext(makeContext(server, tls));
+    const auto [at, isNew] = contexts.byKey.try_emplace(key);
+    TlsContext& context = at->second;
+    if (isNew) {
+        context = makeContext(server, tls);
         ++wireCounters().linkTlsContexts;
-        if (server && context->ctx)
-            SSL_CTX_set_alpn_select_cb(context->ctx, selectAlpn, &context->alpn);
+        if (server && context.ctx)
+            SSL_CTX_set_alpn_select_cb(context.ctx, selectAlpn, &context.alpn);
     }
-    return *context;
+    return context;
 }
 
 QString openSslError()
