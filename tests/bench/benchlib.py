@@ -77,6 +77,16 @@ def environment():
             "haproxy": version(["haproxy", "-v"]), "wrk": version(["wrk", "-v"]), "h2load": version(["h2load", "--version"])}
 
 
+def cpu_ticks():
+    """(steal, all) ticks of every CPU since boot (/proc/stat): steal is the time the hypervisor held a virtual
+    CPU that had work, which no process here sees as its own."""
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+    return v[7], sum(v)
+
+
+RUN_STARTED_TICKS = cpu_ticks()  # a benchmark's run starts when it imports this
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -316,9 +326,12 @@ def write_section(name, markdown, smoke, raw=None):
     """Replaces the benchmark's own section of docs/benchmarks.md (not in a smoke run), ending it with what the
     figures were measured on; `raw` (the results as measured) goes to docs/bench-NAME.json beside it."""
     env = environment()
+    steal, ticks = (now - then for now, then in zip(cpu_ticks(), RUN_STARTED_TICKS))
+    env["steal_percent"] = round(100 * steal / max(ticks, 1), 1)
     markdown = markdown.rstrip() + (
         f"\n\nMeasured on {env['cpus']} × {env['cpu']}, kernel {env['kernel']}; {env['haproxy']}; {env['wrk']}; "
-        f"{env['h2load']}." + (f" Raw results: `docs/bench-{name}.json`." if raw is not None else ""))
+        f"{env['h2load']}. The hypervisor held the virtual CPUs {env['steal_percent']} % of the run's time (steal, "
+        "/proc/stat)." + (f" Raw results: `docs/bench-{name}.json`." if raw is not None else ""))
     if smoke:
         print(markdown)
         return
