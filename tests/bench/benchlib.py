@@ -77,10 +77,16 @@ def environment():
             "haproxy": version(["haproxy", "-v"]), "wrk": version(["wrk", "-v"]), "h2load": version(["h2load", "--version"])}
 
 
+def cpu_fields():
+    """The machine's ticks so far, every CPU (/proc/stat): user nice system idle iowait irq softirq steal; the
+    guest fields after them are already in user and nice."""
+    return [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+
+
 def cpu_ticks():
     """(steal, all) ticks of every CPU since boot (/proc/stat): steal is the time the hypervisor held a virtual
     CPU that had work, which no process here sees as its own."""
-    v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+    v = cpu_fields()
     return v[7], sum(v)
 
 
@@ -98,8 +104,7 @@ def cpu_seconds(pid=None):
     and iowait) when pid is None."""
     tick = os.sysconf("SC_CLK_TCK")
     if pid is None:
-        # user nice system idle iowait irq softirq steal; the guest fields after them are already in user and nice
-        v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+        v = cpu_fields()
         return (v[0] + v[1]) / tick, (sum(v) - v[0] - v[1] - v[3] - v[4]) / tick
     f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return int(f[11]) / tick, int(f[12]) / tick
