@@ -72,8 +72,10 @@ void FrameLink::onTransportConnected()
 {
     if (m_closed)
         return; // closed while connecting
-    if (m_route && !m_fallbackUrl.isEmpty()) {
-        if (m_route->sslConfiguration().nextNegotiatedProtocol() != kRouteFramesAlpn) {
+    if (onRoute() && !m_fallbackUrl.isEmpty()) {
+        const QByteArray alpn = m_owned ? m_owned->nextNegotiatedProtocol()
+                                        : m_route->sslConfiguration().nextNegotiatedProtocol();
+        if (alpn != kRouteFramesAlpn) {
             // A far end from before the framing. Not inside the socket's own signal: it still has to send
             // its Finished, without which the far end would count and log a failed handshake.
             QMetaObject::invokeMethod(this, &FrameLink::fallBackToWebSocket, Qt::QueuedConnection);

@@ -96,6 +96,15 @@ private:
     {
         return m_owned ? f(*m_owned) : f(*m_route);
     }
+    // A link on `socket`, which it dials: it says Hello as `peer` once connected.
+    template <typename Socket>
+    static FrameLink* dialled(Socket* socket, const v1::PeerInfo& peer, QObject* parent)
+    {
+        auto* link = new FrameLink(socket, parent);
+        link->m_dialling = true;
+        link->sayHelloOnConnect(peer);
+        return link;
+    }
     void adoptWebSocket(QWebSocket* socket);
     void fallBackToWebSocket();
     void startTicker();
@@ -157,7 +166,9 @@ private:
 // Dials `url` ("wss://host:port") with `tls` and, once connected, says Hello as `peer` with the features of
 // this build. The link offers the route's framing in ALPN and takes it when the far end answers with it (a
 // LinkServer does); a far end from before it does not answer, and the link then dials again with a WebSocket,
-// as does every later dial of that URL in this process. LANES_LINK_FRAMES=0: a WebSocket at once.
+// as does every later dial of that URL in this process. LANES_LINK_FRAMES=0: a WebSocket at once. On the
+// framing, the link's TLS is its own (OwnedTls), with the host name checked as QSslSocket checks it;
+// LANES_ROUTE_OWN_TLS=0: on a QSslSocket.
 FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
                     QObject* parent);
 // Dials `url` ("wss://host:port") as dialLink does, with the route's framing: TLS, then frames at once. The

@@ -118,7 +118,7 @@ void LinkServer::peekHello(int fd)
 
 void LinkServer::startTls(int fd, const QByteArray& routeToken, bool framed)
 {
-    if (framed && !routeToken.isEmpty() && routesOwnTls()) { // a data route: TLS on the descriptor
+    if (framed && routesOwnTls()) { // a data route or a link on the framing: TLS on the descriptor
         OwnedTls* socket = OwnedTls::accept(fd, m_framedTls, this);
         if (socket->state() == QAbstractSocket::UnconnectedState) {
             ++wireCounters().linkAcceptFailed;

@@ -24,6 +24,19 @@
 
 namespace lanes {
 
+namespace {
+QSslCertificate certificateOf(X509* x509)
+{
+    unsigned char* der = nullptr;
+    const int length = x509 ? i2d_X509(x509, &der) : 0;
+    QSslCertificate certificate;
+    if (length > 0)
+        certificate = QSslCertificate(QByteArray(reinterpret_cast<const char*>(der), length), QSsl::Der);
+    OPENSSL_free(der);
+    return certificate;
+}
+} // namespace
+
 bool routesOwnTls()
 {
     return qEnvironmentVariable("LANES_ROUTE_OWN_TLS") != u"0";
@@ -70,6 +83,13 @@ OwnedTls* OwnedTls::dial(const QString& host, quint16 port, const QSslConfigurat
         socket->m_addresses = info.addresses();
         socket->connectNext();
     });
+    return socket;
+}
+
+OwnedTls* OwnedTls::dialHost(const QString& host, quint16 port, const QSslConfiguration& tls, QObject* parent)
+{
+    OwnedTls* socket = dial(host, port, tls, {}, parent);
+    socket->m_verifyHost = host; // before its descriptor is adopted: a lookup or a queued connect comes first
     return socket;
 }
 
@@ -142,6 +162,10 @@ bool OwnedTls::adopt(int fd)
                                 unsigned(alpn.size()));
         if (!m_host.isEmpty())
             SSL_set_tlsext_host_name(m_ssl, m_host.toUtf8().constData());
+        if (!m_verifyHost.isEmpty() && !requirePeerName(m_ssl, m_verifyHost)) {
+            fail(QAbstractSocket::SslInternalError, QStringLiteral("cannot check the name ") + m_verifyHost);
+            return false;
+        }
     } else {
         SSL_set_accept_state(m_ssl);
     }
@@ -208,6 +232,17 @@ void OwnedTls::handshake()
             return;
         }
         const long verified = SSL_get_verify_result(m_ssl);
+        if (verified != X509_V_OK) {
+            // A client's chain starts with the server's own certificate; a server's has the client's apart.
+            STACK_OF(X509)* chain = SSL_get_peer_cert_chain(m_ssl);
+            X509* leaf = m_role == Role::Client && chain && sk_X509_num(chain) > 0
+                             ? sk_X509_value(chain, 0)
+                             : SSL_get0_peer_certificate(m_ssl);
+            const QPointer<OwnedTls> self(this);
+            emit sslErrors({QSslError(sslErrorOf(verified), certificateOf(leaf))});
+            if (!self)
+                return;
+        }
         QString why = verified != X509_V_OK ? QStringLiteral("the peer's certificate: ") +
                                                   QString::fromLatin1(X509_verify_cert_error_string(verified))
                       : error == SSL_ERROR_SYSCALL && ERR_peek_last_error() == 0
@@ -216,16 +251,7 @@ void OwnedTls::handshake()
         fail(QAbstractSocket::SslHandshakeFailedError, why);
         return;
     }
-    X509* peer = SSL_get1_peer_certificate(m_ssl);
-    if (peer) {
-        unsigned char* der = nullptr;
-        const int length = i2d_X509(peer, &der);
-        if (length > 0)
-            m_peerCertificate =
-                QSslCertificate(QByteArray(reinterpret_cast<const char*>(der), length), QSsl::Der);
-        OPENSSL_free(der);
-        X509_free(peer);
-    }
+    m_peerCertificate = certificateOf(SSL_get0_peer_certificate(m_ssl));
     if (m_peerCertificate.isNull()) { // SSL_VERIFY_FAIL_IF_NO_PEER_CERT makes a server refuse first
         fail(QAbstractSocket::SslHandshakeFailedError, QStringLiteral("the peer proved no certificate"));
         return;

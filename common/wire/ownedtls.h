@@ -1,15 +1,16 @@
-// OwnedTls: TLS with OpenSSL on a socket's own descriptor, for a data route's two ends (docs/architecture.md,
-// "Owning the route's TLS"). QSslSocket hands OpenSSL memory buffers: every record passes through Qt's read
-// buffer, a memory BIO and Qt's decrypted buffer, a FIONREAD comes before each read, and each write waits for
-// a posted flush that copies it again. Here OpenSSL reads and writes the descriptor itself (read-ahead into
-// one 64 KiB buffer), decrypts into the one buffer the link reads its frames from, and queued frames are
-// written as they are, small ones gathered into one record.
+// OwnedTls: TLS with OpenSSL on a socket's own descriptor, for a data route's two ends and for the links to
+// the operator (docs/architecture.md, "Owning the route's TLS", "The links' TLS too"). QSslSocket hands
+// OpenSSL memory buffers: every record passes through Qt's read buffer, a memory BIO and Qt's decrypted
+// buffer, a FIONREAD comes before each read, and each write waits for a posted flush that copies it again.
+// Here OpenSSL reads and writes the descriptor itself (read-ahead into one 64 KiB buffer), decrypts into the
+// one buffer the link reads its frames from, and queued frames are written as they are, small ones gathered
+// into one record.
 //
 // It has the names of the QSslSocket members and signals that FrameLink uses, so a link takes either. The
-// peer's certificate must chain to the configuration's CA certificates (TLS 1.3, as mtlsConfiguration says);
-// the host name is not checked: a route reaches an agent at the operator's address, and `checkPeer` says
-// which certificates may answer. Untrusted bytes are OpenSSL's to parse; a failure ends the socket with a
-// typed error. Event-loop thread only.
+// peer's certificate must chain to the configuration's CA certificates (TLS 1.3, as mtlsConfiguration says).
+// A route's dial does not check the host name (it reaches an agent at the operator's address, and its
+// PeerCheck says which certificates may answer); a link's dial checks it, as QSslSocket does. Untrusted bytes
+// are OpenSSL's to parse; a failure ends the socket with a typed error. Event-loop thread only.
 #pragma once
 
 #include <QAbstractSocket>
@@ -43,6 +44,10 @@ public:
     // ALPN protocols, and the host as SNI when it is a name.
     static OwnedTls* dial(const QString& host, quint16 port, const QSslConfiguration& tls, PeerCheck check,
                           QObject* parent = nullptr);
+    // The same, and the peer's certificate must name `host` (a DNS or an IP subject alternative name), as
+    // QSslSocket checks it: how lanesd and an agent dial the operator.
+    static OwnedTls* dialHost(const QString& host, quint16 port, const QSslConfiguration& tls,
+                              QObject* parent = nullptr);
     // Takes `fd`, an accepted connection, and starts the server's handshake: the client must prove a
     // certificate; of `tls`'s ALPN protocols, the first the client offers is answered.
     static OwnedTls* accept(int fd, const QSslConfiguration& tls, QObject* parent = nullptr);
@@ -79,7 +84,8 @@ signals:
     void encrypted();
     void disconnected();
     void errorOccurred(QAbstractSocket::SocketError error);
-    // Never emitted (certificate problems are errors): here so that a link connects to either socket alike.
+    // Before a handshake fails on the peer's certificate: what OpenSSL found, as Qt names it, for the
+    // messages that say what to do about it. Nothing can ignore them: errorOccurred follows at once.
     void sslErrors(const QList<QSslError>& errors);
 
 protected:
@@ -106,6 +112,7 @@ private:
     QSslConfiguration m_tls;
     PeerCheck m_check;
     QString m_host;                  // a client's: the name dialled (SNI)
+    QString m_verifyHost;            // a client's: the name or address its peer's certificate must name
     QList<QHostAddress> m_addresses; // a client's: those not tried yet
     quint16 m_port = 0;
     int m_connectErrno = 0; // why the last address failed
@@ -132,7 +139,8 @@ private:
     QTimer* m_linger = nullptr;
 };
 
-// Whether data routes own their TLS (LANES_ROUTE_OWN_TLS=0: QSslSocket, as before, for comparing the two).
+// Whether data routes and the links to the operator own their TLS (LANES_ROUTE_OWN_TLS=0: QSslSocket, as
+// before, for comparing the two).
 bool routesOwnTls();
 
 } // namespace lanes

@@ -3,12 +3,14 @@
 
 #include "wirecounters.h"
 
+#include <QHostAddress>
 #include <QSslKey>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <cerrno>
 #include <unordered_map>
@@ -134,6 +136,49 @@ const TlsContext& tlsContextFor(bool server, const QSslConfiguration& tls)
             SSL_CTX_set_alpn_select_cb(context.ctx, selectAlpn, &context.alpn);
     }
     return context;
+}
+
+bool requirePeerName(SSL* ssl, const QString& host)
+{
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    const QByteArray name = host.toUtf8();
+    if (!QHostAddress(host).isNull())
+        return X509_VERIFY_PARAM_set1_ip_asc(param, name.constData()) == 1;
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS); // "*.x" only, as Qt
+    return X509_VERIFY_PARAM_set1_host(param, name.constData(), size_t(name.size())) == 1;
+}
+
+QSslError::SslError sslErrorOf(long verifyResult)
+{
+    switch (verifyResult) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return QSslError::CertificateExpired;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return QSslError::CertificateNotYetValid;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+        return QSslError::UnableToGetLocalIssuerCertificate;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+        return QSslError::UnableToGetIssuerCertificate;
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        return QSslError::UnableToVerifyFirstCertificate;
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        return QSslError::CertificateSignatureFailed;
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        return QSslError::SelfSignedCertificate;
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        return QSslError::SelfSignedCertificateInChain;
+    case X509_V_ERR_CERT_UNTRUSTED:
+        return QSslError::CertificateUntrusted;
+    case X509_V_ERR_CERT_REJECTED:
+        return QSslError::CertificateRejected;
+    case X509_V_ERR_INVALID_PURPOSE:
+        return QSslError::InvalidPurpose;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return QSslError::HostNameMismatch;
+    default:
+        return QSslError::UnspecifiedError;
+    }
 }
 
 QString openSslError()

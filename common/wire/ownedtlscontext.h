@@ -4,8 +4,10 @@
 
 #include <QAbstractSocket>
 #include <QSslConfiguration>
+#include <QSslError>
 
 typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
 
 namespace lanes {
 
@@ -23,6 +25,10 @@ struct TlsContext
 const TlsContext& tlsContextFor(bool server, const QSslConfiguration& tls);
 // ALPN's wire form of `protocols` (each behind its length); empty and over-long ones are left out.
 QByteArray alpnWire(const QList<QByteArray>& protocols);
+// The peer's certificate must name `host` (a DNS name, or an IP address as its IP subject alternative name).
+bool requirePeerName(SSL* ssl, const QString& host);
+// What OpenSSL's certificate check found (SSL_get_verify_result), as Qt names it.
+QSslError::SslError sslErrorOf(long verifyResult);
 // OpenSSL's newest error, in its words.
 QString openSslError();
 QAbstractSocket::SocketError socketErrorOf(int error);

@@ -105,9 +105,7 @@ FrameLink* dialRouteLink(const QString& url, const QSslConfiguration& tls, const
 {
     auto* socket = new QSslSocket;
     socket->setSslConfiguration(tls);
-    auto* link = new FrameLink(socket, parent);
-    link->m_dialling = true;
-    link->sayHelloOnConnect(peer);
+    FrameLink* link = FrameLink::dialled(socket, peer, parent);
     const QUrl where(url);
     socket->connectToHostEncrypted(where.host(), quint16(where.port(443)));
     return link;
@@ -131,20 +129,15 @@ FrameLink* dialDataRoute(const QString& url, const QSslConfiguration& tls, const
         return link;
     }
     const QUrl where(url);
-    auto* link =
-        new FrameLink(OwnedTls::dial(where.host(), quint16(where.port(443)), tls, std::move(check)), parent);
-    link->m_dialling = true;
-    link->sayHelloOnConnect(peer);
-    return link;
+    return FrameLink::dialled(OwnedTls::dial(where.host(), quint16(where.port(443)), tls, std::move(check)),
+                              peer, parent);
 }
 
 FrameLink* dialWebSocketLink(const QString& url, const QSslConfiguration& tls, const v1::PeerInfo& peer,
                              QObject* parent)
 {
     QWebSocket* socket = newClientWebSocket(tls);
-    auto* link = new FrameLink(socket, parent);
-    link->m_dialling = true;
-    link->sayHelloOnConnect(peer);
+    FrameLink* link = FrameLink::dialled(socket, peer, parent);
     socket->open(QUrl(url));
     return link;
 }
@@ -158,7 +151,12 @@ FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::
     QList<QByteArray> alpn = tls.allowedNextProtocols();
     alpn << kRouteFramesAlpn.toByteArray();
     framed.setAllowedNextProtocols(alpn);
-    FrameLink* link = dialRouteLink(url, framed, peer, parent);
+    const QUrl where(url);
+    FrameLink* link =
+        routesOwnTls() // the operator's certificate must name the host dialled, as with Qt's
+            ? FrameLink::dialled(OwnedTls::dialHost(where.host(), quint16(where.port(443)), framed), peer,
+                                 parent)
+            : dialRouteLink(url, framed, peer, parent);
     link->m_fallbackUrl = url;
     link->m_fallbackTls = tls;
     return link;
@@ -166,7 +164,7 @@ FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::
 
 void FrameLink::fallBackToWebSocket()
 {
-    if (m_closed || !m_route)
+    if (m_closed || !onRoute())
         return; // closed meanwhile: close() ended the socket
     ++wireCounters().linkWebSocketFallback;
     qCInfo(lcLink) << peerName() << "did not answer the link framing: dialling it again with a WebSocket";
@@ -175,12 +173,16 @@ void FrameLink::fallBackToWebSocket()
     // is not remembered).
     connect(
         this, &FrameLink::connected, this, [url] { webSocketOnly().insert(url); }, Qt::SingleShotConnection);
-    QSslSocket* tried = m_route;
-    m_route = nullptr;
-    tried->disconnect(this);
-    connect(tried, &QSslSocket::disconnected, tried, &QObject::deleteLater);
-    QTimer::singleShot(kLinkDeadAfterMs, tried, &QObject::deleteLater); // a far end that never closes
-    tried->disconnectFromHost(); // a close_notify, after the handshake's last message
+    if (OwnedTls* tried = std::exchange(m_owned, nullptr)) {
+        tried->disconnect(this);
+        tried->closeOnItsOwn(); // a close_notify, then at most kLingerMs for the far end's close
+    } else {
+        QSslSocket* dropped = std::exchange(m_route, nullptr);
+        dropped->disconnect(this);
+        connect(dropped, &QSslSocket::disconnected, dropped, &QObject::deleteLater);
+        QTimer::singleShot(kLinkDeadAfterMs, dropped, &QObject::deleteLater); // a far end that never closes
+        dropped->disconnectFromHost(); // a close_notify, after the handshake's last message
+    }
     m_peerName.clear();
     m_sslErrors.clear();
     m_transportError = QAbstractSocket::UnknownSocketError;

@@ -77,6 +77,8 @@ private slots:
     void framesReadWhileAHandlerRunsWaitForIt();
     void aLinkTakesTheFramingFromALinkServer();
     void aServerFromBeforeTheFramingGetsAWebSocket();
+    void aLinkChecksTheNameItDialled_data();
+    void aLinkChecksTheNameItDialled();
     void theLinksOfAProcessPingTogether();
 };
 
@@ -262,6 +264,7 @@ void TstRouteFraming::aLinkTakesTheFramingFromALinkServer()
     const quint64 framedBefore = counterValue("link.framed");
     const quint64 fallbackBefore = counterValue("link.websocket_fallback");
     const quint64 dialsBefore = counterValue("link.framed_dials");
+    const quint64 ownTlsBefore = counterValue("link.route_own_tls");
     std::unique_ptr<FrameLink> dialled(
         dialLink(routes.server->url(), routes.clientTls, v1::PeerInfo(), nullptr));
     QSignalSpy connected(dialled.get(), &FrameLink::connected);
@@ -273,6 +276,8 @@ void TstRouteFraming::aLinkTakesTheFramingFromALinkServer()
     QCOMPARE(counterValue("link.framed"), framedBefore + 1);
     QCOMPARE(counterValue("link.framed_dials"), dialsBefore + 1);
     QCOMPARE(counterValue("link.websocket_fallback"), fallbackBefore);
+    QCOMPARE(counterValue("link.route_own_tls"),
+             ownTlsBefore + 2); // both ends' TLS is OpenSSL's on the socket
     QTRY_VERIFY(!routes.frames.isEmpty());
     QVERIFY(routes.frames.first().has_hello());
     QCOMPARE(dialled->peerAddress(), QHostAddress(QHostAddress::LocalHost));
@@ -324,6 +329,43 @@ void TstRouteFraming::aServerFromBeforeTheFramingGetsAWebSocket()
     QCOMPARE(counterValue("link.framed_dials"), dialsBefore);
     QTRY_COMPARE(old.handshakes, 3); // the framing's try, its WebSocket, the second dial's WebSocket
     QCOMPARE(old.failures, QStringList());
+}
+
+void TstRouteFraming::aLinkChecksTheNameItDialled_data()
+{
+    QTest::addColumn<QByteArray>("ownTls");
+    QTest::addColumn<QString>("host");
+    for (const QByteArray& ownTls : {"1"_ba, "0"_ba}) {
+        const char* tls = ownTls == "1" ? "own TLS" : "QSslSocket";
+        QTest::addRow("%s, a name", tls) << ownTls << u"localhost"_s;
+        QTest::addRow("%s, an address", tls) << ownTls << u"127.0.0.2"_s;
+    }
+}
+
+void TstRouteFraming::aLinkChecksTheNameItDialled()
+{
+    // The operator's certificate names 127.0.0.1 only: a link dialled by another name of the same host, or by
+    // another address, fails its handshake, and says why as Qt names it (lanesd's message for it lists the
+    // names the certificate has). Both ends take that TLS, so neither accepts a link.
+    QFETCH(QByteArray, ownTls);
+    QFETCH(QString, host);
+    const test::ScopedEnv tls("LANES_ROUTE_OWN_TLS", ownTls);
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    routes.server->close();
+    QVERIFY(routes.server->listen(QHostAddress(host == u"localhost"_s ? u"127.0.0.1"_s : host), 0));
+    const QString url = u"wss://%1:%2"_s.arg(host).arg(routes.server->serverPort());
+    std::unique_ptr<FrameLink> dialled(dialLink(url, routes.clientTls, v1::PeerInfo(), nullptr));
+    QSignalSpy connected(dialled.get(), &FrameLink::connected);
+    QTRY_VERIFY_WITH_TIMEOUT(!dialled->isOpen(), 5000);
+    QCOMPARE(connected.count(), 0);
+    QVERIFY(!dialled->sslErrors().isEmpty());
+    const QSslError& why = dialled->sslErrors().first();
+    QCOMPARE(why.error(), QSslError::HostNameMismatch);
+    QCOMPARE(why.certificate().subjectAlternativeNames().values(QSsl::IpAddressEntry),
+             QStringList{u"127.0.0.1"_s});
+    QTest::qWait(100);
+    QVERIFY(routes.accepted.isEmpty());
 }
 
 void TstRouteFraming::theLinksOfAProcessPingTogether()
