@@ -72,18 +72,8 @@ void FrameLink::onTransportConnected()
 {
     if (m_closed)
         return; // closed while connecting
-    if (onRoute() && !m_fallbackUrl.isEmpty()) {
-        const QByteArray alpn = m_owned ? m_owned->nextNegotiatedProtocol()
-                                        : m_route->sslConfiguration().nextNegotiatedProtocol();
-        if (alpn != kRouteFramesAlpn) {
-            // A far end from before the framing. Not inside the socket's own signal: it still has to send
-            // its Finished, without which the far end would count and log a failed handshake.
-            QMetaObject::invokeMethod(this, &FrameLink::fallBackToWebSocket, Qt::QueuedConnection);
-            return;
-        }
-        m_fallbackUrl.clear();
-        ++wireCounters().linkFramedDials;
-    }
+    if (fallingBackToWebSocket())
+        return;
     if (!onRoute()) // a WebSocket's upgrade was answered; on the framing, the far end's first frame says so
         m_everConnected = true;
     peerName();

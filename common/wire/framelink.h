@@ -106,6 +106,9 @@ private:
         return link;
     }
     void adoptWebSocket(QWebSocket* socket);
+    // Once connected: whether a dial that offered the framing was not answered with it, and now dials again
+    // with a WebSocket (fallBackToWebSocket, queued).
+    bool fallingBackToWebSocket();
     void fallBackToWebSocket();
     void startTicker();
     void sayHelloOnConnect(const v1::PeerInfo& peer);

@@ -162,6 +162,23 @@ FrameLink* dialLink(const QString& url, const QSslConfiguration& tls, const v1::
     return link;
 }
 
+bool FrameLink::fallingBackToWebSocket()
+{
+    if (!onRoute() || m_fallbackUrl.isEmpty())
+        return false; // not a dial that offered the framing, or settled
+    const QByteArray alpn =
+        m_owned ? m_owned->nextNegotiatedProtocol() : m_route->sslConfiguration().nextNegotiatedProtocol();
+    if (alpn != kRouteFramesAlpn) {
+        // A far end from before the framing. Not inside the socket's own signal: it still has to send its
+        // Finished, without which the far end would count and log a failed handshake.
+        QMetaObject::invokeMethod(this, &FrameLink::fallBackToWebSocket, Qt::QueuedConnection);
+        return true;
+    }
+    m_fallbackUrl.clear();
+    ++wireCounters().linkFramedDials;
+    return false;
+}
+
 void FrameLink::fallBackToWebSocket()
 {
     if (m_closed || !onRoute())
