@@ -7,6 +7,8 @@
 
 namespace lanes {
 
+static_assert(kConnReadHeadroom >= kStreamDataHeaderMax + kFrameHeadroom); // a read chunk's frame header fits
+
 qint64 writeThrough(QTcpSocket* socket, QByteArrayView data)
 {
     if (data.isEmpty())
@@ -123,11 +125,11 @@ void StreamBridge::pumpUp()
     if (!m_stream || m_stream->isClosed())
         return;
     while (m_socket->bytesAvailable() > 0 && m_stream->queuedBytes() < kBridgeHighWater) {
-        const QByteArray chunk = m_socket->read(kMaxChunk);
+        QByteArray chunk = m_socket->read(kMaxChunk);
         m_up += chunk.size();
         if (m_failOpen && m_down == 0 && m_up <= kBridgeReplayLimit)
             m_replay += chunk;
-        m_stream->write(chunk);
+        m_stream->write(std::move(chunk)); // a big read's chunk gets its frame header in place
     }
     if (m_socketEof && m_socket->bytesAvailable() == 0 && !m_upEnded) {
         m_upEnded = true;

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace lanes {
@@ -117,12 +118,23 @@ void TcpConn::onReadable()
         return;
     }
     // One read per wake-up: level-triggered readiness brings us back if more is waiting, and other
-    // connections get their turn meanwhile.
-    static thread_local std::array<char, kConnReadChunk> scratch;
+    // connections get their turn meanwhile. The read goes to a buffer that a big read keeps (the next read
+    // takes a new one); a small one is copied out of it, so that a connection never holds 64 KiB for a few
+    // bytes.
+    static thread_local QByteArray room;
+    if (room.isNull()) {
+        room = QByteArray(kConnReadHeadroom + kConnReadChunk, Qt::Uninitialized);
+        room.remove(0, kConnReadHeadroom); // moves the start only: the headroom stays free before it
+    }
     const ssize_t n =
-        ::recv(m_fd, scratch.data(), size_t(qMin(kConnReadChunk, kConnReadLimit - m_in.size())), 0);
+        ::recv(m_fd, room.data(), size_t(qMin(kConnReadChunk, kConnReadLimit - m_in.size())), 0);
     if (n > 0) {
-        m_in.append(scratch.data(), n);
+        if (m_in.isEmpty() && n >= kConnReadBig) {
+            room.truncate(qsizetype(n));
+            m_in = std::exchange(room, {});
+        } else {
+            m_in.append(room.constData(), n);
+        }
         notifyReadyRead();
         return;
     }
@@ -143,8 +155,6 @@ qint64 TcpConn::write(const QByteArray& data)
 {
     if (data.isEmpty() || m_state == State::Closed)
         return 0;
-    qint64 direct = 0;
-    QByteArrayView rest = data;
     if (m_state == State::Connected && m_out.size() == m_outPos) {
         if (WriteBatch* batch = WriteBatch::current()) {
             m_out = data; // shared with the caller, not copied (64 KiB a time on the bridges)
@@ -156,16 +166,34 @@ qint64 TcpConn::write(const QByteArray& data)
         const ssize_t n = ::send(m_fd, data.data(), size_t(data.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n == data.size())
             return n;
-        if (n > 0) {
-            direct = n;
-            rest = rest.sliced(n);
-        }
         // n < 0: EAGAIN, or an error the write notifier finds again and reports as disconnected()
+        m_out = data; // the rest waits shared with the caller, not copied
+        m_outPos = qsizetype(std::max<ssize_t>(n, 0));
+        watchWritable();
+        return m_outPos;
     }
-    m_out.append(rest);
+    if (m_out.isEmpty()) // still connecting: the first output, shared with the caller
+        m_out = data;
+    else if (m_later.empty() && data.size() < kConnReadBig && !m_out.data_ptr().isShared())
+        m_out.append(data);
+    else { // a big chunk is not copied behind the rest
+        m_later.push_back(data);
+        m_laterBytes += data.size();
+    }
     if (!m_queuedInBatch)
         watchWritable();
-    return direct;
+    return 0;
+}
+
+void TcpConn::advance(qsizetype sent)
+{
+    m_outPos += sent;
+    while (m_outPos >= m_out.size() && !m_later.empty()) {
+        m_outPos -= m_out.size();
+        m_out = std::move(m_later.front());
+        m_later.pop_front();
+        m_laterBytes -= m_out.size();
+    }
 }
 
 void TcpConn::watchWritable()
@@ -185,23 +213,31 @@ void TcpConn::onWritable()
     }
     if (m_state != State::Connected || m_queuedInBatch)
         return;
-    const qsizetype before = m_out.size() - m_outPos;
+    const qsizetype before = bytesToWrite();
     if (sendBuffered())
-        wrote(before - (m_out.size() - m_outPos));
+        wrote(before - bytesToWrite());
 }
 
 bool TcpConn::sendBuffered()
 {
     while (m_outPos < m_out.size()) {
+        std::array<iovec, 8> parts{}; // the waiting chunks, in one send
         const QByteArrayView pending = unsent();
-        const ssize_t n = ::send(m_fd, pending.data(), size_t(pending.size()), MSG_NOSIGNAL | MSG_DONTWAIT);
+        parts[0] = {const_cast<char*>(pending.data()), size_t(pending.size())};
+        size_t count = 1;
+        for (auto it = m_later.begin(); it != m_later.end() && count < parts.size(); ++it)
+            parts[count++] = {const_cast<char*>(it->constData()), size_t(it->size())};
+        msghdr message{};
+        message.msg_iov = parts.data();
+        message.msg_iovlen = count;
+        const ssize_t n = ::sendmsg(m_fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return true;
             closeWithError(errnoText("write", errno));
             return false;
         }
-        m_outPos += n;
+        advance(qsizetype(n));
     }
     return true;
 }
@@ -211,7 +247,7 @@ void TcpConn::batchSent(int result)
     m_queuedInBatch = false;
     m_reportPending = true;
     if (result > 0)
-        m_outPos += result;
+        advance(result);
 }
 
 void TcpConn::reportBatchSend(int result)
@@ -363,6 +399,8 @@ void TcpConn::closeDescriptor()
     m_state = State::Closed;
     m_out.clear();
     m_outPos = 0;
+    m_later.clear();
+    m_laterBytes = 0;
 }
 
 void closeWhenWritten(TcpConn* conn)

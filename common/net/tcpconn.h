@@ -16,6 +16,7 @@
 #include <QPointer>
 #include <QTcpServer>
 
+#include <deque>
 #include <utility>
 
 class QSocketNotifier;
@@ -24,6 +25,10 @@ namespace lanes {
 
 constexpr qsizetype kConnReadLimit = 64 * 1024; // buffered input; reading pauses beyond it
 constexpr qsizetype kConnReadChunk = 64 * 1024; // the most one read() takes
+// A read of kConnReadBig bytes or more into an empty input buffer becomes the buffer itself (no copy), with
+// kConnReadHeadroom free bytes before it: a stream bridge's frame header goes there (encodeStreamData).
+constexpr qsizetype kConnReadBig = 16 * 1024;
+constexpr qsizetype kConnReadHeadroom = 32;
 
 class TcpConn final : public QObject
 {
@@ -51,7 +56,7 @@ public:
     // Buffered input (at most `max` bytes), handed over without a copy when it is all of it.
     QByteArray read(qsizetype max);
     QByteArray readAll() { return read(m_in.size()); }
-    qsizetype bytesToWrite() const { return m_out.size() - m_outPos; }
+    qsizetype bytesToWrite() const { return m_out.size() - m_outPos + m_laterBytes; }
     // Sends what the kernel takes now and queues the rest; returns the bytes sent now (bytesWritten() reports
     // the rest as it goes). Errors surface as disconnected(), never from here. Where the thread has a
     // WriteBatch, nothing is sent now: the output goes out with the pass's other sends, before the event loop
@@ -102,7 +107,8 @@ private:
     explicit TcpConn(int fd, State state, QObject* parent);
     void onReadable();
     void onWritable();
-    bool sendBuffered(); // false: the connection failed
+    bool sendBuffered();          // false: the connection failed
+    void advance(qsizetype sent); // `sent` bytes of the output left: m_out moves on to m_later's next
     QByteArrayView unsent() const { return QByteArrayView(m_out).sliced(m_outPos); }
     // A WriteBatch's send of our output (bytes taken, or -errno): batchSent() books it as soon as the
     // submission returns, reportBatchSend() tells the user (signals), one connection after the other.
@@ -127,6 +133,9 @@ private:
     QByteArray m_in;
     QByteArray m_out;
     qsizetype m_outPos = 0; // of m_out, bytes already sent
+    // Big writes while m_out still waits, each kept as it came (shared, not copied), sent after it.
+    std::deque<QByteArray> m_later;
+    qsizetype m_laterBytes = 0;
     Observer* m_observer = nullptr;
     QPointer<QObject> m_observerContext;
     bool m_closeWhenFlushed = false;

@@ -6,6 +6,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include <array>
 #include <cstring>
 
 namespace lanes {
@@ -46,6 +47,48 @@ QByteArray encodeStreamData(quint32 id, QByteArrayView data)
         memcpy(p, data.data(), size);
     }
     return out;
+}
+
+QByteArray encodeStreamData(quint32 id, QByteArray&& data)
+{
+    using google::protobuf::internal::WireFormatLite;
+    using google::protobuf::io::CodedOutputStream;
+    if (data.isEmpty() || data.data_ptr().isShared() ||
+        data.data_ptr().freeSpaceAtBegin() < kStreamDataHeaderMax + kFrameHeadroom)
+        return encodeStreamData(id, QByteArrayView(data));
+    const auto size = quint32(data.size());
+    const quint32 inner =
+        (id ? 1 + CodedOutputStream::VarintSize32(id) : 0) + 1 + CodedOutputStream::VarintSize32(size) + size;
+    std::array<quint8, kStreamDataHeaderMax> head{};
+    auto* p = CodedOutputStream::WriteTagToArray(
+        WireFormatLite::MakeTag(v1::Frame::kStreamDataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+        head.data());
+    p = CodedOutputStream::WriteVarint32ToArray(inner, p);
+    if (id) {
+        p = CodedOutputStream::WriteTagToArray(
+            WireFormatLite::MakeTag(v1::StreamData::kIdFieldNumber, WireFormatLite::WIRETYPE_VARINT), p);
+        p = CodedOutputStream::WriteVarint32ToArray(id, p);
+    }
+    p = CodedOutputStream::WriteTagToArray(
+        WireFormatLite::MakeTag(v1::StreamData::kDataFieldNumber, WireFormatLite::WIRETYPE_LENGTH_DELIMITED),
+        p);
+    p = CodedOutputStream::WriteVarint32ToArray(size, p);
+    data.prepend(
+        QByteArrayView(reinterpret_cast<const char*>(head.data()), p - head.data())); // in the free room
+    return std::move(data);
+}
+
+QByteArray sliceOf(const QByteArray& whole, QByteArrayView part)
+{
+    Q_ASSERT(part.isEmpty() || (part.data() >= whole.constData() &&
+                                part.data() + part.size() <= whole.constData() + whole.size()));
+    // A copy of whole's pointer holds a reference to its memory (data_ptr() neither detaches nor changes it).
+    QByteArray::DataPointer shared = const_cast<QByteArray&>(whole).data_ptr();
+    if (part.size() < kShareSliceAtLeast || !shared.d_ptr())
+        return part.toByteArray();
+    shared.ptr = const_cast<char*>(part.data());
+    shared.size = part.size();
+    return QByteArray(std::move(shared));
 }
 
 namespace {

@@ -21,6 +21,17 @@ QByteArray encodeFrame(const v1::Frame& frame);
 // copy (FrameLink::writeClientFrame).
 QByteArray encodeStreamData(quint32 id, QByteArrayView data);
 constexpr qsizetype kFrameHeadroom = 10; // RFC 6455's longest header of an unmasked frame
+// The most bytes encodeStreamData puts in front of the data: three tags and three varints of 32 bits.
+constexpr qsizetype kStreamDataHeaderMax = 3 * (1 + 5);
+// The same frame without copying `data` when it owns kStreamDataHeaderMax + kFrameHeadroom free bytes before
+// its start and shares them with nobody (TcpConn reads a big chunk so): the header goes in front in place.
+// Otherwise as above.
+QByteArray encodeStreamData(quint32 id, QByteArray&& data);
+// `part`, a piece of `whole`, as a QByteArray that shares whole's memory when the piece is big
+// (kShareSliceAtLeast bytes or more) and `whole` owns its memory; a copy otherwise, so that a small piece
+// never keeps a big buffer alive. Like QByteArray::fromRawData, a shared slice is not '\0'-terminated.
+constexpr qsizetype kShareSliceAtLeast = 16 * 1024;
+QByteArray sliceOf(const QByteArray& whole, QByteArrayView part);
 // Rejects (and counts) empty, oversized and undecodable messages and frames without a body.
 Result<v1::Frame> decodeFrame(const QByteArray& bytes);
 // The receiving half of encodeStreamData: when `bytes` is a Frame{stream_data{id, data}} laid out as

@@ -306,7 +306,7 @@ void FrameLink::deliver(const QByteArray& bytes)
 {
     if (m_streamData) {
         if (const auto data = peekStreamData(bytes)) {
-            m_streamData(data->id, data->data);
+            m_streamData(data->id, sliceOf(bytes, data->data)); // a big chunk is not copied
             return;
         }
     }

@@ -70,12 +70,12 @@ public:
     // open, unmasked; a route's framing always), rather than through QWebSocket, which copies and XORs every
     // byte it sends as a client.
     bool writesFramesItself() const { return m_clientTransport || onRoute(); }
-    // Stream data frames laid out as encodeStreamData lays them out go to `handler`, with a view of their
-    // bytes, instead of being decoded into a Frame for frameReceived (which copies the data twice): the
-    // receiving half of the bulk path. The view lives for the call only. Other frames, data frames laid out
-    // otherwise included, still come as frameReceived, in their order. The handler must not replace itself
-    // or delete the link while it runs (deleteLater does).
-    using StreamDataHandler = std::function<void(quint32 id, QByteArrayView data)>;
+    // Stream data frames laid out as encodeStreamData lays them out go to `handler`, with their bytes,
+    // instead of being decoded into a Frame for frameReceived (which copies the data twice): the receiving
+    // half of the bulk path. A big chunk shares the memory of what the link read (sliceOf). Other frames,
+    // data frames laid out otherwise included, still come as frameReceived, in their order. The handler must
+    // not replace itself or delete the link while it runs (deleteLater does).
+    using StreamDataHandler = std::function<void(quint32 id, const QByteArray& data)>;
     void setStreamDataHandler(StreamDataHandler handler) { m_streamData = std::move(handler); }
     // The dialling side pings; the accepting side only answers and watches for silence, which halves the
     // keepalive traffic of an operator with many sessions.

@@ -10,10 +10,16 @@ Stream::Stream(Mux* mux, quint32 id, v1::StreamKind kind, v1::StreamMeta meta)
 {
 }
 
-void Stream::write(const QByteArray& data)
+void Stream::write(QByteArray data)
 {
     if (m_done || m_endQueued || data.isEmpty())
         return;
+    if (data.size() <= kMaxChunk) {
+        m_queued += data.size();
+        m_out.push_back(std::move(data)); // a bridge's chunk: its header may go in front in place (pump)
+        pump();
+        return;
+    }
     for (qsizetype at = 0; at < data.size(); at += kMaxChunk) {
         m_out.push_back(data.mid(at, kMaxChunk));
         m_queued += m_out.back().size();
@@ -91,13 +97,15 @@ void Stream::pump()
     while (!m_out.empty() && m_sendCredit > 0) {
         QByteArray& head = m_out.front();
         const qsizetype n = qMin<qint64>(head.size(), m_sendCredit);
-        m_mux->sendEncoded(encodeStreamData(m_id, QByteArrayView(head.constData(), n)));
         m_sendCredit -= n;
         m_queued -= n;
-        if (n == head.size())
+        if (n == head.size()) {
+            m_mux->sendEncoded(encodeStreamData(m_id, std::exchange(head, {})));
             m_out.pop_front();
-        else
+        } else {
+            m_mux->sendEncoded(encodeStreamData(m_id, QByteArrayView(head.constData(), n)));
             head.remove(0, n);
+        }
     }
     if (m_out.empty() && m_endQueued && !m_endSent) {
         v1::Frame frame;
@@ -115,7 +123,7 @@ void Stream::pump()
         emit drained();
 }
 
-void Stream::onData(QByteArrayView data)
+void Stream::onData(const QByteArray& data)
 {
     if (m_peerEnded) {
         ++wireCounters().streamDataAfterEnd;
@@ -136,7 +144,7 @@ void Stream::onData(QByteArrayView data)
         return;
     }
     m_recvWindow -= qint64(data.size());
-    emit dataReceived(data.toByteArray());
+    emit dataReceived(data);
 }
 
 void Stream::onEnd(const HeaderList& trailers)
@@ -173,7 +181,7 @@ void Stream::maybeDone()
 Mux::Mux(FrameLink* link, Side side, QObject* parent)
     : QObject(parent), m_link(link), m_side(side), m_nextId(side == Side::Client ? 1 : 2)
 {
-    link->setStreamDataHandler([mux = QPointer<Mux>(this)](quint32 id, QByteArrayView data) {
+    link->setStreamDataHandler([mux = QPointer<Mux>(this)](quint32 id, const QByteArray& data) {
         if (Stream* s = mux ? mux->find(id) : nullptr) // a Mux that went before its link hears no more
             s->onData(data);
     });
@@ -228,7 +236,7 @@ bool Mux::handleFrame(const v1::Frame& frame)
     }
     case v1::Frame::kStreamData:
         if (Stream* s = find(frame.stream_data().id()))
-            s->onData(QByteArrayView(frame.stream_data().data()));
+            s->onData(QByteArray::fromStdString(frame.stream_data().data()));
         return true;
     case v1::Frame::kStreamEnd:
         if (Stream* s = find(frame.stream_end().id())) {

@@ -44,8 +44,9 @@ public:
     v1::StreamKind kind() const { return m_kind; }
     const v1::StreamMeta& meta() const { return m_meta; }
 
-    // Queues bytes; they leave as the peer's credit allows.
-    void write(const QByteArray& data);
+    // Queues bytes; they leave as the peer's credit allows. A chunk of at most kMaxChunk that nobody else
+    // holds leaves without a copy when it has room for the frame's header before it (TcpConn's big reads do).
+    void write(QByteArray data);
     // Half-closes our direction once the queue is sent, with trailers when there are any (HTTP/2, gRPC).
     void end(const HeaderList& trailers = {});
     void reset(const Error& error);
@@ -79,7 +80,7 @@ private:
     friend class Mux;
     Stream(Mux* mux, quint32 id, v1::StreamKind kind, v1::StreamMeta meta);
     void pump();
-    void onData(QByteArrayView data);
+    void onData(const QByteArray& data);
     void onEnd(const HeaderList& trailers);
     void onReset(const Error& error);
     void onWindow(quint32 credit);

@@ -150,7 +150,7 @@ bool OwnedTls::adopt(int fd)
         return false;
     }
     m_ssl = SSL_new(context.ctx);
-    if (!m_ssl || SSL_set_fd(m_ssl, fd) != 1) {
+    if (!m_ssl || !attachDescriptor(m_ssl, fd)) {
         fail(QAbstractSocket::SslInternalError, QStringLiteral("no TLS session: ") + openSslError());
         return false;
     }

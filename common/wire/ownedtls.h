@@ -55,7 +55,10 @@ public:
 
     bool isSequential() const override { return true; }
     qint64 bytesAvailable() const override;
-    qint64 bytesToWrite() const override { return m_outBytes; }
+    // read(n) of `n` bytes that are available, a big piece sharing the memory they were decrypted into
+    // (sliceOf) instead of a copy.
+    QByteArray readShared(qsizetype n);
+    qint64 bytesToWrite() const override; // queued, and sealed but not yet taken by the socket
 
     // Queues `bytes` without copying them; written at the next flush (posted when the first is queued).
     void enqueue(QByteArray bytes);

@@ -138,6 +138,21 @@ const TlsContext& tlsContextFor(bool server, const QSslConfiguration& tls)
     return context;
 }
 
+bool attachDescriptor(SSL* ssl, int fd)
+{
+    BIO* read = BIO_new_socket(fd, BIO_NOCLOSE);
+    BIO* socket = BIO_new_socket(fd, BIO_NOCLOSE);
+    BIO* buffer = BIO_new(BIO_f_buffer());
+    if (!read || !socket || !buffer || BIO_set_write_buffer_size(buffer, kWriteBatchBytes) != 1) {
+        BIO_free(read);
+        BIO_free(socket);
+        BIO_free(buffer);
+        return false;
+    }
+    SSL_set_bio(ssl, read, BIO_push(buffer, socket)); // the SSL owns both chains now
+    return true;
+}
+
 bool requirePeerName(SSL* ssl, const QString& host)
 {
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);

@@ -1,6 +1,7 @@
 // See ownedtls.h: reading and writing records on an encrypted OwnedTls.
 #include "ownedtls.h"
 
+#include "framecodec.h"
 #include "ownedtlscontext.h"
 
 #include <QSocketNotifier>
@@ -32,7 +33,13 @@ void OwnedTls::readRecords()
     qsizetype taken = 0;
     QAbstractSocket::SocketError endError = QAbstractSocket::RemoteHostClosedError;
     QString endWhy;
-    if (m_inPos == m_in.size()) {
+    if (m_in.data_ptr().isShared()) { // pieces of it were read shared: new room, not a copy of all of it
+        QByteArray room;
+        room.reserve(std::min<qsizetype>(m_in.capacity(), 4 * kReadChunk));
+        room.append(QByteArrayView(m_in).sliced(m_inPos));
+        m_in = std::move(room);
+        m_inPos = 0;
+    } else if (m_inPos == m_in.size()) {
         if (m_in.capacity() > 4 * kReadChunk)
             m_in = QByteArray(); // a burst's room is not kept
         else
@@ -116,6 +123,20 @@ void OwnedTls::lingerRead()
 qint64 OwnedTls::bytesAvailable() const
 {
     return m_in.size() - m_inPos + QIODevice::bytesAvailable();
+}
+
+qint64 OwnedTls::bytesToWrite() const
+{
+    return m_outBytes + (m_ssl && m_encrypted ? qint64(BIO_wpending(SSL_get_wbio(m_ssl))) : 0);
+}
+
+QByteArray OwnedTls::readShared(qsizetype n)
+{
+    if (n > m_in.size() - m_inPos)
+        return read(n);
+    QByteArray out = sliceOf(m_in, QByteArrayView(m_in.constData() + m_inPos, n));
+    m_inPos += n;
+    return out;
 }
 
 qint64 OwnedTls::readData(char* data, qint64 maxSize)
@@ -213,6 +234,18 @@ void OwnedTls::writeQueued()
     }
     if (m_fd < 0)
         return;
+    BIO* buffered = SSL_get_wbio(m_ssl);
+    errno = 0;
+    if (BIO_flush(buffered) != 1) { // the pass's records, in as few sends as the buffer allows
+        const int flushErrno = errno;
+        if (BIO_should_retry(buffered)) {
+            m_write->setEnabled(true); // the rest when the socket drains
+            return;
+        }
+        fail(flushErrno ? socketErrorOf(flushErrno) : QAbstractSocket::SslInternalError,
+             flushErrno ? QString::fromLocal8Bit(strerror(flushErrno)) : openSslError());
+        return;
+    }
     m_write->setEnabled(false);
     if (m_closing && m_state == QAbstractSocket::ConnectedState) {
         // Everything is written: close_notify (best effort: a full socket now would keep it), our half of

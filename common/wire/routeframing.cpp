@@ -1,6 +1,7 @@
 // See routeframing.h.
 #include "routeframing.h"
 
+#include "ownedtls.h"
 #include "wirecounters.h"
 
 #include <QtEndian>
@@ -53,7 +54,8 @@ Result<void> RouteDeframer::read(QIODevice& in, const Handler& frame)
         if (in.bytesAvailable() < m_pending)
             return {};
         const qsizetype expected = std::exchange(m_pending, 0);
-        QByteArray bytes = in.read(expected);
+        auto* owned = qobject_cast<OwnedTls*>(&in);
+        QByteArray bytes = owned ? owned->readShared(expected) : in.read(expected);
         if (bytes.size() != expected)
             return failWith(ErrorCode::Internal,
                             QStringLiteral("the route's socket did not give what it holds"));

@@ -62,6 +62,8 @@ private slots:
     void roundTrip();
     void streamDataEncodesAsProtobufDoes_data();
     void streamDataEncodesAsProtobufDoes();
+    void aChunkWithRoomGetsItsHeaderInPlace();
+    void aBigSliceSharesItsMemoryASmallOneIsCopied();
     void otherLayoutsOfStreamDataTakeTheFullDecoder_data();
     void otherLayoutsOfStreamDataTakeTheFullDecoder();
     void textFrameClosesTheLink();
@@ -155,6 +157,56 @@ void TstClusterFraming::streamDataEncodesAsProtobufDoes()
     // Room for the WebSocket header in front, so that the link puts it there without copying the frame.
     QByteArray room = encoded;
     QVERIFY(room.data_ptr().freeSpaceAtBegin() >= kFrameHeadroom);
+}
+
+void TstClusterFraming::aChunkWithRoomGetsItsHeaderInPlace()
+{
+    for (const quint32 id : {0u, 1u, 0xffffffffu}) {
+        QByteArray chunk(kStreamDataHeaderMax + kFrameHeadroom + 64 * 1024, Qt::Uninitialized);
+        chunk.remove(0, kStreamDataHeaderMax + kFrameHeadroom); // as TcpConn leaves a big read
+        for (qsizetype i = 0; i < chunk.size(); ++i)
+            chunk[i] = char(i * 13);
+        const QByteArray copy(chunk.constData(), chunk.size());
+        const char* start = chunk.constData();
+        const QByteArray frame = encodeStreamData(id, std::move(chunk));
+        QVERIFY(frame == encodeStreamData(id, QByteArrayView(copy)));      // byte for byte the same frame
+        QCOMPARE(frame.constData() + (frame.size() - copy.size()), start); // the data did not move
+        QByteArray room = frame;
+        QVERIFY(room.data_ptr().freeSpaceAtBegin() >= kFrameHeadroom); // and the link's header goes in front
+    }
+    // Data that someone else holds too, or without the room, is copied: the holder's bytes stay as they were.
+    QByteArray held(kStreamDataHeaderMax + kFrameHeadroom + 1000, 'h');
+    held.remove(0, kStreamDataHeaderMax + kFrameHeadroom);
+    QByteArray shared = held;
+    const QByteArray frame = encodeStreamData(3, std::move(shared));
+    QVERIFY(frame == encodeStreamData(3, QByteArrayView(held)));
+    QCOMPARE(held, QByteArray(1000, 'h'));
+    QVERIFY(encodeStreamData(3, QByteArray(1000, 'h')) == frame);
+}
+
+void TstClusterFraming::aBigSliceSharesItsMemoryASmallOneIsCopied()
+{
+    const QByteArray whole(4 * kShareSliceAtLeast, 'w');
+    const QByteArrayView big(whole.constData() + 10, kShareSliceAtLeast);
+    const QByteArray slice = sliceOf(whole, big);
+    QCOMPARE(slice.constData(), big.data()); // no copy
+    QCOMPARE(slice.size(), big.size());
+    QVERIFY(slice == big);
+    const QByteArrayView small(whole.constData() + 10, kShareSliceAtLeast - 1);
+    const QByteArray copy = sliceOf(whole, small);
+    QVERIFY(copy.constData() != small.data()); // a small piece does not keep the big buffer alive
+    QVERIFY(copy == small);
+    // The slice keeps the memory alive after the whole is gone, and writing to it does not touch the whole.
+    QByteArray kept;
+    {
+        QByteArray gone(4 * kShareSliceAtLeast, 'g');
+        kept = sliceOf(gone, QByteArrayView(gone).sliced(100, kShareSliceAtLeast));
+    }
+    QCOMPARE(kept, QByteArray(kShareSliceAtLeast, 'g'));
+    QByteArray written = slice;
+    written[0] = 'x';
+    QCOMPARE(whole[10], 'w');
+    QCOMPARE(written[0], 'x');
 }
 
 void TstClusterFraming::otherLayoutsOfStreamDataTakeTheFullDecoder_data()

@@ -7,11 +7,13 @@
 // still has its Close heard (its socket ends its close by itself); and routes with different tokens share one
 // OpenSSL context.
 #include "counter.h"
+#include "epolltestmain.h"
 #include "framelink.h"
 #include "ownedtls.h"
 #include "testroutes.h"
 
 #include <QCryptographicHash>
+#include <QFile>
 #include <QSignalSpy>
 #include <QTest>
 
@@ -35,6 +37,18 @@ FrameLink* dialOwned(const RouteServer& routes, OwnedTls::PeerCheck check = oper
                          nullptr);
 }
 
+// The write system calls this thread made (write, send), as the kernel counts them; -1 if it does not.
+qint64 writeCalls()
+{
+    QFile io(u"/proc/thread-self/io"_s);
+    if (!io.open(QIODevice::ReadOnly))
+        return -1;
+    for (const QByteArray& line : io.readAll().split('\n'))
+        if (line.startsWith("syscw: "))
+            return line.mid(7).toLongLong();
+    return -1;
+}
+
 } // namespace
 
 class TstOwnedTls : public QObject
@@ -44,6 +58,7 @@ private slots:
     void initTestCase();
     void framesOfEverySizeCrossBothWays();
     void bulkBothWaysAtOnceArrivesWhole();
+    void theRecordsOfAPassLeaveInOneSend();
     void eitherEndSpeaksToAQtSocket();
     void aClientOfAnotherCaIsRefused();
     void aServerThatFailsTheCheckEndsTheDial();
@@ -133,6 +148,38 @@ void TstOwnedTls::bulkBothWaysAtOnceArrivesWhole()
     QCOMPARE(atClient.result(), sent.result());
     QVERIFY(dialled->isOpen());
     QVERIFY(accepted->isOpen());
+}
+
+void TstOwnedTls::theRecordsOfAPassLeaveInOneSend()
+{
+    // A 64 KiB frame is four TLS records. Written one send each, every record costs a system call, a TCP
+    // segment and a wake-up of the reader; buffered, the records of a pass of writes leave together.
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    std::unique_ptr<FrameLink> dialled(dialOwned(routes));
+    QTRY_COMPARE(routes.accepted.size(), 1);
+    FrameLink* accepted = routes.accepted.first();
+    QCryptographicHash atServer(QCryptographicHash::Sha256), sent(QCryptographicHash::Sha256);
+    qint64 received = 0;
+    accepted->setStreamDataHandler([&](quint32, QByteArrayView data) {
+        atServer.addData(data);
+        received += data.size();
+    });
+    constexpr int kFrames = 64;
+    constexpr qsizetype kChunk = 64 * 1024;
+    const qint64 writesBefore = writeCalls();
+    QVERIFY2(writesBefore >= 0, "the kernel does not count this thread's writes (/proc/thread-self/io)");
+    for (int i = 0; i < kFrames; ++i) {
+        const QByteArray chunk(kChunk, char('a' + i % 26));
+        sent.addData(chunk);
+        dialled->sendEncoded(encodeStreamData(1, chunk));
+        QTest::qWait(1); // one frame a pass of the loop, as a bridge sends what it read
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(received, qint64(kFrames) * kChunk, 20000);
+    const qint64 writes = writeCalls() - writesBefore;
+    QCOMPARE(atServer.result(), sent.result());
+    // One send a frame at most (four, one a record, before), whatever else the process wrote meanwhile.
+    QVERIFY2(writes <= kFrames, qPrintable(u"%1 writes for %2 frames"_s.arg(writes).arg(kFrames)));
 }
 
 void TstOwnedTls::eitherEndSpeaksToAQtSocket()
@@ -265,5 +312,5 @@ void TstOwnedTls::everyRouteOfAnIdentitySharesOneContext()
              qPrintable(QString::number(counterValue("link.tls_contexts") - before)));
 }
 
-QTEST_GUILESS_MAIN(TstOwnedTls)
+LANES_EPOLL_TEST_MAIN(TstOwnedTls) // as lanesd and the agent run it: a post to the loop writes no eventfd
 #include "tst_ownedtls.moc"

@@ -9,6 +9,7 @@
 // container's seccomp profile refuses io_uring).
 #include "epolldispatcher.h"
 #include "epolltestmain.h"
+#include "framecodec.h"
 #include "tcpconn.h"
 #include "writebatch.h"
 
@@ -109,7 +110,10 @@ private slots:
     void aRoundTripBothWays();
     void anAdoptedDescriptorIsNonBlockingAndTuned();
     void aLargeWriteIsBufferedReportedAndDeliveredIntact();
+    void writesBehindWaitingOutputKeepTheirOrder();
+    void whatIsWrittenWhileConnectingGoesOutInOrder();
     void readingPausesAtTheLimitAndResumes();
+    void aBigReadLeavesRoomForAFrameHeader();
     void disconnectFromHostFlushesFirst();
     void thePeersCloseLeavesBufferedInputReadable();
     void aHalfCloseKeepsTheWayBackOpen();
@@ -231,6 +235,82 @@ void TstTcpConn::aLargeWriteIsBufferedReportedAndDeliveredIntact()
     QCOMPARE(direct + reported, payload.size()); // every byte accounted for exactly once
     QCOMPARE(conn->bytesToWrite(), 0);
     QCOMPARE(received.result(), QCryptographicHash::hash(payload, QCryptographicHash::Sha256));
+    delete conn;
+}
+
+void TstTcpConn::writesBehindWaitingOutputKeepTheirOrder()
+{
+    // Big writes that wait behind output the kernel has not taken are queued as they came (not copied into
+    // one buffer) and small ones join the tail: whatever the mix, the peer gets every byte once, in order.
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    peer->setReadBufferSize(64 * 1024);
+    QByteArray expected;
+    qint64 direct = 0, reported = 0;
+    connect(conn, &TcpConn::bytesWritten, this, [&](qint64 n) { reported += n; });
+    for (int i = 0; i < 200; ++i) {
+        const qsizetype size = i % 3 == 0 ? 100 + i : i % 3 == 1 ? 64 * 1024 : 200 * 1024 + i;
+        QByteArray piece = pattern(size);
+        piece[0] = char(i); // each piece tells where it belongs
+        expected += piece;
+        direct += conn->write(piece);
+    }
+    QVERIFY(conn->bytesToWrite() > 0); // the kernel's buffers are full: most of it waits
+    QCOMPARE(conn->bytesToWrite(), expected.size() - direct);
+    QByteArray got;
+    connect(peer, &QTcpSocket::readyRead, this, [&, peer = peer] { got += peer->readAll(); });
+    QTRY_COMPARE_WITH_TIMEOUT(got.size(), expected.size(), 20000);
+    QVERIFY(got == expected);
+    QCOMPARE(direct + reported, expected.size());
+    QCOMPARE(conn->bytesToWrite(), 0);
+    delete conn;
+}
+
+void TstTcpConn::whatIsWrittenWhileConnectingGoesOutInOrder()
+{
+    auto made = TcpConn::connectTo(QHostAddress::LocalHost, m_server->serverPort(), 0, this);
+    QVERIFY(made);
+    TcpConn* conn = *made;
+    QVERIFY(conn->isConnecting()); // a non-blocking connect: the writes below wait for it
+    const QByteArray big = pattern(100 * 1024);
+    const QByteArray expected = "first " + big + " small" + big + " last";
+    for (const QByteArray& piece :
+         {QByteArray("first "), big, QByteArray(" small"), big, QByteArray(" last")})
+        QCOMPARE(conn->write(piece), 0);
+    QCOMPARE(conn->bytesToWrite(), expected.size());
+    QTRY_VERIFY(m_server->hasPendingConnections());
+    QTcpSocket* peer = m_server->nextPendingConnection();
+    peer->setParent(conn);
+    QByteArray got;
+    connect(peer, &QTcpSocket::readyRead, this, [&] { got += peer->readAll(); });
+    got += peer->readAll();
+    QTRY_COMPARE_WITH_TIMEOUT(got.size(), expected.size(), 10000);
+    QVERIFY(got == expected);
+    QCOMPARE(conn->bytesToWrite(), 0);
+    delete conn;
+}
+
+void TstTcpConn::aBigReadLeavesRoomForAFrameHeader()
+{
+    // A big read into an empty buffer is handed over as it was read, with room in front of it for a stream
+    // frame's header, so that a bridge sends it on without copying it (encodeStreamData in place).
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    const QByteArray payload = pattern(lanes::kConnReadChunk);
+    peer->write(payload);
+    QTRY_COMPARE(conn->bytesAvailable(), payload.size());
+    QByteArray chunk = conn->readAll();
+    QVERIFY(chunk == payload);
+    QVERIFY(!chunk.data_ptr().isShared());
+    QVERIFY(chunk.data_ptr().freeSpaceAtBegin() >= lanes::kConnReadHeadroom);
+    const char* before = chunk.constData();
+    const QByteArray frame = lanes::encodeStreamData(5, std::move(chunk));
+    QVERIFY(frame == lanes::encodeStreamData(5, QByteArrayView(payload)));
+    QCOMPARE(frame.constData() + (frame.size() - payload.size()), before); // the bytes did not move
+    // A small read is copied out to a buffer of its size: the connection does not hold 64 KiB for it.
+    peer->write("small");
+    QTRY_COMPARE(conn->bytesAvailable(), 5);
+    QVERIFY(conn->readAll().capacity() < lanes::kConnReadBig);
     delete conn;
 }
 
