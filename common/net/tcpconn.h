@@ -107,7 +107,9 @@ private:
     explicit TcpConn(int fd, State state, QObject* parent);
     void onReadable();
     void onWritable();
-    bool sendBuffered();          // false: the connection failed
+    bool sendBuffered(); // false: the connection failed
+    // One sendmsg of what waits (the rest of m_out, then m_later's chunks): the bytes taken, or -1 (errno).
+    ssize_t sendQueued();
     void advance(qsizetype sent); // `sent` bytes of the output left: m_out moves on to m_later's next
     QByteArrayView unsent() const { return QByteArrayView(m_out).sliced(m_outPos); }
     // A WriteBatch's send of our output (bytes taken, or -errno): batchSent() books it as soon as the
