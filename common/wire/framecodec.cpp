@@ -84,7 +84,8 @@ QByteArray sliceOf(const QByteArray& whole, QByteArrayView part)
                                 part.data() + part.size() <= whole.constData() + whole.size()));
     // A copy of whole's pointer holds a reference to its memory (data_ptr() neither detaches nor changes it).
     QByteArray::DataPointer shared = const_cast<QByteArray&>(whole).data_ptr();
-    if (part.size() < kShareSliceAtLeast || !shared.d_ptr())
+    if (part.size() < kShareSliceAtLeast || !shared.d_ptr() ||
+        part.size() * kShareSliceOfAtMost < shared.allocatedCapacity())
         return part.toByteArray();
     shared.ptr = const_cast<char*>(part.data());
     shared.size = part.size();

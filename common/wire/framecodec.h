@@ -28,9 +28,11 @@ constexpr qsizetype kStreamDataHeaderMax = 3 * (1 + 5);
 // Otherwise as above.
 QByteArray encodeStreamData(quint32 id, QByteArray&& data);
 // `part`, a piece of `whole`, as a QByteArray that shares whole's memory when the piece is big
-// (kShareSliceAtLeast bytes or more) and `whole` owns its memory; a copy otherwise, so that a small piece
-// never keeps a big buffer alive. Like QByteArray::fromRawData, a shared slice is not '\0'-terminated.
+// (kShareSliceAtLeast bytes or more, and at least 1/kShareSliceOfAtMost of whole's allocation) and `whole`
+// owns its memory; a copy otherwise, so that a held piece never keeps much more than itself alive. Like
+// QByteArray::fromRawData, a shared slice is not '\0'-terminated.
 constexpr qsizetype kShareSliceAtLeast = 16 * 1024;
+constexpr qsizetype kShareSliceOfAtMost = 16;
 QByteArray sliceOf(const QByteArray& whole, QByteArrayView part);
 // Rejects (and counts) empty, oversized and undecodable messages and frames without a body.
 Result<v1::Frame> decodeFrame(const QByteArray& bytes);

@@ -150,7 +150,7 @@ bool OwnedTls::adopt(int fd)
         return false;
     }
     m_ssl = SSL_new(context.ctx);
-    if (!m_ssl || !attachDescriptor(m_ssl, fd)) {
+    if (!m_ssl || SSL_set_fd(m_ssl, fd) != 1) {
         fail(QAbstractSocket::SslInternalError, QStringLiteral("no TLS session: ") + openSslError());
         return false;
     }
@@ -266,6 +266,10 @@ void OwnedTls::handshake()
     unsigned int alpnLength = 0;
     SSL_get0_alpn_selected(m_ssl, &alpn, &alpnLength);
     m_alpn = QByteArray(reinterpret_cast<const char*>(alpn), int(alpnLength));
+    if (!bufferWrites(m_ssl, m_fd)) {
+        fail(QAbstractSocket::SslInternalError, QStringLiteral("no write buffer: ") + openSslError());
+        return;
+    }
     m_encrypted = true;
     ++wireCounters().linkRouteOwnTls;
     const QPointer<OwnedTls> self(this);

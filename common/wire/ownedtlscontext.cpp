@@ -138,18 +138,16 @@ const TlsContext& tlsContextFor(bool server, const QSslConfiguration& tls)
     return context;
 }
 
-bool attachDescriptor(SSL* ssl, int fd)
+bool bufferWrites(SSL* ssl, int fd)
 {
-    BIO* read = BIO_new_socket(fd, BIO_NOCLOSE);
     BIO* socket = BIO_new_socket(fd, BIO_NOCLOSE);
     BIO* buffer = BIO_new(BIO_f_buffer());
-    if (!read || !socket || !buffer || BIO_set_write_buffer_size(buffer, kWriteBatchBytes) != 1) {
-        BIO_free(read);
+    if (!socket || !buffer || BIO_set_write_buffer_size(buffer, kWriteBatchBytes) != 1) {
         BIO_free(socket);
         BIO_free(buffer);
         return false;
     }
-    SSL_set_bio(ssl, read, BIO_push(buffer, socket)); // the SSL owns both chains now
+    SSL_set0_wbio(ssl, BIO_push(buffer, socket)); // the SSL owns the chain; the socket BIO still reads
     return true;
 }
 

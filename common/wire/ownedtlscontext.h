@@ -25,11 +25,12 @@ struct TlsContext
 const TlsContext& tlsContextFor(bool server, const QSslConfiguration& tls);
 // ALPN's wire form of `protocols` (each behind its length); empty and over-long ones are left out.
 QByteArray alpnWire(const QList<QByteArray>& protocols);
-// `ssl` reads `fd` directly (with read-ahead: many records a recv) and writes it through a buffer of
+// Once its handshake is done, `ssl` (set on `fd` with SSL_set_fd) writes through a buffer of
 // kWriteBatchBytes, so that the records of one pass of writes leave in one send, not one each: a 64 KiB chunk
 // is four records. Whoever writes flushes the buffer (BIO_flush of SSL_get_wbio) once the pass is written.
+// Not during the handshake: OpenSSL's own buffer on top of ours would not pass a full socket's retry on.
 constexpr int kWriteBatchBytes = 128 * 1024;
-bool attachDescriptor(SSL* ssl, int fd);
+bool bufferWrites(SSL* ssl, int fd);
 // The peer's certificate must name `host` (a DNS name, or an IP address as its IP subject alternative name).
 bool requirePeerName(SSL* ssl, const QString& host);
 // What OpenSSL's certificate check found (SSL_get_verify_result), as Qt names it.

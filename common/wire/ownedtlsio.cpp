@@ -16,8 +16,10 @@
 namespace lanes {
 namespace {
 
-constexpr int kReadChunk = 64 * 1024;         // one SSL_read's room
-constexpr qsizetype kReadPerWake = 1 << 20;   // then the loop's other sockets get their turn
+constexpr int kReadChunk = 64 * 1024; // one SSL_read's room
+constexpr qsizetype kReadPerWake =
+    256 * 1024; // then the loop's other sockets get their turn (and a
+                // big frame is more than a sixteenth of its buffer: sliceOf shares it)
 constexpr qsizetype kGatherBytes = 16 * 1024; // small queued frames are written as one record
 constexpr int kLingerReadsPerWake = 16;       // what a closing socket drops before the loop's other work
 
