@@ -17,9 +17,9 @@ namespace lanes {
 namespace {
 
 constexpr int kReadChunk = 64 * 1024; // one SSL_read's room
-constexpr qsizetype kReadPerWake =
-    256 * 1024; // then the loop's other sockets get their turn (and a
-                // big frame is more than a sixteenth of its buffer: sliceOf shares it)
+// Then the loop's other sockets get their turn; and a 64 KiB frame stays more than a sixteenth of the buffer
+// it was read into, so sliceOf shares it.
+constexpr qsizetype kReadPerWake = 256 * 1024;
 constexpr qsizetype kGatherBytes = 16 * 1024; // small queued frames are written as one record
 constexpr int kLingerReadsPerWake = 16;       // what a closing socket drops before the loop's other work
 
