@@ -154,6 +154,7 @@ bool OwnedTls::adopt(int fd)
         fail(QAbstractSocket::SslInternalError, QStringLiteral("no TLS session: ") + openSslError());
         return false;
     }
+    watchShortReads(m_ssl, &m_socketDrained);
     if (m_role == Role::Client) {
         SSL_set_connect_state(m_ssl);
         const QByteArray alpn = alpnWire(m_tls.allowedNextProtocols());

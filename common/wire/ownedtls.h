@@ -108,6 +108,7 @@ private:
     void lingerRead();
     void writeQueued();
     void fail(QAbstractSocket::SocketError error, const QString& why);
+    void failWrite(int systemErrno); // the socket's error, or (0) OpenSSL's
     void closeDescriptor();
     void postFlush();
 
@@ -130,6 +131,7 @@ private:
     bool m_flushPosted = false;
     bool m_writeRetry = false;     // the queue's head is in an SSL_write that must be repeated as it was
     bool m_readWantsWrite = false; // an SSL_read waits for room to write (a key update's answer)
+    bool m_socketDrained = false;  // the last read of the socket emptied it (watchShortReads)
     QSslCertificate m_peerCertificate;
     QHostAddress m_peerAddress;
     quint16 m_peerPort = 0;

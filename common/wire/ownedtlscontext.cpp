@@ -151,6 +151,24 @@ bool bufferWrites(SSL* ssl, int fd)
     return true;
 }
 
+namespace {
+
+long noteShortRead(BIO* bio, int oper, const char*, size_t len, int, long, int ret, size_t* processed)
+{
+    if (oper == (BIO_CB_READ | BIO_CB_RETURN))
+        *reinterpret_cast<bool*>(BIO_get_callback_arg(bio)) = ret <= 0 || !processed || *processed < len;
+    return ret;
+}
+
+} // namespace
+
+void watchShortReads(SSL* ssl, bool* drained)
+{
+    BIO* socket = SSL_get_rbio(ssl);
+    BIO_set_callback_arg(socket, reinterpret_cast<char*>(drained));
+    BIO_set_callback_ex(socket, noteShortRead);
+}
+
 bool requirePeerName(SSL* ssl, const QString& host)
 {
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);

@@ -31,6 +31,11 @@ QByteArray alpnWire(const QList<QByteArray>& protocols);
 // Not during the handshake: OpenSSL's own buffer on top of ours would not pass a full socket's retry on.
 constexpr int kWriteBatchBytes = 128 * 1024;
 bool bufferWrites(SSL* ssl, int fd);
+// From now on `*drained` says, after each read of `ssl`'s socket (set with SSL_set_fd), whether that read
+// emptied the socket: it took fewer bytes than OpenSSL asked for (read-ahead asks for all its buffer's room),
+// or none. A reader that finds nothing left in OpenSSL either need not read again to learn that the socket is
+// empty: a level-triggered notifier brings it back when more comes.
+void watchShortReads(SSL* ssl, bool* drained);
 // The peer's certificate must name `host` (a DNS name, or an IP address as its IP subject alternative name).
 bool requirePeerName(SSL* ssl, const QString& host);
 // What OpenSSL's certificate check found (SSL_get_verify_result), as Qt names it.

@@ -56,12 +56,17 @@ void OwnedTls::readRecords()
         m_in.resize(old + kReadChunk);
         ERR_clear_error();
         errno = 0;
+        m_socketDrained = false;
         const int n = SSL_read(m_ssl, m_in.data() + old, kReadChunk);
         const int readErrno = errno;
         if (n > 0) {
             m_in.resize(old + n);
             taken += n;
             got = true;
+            // The socket was empty after OpenSSL's last read of it, and OpenSSL holds nothing more: another
+            // SSL_read would only fail with EAGAIN, a system call before the pass's writes go out.
+            if (m_socketDrained && SSL_has_pending(m_ssl) == 0)
+                break;
             continue;
         }
         m_in.resize(old);
@@ -193,6 +198,14 @@ bool OwnedTls::flush()
     return self && m_outBytes < before;
 }
 
+void OwnedTls::failWrite(int systemErrno)
+{
+    if (systemErrno != 0)
+        fail(socketErrorOf(systemErrno), QString::fromLocal8Bit(strerror(systemErrno)));
+    else
+        fail(QAbstractSocket::SslInternalError, openSslError());
+}
+
 void OwnedTls::writeQueued()
 {
     while (!m_out.empty() && m_fd >= 0) {
@@ -229,9 +242,7 @@ void OwnedTls::writeQueued()
             m_write->setEnabled(error == SSL_ERROR_WANT_WRITE);
             return;
         }
-        const bool system = error == SSL_ERROR_SYSCALL && writeErrno != 0;
-        fail(system ? socketErrorOf(writeErrno) : QAbstractSocket::SslInternalError,
-             system ? QString::fromLocal8Bit(strerror(writeErrno)) : openSslError());
+        failWrite(error == SSL_ERROR_SYSCALL ? writeErrno : 0);
         return;
     }
     if (m_fd < 0)
@@ -244,8 +255,7 @@ void OwnedTls::writeQueued()
             m_write->setEnabled(true); // the rest when the socket drains
             return;
         }
-        fail(flushErrno ? socketErrorOf(flushErrno) : QAbstractSocket::SslInternalError,
-             flushErrno ? QString::fromLocal8Bit(strerror(flushErrno)) : openSslError());
+        failWrite(flushErrno);
         return;
     }
     m_write->setEnabled(false);

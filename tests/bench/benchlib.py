@@ -1,5 +1,6 @@
 """Shared pieces of the lanes benchmarks: wrk runs and their parsing, HAProxy processes (a fast app that answers
 by itself, a header router), and the section of docs/benchmarks.md that a benchmark owns."""
+import glob
 import json
 import os
 import re
@@ -288,7 +289,10 @@ def tls_chain(stack, pem, hops, target):
 
 def pod_ip(name):
     """A pod's address (or "lanes-operator": the host's, on the pods' bridge), from the pods' hosts file."""
-    for line in open("/etc/netns/lanes-api-0/hosts"):
+    hosts = sorted(glob.glob("/etc/netns/lanes-*/hosts"))  # every pod's is the same file
+    if not hosts:
+        raise RuntimeError("no pods: no /etc/netns/lanes-*/hosts")
+    for line in open(hosts[0]):
         words = line.split()
         if name in words:
             return words[0]

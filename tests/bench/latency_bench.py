@@ -10,6 +10,9 @@ back.
   the medians of 3 runs per point, taken in turns; every answer must be 2xx and come from the local app (its
   body says so), or the run fails;
 - latency over time at 1000 requests a second, one session and 1000, plotted;
+- the same hops built of HAProxy (steal_bench's chain: TCP into the pod, TLS to a relay, TLS to a last hop,
+  TCP to the same local app) at the same rates, with one session, in turns with the others: what the hops
+  alone add on this machine;
 - the machine's own stalls in the same run (hiccup: a pinned thread per core that sleeps 1 ms at a time, with
   nothing of lanes in it), the floor of any tail measured here, plotted beside.
 
@@ -21,10 +24,12 @@ import os
 import subprocess
 import tempfile
 import time
+from contextlib import ExitStack
 
 from benchlib import (LOCAL_ANSWER, ROOT, FastApp, RpcClient, bench_args, fixed_rate, free_port, median_by_p99,
                       thread_runs, write_section, wrk)
 from lanesrun import Cluster
+from steal_bench import CHAIN_PORT, haproxy_chain
 
 CLIENT = "lanes-client-0"
 HEADER = "x-lane: user-0"
@@ -104,9 +109,9 @@ def main():
     local_port = free_port()
     traces = {}
     tmp = tempfile.mkdtemp(prefix="lanes-latency-")
-    results = {"local": {}, 1: {}, many: {}}
+    results = {"local": {}, "chain": {}, 1: {}, many: {}}
     with (Cluster(manifest=ROOT / "tests/bench/cluster.json", ready=("http://fast-0:8080/", "fast app")) as cluster,
-          FastApp(local_port)):
+          FastApp(local_port), ExitStack() as stack):
         alice = cluster.add_user("alice")
         rpc = RpcClient(cluster.lanesd("alice"))
         start_sessions(rpc, alice, local_port, 0, 1)
@@ -116,6 +121,10 @@ def main():
         saturations = sorted(wrk("http://fast-0:8080/", 1, seconds, CLIENT, headers=[HEADER],
                                  expect=LOCAL_ANSWER)["rps"] for _ in range(rounds))
         saturation = saturations[len(saturations) // 2]
+        haproxy_chain(stack, cluster, local_port, pod="fast-0")
+        chain_saturations = sorted(wrk(f"http://fast-0:{CHAIN_PORT}/", 1, seconds, CLIENT, expect=LOCAL_ANSWER)["rps"]
+                                   for _ in range(rounds))
+        results["chain_saturation_runs"] = chain_saturations
         rates = sorted({int(saturation * share) for share in SHARES} | {FIXED})
 
         def point(n, rate, traced=None):
@@ -128,14 +137,19 @@ def main():
                 start_sessions(rpc, alice, local_port, 1, many)
                 results["start_s"] = time.monotonic() - started
             for rate in rates:
-                runs, local = [], []
+                runs, local, chain = [], [], []
                 for k in range(rounds):
                     local.append(fixed_rate("127.0.0.1", local_port, rate, 1, seconds, expect=LOCAL_ANSWER))
+                    if n == 1:
+                        chain.append(fixed_rate("fast-0", CHAIN_PORT, rate, 1, seconds, netns=CLIENT,
+                                                expect=LOCAL_ANSWER))
                     traced = f"{tmp}/trace-{n}.txt" if rate == FIXED and k == 0 else None
                     runs.append(point(n, rate, traced))
                     if traced:
                         traces[f"{n} session{'s' if n > 1 else ''}"] = traced
                 results[n][rate] = median_by_p99(runs)
+                if chain:
+                    results["chain"][rate] = median_by_p99(chain)
                 results["local"].setdefault(rate, []).extend(local)
         results["local"] = {rate: median_by_p99(runs) for rate, runs in results["local"].items()}
 
@@ -143,13 +157,14 @@ def main():
     for rate in rates:
         share = f"{rate / saturation:.0%} of saturation" if rate != FIXED else f"fixed {FIXED} rps ({rate / saturation:.0%})"
         base = results["local"][rate]
-        cells = [f"{base['p50']:.3f} / {base['p99']:.3f} / {base['p999']:.3f} / {base['max']:.2f}"]
-        for n in (1, many):
-            s = results[n][rate]
-            cells.append(f"{s['p50']:.3f} / {s['p99']:.3f} / {s['p999']:.3f} / {s['max']:.2f}")
-        added = [results[n][rate]["p99"] - base["p99"] for n in (1, many)]
-        rows.append(f"| {rate} | {share} | " + " | ".join(cells) + f" | {added[0]:+.2f} / {added[1]:+.2f} |")
+        cells = [f"{s['p50']:.3f} / {s['p99']:.3f} / {s['p999']:.3f} / {s['max']:.2f}"
+                 for s in (base, results["chain"][rate], results[1][rate], results[many][rate])]
+        added = [results[key][rate]["p99"] - base["p99"] for key in ("chain", 1, many)]
+        rows.append(f"| {rate} | {share} | " + " | ".join(cells) +
+                    f" | {added[0]:+.2f} / {added[1]:+.2f} / {added[2]:+.2f} |")
     goal = max(results[n][FIXED]["p99"] - results["local"][FIXED]["p99"] for n in (1, many))
+    chain_added = results["chain"][FIXED]["p99"] - results["local"][FIXED]["p99"]
+    chain_saturation = chain_saturations[len(chain_saturations) // 2]
     m = results["machine"]
     periods = {title: stall_period(path) for title, path in traces.items()}
     results["stall_periods"] = periods
@@ -157,7 +172,7 @@ def main():
                         "average" for b in m["busiest"]) or "none"
     seen = "; ".join(f"{title}: {count}, {apart(period)}" for title, (count, period) in periods.items())
     # The share of the time a request is in flight at the fixed rate, one request at a time.
-    in_flight = {path: FIXED * results[key][FIXED]["p50"] / 1000 for path, key in (("local", "local"), ("stolen", 1))}
+    in_flight = {path: min(1.0, FIXED * results[key][FIXED]["p50"] / 1000) for path, key in (("local", "local"), ("stolen", 1))}
     markdown = f"""## Stolen path: latency against load and over time
 
 `python3 tests/bench/latency_bench.py` ({seconds} s per point, one connection, open loop with `fixedrate`: each
@@ -168,15 +183,20 @@ loop, one session): {saturation:.0f} requests a second, the median of {rounds} r
 ({", ".join(f"{r:.0f}" for r in saturations)}); the rates are 10, 50 and 90 % of it and {FIXED}. With
 {many} sessions, the other {many - 1} are idle sessions of the same user with filters `^x-lane: user-N$` on the
 same port (their links ping every second; they started one after another in {results.get('start_s', 0):.1f} s).
+**HAProxy chain**: the same hops built of HAProxy 2.6 (as in the steal benchmark: plain TCP into pod `fast-0`, TLS
+1.3 to a relay on this machine, TLS 1.3 to a last hop, plain TCP to the same local app), at the same rates, in
+turns with the others; its own saturation at one connection: {chain_saturation:.0f} requests a second, the median
+of {rounds} runs ({", ".join(f"{r:.0f}" for r in chain_saturations)}).
 
 p50 / p99 / p99.9 / max, ms:
 
-| rps | load | local app alone | stolen, 1 session | stolen, {many} sessions | added p99, 1 / {many} sessions |
-|---|---|---|---|---|---|
+| rps | load | local app alone | HAProxy chain | stolen, 1 session | stolen, {many} sessions | added p99: chain / 1 / {many} sessions |
+|---|---|---|---|---|---|---|
 """ + "\n".join(rows) + f"""
 
 Goal (issue 16): added p99 at {FIXED} requests a second at most 1 ms over the local app alone: measured
-{goal:+.2f} ms at worst, {'met' if goal <= 1.0 else 'not met'}. At one connection the path serves one request at a
+{goal:+.2f} ms at worst, {'met' if goal <= 1.0 else 'not met'}. The HAProxy chain, the same hops without
+lanes, added {chain_added:+.2f} ms at the same rate. At one connection the path serves one request at a
 time: at {FIXED} requests a second it is busy {FIXED / saturation:.0%} of the time by the closed-loop measure, and
 a request that waits for the one before it waits for all the time that one was late.
 

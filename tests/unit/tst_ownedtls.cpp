@@ -37,16 +37,22 @@ FrameLink* dialOwned(const RouteServer& routes, OwnedTls::PeerCheck check = oper
                          nullptr);
 }
 
-// The write system calls this thread made (write, send), as the kernel counts them; -1 if it does not.
-qint64 writeCalls()
+// The read ("syscr: ") or write ("syscw: ") system calls this thread made, as the kernel counts them; -1 if
+// it does not.
+qint64 ioCalls(const QByteArray& kind)
 {
     QFile io(u"/proc/thread-self/io"_s);
     if (!io.open(QIODevice::ReadOnly))
         return -1;
     for (const QByteArray& line : io.readAll().split('\n'))
-        if (line.startsWith("syscw: "))
-            return line.mid(7).toLongLong();
+        if (line.startsWith(kind))
+            return line.mid(kind.size()).toLongLong();
     return -1;
+}
+
+qint64 writeCalls()
+{
+    return ioCalls("syscw: ");
 }
 
 } // namespace
@@ -59,6 +65,7 @@ private slots:
     void framesOfEverySizeCrossBothWays();
     void bulkBothWaysAtOnceArrivesWhole();
     void theRecordsOfAPassLeaveInOneSend();
+    void aRecordThatEmptiesTheSocketIsOneRead();
     void eitherEndSpeaksToAQtSocket();
     void aClientOfAnotherCaIsRefused();
     void aServerThatFailsTheCheckEndsTheDial();
@@ -180,6 +187,37 @@ void TstOwnedTls::theRecordsOfAPassLeaveInOneSend()
     QCOMPARE(atServer.result(), sent.result());
     // One send a frame at most (four, one a record, before), whatever else the process wrote meanwhile.
     QVERIFY2(writes <= kFrames, qPrintable(u"%1 writes for %2 frames"_s.arg(writes).arg(kFrames)));
+}
+
+void TstOwnedTls::aRecordThatEmptiesTheSocketIsOneRead()
+{
+    // Request and answer, one at a time, as a stolen request crosses a route: each small frame is one record,
+    // read with one read(). Another SSL_read after it would fail with EAGAIN, before the reader's answer
+    // left.
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    std::unique_ptr<FrameLink> dialled(dialOwned(routes));
+    QTRY_COMPARE(routes.accepted.size(), 1);
+    FrameLink* accepted = routes.accepted.first();
+    constexpr int kRounds = 200;
+    const QByteArray request(300, 'q'), answer(500, 'a');
+    int answered = 0;
+    accepted->setStreamDataHandler(
+        [&](quint32, QByteArrayView) { accepted->sendEncoded(encodeStreamData(1, answer)); });
+    dialled->setStreamDataHandler([&](quint32, QByteArrayView data) {
+        QCOMPARE(data, QByteArrayView(answer));
+        if (++answered < kRounds)
+            dialled->sendEncoded(encodeStreamData(1, request));
+    });
+    const qint64 readsBefore = ioCalls("syscr: ");
+    QVERIFY2(readsBefore >= 0, "the kernel does not count this thread's reads (/proc/thread-self/io)");
+    dialled->sendEncoded(encodeStreamData(1, request));
+    QTRY_COMPARE_WITH_TIMEOUT(answered, kRounds, 20000);
+    const qint64 reads = ioCalls("syscr: ") - readsBefore;
+    // Both ends are in this thread: a read for each of the 2 × kRounds records, and a little for the rest of
+    // the loop (two for each record before).
+    QVERIFY2(reads <= 2 * kRounds + kRounds / 4,
+             qPrintable(u"%1 reads for %2 records"_s.arg(reads).arg(2 * kRounds)));
 }
 
 void TstOwnedTls::eitherEndSpeaksToAQtSocket()
