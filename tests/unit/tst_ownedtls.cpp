@@ -37,6 +37,26 @@ FrameLink* dialOwned(const RouteServer& routes, OwnedTls::PeerCheck check = oper
                          nullptr);
 }
 
+// A route dialled as lanesd dials it and accepted by the test server, both ends open.
+struct OpenRoute
+{
+    RouteServer routes;
+    std::unique_ptr<FrameLink> dialled;
+    FrameLink* accepted = nullptr;
+
+    // False if the server did not listen or the dial was not accepted within 5 s.
+    bool open()
+    {
+        if (!routes.listen())
+            return false;
+        dialled.reset(dialOwned(routes));
+        if (!QTest::qWaitFor([this] { return routes.accepted.size() == 1; }, 5000))
+            return false;
+        accepted = routes.accepted.first();
+        return true;
+    }
+};
+
 // The read ("syscr: ") or write ("syscw: ") system calls this thread made, as the kernel counts them; -1 if
 // it does not.
 qint64 ioCalls(const QByteArray& kind)
@@ -81,12 +101,12 @@ void TstOwnedTls::initTestCase()
 
 void TstOwnedTls::framesOfEverySizeCrossBothWays()
 {
-    RouteServer routes;
-    QVERIFY(routes.listen());
     const quint64 framedBefore = counterValue("link.route_framed");
-    std::unique_ptr<FrameLink> dialled(dialOwned(routes));
-    QTRY_COMPARE(routes.accepted.size(), 1);
-    FrameLink* accepted = routes.accepted.first();
+    OpenRoute route;
+    QVERIFY(route.open());
+    const std::unique_ptr<FrameLink>& dialled = route.dialled;
+    FrameLink* accepted = route.accepted;
+    const RouteServer& routes = route.routes;
     // Both ends on OpenSSL's own TLS, none on Qt's.
     QVERIFY(dialled->findChild<OwnedTls*>());
     QVERIFY(accepted->findChild<OwnedTls*>());
@@ -122,11 +142,10 @@ void TstOwnedTls::framesOfEverySizeCrossBothWays()
 
 void TstOwnedTls::bulkBothWaysAtOnceArrivesWhole()
 {
-    RouteServer routes;
-    QVERIFY(routes.listen());
-    std::unique_ptr<FrameLink> dialled(dialOwned(routes));
-    QTRY_COMPARE(routes.accepted.size(), 1);
-    FrameLink* accepted = routes.accepted.first();
+    OpenRoute route;
+    QVERIFY(route.open());
+    const std::unique_ptr<FrameLink>& dialled = route.dialled;
+    FrameLink* accepted = route.accepted;
     QCryptographicHash atServer(QCryptographicHash::Sha256), atClient(QCryptographicHash::Sha256),
         sent(QCryptographicHash::Sha256);
     qint64 toServer = 0, toClient = 0;
@@ -161,11 +180,10 @@ void TstOwnedTls::theRecordsOfAPassLeaveInOneSend()
 {
     // A 64 KiB frame is four TLS records. Written one send each, every record costs a system call, a TCP
     // segment and a wake-up of the reader; buffered, the records of a pass of writes leave together.
-    RouteServer routes;
-    QVERIFY(routes.listen());
-    std::unique_ptr<FrameLink> dialled(dialOwned(routes));
-    QTRY_COMPARE(routes.accepted.size(), 1);
-    FrameLink* accepted = routes.accepted.first();
+    OpenRoute route;
+    QVERIFY(route.open());
+    const std::unique_ptr<FrameLink>& dialled = route.dialled;
+    FrameLink* accepted = route.accepted;
     QCryptographicHash atServer(QCryptographicHash::Sha256), sent(QCryptographicHash::Sha256);
     qint64 received = 0;
     accepted->setStreamDataHandler([&](quint32, QByteArrayView data) {
@@ -194,11 +212,10 @@ void TstOwnedTls::aRecordThatEmptiesTheSocketIsOneRead()
     // Request and answer, one at a time, as a stolen request crosses a route: each small frame is one record,
     // read with one read(). Another SSL_read after it would fail with EAGAIN, before the reader's answer
     // left.
-    RouteServer routes;
-    QVERIFY(routes.listen());
-    std::unique_ptr<FrameLink> dialled(dialOwned(routes));
-    QTRY_COMPARE(routes.accepted.size(), 1);
-    FrameLink* accepted = routes.accepted.first();
+    OpenRoute route;
+    QVERIFY(route.open());
+    const std::unique_ptr<FrameLink>& dialled = route.dialled;
+    FrameLink* accepted = route.accepted;
     constexpr int kRounds = 200;
     const QByteArray request(300, 'q'), answer(500, 'a');
     int answered = 0;
@@ -310,12 +327,11 @@ void TstOwnedTls::aLinkDeletedAsItClosesStillSaysWhy()
     // lanesd and the agent delete a link as soon as it has closed. Here the dialler's Close waits behind 32
     // MB that the agent has not read yet (the event loop has not run), so a descriptor closed with the link
     // would lose the rest and the Close: the socket ends its close by itself instead.
-    RouteServer routes;
-    QVERIFY(routes.listen());
-    std::unique_ptr<FrameLink> dialled(dialOwned(routes));
-    QTRY_COMPARE(routes.accepted.size(), 1);
-    QTRY_VERIFY(!routes.frames.isEmpty()); // its Hello is in
-    FrameLink* accepted = routes.accepted.first();
+    OpenRoute route;
+    QVERIFY(route.open());
+    QTRY_VERIFY(!route.routes.frames.isEmpty()); // its Hello is in
+    std::unique_ptr<FrameLink>& dialled = route.dialled;
+    FrameLink* accepted = route.accepted;
     qint64 received = 0;
     accepted->setStreamDataHandler([&](quint32, QByteArrayView data) { received += data.size(); });
     QSignalSpy serverClosed(accepted, &FrameLink::closed);
