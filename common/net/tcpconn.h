@@ -20,6 +20,7 @@
 #include <utility>
 
 class QSocketNotifier;
+struct iovec;
 
 namespace lanes {
 
@@ -110,8 +111,11 @@ private:
     bool sendBuffered(); // false: the connection failed
     // One sendmsg of what waits (the rest of m_out, then m_later's chunks): the bytes taken, or -1 (errno).
     ssize_t sendQueued();
+    static constexpr size_t kSendParts = 8; // chunks one send takes
+    // What waits, as one send's parts (the rest of m_out, then m_later's chunks, at most kSendParts of them
+    // into `parts`): how many.
+    size_t unsentParts(iovec* parts) const;
     void advance(qsizetype sent); // `sent` bytes of the output left: m_out moves on to m_later's next
-    QByteArrayView unsent() const { return QByteArrayView(m_out).sliced(m_outPos); }
     // A WriteBatch's send of our output (bytes taken, or -errno): batchSent() books it as soon as the
     // submission returns, reportBatchSend() tells the user (signals), one connection after the other.
     void batchSent(int result);

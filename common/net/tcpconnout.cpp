@@ -80,17 +80,21 @@ void TcpConn::onWritable()
         wrote(before - bytesToWrite());
 }
 
+size_t TcpConn::unsentParts(iovec* parts) const
+{
+    parts[0] = {const_cast<char*>(m_out.constData()) + m_outPos, size_t(m_out.size() - m_outPos)};
+    size_t count = 1;
+    for (auto it = m_later.begin(); it != m_later.end() && count < kSendParts; ++it)
+        parts[count++] = {const_cast<char*>(it->constData()), size_t(it->size())};
+    return count;
+}
+
 ssize_t TcpConn::sendQueued()
 {
-    std::array<iovec, 8> parts{}; // the waiting chunks, in one send
-    const QByteArrayView pending = unsent();
-    parts[0] = {const_cast<char*>(pending.data()), size_t(pending.size())};
-    size_t count = 1;
-    for (auto it = m_later.begin(); it != m_later.end() && count < parts.size(); ++it)
-        parts[count++] = {const_cast<char*>(it->constData()), size_t(it->size())};
+    std::array<iovec, kSendParts> parts{};
     msghdr message{};
     message.msg_iov = parts.data();
-    message.msg_iovlen = count;
+    message.msg_iovlen = unsentParts(parts.data());
     return ::sendmsg(m_fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 

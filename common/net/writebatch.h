@@ -1,7 +1,8 @@
 // WriteBatch: the sends of one event-loop pass, submitted together. While the loop runs its handlers, what
 // TcpConn::write() is given stays queued; just before the loop polls again, every queued connection's output
-// goes to the kernel in one io_uring submission (MSG_DONTWAIT sends, which complete inline), and each
-// connection hears what the kernel took as bytesWritten(), as when its write notifier fires.
+// goes to the kernel in one io_uring submission (MSG_DONTWAIT sends, which complete inline; a connection with
+// several chunks waiting sends them all in one sendmsg, as its write notifier would), and each connection
+// hears what the kernel took as bytesWritten(), as when its write notifier fires.
 //
 // Why: a proxy that sends each answer as soon as it has it makes a system call per send, and a send that
 // wakes a peer sleeping on the same CPU lets that peer preempt it on the way back to user space. The peer
@@ -15,13 +16,17 @@
 
 #include "result.h"
 
+#include "tcpconn.h"
+
+#include <array>
 #include <liburing.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <vector>
 
 namespace lanes {
 
 class EpollDispatcher;
-class TcpConn;
 
 class WriteBatch
 {
@@ -50,6 +55,12 @@ private:
     std::vector<TcpConn*> m_queued;
     std::vector<TcpConn*> m_sending; // the flush under way; forget() clears entries
     std::vector<int> m_results;      // per m_sending entry: bytes taken, or -errno
+    struct Message                   // a sendmsg's header and parts, read by the kernel during submit()
+    {
+        msghdr header;
+        std::array<iovec, TcpConn::kSendParts> parts;
+    };
+    std::vector<Message> m_messages; // one per ring entry
     bool m_flushing = false;
 };
 

@@ -3,10 +3,11 @@
 // that pauses at the limit, a close that flushes first, a peer's close with input still buffered, a refused
 // connect, a reset that leaves no TIME_WAIT, a write to a reset peer, and handing the descriptor to a
 // QTcpSocket. With the dispatcher's WriteBatch (io_uring): a pass's writes stay queued until the loop polls
-// and then go out together; what a connection wrote before it closes still goes out; handlers that write to
-// or delete connections while a flush is under way; a flush of more connections than the ring holds. ctest
-// runs the suite twice, the second time with LANES_IO_URING=0 (no batch: writes go straight out, as where a
-// container's seccomp profile refuses io_uring).
+// and then go out together, big chunks queued behind a first write in the same send; what a connection wrote
+// before it closes still goes out; handlers that write to or delete connections while a flush is under way; a
+// flush of more connections than the ring holds. ctest runs the suite twice, the second time with
+// LANES_IO_URING=0 (no batch: writes go straight out, as where a container's seccomp profile refuses
+// io_uring).
 #include "epolldispatcher.h"
 #include "epolltestmain.h"
 #include "framecodec.h"
@@ -123,6 +124,7 @@ private slots:
     void theDescriptorMovesToAQTcpSocket();
     void anObserverHearsEventsUntilItsContextGoes();
     void aPassesWritesGoOutTogetherWhenTheLoopPolls();
+    void bigChunksQueuedInAPassGoOutInItsSend();
     void whatAClosingConnectionWroteStillGoesOut();
     void handlersMayWriteAndDeleteDuringAFlush();
     void aFlushLargerThanTheRingTakesSeveralSubmissions();
@@ -543,6 +545,42 @@ void TstTcpConn::aPassesWritesGoOutTogetherWhenTheLoopPolls()
     QCOMPARE(peerB->readAll(), QByteArray("other"));
     delete a;
     delete b;
+}
+
+void TstTcpConn::bigChunksQueuedInAPassGoOutInItsSend()
+{
+    if (!batched())
+        QSKIP("no WriteBatch on this thread");
+    auto [conn, peer] = connectedPair();
+    QVERIFY(conn && peer);
+    // Room in both kernels for everything, so that one send can take it all.
+    const int room = 1 << 20;
+    QCOMPARE(::setsockopt(conn->descriptor(), SOL_SOCKET, SO_SNDBUF, &room, sizeof room), 0);
+    QCOMPARE(::setsockopt(int(peer->socketDescriptor()), SOL_SOCKET, SO_RCVBUF, &room, sizeof room), 0);
+    QSignalSpy written(conn, &TcpConn::bytesWritten);
+    // A head the caller still holds (shared, so not appended to), then two chunks too big to copy behind it:
+    // they wait as chunks of their own, as a stream bridge's 64 KiB reads do.
+    const QByteArray head("head ");
+    const QByteArray big = pattern(lanes::kConnReadBig);
+    const QByteArray bigger = pattern(3 * lanes::kConnReadBig);
+    conn->write(head);
+    conn->write(big);
+    conn->write(bigger);
+    const qint64 total = head.size() + big.size() + bigger.size();
+    QCOMPARE(conn->bytesToWrite(), total);
+    QCoreApplication::processEvents(); // one pass: its flush sends all three, not the head alone
+    QCOMPARE(written.size(), 1);
+    QCOMPARE(written.first().first().toLongLong(), total);
+    QCOMPARE(conn->bytesToWrite(), 0);
+    QByteArray got;
+    QVERIFY(QTest::qWaitFor(
+        [&, peer = peer] {
+            got += peer->readAll();
+            return got.size() >= total;
+        },
+        5000));
+    QCOMPARE(got, head + big + bigger);
+    delete conn;
 }
 
 void TstTcpConn::whatAClosingConnectionWroteStillGoesOut()
