@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <memory>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@ namespace lanes {
 namespace {
 
 constexpr unsigned kRingEntries = 256; // sends per submission; a larger flush takes several
+constexpr int kUnseen = INT_MIN;       // a submitted send whose completion has not been read yet
 
 thread_local std::unique_ptr<WriteBatch> t_batch;
 thread_local bool t_broken = false; // a submission failed: this thread sends with send() from then on
@@ -130,13 +132,23 @@ void WriteBatch::submit(size_t begin, size_t end)
         t_broken = true;
         return;
     }
+    // The kernel takes submissions in order: the first rc entries were sent, the rest stay at -EAGAIN.
+    std::fill(m_results.begin() + qsizetype(begin), m_results.begin() + qsizetype(begin) + rc, kUnseen);
     for (int seen = 0; seen < rc;) {
         io_uring_cqe* cqe = nullptr;
         const int wait = io_uring_wait_cqe(&m_ring, &cqe);
         if (wait == -EINTR)
             continue;
-        if (wait < 0)
-            break;
+        if (wait < 0) {
+            // What those sends took is not known: their connections end with an error rather than send bytes
+            // twice or lose them, and the ring, which may still hold their completions, is not used again.
+            qWarning("lanes: io_uring completions could not be read (%s); sending with send() from now on",
+                     std::strerror(-wait));
+            std::replace(m_results.begin() + qsizetype(begin), m_results.begin() + qsizetype(end), kUnseen,
+                         -EIO);
+            t_broken = true;
+            return;
+        }
         m_results[size_t(io_uring_cqe_get_data64(cqe))] = cqe->res;
         io_uring_cqe_seen(&m_ring, cqe);
         ++seen;
