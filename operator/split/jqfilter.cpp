@@ -290,13 +290,18 @@ std::vector<JqRunner::Answer> JqRunner::evaluateAll(const std::vector<std::pair<
 
 int jqWorkerMain()
 {
+    // A batch's jobs are read a pipe's worth at a time, not a character per call as std::cin synced with
+    // stdio reads. Each answer goes out before the next job starts: the job after it may loop, and the
+    // splitter blames the job after the last answer it got.
+    std::ios::sync_with_stdio(false);
+    std::cin.tie(nullptr);
     std::map<int, jq_state*> programs;
     std::string line;
     std::string errors;
-    while (std::getline(std::cin, line)) {
+    for (; std::getline(std::cin, line); std::cout.flush()) {
         const size_t space = line.find(' ', 2);
         if (line.size() < 3 || space == std::string::npos) {
-            std::cout << "E bad request" << std::endl;
+            std::cout << "E bad request\n";
             continue;
         }
         const int id = std::atoi(line.c_str() + 2);
@@ -307,22 +312,22 @@ int jqWorkerMain()
             jq_set_error_cb(jq, collectError, &errors);
             if (!jq_compile(jq, text.c_str())) {
                 jq_teardown(&jq);
-                std::cout << "E " << oneLine(errors) << std::endl;
+                std::cout << "E " << oneLine(errors) << '\n';
                 continue;
             }
             programs[id] = jq;
-            std::cout << "ok" << std::endl;
+            std::cout << "ok\n";
             continue;
         }
         auto it = programs.find(id);
         if (it == programs.end()) {
-            std::cout << "E no such program" << std::endl;
+            std::cout << "E no such program\n";
             continue;
         }
         jv input = jv_parse(text.c_str());
         if (!jv_is_valid(input)) {
             jv_free(input);
-            std::cout << "E the input is not JSON" << std::endl;
+            std::cout << "E the input is not JSON\n";
             continue;
         }
         jq_start(it->second, input, 0);
@@ -339,9 +344,9 @@ int jqWorkerMain()
         }
         jv_free(result);
         if (!error.empty())
-            std::cout << "E " << oneLine(error) << std::endl;
+            std::cout << "E " << oneLine(error) << '\n';
         else
-            std::cout << (matched ? "1" : "0") << std::endl;
+            std::cout << (matched ? "1\n" : "0\n");
     }
     for (auto& [id, jq] : programs)
         jq_teardown(&jq);

@@ -60,8 +60,8 @@ int timeWaitTo(quint16 port, const QSet<quint16>& localPorts)
     int n = 0;
     for (const QByteArray& line : table.readAll().split('\n')) {
         const QList<QByteArray> f = line.simplified().split(' ');
-        if (f.size() > 3 && f[2] == peer && f[3] == "06"
-            && localPorts.contains(f[1].mid(f[1].indexOf(':') + 1).toUShort(nullptr, 16)))
+        if (f.size() > 3 && f[2] == peer && f[3] == "06" &&
+            localPorts.contains(f[1].mid(f[1].indexOf(':') + 1).toUShort(nullptr, 16)))
             ++n;
     }
     return n;
