@@ -12,10 +12,10 @@
 #include "epolltestmain.h"
 #include "framecodec.h"
 #include "tcpconn.h"
+#include "timewait.h"
 #include "writebatch.h"
 
 #include <QCryptographicHash>
-#include <QFile>
 #include <QPointer>
 #include <QSignalSpy>
 #include <QTcpServer>
@@ -56,28 +56,6 @@ QByteArray pattern(qsizetype size)
     for (qsizetype i = 0; i < size; ++i)
         out[i] = char((i * 7 + i / 4096) & 0xff);
     return out;
-}
-
-// TIME_WAIT sockets on this machine with `port` at either end (/proc/net/tcp, state 06).
-// TIME_WAIT entries of the one connection between ports `a` and `b` (either way round): not of any other,
-// such as an earlier connection of another process whose ephemeral port the kernel gave this test's server.
-int timeWaitOn(quint16 a, quint16 b)
-{
-    QFile table(QStringLiteral("/proc/net/tcp"));
-    if (!table.open(QIODevice::ReadOnly))
-        return -1;
-    const auto suffix = [](quint16 port) {
-        return ':' + QByteArray::number(port, 16).toUpper().rightJustified(4, '0');
-    };
-    int n = 0;
-    for (const QByteArray& line : table.readAll().split('\n')) {
-        const QList<QByteArray> f = line.simplified().split(' ');
-        if (f.size() > 3 && f[3] == "06" &&
-            ((f[1].endsWith(suffix(a)) && f[2].endsWith(suffix(b))) ||
-             (f[1].endsWith(suffix(b)) && f[2].endsWith(suffix(a)))))
-            ++n;
-    }
-    return n;
 }
 
 // Bytes the kernel holds for `descriptor` to read.
@@ -432,7 +410,7 @@ void TstTcpConn::aResetLeavesNoTimeWait()
     QCOMPARE(silent.size(), 0); // the caller knows; nobody is told
     QTRY_COMPARE(peer->state(), QAbstractSocket::UnconnectedState);
     QCOMPARE(peer->error(), QAbstractSocket::RemoteHostClosedError); // Qt reports a reset as this too
-    QCOMPARE(timeWaitOn(m_server->serverPort(), clientPort), 0);
+    QCOMPARE(lanes::test::timeWaitBetween(m_server->serverPort(), {clientPort}), 0);
     delete peer;
     delete conn;
 }

@@ -1,10 +1,9 @@
 // UpstreamPool against a real listening socket: after a burst it keeps kMaxIdleUpstreams connections and
 // resets the rest, leaving no TIME_WAIT sockets behind; an idle connection the upstream closes is dropped and
 // replaced.
+#include "timewait.h"
 #include "upstreampool.h"
 
-#include <QFile>
-#include <QSet>
 #include <QTcpServer>
 #include <QTest>
 
@@ -47,26 +46,6 @@ void TstUpstreamPool::cleanup()
     delete m_server;
 }
 
-// TIME_WAIT sockets on this machine from one of the given local ports to 127.0.0.1:port (/proc/net/tcp, state
-// 06). Only this test's own connections count: a TIME_WAIT another process left towards the same port number
-// (an earlier test's server that had it) is not the pool's.
-int timeWaitTo(quint16 port, const QSet<quint16>& localPorts)
-{
-    QFile table(QStringLiteral("/proc/net/tcp"));
-    if (!table.open(QIODevice::ReadOnly))
-        return -1;
-    const auto hexPort = [](quint16 p) { return QByteArray::number(p, 16).toUpper().rightJustified(4, '0'); };
-    const QByteArray peer = "0100007F:" + hexPort(port);
-    int n = 0;
-    for (const QByteArray& line : table.readAll().split('\n')) {
-        const QList<QByteArray> f = line.simplified().split(' ');
-        if (f.size() > 3 && f[2] == peer && f[3] == "06" &&
-            localPorts.contains(f[1].mid(f[1].indexOf(':') + 1).toUShort(nullptr, 16)))
-            ++n;
-    }
-    return n;
-}
-
 void TstUpstreamPool::aBurstKeepsTheCapAndResetsTheSurplus()
 {
     constexpr int kBurst = 200; // more than the pool keeps
@@ -91,7 +70,7 @@ void TstUpstreamPool::aBurstKeepsTheCapAndResetsTheSurplus()
     QTRY_COMPARE(std::count_if(m_accepted.begin(), m_accepted.end(),
                                [](QTcpSocket* s) { return s->state() == QAbstractSocket::UnconnectedState; }),
                  qsizetype(kBurst - lanes::kMaxIdleUpstreams));
-    QCOMPARE(timeWaitTo(m_server->serverPort(), ours), 0);
+    QCOMPARE(lanes::test::timeWaitBetween(m_server->serverPort(), ours), 0);
     int reused = 0;
     busy.clear();
     for (int i = 0; i < kBurst; ++i) {
