@@ -7,9 +7,10 @@
 
 namespace lanes::test {
 
-// TIME_WAIT entries of the connections between 127.0.0.1:`server` and the given ports of 127.0.0.1 (either way
-// round), not of any other: another process's earlier connection to the same port number (one whose server had
-// the ephemeral port the kernel then gave this test's server) still waits out its TIME_WAIT after it.
+// TIME_WAIT entries of the connections between 127.0.0.1:`server` and the given ports of 127.0.0.1 (either
+// way round), not of any other: another process's earlier connection to the same port number (one whose
+// server had the ephemeral port the kernel then gave this test's server) still waits out its TIME_WAIT after
+// it.
 inline int timeWaitBetween(quint16 server, const QSet<quint16>& clients)
 {
     QFile table(QStringLiteral("/proc/net/tcp"));
