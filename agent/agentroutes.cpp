@@ -136,6 +136,7 @@ void Agent::onRouteFrame(FrameLink* link, const v1::Frame& frame)
         reply.mutable_hello_reply()->mutable_peer_info()->set_role("agent");
         reply.mutable_hello_reply()->mutable_peer_info()->set_name(ss(m_options.id));
         reply.mutable_hello_reply()->mutable_peer_info()->set_pod(ss(m_options.pod));
+        reply.mutable_hello_reply()->mutable_peer_info()->set_instance(linkInstance());
         link->send(reply);
         return;
     }

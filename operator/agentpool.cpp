@@ -107,6 +107,7 @@ void AgentPool::adopt(FrameLink* link, const QSslCertificate& certificate)
         v1::Frame reply;
         reply.mutable_hello_reply()->set_protocol_version(kProtocolVersion);
         reply.mutable_hello_reply()->mutable_peer_info()->set_role("operator");
+        reply.mutable_hello_reply()->mutable_peer_info()->set_instance(linkInstance());
         addLinkFeatures(reply.mutable_hello_reply()->mutable_features());
         if (auto missing = missingLinkFeatures(frame.hello().features())) {
             ++operatorCounters().agentFeaturesMissing;

@@ -213,6 +213,7 @@ void OperatorServer::onHello(Peer* peer, const v1::Frame& frame)
     hello->mutable_peer_info()->set_role("operator");
     hello->mutable_peer_info()->set_name("lanes-operator");
     hello->mutable_peer_info()->set_version(ss(lanesVersion()));
+    hello->mutable_peer_info()->set_instance(linkInstance());
     auto users = loadUsers(m_paths);
     const QString role = users ? users->value(peer->user) : QString();
     std::optional<Error> refusal;

@@ -1,7 +1,10 @@
 // See framecodec.h.
 #include "framecodec.h"
 
+#include "sharedkeepalive.h"
 #include "wirecounters.h"
+
+#include <QRandomGenerator>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
@@ -179,6 +182,16 @@ void addLinkFeatures(google::protobuf::RepeatedPtrField<std::string>* features)
         features->Add(feature);
     features->Add(kRouteFeature);
     features->Add(kRouteFramesFeature);
+    if (sharesKeepalive())
+        features->Add(kSharedKeepaliveFeature);
+}
+
+std::string linkInstance()
+{
+    static const std::string instance =
+        QByteArray::number(QRandomGenerator::system()->generate64(), 16).toStdString() +
+        QByteArray::number(QRandomGenerator::system()->generate64(), 16).toStdString();
+    return instance;
 }
 
 bool hasFeature(const google::protobuf::RepeatedPtrField<std::string>& features, const char* feature)

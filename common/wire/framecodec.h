@@ -53,6 +53,10 @@ inline constexpr const char* kLinkFeatures[] = {"streams.v1", "steal.tcp"};
 inline constexpr const char* kRouteFeature = "route.v1"; // data routes (RouteRequest, RouteExpect)
 // An agent that takes a route on the route's own framing (routeframing.h) as well as over WebSocket.
 inline constexpr const char* kRouteFramesFeature = "route.frames.v1";
+// Links to one peer process share one keepalive (sharedkeepalive.h); PeerInfo.instance names the process.
+inline constexpr const char* kSharedKeepaliveFeature = "keepalive.shared.v1";
+// This run of this process, for PeerInfo.instance: random, the same for every link.
+std::string linkInstance();
 bool hasFeature(const google::protobuf::RepeatedPtrField<std::string>& features, const char* feature);
 void addLinkFeatures(google::protobuf::RepeatedPtrField<std::string>* features);
 // UNSUPPORTED naming what the peer lacks, or nothing when it speaks every feature of this build.

@@ -4,6 +4,7 @@
 #include "logging.h"
 #include "wirecounters.h"
 
+#include <QCryptographicHash>
 #include <QWebSocket>
 #include <QtEndian>
 
@@ -66,6 +67,7 @@ FrameLink::~FrameLink()
         m_route->disconnect(this);
     if (m_owned)
         m_owned->closeOnItsOwn(); // its close_notify and the peer's end outlive the link
+    leaveSharedKeepalive();
 }
 
 void FrameLink::onTransportConnected()
@@ -278,6 +280,8 @@ void FrameLink::onDisconnected()
 void FrameLink::onBinary(const QByteArray& bytes)
 {
     m_sinceHeard.restart();
+    if (m_keepalive)
+        m_keepalive->heard();
     m_everConnected = true;
     // A handler of the frame under way can make Qt read on: QSslSocket hands on one TLS record at a time, and
     // a flush() decrypts the next and says so at once (as would a nested event loop). The frames that brings
@@ -326,7 +330,15 @@ void FrameLink::deliver(const QByteArray& bytes)
     }
     case v1::Frame::kPong:
         m_latencyUs = qint64(m_clock.nsecsElapsed() / 1000) - qint64(frame->pong().sent_at_us());
+        if (m_keepalive)
+            m_keepalive->setLatencyUs(m_latencyUs);
         return;
+    case v1::Frame::kHello:
+        shareKeepalive(frame->hello().peer_info(), frame->hello().features());
+        break;
+    case v1::Frame::kHelloReply:
+        shareKeepalive(frame->hello_reply().peer_info(), frame->hello_reply().features());
+        break;
     case v1::Frame::kClose:
         m_remoteReason = qs(frame->close().reason());
         m_peerClosed = true;
@@ -350,23 +362,67 @@ void FrameLink::onTick()
         !m_fallbackUrl.isEmpty()) {
         return; // still connecting: the connect timeout belongs to whoever dialled
     }
-    if (m_sinceHeard.elapsed() > kLinkDeadAfterMs) {
-        ++wireCounters().linkLost;
-        const QString reason = QStringLiteral("link lost: no answer from %1 for %2 ms")
-                                   .arg(peerName())
-                                   .arg(m_sinceHeard.elapsed());
-        const QPointer<FrameLink> self(this);
-        finish(reason); // before the abort, which may report a disconnection of its own at once
-        if (self)
-            abortTransport();
-        return;
-    }
-    if (!m_pinging)
-        return;
+    if (m_sinceHeard.elapsed() > kLinkDeadAfterMs)
+        lose(QStringLiteral("link lost: no answer from %1 for %2 ms")
+                 .arg(peerName())
+                 .arg(m_sinceHeard.elapsed()));
+    else if (m_pinging)
+        ping();
+}
+
+void FrameLink::ping()
+{
+    ++wireCounters().linkPing;
     v1::Frame ping;
     ping.mutable_ping()->set_seq(++m_pingSeq);
     ping.mutable_ping()->set_sent_at_us(quint64(m_clock.nsecsElapsed() / 1000));
     send(ping);
+}
+
+void FrameLink::lose(const QString& reason)
+{
+    ++wireCounters().linkLost;
+    const QPointer<FrameLink> self(this);
+    finish(reason); // before the abort, which may report a disconnection of its own at once
+    if (self)
+        abortTransport();
+}
+
+void FrameLink::shareKeepalive(const v1::PeerInfo& peer,
+                               const google::protobuf::RepeatedPtrField<std::string>& features)
+{
+    if (m_keepalive || m_closed || !lanes::sharesKeepalive() || peer.instance().empty() ||
+        !hasFeature(features, kSharedKeepaliveFeature))
+        return;
+    int fd = -1;
+    if (m_owned)
+        fd = m_owned->socketDescriptor();
+    else if (m_route)
+        fd = int(m_route->socketDescriptor());
+    else if (m_socket)
+        for (const QAbstractSocket* tcp : m_socket->findChildren<QAbstractSocket*>())
+            fd = fd >= 0 ? fd : int(tcp->socketDescriptor());
+    if (fd < 0)
+        return; // nothing for the kernel to watch: this link keeps its own keepalive
+    watchConnectionInKernel(fd);
+    // The group is the peer process (its instance, its certificate, the address it is reached at) and which
+    // end of the links this one is: the operator's links to a lanesd, and that lanesd's to the operator, are
+    // two groups when both run in one process (tests).
+    const QString key =
+        QStringLiteral("%1 %2 %3 %4")
+            .arg(m_pinging ? u"pings" : u"answers", peerAddress().toString(),
+                 QString::fromLatin1(peerCertificate().digest(QCryptographicHash::Sha256).toHex()),
+                 qs(peer.instance()));
+    m_keepalive = SharedKeepalive::of(key, m_pinging);
+    m_keepalive->join(this);
+    m_keepalive->heard();
+    m_ticker.stop();
+}
+
+void FrameLink::leaveSharedKeepalive()
+{
+    if (const auto group = std::exchange(m_keepalive, nullptr))
+        group->leave(this);
 }
 
 void FrameLink::finish(const QString& reason)
@@ -375,6 +431,7 @@ void FrameLink::finish(const QString& reason)
         return;
     m_closed = true;
     m_ticker.stop();
+    leaveSharedKeepalive();
     emit closed(reason);
 }
 
@@ -385,6 +442,7 @@ void FrameLink::sayHelloOnConnect(const v1::PeerInfo& peer)
         hello.mutable_hello()->set_protocol_version(kProtocolVersion);
         addLinkFeatures(hello.mutable_hello()->mutable_features());
         *hello.mutable_hello()->mutable_peer_info() = peer;
+        hello.mutable_hello()->mutable_peer_info()->set_instance(linkInstance());
         send(hello);
     });
 }

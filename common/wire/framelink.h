@@ -8,6 +8,7 @@
 #include "framecodec.h"
 #include "ownedtls.h"
 #include "routeframing.h"
+#include "sharedkeepalive.h"
 
 #include <QElapsedTimer>
 #include <QObject>
@@ -57,8 +58,11 @@ public:
     // Certificate problems that `acceptable` accepts do not end the handshake (a data route takes an agent's
     // certificate in place of the host name it dialled).
     void setSslErrorFilter(std::function<bool(const QList<QSslError>&)> acceptable);
-    // Round trip of the last ping, in microseconds; -1 before the first pong.
-    qint64 latencyUs() const { return m_latencyUs; }
+    // Round trip of the last ping, in microseconds; -1 before the first pong. With a shared keepalive, the
+    // last ping of the group's.
+    qint64 latencyUs() const { return m_keepalive ? m_keepalive->latencyUs() : m_latencyUs; }
+    // Whether the link's keepalive is shared with the other links to its peer process (sharedkeepalive.h).
+    bool sharesKeepalive() const { return bool(m_keepalive); }
     QString peerName() const;
     // Why a dial failed, for a message that says what to do: the socket's error, the certificate problems
     // TLS found, and whether the far end ever took the link: its WebSocket opened, or, on the framing, a
@@ -123,9 +127,16 @@ private:
     void onDisconnected();
     void onText(const QString& text);
     void onTick();
+    void ping();
+    void lose(const QString& reason);
+    // After the peer's Hello or HelloReply: joins the peer process's SharedKeepalive when both ends share.
+    void shareKeepalive(const v1::PeerInfo& peer,
+                        const google::protobuf::RepeatedPtrField<std::string>& features);
+    void leaveSharedKeepalive();
     void finish(const QString& reason);
     void disableNagle();
     void writeClientFrame(QByteArray payload);
+    friend class SharedKeepalive;
     friend FrameLink* dialLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&, QObject*);
     friend FrameLink* dialRouteLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&, QObject*);
     friend FrameLink* dialWebSocketLink(const QString&, const QSslConfiguration&, const v1::PeerInfo&,
@@ -150,7 +161,8 @@ private:
     // A dialled link that offered the framing and takes a WebSocket if the far end does not answer with it.
     QString m_fallbackUrl;
     QSslConfiguration m_fallbackTls;
-    QTimer m_ticker{this}; // a child named "keepalive", for tests
+    QTimer m_ticker{this}; // a child named "keepalive", for tests; stopped while the keepalive is shared
+    std::shared_ptr<SharedKeepalive> m_keepalive;
     QElapsedTimer m_sinceHeard;
     QElapsedTimer m_clock;
     quint64 m_pingSeq = 0;

@@ -78,6 +78,7 @@ public:
     QSslCertificate peerCertificate() const { return m_peerCertificate; }
     QHostAddress peerAddress() const { return m_peerAddress; }
     quint16 peerPort() const { return m_peerPort; }
+    int socketDescriptor() const { return m_fd; }
     QByteArray nextNegotiatedProtocol() const { return m_alpn; }
     // Certificate problems end the handshake here; there is nothing to ignore.
     void ignoreSslErrors() {}

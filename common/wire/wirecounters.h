@@ -15,6 +15,8 @@ struct WireCounters
     Counter linkHandshakeRefused{"link.handshake_refused"};
     Counter linkTextFrame{"link.text_frame"};
     Counter linkLost{"link.lost"};
+    Counter linkPing{"link.ping"};                        // pings sent
+    Counter linkSharedKeepalive{"link.shared_keepalive"}; // links that joined their peer's SharedKeepalive
     Counter linkClientHelloMalformed{"link.client_hello_malformed"}; // then refused by the TLS handshake
     Counter linkBadFrameLength{"link.bad_frame_length"};             // a route frame's length out of bounds
     Counter linkRouteFramed{"link.route_framed"}; // routes accepted on the route's own framing
