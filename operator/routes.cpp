@@ -2,6 +2,7 @@
 #include "routes.h"
 
 #include "logging.h"
+#include "sharedkeepalive.h"
 #include "socketsplice.h"
 
 #include <QRandomGenerator>
@@ -80,6 +81,11 @@ void RouteBroker::join(int fd, const QByteArray& token)
     }
     ++operatorCounters().routeJoined;
     qCInfo(lcOperator) << "route of session" << ticket.sessionId << "joined to the agent of" << ticket.pod;
+    // The kernel watches both legs, as each link's own end does (sharedkeepalive.h): a leg that dies silently
+    // ends the route within 3 to 4 s, and lanesd and the agent see it end, where each of them alone would
+    // still have its leg to the operator answered.
+    watchConnectionInKernel(fd);
+    watchConnectionInKernel((*agent)->descriptor());
     // Deletes itself, and both connections, when both ends are done; end() cuts it sooner.
     QObject* splice =
         m_kernel ? m_kernel->join(fd, *agent) : new SocketSplice(TcpConn::adopt(fd), *agent, this);

@@ -405,14 +405,20 @@ void FrameLink::shareKeepalive(const v1::PeerInfo& peer,
     if (fd < 0)
         return; // nothing for the kernel to watch: this link keeps its own keepalive
     watchConnectionInKernel(fd);
-    // The group is the peer process (its instance, its certificate, the address it is reached at) and which
-    // end of the links this one is: the operator's links to a lanesd, and that lanesd's to the operator, are
-    // two groups when both run in one process (tests).
+    // The group is the peer process and which end of the links this one is (the operator's links to a lanesd,
+    // and that lanesd's to the operator, are two groups when both run in one process: tests). The pinging end
+    // may split its links to one peer finer (by the address it reached it at, by its certificate); each of
+    // its groups pings once a second, so the answering end's group must hold all of them: the peer's
+    // instance alone, which only the peer and we know (a link with another certificate, or from another
+    // source address after a NAT, would otherwise hear one ping in as many seconds as its dialler's group has
+    // links).
     const QString key =
-        QStringLiteral("%1 %2 %3 %4")
-            .arg(m_pinging ? u"pings" : u"answers", peerAddress().toString(),
-                 QString::fromLatin1(peerCertificate().digest(QCryptographicHash::Sha256).toHex()),
-                 qs(peer.instance()));
+        m_pinging
+            ? QStringLiteral("pings %1 %2 %3")
+                  .arg(peerAddress().toString(),
+                       QString::fromLatin1(peerCertificate().digest(QCryptographicHash::Sha256).toHex()),
+                       qs(peer.instance()))
+            : QStringLiteral("answers %1").arg(qs(peer.instance()));
     m_keepalive = SharedKeepalive::of(key, m_pinging);
     m_keepalive->join(this);
     m_keepalive->heard();

@@ -93,6 +93,8 @@ void SharedKeepalive::onTick()
         for (const QPointer<FrameLink>& member : QList(m_members))
             if (member)
                 member->lose(reason);
+        // Nor at the end of this timer's event, which the dispatcher still reads (a stall's report).
+        QTimer::singleShot(0, [keep = shared] {});
         return;
     }
     // Each tick on the next member: a connection that died alone (the kernel ends it within 3 s) misses one
