@@ -4,7 +4,6 @@
 #include "logging.h"
 #include "wirecounters.h"
 
-#include <QCryptographicHash>
 #include <QWebSocket>
 #include <QtEndian>
 
@@ -353,82 +352,6 @@ void FrameLink::onText(const QString&)
 {
     ++wireCounters().linkTextFrame;
     close(QStringLiteral("text WebSocket frames are a protocol error"), Error{ErrorCode::Protocol, {}, {}});
-}
-
-void FrameLink::onTick()
-{
-    if (state() != QAbstractSocket::ConnectedState ||
-        (onRoute() && !withRoute([](auto& route) { return route.isEncrypted(); })) ||
-        !m_fallbackUrl.isEmpty()) {
-        return; // still connecting: the connect timeout belongs to whoever dialled
-    }
-    if (m_sinceHeard.elapsed() > kLinkDeadAfterMs)
-        lose(QStringLiteral("link lost: no answer from %1 for %2 ms")
-                 .arg(peerName())
-                 .arg(m_sinceHeard.elapsed()));
-    else if (m_pinging)
-        ping();
-}
-
-void FrameLink::ping()
-{
-    ++wireCounters().linkPing;
-    v1::Frame ping;
-    ping.mutable_ping()->set_seq(++m_pingSeq);
-    ping.mutable_ping()->set_sent_at_us(quint64(m_clock.nsecsElapsed() / 1000));
-    send(ping);
-}
-
-void FrameLink::lose(const QString& reason)
-{
-    ++wireCounters().linkLost;
-    const QPointer<FrameLink> self(this);
-    finish(reason); // before the abort, which may report a disconnection of its own at once
-    if (self)
-        abortTransport();
-}
-
-void FrameLink::shareKeepalive(const v1::PeerInfo& peer,
-                               const google::protobuf::RepeatedPtrField<std::string>& features)
-{
-    if (m_keepalive || m_closed || !lanes::sharesKeepalive() || peer.instance().empty() ||
-        !hasFeature(features, kSharedKeepaliveFeature))
-        return;
-    int fd = -1;
-    if (m_owned)
-        fd = m_owned->socketDescriptor();
-    else if (m_route)
-        fd = int(m_route->socketDescriptor());
-    else if (m_socket)
-        for (const QAbstractSocket* tcp : m_socket->findChildren<QAbstractSocket*>())
-            fd = fd >= 0 ? fd : int(tcp->socketDescriptor());
-    if (fd < 0)
-        return; // nothing for the kernel to watch: this link keeps its own keepalive
-    watchConnectionInKernel(fd);
-    // The group is the peer process and which end of the links this one is (the operator's links to a lanesd,
-    // and that lanesd's to the operator, are two groups when both run in one process: tests). The pinging end
-    // may split its links to one peer finer (by the address it reached it at, by its certificate); each of
-    // its groups pings once a second, so the answering end's group must hold all of them: the peer's
-    // instance alone, which only the peer and we know (a link with another certificate, or from another
-    // source address after a NAT, would otherwise hear one ping in as many seconds as its dialler's group has
-    // links).
-    const QString key =
-        m_pinging
-            ? QStringLiteral("pings %1 %2 %3")
-                  .arg(peerAddress().toString(),
-                       QString::fromLatin1(peerCertificate().digest(QCryptographicHash::Sha256).toHex()),
-                       qs(peer.instance()))
-            : QStringLiteral("answers %1").arg(qs(peer.instance()));
-    m_keepalive = SharedKeepalive::of(key, m_pinging);
-    m_keepalive->join(this);
-    m_keepalive->heard();
-    m_ticker.stop();
-}
-
-void FrameLink::leaveSharedKeepalive()
-{
-    if (const auto group = std::exchange(m_keepalive, nullptr))
-        group->leave(this);
 }
 
 void FrameLink::finish(const QString& reason)
