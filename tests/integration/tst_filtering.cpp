@@ -1,5 +1,6 @@
 // Concurrent HTTP filtering on the real local cluster: several sessions share api:8080, each gets only the
 // requests its filter matches, everything else reaches the deployed api, and bad requests get their status.
+#include "clustercounters.h"
 #include "clusterfixture.h"
 #include "daemonconnection.h"
 #include "endpoint.h"
@@ -8,6 +9,8 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QRegularExpression>
+#include <QScopeGuard>
 #include <QSignalSpy>
 #include <QTcpSocket>
 #include <QTemporaryFile>
@@ -18,6 +21,52 @@
 
 // More than the agent keeps in flight (16), so that the cap is crossed.
 constexpr int kPipelineTestRequests = 20;
+
+namespace {
+
+// `ss ARGS...` in `pod`'s network namespace: its lines.
+QStringList ssInPod(const QString& pod, const QStringList& args)
+{
+    QProcess ss;
+    ss.start(QStringLiteral("ip"), QStringList{QStringLiteral("netns"), QStringLiteral("exec"),
+                                               QStringLiteral("lanes-") + pod, QStringLiteral("ss")} +
+                                       args);
+    ss.waitForFinished(5000);
+    return QString::fromUtf8(ss.readAllStandardOutput()).split(u'\n', Qt::SkipEmptyParts);
+}
+
+// The address at which `pod` reaches the operator: "lanes-operator" in its hosts file.
+QString operatorAddressSeenBy(const QString& pod)
+{
+    QFile hosts(QStringLiteral("/etc/netns/lanes-%1/hosts").arg(pod));
+    if (!hosts.open(QIODevice::ReadOnly))
+        return {};
+    for (const QString& line : QString::fromUtf8(hosts.readAll()).split(u'\n'))
+        if (line.endsWith(u" lanes-operator"))
+            return line.section(u' ', 0, 0);
+    return {};
+}
+
+// The connections that the operator made to a listener of `pod`'s agent: the legs of the sessions' data
+// routes behind the operator. Their ports at the operator's end.
+QList<int> routeLegsInPod(const QString& pod)
+{
+    const QString operatorHost = operatorAddressSeenBy(pod);
+    static const QRegularExpression kColumns(QStringLiteral(R"((\S+):(\d+)\s+(\S+):(\d+|\*))"));
+    QSet<int> agentListens;
+    for (const QString& line : ssInPod(pod, {QStringLiteral("-tlnpH")}))
+        if (const auto m = kColumns.match(line); m.hasMatch() && line.contains(u"\"lanes-agent\""))
+            agentListens << m.captured(2).toInt();
+    QList<int> legs;
+    for (const QString& line :
+         ssInPod(pod, {QStringLiteral("-tnH"), QStringLiteral("state"), QStringLiteral("established")}))
+        if (const auto m = kColumns.match(line);
+            m.hasMatch() && agentListens.contains(m.captured(2).toInt()) && m.captured(3) == operatorHost)
+            legs << m.captured(4).toInt();
+    return legs;
+}
+
+} // namespace
 
 class TstFiltering : public QObject
 {
@@ -44,6 +93,7 @@ private slots:
     void endingASessionUnderLoadLosesNoRequest();
     void endingASessionWhileConnectionsComeAndGoLosesNone();
     void aFilterWithoutPortsStealsTheTargetsPortsFiltered();
+    void aRouteWhoseLegBehindTheOperatorDiesIsDialledAgain();
     void operatorDeathLeavesTrafficFlowing(); // last: the operator does not come back
 
 private:
@@ -153,6 +203,53 @@ void TstFiltering::aFilterWithoutPortsStealsTheTargetsPortsFiltered()
              others.constData());
     QVERIFY2(cli->state() == QProcess::Running, cli->readAll().constData());
     fixture.stopClis();
+}
+
+// Two sessions of one lanesd steal from api-0, each over a data route that the operator joins to api-0's
+// agent. One route's leg behind the operator dies silently (iptables in the pod drops its packets both ways):
+// lanesd hears the sibling route answer its keepalive (one per peer process), and the operator's leg towards
+// lanesd stays healthy, so only the operator's kernel watch of the dead leg can end the route. lanesd must
+// see it end and dial it again, within seconds; the other session's route is untouched.
+void TstFiltering::aRouteWhoseLegBehindTheOperatorDiesIsDialledAgain()
+{
+    for (const char* lane : {"alice", "bob"})
+        QVERIFY2(steal(QLatin1String(lane)), qPrintable(m_notStealing));
+    const QString pod = QStringLiteral("api-0");
+    QTRY_COMPARE_WITH_TIMEOUT(routeLegsInPod(pod).size(), 2, 10000);
+    const QList<int> before = routeLegsInPod(pod);
+    const auto opened = [this] {
+        const auto read = readCounters(fixture.socketPath());
+        return read ? read->counters.value(QStringLiteral("daemon.route_opened")) : 0;
+    };
+    const quint64 openedBefore = opened();
+    QVERIFY(openedBefore >= 4); // each session's route to each pod
+    const QString dead = QString::number(before.first());
+    const auto iptables = [&](const char* op, const char* chain, const char* match) {
+        return QProcess::execute(QStringLiteral("ip"),
+                                 {QStringLiteral("netns"), QStringLiteral("exec"),
+                                  QStringLiteral("lanes-") + pod, QStringLiteral("iptables"),
+                                  QStringLiteral("-w"), QLatin1String(op), QLatin1String(chain),
+                                  QStringLiteral("-p"), QStringLiteral("tcp"), QLatin1String(match), dead,
+                                  QStringLiteral("-j"), QStringLiteral("DROP")});
+    };
+    auto removeRules = qScopeGuard([&] {
+        iptables("-D", "INPUT", "--sport");
+        iptables("-D", "OUTPUT", "--dport");
+    });
+    QCOMPARE(iptables("-I", "INPUT", "--sport"), 0);
+    QCOMPARE(iptables("-I", "OUTPUT", "--dport"), 0);
+    // The kernel ends the dead leg 3 to 4 s on, the operator the route, lanesd dials a new one.
+    QTRY_COMPARE_WITH_TIMEOUT(opened(), openedBefore + 1, 15000);
+    QTRY_VERIFY_WITH_TIMEOUT(routeLegsInPod(pod).size() == 2 && !routeLegsInPod(pod).contains(dead.toInt()),
+                             10000);
+    QVERIFY(routeLegsInPod(pod).contains(before.last())); // the other route lives on
+    QCOMPARE(opened(), openedBefore + 1);
+    for (const char* lane : {"alice", "bob"}) {
+        const QByteArray answers =
+            ClusterFixture::clientScript({QStringLiteral("mixed"), QStringLiteral("api-0:8080"),
+                                          QLatin1String(lane), QLatin1String(lane)});
+        QVERIFY2(answers.count(who(QLatin1String(lane)).toUtf8()) == 2, answers.constData());
+    }
 }
 
 void TstFiltering::keepAliveConnectionMixesMatchedAndUnmatched()

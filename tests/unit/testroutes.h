@@ -43,6 +43,7 @@ struct RouteServer
 {
     LinkServer* server = nullptr;
     QSslConfiguration clientTls;
+    QSslConfiguration otherClientTls; // another user's certificate, of the same CA
     QList<FrameLink*> accepted;
     QList<QByteArray> tokens;
     QList<v1::Frame> frames;
@@ -55,6 +56,7 @@ struct RouteServer
         if (!tls)
             return false;
         clientTls = tls->client;
+        otherClientTls = tls->otherClient;
         server = new LinkServer(tls->server, owner);
         QObject::connect(server, &LinkServer::linkAccepted, owner,
                          [this, owner](FrameLink* link, const QSslCertificate&, const QByteArray& token) {

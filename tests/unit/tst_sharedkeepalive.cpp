@@ -1,8 +1,9 @@
 // The links of one process to one peer process share one keepalive (sharedkeepalive.h): over real mutual-TLS
 // links on loopback, twenty links ping once a second between them, and neither end takes the quiet ones for
 // dead; a connection that dies alone (iptables drops its packets, in a network namespace of this test's own)
-// is found by the kernel within seconds while its siblings live on; and a peer that goes silent on every link
-// at once (a relay in between stops forwarding, so the kernel on either side still answers) loses them all.
+// is found by the kernel within seconds while its siblings live on; a link of another certificate from the
+// same process is in its group at the answering end; and a peer that goes silent on every link at once (a
+// relay in between stops forwarding, so the kernel on either side still answers) loses them all.
 #include "counter.h"
 #include "epolltestmain.h"
 #include "framelink.h"
@@ -41,15 +42,16 @@ void answerHellos(RouteServer& routes)
     });
 }
 
-// Dials `count` links to `url` (the server of `routes`, or a relay to it) into `links`, the i-th accepted as
-// `routes.accepted[i]`; QTest failures unless both ends of each come to share their keepalive.
+// Dials `count` links to `url` (the server of `routes`, or a relay to it) into `links`, with `tls` (alice's
+// certificate unless given), the i-th accepted as `routes.accepted[i]`; QTest failures unless both ends of
+// each come to share their keepalive.
 void dialShared(RouteServer& routes, const QString& url, int count,
-                std::vector<std::unique_ptr<FrameLink>>& links)
+                std::vector<std::unique_ptr<FrameLink>>& links, const QSslConfiguration* tls = nullptr)
 {
     for (int i = 0; i < count; ++i) { // one after another: the first dialled is the first of its group
-        links.emplace_back(dialLink(url, routes.clientTls, v1::PeerInfo(), nullptr));
+        links.emplace_back(dialLink(url, tls ? *tls : routes.clientTls, v1::PeerInfo(), nullptr));
         QTRY_VERIFY(links.back()->sharesKeepalive());
-        QTRY_COMPARE(routes.accepted.size(), i + 1);
+        QTRY_COMPARE(routes.accepted.size(), int(links.size()));
     }
     for (const FrameLink* accepted : std::as_const(routes.accepted))
         QTRY_VERIFY(accepted->sharesKeepalive());
@@ -114,6 +116,7 @@ class TstSharedKeepalive : public QObject
 private slots:
     void theLinksToOnePeerPingOnceASecond();
     void aConnectionThatDiesAloneIsFoundByTheKernel();
+    void theAnsweringEndGroupsByProcessNotByCertificate();
     void aSilentPeerLosesEveryLinkAtOnce();
 };
 
@@ -174,6 +177,31 @@ void TstSharedKeepalive::aConnectionThatDiesAloneIsFoundByTheKernel()
     QCOMPARE(routes.accepted[1]->isOpen() + routes.accepted[2]->isOpen(), 2);
     QVERIFY(!links.front()->isOpen());
     QCOMPARE(counterValue("link.lost"), lostBefore); // not the keepalive's verdict: the connection's end
+}
+
+// One process dials five links with alice's certificate and one with bob's (a lanesd holding two users'
+// sessions): its own group holds all six (it keys by the peer it reaches), so each link carries one ping in
+// six seconds. The answering end must hold all six in one group too: one of bob's alone would hear nothing
+// for longer than the 3 s that end a link.
+void TstSharedKeepalive::theAnsweringEndGroupsByProcessNotByCertificate()
+{
+    RouteServer routes;
+    QVERIFY(routes.listen());
+    answerHellos(routes);
+    std::vector<std::unique_ptr<FrameLink>> links;
+    dialShared(routes, routes.server->url(), 5, links);
+    dialShared(routes, routes.server->url(), 1, links, &routes.otherClientTls);
+    if (QTest::currentTestFailed())
+        return;
+    QCOMPARE(routes.accepted.last()->peerCertificate().subjectInfo(QSslCertificate::CommonName),
+             QStringList{u"bob"_s});
+    const quint64 lostBefore = counterValue("link.lost");
+    QTest::qWait(2 * kLinkDeadAfterMs + kPingIntervalMs); // a ping on every link, and silence enough for loss
+    QCOMPARE(counterValue("link.lost"), lostBefore);
+    for (const auto& link : links)
+        QVERIFY(link->isOpen());
+    for (const FrameLink* accepted : std::as_const(routes.accepted))
+        QVERIFY(accepted->isOpen());
 }
 
 void TstSharedKeepalive::aSilentPeerLosesEveryLinkAtOnce()
