@@ -216,10 +216,11 @@ qint64 KernelJoin::waiting(int from) const
     return taken - (written(sink.socket.fd) - sink.sentBefore);
 }
 
-void KernelJoin::pace()
+bool KernelJoin::pace()
 {
     if (!m_inMaps)
-        return;
+        return false;
+    bool busy = false;
     for (int from : {0, 1}) {
         Side& source = m_side[from];
         if (m_side[1 - from].shutDown)
@@ -227,6 +228,7 @@ void KernelJoin::pace()
         const quint64 moved = m_joiner->moved(source.socket);
         if (source.taking && moved == source.lastMoved)
             continue; // nothing new: what waits can only have shrunk since the last look
+        busy = true;
         source.lastMoved = moved;
         const qint64 waits = waiting(from);
         if (source.taking && !source.ended && waits > m_joiner->m_limits.highWater) {
@@ -235,14 +237,15 @@ void KernelJoin::pace()
                 source.taking = false;
                 ++operatorCounters().routeJoinPaused;
                 if (!watch(from))
-                    return;
+                    return false;
             }
         } else if (!source.taking) {
             resume(from, waits);
             if (!m_inMaps)
-                return; // cut
+                return false; // cut
         }
     }
+    return busy;
 }
 
 void KernelJoin::resume(int from, qint64 waits)

@@ -24,8 +24,9 @@ public:
     KernelJoin(KernelJoiner* joiner, int clientFd, TcpConn* agent);
     ~KernelJoin() override;
 
-    // The tick: each direction's bytes waiting in the kernel, against the high and low water.
-    void pace();
+    // The tick: each direction's bytes waiting in the kernel, against the high and low water. Whether the
+    // join needs the next tick: bytes moved since the last, or a side is out of the verdict's reach.
+    bool pace();
 
 private:
     struct Side

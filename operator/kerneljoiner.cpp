@@ -32,6 +32,11 @@ struct Link
     quint32 unused;
 };
 
+int ignoreWake(void*, void*, size_t)
+{
+    return 0; // the record says nothing: that it came is the news
+}
+
 int quietLibbpf(libbpf_print_level level, const char* format, va_list args)
 {
     // Its warnings name the failing step, which create() reports itself; the rest is for a debugger.
@@ -62,12 +67,15 @@ Result<KernelJoiner*> KernelJoiner::create(QObject* parent, JoinLimits limits)
     joiner->m_targets = mapFd("targets");
     joiner->m_sources = mapFd("sources");
     joiner->m_links = mapFd("links");
+    joiner->m_asleep = mapFd("asleep");
+    const int wakes = mapFd("wakes");
     const int moved = mapFd("moved");
     const bpf_map* movedMap = bpf_object__find_map_by_name(joiner->m_object, "moved");
     if (movedMap && bpf_map__max_entries(movedMap) != kJoinSlots)
         return fail(ErrorCode::Internal, QStringLiteral("the BPF object's maps are not kJoinSlots long"));
     const bpf_program* program = bpf_object__find_program_by_name(joiner->m_object, "route_verdict");
-    if (joiner->m_targets < 0 || joiner->m_sources < 0 || joiner->m_links < 0 || moved < 0 || !program)
+    if (joiner->m_targets < 0 || joiner->m_sources < 0 || joiner->m_links < 0 || moved < 0 ||
+        joiner->m_asleep < 0 || wakes < 0 || !program)
         return fail(ErrorCode::Internal, QStringLiteral("the BPF object lacks a map or its program"));
     if (bpf_prog_attach(bpf_program__fd(program), joiner->m_sources, BPF_SK_SKB_STREAM_VERDICT, 0) < 0)
         return fail(ErrorCode::Unsupported, errnoText("attach the stream verdict", errno));
@@ -86,6 +94,12 @@ Result<KernelJoiner*> KernelJoiner::create(QObject* parent, JoinLimits limits)
         return fail(ErrorCode::Internal, errnoText("epoll_create1", errno));
     joiner->m_endsReady = new QSocketNotifier(joiner->m_ends, QSocketNotifier::Read, joiner.get());
     connect(joiner->m_endsReady, &QSocketNotifier::activated, joiner.get(), &KernelJoiner::onEnds);
+    joiner->m_wakes = ring_buffer__new(wakes, ignoreWake, nullptr, nullptr);
+    if (!joiner->m_wakes)
+        return fail(ErrorCode::Internal, errnoText("open the wake-up ring buffer", errno));
+    joiner->m_wakeReady =
+        new QSocketNotifier(ring_buffer__epoll_fd(joiner->m_wakes), QSocketNotifier::Read, joiner.get());
+    connect(joiner->m_wakeReady, &QSocketNotifier::activated, joiner.get(), &KernelJoiner::onWake);
     joiner->m_tick = new QTimer(joiner.get());
     joiner->m_tick->setInterval(kJoinTickMs);
     connect(joiner->m_tick, &QTimer::timeout, joiner.get(), &KernelJoiner::tick);
@@ -103,6 +117,8 @@ KernelJoiner::~KernelJoiner()
     delete m_endsReady;
     if (m_ends >= 0)
         ::close(m_ends);
+    delete m_wakeReady;
+    ring_buffer__free(m_wakes);
 }
 
 Result<void> KernelJoiner::selfTest()
@@ -231,8 +247,11 @@ quint64 KernelJoiner::moved(const Socket& socket) const
 void KernelJoiner::add(KernelJoin* join)
 {
     m_joins.append(join);
-    if (!m_tick->isActive())
+    m_idleTicks = 0;
+    if (!m_tick->isActive()) {
+        setAsleep(false);
         m_tick->start();
+    }
 }
 
 void KernelJoiner::remove(KernelJoin* join)
@@ -240,6 +259,29 @@ void KernelJoiner::remove(KernelJoin* join)
     m_joins.removeOne(join);
     if (m_joins.isEmpty())
         m_tick->stop();
+}
+
+void KernelJoiner::setAsleep(bool asleep)
+{
+    if (asleep == m_asleepSet)
+        return;
+    const quint32 key = 0, value = asleep ? 1 : 0;
+    // A system call: what the verdict added to `moved` before it read the flag is visible after it (its add
+    // is a full barrier), and what it adds after sees the flag set.
+    if (bpf_map_update_elem(m_asleep, &key, &value, BPF_ANY) == 0)
+        m_asleepSet = asleep;
+}
+
+void KernelJoiner::onWake()
+{
+    ring_buffer__consume(m_wakes);
+    m_asleepSet = false; // the verdict cleared it
+    if (m_joins.isEmpty() || m_tick->isActive())
+        return;
+    ++operatorCounters().routeJoinWoken;
+    m_idleTicks = 0;
+    m_tick->start();
+    tick(); // now: the first look after a quiet spell comes at once, as the next tick would have
 }
 
 bool KernelJoiner::watch(KernelJoin* join, int fd, Watch what)
@@ -276,15 +318,36 @@ void KernelJoiner::onEnds()
     }
 }
 
-void KernelJoiner::tick()
+bool KernelJoiner::paceAll()
 {
     // Backwards by index: a join that pace() cuts leaves m_joins while we walk it, and those before it keep
     // their places. (A copy of the list, and a look-up of each join in it, cost an operator with a thousand
     // routes half a million comparisons a tick, a hundred ticks a second.)
+    bool busy = false;
     for (qsizetype i = m_joins.size() - 1; i >= 0; --i) {
         if (i < m_joins.size())
-            m_joins[i]->pace();
+            busy = m_joins[i]->pace() || busy;
     }
+    return busy;
+}
+
+void KernelJoiner::tick()
+{
+    if (paceAll()) {
+        m_idleTicks = 0;
+        return;
+    }
+    if (++m_idleTicks < kJoinIdleTicks)
+        return;
+    // Quiet for a while: the tick sleeps, and the verdict wakes it with the next byte it moves. A byte moved
+    // before the verdict could see the flag set is found by one more look after it was set.
+    setAsleep(true);
+    if (!m_asleepSet || paceAll()) {
+        setAsleep(false);
+        m_idleTicks = 0;
+        return;
+    }
+    m_tick->stop();
 }
 
 } // namespace lanes::op

@@ -3,9 +3,10 @@
 // kernel: a route's bytes never reach the operator's user space, with no copy and no wake-up per chunk.
 // Nothing in the kernel pushes back on a redirect, so a tick compares what each socket passed on with what
 // its peer has sent, and takes a socket whose bytes pile up out of the verdict's reach (its receive queue
-// fills, TCP pushes back) until the peer catches up. Where the program cannot be loaded (no CAP_BPF and
-// CAP_NET_ADMIN, LANES_KERNEL_JOIN=0), create() says why and the routes are joined in user space. Event-loop
-// thread only.
+// fills, TCP pushes back) until the peer catches up. The tick runs only while bytes move: after
+// kJoinIdleTicks without any, it sleeps, and the verdict wakes it with the next byte it moves. Where the
+// program cannot be loaded (no CAP_BPF and CAP_NET_ADMIN, LANES_KERNEL_JOIN=0), create() says why and the
+// routes are joined in user space. Event-loop thread only.
 #pragma once
 
 #include "result.h"
@@ -17,6 +18,7 @@
 class QSocketNotifier;
 class QTimer;
 struct bpf_object;
+struct ring_buffer;
 
 namespace lanes {
 class TcpConn;
@@ -32,6 +34,7 @@ class KernelJoin;
 constexpr qint64 kJoinHighWater = 4 * 1024 * 1024;
 constexpr qint64 kJoinLowWater = 1024 * 1024;
 constexpr int kJoinTickMs = 10;
+constexpr int kJoinIdleTicks = 5; // ticks in a row without a byte moved on any route, then the tick sleeps
 constexpr quint32 kJoinSlots = 65536; // sockets in the maps at once: 32768 routes (bpf/routejoin.bpf.c)
 constexpr int kJoinSelfTestMs = 1000; // create(): the wait for a byte joined on loopback
 
@@ -77,7 +80,13 @@ private:
     quint64 moved(const Socket& socket) const;
     void add(KernelJoin* join);
     void remove(KernelJoin* join);
+    // Paces every join; whether any of them needs the tick to go on (bytes moved, or a side is paused).
+    bool paceAll();
     void tick();
+    // The verdict moved a byte while the tick slept.
+    void onWake();
+    // Tells the verdict whether to wake the operator with the next byte it moves.
+    void setAsleep(bool asleep);
 
     // What the joiner's own epoll watches of a joined socket. A socket in the verdict's map wakes its waiters
     // with each chunk that arrives (its data_ready runs the wait queue after the verdict took the chunk): a
@@ -98,6 +107,11 @@ private:
     QList<quint32> m_freeSlots;
     QList<KernelJoin*> m_joins;
     QTimer* m_tick = nullptr;
+    int m_idleTicks = 0;
+    int m_asleep = -1; // the `asleep` map
+    bool m_asleepSet = false;
+    ring_buffer* m_wakes = nullptr;
+    QSocketNotifier* m_wakeReady = nullptr;
     int m_ends = -1; // the epoll of watch()
     QSocketNotifier* m_endsReady = nullptr;
     QHash<int, KernelJoin*> m_watched; // by descriptor

@@ -39,6 +39,7 @@ struct OperatorCounters
     Counter routeKernelJoinFailed{
         "operator.route_kernel_join_failed"};              // the kernel would not join or pass on
     Counter routeJoinPaused{"operator.route_join_paused"}; // a side's bytes piled up in the kernel; it waits
+    Counter routeJoinWoken{"operator.route_join_woken"};   // the verdict woke the joins' sleeping tick
     Counter routeJoinTailByHand{
         "operator.route_join_tail_by_hand"}; // it ended while it waited (kerneljoin.h)
     // Relay

@@ -52,6 +52,22 @@ struct
     __type(value, __u64);
 } moved SEC(".maps");
 
+// 1 while the operator's pacing sleeps (no byte moved on any route for a while): the next verdict clears it
+// and wakes the operator with a record in `wakes`. Two CPUs that both see it set send two: one wake-up more.
+struct
+{
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32);
+} asleep SEC(".maps");
+
+struct
+{
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 4096);
+} wakes SEC(".maps");
+
 SEC("sk_skb/stream_verdict")
 int route_verdict(struct __sk_buff* skb)
 {
@@ -65,7 +81,13 @@ int route_verdict(struct __sk_buff* skb)
         return SK_DROP; // never: a socket enters `sources` after its link
     __u64* count = bpf_map_lookup_elem(&moved, &link->slot);
     if (count)
-        __sync_fetch_and_add(count, skb->len);
+        __sync_fetch_and_add(count, skb->len); // a full barrier before `asleep` is read (kerneljoiner.cpp)
+    __u32 first = 0;
+    __u32* sleeping = bpf_map_lookup_elem(&asleep, &first);
+    if (sleeping && *sleeping) {
+        *sleeping = 0;
+        bpf_ringbuf_output(&wakes, &first, sizeof first, BPF_RB_FORCE_WAKEUP);
+    }
     return bpf_sk_redirect_hash(skb, &targets, &link->peer, 0);
 }
 

@@ -27,6 +27,8 @@
 
 using lanes::TcpConn;
 using lanes::op::KernelJoiner;
+using lanes::op::kJoinIdleTicks;
+using lanes::op::kJoinTickMs;
 using lanes::op::operatorCounters;
 
 namespace {
@@ -156,6 +158,7 @@ private slots:
     void aSideThatEndsWhilePausedStillSendsItsLastBytes();
     void aResetOnOneSideCutsTheOther();
     void bytesThatCrossDoNotWakeTheOperator();
+    void aQuietJoinSleepsUntilItsNextByte();
     void withoutTheProgramTheCallerIsTold();
 
 private:
@@ -308,12 +311,17 @@ void TstKernelJoin::aHalfCloseCrossesAfterEveryByteBeforeIt()
 void TstKernelJoin::aReceiverThatStopsReadingPushesBackOnTheSender()
 {
     QVERIFY(build("hello"));
+    QTRY_COMPARE(m_app->bytesAvailable(), 5);
+    // Quiet long enough for the tick to sleep: the first bytes of the upload must wake it.
+    QTest::qWait(4 * kJoinIdleTicks * kJoinTickMs);
+    const quint64 woken = operatorCounters().routeJoinWoken.value();
     // The app reads nothing. Left to itself the kernel would take all that the client sends; paced, what it
     // takes stays within the sockets' buffers, the join's high water, and what arrives in one tick.
     const QByteArray upload = pattern(128 * 1024 * 1024, 5);
     const quint64 paused = operatorCounters().routeJoinPaused.value();
     const auto taken = sendPaced(upload);
     QTRY_VERIFY_WITH_TIMEOUT(operatorCounters().routeJoinPaused.value() > paused, 10000);
+    QCOMPARE(operatorCounters().routeJoinWoken.value(), woken + 1);
     const qint64 bound = 64 * 1024 * 1024;
     QVERIFY2(!QTest::qWaitFor([&] { return taken() > bound; }, 1000), qPrintable(QString::number(taken())));
     // Once the app reads again, everything arrives, in order.
@@ -396,6 +404,30 @@ void TstKernelJoin::bytesThatCrossDoNotWakeTheOperator()
     // the loop about once a round (1030 times).
     QVERIFY2(woken < kRounds / 10, qPrintable(QStringLiteral("%1 wake-ups").arg(woken)));
     QVERIFY(m_join); // the join is still there
+}
+
+// With no byte moving on any route, the operator does not wake at all (its tick ran a hundred times a second
+// while any route was joined, a thousand idle sessions or one); the next byte wakes it, and crosses.
+void TstKernelJoin::aQuietJoinSleepsUntilItsNextByte()
+{
+    QVERIFY(build("hello"));
+    QTRY_COMPARE(m_app->bytesAvailable(), 5);
+    m_app->readAll();
+    QEventLoop loop;
+    QTimer::singleShot(4 * kJoinIdleTicks * kJoinTickMs, &loop, &QEventLoop::quit);
+    loop.exec(); // the tick goes to sleep
+    const qint64 before = wakeUps();
+    const quint64 woken = operatorCounters().routeJoinWoken.value();
+    QTimer::singleShot(1000, &loop, &QEventLoop::quit);
+    loop.exec();
+    const qint64 idle = wakeUps() - before;
+    QVERIFY2(idle <= 3, qPrintable(QStringLiteral("%1 wake-ups in a quiet second").arg(idle)));
+    QCOMPARE(operatorCounters().routeJoinWoken.value(), woken);
+    m_client->write("next");
+    QTRY_COMPARE(m_app->bytesAvailable(), 4);
+    QCOMPARE(m_app->readAll(), "next");
+    QCOMPARE(operatorCounters().routeJoinWoken.value(), woken + 1);
+    QVERIFY(m_join);
 }
 
 void TstKernelJoin::withoutTheProgramTheCallerIsTold()
