@@ -156,9 +156,17 @@ def wrk_with_cpu(url, connections, seconds, netns, pid, expect="", cpu=None):
     return result
 
 
+def median_of(runs, key):
+    """The run with the median `key`, with every run's `key` in the order they ran (`rounds_KEY`): the raw
+    results keep the spread that the median hides."""
+    run = dict(sorted(runs, key=lambda run: run[key])[len(runs) // 2])
+    run[f"rounds_{key}"] = [r[key] for r in runs]
+    return run
+
+
 def median_run(runs):
     """The run with the median throughput, with the medians of the CPU figures of all runs."""
-    run = dict(sorted(runs, key=lambda run: run["rps"])[len(runs) // 2])
+    run = median_of(runs, "rps")
     for key in ("proc_us", "machine_us"):
         if key in run:
             run[key] = sorted(r[key] for r in runs)[len(runs) // 2]
@@ -167,7 +175,7 @@ def median_run(runs):
 
 def median_by_p99(runs):
     """The open-loop run (fixed_rate) with the median p99."""
-    return sorted(runs, key=lambda r: r["p99"])[len(runs) // 2]
+    return median_of(runs, "p99")
 
 
 def output(cmd, timeout=900, **popen):

@@ -14,8 +14,8 @@ import sys
 
 from contextlib import ExitStack
 
-from benchlib import (ROOT, Haproxy, RouteJoin, RpcClient, agent_counters, bench_args, cluster_pem, free_port, median_run,
-                      output, plot, pod_ip, tls_chain, write_section, wrk)
+from benchlib import (ROOT, Haproxy, RouteJoin, RpcClient, agent_counters, bench_args, cluster_pem, free_port,
+                      median_of, median_run, output, plot, pod_ip, tls_chain, write_section, wrk)
 from lanesrun import Cluster
 
 CLIENT = ROOT / "tests/integration/outgoing_client.py"
@@ -117,8 +117,7 @@ def main():
             for result in results:
                 if not result.get("ok"):
                     raise RuntimeError(f"the {name} transfer failed its hash check: {result}")
-        bulk = {name: sorted(results, key=lambda r: r["mib_per_s"])[len(results) // 2]
-                for name, results in runs.items()}
+        bulk = {name: median_of(results, "mib_per_s") for name, results in runs.items()}
         connect = {name: last_json(run([sys.executable, "-c", PROBE, host, str(small), str(connects), PAD]))
                    for name, (run, host, _, small) in paths.items()}
         for name, result in connect.items():
